@@ -1,0 +1,43 @@
+// swift-tools-version: 6.1
+// Concord: offline-first, collaborative data for Swift.
+// Layers (see ARCHITECTURE.md): CSodium -> ConcordCore -> ConcordCrypto -> ... ; ConcordTesting for users' merge tests.
+import PackageDescription
+
+let package = Package(
+    name: "Concord",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ConcordCore", targets: ["ConcordCore"]),
+        .library(name: "ConcordCrypto", targets: ["ConcordCrypto"]),
+        .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
+        .executable(name: "two-replicas", targets: ["TwoReplicas"]),
+        .executable(name: "concord-bench", targets: ["ConcordBench"]),
+    ],
+    targets: [
+        // libsodium through pkg-config; the only C in the package. Only ConcordCrypto imports it.
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"]), .brew(["libsodium"])]
+        ),
+        // Pure value types: HLC, values, CRDTs, operations, replica state, codecs. No I/O, no C.
+        .target(name: "ConcordCore"),
+        // Ed25519 identities, BLAKE2b, XChaCha20-Poly1305, key derivation, key files.
+        .target(name: "ConcordCrypto", dependencies: ["CSodium"]),
+        // Public product for users' own merge-property tests.
+        .target(name: "ConcordTesting", dependencies: ["ConcordCore"]),
+
+        .executableTarget(name: "TwoReplicas", dependencies: ["ConcordCore"], path: "Examples/TwoReplicas"),
+        .executableTarget(
+            name: "ConcordBench",
+            dependencies: ["ConcordCore"],
+            path: "Benchmarks/ConcordBench"
+        ),
+
+        .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"]),
+        .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", "CSodium"]),
+        .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
+        .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,55 @@
+import Testing
+import ConcordCrypto
+
+/// Decodes hex in test vectors; traps on malformed input (a bug in the test itself).
+func bytes(hex: String) -> [UInt8] {
+    let utf8 = Array(hex.utf8)
+    precondition(utf8.count.isMultiple(of: 2), "odd-length hex in test vector")
+    return stride(from: 0, to: utf8.count, by: 2).map { index in
+        UInt8(String(decoding: utf8[index..<index + 2], as: UTF8.self), radix: 16)!
+    }
+}
+
+/// Lowercase hex of `bytes`, for comparing against vectors.
+func hex(_ bytes: some Sequence<UInt8>) -> String {
+    bytes.map { byte in
+        let digits = String(byte, radix: 16)
+        return digits.count == 1 ? "0" + digits : digits
+    }.joined()
+}
+
+/// The bytes of a SecretBytes, copied out for assertions (tests only).
+func plain(_ secret: SecretBytes) -> [UInt8] {
+    secret.withUnsafeBytes { Array($0) }
+}
+
+/// A small seeded generator (SplitMix64) so random tests can print and replay their seed.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Expects `body` to throw a ``ConcordCryptoError`` with `code`; returns the error for further checks.
+@discardableResult
+func expectCryptoError<R>(
+    _ code: ConcordCryptoError.Code,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> R
+) -> ConcordCryptoError? {
+    let error = #expect(throws: ConcordCryptoError.self, sourceLocation: sourceLocation) {
+        _ = try body()
+    }
+    #expect(error?.code == code, sourceLocation: sourceLocation)
+    return error
+}
