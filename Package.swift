@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
         .executable(name: "two-replicas", targets: ["TwoReplicas"]),
         .executable(name: "concord-bench", targets: ["ConcordBench"]),
+        .executable(name: "concord-vectors", targets: ["GenerateVectors"]),
     ],
     targets: [
         // libsodium through pkg-config; the only C in the package. Only ConcordCrypto imports it.
@@ -34,10 +35,15 @@ let package = Package(
             path: "Benchmarks/ConcordBench"
         ),
 
+        // Regenerates Specs/vectors from fixed seeds: `swift run concord-vectors`.
+        .executableTarget(name: "GenerateVectors", dependencies: ["ConcordCore"], path: "Tools/GenerateVectors"),
+
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"]),
         .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", "CSodium"]),
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),
+        // Reads Specs/vectors/*.jsonl: the normative encodings, checked against the code.
+        .testTarget(name: "ConformanceTests", dependencies: ["ConcordCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,1 +1,173 @@
-print("placeholder")
+// concord-bench: one Concord workload in this process, one JSON object on stdout.
+//
+//   concord-bench --workload map|set --writes 100000 --keys 10000 --seed 42
+//
+// Benchmarks/run.py runs it beside Yrs (pycrdt) and Loro with the same workloads and
+// prints the side-by-side table (`make bench`). The JSON keys are the contract of run.py.
+import ConcordCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct Options {
+    var workload = "map"
+    var writes = 100_000
+    var keys = 10_000
+    var seed: UInt64 = 42
+
+    init(_ arguments: [String]) {
+        var i = 1
+        func value() -> String {
+            i += 1
+            guard i < arguments.count else { fail("missing value for \(arguments[i - 1])") }
+            return arguments[i]
+        }
+        while i < arguments.count {
+            switch arguments[i] {
+            case "--workload": workload = value()
+            case "--writes": writes = number(value(), "--writes")
+            case "--keys": keys = number(value(), "--keys")
+            case "--seed": seed = UInt64(number(value(), "--seed"))
+            case "--batch": _ = value()  // Concord's local writes need no transaction; accepted for parity
+            case "--help", "-h":
+                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]")
+                exit(0)
+            default: fail("unknown argument \(arguments[i]); see --help")
+            }
+            i += 1
+        }
+        guard ["map", "set"].contains(workload) else { fail("--workload must be map or set") }
+        guard writes > 0, keys > 0 else { fail("--writes and --keys must be positive") }
+    }
+}
+
+func fail(_ message: String) -> Never {
+    let line = Array("concord-bench: \(message)\n".utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    exit(2)
+}
+
+func number(_ text: String, _ flag: String) -> Int {
+    guard let n = Int(text), n >= 0 else { fail("\(flag) takes a non-negative integer, got \(text)") }
+    return n
+}
+
+/// Monotonic seconds.
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func peakRSSMegabytes() -> Double {
+    var usage = rusage()
+    #if canImport(Darwin)
+    getrusage(RUSAGE_SELF, &usage)
+    return Double(usage.ru_maxrss) / 1_048_576
+    #else
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+    #endif
+}
+
+/// SplitMix64: the workload's own repeatable random draws.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+let options = Options(CommandLine.arguments)
+let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)
+
+/// One replica's writes, drawn before timing: (isAdd, key index).
+func draws(replica: UInt64) -> [(Bool, Int)] {
+    var rng = SplitMix(state: options.seed &* 2 &+ replica)
+    return (0..<options.writes).map { _ in
+        let isAdd = options.workload == "map" || Double.random(in: 0..<1, using: &rng) < 0.7
+        return (isAdd, Int.random(in: 0..<options.keys, using: &rng))
+    }
+}
+
+/// Applies one replica's writes locally; returns the operations made and the seconds taken.
+func writeLocally(_ replica: inout LocalReplica, _ plan: [(Bool, Int)], names: [String], values: [Value]) throws -> ([RecordOperation], Double) {
+    var ops = [RecordOperation]()
+    ops.reserveCapacity(plan.count)
+    let start = now()
+    if options.workload == "map" {
+        for (n, (_, key)) in plan.enumerated() {
+            ops.append(try replica.set(names[key], to: .int(Int64(n)), record: record, in: "m"))
+        }
+    } else {
+        for (isAdd, key) in plan {
+            if isAdd {
+                ops.append(try replica.add(values[key], to: "s", record: record, in: "m"))
+            } else {
+                // Removing an absent member is skipped, as the peers do.
+                let observed = replica.state.tags(of: values[key], in: "s", of: record, in: "m")
+                if !observed.isEmpty {
+                    ops.append(try replica.perform(.remove(field: "s", value: values[key], observed: observed), record: record, in: "m"))
+                }
+            }
+        }
+    }
+    return (ops, now() - start)
+}
+
+let names = (0..<options.keys).map { "k\($0)" }
+let values = (0..<options.keys).map { Value.string("e\($0)") }
+var a = LocalReplica(id: ReplicaID(bytes: [UInt8](repeating: 0xA1, count: 32))!)
+var b = LocalReplica(id: ReplicaID(bytes: [UInt8](repeating: 0xB2, count: 32))!)
+let (planA, planB) = (draws(replica: 0), draws(replica: 1))
+
+do {
+    let (opsA, secondsA) = try writeLocally(&a, planA, names: names, values: values)
+    let (opsB, _) = try writeLocally(&b, planB, names: names, values: values)
+
+    // State-based merge, measured on copies before the op exchange.
+    var stateCopy = a.state
+    let t0 = now()
+    stateCopy.merge(b.state)
+    let stateMergeSeconds = now() - t0
+
+    // Export: encode every operation each replica wrote.
+    let t1 = now()
+    let bytesA = OperationCodec.encode(opsA)
+    let bytesB = OperationCodec.encode(opsB)
+    let exportSeconds = now() - t1
+
+    // Import A -> B: decode then apply (with clock drift check).
+    let t2 = now()
+    let decodedA = try OperationCodec.decode(bytesA)
+    let t3 = now()
+    try b.receive(decodedA)
+    let t4 = now()
+    // Import B -> A.
+    let decodedB = try OperationCodec.decode(bytesB)
+    try a.receive(decodedB)
+    let t5 = now()
+
+    let importAB = t4 - t2, importBA = t5 - t4
+    let converged = a.state == b.state && a.state.digest == b.state.digest && stateCopy == a.state
+    let ms = { (s: Double) in (s * 1e6).rounded() / 1e3 }
+    let json = """
+    {"system": "concord", "version": "0.1.0-dev", "workload": "\(options.workload)", "writes": \(options.writes), \
+    "keys": \(options.keys), "seed": \(options.seed), "local_writes_per_s": \(Double(options.writes) / secondsA), \
+    "import_ms": \(ms((importAB + importBA) / 2)), "merge_ms": \(ms(exportSeconds + importAB + importBA)), \
+    "update_bytes": \(bytesA.count), "converged": \(converged), "peak_rss_mb": \(peakRSSMegabytes()), \
+    "decode_ms": \(ms(t3 - t2)), "apply_ms": \(ms(t4 - t3)), "state_merge_ms": \(ms(stateMergeSeconds)), \
+    "ops_exchanged": \(opsA.count), \
+    "note": "ConcordCore in-process: LocalReplica writes (HLC-stamped ops), OperationCodec encode, decode + apply on the other replica; every op exchanged, no coalescing"}
+    """
+    print(json)
+} catch {
+    fail("workload failed: \(error)")
+}

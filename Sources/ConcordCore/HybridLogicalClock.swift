@@ -107,14 +107,19 @@ public struct HybridLogicalClock: Sendable {
     /// Checks `remote` against the drift bound without changing the clock.
     /// - Throws: ``ConcordCoreError/Code/clockDriftExceeded``.
     public func checkDrift(_ remote: HLCTimestamp, physical: UInt64) throws {
-        let limit = physical &+ maxDrift
-        if remote.milliseconds > limit {
+        if remote.milliseconds > Self.saturatingAdd(physical, maxDrift) {
             let ahead = remote.milliseconds - physical
             throw ConcordCoreError(
                 .clockDriftExceeded,
                 "a remote clock reading (\(remote)) is \(ahead / 1000) s ahead of this device's clock, more than the allowed \(maxDrift / 1000) s; check the date and time settings of both devices, then sync again"
             )
         }
+    }
+
+    /// `a + b`, or `UInt64.max` instead of overflowing (a `maxDrift` of `.max` means "no limit").
+    static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
     }
 
     private func checkPhysical(_ physical: UInt64) throws {
@@ -130,7 +135,7 @@ public struct HybridLogicalClock: Sendable {
             return HLCTimestamp(rawValue: t.rawValue + 1)
         }
         let ms = t.milliseconds + 1
-        guard ms <= physical &+ maxDrift, ms <= HLCTimestamp.maxMilliseconds else {
+        guard ms <= Self.saturatingAdd(physical, maxDrift), ms <= HLCTimestamp.maxMilliseconds else {
             throw ConcordCoreError(
                 .clockCounterOverflow,
                 "the clock's logical counter is exhausted at \(t) and cannot advance further ahead of physical time; wait a moment and retry (too many events within the allowed drift window)"

@@ -38,33 +38,33 @@ public struct LocalReplica: Sendable {
     /// - Returns: the operation to send to other replicas.
     /// - Throws: clock errors (see ``HybridLogicalClock/now()``); the state is then unchanged.
     @discardableResult
-    public mutating func set(_ field: String, to value: Value, record: RecordID, in collection: String) throws -> Operation {
+    public mutating func set(_ field: String, to value: Value, record: RecordID, in collection: String) throws -> RecordOperation {
         try perform(.set(field: field, value: value), record: record, in: collection)
     }
 
     /// Adds `value` to the OR-set `field` of a record.
     @discardableResult
-    public mutating func add(_ value: Value, to field: String, record: RecordID, in collection: String) throws -> Operation {
+    public mutating func add(_ value: Value, to field: String, record: RecordID, in collection: String) throws -> RecordOperation {
         try perform(.add(field: field, value: value), record: record, in: collection)
     }
 
     /// Removes `value` from the OR-set `field`: the operation carries every tag of `value`
     /// this replica has observed, so concurrent adds elsewhere survive (add wins).
     @discardableResult
-    public mutating func remove(_ value: Value, from field: String, record: RecordID, in collection: String) throws -> Operation {
+    public mutating func remove(_ value: Value, from field: String, record: RecordID, in collection: String) throws -> RecordOperation {
         let observed = state.tags(of: value, in: field, of: record, in: collection)
         return try perform(.remove(field: field, value: value, observed: observed), record: record, in: collection)
     }
 
     /// Deletes a record.
     @discardableResult
-    public mutating func delete(record: RecordID, in collection: String) throws -> Operation {
+    public mutating func delete(record: RecordID, in collection: String) throws -> RecordOperation {
         try perform(.delete, record: record, in: collection)
     }
 
     /// Stamps and applies an action.
-    public mutating func perform(_ action: Operation.Action, record: RecordID, in collection: String) throws -> Operation {
-        let op = Operation(stamp: Stamp(hlc: try clock.now(), replica: id), collection: collection, record: record, action: action)
+    public mutating func perform(_ action: RecordOperation.Action, record: RecordID, in collection: String) throws -> RecordOperation {
+        let op = RecordOperation(stamp: Stamp(hlc: try clock.now(), replica: id), collection: collection, record: record, action: action)
         state.apply(op)
         return op
     }
@@ -75,7 +75,7 @@ public struct LocalReplica: Sendable {
     /// - Returns: how many operations changed the state.
     /// - Throws: ``ConcordCoreError/Code/clockDriftExceeded``.
     @discardableResult
-    public mutating func receive(_ ops: [Operation]) throws -> Int {
+    public mutating func receive(_ ops: [RecordOperation]) throws -> Int {
         guard let newest = ops.map(\.stamp.hlc).max() else { return 0 }
         try clock.observe(newest)
         return state.apply(contentsOf: ops)

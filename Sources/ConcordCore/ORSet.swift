@@ -16,11 +16,20 @@
 /// tags.contains("urgent")   // false
 /// ```
 public struct ORSet: Hashable, Sendable {
-    /// Live and removed tags of one value, each sorted ascending.
+    /// Every tag seen for one value, sorted ascending, each live or removed (a tombstone).
+    /// One array per value keeps allocations and scans to one.
     struct Entry: Hashable, Sendable {
-        var adds: [Stamp] = []
-        var removes: [Stamp] = []
-        var isEmpty: Bool { adds.isEmpty && removes.isEmpty }
+        struct Tag: Hashable, Sendable {
+            var stamp: Stamp
+            var removed: Bool
+        }
+
+        var tags: [Tag] = []
+
+        var isEmpty: Bool { tags.isEmpty }
+        var hasLiveTag: Bool { tags.contains { !$0.removed } }
+        var liveTags: [Stamp] { tags.compactMap { $0.removed ? nil : $0.stamp } }
+        var tombstoneCount: Int { tags.reduce(0) { $0 + ($1.removed ? 1 : 0) } }
     }
 
     var entries: [Value: Entry] = [:]
@@ -29,51 +38,50 @@ public struct ORSet: Hashable, Sendable {
     public init() {}
 
     /// Adds `value` under a fresh unique `tag`. A tag already removed is ignored.
-    /// - Complexity: O(k) where k is the number of tags of `value` (usually 1).
     /// - Returns: `true` when the set's state changed.
+    /// - Complexity: O(k) where k is the number of tags seen for `value` (usually small).
     @discardableResult
     public mutating func add(_ value: Value, tag: Stamp) -> Bool {
-        entries[value, default: Entry()].insertAdd(tag)
+        entries[value, default: Entry()].insert(tag, removed: false)
     }
 
     /// Removes the (value, tag) pairs for every tag in `observed`, keeping tombstones.
-    /// - Complexity: O(k · m) for k observed tags and m tags held for `value`.
     /// - Returns: `true` when the set's state changed.
+    /// - Complexity: O(k · m) for k observed tags and m tags seen for `value`.
     @discardableResult
     public mutating func remove(_ value: Value, observed: some Sequence<Stamp>) -> Bool {
-        var entry = entries.removeValue(forKey: value) ?? Entry()
         var changed = false
-        for tag in observed where entry.insertRemove(tag) { changed = true }
-        if !entry.isEmpty { entries[value] = entry }
+        for tag in observed where entries[value, default: Entry()].insert(tag, removed: true) { changed = true }
         return changed
     }
 
     /// The live tags of `value`: what a remove issued now must carry.
-    public func tags(of value: Value) -> [Stamp] { entries[value]?.adds ?? [] }
+    public func tags(of value: Value) -> [Stamp] { entries[value]?.liveTags ?? [] }
 
     /// Whether `value` is in the set.
-    public func contains(_ value: Value) -> Bool { !(entries[value]?.adds.isEmpty ?? true) }
+    public func contains(_ value: Value) -> Bool { entries[value]?.hasLiveTag ?? false }
 
     /// The members, sorted by ``Value``'s total order.
     /// - Complexity: O(n log n).
     public var elements: [Value] {
-        entries.compactMap { $0.value.adds.isEmpty ? nil : $0.key }.sorted()
+        entries.compactMap { $0.value.hasLiveTag ? $0.key : nil }.sorted()
     }
 
     /// Whether the set has no members (tombstones may remain).
-    public var isEmpty: Bool { !entries.values.contains { !$0.adds.isEmpty } }
+    public var isEmpty: Bool { !entries.values.contains { $0.hasLiveTag } }
 
     /// Number of tombstones held; tombstones are kept until record deletion prunes them.
-    public var tombstoneCount: Int { entries.values.reduce(0) { $0 + $1.removes.count } }
+    public var tombstoneCount: Int { entries.values.reduce(0) { $0 + $1.tombstoneCount } }
 
     /// Merges another replica's set state (commutative, associative, idempotent).
     /// - Complexity: O(n) in the size of `other`.
     public mutating func merge(_ other: ORSet) {
         for (value, theirs) in other.entries {
-            var entry = entries.removeValue(forKey: value) ?? Entry()
-            for tag in theirs.removes { entry.insertRemove(tag) }
-            for tag in theirs.adds { entry.insertAdd(tag) }
-            entries[value] = entry
+            if let index = entries.index(forKey: value) {
+                for tag in theirs.tags { _ = entries.values[index].insert(tag.stamp, removed: tag.removed) }
+            } else {
+                entries[value] = theirs
+            }
         }
     }
 
@@ -81,33 +89,25 @@ public struct ORSet: Hashable, Sendable {
     /// such adds can never become visible again, so their tombstones are no longer needed.
     mutating func prune(atOrBefore cutoff: Stamp) {
         for (value, var entry) in entries {
-            entry.adds.removeAll { $0 <= cutoff }
-            entry.removes.removeAll { $0 <= cutoff }
+            entry.tags.removeAll { $0.stamp <= cutoff }
             entries[value] = entry.isEmpty ? nil : entry
         }
     }
 }
 
 extension ORSet.Entry {
-    /// - Returns: `true` when the tag was new.
-    @discardableResult
-    mutating func insertAdd(_ tag: Stamp) -> Bool {
-        if removes.contains(tag) { return false }
-        return insertSorted(tag, into: &adds)
-    }
-
-    /// - Returns: `true` when the tombstone was new.
-    @discardableResult
-    mutating func insertRemove(_ tag: Stamp) -> Bool {
-        if let i = adds.firstIndex(of: tag) { adds.remove(at: i) }
-        return insertSorted(tag, into: &removes)
-    }
-
-    private func insertSorted(_ tag: Stamp, into array: inout [Stamp]) -> Bool {
-        var i = array.endIndex
-        while i > array.startIndex, array[i - 1] > tag { i -= 1 }
-        if i > array.startIndex, array[i - 1] == tag { return false }
-        array.insert(tag, at: i)
+    /// Records `stamp` as live (an add) or removed (a remove). A removed tag stays removed.
+    /// - Returns: `true` when the entry changed.
+    mutating func insert(_ stamp: Stamp, removed: Bool) -> Bool {
+        // Tags are usually appended in increasing order: scan from the end.
+        var i = tags.endIndex
+        while i > tags.startIndex, tags[i - 1].stamp > stamp { i -= 1 }
+        if i > tags.startIndex, tags[i - 1].stamp == stamp {
+            guard removed, !tags[i - 1].removed else { return false }
+            tags[i - 1].removed = true
+            return true
+        }
+        tags.insert(Tag(stamp: stamp, removed: removed), at: i)
         return true
     }
 }

@@ -17,22 +17,48 @@ public enum OperationCodec {
     }
 
     /// Encodes `ops` in order.
+    ///
+    /// One pass: operations are written to a body buffer while the tables are interned
+    /// (consecutive operations usually share author, collection and record, so the last
+    /// index is reused without hashing); the tables are then written in front.
     /// - Complexity: O(n) expected.
-    public static func encode(_ ops: [Operation]) -> [UInt8] {
+    public static func encode(_ ops: [RecordOperation]) -> [UInt8] {
         var replicas = Table<ReplicaID>()
         var names = Table<ByteString>()
         var records = Table<RecordID>()
+        var body = ByteWriter(capacity: ops.count * 12)
+        var previous: UInt64 = 0
         for op in ops {
-            replicas.intern(op.stamp.replica)
-            names.intern(ByteString(op.collection))
-            records.intern(op.record)
-            if let field = op.field { names.intern(ByteString(field)) }
-            if case .remove(_, _, let observed) = op.action {
-                for tag in observed { replicas.intern(tag.replica) }
+            let hlc = op.stamp.hlc.rawValue
+            switch op.action {
+            case .set: body.write(Kind.set.rawValue)
+            case .add: body.write(Kind.add.rawValue)
+            case .remove: body.write(Kind.remove.rawValue)
+            case .delete: body.write(Kind.delete.rawValue)
+            }
+            body.writeVarint(UInt64(replicas.intern(op.stamp.replica)))
+            body.writeZigzag(Int64(bitPattern: hlc &- previous))
+            previous = hlc
+            body.writeVarint(UInt64(names.intern(op.collection)))
+            body.writeVarint(UInt64(records.intern(op.record)))
+            switch op.action {
+            case let .set(field, value), let .add(field, value):
+                body.writeVarint(UInt64(names.intern(field)))
+                value.encode(into: &body)
+            case let .remove(field, value, observed):
+                body.writeVarint(UInt64(names.intern(field)))
+                value.encode(into: &body)
+                body.writeVarint(UInt64(observed.count))
+                for tag in observed {
+                    body.writeVarint(UInt64(replicas.intern(tag.replica)))
+                    body.writeZigzag(Int64(bitPattern: tag.hlc.rawValue &- hlc))
+                }
+            case .delete:
+                break
             }
         }
 
-        var w = ByteWriter(capacity: 64 + ops.count * 12)
+        var w = ByteWriter(capacity: body.bytes.count + 64 + replicas.items.count * 32 + records.items.count * 16 + names.items.count * 8)
         w.write(version)
         w.writeVarint(UInt64(replicas.items.count))
         for id in replicas.items { w.write(contentsOf: id.bytes) }
@@ -41,37 +67,7 @@ public enum OperationCodec {
         w.writeVarint(UInt64(records.items.count))
         for id in records.items { w.write(contentsOf: id.bytes) }
         w.writeVarint(UInt64(ops.count))
-
-        var previous: UInt64 = 0
-        for op in ops {
-            let hlc = op.stamp.hlc.rawValue
-            switch op.action {
-            case .set: w.write(Kind.set.rawValue)
-            case .add: w.write(Kind.add.rawValue)
-            case .remove: w.write(Kind.remove.rawValue)
-            case .delete: w.write(Kind.delete.rawValue)
-            }
-            w.writeVarint(UInt64(replicas.index[op.stamp.replica]!))
-            w.writeZigzag(Int64(bitPattern: hlc &- previous))
-            previous = hlc
-            w.writeVarint(UInt64(names.index[ByteString(op.collection)]!))
-            w.writeVarint(UInt64(records.index[op.record]!))
-            switch op.action {
-            case let .set(field, value), let .add(field, value):
-                w.writeVarint(UInt64(names.index[ByteString(field)]!))
-                value.encode(into: &w)
-            case let .remove(field, value, observed):
-                w.writeVarint(UInt64(names.index[ByteString(field)]!))
-                value.encode(into: &w)
-                w.writeVarint(UInt64(observed.count))
-                for tag in observed {
-                    w.writeVarint(UInt64(replicas.index[tag.replica]!))
-                    w.writeZigzag(Int64(bitPattern: tag.hlc.rawValue &- hlc))
-                }
-            case .delete:
-                break
-            }
-        }
+        w.write(contentsOf: body.bytes)
         return w.bytes
     }
 
@@ -79,7 +75,7 @@ public enum OperationCodec {
     /// - Throws: ``ConcordCoreError/Code/unsupportedVersion`` for an unknown format byte;
     ///   ``ConcordCoreError/Code/malformedEncoding`` for truncation, out-of-range indexes,
     ///   invalid UTF-8, non-minimal varints, or trailing bytes.
-    public static func decode(_ bytes: [UInt8]) throws -> [Operation] {
+    public static func decode(_ bytes: [UInt8]) throws -> [RecordOperation] {
         var r = ByteReader(bytes)
         let format = try r.readByte()
         guard format == version else {
@@ -99,7 +95,7 @@ public enum OperationCodec {
         for _ in 0..<recordCount { records.append(RecordID(bytes: try r.readBytes(16))!) }
 
         let opCount = try r.readCount(minimumItemSize: 5, what: "operation")
-        var ops = [Operation]()
+        var ops = [RecordOperation]()
         ops.reserveCapacity(opCount)
         var previous: UInt64 = 0
         for _ in 0..<opCount {
@@ -111,7 +107,7 @@ public enum OperationCodec {
             let stamp = Stamp(hlc: HLCTimestamp(rawValue: hlc), replica: replica)
             let collection = try index(&r, names, "collection name")
             let record = try index(&r, records, "record id")
-            let action: Operation.Action
+            let action: RecordOperation.Action
             switch kind {
             case .set, .add, .remove:
                 let field = try index(&r, names, "field name")
@@ -134,7 +130,7 @@ public enum OperationCodec {
             case .delete:
                 action = .delete
             }
-            ops.append(Operation(stamp: stamp, collection: collection, record: record, action: action))
+            ops.append(RecordOperation(stamp: stamp, collection: collection, record: record, action: action))
         }
         guard r.isAtEnd else { throw r.error("\(r.remaining) unexpected trailing bytes after the last operation") }
         return ops
@@ -147,15 +143,28 @@ public enum OperationCodec {
     }
 }
 
-/// An insertion-ordered interning table.
+/// An insertion-ordered interning table that remembers the last key interned.
 struct Table<Key: Hashable> {
     var items: [Key] = []
     var index: [Key: Int] = [:]
+    private var last: (key: Key, index: Int)?
 
-    mutating func intern(_ key: Key) {
-        if index[key] == nil {
-            index[key] = items.count
+    /// The index of `key`, adding it if new.
+    mutating func intern(_ key: Key) -> Int {
+        if let last, last.key == key { return last.index }
+        let i: Int
+        if let existing = index[key] {
+            i = existing
+        } else {
+            i = items.count
+            index[key] = i
             items.append(key)
         }
+        last = (key, i)
+        return i
     }
+}
+
+extension Table where Key == ByteString {
+    mutating func intern(_ string: String) -> Int { intern(ByteString(string)) }
 }

@@ -3,12 +3,12 @@
 /// Deletion is a record-level tombstone stamp `D` (the greatest delete seen). Every
 /// register write and set tag stamped at or before `D` is dropped and ignored if it
 /// arrives later; anything stamped after `D` survives. The record is visible when its
-/// latest non-delete write is after `D`. The state is kept in this normal form, so two
+/// latest set or add is after `D` (a remove alone never revives a deleted record). The state is kept in this normal form, so two
 /// replicas that saw the same operations hold equal states.
 public struct RecordState: Hashable, Sendable {
     /// The greatest delete stamp seen, if any.
     public private(set) var deletedAt: Stamp?
-    /// The greatest stamp of any set/add/remove operation seen (deletes excluded).
+    /// The greatest stamp of any set or add seen: the record's latest constructive write.
     public private(set) var lastWrite: Stamp?
     var registers: [ByteString: LWWRegister] = [:]
     var sets: [ByteString: ORSet] = [:]
@@ -24,24 +24,35 @@ public struct RecordState: Hashable, Sendable {
     }
 
     /// Applies one action stamped `stamp`.
+    ///
+    /// A remove's observed tags must be older than the remove itself (a replica can only
+    /// observe adds it has already seen, and its clock is ahead of them); tags at or after
+    /// the remove's stamp are ignored. Without that rule a malformed remove stamped before a
+    /// delete but naming tags after it would leave replicas in different states depending
+    /// on arrival order.
     /// - Returns: `true` when the state changed.
     @discardableResult
-    mutating func apply(_ action: Operation.Action, stamp: Stamp) -> Bool {
-        if case .delete = action { return delete(at: stamp) }
+    mutating func apply(_ action: RecordOperation.Action, stamp: Stamp) -> Bool {
         var changed = false
-        if lastWrite.map({ stamp > $0 }) ?? true {
-            lastWrite = stamp
-            changed = true
+        switch action {
+        case .delete:
+            return delete(at: stamp)
+        case .set, .add:
+            // Only constructive writes make a record visible (see Specs/crdt-semantics.md).
+            if lastWrite.map({ stamp > $0 }) ?? true {
+                lastWrite = stamp
+                changed = true
+            }
+        case .remove:
+            break
         }
         if let deletedAt, stamp <= deletedAt { return changed }
         switch action {
         case let .set(field, value):
             let key = ByteString(field)
-            if var register = registers[key] {
-                if register.write(value, stamp: stamp) {
-                    registers[key] = register
-                    changed = true
-                }
+            // One hash lookup: update in place through the index when the field exists.
+            if let index = registers.index(forKey: key) {
+                if registers.values[index].write(value, stamp: stamp) { changed = true }
             } else {
                 registers[key] = LWWRegister(value: value, stamp: stamp)
                 changed = true
@@ -49,7 +60,7 @@ public struct RecordState: Hashable, Sendable {
         case let .add(field, value):
             if sets[ByteString(field), default: ORSet()].add(value, tag: stamp) { changed = true }
         case let .remove(field, value, observed):
-            let live = observed.filter { tag in deletedAt.map { tag > $0 } ?? true }
+            let live = observed.filter { tag in tag < stamp && deletedAt.map { tag > $0 } ?? true }
             guard !live.isEmpty else { return changed }
             if sets[ByteString(field), default: ORSet()].remove(value, observed: live) { changed = true }
         case .delete:

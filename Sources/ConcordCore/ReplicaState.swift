@@ -23,7 +23,7 @@ public struct ReplicaState: Hashable, Sendable {
     /// - Returns: `true` when the state changed (`false` for a duplicate or superseded op).
     /// - Complexity: O(1) expected for register writes; O(k) in the tags of the value for sets.
     @discardableResult
-    public mutating func apply(_ op: Operation) -> Bool {
+    public mutating func apply(_ op: RecordOperation) -> Bool {
         collections[ByteString(op.collection), default: [:]][op.record, default: RecordState()]
             .apply(op.action, stamp: op.stamp)
     }
@@ -31,7 +31,7 @@ public struct ReplicaState: Hashable, Sendable {
     /// Applies operations in order.
     /// - Returns: how many of them changed the state.
     @discardableResult
-    public mutating func apply(contentsOf ops: some Sequence<Operation>) -> Int {
+    public mutating func apply(contentsOf ops: some Sequence<RecordOperation>) -> Int {
         var changed = 0
         for op in ops where apply(op) { changed += 1 }
         return changed

@@ -76,7 +76,7 @@ extension Value: Hashable, Comparable {
         case let (.bool(a), .bool(b)): a == b
         case let (.int(a), .int(b)): a == b
         case let (.double(a), .double(b)): a.bitPattern == b.bitPattern
-        case let (.string(a), .string(b)): a.utf8.elementsEqual(b.utf8)
+        case let (.string(a), .string(b)): ByteString.bytesEqual(a, b)
         case let (.bytes(a), .bytes(b)): a == b
         case let (.reference(a), .reference(b)): a == b
         default: false

@@ -59,7 +59,7 @@ public enum Generators {
     /// A random local action against `state`: removes carry the tags the state observed.
     public static func action(
         in domain: Domain, state: ReplicaState, using rng: inout SeededGenerator
-    ) -> (collection: String, record: RecordID, action: Operation.Action) {
+    ) -> (collection: String, record: RecordID, action: RecordOperation.Action) {
         let collection = domain.collections.randomElement(using: &rng)!
         let record = domain.records.randomElement(using: &rng)!
         let w = domain.weights

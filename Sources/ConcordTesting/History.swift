@@ -14,7 +14,7 @@ public struct History: Sendable {
     /// The replicas' ids.
     public var replicas: [ReplicaID]
     /// Every operation, in the order generated.
-    public var operations: [Operation]
+    public var operations: [RecordOperation]
     /// Each replica's final state after the history (it may not have seen everything).
     public var finalStates: [ReplicaState]
 
@@ -35,7 +35,7 @@ public struct History: Sendable {
         let skews = ids.map { _ in Int64.random(in: -Int64(maxClockSkew)...Int64(maxClockSkew), using: &rng) }
         var replicas = zip(ids, clocks).map { LocalReplica(id: $0, clock: HybridLogicalClock(physicalClock: $1)) }
         var seen = Array(repeating: [Int](), count: count)  // indexes into operations
-        var operations = [Operation]()
+        var operations = [RecordOperation]()
         var now = start
 
         for _ in 0..<steps {

@@ -75,7 +75,7 @@ public struct NetworkSimulator {
         /// Each replica after the network went quiet.
         public var replicas: [LocalReplica]
         /// Every operation made, in the order made.
-        public var operations: [Operation]
+        public var operations: [RecordOperation]
         /// What the network did.
         public var statistics: Statistics
         /// The replicas' states.
@@ -91,7 +91,7 @@ public struct NetworkSimulator {
 
     private struct Message {
         var from: Int
-        var ops: [Operation]
+        var ops: [RecordOperation]
     }
 
     /// The configuration.
@@ -117,7 +117,7 @@ public struct NetworkSimulator {
         var replicas = clocks.map { LocalReplica(id: ReplicaID.random(using: &rng), clock: HybridLogicalClock(physicalClock: $0)) }
         var queue = EventQueue<Event>()
         var messages = [Message]()
-        var operations = [Operation]()
+        var operations = [RecordOperation]()
         var stats = Statistics()
         var group = [Int](repeating: 0, count: c.replicas)  // partition side of each replica
 
@@ -136,7 +136,7 @@ public struct NetworkSimulator {
             switch event {
             case .edit(let r):
                 clocks[r].set(milliseconds: UInt64(Int64(start + now) + skews[r]))
-                var ops = [Operation]()
+                var ops = [RecordOperation]()
                 for _ in 0..<Int.random(in: 1...c.maxOperationsPerEdit, using: &rng) {
                     let (collection, record, action) = Generators.action(in: domain, state: replicas[r].state, using: &rng)
                     ops.append(try replicas[r].perform(action, record: record, in: collection))

@@ -10,11 +10,11 @@ func stamp(_ ms: UInt64, _ counter: UInt16 = 0, _ replica: UInt8 = 1) -> Stamp {
 let recordA = RecordID(high: 1, low: 1)
 let recordB = RecordID(high: 2, low: 2)
 
-func op(_ action: Operation.Action, _ s: Stamp, record: RecordID = recordA, collection: String = "c") -> Operation {
-    Operation(stamp: s, collection: collection, record: record, action: action)
+func op(_ action: RecordOperation.Action, _ s: Stamp, record: RecordID = recordA, collection: String = "c") -> RecordOperation {
+    RecordOperation(stamp: s, collection: collection, record: record, action: action)
 }
 
-func state(_ ops: [Operation]) -> ReplicaState {
+func state(_ ops: [RecordOperation]) -> ReplicaState {
     var s = ReplicaState()
     s.apply(contentsOf: ops)
     return s

@@ -52,3 +52,17 @@ import Testing
         #expect(Value.bytes([0xAB]).description == "0xab")
     }
 }
+
+@Suite struct ByteStringTests {
+    @Test func orderIsUTF8ByteOrderIncludingPrefixesAndZeroBytes() {
+        let words = ["", "a", "a\u{0}", "a\u{0}b", "ab", "abcdefghijklmnop", "abcdefghijklmnopq", "abcdefghijklmnopr", "abcdefghijklmnop\u{0}",
+                     "b", "é", "e\u{301}", "日本", "\u{7F}", "zzzzzzzzzzzzzzzzzzzzzz"]
+        let expected = words.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        #expect(words.map(ByteString.init).sorted().map(\.string) == expected)
+        for a in words {
+            for b in words {
+                #expect((ByteString(a) == ByteString(b)) == (Array(a.utf8) == Array(b.utf8)), "\(a) vs \(b)")
+            }
+        }
+    }
+}

@@ -40,13 +40,13 @@ import Testing
     @Test func applyThatIgnoresEarlyRemovesIsCaught() throws {
         // A broken apply that drops removes whose add has not arrived yet (no tombstones)
         // converges in order but not when shuffled; the property must notice.
-        func brokenApply(_ ops: [Operation]) -> ReplicaState {
+        func brokenApply(_ ops: [RecordOperation]) -> ReplicaState {
             var state = ReplicaState()
             for op in ops {
                 if case let .remove(field, value, observed) = op.action {
                     let seen = Set(state.tags(of: value, in: field, of: op.record, in: op.collection))
                     let kept = observed.filter { seen.contains($0) }
-                    state.apply(Operation(stamp: op.stamp, collection: op.collection, record: op.record,
+                    state.apply(RecordOperation(stamp: op.stamp, collection: op.collection, record: op.record,
                                           action: .remove(field: field, value: value, observed: kept)))
                 } else {
                     state.apply(op)
@@ -66,8 +66,8 @@ import Testing
         let id = RecordID(high: 1, low: 2)
         let r = ReplicaID(bytes: [UInt8](repeating: 1, count: 32))!
         var a = ReplicaState(), b = ReplicaState()
-        a.apply(Operation(stamp: Stamp(hlc: HLCTimestamp(rawValue: 1), replica: r), collection: "notes", record: id, action: .set(field: "title", value: "x")))
-        b.apply(Operation(stamp: Stamp(hlc: HLCTimestamp(rawValue: 2), replica: r), collection: "notes", record: id, action: .set(field: "title", value: "y")))
+        a.apply(RecordOperation(stamp: Stamp(hlc: HLCTimestamp(rawValue: 1), replica: r), collection: "notes", record: id, action: .set(field: "title", value: "x")))
+        b.apply(RecordOperation(stamp: Stamp(hlc: HLCTimestamp(rawValue: 2), replica: r), collection: "notes", record: id, action: .set(field: "title", value: "y")))
         let failure = try #require(throws: ConvergenceFailure.self) { try expectConverged([a, a, b], seed: 77) }
         #expect(failure.replicas == (0, 2))
         #expect(failure.differences == ["notes/00000000.title: \"x\" vs \"y\""])

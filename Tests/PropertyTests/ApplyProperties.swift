@@ -2,7 +2,7 @@ import ConcordCore
 import ConcordTesting
 import Testing
 
-/// Operation application is insensitive to order and duplicates, and the encodings are
+/// RecordOperation application is insensitive to order and duplicates, and the encodings are
 /// faithful.
 @Suite struct ApplyProperties {
     @Test func applyIsOrderInsensitive() throws {

@@ -6,7 +6,7 @@ import Testing
 /// on states built from random overlapping subsets of one random multi-replica history.
 @Suite struct MergeLawProperties {
     /// A state holding a random subset of `ops`.
-    static func subsetState(_ ops: [Operation], using rng: inout SeededGenerator) -> ReplicaState {
+    static func subsetState(_ ops: [RecordOperation], using rng: inout SeededGenerator) -> ReplicaState {
         var state = ReplicaState()
         state.apply(contentsOf: ops.filter { _ in rng.chance(0.6) })
         return state

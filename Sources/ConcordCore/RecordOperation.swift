@@ -4,11 +4,11 @@
 /// uses its stamp as the OR-set tag, so tags are unique without extra bookkeeping.
 ///
 /// ```swift
-/// let op = Operation(stamp: stamp, collection: "todos", record: id,
+/// let op = RecordOperation(stamp: stamp, collection: "todos", record: id,
 ///                    action: .set(field: "title", value: "Buy milk"))
 /// state.apply(op)
 /// ```
-public struct Operation: Sendable, CustomStringConvertible {
+public struct RecordOperation: Sendable, CustomStringConvertible {
     /// What an operation does to its record.
     public enum Action: Sendable {
         /// Writes `value` to the LWW register `field`.
@@ -58,7 +58,7 @@ public struct Operation: Sendable, CustomStringConvertible {
     }
 }
 
-extension Operation.Action: Hashable {
+extension RecordOperation.Action: Hashable {
     /// Byte-exact equality on names (see ``Value``).
     public static func == (lhs: Self, rhs: Self) -> Bool {
         switch (lhs, rhs) {
@@ -83,8 +83,8 @@ extension Operation.Action: Hashable {
     }
 }
 
-extension Operation: Hashable {
-    public static func == (lhs: Operation, rhs: Operation) -> Bool {
+extension RecordOperation: Hashable {
+    public static func == (lhs: RecordOperation, rhs: RecordOperation) -> Bool {
         lhs.stamp == rhs.stamp && lhs.record == rhs.record
             && ByteString(lhs.collection) == ByteString(rhs.collection) && lhs.action == rhs.action
     }
