@@ -95,6 +95,8 @@ public struct ByteReader: Sendable {
         let start = offset
         let count = try readCount(what: "string length")
         let raw = try readBytes(count)
+        // ASCII is valid UTF-8 by definition: skip the (slower) validating initializer.
+        if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
         guard let string = String(validating: raw, as: UTF8.self) else {
             offset = start
             throw error("string is not valid UTF-8")

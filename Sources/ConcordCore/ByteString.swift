@@ -10,9 +10,9 @@
 /// hashes (names are usually short) never touch the string itself.
 struct ByteString: Hashable, Comparable, Sendable, CustomStringConvertible {
     let string: String
-    private let count: Int
-    private let head0: UInt64
-    private let head1: UInt64
+    let count: Int
+    let head0: UInt64
+    let head1: UInt64
 
     init(_ string: String) {
         self.string = string

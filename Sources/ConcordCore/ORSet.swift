@@ -24,7 +24,12 @@ public struct ORSet: Hashable, Sendable {
             var removed: Bool
         }
 
-        var tags: [Tag] = []
+        var tags: [Tag]
+
+        init() {
+            tags = []
+            tags.reserveCapacity(4)  // values are typically added and removed a few times
+        }
 
         var isEmpty: Bool { tags.isEmpty }
         var hasLiveTag: Bool { tags.contains { !$0.removed } }
@@ -32,7 +37,7 @@ public struct ORSet: Hashable, Sendable {
         var tombstoneCount: Int { tags.reduce(0) { $0 + ($1.removed ? 1 : 0) } }
     }
 
-    var entries: [Value: Entry] = [:]
+    var entries: [ValueKey: Entry] = [:]
 
     /// An empty set.
     public init() {}
@@ -42,7 +47,7 @@ public struct ORSet: Hashable, Sendable {
     /// - Complexity: O(k) where k is the number of tags seen for `value` (usually small).
     @discardableResult
     public mutating func add(_ value: Value, tag: Stamp) -> Bool {
-        entries[value, default: Entry()].insert(tag, removed: false)
+        entries[ValueKey(value), default: Entry()].insert(tag, removed: false)
     }
 
     /// Removes the (value, tag) pairs for every tag in `observed`, keeping tombstones.
@@ -50,21 +55,22 @@ public struct ORSet: Hashable, Sendable {
     /// - Complexity: O(k · m) for k observed tags and m tags seen for `value`.
     @discardableResult
     public mutating func remove(_ value: Value, observed: some Sequence<Stamp>) -> Bool {
+        let key = ValueKey(value)
         var changed = false
-        for tag in observed where entries[value, default: Entry()].insert(tag, removed: true) { changed = true }
+        for tag in observed where entries[key, default: Entry()].insert(tag, removed: true) { changed = true }
         return changed
     }
 
     /// The live tags of `value`: what a remove issued now must carry.
-    public func tags(of value: Value) -> [Stamp] { entries[value]?.liveTags ?? [] }
+    public func tags(of value: Value) -> [Stamp] { entries[ValueKey(value)]?.liveTags ?? [] }
 
     /// Whether `value` is in the set.
-    public func contains(_ value: Value) -> Bool { entries[value]?.hasLiveTag ?? false }
+    public func contains(_ value: Value) -> Bool { entries[ValueKey(value)]?.hasLiveTag ?? false }
 
     /// The members, sorted by ``Value``'s total order.
     /// - Complexity: O(n log n).
     public var elements: [Value] {
-        entries.compactMap { $0.value.hasLiveTag ? $0.key : nil }.sorted()
+        entries.compactMap { $0.value.hasLiveTag ? $0.key.value : nil }.sorted()
     }
 
     /// Whether the set has no members (tombstones may remain).

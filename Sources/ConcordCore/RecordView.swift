@@ -102,7 +102,7 @@ extension ReplicaState {
     /// Every visible record of `collection`, sorted by id.
     /// - Complexity: O(n log n) in the collection's size.
     public func records(in collection: String) -> [RecordView] {
-        guard let records = collections[ByteString(collection)] else { return [] }
-        return records.keys.sorted().compactMap { records[$0]!.view(id: $0) }
+        let name = ByteString(collection)
+        return sortedIDs(in: name).compactMap { records[RecordKey(collection: name, id: $0)]!.view(id: $0) }
     }
 }

@@ -11,19 +11,16 @@ extension ReplicaState {
     public func canonicalEncoding() -> [UInt8] {
         var writer = ByteWriter()
         writer.write(Self.canonicalEncodingVersion)
-        let names = collections.keys.sorted()
-        let visible = names.compactMap { name -> (ByteString, [RecordID])? in
-            let records = collections[name]!
-            let ids = records.keys.filter { records[$0]!.isVisible }.sorted()
+        let visible = collectionIndex.keys.sorted().compactMap { name -> (ByteString, [RecordID])? in
+            let ids = sortedIDs(in: name).filter { records[RecordKey(collection: name, id: $0)]!.isVisible }
             return ids.isEmpty ? nil : (name, ids)
         }
         writer.writeVarint(UInt64(visible.count))
         for (name, ids) in visible {
             writer.writeString(name.string)
             writer.writeVarint(UInt64(ids.count))
-            let records = collections[name]!
             for id in ids {
-                records[id]!.encodeVisible(id: id, into: &writer)
+                records[RecordKey(collection: name, id: id)]!.encodeVisible(id: id, into: &writer)
             }
         }
         return writer.bytes

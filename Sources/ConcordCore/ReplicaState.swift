@@ -14,18 +14,37 @@
 /// print(a.digestHex)         // equal on every replica that has seen the same operations
 /// ```
 public struct ReplicaState: Hashable, Sendable {
-    var collections: [ByteString: [RecordID: RecordState]] = [:]
+    /// Where a record lives: its collection and id, hashed together in one lookup.
+    struct RecordKey: Hashable, Sendable {
+        var collection: ByteString
+        var id: RecordID
+    }
+
+    /// Every record ever named by an operation, visible or not.
+    var records: [RecordKey: RecordState] = [:]
+    /// Derived index: the record ids of each collection. Updated only when a record is
+    /// first seen, so the hot path pays one hash lookup per operation.
+    var collectionIndex: [ByteString: Set<RecordID>] = [:]
 
     /// An empty state.
     public init() {}
+
+    public static func == (lhs: ReplicaState, rhs: ReplicaState) -> Bool { lhs.records == rhs.records }
+    public func hash(into hasher: inout Hasher) { hasher.combine(records) }
 
     /// Applies one operation.
     /// - Returns: `true` when the state changed (`false` for a duplicate or superseded op).
     /// - Complexity: O(1) expected for register writes; O(k) in the tags of the value for sets.
     @discardableResult
     public mutating func apply(_ op: RecordOperation) -> Bool {
-        collections[ByteString(op.collection), default: [:]][op.record, default: RecordState()]
-            .apply(op.action, stamp: op.stamp)
+        let key = RecordKey(collection: ByteString(op.collection), id: op.record)
+        if let index = records.index(forKey: key) {
+            return records.values[index].apply(op.action, stamp: op.stamp)
+        }
+        var record = RecordState()
+        record.apply(op.action, stamp: op.stamp)
+        insert(record, at: key)
+        return true
     }
 
     /// Applies operations in order.
@@ -40,18 +59,23 @@ public struct ReplicaState: Hashable, Sendable {
     /// Merges another replica's state into this one.
     /// - Complexity: O(size of `other`).
     public mutating func merge(_ other: ReplicaState) {
-        for (name, theirRecords) in other.collections {
-            var records = collections.removeValue(forKey: name) ?? [:]
-            for (id, theirs) in theirRecords {
-                if records[id] != nil { records[id]!.merge(theirs) } else { records[id] = theirs }
+        for (key, theirs) in other.records {
+            if let index = records.index(forKey: key) {
+                records.values[index].merge(theirs)
+            } else {
+                insert(theirs, at: key)
             }
-            collections[name] = records
         }
+    }
+
+    private mutating func insert(_ record: RecordState, at key: RecordKey) {
+        records[key] = record
+        collectionIndex[key.collection, default: []].insert(key.id)
     }
 
     /// The full state of one record, including hidden (deleted) ones; `nil` if never seen.
     public func recordState(_ id: RecordID, in collection: String) -> RecordState? {
-        collections[ByteString(collection)]?[id]
+        records[RecordKey(collection: ByteString(collection), id: id)]
     }
 
     /// The live tags of `value` in the OR-set `field`: what a local remove must carry.
@@ -61,9 +85,14 @@ public struct ReplicaState: Hashable, Sendable {
 
     /// Names of collections with at least one visible record, sorted by UTF-8 bytes.
     public var collectionNames: [String] {
-        collections.filter { $0.value.values.contains { $0.isVisible } }.keys.sorted().map(\.string)
+        collectionIndex.keys.sorted().filter { name in
+            collectionIndex[name]!.contains { records[RecordKey(collection: name, id: $0)]!.isVisible }
+        }.map(\.string)
     }
 
     /// The number of records held (visible or not) across all collections.
-    public var recordCount: Int { collections.values.reduce(0) { $0 + $1.count } }
+    public var recordCount: Int { records.count }
+
+    /// Ids of records held in `name`, visible or not, sorted.
+    func sortedIDs(in name: ByteString) -> [RecordID] { collectionIndex[name].map { $0.sorted() } ?? [] }
 }
