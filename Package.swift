@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "ConcordCore", targets: ["ConcordCore"]),
         .library(name: "ConcordCrypto", targets: ["ConcordCrypto"]),
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
+        .library(name: "Concord", targets: ["Concord"]),
         .executable(name: "two-replicas", targets: ["TwoReplicas"]),
         .executable(name: "concord-bench", targets: ["ConcordBench"]),
         .executable(name: "concord-vectors", targets: ["GenerateVectors"]),
@@ -25,6 +26,8 @@ let package = Package(
         .target(name: "ConcordCore"),
         // Ed25519 identities, BLAKE2b, XChaCha20-Poly1305, key derivation, key files.
         .target(name: "ConcordCrypto", dependencies: ["CSodium"]),
+        // The app-facing layer: spaces, membership, invites, signed change bundles, import.
+        .target(name: "Concord", dependencies: ["ConcordCore", "ConcordCrypto"]),
         // Public product for users' own merge-property tests.
         .target(name: "ConcordTesting", dependencies: ["ConcordCore"]),
 
@@ -40,6 +43,7 @@ let package = Package(
 
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"]),
         .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", "CSodium"]),
+        .testTarget(name: "ConcordTests", dependencies: ["Concord", "ConcordCore", "ConcordCrypto"]),
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         // Reads Specs/vectors/*.jsonl: the normative encodings, checked against the code.
