@@ -11,7 +11,7 @@ SWIFT ?= swift
 PYTHON ?= python3
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all demo test bench bench-smoke deps vectors clean
+.PHONY: all demo test bench bench-smoke deps vectors fuzz clean
 
 all: test
 
@@ -48,6 +48,11 @@ bench-smoke:
 # Regenerates Specs/vectors from fixed inputs; the conformance tests read them.
 vectors:
 	$(SWIFT) run concord-vectors Specs/vectors
+
+# libFuzzer on the decoders (FUZZ_SECONDS per target); crashes land in fuzz-artifacts/.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	Fuzz/run.sh $(FUZZ_SECONDS)
 
 clean:
 	rm -rf .build .build-*

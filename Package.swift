@@ -47,7 +47,7 @@ let package = Package(
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         // Reads Specs/vectors/*.jsonl: the normative encodings, checked against the code.
-        .testTarget(name: "ConformanceTests", dependencies: ["ConcordCore"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["ConcordCore", "ConcordTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )
