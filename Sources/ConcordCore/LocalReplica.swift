@@ -81,9 +81,12 @@ public struct LocalReplica: Sendable {
         return state.apply(contentsOf: ops)
     }
 
-    /// Merges another replica's whole state (state-based sync). Checks drift like ``receive(_:)``.
-    public mutating func merge(_ other: ReplicaState, newestClock: HLCTimestamp) throws {
-        try clock.observe(newestClock)
+    /// Merges another replica's whole state (state-based sync). Checks the newest clock
+    /// reading in `other` against the drift bound first, like ``receive(_:)``: all or nothing.
+    /// - Throws: ``ConcordCoreError/Code/clockDriftExceeded``; the replica is then unchanged.
+    /// - Complexity: O(size of `other`).
+    public mutating func merge(_ other: ReplicaState) throws {
+        if let newest = other.newestStamp { try clock.observe(newest.hlc) }
         state.merge(other)
     }
 }

@@ -90,6 +90,15 @@ public struct ReplicaState: Hashable, Sendable {
         }.map(\.string)
     }
 
+    /// The greatest write or delete stamp held, or `nil` for an empty state. Every register
+    /// and live set tag is at or below its record's last write, so this bounds them all.
+    /// - Complexity: O(n) in the number of records.
+    public var newestStamp: Stamp? {
+        records.values.reduce(nil as Stamp?) { newest, record in
+            [newest, record.lastWrite, record.deletedAt].compactMap { $0 }.max()
+        }
+    }
+
     /// The number of records held (visible or not) across all collections.
     public var recordCount: Int { records.count }
 

@@ -58,3 +58,23 @@ import Testing
         #expect(bob.state == before.state && bob.clock.last == before.clock.last)
     }
 }
+
+@Suite struct StateMergeTests {
+    @Test func localReplicaMergeAdvancesTheClockAndChecksDrift() throws {
+        let time = ManualClock(milliseconds: 1_700_000_000_000)
+        var alice = LocalReplica(id: rid(1), clock: HybridLogicalClock(physicalClock: time))
+        var bob = LocalReplica(id: rid(2), clock: HybridLogicalClock(physicalClock: time))
+        let a = try alice.set("x", to: 1, record: recordA, in: "c")
+        try bob.merge(alice.state)
+        #expect(bob.state == alice.state)
+        #expect(try bob.set("x", to: 2, record: recordA, in: "c").stamp > a.stamp)
+
+        var future = ReplicaState()
+        future.apply(op(.set(field: "y", value: 1), Stamp(hlc: HLCTimestamp(milliseconds: 1_700_000_000_000 + 3_600_000, counter: 0), replica: rid(3))))
+        let before = bob.state
+        #expect(throws: ConcordCoreError.self) { try bob.merge(future) }
+        #expect(bob.state == before)
+        #expect(future.newestStamp?.replica == rid(3))
+        #expect(ReplicaState().newestStamp == nil)
+    }
+}
