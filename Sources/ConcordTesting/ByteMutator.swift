@@ -17,8 +17,11 @@ public enum ByteMutator {
 
     /// One random mutation of `bytes` (never identical to the input when it is non-empty).
     /// - Parameters:
+    ///   - bytes: the valid input to mutate.
     ///   - donor: other valid input to splice from.
     ///   - kind: a specific kind, or a random one.
+    ///   - rng: the seeded generator that chooses the mutation.
+    /// - Returns: the mutated bytes.
     public static func mutate(_ bytes: [UInt8], donor: [UInt8] = [], kind: Kind? = nil, using rng: inout SeededGenerator) -> [UInt8] {
         guard !bytes.isEmpty else { return [UInt8.random(in: 0...255, using: &rng)] }
         var out = bytes
@@ -43,7 +46,8 @@ public enum ByteMutator {
             out[i] = value
         case .bumpLength:
             // Rewrite a byte as a large varint, the typical length-field attack.
-            let huge: [UInt8] = [[0xFF, 0xFF, 0xFF, 0xFF, 0x0F], [0x80, 0x01], [0xFF, 0x7F], [0x7F]][Int.random(in: 0..<4, using: &rng)]
+            var huge: [UInt8] = [[0xFF, 0xFF, 0xFF, 0xFF, 0x0F], [0x80, 0x01], [0xFF, 0x7F], [0x7F]][Int.random(in: 0..<4, using: &rng)]
+            if huge == [out[i]] { huge = [0xFF, 0x7F] }  // keep the promise: never the input itself
             out.replaceSubrange(i...i, with: huge)
         }
         return out

@@ -24,6 +24,8 @@ public struct History: Sendable {
     ///   - steps: how many steps; each is a local edit (75%) or a pull from a peer (25%).
     ///   - domain: what edits may touch; a small random domain by default.
     ///   - maxClockSkew: each replica's physical clock is off by up to this many ms.
+    ///   - rng: the seeded generator driving every choice; the same seed gives the same history.
+    /// - Returns: the operations, the replica ids and each replica's final state.
     public static func generate(
         replicas count: Int, steps: Int, domain: Generators.Domain? = nil, maxClockSkew: UInt64 = 500,
         using rng: inout SeededGenerator
