@@ -1,0 +1,80 @@
+import ConcordCore
+import ConcordCrypto
+
+/// Checks everything about a bundle that needs no secret: size, structure, space,
+/// signature, certificate chain, writer role, author, clock drift.
+///
+/// This is what a relay runs before storing a bundle: it needs only the space id, never
+/// the content key, and it never decrypts the payload. ``BundleImporter`` runs it first.
+///
+/// ```swift
+/// let verifier = BundleVerifier(spaceID: spaceID)
+/// let bundle = try verifier.verify(uploadedBytes)   // throws ConcordError
+/// store(bundle)
+/// ```
+public struct BundleVerifier: Sendable {
+    /// The space bundles must belong to.
+    public let spaceID: SpaceID
+    /// Size and queue bounds.
+    public var limits: BundleLimits
+    /// How far ahead of ``physicalClock`` (ms) a clock reading or issue time may be.
+    public var maxDrift: UInt64
+    /// The local time source.
+    public var physicalClock: any PhysicalClock
+
+    /// Creates a verifier.
+    /// - Parameters:
+    ///   - spaceID: The space bundles must belong to.
+    ///   - limits: Bounds; 64 MiB per bundle by default.
+    ///   - maxDrift: Allowed clock drift in ms; 5 minutes by default.
+    ///   - physicalClock: The local time source; the system clock by default.
+    public init(spaceID: SpaceID, limits: BundleLimits = .default, maxDrift: UInt64 = HybridLogicalClock.defaultMaxDrift, physicalClock: any PhysicalClock = SystemClock()) {
+        self.spaceID = spaceID
+        self.limits = limits
+        self.maxDrift = maxDrift
+        self.physicalClock = physicalClock
+    }
+
+    /// Decodes and verifies a bundle, in this order: size limit, magic and version,
+    /// structure, space id, signature, certificate chain, writer role, author is the
+    /// certificate's subject, clock drift of the newest reading.
+    ///
+    /// - Parameters:
+    ///   - bytes: The bundle as received.
+    /// - Returns: The verified bundle; its payload is not opened.
+    /// - Throws: ``ConcordError`` with code `.bundleTooLarge`, `.malformedBundle`,
+    ///   `.unsupportedVersion`, `.wrongSpace`, `.invalidSignature`, `.invalidCertificate`,
+    ///   `.notAWriter`, `.authorMismatch` or `.clockDriftExceeded`.
+    public func verify(_ bytes: [UInt8]) throws -> ChangeBundle {
+        let bundle = try ChangeBundle(bytes: bytes, limits: limits)
+        try verify(bundle)
+        return bundle
+    }
+
+    /// Verifies an already decoded bundle (everything ``verify(_:)-([UInt8])`` checks after decoding).
+    /// - Parameters:
+    ///   - bundle: A decoded bundle.
+    /// - Throws: See ``verify(_:)-([UInt8])``.
+    public func verify(_ bundle: ChangeBundle) throws {
+        guard bundle.spaceID == spaceID else {
+            throw ConcordError(.wrongSpace, "this bundle belongs to space \(bundle.spaceID.shortDescription), not to \(spaceID.shortDescription); import it into the space it was made in")
+        }
+        try bundle.verifySignature()
+        let now = physicalClock.nowMilliseconds()
+        try bundle.certificates.verify(spaceID: spaceID, now: now, maxDrift: maxDrift)
+        guard bundle.certificates.role == .writer else {
+            throw ConcordError(.notAWriter, "this bundle was signed by a device that is a \(bundle.certificates.role) of this space, not a writer; its changes are ignored. If that device should write, ask a writer to send it a writer invite")
+        }
+        guard bundle.author == bundle.certificates.subject else {
+            throw ConcordError(.authorMismatch, "this bundle was signed by a device that is not a member of this space (its certificate names \(bundle.certificates.subject.hex.prefix(8)), the author is \(bundle.author.hex.prefix(8))); ask a member for a new invite")
+        }
+        try checkDrift(bundle.hlcRange.upperBound, now: now)
+    }
+
+    /// Rejects a reading more than ``maxDrift`` ahead of `now`.
+    func checkDrift(_ reading: HLCTimestamp, now: UInt64) throws {
+        try ConcordError.mapping("bundle clock") {
+            try HybridLogicalClock(physicalClock: FixedClock(milliseconds: now), maxDrift: maxDrift).checkDrift(reading, physical: now)
+        }
+    }
+}

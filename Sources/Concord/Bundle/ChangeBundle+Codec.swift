@@ -1,0 +1,106 @@
+import ConcordCore
+import ConcordCrypto
+
+extension ChangeBundle {
+    /// Decodes a bundle, strictly and within bounds. Signature, membership and payload
+    /// are **not** checked here (see ``BundleVerifier`` and ``BundleImporter``).
+    ///
+    /// The size limit is checked before any byte is read; every length is checked
+    /// against the bytes left before anything is allocated; trailing bytes are rejected.
+    ///
+    /// ```swift
+    /// let bundle = try ChangeBundle(bytes: data, limits: BundleLimits(maxBundleBytes: 1 << 20))
+    /// ```
+    /// - Parameters:
+    ///   - bytes: The complete bundle.
+    ///   - limits: ``BundleLimits/maxBundleBytes`` applies.
+    /// - Throws: ``ConcordError`` with code `.bundleTooLarge`, `.unsupportedVersion` (format
+    ///   or certificate version), `.invalidCertificate` (unknown role) or `.malformedBundle`.
+    public init(bytes: [UInt8], limits: BundleLimits = .default) throws {
+        guard bytes.count <= limits.maxBundleBytes else {
+            throw ConcordError(.bundleTooLarge, "the bundle is \(bytes.count) bytes, more than the limit of \(limits.maxBundleBytes); ask its author to sync more often (smaller bundles) or raise the limit")
+        }
+        guard bytes.count >= Self.magic.count, Array(bytes.prefix(Self.magic.count)) == Self.magic else {
+            throw ConcordError(.malformedBundle, "the data does not start with \"CNCB\": it is not a Concord change bundle, or it is truncated; check that you picked the right file")
+        }
+        var reader = ByteReader(bytes, range: Self.magic.count..<bytes.count)
+        self = try ConcordError.mapping("change bundle") { try Self.decodeAfterMagic(bytes, &reader) }
+    }
+
+    private static func decodeAfterMagic(_ bytes: [UInt8], _ r: inout ByteReader) throws -> ChangeBundle {
+        let version = try r.readByte()
+        guard version == formatVersion else {
+            throw ConcordError(.unsupportedVersion, "change bundle format \(version) is not supported by this version of Concord (it reads format \(formatVersion)); update Concord on this device")
+        }
+        let flags = try r.readByte()
+        guard flags & ~encryptedFlag == 0 else { throw r.error("reserved flag bits \(flags) are set") }
+        let spaceID = try SpaceID(bytes: r.readBytes(SpaceID.byteCount))
+        let author = try PublicKey(bytes: r.readBytes(PublicKey.byteCount))
+        let sequence = try r.readVarint()
+        guard sequence >= 1 else { throw r.error("sequence number 0 (sequences start at 1)") }
+        let previous = BundleID(digest: try Digest32(bytes: r.readBytes(Digest32.byteCount)))
+        guard (sequence == 1) == (previous == .zero) else {
+            throw r.error(sequence == 1 ? "the first bundle of an author links to a previous bundle" : "bundle \(sequence) has no previous bundle")
+        }
+        let hlcMin = HLCTimestamp(rawValue: try r.readFixed64())
+        let hlcMax = HLCTimestamp(rawValue: try r.readFixed64())
+        guard hlcMin <= hlcMax else { throw r.error("clock range \(hlcMin)...\(hlcMax) is empty") }
+        let certificateLength = try r.readCount(what: "certificate chain length")
+        let certificates = try CertificateChain(bytes: Array(r.readBytes(certificateLength)))
+        let headerEnd = r.offset
+        let payloadLength = try r.readVarint()
+        guard r.remaining >= Signature.byteCount, payloadLength <= UInt64(r.remaining - Signature.byteCount) else {
+            throw r.error("a payload of \(payloadLength) bytes and a signature do not fit in the remaining \(r.remaining) bytes")
+        }
+        let isEncrypted = flags & encryptedFlag != 0
+        let minimumBox = XChaCha20Poly1305.nonceByteCount + XChaCha20Poly1305.tagByteCount
+        guard !isEncrypted || payloadLength >= UInt64(minimumBox) else {
+            throw r.error("an encrypted payload of \(payloadLength) bytes is shorter than a nonce and a tag (\(minimumBox))")
+        }
+        let payloadStart = r.offset
+        _ = try r.readBytes(Int(payloadLength))
+        let payloadRange = payloadStart..<r.offset
+        guard r.remaining == Signature.byteCount else {
+            throw r.error("\(r.remaining - Signature.byteCount) unexpected trailing bytes after the signature")
+        }
+        let signature = try Signature(bytes: r.readBytes(Signature.byteCount))
+        return ChangeBundle(
+            bytes: bytes, isEncrypted: isEncrypted, spaceID: spaceID, author: author, sequence: sequence,
+            previous: previous, hlcRange: hlcMin...hlcMax, certificates: certificates, signature: signature,
+            headerEnd: headerEnd, payloadRange: payloadRange)
+    }
+
+    /// Writes the header (everything before the payload length).
+    static func encodeHeader(
+        isEncrypted: Bool, spaceID: SpaceID, author: PublicKey, sequence: UInt64, previous: BundleID,
+        hlcRange: ClosedRange<HLCTimestamp>, certificates: CertificateChain
+    ) -> [UInt8] {
+        let chain = certificates.bytes
+        var writer = ByteWriter(capacity: 128 + chain.count)
+        writer.write(contentsOf: magic)
+        writer.write(formatVersion)
+        writer.write(isEncrypted ? encryptedFlag : 0)
+        writer.write(contentsOf: spaceID.bytes)
+        writer.write(contentsOf: author.bytes)
+        writer.writeVarint(sequence)
+        writer.write(contentsOf: previous.bytes)
+        writer.writeFixed64(hlcRange.lowerBound.rawValue)
+        writer.writeFixed64(hlcRange.upperBound.rawValue)
+        writer.writeLengthPrefixed(chain)
+        return writer.bytes
+    }
+
+    /// Assembles and signs a bundle: `header ‖ varint(len) ‖ payload ‖ sign(all of it)`.
+    /// - Parameters:
+    ///   - header: From ``encodeHeader(isEncrypted:spaceID:author:sequence:previous:hlcRange:certificates:)``.
+    ///   - payload: The payload as carried (already encrypted if the header says so).
+    ///   - signer: The author's identity.
+    static func assemble(header: [UInt8], payload: [UInt8], signer: Identity) throws -> ChangeBundle {
+        var writer = ByteWriter(capacity: header.count + payload.count + 80)
+        writer.write(contentsOf: header)
+        writer.writeLengthPrefixed(payload)
+        let signature = signer.sign(writer.bytes)
+        writer.write(contentsOf: signature.bytes)
+        return try ChangeBundle(bytes: writer.bytes, limits: BundleLimits(maxBundleBytes: .max))
+    }
+}

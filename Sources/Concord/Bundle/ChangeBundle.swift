@@ -1,0 +1,107 @@
+import ConcordCore
+import ConcordCrypto
+
+/// A signed change bundle: what one device wrote since its previous bundle, coalesced,
+/// optionally encrypted, signed once by its author.
+///
+/// The bundle is kept as its exact bytes (``bytes``); the header fields are parsed
+/// views of them. Layout (format 1, `Specs/wire-format.md`, section 7):
+///
+/// ```text
+/// "CNCB" | version 01 | flags | space id | author | seq (varint) | previous id
+///        | hlc min | hlc max | certificate chain (blob)             <- header = AEAD associated data
+///        | payload length (varint) | payload                        <- header..payload = signed bytes
+///        | Ed25519 signature (64)
+/// ```
+///
+/// Decoding (``init(bytes:limits:)``) checks structure only. ``BundleVerifier`` checks
+/// signature and membership; ``BundleImporter`` also decrypts and applies.
+///
+/// ```swift
+/// let bundle = try ChangeBundle(bytes: receivedBytes)
+/// print(bundle.author, bundle.sequence, bundle.id)
+/// ```
+public struct ChangeBundle: Hashable, Sendable {
+    /// The 4 magic bytes that start every bundle: `"CNCB"`.
+    public static let magic: [UInt8] = Array("CNCB".utf8)
+    /// The bundle format this build reads and writes (1).
+    public static let formatVersion: UInt8 = 1
+    /// Flag bit 0: the payload is encrypted. All other bits are reserved and must be 0.
+    static let encryptedFlag: UInt8 = 0x01
+
+    /// The complete encoding: signed bytes followed by the signature.
+    public let bytes: [UInt8]
+    /// BLAKE2b-256 of the signed bytes.
+    public let id: BundleID
+    /// Whether the payload is an XChaCha20-Poly1305 box under the space content key.
+    public let isEncrypted: Bool
+    /// The space the bundle belongs to.
+    public let spaceID: SpaceID
+    /// The author's device key; the signature verifies against it.
+    public let author: PublicKey
+    /// The author's sequence number, contiguous from 1.
+    public let sequence: UInt64
+    /// The id of the author's previous bundle; ``BundleID/zero`` for sequence 1.
+    public let previous: BundleID
+    /// The smallest and greatest clock readings of the operations inside.
+    public let hlcRange: ClosedRange<HLCTimestamp>
+    /// The author's membership proof.
+    public let certificates: CertificateChain
+    /// The signature over ``signedBytes``.
+    public let signature: Signature
+    /// Where the header (the AEAD associated data) ends, and the payload range.
+    let headerEnd: Int
+    let payloadRange: Range<Int>
+
+    init(
+        bytes: [UInt8], isEncrypted: Bool, spaceID: SpaceID, author: PublicKey, sequence: UInt64,
+        previous: BundleID, hlcRange: ClosedRange<HLCTimestamp>, certificates: CertificateChain,
+        signature: Signature, headerEnd: Int, payloadRange: Range<Int>
+    ) {
+        self.bytes = bytes
+        self.id = BundleID.of(signedBytes: bytes[..<(bytes.count - Signature.byteCount)])
+        self.isEncrypted = isEncrypted
+        self.spaceID = spaceID
+        self.author = author
+        self.sequence = sequence
+        self.previous = previous
+        self.hlcRange = hlcRange
+        self.certificates = certificates
+        self.signature = signature
+        self.headerEnd = headerEnd
+        self.payloadRange = payloadRange
+    }
+
+    /// The header: every byte before the payload length. It is the associated data of
+    /// the payload encryption, so a payload cannot be moved under another header.
+    public var header: ArraySlice<UInt8> { bytes[..<headerEnd] }
+
+    /// The payload as carried: the operation batch, or nonce ‖ ciphertext ‖ tag.
+    public var payload: ArraySlice<UInt8> { bytes[payloadRange] }
+
+    /// Exactly the bytes the author signed: everything but the trailing signature.
+    public var signedBytes: ArraySlice<UInt8> { bytes[..<(bytes.count - Signature.byteCount)] }
+
+    /// Checks the author's signature over ``signedBytes``.
+    /// - Throws: ``ConcordError`` with code `.invalidSignature` when it does not verify.
+    public func verifySignature() throws {
+        guard author.isValidSignature(signature, for: signedBytes) else {
+            throw ConcordError(
+                .invalidSignature,
+                "bundle \(sequence) of \(author.hex.prefix(8)) does not carry a valid signature of its author: it was altered or forged; discard it and fetch it again from a trusted member"
+            )
+        }
+    }
+
+    /// Byte-for-byte equality of the whole encoding, signature included.
+    public static func == (lhs: ChangeBundle, rhs: ChangeBundle) -> Bool { lhs.bytes == rhs.bytes }
+    /// Hashes the id (equal bytes have equal ids).
+    public func hash(into hasher: inout Hasher) { hasher.combine(id) }
+}
+
+extension ChangeBundle: CustomStringConvertible {
+    /// For logs: `bundle 3 of 1a2b3c4d in space 5e6f7a8b (id 9c0d1e2f, 412 bytes, encrypted)`.
+    public var description: String {
+        "bundle \(sequence) of \(author.hex.prefix(8)) in space \(spaceID.shortDescription) (id \(id.shortDescription), \(bytes.count) bytes, \(isEncrypted ? "encrypted" : "plaintext"))"
+    }
+}

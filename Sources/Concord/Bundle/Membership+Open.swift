@@ -1,0 +1,60 @@
+import ConcordCore
+import ConcordCrypto
+
+extension Membership {
+    /// Decrypts and decodes the operations of a bundle of this space, and checks them
+    /// against the header: every operation is stamped by the bundle's author, and the
+    /// header's clock range is exactly the range of the operations' readings.
+    ///
+    /// Verify the bundle first (``BundleVerifier``); ``BundleImporter`` does both.
+    ///
+    /// ```swift
+    /// let bundle = try BundleVerifier(spaceID: membership.spaceID).verify(bytes)
+    /// let ops = try membership.operations(in: bundle)
+    /// ```
+    /// - Parameters:
+    ///   - bundle: A bundle of this membership's space.
+    /// - Returns: The operations, in the order the author sealed them.
+    /// - Throws: ``ConcordError`` with code `.wrongSpace`, `.encryptionMismatch` (the bundle's
+    ///   encryption flag differs from the space's), `.decryptionFailed`, `.malformedBundle`
+    ///   or `.unsupportedVersion` (the operation batch), `.emptyBundle`, `.authorMismatch`.
+    public func operations(in bundle: ChangeBundle) throws -> [RecordOperation] {
+        guard bundle.spaceID == spaceID else {
+            throw ConcordError(.wrongSpace, "this bundle belongs to space \(bundle.spaceID.shortDescription), not to \(spaceID.shortDescription); import it into the space it was made in")
+        }
+        guard bundle.isEncrypted == isEncrypted else {
+            throw ConcordError(
+                .encryptionMismatch,
+                "this bundle is \(bundle.isEncrypted ? "encrypted" : "not encrypted") but space \(spaceID.shortDescription) is \(isEncrypted ? "encrypted" : "not encrypted"); its author's Concord is misconfigured, ask them to join the space again")
+        }
+        var batch = Array(bundle.payload)
+        if let contentKey {
+            batch = try ConcordError.mapping {
+                let box = try XChaCha20Poly1305.SealedBox(combined: batch)
+                do {
+                    return try XChaCha20Poly1305.open(box, using: contentKey, authenticating: bundle.header)
+                } catch {
+                    throw ConcordError(.decryptionFailed, "the payload of \(bundle) cannot be decrypted with this space's content key: it was altered, or this device holds a wrong key; fetch the bundle again, and if that fails join the space again with a fresh invite")
+                }
+            }
+        }
+        let ops = try ConcordError.mapping("operations of \(bundle)") { try OperationCodec.decode(batch) }
+        guard let first = ops.first else {
+            throw ConcordError(.emptyBundle, "\(bundle) carries no operations; its author's Concord is faulty, discard the bundle")
+        }
+        let author = ReplicaID(bytes: bundle.author.bytes)!
+        var lowest = first.stamp.hlc
+        var highest = first.stamp.hlc
+        for op in ops {
+            guard op.stamp.replica == author else {
+                throw ConcordError(.authorMismatch, "\(bundle) contains operation \(op), stamped by replica \(op.stamp.replica.shortDescription) instead of its author; discard the bundle")
+            }
+            lowest = min(lowest, op.stamp.hlc)
+            highest = max(highest, op.stamp.hlc)
+        }
+        guard lowest...highest == bundle.hlcRange else {
+            throw ConcordError(.malformedBundle, "\(bundle) declares clock range \(bundle.hlcRange) but its operations span \(lowest)...\(highest); discard the bundle")
+        }
+        return ops
+    }
+}

@@ -1,0 +1,86 @@
+import ConcordCore
+import ConcordCrypto
+
+extension Membership {
+    /// Seals operations this device made into the next bundle of its chain.
+    ///
+    /// Coalesces the operations (only what can change a replica's state is kept, see
+    /// `Specs/wire-format.md`, section 7.6), encodes them with `OperationCodec`, encrypts
+    /// them under the content key in an encrypted space (the header is the associated
+    /// data), and signs the whole bundle once with the device key.
+    ///
+    /// ```swift
+    /// var replica = membership.makeReplica()
+    /// let op = try replica.set("title", to: "Buy milk", record: id, in: "todos")
+    /// let first = try membership.seal([op], previous: nil)
+    /// let second = try membership.seal(moreOps, previous: first)
+    /// ```
+    /// - Parameters:
+    ///   - ops: Operations stamped by this device (`stamp.replica == replicaID`), in any order.
+    ///   - previous: This device's previous bundle; `nil` for its first.
+    ///   - limits: The sealed bundle must fit ``BundleLimits/maxBundleBytes``.
+    /// - Returns: The signed bundle, sequence `previous.sequence + 1` (or 1).
+    /// - Throws: ``ConcordError`` with code `.notAWriter` (a read-only member),
+    ///   `.emptyBundle` (no operations), `.authorMismatch` (an operation stamped by another
+    ///   replica), `.chainMismatch` (`previous` is not a bundle of this device in this
+    ///   space), `.bundleTooLarge`.
+    public func seal(_ ops: [RecordOperation], previous: ChangeBundle?, limits: BundleLimits = .default) throws -> ChangeBundle {
+        guard role == .writer else {
+            throw ConcordError(.notAWriter, "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
+        }
+        guard !ops.isEmpty else {
+            throw ConcordError(.emptyBundle, "there are no operations to seal; seal after making changes")
+        }
+        let me = replicaID
+        if let stranger = ops.first(where: { $0.stamp.replica != me }) {
+            throw ConcordError(.authorMismatch, "operation \(stranger) was made by replica \(stranger.stamp.replica.shortDescription), not by this device (\(me.shortDescription)); a device seals only its own writes")
+        }
+        let (sequence, link) = try nextLink(after: previous)
+        let kept = OperationCoalescer.coalesce(ops)
+        let stamps = kept.map(\.stamp.hlc)
+        let header = ChangeBundle.encodeHeader(
+            isEncrypted: isEncrypted, spaceID: spaceID, author: device.publicKey, sequence: sequence,
+            previous: link, hlcRange: stamps.min()!...stamps.max()!, certificates: certificates)
+        let batch = OperationCodec.encode(kept)
+        var payload = batch
+        if let contentKey {
+            payload = XChaCha20Poly1305.seal(batch, using: contentKey, authenticating: header).combined
+        }
+        let bundle = try ChangeBundle.assemble(header: header, payload: payload, signer: device)
+        guard bundle.bytes.count <= limits.maxBundleBytes else {
+            throw ConcordError(.bundleTooLarge, "the sealed bundle would be \(bundle.bytes.count) bytes, more than the limit of \(limits.maxBundleBytes); seal fewer operations at a time")
+        }
+        return bundle
+    }
+
+    /// Seals operations as the next bundle of this device's chain in `log`, and appends it.
+    ///
+    /// ```swift
+    /// let bundle = try membership.seal(ops, appendingTo: &log)
+    /// send(bundle.bytes)
+    /// ```
+    /// - Parameters:
+    ///   - ops: Operations stamped by this device.
+    ///   - log: The device's bundle log; its head for this device is the previous bundle.
+    ///   - limits: The sealed bundle must fit ``BundleLimits/maxBundleBytes``.
+    /// - Returns: The bundle, already appended to `log`.
+    /// - Throws: The errors of ``seal(_:previous:limits:)``; `log` is then unchanged.
+    @discardableResult
+    public func seal(_ ops: [RecordOperation], appendingTo log: inout BundleLog, limits: BundleLimits = .default) throws -> ChangeBundle {
+        let bundle = try seal(ops, previous: log.latestBundle(of: device.publicKey), limits: limits)
+        try log.appendSealed(bundle)
+        return bundle
+    }
+
+    /// The sequence number and previous link of the bundle after `previous`.
+    private func nextLink(after previous: ChangeBundle?) throws -> (UInt64, BundleID) {
+        guard let previous else { return (1, .zero) }
+        guard previous.author == device.publicKey, previous.spaceID == spaceID else {
+            throw ConcordError(.chainMismatch, "the previous bundle given (\(previous)) is not a bundle of this device in space \(spaceID.shortDescription); pass this device's latest bundle")
+        }
+        guard previous.sequence < .max else {
+            throw ConcordError(.chainMismatch, "this device's bundle chain has reached the largest sequence number; join the space again with a new device key")
+        }
+        return (previous.sequence + 1, previous.id)
+    }
+}

@@ -1,0 +1,114 @@
+/// The one error type of the `Concord` module.
+///
+/// Match on ``code`` to handle a specific case; ``message`` says what happened and what
+/// the user can do about it. Errors of the lower layers (`ConcordCoreError`,
+/// `ConcordCryptoError`) are mapped into this type at the module boundary, so callers
+/// of `Concord` catch one type, and no libsodium code ever reaches them.
+///
+/// ```swift
+/// switch importer.importBundle(bytes, into: &replica, log: &log) {
+/// case .rejected(let error) where error.code == .notAWriter:
+///     print(error.message)   // "... ask a member for a new invite"
+/// default:
+///     break
+/// }
+/// ```
+public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// What kind of failure this is. A struct rather than an enum, so new codes can be
+    /// added in later versions without breaking callers that compare against them.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        private enum Kind: String, Hashable, Sendable {
+            case bundleTooLarge
+            case malformedBundle
+            case unsupportedVersion
+            case wrongSpace
+            case invalidSignature
+            case invalidCertificate
+            case notAWriter
+            case authorMismatch
+            case clockDriftExceeded
+            case clockFailure
+            case decryptionFailed
+            case encryptionMismatch
+            case emptyBundle
+            case chainMismatch
+            case tooManyHeldBundles
+            case invalidInvite
+            case inviteChecksumMismatch
+            case invalidKey
+            case invalidIdentifier
+        }
+
+        private let kind: Kind
+        private init(_ kind: Kind) { self.kind = kind }
+
+        /// A bundle is larger than the configured size limit; nothing of it was read.
+        public static let bundleTooLarge = Code(.bundleTooLarge)
+        /// Bytes that should hold a bundle or certificate are truncated, oversized, have
+        /// the wrong magic, reserved bits set, or trailing bytes.
+        public static let malformedBundle = Code(.malformedBundle)
+        /// A bundle, certificate, payload or invite declares a format version this build
+        /// does not understand.
+        public static let unsupportedVersion = Code(.unsupportedVersion)
+        /// A bundle belongs to another space than the one it is imported into.
+        public static let wrongSpace = Code(.wrongSpace)
+        /// A bundle's signature does not verify against its author's key.
+        public static let invalidSignature = Code(.invalidSignature)
+        /// A membership certificate (or its chain) does not verify, names another space,
+        /// breaks the chain rules, or is issued in the future.
+        public static let invalidCertificate = Code(.invalidCertificate)
+        /// A bundle was signed by a member without the writer role, or a read-only member
+        /// tried to seal a bundle or issue an invite only writers may issue.
+        public static let notAWriter = Code(.notAWriter)
+        /// The author of a bundle is not the subject of its certificate, or an operation
+        /// in it is stamped by another replica.
+        public static let authorMismatch = Code(.authorMismatch)
+        /// A bundle's newest clock reading is further ahead of local physical time than
+        /// the allowed drift.
+        public static let clockDriftExceeded = Code(.clockDriftExceeded)
+        /// The local hybrid logical clock cannot produce or accept a reading (counter
+        /// exhausted, physical clock out of range).
+        public static let clockFailure = Code(.clockFailure)
+        /// An encrypted payload could not be authenticated with this space's content key.
+        public static let decryptionFailed = Code(.decryptionFailed)
+        /// A bundle is encrypted in an unencrypted space, or the other way round.
+        public static let encryptionMismatch = Code(.encryptionMismatch)
+        /// A bundle would carry (or carries) no operations.
+        public static let emptyBundle = Code(.emptyBundle)
+        /// A bundle does not extend its author's chain where the caller said it would
+        /// (wrong sequence number or previous hash when sealing or appending).
+        public static let chainMismatch = Code(.chainMismatch)
+        /// Too many bundles are already waiting for a missing predecessor.
+        public static let tooManyHeldBundles = Code(.tooManyHeldBundles)
+        /// An invite token is not well formed: wrong prefix, a character outside the
+        /// alphabet, a wrong length, or inconsistent contents.
+        public static let invalidInvite = Code(.invalidInvite)
+        /// An invite token's checksum does not match: it was mistyped or truncated.
+        public static let inviteChecksumMismatch = Code(.inviteChecksumMismatch)
+        /// A key, seed or signature has the wrong length or encoding.
+        public static let invalidKey = Code(.invalidKey)
+        /// A textual identifier (a space id in hex) could not be parsed.
+        public static let invalidIdentifier = Code(.invalidIdentifier)
+
+        /// The code's name, for example `notAWriter`.
+        public var description: String { kind.rawValue }
+    }
+
+    /// The kind of failure; compare against the static members of ``Code``.
+    public let code: Code
+    /// What went wrong and what the user can do about it.
+    public let message: String
+
+    /// Creates an error.
+    /// - Parameters:
+    ///   - code: The kind of failure.
+    ///   - message: An explanation that ends with what the user should do.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The code followed by the message, for example
+    /// `notAWriter: this bundle was signed by ...`.
+    public var description: String { "\(code): \(message)" }
+}

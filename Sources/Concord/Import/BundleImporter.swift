@@ -1,0 +1,124 @@
+import ConcordCore
+import ConcordCrypto
+
+/// Imports change bundles into a replica: verifies everything, then applies, all or
+/// nothing, in each author's chain order.
+///
+/// Pipeline (`Specs/wire-format.md`, section 7.7): size limit; magic, version and
+/// structure; space id; signature; certificate chain; writer role; author is the
+/// certificate's subject; clock drift of the header's newest reading; duplicate
+/// (→ ``ImportOutcome/duplicate(_:)``); chain position (a second bundle for a place
+/// already taken → ``ImportOutcome/fork(author:sequence:)``); decrypt; decode;
+/// every operation by the author and inside the header's clock range; then either hold
+/// it (a predecessor is missing → ``ImportOutcome/held(waitingFor:)``) or apply it,
+/// advance the chain and apply every held bundle it releases
+/// (→ ``ImportOutcome/applied(_:)``). A rejected bundle changes neither the replica
+/// (state and clock) nor the log. Importing is idempotent.
+///
+/// ```swift
+/// let importer = BundleImporter(membership: bob)
+/// var replica = bob.makeReplica()
+/// var log = BundleLog()
+/// for bytes in received {
+///     if case .rejected(let error) = importer.importBundle(bytes, into: &replica, log: &log) {
+///         print(error.message)
+///     }
+/// }
+/// ```
+public struct BundleImporter: Sendable {
+    /// The importing device's membership: space id and content key.
+    public let membership: Membership
+    /// Size and queue bounds.
+    public var limits: BundleLimits
+
+    /// Creates an importer.
+    /// - Parameters:
+    ///   - membership: This device's membership of the space.
+    ///   - limits: Bounds; 64 MiB per bundle, 1,024 held bundles by default.
+    public init(membership: Membership, limits: BundleLimits = .default) {
+        self.membership = membership
+        self.limits = limits
+    }
+
+    /// Imports one bundle. The drift bound and the physical time are those of
+    /// `replica.clock`.
+    /// - Parameters:
+    ///   - bytes: The bundle as received.
+    ///   - replica: The replica to apply operations to.
+    ///   - log: The device's bundle log.
+    /// - Returns: What happened; a rejection leaves `replica` and `log` unchanged.
+    public func importBundle(_ bytes: [UInt8], into replica: inout LocalReplica, log: inout BundleLog) -> ImportOutcome {
+        do {
+            return try importOrThrow(bytes, into: &replica, log: &log)
+        } catch let error as ConcordError {
+            return .rejected(error)
+        } catch {
+            return .rejected(ConcordError(.malformedBundle, "unexpected failure while importing: \(error)"))
+        }
+    }
+
+    /// Imports bundles in the given order.
+    /// - Returns: One outcome per bundle.
+    public func importBundles(_ list: [[UInt8]], into replica: inout LocalReplica, log: inout BundleLog) -> [ImportOutcome] {
+        list.map { importBundle($0, into: &replica, log: &log) }
+    }
+
+    private func importOrThrow(_ bytes: [UInt8], into replica: inout LocalReplica, log: inout BundleLog) throws -> ImportOutcome {
+        let verifier = BundleVerifier(
+            spaceID: membership.spaceID, limits: limits, maxDrift: replica.clock.maxDrift,
+            physicalClock: replica.clock.physicalClock)
+        let bundle = try verifier.verify(bytes)
+        if log.contains(bundle.id) { return .duplicate(bundle.id) }
+
+        let head = log.head(of: bundle.author)
+        let headSequence = head?.sequence ?? 0
+        let takenByHeld = log.heldBundle(of: bundle.author, sequence: bundle.sequence) != nil
+        let breaksLink = bundle.sequence == headSequence + 1 && bundle.previous != (head?.id ?? .zero)
+        if bundle.sequence <= headSequence || takenByHeld || breaksLink {
+            log.quarantine(bundle, limit: limits.maxQuarantinedBundles)
+            return .fork(author: bundle.author, sequence: bundle.sequence)
+        }
+
+        let ops = try membership.operations(in: bundle)
+        if bundle.sequence > headSequence + 1 {
+            guard log.heldCount < limits.maxHeldBundles else {
+                throw ConcordError(.tooManyHeldBundles, "\(log.heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)")
+            }
+            log.hold(bundle)
+            return .held(waitingFor: headSequence + 1)
+        }
+
+        var newReplica = replica
+        var newLog = log
+        try ConcordError.mapping("\(bundle)") { try newReplica.receive(ops) }
+        newLog.append(bundle)
+        let released = release(after: bundle, replica: &newReplica, log: &newLog)
+        replica = newReplica
+        log = newLog
+        return .applied([bundle.id] + released)
+    }
+
+    /// Applies the held bundles that now extend `bundle`'s chain, in order.
+    ///
+    /// Each was fully verified when it was held. One whose previous link does not match
+    /// is a fork: it is quarantined and the release stops. One whose clock reading is
+    /// now out of bounds (the local clock stepped back) stays held.
+    private func release(after bundle: ChangeBundle, replica: inout LocalReplica, log: inout BundleLog) -> [BundleID] {
+        var released: [BundleID] = []
+        var last = bundle
+        while last.sequence < .max, let next = log.takeHeld(of: last.author, sequence: last.sequence + 1) {
+            guard next.previous == last.id else {
+                log.quarantine(next, limit: limits.maxQuarantinedBundles)
+                break
+            }
+            guard let ops = try? membership.operations(in: next), (try? replica.receive(ops)) != nil else {
+                log.hold(next)
+                break
+            }
+            log.append(next)
+            released.append(next.id)
+            last = next
+        }
+        return released
+    }
+}

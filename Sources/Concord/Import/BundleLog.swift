@@ -1,0 +1,136 @@
+import ConcordCrypto
+
+/// Which bundles a device holds: every author's hash chain, the bundles waiting for a
+/// missing predecessor, and quarantined forks.
+///
+/// A value type with no I/O (a later issue persists it). Bundles enter through
+/// ``BundleImporter`` (from others) or ``appendSealed(_:)`` (this device's own), and
+/// leave through ``bundles(since:)`` for export.
+///
+/// ```swift
+/// var log = BundleLog()
+/// try membership.seal(ops, appendingTo: &log)
+/// let toSend = log.bundles(since: peerVector)
+/// ```
+public struct BundleLog: Hashable, Sendable {
+    /// The newest bundle of an author's contiguous chain.
+    public struct ChainHead: Hashable, Sendable {
+        /// Its sequence number.
+        public let sequence: UInt64
+        /// Its id (the next bundle's `previous`).
+        public let id: BundleID
+    }
+
+    /// Every bundle in the chains, in the order they were appended (each author's in
+    /// sequence order).
+    public private(set) var bundles: [ChangeBundle] = []
+    /// Author → indexes into ``bundles``; element `k` holds sequence `k + 1`.
+    private var chains: [PublicKey: [Int]] = [:]
+    /// Ids of every bundle in the chains, held, or quarantined.
+    public private(set) var knownIDs: Set<BundleID> = []
+    /// Author → sequence → bundle waiting for its predecessor.
+    private var held: [PublicKey: [UInt64: ChangeBundle]] = [:]
+    /// How many bundles are held, all authors together.
+    public private(set) var heldCount = 0
+    /// Bundles that fork their author's chain, as evidence; never applied.
+    public private(set) var quarantined: [ChangeBundle] = []
+
+    /// An empty log.
+    public init() {}
+
+    /// The newest bundle of `author`'s chain; `nil` if none is held.
+    public func head(of author: PublicKey) -> ChainHead? {
+        latestBundle(of: author).map { ChainHead(sequence: $0.sequence, id: $0.id) }
+    }
+
+    /// The newest bundle of `author`'s chain.
+    public func latestBundle(of author: PublicKey) -> ChangeBundle? {
+        chains[author]?.last.map { bundles[$0] }
+    }
+
+    /// The bundle `sequence` of `author`'s chain, if held.
+    public func bundle(of author: PublicKey, sequence: UInt64) -> ChangeBundle? {
+        guard let chain = chains[author], sequence >= 1, sequence <= UInt64(chain.count) else { return nil }
+        return bundles[chain[Int(sequence - 1)]]
+    }
+
+    /// Whether the bundle is in a chain, held or quarantined.
+    public func contains(_ id: BundleID) -> Bool { knownIDs.contains(id) }
+
+    /// Author → highest contiguous sequence.
+    public var versionVector: VersionVector {
+        VersionVector(chains.mapValues { UInt64($0.count) })
+    }
+
+    /// Every chain bundle above `vector`, in the order they were appended, so each
+    /// author's come in sequence order and the whole list in the order this device saw
+    /// them.
+    /// - Parameters:
+    ///   - vector: What the receiver already holds.
+    /// - Returns: The bundles to send.
+    /// - Complexity: O(n) in the bundles held.
+    public func bundles(since vector: VersionVector) -> [ChangeBundle] {
+        bundles.filter { $0.sequence > vector[$0.author] }
+    }
+
+    /// The bundles waiting for a predecessor, by author and sequence.
+    public var heldBundles: [ChangeBundle] {
+        held.sorted { $0.key < $1.key }.flatMap { $0.value.sorted { $0.key < $1.key }.map(\.value) }
+    }
+
+    /// Appends a bundle this device sealed. No signature is checked: use
+    /// ``BundleImporter`` for bundles from elsewhere.
+    ///
+    /// ```swift
+    /// let bundle = try membership.seal(ops, previous: log.latestBundle(of: me))
+    /// try log.appendSealed(bundle)
+    /// ```
+    /// - Parameters:
+    ///   - bundle: The next bundle of its author's chain.
+    /// - Throws: ``ConcordError`` with code `.chainMismatch` when it does not extend the
+    ///   author's chain (wrong sequence or previous id, or already known).
+    public mutating func appendSealed(_ bundle: ChangeBundle) throws {
+        let head = head(of: bundle.author)
+        guard !contains(bundle.id), bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? .zero) else {
+            throw ConcordError(.chainMismatch, "\(bundle) does not extend its author's chain (held up to \(head?.sequence ?? 0)); seal it after the latest bundle in this log")
+        }
+        append(bundle)
+    }
+
+    /// Appends the next bundle of its author's chain.
+    /// - Precondition: It extends the chain.
+    mutating func append(_ bundle: ChangeBundle) {
+        precondition(bundle.sequence == UInt64(chains[bundle.author]?.count ?? 0) + 1, "bundle does not extend its chain")
+        chains[bundle.author, default: []].append(bundles.count)
+        bundles.append(bundle)
+        knownIDs.insert(bundle.id)
+    }
+
+    /// The held bundle at `sequence` of `author`, if any.
+    func heldBundle(of author: PublicKey, sequence: UInt64) -> ChangeBundle? {
+        held[author]?[sequence]
+    }
+
+    /// Keeps a bundle until its predecessor arrives.
+    mutating func hold(_ bundle: ChangeBundle) {
+        precondition(held[bundle.author]?[bundle.sequence] == nil, "a bundle is already held at this place")
+        held[bundle.author, default: [:]][bundle.sequence] = bundle
+        heldCount += 1
+        knownIDs.insert(bundle.id)
+    }
+
+    /// Removes and returns the held bundle at `sequence` of `author`. Its id stays known.
+    mutating func takeHeld(of author: PublicKey, sequence: UInt64) -> ChangeBundle? {
+        guard let bundle = held[author]?.removeValue(forKey: sequence) else { return nil }
+        if held[author]!.isEmpty { held[author] = nil }
+        heldCount -= 1
+        return bundle
+    }
+
+    /// Keeps a forked bundle as evidence, up to `limit` of them.
+    mutating func quarantine(_ bundle: ChangeBundle, limit: Int) {
+        guard quarantined.count < limit else { return }
+        quarantined.append(bundle)
+        knownIDs.insert(bundle.id)
+    }
+}
