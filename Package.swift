@@ -34,20 +34,20 @@ let package = Package(
         .executableTarget(name: "TwoReplicas", dependencies: ["ConcordCore"], path: "Examples/TwoReplicas"),
         .executableTarget(
             name: "ConcordBench",
-            dependencies: ["ConcordCore"],
+            dependencies: ["ConcordCore", "ConcordCrypto", "Concord"],
             path: "Benchmarks/ConcordBench"
         ),
 
         // Regenerates Specs/vectors from fixed seeds: `swift run concord-vectors`.
-        .executableTarget(name: "GenerateVectors", dependencies: ["ConcordCore"], path: "Tools/GenerateVectors"),
+        .executableTarget(name: "GenerateVectors", dependencies: ["ConcordCore", "ConcordCrypto", "Concord"], path: "Tools/GenerateVectors"),
 
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"]),
         .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", "CSodium"]),
-        .testTarget(name: "ConcordTests", dependencies: ["Concord", "ConcordCore", "ConcordCrypto"]),
+        .testTarget(name: "ConcordTests", dependencies: ["Concord", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         // Reads Specs/vectors/*.jsonl: the normative encodings, checked against the code.
-        .testTarget(name: "ConformanceTests", dependencies: ["ConcordCore", "ConcordTesting"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["ConcordCore", "ConcordCrypto", "Concord", "ConcordTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

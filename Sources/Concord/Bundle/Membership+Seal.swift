@@ -25,6 +25,12 @@ extension Membership {
     ///   replica), `.chainMismatch` (`previous` is not a bundle of this device in this
     ///   space), `.bundleTooLarge`.
     public func seal(_ ops: [RecordOperation], previous: ChangeBundle?, limits: BundleLimits = .default) throws -> ChangeBundle {
+        try seal(ops, previous: previous, limits: limits, nonce: XChaCha20Poly1305.Nonce())
+    }
+
+    /// ``seal(_:previous:limits:)`` with a chosen nonce, for reproducible test vectors only:
+    /// reusing a nonce under the same content key breaks the encryption.
+    package func seal(_ ops: [RecordOperation], previous: ChangeBundle?, limits: BundleLimits, nonce: XChaCha20Poly1305.Nonce) throws -> ChangeBundle {
         guard role == .writer else {
             throw ConcordError(.notAWriter, "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
         }
@@ -44,7 +50,7 @@ extension Membership {
         let batch = OperationCodec.encode(kept)
         var payload = batch
         if let contentKey {
-            payload = XChaCha20Poly1305.seal(batch, using: contentKey, authenticating: header).combined
+            payload = XChaCha20Poly1305.seal(batch, using: contentKey, nonce: nonce, authenticating: header).combined
         }
         let bundle = try ChangeBundle.assemble(header: header, payload: payload, signer: device)
         guard bundle.bytes.count <= limits.maxBundleBytes else {
