@@ -417,6 +417,7 @@ def parse_args(argv):
     p.add_argument("--workloads", default=",".join(WORKLOADS),
                    help="comma-separated subset of: map,set")
     p.add_argument("--timeout", type=float, default=900, help="seconds per run (default 900)")
+    p.add_argument("--no-bundles", action="store_true", help="skip the change-bundle section")
     args = p.parse_args(argv)
     quick = {"writes": 10_000, "keys": 1_000, "runs": 1}
     full = {"writes": 100_000, "keys": 10_000, "runs": 5}
@@ -495,6 +496,21 @@ def main(argv=None) -> int:
     if args.json:
         for line in json_lines(summaries):
             print(line)
+    sys.stdout.flush()
+
+    if not args.no_bundles:
+        sys.path.insert(0, str(HERE))
+        from bundles import run_bundles
+        eprint("  [bundles] concord-bench --suite bundles and yrs update sizes ...")
+        try:
+            text, lines, _ = run_bundles(args.concord_bin, args.writes, args.keys, args.seed, args.timeout)
+            print("", file=report)
+            print(text, file=report)
+            if args.json:
+                for line in lines:
+                    print(line)
+        except (RuntimeError, subprocess.TimeoutExpired) as e:
+            failures.append(f"[bundles] failed: {e}")
     sys.stdout.flush()
 
     if failures:

@@ -17,6 +17,7 @@ struct Options {
     var writes = 100_000
     var keys = 10_000
     var seed: UInt64 = 42
+    var suite = "workload"
 
     init(_ arguments: [String]) {
         var i = 1
@@ -32,60 +33,25 @@ struct Options {
             case "--keys": keys = number(value(), "--keys")
             case "--seed": seed = UInt64(number(value(), "--seed"))
             case "--batch": _ = value()  // Concord's local writes need no transaction; accepted for parity
+            case "--suite": suite = value()
             case "--help", "-h":
-                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]")
+                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]")
                 exit(0)
             default: fail("unknown argument \(arguments[i]); see --help")
             }
             i += 1
         }
         guard ["map", "set"].contains(workload) else { fail("--workload must be map or set") }
+        guard ["workload", "bundles"].contains(suite) else { fail("--suite must be workload or bundles") }
         guard writes > 0, keys > 0 else { fail("--writes and --keys must be positive") }
     }
 }
 
-func fail(_ message: String) -> Never {
-    let line = Array("concord-bench: \(message)\n".utf8)
-    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-    exit(2)
-}
-
-func number(_ text: String, _ flag: String) -> Int {
-    guard let n = Int(text), n >= 0 else { fail("\(flag) takes a non-negative integer, got \(text)") }
-    return n
-}
-
-/// Monotonic seconds.
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
-func peakRSSMegabytes() -> Double {
-    var usage = rusage()
-    #if canImport(Darwin)
-    getrusage(RUSAGE_SELF, &usage)
-    return Double(usage.ru_maxrss) / 1_048_576
-    #else
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_maxrss) / 1024
-    #endif
-}
-
-/// SplitMix64: the workload's own repeatable random draws.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 let options = Options(CommandLine.arguments)
+if options.suite == "bundles" {
+    runBundleSuite(options)
+    exit(0)
+}
 let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)
 
 /// One replica's writes, drawn before timing: (isAdd, key index).

@@ -8,13 +8,13 @@
 ///
 /// The UTF-8 length and the first 16 bytes are kept as integers, so most comparisons and
 /// hashes (names are usually short) never touch the string itself.
-struct ByteString: Hashable, Comparable, Sendable, CustomStringConvertible {
-    let string: String
-    let count: Int
-    let head0: UInt64
-    let head1: UInt64
+package struct ByteString: Hashable, Comparable, Sendable, CustomStringConvertible {
+    package let string: String
+    package let count: Int
+    package let head0: UInt64
+    package let head1: UInt64
 
-    init(_ string: String) {
+    package init(_ string: String) {
         self.string = string
         var head: (UInt64, UInt64) = (0, 0)
         let utf8 = string.utf8
@@ -31,19 +31,19 @@ struct ByteString: Hashable, Comparable, Sendable, CustomStringConvertible {
         (head0, head1) = head
     }
 
-    static func == (lhs: ByteString, rhs: ByteString) -> Bool {
+    package static func == (lhs: ByteString, rhs: ByteString) -> Bool {
         guard lhs.count == rhs.count, lhs.head0 == rhs.head0, lhs.head1 == rhs.head1 else { return false }
         return lhs.count <= 16 || bytesEqual(lhs.string, rhs.string)
     }
 
     /// Consistent with `==`: equal byte strings have equal lengths, heads and strings.
-    func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         hasher.combine(head0 ^ (head1 &* 0x9E37_79B9_7F4A_7C15) ^ UInt64(truncatingIfNeeded: count))
         if count > 16 { hasher.combine(string) }
     }
 
     /// Byte-exact string equality, comparing contiguous UTF-8 buffers when available.
-    static func bytesEqual(_ a: String, _ b: String) -> Bool {
+    package static func bytesEqual(_ a: String, _ b: String) -> Bool {
         let (x, y) = (a.utf8, b.utf8)
         guard x.count == y.count else { return false }
         let fast = x.withContiguousStorageIfAvailable { px in
@@ -54,7 +54,7 @@ struct ByteString: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// Lexicographic order of the UTF-8 bytes (a proper prefix sorts first).
-    static func < (lhs: ByteString, rhs: ByteString) -> Bool {
+    package static func < (lhs: ByteString, rhs: ByteString) -> Bool {
         // The heads hold bytes little-endian and zero-padded; byte-swapped they compare as bytes.
         if lhs.head0 != rhs.head0 { return lhs.head0.byteSwapped < rhs.head0.byteSwapped }
         if lhs.head1 != rhs.head1 { return lhs.head1.byteSwapped < rhs.head1.byteSwapped }
@@ -62,5 +62,5 @@ struct ByteString: Hashable, Comparable, Sendable, CustomStringConvertible {
         return lhs.string.utf8.lexicographicallyPrecedes(rhs.string.utf8)
     }
 
-    var description: String { string }
+    package var description: String { string }
 }

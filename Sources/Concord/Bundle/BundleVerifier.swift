@@ -45,23 +45,28 @@ public struct BundleVerifier: Sendable {
     /// - Throws: ``ConcordError`` with code `.bundleTooLarge`, `.malformedBundle`,
     ///   `.unsupportedVersion`, `.wrongSpace`, `.invalidSignature`, `.invalidCertificate`,
     ///   `.notAWriter`, `.authorMismatch` or `.clockDriftExceeded`.
-    public func verify(_ bytes: [UInt8]) throws -> ChangeBundle {
+    ///   - trustedChains: Digests of certificate chains already verified (see
+    ///     ``BundleLog/verifiedCertificateChains``); their signatures are not checked again.
+    public func verify(_ bytes: [UInt8], trustedChains: Set<Digest32> = []) throws -> ChangeBundle {
         let bundle = try ChangeBundle(bytes: bytes, limits: limits)
-        try verify(bundle)
+        try verify(bundle, trustedChains: trustedChains)
         return bundle
     }
 
     /// Verifies an already decoded bundle (everything ``verify(_:)-([UInt8])`` checks after decoding).
     /// - Parameters:
     ///   - bundle: A decoded bundle.
+    ///   - trustedChains: Digests of certificate chains already verified; skips their signatures.
     /// - Throws: See ``verify(_:)-([UInt8])``.
-    public func verify(_ bundle: ChangeBundle) throws {
+    public func verify(_ bundle: ChangeBundle, trustedChains: Set<Digest32> = []) throws {
         guard bundle.spaceID == spaceID else {
             throw ConcordError(.wrongSpace, "this bundle belongs to space \(bundle.spaceID.shortDescription), not to \(spaceID.shortDescription); import it into the space it was made in")
         }
         try bundle.verifySignature()
         let now = physicalClock.nowMilliseconds()
-        try bundle.certificates.verify(spaceID: spaceID, now: now, maxDrift: maxDrift)
+        if !trustedChains.contains(bundle.certificates.digest) {
+            try bundle.certificates.verify(spaceID: spaceID, now: now, maxDrift: maxDrift)
+        }
         guard bundle.certificates.role == .writer else {
             throw ConcordError(.notAWriter, "this bundle was signed by a device that is a \(bundle.certificates.role) of this space, not a writer; its changes are ignored. If that device should write, ask a writer to send it a writer invite")
         }

@@ -21,19 +21,18 @@ import ConcordCore
 /// - Complexity: O(n) expected.
 enum OperationCoalescer {
     private struct RecordKey: Hashable {
-        var collection: [UInt8]
+        var collection: ByteString
         var id: RecordID
     }
 
     private struct FieldKey: Hashable {
         var record: RecordKey
-        var field: [UInt8]
+        var field: ByteString
     }
 
     static func coalesce(_ ops: [RecordOperation]) -> [RecordOperation] {
-        var seen = Set<RecordOperation>()
-        let unique = ops.filter { seen.insert($0).inserted }
-        let records = unique.map { RecordKey(collection: Array($0.collection.utf8), id: $0.record) }
+        let unique = withoutExactDuplicates(ops)
+        let records = unique.map { RecordKey(collection: ByteString($0.collection), id: $0.record) }
 
         // Pass 1: the greatest delete per record, the LWW winner per register.
         var deletes: [RecordKey: Int] = [:]
@@ -44,7 +43,7 @@ enum OperationCoalescer {
                 if let j = deletes[records[i]], unique[j].stamp >= op.stamp { continue }
                 deletes[records[i]] = i
             case let .set(field, value):
-                let key = FieldKey(record: records[i], field: Array(field.utf8))
+                let key = FieldKey(record: records[i], field: ByteString(field))
                 if let j = winners[key], !LWWRegister(value: unique[j].setValue!, stamp: unique[j].stamp).isBeaten(by: op.stamp, value: value) {
                     continue
                 }
@@ -75,6 +74,19 @@ enum OperationCoalescer {
             guard let newest = newestWrite[records[i]], newest == i, unique[newest].stamp <= deletedAt else { return nil }
             return op
         }
+    }
+}
+
+extension OperationCoalescer {
+    /// `ops` without exact duplicates, first occurrences kept in order. A device's stamps
+    /// are unique, so only operations sharing a stamp need comparing in full.
+    static func withoutExactDuplicates(_ ops: [RecordOperation]) -> [RecordOperation] {
+        var stamps = Set<Stamp>(minimumCapacity: ops.count)
+        var shared = false
+        for op in ops where !stamps.insert(op.stamp).inserted { shared = true }
+        guard shared else { return ops }
+        var seen = Set<RecordOperation>()
+        return ops.filter { seen.insert($0).inserted }
     }
 }
 

@@ -67,7 +67,7 @@ public struct BundleImporter: Sendable {
         let verifier = BundleVerifier(
             spaceID: membership.spaceID, limits: limits, maxDrift: replica.clock.maxDrift,
             physicalClock: replica.clock.physicalClock)
-        let bundle = try verifier.verify(bytes)
+        let bundle = try verifier.verify(bytes, trustedChains: log.verifiedCertificateChains)
         if log.contains(bundle.id) { return .duplicate(bundle.id) }
 
         let head = log.head(of: bundle.author)
@@ -85,16 +85,17 @@ public struct BundleImporter: Sendable {
                 throw ConcordError(.tooManyHeldBundles, "\(log.heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)")
             }
             log.hold(bundle)
+            log.trust(bundle.certificates)
             return .held(waitingFor: headSequence + 1)
         }
 
-        var newReplica = replica
-        var newLog = log
-        try ConcordError.mapping("\(bundle)") { try newReplica.receive(ops) }
-        newLog.append(bundle)
-        let released = release(after: bundle, replica: &newReplica, log: &newLog)
-        replica = newReplica
-        log = newLog
+        // In place: `receive` checks the clock before changing anything and cannot fail
+        // after that, and nothing below throws. (Copying the replica and log first would
+        // duplicate the whole state on every import: quadratic bulk loads.)
+        try ConcordError.mapping("\(bundle)") { try replica.receive(ops) }
+        log.append(bundle)
+        log.trust(bundle.certificates)
+        let released = release(after: bundle, replica: &replica, log: &log)
         return .applied([bundle.id] + released)
     }
 

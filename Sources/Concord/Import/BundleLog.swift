@@ -35,8 +35,17 @@ public struct BundleLog: Hashable, Sendable {
     /// Bundles that fork their author's chain, as evidence; never applied.
     public private(set) var quarantined: [ChangeBundle] = []
 
+    /// Digests of the certificate chains of bundles this log applied or holds: they were
+    /// fully verified once, so later bundles with the same chain skip that work.
+    public private(set) var verifiedCertificateChains: Set<Digest32> = []
+
     /// An empty log.
     public init() {}
+
+    /// Records that `chain` passed full verification.
+    mutating func trust(_ chain: CertificateChain) {
+        verifiedCertificateChains.insert(chain.digest)
+    }
 
     /// The newest bundle of `author`'s chain; `nil` if none is held.
     public func head(of author: PublicKey) -> ChainHead? {

@@ -72,6 +72,9 @@ public struct CertificateChain: Hashable, Sendable {
         }
     }
 
+    /// BLAKE2b-256 of ``bytes``: names a verified chain in ``BundleLog/verifiedCertificateChains``.
+    public var digest: Digest32 { Blake2b.hash(bytes) }
+
     /// The encoding: `u8` count (1 or 2), then each certificate (138 bytes).
     public var bytes: [UInt8] {
         var writer = ByteWriter(capacity: 1 + certificates.count * MembershipCertificate.byteCount)
