@@ -31,6 +31,9 @@ demo: deps
 	$(SWIFT) run two-replicas
 
 test: deps
+	@$(PYTHON) -c "import nacl" 2>/dev/null || $(PYTHON) -m pip install -q pynacl
+	@echo "==> independent check of Specs/vectors/bundles.jsonl (PyNaCl)"
+	$(PYTHON) Tools/verify_bundle_vectors.py
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 	@echo "==> example: two-replicas"

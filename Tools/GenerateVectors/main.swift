@@ -1,109 +1,26 @@
-// concord-vectors: writes the language-neutral test vectors of Specs/vectors.
+// concord-vectors: writes the language-neutral test vectors of Specs/vectors:
+// values.jsonl and operations.jsonl (this file), bundles.jsonl (BundleVectors*.swift).
 //
 //     swift run concord-vectors [output-directory]     # default: Specs/vectors
 //
 // Every input is fixed (the one "random" batch uses an inline xorshift with a fixed
-// seed), and JSON is rendered by hand with a fixed key order, so regenerating produces
-// byte-identical files on every platform. Each case is checked against ConcordCore before
-// anything is written: a valid case must decode to its inputs and re-encode to the same
-// bytes; an invalid case must throw the error code it names. Layout and rules:
-// Specs/wire-format.md.
+// seed; bundles use fixed test seeds, issue times, clock readings and nonces), and JSON
+// is rendered by hand with a fixed key order, so regenerating produces byte-identical
+// files on every platform. Each case is checked before anything is written: a valid
+// value or batch must decode to its inputs and re-encode to the same bytes, an invalid
+// one must throw the error code it names; each bundle is imported with the real
+// BundleImporter, which must give the outcome or error code the case names. Layout and
+// rules: Specs/wire-format.md.
 import ConcordCore
 import Foundation
 
 /// Foundation also declares `RecordOperation` (NSOperation).
-
-// MARK: - JSON with a fixed key order
-
-indirect enum JSON {
-    case string(String), bool(Bool), array([JSON]), object([(String, JSON)])
-
-    func render(into out: inout String) {
-        switch self {
-        case .string(let s):
-            out += "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case "\n": out += "\\n"
-                case _ where scalar.value < 0x20: out += "\\u" + String(format: "%04x", scalar.value)
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            out += "\""
-        case .bool(let b): out += b ? "true" : "false"
-        case .array(let items):
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                item.render(into: &out)
-            }
-            out += "]"
-        case .object(let pairs):
-            out += "{"
-            for (i, (key, value)) in pairs.enumerated() {
-                if i > 0 { out += "," }
-                JSON.string(key).render(into: &out)
-                out += ":"
-                value.render(into: &out)
-            }
-            out += "}"
-        }
-    }
-}
-
-func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-
-func json(_ v: Value) -> JSON {
-    switch v {
-    case .null: .object([("type", .string("null"))])
-    case .bool(let b): .object([("type", .string("bool")), ("bool", .bool(b))])
-    case .int(let i): .object([("type", .string("int")), ("int", .string(String(i)))])
-    case .double(let d): .object([("type", .string("double")), ("bits", .string(String(format: "%016llx", d.bitPattern)))])
-    case .string(let s): .object([("type", .string("string")), ("string", .string(s)), ("utf8_hex", .string(hex(s.utf8)))])
-    case .bytes(let b): .object([("type", .string("bytes")), ("hex", .string(hex(b)))])
-    case .reference(let r):
-        .object([("type", .string("reference")), ("collection", .string(r.collection)), ("id", .string(r.id.uuidString))])
-    }
-}
-
-func json(_ s: Stamp) -> JSON { .object([("replica", .string(s.replica.hex)), ("hlc", .string(String(s.hlc.rawValue)))]) }
-
-func json(_ op: RecordOperation) -> JSON {
-    var pairs: [(String, JSON)] = []
-    let kind: String
-    switch op.action {
-    case .set: kind = "set"
-    case .add: kind = "add"
-    case .remove: kind = "remove"
-    case .delete: kind = "delete"
-    }
-    pairs.append(("kind", .string(kind)))
-    pairs += [("replica", .string(op.stamp.replica.hex)), ("hlc", .string(String(op.stamp.hlc.rawValue)))]
-    pairs += [("collection", .string(op.collection)), ("record", .string(op.record.uuidString))]
-    switch op.action {
-    case let .set(field, value), let .add(field, value):
-        pairs += [("field", .string(field)), ("value", json(value))]
-    case let .remove(field, value, observed):
-        pairs += [("field", .string(field)), ("value", json(value)), ("observed", .array(observed.map { json($0) }))]
-    case .delete:
-        break
-    }
-    return .object(pairs)
-}
 
 // MARK: - Case collection and self-check
 
 var problems: [String] = []
 var valueLines: [String] = []
 var operationLines: [String] = []
-
-func line(_ pairs: [(String, JSON)]) -> String {
-    var out = ""
-    JSON.object(pairs).render(into: &out)
-    return out
-}
 
 /// Decodes exactly one value; bytes after it are malformed (a value vector holds one value).
 func decodeSingleValue(_ bytes: [UInt8]) throws -> Value {
@@ -436,6 +353,17 @@ invalidBatch("huge_observed_count",
 invalidBatch("huge_bytes_value_length",
              bytes(header(opCount: 1), [0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x05, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x00]))
 
+// MARK: - Change bundles
+
+var bundleLines: [String] = []
+do {
+    let bundles = try BundleVectors.generate()
+    problems += bundles.problems
+    bundleLines = bundles.lines
+} catch {
+    problems.append("bundle fixtures: \(error)")
+}
+
 // MARK: - Output
 
 guard problems.isEmpty else {
@@ -444,7 +372,7 @@ guard problems.isEmpty else {
 }
 let directory = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "Specs/vectors"
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-for (file, lines) in [("values.jsonl", valueLines), ("operations.jsonl", operationLines)] {
+for (file, lines) in [("values.jsonl", valueLines), ("operations.jsonl", operationLines), ("bundles.jsonl", bundleLines)] {
     let path = (directory as NSString).appendingPathComponent(file)
     try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
     print("wrote \(lines.count) cases to \(path)")

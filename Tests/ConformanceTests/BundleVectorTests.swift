@@ -1,0 +1,180 @@
+import Concord
+import ConcordCore
+import ConcordCrypto
+import Foundation
+import Testing
+
+/// Runs `Specs/vectors/bundles.jsonl` (written by `swift run concord-vectors`) through the
+/// public import API, as another implementation would: `Specs/wire-format.md`, sections 7
+/// and 9.
+///
+/// For each case a fresh observer device joins the space of `space_seed_hex` with a writer
+/// invite (written byte by byte from section 7.4), its replica's physical clock reads
+/// `now_ms`, the bundles named by `import_before` are imported, then the case. A valid case
+/// must give its `outcome` and the stated ids, ops and state digest; an invalid one must
+/// be rejected with the `expected` error code and leave the state as it was.
+@Suite struct BundleVectorTests {
+    /// Fewer cases than this means the file was emptied or truncated.
+    static let minimumCases = 90
+    /// The importing device: seed `0b × 32`, certified at 1,700,000,000,000 ms. Its key does
+    /// not influence any outcome.
+    static let observerSeed = [UInt8](repeating: 0x0B, count: 32)
+    static let observerIssuedAt: UInt64 = 1_700_000_000_000
+
+    @Test func everyBundleVectorConforms() throws {
+        let cases = try VectorConformanceTests.load("bundles.jsonl")
+        var earlier: [String: Vector] = [:]
+        var passed = 0
+        for vector in cases {
+            do {
+                try Self.check(vector, earlier: earlier)
+                passed += 1
+            } catch {
+                Issue.record("bundle vector \(vector.name): \(error)")
+            }
+            earlier[vector.name] = vector
+        }
+        #expect(passed == cases.count)
+        let valid = cases.filter { $0.expected == "valid" }.count
+        print("bundle conformance: \(passed) vectors passed (\(valid) valid, \(cases.count - valid) rejected)")
+    }
+
+    @Test func bundleVectorFileIsComplete() throws {
+        let cases = try VectorConformanceTests.load("bundles.jsonl")
+        #expect(cases.count >= Self.minimumCases)
+        let names = cases.map(\.name)
+        #expect(Set(names).count == names.count, "case names must be unique")
+        let codes: Set = [
+            "bundleTooLarge", "malformedBundle", "unsupportedVersion", "wrongSpace", "invalidSignature", "invalidCertificate",
+            "notAWriter", "authorMismatch", "clockDriftExceeded", "decryptionFailed", "encryptionMismatch", "emptyBundle",
+            "tooManyHeldBundles",
+        ]
+        // Every step of the pipeline (section 7.7) is covered, and nothing else appears.
+        #expect(Set(cases.map(\.expected)) == codes.union(["valid"]))
+        #expect(Set(cases.compactMap { $0.json["outcome"] as? String }) == ["applied", "duplicate", "held", "fork"])
+        // A stable core that later regenerations must keep (add cases, never drop these).
+        for name in ["plaintext_first_bundle", "plaintext_second_bundle_chained", "encrypted_first_bundle", "writer_joined_by_invite",
+                     "every_op_kind", "reader_invite_device_bundle", "reader_certificate", "duplicate_of_applied_bundle",
+                     "gap_third_bundle_held", "fork_second_bundle", "flipped_signature_bit", "flipped_payload_bit",
+                     "tampered_header_hlc_max", "wrong_magic", "unknown_version_2", "wrong_space", "missing_certificate_chain",
+                     "forged_self_signed_certificate", "certificate_from_another_space", "far_future_clock",
+                     "oversized_payload_length", "bundle_over_size_limit", "trailing_byte"] {
+            #expect(names.contains(name), "missing bundle vector \(name)")
+        }
+        #expect(cases.filter { $0.name.hasPrefix("truncated_at_") }.count >= 10)
+        // The known answer of section 7.8.
+        let example = try #require(cases.first { $0.name == "plaintext_first_bundle" })
+        #expect(try example.string("bundle_id_hex") == "141a8b3cd750888c3f0d77b6cbddb8450fdfbc4aa9c7fae38a99ca67bcfdd2fd")
+    }
+
+    // MARK: - One case
+
+    static func check(_ v: Vector, earlier: [String: Vector]) throws {
+        let space = try Space(seed: SecretBytes(v.bytes("space_seed_hex")), encrypted: v.flag("encrypted"))
+        let observer = try Membership.join(
+            InviteToken(writerInviteText(space: space)), device: Identity(seed: observerSeed), issuedAt: observerIssuedAt)
+        let limits = BundleLimits(maxBundleBytes: Int(try v.uint64("max_bundle_bytes")), maxHeldBundles: Int(try v.uint64("max_held_bundles")))
+        let now = try v.uint64("now_ms")
+        let importer = BundleImporter(membership: observer, limits: limits)
+        var replica = observer.makeReplica(
+            clock: HybridLogicalClock(physicalClock: FixedClock(milliseconds: now), maxDrift: try v.uint64("max_drift_ms")))
+        var log = BundleLog()
+        for name in try v.strings("import_before") {
+            guard let before = earlier[name] else { throw Mismatch(message: "import_before names \(name), not an earlier case") }
+            if let error = importer.importBundle(try before.bytes("bundle_hex"), into: &replica, log: &log).error {
+                throw Mismatch(message: "importing \(name) first was rejected: \(error)")
+            }
+        }
+        let digestBefore = replica.state.digestHex
+        let logBefore = log
+        let bytes = try v.bytes("bundle_hex")
+        let outcome = importer.importBundle(bytes, into: &replica, log: &log)
+        try VectorConformanceTests.require(replica.state.digestHex == (try v.string("state_digest_hex")), v, "state digest \(replica.state.digestHex)")
+
+        guard v.expected == "valid" else {
+            guard let error = outcome.error else { throw Mismatch(message: "\(v.name): imported as \(outcome), expected \(v.expected)") }
+            try VectorConformanceTests.require(error.code.description == v.expected, v, "rejected with \(error)")
+            try VectorConformanceTests.require(replica.state.digestHex == digestBefore && log == logBefore, v, "a rejection changed the replica or the log")
+            return
+        }
+        try checkOutcome(outcome, v)
+
+        // Exactly what is signed, the signature, the id.
+        let signed = try v.bytes("signed_bytes_hex")
+        let signature = try Signature(bytes: v.bytes("signature_hex"))
+        let author = try PublicKey(hex: v.string("author_public_key_hex"))
+        try VectorConformanceTests.require(signed + signature.bytes == bytes, v, "signed_bytes_hex + signature_hex != bundle_hex")
+        try VectorConformanceTests.require(author.isValidSignature(signature, for: signed), v, "the signature does not verify")
+        try VectorConformanceTests.require(Blake2b.hash(signed).hex == (try v.string("bundle_id_hex")), v, "bundle id is not BLAKE2b-256 of the signed bytes")
+
+        // A relay (no secret) accepts it, and the decoded fields and ops are the stated ones.
+        let bundle = try BundleVerifier(spaceID: space.id, limits: limits, maxDrift: try v.uint64("max_drift_ms"),
+                                        physicalClock: FixedClock(milliseconds: now)).verify(bytes)
+        try VectorConformanceTests.require(bundle.id.hex == (try v.string("bundle_id_hex")) && bundle.author == author
+                                           && bundle.sequence == (try v.uint64("sequence")), v, "decoded header \(bundle)")
+        let ops = try observer.operations(in: bundle)
+        let expectedOps = try v.array("ops").map(VectorConformanceTests.operation)
+        try VectorConformanceTests.require(ops == expectedOps, v, "decoded ops \(ops)")
+        let batch = try v.bytes("batch_hex")
+        try VectorConformanceTests.require(try OperationCodec.decode(batch) == ops, v, "batch_hex does not decode to ops")
+        if !space.isEncrypted { try VectorConformanceTests.require(Array(bundle.payload) == batch, v, "payload != batch_hex") }
+    }
+
+    static func checkOutcome(_ outcome: ImportOutcome, _ v: Vector) throws {
+        let id = try v.string("bundle_id_hex")
+        let stated = try v.string("outcome")
+        switch outcome {
+        case .applied(let ids) where stated == "applied":
+            let expected = (v.json["applied_ids_hex"] as? [String]) ?? []
+            try VectorConformanceTests.require(ids.map(\.hex) == expected && expected.first == id, v, "applied \(ids)")
+        case .duplicate(let duplicate) where stated == "duplicate":
+            try VectorConformanceTests.require(duplicate.hex == id, v, "duplicate of \(duplicate)")
+        case .held(let waitingFor) where stated == "held":
+            try VectorConformanceTests.require(waitingFor == (try v.uint64("waiting_for")), v, "held waiting for \(waitingFor)")
+        case .fork(let author, let sequence) where stated == "fork":
+            try VectorConformanceTests.require(author.hex == (try v.string("author_public_key_hex")) && sequence == (try v.uint64("fork_sequence")),
+                                               v, "fork of \(author) at \(sequence)")
+        default:
+            throw Mismatch(message: "\(v.name): imported as \(outcome), expected \(stated)")
+        }
+    }
+
+    /// A writer invite for `space` (section 7.4): `01 01 space-id flags seed checksum`, base32.
+    static func writerInviteText(space: Space) -> String {
+        var bytes: [UInt8] = [1, 1] + space.id.bytes + [space.isEncrypted ? 1 : 0]
+        space.seed.withUnsafeBytes { bytes += $0 }
+        bytes += Blake2b.hash(bytes).bytes.prefix(4)
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyz234567")
+        var text = "concord1-"
+        var (buffer, bits): (UInt32, UInt32) = (0, 0)
+        for byte in bytes {
+            (buffer, bits) = (buffer << 8 | UInt32(byte), bits + 8)
+            while bits >= 5 {
+                bits -= 5
+                text.append(alphabet[Int(buffer >> bits & 31)])
+            }
+        }
+        if bits > 0 { text.append(alphabet[Int(buffer << (5 - bits) & 31)]) }
+        return text
+    }
+}
+
+extension Vector {
+    /// A JSON number (the vectors keep them below 2^53).
+    func uint64(_ key: String) throws -> UInt64 {
+        guard let number = json[key] as? NSNumber, let value = UInt64(exactly: number.doubleValue) else {
+            throw Mismatch(message: "\(name): missing number field \"\(key)\"")
+        }
+        return value
+    }
+
+    func flag(_ key: String) throws -> Bool {
+        guard let value = json[key] as? Bool else { throw Mismatch(message: "\(name): missing bool field \"\(key)\"") }
+        return value
+    }
+
+    func strings(_ key: String) throws -> [String] {
+        guard let value = json[key] as? [String] else { throw Mismatch(message: "\(name): missing string array \"\(key)\"") }
+        return value
+    }
+}
