@@ -68,7 +68,19 @@ public struct BundleImporter: Sendable {
             spaceID: membership.spaceID, limits: limits, maxDrift: replica.clock.maxDrift,
             physicalClock: replica.clock.physicalClock)
         let bundle = try verifier.verify(bytes, trustedChains: log.verifiedCertificateChains)
-        if log.contains(bundle.id) { return .duplicate(bundle.id) }
+        if log.contains(bundle.id) {
+            // A held bundle that now extends its chain was not applied when its predecessor
+            // arrived (its clock was then too far ahead): the verifier accepted it now, so
+            // apply it instead of reporting a duplicate that would stall the chain forever.
+            let next = (log.head(of: bundle.author)?.sequence ?? 0) + 1
+            guard bundle.sequence == next, log.heldBundle(of: bundle.author, sequence: next)?.id == bundle.id else {
+                return .duplicate(bundle.id)
+            }
+            let ops = try membership.operations(in: bundle)
+            try ConcordError.mapping("\(bundle)") { try replica.receive(ops) }
+            _ = log.takeHeld(of: bundle.author, sequence: next)
+            return .applied([bundle.id] + extend(with: bundle, replica: &replica, log: &log))
+        }
 
         let head = log.head(of: bundle.author)
         let headSequence = head?.sequence ?? 0
@@ -93,10 +105,14 @@ public struct BundleImporter: Sendable {
         // after that, and nothing below throws. (Copying the replica and log first would
         // duplicate the whole state on every import: quadratic bulk loads.)
         try ConcordError.mapping("\(bundle)") { try replica.receive(ops) }
-        log.append(bundle)
         log.trust(bundle.certificates)
-        let released = release(after: bundle, replica: &replica, log: &log)
-        return .applied([bundle.id] + released)
+        return .applied([bundle.id] + extend(with: bundle, replica: &replica, log: &log))
+    }
+
+    /// Appends an applied bundle to its chain and releases what now follows it.
+    private func extend(with bundle: ChangeBundle, replica: inout LocalReplica, log: inout BundleLog) -> [BundleID] {
+        log.append(bundle)
+        return release(after: bundle, replica: &replica, log: &log)
     }
 
     /// Applies the held bundles that now extend `bundle`'s chain, in order.
@@ -107,10 +123,15 @@ public struct BundleImporter: Sendable {
     private func release(after bundle: ChangeBundle, replica: inout LocalReplica, log: inout BundleLog) -> [BundleID] {
         var released: [BundleID] = []
         var last = bundle
-        while last.sequence < .max, let next = log.takeHeld(of: last.author, sequence: last.sequence + 1) {
-            guard next.previous == last.id else {
+        while last.sequence < .max {
+            let place = last.sequence + 1
+            guard var next = log.takeHeld(of: last.author, sequence: place) ?? log.takeQuarantined(of: last.author, sequence: place, previous: last.id) else { break }
+            if next.previous != last.id {
+                // The held bundle forks the chain. A quarantined bundle for the same place
+                // that does extend the chain (it arrived while the slot was taken) wins.
                 log.quarantine(next, limit: limits.maxQuarantinedBundles)
-                break
+                guard let linked = log.takeQuarantined(of: last.author, sequence: place, previous: last.id) else { break }
+                next = linked
             }
             guard let ops = try? membership.operations(in: next), (try? replica.receive(ops)) != nil else {
                 log.hold(next)

@@ -136,6 +136,13 @@ public struct BundleLog: Hashable, Sendable {
         return bundle
     }
 
+    /// Removes and returns a quarantined bundle of `author` at `sequence` whose previous link
+    /// is `previous`: it extends the chain after all (it arrived while a fork held its place).
+    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) -> ChangeBundle? {
+        guard let index = quarantined.firstIndex(where: { $0.author == author && $0.sequence == sequence && $0.previous == previous }) else { return nil }
+        return quarantined.remove(at: index)
+    }
+
     /// Keeps a forked bundle as evidence, up to `limit` of them.
     mutating func quarantine(_ bundle: ChangeBundle, limit: Int) {
         guard quarantined.count < limit else { return }
