@@ -34,7 +34,7 @@ let package = Package(
         .executableTarget(name: "TwoReplicas", dependencies: ["ConcordCore"], path: "Examples/TwoReplicas"),
         .executableTarget(
             name: "ConcordBench",
-            dependencies: ["ConcordCore", "ConcordCrypto", "Concord"],
+            dependencies: ["ConcordCore", "ConcordCrypto", "Concord", "ConcordTesting"],
             path: "Benchmarks/ConcordBench"
         ),
 
@@ -42,7 +42,7 @@ let package = Package(
         .executableTarget(name: "GenerateVectors", dependencies: ["ConcordCore", "ConcordCrypto", "Concord"], path: "Tools/GenerateVectors"),
 
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"]),
-        .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", "CSodium"]),
+        .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", "CSodium", "ConcordTesting"]),
         .testTarget(name: "ConcordTests", dependencies: ["Concord", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),

@@ -4,6 +4,7 @@
 import Concord
 import ConcordCore
 import ConcordCrypto
+import ConcordTesting
 
 func emit(_ fields: [(String, String)]) {
     print("{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}")
@@ -86,7 +87,7 @@ func runBundleSuite(_ options: Options) {
 
 /// The map workload of the core benchmark on one replica, sealed every N writes.
 func bytesPerOperation(_ options: Options) throws {
-    var rng = SplitMix(state: options.seed &* 2)
+    var rng = SeededGenerator(seed: options.seed &* 2)
     let keys = (0..<options.writes).map { _ in Int.random(in: 0..<options.keys, using: &rng) }
     let names = (0..<options.keys).map { "k\($0)" }
     let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)

@@ -5,6 +5,7 @@
 // Benchmarks/run.py runs it beside Yrs (pycrdt) and Loro with the same workloads and
 // prints the side-by-side table (`make bench`). The JSON keys are the contract of run.py.
 import ConcordCore
+import ConcordTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -56,7 +57,7 @@ let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)
 
 /// One replica's writes, drawn before timing: (isAdd, key index).
 func draws(replica: UInt64) -> [(Bool, Int)] {
-    var rng = SplitMix(state: options.seed &* 2 &+ replica)
+    var rng = SeededGenerator(seed: options.seed &* 2 &+ replica)
     return (0..<options.writes).map { _ in
         let isAdd = options.workload == "map" || Double.random(in: 0..<1, using: &rng) < 0.7
         return (isAdd, Int.random(in: 0..<options.keys, using: &rng))

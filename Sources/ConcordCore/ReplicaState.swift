@@ -94,9 +94,15 @@ public struct ReplicaState: Hashable, Sendable {
     /// and live set tag is at or below its record's last write, so this bounds them all.
     /// - Complexity: O(n) in the number of records.
     public var newestStamp: Stamp? {
-        records.values.reduce(nil as Stamp?) { newest, record in
-            [newest, record.lastWrite, record.deletedAt].compactMap { $0 }.max()
+        var newest: Stamp?
+        func consider(_ stamp: Stamp?) {
+            if let stamp, newest.map({ stamp > $0 }) ?? true { newest = stamp }
         }
+        for record in records.values {
+            consider(record.lastWrite)
+            consider(record.deletedAt)
+        }
+        return newest
     }
 
     /// The number of records held (visible or not) across all collections.

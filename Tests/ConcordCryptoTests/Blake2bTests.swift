@@ -1,5 +1,6 @@
 import CSodium
 import ConcordCrypto
+import ConcordTesting
 import Testing
 
 @Suite("BLAKE2b")
@@ -66,7 +67,7 @@ struct Blake2bTests {
     func incrementalEqualsOneShot() throws {
         let seed = UInt64.random(in: .min ... .max)
         print("Blake2bTests.incrementalEqualsOneShot seed: \(seed)")
-        var generator = SplitMix64(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         for _ in 0..<50 {
             let count = Int.random(in: 0...5000, using: &generator)
             let input = (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }

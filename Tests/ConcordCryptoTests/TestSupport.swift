@@ -23,23 +23,6 @@ func plain(_ secret: SecretBytes) -> [UInt8] {
     secret.withUnsafeBytes { Array($0) }
 }
 
-/// A small seeded generator (SplitMix64) so random tests can print and replay their seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) {
-        state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Expects `body` to throw a ``ConcordCryptoError`` with `code`; returns the error for further checks.
 @discardableResult
 func expectCryptoError<R>(

@@ -1,3 +1,4 @@
+import ConcordTesting
 import Testing
 import ConcordCore
 import ConcordCrypto
@@ -52,7 +53,7 @@ import ConcordCrypto
     /// an empty state and from a state with concurrent writes of another replica.
     @Test(arguments: 0..<200)
     func coalescingPreservesTheExactState(seed: UInt64) {
-        var rng = SplitMix64(seed: 0xC0A1_E5CE + seed)
+        var rng = SeededGenerator(seed: 0xC0A1_E5CE + seed)
         var adds: [Stamp] = []
         func random(by replica: ReplicaID, count: Int) -> [RecordOperation] {
             (0..<count).map { _ in
@@ -121,19 +122,6 @@ import ConcordCrypto
             #expect(containsPlaintext == !encrypted)
             #expect(try alice.operations(in: bundle).count == 1)
         }
-    }
-}
-
-/// SplitMix64: a tiny seeded generator so random tests are reproducible from their seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
