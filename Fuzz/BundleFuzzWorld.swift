@@ -126,7 +126,10 @@ struct FuzzWorld: Sendable {
                     ]
                 }
                 let nonce = try! XChaCha20Poly1305.Nonce(bytes: [UInt8](repeating: UInt8(16 * round + who), count: 24))
-                let bundle = try! author.seal(ops, previous: previous, limits: .default, nonce: nonce)
+                // The causal context: the other writer's bundles sealed so far (none for the
+                // first writer, the first writer's three for the second).
+                let seen = VersionVector([authors[1 - who].device.publicKey: UInt64(result[1 - who].count)])
+                let bundle = try! author.seal(ops, previous: previous, context: seen, limits: .default, nonce: nonce)
                 previous = bundle
                 result[who].append(("\(name)-\(who == 0 ? "first" : "second")-writer-\(round)", bundle))
             }
@@ -149,7 +152,8 @@ struct FuzzWorld: Sendable {
         let header = ChangeBundle.encodeHeader(
             isEncrypted: false, spaceID: space.id, author: reader.publicKey, sequence: 1, previous: .zero,
             hlcRange: hlc...hlc, certificates: chain)
-        let bundle = try! ChangeBundle.assemble(header: header, payload: OperationCodec.encode([op]), signer: reader)
+        // The payload plaintext: an empty causal context (00), then the batch.
+        let bundle = try! ChangeBundle.assemble(header: header, payload: [0] + OperationCodec.encode([op]), signer: reader)
         return ("plain-reader-1", reader, bundle)
     }
 }

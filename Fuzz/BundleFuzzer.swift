@@ -24,8 +24,8 @@ import ConcordCrypto
 // - duplicate, held and fork leave the replica unchanged;
 // - applied: only writers' bundles; the ids start with the input's; the log grew by exactly those
 //   bundles; the state digest equals the receiver's state plus the decoded ops of every
-//   applied bundle (decrypted here independently), each stamped by its author and spanning
-//   exactly the header's clock range.
+//   applied bundle (decrypted and read past a rule-abiding causal context here
+//   independently), each stamped by its author and spanning exactly the header's clock range.
 //
 // CONCORD_FUZZ_WRITE_CORPUS=<dir> writes the world's valid bundles to <dir> and exits
 // (Fuzz/run.sh seeds the corpus with them).
@@ -166,15 +166,28 @@ enum BundleFuzzCheck {
             && bundle.author.isValidSignature(bundle.signature, for: bundle.signedBytes)
     }
 
-    /// The bundle's operations, decrypted here with the space's content key (not through
-    /// `Membership.operations(in:)`, the code under test).
+    /// The bundle's operations, decrypted here with the space's content key and read past
+    /// the causal context (not through `Membership.contents(of:)`, the code under test). The
+    /// context must keep every rule of section 7.5: at most 4096 authors, strictly
+    /// ascending, never the bundle's author, sequences at least 1.
     static func decodeOperations(of bundle: ChangeBundle, in space: FuzzSpace) -> [RecordOperation] {
-        var batch = Array(bundle.payload)
+        var plaintext = Array(bundle.payload)
         if let key = space.space.contentKey {
-            let box = try! XChaCha20Poly1305.SealedBox(combined: batch)
-            batch = try! XChaCha20Poly1305.open(box, using: key, authenticating: bundle.header)
+            let box = try! XChaCha20Poly1305.SealedBox(combined: plaintext)
+            plaintext = try! XChaCha20Poly1305.open(box, using: key, authenticating: bundle.header)
         }
-        return try! OperationCodec.decode(batch)
+        var reader = ByteReader(plaintext)
+        let count = try! reader.readVarint()
+        require(count <= 4096, "applied a bundle whose causal context names \(count) authors")
+        var previous: [UInt8] = []
+        for _ in 0..<count {
+            let author = Array(try! reader.readBytes(32))
+            require(previous.lexicographicallyPrecedes(author), "applied a bundle whose causal context is not strictly ascending")
+            require(author != bundle.author.bytes, "applied a bundle whose causal context names its author")
+            require(try! reader.readVarint() >= 1, "applied a bundle whose causal context has sequence 0")
+            previous = author
+        }
+        return try! OperationCodec.decode(Array(plaintext[reader.offset...]))
     }
 
     static func require(_ condition: Bool, _ message: @autoclosure () -> String) {

@@ -13,12 +13,18 @@ nothing of Concord's Swift code. For every valid case it checks, from the bytes 
   = the Ed25519 public key of space_seed_hex, author, sequence; every certificate of the
   chain verifies (the root with the space id, a second one with the root's subject) and
   the leaf names the author;
-- the payload is batch_hex (plaintext space) or decrypts to it with the content key
-  derived from space_seed_hex, the header as associated data (encrypted space).
+- the payload is plaintext_hex (plaintext space) or decrypts to it with the content key
+  derived from space_seed_hex, the header as associated data (encrypted space);
+- plaintext_hex is a causal context (section 7.5: count <= 4096, authors strictly
+  ascending by bytes, none the bundle's author, sequences >= 1, minimal varints) equal to
+  `context`, followed by exactly batch_hex.
 
 For every invalidSignature case (flipped signature, payload or header bits) it checks
 that Ed25519 verification of the last 64 bytes over the rest FAILS against the author key
-of the valid case named by derived_from. The other invalid cases need a full importer;
+of the valid case named by derived_from. For every malformedBundle case whose name starts
+with "context_" or "encrypted_context_", it checks that the bundle is well formed up to
+its payload, that the payload decrypts (encrypted space), and that the causal context
+breaks a rule of section 7.5. The other invalid cases need a full importer;
 Tests/ConformanceTests/BundleVectorTests.swift runs them.
 
 Prints "bundle vectors checked with PyNaCl: N ok, M wrong"; exits 1 on any failure, 2 without PyNaCl.
@@ -37,6 +43,8 @@ except ImportError:
     sys.exit(2)
 
 DEFAULT_PATH = pathlib.Path(__file__).resolve().parent.parent / "Specs" / "vectors" / "bundles.jsonl"
+BUNDLE_FORMAT = 2
+MAX_CONTEXT_AUTHORS = 4096
 CERTIFICATE_BYTES = 138
 CERTIFICATE_SIGNED_BYTES = 74
 ERROR_CODES = {
@@ -81,38 +89,53 @@ class Reader:
         return chunk
 
     def varint(self):
+        """Unsigned LEB128, at most 10 bytes, below 2^64, minimal (section 1)."""
         value, shift = 0, 0
         while True:
             byte = self.take(1)[0]
             value |= (byte & 0x7F) << shift
             if byte < 0x80:
+                require(byte != 0 or shift == 0, f"non-minimal varint ending at offset {self.offset}")
+                require(value < 1 << 64, "varint over 64 bits")
                 return value
             shift += 7
             require(shift < 70, "varint too long")
 
 
-def check_valid(case):
-    bundle = bytes.fromhex(case["bundle_hex"])
-    signed = bytes.fromhex(case["signed_bytes_hex"])
-    signature = bytes.fromhex(case["signature_hex"])
-    author = bytes.fromhex(case["author_public_key_hex"])
-    require(len(signature) == 64, "signature is not 64 bytes")
-    require(bundle == signed + signature, "bundle_hex != signed_bytes_hex + signature_hex")
-    require(verifies(author, signed, signature), "Ed25519 signature does not verify over signed_bytes_hex")
-    require(hashlib.blake2b(signed, digest_size=32).hexdigest() == case["bundle_id_hex"], "bundle id != BLAKE2b-256(signed bytes)")
-    if case["outcome"] == "applied":
-        require(case["applied_ids_hex"][0] == case["bundle_id_hex"], "applied_ids_hex does not start with the bundle id")
+def parse_context(plaintext, author):
+    """Section 7.5: the causal context at the start of the payload plaintext.
 
+    Returns ([(author hex, seq)], the operation batch after it); raises Mismatch when a
+    rule is broken."""
+    r = Reader(plaintext)
+    count = r.varint()
+    require(count <= MAX_CONTEXT_AUTHORS, f"causal context of {count} authors, more than {MAX_CONTEXT_AUTHORS}")
+    entries, previous = [], None
+    for _ in range(count):
+        name = r.take(32)
+        require(previous is None or previous < name, "causal context authors not strictly ascending by bytes")
+        require(name != author, "causal context names the bundle's author")
+        seq = r.varint()
+        require(seq >= 1, "causal context sequence 0")
+        entries.append((name.hex(), seq))
+        previous = name
+    return entries, plaintext[r.offset:]
+
+
+def parse_bundle(case, signed):
+    """Section 7.2, for a case's signed bytes: checks magic, version, flags, space id and
+    the certificate chain (every certificate verifies, the leaf names the author); returns
+    (author, sequence, header, payload)."""
     seed = bytes.fromhex(case["space_seed_hex"])
     space_id = bytes(SigningKey(seed).verify_key)
     r = Reader(signed)
     require(r.take(4) == b"CNCB", "magic")
-    require(r.take(1) == b"\x01", "version")
+    require(r.take(1)[0] == BUNDLE_FORMAT, "version")
     flags = r.take(1)[0]
     require(flags == (1 if case["encrypted"] else 0), "encryption flag does not match the space")
     require(r.take(32) == space_id, "space id is not the public key of space_seed_hex")
-    require(r.take(32) == author, "author field != author_public_key_hex")
-    require(r.varint() == case["sequence"], "sequence")
+    author = r.take(32)
+    sequence = r.varint()
     r.take(32 + 8 + 8)  # previous, hlc min, hlc max
     chain = Reader(r.take(r.varint()))
     count = chain.take(1)[0]
@@ -129,15 +152,52 @@ def check_valid(case):
     header = signed[:r.offset]
     payload = r.take(r.varint())
     require(r.offset == len(signed), "bytes after the payload")
-    batch = bytes.fromhex(case["batch_hex"])
-    if case["encrypted"]:
-        try:
-            plain = crypto_aead_xchacha20poly1305_ietf_decrypt(payload[24:], header, payload[:24], content_key(seed))
-        except CryptoError:
-            raise Mismatch("payload does not decrypt with the content key and the header as associated data")
-        require(plain == batch, "decrypted payload != batch_hex")
-    else:
-        require(payload == batch, "payload != batch_hex")
+    return author, sequence, header, payload
+
+
+def open_payload(case, header, payload):
+    """The payload plaintext: the payload itself, or its decryption (section 7.5)."""
+    if not case["encrypted"]:
+        return payload
+    seed = bytes.fromhex(case["space_seed_hex"])
+    try:
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(payload[24:], header, payload[:24], content_key(seed))
+    except CryptoError:
+        raise Mismatch("payload does not decrypt with the content key and the header as associated data")
+
+
+def check_valid(case):
+    bundle = bytes.fromhex(case["bundle_hex"])
+    signed = bytes.fromhex(case["signed_bytes_hex"])
+    signature = bytes.fromhex(case["signature_hex"])
+    author = bytes.fromhex(case["author_public_key_hex"])
+    require(len(signature) == 64, "signature is not 64 bytes")
+    require(bundle == signed + signature, "bundle_hex != signed_bytes_hex + signature_hex")
+    require(verifies(author, signed, signature), "Ed25519 signature does not verify over signed_bytes_hex")
+    require(hashlib.blake2b(signed, digest_size=32).hexdigest() == case["bundle_id_hex"], "bundle id != BLAKE2b-256(signed bytes)")
+    if case["outcome"] == "applied":
+        require(case["applied_ids_hex"][0] == case["bundle_id_hex"], "applied_ids_hex does not start with the bundle id")
+
+    parsed_author, sequence, header, payload = parse_bundle(case, signed)
+    require(parsed_author == author, "author field != author_public_key_hex")
+    require(sequence == case["sequence"], "sequence")
+    plaintext = open_payload(case, header, payload)
+    require(plaintext == bytes.fromhex(case["plaintext_hex"]), "payload plaintext != plaintext_hex")
+    context, batch = parse_context(plaintext, author)
+    require(context == [(entry["author"], entry["seq"]) for entry in case["context"]], f"causal context {context} != context")
+    require(batch == bytes.fromhex(case["batch_hex"]), "the bytes after the causal context != batch_hex")
+
+
+def check_context_fails(case):
+    """A context_* case: well formed up to the payload, and its causal context breaks a rule."""
+    signed = bytes.fromhex(case["bundle_hex"])[:-64]
+    author, _, header, payload = parse_bundle(case, signed)
+    plaintext = open_payload(case, header, payload)
+    try:
+        parse_context(plaintext, author)
+    except Mismatch:
+        return
+    raise Mismatch("the causal context breaks no rule of section 7.5")
 
 
 def check_signature_fails(case, by_name):
@@ -169,6 +229,8 @@ def main():
                 check_valid(case)
             elif case["expected"] == "invalidSignature":
                 check_signature_fails(case, by_name)
+            elif case["expected"] == "malformedBundle" and name.startswith(("context_", "encrypted_context_")):
+                check_context_fails(case)
             else:
                 require(case["expected"] in ERROR_CODES, f"unknown error code {case['expected']}")
                 skipped += 1
@@ -179,7 +241,7 @@ def main():
             print(f"FAIL {name}: {error!r}", file=sys.stderr)
         finally:
             by_name.setdefault(name, case)
-    print(f"{len(cases)} cases: Ed25519/BLAKE2b/AEAD checked {passed + failed}; "
+    print(f"{len(cases)} cases: Ed25519/BLAKE2b/AEAD/causal context checked {passed + failed}; "
           f"{skipped} other invalid cases need an importer (BundleVectorTests)")
     print(f"bundle vectors checked with PyNaCl: {passed} ok, {failed} wrong")
     return 1 if failed else 0

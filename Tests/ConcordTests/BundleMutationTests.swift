@@ -191,8 +191,9 @@ extension BundleMutationTests {
     }
 
     /// A fixed set of valid bundles (a plaintext and an encrypted space, two writers each,
-    /// chained sequences 1...3, every op kind and value type, and a reader's bundle with a
-    /// chain of two certificates) and, for each, a receiver holding every bundle before it.
+    /// chained sequences 1...3 whose causal context names the other writer's progress, every
+    /// op kind and value type, and a reader's bundle with a chain of two certificates) and,
+    /// for each, a receiver holding every bundle before it.
     struct MutationWorld: Sendable {
         /// One original bundle and the receiver states around it.
         struct Target: Sendable {
@@ -262,7 +263,9 @@ extension BundleMutationTests {
                         time.advance(by: 7)
                         let ops = try Self.script(round: round, author: who, replica: &replicas[who])
                         let nonce = try XChaCha20Poly1305.Nonce(bytes: [UInt8](repeating: UInt8(16 * round + who + 1), count: 24))
-                        let bundle = try authors[who].seal(ops, previous: previous[who], limits: .default, nonce: nonce)
+                        // What the author has seen of the other: its bundles so far.
+                        let seen = VersionVector([authors[1 - who].device.publicKey: previous[1 - who]?.sequence ?? 0])
+                        let bundle = try authors[who].seal(ops, previous: previous[who], context: seen, limits: .default, nonce: nonce)
                         previous[who] = bundle
                         var after = state
                         let outcome = importer.importBundle(bundle.bytes, into: &after.replica, log: &after.log)
@@ -426,7 +429,8 @@ extension BundleMutationTests {
                 return "applied altered signed bytes in an encrypted space: the AEAD did not bind header and payload"
             }
             let author = ReplicaID(bytes: bundle.author.bytes)!
-            guard let ops = try? OperationCodec.decode(Array(bundle.payload)), let lowest = ops.map(\.stamp.hlc).min(),
+            guard let ops = Self.operationsAfterValidContext(Array(bundle.payload), author: bundle.author),
+                let lowest = ops.map(\.stamp.hlc).min(),
                 ops.allSatisfy({ $0.stamp.replica == author }), lowest...ops.map(\.stamp.hlc).max()! == bundle.hlcRange
             else { return "applied a payload that breaks the rules of section 7.5" }
             guard bundle.certificates.subject == bundle.author, bundle.certificates.role == .writer else {
@@ -438,6 +442,21 @@ extension BundleMutationTests {
                 return "applied, but the state is not the state plus the decoded ops"
             }
             return nil
+        }
+
+        /// The operations of a payload plaintext whose causal context keeps every rule of
+        /// section 7.5, checked here independently of the decoder under test; `nil` otherwise.
+        static func operationsAfterValidContext(_ plaintext: [UInt8], author: PublicKey) -> [RecordOperation]? {
+            var reader = ByteReader(plaintext)
+            guard let count = try? reader.readVarint(), count <= 4096 else { return nil }
+            var previous: [UInt8] = []
+            for _ in 0..<count {
+                guard let raw = try? Array(reader.readBytes(32)), previous.lexicographicallyPrecedes(raw), raw != author.bytes,
+                    let sequence = try? reader.readVarint(), sequence >= 1
+                else { return nil }
+                previous = raw
+            }
+            return try? OperationCodec.decode(Array(plaintext[reader.offset...]))
         }
     }
 }

@@ -112,6 +112,41 @@ import ConcordCrypto
         expectError(.chainMismatch) { try log.appendSealed(first) }
     }
 
+    /// `seal(_:appendingTo:)` records the log's version vector without the sealing device
+    /// as the causal context: contiguous chains only (a held bundle does not count), and a
+    /// peer's later bundle acknowledges what it pulled.
+    @Test func sealingThroughALogRecordsItsVersionVectorWithoutItself() throws {
+        let home = space(5)
+        let time = ManualClock(milliseconds: t0)
+        var alice = Device(writer(1, of: home), time: time)
+        var bob = Device(writer(2, of: home), time: time)
+        var carol = Device(writer(3, of: home), time: time)
+        let b1 = try bob.seal([bob.set("title", "b1")])
+        let b2 = try bob.seal([bob.set("title", "b2")])
+        let b3 = try bob.seal([bob.set("title", "b3")])
+        let c1 = try carol.seal([carol.set("done", true)])
+        func context(_ bundle: ChangeBundle) throws -> VersionVector { try alice.membership.contents(of: bundle).context }
+
+        let first = try alice.seal([alice.set("n", 1)])
+        #expect(try context(first) == VersionVector())
+        #expect(alice.receive(b1) == .applied([b1.id]))
+        #expect(alice.receive(b3) == .held(waitingFor: 2))
+        #expect(alice.receive(c1) == .applied([c1.id]))
+        #expect(alice.log.versionVector == VersionVector([alice.key: 1, bob.key: 1, carol.key: 1]))
+        let second = try alice.seal([alice.set("n", 2)])
+        #expect(try context(second) == VersionVector([bob.key: 1, carol.key: 1]))
+
+        #expect(alice.receive(b2) == .applied([b2.id, b3.id]))
+        let third = try alice.seal([alice.set("n", 3)])
+        #expect(try context(third) == VersionVector([bob.key: 3, carol.key: 1]))
+
+        // Bob pulls from Alice: his next bundle acknowledges her three bundles and Carol's.
+        #expect(bob.pull(from: alice).allSatisfy { $0.error == nil })
+        let b4 = try bob.seal([bob.set("title", "b4")])
+        #expect(try context(b4) == VersionVector([alice.key: 3, carol.key: 1]))
+        #expect(try context(b4)[alice.key] >= third.sequence)
+    }
+
     @Test func payloadIsEncryptedOnlyInAnEncryptedSpace() throws {
         let milk = Array("Buy milk".utf8)
         for encrypted in [true, false] {

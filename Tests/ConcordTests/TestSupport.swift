@@ -107,7 +107,7 @@ func forge(
         isEncrypted: encryptedFlag ?? (contentKey != nil), spaceID: spaceID, author: author ?? signer.publicKey,
         sequence: sequence, previous: previous, hlcRange: hlcRange ?? (stamps.min() ?? .zero)...(stamps.max() ?? .zero),
         certificates: certificates)
-    var payload = OperationCodec.encode(ops)
+    var payload = [0] + OperationCodec.encode(ops)  // an empty causal context, then the batch
     if let contentKey { payload = XChaCha20Poly1305.seal(payload, using: contentKey, authenticating: header).combined }
     return try ChangeBundle.assemble(header: header, payload: payload, signer: signer)
 }

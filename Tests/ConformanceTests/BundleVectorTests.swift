@@ -11,8 +11,8 @@ import Testing
 /// For each case a fresh observer device joins the space of `space_seed_hex` with a writer
 /// invite (written byte by byte from section 7.4), its replica's physical clock reads
 /// `now_ms`, the bundles named by `import_before` are imported, then the case. A valid case
-/// must give its `outcome` and the stated ids, ops and state digest; an invalid one must
-/// be rejected with the `expected` error code and leave the state as it was.
+/// must give its `outcome` and the stated ids, causal context, ops and state digest; an
+/// invalid one must be rejected with the `expected` error code and leave the state as it was.
 @Suite struct BundleVectorTests {
     /// Fewer cases than this means the file was emptied or truncated.
     static let minimumCases = 90
@@ -56,15 +56,21 @@ import Testing
         for name in ["plaintext_first_bundle", "plaintext_second_bundle_chained", "encrypted_first_bundle", "writer_joined_by_invite",
                      "every_op_kind", "reader_invite_device_bundle", "reader_certificate", "duplicate_of_applied_bundle",
                      "gap_third_bundle_held", "fork_second_bundle", "flipped_signature_bit", "flipped_payload_bit",
-                     "tampered_header_hlc_max", "wrong_magic", "unknown_version_2", "wrong_space", "missing_certificate_chain",
-                     "forged_self_signed_certificate", "certificate_from_another_space", "far_future_clock",
-                     "oversized_payload_length", "bundle_over_size_limit", "trailing_byte"] {
+                     "tampered_header_hlc_max", "wrong_magic", "unknown_version_1", "unknown_version_3", "wrong_space",
+                     "missing_certificate_chain", "forged_self_signed_certificate", "certificate_from_another_space",
+                     "far_future_clock", "oversized_payload_length", "bundle_over_size_limit", "trailing_byte",
+                     "context_several_authors", "encrypted_bundle_with_context", "context_authors_unsorted",
+                     "context_duplicate_author", "context_names_bundle_author", "context_sequence_zero",
+                     "context_count_too_large"] {
             #expect(names.contains(name), "missing bundle vector \(name)")
         }
         #expect(cases.filter { $0.name.hasPrefix("truncated_at_") }.count >= 10)
+        // Valid cases with a non-empty causal context, plaintext and encrypted.
+        let withContext = cases.filter { ($0.json["context"] as? [Any])?.isEmpty == false }
+        #expect(Set(withContext.compactMap { $0.json["encrypted"] as? Bool }) == [false, true])
         // The known answer of section 7.8.
         let example = try #require(cases.first { $0.name == "plaintext_first_bundle" })
-        #expect(try example.string("bundle_id_hex") == "141a8b3cd750888c3f0d77b6cbddb8450fdfbc4aa9c7fae38a99ca67bcfdd2fd")
+        #expect(try example.string("bundle_id_hex") == "153a67efec84c160d3c9b6f20ae9bd5dc04c6018fd20ac5a8578388de595b3a5")
     }
 
     // MARK: - One case
@@ -112,12 +118,37 @@ import Testing
                                         physicalClock: FixedClock(milliseconds: now)).verify(bytes)
         try VectorConformanceTests.require(bundle.id.hex == (try v.string("bundle_id_hex")) && bundle.author == author
                                            && bundle.sequence == (try v.uint64("sequence")), v, "decoded header \(bundle)")
-        let ops = try observer.operations(in: bundle)
+        let contents = try observer.contents(of: bundle)
+        let ops = contents.operations
         let expectedOps = try v.array("ops").map(VectorConformanceTests.operation)
         try VectorConformanceTests.require(ops == expectedOps, v, "decoded ops \(ops)")
+        try VectorConformanceTests.require(try observer.operations(in: bundle) == ops, v, "operations(in:) differs from contents(of:)")
         let batch = try v.bytes("batch_hex")
         try VectorConformanceTests.require(try OperationCodec.decode(batch) == ops, v, "batch_hex does not decode to ops")
-        if !space.isEncrypted { try VectorConformanceTests.require(Array(bundle.payload) == batch, v, "payload != batch_hex") }
+
+        // The causal context (section 7.5): the stated entries, in ascending byte order of
+        // their authors, written by hand here as count, then author and sequence varints.
+        let entries = try v.array("context").map { entry -> (PublicKey, UInt64) in
+            guard let author = entry["author"] as? String, let seq = (entry["seq"] as? NSNumber)?.uint64Value else {
+                throw Mismatch(message: "\(v.name): malformed context entry \(entry)")
+            }
+            return (try PublicKey(hex: author), seq)
+        }
+        try VectorConformanceTests.require(
+            contents.context == VersionVector(Dictionary(uniqueKeysWithValues: entries)) && contents.context[author] == 0, v,
+            "causal context \(contents.context)")
+        try VectorConformanceTests.require(entries.map(\.0) == entries.map(\.0).sorted(), v, "context entries are not in byte order")
+        var plaintext = ByteWriter()
+        plaintext.writeVarint(UInt64(entries.count))
+        for (key, seq) in entries {
+            plaintext.write(contentsOf: key.bytes)
+            plaintext.writeVarint(seq)
+        }
+        plaintext.write(contentsOf: batch)
+        try VectorConformanceTests.require(plaintext.bytes == (try v.bytes("plaintext_hex")), v, "plaintext_hex is not context + batch_hex")
+        if !space.isEncrypted {
+            try VectorConformanceTests.require(Array(bundle.payload) == plaintext.bytes, v, "payload != plaintext_hex")
+        }
     }
 
     static func checkOutcome(_ outcome: ImportOutcome, _ v: Vector) throws {

@@ -55,10 +55,11 @@ struct BundleDraft {
         return message + signer.sign(message).bytes
     }
 
-    /// Replaces the payload with `batch` encrypted under `key`, authenticating this
-    /// draft's header (or `associatedData`, to make a payload that belongs to another header).
-    mutating func encrypt(_ batch: [UInt8], key: SymmetricKey, nonce: XChaCha20Poly1305.Nonce, associatedData: [UInt8]? = nil) {
-        payload = XChaCha20Poly1305.seal(batch, using: key, nonce: nonce, authenticating: associatedData ?? header).combined
+    /// Replaces the payload with `plaintext` (causal context and operation batch)
+    /// encrypted under `key`, authenticating this draft's header (or `associatedData`, to
+    /// make a payload that belongs to another header).
+    mutating func encrypt(_ plaintext: [UInt8], key: SymmetricKey, nonce: XChaCha20Poly1305.Nonce, associatedData: [UInt8]? = nil) {
+        payload = XChaCha20Poly1305.seal(plaintext, using: key, nonce: nonce, authenticating: associatedData ?? header).combined
     }
 
     static func varint(_ value: UInt64) -> [UInt8] {

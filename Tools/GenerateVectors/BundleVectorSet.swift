@@ -97,16 +97,24 @@ struct BundleVectorSet {
 
         if c.expect.outcome != nil {
             let bundle = try ChangeBundle(bytes: c.bytes, limits: c.limits)
-            let ops = try observer.operations(in: bundle)
-            var batch = Array(bundle.payload)
+            let contents = try observer.contents(of: bundle)
+            var plaintext = Array(bundle.payload)
             if bundle.isEncrypted {
-                batch = try XChaCha20Poly1305.open(XChaCha20Poly1305.SealedBox(combined: batch), using: c.space.contentKey, authenticating: bundle.header)
+                plaintext = try XChaCha20Poly1305.open(XChaCha20Poly1305.SealedBox(combined: plaintext), using: c.space.contentKey, authenticating: bundle.header)
             }
+            // The plaintext is the context as encoded (one encoding per vector), then the batch.
+            var context = ByteWriter()
+            contents.context.encodeContext(into: &context)
+            guard plaintext.starts(with: context.bytes) else { throw Failure("the plaintext does not start with its causal context") }
+            let batch = Array(plaintext.dropFirst(context.bytes.count))
+            guard try OperationCodec.decode(batch) == contents.operations else { throw Failure("the batch after the context is not the operations") }
+            let entries = contents.context.entries.sorted { $0.key < $1.key }
             pairs += [
                 ("author_public_key_hex", .string(bundle.author.hex)), ("sequence", .number(bundle.sequence)),
                 ("signed_bytes_hex", .string(hex(bundle.signedBytes))), ("signature_hex", .string(bundle.signature.hex)),
-                ("bundle_id_hex", .string(bundle.id.hex)), ("batch_hex", .string(hex(batch))),
-                ("ops", .array(ops.map { json($0) })),
+                ("bundle_id_hex", .string(bundle.id.hex)), ("plaintext_hex", .string(hex(plaintext))),
+                ("context", .array(entries.map { .object([("author", .string($0.key.hex)), ("seq", .number($0.value))]) })),
+                ("batch_hex", .string(hex(batch))), ("ops", .array(contents.operations.map { json($0) })),
             ]
         }
         switch outcome {

@@ -21,18 +21,23 @@ extension BundleVectors {
         return [try replica.set("title", to: "Not allowed", record: Self.todo2, in: "todos")]
     }
 
+    /// The payload plaintext of section 7.5 for `ops`: an empty causal context (`00`), then
+    /// the encoded batch.
+    static func plaintext(_ ops: [RecordOperation]) -> [UInt8] { [0] + OperationCodec.encode(ops) }
+
     /// A seq-1 bundle of `ops` in `space` with `chain`, signed by `author`. `edit` changes
-    /// the draft before signing; `key` encrypts `batch` (the encoded ops by default) under
-    /// the edited header.
+    /// the draft before signing; `key` encrypts `plaintext` (an empty causal context and the
+    /// encoded ops by default) under the edited header.
     func forged(in space: SpaceFixture = F.plain, by author: Identity, chain: [UInt8], ops: [RecordOperation],
-                batch: [UInt8]? = nil, key: SymmetricKey? = nil, edit: (inout BundleDraft) -> Void = { _ in }) -> [UInt8] {
+                plaintext: [UInt8]? = nil, key: SymmetricKey? = nil, edit: (inout BundleDraft) -> Void = { _ in }) -> [UInt8] {
         let readings = ops.map(\.stamp.hlc.rawValue)
+        let plaintext = plaintext ?? Self.plaintext(ops)
         var draft = BundleDraft(
             flags: key == nil ? 0 : 1, spaceID: space.id.bytes, author: author.publicKey.bytes, sequence: [1],
             previous: BundleID.zero.bytes, hlcMin: readings.min() ?? 0, hlcMax: readings.max() ?? 0, chain: chain,
-            payload: batch ?? OperationCodec.encode(ops))
+            payload: plaintext)
         edit(&draft)
-        if let key { draft.encrypt(batch ?? OperationCodec.encode(ops), key: key, nonce: Forge.nonce(9)) }
+        if let key { draft.encrypt(plaintext, key: key, nonce: Forge.nonce(9)) }
         return draft.signed(by: author)
     }
 
@@ -56,8 +61,9 @@ extension BundleVectors {
         // 2. Structure: magic, version, flags, header fields, lengths, truncation, trailing bytes.
         add("wrong_magic", "\"CNCX\" instead of \"CNCB\"", Array("CNCX".utf8) + a1.bytes.dropFirst(4), .error(.malformedBundle), from: first)
         add("empty_input", "zero bytes", [], .error(.malformedBundle))
-        for version: UInt8 in [0, 2, 0xFF] {
-            add("unknown_version_\(String(version, radix: 16))", "format byte \(version): nothing after it is interpreted",
+        for version: UInt8 in [0, 1, 3, 0xFF] {
+            let what = version == 1 ? "format byte 1 (the pre-release format, whose payload had no causal context)" : "format byte \(version)"
+            add("unknown_version_\(String(version, radix: 16))", "\(what): nothing after it is interpreted",
                 resigned { $0.version = version }, .error(.unsupportedVersion), from: first)
         }
         add("reserved_flag_bit", "flags 02: a reserved bit is set", resigned { $0.flags = 0x02 }, .error(.malformedBundle), from: first)
@@ -91,7 +97,7 @@ extension BundleVectors {
             resigned { $0.chainLength = BundleDraft.varint(1 << 63) }, .error(.malformedBundle), from: first)
         add("encrypted_payload_too_short", "the encrypted flag with a 39-byte payload (less than nonce and tag)",
             resigned { $0.flags = 1; $0.payload = [UInt8](repeating: 0, count: 39) }, .error(.malformedBundle), from: first)
-        for length in [1, 3, 4, 5, 6, 37, 38, 70, 71, 102, 103, 118, 119, 120, 121, 200, 259, 260, 261, 300, 349, 350, 380, 413] {
+        for length in [1, 3, 4, 5, 6, 37, 38, 70, 71, 102, 103, 118, 119, 120, 121, 200, 259, 260, 261, 262, 300, 350, 351, 380, 414] {
             add("truncated_at_\(length)_of_\(a1.bytes.count)", "the first \(length) bytes of plaintext_first_bundle",
                 Array(a1.bytes.prefix(length)), .error(.malformedBundle), from: first)
         }
@@ -179,20 +185,24 @@ extension BundleVectors {
         let aliceChain = alice.certificates.bytes
         let aliceOps = try ops(by: aliceKey)
         let batch = OperationCodec.encode(aliceOps)
-        add("empty_batch", "a payload that is a valid batch of 0 ops",
-            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, batch: [1, 0, 0, 0, 0]), .error(.emptyBundle))
+        add("empty_batch", "a payload that is an empty causal context and a valid batch of 0 ops",
+            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, plaintext: [0, 1, 0, 0, 0, 0]), .error(.emptyBundle))
         add("op_by_another_replica", "Alice's bundle carrying an op stamped by Bob",
             forged(by: aliceKey, chain: aliceChain, ops: try ops(by: bob.device)), .error(.authorMismatch))
         add("hlc_range_mismatch", "hlc max one more than the newest op's reading",
             forged(by: aliceKey, chain: aliceChain, ops: aliceOps) { $0.hlcMax += 1 }, .error(.malformedBundle))
-        add("batch_unknown_format", "a payload whose operation-batch format byte is 02",
-            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, batch: [2] + Array(batch.dropFirst())), .error(.unsupportedVersion))
-        add("batch_truncated", "a payload that is a batch without its last byte",
-            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, batch: Array(batch.dropLast())), .error(.malformedBundle))
-        add("batch_trailing_byte", "a payload that is a batch followed by one 00 byte",
-            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, batch: batch + [0]), .error(.malformedBundle))
+        add("batch_unknown_format", "a payload whose operation-batch format byte (after an empty causal context) is 02",
+            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, plaintext: [0, 2] + Array(batch.dropFirst())), .error(.unsupportedVersion))
+        add("batch_truncated", "a payload that is an empty causal context and a batch without its last byte",
+            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, plaintext: [0] + Array(batch.dropLast())), .error(.malformedBundle))
+        add("batch_trailing_byte", "a payload that is an empty causal context and a batch followed by one 00 byte",
+            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, plaintext: [0] + batch + [0]), .error(.malformedBundle))
+        add("batch_missing", "a payload that is an empty causal context (00) and no operation batch",
+            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, plaintext: [0]), .error(.malformedBundle))
         add("encrypted_bundle_in_plaintext_space", "the encrypted flag set and the batch encrypted with the seed's content key, in a plaintext space",
             forged(by: aliceKey, chain: aliceChain, ops: aliceOps, key: F.plain.contentKey), .error(.encryptionMismatch))
+
+        try addContextCases()
 
         let writer = encryptedWriter.device
         let writerChain = encryptedWriter.certificates.bytes
@@ -206,8 +216,52 @@ extension BundleVectors {
         add("payload_moved_to_another_header", "the payload of encrypted bundle 2 under the header of bundle 1, re-signed: the header is the associated data",
             moved.signed(by: writer),
             .error(.decryptionFailed), space: F.sealed, from: "encrypted_first_bundle")
-        add("encrypted_empty_batch", "an encrypted batch of 0 ops",
-            forged(in: F.sealed, by: writer, chain: writerChain, ops: writerOps, batch: [1, 0, 0, 0, 0], key: F.sealed.contentKey),
+        add("encrypted_empty_batch", "an encrypted empty causal context and batch of 0 ops",
+            forged(in: F.sealed, by: writer, chain: writerChain, ops: writerOps, plaintext: [0, 1, 0, 0, 0, 0], key: F.sealed.contentKey),
             .error(.emptyBundle), space: F.sealed)
+        add("encrypted_context_names_bundle_author", "an encrypted payload whose causal context names the bundle's own author: checked after decryption",
+            forged(in: F.sealed, by: writer, chain: writerChain, ops: writerOps,
+                   plaintext: Self.context([(writer.publicKey.bytes, [1])]) + OperationCodec.encode(writerOps), key: F.sealed.contentKey),
+            .error(.malformedBundle), space: F.sealed)
+    }
+
+    /// A causal context written by hand (section 7.5): `count` (the number of entries by
+    /// default), then each author and its encoded sequence, in the order given.
+    static func context(_ entries: [([UInt8], [UInt8])], count: [UInt8]? = nil) -> [UInt8] {
+        (count ?? BundleDraft.varint(UInt64(entries.count))) + entries.flatMap { $0.0 + $0.1 }
+    }
+
+    /// Causal contexts that break a rule of section 7.5, each before a valid batch, in
+    /// Alice's correctly signed seq-1 bundle: only the context is wrong.
+    private mutating func addContextCases() throws {
+        let aliceKey = alice.device
+        let aliceChain = alice.certificates.bytes
+        let aliceOps = try ops(by: aliceKey)
+        let batch = OperationCodec.encode(aliceOps)
+        let others = [F.identity(F.bobDevice).publicKey, F.identity(F.driftWriterDevice).publicKey].sorted()
+        let (low, high) = (others[0].bytes, others[1].bytes)
+        func withContext(_ context: [UInt8]) -> [UInt8] {
+            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, plaintext: context + batch)
+        }
+        add("context_authors_unsorted", "a causal context of two authors in descending byte order",
+            withContext(Self.context([(high, [1]), (low, [1])])), .error(.malformedBundle))
+        add("context_duplicate_author", "a causal context naming the same author twice (sequences 1 and 2)",
+            withContext(Self.context([(low, [1]), (low, [2])])), .error(.malformedBundle))
+        add("context_names_bundle_author", "a causal context naming the bundle's own author",
+            withContext(Self.context([(aliceKey.publicKey.bytes, [1])])), .error(.malformedBundle))
+        add("context_sequence_zero", "a causal context entry with sequence 0",
+            withContext(Self.context([(low, [0])])), .error(.malformedBundle))
+        add("context_sequence_non_minimal_varint", "a causal context entry whose sequence 1 is written as 81 00",
+            withContext(Self.context([(low, [0x81, 0x00])])), .error(.malformedBundle))
+        // 4,097 distinct authors 00..00 0000, 00..00 0001, ... in ascending order, sequence 1
+        // each: only the count breaks a rule, and the entries are really there (a decoder
+        // that only compares the count with the bytes left would accept it).
+        let tooMany = (0..<(VersionVector.maxContextAuthors + 1)).map { ([UInt8](repeating: 0, count: 30) + [UInt8($0 >> 8), UInt8($0 & 0xFF)], [UInt8(1)]) }
+        add("context_count_too_large", "a causal context of 4097 distinct authors in ascending order, each at sequence 1: at most 4096 are allowed",
+            withContext(Self.context(tooMany)), .error(.malformedBundle))
+        add("context_count_huge", "a causal context count of 2^63 (a 10-byte varint) before the batch: rejected without allocating",
+            withContext(BundleDraft.varint(1 << 63)), .error(.malformedBundle))
+        add("context_truncated", "a payload that ends inside the causal context: count 1, then 20 bytes of an author",
+            forged(by: aliceKey, chain: aliceChain, ops: aliceOps, plaintext: [1] + Array(low.prefix(20))), .error(.malformedBundle))
     }
 }

@@ -22,9 +22,19 @@ struct BundleVectors {
     /// Alice's alternative bundles 1, 2 and 3 (forks), and a bundle 2 that follows the fork.
     let a1Fork, a2Fork, a3Fork, a2AfterFork: ChangeBundle
     let bob: Membership
-    let b1, b2: ChangeBundle
+    /// Bob's chain, sealed after he imported Alice's bundles 1 and 2.
+    let b1, b2, b3: ChangeBundle
     let encryptedWriter: Membership
-    let e1, e2: ChangeBundle
+    let e1, e2, e3: ChangeBundle
+
+    /// The context Bob passes for `b3`: Alice at 4, device `0e × 32` at 300 (a two-byte
+    /// varint) and Bob himself at 2, an entry sealing drops.
+    static func severalAuthors(bob: PublicKey, alice: PublicKey) -> VersionVector {
+        VersionVector([alice: 4, F.identity(F.driftWriterDevice).publicKey: 300, bob: 2])
+    }
+
+    /// The context of `e3`: device `08 × 32` at 2, encrypted with the operations.
+    static let encryptedContext = VersionVector([F.identity(F.bobDevice).publicKey: 2])
 
     /// Runs every case.
     static func generate() throws -> BundleVectorSet {
@@ -63,18 +73,29 @@ struct BundleVectors {
         time.set(milliseconds: t0 + 45_000)
         a2AfterFork = try alice.seal([other.set("done", to: true, record: Self.todo1, in: "todos")], previous: a1Fork)
 
-        // Bob joins with a writer invite a minute later; his second bundle has every op kind.
+        // Bob joins with a writer invite a minute later and imports Alice's bundles 1 and 2
+        // before writing; sealing through his log, each of his bundles carries the causal
+        // context [Alice: 2]. His second bundle has every op kind; his third names a context
+        // of several authors explicitly (his own entry in it is dropped).
         bob = try F.writer(F.bobDevice, of: F.plain, issuedAt: t0 + 60_000)
         let bobTime = ManualClock(milliseconds: t0 + 600_000)
         var bobReplica = bob.makeReplica(clock: HybridLogicalClock(physicalClock: bobTime))
+        var bobLog = BundleLog()
+        for bundle in [a1, a2] {
+            let outcome = BundleImporter(membership: bob).importBundle(bundle.bytes, into: &bobReplica, log: &bobLog)
+            guard outcome == .applied([bundle.id]) else { throw Failure("Bob importing \(bundle): \(outcome)") }
+        }
         b1 = try bob.seal([bobReplica.set("title", to: "Walk the dog", record: Self.todo2, in: "todos"),
                            bobReplica.add("urgent", to: "tags", record: Self.todo2, in: "todos"),
-                           bobReplica.set("title", to: "Call mum", record: Self.todo3, in: "todos")], previous: nil)
+                           bobReplica.set("title", to: "Call mum", record: Self.todo3, in: "todos")], appendingTo: &bobLog)
         bobTime.set(milliseconds: t0 + 660_000)
         b2 = try bob.seal([bobReplica.set("done", to: true, record: Self.todo2, in: "todos"),
                            bobReplica.add("home", to: "tags", record: Self.todo2, in: "todos"),
                            bobReplica.remove("urgent", from: "tags", record: Self.todo2, in: "todos"),
-                           bobReplica.delete(record: Self.todo3, in: "todos")], previous: b1)
+                           bobReplica.delete(record: Self.todo3, in: "todos")], appendingTo: &bobLog)
+        bobTime.set(milliseconds: t0 + 720_000)
+        b3 = try bob.seal([bobReplica.set("note", to: "after the others", record: Self.todo2, in: "todos")], previous: b2,
+                          context: Self.severalAuthors(bob: bob.device.publicKey, alice: alice.device.publicKey))
 
         encryptedWriter = try F.writer(F.encryptedWriterDevice, of: F.sealed)
         let encryptedTime = ManualClock(milliseconds: t0 + 1_000)
@@ -85,6 +106,14 @@ struct BundleVectors {
         encryptedTime.set(milliseconds: t0 + 2_000)
         e2 = try encryptedWriter.seal([encryptedReplica.set("title", to: "Dinner", record: Self.todo1, in: "todos")],
                                       previous: e1, limits: .default, nonce: Forge.nonce(2))
+        // Sealing records what the sealing device had seen, without itself.
+        let aliceOnly = VersionVector([alice.device.publicKey: 2])
+        guard try bob.contents(of: b1).context == aliceOnly, try bob.contents(of: b2).context == aliceOnly,
+              try bob.contents(of: b3).context == Self.severalAuthors(bob: bob.device.publicKey, alice: alice.device.publicKey).removingEntry(of: bob.device.publicKey)
+        else { throw Failure("Bob's bundles do not carry the causal context he sealed them with") }
+        encryptedTime.set(milliseconds: t0 + 3_000)
+        e3 = try encryptedWriter.seal([encryptedReplica.set("title", to: "Dinner at eight", record: Self.todo1, in: "todos")],
+                                      previous: e2, context: Self.encryptedContext, limits: .default, nonce: Forge.nonce(3))
     }
 
     /// Adds a case in the plaintext space unless another is given.
@@ -106,10 +135,14 @@ struct BundleVectors {
             e1.bytes, .applied, space: F.sealed)
         add("encrypted_second_bundle_chained", "bundle 2 in the encrypted space, imported after bundle 1",
             e2.bytes, .applied, space: F.sealed, before: ["encrypted_first_bundle"])
-        add("writer_joined_by_invite", "the first bundle of a device that joined with a writer invite (its certificate is issued at join time by the space key the invite carries)",
+        add("writer_joined_by_invite", "the first bundle of a device that joined with a writer invite (its certificate is issued at join time by the space key the invite carries); it had imported Alice's bundles 1 and 2, so its causal context is [Alice: 2]",
             b1.bytes, .applied)
-        add("every_op_kind", "one bundle with a set, an add, a remove (observing an add of the author's previous bundle) and a delete",
+        add("every_op_kind", "one bundle with a set, an add, a remove (observing an add of the author's previous bundle) and a delete; causal context [Alice: 2]",
             b2.bytes, .applied, before: ["writer_joined_by_invite"])
+        add("context_several_authors", "a causal context of two authors in ascending byte order, one with sequence 300 (a two-byte varint); the sealing device passed its own entry too, which sealing dropped. The importer need not know the authors it names",
+            b3.bytes, .applied, before: ["writer_joined_by_invite", "every_op_kind"])
+        add("encrypted_bundle_with_context", "an encrypted bundle whose causal context [08 x 32: 2] is encrypted with its operations; nonce \(hex(Forge.nonce(3).bytes))",
+            e3.bytes, .applied, space: F.sealed, before: ["encrypted_first_bundle", "encrypted_second_bundle_chained"])
         add("bundle_at_size_limit", "a bundle exactly as long as max_bundle_bytes",
             a1.bytes, .applied, limits: BundleLimits(maxBundleBytes: a1.bytes.count))
 

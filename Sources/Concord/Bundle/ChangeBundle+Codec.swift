@@ -30,6 +30,9 @@ extension ChangeBundle {
     private static func decodeAfterMagic(_ bytes: [UInt8], _ r: inout ByteReader) throws -> ChangeBundle {
         let version = try r.readByte()
         guard version == formatVersion else {
+            if version == 1 {
+                throw ConcordError(.unsupportedVersion, "change bundle format 1 was written by a pre-release of Concord and is no longer read (this version reads format \(formatVersion)); ask the bundle's author to update Concord")
+            }
             throw ConcordError(.unsupportedVersion, "change bundle format \(version) is not supported by this version of Concord (it reads format \(formatVersion)); update Concord on this device")
         }
         let flags = try r.readByte()

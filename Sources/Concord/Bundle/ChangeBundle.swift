@@ -5,13 +5,15 @@ import ConcordCrypto
 /// optionally encrypted, signed once by its author.
 ///
 /// The bundle is kept as its exact bytes (``bytes``); the header fields are parsed
-/// views of them. Layout (format 1, `Specs/wire-format.md`, section 7):
+/// views of them. Layout (format 2, `Specs/wire-format.md`, section 7):
 ///
 /// ```text
-/// "CNCB" | version 01 | flags | space id | author | seq (varint) | previous id
+/// "CNCB" | version 02 | flags | space id | author | seq (varint) | previous id
 ///        | hlc min | hlc max | certificate chain (blob)             <- header = AEAD associated data
 ///        | payload length (varint) | payload                        <- header..payload = signed bytes
 ///        | Ed25519 signature (64)
+///
+/// payload plaintext = causal context | operation batch            (encrypted in an encrypted space)
 /// ```
 ///
 /// Decoding (``init(bytes:limits:)``) checks structure only. ``BundleVerifier`` checks
@@ -24,8 +26,9 @@ import ConcordCrypto
 public struct ChangeBundle: Hashable, Sendable {
     /// The 4 magic bytes that start every bundle: `"CNCB"`.
     public static let magic: [UInt8] = Array("CNCB".utf8)
-    /// The bundle format this build reads and writes (1).
-    public static let formatVersion: UInt8 = 1
+    /// The bundle format this build reads and writes (2). Format 1, a pre-release without
+    /// the causal context in the payload, is not read.
+    public static let formatVersion: UInt8 = 2
     /// Flag bit 0: the payload is encrypted. All other bits are reserved and must be 0.
     static let encryptedFlag: UInt8 = 0x01
 
@@ -76,7 +79,8 @@ public struct ChangeBundle: Hashable, Sendable {
     /// the payload encryption, so a payload cannot be moved under another header.
     public var header: ArraySlice<UInt8> { bytes[..<headerEnd] }
 
-    /// The payload as carried: the operation batch, or nonce ‖ ciphertext ‖ tag.
+    /// The payload as carried: the plaintext (causal context ‖ operation batch), or
+    /// nonce ‖ ciphertext ‖ tag. ``Membership/contents(of:)`` opens it.
     public var payload: ArraySlice<UInt8> { bytes[payloadRange] }
 
     /// Exactly the bytes the author signed: everything but the trailing signature.

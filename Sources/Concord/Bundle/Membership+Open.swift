@@ -2,23 +2,32 @@ import ConcordCore
 import ConcordCrypto
 
 extension Membership {
-    /// Decrypts and decodes the operations of a bundle of this space, and checks them
-    /// against the header: every operation is stamped by the bundle's author, and the
-    /// header's clock range is exactly the range of the operations' readings.
+    /// Decrypts and decodes a bundle of this space: its author's causal context and its
+    /// operations, checked against the header.
+    ///
+    /// The payload plaintext is the causal context, then the operation batch
+    /// (`Specs/wire-format.md`, section 7.5). The context must name at most 4,096 authors,
+    /// in strictly ascending byte order, never the bundle's author, each with a sequence of
+    /// at least 1. Every operation must be stamped by the bundle's author, and the header's
+    /// clock range must be exactly the range of the operations' readings.
     ///
     /// Verify the bundle first (``BundleVerifier``); ``BundleImporter`` does both.
     ///
     /// ```swift
     /// let bundle = try BundleVerifier(spaceID: membership.spaceID).verify(bytes)
-    /// let ops = try membership.operations(in: bundle)
+    /// let contents = try membership.contents(of: bundle)
+    /// if contents.context[membership.device.publicKey] >= myLatest.sequence {
+    ///     print("the author had seen all my bundles")
+    /// }
     /// ```
     /// - Parameters:
     ///   - bundle: A bundle of this membership's space.
-    /// - Returns: The operations, in the order the author sealed them.
+    /// - Returns: The causal context and the operations, in the order the author sealed them.
     /// - Throws: ``ConcordError`` with code `.wrongSpace`, `.encryptionMismatch` (the bundle's
     ///   encryption flag differs from the space's), `.decryptionFailed`, `.malformedBundle`
-    ///   or `.unsupportedVersion` (the operation batch), `.emptyBundle`, `.authorMismatch`.
-    public func operations(in bundle: ChangeBundle) throws -> [RecordOperation] {
+    ///   (the causal context, the operation batch, or a clock range that does not match),
+    ///   `.unsupportedVersion` (the operation batch format), `.emptyBundle`, `.authorMismatch`.
+    public func contents(of bundle: ChangeBundle) throws -> BundleContents {
         guard bundle.spaceID == spaceID else {
             throw ConcordError(.wrongSpace, "this bundle belongs to space \(bundle.spaceID.shortDescription), not to \(spaceID.shortDescription); import it into the space it was made in")
         }
@@ -27,17 +36,25 @@ extension Membership {
                 .encryptionMismatch,
                 "this bundle is \(bundle.isEncrypted ? "encrypted" : "not encrypted") but space \(spaceID.shortDescription) is \(isEncrypted ? "encrypted" : "not encrypted"); its author's Concord is misconfigured, ask them to join the space again")
         }
-        var batch = Array(bundle.payload)
+        // The plaintext: read in place from the bundle's bytes, or decrypted.
+        var plaintext = bundle.bytes
+        var range = bundle.payloadRange
         if let contentKey {
-            batch = try ConcordError.mapping {
-                let box = try XChaCha20Poly1305.SealedBox(combined: batch)
+            plaintext = try ConcordError.mapping {
+                let box = try XChaCha20Poly1305.SealedBox(combined: Array(bundle.payload))
                 do {
                     return try XChaCha20Poly1305.open(box, using: contentKey, authenticating: bundle.header)
                 } catch {
                     throw ConcordError(.decryptionFailed, "the payload of \(bundle) cannot be decrypted with this space's content key: it was altered, or this device holds a wrong key; fetch the bundle again, and if that fails join the space again with a fresh invite")
                 }
             }
+            range = plaintext.indices
         }
+        var reader = ByteReader(plaintext, range: range)
+        let context = try ConcordError.mapping("causal context of \(bundle)") {
+            try VersionVector.decodeContext(from: &reader, bundleAuthor: bundle.author)
+        }
+        let batch = Array(plaintext[reader.offset..<range.upperBound])
         let ops = try ConcordError.mapping("operations of \(bundle)") { try OperationCodec.decode(batch) }
         guard let first = ops.first else {
             throw ConcordError(.emptyBundle, "\(bundle) carries no operations; its author's Concord is faulty, discard the bundle")
@@ -55,6 +72,21 @@ extension Membership {
         guard lowest...highest == bundle.hlcRange else {
             throw ConcordError(.malformedBundle, "\(bundle) declares clock range \(bundle.hlcRange) but its operations span \(lowest)...\(highest); discard the bundle")
         }
-        return ops
+        return BundleContents(context: context, operations: ops)
+    }
+
+    /// The operations of a bundle of this space: ``contents(of:)`` without the causal
+    /// context, with the same checks.
+    ///
+    /// ```swift
+    /// let bundle = try BundleVerifier(spaceID: membership.spaceID).verify(bytes)
+    /// let ops = try membership.operations(in: bundle)
+    /// ```
+    /// - Parameters:
+    ///   - bundle: A bundle of this membership's space.
+    /// - Returns: The operations, in the order the author sealed them.
+    /// - Throws: The errors of ``contents(of:)``.
+    public func operations(in bundle: ChangeBundle) throws -> [RecordOperation] {
+        try contents(of: bundle).operations
     }
 }

@@ -5,32 +5,43 @@ extension Membership {
     /// Seals operations this device made into the next bundle of its chain.
     ///
     /// Coalesces the operations (only what can change a replica's state is kept, see
-    /// `Specs/wire-format.md`, section 7.6), encodes them with `OperationCodec`, encrypts
-    /// them under the content key in an encrypted space (the header is the associated
-    /// data), and signs the whole bundle once with the device key.
+    /// `Specs/wire-format.md`, section 7.6), encodes the causal context and then the
+    /// operations with `OperationCodec` (section 7.5), encrypts both under the content key
+    /// in an encrypted space (the header is the associated data), and signs the whole
+    /// bundle once with the device key.
     ///
     /// ```swift
     /// var replica = membership.makeReplica()
     /// let op = try replica.set("title", to: "Buy milk", record: id, in: "todos")
-    /// let first = try membership.seal([op], previous: nil)
-    /// let second = try membership.seal(moreOps, previous: first)
+    /// let first = try membership.seal([op], previous: nil, context: log.versionVector)
+    /// let second = try membership.seal(moreOps, previous: first, context: log.versionVector)
     /// ```
+    /// ``seal(_:appendingTo:limits:)`` finds `previous` and the context in a ``BundleLog``.
     /// - Parameters:
     ///   - ops: Operations stamped by this device (`stamp.replica == replicaID`), in any order.
     ///   - previous: This device's previous bundle; `nil` for its first.
+    ///   - context: This device's version vector at sealing time (what it has seen of every
+    ///     author); receivers read it with ``contents(of:)``. This device's own entry is
+    ///     dropped. Empty by default.
     ///   - limits: The sealed bundle must fit ``BundleLimits/maxBundleBytes``.
     /// - Returns: The signed bundle, sequence `previous.sequence + 1` (or 1).
     /// - Throws: ``ConcordError`` with code `.notAWriter` (a read-only member),
     ///   `.emptyBundle` (no operations), `.authorMismatch` (an operation stamped by another
     ///   replica), `.chainMismatch` (`previous` is not a bundle of this device in this
-    ///   space), `.bundleTooLarge`.
-    public func seal(_ ops: [RecordOperation], previous: ChangeBundle?, limits: BundleLimits = .default) throws -> ChangeBundle {
-        try seal(ops, previous: previous, limits: limits, nonce: XChaCha20Poly1305.Nonce())
+    ///   space), `.bundleTooLarge` (the bundle is over the limit, or `context` names more
+    ///   than 4,096 other authors).
+    public func seal(
+        _ ops: [RecordOperation], previous: ChangeBundle?, context: VersionVector = VersionVector(), limits: BundleLimits = .default
+    ) throws -> ChangeBundle {
+        try seal(ops, previous: previous, context: context, limits: limits, nonce: XChaCha20Poly1305.Nonce())
     }
 
-    /// ``seal(_:previous:limits:)`` with a chosen nonce, for reproducible test vectors only:
-    /// reusing a nonce under the same content key breaks the encryption.
-    package func seal(_ ops: [RecordOperation], previous: ChangeBundle?, limits: BundleLimits, nonce: XChaCha20Poly1305.Nonce) throws -> ChangeBundle {
+    /// ``seal(_:previous:context:limits:)`` with a chosen nonce, for reproducible test vectors
+    /// only: reusing a nonce under the same content key breaks the encryption.
+    package func seal(
+        _ ops: [RecordOperation], previous: ChangeBundle?, context: VersionVector = VersionVector(), limits: BundleLimits,
+        nonce: XChaCha20Poly1305.Nonce
+    ) throws -> ChangeBundle {
         guard role == .writer else {
             throw ConcordError(.notAWriter, "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
         }
@@ -42,15 +53,22 @@ extension Membership {
             throw ConcordError(.authorMismatch, "operation \(stranger) was made by replica \(stranger.stamp.replica.shortDescription), not by this device (\(me.shortDescription)); a device seals only its own writes")
         }
         let (sequence, link) = try nextLink(after: previous)
+        let others = context.removingEntry(of: device.publicKey)
+        guard others.entries.count <= VersionVector.maxContextAuthors else {
+            throw ConcordError(.bundleTooLarge, "the causal context names \(others.entries.count) other authors, more than the \(VersionVector.maxContextAuthors) a bundle can carry")
+        }
         let kept = OperationCoalescer.coalesce(ops)
         let stamps = kept.map(\.stamp.hlc)
         let header = ChangeBundle.encodeHeader(
             isEncrypted: isEncrypted, spaceID: spaceID, author: device.publicKey, sequence: sequence,
             previous: link, hlcRange: stamps.min()!...stamps.max()!, certificates: certificates)
         let batch = OperationCodec.encode(kept)
-        var payload = batch
+        var plaintext = ByteWriter(capacity: 3 + others.entries.count * 36 + batch.count)
+        others.encodeContext(into: &plaintext)
+        plaintext.write(contentsOf: batch)
+        var payload = plaintext.bytes
         if let contentKey {
-            payload = XChaCha20Poly1305.seal(batch, using: contentKey, nonce: nonce, authenticating: header).combined
+            payload = XChaCha20Poly1305.seal(payload, using: contentKey, nonce: nonce, authenticating: header).combined
         }
         let bundle = try ChangeBundle.assemble(header: header, payload: payload, signer: device)
         guard bundle.bytes.count <= limits.maxBundleBytes else {
@@ -61,6 +79,9 @@ extension Membership {
 
     /// Seals operations as the next bundle of this device's chain in `log`, and appends it.
     ///
+    /// The bundle's causal context is `log.versionVector`: every author's highest
+    /// contiguous sequence this device holds (held bundles do not count), without its own.
+    ///
     /// ```swift
     /// let bundle = try membership.seal(ops, appendingTo: &log)
     /// send(bundle.bytes)
@@ -70,10 +91,10 @@ extension Membership {
     ///   - log: The device's bundle log; its head for this device is the previous bundle.
     ///   - limits: The sealed bundle must fit ``BundleLimits/maxBundleBytes``.
     /// - Returns: The bundle, already appended to `log`.
-    /// - Throws: The errors of ``seal(_:previous:limits:)``; `log` is then unchanged.
+    /// - Throws: The errors of ``seal(_:previous:context:limits:)``; `log` is then unchanged.
     @discardableResult
     public func seal(_ ops: [RecordOperation], appendingTo log: inout BundleLog, limits: BundleLimits = .default) throws -> ChangeBundle {
-        let bundle = try seal(ops, previous: log.latestBundle(of: device.publicKey), limits: limits)
+        let bundle = try seal(ops, previous: log.latestBundle(of: device.publicKey), context: log.versionVector, limits: limits)
         try log.appendSealed(bundle)
         return bundle
     }
