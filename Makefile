@@ -38,6 +38,8 @@ test: deps
 	$(SWIFT) test --skip-build
 	@echo "==> example: two-replicas"
 	$(SWIFT) run --skip-build two-replicas > /dev/null && echo "two-replicas example: converged"
+	@echo "==> example: notes (two replicas on disk syncing by bundle files)"
+	$(SWIFT) run --skip-build notes-example
 
 bench: deps
 	$(SWIFT) build -c release --product concord-bench

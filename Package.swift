@@ -11,9 +11,15 @@ let package = Package(
         .library(name: "ConcordCrypto", targets: ["ConcordCrypto"]),
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
         .library(name: "Concord", targets: ["Concord"]),
+        .library(name: "ConcordStore", targets: ["ConcordStore"]),
         .executable(name: "two-replicas", targets: ["TwoReplicas"]),
+        .executable(name: "notes-example", targets: ["NotesExample"]),
         .executable(name: "concord-bench", targets: ["ConcordBench"]),
         .executable(name: "concord-vectors", targets: ["GenerateVectors"]),
+        .executable(name: "concord-crash-worker", targets: ["CrashWorker"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
     ],
     targets: [
         // libsodium through pkg-config; the only C in the package. Only ConcordCrypto imports it.
@@ -26,15 +32,26 @@ let package = Package(
         .target(name: "ConcordCore"),
         // Ed25519 identities, BLAKE2b, XChaCha20-Poly1305, key derivation, key files.
         .target(name: "ConcordCrypto", dependencies: ["CSodium"]),
-        // The app-facing layer: spaces, membership, invites, signed change bundles, import.
-        .target(name: "Concord", dependencies: ["ConcordCore", "ConcordCrypto"]),
+        // Persistence: the Store protocol, MemoryStore and SQLiteStore (GRDB, WAL, migrations).
+        .target(
+            name: "ConcordStore",
+            dependencies: ["ConcordCore", "ConcordCrypto", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // The app-facing layer: spaces, membership, invites, signed change bundles, import,
+        // and the Replica actor apps embed.
+        .target(name: "Concord", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordStore"]),
         // Public product for users' own merge-property tests.
         .target(name: "ConcordTesting", dependencies: ["ConcordCore"]),
 
         .executableTarget(name: "TwoReplicas", dependencies: ["ConcordCore"], path: "Examples/TwoReplicas"),
+        // An app-style example: a notes program on two replicas on disk, syncing by bundles.
+        .executableTarget(name: "NotesExample", dependencies: ["Concord"], path: "Examples/Notes"),
         .executableTarget(
             name: "ConcordBench",
-            dependencies: ["ConcordCore", "ConcordCrypto", "Concord", "ConcordTesting"],
+            dependencies: [
+                "ConcordCore", "ConcordCrypto", "Concord", "ConcordStore", "ConcordTesting",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             path: "Benchmarks/ConcordBench"
         ),
 
@@ -43,9 +60,13 @@ let package = Package(
 
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"]),
         .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", "CSodium", "ConcordTesting"]),
+        .testTarget(name: "ConcordStoreTests", dependencies: ["ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         .testTarget(name: "ConcordTests", dependencies: ["Concord", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),
+        // Real SQLite files and real processes: the crash test SIGKILLs `concord-crash-worker`.
+        .executableTarget(name: "CrashWorker", dependencies: ["Concord", "ConcordStore", "ConcordCore"], path: "Tests/CrashWorker"),
+        .testTarget(name: "IntegrationTests", dependencies: ["Concord", "ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         // Reads Specs/vectors/*.jsonl: the normative encodings, checked against the code.
         .testTarget(name: "ConformanceTests", dependencies: ["ConcordCore", "ConcordCrypto", "Concord", "ConcordTesting"]),
     ],

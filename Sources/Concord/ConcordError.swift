@@ -37,6 +37,10 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case inviteChecksumMismatch
             case invalidKey
             case invalidIdentifier
+            case storage
+            case replicaExists
+            case noReplica
+            case invalidModel
         }
 
         private let kind: Kind
@@ -89,6 +93,15 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let invalidKey = Code(.invalidKey)
         /// A textual identifier (a space id in hex) could not be parsed.
         public static let invalidIdentifier = Code(.invalidIdentifier)
+        /// The replica's store failed (disk full, damaged file, locked by another
+        /// process); the message carries the store's own explanation.
+        public static let storage = Code(.storage)
+        /// A replica already exists where a new one was to be created.
+        public static let replicaExists = Code(.replicaExists)
+        /// No replica exists where one was to be opened.
+        public static let noReplica = Code(.noReplica)
+        /// An app model cannot be mapped to or from a record (Codable mapping).
+        public static let invalidModel = Code(.invalidModel)
 
         /// The code's name, for example `notAWriter`.
         public var description: String { kind.rawValue }

@@ -7,9 +7,9 @@
 /// replicas that saw the same operations hold equal states.
 public struct RecordState: Hashable, Sendable {
     /// The greatest delete stamp seen, if any.
-    public private(set) var deletedAt: Stamp?
+    public internal(set) var deletedAt: Stamp?
     /// The greatest stamp of any set or add seen: the record's latest constructive write.
-    public private(set) var lastWrite: Stamp?
+    public internal(set) var lastWrite: Stamp?
     var registers: [ByteString: LWWRegister] = [:]
     var sets: [ByteString: ORSet] = [:]
 

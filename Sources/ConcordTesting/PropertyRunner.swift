@@ -84,3 +84,42 @@ struct ProcessEnvironment {
         return String(cString: raw)
     }
 }
+
+extension PropertyRunner {
+    /// ``check(_:cases:baseSeed:_:)`` for properties that need `await` (for example ones
+    /// driving `Concord.Replica` actors). Same seeds, same environment variables.
+    ///
+    /// ```swift
+    /// try await PropertyRunner.checkAsync("replicas converge", cases: 50) { rng in
+    ///     let replica = try Replica(store: MemoryStore(), membership: .createSpace())
+    ///     // ...
+    /// }
+    /// ```
+    public static func checkAsync(
+        _ name: String, cases: Int = 1000, baseSeed: UInt64 = defaultBaseSeed,
+        _ property: (inout SeededGenerator) async throws -> Void
+    ) async throws {
+        let environment = ProcessEnvironment()
+        var seeds: [UInt64]
+        if let seed = environment.seed {
+            seeds = [seed]
+        } else if let soak = environment.soakMultiplier {
+            var system = SystemRandomNumberGenerator()
+            let base = system.next()
+            print("property \(name): soak run, \(cases * soak) cases from base seed \(base)")
+            seeds = (0..<(cases * soak)).map { base &+ UInt64($0) }
+        } else {
+            seeds = (0..<cases).map { baseSeed &+ UInt64($0) }
+        }
+        for seed in seeds {
+            var rng = SeededGenerator(seed: seed)
+            do {
+                try await property(&rng)
+            } catch {
+                print("property \(name): FAILED for seed \(seed); reproduce with CONCORD_SEED=\(seed)\n\(error)")
+                throw PropertyFailure(property: name, seed: seed, underlying: "\(error)")
+            }
+        }
+        print("property \(name): \(seeds.count) cases passed (seeds \(seeds.first ?? 0)...\(seeds.last ?? 0))")
+    }
+}

@@ -48,8 +48,17 @@ public struct BundleImporter: Sendable {
     ///   - log: The device's bundle log.
     /// - Returns: What happened; a rejection leaves `replica` and `log` unchanged.
     public func importBundle(_ bytes: [UInt8], into replica: inout LocalReplica, log: inout BundleLog) -> ImportOutcome {
+        // Move the replica and log into the destination (leaving cheap placeholders), so
+        // they stay uniquely referenced and are changed in place, not copied.
+        var destination = InMemoryDestination(replica: replica, log: log)
+        replica = LocalReplica(id: replica.id)
+        log = BundleLog()
+        defer {
+            replica = destination.replica
+            log = destination.log
+        }
         do {
-            return try importOrThrow(bytes, into: &replica, log: &log)
+            return try run(bytes, into: &destination)
         } catch let error as ConcordError {
             return .rejected(error)
         } catch {
@@ -63,56 +72,58 @@ public struct BundleImporter: Sendable {
         list.map { importBundle($0, into: &replica, log: &log) }
     }
 
-    private func importOrThrow(_ bytes: [UInt8], into replica: inout LocalReplica, log: inout BundleLog) throws -> ImportOutcome {
+    /// The import pipeline over any destination.
+    /// - Throws: ``ConcordError`` when the bundle is rejected (the destination is then
+    ///   unchanged); any other error is the destination's own failure.
+    func run<D: ImportDestination>(_ bytes: [UInt8], into destination: inout D) throws -> ImportOutcome {
         let verifier = BundleVerifier(
-            spaceID: membership.spaceID, limits: limits, maxDrift: replica.clock.maxDrift,
-            physicalClock: replica.clock.physicalClock)
-        let bundle = try verifier.verify(bytes, trustedChains: log.verifiedCertificateChains)
-        if log.contains(bundle.id) {
+            spaceID: membership.spaceID, limits: limits, maxDrift: destination.clock.maxDrift,
+            physicalClock: destination.clock.physicalClock)
+        let bundle = try verifier.verify(bytes, trustedChains: destination.verifiedCertificateChains)
+        if try destination.contains(bundle.id) {
             // A held bundle that now extends its chain was not applied when its predecessor
             // arrived (its clock was then too far ahead): the verifier accepted it now, so
             // apply it instead of reporting a duplicate that would stall the chain forever.
-            let next = (log.head(of: bundle.author)?.sequence ?? 0) + 1
-            guard bundle.sequence == next, log.heldBundle(of: bundle.author, sequence: next)?.id == bundle.id else {
+            let next = (try destination.head(of: bundle.author)?.sequence ?? 0) + 1
+            guard bundle.sequence == next, try destination.heldBundle(of: bundle.author, sequence: next)?.id == bundle.id else {
                 return .duplicate(bundle.id)
             }
-            let ops = try membership.operations(in: bundle)
-            try ConcordError.mapping("\(bundle)") { try replica.receive(ops) }
-            _ = log.takeHeld(of: bundle.author, sequence: next)
-            return .applied([bundle.id] + extend(with: bundle, replica: &replica, log: &log))
+            try destination.receive(try membership.contents(of: bundle), of: bundle)
+            _ = try destination.takeHeld(of: bundle.author, sequence: next)
+            return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
         }
 
-        let head = log.head(of: bundle.author)
+        let head = try destination.head(of: bundle.author)
         let headSequence = head?.sequence ?? 0
-        let takenByHeld = log.heldBundle(of: bundle.author, sequence: bundle.sequence) != nil
+        let takenByHeld = try destination.heldBundle(of: bundle.author, sequence: bundle.sequence) != nil
         let breaksLink = bundle.sequence == headSequence + 1 && bundle.previous != (head?.id ?? .zero)
         if bundle.sequence <= headSequence || takenByHeld || breaksLink {
-            log.quarantine(bundle, limit: limits.maxQuarantinedBundles)
+            try destination.quarantine(bundle, limit: limits.maxQuarantinedBundles)
             return .fork(author: bundle.author, sequence: bundle.sequence)
         }
 
-        let ops = try membership.operations(in: bundle)
+        let contents = try membership.contents(of: bundle)
         if bundle.sequence > headSequence + 1 {
-            guard log.heldCount < limits.maxHeldBundles else {
-                throw ConcordError(.tooManyHeldBundles, "\(log.heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)")
+            let heldCount = try destination.heldCount()
+            guard heldCount < limits.maxHeldBundles else {
+                throw ConcordError(.tooManyHeldBundles, "\(heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)")
             }
-            log.hold(bundle)
-            log.trust(bundle.certificates)
+            try destination.hold(bundle)
+            destination.trust(bundle.certificates)
             return .held(waitingFor: headSequence + 1)
         }
 
-        // In place: `receive` checks the clock before changing anything and cannot fail
-        // after that, and nothing below throws. (Copying the replica and log first would
-        // duplicate the whole state on every import: quadratic bulk loads.)
-        try ConcordError.mapping("\(bundle)") { try replica.receive(ops) }
-        log.trust(bundle.certificates)
-        return .applied([bundle.id] + extend(with: bundle, replica: &replica, log: &log))
+        // In place: `receive` checks the clock before changing anything. (Copying the
+        // replica and log first would duplicate the whole state on every import.)
+        try destination.receive(contents, of: bundle)
+        destination.trust(bundle.certificates)
+        return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
     }
 
     /// Appends an applied bundle to its chain and releases what now follows it.
-    private func extend(with bundle: ChangeBundle, replica: inout LocalReplica, log: inout BundleLog) -> [BundleID] {
-        log.append(bundle)
-        return release(after: bundle, replica: &replica, log: &log)
+    private func extend<D: ImportDestination>(with bundle: ChangeBundle, into destination: inout D) throws -> [BundleID] {
+        try destination.append(bundle)
+        return try release(after: bundle, into: &destination)
     }
 
     /// Applies the held bundles that now extend `bundle`'s chain, in order.
@@ -120,24 +131,28 @@ public struct BundleImporter: Sendable {
     /// Each was fully verified when it was held. One whose previous link does not match
     /// is a fork: it is quarantined and the release stops. One whose clock reading is
     /// now out of bounds (the local clock stepped back) stays held.
-    private func release(after bundle: ChangeBundle, replica: inout LocalReplica, log: inout BundleLog) -> [BundleID] {
+    private func release<D: ImportDestination>(after bundle: ChangeBundle, into destination: inout D) throws -> [BundleID] {
         var released: [BundleID] = []
         var last = bundle
         while last.sequence < .max {
             let place = last.sequence + 1
-            guard var next = log.takeHeld(of: last.author, sequence: place) ?? log.takeQuarantined(of: last.author, sequence: place, previous: last.id) else { break }
+            guard var next = try destination.takeHeld(of: last.author, sequence: place)
+                ?? destination.takeQuarantined(of: last.author, sequence: place, previous: last.id)
+            else { break }
             if next.previous != last.id {
                 // The held bundle forks the chain. A quarantined bundle for the same place
                 // that does extend the chain (it arrived while the slot was taken) wins.
-                log.quarantine(next, limit: limits.maxQuarantinedBundles)
-                guard let linked = log.takeQuarantined(of: last.author, sequence: place, previous: last.id) else { break }
+                try destination.quarantine(next, limit: limits.maxQuarantinedBundles)
+                guard let linked = try destination.takeQuarantined(of: last.author, sequence: place, previous: last.id) else { break }
                 next = linked
             }
-            guard let ops = try? membership.operations(in: next), (try? replica.receive(ops)) != nil else {
-                log.hold(next)
+            do {
+                try destination.receive(try membership.contents(of: next), of: next)
+            } catch is ConcordError {
+                try destination.hold(next)
                 break
             }
-            log.append(next)
+            try destination.append(next)
             released.append(next.id)
             last = next
         }

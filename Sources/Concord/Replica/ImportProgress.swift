@@ -1,0 +1,78 @@
+/// How far a bulk import has got, reported after each committed batch.
+///
+/// ```swift
+/// let summary = try await replica.import(files) { progress in
+///     print("\(progress.bundlesDone)/\(progress.bundlesTotal ?? 0) bundles, \(progress.fractionDone ?? 0)")
+/// }
+/// ```
+public struct ImportProgress: Hashable, Sendable, CustomStringConvertible {
+    /// Bundles processed so far (whatever their outcome).
+    public var bundlesDone: Int
+    /// Bundles to process, when known.
+    public var bundlesTotal: Int?
+    /// Bytes processed so far.
+    public var bytesDone: Int
+    /// Bytes to process, when known.
+    public var bytesTotal: Int?
+
+    /// Creates a progress report.
+    public init(bundlesDone: Int, bundlesTotal: Int?, bytesDone: Int, bytesTotal: Int?) {
+        self.bundlesDone = bundlesDone
+        self.bundlesTotal = bundlesTotal
+        self.bytesDone = bytesDone
+        self.bytesTotal = bytesTotal
+    }
+
+    /// Bytes done over bytes total, when the total is known (and not zero).
+    public var fractionDone: Double? {
+        guard let bytesTotal, bytesTotal > 0 else { return nil }
+        return Double(bytesDone) / Double(bytesTotal)
+    }
+
+    /// `12/40 bundles, 1.2 MB of 4.1 MB`.
+    public var description: String {
+        "\(bundlesDone)/\(bundlesTotal.map(String.init) ?? "?") bundles, \(bytesDone) of \(bytesTotal.map(String.init) ?? "?") bytes"
+    }
+}
+
+/// What a bulk import did, bundle by bundle.
+public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
+    /// Bundles applied (including held bundles they released).
+    public var applied = 0
+    /// Bundles already held.
+    public var duplicates = 0
+    /// Bundles kept until a missing predecessor arrives.
+    public var held = 0
+    /// Bundles that fork their author's chain (quarantined as evidence).
+    public var forks = 0
+    /// Rejected bundles: their index in the input and why.
+    public var rejected: [Rejection] = []
+    /// Operations applied.
+    public var operationsApplied = 0
+
+    /// One rejected bundle.
+    public struct Rejection: Hashable, Sendable {
+        /// Its position in the input, from 0.
+        public var index: Int
+        /// Why it was rejected.
+        public var error: ConcordError
+    }
+
+    /// An empty summary.
+    public init() {}
+
+    mutating func count(_ outcome: ImportOutcome, index: Int) {
+        switch outcome {
+        case .applied(let ids): applied += ids.count
+        case .duplicate: duplicates += 1
+        case .held: held += 1
+        case .fork: forks += 1
+        case .rejected(let error): rejected.append(Rejection(index: index, error: error))
+        }
+    }
+
+    /// `applied 3, duplicate 1, held 0, fork 0, rejected 0`.
+    public var description: String {
+        "applied \(applied), duplicate \(duplicates), held \(held), fork \(forks), rejected \(rejected.count)"
+    }
+}

@@ -1,0 +1,154 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordStore
+
+extension Replica {
+    /// Imports one bundle in one store transaction: verified, then applied entirely or
+    /// not at all (`Specs/wire-format.md`, section 7.7). Pending local writes are sealed
+    /// first. Observers hear about the changes.
+    ///
+    /// ```swift
+    /// switch try await replica.import(bytes) {
+    /// case .rejected(let error): print(error.message)
+    /// default: break
+    /// }
+    /// ```
+    /// - Returns: The outcome; a rejection leaves the store unchanged.
+    /// - Throws: ``ConcordError`` `.storage` when the store fails (nothing is applied).
+    public func `import`(_ bytes: [UInt8]) throws -> ImportOutcome {
+        var summary = ImportSummary()
+        var outcome = ImportOutcome.duplicate(.zero)
+        try importBatch([bytes], startingAt: 0, summary: &summary) { outcome = $1 }
+        return outcome
+    }
+
+    /// Imports many bundles, in order, several per store transaction (each bundle still
+    /// entirely or not at all), reporting progress after each transaction.
+    ///
+    /// ```swift
+    /// let summary = try await replica.import(received) { print($0) }
+    /// print(summary)   // applied 40, duplicate 2, held 0, fork 0, rejected 0
+    /// ```
+    /// - Parameters:
+    ///   - bundles: The bundles' bytes.
+    ///   - progress: Called after each committed transaction.
+    /// - Returns: Counts of each outcome.
+    /// - Throws: ``ConcordError`` `.storage`; bundles of the failed transaction are not applied.
+    @discardableResult
+    public func `import`(_ bundles: [[UInt8]], progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
+        let bytesTotal = bundles.reduce(0) { $0 + $1.count }
+        var summary = ImportSummary()
+        var report = ImportProgress(bundlesDone: 0, bundlesTotal: bundles.count, bytesDone: 0, bytesTotal: bytesTotal)
+        progress?(report)
+        var start = 0
+        while start < bundles.count {
+            let done = try importBatch(bundles[start...], startingAt: start, summary: &summary) { _, _ in }
+            report.bundlesDone += done
+            report.bytesDone += bundles[start..<(start + done)].reduce(0) { $0 + $1.count }
+            start += done
+            progress?(report)
+        }
+        return summary
+    }
+
+    /// Imports the bundles of a stream (for example another replica's
+    /// ``bundles(since:)``), a batch per store transaction, holding at most one batch in
+    /// memory.
+    ///
+    /// ```swift
+    /// try await bob.import(alice.bundles(since: await bob.versionVector()))
+    /// ```
+    @discardableResult
+    public func `import`<S: AsyncSequence>(
+        _ stream: S, bytesTotal: Int? = nil, progress: (@Sendable (ImportProgress) -> Void)? = nil
+    ) async throws -> ImportSummary where S.Element == ChangeBundle {
+        var summary = ImportSummary()
+        var report = ImportProgress(bundlesDone: 0, bundlesTotal: nil, bytesDone: 0, bytesTotal: bytesTotal)
+        var iterator = stream.makeAsyncIterator()
+        var finished = false
+        while !finished {
+            var chunk: [[UInt8]] = []
+            var chunkBytes = 0
+            while chunkBytes < Self.importChunkBytes {
+                guard let bundle = try await iterator.next(isolation: #isolation) else {
+                    finished = true
+                    break
+                }
+                chunk.append(bundle.bytes)
+                chunkBytes += bundle.bytes.count
+            }
+            var start = 0
+            while start < chunk.count {
+                let done = try importBatch(chunk[start...], startingAt: report.bundlesDone, summary: &summary) { _, _ in }
+                report.bundlesDone += done
+                report.bytesDone += chunk[start..<(start + done)].reduce(0) { $0 + $1.count }
+                start += done
+            }
+            progress?(report)
+        }
+        return summary
+    }
+
+    /// Bytes of bundles read from a stream before they are imported.
+    static let importChunkBytes = 8 << 20
+
+    /// Imports a prefix of `bundles` in one store transaction, stopping once
+    /// ``Options/importBatchOperationCount`` operations were applied.
+    /// - Returns: How many bundles it processed.
+    @discardableResult
+    func importBatch(
+        _ bundles: ArraySlice<[UInt8]>, startingAt firstIndex: Int, summary: inout ImportSummary,
+        each: (Int, ImportOutcome) -> Void
+    ) throws -> Int {
+        guard !bundles.isEmpty else { return 0 }
+        if role == .writer { try seal() }
+        let tracking = !observers.isEmpty
+        let me = membership.device.publicKey
+        let limit = options.importBatchOperationCount
+        let (destination, outcomes) = try ConcordError.storage {
+            try store.write { tx -> (StoreDestination, [ImportOutcome]) in
+                var destination = StoreDestination(
+                    tx: tx, clock: clock, verifiedCertificateChains: verifiedCertificateChains, me: me,
+                    tracking: tracking, acknowledged: acknowledgedSequence)
+                var outcomes: [ImportOutcome] = []
+                for bytes in bundles {
+                    do {
+                        outcomes.append(try importer.run(bytes, into: &destination))
+                    } catch let error as ConcordError {
+                        outcomes.append(.rejected(error))
+                    }
+                    if destination.operationsApplied >= limit { break }
+                }
+                if destination.clock.last != clock.last {
+                    try tx.setMetadata(MetaKey.encodeUInt64(destination.clock.last.rawValue), for: MetaKey.clock)
+                }
+                if destination.acknowledged != acknowledgedSequence {
+                    try tx.setMetadata(MetaKey.encodeUInt64(destination.acknowledged), for: MetaKey.acknowledged)
+                }
+                return (destination, outcomes)
+            }
+        }
+        clock = destination.clock
+        verifiedCertificateChains = destination.verifiedCertificateChains
+        acknowledgedSequence = destination.acknowledged
+        for (offset, outcome) in outcomes.enumerated() {
+            summary.count(outcome, index: firstIndex + offset)
+            each(firstIndex + offset, outcome)
+        }
+        summary.operationsApplied += destination.operationsApplied
+        notify(destination.changes)
+        return outcomes.count
+    }
+
+    /// Records that a peer or relay holds this device's bundles up to `vector`'s entry
+    /// for this device: records written before that are then ``SyncStatus/synced``.
+    /// (Importing a bundle from a peer does this by itself, from its causal context.)
+    public func acknowledge(_ vector: VersionVector) throws {
+        let sequence = vector[membership.device.publicKey]
+        guard sequence > acknowledgedSequence else { return }
+        try ConcordError.storage {
+            try store.write { try $0.setMetadata(MetaKey.encodeUInt64(sequence), for: MetaKey.acknowledged) }
+        }
+        acknowledgedSequence = sequence
+    }
+}

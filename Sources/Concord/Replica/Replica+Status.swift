@@ -1,0 +1,141 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordStore
+
+/// A replica's sync bookkeeping at a glance.
+public struct ReplicaStatus: Hashable, Sendable {
+    /// Local operations not sealed into a bundle yet.
+    public var pendingOperations: Int
+    /// This device's bundles no peer or relay has acknowledged yet.
+    public var unacknowledgedBundles: UInt64
+    /// Bundles in the log, all authors.
+    public var bundles: Int
+    /// Bundles waiting for a missing predecessor.
+    public var heldBundles: Int
+    /// Bundles that forked their author's chain, kept as evidence.
+    public var quarantinedBundles: Int
+    /// The version vector.
+    public var versionVector: VersionVector
+}
+
+extension Replica {
+    /// Whether a record's local changes have reached a peer or relay.
+    ///
+    /// ```swift
+    /// if try await replica.syncStatus(of: id, in: "todos").isPending { showCloudIcon() }
+    /// ```
+    public func syncStatus(of id: RecordID, in collection: String) throws -> SyncStatus {
+        let stored = try ConcordError.storage { try store.read { try $0.record(id, in: collection) } }
+        guard let sequence = stored?.localSequence else { return .synced }
+        if sequence == StoredRecord.unsealed { return .unsealed }
+        return sequence <= acknowledgedSequence ? .synced : .unacknowledged(sequence: sequence)
+    }
+
+    /// Counts of pending, held and quarantined work.
+    public func status() throws -> ReplicaStatus {
+        let me = membership.device.publicKey
+        return try ConcordError.storage {
+            try store.read { tx in
+                let heads = try tx.chainHeads()
+                return ReplicaStatus(
+                    pendingOperations: try tx.pendingOperationCount(),
+                    unacknowledgedBundles: (heads[me]?.sequence ?? 0) - min(heads[me]?.sequence ?? 0, acknowledgedSequence),
+                    bundles: try tx.bundleCount(), heldBundles: try tx.heldBundles().count,
+                    quarantinedBundles: try tx.quarantinedBundles().count,
+                    versionVector: VersionVector(heads.mapValues(\.sequence)))
+            }
+        }
+    }
+
+    /// Every write of an LWW field found in the log (and in unsealed local writes),
+    /// oldest first. Writes coalesced away inside one bundle (a field written twice
+    /// before sealing) are not there: only what was shared.
+    ///
+    /// ```swift
+    /// for write in try await replica.history(of: "title", record: id, in: "todos") {
+    ///     print(write)   // "Buy milk" by 3f2a9c01 at 1732200000000.0 (bundle 3)
+    /// }
+    /// ```
+    /// - Complexity: reads and decrypts the whole log, a page at a time (memory bounded).
+    public func history(of field: String, record id: RecordID, in collection: String) throws -> [FieldWrite] {
+        try fieldWrites(of: field, record: id, in: collection).writes
+    }
+
+    /// The concurrent writes that lost to an LWW field's current value: for each other
+    /// author, its latest write that the winner's author had not seen when writing. An
+    /// app can show them and offer a manual merge (by writing the merged value).
+    ///
+    /// Concurrency comes from each bundle's causal context (`Specs/wire-format.md` §7.5):
+    /// a write is concurrent with the winner when the winner's bundle did not include the
+    /// loser's bundle.
+    ///
+    /// ```swift
+    /// let losers = try await replica.conflicts(of: "title", record: id, in: "todos")
+    /// for loser in losers { print("also written: \(loser.value) by \(loser.author)") }
+    /// ```
+    /// - Returns: Losing writes, newest first; empty when there is no conflict.
+    /// - Complexity: reads and decrypts the whole log, a page at a time.
+    public func conflicts(of field: String, record id: RecordID, in collection: String) throws -> [FieldWrite] {
+        let (writes, contexts, deletedAt) = try fieldWrites(of: field, record: id, in: collection)
+        guard let winner = writes.first(where: \.isCurrent) else { return [] }
+        let winnerKey = try PublicKey(bytes: winner.author.bytes)
+        var knowledge: VersionVector
+        if let sequence = winner.sequence {
+            knowledge = contexts[BundlePlace(author: winnerKey, sequence: sequence)] ?? VersionVector()
+            knowledge[winnerKey] = sequence - 1
+        } else {
+            knowledge = try versionVector()  // unsealed local writes saw everything held now
+        }
+        var latest: [ReplicaID: FieldWrite] = [:]
+        for write in writes where write.author != winner.author && !write.isCurrent {
+            if let deletedAt, write.stamp <= deletedAt { continue }
+            let author = try PublicKey(bytes: write.author.bytes)
+            let seen = write.sequence.map { knowledge[author] >= $0 } ?? false
+            guard !seen else { continue }
+            if latest[write.author].map({ $0.stamp < write.stamp }) ?? true { latest[write.author] = write }
+        }
+        return latest.values.sorted { $0.stamp > $1.stamp }
+    }
+
+    struct BundlePlace: Hashable {
+        var author: PublicKey
+        var sequence: UInt64
+    }
+
+    /// Scans the log for the writes of one field.
+    private func fieldWrites(of field: String, record id: RecordID, in collection: String) throws -> (writes: [FieldWrite], contexts: [BundlePlace: VersionVector], deletedAt: Stamp?) {
+        let name = ByteString(field)
+        let collectionName = ByteString(collection)
+        func matches(_ op: RecordOperation) -> Value? {
+            guard op.record == id, case let .set(f, value) = op.action, ByteString(f) == name, ByteString(op.collection) == collectionName else { return nil }
+            return value
+        }
+        let stored = try ConcordError.storage { try store.read { try $0.record(id, in: collection) } }
+        let current = stored?.state.register(field)?.stamp
+        var writes: [FieldWrite] = []
+        var contexts: [BundlePlace: VersionVector] = [:]
+        var position: Int64 = 0
+        while true {
+            let page = try ConcordError.storage { try store.read { try $0.bundles(after: position, limit: 64) } }
+            for storedBundle in page {
+                let bundle = try StoreDestination.decode(storedBundle)
+                let contents = try membership.contents(of: bundle)
+                var found = false
+                for op in contents.operations {
+                    guard let value = matches(op) else { continue }
+                    writes.append(FieldWrite(value: value, stamp: op.stamp, sequence: bundle.sequence, isCurrent: op.stamp == current))
+                    found = true
+                }
+                if found { contexts[BundlePlace(author: bundle.author, sequence: bundle.sequence)] = contents.context }
+            }
+            guard page.count == 64 else { break }
+            position = page.last!.position
+        }
+        for op in try ConcordError.storage({ try store.read { try $0.pendingOperations() } }) {
+            guard let value = matches(op) else { continue }
+            writes.append(FieldWrite(value: value, stamp: op.stamp, sequence: nil, isCurrent: op.stamp == current))
+        }
+        writes.sort { $0.stamp < $1.stamp }
+        return (writes, contexts, stored?.state.deletedAt)
+    }
+}

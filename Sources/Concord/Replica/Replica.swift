@@ -1,0 +1,186 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordStore
+import Foundation
+
+/// One device's replica of a space: the object apps embed.
+///
+/// A `Replica` owns a ``Store`` (a SQLite file for ``create(at:encrypted:options:)``,
+/// ``join(_:at:options:)`` and ``open(at:options:)``; any store through
+/// ``init(store:membership:options:)``), takes writes at once while offline, answers
+/// queries from indexed tables, tells observers what changed, and exchanges signed
+/// change bundles with other replicas.
+///
+/// ```swift
+/// let replica = try await Replica.create(at: "Notes.concord")
+/// let id = RecordID.random()
+/// try await replica.write { tx in
+///     try tx.set("title", to: "Buy milk", record: id, in: "todos")
+///     try tx.add("errand", to: "tags", record: id, in: "todos")
+/// }
+/// let todo = try await replica.record(id, in: "todos")   // RecordView
+/// let invite = try await replica.invite()                 // give it to another device
+/// ```
+///
+/// Local writes are durable when ``write(_:)`` returns. They are sealed into a signed
+/// bundle by ``seal()`` (also before every import and export, and automatically after
+/// ``Options/autoSealOperationCount`` pending operations).
+public actor Replica {
+    /// Tunables.
+    public struct Options: Sendable {
+        /// Seal pending local operations once this many are waiting (`nil`: only on
+        /// demand, import and export).
+        public var autoSealOperationCount: Int?
+        /// Bundle size and queue limits for imports and sealing.
+        public var limits: BundleLimits
+        /// The physical clock (tests pass a `ManualClock`).
+        public var physicalClock: any PhysicalClock
+        /// Largest accepted lead of a remote clock reading over the local clock, in ms.
+        public var maxDrift: UInt64
+        /// Bundles applied per store transaction in bulk imports (each bundle is always
+        /// applied entirely or not at all).
+        public var importBatchOperationCount: Int
+
+        /// The defaults: auto-seal at 10,000 operations, default limits, system clock,
+        /// 5 minutes of drift.
+        public init(
+            autoSealOperationCount: Int? = 10_000, limits: BundleLimits = .default,
+            physicalClock: any PhysicalClock = SystemClock(), maxDrift: UInt64 = HybridLogicalClock.defaultMaxDrift,
+            importBatchOperationCount: Int = 10_000
+        ) {
+            self.autoSealOperationCount = autoSealOperationCount
+            self.limits = limits
+            self.physicalClock = physicalClock
+            self.maxDrift = maxDrift
+            self.importBatchOperationCount = importBatchOperationCount
+        }
+    }
+
+    /// The store holding everything.
+    public nonisolated let store: any Store
+    /// This device's membership of the space.
+    public nonisolated let membership: Membership
+    /// The space.
+    public nonisolated var spaceID: SpaceID { membership.spaceID }
+    /// This device's replica id (its public key).
+    public nonisolated var replicaID: ReplicaID { membership.replicaID }
+    /// This device's role.
+    public nonisolated var role: Role { membership.role }
+    /// The options it was opened with.
+    public nonisolated let options: Options
+
+    var clock: HybridLogicalClock
+    var verifiedCertificateChains: Set<Digest32> = []
+    var observers: [UUID: Observer] = [:]
+    /// Local operations written but not sealed yet.
+    var pendingOperationCount = 0
+    /// The highest sequence of this device's chain some peer or relay is known to hold.
+    var acknowledgedSequence: UInt64 = 0
+    let importer: BundleImporter
+
+    /// Opens a replica on any store.
+    ///
+    /// The store's space (if it already holds one) must be `membership`'s. The local
+    /// clock resumes from the store.
+    /// - Throws: ``ConcordError`` `.wrongSpace` when the store belongs to another space;
+    ///   storage failures as `.storage`.
+    public init(store: any Store, membership: Membership, options: Options = Options()) throws {
+        self.store = store
+        self.membership = membership
+        self.options = options
+        self.importer = BundleImporter(membership: membership, limits: options.limits)
+        let (last, pending, acknowledged) = try ConcordError.storage {
+            try store.write { tx -> (UInt64, Int, UInt64) in
+                if let stored = try tx.metadata(MetaKey.spaceID) {
+                    guard stored == membership.spaceID.publicKey.bytes else {
+                        throw ConcordError(.wrongSpace, "this store holds space \((try? SpaceID(bytes: stored))?.shortDescription ?? "?"), not \(membership.spaceID.shortDescription); open the store of that space or use a new directory")
+                    }
+                } else {
+                    try tx.setMetadata(membership.spaceID.publicKey.bytes, for: MetaKey.spaceID)
+                    try tx.setMetadata([membership.isEncrypted ? 1 : 0], for: MetaKey.encrypted)
+                    try tx.setMetadata(membership.certificates.bytes, for: MetaKey.certificates)
+                    try tx.setMetadata(membership.device.publicKey.bytes, for: MetaKey.device)
+                }
+                return (
+                    try tx.metadata(MetaKey.clock).map(MetaKey.decodeUInt64) ?? 0,
+                    try tx.pendingOperationCount(),
+                    try tx.metadata(MetaKey.acknowledged).map(MetaKey.decodeUInt64) ?? 0
+                )
+            }
+        }
+        pendingOperationCount = pending
+        acknowledgedSequence = acknowledged
+        clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: HLCTimestamp(rawValue: last))
+    }
+
+    /// Creates a new space and its first replica in `directory` (created if missing; it
+    /// must not already hold a replica).
+    ///
+    /// The directory receives `replica.sqlite` and the key files `device.key` and
+    /// `space.key` (mode 0600). Whoever holds `space.key` can invite writers: back it up
+    /// and keep it private.
+    /// - Parameters:
+    ///   - directory: Where the replica lives.
+    ///   - encrypted: Encrypt bundle payloads (the default; a relay then cannot read them).
+    ///   - options: Tunables.
+    /// - Throws: ``ConcordError`` `.replicaExists`, `.storage`, `.invalidKey`.
+    public static func create(at directory: String, encrypted: Bool = true, options: Options = Options()) throws -> Replica {
+        let layout = try ReplicaDirectory(creating: directory)
+        let membership = Membership.createSpace(encrypted: encrypted, issuedAt: options.physicalClock.nowMilliseconds())
+        try layout.writeKeys(of: membership)
+        return try Replica(store: layout.openStore(), membership: membership, options: options)
+    }
+
+    /// Joins a space with an invite: a new device identity and a new replica in
+    /// `directory` (created if missing; it must not already hold a replica).
+    ///
+    /// ```swift
+    /// let token = try InviteToken(string: pasted)
+    /// let replica = try Replica.join(token, at: "Notes.concord")
+    /// ```
+    /// - Throws: ``ConcordError`` `.replicaExists`, `.storage`, `.invalidKey`.
+    public static func join(_ invite: InviteToken, at directory: String, options: Options = Options()) throws -> Replica {
+        let layout = try ReplicaDirectory(creating: directory)
+        let membership = try Membership.join(invite, issuedAt: options.physicalClock.nowMilliseconds())
+        try layout.writeKeys(of: membership)
+        return try Replica(store: layout.openStore(), membership: membership, options: options)
+    }
+
+    /// Opens the replica in `directory`, resuming exactly where it stopped.
+    /// - Throws: ``ConcordError`` `.noReplica` (nothing there), `.invalidKey`, `.storage`.
+    public static func open(at directory: String, options: Options = Options()) throws -> Replica {
+        let layout = try ReplicaDirectory(existing: directory)
+        let store = try layout.openStore()
+        let membership = try layout.readMembership(from: store)
+        return try Replica(store: store, membership: membership, options: options)
+    }
+
+    /// An invite token for another person's device.
+    /// - Parameters:
+    ///   - readOnly: Issue a reader invite (can read, cannot write).
+    /// - Throws: ``ConcordError`` `.notAWriter` when this device cannot invite (a reader).
+    public func invite(readOnly: Bool = false) throws -> InviteToken {
+        readOnly ? try membership.readerInvite(issuedAt: options.physicalClock.nowMilliseconds()) : try membership.writerInvite()
+    }
+
+    /// The local clock's latest reading.
+    public var lastClockReading: HLCTimestamp { clock.last }
+}
+
+/// Metadata keys (`Specs/storage-schema.md`).
+enum MetaKey {
+    static let spaceID = "space.id"
+    static let encrypted = "space.encrypted"
+    static let certificates = "membership.certificates"
+    static let device = "device.public-key"
+    static let clock = "clock.last"
+    static let acknowledged = "sync.acknowledged-sequence"
+
+    static func encodeUInt64(_ value: UInt64) -> [UInt8] {
+        (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
+    }
+
+    static func decodeUInt64(_ bytes: [UInt8]) -> UInt64 {
+        bytes.prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
+    }
+}

@@ -1,0 +1,74 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordStore
+
+/// The import destination of a ``Replica``: the bundle log and records of its store,
+/// inside one store transaction, and the replica's clock.
+struct StoreDestination: ImportDestination {
+    let tx: any StoreWriter
+    var clock: HybridLogicalClock
+    var verifiedCertificateChains: Set<Digest32>
+    let me: PublicKey
+    let tracking: Bool
+    /// Highest own sequence a peer's causal context showed it holds.
+    var acknowledged: UInt64
+    var changes: [RecordChange] = []
+    var operationsApplied = 0
+
+    func contains(_ id: BundleID) throws -> Bool { try tx.containsBundle(id.digest) }
+
+    func head(of author: PublicKey) throws -> BundleLog.ChainHead? {
+        try tx.chainHead(of: author).map { BundleLog.ChainHead(sequence: $0.sequence, id: BundleID(digest: $0.id)) }
+    }
+
+    func heldBundle(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle? {
+        try tx.heldBundle(of: author, sequence: sequence).map(Self.decode)
+    }
+
+    func heldCount() throws -> Int { try tx.heldBundles().count }
+
+    mutating func receive(_ contents: BundleContents, of bundle: ChangeBundle) throws {
+        let ops = contents.operations
+        guard let newest = ops.lazy.map(\.stamp.hlc).max() else { return }
+        try ConcordError.mapping("\(bundle)") { try clock.observe(newest) }
+        var batch = RecordBatch()
+        for op in ops { try batch.apply(op, local: false, from: tx) }
+        let author = ReplicaID(bytes: bundle.author.bytes)!
+        changes += try batch.commit(to: tx, origin: .remote(author), tracking: tracking)
+        operationsApplied += ops.count
+        let claimed = contents.context[me]
+        if claimed > acknowledged {
+            // A peer cannot acknowledge more than this device has sealed.
+            let head = try tx.chainHead(of: me)?.sequence ?? 0
+            acknowledged = max(acknowledged, min(claimed, head))
+        }
+    }
+
+    mutating func append(_ bundle: ChangeBundle) throws { try tx.appendBundle(StoredBundle(bundle)) }
+
+    mutating func hold(_ bundle: ChangeBundle) throws { try tx.holdBundle(StoredBundle(bundle)) }
+
+    mutating func takeHeld(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle? {
+        guard let stored = try tx.heldBundle(of: author, sequence: sequence) else { return nil }
+        try tx.removeHeldBundle(of: author, sequence: sequence)
+        return try Self.decode(stored)
+    }
+
+    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) throws -> ChangeBundle? {
+        guard let stored = try tx.quarantinedBundles().first(where: { $0.author == author && $0.sequence == sequence && $0.previous == previous.digest }) else { return nil }
+        try tx.removeQuarantinedBundle(stored.id)
+        return try Self.decode(stored)
+    }
+
+    mutating func quarantine(_ bundle: ChangeBundle, limit: Int) throws {
+        guard try tx.quarantinedBundles().count < limit else { return }
+        try tx.quarantineBundle(StoredBundle(bundle))
+    }
+
+    mutating func trust(_ chain: CertificateChain) { verifiedCertificateChains.insert(chain.digest) }
+
+    /// A bundle the store holds was verified before it was stored: only its structure is read.
+    static func decode(_ stored: StoredBundle) throws -> ChangeBundle {
+        try ConcordError.mapping("a stored bundle") { try ChangeBundle(bytes: stored.bytes, limits: BundleLimits(maxBundleBytes: .max)) }
+    }
+}

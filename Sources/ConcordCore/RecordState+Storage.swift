@@ -1,0 +1,162 @@
+/// Storage support: a compact, lossless binary form of one record's full CRDT state
+/// (registers with their stamps, OR-set tags and tombstones, delete and last-write stamps),
+/// and access to the parts a store indexes.
+///
+/// Unlike ``ReplicaState/canonicalEncoding()`` this keeps everything needed to go on
+/// merging, so a store can hold one row per record and load only the records an import
+/// touches. Layout (`Specs/storage-schema.md`, "Record state"): version `01`; the distinct
+/// replica ids the stamps use (varint count, 32 bytes each, ascending); `deletedAt` and
+/// `lastWrite` as optional stamps; registers sorted by name; sets sorted by name, each
+/// entry sorted by value with its tags in stamp order. A stamp is `fixed64` HLC plus a
+/// varint index into the replica table.
+extension RecordState {
+    /// Version byte of ``storageEncoding()``.
+    package static let storageEncodingVersion: UInt8 = 1
+
+    /// The full state in the storage layout.
+    /// - Complexity: O(n log n) in fields, set members and tags.
+    package func storageEncoding() -> [UInt8] {
+        var replicas = Set<ReplicaID>()
+        if let deletedAt { replicas.insert(deletedAt.replica) }
+        if let lastWrite { replicas.insert(lastWrite.replica) }
+        for register in registers.values { replicas.insert(register.stamp.replica) }
+        for set in sets.values {
+            for entry in set.entries.values { for tag in entry.tags { replicas.insert(tag.stamp.replica) } }
+        }
+        let table = replicas.sorted()
+        var index: [ReplicaID: UInt64] = [:]
+        for (i, id) in table.enumerated() { index[id] = UInt64(i) }
+
+        var writer = ByteWriter()
+        writer.write(Self.storageEncodingVersion)
+        writer.writeVarint(UInt64(table.count))
+        for id in table { writer.write(contentsOf: id.bytes) }
+        func stamp(_ s: Stamp) {
+            writer.writeFixed64(s.hlc.rawValue)
+            writer.writeVarint(index[s.replica]!)
+        }
+        func optionalStamp(_ s: Stamp?) {
+            guard let s else { return writer.write(0) }
+            writer.write(1)
+            stamp(s)
+        }
+        optionalStamp(deletedAt)
+        optionalStamp(lastWrite)
+        writer.writeVarint(UInt64(registers.count))
+        for name in registers.keys.sorted() {
+            let register = registers[name]!
+            writer.writeString(name.string)
+            stamp(register.stamp)
+            register.value.encode(into: &writer)
+        }
+        writer.writeVarint(UInt64(sets.count))
+        for name in sets.keys.sorted() {
+            let entries = sets[name]!.entries.sorted { $0.key.value < $1.key.value }
+            writer.writeString(name.string)
+            writer.writeVarint(UInt64(entries.count))
+            for (key, entry) in entries {
+                key.value.encode(into: &writer)
+                writer.writeVarint(UInt64(entry.tags.count))
+                for tag in entry.tags {
+                    stamp(tag.stamp)
+                    writer.write(tag.removed ? 1 : 0)
+                }
+            }
+        }
+        return writer.bytes
+    }
+
+    /// Decodes ``storageEncoding()``.
+    /// - Throws: ``ConcordCoreError`` when the bytes are not a record state of this version.
+    package init(storageEncoding bytes: [UInt8]) throws {
+        var reader = ByteReader(bytes)
+        let version = try reader.readByte()
+        guard version == Self.storageEncodingVersion else {
+            throw ConcordCoreError(.unsupportedVersion, "stored record state has version \(version); this build reads version \(Self.storageEncodingVersion)")
+        }
+        let count = try reader.readCount(minimumItemSize: 32, what: "replica ids")
+        var table: [ReplicaID] = []
+        table.reserveCapacity(count)
+        for _ in 0..<count { table.append(ReplicaID(bytes: try reader.readBytes(32))!) }
+        func stamp() throws -> Stamp {
+            let hlc = HLCTimestamp(rawValue: try reader.readFixed64())
+            let i = try reader.readVarint()
+            guard i < UInt64(table.count) else { throw reader.error("replica index \(i) out of range") }
+            return Stamp(hlc: hlc, replica: table[Int(i)])
+        }
+        func optionalStamp() throws -> Stamp? {
+            switch try reader.readByte() {
+            case 0: return nil
+            case 1: return try stamp()
+            case let other: throw reader.error("optional stamp flag \(other)")
+            }
+        }
+        self.init()
+        deletedAt = try optionalStamp()
+        lastWrite = try optionalStamp()
+        let registerCount = try reader.readCount(minimumItemSize: 10, what: "registers")
+        registers.reserveCapacity(registerCount)
+        for _ in 0..<registerCount {
+            let name = try reader.readString()
+            let s = try stamp()
+            registers[ByteString(name)] = LWWRegister(value: try Value.decode(from: &reader), stamp: s)
+        }
+        let setCount = try reader.readCount(minimumItemSize: 2, what: "sets")
+        for _ in 0..<setCount {
+            let name = try reader.readString()
+            var set = ORSet()
+            let entryCount = try reader.readCount(minimumItemSize: 2, what: "set entries")
+            for _ in 0..<entryCount {
+                let value = try Value.decode(from: &reader)
+                var entry = ORSet.Entry()
+                let tagCount = try reader.readCount(minimumItemSize: 10, what: "tags")
+                for _ in 0..<tagCount {
+                    let s = try stamp()
+                    let removed = try reader.readByte()
+                    guard removed <= 1 else { throw reader.error("tag flag \(removed)") }
+                    entry.tags.append(.init(stamp: s, removed: removed == 1))
+                }
+                set.entries[ValueKey(value)] = entry
+            }
+            sets[ByteString(name)] = set
+        }
+        guard reader.isAtEnd else { throw reader.error("trailing bytes after record state") }
+    }
+
+    /// Applies one operation's action (see ``ReplicaState/apply(_:)``).
+    /// - Returns: `true` when the state changed.
+    @discardableResult
+    package mutating func apply(_ op: RecordOperation) -> Bool {
+        apply(op.action, stamp: op.stamp)
+    }
+
+    /// The surviving LWW registers, by field name (unordered).
+    package var registerFields: [(name: String, register: LWWRegister)] {
+        registers.map { ($0.key.string, $0.value) }
+    }
+
+    /// Names of the fields (registers and sets with a live member) whose visible value
+    /// differs between `self` and `other`, sorted.
+    package func changedFieldNames(comparedTo other: RecordState) -> [String] {
+        var names = Set<ByteString>()
+        for key in Set(registers.keys).union(other.registers.keys) where registers[key]?.value != other.registers[key]?.value {
+            names.insert(key)
+        }
+        for key in Set(sets.keys).union(other.sets.keys) where (sets[key]?.elements ?? []) != (other.sets[key]?.elements ?? []) {
+            names.insert(key)
+        }
+        return names.sorted().map(\.string)
+    }
+
+    /// The visible view of this record (public form of the internal `view(id:)`).
+    package func visibleView(id: RecordID) -> RecordView? { view(id: id) }
+}
+
+extension ReplicaState {
+    /// Puts a record's full state in place (used to rebuild a state from a store).
+    package mutating func insertRecord(_ record: RecordState, id: RecordID, in collection: String) {
+        let key = RecordKey(collection: ByteString(collection), id: id)
+        records[key] = record
+        collectionIndex[key.collection, default: []].insert(id)
+    }
+}

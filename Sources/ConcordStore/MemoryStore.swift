@@ -1,0 +1,196 @@
+import ConcordCore
+import ConcordCrypto
+import Synchronization
+
+/// A ``Store`` that keeps everything in memory: for tests, previews and short-lived
+/// replicas. Passes the same conformance suite as ``SQLiteStore``.
+///
+/// Transactions work on a copy of the contents that replaces the original only when the
+/// body returns, so a throwing body leaves nothing behind. Writers are serialized.
+///
+/// ```swift
+/// let store = MemoryStore()
+/// try store.write { try $0.setMetadata([1], for: "k") }
+/// ```
+public final class MemoryStore: Store {
+    private let contents = Mutex(Contents())
+
+    /// An empty store.
+    public init() {}
+
+    public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
+        let snapshot = contents.withLock { $0 }
+        return try body(MemoryTransaction(snapshot))
+    }
+
+    public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
+        try contents.withLock { current in
+            let transaction = MemoryTransaction(current)
+            let result = try body(transaction)
+            current = transaction.contents
+            return result
+        }
+    }
+}
+
+/// The whole contents of a ``MemoryStore``.
+struct Contents: Sendable {
+    struct Key: Hashable, Sendable, Comparable {
+        var collection: String
+        var id: RecordID
+        static func < (l: Key, r: Key) -> Bool {
+            l.collection.utf8.lexicographicallyPrecedes(r.collection.utf8) || (l.collection == r.collection && l.id < r.id)
+        }
+    }
+
+    struct AuthorPlace: Hashable, Sendable {
+        var author: PublicKey
+        var sequence: UInt64
+    }
+
+    var metadata: [String: [UInt8]] = [:]
+    var records: [Key: StoredRecord] = [:]
+    var collectionIDs: [String: Set<RecordID>] = [:]
+    var bundles: [StoredBundle] = []
+    var chains: [PublicKey: [Int]] = [:]
+    var held: [AuthorPlace: StoredBundle] = [:]
+    var quarantined: [StoredBundle] = []
+    var knownIDs: Set<Digest32> = []
+    var pending: [RecordOperation] = []
+    var unsealedRecords: Set<Key> = []
+}
+
+/// One transaction of a ``MemoryStore`` (a copy of its contents).
+final class MemoryTransaction: StoreWriter {
+    var contents: Contents
+
+    init(_ contents: Contents) { self.contents = contents }
+
+    func metadata(_ key: String) throws -> [UInt8]? { contents.metadata[key] }
+
+    func record(_ id: RecordID, in collection: String) throws -> StoredRecord? {
+        contents.records[.init(collection: collection, id: id)]
+    }
+
+    func records(matching query: RecordQuery) throws -> [StoredRecordRow] {
+        evaluate(query).rows
+    }
+
+    func count(matching query: RecordQuery) throws -> Int {
+        evaluate(query).total
+    }
+
+    private func evaluate(_ query: RecordQuery) -> (rows: [StoredRecordRow], total: Int) {
+        let ids = contents.collectionIDs[query.collection] ?? []
+        let rows = ids.map { StoredRecordRow(id: $0, record: contents.records[.init(collection: query.collection, id: $0)]!) }
+        return query.evaluate(rows)
+    }
+
+    func collections() throws -> [String] {
+        contents.collectionIDs.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+    }
+
+    func chainHeads() throws -> [PublicKey: ChainHead] {
+        contents.chains.mapValues { chain in
+            let last = contents.bundles[chain.last!]
+            return ChainHead(sequence: last.sequence, id: last.id)
+        }
+    }
+
+    func chainHead(of author: PublicKey) throws -> ChainHead? {
+        guard let index = contents.chains[author]?.last else { return nil }
+        return ChainHead(sequence: contents.bundles[index].sequence, id: contents.bundles[index].id)
+    }
+
+    func containsBundle(_ id: Digest32) throws -> Bool { contents.knownIDs.contains(id) }
+
+    func bundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
+        guard let chain = contents.chains[author], sequence >= 1, sequence <= UInt64(chain.count) else { return nil }
+        return contents.bundles[chain[Int(sequence - 1)]]
+    }
+
+    func bundles(after position: Int64, limit: Int) throws -> [StoredBundle] {
+        let start = Int(clamping: max(0, position))
+        guard start < contents.bundles.count else { return [] }
+        return Array(contents.bundles[start..<min(contents.bundles.count, start + limit)])
+    }
+
+    func bundleCount() throws -> Int { contents.bundles.count }
+
+    func heldBundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
+        contents.held[.init(author: author, sequence: sequence)]
+    }
+
+    func heldBundles() throws -> [StoredBundle] {
+        contents.held.values.sorted { ($0.author, $0.sequence) < ($1.author, $1.sequence) }
+    }
+
+    func quarantinedBundles() throws -> [StoredBundle] { contents.quarantined }
+
+    func pendingOperations() throws -> [RecordOperation] { contents.pending }
+
+    func pendingOperationCount() throws -> Int { contents.pending.count }
+
+    func setMetadata(_ value: [UInt8]?, for key: String) throws { contents.metadata[key] = value }
+
+    func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: RecordState?) throws {
+        let key = Contents.Key(collection: collection, id: id)
+        contents.records[key] = record
+        contents.collectionIDs[collection, default: []].insert(id)
+        if record.localSequence == StoredRecord.unsealed {
+            contents.unsealedRecords.insert(key)
+        } else {
+            contents.unsealedRecords.remove(key)
+        }
+    }
+
+    func appendBundle(_ bundle: StoredBundle) throws {
+        let head = try chainHead(of: bundle.author)
+        guard bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? Digest32.zero), !contents.knownIDs.contains(bundle.id) else {
+            throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
+        }
+        var stored = bundle
+        stored.position = Int64(contents.bundles.count + 1)
+        contents.chains[bundle.author, default: []].append(contents.bundles.count)
+        contents.bundles.append(stored)
+        contents.knownIDs.insert(bundle.id)
+    }
+
+    func holdBundle(_ bundle: StoredBundle) throws {
+        let place = Contents.AuthorPlace(author: bundle.author, sequence: bundle.sequence)
+        guard contents.held[place] == nil else {
+            throw StoreError(.constraint, "a bundle is already held at sequence \(bundle.sequence) of \(bundle.author.hex.prefix(8))")
+        }
+        contents.held[place] = bundle
+        contents.knownIDs.insert(bundle.id)
+    }
+
+    func removeHeldBundle(of author: PublicKey, sequence: UInt64) throws {
+        if let bundle = contents.held.removeValue(forKey: .init(author: author, sequence: sequence)) {
+            if !contents.bundles.contains(where: { $0.id == bundle.id }) && !contents.quarantined.contains(where: { $0.id == bundle.id }) {
+                contents.knownIDs.remove(bundle.id)
+            }
+        }
+    }
+
+    func quarantineBundle(_ bundle: StoredBundle) throws {
+        guard !contents.quarantined.contains(where: { $0.id == bundle.id }) else { return }
+        contents.quarantined.append(bundle)
+        contents.knownIDs.insert(bundle.id)
+    }
+
+    func removeQuarantinedBundle(_ id: Digest32) throws {
+        contents.quarantined.removeAll { $0.id == id }
+        if !contents.bundles.contains(where: { $0.id == id }) && !contents.held.values.contains(where: { $0.id == id }) {
+            contents.knownIDs.remove(id)
+        }
+    }
+
+    func appendPendingOperations(_ ops: [RecordOperation]) throws { contents.pending.append(contentsOf: ops) }
+
+    func markPendingSealed(sequence: UInt64) throws {
+        contents.pending.removeAll()
+        for key in contents.unsealedRecords { contents.records[key]?.localSequence = sequence }
+        contents.unsealedRecords.removeAll()
+    }
+}

@@ -1,0 +1,118 @@
+import ConcordCore
+
+/// A query over one collection's visible records: field conditions, ordering and limit.
+///
+/// Conditions apply to LWW fields (set fields are not indexed). Stores answer from
+/// indexes, never by scanning the bundle log. Semantics (`Specs/storage-schema.md`,
+/// "Queries"):
+/// - ``Condition/equals(_:)`` matches the exact value, type included (`.int(1)` is not
+///   `.double(1)` nor `.bool(true)`).
+/// - Range conditions compare within one class: numbers (`int` and `double` by numeric
+///   value), `bool`, `string` (UTF-8 bytes), `bytes`; a record whose field holds another
+///   class does not match. A record without the field never matches a condition.
+/// - ``order(by:descending:)`` sorts by the field: `null` < `bool` and numbers (as
+///   numbers, `false` = 0, `true` = 1) < strings < bytes and references; ties and records
+///   without the field (always last) by id. Without an order, results are sorted by id.
+///
+/// ```swift
+/// let urgent = RecordQuery("todos")
+///     .where("done", .equals(false))
+///     .where("priority", .greaterThanOrEqual(2))
+///     .order(by: "priority", descending: true)
+///     .limit(10)
+/// ```
+public struct RecordQuery: Hashable, Sendable, CustomStringConvertible {
+    /// A condition on one field's value.
+    public enum Condition: Hashable, Sendable {
+        /// The field holds exactly this value.
+        case equals(Value)
+        /// The field's value is below this one (same class).
+        case lessThan(Value)
+        /// The field's value is at most this one (same class).
+        case lessThanOrEqual(Value)
+        /// The field's value is above this one (same class).
+        case greaterThan(Value)
+        /// The field's value is at least this one (same class).
+        case greaterThanOrEqual(Value)
+
+        /// The operand.
+        public var operand: Value {
+            switch self {
+            case .equals(let v), .lessThan(let v), .lessThanOrEqual(let v), .greaterThan(let v), .greaterThanOrEqual(let v): v
+            }
+        }
+    }
+
+    /// One field condition.
+    public struct Filter: Hashable, Sendable {
+        /// The field name.
+        public var field: String
+        /// The condition its value must meet.
+        public var condition: Condition
+    }
+
+    /// The collection queried.
+    public var collection: String
+    /// Conditions, all of which must hold.
+    public var filters: [Filter] = []
+    /// The field to sort by; `nil` sorts by id.
+    public var orderField: String?
+    /// Whether ``orderField`` sorts from the greatest value.
+    public var descending = false
+    /// At most this many results; `nil` for all.
+    public var limitCount: Int?
+    /// Results to skip first.
+    public var offsetCount = 0
+
+    /// Every visible record of `collection`, by id.
+    public init(_ collection: String) {
+        self.collection = collection
+    }
+
+    /// Adds a condition on `field`.
+    public func `where`(_ field: String, _ condition: Condition) -> RecordQuery {
+        var copy = self
+        copy.filters.append(Filter(field: field, condition: condition))
+        return copy
+    }
+
+    /// Sorts by `field`.
+    public func order(by field: String, descending: Bool = false) -> RecordQuery {
+        var copy = self
+        copy.orderField = field
+        copy.descending = descending
+        return copy
+    }
+
+    /// Keeps at most `count` results, after skipping `offset`.
+    public func limit(_ count: Int, offset: Int = 0) -> RecordQuery {
+        var copy = self
+        copy.limitCount = max(0, count)
+        copy.offsetCount = max(0, offset)
+        return copy
+    }
+
+    /// `todos where done == false order by priority desc limit 10`.
+    public var description: String {
+        var text = collection
+        if !filters.isEmpty {
+            text += " where " + filters.map { "\($0.field) \($0.condition.symbol) \($0.condition.operand)" }.joined(separator: " and ")
+        }
+        if let orderField { text += " order by \(orderField)\(descending ? " desc" : "")" }
+        if let limitCount { text += " limit \(limitCount)" }
+        if offsetCount > 0 { text += " offset \(offsetCount)" }
+        return text
+    }
+}
+
+extension RecordQuery.Condition {
+    var symbol: String {
+        switch self {
+        case .equals: "=="
+        case .lessThan: "<"
+        case .lessThanOrEqual: "<="
+        case .greaterThan: ">"
+        case .greaterThanOrEqual: ">="
+        }
+    }
+}

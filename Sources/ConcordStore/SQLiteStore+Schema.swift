@@ -1,0 +1,78 @@
+import GRDB
+
+extension SQLiteStore {
+    /// The schema, one migration per released change. Never edit a migration after it
+    /// ships: add the next one (and document it in `Specs/storage-schema.md`).
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE meta (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value BLOB NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE records (
+                    collection TEXT NOT NULL,
+                    id BLOB NOT NULL,
+                    state BLOB NOT NULL,
+                    visible INTEGER NOT NULL,
+                    local_seq INTEGER,
+                    PRIMARY KEY (collection, id)
+                ) WITHOUT ROWID;
+                CREATE INDEX records_unsealed ON records (collection, id) WHERE local_seq = 0;
+
+                CREATE TABLE fields (
+                    collection TEXT NOT NULL,
+                    record_id BLOB NOT NULL,
+                    name TEXT NOT NULL,
+                    type INTEGER NOT NULL,
+                    value,
+                    PRIMARY KEY (collection, record_id, name)
+                ) WITHOUT ROWID;
+                CREATE INDEX fields_by_value ON fields (collection, name, value);
+
+                CREATE TABLE bundles (
+                    position INTEGER PRIMARY KEY,
+                    id BLOB NOT NULL UNIQUE,
+                    author BLOB NOT NULL,
+                    seq INTEGER NOT NULL,
+                    previous BLOB NOT NULL,
+                    bytes BLOB NOT NULL,
+                    UNIQUE (author, seq)
+                );
+
+                CREATE TABLE chain_heads (
+                    author BLOB PRIMARY KEY NOT NULL,
+                    seq INTEGER NOT NULL,
+                    id BLOB NOT NULL
+                ) WITHOUT ROWID;
+
+                CREATE TABLE held_bundles (
+                    author BLOB NOT NULL,
+                    seq INTEGER NOT NULL,
+                    id BLOB NOT NULL UNIQUE,
+                    previous BLOB NOT NULL,
+                    bytes BLOB NOT NULL,
+                    PRIMARY KEY (author, seq)
+                ) WITHOUT ROWID;
+
+                CREATE TABLE quarantined_bundles (
+                    position INTEGER PRIMARY KEY,
+                    id BLOB NOT NULL UNIQUE,
+                    author BLOB NOT NULL,
+                    seq INTEGER NOT NULL,
+                    previous BLOB NOT NULL,
+                    bytes BLOB NOT NULL
+                );
+
+                CREATE TABLE pending_ops (
+                    position INTEGER PRIMARY KEY,
+                    op_count INTEGER NOT NULL,
+                    batch BLOB NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }()
+}

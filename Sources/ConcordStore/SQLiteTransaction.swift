@@ -1,0 +1,294 @@
+import ConcordCore
+import ConcordCrypto
+import Foundation
+import GRDB
+
+/// One transaction (or read) of a ``SQLiteStore``. Every statement is prepared once per
+/// connection and cached.
+final class SQLiteTransaction: StoreWriter {
+    let db: Database
+
+    init(_ db: Database) { self.db = db }
+
+    // MARK: Metadata
+
+    func metadata(_ key: String) throws -> [UInt8]? {
+        try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key]).map { Array($0) }
+    }
+
+    func setMetadata(_ value: [UInt8]?, for key: String) throws {
+        if let value {
+            try db.cachedStatement(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                .execute(arguments: [key, Data(value)])
+        } else {
+            try db.cachedStatement(sql: "DELETE FROM meta WHERE key = ?").execute(arguments: [key])
+        }
+    }
+
+    // MARK: Records
+
+    func record(_ id: RecordID, in collection: String) throws -> StoredRecord? {
+        let statement = try db.cachedStatement(sql: "SELECT state, local_seq FROM records WHERE collection = ? AND id = ?")
+        guard let row = try Row.fetchOne(statement, arguments: [collection, Data(id.bytes)]) else { return nil }
+        return try Self.storedRecord(row, stateIndex: 0, sequenceIndex: 1)
+    }
+
+    static func storedRecord(_ row: Row, stateIndex: Int, sequenceIndex: Int) throws -> StoredRecord {
+        let state = try row.withUnsafeData(atIndex: stateIndex) { data -> RecordState in
+            guard let data else { throw StoreError(.decoding, "a record row has no state") }
+            do {
+                return try RecordState(storageEncoding: Array(data))
+            } catch {
+                throw StoreError(.decoding, "a stored record state cannot be decoded (\(error)); the store is damaged: re-sync from a peer")
+            }
+        }
+        let sequence: Int64? = row[sequenceIndex]
+        return StoredRecord(state: state, localSequence: sequence.map { UInt64(bitPattern: $0) })
+    }
+
+    func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: RecordState?) throws {
+        let idData = Data(id.bytes)
+        let sequence = record.localSequence.map { Int64(bitPattern: $0) }
+        try db.cachedStatement(sql: """
+            INSERT INTO records (collection, id, state, visible, local_seq) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (collection, id) DO UPDATE SET state = excluded.state, visible = excluded.visible, local_seq = excluded.local_seq
+            """).execute(arguments: [collection, idData, Data(record.state.storageEncoding()), record.state.isVisible, sequence])
+
+        // The field index holds the registers of the record (a deleted record has none).
+        var old: [String: LWWRegister] = [:]
+        if let previous { for (name, register) in previous.registerFields { old[name] = register } }
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO fields (collection, record_id, name, type, value) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (collection, record_id, name) DO UPDATE SET type = excluded.type, value = excluded.value
+            """)
+        for (name, register) in record.state.registerFields {
+            if let before = old.removeValue(forKey: name), before.stamp == register.stamp { continue }
+            let indexed = IndexedValue(register.value)
+            try upsert.execute(arguments: [collection, idData, name, indexed.type, Self.databaseValue(register.value)])
+        }
+        if !old.isEmpty {
+            let delete = try db.cachedStatement(sql: "DELETE FROM fields WHERE collection = ? AND record_id = ? AND name = ?")
+            for name in old.keys { try delete.execute(arguments: [collection, idData, name]) }
+        }
+    }
+
+    /// A value as stored in `fields.value` (see `Specs/storage-schema.md`).
+    static func databaseValue(_ value: Value) -> DatabaseValue {
+        switch value {
+        case .null: .null
+        case .bool(let b): (b ? 1 : 0 as Int64).databaseValue
+        case .int(let i): i.databaseValue
+        case .double(let d): d.databaseValue
+        case .string(let s): s.databaseValue
+        case .bytes(let b): Data(b).databaseValue
+        case .reference(let r): Data(IndexedValue.referenceBlob(r)).databaseValue
+        }
+    }
+
+    func records(matching query: RecordQuery) throws -> [StoredRecordRow] {
+        let (sql, arguments) = Self.sql(for: query, counting: false)
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+        var result: [StoredRecordRow] = []
+        while let row = try rows.next() {
+            let idData: Data = row[0]
+            result.append(StoredRecordRow(id: RecordID(bytes: idData)!, record: try Self.storedRecord(row, stateIndex: 1, sequenceIndex: 2)))
+        }
+        return result
+    }
+
+    func count(matching query: RecordQuery) throws -> Int {
+        let (sql, arguments) = Self.sql(for: query, counting: true)
+        return try Int.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) ?? 0
+    }
+
+    /// The SQL of a query: one join on the field index per condition, a left join for the
+    /// order field. Semantics: ``RecordQuery``.
+    static func sql(for query: RecordQuery, counting: Bool) -> (String, StatementArguments) {
+        var joins: [String] = []
+        var conditions = ["r.collection = ?", "r.visible = 1"]
+        var joinArguments: [DatabaseValue] = []
+        var whereArguments: [DatabaseValue] = [query.collection.databaseValue]
+        for (i, filter) in query.filters.enumerated() {
+            let alias = "f\(i)"
+            joins.append("JOIN fields \(alias) ON \(alias).collection = r.collection AND \(alias).record_id = r.id AND \(alias).name = ?")
+            joinArguments.append(filter.field.databaseValue)
+            let operand = filter.condition.operand
+            let indexed = IndexedValue(operand)
+            if case .equals = filter.condition {
+                conditions.append(operand == .null ? "\(alias).type = 0" : "\(alias).type = ? AND \(alias).value = ?")
+                if operand != .null {
+                    whereArguments.append(indexed.type.databaseValue)
+                    whereArguments.append(databaseValue(operand))
+                }
+                continue
+            }
+            let types: String
+            switch indexed.rangeClass {
+            case 0: conditions.append("0"); continue
+            case 2: types = "\(alias).type IN (2, 3)"
+            default: types = "\(alias).type = \(indexed.type)"
+            }
+            conditions.append("\(types) AND \(alias).value \(filter.condition.symbol) ?")
+            whereArguments.append(databaseValue(operand))
+        }
+        var order = "r.id"
+        if let field = query.orderField, !counting {
+            joins.append("LEFT JOIN fields o ON o.collection = r.collection AND o.record_id = r.id AND o.name = ?")
+            joinArguments.append(field.databaseValue)
+            order = "(o.record_id IS NULL), o.value\(query.descending ? " DESC" : ""), r.id"
+        }
+        let select = counting ? "SELECT COUNT(*)" : "SELECT r.id, r.state, r.local_seq"
+        var sql = "\(select) FROM records r \(joins.joined(separator: " ")) WHERE \(conditions.joined(separator: " AND "))"
+        var arguments = joinArguments + whereArguments
+        if !counting {
+            sql += " ORDER BY \(order)"
+            if query.limitCount != nil || query.offsetCount > 0 {
+                sql += " LIMIT ? OFFSET ?"
+                arguments.append((query.limitCount ?? -1).databaseValue)
+                arguments.append(query.offsetCount.databaseValue)
+            }
+        }
+        return (sql, StatementArguments(arguments))
+    }
+
+    func collections() throws -> [String] {
+        try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT collection FROM records ORDER BY collection"))
+    }
+
+    // MARK: Chains
+
+    func chainHeads() throws -> [PublicKey: ChainHead] {
+        var heads: [PublicKey: ChainHead] = [:]
+        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT author, seq, id FROM chain_heads"))
+        while let row = try rows.next() {
+            heads[try Self.key(row[0])] = ChainHead(sequence: UInt64(bitPattern: row[1]), id: try Self.digest(row[2]))
+        }
+        return heads
+    }
+
+    func chainHead(of author: PublicKey) throws -> ChainHead? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, id FROM chain_heads WHERE author = ?"), arguments: [Data(author.bytes)]) else { return nil }
+        return ChainHead(sequence: UInt64(bitPattern: row[0]), id: try Self.digest(row[1]))
+    }
+
+    func containsBundle(_ id: Digest32) throws -> Bool {
+        let sql = """
+            SELECT EXISTS (SELECT 1 FROM bundles WHERE id = ?1) OR EXISTS (SELECT 1 FROM held_bundles WHERE id = ?1)
+                OR EXISTS (SELECT 1 FROM quarantined_bundles WHERE id = ?1)
+            """
+        return try Bool.fetchOne(db.cachedStatement(sql: sql), arguments: [Data(id.bytes)]) ?? false
+    }
+
+    func bundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
+        let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE author = ? AND seq = ?")
+        return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
+    }
+
+    func bundles(after position: Int64, limit: Int) throws -> [StoredBundle] {
+        let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE position > ? ORDER BY position LIMIT ?")
+        return try Row.fetchAll(statement, arguments: [position, limit]).map(Self.bundle)
+    }
+
+    func bundleCount() throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM bundles")) ?? 0
+    }
+
+    func appendBundle(_ bundle: StoredBundle) throws {
+        let head = try chainHead(of: bundle.author)
+        guard bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? Digest32.zero) else {
+            throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
+        }
+        let author = Data(bundle.author.bytes)
+        let sequence = Int64(bitPattern: bundle.sequence)
+        try db.cachedStatement(sql: "INSERT INTO bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [Data(bundle.id.bytes), author, sequence, Data(bundle.previous.bytes), Data(bundle.bytes)])
+        try db.cachedStatement(sql: "INSERT INTO chain_heads (author, seq, id) VALUES (?, ?, ?) ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, id = excluded.id")
+            .execute(arguments: [author, sequence, Data(bundle.id.bytes)])
+    }
+
+    // MARK: Held and quarantined
+
+    func heldBundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
+        let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles WHERE author = ? AND seq = ?")
+        return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
+    }
+
+    func heldBundles() throws -> [StoredBundle] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles ORDER BY author, seq")).map(Self.bundle)
+    }
+
+    func quarantinedBundles() throws -> [StoredBundle] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM quarantined_bundles ORDER BY position")).map(Self.bundle)
+    }
+
+    func holdBundle(_ bundle: StoredBundle) throws {
+        try db.cachedStatement(sql: "INSERT INTO held_bundles (author, seq, id, previous, bytes) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [Data(bundle.author.bytes), Int64(bitPattern: bundle.sequence), Data(bundle.id.bytes), Data(bundle.previous.bytes), Data(bundle.bytes)])
+    }
+
+    func removeHeldBundle(of author: PublicKey, sequence: UInt64) throws {
+        try db.cachedStatement(sql: "DELETE FROM held_bundles WHERE author = ? AND seq = ?")
+            .execute(arguments: [Data(author.bytes), Int64(bitPattern: sequence)])
+    }
+
+    func quarantineBundle(_ bundle: StoredBundle) throws {
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO quarantined_bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [Data(bundle.id.bytes), Data(bundle.author.bytes), Int64(bitPattern: bundle.sequence), Data(bundle.previous.bytes), Data(bundle.bytes)])
+    }
+
+    func removeQuarantinedBundle(_ id: Digest32) throws {
+        try db.cachedStatement(sql: "DELETE FROM quarantined_bundles WHERE id = ?").execute(arguments: [Data(id.bytes)])
+    }
+
+    // MARK: Pending local operations
+
+    func pendingOperations() throws -> [RecordOperation] {
+        var ops: [RecordOperation] = []
+        let rows = try Data.fetchCursor(db.cachedStatement(sql: "SELECT batch FROM pending_ops ORDER BY position"))
+        while let batch = try rows.next() {
+            do {
+                ops += try OperationCodec.decode(Array(batch))
+            } catch {
+                throw StoreError(.decoding, "a stored batch of unsealed changes cannot be decoded (\(error)); the store is damaged")
+            }
+        }
+        return ops
+    }
+
+    func pendingOperationCount() throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(SUM(op_count), 0) FROM pending_ops")) ?? 0
+    }
+
+    func appendPendingOperations(_ ops: [RecordOperation]) throws {
+        guard !ops.isEmpty else { return }
+        try db.cachedStatement(sql: "INSERT INTO pending_ops (op_count, batch) VALUES (?, ?)")
+            .execute(arguments: [ops.count, Data(OperationCodec.encode(ops))])
+    }
+
+    func markPendingSealed(sequence: UInt64) throws {
+        try db.cachedStatement(sql: "DELETE FROM pending_ops").execute()
+        try db.cachedStatement(sql: "UPDATE records SET local_seq = ? WHERE local_seq = 0").execute(arguments: [Int64(bitPattern: sequence)])
+    }
+
+    // MARK: Row decoding
+
+    static func key(_ data: Data) throws -> PublicKey {
+        do { return try PublicKey(bytes: data) } catch { throw StoreError(.decoding, "a stored author key is invalid; the store is damaged") }
+    }
+
+    static func digest(_ data: Data) throws -> Digest32 {
+        do { return try Digest32(bytes: data) } catch { throw StoreError(.decoding, "a stored bundle id is invalid; the store is damaged") }
+    }
+
+    static func bundle(_ row: Row) throws -> StoredBundle {
+        let bytes: Data = row[4]
+        return StoredBundle(
+            id: try digest(row[0]), author: try key(row[1]), sequence: UInt64(bitPattern: row[2]),
+            previous: try digest(row[3]), bytes: Array(bytes), position: row[5])
+    }
+}
+
+extension Digest32 {
+    /// All zero: the `previous` link of a chain's first bundle.
+    package static let zero = try! Digest32(bytes: [UInt8](repeating: 0, count: Digest32.byteCount))
+}

@@ -1,0 +1,121 @@
+import ConcordCore
+import ConcordCrypto
+
+/// Where a replica keeps everything that must survive a restart: the bundle log (every
+/// author's hash chain), held and quarantined bundles, the materialized state of every
+/// record, local changes not yet sealed, and small metadata such as the local clock.
+///
+/// Two implementations pass one conformance suite (`Tests/ConcordStoreTests`):
+/// ``SQLiteStore`` (a database file, WAL, migrations; `Specs/storage-schema.md`) and
+/// ``MemoryStore`` (for tests and previews). A store is a transactional container with
+/// no CRDT logic of its own: `Concord.Replica` decides what to write.
+///
+/// Every change happens inside ``write(_:)``: all of it commits, or (when the body
+/// throws) none of it does.
+///
+/// ```swift
+/// let store = try SQLiteStore(path: "/tmp/notes/replica.sqlite")
+/// try store.write { tx in
+///     try tx.setMetadata(Array("hello".utf8), for: "greeting")
+/// }
+/// let greeting = try store.read { try $0.metadata("greeting") }
+/// ```
+public protocol Store: AnyObject, Sendable {
+    /// Runs `body` with a consistent read-only view.
+    /// - Throws: ``StoreError`` or what `body` throws.
+    func read<T>(_ body: (any StoreReader) throws -> T) throws -> T
+
+    /// Runs `body` in one transaction: committed (durably, for ``SQLiteStore``) when it
+    /// returns, rolled back entirely when it throws.
+    /// - Throws: ``StoreError`` or what `body` throws.
+    func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T
+}
+
+/// Read access to a store, inside ``Store/read(_:)`` or ``Store/write(_:)``.
+public protocol StoreReader {
+    /// A metadata value; `nil` when unset.
+    func metadata(_ key: String) throws -> [UInt8]?
+
+    /// The stored state of one record (visible or not); `nil` if never written.
+    func record(_ id: RecordID, in collection: String) throws -> StoredRecord?
+
+    /// The visible records matching `query`, in the query's order.
+    /// - Complexity: answered from indexes: O(log n) per matching row plus sorting.
+    func records(matching query: RecordQuery) throws -> [StoredRecordRow]
+
+    /// How many visible records match `query` (ignoring its limit and offset).
+    func count(matching query: RecordQuery) throws -> Int
+
+    /// Names of collections with at least one record (visible or not), sorted.
+    func collections() throws -> [String]
+
+    /// Every author's chain head.
+    func chainHeads() throws -> [PublicKey: ChainHead]
+
+    /// One author's chain head; `nil` when none of its bundles is held.
+    func chainHead(of author: PublicKey) throws -> ChainHead?
+
+    /// Whether a bundle with this id is in a chain, held or quarantined.
+    func containsBundle(_ id: Digest32) throws -> Bool
+
+    /// Bundle `sequence` of `author`'s chain.
+    func bundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle?
+
+    /// Chain bundles in append order, after position `after` (0 for the start), at most `limit`.
+    func bundles(after position: Int64, limit: Int) throws -> [StoredBundle]
+
+    /// How many bundles the chains hold.
+    func bundleCount() throws -> Int
+
+    /// The held bundle at `sequence` of `author`.
+    func heldBundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle?
+
+    /// Every held bundle, by author then sequence.
+    func heldBundles() throws -> [StoredBundle]
+
+    /// Every quarantined bundle, in the order they were quarantined.
+    func quarantinedBundles() throws -> [StoredBundle]
+
+    /// Local operations not sealed into a bundle yet, in the order they were made.
+    func pendingOperations() throws -> [RecordOperation]
+
+    /// How many local operations are waiting to be sealed.
+    func pendingOperationCount() throws -> Int
+}
+
+/// Write access to a store, inside ``Store/write(_:)``.
+public protocol StoreWriter: StoreReader {
+    /// Sets (or, with `nil`, removes) a metadata value.
+    func setMetadata(_ value: [UInt8]?, for key: String) throws
+
+    /// Stores a record's state and sync bookkeeping, and updates the query indexes.
+    /// - Parameters:
+    ///   - record: The new state.
+    ///   - previous: The state currently stored (as read in this transaction), `nil` when
+    ///     the record is new; the indexes are updated by difference from it.
+    func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: RecordState?) throws
+
+    /// Appends the next bundle of its author's chain.
+    /// - Throws: ``StoreError`` `.constraint` when it does not extend the chain.
+    func appendBundle(_ bundle: StoredBundle) throws
+
+    /// Keeps a bundle until its predecessor arrives.
+    func holdBundle(_ bundle: StoredBundle) throws
+
+    /// Removes the held bundle at `sequence` of `author` (its id stays known only if it
+    /// is appended or quarantined).
+    func removeHeldBundle(of author: PublicKey, sequence: UInt64) throws
+
+    /// Keeps a forked bundle as evidence.
+    func quarantineBundle(_ bundle: StoredBundle) throws
+
+    /// Removes a quarantined bundle.
+    func removeQuarantinedBundle(_ id: Digest32) throws
+
+    /// Appends local operations to the unsealed queue.
+    func appendPendingOperations(_ ops: [RecordOperation]) throws
+
+    /// Empties the unsealed queue and marks every record written since the last seal as
+    /// sealed into this device's bundle `sequence`.
+    func markPendingSealed(sequence: UInt64) throws
+}

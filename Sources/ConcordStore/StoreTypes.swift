@@ -1,0 +1,75 @@
+import ConcordCore
+import ConcordCrypto
+
+/// A bundle as a store keeps it: the exact bytes received or sealed, and the header
+/// fields the log is indexed by. The store does not verify anything; `Concord` does.
+public struct StoredBundle: Hashable, Sendable {
+    /// BLAKE2b-256 of the bundle's signed bytes.
+    public var id: Digest32
+    /// The author's device key.
+    public var author: PublicKey
+    /// Position in the author's chain, from 1.
+    public var sequence: UInt64
+    /// Id of the author's previous bundle (all zero for sequence 1).
+    public var previous: Digest32
+    /// The bundle exactly as signed.
+    public var bytes: [UInt8]
+    /// Append order in the log (set by the store for chain bundles; 0 otherwise).
+    public var position: Int64
+
+    /// Creates a stored bundle.
+    public init(id: Digest32, author: PublicKey, sequence: UInt64, previous: Digest32, bytes: [UInt8], position: Int64 = 0) {
+        self.id = id
+        self.author = author
+        self.sequence = sequence
+        self.previous = previous
+        self.bytes = bytes
+        self.position = position
+    }
+}
+
+/// The newest bundle of an author's contiguous chain.
+public struct ChainHead: Hashable, Sendable {
+    /// Its sequence number.
+    public var sequence: UInt64
+    /// Its id.
+    public var id: Digest32
+
+    /// Creates a chain head.
+    public init(sequence: UInt64, id: Digest32) {
+        self.sequence = sequence
+        self.id = id
+    }
+}
+
+/// One record's full CRDT state and this device's sync bookkeeping for it.
+public struct StoredRecord: Hashable, Sendable {
+    /// The CRDT state (including deleted records' tombstones).
+    public var state: RecordState
+    /// This device's latest write to the record: `nil` never written here; ``unsealed``
+    /// written but not sealed yet; otherwise the sequence of the own bundle that carries it.
+    public var localSequence: UInt64?
+
+    /// Marker for ``localSequence``: written locally, not sealed yet.
+    public static let unsealed: UInt64 = 0
+
+    /// Creates a stored record.
+    public init(state: RecordState, localSequence: UInt64? = nil) {
+        self.state = state
+        self.localSequence = localSequence
+    }
+}
+
+/// A query result: a visible record's id and state.
+public struct StoredRecordRow: Hashable, Sendable {
+    /// The record id.
+    public var id: RecordID
+    /// The stored record.
+    public var record: StoredRecord
+
+    /// Creates a row.
+    public init(id: RecordID, record: StoredRecord) {
+        self.id = id
+        self.record = record
+    }
+}

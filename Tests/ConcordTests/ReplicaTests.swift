@@ -1,0 +1,128 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordStore
+import Foundation
+import Testing
+
+@testable import Concord
+
+/// A fresh temporary directory for one test.
+func temporaryDirectory(_ name: String = #function) -> String {
+    let path = NSTemporaryDirectory() + "concord-tests/" + name.filter { $0.isLetter || $0.isNumber } + "-" + UUID().uuidString
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+@Suite("Replica on SQLite")
+struct ReplicaTests {
+    @Test("create, write, reopen: writes survive and the clock resumes")
+    func createWriteReopen() async throws {
+        let dir = temporaryDirectory()
+        let id = RecordID.random()
+        do {
+            let replica = try Replica.create(at: dir + "/a")
+            try await replica.write { tx in
+                try tx.set("title", to: "Buy milk", record: id, in: "todos")
+                try tx.add("errand", to: "tags", record: id, in: "todos")
+            }
+            #expect(try await replica.syncStatus(of: id, in: "todos") == .unsealed)
+        }
+        let reopened = try Replica.open(at: dir + "/a")
+        let record = try #require(try await reopened.record(id, in: "todos"))
+        #expect(record["title"] == "Buy milk")
+        #expect(record.members(of: "tags") == ["errand"])
+        #expect(try await reopened.status().pendingOperations == 2)
+        #expect(try await reopened.lastClockReading > .zero)
+    }
+
+    @Test("two replicas on disk sync by bundles both ways, with conflicts and acknowledgement")
+    func twoReplicasSync() async throws {
+        let dir = temporaryDirectory()
+        let alice = try Replica.create(at: dir + "/alice")
+        let bob = try Replica.join(try await alice.invite(), at: dir + "/bob")
+        let id = RecordID.random()
+        try await alice.write { try $0.set("title", to: "from alice", record: id, in: "notes") }
+        try await bob.write { try $0.set("title", to: "from bob", record: id, in: "notes") }
+
+        let fromAlice = try await collect(alice.bundles(since: bob.versionVector()))
+        let fromBob = try await collect(bob.bundles(since: alice.versionVector()))
+        #expect(try await bob.import(fromAlice.map(\.bytes)).applied == 1)
+        #expect(try await alice.import(fromBob.map(\.bytes)).applied == 1)
+        #expect(try await alice.import(fromBob.map(\.bytes)).duplicates == 1)
+
+        #expect(try await alice.state().digestHex == bob.state().digestHex)
+        let winner = try #require(try await alice.record(id, in: "notes"))["title"]
+        let losers = try await alice.conflicts(of: "title", record: id, in: "notes")
+        #expect(losers.count == 1)
+        #expect(losers.first?.value != winner)
+        #expect(try await alice.history(of: "title", record: id, in: "notes").count == 2)
+
+        // Bob's bundle was sealed after nothing from Alice: not an acknowledgement yet.
+        #expect(try await alice.syncStatus(of: id, in: "notes").isPending)
+        // Bob writes again and sends it: its context now includes Alice's bundle.
+        try await bob.write { try $0.set("body", to: "hello", record: id, in: "notes") }
+        let more = try await collect(bob.bundles(since: alice.versionVector()))
+        try await alice.import(more.map(\.bytes))
+        #expect(try await alice.syncStatus(of: id, in: "notes") == .synced)
+        #expect(try await alice.state().digestHex == bob.state().digestHex)
+    }
+
+    @Test("queries are answered from the index with the documented order")
+    func queries() async throws {
+        let replica = try Replica.create(at: temporaryDirectory() + "/q")
+        var ids: [RecordID] = []
+        try await replica.write { tx in
+            for i in 0..<20 {
+                let id = RecordID(high: 0, low: UInt64(i))
+                try tx.set("priority", to: .int(Int64(i % 5)), record: id, in: "todos")
+                try tx.set("done", to: .bool(i % 2 == 0), record: id, in: "todos")
+            }
+        }
+        ids = (0..<20).map { RecordID(high: 0, low: UInt64($0)) }
+        let open = try await replica.records(matching: RecordQuery("todos").where("done", .equals(false)).where("priority", .greaterThanOrEqual(3)).order(by: "priority", descending: true))
+        #expect(open.map(\.id) == [ids[9], ids[19], ids[3], ids[13]])
+        #expect(try await replica.count(matching: RecordQuery("todos").where("done", .equals(true))) == 10)
+        #expect(try await replica.records(matching: RecordQuery("todos").limit(3, offset: 2)).map(\.id) == Array(ids[2..<5]))
+    }
+
+    @Test("observers hear local writes and remote imports")
+    func observation() async throws {
+        let dir = temporaryDirectory()
+        let alice = try Replica.create(at: dir + "/alice")
+        let bob = try Replica.join(try await alice.invite(), at: dir + "/bob")
+        let stream = await bob.changes(in: "todos")
+        let id = RecordID.random()
+        try await alice.write { try $0.set("title", to: "remote", record: id, in: "todos") }
+        try await bob.import(collect(alice.bundles()).map(\.bytes))
+        try await bob.write { try $0.delete(record: id, in: "todos") }
+        var iterator = stream.makeAsyncIterator()
+        let first = try #require(await iterator.next())
+        #expect(first.map(\.kind) == [.inserted])
+        #expect(first.first?.origin == .remote(alice.replicaID))
+        let second = try #require(await iterator.next())
+        #expect(second.map(\.kind) == [.deleted])
+        #expect(second.first?.origin == .local)
+    }
+
+    @Test("a read-only member cannot write")
+    func readerCannotWrite() async throws {
+        let dir = temporaryDirectory()
+        let alice = try Replica.create(at: dir + "/alice")
+        let reader = try Replica.join(try await alice.invite(readOnly: true), at: dir + "/reader")
+        await #expect(throws: ConcordError.self) {
+            try await reader.write { try $0.set("x", to: 1, record: .random(), in: "c") }
+        }
+        try await alice.write { try $0.set("x", to: 1, record: .random(), in: "c") }
+        #expect(try await reader.import(collect(alice.bundles()).map(\.bytes)).applied == 1)
+        #expect(try await reader.records(in: "c").count == 1)
+        // Reopening a reader restores its membership from content.key.
+        let reopened = try Replica.open(at: dir + "/reader")
+        #expect(await reopened.role == .reader)
+    }
+}
+
+func collect(_ stream: BundleStream) async throws -> [ChangeBundle] {
+    var result: [ChangeBundle] = []
+    for try await bundle in stream { result.append(bundle) }
+    return result
+}
