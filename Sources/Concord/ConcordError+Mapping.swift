@@ -1,4 +1,3 @@
-import ConcordStore
 import ConcordCore
 import ConcordCrypto
 
@@ -49,17 +48,6 @@ extension ConcordError {
     ///   - context: Prefixed to the message of a mapped error.
     ///   - body: The work to run.
     /// - Throws: ``ConcordError`` only.
-    /// Runs store work, mapping ``StoreError`` to ``ConcordError`` `.storage`; every other
-    /// error (for example one thrown by an app's write closure) passes through unchanged.
-    @discardableResult
-    static func storage<R>(_ body: () throws -> R) throws -> R {
-        do {
-            return try body()
-        } catch let error as StoreError {
-            throw ConcordError(.storage, error.message)
-        }
-    }
-
     @discardableResult
     static func mapping<R>(_ context: String? = nil, _ body: () throws -> R) throws(ConcordError) -> R {
         do {
@@ -70,10 +58,17 @@ extension ConcordError {
             throw ConcordError(error, context: context)
         } catch let error as ConcordCryptoError {
             throw ConcordError(error, context: context)
-        } catch let error as StoreError {
-            throw ConcordError(.storage, "\(context.map { "\($0): " } ?? "")\(error.message)")
+        } catch let error as any StorageFailure {
+            throw ConcordError(.storage, "\(context.map { "\($0): " } ?? "")\(error.storageMessage)")
         } catch {
             throw ConcordError(.malformedBundle, "\(context.map { "\($0): " } ?? "")unexpected failure: \(error)")
         }
     }
+}
+
+/// A storage error the mapping recognizes (conformed to by `StoreError` in
+/// `Replica/ConcordError+Storage.swift`, so the bundle layer itself does not import the
+/// store: the fuzzers build it without GRDB).
+protocol StorageFailure: Error {
+    var storageMessage: String { get }
 }
