@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
         .library(name: "Concord", targets: ["Concord"]),
         .library(name: "ConcordStore", targets: ["ConcordStore"]),
+        .library(name: "ConcordSync", targets: ["ConcordSync"]),
+        .executable(name: "concord", targets: ["ConcordCLI"]),
         .executable(name: "two-replicas", targets: ["TwoReplicas"]),
         .executable(name: "notes-example", targets: ["NotesExample"]),
         .executable(name: "concord-bench", targets: ["ConcordBench"]),
@@ -20,6 +22,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
     ],
     targets: [
         // libsodium through pkg-config; the only C in the package. Only ConcordCrypto imports it.
@@ -40,6 +43,13 @@ let package = Package(
         // The app-facing layer: spaces, membership, invites, signed change bundles, import,
         // and the Replica actor apps embed.
         .target(name: "Concord", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordStore"]),
+        // Transports: bundle files (`.concord`) and folder sync; later the relay client.
+        .target(name: "ConcordSync", dependencies: ["Concord", "ConcordCrypto"]),
+        // The `concord` command-line tool: parses, calls the libraries, prints.
+        .executableTarget(
+            name: "ConcordCLI",
+            dependencies: ["Concord", "ConcordSync", "ConcordCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // Public product for users' own merge-property tests.
         .target(name: "ConcordTesting", dependencies: ["ConcordCore"]),
 
@@ -60,12 +70,18 @@ let package = Package(
 
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"]),
         .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", "CSodium", "ConcordTesting"]),
-        .testTarget(name: "ConcordStoreTests", dependencies: ["ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
+        .testTarget(
+            name: "ConcordStoreTests",
+            dependencies: ["ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
         .testTarget(name: "ConcordTests", dependencies: ["Concord", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         // Real SQLite files and real processes: the crash test SIGKILLs `concord-crash-worker`.
         .executableTarget(name: "CrashWorker", dependencies: ["Concord", "ConcordStore", "ConcordCore"], path: "Tests/CrashWorker"),
+        .testTarget(name: "ConcordSyncTests", dependencies: ["ConcordSync", "Concord", "ConcordCrypto", "ConcordTesting"]),
+        // Runs the real `concord` binary as a subprocess.
+        .testTarget(name: "ConcordCLITests", dependencies: ["Concord", "ConcordSync", "ConcordTesting"]),
         .testTarget(name: "IntegrationTests", dependencies: ["Concord", "ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         // Reads Specs/vectors/*.jsonl: the normative encodings, checked against the code.
         .testTarget(name: "ConformanceTests", dependencies: ["ConcordCore", "ConcordCrypto", "Concord", "ConcordTesting"]),

@@ -1,14 +1,18 @@
 import ConcordCore
 
 /// How a ``Value`` is held in the query index, and the comparison rules both stores
-/// share (they must agree with SQLite's: `NULL` < numbers < text < blobs, text and blobs
-/// by bytes).
+/// share (they must agree with SQLite's: `NULL` < numbers < text < blobs, integers and
+/// reals compared exactly, text and blobs by bytes).
+///
+/// A NaN double is held as SQLite holds it, as `NULL` (SQLite cannot store NaN): it is in
+/// no range class, so no condition matches it, and it sorts with `null`.
 package struct IndexedValue: Sendable {
     /// The value's kind (`Value` rank): 0 null, 1 bool, 2 int, 3 double, 4 string, 5 bytes, 6 reference.
     package let type: Int
-    /// Comparison class for range conditions: 0 null, 1 bool, 2 number, 3 string, 4 bytes, 5 reference.
+    /// Comparison class for range conditions: 0 none (null, NaN), 1 bool, 2 number, 3 string,
+    /// 4 bytes, 5 reference.
     package let rangeClass: Int
-    /// SQLite storage class used for ordering: 0 NULL, 1 numeric, 2 text, 3 blob.
+    /// SQLite storage class used for ordering: 0 NULL (null, NaN), 1 numeric, 2 text, 3 blob.
     package let storageClass: Int
     package let number: Double
     package let integer: Int64?
@@ -22,6 +26,8 @@ package struct IndexedValue: Sendable {
             (type, rangeClass, storageClass, number, integer, blob) = (1, 1, 1, b ? 1 : 0, b ? 1 : 0, [])
         case .int(let i):
             (type, rangeClass, storageClass, number, integer, blob) = (2, 2, 1, Double(i), i, [])
+        case .double(let d) where d.isNaN:
+            (type, rangeClass, storageClass, number, integer, blob) = (3, 0, 0, d, nil, [])
         case .double(let d):
             (type, rangeClass, storageClass, number, integer, blob) = (3, 2, 1, d, nil, [])
         case .string(let s):
@@ -44,16 +50,35 @@ package struct IndexedValue: Sendable {
         switch a.storageClass {
         case 0: return 0
         case 1:
-            if let x = a.integer, let y = b.integer { return x == y ? 0 : (x < y ? -1 : 1) }
-            return a.number == b.number ? 0 : (a.number < b.number ? -1 : 1)
+            switch (a.integer, b.integer) {
+            case let (x?, y?): return x == y ? 0 : (x < y ? -1 : 1)
+            case let (x?, nil): return compare(x, b.number)
+            case let (nil, y?): return -compare(y, a.number)
+            case (nil, nil): return a.number == b.number ? 0 : (a.number < b.number ? -1 : 1)
+            }
         default:
             return a.blob.lexicographicallyPrecedes(b.blob) ? -1 : (a.blob == b.blob ? 0 : 1)
         }
     }
 
+    /// An integer against a double that is not NaN, exactly (as SQLite compares them): a
+    /// `Double` cannot hold every `Int64`, so compare with the double's integer part first.
+    static func compare(_ i: Int64, _ d: Double) -> Int {
+        if d >= 0x1p63 { return -1 }
+        if d < -0x1p63 { return 1 }
+        let whole = d.rounded(.towardZero)
+        let w = Int64(whole)
+        if i != w { return i < w ? -1 : 1 }
+        return d == whole ? 0 : (d > whole ? -1 : 1)
+    }
+
     /// Whether a field holding `value` meets `condition` (see ``RecordQuery``).
     package static func matches(_ value: Value, _ condition: RecordQuery.Condition) -> Bool {
-        if case .equals(let operand) = condition { return value == operand }
+        if case .equals(let operand) = condition {
+            // Doubles as IEEE numbers: -0.0 == 0.0, NaN equals nothing (as in SQLite).
+            if case .double(let x) = value, case .double(let y) = operand { return x == y }
+            return value == operand
+        }
         let (a, b) = (IndexedValue(value), IndexedValue(condition.operand))
         guard a.rangeClass == b.rangeClass, a.rangeClass != 0 else { return false }
         let order = compare(a, b)

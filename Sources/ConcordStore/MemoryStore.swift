@@ -33,13 +33,16 @@ public final class MemoryStore: Store {
     }
 }
 
-/// The whole contents of a ``MemoryStore``.
+/// The whole contents of a ``MemoryStore``. Names are ``ByteString``s: compared by bytes
+/// like SQLite's text, not by Swift's canonical equivalence.
 struct Contents: Sendable {
-    struct Key: Hashable, Sendable, Comparable {
-        var collection: String
+    struct Key: Hashable, Sendable {
+        var collection: ByteString
         var id: RecordID
-        static func < (l: Key, r: Key) -> Bool {
-            l.collection.utf8.lexicographicallyPrecedes(r.collection.utf8) || (l.collection == r.collection && l.id < r.id)
+
+        init(collection: String, id: RecordID) {
+            self.collection = ByteString(collection)
+            self.id = id
         }
     }
 
@@ -48,14 +51,17 @@ struct Contents: Sendable {
         var sequence: UInt64
     }
 
-    var metadata: [String: [UInt8]] = [:]
+    var metadata: [ByteString: [UInt8]] = [:]
     var records: [Key: StoredRecord] = [:]
-    var collectionIDs: [String: Set<RecordID>] = [:]
+    var collectionIDs: [ByteString: Set<RecordID>] = [:]
     var bundles: [StoredBundle] = []
     var chains: [PublicKey: [Int]] = [:]
     var held: [AuthorPlace: StoredBundle] = [:]
     var quarantined: [StoredBundle] = []
-    var knownIDs: Set<Digest32> = []
+    /// Ids of the chain, held and quarantined bundles.
+    var chainIDs: Set<Digest32> = []
+    var heldIDs: Set<Digest32> = []
+    var quarantinedIDs: Set<Digest32> = []
     var pending: [RecordOperation] = []
     var unsealedRecords: Set<Key> = []
 }
@@ -66,7 +72,7 @@ final class MemoryTransaction: StoreWriter {
 
     init(_ contents: Contents) { self.contents = contents }
 
-    func metadata(_ key: String) throws -> [UInt8]? { contents.metadata[key] }
+    func metadata(_ key: String) throws -> [UInt8]? { contents.metadata[ByteString(key)] }
 
     func record(_ id: RecordID, in collection: String) throws -> StoredRecord? {
         contents.records[.init(collection: collection, id: id)]
@@ -81,13 +87,13 @@ final class MemoryTransaction: StoreWriter {
     }
 
     private func evaluate(_ query: RecordQuery) -> (rows: [StoredRecordRow], total: Int) {
-        let ids = contents.collectionIDs[query.collection] ?? []
+        let ids = contents.collectionIDs[ByteString(query.collection)] ?? []
         let rows = ids.map { StoredRecordRow(id: $0, record: contents.records[.init(collection: query.collection, id: $0)]!) }
         return query.evaluate(rows)
     }
 
     func collections() throws -> [String] {
-        contents.collectionIDs.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        contents.collectionIDs.keys.sorted().map(\.string)
     }
 
     func chainHeads() throws -> [PublicKey: ChainHead] {
@@ -102,7 +108,9 @@ final class MemoryTransaction: StoreWriter {
         return ChainHead(sequence: contents.bundles[index].sequence, id: contents.bundles[index].id)
     }
 
-    func containsBundle(_ id: Digest32) throws -> Bool { contents.knownIDs.contains(id) }
+    func containsBundle(_ id: Digest32) throws -> Bool {
+        contents.chainIDs.contains(id) || contents.heldIDs.contains(id) || contents.quarantinedIDs.contains(id)
+    }
 
     func bundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
         guard let chain = contents.chains[author], sequence >= 1, sequence <= UInt64(chain.count) else { return nil }
@@ -112,7 +120,7 @@ final class MemoryTransaction: StoreWriter {
     func bundles(after position: Int64, limit: Int) throws -> [StoredBundle] {
         let start = Int(clamping: max(0, position))
         guard start < contents.bundles.count else { return [] }
-        return Array(contents.bundles[start..<min(contents.bundles.count, start + limit)])
+        return Array(contents.bundles[start...].prefix(max(0, limit)))
     }
 
     func bundleCount() throws -> Int { contents.bundles.count }
@@ -131,12 +139,12 @@ final class MemoryTransaction: StoreWriter {
 
     func pendingOperationCount() throws -> Int { contents.pending.count }
 
-    func setMetadata(_ value: [UInt8]?, for key: String) throws { contents.metadata[key] = value }
+    func setMetadata(_ value: [UInt8]?, for key: String) throws { contents.metadata[ByteString(key)] = value }
 
     func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: RecordState?) throws {
         let key = Contents.Key(collection: collection, id: id)
         contents.records[key] = record
-        contents.collectionIDs[collection, default: []].insert(id)
+        contents.collectionIDs[key.collection, default: []].insert(id)
         if record.localSequence == StoredRecord.unsealed {
             contents.unsealedRecords.insert(key)
         } else {
@@ -146,44 +154,47 @@ final class MemoryTransaction: StoreWriter {
 
     func appendBundle(_ bundle: StoredBundle) throws {
         let head = try chainHead(of: bundle.author)
-        guard bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? Digest32.zero), !contents.knownIDs.contains(bundle.id) else {
+        guard bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? Digest32.zero) else {
             throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
+        }
+        guard !contents.chainIDs.contains(bundle.id) else {
+            throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) has the id of a bundle already in a chain")
         }
         var stored = bundle
         stored.position = Int64(contents.bundles.count + 1)
         contents.chains[bundle.author, default: []].append(contents.bundles.count)
         contents.bundles.append(stored)
-        contents.knownIDs.insert(bundle.id)
+        contents.chainIDs.insert(bundle.id)
     }
 
     func holdBundle(_ bundle: StoredBundle) throws {
         let place = Contents.AuthorPlace(author: bundle.author, sequence: bundle.sequence)
-        guard contents.held[place] == nil else {
+        guard contents.held[place] == nil, !contents.heldIDs.contains(bundle.id) else {
             throw StoreError(.constraint, "a bundle is already held at sequence \(bundle.sequence) of \(bundle.author.hex.prefix(8))")
         }
-        contents.held[place] = bundle
-        contents.knownIDs.insert(bundle.id)
+        var stored = bundle
+        stored.position = 0
+        contents.held[place] = stored
+        contents.heldIDs.insert(bundle.id)
     }
 
     func removeHeldBundle(of author: PublicKey, sequence: UInt64) throws {
         if let bundle = contents.held.removeValue(forKey: .init(author: author, sequence: sequence)) {
-            if !contents.bundles.contains(where: { $0.id == bundle.id }) && !contents.quarantined.contains(where: { $0.id == bundle.id }) {
-                contents.knownIDs.remove(bundle.id)
-            }
+            contents.heldIDs.remove(bundle.id)
         }
     }
 
     func quarantineBundle(_ bundle: StoredBundle) throws {
-        guard !contents.quarantined.contains(where: { $0.id == bundle.id }) else { return }
-        contents.quarantined.append(bundle)
-        contents.knownIDs.insert(bundle.id)
+        guard !contents.quarantinedIDs.contains(bundle.id) else { return }
+        var stored = bundle
+        stored.position = 0
+        contents.quarantined.append(stored)
+        contents.quarantinedIDs.insert(bundle.id)
     }
 
     func removeQuarantinedBundle(_ id: Digest32) throws {
+        guard contents.quarantinedIDs.remove(id) != nil else { return }
         contents.quarantined.removeAll { $0.id == id }
-        if !contents.bundles.contains(where: { $0.id == id }) && !contents.held.values.contains(where: { $0.id == id }) {
-            contents.knownIDs.remove(id)
-        }
     }
 
     func appendPendingOperations(_ ops: [RecordOperation]) throws { contents.pending.append(contentsOf: ops) }

@@ -6,13 +6,19 @@ import ConcordCore
 /// indexes, never by scanning the bundle log. Semantics (`Specs/storage-schema.md`,
 /// "Queries"):
 /// - ``Condition/equals(_:)`` matches the exact value, type included (`.int(1)` is not
-///   `.double(1)` nor `.bool(true)`).
-/// - Range conditions compare within one class: numbers (`int` and `double` by numeric
-///   value), `bool`, `string` (UTF-8 bytes), `bytes`; a record whose field holds another
-///   class does not match. A record without the field never matches a condition.
-/// - ``order(by:descending:)`` sorts by the field: `null` < `bool` and numbers (as
-///   numbers, `false` = 0, `true` = 1) < strings < bytes and references; ties and records
-///   without the field (always last) by id. Without an order, results are sorted by id.
+///   `.double(1)` nor `.bool(true)`; strings by UTF-8 bytes, no Unicode normalization).
+///   Doubles compare as IEEE numbers: `-0.0` equals `0.0`, and NaN equals nothing.
+/// - Range conditions compare within one class: numbers (`int` and `double` by exact
+///   numeric value), `bool`, `string` (UTF-8 bytes), `bytes`, references (id bytes, then
+///   collection bytes); a record whose field holds another class does not match. `null`
+///   and NaN are in no class: no range condition matches them or with them as operand.
+///   A record without the field never matches a condition.
+/// - ``order(by:descending:)`` sorts by the field: `null` and NaN < `bool` and numbers (as
+///   numbers, `false` = 0, `true` = 1) < strings < bytes and references (by bytes, a
+///   reference as its 16 id bytes then its collection's UTF-8 bytes); descending reverses
+///   this. Ties, and records without the field (always last), are sorted by id (ascending,
+///   byte order). Without an order, results are sorted by id.
+/// - ``limit(_:offset:)`` applies after ordering; ``StoreReader/count(matching:)`` ignores it.
 ///
 /// ```swift
 /// let urgent = RecordQuery("todos")

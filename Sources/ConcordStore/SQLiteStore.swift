@@ -28,10 +28,16 @@ public final class SQLiteStore: Store {
     public init(path: String, busyTimeout: Double = 10) throws {
         self.path = path
         var config = Configuration()
-        config.journalMode = .wal
         config.busyMode = .timeout(busyTimeout)
         config.label = "concord-store"
+        // WAL is set here rather than with `config.journalMode = .wal`: GRDB would then set
+        // `synchronous = NORMAL` after this block, and a committed transaction could be
+        // lost on power failure. FULL syncs the WAL at every commit.
         config.prepareDatabase { db in
+            let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
+            guard mode == "wal" else {
+                throw StoreError(.cannotOpen, "\(path) cannot use write-ahead logging (journal mode \(mode ?? "unknown")); put the store on a local disk that allows it")
+            }
             try db.execute(sql: "PRAGMA synchronous = FULL")
         }
         queue = try SQLiteStore.mapping("opening \(path)") {
@@ -50,13 +56,13 @@ public final class SQLiteStore: Store {
 
     public func read<T>(_ body: (any StoreReader) throws -> T) throws -> T {
         try SQLiteStore.mapping("reading \(path)") {
-            try queue.read { db in try body(SQLiteTransaction(db)) }
+            try queue.read { db in try body(SQLiteTransaction(db, path: path)) }
         }
     }
 
     public func write<T>(_ body: (any StoreWriter) throws -> T) throws -> T {
         try SQLiteStore.mapping("writing \(path)") {
-            try queue.write { db in try body(SQLiteTransaction(db)) }
+            try queue.write { db in try body(SQLiteTransaction(db, path: path)) }
         }
     }
 

@@ -5,32 +5,59 @@ import GRDB
 
 /// One transaction (or read) of a ``SQLiteStore``. Every statement is prepared once per
 /// connection and cached.
+///
+/// Text (names, metadata keys, string values) is bound as its UTF-8 bytes and turned into
+/// text in SQL with `CAST(? AS TEXT)`, and read back as bytes: GRDB passes a `String` to
+/// SQLite as a C string, which would cut it at its first NUL ("a\0b" would become "a").
 final class SQLiteTransaction: StoreWriter {
     let db: Database
+    /// The database file, for error messages.
+    let path: String
 
-    init(_ db: Database) { self.db = db }
+    init(_ db: Database, path: String) {
+        self.db = db
+        self.path = path
+    }
+
+    /// A string as a bind argument for `CAST(? AS TEXT)`: its UTF-8 bytes, NULs included.
+    static func text(_ string: String) -> DatabaseValue { Data(string.utf8).databaseValue }
+
+    /// A text column read as `CAST(column AS BLOB)`.
+    static func string(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
+
+    /// Runs one store operation, mapping SQLite errors to ``StoreError`` so none leak into
+    /// a transaction body that catches errors.
+    func mapping<T>(_ body: () throws -> T) throws -> T {
+        try SQLiteStore.mapping(path, body)
+    }
 
     // MARK: Metadata
 
     func metadata(_ key: String) throws -> [UInt8]? {
-        try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = ?"), arguments: [key]).map { Array($0) }
+        try mapping {
+            try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = CAST(? AS TEXT)"), arguments: [Self.text(key)]).map { Array($0) }
+        }
     }
 
     func setMetadata(_ value: [UInt8]?, for key: String) throws {
-        if let value {
-            try db.cachedStatement(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                .execute(arguments: [key, Data(value)])
-        } else {
-            try db.cachedStatement(sql: "DELETE FROM meta WHERE key = ?").execute(arguments: [key])
+        try mapping {
+            if let value {
+                try db.cachedStatement(sql: "INSERT INTO meta (key, value) VALUES (CAST(? AS TEXT), ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+                    .execute(arguments: [Self.text(key), Data(value)])
+            } else {
+                try db.cachedStatement(sql: "DELETE FROM meta WHERE key = CAST(? AS TEXT)").execute(arguments: [Self.text(key)])
+            }
         }
     }
 
     // MARK: Records
 
     func record(_ id: RecordID, in collection: String) throws -> StoredRecord? {
-        let statement = try db.cachedStatement(sql: "SELECT state, local_seq FROM records WHERE collection = ? AND id = ?")
-        guard let row = try Row.fetchOne(statement, arguments: [collection, Data(id.bytes)]) else { return nil }
-        return try Self.storedRecord(row, stateIndex: 0, sequenceIndex: 1)
+        try mapping {
+            let statement = try db.cachedStatement(sql: "SELECT state, local_seq FROM records WHERE collection = CAST(? AS TEXT) AND id = ?")
+            guard let row = try Row.fetchOne(statement, arguments: [Self.text(collection), Data(id.bytes)]) else { return nil }
+            return try Self.storedRecord(row, stateIndex: 0, sequenceIndex: 1)
+        }
     }
 
     static func storedRecord(_ row: Row, stateIndex: Int, sequenceIndex: Int) throws -> StoredRecord {
@@ -47,76 +74,102 @@ final class SQLiteTransaction: StoreWriter {
     }
 
     func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: RecordState?) throws {
-        let idData = Data(id.bytes)
-        let sequence = record.localSequence.map { Int64(bitPattern: $0) }
-        try db.cachedStatement(sql: """
-            INSERT INTO records (collection, id, state, visible, local_seq) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (collection, id) DO UPDATE SET state = excluded.state, visible = excluded.visible, local_seq = excluded.local_seq
-            """).execute(arguments: [collection, idData, Data(record.state.storageEncoding()), record.state.isVisible, sequence])
+        try mapping {
+            let idData = Data(id.bytes)
+            let collectionText = Self.text(collection)
+            let sequence = record.localSequence.map { Int64(bitPattern: $0) }
+            try db.cachedStatement(sql: """
+                INSERT INTO records (collection, id, state, visible, local_seq) VALUES (CAST(? AS TEXT), ?, ?, ?, ?)
+                ON CONFLICT (collection, id) DO UPDATE SET state = excluded.state, visible = excluded.visible, local_seq = excluded.local_seq
+                """).execute(arguments: [collectionText, idData, Data(record.state.storageEncoding()), record.state.isVisible, sequence])
 
-        // The field index holds the registers of the record (a deleted record has none).
-        var old: [String: LWWRegister] = [:]
-        if let previous { for (name, register) in previous.registerFields { old[name] = register } }
-        let upsert = try db.cachedStatement(sql: """
-            INSERT INTO fields (collection, record_id, name, type, value) VALUES (?, ?, ?, ?, ?)
-            ON CONFLICT (collection, record_id, name) DO UPDATE SET type = excluded.type, value = excluded.value
-            """)
-        for (name, register) in record.state.registerFields {
-            if let before = old.removeValue(forKey: name), before.stamp == register.stamp { continue }
-            let indexed = IndexedValue(register.value)
-            try upsert.execute(arguments: [collection, idData, name, indexed.type, Self.databaseValue(register.value)])
-        }
-        if !old.isEmpty {
-            let delete = try db.cachedStatement(sql: "DELETE FROM fields WHERE collection = ? AND record_id = ? AND name = ?")
-            for name in old.keys { try delete.execute(arguments: [collection, idData, name]) }
+            // The field index holds the registers of the record (a deleted record has none).
+            // A register is rewritten when its write changed: a newer stamp, or (two writes
+            // under one stamp) the same stamp with the greater value.
+            var old: [String: LWWRegister] = [:]
+            if let previous { for (name, register) in previous.registerFields { old[name] = register } }
+            let upsert = try db.cachedStatement(sql: """
+                INSERT INTO fields (collection, record_id, name, type, value)
+                VALUES (CAST(?1 AS TEXT), ?2, CAST(?3 AS TEXT), ?4, CASE WHEN ?4 = 4 THEN CAST(?5 AS TEXT) ELSE ?5 END)
+                ON CONFLICT (collection, record_id, name) DO UPDATE SET type = excluded.type, value = excluded.value
+                """)
+            for (name, register) in record.state.registerFields {
+                if let before = old.removeValue(forKey: name), before == register { continue }
+                let indexed = IndexedValue(register.value)
+                try upsert.execute(arguments: [collectionText, idData, Self.text(name), indexed.type, Self.databaseValue(register.value)])
+            }
+            if !old.isEmpty {
+                let delete = try db.cachedStatement(sql: "DELETE FROM fields WHERE collection = CAST(? AS TEXT) AND record_id = ? AND name = CAST(? AS TEXT)")
+                for name in old.keys { try delete.execute(arguments: [collectionText, idData, Self.text(name)]) }
+            }
         }
     }
 
-    /// A value as stored in `fields.value` (see `Specs/storage-schema.md`).
+    /// A value as bound for `fields.value` (see `Specs/storage-schema.md`). A string is
+    /// bound as its UTF-8 bytes: its placeholder must be `CAST(? AS TEXT)`
+    /// (``placeholder(for:)``).
     static func databaseValue(_ value: Value) -> DatabaseValue {
         switch value {
         case .null: .null
         case .bool(let b): (b ? 1 : 0 as Int64).databaseValue
         case .int(let i): i.databaseValue
-        case .double(let d): d.databaseValue
-        case .string(let s): s.databaseValue
+        case .double(let d): d.isNaN ? .null : d.databaseValue
+        case .string(let s): text(s)
         case .bytes(let b): Data(b).databaseValue
         case .reference(let r): Data(IndexedValue.referenceBlob(r)).databaseValue
         }
     }
 
+    /// The SQL placeholder for ``databaseValue(_:)`` of `value`.
+    static func placeholder(for value: Value) -> String {
+        if case .string = value { "CAST(? AS TEXT)" } else { "?" }
+    }
+
     func records(matching query: RecordQuery) throws -> [StoredRecordRow] {
-        let (sql, arguments) = Self.sql(for: query, counting: false)
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
-        var result: [StoredRecordRow] = []
-        while let row = try rows.next() {
-            let idData: Data = row[0]
-            result.append(StoredRecordRow(id: RecordID(bytes: idData)!, record: try Self.storedRecord(row, stateIndex: 1, sequenceIndex: 2)))
+        try mapping {
+            let (sql, arguments) = Self.sql(for: query, counting: false)
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+            var result: [StoredRecordRow] = []
+            while let row = try rows.next() {
+                let idData: Data = row[0]
+                guard let id = RecordID(bytes: idData) else {
+                    throw StoreError(.decoding, "a stored record id is not 16 bytes; the store is damaged: re-sync from a peer")
+                }
+                result.append(StoredRecordRow(id: id, record: try Self.storedRecord(row, stateIndex: 1, sequenceIndex: 2)))
+            }
+            return result
         }
-        return result
     }
 
     func count(matching query: RecordQuery) throws -> Int {
-        let (sql, arguments) = Self.sql(for: query, counting: true)
-        return try Int.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) ?? 0
+        try mapping {
+            let (sql, arguments) = Self.sql(for: query, counting: true)
+            return try Int.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) ?? 0
+        }
     }
 
     /// The SQL of a query: one join on the field index per condition, a left join for the
     /// order field. Semantics: ``RecordQuery``.
     static func sql(for query: RecordQuery, counting: Bool) -> (String, StatementArguments) {
         var joins: [String] = []
-        var conditions = ["r.collection = ?", "r.visible = 1"]
+        var conditions = ["r.collection = CAST(? AS TEXT)", "r.visible = 1"]
         var joinArguments: [DatabaseValue] = []
-        var whereArguments: [DatabaseValue] = [query.collection.databaseValue]
+        var whereArguments: [DatabaseValue] = [text(query.collection)]
         for (i, filter) in query.filters.enumerated() {
             let alias = "f\(i)"
-            joins.append("JOIN fields \(alias) ON \(alias).collection = r.collection AND \(alias).record_id = r.id AND \(alias).name = ?")
-            joinArguments.append(filter.field.databaseValue)
+            joins.append("JOIN fields \(alias) ON \(alias).collection = r.collection AND \(alias).record_id = r.id AND \(alias).name = CAST(? AS TEXT)")
+            joinArguments.append(text(filter.field))
             let operand = filter.condition.operand
             let indexed = IndexedValue(operand)
             if case .equals = filter.condition {
-                conditions.append(operand == .null ? "\(alias).type = 0" : "\(alias).type = ? AND \(alias).value = ?")
-                if operand != .null {
+                switch operand {
+                case .null:
+                    conditions.append("\(alias).type = 0")
+                case .double(let d) where d.isNaN:
+                    // NaN equals nothing (SQLite holds it as NULL).
+                    conditions.append("0")
+                default:
+                    conditions.append("\(alias).type = ? AND \(alias).value = \(placeholder(for: operand))")
                     whereArguments.append(indexed.type.databaseValue)
                     whereArguments.append(databaseValue(operand))
                 }
@@ -128,13 +181,13 @@ final class SQLiteTransaction: StoreWriter {
             case 2: types = "\(alias).type IN (2, 3)"
             default: types = "\(alias).type = \(indexed.type)"
             }
-            conditions.append("\(types) AND \(alias).value \(filter.condition.symbol) ?")
+            conditions.append("\(types) AND \(alias).value \(filter.condition.symbol) \(placeholder(for: operand))")
             whereArguments.append(databaseValue(operand))
         }
         var order = "r.id"
         if let field = query.orderField, !counting {
-            joins.append("LEFT JOIN fields o ON o.collection = r.collection AND o.record_id = r.id AND o.name = ?")
-            joinArguments.append(field.databaseValue)
+            joins.append("LEFT JOIN fields o ON o.collection = r.collection AND o.record_id = r.id AND o.name = CAST(? AS TEXT)")
+            joinArguments.append(text(field))
             order = "(o.record_id IS NULL), o.value\(query.descending ? " DESC" : ""), r.id"
         }
         let select = counting ? "SELECT COUNT(*)" : "SELECT r.id, r.state, r.local_seq"
@@ -152,122 +205,169 @@ final class SQLiteTransaction: StoreWriter {
     }
 
     func collections() throws -> [String] {
-        try String.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT collection FROM records ORDER BY collection"))
+        try mapping {
+            try Data.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT CAST(collection AS BLOB) AS name FROM records ORDER BY name")).map(Self.string)
+        }
     }
 
     // MARK: Chains
 
     func chainHeads() throws -> [PublicKey: ChainHead] {
-        var heads: [PublicKey: ChainHead] = [:]
-        let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT author, seq, id FROM chain_heads"))
-        while let row = try rows.next() {
-            heads[try Self.key(row[0])] = ChainHead(sequence: UInt64(bitPattern: row[1]), id: try Self.digest(row[2]))
+        try mapping {
+            var heads: [PublicKey: ChainHead] = [:]
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT author, seq, id FROM chain_heads"))
+            while let row = try rows.next() {
+                heads[try Self.key(row[0])] = ChainHead(sequence: UInt64(bitPattern: row[1]), id: try Self.digest(row[2]))
+            }
+            return heads
         }
-        return heads
     }
 
     func chainHead(of author: PublicKey) throws -> ChainHead? {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, id FROM chain_heads WHERE author = ?"), arguments: [Data(author.bytes)]) else { return nil }
-        return ChainHead(sequence: UInt64(bitPattern: row[0]), id: try Self.digest(row[1]))
+        try mapping {
+            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, id FROM chain_heads WHERE author = ?"), arguments: [Data(author.bytes)]) else { return nil }
+            return ChainHead(sequence: UInt64(bitPattern: row[0]), id: try Self.digest(row[1]))
+        }
     }
 
     func containsBundle(_ id: Digest32) throws -> Bool {
-        let sql = """
-            SELECT EXISTS (SELECT 1 FROM bundles WHERE id = ?1) OR EXISTS (SELECT 1 FROM held_bundles WHERE id = ?1)
-                OR EXISTS (SELECT 1 FROM quarantined_bundles WHERE id = ?1)
-            """
-        return try Bool.fetchOne(db.cachedStatement(sql: sql), arguments: [Data(id.bytes)]) ?? false
+        try mapping {
+            let sql = """
+                SELECT EXISTS (SELECT 1 FROM bundles WHERE id = ?1) OR EXISTS (SELECT 1 FROM held_bundles WHERE id = ?1)
+                    OR EXISTS (SELECT 1 FROM quarantined_bundles WHERE id = ?1)
+                """
+            return try Bool.fetchOne(db.cachedStatement(sql: sql), arguments: [Data(id.bytes)]) ?? false
+        }
     }
 
     func bundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
-        let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE author = ? AND seq = ?")
-        return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
+        try mapping {
+            let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE author = ? AND seq = ?")
+            return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
+        }
     }
 
     func bundles(after position: Int64, limit: Int) throws -> [StoredBundle] {
-        let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE position > ? ORDER BY position LIMIT ?")
-        return try Row.fetchAll(statement, arguments: [position, limit]).map(Self.bundle)
+        try mapping {
+            let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE position > ? ORDER BY position LIMIT ?")
+            return try Row.fetchAll(statement, arguments: [position, max(0, limit)]).map(Self.bundle)
+        }
     }
 
     func bundleCount() throws -> Int {
-        try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM bundles")) ?? 0
+        try mapping { try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM bundles")) ?? 0 }
     }
 
     func appendBundle(_ bundle: StoredBundle) throws {
-        let head = try chainHead(of: bundle.author)
-        guard bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? Digest32.zero) else {
-            throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
+        try mapping {
+            let head = try chainHead(of: bundle.author)
+            guard bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? Digest32.zero) else {
+                throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
+            }
+            let id = Data(bundle.id.bytes)
+            guard try !(Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM bundles WHERE id = ?)"), arguments: [id]) ?? false) else {
+                throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) has the id of a bundle already in a chain")
+            }
+            let author = Data(bundle.author.bytes)
+            let sequence = Int64(bitPattern: bundle.sequence)
+            try db.cachedStatement(sql: "INSERT INTO bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [id, author, sequence, Data(bundle.previous.bytes), Data(bundle.bytes)])
+            try db.cachedStatement(sql: "INSERT INTO chain_heads (author, seq, id) VALUES (?, ?, ?) ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, id = excluded.id")
+                .execute(arguments: [author, sequence, id])
         }
-        let author = Data(bundle.author.bytes)
-        let sequence = Int64(bitPattern: bundle.sequence)
-        try db.cachedStatement(sql: "INSERT INTO bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [Data(bundle.id.bytes), author, sequence, Data(bundle.previous.bytes), Data(bundle.bytes)])
-        try db.cachedStatement(sql: "INSERT INTO chain_heads (author, seq, id) VALUES (?, ?, ?) ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, id = excluded.id")
-            .execute(arguments: [author, sequence, Data(bundle.id.bytes)])
     }
 
     // MARK: Held and quarantined
 
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
-        let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles WHERE author = ? AND seq = ?")
-        return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
+        try mapping {
+            let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles WHERE author = ? AND seq = ?")
+            return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
+        }
     }
 
     func heldBundles() throws -> [StoredBundle] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles ORDER BY author, seq")).map(Self.bundle)
+        try mapping {
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles ORDER BY author, seq")).map(Self.bundle)
+        }
     }
 
     func quarantinedBundles() throws -> [StoredBundle] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM quarantined_bundles ORDER BY position")).map(Self.bundle)
+        try mapping {
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM quarantined_bundles ORDER BY position")).map(Self.bundle)
+        }
     }
 
     func holdBundle(_ bundle: StoredBundle) throws {
-        try db.cachedStatement(sql: "INSERT INTO held_bundles (author, seq, id, previous, bytes) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [Data(bundle.author.bytes), Int64(bitPattern: bundle.sequence), Data(bundle.id.bytes), Data(bundle.previous.bytes), Data(bundle.bytes)])
+        try mapping {
+            let author = Data(bundle.author.bytes)
+            let sequence = Int64(bitPattern: bundle.sequence)
+            let id = Data(bundle.id.bytes)
+            let taken = try Bool.fetchOne(
+                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM held_bundles WHERE (author = ? AND seq = ?) OR id = ?)"),
+                arguments: [author, sequence, id]) ?? false
+            guard !taken else {
+                throw StoreError(.constraint, "a bundle is already held at sequence \(bundle.sequence) of \(bundle.author.hex.prefix(8))")
+            }
+            try db.cachedStatement(sql: "INSERT INTO held_bundles (author, seq, id, previous, bytes) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [author, sequence, id, Data(bundle.previous.bytes), Data(bundle.bytes)])
+        }
     }
 
     func removeHeldBundle(of author: PublicKey, sequence: UInt64) throws {
-        try db.cachedStatement(sql: "DELETE FROM held_bundles WHERE author = ? AND seq = ?")
-            .execute(arguments: [Data(author.bytes), Int64(bitPattern: sequence)])
+        try mapping {
+            try db.cachedStatement(sql: "DELETE FROM held_bundles WHERE author = ? AND seq = ?")
+                .execute(arguments: [Data(author.bytes), Int64(bitPattern: sequence)])
+        }
     }
 
     func quarantineBundle(_ bundle: StoredBundle) throws {
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO quarantined_bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)")
-            .execute(arguments: [Data(bundle.id.bytes), Data(bundle.author.bytes), Int64(bitPattern: bundle.sequence), Data(bundle.previous.bytes), Data(bundle.bytes)])
+        try mapping {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO quarantined_bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [Data(bundle.id.bytes), Data(bundle.author.bytes), Int64(bitPattern: bundle.sequence), Data(bundle.previous.bytes), Data(bundle.bytes)])
+        }
     }
 
     func removeQuarantinedBundle(_ id: Digest32) throws {
-        try db.cachedStatement(sql: "DELETE FROM quarantined_bundles WHERE id = ?").execute(arguments: [Data(id.bytes)])
+        try mapping {
+            try db.cachedStatement(sql: "DELETE FROM quarantined_bundles WHERE id = ?").execute(arguments: [Data(id.bytes)])
+        }
     }
 
     // MARK: Pending local operations
 
     func pendingOperations() throws -> [RecordOperation] {
-        var ops: [RecordOperation] = []
-        let rows = try Data.fetchCursor(db.cachedStatement(sql: "SELECT batch FROM pending_ops ORDER BY position"))
-        while let batch = try rows.next() {
-            do {
-                ops += try OperationCodec.decode(Array(batch))
-            } catch {
-                throw StoreError(.decoding, "a stored batch of unsealed changes cannot be decoded (\(error)); the store is damaged")
+        try mapping {
+            var ops: [RecordOperation] = []
+            let rows = try Data.fetchCursor(db.cachedStatement(sql: "SELECT batch FROM pending_ops ORDER BY position"))
+            while let batch = try rows.next() {
+                do {
+                    ops += try OperationCodec.decode(Array(batch))
+                } catch {
+                    throw StoreError(.decoding, "a stored batch of unsealed changes cannot be decoded (\(error)); the store is damaged")
+                }
             }
+            return ops
         }
-        return ops
     }
 
     func pendingOperationCount() throws -> Int {
-        try Int.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(SUM(op_count), 0) FROM pending_ops")) ?? 0
+        try mapping { try Int.fetchOne(db.cachedStatement(sql: "SELECT COALESCE(SUM(op_count), 0) FROM pending_ops")) ?? 0 }
     }
 
     func appendPendingOperations(_ ops: [RecordOperation]) throws {
         guard !ops.isEmpty else { return }
-        try db.cachedStatement(sql: "INSERT INTO pending_ops (op_count, batch) VALUES (?, ?)")
-            .execute(arguments: [ops.count, Data(OperationCodec.encode(ops))])
+        try mapping {
+            try db.cachedStatement(sql: "INSERT INTO pending_ops (op_count, batch) VALUES (?, ?)")
+                .execute(arguments: [ops.count, Data(OperationCodec.encode(ops))])
+        }
     }
 
     func markPendingSealed(sequence: UInt64) throws {
-        try db.cachedStatement(sql: "DELETE FROM pending_ops").execute()
-        try db.cachedStatement(sql: "UPDATE records SET local_seq = ? WHERE local_seq = 0").execute(arguments: [Int64(bitPattern: sequence)])
+        try mapping {
+            try db.cachedStatement(sql: "DELETE FROM pending_ops").execute()
+            try db.cachedStatement(sql: "UPDATE records SET local_seq = ? WHERE local_seq = 0").execute(arguments: [Int64(bitPattern: sequence)])
+        }
     }
 
     // MARK: Row decoding
