@@ -1,6 +1,6 @@
 # Concord: the two commands of the README, plus benchmarks.
 #
-#   make demo    two replicas edit concurrently and converge (builds everything it needs)
+#   make demo    two devices offline with the `concord` CLI: invite, edit, swap files, converge
 #   make test    unit, property and conformance tests (installs libsodium-dev if missing)
 #   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run
 #
@@ -27,8 +27,10 @@ deps:
 	  fi; \
 	fi
 
+# Two devices offline on embedded SQLite, with the real `concord` CLI (Examples/demo.sh).
 demo: deps
-	$(SWIFT) run two-replicas
+	$(SWIFT) build --product concord
+	CONCORD="$$($(SWIFT) build --show-bin-path)/concord" Examples/demo.sh
 
 test: deps
 	@$(PYTHON) -c "import nacl" 2>/dev/null || $(PYTHON) -m pip install -q pynacl

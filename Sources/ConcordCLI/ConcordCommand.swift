@@ -1,0 +1,45 @@
+import ArgumentParser
+
+/// `concord`: the root command.
+struct ConcordCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "concord",
+        abstract: "Offline-first, end-to-end signed data: a local replica, synced over files.",
+        discussion: """
+            Every command works on one replica directory: --store DIR, else $CONCORD_STORE, \
+            else ./.concord. Record ids are UUIDs (make one with `concord new-id` or uuidgen). \
+            Values are JSON scalars: 42 (an int64), 1.5 (a double), "text" (quote it for the \
+            shell: '"text"'), true, false, null.
+
+            Two devices, offline, syncing over a file:
+              A$ concord init                         # prints the space id
+              A$ concord invite > invite.txt          # give it to B (it holds a secret)
+              B$ concord join "$(cat invite.txt)"
+              A$ concord put todos $(concord new-id) title='"Buy milk"' done=false
+              A$ concord export /media/usb/a.concord
+              B$ concord import /media/usb/a.concord
+              B$ concord list todos --json
+
+            Or let a shared folder carry the files, on each device:
+              concord sync-folder /media/usb/concord
+
+            Exit status:
+              0  success
+              1  usage error or other failure (no replica, storage, a reader writing, ...)
+              2  rejected input: a truncated, damaged, tampered or foreign bundle file, a \
+            rejected bundle, an invalid invite
+              3  not found: the record is absent or deleted (get, conflicts, history)
+
+            Errors print `concord: <message>` on stderr. Progress bars for long imports and \
+            exports go to stderr, only when it is a terminal.
+            """,
+        version: "0.1.0",
+        subcommands: [
+            Init.self, Invite.self, Join.self,
+            Put.self, Add.self, Remove.self, Delete.self,
+            Get.self, List.self, Conflicts.self, History.self,
+            Export.self, Import.self, SyncFolder.self,
+            VectorCommand.self, Status.self, Log.self, NewID.self,
+        ]
+    )
+}

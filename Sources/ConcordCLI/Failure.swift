@@ -1,0 +1,62 @@
+import ArgumentParser
+import Concord
+import ConcordSync
+import Foundation
+
+/// The exit statuses of `concord` (also in `concord --help`).
+enum Exit {
+    static let ok: Int32 = 0
+    /// Usage errors and every other failure (no store, storage, a reader writing...).
+    static let failure: Int32 = 1
+    /// Rejected input: a truncated, damaged, tampered or foreign bundle file, a rejected
+    /// bundle, an invalid invite token.
+    static let rejected: Int32 = 2
+    /// `get`, `conflicts`, `history`: the record is absent or deleted.
+    static let notFound: Int32 = 3
+}
+
+/// A failure the CLI reports itself: `concord: <message>` on stderr, then `status`.
+struct CLIFailure: Error {
+    var message: String
+    var status: Int32 = Exit.failure
+}
+
+enum Output {
+    /// Writes a line to stderr.
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}
+
+extension CLIFailure {
+    /// Prints the error and returns the exit status for it.
+    static func report(_ error: any Error) -> Int32 {
+        switch error {
+        case let code as ExitCode:
+            return code.rawValue
+        case let failure as CLIFailure:
+            Output.error("concord: " + failure.message)
+            return failure.status
+        case let error as ConcordError:
+            Output.error("concord: " + error.message)
+            let rejected: [ConcordError.Code] = [
+                .invalidInvite, .inviteChecksumMismatch, .malformedBundle, .unsupportedVersion, .wrongSpace,
+                .invalidSignature, .invalidCertificate, .bundleTooLarge,
+            ]
+            return rejected.contains(error.code) ? Exit.rejected : Exit.failure
+        case let error as ConcordSyncError:
+            Output.error("concord: " + error.message)
+            return [.fileSystem, .invalidVector].contains(error.code) ? Exit.failure : Exit.rejected
+        default:
+            let code = ConcordCommand.exitCode(for: error)
+            if code == .success {
+                print(ConcordCommand.fullMessage(for: error))
+                return Exit.ok
+            }
+            var text = ConcordCommand.fullMessage(for: error)
+            if text.hasPrefix("Error: ") { text.removeFirst("Error: ".count) }
+            Output.error("concord: " + text)
+            return Exit.failure
+        }
+    }
+}

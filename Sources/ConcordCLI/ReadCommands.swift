@@ -1,0 +1,242 @@
+import ArgumentParser
+import Concord
+import Foundation
+
+/// Text lines for one record: `field = value`, sets as `field = {a, b}`.
+func describe(_ record: RecordView) -> String {
+    var lines = ["id = \(record.id.uuidString)"]
+    lines += record.fields.map { "\($0.name) = \(JSONText.value($0.value))" }
+    lines += record.sets.map { "\($0.name) = {" + $0.members.sorted().map(JSONText.value).joined(separator: ", ") + "}" }
+    return lines.joined(separator: "\n")
+}
+
+func notFound(_ id: RecordID, _ collection: String) -> CLIFailure {
+    CLIFailure(message: "no record \(id.uuidString) in \(collection) (absent or deleted); list the collection with `concord list \(collection)`", status: Exit.notFound)
+}
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print one record; exit status 3 if it is absent or deleted.",
+        discussion: """
+            Examples:
+              concord get todos E621E1F8-C36C-495A-93FC-0C247A3E6E5F
+              concord get todos "$id" --json     # {"id":"...","fields":{"done":false,"tags":["a","b"],...}}
+            """
+    )
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The collection.") var collection: String
+    @Argument(help: "The record id (a UUID).") var id: String
+    @Flag(help: "Print {\"id\": ..., \"fields\": {...}} with OR-set fields as sorted arrays.") var json = false
+
+    func run() async throws {
+        let record = try Parse.id(id)
+        let replica = try options.open()
+        guard let view = try await replica.record(record, in: collection) else { throw notFound(record, collection) }
+        print(json ? JSONText.record(view) : describe(view))
+    }
+}
+
+struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the records of a collection, sorted by id.",
+        discussion: """
+            --where FIELD=JSON keeps records whose LWW field equals the value (repeat it to \
+            require several). --json prints a JSON array sorted by id, each element \
+            {"id": ..., "fields": {...}} with OR-set fields as sorted arrays: two replicas in \
+            the same state print identical bytes.
+
+            Examples:
+              concord list todos
+              concord list todos --json
+              concord list todos --where done=false --where owner='"ada"' --json
+            """
+    )
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The collection.") var collection: String
+    @Flag(help: "Print a JSON array.") var json = false
+    @Option(name: .customLong("where"), help: ArgumentHelp("Keep records whose field equals the JSON value.", valueName: "FIELD=JSON"))
+    var conditions: [String] = []
+
+    func run() async throws {
+        var query = RecordQuery(collection)
+        for condition in conditions {
+            let (field, value) = try Parse.assignment(condition)
+            query = query.where(field, .equals(value))
+        }
+        let replica = try options.open()
+        let records = try await replica.records(matching: query).sorted { $0.id.uuidString < $1.id.uuidString }
+        if json {
+            print(JSONText.records(records))
+        } else if records.isEmpty {
+            print("no records in \(collection)")
+        } else {
+            print(records.map(describe).joined(separator: "\n\n"))
+        }
+    }
+}
+
+struct Conflicts: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the concurrent writes that lost to a record's LWW fields.",
+        discussion: """
+            For every LWW field of the record (or only FIELD), prints the current value and \
+            each value another device wrote concurrently (without having seen the winner's \
+            author's write) that was overwritten. Write the merged value with `concord put` \
+            to resolve. Exit status 3 if the record is absent or deleted.
+
+            Examples:
+              concord conflicts todos E621E1F8-C36C-495A-93FC-0C247A3E6E5F
+              concord conflicts todos "$id" title --json
+            """
+    )
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The collection.") var collection: String
+    @Argument(help: "The record id (a UUID).") var id: String
+    @Argument(help: "Only this field.") var field: String?
+    @Flag(help: "Print {\"FIELD\": {\"current\": ..., \"overwritten\": [{\"value\": ..., \"author\": HEX}]}}.") var json = false
+
+    func run() async throws {
+        let record = try Parse.id(id)
+        let replica = try options.open()
+        guard let view = try await replica.record(record, in: collection) else { throw notFound(record, collection) }
+        let fields = field.map { [$0] } ?? view.fields.map(\.name)
+        var entries: [(String, String)] = []
+        var lines: [String] = []
+        for name in fields {
+            let losers = try await replica.conflicts(of: name, record: record, in: collection)
+            guard !losers.isEmpty else { continue }
+            let current = view[name].map(JSONText.value) ?? "null"
+            let overwritten = losers.map { "{\"value\":\(JSONText.value($0.value)),\"author\":\(JSONText.string($0.author.hex))}" }
+            entries.append((name, "{\"current\":\(current),\"overwritten\":[\(overwritten.joined(separator: ","))]}"))
+            lines.append("\(name): \(current) (current)")
+            lines += losers.map { "  overwritten concurrently: \(JSONText.value($0.value)) by device \($0.author.shortDescription)" }
+        }
+        if json {
+            print(JSONText.object(entries))
+        } else {
+            print(lines.isEmpty ? "no conflicts" : lines.joined(separator: "\n"))
+        }
+    }
+}
+
+struct History: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show every shared write of one LWW field, oldest first.",
+        discussion: """
+            Examples:
+              concord history todos E621E1F8-C36C-495A-93FC-0C247A3E6E5F title
+            """
+    )
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The collection.") var collection: String
+    @Argument(help: "The record id (a UUID).") var id: String
+    @Argument(help: "The field.") var field: String
+
+    func run() async throws {
+        let record = try Parse.id(id)
+        let replica = try options.open()
+        let writes = try await replica.history(of: field, record: record, in: collection)
+        if writes.isEmpty, try await replica.record(record, in: collection) == nil { throw notFound(record, collection) }
+        for write in writes {
+            let place = write.sequence.map { "bundle \($0)" } ?? "not sealed yet"
+            print("\(JSONText.value(write.value)) by device \(write.author.shortDescription) (\(place))\(write.isCurrent ? " current" : "")")
+        }
+    }
+}
+
+struct VectorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vector",
+        abstract: "Print the version vector as JSON: device id (hex) -> highest bundle held.",
+        discussion: """
+            Give it to another device so it exports only what you lack.
+
+            Examples:
+              concord vector > mine.json               # on B
+              concord export delta.concord --since mine.json   # on A
+            """
+    )
+    @OptionGroup var options: StoreOptions
+
+    func run() async throws {
+        let replica = try options.open()
+        print(JSONText.vector(try await replica.versionVector()))
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show the replica: space, device, role, pending writes, bundles, state digest.",
+        discussion: """
+            Two replicas holding the same data show the same state digest.
+
+            Examples:
+              concord status
+              concord status --json
+            """
+    )
+    @OptionGroup var options: StoreOptions
+    @Flag(help: "Print a JSON object.") var json = false
+
+    func run() async throws {
+        let replica = try options.open()
+        let status = try await replica.status()
+        let digest = try await replica.state().digestHex
+        let encrypted = replica.membership.isEncrypted
+        if json {
+            print(JSONText.object([
+                ("store", JSONText.string(options.path)),
+                ("space", JSONText.string(replica.spaceID.hex)),
+                ("device", JSONText.string(replica.replicaID.hex)),
+                ("role", JSONText.string("\(replica.role)")),
+                ("encrypted", encrypted ? "true" : "false"),
+                ("pending_operations", String(status.pendingOperations)),
+                ("bundles", String(status.bundles)),
+                ("held_bundles", String(status.heldBundles)),
+                ("quarantined_bundles", String(status.quarantinedBundles)),
+                ("unacknowledged_bundles", String(status.unacknowledgedBundles)),
+                ("vector", JSONText.vector(status.versionVector)),
+                ("state_digest", JSONText.string(digest)),
+            ]))
+            return
+        }
+        print("""
+            store                   \(options.path)
+            space                   \(replica.spaceID.hex) (\(encrypted ? "encrypted" : "plaintext"))
+            device                  \(replica.replicaID.hex) (\(replica.role))
+            pending operations      \(status.pendingOperations) (sealed into a bundle on export)
+            bundles                 \(status.bundles) in the log, \(status.heldBundles) held, \(status.quarantinedBundles) quarantined
+            unacknowledged bundles  \(status.unacknowledgedBundles)
+            vector                  \(JSONText.vector(status.versionVector))
+            state digest            \(digest)
+            """)
+    }
+}
+
+struct Log: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the bundles in the log: author, sequence, operations, size, time.",
+        discussion: """
+            Pending local writes are sealed into a bundle first.
+
+            Examples:
+              concord log
+            """
+    )
+    @OptionGroup var options: StoreOptions
+
+    func run() async throws {
+        let replica = try options.open()
+        let me = replica.membership.device.publicKey
+        let formatter = ISO8601DateFormatter()
+        var count = 0
+        for try await bundle in try await replica.bundles() {
+            let ops = (try? replica.membership.contents(of: bundle).operations.count).map { "\($0) ops" } ?? "? ops"
+            let date = Date(timeIntervalSince1970: Double(bundle.hlcRange.upperBound.milliseconds) / 1000)
+            let who = bundle.author.hex.prefix(16) + (bundle.author == me ? " (this device)" : "")
+            print("\(who) #\(bundle.sequence)  \(ops)  \(bundle.bytes.count) bytes  \(formatter.string(from: date))  id \(bundle.id.shortDescription)")
+            count += 1
+        }
+        if count == 0 { print("the log is empty") }
+    }
+}

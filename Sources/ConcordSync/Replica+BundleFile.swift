@@ -1,0 +1,137 @@
+import Concord
+import ConcordCrypto
+
+/// What ``Replica/exportBundleFile(to:since:authors:progress:)`` wrote.
+public struct BundleFileExport: Hashable, Sendable, CustomStringConvertible {
+    /// The file written.
+    public var path: String
+    /// Bundles in the file.
+    public var bundles: Int
+    /// Size of the file in bytes.
+    public var bytes: Int
+    /// The exporting device's own sequence numbers in the file, when there are any.
+    public var ownSequences: ClosedRange<UInt64>?
+
+    /// `wrote 3 bundles (1234 bytes) to out.concord`.
+    public var description: String { "wrote \(bundles) bundle\(bundles == 1 ? "" : "s") (\(bytes) bytes) to \(path)" }
+}
+
+extension Replica {
+    /// Writes the bundles of the log above `vector` (every bundle by default) into a
+    /// bundle file, atomically: a temporary file in the same directory, renamed over
+    /// `path` once complete. Pending local writes are sealed first. Streams the log a
+    /// page at a time; memory stays bounded.
+    ///
+    /// ```swift
+    /// try await replica.exportBundleFile(to: "/media/usb/school.concord")
+    /// try await replica.exportBundleFile(to: "delta.concord", since: theirVector)
+    /// ```
+    /// - Parameters:
+    ///   - path: The file to write (replaced if it exists).
+    ///   - vector: What the receiver already holds.
+    ///   - authors: Only these authors' bundles (`nil`: everyone's).
+    ///   - progress: Called every 256 bundles and at the end (`bundlesTotal` is the
+    ///     size of the whole log, an upper bound).
+    /// - Throws: ``ConcordSyncError`` `.fileSystem`; ``ConcordError`` from the store.
+    @discardableResult
+    public func exportBundleFile(
+        to path: String, since vector: VersionVector = VersionVector(), authors: Set<PublicKey>? = nil,
+        progress: (@Sendable (ImportProgress) -> Void)? = nil
+    ) async throws -> BundleFileExport {
+        let stream = try bundles(since: vector)
+        let total = progress == nil ? nil : try bundleCount()
+        let writer = try BundleFile.Writer(path: path, spaceID: spaceID)
+        let me = membership.device.publicKey
+        var own: ClosedRange<UInt64>?
+        var report = ImportProgress(bundlesDone: 0, bundlesTotal: total, bytesDone: 0, bytesTotal: nil)
+        do {
+            for try await bundle in stream {
+                if let authors, !authors.contains(bundle.author) { continue }
+                try writer.append(bundle.bytes)
+                if bundle.author == me {
+                    own = own.map { min($0.lowerBound, bundle.sequence)...max($0.upperBound, bundle.sequence) }
+                        ?? bundle.sequence...bundle.sequence
+                }
+                report.bundlesDone += 1
+                report.bytesDone = writer.byteCount
+                if report.bundlesDone % 256 == 0 { progress?(report) }
+            }
+            try writer.commit()
+        } catch {
+            writer.abort()
+            throw error
+        }
+        report.bundlesTotal = report.bundlesDone
+        report.bytesDone = writer.byteCount
+        report.bytesTotal = writer.byteCount
+        progress?(report)
+        return BundleFileExport(path: path, bundles: writer.count, bytes: writer.byteCount, ownSequences: own)
+    }
+
+    /// Imports a bundle file: reads it whole, checks the checksum and every entry
+    /// **before** importing anything (a truncated, damaged or foreign file is rejected
+    /// as a whole and the store is unchanged), then imports its bundles in batches,
+    /// each bundle verified and applied entirely or not at all. Importing a file twice
+    /// changes nothing (its bundles are duplicates).
+    ///
+    /// ```swift
+    /// let summary = try await replica.importBundleFile(at: "/media/usb/office.concord")
+    /// print(summary)   // applied 12, duplicate 0, held 0, fork 0, rejected 0
+    /// ```
+    /// - Returns: Counts of each outcome; a bundle that fails its own checks (a forged
+    ///   signature under a recomputed checksum) is counted in `rejected`.
+    /// - Throws: ``ConcordSyncError`` (`.fileSystem`, `.truncatedFile`, `.notABundleFile`,
+    ///   `.unsupportedVersion`, `.checksumMismatch`, `.malformedFile`, `.wrongSpace`);
+    ///   ``ConcordError`` `.storage`.
+    @discardableResult
+    public func importBundleFile(at path: String, progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
+        let file = try BundleFile.read(at: path, limits: options.limits)
+        do {
+            return try importBundleFile(file, progress: progress)
+        } catch let error as ConcordSyncError {
+            throw ConcordSyncError(error.code, "\(path): \(error.message)")
+        }
+    }
+
+    /// Imports an already parsed bundle file (see ``importBundleFile(at:progress:)``).
+    @discardableResult
+    public func importBundleFile(_ file: BundleFile, progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
+        guard file.spaceID == spaceID else {
+            throw ConcordSyncError(.wrongSpace, "the bundle file belongs to space \(file.spaceID.shortDescription), but this replica is in space \(spaceID.shortDescription); nothing was imported. Import it into a replica of that space")
+        }
+        let bytesTotal = file.bundleByteCount
+        var total = ImportSummary()
+        var report = ImportProgress(bundlesDone: 0, bundlesTotal: file.count, bytesDone: 0, bytesTotal: bytesTotal)
+        progress?(report)
+        var index = 0
+        while index < file.count {
+            // One batch of copies at a time: at most ~8 MiB of bundles beside the file.
+            var chunk: [[UInt8]] = []
+            var chunkBytes = 0
+            let first = index
+            while index < file.count, chunkBytes < Self.bundleFileChunkBytes {
+                let bundle = file.bundleBytes(at: index)
+                chunk.append(Array(bundle))
+                chunkBytes += bundle.count
+                index += 1
+            }
+            let summary = try self.import(chunk)
+            total.applied += summary.applied
+            total.duplicates += summary.duplicates
+            total.held += summary.held
+            total.forks += summary.forks
+            total.operationsApplied += summary.operationsApplied
+            total.rejected += summary.rejected.map { rejection in
+                var shifted = rejection
+                shifted.index += first
+                return shifted
+            }
+            report.bundlesDone = index
+            report.bytesDone += chunkBytes
+            progress?(report)
+        }
+        return total
+    }
+
+    static var bundleFileChunkBytes: Int { 8 << 20 }
+}
