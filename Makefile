@@ -2,7 +2,9 @@
 #
 #   make demo    two devices offline with the `concord` CLI: invite, edit, swap files, converge
 #   make test    unit, property and conformance tests (installs libsodium-dev if missing)
-#   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run
+#   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run; then change
+#                bundles, and the persisted SQLite store (writes, import vs raw SQLite, queries,
+#                memory); BENCH_ARGS="--only store" runs one section
 #
 # On a fresh Debian machine the only prerequisite is Swift 6.1+; libsodium is installed
 # with apt when running as root, otherwise the exact command is printed.
@@ -48,7 +50,7 @@ bench: deps
 	@$(PYTHON) -c "import pycrdt, loro" 2>/dev/null || $(PYTHON) -m pip install -q pycrdt loro
 	$(PYTHON) Benchmarks/run.py $(BENCH_ARGS)
 
-# A quick end-to-end run of the benchmark harness (small sizes, one run).
+# A quick end-to-end run of the benchmark harness (small sizes, one run; store at 100k ops).
 bench-smoke:
 	$(MAKE) bench BENCH_ARGS=--quick
 

@@ -2,7 +2,10 @@
 """Benchmark driver for `make bench`: Concord vs Yrs (pycrdt) vs Loro, same run, same machine.
 
     python3 Benchmarks/run.py [--json] [--runs 5] [--writes 100000] [--keys 10000]
-                              [--concord-bin PATH] [--quick]
+                              [--concord-bin PATH] [--quick] [--only workloads,bundles,store]
+
+Sections: the core workloads (below), change bundles (bundles.py) and the persisted
+SQLite store (store.py: local writes, import vs raw SQLite upserts, queries, memory).
 
 For each workload (map, set) and system (concord, yrs, loro) the workload is run
 --runs times, each run in a fresh subprocess (so peak memory is per run):
@@ -49,6 +52,7 @@ PEERS = HERE / "peers" / "crdt_peers.py"
 DEFAULT_CONCORD_BIN = ".build/release/concord-bench"
 
 WORKLOADS = ("map", "set")
+SECTIONS = ("workloads", "bundles", "store")
 SYSTEMS = ("concord", "yrs", "loro")
 PEER_PACKAGES = {"yrs": "pycrdt", "loro": "loro"}
 
@@ -413,11 +417,19 @@ def parse_args(argv):
     p.add_argument("--concord-bin", default=DEFAULT_CONCORD_BIN,
                    help=f"Concord benchmark binary (default {DEFAULT_CONCORD_BIN})")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: writes=10000 keys=1000 runs=1 (explicit flags still win)")
+                   help="smoke run: writes=10000 keys=1000 runs=1, store section at 100k ops only (explicit flags still win)")
     p.add_argument("--workloads", default=",".join(WORKLOADS),
                    help="comma-separated subset of: map,set")
     p.add_argument("--timeout", type=float, default=900, help="seconds per run (default 900)")
     p.add_argument("--no-bundles", action="store_true", help="skip the change-bundle section")
+    p.add_argument("--no-store", action="store_true", help="skip the persisted-store section")
+    p.add_argument("--only", default=None,
+                   help=f"comma-separated sections to run, of: {','.join(SECTIONS)} (default all)")
+    p.add_argument("--store-runs", type=int, default=None,
+                   help="runs of the store section (default: --runs, at most 3; each full-size run takes ~2-3 min)")
+    p.add_argument("--store-dir", default=None,
+                   help="directory for the store section's temporary databases (default: the system "
+                        "temporary directory; it should be on a real disk, not tmpfs)")
     args = p.parse_args(argv)
     quick = {"writes": 10_000, "keys": 1_000, "runs": 1}
     full = {"writes": 100_000, "keys": 10_000, "runs": 5}
@@ -427,12 +439,24 @@ def parse_args(argv):
     for k in ("runs", "writes", "keys"):
         if getattr(args, k) < 1:
             p.error(f"--{k} must be >= 1")
+    if args.store_runs is None:
+        args.store_runs = min(args.runs, 3)
+    elif args.store_runs < 1:
+        p.error("--store-runs must be >= 1")
     if args.batch is not None and args.batch < 1:
         p.error("--batch must be >= 1")
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     bad = [w for w in args.workloads if w not in WORKLOADS]
     if bad or not args.workloads:
         p.error(f"unknown workload(s) {bad}; choose from {','.join(WORKLOADS)}")
+    if args.only is None:
+        args.sections = [s for s in SECTIONS
+                         if not (s == "bundles" and args.no_bundles) and not (s == "store" and args.no_store)]
+    else:
+        args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
+        bad = [s for s in args.sections if s not in SECTIONS]
+        if bad or not args.sections:
+            p.error(f"unknown section(s) {bad}; choose from {','.join(SECTIONS)}")
     return args
 
 
@@ -450,7 +474,8 @@ def check_setup(args) -> bool:
         ok = False
     else:
         args.concord_bin = str(binpath)
-    missing = [pkg for pkg in PEER_PACKAGES.values() if importlib.util.find_spec(pkg) is None]
+    needs_peers = "workloads" in args.sections or "bundles" in args.sections
+    missing = [pkg for pkg in PEER_PACKAGES.values() if needs_peers and importlib.util.find_spec(pkg) is None]
     if missing:
         eprint(f"error: Python package(s) not importable by {sys.executable}: {', '.join(missing)}\n"
                f"  Install them with:\n"
@@ -467,10 +492,11 @@ def main(argv=None) -> int:
         return 2
 
     print(header_text(args), file=report, flush=True)
-    results: dict[str, dict[str, list[dict]]] = {w: {s: [] for s in SYSTEMS} for w in args.workloads}
+    workloads = args.workloads if "workloads" in args.sections else []
+    results: dict[str, dict[str, list[dict]]] = {w: {s: [] for s in SYSTEMS} for w in workloads}
     failures: list[str] = []
     failed: set[tuple[str, str]] = set()
-    for w in args.workloads:
+    for w in workloads:
         for i in range(args.runs):
             for s in SYSTEMS:  # interleave systems so drift affects all alike
                 if (w, s) in failed:
@@ -488,18 +514,19 @@ def main(argv=None) -> int:
 
     summaries = {w: {s: summarize(r) for s, r in by_sys.items() if r}
                  for w, by_sys in results.items()}
-    for w in args.workloads:
+    for w in workloads:
         print("", file=report)
         print(workload_table(w, summaries[w]), file=report)
-    print("", file=report)
-    print(goals_text(summaries), file=report)
+    if workloads:
+        print("", file=report)
+        print(goals_text(summaries), file=report)
     if args.json:
         for line in json_lines(summaries):
             print(line)
     sys.stdout.flush()
 
-    if not args.no_bundles:
-        sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(HERE))
+    if "bundles" in args.sections:
         from bundles import run_bundles
         eprint("  [bundles] concord-bench --suite bundles and yrs update sizes ...")
         try:
@@ -511,6 +538,19 @@ def main(argv=None) -> int:
                     print(line)
         except (RuntimeError, subprocess.TimeoutExpired) as e:
             failures.append(f"[bundles] failed: {e}")
+    sys.stdout.flush()
+
+    if "store" in args.sections:
+        from store import run_store
+        try:
+            text, lines, _ = run_store(args.concord_bin, args.seed, args.store_runs, args.quick, args.timeout, args.store_dir)
+            print("", file=report)
+            print(text, file=report)
+            if args.json:
+                for line in lines:
+                    print(line)
+        except (RuntimeError, subprocess.TimeoutExpired, KeyError) as e:
+            failures.append(f"[store] failed: {e!r}")
     sys.stdout.flush()
 
     if failures:

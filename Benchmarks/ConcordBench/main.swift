@@ -4,6 +4,8 @@
 //
 // Benchmarks/run.py runs it beside Yrs (pycrdt) and Loro with the same workloads and
 // prints the side-by-side table (`make bench`). The JSON keys are the contract of run.py.
+// `--suite bundles` (BundleBenchmark.swift) and `--suite store` (StoreBenchmark.swift)
+// are the change-bundle and persisted-store sections (Benchmarks/bundles.py, store.py).
 import ConcordCore
 import ConcordTesting
 
@@ -19,6 +21,8 @@ struct Options {
     var keys = 10_000
     var seed: UInt64 = 42
     var suite = "workload"
+    /// Flags of `--suite store` (parsed in StoreBenchmark.swift).
+    var extra: [String] = []
 
     init(_ arguments: [String]) {
         var i = 1
@@ -27,6 +31,7 @@ struct Options {
             guard i < arguments.count else { fail("missing value for \(arguments[i - 1])") }
             return arguments[i]
         }
+        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && $1 == "store" }
         while i < arguments.count {
             switch arguments[i] {
             case "--workload": workload = value()
@@ -36,14 +41,15 @@ struct Options {
             case "--batch": _ = value()  // Concord's local writes need no transaction; accepted for parity
             case "--suite": suite = value()
             case "--help", "-h":
-                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]")
+                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--seed S]")
                 exit(0)
+            case let flag where store && flag.hasPrefix("--"): extra += [flag, value()]
             default: fail("unknown argument \(arguments[i]); see --help")
             }
             i += 1
         }
         guard ["map", "set"].contains(workload) else { fail("--workload must be map or set") }
-        guard ["workload", "bundles"].contains(suite) else { fail("--suite must be workload or bundles") }
+        guard ["workload", "bundles", "store"].contains(suite) else { fail("--suite must be workload, bundles or store") }
         guard writes > 0, keys > 0 else { fail("--writes and --keys must be positive") }
     }
 }
@@ -51,6 +57,10 @@ struct Options {
 let options = Options(CommandLine.arguments)
 if options.suite == "bundles" {
     runBundleSuite(options)
+    exit(0)
+}
+if options.suite == "store" {
+    runStoreSuite(options)
     exit(0)
 }
 let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)
