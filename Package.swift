@@ -23,6 +23,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", exact: "2.8.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
     ],
     targets: [
         // libsodium through pkg-config; the only C in the package. Only ConcordCrypto imports it.
@@ -43,12 +50,40 @@ let package = Package(
         // The app-facing layer: spaces, membership, invites, signed change bundles, import,
         // and the Replica actor apps embed.
         .target(name: "Concord", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordStore"]),
-        // Transports: bundle files (`.concord`) and folder sync; later the relay client.
-        .target(name: "ConcordSync", dependencies: ["Concord", "ConcordCrypto"]),
+        // Transports: bundle files (`.concord`), folder sync, and the relay client
+        // (`SyncEngine`: HTTP push/pull with AsyncHTTPClient, live feed over a WebSocket).
+        .target(
+            name: "ConcordSync",
+            dependencies: [
+                "Concord", "ConcordCrypto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The relay server library (Hummingbird 2): auth, push, streamed pull, WebSocket feed;
+        // storage on SQLite (GRDB, default) or PostgreSQL (postgres-nio, LISTEN/NOTIFY).
+        .target(
+            name: "ConcordRelay",
+            dependencies: [
+                "Concord", "ConcordSync", "ConcordCrypto", "ConcordCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         // The `concord` command-line tool: parses, calls the libraries, prints.
         .executableTarget(
             name: "ConcordCLI",
-            dependencies: ["Concord", "ConcordSync", "ConcordCrypto", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "Concord", "ConcordSync", "ConcordRelay", "ConcordCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Public product for users' own merge-property tests.
         .target(name: "ConcordTesting", dependencies: ["ConcordCore"]),
@@ -82,6 +117,16 @@ let package = Package(
         .testTarget(name: "ConcordSyncTests", dependencies: ["ConcordSync", "Concord", "ConcordCrypto", "ConcordTesting"]),
         // Runs the real `concord` binary as a subprocess.
         .testTarget(name: "ConcordCLITests", dependencies: ["Concord", "ConcordSync", "ConcordTesting"]),
+        // The relay in-process on loopback, both storage backends (PostgreSQL when
+        // CONCORD_TEST_POSTGRES_URL is set, as Tools/postgres.sh and .ci/run do).
+        .testTarget(
+            name: "ConcordRelayTests",
+            dependencies: [
+                "ConcordRelay", "ConcordSync", "Concord", "ConcordCrypto", "ConcordTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .testTarget(name: "IntegrationTests", dependencies: ["Concord", "ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         // Reads Specs/vectors/*.jsonl: the normative encodings, checked against the code.
         .testTarget(name: "ConformanceTests", dependencies: ["ConcordCore", "ConcordCrypto", "Concord", "ConcordTesting"]),
