@@ -13,56 +13,88 @@ struct RecordKey: Hashable, Sendable {
 }
 
 /// The records one transaction touches: loaded from the store once, changed in memory
-/// by operations, written back once. Memory is bounded by the operations of one
-/// transaction, never by the size of the store.
+/// by operations, written back by ``commit(to:origin:tracking:)``. A batch may be
+/// committed several times in one transaction (an import commits after each bundle when
+/// observers need per-bundle changes): each commit writes only the records changed since
+/// the previous one, and records stay loaded, so a record touched by several bundles of
+/// one transaction is read from the store once. Memory is bounded by the operations of
+/// one transaction, never by the size of the store.
 struct RecordBatch {
     struct Entry {
+        /// The record as the store holds it now (as of the last commit of this batch).
         var previous: StoredRecord?
         var state: RecordState
         var writtenLocally = false
+        /// Changed since the last commit.
+        var dirty = false
     }
 
     private(set) var entries: [RecordKey: Entry] = [:]
-    private(set) var order: [RecordKey] = []
+    /// Records changed since the last commit, in the order they were first changed.
+    private var changed: [RecordKey] = []
 
     /// The current state of a record in this batch (loading it if needed).
     mutating func state(_ collection: String, _ id: RecordID, from reader: any StoreReader) throws -> RecordState {
-        try entry(RecordKey(collection, id), from: reader).state
+        let key = RecordKey(collection, id)
+        if let entry = entries[key] { return entry.state }
+        return try load(key, from: reader).state
     }
 
-    private mutating func entry(_ key: RecordKey, from reader: any StoreReader) throws -> Entry {
-        if let entry = entries[key] { return entry }
+    private mutating func load(_ key: RecordKey, from reader: any StoreReader) throws -> Entry {
         let previous = try reader.record(key.id, in: key.collection.string)
         let entry = Entry(previous: previous, state: previous?.state ?? RecordState())
         entries[key] = entry
-        order.append(key)
         return entry
     }
 
     /// Applies one operation.
     mutating func apply(_ op: RecordOperation, local: Bool, from reader: any StoreReader) throws {
         let key = RecordKey(op.collection, op.record)
-        if entries[key] == nil { _ = try entry(key, from: reader) }
-        entries[key]!.state.apply(op)
-        if local { entries[key]!.writtenLocally = true }
+        if entries[key] == nil { _ = try load(key, from: reader) }
+        try withEntry(key) { entry in
+            // A remote operation that changes nothing (an older write) leaves the record
+            // clean; a local one always marks it, as it must be recorded as unsealed.
+            let changed = entry.state.apply(op)
+            if local { entry.writtenLocally = true }
+            if (changed || local) && !entry.dirty {
+                entry.dirty = true
+                return true
+            }
+            return false
+        }
     }
 
-    /// Writes every changed record back.
+    /// Mutates the loaded entry of `key` in place; `body` returns whether it just became dirty.
+    private mutating func withEntry(_ key: RecordKey, _ body: (inout Entry) throws -> Bool) rethrows {
+        guard let index = entries.index(forKey: key) else { return }
+        if try body(&entries.values[index]) { changed.append(key) }
+    }
+
+    /// Writes every record changed since the last commit back, and remembers the written
+    /// states as what the store now holds.
     /// - Parameters:
     ///   - tx: The transaction.
     ///   - origin: Who made the changes.
     ///   - tracking: Whether to compute the changes for observers.
-    /// - Returns: The visible changes (empty unless `tracking`).
-    func commit(to tx: any StoreWriter, origin: RecordChange.Origin, tracking: Bool) throws -> [RecordChange] {
+    /// - Returns: The visible changes since the last commit (empty unless `tracking`).
+    mutating func commit(to tx: any StoreWriter, origin: RecordChange.Origin, tracking: Bool) throws -> [RecordChange] {
         var changes: [RecordChange] = []
-        for key in order {
-            let entry = entries[key]!
+        let keys = changed
+        changed.removeAll(keepingCapacity: true)
+        for key in keys {
+            guard let index = entries.index(forKey: key) else { continue }
+            let entry = entries.values[index]
+            entries.values[index].dirty = false
             let sequence = entry.writtenLocally ? StoredRecord.unsealed : entry.previous?.localSequence
-            if !entry.writtenLocally, let previous = entry.previous, previous.state == entry.state { continue }
-            try tx.putRecord(StoredRecord(state: entry.state, localSequence: sequence), id: key.id, in: key.collection.string, previous: entry.previous?.state)
+            // States only grow (stamps only increase), so a record marked changed differs
+            // from what the store holds; a local write is stored even when it lost, to
+            // mark the record unsealed.
+            let record = StoredRecord(state: entry.state, localSequence: sequence)
+            try tx.putRecord(record, id: key.id, in: key.collection.string, previous: entry.previous?.state)
             if tracking, let change = RecordChange.between(entry.previous?.state, entry.state, collection: key.collection.string, id: key.id, origin: origin) {
                 changes.append(change)
             }
+            entries.values[index].previous = record
         }
         return changes
     }

@@ -119,6 +119,7 @@ extension Replica {
                     }
                     if destination.operationsApplied >= limit { break }
                 }
+                try destination.flush()
                 if destination.clock.last != clock.last {
                     try tx.setMetadata(MetaKey.encodeUInt64(destination.clock.last.rawValue), for: MetaKey.clock)
                 }

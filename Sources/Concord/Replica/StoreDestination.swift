@@ -14,6 +14,11 @@ struct StoreDestination: ImportDestination {
     var acknowledged: UInt64
     var changes: [RecordChange] = []
     var operationsApplied = 0
+    /// The records this transaction's bundles touched, each read from the store once.
+    /// Without observers the batch is written back once, by ``flush()`` at the end of the
+    /// transaction (a record changed by several bundles is written once); with observers
+    /// it is written after each bundle, so each change is reported with its author.
+    var batch = RecordBatch()
 
     func contains(_ id: BundleID) throws -> Bool { try tx.containsBundle(id.digest) }
 
@@ -31,10 +36,13 @@ struct StoreDestination: ImportDestination {
         let ops = contents.operations
         guard let newest = ops.lazy.map(\.stamp.hlc).max() else { return }
         try ConcordError.mapping("\(bundle)") { try clock.observe(newest) }
-        var batch = RecordBatch()
+        // Nothing below throws a rejection: a failure here is the store's and aborts the
+        // whole transaction, so a bundle is never half-applied.
         for op in ops { try batch.apply(op, local: false, from: tx) }
-        let author = ReplicaID(bytes: bundle.author.bytes)!
-        changes += try batch.commit(to: tx, origin: .remote(author), tracking: tracking)
+        if tracking {
+            let author = ReplicaID(bytes: bundle.author.bytes)!
+            changes += try batch.commit(to: tx, origin: .remote(author), tracking: true)
+        }
         operationsApplied += ops.count
         let claimed = contents.context[me]
         if claimed > acknowledged {
@@ -42,6 +50,12 @@ struct StoreDestination: ImportDestination {
             let head = try tx.chainHead(of: me)?.sequence ?? 0
             acknowledged = max(acknowledged, min(claimed, head))
         }
+    }
+
+    /// Writes the records changed by the bundles received so far; call it before the
+    /// transaction commits.
+    mutating func flush() throws {
+        changes += try batch.commit(to: tx, origin: .local, tracking: false)
     }
 
     mutating func append(_ bundle: ChangeBundle) throws { try tx.appendBundle(StoredBundle(bundle)) }
