@@ -149,7 +149,7 @@ final class SQLiteTransaction: StoreWriter {
     }
 
     /// The SQL of a query: one join on the field index per condition, a left join for the
-    /// order field. Semantics: ``RecordQuery``.
+    /// order field unless a condition already joins it. Semantics: ``RecordQuery``.
     static func sql(for query: RecordQuery, counting: Bool) -> (String, StatementArguments) {
         var joins: [String] = []
         var conditions = ["r.collection = CAST(? AS TEXT)", "r.visible = 1"]
@@ -184,8 +184,16 @@ final class SQLiteTransaction: StoreWriter {
             conditions.append("\(types) AND \(alias).value \(filter.condition.symbol) \(placeholder(for: operand))")
             whereArguments.append(databaseValue(operand))
         }
-        var order = "r.id"
-        if let field = query.orderField, !counting {
+        // Ties and unordered results go by record id. With a filter, its join's
+        // `record_id` (equal to `r.id`) names it: SQLite can then read rows in that order
+        // straight from the field index instead of sorting them.
+        var order = query.filters.isEmpty ? "r.id" : "f0.record_id"
+        if let field = query.orderField, !counting, let i = query.filters.firstIndex(where: { $0.field.utf8.elementsEqual(field.utf8) }) {
+            // The order field is also filtered, so every result has it (inner join): order
+            // by that join's value. `fields_by_value` then yields rows already in order and
+            // a limit stops the scan early (a left join would force sorting every match).
+            order = "f\(i).value\(query.descending ? " DESC" : ""), f\(i).record_id"
+        } else if let field = query.orderField, !counting {
             joins.append("LEFT JOIN fields o ON o.collection = r.collection AND o.record_id = r.id AND o.name = CAST(? AS TEXT)")
             joinArguments.append(text(field))
             order = "(o.record_id IS NULL), o.value\(query.descending ? " DESC" : ""), r.id"
