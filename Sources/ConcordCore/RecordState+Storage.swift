@@ -135,6 +135,20 @@ extension RecordState {
         registers.map { ($0.key.string, $0.value) }
     }
 
+    /// The registers a store's field index must rewrite to go from `previous` to `self`:
+    /// those new or whose write changed (stamp or value), and the names of those gone.
+    package func registerChanges(since previous: RecordState?) -> (changed: [(name: String, register: LWWRegister)], removed: [String]) {
+        var changed: [(name: String, register: LWWRegister)] = []
+        for (name, register) in registers where previous?.registers[name] != register {
+            changed.append((name.string, register))
+        }
+        var removed: [String] = []
+        if let previous {
+            for name in previous.registers.keys where registers[name] == nil { removed.append(name.string) }
+        }
+        return (changed, removed)
+    }
+
     /// Names of the fields (registers and sets with a live member) whose visible value
     /// differs between `self` and `other`, sorted.
     package func changedFieldNames(comparedTo other: RecordState) -> [String] {

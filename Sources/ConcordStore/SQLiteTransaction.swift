@@ -86,21 +86,21 @@ final class SQLiteTransaction: StoreWriter {
             // The field index holds the registers of the record (a deleted record has none).
             // A register is rewritten when its write changed: a newer stamp, or (two writes
             // under one stamp) the same stamp with the greater value.
-            var old: [String: LWWRegister] = [:]
-            if let previous { for (name, register) in previous.registerFields { old[name] = register } }
-            let upsert = try db.cachedStatement(sql: """
-                INSERT INTO fields (collection, record_id, name, type, value)
-                VALUES (CAST(?1 AS TEXT), ?2, CAST(?3 AS TEXT), ?4, CASE WHEN ?4 = 4 THEN CAST(?5 AS TEXT) ELSE ?5 END)
-                ON CONFLICT (collection, record_id, name) DO UPDATE SET type = excluded.type, value = excluded.value
-                """)
-            for (name, register) in record.state.registerFields {
-                if let before = old.removeValue(forKey: name), before == register { continue }
-                let indexed = IndexedValue(register.value)
-                try upsert.execute(arguments: [collectionText, idData, Self.text(name), indexed.type, Self.databaseValue(register.value)])
+            let (changed, removed) = record.state.registerChanges(since: previous)
+            if !changed.isEmpty {
+                let upsert = try db.cachedStatement(sql: """
+                    INSERT INTO fields (collection, record_id, name, type, value)
+                    VALUES (CAST(?1 AS TEXT), ?2, CAST(?3 AS TEXT), ?4, CASE WHEN ?4 = 4 THEN CAST(?5 AS TEXT) ELSE ?5 END)
+                    ON CONFLICT (collection, record_id, name) DO UPDATE SET type = excluded.type, value = excluded.value
+                    """)
+                for (name, register) in changed {
+                    let indexed = IndexedValue(register.value)
+                    try upsert.execute(arguments: [collectionText, idData, Self.text(name), indexed.type, Self.databaseValue(register.value)])
+                }
             }
-            if !old.isEmpty {
+            if !removed.isEmpty {
                 let delete = try db.cachedStatement(sql: "DELETE FROM fields WHERE collection = CAST(? AS TEXT) AND record_id = ? AND name = CAST(? AS TEXT)")
-                for name in old.keys { try delete.execute(arguments: [collectionText, idData, Self.text(name)]) }
+                for name in removed { try delete.execute(arguments: [collectionText, idData, Self.text(name)]) }
             }
         }
     }
