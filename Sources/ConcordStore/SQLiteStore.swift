@@ -39,9 +39,10 @@ public final class SQLiteStore: Store {
                 throw StoreError(.cannotOpen, "\(path) cannot use write-ahead logging (journal mode \(mode ?? "unknown")); put the store on a local disk that allows it")
             }
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // A 64 MiB page cache (SQLite's default is 2 MiB): an import reads and rewrites
-            // records and index pages all over the file, and a small cache thrashes.
-            try db.execute(sql: "PRAGMA cache_size = -65536")
+            // An 8 MiB page cache (SQLite's default is 2 MiB): an import reads and rewrites
+            // records and index pages all over the file, and a small cache thrashes. Not
+            // larger: the cache fills as the store grows, and import memory should not.
+            try db.execute(sql: "PRAGMA cache_size = -8192")
         }
         queue = try SQLiteStore.mapping("opening \(path)") {
             try DatabaseQueue(path: path, configuration: config)
