@@ -136,11 +136,13 @@ extension RecordState {
     }
 
     /// The registers a store's field index must rewrite to go from `previous` to `self`:
-    /// those new or whose write changed (stamp or value), and the names of those gone.
-    package func registerChanges(since previous: RecordState?) -> (changed: [(name: String, register: LWWRegister)], removed: [String]) {
-        var changed: [(name: String, register: LWWRegister)] = []
-        for (name, register) in registers where previous?.registers[name] != register {
-            changed.append((name.string, register))
+    /// those new or whose write changed (stamp or value), each with whether `previous`
+    /// had it; and the names of those gone.
+    package func registerChanges(since previous: RecordState?) -> (changed: [(name: String, register: LWWRegister, existed: Bool)], removed: [String]) {
+        var changed: [(name: String, register: LWWRegister, existed: Bool)] = []
+        for (name, register) in registers {
+            let before = previous?.registers[name]
+            if before != register { changed.append((name.string, register, before != nil)) }
         }
         var removed: [String] = []
         if let previous {

@@ -78,25 +78,34 @@ final class SQLiteTransaction: StoreWriter {
             let idData = Data(id.bytes)
             let collectionText = Self.text(collection)
             let sequence = record.localSequence.map { Int64(bitPattern: $0) }
-            try db.cachedStatement(sql: """
-                INSERT INTO records (collection, id, state, visible, local_seq) VALUES (CAST(? AS TEXT), ?, ?, ?, ?)
-                ON CONFLICT (collection, id) DO UPDATE SET state = excluded.state, visible = excluded.visible, local_seq = excluded.local_seq
-                """).execute(arguments: [collectionText, idData, Data(record.state.storageEncoding()), record.state.isVisible, sequence])
+            let state = Data(record.state.storageEncoding())
+            // `previous` says whether the row exists: a plain UPDATE or INSERT is one b-tree
+            // search, an upsert of an existing row two.
+            if previous != nil {
+                try db.cachedStatement(sql: "UPDATE records SET state = ?, visible = ?, local_seq = ? WHERE collection = CAST(? AS TEXT) AND id = ?")
+                    .execute(arguments: [state, record.state.isVisible, sequence, collectionText, idData])
+            } else {
+                try db.cachedStatement(sql: "INSERT INTO records (collection, id, state, visible, local_seq) VALUES (CAST(? AS TEXT), ?, ?, ?, ?)")
+                    .execute(arguments: [collectionText, idData, state, record.state.isVisible, sequence])
+            }
 
             // The field index holds the registers of the record (a deleted record has none).
             // A register is rewritten when its write changed: a newer stamp, or (two writes
-            // under one stamp) the same stamp with the greater value.
+            // under one stamp) the same stamp with the greater value. A register of
+            // `previous` has its row; a new one has none.
             let (changed, removed) = record.state.registerChanges(since: previous)
-            if !changed.isEmpty {
-                let upsert = try db.cachedStatement(sql: """
-                    INSERT INTO fields (collection, record_id, name, type, value)
-                    VALUES (CAST(?1 AS TEXT), ?2, CAST(?3 AS TEXT), ?4, CASE WHEN ?4 = 4 THEN CAST(?5 AS TEXT) ELSE ?5 END)
-                    ON CONFLICT (collection, record_id, name) DO UPDATE SET type = excluded.type, value = excluded.value
-                    """)
-                for (name, register) in changed {
-                    let indexed = IndexedValue(register.value)
-                    try upsert.execute(arguments: [collectionText, idData, Self.text(name), indexed.type, Self.databaseValue(register.value)])
-                }
+            for (name, register, existed) in changed {
+                let indexed = IndexedValue(register.value)
+                let statement = existed
+                    ? try db.cachedStatement(sql: """
+                        UPDATE fields SET type = ?1, value = CASE WHEN ?1 = 4 THEN CAST(?2 AS TEXT) ELSE ?2 END
+                        WHERE collection = CAST(?3 AS TEXT) AND record_id = ?4 AND name = CAST(?5 AS TEXT)
+                        """)
+                    : try db.cachedStatement(sql: """
+                        INSERT INTO fields (collection, record_id, name, type, value)
+                        VALUES (CAST(?3 AS TEXT), ?4, CAST(?5 AS TEXT), ?1, CASE WHEN ?1 = 4 THEN CAST(?2 AS TEXT) ELSE ?2 END)
+                        """)
+                try statement.execute(arguments: [indexed.type, Self.databaseValue(register.value), collectionText, idData, Self.text(name)])
             }
             if !removed.isEmpty {
                 let delete = try db.cachedStatement(sql: "DELETE FROM fields WHERE collection = CAST(? AS TEXT) AND record_id = ? AND name = CAST(? AS TEXT)")

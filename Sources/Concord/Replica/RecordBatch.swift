@@ -51,7 +51,7 @@ struct RecordBatch {
     mutating func apply(_ op: RecordOperation, local: Bool, from reader: any StoreReader) throws {
         let key = RecordKey(op.collection, op.record)
         if entries[key] == nil { _ = try load(key, from: reader) }
-        try withEntry(key) { entry in
+        withEntry(key) { entry in
             // A remote operation that changes nothing (an older write) leaves the record
             // clean; a local one always marks it, as it must be recorded as unsealed.
             let changed = entry.state.apply(op)
@@ -65,9 +65,9 @@ struct RecordBatch {
     }
 
     /// Mutates the loaded entry of `key` in place; `body` returns whether it just became dirty.
-    private mutating func withEntry(_ key: RecordKey, _ body: (inout Entry) throws -> Bool) rethrows {
+    private mutating func withEntry(_ key: RecordKey, _ body: (inout Entry) -> Bool) {
         guard let index = entries.index(forKey: key) else { return }
-        if try body(&entries.values[index]) { changed.append(key) }
+        if body(&entries.values[index]) { changed.append(key) }
     }
 
     /// Writes every record changed since the last commit back, and remembers the written
