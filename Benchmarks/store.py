@@ -152,7 +152,8 @@ def run_store(concord_bin: str, seed: int, runs: int, quick: bool, timeout: floa
                            "RSS before MB", "peak RSS MB", "gen peak MB", "db MB"], rows),
              "ops applied < ops: writes to the same field inside one bundle are coalesced by the sealer. raw: plain GRDB, "
              "same rows, fields-shaped table + index, 10k rows/tx, only the transactions timed; WAL and synchronous=FULL "
-             "read back from the connection; both use SQLite's default page cache (2 MB).",
+             "read back from the connection; raw uses SQLite's default page cache (2 MB), the Concord store sets 8 MiB "
+             "(Specs/storage-schema.md section 2).",
              "peak RSS = ru_maxrss of the import process: Swift runtime, replica join, SQLite page cache and the "
              "importer, reading the file 10 bundles at a time; bundle generation ran in its own process (gen peak MB)."]
     if len(sizes) > 1:
