@@ -38,7 +38,7 @@ struct ConcordCommand: AsyncParsableCommand {
             Init.self, Invite.self, Join.self,
             Put.self, Add.self, Remove.self, Delete.self,
             Get.self, List.self, Conflicts.self, History.self,
-            Export.self, Import.self, SyncFolder.self, SyncCommand.self,
+            Export.self, Import.self, SyncFolder.self, SyncCommand.self, RelayCommand.self,
             VectorCommand.self, Status.self, Log.self, NewID.self,
         ]
     )

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Concord
+import ConcordRelay
 import ConcordSync
 import Foundation
+import Logging
 
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -81,8 +83,7 @@ struct SyncCommand: AsyncParsableCommand {
                 default: line = status.description
                 }
                 if line != last {
-                    print(line)
-                    fflush(stdout)
+                    writeLine(line)
                     last = line
                 }
             }
@@ -90,7 +91,7 @@ struct SyncCommand: AsyncParsableCommand {
         let signal = await signals.wait()
         await engine.stop()
         printer.cancel()
-        print("stopped (signal \(signal)); \(await engine.feedBundlesReceived) bundles received live")
+        writeLine("stopped (signal \(signal)); \(await engine.feedBundlesReceived) bundles received live")
     }
 
     /// A sync error as the CLI's failure: refusals that repeating cannot fix are exit 2.
@@ -98,6 +99,11 @@ struct SyncCommand: AsyncParsableCommand {
         let refused = error.code == .relayRefused && !error.isTransient && [403, 409, 422].contains(error.httpStatus ?? 0)
         return CLIFailure(message: error.message, status: refused ? Exit.rejected : Exit.failure)
     }
+}
+
+/// Writes a line to stdout at once (unbuffered: tests and scripts wait for it).
+func writeLine(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
 /// Waits for the first of some signals (`SIGINT`, `SIGTERM`), which it stops from
@@ -144,4 +150,102 @@ final class SignalWaiter: @unchecked Sendable {
         lock.unlock()
         waiting?.resume(returning: number)
     }
+}
+
+struct RelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relay",
+        abstract: "Run a relay that stores and forwards a space's signed bundles.",
+        discussion: """
+            A relay holds no content key: it checks signatures, membership certificates \
+            and hash chains, stores bundles, and passes them on to every device of the \
+            space (`Specs/relay-api.md`).
+
+            Examples:
+              concord relay serve --port 8080
+              concord relay serve --host 0.0.0.0 --port 8080 --data /var/lib/concord
+              concord relay serve --port 8080 --db sqlite:/srv/relay.sqlite
+            """,
+        subcommands: [RelayServe.self]
+    )
+}
+
+struct RelayServe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the relay API over HTTP until SIGINT or SIGTERM.",
+        discussion: """
+            Prints `listening on http://HOST:PORT` once the socket is bound (with --port 0 \
+            the system picks a free port). Storage: --db sqlite:PATH (one relay process, \
+            the default: relay.sqlite in --data DIR, else the current directory) or \
+            --db postgres://USER@HOST/DB (several relay processes sharing one database). \
+            On SIGINT or SIGTERM it stops accepting, finishes the requests in flight and \
+            closes the database. Logs go to stderr.
+
+            Examples:
+              concord relay serve --port 8080
+              concord relay serve --port 0 --db sqlite:/tmp/relay.sqlite
+              concord relay serve --host 0.0.0.0 --port 443 --db postgres://concord@db/concord
+              concord sync http://127.0.0.1:8080      # on each device
+            """
+    )
+    @Option(help: "The address to bind.") var host = "127.0.0.1"
+    @Option(help: "The TCP port (0: any free port).") var port = 8080
+    @Option(help: ArgumentHelp("sqlite:PATH or postgres://… (default: sqlite:relay.sqlite in --data).", valueName: "SPEC")) var db: String?
+    @Option(help: ArgumentHelp("Directory of the default SQLite database (default: current directory).", valueName: "DIR")) var data: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "concord.relay", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let spec = db ?? "sqlite:" + ((data.map { $0.hasSuffix("/") ? $0 : $0 + "/" } ?? "./") + "relay.sqlite")
+        if let data { try? FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true) }
+        let storage = try await openRelayStorage(spec, logger: logger)
+        let server = RelayServer(configuration: RelayConfiguration(host: host, port: port), storage: storage, logger: logger)
+        let signals = SignalWaiter([SIGINT, SIGTERM])
+        let host = self.host
+        let serving = Task {
+            try await server.run { port in
+                writeLine("listening on http://\(host):\(port)")
+            }
+        }
+        let outcome = await withTaskGroup(of: Int32?.self) { group in
+            group.addTask { await signals.wait() }
+            group.addTask { _ = await serving.result; return nil }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        serving.cancel()
+        let result = await serving.result
+        await storage.close()
+        if case .failure(let error) = result, !(error is CancellationError) {
+            throw CLIFailure(message: "the relay stopped: \(error); check that \(host):\(port) is free and the database is reachable")
+        }
+        if let outcome { Output.error("concord: relay stopped (signal \(outcome))") }
+    }
+}
+
+/// Opens the relay's storage from `sqlite:PATH` or a PostgreSQL URL.
+private func openRelayStorage(_ spec: String, logger: Logger) async throws -> any RelayStorage {
+    if spec.hasPrefix("sqlite:") {
+        var path = String(spec.dropFirst("sqlite:".count))
+        if path.hasPrefix("//") { path.removeFirst(2) }
+        guard !path.isEmpty else { throw CLIFailure(message: "--db sqlite: needs a path, for example sqlite:./relay.sqlite") }
+        do {
+            return try SQLiteRelayStorage(path: path)
+        } catch {
+            throw CLIFailure(message: "cannot open the relay database \(path): \(error); check the path and its permissions")
+        }
+    }
+    if spec.hasPrefix("postgres://") || spec.hasPrefix("postgresql://") {
+        // TODO(merge): RelayStorageURL.open
+        throw CLIFailure(message: "PostgreSQL storage is not built into this concord yet; use --db sqlite:PATH")
+    }
+    throw CLIFailure(message: "\(spec) is not a database spec; use sqlite:PATH or postgres://USER@HOST/DB")
 }

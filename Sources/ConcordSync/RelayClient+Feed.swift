@@ -47,7 +47,7 @@ extension RelayClient {
         token: String, onReady: @escaping @Sendable () async -> Void,
         onBundle: @escaping @Sendable (ImportOutcome, Int) async -> Void
     ) async throws {
-        var configuration = WebSocketClientConfiguration(maxFrameSize: min(options.maxBundleBytes + 1024, 1 << 26))
+        var configuration = WebSocketClientConfiguration(maxFrameSize: options.maxBundleBytes + 1024)
         configuration.additionalHeaders[.authorization] = "Bearer \(token)"
         let replica = self.replica
         let maxMessage = options.maxBundleBytes + 1024

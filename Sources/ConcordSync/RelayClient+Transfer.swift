@@ -115,21 +115,26 @@ extension RelayClient {
         var heads = VersionVector()
         var buffer: [UInt8] = []
         let limit = options.maxPushBytes
-        func flush() async throws {
-            guard !buffer.isEmpty else { return }
-            let body = try await sendBundles(buffer + BundleStreamFraming.endMarker)
-            summary.stored += body.stored
-            summary.duplicates += body.duplicates
-            summary.requests += 1
-            buffer.removeAll(keepingCapacity: true)
-        }
         for try await bundle in try await replica.bundles(since: relayVector) {
-            if !buffer.isEmpty && buffer.count + bundle.bytes.count + 8 > limit { try await flush() }
+            if !buffer.isEmpty && buffer.count + bundle.bytes.count + 8 > limit {
+                try await flushPush(&buffer, summary: &summary)
+            }
             buffer += BundleStreamFraming.frame(bundle.bytes)
             heads[bundle.author] = max(heads[bundle.author], bundle.sequence)
         }
-        try await flush()
+        try await flushPush(&buffer, summary: &summary)
         return heads
+    }
+
+    /// Sends the framed bundles in `buffer` (if any) as one push and empties it.
+    func flushPush(_ buffer: inout [UInt8], summary: inout PushSummary) async throws {
+        guard !buffer.isEmpty else { return }
+        let stream = buffer + BundleStreamFraming.endMarker
+        buffer.removeAll(keepingCapacity: true)
+        let body = try await sendBundles(stream)
+        summary.stored += body.stored
+        summary.duplicates += body.duplicates
+        summary.requests += 1
     }
 
     /// `POST bundles` with a complete bundle stream; all or nothing at the relay.

@@ -25,9 +25,9 @@ public actor SyncEngine {
     /// The options it was created with.
     public nonisolated let options: Options
     /// The latest status (also delivered by ``status``).
-    public private(set) var currentStatus: Status = .offline
+    public internal(set) var currentStatus: Status = .offline
     /// Bundles received on the live feed since the engine was created.
-    public private(set) var feedBundlesReceived = 0
+    public internal(set) var feedBundlesReceived = 0
 
     let logger: Logger
     var observers: [UUID: AsyncStream<Status>.Continuation] = [:]
