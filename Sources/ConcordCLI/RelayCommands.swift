@@ -101,32 +101,44 @@ struct SyncCommand: AsyncParsableCommand {
     }
 }
 
+/// The pipe a signal handler writes to (set once before any handler is installed).
+nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
+
 /// Writes a line to stdout at once (unbuffered: tests and scripts wait for it).
 func writeLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
-/// Waits for the first of some signals (`SIGINT`, `SIGTERM`), which it stops from
-/// terminating the process.
+/// Waits for the first of some signals (`SIGINT`, `SIGTERM`), which then no longer
+/// terminate the process. A C handler writes the signal number to a pipe (the only
+/// async-signal-safe way out); a thread reads it.
 ///
 /// `@unchecked Sendable`: the C signal boundary. Its mutable state (the continuation and
-/// the signal that fired) is only touched under `lock`; the dispatch sources are set up in
-/// `init` and never change.
+/// the signal that fired) is only touched under `lock`.
 final class SignalWaiter: @unchecked Sendable {
     private let lock = NSLock()
-    private var sources: [any DispatchSourceSignal] = []
     private var continuation: CheckedContinuation<Int32, Never>?
     private var fired: Int32?
 
     init(_ signals: [Int32]) {
+        var fds: [Int32] = [-1, -1]
+        if pipe(&fds) == 0 { signalPipeWriteEnd = fds[1] }
         for number in signals {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [weak self] in self?.fire(number) }
-            source.resume()
-            sources.append(source)
+            signal(number) { received in
+                var byte = UInt8(truncatingIfNeeded: received)
+                _ = write(signalPipeWriteEnd, &byte, 1)
+            }
+        }
+        let readEnd = fds[0]
+        Thread.detachNewThread { [self] in
+            var byte: UInt8 = 0
+            while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
+            self.fire(Int32(byte))
         }
     }
+
+    /// The signal received, if one was.
+    var received: Int32? { lock.withLock { fired } }
 
     /// The first signal received (at once if one already was).
     func wait() async -> Int32 {
@@ -214,15 +226,15 @@ struct RelayServe: AsyncParsableCommand {
                 writeLine("listening on http://\(host):\(port)")
             }
         }
-        let outcome = await withTaskGroup(of: Int32?.self) { group in
-            group.addTask { await signals.wait() }
-            group.addTask { _ = await serving.result; return nil }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+        Task {
+            _ = await signals.wait()
+            serving.cancel()
         }
-        serving.cancel()
         let result = await serving.result
+        let outcome = signals.received
+        // Closing the database gets a few seconds; then the process ends regardless.
+        let status = outcome == nil ? Exit.failure : Exit.ok
+        Thread.detachNewThread { Thread.sleep(forTimeInterval: 10); Foundation.exit(status) }
         await storage.close()
         if case .failure(let error) = result, !(error is CancellationError) {
             throw CLIFailure(message: "the relay stopped: \(error); check that \(host):\(port) is free and the database is reachable")
