@@ -197,9 +197,7 @@ public actor RelayClient {
             error.httpStatus = status
             error.relayCode = code
             return error
-        case 403 where code == "read-only":
-            message += " (this device is a reader of the space; ask a writer for a writer invite to push)"
-        case 403:
+        case 403 where code != "read-only":
             message += " (the relay does not count this device as a member of the space)"
         case 409 where code == "fork":
             message += " (two devices share this device key; stop one of them and restore it from a fresh `concord join`)"
