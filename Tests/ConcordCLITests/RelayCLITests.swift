@@ -202,6 +202,47 @@ struct RelayCLITests {
         #expect(await engineA.currentStatus == .offline)
     }
 
+    @Test("live mode survives a relay SIGKILL and restart: engines reconnect (new sessions), then writes flow again")
+    func liveReconnectsAfterRelayRestart() async throws {
+        let setup = try Setup()
+        defer { setup.tearDown() }
+        let proxy = try TCPProxy(upstream: setup.relay.port)
+        defer { proxy.close() }
+        let relay = URL(string: "http://127.0.0.1:\(proxy.port)")!
+        let a = try Replica.open(at: setup.a.store)
+        let b = try Replica.open(at: setup.b.store)
+        let options = SyncEngine.Options(maxDelay: 2)
+        let engineA = SyncEngine(replica: a, relay: relay, options: options)
+        let engineB = SyncEngine(replica: b, relay: relay, options: options)
+        await engineA.start()
+        await engineB.start()
+        for await status in await engineB.status where status == .synced { break }
+
+        setup.relay.kill()
+        let restarted = try RelayProcess.start(cli: setup.cli, database: setup.relay.database)
+        defer { restarted.terminate() }
+        proxy.setUpstream(restarted.port)
+        proxy.dropAll()
+        // Written while the feed is down: reaches B by A's push and B's catch-up pull.
+        let ids = (0..<3).map { _ in RecordID.random() }
+        for id in ids {
+            try await a.write { tx in try tx.set("title", to: .string("after restart"), record: id, in: "notes") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let start = ContinuousClock.now
+        var all = false
+        while !all && ContinuousClock.now - start < .seconds(15) {
+            all = true
+            for id in ids where try await b.record(id, in: "notes") == nil { all = false }
+            if !all { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        print("after the relay restart, B had A's writes in \(ContinuousClock.now - start)")
+        #expect(all)
+        #expect(try await b.status().heldBundles == 0)
+        await engineA.stop()
+        await engineB.stop()
+    }
+
     @Test("a reader pulls fine; its session's push is refused 403 read-only by the relay")
     func readerIsRefused() async throws {
         let setup = try Setup(readerC: true)
