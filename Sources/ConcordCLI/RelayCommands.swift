@@ -88,7 +88,20 @@ struct SyncCommand: AsyncParsableCommand {
                 }
             }
         }
+        // Writes of other `concord` commands on this store are pending in the store but
+        // unknown to this process's replica: seal them through a fresh instance, then
+        // the engine pushes the sealed bundles.
+        let path = options.path
+        let sealer = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(250))
+                if let pending = try? await engine.replica.status().pendingOperations, pending > 0 {
+                    _ = try? await Replica.open(at: path).seal()
+                }
+            }
+        }
         let signal = await signals.wait()
+        sealer.cancel()
         await engine.stop()
         printer.cancel()
         writeLine("stopped (signal \(signal)); \(await engine.feedBundlesReceived) bundles received live")

@@ -38,6 +38,8 @@ extension RelayClient {
                 retried = true
                 dropSession()
                 continue
+            } catch let error as WebSocketClientError {
+                throw ConcordSyncError(.unreachable, "the relay at \(relay.absoluteString) refused the live feed (\(error)); retrying")
             }
         }
     }

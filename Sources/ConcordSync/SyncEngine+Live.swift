@@ -70,17 +70,25 @@ extension SyncEngine {
     }
 
     /// Checks cheaply for local writes and pushes them, debounced.
+    ///
+    /// Writes made through another `Replica` instance on the same store (another
+    /// process) show as pending operations this instance cannot seal; they are pushed
+    /// once something seals them (`concord sync --watch` does), without a push loop
+    /// in between.
     func watchLocalWrites() async throws {
         guard replica.role == .writer else {
             while true { try await Task.sleep(for: .seconds(3600)) }
         }
+        var unsealable: Int?
         while true {
             try await Task.sleep(for: .seconds(options.localWritePollInterval))
             let status = try await replica.status()
-            if status.pendingOperations > 0 || status.unacknowledgedBundles > 0 {
-                try await Task.sleep(for: .seconds(options.pushDebounce))
-                try await pushRound()
-            }
+            let newWrites = status.pendingOperations > 0 && status.pendingOperations != unsealable
+            guard status.unacknowledgedBundles > 0 || newWrites else { continue }
+            try await Task.sleep(for: .seconds(options.pushDebounce))
+            try await pushRound()
+            let after = try await replica.status().pendingOperations
+            unsealable = after > 0 ? after : nil
         }
     }
 
