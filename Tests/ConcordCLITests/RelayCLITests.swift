@@ -243,6 +243,28 @@ struct RelayCLITests {
         await engineB.stop()
     }
 
+    @Test("a session the relay forgot (restart) gets 401; the client authenticates again once and the request succeeds")
+    func reauthenticatesAfter401() async throws {
+        let setup = try Setup()
+        defer { setup.tearDown() }
+        try setup.a.ok("put", "notes", UUID().uuidString, "title=\"one\"")
+        let proxy = try TCPProxy(upstream: setup.relay.port)
+        defer { proxy.close() }
+        let a = try Replica.open(at: setup.a.store)
+        let client = RelayClient(replica: a, relay: URL(string: "http://127.0.0.1:\(proxy.port)")!)
+        try await client.push()
+        #expect(await client.isAuthenticated)
+        setup.relay.kill()
+        let restarted = try RelayProcess.start(cli: setup.cli, database: setup.relay.database)
+        defer { restarted.terminate() }
+        proxy.setUpstream(restarted.port)
+        proxy.dropAll()
+        var vector = try? await client.vector()  // a pooled connection may see the drop first
+        if vector == nil { vector = try await client.vector() }
+        #expect(vector?[a.membership.device.publicKey] == 1)
+        #expect(try await a.syncStatus(of: try await a.records(in: "notes")[0].id, in: "notes") == .synced)
+    }
+
     @Test("a reader pulls fine; its session's push is refused 403 read-only by the relay")
     func readerIsRefused() async throws {
         let setup = try Setup(readerC: true)
