@@ -136,3 +136,17 @@ func withDeadline<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () a
         return value
     }
 }
+
+/// §5: a feed whose session expires is closed with 4001.
+@Suite struct RelayFeedExpiryTests {
+    @Test func expiredSessionClosesTheFeedWith4001() async throws {
+        let space = try TestSpace()
+        try await RelayHarness.with({ $0.sessionLifetime = 1 }) { relay in
+            let carol = try await relay.login(space.carol)
+            let received = try await RelayFeedTests.follow(relay, space.id, token: carol, expecting: 1) {}
+            #expect(received.ready.withLock { $0 })
+            #expect(received.bundles.withLock { $0 }.isEmpty)
+            #expect(received.closeCode.withLock { $0 } == 4001)
+        }
+    }
+}

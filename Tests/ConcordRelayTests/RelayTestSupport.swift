@@ -41,7 +41,7 @@ struct HTTPAnswer: Sendable {
 /// A relay on 127.0.0.1 (port 0) over SQLite in a temporary directory, and an HTTP client.
 struct RelayHarness: Sendable {
     let port: Int
-    let storage: SQLiteRelayStorage
+    let storage: any RelayStorage
     let http: HTTPClient
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
@@ -49,11 +49,12 @@ struct RelayHarness: Sendable {
     /// Starts a relay, runs `body`, then stops the relay and removes its files.
     static func with<T: Sendable>(
         _ configure: @Sendable (inout RelayConfiguration) -> Void = { _ in },
+        storage makeStorage: @Sendable (TemporaryDirectory) throws -> any RelayStorage = { try SQLiteRelayStorage(path: $0.path("relay.sqlite")) },
         _ body: @Sendable (RelayHarness) async throws -> T
     ) async throws -> T {
         let directory = try TemporaryDirectory()
         defer { directory.cleanUp() }
-        let storage = try SQLiteRelayStorage(path: directory.path("relay.sqlite"))
+        let storage = try makeStorage(directory)
         var configuration = RelayConfiguration(host: "127.0.0.1", port: 0)
         configure(&configuration)
         var logger = Logger(label: "concord.relay.test")

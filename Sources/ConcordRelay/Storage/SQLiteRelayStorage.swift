@@ -29,8 +29,8 @@ public final class SQLiteRelayStorage: RelayStorage {
     /// - Parameters:
     ///   - path: The database file; its directory must exist.
     ///   - busyTimeout: How long to wait for another connection's lock, in seconds.
-    /// - Throws: `RelayRefusal` never; a GRDB `DatabaseError` when the file cannot be
-    ///   opened, is not a relay database, or cannot use write-ahead logging.
+    /// - Throws: A GRDB `DatabaseError` when the file cannot be opened, is not a relay
+    ///   database, or cannot use write-ahead logging.
     public init(path: String, busyTimeout: Double = 10) throws {
         self.path = path
         var config = Configuration()
