@@ -4,7 +4,7 @@ import ArgumentParser
 struct ConcordCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "concord",
-        abstract: "Offline-first, end-to-end signed data: a local replica, synced over files.",
+        abstract: "Offline-first, end-to-end signed data: a local replica, synced over files or a relay.",
         discussion: """
             Every command works on one replica directory: --store DIR, else $CONCORD_STORE, \
             else ./.concord. Record ids are UUIDs (make one with `concord new-id` or uuidgen). \
@@ -23,6 +23,11 @@ struct ConcordCommand: AsyncParsableCommand {
             Or let a shared folder carry the files, on each device:
               concord sync-folder /media/usb/concord
 
+            Or a relay (it stores signed bundles, never a content key):
+              S$ concord relay serve --port 8080 --data /var/lib/concord
+              A$ concord sync http://relay.example:8080          # one round
+              B$ concord sync http://relay.example:8080 --watch  # live until Ctrl-C
+
             Exit status:
               0  success
               1  usage error or other failure (no replica, storage, a reader writing, ...)
@@ -38,7 +43,7 @@ struct ConcordCommand: AsyncParsableCommand {
             Init.self, Invite.self, Join.self,
             Put.self, Add.self, Remove.self, Delete.self,
             Get.self, List.self, Conflicts.self, History.self,
-            Export.self, Import.self, SyncFolder.self,
+            Export.self, Import.self, SyncFolder.self, SyncCommand.self, RelayCommand.self,
             VectorCommand.self, Status.self, Log.self, NewID.self,
         ]
     )

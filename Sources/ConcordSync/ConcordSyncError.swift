@@ -1,4 +1,5 @@
-/// The one error type of the `ConcordSync` module: bundle files and folder sync.
+/// The one error type of the `ConcordSync` module: bundle files, folder sync and the
+/// relay client (``RelayClient``, ``SyncEngine``).
 ///
 /// Match on ``code``; ``message`` says what happened and what the user can do about it.
 /// Errors of the replica itself (storage, membership) stay ``ConcordError``s.
@@ -23,6 +24,10 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
             case wrongSpace
             case fileSystem
             case invalidVector
+            case relayRefused
+            case unreachable
+            case cutShort
+            case unauthenticated
         }
 
         private let kind: Kind
@@ -45,6 +50,17 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
         public static let fileSystem = Code(.fileSystem)
         /// A version vector given as JSON could not be read.
         public static let invalidVector = Code(.invalidVector)
+        /// The relay refused a request with an HTTP status and an `error` code
+        /// (``ConcordSyncError/httpStatus``, ``ConcordSyncError/relayCode``), for example
+        /// `403 read-only` or `409 fork` (`Specs/relay-api.md` §6).
+        public static let relayRefused = Code(.relayRefused)
+        /// The relay could not be reached, or the connection broke (refused, reset, timed out).
+        public static let unreachable = Code(.unreachable)
+        /// A bundle stream from the relay ended without its end marker: the whole bundles
+        /// received were kept, the rest comes with the next pull.
+        public static let cutShort = Code(.cutShort)
+        /// The relay did not accept this device's session even after authenticating again.
+        public static let unauthenticated = Code(.unauthenticated)
 
         /// The code's name, for example `checksumMismatch`.
         public var description: String { kind.rawValue }
@@ -54,6 +70,12 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
     public let code: Code
     /// What went wrong and what the user can do about it.
     public let message: String
+    /// For ``Code/relayRefused`` and ``Code/unauthenticated``: the relay's HTTP status.
+    public var httpStatus: Int?
+    /// For ``Code/relayRefused``: the relay's stable `error` code, for example `read-only`.
+    public var relayCode: String?
+    /// For `429` and `503` refusals: the relay's `Retry-After`, in seconds.
+    public var retryAfter: Double?
 
     /// Creates an error.
     /// - Parameters:
@@ -62,6 +84,33 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
+    }
+
+    /// Creates a relay refusal.
+    /// - Parameters:
+    ///   - status: The HTTP status.
+    ///   - relayCode: The relay's `error` code.
+    ///   - message: What happened and what to do.
+    ///   - retryAfter: The relay's `Retry-After`, in seconds.
+    public static func relayRefused(status: Int, relayCode: String, message: String, retryAfter: Double? = nil) -> ConcordSyncError {
+        var error = ConcordSyncError(.relayRefused, message)
+        error.httpStatus = status
+        error.relayCode = relayCode
+        error.retryAfter = retryAfter
+        return error
+    }
+
+    /// Whether repeating the same request later can succeed: the relay was unreachable,
+    /// a stream was cut, the relay was busy (`429`, `5xx`) or a session lapsed. `403`,
+    /// `409 fork`, `413` and `422` are not: repeating them cannot succeed.
+    public var isTransient: Bool {
+        switch code {
+        case .unreachable, .cutShort, .unauthenticated: return true
+        case .relayRefused:
+            guard let status = httpStatus else { return false }
+            return status == 429 || (status >= 500 && status != 507) || relayCode == "missing-predecessor"
+        default: return false
+        }
     }
 
     /// `checksumMismatch: <message>`.

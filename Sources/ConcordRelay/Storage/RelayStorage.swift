@@ -125,6 +125,20 @@ public struct RelayRefusal: Error, Sendable, Hashable, CustomStringConvertible {
     private var expectedAuthor: String?
     private var expectedSequence: UInt64 = 0
 
+    /// For `fork`: the author, its sequence, the stored bundle's id and the pushed one's,
+    /// so the relay can log both ids in full.
+    public var forkedBundle: (author: PublicKey, sequence: UInt64, stored: BundleID, pushed: BundleID)? {
+        forkDetail.map { ($0.author, $0.sequence, $0.stored, $0.pushed) }
+    }
+    private var forkDetail: ForkDetail?
+
+    private struct ForkDetail: Hashable, Sendable {
+        var author: PublicKey
+        var sequence: UInt64
+        var stored: BundleID
+        var pushed: BundleID
+    }
+
     /// Creates a refusal.
     public init(status: Int, code: String, message: String) {
         self.status = status
@@ -134,7 +148,9 @@ public struct RelayRefusal: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// `409 fork`.
     public static func fork(author: PublicKey, sequence: UInt64, stored: BundleID, pushed: BundleID) -> RelayRefusal {
-        RelayRefusal(status: 409, code: "fork", message: "device \(author.hex.prefix(8)) already has bundle \(sequence) \(stored.shortDescription) here; the pushed \(pushed.shortDescription) forks its history and is refused. The device's key may be in use on two machines")
+        var refusal = RelayRefusal(status: 409, code: "fork", message: "device \(author.hex.prefix(8)) already has bundle \(sequence) \(stored.shortDescription) here; the pushed \(pushed.shortDescription) forks its history and is refused. The device's key may be in use on two machines")
+        refusal.forkDetail = ForkDetail(author: author, sequence: sequence, stored: stored, pushed: pushed)
+        return refusal
     }
 
     /// `409 missing-predecessor`.
@@ -156,6 +172,7 @@ public struct RelayRefusal: Error, Sendable, Hashable, CustomStringConvertible {
     public static func == (lhs: RelayRefusal, rhs: RelayRefusal) -> Bool {
         lhs.status == rhs.status && lhs.code == rhs.code && lhs.message == rhs.message
             && lhs.expectedAuthor == rhs.expectedAuthor && lhs.expectedSequence == rhs.expectedSequence
+            && lhs.forkDetail == rhs.forkDetail
     }
 
     /// Hashes every field.
@@ -165,5 +182,6 @@ public struct RelayRefusal: Error, Sendable, Hashable, CustomStringConvertible {
         hasher.combine(message)
         hasher.combine(expectedAuthor)
         hasher.combine(expectedSequence)
+        hasher.combine(forkDetail)
     }
 }

@@ -1,0 +1,65 @@
+import Concord
+import ConcordSync
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import NIOWebSocket
+
+extension RelayServer {
+    /// The close code for a subscriber that fell more than `maxFeedBacklog` behind.
+    static let tooSlowCloseCode = WebSocketErrorCode(codeNumber: 4008)
+    /// The close code for a session that expired.
+    static let sessionExpiredCloseCode = WebSocketErrorCode(codeNumber: 4001)
+
+    /// Authenticates the upgrade request of `GET …/feed`; refusals are JSON like any other.
+    func shouldUpgradeFeed(_ request: Request, _ context: some RequestContext) throws -> RouterShouldUpgrade {
+        _ = try authorize(request, context, allowQueryToken: true)
+        return .upgrade([:])
+    }
+
+    /// The live feed (§5): `{"type":"ready"}` once subscribed, then one binary message per
+    /// stored bundle, until the client leaves, falls behind (4008) or its session expires (4001).
+    func feed(
+        _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter,
+        _ context: WebSocketRouterContext<BasicWebSocketRequestContext>, hub: FeedHub
+    ) async throws {
+        let session: RelaySession
+        let space: SpaceID
+        do {
+            (space, session) = try authorize(context.request, context.requestContext, allowQueryToken: true, charge: false)
+        } catch {
+            try await outbound.close(Self.sessionExpiredCloseCode, reason: "session expired; authenticate again")
+            return
+        }
+        let subscriber = FeedSubscriber(spaceID: space, backlog: configuration.maxFeedBacklog)
+        hub.add(subscriber)
+        defer { hub.remove(subscriber) }
+        try await outbound.writeTextMessage(#"{"type":"ready"}"#)
+        let metrics = metrics
+        let logger = logger
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // Client messages are ignored; the loop ends when the client closes.
+                for try await _ in inbound {}
+            }
+            group.addTask {
+                for await bytes in subscriber.stream {
+                    if subscriber.hasOverflowed { break }
+                    try await outbound.writeBinaryMessage(ByteBuffer(bytes: bytes))
+                    metrics.bundlesServed.increment()
+                    metrics.bytesOut.increment(by: bytes.count)
+                }
+                if subscriber.hasOverflowed {
+                    logger.notice("refused: feed subscriber too slow", metadata: ["code": "too-slow", "space": "\(space.shortDescription)"])
+                    try await outbound.close(Self.tooSlowCloseCode, reason: "too slow; pull to catch up")
+                }
+            }
+            group.addTask {
+                try await Task.sleep(until: session.expires, clock: .continuous)
+                try await outbound.close(Self.sessionExpiredCloseCode, reason: "session expired; authenticate again")
+            }
+            _ = try await group.next()
+            group.cancelAll()
+        }
+    }
+}

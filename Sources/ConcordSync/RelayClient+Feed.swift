@@ -1,0 +1,94 @@
+import Concord
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
+
+extension RelayClient {
+    /// Subscribes to the relay's live feed (relay-api §5) and imports every bundle it
+    /// sends, until the connection closes or the task is cancelled.
+    ///
+    /// `onReady` runs once the relay confirms the subscription: from then on every
+    /// bundle stored at the relay reaches this replica, so a pull started after
+    /// `onReady` misses nothing.
+    ///
+    /// ```swift
+    /// try await client.feed(onReady: { print("subscribed") }) { outcome, bytes in
+    ///     print("received \(bytes) bytes: \(outcome)")
+    /// }
+    /// ```
+    /// - Parameters:
+    ///   - onReady: Called when `{"type":"ready"}` arrives.
+    ///   - onBundle: Called after each received bundle was imported, with the outcome
+    ///     and the bundle's size.
+    /// - Throws: ``ConcordSyncError`` `.unreachable` when the feed closes (the caller
+    ///   reconnects and pulls to catch up), ``ConcordError`` `.storage`.
+    public func feed(
+        onReady: @escaping @Sendable () async -> Void,
+        onBundle: @escaping @Sendable (ImportOutcome, Int) async -> Void = { _, _ in }
+    ) async throws {
+        var retried = false
+        while true {
+            if token == nil { try await authenticate() }
+            do {
+                try await runFeed(token: token ?? "", onReady: onReady, onBundle: onBundle)
+            } catch let error as WebSocketClientError where error == .webSocketUpgradeFailed && !retried {
+                // The relay refused the upgrade; most likely the session lapsed (a relay
+                // restart forgets sessions). Authenticate again once.
+                retried = true
+                dropSession()
+                continue
+            } catch let error as WebSocketClientError {
+                throw ConcordSyncError(.unreachable, "the relay at \(relay.absoluteString) refused the live feed (\(error)); retrying")
+            }
+        }
+    }
+
+    /// One WebSocket connection; returns never (throws when it ends).
+    func runFeed(
+        token: String, onReady: @escaping @Sendable () async -> Void,
+        onBundle: @escaping @Sendable (ImportOutcome, Int) async -> Void
+    ) async throws {
+        var configuration = WebSocketClientConfiguration(maxFrameSize: options.maxBundleBytes + 1024)
+        configuration.additionalHeaders[.authorization] = "Bearer \(token)"
+        let replica = self.replica
+        let maxMessage = options.maxBundleBytes + 1024
+        let url = feedURL()
+        let closeFrame: WebSocketCloseFrame?
+        do {
+            closeFrame = try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, _, _ in
+                for try await message in inbound.messages(maxSize: maxMessage) {
+                    switch message {
+                    case .text(let text):
+                        if text.contains("\"ready\"") { await onReady() }
+                    case .binary(let buffer):
+                        let bytes = Array(buffer.readableBytesView)
+                        let outcome = try await replica.import(bytes)
+                        await onBundle(outcome, bytes.count)
+                    }
+                }
+            }
+        } catch let error as WebSocketClientError {
+            throw error
+        } catch let error as ConcordError {
+            throw error
+        } catch {
+            throw unreachable(error)
+        }
+        let code = closeFrame.map { "\($0.closeCode)" } ?? "none"
+        let reason = closeFrame?.reason ?? ""
+        if case .unknown(4001) = closeFrame?.closeCode { dropSession() }
+        throw ConcordSyncError(.unreachable, "the relay's live feed closed (code \(code)\(reason.isEmpty ? "" : ": \(reason)")); reconnecting and pulling to catch up")
+    }
+
+    /// `ws(s)://host:port/v1/spaces/<space>/feed`.
+    nonisolated func feedURL() -> String {
+        var text = url(RelayAPI.path(replica.spaceID, "feed"))
+        if text.hasPrefix("https://") {
+            text = "wss://" + text.dropFirst("https://".count)
+        } else if text.hasPrefix("http://") {
+            text = "ws://" + text.dropFirst("http://".count)
+        }
+        return text
+    }
+}

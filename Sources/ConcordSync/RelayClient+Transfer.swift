@@ -1,0 +1,152 @@
+import AsyncHTTPClient
+import Concord
+import ConcordCrypto
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+extension RelayClient {
+    /// Pulls every bundle the relay holds above this replica's version vector and
+    /// imports it in pages (one store transaction per page): memory stays bounded by
+    /// ``Options/pullPageBytes`` whatever the size of the log (sync-protocol §1.3).
+    ///
+    /// ```swift
+    /// let summary = try await client.pull { print($0) }   // "12/40 bundles, 1.2 MB"
+    /// print(summary.applied)
+    /// ```
+    /// - Parameters:
+    ///   - bundlesTotal: How many bundles are expected, if known (for progress).
+    ///   - progress: Called after every imported page.
+    /// - Returns: Counts of what was imported.
+    /// - Throws: ``ConcordSyncError`` `.cutShort` when the stream ended without its end
+    ///   marker (the whole bundles received are imported first), `.unreachable`,
+    ///   `.relayRefused`; ``ConcordError`` `.storage`.
+    @discardableResult
+    public func pull(bundlesTotal: Int? = nil, progress: (@Sendable (ImportProgress) -> Void)? = nil) async throws -> ImportSummary {
+        let since = RelayAPI.PullRequest(since: RelayAPI.json(try await replica.versionVector()))
+        let body = ByteBuffer(bytes: try JSONEncoder().encode(since))
+        let replica = self.replica
+        let pageLimit = options.pullPageBytes
+        let relayText = relay.absoluteString
+        let maxFrameBytes = options.maxBundleBytes
+        return try await exchange(method: .POST, RelayAPI.path(replica.spaceID, "pull"), body: body, contentType: "application/json", timeout: options.transferTimeout) { response in
+            var decoder = BundleStreamFraming.Decoder(maxFrameBytes: maxFrameBytes)
+            var summary = ImportSummary()
+            var report = ImportProgress(bundlesDone: 0, bundlesTotal: bundlesTotal, bytesDone: 0, bytesTotal: nil)
+            var page: [[UInt8]] = []
+            var pageBytes = 0
+            func flush() async throws {
+                guard !page.isEmpty else { return }
+                let part = try await replica.import(page)
+                summary.applied += part.applied
+                summary.duplicates += part.duplicates
+                summary.held += part.held
+                summary.forks += part.forks
+                summary.rejected += part.rejected
+                summary.operationsApplied += part.operationsApplied
+                report.bundlesDone += page.count
+                report.bytesDone += pageBytes
+                page.removeAll(keepingCapacity: true)
+                pageBytes = 0
+                progress?(report)
+            }
+            var transportError: (any Error)?
+            do {
+                for try await chunk in response.body {
+                    decoder.append(chunk.readableBytesView)
+                    while let bundle = try decoder.next() {
+                        page.append(bundle)
+                        pageBytes += bundle.count
+                        if pageBytes >= pageLimit { try await flush() }
+                    }
+                }
+            } catch let error as ConcordSyncError {
+                try await flush()
+                throw error
+            } catch {
+                transportError = error
+            }
+            try await flush()
+            guard decoder.isFinished else {
+                let reason = transportError.map { " (\($0))" } ?? ""
+                throw ConcordSyncError(.cutShort, "the pull from \(relayText) was cut after \(report.bundlesDone) whole bundles\(reason); they were kept, and the next sync continues from there")
+            }
+            return summary
+        }
+    }
+
+    /// Seals pending local writes and pushes every bundle this replica holds above the
+    /// relay's vector, oldest first, in requests of at most ``Options/maxPushBytes``.
+    /// On `409 missing-predecessor` it fetches the relay's vector again and resumes from
+    /// there (at most three times). Success acknowledges this device's bundles
+    /// (``Replica/acknowledge(_:)``), which turns their records' sync status to synced.
+    ///
+    /// ```swift
+    /// let pushed = try await client.push()
+    /// print("pushed \(pushed.stored)")
+    /// ```
+    /// - Returns: What the relay stored.
+    /// - Throws: ``ConcordSyncError`` `.relayRefused` (`403 read-only`, `409 fork`,
+    ///   `422 invalid-bundle`, `413 too-large`), `.unreachable`.
+    @discardableResult
+    public func push() async throws -> PushSummary {
+        var summary = PushSummary()
+        if replica.role == .writer { try await replica.seal() }
+        var relayVector = try await vector()
+        var resumes = 0
+        while true {
+            do {
+                let pushedHeads = try await pushAbove(relayVector, summary: &summary)
+                var acknowledged = relayVector
+                for (author, sequence) in pushedHeads.entries where sequence > acknowledged[author] { acknowledged[author] = sequence }
+                try await replica.acknowledge(acknowledged)
+                return summary
+            } catch let error as ConcordSyncError where error.relayCode == "missing-predecessor" && resumes < 3 {
+                resumes += 1
+                logger.debug("push resumes from the relay's vector", metadata: ["attempt": "\(resumes)"])
+                relayVector = try await vector()
+            }
+        }
+    }
+
+    /// Pushes the bundles above `relayVector` in requests of at most `maxPushBytes`.
+    /// - Returns: The highest sequence pushed per author.
+    func pushAbove(_ relayVector: VersionVector, summary: inout PushSummary) async throws -> VersionVector {
+        var heads = VersionVector()
+        var buffer: [UInt8] = []
+        let limit = options.maxPushBytes
+        for try await bundle in try await replica.bundles(since: relayVector) {
+            if !buffer.isEmpty && buffer.count + bundle.bytes.count + 8 > limit {
+                try await flushPush(&buffer, summary: &summary)
+            }
+            buffer += BundleStreamFraming.frame(bundle.bytes)
+            heads[bundle.author] = max(heads[bundle.author], bundle.sequence)
+        }
+        try await flushPush(&buffer, summary: &summary)
+        return heads
+    }
+
+    /// Sends the framed bundles in `buffer` (if any) as one push and empties it.
+    func flushPush(_ buffer: inout [UInt8], summary: inout PushSummary) async throws {
+        guard !buffer.isEmpty else { return }
+        let stream = buffer + BundleStreamFraming.endMarker
+        buffer.removeAll(keepingCapacity: true)
+        let body = try await sendBundles(stream)
+        summary.stored += body.stored
+        summary.duplicates += body.duplicates
+        summary.requests += 1
+    }
+
+    /// `POST bundles` with a complete bundle stream; all or nothing at the relay.
+    /// - Parameters:
+    ///   - stream: Framed bundles and the end marker (``BundleStreamFraming/encode(_:)``).
+    /// - Returns: The relay's counts.
+    /// - Throws: ``ConcordSyncError`` for every refusal (`403 read-only` for a reader session).
+    public func sendBundles(_ stream: [UInt8]) async throws -> RelayAPI.PushResponse {
+        let response = try await exchange(
+            method: .POST, RelayAPI.path(replica.spaceID, "bundles"), body: ByteBuffer(bytes: stream),
+            contentType: RelayAPI.bundleStreamContentType, timeout: options.transferTimeout
+        ) { try await $0.body.collect(upTo: 1 << 20) }
+        return try decodeJSON(response)
+    }
+}

@@ -1,0 +1,99 @@
+import Concord
+import Foundation
+
+extension SyncEngine {
+    /// The live loop: sessions until cancelled, with backoff between failed ones.
+    func runLive() async {
+        while !Task.isCancelled {
+            do {
+                try await liveSession()
+            } catch {
+                if Task.isCancelled { break }
+                report(error)
+                let delay = retryDelay(after: error)
+                logger.debug("sync retries", metadata: ["in": "\(delay)s", "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(delay))
+            }
+        }
+    }
+
+    /// How long to wait after `error`: backoff with full jitter for what may pass, the
+    /// longest delay for refusals that repeating cannot fix (no tight loop).
+    func retryDelay(after error: any Error) -> Double {
+        let syncError = error as? ConcordSyncError
+        if let syncError, !syncError.isTransient { return options.maxDelay }
+        defer { attempt += 1 }
+        return options.retryDelay(attempt: attempt, retryAfter: syncError?.retryAfter)
+    }
+
+    /// One connected session: feed subscribed, a round, then feed imports and pushes
+    /// of local writes until something fails (which ends the session by throwing).
+    func liveSession() async throws {
+        setStatus(.syncing(SyncProgress()))
+        let (ready, readyContinuation) = AsyncStream.makeStream(of: Void.self)
+        let client = self.client
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await client.feed(onReady: { readyContinuation.yield(()) }) { [weak self] _, _ in
+                    await self?.feedReceived()
+                }
+            }
+            group.addTask { [options] in
+                try await Self.waitForReady(ready, timeout: options.readyTimeout)
+                _ = try await self.round()
+                try await self.watchLocalWrites()
+            }
+            // Both run until they fail; the first failure ends the session.
+            while try await group.next() != nil {}
+        }
+    }
+
+    /// Waits for the feed's `ready`.
+    static func waitForReady(_ ready: AsyncStream<Void>, timeout: Double) async throws {
+        let arrived = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in ready { return true }
+                return false
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(timeout))
+                return false
+            }
+            let first = try await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        try Task.checkCancellation()
+        guard arrived else {
+            throw ConcordSyncError(.unreachable, "the relay's live feed did not become ready within \(timeout) s; retrying")
+        }
+    }
+
+    /// Checks cheaply for local writes and pushes them, debounced.
+    ///
+    /// Writes made through another `Replica` instance on the same store (another
+    /// process) show as pending operations this instance cannot seal; they are pushed
+    /// once something seals them (`concord sync --watch` does), without a push loop
+    /// in between.
+    func watchLocalWrites() async throws {
+        guard replica.role == .writer else {
+            while true { try await Task.sleep(for: .seconds(3600)) }
+        }
+        var unsealable: Int?
+        while true {
+            try await Task.sleep(for: .seconds(options.localWritePollInterval))
+            let status = try await replica.status()
+            let newWrites = status.pendingOperations > 0 && status.pendingOperations != unsealable
+            guard status.unacknowledgedBundles > 0 || newWrites else { continue }
+            try await Task.sleep(for: .seconds(options.pushDebounce))
+            try await pushRound()
+            let after = try await replica.status().pendingOperations
+            unsealable = after > 0 ? after : nil
+        }
+    }
+
+    /// A bundle arrived on the feed.
+    func feedReceived() {
+        feedBundlesReceived += 1
+    }
+}

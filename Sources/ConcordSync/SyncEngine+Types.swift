@@ -1,0 +1,165 @@
+import Concord
+
+extension SyncEngine {
+    /// Where the engine stands (sync-protocol §3).
+    ///
+    /// ```swift
+    /// for await status in await engine.status {
+    ///     switch status {
+    ///     case .synced: hideSpinner()
+    ///     case .syncing(let progress): showSpinner(progress.fractionDone)
+    ///     case .offline, .error: showCloudWarning(status.description)
+    ///     }
+    /// }
+    /// ```
+    public enum Status: Sendable, Hashable, CustomStringConvertible {
+        /// Not connected: not started, stopped, or the relay is unreachable (retrying).
+        case offline
+        /// A round is running; the progress of the pull so far.
+        case syncing(SyncProgress)
+        /// Everything local is at the relay and everything at the relay is here (as of
+        /// the last round; in live mode, kept up to date by the feed).
+        case synced
+        /// The relay refused the exchange; the message says why and what to do.
+        case error(String)
+
+        /// `offline`, `syncing 3/10 bundles, 4096 bytes`, `synced`, `error: …`.
+        public var description: String {
+            switch self {
+            case .offline: return "offline"
+            case .syncing(let progress): return "syncing \(progress)"
+            case .synced: return "synced"
+            case .error(let message): return "error: \(message)"
+            }
+        }
+
+        /// Whether this is `.syncing`, whatever the progress.
+        public var isSyncing: Bool {
+            if case .syncing = self { return true }
+            return false
+        }
+    }
+
+    /// Progress of a round's pull.
+    ///
+    /// ```swift
+    /// if case .syncing(let progress) = status, let fraction = progress.fractionDone {
+    ///     bar.value = fraction
+    /// }
+    /// ```
+    public struct SyncProgress: Sendable, Hashable, CustomStringConvertible {
+        /// Bundles received and imported so far.
+        public var bundlesReceived: Int
+        /// Bytes of those bundles.
+        public var bytesReceived: Int
+        /// Bundles expected, when the relay's vector told it.
+        public var bundlesTotal: Int?
+        /// Bytes expected, when known.
+        public var bytesTotal: Int?
+
+        /// Creates a progress value.
+        /// - Parameters:
+        ///   - bundlesReceived: Bundles received.
+        ///   - bytesReceived: Bytes received.
+        ///   - bundlesTotal: Bundles expected, if known.
+        ///   - bytesTotal: Bytes expected, if known.
+        public init(bundlesReceived: Int = 0, bytesReceived: Int = 0, bundlesTotal: Int? = nil, bytesTotal: Int? = nil) {
+            self.bundlesReceived = bundlesReceived
+            self.bytesReceived = bytesReceived
+            self.bundlesTotal = bundlesTotal
+            self.bytesTotal = bytesTotal
+        }
+
+        /// Done fraction in 0...1 when a total is known.
+        public var fractionDone: Double? {
+            if let bytesTotal, bytesTotal > 0 { return min(1, Double(bytesReceived) / Double(bytesTotal)) }
+            if let bundlesTotal, bundlesTotal > 0 { return min(1, Double(bundlesReceived) / Double(bundlesTotal)) }
+            return nil
+        }
+
+        /// `3/10 bundles, 4096 bytes`.
+        public var description: String {
+            "\(bundlesReceived)\(bundlesTotal.map { "/\($0)" } ?? "") bundles, \(bytesReceived) bytes"
+        }
+    }
+
+    /// What one round did.
+    ///
+    /// ```swift
+    /// let summary = try await engine.syncNow()
+    /// print(summary)   // "pulled 12 (duplicate 0, held 0), pushed 3 (duplicate 0)"
+    /// ```
+    public struct Summary: Sendable, Hashable, CustomStringConvertible {
+        /// What the pull imported.
+        public var pulled: ImportSummary
+        /// What the push stored at the relay.
+        public var pushed: RelayClient.PushSummary
+
+        /// Creates a summary.
+        /// - Parameters:
+        ///   - pulled: The pull's import counts.
+        ///   - pushed: The push's counts.
+        public init(pulled: ImportSummary = ImportSummary(), pushed: RelayClient.PushSummary = RelayClient.PushSummary()) {
+            self.pulled = pulled
+            self.pushed = pushed
+        }
+
+        /// `pulled 12 (duplicate 0, held 0, rejected 0), pushed 3 (duplicate 0)`.
+        public var description: String {
+            "pulled \(pulled.applied) (duplicate \(pulled.duplicates), held \(pulled.held), rejected \(pulled.rejected.count)), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"
+        }
+    }
+
+    /// Tunables.
+    public struct Options: Sendable, Hashable {
+        /// The relay client's limits and timeouts.
+        public var client: RelayClient.Options
+        /// First retry delay bound, in seconds (full jitter: a retry waits a random time
+        /// up to `min(maxDelay, baseDelay · 2^attempt)`).
+        public var baseDelay: Double
+        /// Largest retry delay, in seconds; also the wait after a refusal that cannot
+        /// succeed by repeating it (`403`, `409 fork`, `422`).
+        public var maxDelay: Double
+        /// Seconds between cheap checks for local writes in live mode.
+        public var localWritePollInterval: Double
+        /// Seconds to wait after noticing local writes before pushing (more writes
+        /// usually follow).
+        public var pushDebounce: Double
+        /// Seconds to wait for the feed's `ready` before the round fails.
+        public var readyTimeout: Double
+
+        /// The defaults of sync-protocol §2: 0.5 s base, 30 s cap; local writes are
+        /// checked every 0.2 s and pushed 0.1 s after they were noticed.
+        /// - Parameters:
+        ///   - client: The relay client's options.
+        ///   - baseDelay: First retry delay bound, in seconds.
+        ///   - maxDelay: Largest retry delay, in seconds.
+        ///   - localWritePollInterval: Seconds between checks for local writes.
+        ///   - pushDebounce: Seconds between noticing writes and pushing.
+        ///   - readyTimeout: Seconds to wait for the feed to be ready.
+        public init(
+            client: RelayClient.Options = RelayClient.Options(), baseDelay: Double = 0.5, maxDelay: Double = 30,
+            localWritePollInterval: Double = 0.2, pushDebounce: Double = 0.1, readyTimeout: Double = 10
+        ) {
+            self.client = client
+            self.baseDelay = baseDelay
+            self.maxDelay = maxDelay
+            self.localWritePollInterval = localWritePollInterval
+            self.pushDebounce = pushDebounce
+            self.readyTimeout = readyTimeout
+        }
+
+        /// The delay before retry number `attempt` (0 for the first retry): a random
+        /// time up to `min(maxDelay, baseDelay · 2^attempt)`, or the relay's
+        /// `Retry-After` when it gave one.
+        /// - Parameters:
+        ///   - attempt: Failed rounds since the last success, minus one.
+        ///   - retryAfter: The relay's `Retry-After`, in seconds.
+        /// - Returns: Seconds to wait.
+        public func retryDelay(attempt: Int, retryAfter: Double? = nil) -> Double {
+            if let retryAfter { return min(maxDelay, max(0, retryAfter)) }
+            let bound = min(maxDelay, baseDelay * Double(1 << min(attempt, 30)))
+            return Double.random(in: 0...bound)
+        }
+    }
+}
