@@ -71,7 +71,7 @@ func withPostgres<R>(_ body: (PostgresRelayStorage) async throws -> R) async thr
 struct SpaceSnapshot: Equatable {
     var vector: VersionVector
     var usage: Int64
-    var bundles: [StoredBundle]
+    var bundles: [ConcordRelay.StoredBundle]
 
     init(_ storage: some RelayStorage, _ space: SpaceID) async throws {
         vector = try await storage.vector(of: space)
@@ -223,8 +223,8 @@ struct PostgresRelayStorageTests {
             let otherSpace = g.space
             _ = try await storage.append(try g.alice.next(3), to: otherSpace, quotaBytes: quota)
 
-            func pullAll(since: VersionVector, pageSize: Int) async throws -> [StoredBundle] {
-                var all: [StoredBundle] = []
+            func pullAll(since: VersionVector, pageSize: Int) async throws -> [ConcordRelay.StoredBundle] {
+                var all: [ConcordRelay.StoredBundle] = []
                 var after: Int64 = 0
                 while true {
                     let page = try await storage.bundles(in: space, since: since, afterPosition: after, limit: pageSize)

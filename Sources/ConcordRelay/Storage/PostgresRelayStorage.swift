@@ -54,12 +54,12 @@ public final class PostgresRelayStorage: RelayStorage {
             host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
             database: parsed.database, tls: parsed.clientTLS())
         configuration.options = options
-        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
         self.listenConfiguration = PostgresConnection.Configuration(
             host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
             database: parsed.database, tls: try parsed.connectionTLS())
         self.logger = logger
-        let client = self.client
         self.runTask = Task { await client.run() }
         self.hub = NoticeHub()
         do {
@@ -78,8 +78,8 @@ public final class PostgresRelayStorage: RelayStorage {
         let logger = self.logger
         try await client.withConnection { connection in
             try await Self.inTransaction(connection, logger: logger) { connection in
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 0)", logger: logger)
-                try await connection.query("CREATE TABLE IF NOT EXISTS concord_relay_schema (version INTEGER NOT NULL PRIMARY KEY)", logger: logger)
+                try await Self.run("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 0)", on: connection, logger: logger)
+                try await Self.run("CREATE TABLE IF NOT EXISTS concord_relay_schema (version INTEGER NOT NULL PRIMARY KEY)", on: connection, logger: logger)
                 var current = 0
                 for try await version in try await connection.query("SELECT COALESCE(MAX(version), 0) FROM concord_relay_schema", logger: logger).decode(Int.self) {
                     current = version
@@ -88,7 +88,7 @@ public final class PostgresRelayStorage: RelayStorage {
                     throw PostgresRelayStorageError("the database holds relay schema version \(current), newer than this relay's \(Self.schemaVersion); upgrade the relay")
                 }
                 guard current < 1 else { return }
-                try await connection.query("""
+                try await Self.run("""
                     CREATE TABLE IF NOT EXISTS bundles (
                         position BIGSERIAL PRIMARY KEY,
                         space    BYTEA  NOT NULL,
@@ -99,15 +99,15 @@ public final class PostgresRelayStorage: RelayStorage {
                         bytes    BYTEA  NOT NULL,
                         UNIQUE (space, author, seq)
                     )
-                    """, logger: logger)
-                try await connection.query("CREATE INDEX IF NOT EXISTS bundles_space_position ON bundles (space, position)", logger: logger)
-                try await connection.query("""
+                    """, on: connection, logger: logger)
+                try await Self.run("CREATE INDEX IF NOT EXISTS bundles_space_position ON bundles (space, position)", on: connection, logger: logger)
+                try await Self.run("""
                     CREATE TABLE IF NOT EXISTS space_usage (
                         space BYTEA  NOT NULL PRIMARY KEY,
                         bytes BIGINT NOT NULL
                     )
-                    """, logger: logger)
-                try await connection.query("INSERT INTO concord_relay_schema (version) VALUES (1)", logger: logger)
+                    """, on: connection, logger: logger)
+                try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (1)", on: connection, logger: logger)
                 logger.info("created the relay schema (version 1)")
             }
         }
@@ -153,7 +153,7 @@ public final class PostgresRelayStorage: RelayStorage {
         _ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64, on connection: PostgresConnection, logger: Logger
     ) async throws -> AppendSummary {
         let space = ByteBuffer(bytes: spaceID.bytes)
-        try await connection.query("SELECT pg_advisory_xact_lock(\(lockKey(spaceID)))", logger: logger)
+        try await run("SELECT pg_advisory_xact_lock(\(lockKey(spaceID)))", on: connection, logger: logger)
 
         // Heads of the authors named, and what is stored at the pushed (author, seq) pairs.
         var authors: [PublicKey] = []
@@ -167,7 +167,8 @@ public final class PostgresRelayStorage: RelayStorage {
             ) h
             """, logger: logger)
         for try await (author, seq, id) in headRows.decode((ByteBuffer, Int64, ByteBuffer).self) {
-            heads[try PublicKey(bytes: author.readableBytesView)] = (UInt64(seq), try bundleID(id))
+            let key = try PublicKey(bytes: author.readableBytesView)
+            heads[key] = (UInt64(seq), try bundleID(id))
         }
         struct Slot: Hashable {
             var author: PublicKey
@@ -182,7 +183,8 @@ public final class PostgresRelayStorage: RelayStorage {
                 JOIN bundles b ON b.space = \(space) AND b.author = p.author AND b.seq = p.seq
                 """, logger: logger)
             for try await (author, seq, id) in rows.decode((ByteBuffer, Int64, ByteBuffer).self) {
-                occupied[Slot(author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq))] = try bundleID(id)
+                let slot = Slot(author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq))
+                occupied[slot] = try bundleID(id)
             }
         }
 
@@ -202,7 +204,7 @@ public final class PostgresRelayStorage: RelayStorage {
                 summary.duplicates += 1
                 continue
             }
-            let head = heads[bundle.author] ?? (0, .zero)
+            let head = heads[bundle.author] ?? (sequence: 0, id: BundleID.zero)
             guard bundle.sequence == head.sequence + 1, bundle.previous == head.id else {
                 throw RelayRefusal.missingPredecessor(author: bundle.author, needed: head.sequence + 1, got: bundle.sequence)
             }
@@ -236,14 +238,14 @@ public final class PostgresRelayStorage: RelayStorage {
             """, logger: logger)
         for try await position in inserted.decode(Int64.self) { summary.storedPositions.append(position) }
         summary.storedPositions.sort()
-        try await connection.query("""
+        try await run("""
             INSERT INTO space_usage (space, bytes) VALUES (\(space), \(adding))
             ON CONFLICT (space) DO UPDATE SET bytes = space_usage.bytes + EXCLUDED.bytes
-            """, logger: logger)
+            """, on: connection, logger: logger)
         // One notification per bundle, delivered to every listener after commit.
-        try await connection.query("""
+        try await run("""
             SELECT pg_notify(\(notifyChannel), \(spaceID.hex + ":") || p::text) FROM unnest(\(summary.storedPositions)::int8[]) AS p
-            """, logger: logger)
+            """, on: connection, logger: logger)
         logger.debug("stored bundles", metadata: [
             "space": "\(spaceID.shortDescription)", "stored": "\(summary.stored)", "duplicates": "\(summary.duplicates)",
         ])
@@ -316,18 +318,23 @@ public final class PostgresRelayStorage: RelayStorage {
         BundleID(digest: try Digest32(bytes: Array(buffer.readableBytesView)))
     }
 
+    /// Runs `query` and reads its rows to the end, so its errors surface here.
+    private static func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws {
+        for try await _ in try await connection.query(query, logger: logger) {}
+    }
+
     /// Runs `body` between `BEGIN` and `COMMIT` (`ROLLBACK` when it throws), rethrowing
     /// its error unchanged so a ``RelayRefusal`` reaches the caller as is.
     private static func inTransaction<Result: Sendable>(
         _ connection: PostgresConnection, logger: Logger, _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await connection.query("BEGIN", logger: logger)
+        try await run("BEGIN", on: connection, logger: logger)
         do {
             let result = try await body(connection)
-            try await connection.query("COMMIT", logger: logger)
+            try await run("COMMIT", on: connection, logger: logger)
             return result
         } catch {
-            _ = try? await connection.query("ROLLBACK", logger: logger)
+            try? await run("ROLLBACK", on: connection, logger: logger)
             throw error
         }
     }
@@ -441,7 +448,7 @@ private actor NoticeHub {
     private(set) var lastPosition: Int64?
 
     /// Registers a subscriber; the first one starts the listener and waits until it listens.
-    func subscribe(start: (NoticeHub) -> Task<Void, Never>) async throws -> AsyncStream<BundleNotice> {
+    func subscribe(start: @Sendable (NoticeHub) -> Task<Void, Never>) async throws -> AsyncStream<BundleNotice> {
         guard !isClosed else { throw PostgresRelayStorageError("the storage is closed") }
         let (stream, continuation) = AsyncStream<BundleNotice>.makeStream(bufferingPolicy: .unbounded)
         let id = nextID
