@@ -3,6 +3,7 @@ import ConcordCrypto
 @testable import ConcordRelay
 import Foundation
 import Logging
+import PostgresNIO
 import Testing
 
 /// The database the PostgreSQL tests run against: `Tools/postgres.sh start` prints one.
@@ -301,6 +302,25 @@ struct PostgresRelayStorageTests {
         await #expect(throws: PostgresRelayStorageError.self) { try await storage.notices() }
     }
 
+    @Test func listenReconnectsAndCatchesUpAfterItsConnectionDrops() async throws {
+        let listener = try await openPostgres()
+        let writer = try await openPostgres()
+        var f = try Fixture()
+        let space = f.space
+        let stream = try await listener.notices()
+        #expect(try await terminateListeners() >= 1)
+        // Stored while the LISTEN connection is down: announced after it reconnects.
+        let during = try await writer.append(try f.alice.next(2), to: space, quotaBytes: quota)
+        let heard = try await collectNotices(in: stream, for: space, count: 2, within: .seconds(5))
+        #expect(heard == Set(during.storedPositions))
+        // And NOTIFY reaches the new connection.
+        let after = try await writer.append([try f.alice.next()], to: space, quotaBytes: quota)
+        let next = try await collectNotices(in: stream, for: space, count: 1, within: .seconds(5), ignoring: heard)
+        #expect(next == Set(after.storedPositions))
+        await listener.close()
+        await writer.close()
+    }
+
     @Test func racingRelaysStoreOneOfTwoForks() async throws {
         for round in 0..<5 {
             let first = try await openPostgres()
@@ -414,6 +434,49 @@ func firstNotice(in stream: AsyncStream<BundleNotice>, for space: SpaceID, withi
 /// The result of an async body, its error caught.
 func outcome<T: Sendable>(_ body: @Sendable () async throws -> T) async -> Result<T, any Error> {
     do { return .success(try await body()) } catch { return .failure(error) }
+}
+
+/// Terminates every `LISTEN` connection to the test database, as a network failure
+/// would; returns how many.
+func terminateListeners() async throws -> Int {
+    let url = try PostgresURL(try #require(postgresTestURL))
+    let configuration = PostgresConnection.Configuration(
+        host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable)
+    var logger = Logger(label: "concord.test.postgres.admin")
+    logger.logLevel = .warning
+    let connection = try await PostgresConnection.connect(configuration: configuration, id: 99, logger: logger)
+    var terminated = 0
+    let rows = try await connection.query("""
+        SELECT count(pg_terminate_backend(pid))::int8 FROM pg_stat_activity
+        WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'
+        """, logger: logger)
+    for try await count in rows.decode(Int64.self) { terminated = Int(count) }
+    try await connection.close()
+    return terminated
+}
+
+/// The distinct positions of the first `count` notices of `space` not in `ignoring`,
+/// failing after `timeout`.
+func collectNotices(
+    in stream: AsyncStream<BundleNotice>, for space: SpaceID, count: Int, within timeout: Duration, ignoring: Set<Int64> = []
+) async throws -> Set<Int64> {
+    try await withThrowingTaskGroup(of: Set<Int64>?.self) { group in
+        group.addTask {
+            var heard: Set<Int64> = []
+            for await notice in stream where notice.spaceID == space && !ignoring.contains(notice.position) {
+                heard.insert(notice.position)
+                if heard.count == count { return heard }
+            }
+            return heard
+        }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = try await group.next() ?? nil
+        group.cancelAll()
+        return try #require(first, "fewer than \(count) notices for space \(space.shortDescription) within \(timeout)")
+    }
 }
 
 /// Whether `stream` finishes within `timeout`.

@@ -31,7 +31,7 @@ public final class PostgresRelayStorage: RelayStorage {
     static let schemaVersion = 1
 
     private let client: PostgresClient
-    private let listenConfiguration: PostgresConnection.Configuration
+    private let connectionConfiguration: PostgresConnection.Configuration
     private let logger: Logger
     private let runTask: Task<Void, Never>
     private let hub: NoticeHub
@@ -56,7 +56,7 @@ public final class PostgresRelayStorage: RelayStorage {
         configuration.options = options
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
-        self.listenConfiguration = PostgresConnection.Configuration(
+        self.connectionConfiguration = PostgresConnection.Configuration(
             host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
             database: parsed.database, tls: try parsed.connectionTLS())
         self.logger = logger
@@ -73,10 +73,12 @@ public final class PostgresRelayStorage: RelayStorage {
 
     // MARK: Schema
 
-    /// Creates the tables once; concurrent starts serialize on an advisory lock.
+    /// Creates the tables once; concurrent starts serialize on an advisory lock. Runs on
+    /// a connection of its own, so it does not race the pool's start.
     private func migrate() async throws {
         let logger = self.logger
-        try await client.withConnection { connection in
+        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: logger)
+        do {
             try await Self.inTransaction(connection, logger: logger) { connection in
                 try await Self.run("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 0)", on: connection, logger: logger)
                 try await Self.run("CREATE TABLE IF NOT EXISTS concord_relay_schema (version INTEGER NOT NULL PRIMARY KEY)", on: connection, logger: logger)
@@ -110,7 +112,11 @@ public final class PostgresRelayStorage: RelayStorage {
                 try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (1)", on: connection, logger: logger)
                 logger.info("created the relay schema (version 1)")
             }
+        } catch {
+            try? await connection.close()
+            throw error
         }
+        try? await connection.close()
     }
 
     /// The first key of the two-key advisory locks this storage takes for schema changes
@@ -345,7 +351,7 @@ public final class PostgresRelayStorage: RelayStorage {
     /// returns once it listens; if that connection drops it is reopened (and logged), and
     /// bundles stored meanwhile are announced from the table so none is missed.
     public func notices() async throws -> AsyncStream<BundleNotice> {
-        let configuration = listenConfiguration
+        let configuration = connectionConfiguration
         let logger = self.logger
         let client = self.client
         return try await hub.subscribe { hub in
