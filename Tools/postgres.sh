@@ -104,6 +104,8 @@ start() {
         mkdir -p "$dir"
         [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
         chmod 700 "$dir"
+        as_owner test -w "$dir" -a -x "$dir" \
+            || die "the postgres user cannot reach $dir (a parent directory is private to $(id -un)); use a directory under /tmp"
         log "creating a cluster in $dir"
         as_owner "$bin/initdb" -D "$dir" -U postgres --auth=trust --encoding=UTF8 --no-locale >/dev/null </dev/null
         touch "$dir/concord-cluster"
