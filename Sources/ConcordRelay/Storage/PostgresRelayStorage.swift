@@ -416,8 +416,9 @@ public final class PostgresRelayStorage: RelayStorage {
 
     /// See ``RelayStorage/close()``. Ends every notice stream and closes all connections.
     public func close() async {
-        await hub.close()
+        if let listener = await hub.close() { await listener.value }
         runTask.cancel()
+        await runTask.value
     }
 }
 
@@ -505,13 +506,16 @@ private actor NoticeHub {
         for continuation in subscribers.values { continuation.yield(notice) }
     }
 
-    func close() {
+    /// Ends every stream and cancels the listener; returns it to await its end.
+    func close() -> Task<Void, Never>? {
         isClosed = true
-        task?.cancel()
+        let listener = task
+        listener?.cancel()
         task = nil
         failed(PostgresRelayStorageError("the storage is closed"))
         for continuation in subscribers.values { continuation.finish() }
         subscribers = [:]
+        return listener
     }
 }
 
