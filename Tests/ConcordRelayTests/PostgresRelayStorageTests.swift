@@ -1,10 +1,11 @@
 import Concord
 import ConcordCrypto
-@testable import ConcordRelay
 import Foundation
 import Logging
 import PostgresNIO
 import Testing
+
+@testable import ConcordRelay
 
 /// The database the PostgreSQL tests run against: `Tools/postgres.sh start` prints one.
 let postgresTestURL = ProcessInfo.processInfo.environment["CONCORD_TEST_POSTGRES_URL"]
@@ -197,8 +198,10 @@ struct PostgresRelayStorageTests {
             let error = await #expect(throws: RelayRefusal.self) {
                 try await storage.append([first, second], to: space, quotaBytes: quota)
             }
-            #expect(error == RelayRefusal.quotaExceeded(
-                spaceID: space, used: Int64(first.bytes.count), adding: Int64(second.bytes.count), quota: quota))
+            #expect(
+                error
+                    == RelayRefusal.quotaExceeded(
+                        spaceID: space, used: Int64(first.bytes.count), adding: Int64(second.bytes.count), quota: quota))
             #expect(error?.status == 507)
             #expect(try await SpaceSnapshot(storage, space) == before)
             // Duplicates alone add nothing and pass.
@@ -367,6 +370,56 @@ struct PostgresRelayStorageTests {
         }
     }
 
+    @Test func manyConcurrentOverlappingPushesStoreEachBundleOnce() async throws {
+        let relays = [try await openPostgres(), try await openPostgres()]
+        var f = try Fixture()
+        let space = f.space
+        let alice = try f.alice.next(10)
+        let bob = try f.bob.next(10)
+        let quota = self.quota
+        // Every push is a prefix of one chain (so valid whatever is stored) or both chains.
+        let pushes: [[ChangeBundle]] = (1...10).map { Array(alice.prefix($0)) } + (1...10).map { Array(bob.prefix($0)) } + [alice + bob]
+        let summaries = await withTaskGroup(of: AppendSummary?.self) { group in
+            for (index, push) in pushes.enumerated() {
+                let relay = relays[index % 2]
+                group.addTask { try? await relay.append(push, to: space, quotaBytes: quota) }
+            }
+            var all: [AppendSummary?] = []
+            for await summary in group { all.append(summary) }
+            return all
+        }
+        #expect(summaries.allSatisfy { $0 != nil })
+        #expect(summaries.reduce(0) { $0 + ($1?.stored ?? 0) } == 20)
+        let rows = try await relays[0].bundles(in: space, since: VersionVector(), afterPosition: 0, limit: 100)
+        #expect(Set(rows.map(\.id)) == Set((alice + bob).map(\.id)) && rows.count == 20)
+        #expect(try await relays[1].vector(of: space) == VersionVector([f.alice.key: 10, f.bob.key: 10]))
+        #expect(try await relays[1].usage(of: space) == Int64((alice + bob).reduce(0) { $0 + $1.bytes.count }))
+        for relay in relays { await relay.close() }
+    }
+
+    @Test func racingAuthorsCannotTogetherPassTheQuota() async throws {
+        let first = try await openPostgres()
+        let second = try await openPostgres()
+        var f = try Fixture()
+        let space = f.space
+        let fromAlice = try f.alice.next()
+        let fromBob = try f.bob.next()
+        // Each fits alone; both do not.
+        let quota = Int64(max(fromAlice.bytes.count, fromBob.bytes.count) + min(fromAlice.bytes.count, fromBob.bytes.count) / 2)
+        async let a = outcome { try await first.append([fromAlice], to: space, quotaBytes: quota) }
+        async let b = outcome { try await second.append([fromBob], to: space, quotaBytes: quota) }
+        let results = await [a, b]
+        let refusals = results.compactMap { result -> RelayRefusal? in
+            if case .failure(let error) = result { return error as? RelayRefusal }
+            return nil
+        }
+        #expect(results.compactMap { try? $0.get() }.map(\.stored) == [1])
+        #expect(refusals.map(\.code) == ["quota-exceeded"])
+        #expect(try await first.usage(of: space) <= quota)
+        await first.close()
+        await second.close()
+    }
+
     @Test func twoRelaysStartingTogetherCreateTheSchemaOnce() async throws {
         async let a = openPostgres()
         async let b = openPostgres()
@@ -446,7 +499,8 @@ func terminateListeners() async throws -> Int {
     logger.logLevel = .warning
     let connection = try await PostgresConnection.connect(configuration: configuration, id: 99, logger: logger)
     var terminated = 0
-    let rows = try await connection.query("""
+    let rows = try await connection.query(
+        """
         SELECT count(pg_terminate_backend(pid))::int8 FROM pg_stat_activity
         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'
         """, logger: logger)

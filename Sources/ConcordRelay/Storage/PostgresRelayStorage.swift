@@ -68,7 +68,8 @@ public final class PostgresRelayStorage: RelayStorage {
             runTask.cancel()
             throw error
         }
-        logger.info("PostgreSQL relay storage ready", metadata: ["host": "\(parsed.host):\(parsed.port)", "database": "\(parsed.database)"])
+        logger.info(
+            "PostgreSQL relay storage ready", metadata: ["host": "\(parsed.host):\(parsed.port)", "database": "\(parsed.database)"])
     }
 
     // MARK: Schema
@@ -81,16 +82,23 @@ public final class PostgresRelayStorage: RelayStorage {
         do {
             try await Self.inTransaction(connection, logger: logger) { connection in
                 try await Self.run("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 0)", on: connection, logger: logger)
-                try await Self.run("CREATE TABLE IF NOT EXISTS concord_relay_schema (version INTEGER NOT NULL PRIMARY KEY)", on: connection, logger: logger)
+                try await Self.run(
+                    "CREATE TABLE IF NOT EXISTS concord_relay_schema (version INTEGER NOT NULL PRIMARY KEY)", on: connection, logger: logger
+                )
                 var current = 0
-                for try await version in try await connection.query("SELECT COALESCE(MAX(version), 0) FROM concord_relay_schema", logger: logger).decode(Int.self) {
+                for try await version in try await connection.query(
+                    "SELECT COALESCE(MAX(version), 0) FROM concord_relay_schema", logger: logger
+                ).decode(Int.self) {
                     current = version
                 }
                 guard current <= Self.schemaVersion else {
-                    throw PostgresRelayStorageError("the database holds relay schema version \(current), newer than this relay's \(Self.schemaVersion); upgrade the relay")
+                    throw PostgresRelayStorageError(
+                        "the database holds relay schema version \(current), newer than this relay's \(Self.schemaVersion); upgrade the relay"
+                    )
                 }
                 guard current < 1 else { return }
-                try await Self.run("""
+                try await Self.run(
+                    """
                     CREATE TABLE IF NOT EXISTS bundles (
                         position BIGSERIAL PRIMARY KEY,
                         space    BYTEA  NOT NULL,
@@ -102,8 +110,10 @@ public final class PostgresRelayStorage: RelayStorage {
                         UNIQUE (space, author, seq)
                     )
                     """, on: connection, logger: logger)
-                try await Self.run("CREATE INDEX IF NOT EXISTS bundles_space_position ON bundles (space, position)", on: connection, logger: logger)
-                try await Self.run("""
+                try await Self.run(
+                    "CREATE INDEX IF NOT EXISTS bundles_space_position ON bundles (space, position)", on: connection, logger: logger)
+                try await Self.run(
+                    """
                     CREATE TABLE IF NOT EXISTS space_usage (
                         space BYTEA  NOT NULL PRIMARY KEY,
                         bytes BIGINT NOT NULL
@@ -134,7 +144,8 @@ public final class PostgresRelayStorage: RelayStorage {
     public func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64) async throws -> AppendSummary {
         guard !bundles.isEmpty else { return AppendSummary() }
         if let stranger = bundles.first(where: { $0.spaceID != spaceID }) {
-            throw PostgresRelayStorageError("\(stranger) does not belong to space \(spaceID.shortDescription); verify bundles before storing them")
+            throw PostgresRelayStorageError(
+                "\(stranger) does not belong to space \(spaceID.shortDescription); verify bundles before storing them")
         }
         let logger = self.logger
         var attempt = 0
@@ -165,7 +176,8 @@ public final class PostgresRelayStorage: RelayStorage {
         var authors: [PublicKey] = []
         for bundle in bundles where !authors.contains(bundle.author) { authors.append(bundle.author) }
         var heads: [PublicKey: (sequence: UInt64, id: BundleID)] = [:]
-        let headRows = try await connection.query("""
+        let headRows = try await connection.query(
+            """
             SELECT a.author, h.seq, h.id
             FROM unnest(\(authors.map { ByteBuffer(bytes: $0.bytes) })::bytea[]) AS a(author)
             CROSS JOIN LATERAL (
@@ -183,7 +195,8 @@ public final class PostgresRelayStorage: RelayStorage {
         var occupied: [Slot: BundleID] = [:]
         let probes = bundles.filter { $0.sequence <= heads[$0.author]?.sequence ?? 0 }
         if !probes.isEmpty {
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 SELECT b.author, b.seq, b.id
                 FROM unnest(\(probes.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[], \(probes.map { Int64($0.sequence) })::int8[]) AS p(author, seq)
                 JOIN bundles b ON b.space = \(space) AND b.author = p.author AND b.seq = p.seq
@@ -201,10 +214,12 @@ public final class PostgresRelayStorage: RelayStorage {
             let slot = Slot(author: bundle.author, sequence: bundle.sequence)
             if let stored = occupied[slot] {
                 guard stored == bundle.id else {
-                    logger.notice("refused a fork", metadata: [
-                        "space": "\(spaceID.shortDescription)", "author": "\(bundle.author.hex.prefix(8))",
-                        "sequence": "\(bundle.sequence)", "stored": "\(stored.hex)", "pushed": "\(bundle.id.hex)",
-                    ])
+                    logger.notice(
+                        "refused a fork",
+                        metadata: [
+                            "space": "\(spaceID.shortDescription)", "author": "\(bundle.author.hex.prefix(8))",
+                            "sequence": "\(bundle.sequence)", "stored": "\(stored.hex)", "pushed": "\(bundle.id.hex)",
+                        ])
                     throw RelayRefusal.fork(author: bundle.author, sequence: bundle.sequence, stored: stored, pushed: bundle.id)
                 }
                 summary.duplicates += 1
@@ -222,14 +237,17 @@ public final class PostgresRelayStorage: RelayStorage {
 
         let adding = accepted.reduce(Int64(0)) { $0 + Int64($1.bytes.count) }
         var used: Int64 = 0
-        for try await bytes in try await connection.query("SELECT bytes FROM space_usage WHERE space = \(space)", logger: logger).decode(Int64.self) {
+        for try await bytes in try await connection.query("SELECT bytes FROM space_usage WHERE space = \(space)", logger: logger).decode(
+            Int64.self)
+        {
             used = bytes
         }
         guard used + adding <= quotaBytes else {
             throw RelayRefusal.quotaExceeded(spaceID: spaceID, used: used, adding: adding, quota: quotaBytes)
         }
 
-        let inserted = try await connection.query("""
+        let inserted = try await connection.query(
+            """
             INSERT INTO bundles (space, author, seq, id, previous, bytes)
             SELECT \(space), author, seq, id, previous, bytes
             FROM unnest(
@@ -244,17 +262,21 @@ public final class PostgresRelayStorage: RelayStorage {
             """, logger: logger)
         for try await position in inserted.decode(Int64.self) { summary.storedPositions.append(position) }
         summary.storedPositions.sort()
-        try await run("""
+        try await run(
+            """
             INSERT INTO space_usage (space, bytes) VALUES (\(space), \(adding))
             ON CONFLICT (space) DO UPDATE SET bytes = space_usage.bytes + EXCLUDED.bytes
             """, on: connection, logger: logger)
         // One notification per bundle, delivered to every listener after commit.
-        try await run("""
+        try await run(
+            """
             SELECT pg_notify(\(notifyChannel), \(spaceID.hex + ":") || p::text) FROM unnest(\(summary.storedPositions)::int8[]) AS p
             """, on: connection, logger: logger)
-        logger.debug("stored bundles", metadata: [
-            "space": "\(spaceID.shortDescription)", "stored": "\(summary.stored)", "duplicates": "\(summary.duplicates)",
-        ])
+        logger.debug(
+            "stored bundles",
+            metadata: [
+                "space": "\(spaceID.shortDescription)", "stored": "\(summary.stored)", "duplicates": "\(summary.duplicates)",
+            ])
         return summary
     }
 
@@ -275,7 +297,8 @@ public final class PostgresRelayStorage: RelayStorage {
     public func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [StoredBundle] {
         guard limit > 0 else { return [] }
         let known = since.entries.sorted { $0.key < $1.key }
-        let rows = try await client.query("""
+        let rows = try await client.query(
+            """
             SELECT b.position, b.space, b.author, b.seq, b.id, b.previous, b.bytes
             FROM bundles b
             LEFT JOIN unnest(\(known.map { ByteBuffer(bytes: $0.key.bytes) })::bytea[], \(known.map { Int64(clamping: $0.value) })::int8[]) AS s(author, seq)
@@ -312,10 +335,11 @@ public final class PostgresRelayStorage: RelayStorage {
         for try await (position, space, author, seq, id, previous, bytes) in rows.decode(
             (Int64, ByteBuffer, ByteBuffer, Int64, ByteBuffer, ByteBuffer, ByteBuffer).self)
         {
-            result.append(StoredBundle(
-                position: position, spaceID: try SpaceID(bytes: space.readableBytesView),
-                author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq),
-                id: try bundleID(id), previous: try bundleID(previous), bytes: Array(bytes.readableBytesView)))
+            result.append(
+                StoredBundle(
+                    position: position, spaceID: try SpaceID(bytes: space.readableBytesView),
+                    author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq),
+                    id: try bundleID(id), previous: try bundleID(previous), bytes: Array(bytes.readableBytesView)))
         }
         return result
     }
@@ -360,7 +384,9 @@ public final class PostgresRelayStorage: RelayStorage {
     }
 
     /// The `LISTEN` loop: connect, listen, fan out; reconnect with backoff until cancelled.
-    private static func listen(configuration: PostgresConnection.Configuration, client: PostgresClient, hub: NoticeHub, logger: Logger) async {
+    private static func listen(configuration: PostgresConnection.Configuration, client: PostgresClient, hub: NoticeHub, logger: Logger)
+        async
+    {
         var connectionID = 0
         var delay = Duration.milliseconds(100)
         while !Task.isCancelled {
@@ -530,12 +556,14 @@ struct PostgresURL {
 
     init(_ text: String) throws {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-              scheme == "postgres" || scheme == "postgresql"
+            scheme == "postgres" || scheme == "postgresql"
         else {
-            throw PostgresRelayStorageError("\"\(Self.redacted(text))\" is not a PostgreSQL URL; use postgres://user:password@host:port/database")
+            throw PostgresRelayStorageError(
+                "\"\(Self.redacted(text))\" is not a PostgreSQL URL; use postgres://user:password@host:port/database")
         }
         guard let host = components.host, !host.isEmpty else {
-            throw PostgresRelayStorageError("the PostgreSQL URL \"\(Self.redacted(text))\" names no host; use postgres://user:password@host:port/database")
+            throw PostgresRelayStorageError(
+                "the PostgreSQL URL \"\(Self.redacted(text))\" names no host; use postgres://user:password@host:port/database")
         }
         self.host = host
         self.port = components.port ?? 5432
