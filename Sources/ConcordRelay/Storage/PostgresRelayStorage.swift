@@ -1,0 +1,602 @@
+import Concord
+import ConcordCrypto
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Relay storage in PostgreSQL, for several relay processes sharing one database
+/// (`Specs/relay-api.md` §7).
+///
+/// Bundles live in the `bundles` table (`position BIGSERIAL`, `UNIQUE (space, author,
+/// seq)`); the schema is created on first start, under an advisory lock so relays that
+/// start together do not race. Every append runs in one transaction that holds a
+/// per-space advisory lock: chains and quota are checked against committed rows, so two
+/// relays racing on the same author settle as duplicate or fork and never store both.
+/// Each stored bundle is announced with `NOTIFY concord_bundles, '<space hex>:<position>'`
+/// inside the transaction; ``notices()`` streams them (from every relay, this one
+/// included) over one `LISTEN` connection per storage instance.
+///
+/// ```swift
+/// let storage = try await PostgresRelayStorage(url: "postgres://relay:secret@db:5432/concord", logger: logger)
+/// let summary = try await storage.append(bundles, to: space, quotaBytes: 1 << 30)
+/// ```
+public final class PostgresRelayStorage: RelayStorage {
+    /// `"postgres"`.
+    public let backendName = "postgres"
+
+    /// The `NOTIFY` channel every relay sharing the database listens on.
+    public static let notifyChannel = "concord_bundles"
+
+    /// The schema version this build creates and understands.
+    static let schemaVersion = 1
+
+    private let client: PostgresClient
+    private let connectionConfiguration: PostgresConnection.Configuration
+    private let logger: Logger
+    private let runTask: Task<Void, Never>
+    private let hub: NoticeHub
+
+    /// Connects to the database at `url` and creates the schema if it is missing.
+    ///
+    /// - Parameters:
+    ///   - url: `postgres://user:password@host:port/database` (or `postgresql://`); an
+    ///     optional `?sslmode=disable|prefer|require` (default `prefer`).
+    ///   - logger: Where connection problems and refusals are logged.
+    ///   - maximumConnections: The size of the connection pool (plus one `LISTEN`
+    ///     connection once ``notices()`` is called).
+    /// - Throws: ``PostgresRelayStorageError`` for a malformed URL or a schema newer than
+    ///   this build; the driver's error when the database cannot be reached.
+    public init(url: String, logger: Logger, maximumConnections: Int = 10) async throws {
+        let parsed = try PostgresURL(url)
+        var options = PostgresClient.Configuration.Options()
+        options.maximumConnections = max(1, maximumConnections)
+        var configuration = PostgresClient.Configuration(
+            host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
+            database: parsed.database, tls: parsed.clientTLS())
+        configuration.options = options
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.connectionConfiguration = PostgresConnection.Configuration(
+            host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
+            database: parsed.database, tls: try parsed.connectionTLS())
+        self.logger = logger
+        self.runTask = Task { await client.run() }
+        self.hub = NoticeHub()
+        do {
+            try await migrate()
+        } catch {
+            runTask.cancel()
+            throw error
+        }
+        logger.info(
+            "PostgreSQL relay storage ready", metadata: ["host": "\(parsed.host):\(parsed.port)", "database": "\(parsed.database)"])
+    }
+
+    // MARK: Schema
+
+    /// Creates the tables once; concurrent starts serialize on an advisory lock. Runs on
+    /// a connection of its own, so it does not race the pool's start.
+    private func migrate() async throws {
+        let logger = self.logger
+        let connection = try await PostgresConnection.connect(configuration: connectionConfiguration, id: 0, logger: logger)
+        do {
+            try await Self.inTransaction(connection, logger: logger) { connection in
+                try await Self.run("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 0)", on: connection, logger: logger)
+                try await Self.run(
+                    "CREATE TABLE IF NOT EXISTS concord_relay_schema (version INTEGER NOT NULL PRIMARY KEY)", on: connection, logger: logger
+                )
+                var current = 0
+                for try await version in try await connection.query(
+                    "SELECT COALESCE(MAX(version), 0) FROM concord_relay_schema", logger: logger
+                ).decode(Int.self) {
+                    current = version
+                }
+                guard current <= Self.schemaVersion else {
+                    throw PostgresRelayStorageError(
+                        "the database holds relay schema version \(current), newer than this relay's \(Self.schemaVersion); upgrade the relay"
+                    )
+                }
+                guard current < 1 else { return }
+                try await Self.run(
+                    """
+                    CREATE TABLE IF NOT EXISTS bundles (
+                        position BIGSERIAL PRIMARY KEY,
+                        space    BYTEA  NOT NULL,
+                        author   BYTEA  NOT NULL,
+                        seq      BIGINT NOT NULL CHECK (seq >= 1),
+                        id       BYTEA  NOT NULL,
+                        previous BYTEA  NOT NULL,
+                        bytes    BYTEA  NOT NULL,
+                        UNIQUE (space, author, seq)
+                    )
+                    """, on: connection, logger: logger)
+                try await Self.run(
+                    "CREATE INDEX IF NOT EXISTS bundles_space_position ON bundles (space, position)", on: connection, logger: logger)
+                try await Self.run(
+                    """
+                    CREATE TABLE IF NOT EXISTS space_usage (
+                        space BYTEA  NOT NULL PRIMARY KEY,
+                        bytes BIGINT NOT NULL
+                    )
+                    """, on: connection, logger: logger)
+                try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (1)", on: connection, logger: logger)
+                logger.info("created the relay schema (version 1)")
+            }
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try? await connection.close()
+    }
+
+    /// The first key of the two-key advisory locks this storage takes for schema changes
+    /// (`'CNCD'`); per-space locks use the one-key form, a separate key space.
+    static let lockNamespace: Int32 = 0x434E_4344
+
+    /// The advisory lock key of a space: its first 8 bytes.
+    static func lockKey(_ spaceID: SpaceID) -> Int64 {
+        Int64(bitPattern: spaceID.bytes.prefix(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    }
+
+    // MARK: Append
+
+    /// See ``RelayStorage/append(_:to:quotaBytes:)``.
+    public func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64) async throws -> AppendSummary {
+        guard !bundles.isEmpty else { return AppendSummary() }
+        if let stranger = bundles.first(where: { $0.spaceID != spaceID }) {
+            throw PostgresRelayStorageError(
+                "\(stranger) does not belong to space \(spaceID.shortDescription); verify bundles before storing them")
+        }
+        let logger = self.logger
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withConnection { connection in
+                    try await Self.inTransaction(connection, logger: logger) { connection in
+                        try await Self.appendLocked(bundles, to: spaceID, quotaBytes: quotaBytes, on: connection, logger: logger)
+                    }
+                }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && attempt < 3 {
+                // Another writer that does not take the space lock stored the same
+                // (space, author, seq) first; checking again settles it as duplicate or fork.
+                logger.debug("unique violation while appending; checking chains again", metadata: ["space": "\(spaceID.shortDescription)"])
+            }
+        }
+    }
+
+    /// The body of an append, inside its transaction.
+    private static func appendLocked(
+        _ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64, on connection: PostgresConnection, logger: Logger
+    ) async throws -> AppendSummary {
+        let space = ByteBuffer(bytes: spaceID.bytes)
+        try await run("SELECT pg_advisory_xact_lock(\(lockKey(spaceID)))", on: connection, logger: logger)
+
+        // Heads of the authors named, and what is stored at the pushed (author, seq) pairs.
+        var authors: [PublicKey] = []
+        for bundle in bundles where !authors.contains(bundle.author) { authors.append(bundle.author) }
+        var heads: [PublicKey: (sequence: UInt64, id: BundleID)] = [:]
+        let headRows = try await connection.query(
+            """
+            SELECT a.author, h.seq, h.id
+            FROM unnest(\(authors.map { ByteBuffer(bytes: $0.bytes) })::bytea[]) AS a(author)
+            CROSS JOIN LATERAL (
+                SELECT seq, id FROM bundles WHERE space = \(space) AND author = a.author ORDER BY seq DESC LIMIT 1
+            ) h
+            """, logger: logger)
+        for try await (author, seq, id) in headRows.decode((ByteBuffer, Int64, ByteBuffer).self) {
+            let key = try PublicKey(bytes: author.readableBytesView)
+            heads[key] = (UInt64(seq), try bundleID(id))
+        }
+        struct Slot: Hashable {
+            var author: PublicKey
+            var sequence: UInt64
+        }
+        var occupied: [Slot: BundleID] = [:]
+        let probes = bundles.filter { $0.sequence <= heads[$0.author]?.sequence ?? 0 }
+        if !probes.isEmpty {
+            let rows = try await connection.query(
+                """
+                SELECT b.author, b.seq, b.id
+                FROM unnest(\(probes.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[], \(probes.map { Int64($0.sequence) })::int8[]) AS p(author, seq)
+                JOIN bundles b ON b.space = \(space) AND b.author = p.author AND b.seq = p.seq
+                """, logger: logger)
+            for try await (author, seq, id) in rows.decode((ByteBuffer, Int64, ByteBuffer).self) {
+                let slot = Slot(author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq))
+                occupied[slot] = try bundleID(id)
+            }
+        }
+
+        // The chain checks of §4, in push order, against storage and the earlier bundles.
+        var summary = AppendSummary()
+        var accepted: [ChangeBundle] = []
+        for bundle in bundles {
+            let slot = Slot(author: bundle.author, sequence: bundle.sequence)
+            if let stored = occupied[slot] {
+                guard stored == bundle.id else {
+                    logger.notice(
+                        "refused a fork",
+                        metadata: [
+                            "space": "\(spaceID.shortDescription)", "author": "\(bundle.author.hex.prefix(8))",
+                            "sequence": "\(bundle.sequence)", "stored": "\(stored.hex)", "pushed": "\(bundle.id.hex)",
+                        ])
+                    throw RelayRefusal.fork(author: bundle.author, sequence: bundle.sequence, stored: stored, pushed: bundle.id)
+                }
+                summary.duplicates += 1
+                continue
+            }
+            let head = heads[bundle.author] ?? (sequence: 0, id: BundleID.zero)
+            guard bundle.sequence == head.sequence + 1, bundle.previous == head.id else {
+                throw RelayRefusal.missingPredecessor(author: bundle.author, needed: head.sequence + 1, got: bundle.sequence)
+            }
+            heads[bundle.author] = (bundle.sequence, bundle.id)
+            occupied[slot] = bundle.id
+            accepted.append(bundle)
+        }
+        guard !accepted.isEmpty else { return summary }
+
+        let adding = accepted.reduce(Int64(0)) { $0 + Int64($1.bytes.count) }
+        var used: Int64 = 0
+        for try await bytes in try await connection.query("SELECT bytes FROM space_usage WHERE space = \(space)", logger: logger).decode(
+            Int64.self)
+        {
+            used = bytes
+        }
+        guard used + adding <= quotaBytes else {
+            throw RelayRefusal.quotaExceeded(spaceID: spaceID, used: used, adding: adding, quota: quotaBytes)
+        }
+
+        let inserted = try await connection.query(
+            """
+            INSERT INTO bundles (space, author, seq, id, previous, bytes)
+            SELECT \(space), author, seq, id, previous, bytes
+            FROM unnest(
+                \(accepted.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[],
+                \(accepted.map { Int64($0.sequence) })::int8[],
+                \(accepted.map { ByteBuffer(bytes: $0.id.bytes) })::bytea[],
+                \(accepted.map { ByteBuffer(bytes: $0.previous.bytes) })::bytea[],
+                \(accepted.map { ByteBuffer(bytes: $0.bytes) })::bytea[]
+            ) WITH ORDINALITY AS n(author, seq, id, previous, bytes, ordinal)
+            ORDER BY ordinal
+            RETURNING position
+            """, logger: logger)
+        for try await position in inserted.decode(Int64.self) { summary.storedPositions.append(position) }
+        summary.storedPositions.sort()
+        try await run(
+            """
+            INSERT INTO space_usage (space, bytes) VALUES (\(space), \(adding))
+            ON CONFLICT (space) DO UPDATE SET bytes = space_usage.bytes + EXCLUDED.bytes
+            """, on: connection, logger: logger)
+        // One notification per bundle, delivered to every listener after commit.
+        try await run(
+            """
+            SELECT pg_notify(\(notifyChannel), \(spaceID.hex + ":") || p::text) FROM unnest(\(summary.storedPositions)::int8[]) AS p
+            """, on: connection, logger: logger)
+        logger.debug(
+            "stored bundles",
+            metadata: [
+                "space": "\(spaceID.shortDescription)", "stored": "\(summary.stored)", "duplicates": "\(summary.duplicates)",
+            ])
+        return summary
+    }
+
+    // MARK: Reads
+
+    /// See ``RelayStorage/vector(of:)``.
+    public func vector(of spaceID: SpaceID) async throws -> VersionVector {
+        let rows = try await client.query(
+            "SELECT author, MAX(seq) FROM bundles WHERE space = \(ByteBuffer(bytes: spaceID.bytes)) GROUP BY author", logger: logger)
+        var entries: [PublicKey: UInt64] = [:]
+        for try await (author, seq) in rows.decode((ByteBuffer, Int64).self) {
+            entries[try PublicKey(bytes: author.readableBytesView)] = UInt64(seq)
+        }
+        return VersionVector(entries)
+    }
+
+    /// See ``RelayStorage/bundles(in:since:afterPosition:limit:)``.
+    public func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [StoredBundle] {
+        guard limit > 0 else { return [] }
+        let known = since.entries.sorted { $0.key < $1.key }
+        let rows = try await client.query(
+            """
+            SELECT b.position, b.space, b.author, b.seq, b.id, b.previous, b.bytes
+            FROM bundles b
+            LEFT JOIN unnest(\(known.map { ByteBuffer(bytes: $0.key.bytes) })::bytea[], \(known.map { Int64(clamping: $0.value) })::int8[]) AS s(author, seq)
+                ON s.author = b.author
+            WHERE b.space = \(ByteBuffer(bytes: spaceID.bytes)) AND b.position > \(afterPosition) AND b.seq > COALESCE(s.seq, 0)
+            ORDER BY b.position
+            LIMIT \(limit)
+            """, logger: logger)
+        return try await Self.storedBundles(rows)
+    }
+
+    /// See ``RelayStorage/bundle(at:)``.
+    public func bundle(at position: Int64) async throws -> StoredBundle? {
+        let rows = try await client.query(
+            "SELECT position, space, author, seq, id, previous, bytes FROM bundles WHERE position = \(position)", logger: logger)
+        return try await Self.storedBundles(rows).first
+    }
+
+    /// See ``RelayStorage/usage(of:)``.
+    public func usage(of spaceID: SpaceID) async throws -> Int64 {
+        var used: Int64 = 0
+        let rows = try await client.query("SELECT bytes FROM space_usage WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
+        for try await bytes in rows.decode(Int64.self) { used = bytes }
+        return used
+    }
+
+    /// See ``RelayStorage/healthCheck()``.
+    public func healthCheck() async throws {
+        for try await _ in try await client.query("SELECT 1", logger: logger).decode(Int.self) {}
+    }
+
+    private static func storedBundles(_ rows: PostgresRowSequence) async throws -> [StoredBundle] {
+        var result: [StoredBundle] = []
+        for try await (position, space, author, seq, id, previous, bytes) in rows.decode(
+            (Int64, ByteBuffer, ByteBuffer, Int64, ByteBuffer, ByteBuffer, ByteBuffer).self)
+        {
+            result.append(
+                StoredBundle(
+                    position: position, spaceID: try SpaceID(bytes: space.readableBytesView),
+                    author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq),
+                    id: try bundleID(id), previous: try bundleID(previous), bytes: Array(bytes.readableBytesView)))
+        }
+        return result
+    }
+
+    private static func bundleID(_ buffer: ByteBuffer) throws -> BundleID {
+        BundleID(digest: try Digest32(bytes: Array(buffer.readableBytesView)))
+    }
+
+    /// Runs `query` and reads its rows to the end, so its errors surface here.
+    private static func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws {
+        for try await _ in try await connection.query(query, logger: logger) {}
+    }
+
+    /// Runs `body` between `BEGIN` and `COMMIT` (`ROLLBACK` when it throws), rethrowing
+    /// its error unchanged so a ``RelayRefusal`` reaches the caller as is.
+    private static func inTransaction<Result: Sendable>(
+        _ connection: PostgresConnection, logger: Logger, _ body: (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await run("BEGIN", on: connection, logger: logger)
+        do {
+            let result = try await body(connection)
+            try await run("COMMIT", on: connection, logger: logger)
+            return result
+        } catch {
+            try? await run("ROLLBACK", on: connection, logger: logger)
+            throw error
+        }
+    }
+
+    // MARK: Notices
+
+    /// See ``RelayStorage/notices()``. The first call opens the `LISTEN` connection and
+    /// returns once it listens; if that connection drops it is reopened (and logged), and
+    /// bundles stored meanwhile are announced from the table so none is missed.
+    public func notices() async throws -> AsyncStream<BundleNotice> {
+        let configuration = connectionConfiguration
+        let logger = self.logger
+        let client = self.client
+        return try await hub.subscribe { hub in
+            Task { await Self.listen(configuration: configuration, client: client, hub: hub, logger: logger) }
+        }
+    }
+
+    /// The `LISTEN` loop: connect, listen, fan out; reconnect with backoff until cancelled.
+    private static func listen(configuration: PostgresConnection.Configuration, client: PostgresClient, hub: NoticeHub, logger: Logger)
+        async
+    {
+        var connectionID = 0
+        var delay = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            connectionID += 1
+            var connection: PostgresConnection?
+            do {
+                let opened = try await PostgresConnection.connect(configuration: configuration, id: connectionID, logger: logger)
+                connection = opened
+                try await opened.listen(on: notifyChannel) { notifications in
+                    let wasReconnect = await hub.listening()
+                    delay = .milliseconds(100)
+                    if wasReconnect {
+                        logger.notice("LISTEN \(notifyChannel) restored")
+                        try await catchUp(client: client, hub: hub, logger: logger)
+                    } else {
+                        // The baseline for a catch-up after a future reconnect.
+                        let rows = try await client.query("SELECT COALESCE(MAX(position), 0) FROM bundles", logger: logger)
+                        for try await position in rows.decode(Int64.self) { await hub.advance(to: position) }
+                    }
+                    for try await notification in notifications {
+                        if let notice = BundleNotice(payload: notification.payload) {
+                            await hub.publish(notice)
+                        } else {
+                            logger.warning("ignored a malformed notification", metadata: ["payload": "\(notification.payload)"])
+                        }
+                    }
+                }
+                if !Task.isCancelled { logger.warning("the LISTEN connection closed; reconnecting") }
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("the LISTEN connection failed; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
+                await hub.failed(error)
+            }
+            if let connection { try? await connection.close() }
+            if Task.isCancelled { break }
+            try? await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(5))
+        }
+    }
+
+    /// After a reconnect: announces bundles stored after the last notice heard.
+    private static func catchUp(client: PostgresClient, hub: NoticeHub, logger: Logger) async throws {
+        guard let last = await hub.lastPosition else { return }
+        let rows = try await client.query(
+            "SELECT space, position FROM bundles WHERE position > \(last) ORDER BY position LIMIT 100000", logger: logger)
+        var count = 0
+        for try await (space, position) in rows.decode((ByteBuffer, Int64).self) {
+            await hub.publish(BundleNotice(spaceID: try SpaceID(bytes: space.readableBytesView), position: position))
+            count += 1
+        }
+        if count > 0 { logger.notice("announced bundles stored while LISTEN was down", metadata: ["count": "\(count)"]) }
+    }
+
+    /// See ``RelayStorage/close()``. Ends every notice stream and closes all connections.
+    public func close() async {
+        if let listener = await hub.close() { await listener.value }
+        runTask.cancel()
+        await runTask.value
+    }
+}
+
+/// A storage failure that is not a ``RelayRefusal``: a malformed URL, a schema from a
+/// newer relay, a bundle of another space.
+public struct PostgresRelayStorageError: Error, Sendable, CustomStringConvertible {
+    /// What went wrong and what to do.
+    public var description: String
+
+    /// Creates an error.
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+extension BundleNotice {
+    /// Parses a `NOTIFY` payload `<space hex>:<position>`.
+    init?(payload: String) {
+        let parts = payload.split(separator: ":")
+        guard parts.count == 2, let space = try? SpaceID(hex: String(parts[0])), let position = Int64(parts[1]) else { return nil }
+        self.init(spaceID: space, position: position)
+    }
+}
+
+/// The subscribers of one storage instance and its `LISTEN` task.
+private actor NoticeHub {
+    private var subscribers: [Int: AsyncStream<BundleNotice>.Continuation] = [:]
+    private var nextID = 0
+    private var task: Task<Void, Never>?
+    private var hasListened = false
+    private var waiters: [CheckedContinuation<Void, any Error>] = []
+    private var isClosed = false
+    /// The highest position announced so far.
+    private(set) var lastPosition: Int64?
+
+    /// Registers a subscriber; the first one starts the listener and waits until it listens.
+    func subscribe(start: @Sendable (NoticeHub) -> Task<Void, Never>) async throws -> AsyncStream<BundleNotice> {
+        guard !isClosed else { throw PostgresRelayStorageError("the storage is closed") }
+        let (stream, continuation) = AsyncStream<BundleNotice>.makeStream(bufferingPolicy: .unbounded)
+        let id = nextID
+        nextID += 1
+        subscribers[id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.remove(id) }
+        }
+        if task == nil { task = start(self) }
+        if !hasListened {
+            do {
+                try await withCheckedThrowingContinuation { waiters.append($0) }
+            } catch {
+                if !hasListened {
+                    task?.cancel()
+                    task = nil
+                }
+                subscribers[id] = nil
+                continuation.finish()
+                throw error
+            }
+        }
+        return stream
+    }
+
+    private func remove(_ id: Int) { subscribers[id] = nil }
+
+    /// The listener listens; returns whether it listened before (a reconnect).
+    func listening() -> Bool {
+        let reconnect = hasListened
+        hasListened = true
+        for waiter in waiters { waiter.resume() }
+        waiters = []
+        return reconnect
+    }
+
+    /// The listener lost or could not open its connection.
+    func failed(_ error: any Error) {
+        for waiter in waiters { waiter.resume(throwing: error) }
+        waiters = []
+    }
+
+    /// Records that every position up to `position` was announced or predates the listener.
+    func advance(to position: Int64) { lastPosition = max(lastPosition ?? 0, position) }
+
+    func publish(_ notice: BundleNotice) {
+        lastPosition = max(lastPosition ?? 0, notice.position)
+        for continuation in subscribers.values { continuation.yield(notice) }
+    }
+
+    /// Ends every stream and cancels the listener; returns it to await its end.
+    func close() -> Task<Void, Never>? {
+        isClosed = true
+        let listener = task
+        listener?.cancel()
+        task = nil
+        failed(PostgresRelayStorageError("the storage is closed"))
+        for continuation in subscribers.values { continuation.finish() }
+        subscribers = [:]
+        return listener
+    }
+}
+
+/// The parts of a `postgres://` URL.
+struct PostgresURL {
+    var host: String
+    var port: Int
+    var user: String
+    var password: String?
+    var database: String
+    var sslMode: String
+
+    init(_ text: String) throws {
+        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
+            scheme == "postgres" || scheme == "postgresql"
+        else {
+            throw PostgresRelayStorageError(
+                "\"\(Self.redacted(text))\" is not a PostgreSQL URL; use postgres://user:password@host:port/database")
+        }
+        guard let host = components.host, !host.isEmpty else {
+            throw PostgresRelayStorageError(
+                "the PostgreSQL URL \"\(Self.redacted(text))\" names no host; use postgres://user:password@host:port/database")
+        }
+        self.host = host
+        self.port = components.port ?? 5432
+        self.user = components.user.flatMap { $0.removingPercentEncoding } ?? "postgres"
+        self.password = components.password.flatMap { $0.removingPercentEncoding }
+        let path = String(components.path.drop { $0 == "/" })
+        self.database = path.isEmpty ? user : (path.removingPercentEncoding ?? path)
+        self.sslMode = components.queryItems?.first { $0.name == "sslmode" }?.value?.lowercased() ?? "prefer"
+        guard ["disable", "prefer", "require"].contains(sslMode) else {
+            throw PostgresRelayStorageError("sslmode \"\(sslMode)\" is not supported; use disable, prefer or require")
+        }
+    }
+
+    func clientTLS() -> PostgresClient.Configuration.TLS {
+        switch sslMode {
+        case "disable": .disable
+        case "require": .require(.makeClientConfiguration())
+        default: .prefer(.makeClientConfiguration())
+        }
+    }
+
+    func connectionTLS() throws -> PostgresConnection.Configuration.TLS {
+        switch sslMode {
+        case "disable": return .disable
+        case "require": return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        default: return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+
+    /// The URL without its password, for messages.
+    static func redacted(_ text: String) -> String {
+        guard var components = URLComponents(string: text), components.password != nil else { return text }
+        components.password = "***"
+        return components.string ?? text
+    }
+}

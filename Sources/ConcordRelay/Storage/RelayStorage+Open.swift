@@ -1,0 +1,55 @@
+import Logging
+
+/// Opens relay storage from the text of a `--storage` option or `CONCORD_RELAY_STORAGE`.
+///
+/// ```swift
+/// let storage = try await RelayStorageURL.open("sqlite:/var/lib/concord/relay.sqlite", logger: logger)
+/// let shared = try await RelayStorageURL.open("postgres://relay:secret@db:5432/concord", logger: logger)
+/// ```
+public enum RelayStorageURL {
+    /// Opens the storage `spec` names.
+    ///
+    /// - Parameters:
+    ///   - spec: `sqlite:PATH` (one relay process; the file is created if missing), or
+    ///     `postgres://user:password@host:port/database` / `postgresql://…` (several relay
+    ///     processes sharing one database; `?sslmode=disable|prefer|require`).
+    ///   - logger: Where the storage logs.
+    /// - Returns: ``SQLiteRelayStorage`` or ``PostgresRelayStorage``.
+    /// - Throws: ``RelayStorageURLError`` for any other text; the storage's own error when
+    ///   it cannot be opened.
+    public static func open(_ spec: String, logger: Logger) async throws -> any RelayStorage {
+        let lowered = spec.lowercased()
+        if lowered.hasPrefix("sqlite:") {
+            let path = String(spec.dropFirst("sqlite:".count))
+            guard !path.isEmpty else {
+                throw RelayStorageURLError("\"sqlite:\" needs a file path, for example sqlite:/var/lib/concord/relay.sqlite")
+            }
+            return try await openSQLite(path: path, logger: logger)
+        }
+        if lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://") {
+            return try await PostgresRelayStorage(url: spec, logger: logger)
+        }
+        throw RelayStorageURLError(
+            "unknown storage \"\(PostgresURL.redacted(spec))\"; use sqlite:PATH or postgres://user:password@host:port/database")
+    }
+}
+
+/// Storage text that names no storage ``RelayStorageURL`` can open.
+public struct RelayStorageURLError: Error, Sendable, CustomStringConvertible {
+    /// What was wrong and what to write instead.
+    public var description: String
+
+    /// Creates an error.
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+extension RelayStorageURL {
+    /// Opens SQLite storage at `path`.
+    // merged with relay branch: SQLiteRelayStorage lives on branch `relay`; at merge the
+    // body becomes `try SQLiteRelayStorage(path: path)`.
+    static func openSQLite(path: String, logger: Logger) async throws -> any RelayStorage {
+        throw RelayStorageURLError("SQLite relay storage is not part of this build (sqlite:\(path))")
+    }
+}
