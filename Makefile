@@ -4,7 +4,8 @@
 #   make test    unit, property and conformance tests (installs libsodium-dev if missing)
 #   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run; then change
 #                bundles, and the persisted SQLite store (writes, import vs raw SQLite, queries,
-#                memory); BENCH_ARGS="--only store" runs one section
+#                memory); BENCH_ARGS="--only store" runs one section; then the relay
+#                (make bench-relay: fan-out, throughput, initial pull; SQLite vs PostgreSQL)
 #
 # On a fresh Debian machine the only prerequisite is Swift 6.1+; libsodium is installed
 # with apt when running as root, otherwise the exact command is printed.
@@ -13,7 +14,7 @@ SWIFT ?= swift
 PYTHON ?= python3
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all demo test bench bench-smoke deps vectors fuzz clean
+.PHONY: all demo test bench bench-relay bench-smoke deps vectors fuzz clean
 
 all: test
 
@@ -34,25 +35,46 @@ demo: deps
 	$(SWIFT) build --product concord
 	CONCORD="$$($(SWIFT) build --show-bin-path)/concord" Examples/demo.sh
 
+# PostgreSQL for the relay tests: Tools/postgres.sh starts a throwaway cluster on
+# 127.0.0.1 (installing PostgreSQL with apt-get when missing and running as root) and
+# prints its URL. Set CONCORD_TEST_POSTGRES_URL yourself to use another server, or
+# NO_POSTGRES=1 to skip those tests.
 test: deps
 	@$(PYTHON) -c "import nacl" 2>/dev/null || $(PYTHON) -m pip install -q pynacl
 	@echo "==> independent check of Specs/vectors/bundles.jsonl (PyNaCl)"
 	$(PYTHON) Tools/verify_bundle_vectors.py
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	@if [ -z "$$NO_POSTGRES" ] && [ -z "$$CONCORD_TEST_POSTGRES_URL" ]; then echo "==> PostgreSQL for the relay tests (Tools/postgres.sh)"; fi
+	@url="$$CONCORD_TEST_POSTGRES_URL"; \
+	if [ -z "$$NO_POSTGRES" ] && [ -z "$$url" ]; then url="$$(Tools/postgres.sh start | tail -n 1)" || exit 1; fi; \
+	if [ -n "$$url" ]; then echo "relay tests on PostgreSQL at $$url"; else echo "NO_POSTGRES set: PostgreSQL relay tests skipped"; fi; \
+	CONCORD_TEST_POSTGRES_URL="$$url" $(SWIFT) test --skip-build
 	@echo "==> example: two-replicas"
 	$(SWIFT) run --skip-build two-replicas > /dev/null && echo "two-replicas example: converged"
 	@echo "==> example: notes (two replicas on disk syncing by bundle files)"
 	$(SWIFT) run --skip-build notes-example
+	@echo "==> example: classroom (learners sync through a relay it starts; the teacher sees all)"
+	$(SWIFT) run --skip-build classroom-example
 
 bench: deps
 	$(SWIFT) build -c release --product concord-bench
 	@$(PYTHON) -c "import pycrdt, loro" 2>/dev/null || $(PYTHON) -m pip install -q pycrdt loro
 	$(PYTHON) Benchmarks/run.py $(BENCH_ARGS)
+	$(MAKE) bench-relay
+
+# The relay under load: 1,000 WebSocket subscribers, fan-out latency at 500 bundles/s,
+# push throughput, initial pull of 1M operations; SQLite and PostgreSQL side by side.
+RELAY_BENCH_ARGS ?=
+bench-relay: deps
+	$(SWIFT) build -c release --product concord-relay-bench
+	@url="$$CONCORD_TEST_POSTGRES_URL"; \
+	if [ -z "$$url" ]; then url="$$(Tools/postgres.sh start | tail -n 1)" || exit 1; fi; \
+	ulimit -n 65536 2>/dev/null || true; \
+	"$$($(SWIFT) build -c release --show-bin-path)/concord-relay-bench" --backends sqlite,postgres --postgres-url "$$url" $(RELAY_BENCH_ARGS)
 
 # A quick end-to-end run of the benchmark harness (small sizes, one run; store at 100k ops).
 bench-smoke:
-	$(MAKE) bench BENCH_ARGS=--quick
+	$(MAKE) bench BENCH_ARGS=--quick RELAY_BENCH_ARGS=--quick
 
 # Regenerates Specs/vectors from fixed inputs; the conformance tests read them.
 vectors:

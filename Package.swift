@@ -16,7 +16,9 @@ let package = Package(
         .executable(name: "concord", targets: ["ConcordCLI"]),
         .executable(name: "two-replicas", targets: ["TwoReplicas"]),
         .executable(name: "notes-example", targets: ["NotesExample"]),
+        .executable(name: "classroom-example", targets: ["ClassroomExample"]),
         .executable(name: "concord-bench", targets: ["ConcordBench"]),
+        .executable(name: "concord-relay-bench", targets: ["RelayBench"]),
         .executable(name: "concord-vectors", targets: ["GenerateVectors"]),
         .executable(name: "concord-crash-worker", targets: ["CrashWorker"]),
     ],
@@ -91,6 +93,12 @@ let package = Package(
         .executableTarget(name: "TwoReplicas", dependencies: ["ConcordCore"], path: "Examples/TwoReplicas"),
         // An app-style example: a notes program on two replicas on disk, syncing by bundles.
         .executableTarget(name: "NotesExample", dependencies: ["Concord"], path: "Examples/Notes"),
+        // An offline classroom: learners sync through a relay it starts; the teacher sees all.
+        .executableTarget(
+            name: "ClassroomExample",
+            dependencies: ["Concord", "ConcordSync", "ConcordRelay", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/Classroom"
+        ),
         .executableTarget(
             name: "ConcordBench",
             dependencies: [
@@ -98,6 +106,19 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/ConcordBench"
+        ),
+
+        // The relay under load (make bench): WebSocket fan-out, push throughput, initial pull;
+        // SQLite and PostgreSQL side by side.
+        .executableTarget(
+            name: "RelayBench",
+            dependencies: [
+                "Concord", "ConcordCore", "ConcordCrypto", "ConcordSync", "ConcordRelay", "ConcordTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/RelayBench"
         ),
 
         // Regenerates Specs/vectors from fixed seeds: `swift run concord-vectors`.
