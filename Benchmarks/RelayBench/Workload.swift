@@ -38,21 +38,21 @@ func bundleKey(_ bytes: some Collection<UInt8>) -> UInt64 {
 }
 
 /// Seals `count` bundles of `opsPerBundle` LWW writes each, as one chain of `member`.
+/// Writes within a bundle go to distinct records, so none coalesce away.
 func sealChain(_ member: Membership, count: Int, opsPerBundle: Int, seed: UInt64) throws -> [ChangeBundle] {
-    var rng = SeededGenerator(seed: seed)
-    var clock = HybridLogicalClock()
-    let records = (0..<max(1, count * opsPerBundle / 10)).map { _ in RecordID.random(using: &rng) }
+    var replica = member.makeReplica()
+    let recordCount = max(opsPerBundle, count * opsPerBundle / 10)
     var previous: ChangeBundle?
     var out: [ChangeBundle] = []
     out.reserveCapacity(count)
+    var n = 0
     for _ in 0..<count {
         var ops: [RecordOperation] = []
         ops.reserveCapacity(opsPerBundle)
         for _ in 0..<opsPerBundle {
-            let stamp = Stamp(hlc: try clock.now(), replica: member.replicaID)
-            let record = records[Int.random(in: 0..<records.count, using: &rng)]
-            let value = Value.int(Int64.random(in: 0..<1_000_000, using: &rng))
-            ops.append(RecordOperation(stamp: stamp, collection: "progress", record: record, action: .set(field: "score", value: value)))
+            let record = RecordID(high: seed, low: UInt64(n % recordCount))
+            ops.append(try replica.set("score", to: .int(Int64(n)), record: record, in: "progress"))
+            n += 1
         }
         let bundle = try member.seal(ops, previous: previous)
         out.append(bundle)

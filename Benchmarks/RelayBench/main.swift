@@ -83,14 +83,21 @@ struct Row {
 
 /// A running relay on loopback.
 struct RunningRelay {
-    let port: Int
-    let task: Task<Void, any Error>
+    let running: RelayServer.Running
     let storage: any RelayStorage
+    var port: Int { running.port }
+
+    func stop() async {
+        await running.stop()
+        await storage.close()
+    }
 }
 
 func startRelay(backend: String, options: Options, directory: String) async throws -> RunningRelay {
     var logger = Logger(label: "relay-bench")
-    logger.logLevel = .error
+    // Stopping by cancellation makes HummingbirdCore log "Already closed" at error level;
+    // anything the bench cares about reaches the clients as an HTTP status.
+    logger.logLevel = .critical
     let storage: any RelayStorage
     switch backend {
     case "postgres":
@@ -104,10 +111,9 @@ func startRelay(backend: String, options: Options, directory: String) async thro
     configuration.requestsPerSecond = 100_000
     configuration.requestBurst = 100_000
     configuration.maxFeedBacklog = 100_000
-    let server = RelayServer(configuration: configuration, storage: storage, logger: logger)
-    let task = Task { try await server.run() }
-    let port = try await server.listeningPort()
-    return RunningRelay(port: port, task: task, storage: storage)
+    configuration.maxOutstandingChallenges = max(configuration.maxOutstandingChallenges, 10_000)
+    let running = try await RelayServer(configuration: configuration, storage: storage, logger: logger).start()
+    return RunningRelay(running: running, storage: storage)
 }
 
 /// Fresh space per section: an owner plus writers, and a reader for subscribers.
@@ -170,9 +176,7 @@ func drain(_ logs: [DeliveryLog], expected: Int, seconds: Double) async throws {
     }
 }
 
-func fanout(backend: String, options: Options, client: LoadClient, directory: String) async throws -> [Row] {
-    let relay = try await startRelay(backend: backend, options: options, directory: directory)
-    defer { relay.task.cancel() }
+func fanout(backend: String, options: Options, client: LoadClient, directory: String, relay: RunningRelay) async throws -> [Row] {
     let writerCount = 10
     let cast = try Cast(writers: writerCount)
     let total = options.rate * options.seconds
@@ -249,9 +253,7 @@ func fanout(backend: String, options: Options, client: LoadClient, directory: St
     }
 }
 
-func throughput(backend: String, options: Options, client: LoadClient, directory: String) async throws -> [Row] {
-    let relay = try await startRelay(backend: backend, options: options, directory: directory)
-    defer { relay.task.cancel() }
+func throughput(backend: String, options: Options, client: LoadClient, directory: String, relay: RunningRelay) async throws -> [Row] {
     let cast = try Cast(writers: options.pushers)
     let perWriter = max(50, options.rate * options.seconds / options.pushers)
     var chains: [[ChangeBundle]] = []
@@ -288,9 +290,7 @@ func throughput(backend: String, options: Options, client: LoadClient, directory
     }
 }
 
-func pull(backend: String, options: Options, client: LoadClient, directory: String) async throws -> [Row] {
-    let relay = try await startRelay(backend: backend, options: options, directory: directory)
-    defer { relay.task.cancel() }
+func pull(backend: String, options: Options, client: LoadClient, directory: String, relay: RunningRelay) async throws -> [Row] {
     let owner = Membership.createSpace(encrypted: true)
     let bundleCount = max(1, options.pullOps / 1_000)
     let chain = try sealChain(owner, count: bundleCount, opsPerBundle: min(1_000, options.pullOps), seed: 7)
@@ -364,19 +364,26 @@ let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(t
 var rows: [Row] = []
 var failed = false
 for backend in options.backends {
-    for (name, section) in [("fanout", fanout), ("throughput", throughput), ("pull", pull)] as [(String, (String, Options, LoadClient, String) async throws -> [Row])] {
+    for (name, section) in [("fanout", fanout), ("throughput", throughput), ("pull", pull)] as [(String, (String, Options, LoadClient, String, RunningRelay) async throws -> [Row])] {
         let directory = "\(root)/\(backend)-\(name)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         do {
             FileHandle.standardError.write(Data("==> relay bench: \(backend) \(name)\n".utf8))
-            rows += try await section(backend, options, LoadClient(http: http, base: ""), directory)
+            let relay = try await startRelay(backend: backend, options: options, directory: directory)
+            do {
+                rows += try await section(backend, options, LoadClient(http: http, base: ""), directory, relay)
+                await relay.stop()
+            } catch {
+                await relay.stop()
+                throw error
+            }
         } catch {
             failed = true
             FileHandle.standardError.write(Data("relay bench \(backend) \(name) failed: \(error)\n".utf8))
         }
     }
 }
-try await http.shutdown()
+try await http.shutdown().get()
 
 print("Relay benchmark: \(options.subscribers) subscribers, \(options.rate) bundles/s for \(options.seconds) s, \(options.pushers) pushers, pull of \(options.pullOps) ops")
 print("(relay and clients in one process on 127.0.0.1, \(ProcessInfo.processInfo.activeProcessorCount) cores)")

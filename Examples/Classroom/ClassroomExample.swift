@@ -40,10 +40,8 @@ struct ClassroomExample {
         var configuration = RelayConfiguration()
         configuration.host = "127.0.0.1"
         configuration.port = 0
-        let relay = RelayServer(configuration: configuration, storage: storage, logger: logger)
-        let relayTask = Task { try await relay.run() }
-        defer { relayTask.cancel() }
-        let url = URL(string: "http://127.0.0.1:\(try await relay.listeningPort())")!
+        let relay = try await RelayServer(configuration: configuration, storage: storage, logger: logger).start()
+        let url = relay.url()
         print("   listening on \(url)")
 
         print("2. The teacher creates the class space and invites three learners.")
@@ -120,6 +118,8 @@ struct ClassroomExample {
                 throw ExampleFailure(description: "\(name)'s tablet did not converge with the teacher")
             }
         }
+        await relay.stop()
+        await storage.close()
         print("classroom example: converged (\(written) results from \(names.count) learners reached the teacher through the relay)")
     }
 }

@@ -269,8 +269,11 @@ private func openRelayStorage(_ spec: String, logger: Logger) async throws -> an
         }
     }
     if spec.hasPrefix("postgres://") || spec.hasPrefix("postgresql://") {
-        // TODO(merge): RelayStorageURL.open
-        throw CLIFailure(message: "PostgreSQL storage is not built into this concord yet; use --db sqlite:PATH")
+        do {
+            return try await RelayStorageURL.open(spec, logger: logger)
+        } catch {
+            throw CLIFailure(message: "cannot open the relay database: \(error); check that PostgreSQL is running and the URL's user, password and database are right")
+        }
     }
     throw CLIFailure(message: "\(spec) is not a database spec; use sqlite:PATH or postgres://USER@HOST/DB")
 }

@@ -159,3 +159,48 @@ public struct RelayServer: Sendable {
         }
     }
 }
+
+extension RelayServer {
+    /// A relay serving in a background task, from ``RelayServer/start()``.
+    public struct Running: Sendable {
+        /// The port the relay listens on (the real one when the configuration asked for 0).
+        public let port: Int
+        /// The serving task; ``stop()`` cancels it.
+        public let task: Task<Void, any Error>
+
+        /// `http://HOST:PORT` for ``RelayClient`` and `SyncEngine`.
+        public func url(host: String = "127.0.0.1") -> URL {
+            URL(string: "http://\(host):\(port)")!
+        }
+
+        /// Stops serving and waits until the socket is closed. The storage stays open.
+        public func stop() async {
+            task.cancel()
+            _ = await task.result
+        }
+    }
+
+    /// Starts serving in a background task and returns once the socket is bound, for
+    /// apps, examples and tests that embed a relay.
+    ///
+    /// ```swift
+    /// let storage = try SQLiteRelayStorage(path: "relay.sqlite")
+    /// let relay = try await RelayServer(configuration: RelayConfiguration(host: "127.0.0.1", port: 0), storage: storage).start()
+    /// let engine = SyncEngine(replica: replica, relay: relay.url())
+    /// …
+    /// await relay.stop()
+    /// await storage.close()
+    /// ```
+    /// - Throws: What ``run(onListening:)`` throws before the socket is bound (for
+    ///   example, the address is in use).
+    public func start() async throws -> Running {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let task = Task {
+            defer { continuation.finish() }
+            try await run { port in continuation.yield(port) }
+        }
+        for await port in ports { return Running(port: port, task: task) }
+        try await task.value
+        throw CancellationError()
+    }
+}

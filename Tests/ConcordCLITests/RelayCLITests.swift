@@ -97,7 +97,7 @@ struct RelayCLITests {
         try await Task.sleep(for: .milliseconds(250))
         setup.relay.kill()
         let killedAt = Date().timeIntervalSince(started)
-        let restarted = try RelayProcess.start(cli: setup.cli, database: setup.relay.database)
+        let restarted = try RelayProcess.start(cli: setup.cli, storage: setup.relay.storage)
         defer { restarted.terminate() }
         proxy.setUpstream(restarted.port)
         sync.waitUntilExit()
@@ -221,7 +221,7 @@ struct RelayCLITests {
         for await status in await engineB.status where status == .synced { break }
 
         setup.relay.kill()
-        let restarted = try RelayProcess.start(cli: setup.cli, database: setup.relay.database)
+        let restarted = try RelayProcess.start(cli: setup.cli, storage: setup.relay.storage)
         defer { restarted.terminate() }
         proxy.setUpstream(restarted.port)
         proxy.dropAll()
@@ -257,7 +257,7 @@ struct RelayCLITests {
         try await client.push()
         #expect(await client.isAuthenticated)
         setup.relay.kill()
-        let restarted = try RelayProcess.start(cli: setup.cli, database: setup.relay.database)
+        let restarted = try RelayProcess.start(cli: setup.cli, storage: setup.relay.storage)
         defer { restarted.terminate() }
         proxy.setUpstream(restarted.port)
         proxy.dropAll()
@@ -292,5 +292,68 @@ struct RelayCLITests {
             #expect(!error.isTransient)
             print("reader push refused: \(error.message)")
         }
+    }
+
+    @Test(
+        "two relays on one PostgreSQL: clients of different relays converge, and a live write through one relay reaches a subscriber of the other within a second",
+        .enabled(if: ProcessInfo.processInfo.environment["CONCORD_TEST_POSTGRES_URL"] != nil, "set CONCORD_TEST_POSTGRES_URL (make test starts PostgreSQL)"))
+    func twoRelaysShareOnePostgres() async throws {
+        let database = try #require(ProcessInfo.processInfo.environment["CONCORD_TEST_POSTGRES_URL"])
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        let one = try RelayProcess.start(cli: cli, storage: database)
+        let two = try RelayProcess.start(cli: cli, storage: database)
+        defer {
+            one.terminate()
+            two.terminate()
+            scratch.remove()
+        }
+        let a = Device(cli: cli, store: scratch.file("a"))
+        let b = Device(cli: cli, store: scratch.file("b"))
+        let c = Device(cli: cli, store: scratch.file("c"))
+        try a.ok("init")
+        try b.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
+        try c.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
+
+        // Batch: A and C use relay one, B relay two; every write reaches everyone.
+        try a.ok("put", "notes", UUID().uuidString, "title=\"from a\"")
+        try b.ok("put", "notes", UUID().uuidString, "title=\"from b\"")
+        try c.ok("put", "notes", UUID().uuidString, "title=\"from c\"")
+        try a.ok("sync", one.url)
+        try b.ok("sync", two.url)
+        try c.ok("sync", one.url)
+        try a.ok("sync", one.url)
+        try b.ok("sync", two.url)
+        let lists = try [a, b, c].map { try $0.ok("list", "notes", "--json") }
+        #expect(lists[0] == lists[1] && lists[1] == lists[2], "replicas diverged:\n\(lists.joined(separator: "\n"))")
+        #expect(["from a", "from b", "from c"].allSatisfy { lists[0].contains($0) }, "\(lists[0])")
+
+        // Live: A writes through relay one; B listens on relay two (LISTEN/NOTIFY between them).
+        let replicaA = try Replica.open(at: a.store)
+        let replicaB = try Replica.open(at: b.store)
+        let engineA = SyncEngine(replica: replicaA, relay: URL(string: one.url)!)
+        let engineB = SyncEngine(replica: replicaB, relay: URL(string: two.url)!)
+        await engineA.start()
+        await engineB.start()
+        for await status in await engineA.status where status == .synced { break }
+        for await status in await engineB.status where status == .synced { break }
+        let id = RecordID.random()
+        let start = ContinuousClock.now
+        try await replicaA.write { tx in try tx.set("title", to: .string("live across relays"), record: id, in: "notes") }
+        var arrived: Duration?
+        while ContinuousClock.now - start < .seconds(5) {
+            if try await replicaB.record(id, in: "notes") != nil {
+                arrived = ContinuousClock.now - start
+                break
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        print("live write A (relay one) → B (relay two) took \(arrived.map { "\($0)" } ?? "more than 5 s")")
+        #expect(arrived != nil && arrived! < .seconds(1))
+        for _ in 0..<100 where await engineB.feedBundlesReceived == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(await engineB.feedBundlesReceived >= 1, "the write should arrive through relay two's feed")
+        await engineA.stop()
+        await engineB.stop()
+        #expect(try await replicaA.state() == replicaB.state())
     }
 }

@@ -7,7 +7,8 @@ import Foundation
 final class RelayProcess: @unchecked Sendable {
     let process: Process
     let port: UInt16
-    let database: String
+    /// The `--db` text: `sqlite:PATH` or a PostgreSQL URL.
+    let storage: String
 
     /// `http://127.0.0.1:<port>`.
     var url: String { "http://127.0.0.1:\(port)" }
@@ -15,9 +16,15 @@ final class RelayProcess: @unchecked Sendable {
     /// Starts `concord relay serve --port 0 --db sqlite:<database>` and waits for its
     /// `listening on http://HOST:PORT` line.
     static func start(cli: CLI, database: String, timeout: Double = 20) throws -> RelayProcess {
+        try start(cli: cli, storage: "sqlite:" + database, timeout: timeout)
+    }
+
+    /// Starts `concord relay serve --port 0 --db <storage>` (`sqlite:PATH` or a PostgreSQL
+    /// URL) and waits for its `listening on` line.
+    static func start(cli: CLI, storage: String, timeout: Double = 20) throws -> RelayProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cli.binary)
-        process.arguments = ["relay", "serve", "--port", "0", "--db", "sqlite:" + database]
+        process.arguments = ["relay", "serve", "--port", "0", "--db", storage]
         var environment = ProcessInfo.processInfo.environment
         environment["CONCORD_STORE"] = nil
         process.environment = environment
@@ -38,7 +45,7 @@ final class RelayProcess: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let port = box.listeningPort() {
-                return RelayProcess(process: process, port: port, database: database)
+                return RelayProcess(process: process, port: port, storage: storage)
             }
             if !process.isRunning { break }
             Thread.sleep(forTimeInterval: 0.02)
@@ -47,10 +54,10 @@ final class RelayProcess: @unchecked Sendable {
         throw StartFailure(description: "concord relay serve did not print `listening on` within \(timeout) s; output: \(box.text)")
     }
 
-    private init(process: Process, port: UInt16, database: String) {
+    private init(process: Process, port: UInt16, storage: String) {
         self.process = process
         self.port = port
-        self.database = database
+        self.storage = storage
     }
 
     struct StartFailure: Error, CustomStringConvertible { var description: String }

@@ -51,12 +51,12 @@ import WSClient
         return received
     }
 
-    @Test func feedDeliversBundlesPushedAfterReady() async throws {
+    @Test(arguments: StorageBackend.all) func feedDeliversBundlesPushedAfterReady(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         var log = BundleLog()
         let a = try makeBundles(space.alice, count: 3, log: &log)
         let b = try makeBundles(space.bob, count: 1)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             let bob = try await relay.login(space.bob)
             let carol = try await relay.login(space.carol)
@@ -71,10 +71,10 @@ import WSClient
         }
     }
 
-    @Test func feedTakesTheTokenInTheQuery() async throws {
+    @Test(arguments: StorageBackend.all) func feedTakesTheTokenInTheQuery(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 1)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             let received = try await Self.follow(relay, space.id, token: alice, inQuery: true, expecting: 1) {
                 _ = try await relay.push(a, to: space.id, token: alice)
@@ -83,11 +83,11 @@ import WSClient
         }
     }
 
-    @Test func feedOfAnotherSpaceSeesNothing() async throws {
+    @Test(arguments: StorageBackend.all) func feedOfAnotherSpaceSeesNothing(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 1)
         let m = try makeBundles(space.mallory, count: 1)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             let mallory = try await relay.login(space.mallory)
             let received = try await Self.follow(relay, space.id, token: alice, expecting: 1) {
@@ -98,16 +98,16 @@ import WSClient
         }
     }
 
-    @Test func feedWithoutSessionIs401() async throws {
+    @Test(arguments: StorageBackend.all) func feedWithoutSessionIs401(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let answer = try await relay.request(.GET, RelayAPI.path(space.id, "feed"))
             #expect(answer.status == 401)
             #expect(try answer.error().error == "unauthenticated")
         }
     }
 
-    @Test func slowSubscriberOverflows() async throws {
+    @Test(arguments: StorageBackend.all) func slowSubscriberOverflows(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let subscriber = FeedSubscriber(spaceID: space.id, backlog: 2)
         #expect(subscriber.offer([1]))
@@ -139,9 +139,9 @@ func withDeadline<T: Sendable>(seconds: Double, _ body: @escaping @Sendable () a
 
 /// §5: a feed whose session expires is closed with 4001.
 @Suite struct RelayFeedExpiryTests {
-    @Test func expiredSessionClosesTheFeedWith4001() async throws {
+    @Test(arguments: StorageBackend.all) func expiredSessionClosesTheFeedWith4001(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with({ $0.sessionLifetime = 1 }) { relay in
+        try await RelayHarness.with(backend, { $0.sessionLifetime = 4 }) { relay in
             let carol = try await relay.login(space.carol)
             let received = try await RelayFeedTests.follow(relay, space.id, token: carol, expecting: 1) {}
             #expect(received.ready.withLock { $0 })

@@ -7,9 +7,9 @@ import Testing
 
 /// §1: challenges and sessions over real HTTP.
 @Suite struct RelayServerAuthTests {
-    @Test func writerAndReaderOpenSessions() async throws {
+    @Test(arguments: StorageBackend.all) func writerAndReaderOpenSessions(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             for (member, role) in [(space.alice, "writer"), (space.carol, "reader")] {
                 let challenge = try await relay.challenge(space.id)
                 #expect(challenge.count == 32)
@@ -23,9 +23,9 @@ import Testing
         }
     }
 
-    @Test func badSignatureIs401() async throws {
+    @Test(arguments: StorageBackend.all) func badSignatureIs401(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let challenge = try await relay.challenge(space.id)
             // Alice's certificates, signed by another key.
             let answer = try await relay.openSession(space.id, certificates: space.alice.certificates, challenge: challenge, signer: space.bob.device)
@@ -34,9 +34,9 @@ import Testing
         }
     }
 
-    @Test func reusedChallengeIs401() async throws {
+    @Test(arguments: StorageBackend.all) func reusedChallengeIs401(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let challenge = try await relay.challenge(space.id)
             let first = try await relay.openSession(space.id, certificates: space.alice.certificates, challenge: challenge, signer: space.alice.device)
             #expect(first.status == 200)
@@ -53,9 +53,9 @@ import Testing
         }
     }
 
-    @Test func expiredChallengeIs401() async throws {
+    @Test(arguments: StorageBackend.all) func expiredChallengeIs401(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with({ $0.challengeLifetime = 0.2 }) { relay in
+        try await RelayHarness.with(backend, { $0.challengeLifetime = 0.2 }) { relay in
             let challenge = try await relay.challenge(space.id)
             try await Task.sleep(for: .milliseconds(400))
             let answer = try await relay.openSession(space.id, certificates: space.alice.certificates, challenge: challenge, signer: space.alice.device)
@@ -64,9 +64,9 @@ import Testing
         }
     }
 
-    @Test func certificateOfAnotherSpaceIs403() async throws {
+    @Test(arguments: StorageBackend.all) func certificateOfAnotherSpaceIs403(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let challenge = try await relay.challenge(space.id)
             let answer = try await relay.openSession(space.id, certificates: space.mallory.certificates, challenge: challenge, signer: space.mallory.device)
             #expect(answer.status == 403)
@@ -74,9 +74,9 @@ import Testing
         }
     }
 
-    @Test func missingWrongOrForeignTokensAre401() async throws {
+    @Test(arguments: StorageBackend.all) func missingWrongOrForeignTokensAre401(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let none = try await relay.request(.GET, RelayAPI.path(space.id, "vector"))
             #expect(none.status == 401)
             #expect(try none.error().error == "unauthenticated")
@@ -90,9 +90,9 @@ import Testing
         }
     }
 
-    @Test func expiredSessionIs401() async throws {
+    @Test(arguments: StorageBackend.all) func expiredSessionIs401(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with({ $0.sessionLifetime = 0.3 }) { relay in
+        try await RelayHarness.with(backend, { $0.sessionLifetime = 0.3 }) { relay in
             let token = try await relay.login(space.alice)
             try await Task.sleep(for: .milliseconds(500))
             let answer = try await relay.request(.GET, RelayAPI.path(space.id, "vector"), token: token)
@@ -101,9 +101,9 @@ import Testing
         }
     }
 
-    @Test func malformedRequestsAre400And404() async throws {
+    @Test(arguments: StorageBackend.all) func malformedRequestsAre400And404(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let badSpace = try await relay.request(.POST, "/v1/spaces/xyz/challenge")
             #expect(badSpace.status == 400)
             #expect(try badSpace.error().error == "bad-request")

@@ -7,11 +7,11 @@ import Testing
 
 /// §4: push and pull over real HTTP, and every refusal leaving storage unchanged.
 @Suite struct RelayServerPushPullTests {
-    @Test func pushThenPullRoundTrips() async throws {
+    @Test(arguments: StorageBackend.all) func pushThenPullRoundTrips(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 3)
         let b = try makeBundles(space.bob, count: 2)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             let bob = try await relay.login(space.bob)
             let carol = try await relay.login(space.carol)
@@ -33,11 +33,11 @@ import Testing
         }
     }
 
-    @Test func pullStreamsManyPages() async throws {
+    @Test(arguments: StorageBackend.all) func pullStreamsManyPages(_ backend: StorageBackend) async throws {
         let space = try TestSpace(encrypted: false)
         var log = BundleLog()
         let a = try makeBundles(space.alice, count: 600, log: &log)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             for chunk in stride(from: 0, to: a.count, by: 200) {
                 let answer = try await relay.push(Array(a[chunk..<min(a.count, chunk + 200)]), to: space.id, token: alice)
@@ -49,10 +49,10 @@ import Testing
         }
     }
 
-    @Test func duplicatePushIsANoOp() async throws {
+    @Test(arguments: StorageBackend.all) func duplicatePushIsANoOp(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 2)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             _ = try await relay.push(a, to: space.id, token: alice)
             let before = try await relay.snapshot(space.id)
@@ -62,11 +62,11 @@ import Testing
         }
     }
 
-    @Test func forkIs409AndStorageUnchanged() async throws {
+    @Test(arguments: StorageBackend.all) func forkIs409AndStorageUnchanged(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 2)
         let fork = try makeBundles(space.alice, count: 1)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             _ = try await relay.push(a, to: space.id, token: alice)
             let before = try await relay.snapshot(space.id)
@@ -77,10 +77,10 @@ import Testing
         }
     }
 
-    @Test func gapIs409WithExpected() async throws {
+    @Test(arguments: StorageBackend.all) func gapIs409WithExpected(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 4)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             _ = try await relay.push([a[0]], to: space.id, token: alice)
             let before = try await relay.snapshot(space.id)
@@ -95,12 +95,12 @@ import Testing
         }
     }
 
-    @Test func invalidBundlesAreRefusedAndStorageUnchanged() async throws {
+    @Test(arguments: StorageBackend.all) func invalidBundlesAreRefusedAndStorageUnchanged(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         var log = BundleLog()
         let a = try makeBundles(space.alice, count: 2, log: &log)
         let next = try makeBundles(space.alice, count: 1, log: &log)[0]
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             _ = try await relay.push(a, to: space.id, token: alice)
             let before = try await relay.snapshot(space.id)
@@ -128,10 +128,10 @@ import Testing
         }
     }
 
-    @Test func readerPushIs403AndStorageUnchanged() async throws {
+    @Test(arguments: StorageBackend.all) func readerPushIs403AndStorageUnchanged(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 1)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let carol = try await relay.login(space.carol)
             let before = try await relay.snapshot(space.id)
             let answer = try await relay.push(a, to: space.id, token: carol)
@@ -141,10 +141,10 @@ import Testing
         }
     }
 
-    @Test func malformedStreamsAre400() async throws {
+    @Test(arguments: StorageBackend.all) func malformedStreamsAre400(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 1)
-        try await RelayHarness.with { relay in
+        try await RelayHarness.with(backend) { relay in
             let alice = try await relay.login(space.alice)
             let cut = BundleStreamFraming.encode(a.map(\.bytes)).dropLast(4)
             let answer = try await relay.pushRaw(Array(cut), to: space.id, token: alice)

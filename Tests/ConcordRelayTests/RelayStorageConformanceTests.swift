@@ -1,8 +1,11 @@
 import Concord
 import ConcordCrypto
-import ConcordRelay
 import Foundation
+import Logging
+import PostgresNIO
 import Testing
+
+@testable import ConcordRelay
 
 /// A storage backend under test: how to open a fresh, empty one and how to dispose of it.
 struct StorageBackend: Sendable, CustomTestStringConvertible {
@@ -21,9 +24,26 @@ struct StorageBackend: Sendable, CustomTestStringConvertible {
         })
     }
 
-    /// Every backend the conformance suite runs against. Add a backend with one line
-    /// (for example PostgreSQL when `CONCORD_TEST_POSTGRES_URL` is set).
-    static var all: [StorageBackend] { [.sqlite] }
+    /// PostgreSQL in a database of its own, created for the test and dropped after it,
+    /// so positions and notices of concurrent tests never mix.
+    static let postgres = StorageBackend(name: "postgres") {
+        let base = try PostgresURL(try #require(postgresTestURL))
+        let database = "concord_conformance_\(UInt64.random(in: 0...UInt64.max))"
+        try await postgresAdmin(base, "CREATE DATABASE \(database)")
+        var url = URLComponents(string: try #require(postgresTestURL))!
+        url.path = "/" + database
+        var logger = Logger(label: "concord.test.conformance")
+        logger.logLevel = .warning
+        let storage = try await PostgresRelayStorage(url: url.string!, logger: logger)
+        return (storage, {
+            await storage.close()
+            try? await postgresAdmin(base, "DROP DATABASE IF EXISTS \(database) WITH (FORCE)")
+        })
+    }
+
+    /// Every backend the conformance suite runs against: SQLite always, PostgreSQL when
+    /// `CONCORD_TEST_POSTGRES_URL` is set (`make test` starts one).
+    static var all: [StorageBackend] { postgresTestURL == nil ? [.sqlite] : [.sqlite, .postgres] }
 
     /// Opens a fresh storage, runs `body`, disposes of it.
     func with(_ body: (any RelayStorage) async throws -> Void) async throws {
@@ -35,6 +55,22 @@ struct StorageBackend: Sendable, CustomTestStringConvertible {
             await dispose()
             throw error
         }
+    }
+}
+
+/// Runs one administrative statement (CREATE/DROP DATABASE) on the test cluster.
+func postgresAdmin(_ url: PostgresURL, _ sql: String) async throws {
+    let configuration = PostgresConnection.Configuration(
+        host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable)
+    var logger = Logger(label: "concord.test.postgres.admin")
+    logger.logLevel = .warning
+    let connection = try await PostgresConnection.connect(configuration: configuration, id: 98, logger: logger)
+    do {
+        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        try await connection.close()
+    } catch {
+        try? await connection.close()
+        throw error
     }
 }
 

@@ -55,32 +55,51 @@ struct RelayHarness: Sendable {
         let directory = try TemporaryDirectory()
         defer { directory.cleanUp() }
         let storage = try makeStorage(directory)
+        return try await serve(configure, storage: storage, dispose: { await storage.close() }, body)
+    }
+
+    /// Starts a relay on a fresh storage of `backend` (see ``StorageBackend/all``), runs
+    /// `body`, then stops the relay and disposes of the storage.
+    static func with<T: Sendable>(
+        _ backend: StorageBackend,
+        _ configure: @Sendable (inout RelayConfiguration) -> Void = { _ in },
+        _ body: @Sendable (RelayHarness) async throws -> T
+    ) async throws -> T {
+        let (storage, dispose) = try await backend.open()
+        return try await serve(configure, storage: storage, dispose: dispose, body)
+    }
+
+    private static func serve<T: Sendable>(
+        _ configure: @Sendable (inout RelayConfiguration) -> Void,
+        storage: any RelayStorage, dispose: @Sendable () async -> Void,
+        _ body: @Sendable (RelayHarness) async throws -> T
+    ) async throws -> T {
         var configuration = RelayConfiguration(host: "127.0.0.1", port: 0)
         configure(&configuration)
         var logger = Logger(label: "concord.relay.test")
         logger.logLevel = ProcessInfo.processInfo.environment["RELAY_TEST_LOG"] != nil ? .debug : .critical
         let server = RelayServer(configuration: configuration, storage: storage, logger: logger)
-        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        let task = Task { try await server.run { port in portContinuation.yield(port) } }
-        var iterator = ports.makeAsyncIterator()
-        guard let port = await iterator.next() else { throw CancellationError() }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        let harness = RelayHarness(port: port, storage: storage, http: http)
+        let running: RelayServer.Running
         do {
-            let result = try await body(harness)
-            try await harness.stop(task)
-            return result
+            running = try await server.start()
         } catch {
-            try? await harness.stop(task)
+            await dispose()
             throw error
         }
-    }
-
-    private func stop(_ task: Task<Void, any Error>) async throws {
-        try await http.shutdown()
-        task.cancel()
-        _ = await task.result
-        await storage.close()
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let harness = RelayHarness(port: running.port, storage: storage, http: http)
+        do {
+            let result = try await body(harness)
+            try await http.shutdown()
+            await running.stop()
+            await dispose()
+            return result
+        } catch {
+            try? await http.shutdown()
+            await running.stop()
+            await dispose()
+            throw error
+        }
     }
 
     /// One HTTP request.

@@ -47,9 +47,9 @@ public struct RelayStorageURLError: Error, Sendable, CustomStringConvertible {
 
 extension RelayStorageURL {
     /// Opens SQLite storage at `path`.
-    // merged with relay branch: SQLiteRelayStorage lives on branch `relay`; at merge the
-    // body becomes `try SQLiteRelayStorage(path: path)`.
     static func openSQLite(path: String, logger: Logger) async throws -> any RelayStorage {
-        throw RelayStorageURLError("SQLite relay storage is not part of this build (sqlite:\(path))")
+        var path = path
+        if path.hasPrefix("//") { path.removeFirst(2) }
+        return try SQLiteRelayStorage(path: path)
     }
 }
