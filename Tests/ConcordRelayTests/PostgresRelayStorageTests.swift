@@ -305,6 +305,21 @@ struct PostgresRelayStorageTests {
         await #expect(throws: PostgresRelayStorageError.self) { try await storage.notices() }
     }
 
+    /// Regression: closing the storage cancelled the `LISTEN` task, which left its loop
+    /// without closing the connection, and PostgresNIO's debug-build assertion
+    /// ("PostgresConnection deinitialized before being closed") crashed the process.
+    @Test func closingWhileListeningClosesTheListenConnection() async throws {
+        var f = try Fixture()
+        for round in 0..<12 {
+            let storage = try await openPostgres()
+            let stream = try await storage.notices()
+            if round % 3 == 1 { _ = try await storage.append([try f.alice.next()], to: f.space, quotaBytes: quota) }
+            try await Task.sleep(for: .milliseconds(round * 5))
+            await storage.close()
+            #expect(try await streamEnds(stream, within: .seconds(2)))
+        }
+    }
+
     @Test func listenReconnectsAndCatchesUpAfterItsConnectionDrops() async throws {
         let listener = try await openPostgres()
         let writer = try await openPostgres()
@@ -499,12 +514,17 @@ func terminateListeners() async throws -> Int {
     logger.logLevel = .warning
     let connection = try await PostgresConnection.connect(configuration: configuration, id: 99, logger: logger)
     var terminated = 0
-    let rows = try await connection.query(
-        """
-        SELECT count(pg_terminate_backend(pid))::int8 FROM pg_stat_activity
-        WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'
-        """, logger: logger)
-    for try await count in rows.decode(Int64.self) { terminated = Int(count) }
+    do {
+        let rows = try await connection.query(
+            """
+            SELECT count(pg_terminate_backend(pid))::int8 FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'
+            """, logger: logger)
+        for try await count in rows.decode(Int64.self) { terminated = Int(count) }
+    } catch {
+        try? await connection.close()  // PostgresNIO asserts a connection is closed before deinit
+        throw error
+    }
     try await connection.close()
     return terminated
 }

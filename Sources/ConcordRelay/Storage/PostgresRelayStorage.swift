@@ -415,11 +415,14 @@ public final class PostgresRelayStorage: RelayStorage {
                     }
                 }
                 if !Task.isCancelled { logger.warning("the LISTEN connection closed; reconnecting") }
-            } catch {
-                if Task.isCancelled { break }
+            } catch where !Task.isCancelled {
                 logger.warning("the LISTEN connection failed; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
                 await hub.failed(error)
+            } catch {
+                // Cancelled: the relay is closing; fall through to close the connection.
             }
+            // Always closed before it is released, cancelled or not: PostgresNIO asserts
+            // that a connection is closed before deinit (a debug-build crash otherwise).
             if let connection { try? await connection.close() }
             if Task.isCancelled { break }
             try? await Task.sleep(for: delay)
