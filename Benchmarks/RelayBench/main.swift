@@ -2,7 +2,8 @@
 //
 //   concord-relay-bench [--backends sqlite,postgres] [--postgres-url URL]
 //                       [--subscribers 1000] [--rate 500] [--seconds 10]
-//                       [--pushers 8] [--pull-ops 1000000] [--quick] [--json]
+//                       [--pushers 8] [--pull-ops 1000000] [--sections fanout,throughput,pull]
+//                       [--feed-window 0.02] [--quick] [--json]
 //
 // Sections (each backend, same run):
 //   fanout      N WebSocket subscribers held in one space while writers push bundles
@@ -35,6 +36,8 @@ struct Options {
     var pushers = 8
     var pullOps = 1_000_000
     var json = false
+    var sections = ["fanout", "throughput", "pull"]
+    var feedWindow = RelayConfiguration().feedBatchWindow
 
     init(_ args: [String]) {
         var i = 0
@@ -59,14 +62,20 @@ struct Options {
             case "--pull-ops": pullOps = int()
             case "--quick": (subscribers, rate, seconds, pushers, pullOps) = (50, 100, 3, 4, 20_000)
             case "--json": json = true
+            case "--sections": sections = value().split(separator: ",").map(String.init)
+            case "--feed-window":
+                let text = value()
+                guard let seconds = Double(text), seconds >= 0 else { fail("--feed-window takes seconds (0 or more), got \(text)") }
+                feedWindow = seconds
             case "--help", "-h":
-                print("usage: concord-relay-bench [--backends sqlite,postgres] [--postgres-url URL] [--subscribers N] [--rate R] [--seconds T] [--pushers P] [--pull-ops M] [--quick] [--json]")
+                print("usage: concord-relay-bench [--backends sqlite,postgres] [--postgres-url URL] [--subscribers N] [--rate R] [--seconds T] [--pushers P] [--pull-ops M] [--sections fanout,throughput,pull] [--feed-window SECONDS] [--quick] [--json]")
                 exit(0)
             default: fail("unknown argument \(args[i]); see --help")
             }
             i += 1
         }
         for backend in backends where !["sqlite", "postgres"].contains(backend) { fail("unknown backend \(backend)") }
+        for section in sections where !["fanout", "throughput", "pull"].contains(section) { fail("unknown section \(section)") }
         if backends.contains("postgres"), postgresURL == nil {
             fail("--backends postgres needs --postgres-url (or CONCORD_TEST_POSTGRES_URL); start one with Tools/postgres.sh start")
         }
@@ -111,6 +120,7 @@ func startRelay(backend: String, options: Options, directory: String) async thro
     configuration.requestsPerSecond = 100_000
     configuration.requestBurst = 100_000
     configuration.maxFeedBacklog = 100_000
+    configuration.feedBatchWindow = options.feedWindow
     configuration.maxOutstandingChallenges = max(configuration.maxOutstandingChallenges, 10_000)
     let running = try await RelayServer(configuration: configuration, storage: storage, logger: logger).start()
     return RunningRelay(running: running, storage: storage)
@@ -143,16 +153,21 @@ func subscribe(count: Int, cast: Cast, client: LoadClient, port: Int, expected: 
         let log = DeliveryLog()
         logs.append(log)
         group.addTask {
-            var configuration = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
+            var configuration = WebSocketClientConfiguration(maxFrameSize: 2 << 20)
             configuration.additionalHeaders[.authorization] = "Bearer \(token)"
             try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, _, _ in
-                for try await message in inbound.messages(maxSize: 1 << 20) {
+                for try await message in inbound.messages(maxSize: 2 << 20) {
                     switch message {
                     case .text(let text) where text.contains("ready"):
                         log.markReady()
                     case .binary(let buffer):
+                        // One or more framed bundles per message (relay-api §5).
                         let time = now()
-                        if log.record(bundleKey(buffer.readableBytesView), at: time) >= expected { return }
+                        var delivered = 0
+                        for bundle in try BundleStreamFraming.frames(inMessage: Array(buffer.readableBytesView)) {
+                            delivered = log.record(bundleKey(bundle), at: time)
+                        }
+                        if delivered >= expected { return }
                     default:
                         break
                     }
@@ -364,7 +379,7 @@ let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(t
 var rows: [Row] = []
 var failed = false
 for backend in options.backends {
-    for (name, section) in [("fanout", fanout), ("throughput", throughput), ("pull", pull)] as [(String, (String, Options, LoadClient, String, RunningRelay) async throws -> [Row])] {
+    for (name, section) in [("fanout", fanout), ("throughput", throughput), ("pull", pull)] as [(String, (String, Options, LoadClient, String, RunningRelay) async throws -> [Row])] where options.sections.contains(name) {
         let directory = "\(root)/\(backend)-\(name)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         do {
@@ -386,7 +401,7 @@ for backend in options.backends {
 try await http.shutdown().get()
 
 print("Relay benchmark: \(options.subscribers) subscribers, \(options.rate) bundles/s for \(options.seconds) s, \(options.pushers) pushers, pull of \(options.pullOps) ops")
-print("(relay and clients in one process on 127.0.0.1, \(ProcessInfo.processInfo.activeProcessorCount) cores)")
+print("(relay and clients in one process on 127.0.0.1, \(ProcessInfo.processInfo.activeProcessorCount) cores; feed batch window \(Int(options.feedWindow * 1000)) ms)")
 print(render(rows, backends: options.backends))
 if options.json {
     for row in rows {

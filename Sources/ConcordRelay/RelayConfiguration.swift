@@ -21,6 +21,10 @@ public struct RelayConfiguration: Sendable, Hashable {
     public var requestBurst: Double
     /// Bundles a feed subscriber may fall behind before it is closed with 4008. 1024 by default.
     public var maxFeedBacklog: Int
+    /// Seconds within which the live feed coalesces bundles of one space into one message
+    /// per subscriber when bundles arrive faster than that; an idle feed sends at once
+    /// (`Specs/relay-api.md` §5). 0.02 by default; 0 sends every bundle as soon as it is read.
+    public var feedBatchWindow: Double
     /// Seconds a challenge stays valid. 60 by default.
     public var challengeLifetime: Double
     /// Seconds a session token stays valid. 3600 by default.
@@ -42,13 +46,14 @@ public struct RelayConfiguration: Sendable, Hashable {
     ///   - requestsPerSecond: Token bucket refill rate per session.
     ///   - requestBurst: Token bucket size per session.
     ///   - maxFeedBacklog: Bundles a subscriber may lag before it is closed.
+    ///   - feedBatchWindow: Seconds within which a busy feed coalesces bundles.
     ///   - challengeLifetime: Seconds a challenge is valid.
     ///   - sessionLifetime: Seconds a session is valid.
     ///   - maxBundleBytes: The largest bundle.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, maxRequestBytes: Int = 16 << 20, spaceQuotaBytes: Int64 = 1 << 30,
         requestsPerSecond: Double = 50, requestBurst: Double = 200, maxFeedBacklog: Int = 1024,
-        challengeLifetime: Double = 60, sessionLifetime: Double = 3600, maxBundleBytes: Int = BundleLimits.defaultMaxBundleBytes
+        feedBatchWindow: Double = 0.02, challengeLifetime: Double = 60, sessionLifetime: Double = 3600, maxBundleBytes: Int = BundleLimits.defaultMaxBundleBytes
     ) {
         self.host = host
         self.port = port
@@ -57,6 +62,7 @@ public struct RelayConfiguration: Sendable, Hashable {
         self.requestsPerSecond = requestsPerSecond
         self.requestBurst = requestBurst
         self.maxFeedBacklog = maxFeedBacklog
+        self.feedBatchWindow = feedBatchWindow
         self.challengeLifetime = challengeLifetime
         self.sessionLifetime = sessionLifetime
         self.maxBundleBytes = maxBundleBytes

@@ -53,7 +53,7 @@ public struct RelayServer: Sendable {
     /// - Throws: When the address cannot be bound or the storage cannot give notices.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let notices = try await storage.notices()
-        let hub = FeedHub(storage: storage, metrics: metrics, logger: logger)
+        let hub = FeedHub(storage: storage, metrics: metrics, logger: logger, window: .milliseconds(Int(configuration.feedBatchWindow * 1000)))
         let router = makeRouter(hub: hub)
         let app = Application(
             router: router,

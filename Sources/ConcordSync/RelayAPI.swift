@@ -193,6 +193,45 @@ public enum BundleStreamFraming {
         return out + endMarker
     }
 
+    /// Bytes of frames a live-feed message carries at most, unless it holds a single larger
+    /// bundle (`Specs/relay-api.md` §5). Clients accept messages of
+    /// `max(feedBatchBytes, maxBundleBytes + 4)` bytes.
+    public static let feedBatchBytes = 1 << 20
+
+    /// The bundles of one live-feed message (§5): one or more whole frames, no end marker.
+    ///
+    /// ```swift
+    /// for bundle in try BundleStreamFraming.frames(inMessage: Array(buffer.readableBytesView)) { … }
+    /// ```
+    /// - Parameters:
+    ///   - message: The binary message's bytes.
+    ///   - maxFrameBytes: Frames longer than this are refused.
+    /// - Returns: The bundles, in order.
+    /// - Throws: ``ConcordSyncError`` `.malformedFile` for an empty message, a zero or
+    ///   oversized length, or a frame cut short.
+    public static func frames(inMessage message: [UInt8], maxFrameBytes: Int = BundleLimits.defaultMaxBundleBytes) throws -> [[UInt8]] {
+        var frames: [[UInt8]] = []
+        var start = 0
+        while start < message.count {
+            guard message.count - start >= 4 else {
+                throw ConcordSyncError(.malformedFile, "a live-feed message ends inside a frame length; the relay or a proxy is broken")
+            }
+            let length = Int(message[start]) << 24 | Int(message[start + 1]) << 16 | Int(message[start + 2]) << 8 | Int(message[start + 3])
+            guard length > 0, length <= maxFrameBytes else {
+                throw ConcordSyncError(.malformedFile, "a live-feed frame of \(length) bytes is outside 1...\(maxFrameBytes); the relay or a proxy is broken")
+            }
+            guard message.count - start - 4 >= length else {
+                throw ConcordSyncError(.malformedFile, "a live-feed message ends inside a \(length)-byte frame; the relay or a proxy is broken")
+            }
+            frames.append(Array(message[(start + 4)..<(start + 4 + length)]))
+            start += 4 + length
+        }
+        guard !frames.isEmpty else {
+            throw ConcordSyncError(.malformedFile, "an empty live-feed message; the relay or a proxy is broken")
+        }
+        return frames
+    }
+
     /// An incremental decoder: feed chunks as they arrive, take whole frames out.
     public struct Decoder: Sendable {
         /// The largest frame accepted.

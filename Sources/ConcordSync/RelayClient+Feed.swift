@@ -20,7 +20,8 @@ extension RelayClient {
     /// - Parameters:
     ///   - onReady: Called when `{"type":"ready"}` arrives.
     ///   - onBundle: Called after each received bundle was imported, with the outcome
-    ///     and the bundle's size.
+    ///     and the bundle's size. A feed message may carry several bundles (§5); each
+    ///     is imported and reported on its own.
     /// - Throws: ``ConcordSyncError`` `.unreachable` when the feed closes (the caller
     ///   reconnects and pulls to catch up), ``ConcordError`` `.storage`.
     public func feed(
@@ -49,10 +50,11 @@ extension RelayClient {
         token: String, onReady: @escaping @Sendable () async -> Void,
         onBundle: @escaping @Sendable (ImportOutcome, Int) async -> Void
     ) async throws {
-        var configuration = WebSocketClientConfiguration(maxFrameSize: options.maxBundleBytes + 1024)
+        let maxMessage = max(BundleStreamFraming.feedBatchBytes, options.maxBundleBytes) + 1024
+        var configuration = WebSocketClientConfiguration(maxFrameSize: maxMessage)
         configuration.additionalHeaders[.authorization] = "Bearer \(token)"
         let replica = self.replica
-        let maxMessage = options.maxBundleBytes + 1024
+        let maxBundleBytes = options.maxBundleBytes
         let url = feedURL()
         let closeFrame: WebSocketCloseFrame?
         do {
@@ -62,9 +64,11 @@ extension RelayClient {
                     case .text(let text):
                         if text.contains("\"ready\"") { await onReady() }
                     case .binary(let buffer):
-                        let bytes = Array(buffer.readableBytesView)
-                        let outcome = try await replica.import(bytes)
-                        await onBundle(outcome, bytes.count)
+                        // One or more framed bundles, in the relay's storage order.
+                        for bytes in try BundleStreamFraming.frames(inMessage: Array(buffer.readableBytesView), maxFrameBytes: maxBundleBytes) {
+                            let outcome = try await replica.import(bytes)
+                            await onBundle(outcome, bytes.count)
+                        }
                     }
                 }
             }

@@ -16,6 +16,7 @@ import WSClient
     final class Received: Sendable {
         let ready = Mutex<Bool>(false)
         let bundles = Mutex<[[UInt8]]>([])
+        let messages = Mutex<Int>(0)
         let closeCode = Mutex<Int?>(nil)
     }
 
@@ -40,9 +41,11 @@ import WSClient
                 guard case .text(let text) = try await messages.next() else { return }
                 received.ready.withLock { $0 = text == #"{"type":"ready"}"# }
                 try await afterReady()
-                for _ in 0..<expecting {
+                while received.bundles.withLock({ $0.count }) < expecting {
                     guard case .binary(let buffer) = try await messages.next() else { return }
-                    received.bundles.withLock { $0.append(Array(buffer: buffer)) }
+                    let bundles = try BundleStreamFraming.frames(inMessage: Array(buffer: buffer))
+                    received.bundles.withLock { $0 += bundles }
+                    received.messages.withLock { $0 += 1 }
                 }
                 try await outbound.close(.normalClosure, reason: nil)
             }
@@ -68,6 +71,30 @@ import WSClient
             }
             #expect(received.ready.withLock { $0 })
             #expect(received.bundles.withLock { $0 } == [a[1].bytes, a[2].bytes, b[0].bytes])
+        }
+    }
+
+    @Test(arguments: StorageBackend.all) func aBusyFeedCoalescesAndAnIdleOneSendsAtOnce(_ backend: StorageBackend) async throws {
+        let space = try TestSpace()
+        var log = BundleLog()
+        let burst = try makeBundles(space.alice, count: 40, log: &log)
+        let late = try makeBundles(space.alice, count: 1, log: &log)
+        try await RelayHarness.with(backend, { $0.feedBatchWindow = 0.2 }) { relay in
+            let alice = try await relay.login(space.alice)
+            let carol = try await relay.login(space.carol)
+            let received = try await Self.follow(relay, space.id, token: carol, expecting: 41) {
+                // 40 pushes back to back: after the first goes out, the rest wait for the window.
+                for bundle in burst { #expect(try await relay.push([bundle], to: space.id, token: alice).status == 200) }
+                // Idle for longer than the window: the next bundle goes out at once.
+                try await Task.sleep(for: .milliseconds(600))
+                let start = ContinuousClock.now
+                #expect(try await relay.push(late, to: space.id, token: alice).status == 200)
+                #expect(ContinuousClock.now - start < .seconds(2))
+            }
+            #expect(received.bundles.withLock { $0 } == (burst + late).map(\.bytes), "in storage order, each once")
+            let messages = received.messages.withLock { $0 }
+            #expect(messages >= 2 && messages < 41, "\(messages) messages for 41 bundles")
+            print("feed coalescing (\(backend.name)): 41 bundles in \(messages) messages")
         }
     }
 
@@ -107,16 +134,63 @@ import WSClient
         }
     }
 
-    @Test(arguments: StorageBackend.all) func slowSubscriberOverflows(_ backend: StorageBackend) async throws {
+    /// A message of `count` framed one-byte bundles, each byte `first`, `first + 1`, ….
+    static func message(_ first: UInt8, count: Int = 1) -> FeedMessage {
+        FeedMessage(frames: ByteBuffer(bytes: (0..<count).flatMap { BundleStreamFraming.frame([first + UInt8($0)]) }), bundles: count)
+    }
+
+    static func bundles(_ message: FeedMessage?) throws -> [[UInt8]] {
+        try BundleStreamFraming.frames(inMessage: Array(buffer: try #require(message).frames))
+    }
+
+    @Test func slowSubscriberOverflows() async throws {
         let space = try TestSpace()
-        let subscriber = FeedSubscriber(spaceID: space.id, backlog: 2)
-        #expect(subscriber.offer([1]))
-        #expect(subscriber.offer([2]))
-        #expect(!subscriber.offer([3]))
+        let subscriber = FeedSubscriber(spaceID: space.id, backlog: 3)
+        #expect(subscriber.offer(Self.message(1)))
+        #expect(subscriber.offer(Self.message(2, count: 2)))
+        #expect(!subscriber.offer(Self.message(4)))
         #expect(subscriber.hasOverflowed)
-        var seen: [[UInt8]] = []
-        for await bytes in subscriber.stream { seen.append(bytes) }
-        #expect(seen == [[1], [2]])
+        // An overflowed queue sends nothing more: the connection closes with 4008.
+        #expect(await subscriber.nextBatch(maxBytes: 1 << 20) == nil)
+    }
+
+    @Test func queuedMessagesGoOutJoinedWithinTheByteLimit() async throws {
+        let space = try TestSpace()
+        let subscriber = FeedSubscriber(spaceID: space.id, backlog: 100)
+        let shared = Self.message(1)
+        #expect(subscriber.offer(shared))
+        #expect(subscriber.offer(Self.message(2)))
+        #expect(subscriber.offer(Self.message(3, count: 3)))
+        let first = await subscriber.nextBatch(maxBytes: 10)  // 5 bytes per frame: two fit
+        #expect(try Self.bundles(first) == [[1], [2]] && first?.bundles == 2)
+        #expect(shared.frames.readableBytes == 5, "joining must not touch the message other subscribers share")
+        let rest = await subscriber.nextBatch(maxBytes: 10)  // one message larger than the limit goes alone
+        #expect(try Self.bundles(rest) == [[3], [4], [5]] && rest?.bundles == 3)
+    }
+
+    @Test func aWaitingWriterWakesForTheNextMessageAndOnFinish() async throws {
+        let space = try TestSpace()
+        let subscriber = FeedSubscriber(spaceID: space.id, backlog: 10)
+        let waiting = Task { await subscriber.nextBatch(maxBytes: 1 << 20) }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(subscriber.offer(Self.message(7)))
+        #expect(try Self.bundles(await waiting.value) == [[7]])
+        let finished = Task { await subscriber.nextBatch(maxBytes: 1 << 20) }
+        try await Task.sleep(for: .milliseconds(50))
+        subscriber.finish()
+        #expect(await finished.value == nil)
+        let cancelled = Task { await FeedSubscriber(spaceID: space.id, backlog: 10).nextBatch(maxBytes: 1) }
+        cancelled.cancel()
+        #expect(await cancelled.value == nil)
+    }
+
+    @Test func feedMessagesSplitIntoTheirFrames() throws {
+        let message = BundleStreamFraming.frame([1, 2, 3]) + BundleStreamFraming.frame([4])
+        #expect(try BundleStreamFraming.frames(inMessage: message) == [[1, 2, 3], [4]])
+        for broken in [[], [0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 5, 1], BundleStreamFraming.frame([1]) + [0, 0]] as [[UInt8]] {
+            #expect(throws: ConcordSyncError.self, "\(broken)") { try BundleStreamFraming.frames(inMessage: broken) }
+        }
+        #expect(throws: ConcordSyncError.self) { try BundleStreamFraming.frames(inMessage: BundleStreamFraming.frame([1, 2, 3]), maxFrameBytes: 2) }
     }
 }
 

@@ -17,8 +17,8 @@ extension RelayServer {
         return .upgrade([:])
     }
 
-    /// The live feed (§5): `{"type":"ready"}` once subscribed, then one binary message per
-    /// stored bundle, until the client leaves, falls behind (4008) or its session expires (4001).
+    /// The live feed (§5): `{"type":"ready"}` once subscribed, then binary messages of
+    /// framed bundles (one or more each, in storage order), until the client leaves, falls behind (4008) or its session expires (4001).
     func feed(
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter,
         _ context: WebSocketRouterContext<BasicWebSocketRequestContext>, hub: FeedHub
@@ -43,11 +43,13 @@ extension RelayServer {
                 for try await _ in inbound {}
             }
             group.addTask {
-                for await bytes in subscriber.stream {
+                // Whatever queued while the previous write was in flight goes out as one
+                // message: under load, fewer and larger writes instead of one per bundle.
+                while let batch = await subscriber.nextBatch(maxBytes: BundleStreamFraming.feedBatchBytes) {
                     if subscriber.hasOverflowed { break }
-                    try await outbound.writeBinaryMessage(ByteBuffer(bytes: bytes))
-                    metrics.bundlesServed.increment()
-                    metrics.bytesOut.increment(by: bytes.count)
+                    try await outbound.writeBinaryMessage(batch.frames)
+                    metrics.bundlesServed.increment(by: batch.bundles)
+                    metrics.bytesOut.increment(by: batch.frames.readableBytes - 4 * batch.bundles)
                 }
                 if subscriber.hasOverflowed {
                     logger.notice("refused: feed subscriber too slow", metadata: ["code": "too-slow", "space": "\(space.shortDescription)"])
