@@ -47,7 +47,11 @@ let package = Package(
         // Persistence: the Store protocol, MemoryStore and SQLiteStore (GRDB, WAL, migrations).
         .target(
             name: "ConcordStore",
-            dependencies: ["ConcordCore", "ConcordCrypto", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "ConcordCore", "ConcordCrypto", .product(name: "GRDB", package: "GRDB.swift"),
+                // SQLite's C API, for the statements of the import's inner loop (HotStatement.swift).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
         ),
         // The app-facing layer: spaces, membership, invites, signed change bundles, import,
         // and the Replica actor apps embed.

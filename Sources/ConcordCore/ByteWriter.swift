@@ -35,7 +35,7 @@ public struct ByteWriter: Sendable {
 
     /// Appends 8 bytes little-endian.
     public mutating func writeFixed64(_ value: UInt64) {
-        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
     /// Appends a varint length then the UTF-8 bytes.

@@ -50,6 +50,11 @@ public struct RecordID: Hashable, Comparable, Sendable, CustomStringConvertible 
         return id
     }
 
+    /// Calls `body` with the 16 bytes of the id (as ``bytes``, without allocating).
+    package func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try Swift.withUnsafeBytes(of: (high.bigEndian, low.bigEndian), body)
+    }
+
     /// The 16 bytes, big-endian.
     public var bytes: [UInt8] {
         (0..<16).map { i in

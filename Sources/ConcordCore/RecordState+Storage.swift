@@ -16,24 +16,40 @@ extension RecordState {
     /// The full state in the storage layout.
     /// - Complexity: O(n log n) in fields, set members and tags.
     package func storageEncoding() -> [UInt8] {
-        var replicas = Set<ReplicaID>()
-        if let deletedAt { replicas.insert(deletedAt.replica) }
-        if let lastWrite { replicas.insert(lastWrite.replica) }
-        for register in registers.values { replicas.insert(register.stamp.replica) }
+        // The distinct replicas of all stamps, ascending. A record has few (often one), so
+        // sorting the list and dropping repeats is cheaper than hashing each stamp.
+        var table: [ReplicaID] = []
+        table.reserveCapacity(registers.count + 2)
+        if let deletedAt { table.append(deletedAt.replica) }
+        if let lastWrite { table.append(lastWrite.replica) }
+        for register in registers.values { table.append(register.stamp.replica) }
         for set in sets.values {
-            for entry in set.entries.values { for tag in entry.tags { replicas.insert(tag.stamp.replica) } }
+            for entry in set.entries.values { for tag in entry.tags { table.append(tag.stamp.replica) } }
         }
-        let table = replicas.sorted()
-        var index: [ReplicaID: UInt64] = [:]
-        for (i, id) in table.enumerated() { index[id] = UInt64(i) }
+        table.sort()
+        var unique = 0
+        for i in table.indices where unique == 0 || table[unique - 1] != table[i] {
+            table[unique] = table[i]
+            unique += 1
+        }
+        table.removeSubrange(unique...)
+        /// The position of `id` in the sorted table (binary search).
+        func index(of id: ReplicaID) -> UInt64 {
+            var (low, high) = (0, table.count - 1)
+            while low < high {
+                let middle = (low + high) / 2
+                if table[middle] < id { low = middle + 1 } else { high = middle }
+            }
+            return UInt64(low)
+        }
 
-        var writer = ByteWriter()
+        var writer = ByteWriter(capacity: 2 + 32 * table.count + 24 + 40 * registers.count)
         writer.write(Self.storageEncodingVersion)
         writer.writeVarint(UInt64(table.count))
-        for id in table { writer.write(contentsOf: id.bytes) }
+        for id in table { id.withUnsafeBytes { writer.write(contentsOf: $0) } }
         func stamp(_ s: Stamp) {
             writer.writeFixed64(s.hlc.rawValue)
-            writer.writeVarint(index[s.replica]!)
+            writer.writeVarint(table.count == 1 ? 0 : index(of: s.replica))
         }
         func optionalStamp(_ s: Stamp?) {
             guard let s else { return writer.write(0) }
@@ -43,8 +59,7 @@ extension RecordState {
         optionalStamp(deletedAt)
         optionalStamp(lastWrite)
         writer.writeVarint(UInt64(registers.count))
-        for name in registers.keys.sorted() {
-            let register = registers[name]!
+        for (name, register) in registers.sorted(by: { $0.key < $1.key }) {
             writer.writeString(name.string)
             stamp(register.stamp)
             register.value.encode(into: &writer)
@@ -136,19 +151,24 @@ extension RecordState {
     }
 
     /// The registers a store's field index must rewrite to go from `previous` to `self`:
-    /// those new or whose write changed (stamp or value), each with whether `previous`
-    /// had it; and the names of those gone.
+    /// those new or whose value changed, each with whether `previous` had it; and the
+    /// names of those gone. Both sorted by name bytes (the order of the field index's
+    /// key), so a store writes them front to back. A register whose stamp changed but whose
+    /// value is the same (``Value`` equality is exact: same kind, same bytes or bits) has
+    /// the same index row, so it is not listed.
     package func registerChanges(since previous: RecordState?) -> (changed: [(name: String, register: LWWRegister, existed: Bool)], removed: [String]) {
-        var changed: [(name: String, register: LWWRegister, existed: Bool)] = []
+        var changed: [(name: ByteString, register: LWWRegister, existed: Bool)] = []
         for (name, register) in registers {
             let before = previous?.registers[name]
-            if before != register { changed.append((name.string, register, before != nil)) }
+            if before?.value != register.value { changed.append((name, register, before != nil)) }
         }
-        var removed: [String] = []
+        changed.sort { $0.name < $1.name }
+        var removed: [ByteString] = []
         if let previous {
-            for name in previous.registers.keys where registers[name] == nil { removed.append(name.string) }
+            for name in previous.registers.keys where registers[name] == nil { removed.append(name) }
+            removed.sort()
         }
-        return (changed, removed)
+        return (changed.map { ($0.name.string, $0.register, $0.existed) }, removed.map(\.string))
     }
 
     /// Names of the fields (registers and sets with a live member) whose visible value

@@ -2,6 +2,7 @@ import ConcordCore
 import ConcordCrypto
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// One transaction (or read) of a ``SQLiteStore``. Every statement is prepared once per
 /// connection and cached.
@@ -21,6 +22,35 @@ final class SQLiteTransaction: StoreWriter {
 
     /// A string as a bind argument for `CAST(? AS TEXT)`: its UTF-8 bytes, NULs included.
     static func text(_ string: String) -> DatabaseValue { Data(string.utf8).databaseValue }
+
+    /// A record id as a bind argument: its 16 bytes.
+    static func idValue(_ id: RecordID) -> DatabaseValue { id.withUnsafeBytes { Data($0) }.databaseValue }
+
+    // The statements of the import's inner loop, looked up in GRDB's statement cache once
+    // per transaction instead of once per call (the lookup hashes the whole SQL text).
+    private var readRecordStatement: Statement?
+    private var updateRecordStatement: Statement?
+    private var insertRecordStatement: Statement?
+    private var updateFieldStatement: Statement?
+    private var insertFieldStatement: Statement?
+
+    private func cached(_ slot: inout Statement?, _ sql: String) throws -> HotStatement {
+        if let statement = slot { return HotStatement(statement: statement, db: db) }
+        let statement = try db.cachedStatement(sql: sql)
+        slot = statement
+        return HotStatement(statement: statement, db: db)
+    }
+
+    /// Runs `body`, forgetting the statements above when it fails (they are looked up
+    /// again, as after a failure GRDB may have dropped one from its cache).
+    private func usingHotStatements<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            (readRecordStatement, updateRecordStatement, insertRecordStatement, updateFieldStatement, insertFieldStatement) = (nil, nil, nil, nil, nil)
+            throw error
+        }
+    }
 
     /// A text column read as `CAST(column AS BLOB)`.
     static func string(_ data: Data) -> String { String(decoding: data, as: UTF8.self) }
@@ -53,65 +83,80 @@ final class SQLiteTransaction: StoreWriter {
     // MARK: Records
 
     func record(_ id: RecordID, in collection: String) throws -> StoredRecord? {
-        try mapping {
-            let statement = try db.cachedStatement(sql: "SELECT state, local_seq FROM records WHERE collection = CAST(? AS TEXT) AND id = ?")
-            guard let row = try Row.fetchOne(statement, arguments: [Self.text(collection), Data(id.bytes)]) else { return nil }
-            return try Self.storedRecord(row, stateIndex: 0, sequenceIndex: 1)
+        try mapping { try usingHotStatements {
+            let statement = try cached(&readRecordStatement, "SELECT state, local_seq FROM records WHERE collection = CAST(? AS TEXT) AND id = ?")
+            statement.bind(text: collection, at: 1)
+            statement.bind(id: id, at: 2)
+            return try statement.fetchOne { row in
+                guard sqlite3_column_type(row, 0) != SQLITE_NULL else { throw StoreError(.decoding, "a record row has no state") }
+                let count = Int(sqlite3_column_bytes(row, 0))
+                let state = count == 0 ? [] : Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(row, 0), count: count))
+                let sequence = sqlite3_column_type(row, 1) == SQLITE_NULL ? nil : UInt64(bitPattern: sqlite3_column_int64(row, 1))
+                return StoredRecord(state: try Self.recordState(state), localSequence: sequence)
+            }
+        } }
+    }
+
+    static func recordState(_ bytes: [UInt8]) throws -> RecordState {
+        do {
+            return try RecordState(storageEncoding: bytes)
+        } catch {
+            throw StoreError(.decoding, "a stored record state cannot be decoded (\(error)); the store is damaged: re-sync from a peer")
         }
     }
 
     static func storedRecord(_ row: Row, stateIndex: Int, sequenceIndex: Int) throws -> StoredRecord {
         let state = try row.withUnsafeData(atIndex: stateIndex) { data -> RecordState in
             guard let data else { throw StoreError(.decoding, "a record row has no state") }
-            do {
-                return try RecordState(storageEncoding: Array(data))
-            } catch {
-                throw StoreError(.decoding, "a stored record state cannot be decoded (\(error)); the store is damaged: re-sync from a peer")
-            }
+            return try recordState(Array(data))
         }
         let sequence: Int64? = row[sequenceIndex]
         return StoredRecord(state: state, localSequence: sequence.map { UInt64(bitPattern: $0) })
     }
 
     func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: RecordState?) throws {
-        try mapping {
-            let idData = Data(id.bytes)
-            let collectionText = Self.text(collection)
-            let sequence = record.localSequence.map { Int64(bitPattern: $0) }
-            let state = Data(record.state.storageEncoding())
+        try mapping { try usingHotStatements {
             // `previous` says whether the row exists: a plain UPDATE or INSERT is one b-tree
-            // search, an upsert of an existing row two.
-            if previous != nil {
-                try db.cachedStatement(sql: "UPDATE records SET state = ?, visible = ?, local_seq = ? WHERE collection = CAST(? AS TEXT) AND id = ?")
-                    .execute(arguments: [state, record.state.isVisible, sequence, collectionText, idData])
-            } else {
-                try db.cachedStatement(sql: "INSERT INTO records (collection, id, state, visible, local_seq) VALUES (CAST(? AS TEXT), ?, ?, ?, ?)")
-                    .execute(arguments: [collectionText, idData, state, record.state.isVisible, sequence])
-            }
+            // search, an upsert of an existing row two. Same parameter numbers in both.
+            let statement = previous != nil
+                ? try cached(&updateRecordStatement, "UPDATE records SET state = ?3, visible = ?4, local_seq = ?5 WHERE collection = CAST(?1 AS TEXT) AND id = ?2")
+                : try cached(&insertRecordStatement, "INSERT INTO records (collection, id, state, visible, local_seq) VALUES (CAST(?1 AS TEXT), ?2, ?3, ?4, ?5)")
+            statement.bind(text: collection, at: 1)
+            statement.bind(id: id, at: 2)
+            record.state.storageEncoding().withUnsafeBytes { statement.bind(bytes: $0, at: 3) }
+            statement.bind(record.state.isVisible ? 1 : 0, at: 4)
+            statement.bind(record.localSequence.map { Int64(bitPattern: $0) }, at: 5)
+            try statement.execute()
 
             // The field index holds the registers of the record (a deleted record has none).
-            // A register is rewritten when its write changed: a newer stamp, or (two writes
-            // under one stamp) the same stamp with the greater value. A register of
-            // `previous` has its row; a new one has none.
+            // A register's row is rewritten when its value changed (a write that only moved
+            // the stamp leaves the same row). A register of `previous` has its row; a new
+            // one has none.
             let (changed, removed) = record.state.registerChanges(since: previous)
             for (name, register, existed) in changed {
                 let indexed = IndexedValue(register.value)
                 let statement = existed
-                    ? try db.cachedStatement(sql: """
+                    ? try cached(&updateFieldStatement, """
                         UPDATE fields SET type = ?1, value = CASE WHEN ?1 = 4 THEN CAST(?2 AS TEXT) ELSE ?2 END
                         WHERE collection = CAST(?3 AS TEXT) AND record_id = ?4 AND name = CAST(?5 AS TEXT)
                         """)
-                    : try db.cachedStatement(sql: """
+                    : try cached(&insertFieldStatement, """
                         INSERT INTO fields (collection, record_id, name, type, value)
                         VALUES (CAST(?3 AS TEXT), ?4, CAST(?5 AS TEXT), ?1, CASE WHEN ?1 = 4 THEN CAST(?2 AS TEXT) ELSE ?2 END)
                         """)
-                try statement.execute(arguments: [indexed.type, Self.databaseValue(register.value), collectionText, idData, Self.text(name)])
+                statement.bind(Int64(indexed.type), at: 1)
+                statement.bind(value: register.value, at: 2)
+                statement.bind(text: collection, at: 3)
+                statement.bind(id: id, at: 4)
+                statement.bind(text: name, at: 5)
+                try statement.execute()
             }
             if !removed.isEmpty {
+                let (collectionText, idData) = (Self.text(collection), Self.idValue(id))
                 let delete = try db.cachedStatement(sql: "DELETE FROM fields WHERE collection = CAST(? AS TEXT) AND record_id = ? AND name = CAST(? AS TEXT)")
                 for name in removed { try delete.execute(arguments: [collectionText, idData, Self.text(name)]) }
             }
-        }
+        } }
     }
 
     /// A value as bound for `fields.value` (see `Specs/storage-schema.md`). A string is

@@ -1,14 +1,20 @@
 import ConcordCore
 import ConcordStore
 
-/// A record's place: collection and id, compared byte for byte.
-struct RecordKey: Hashable, Sendable {
+/// A record's place: collection and id, compared byte for byte. Ordered as the store's
+/// primary key (collection bytes, then id bytes), so writes sorted by key walk its b-trees
+/// in order.
+struct RecordKey: Hashable, Comparable, Sendable {
     let collection: ByteString
     let id: RecordID
 
     init(_ collection: String, _ id: RecordID) {
         self.collection = ByteString(collection)
         self.id = id
+    }
+
+    static func < (lhs: RecordKey, rhs: RecordKey) -> Bool {
+        lhs.collection != rhs.collection ? lhs.collection < rhs.collection : lhs.id < rhs.id
     }
 }
 
@@ -47,6 +53,19 @@ struct RecordBatch {
         return entry
     }
 
+    /// Loads, in key order, the records of `ops` not loaded yet. Loading them one by one as
+    /// operations arrive reads the store in random order; sorted, the reads walk the
+    /// records b-tree forward, each page fetched once.
+    mutating func preload(_ ops: [RecordOperation], from reader: any StoreReader) throws {
+        var keys = ops.map { RecordKey($0.collection, $0.record) }
+        keys.sort()
+        var previous: RecordKey?
+        for key in keys where key != previous {
+            previous = key
+            if entries[key] == nil { _ = try load(key, from: reader) }
+        }
+    }
+
     /// Applies one operation.
     mutating func apply(_ op: RecordOperation, local: Bool, from reader: any StoreReader) throws {
         let key = RecordKey(op.collection, op.record)
@@ -81,7 +100,19 @@ struct RecordBatch {
         var changes: [RecordChange] = []
         let keys = changed
         changed.removeAll(keepingCapacity: true)
-        for key in keys {
+        // Changes are reported in the order records were first changed.
+        if tracking {
+            for key in keys {
+                guard let entry = entries[key] else { continue }
+                if let change = RecordChange.between(entry.previous?.state, entry.state, collection: key.collection.string, id: key.id, origin: origin) {
+                    changes.append(change)
+                }
+            }
+        }
+        // Written in key order: the records and field index b-trees (keyed by collection
+        // and id first) are then updated front to back, each page visited once, instead
+        // of in random order.
+        for key in keys.sorted() {
             guard let index = entries.index(forKey: key) else { continue }
             let entry = entries.values[index]
             entries.values[index].dirty = false
@@ -91,9 +122,6 @@ struct RecordBatch {
             // mark the record unsealed.
             let record = StoredRecord(state: entry.state, localSequence: sequence)
             try tx.putRecord(record, id: key.id, in: key.collection.string, previous: entry.previous?.state)
-            if tracking, let change = RecordChange.between(entry.previous?.state, entry.state, collection: key.collection.string, id: key.id, origin: origin) {
-                changes.append(change)
-            }
             entries.values[index].previous = record
         }
         return changes

@@ -38,6 +38,7 @@ struct StoreDestination: ImportDestination {
         try ConcordError.mapping("\(bundle)") { try clock.observe(newest) }
         // Nothing below throws a rejection: a failure here is the store's and aborts the
         // whole transaction, so a bundle is never half-applied.
+        try batch.preload(ops, from: tx)
         for op in ops { try batch.apply(op, local: false, from: tx) }
         if tracking {
             let author = ReplicaID(bytes: bundle.author.bytes)!
