@@ -10,7 +10,9 @@ directory under one temporary directory (on the disk it reports; WAL, synchronou
            bundles (one store transaction) at a time: ops/s and the process's peak RSS;
            then query latencies on the imported store
   raw      plain GRDB upserts of the same rows into a table shaped like Concord's
-           `fields` (same key, same secondary index), 10,000 rows per transaction
+           `fields` (same key, same secondary index), 10,000 rows per transaction,
+           twice: with SQLite's default page cache (2 MB), and with the store's own 8 MiB
+           (like for like; the goal is judged against this one, the stricter)
   writes   local writes on a new replica: one set per write {} (each a durable commit),
            and 1,000 sets per write {}
 
@@ -30,6 +32,7 @@ import time
 from pathlib import Path
 
 GOAL_IMPORT_VS_RAW = 0.50   # persisted import ops/s at least half the raw upsert rows/s
+STORE_CACHE_KIB = 8192      # SQLiteStore's page cache (Specs/storage-schema.md section 2), given to the raw baseline too
 GOAL_PEAK_MB = 200          # import process peak RSS at 1M ops
 GOAL_PEAK_GROWTH = 1.25     # peak RSS at 1M ops at most 1.25x the peak at 100k ops
 
@@ -103,6 +106,7 @@ def run_store(concord_bin: str, seed: int, runs: int, quick: bool, timeout: floa
             for n in sizes:  # import and its baseline side by side, so drift hits both alike
                 measure(f"import-{n}", "--step", "import", "--file", f"{base}/bundles-{n}.bin", "--queries", query_rounds)
                 measure(f"raw-{n}", "--step", "raw", "--ops", n)
+                measure(f"rawc-{n}", "--step", "raw", "--ops", n, "--cache-kib", str(STORE_CACHE_KIB))
             measure("writes-single", "--step", "writes", "--mode", "single", "--ops", single_writes)
             measure("writes-batched", "--step", "writes", "--mode", "batched", "--ops", batched_writes)
             _eprint(f" ok ({time.perf_counter() - t0:.1f}s)")
@@ -130,30 +134,36 @@ def run_store(concord_bin: str, seed: int, runs: int, quick: bool, timeout: floa
     rows, lines, met, goals = [], [], True, []
     peaks = {}
     for n in sizes:
-        imp, raw = med[f"import-{n}/import"], med[f"raw-{n}/raw"]
-        r = imp["ops_per_s"] / raw["rows_per_s"]
+        imp, raw, rawc = med[f"import-{n}/import"], med[f"raw-{n}/raw"], med[f"rawc-{n}/raw"]
+        r_default = imp["ops_per_s"] / raw["rows_per_s"]
+        r = imp["ops_per_s"] / rawc["rows_per_s"]
         peaks[n] = imp["peak_rss_mb"]
         rows.append([_fmt_n(n), f"{imp['bundles']:,}", f"{imp['ops_applied']:,}", fmt_value(float(imp["ops_per_s"]), "/s"),
-                     fmt_value(float(raw["rows_per_s"]), "/s"), f"{r * 100:.0f}%", f"{imp['import_s']:.2f}",
+                     fmt_value(float(raw["rows_per_s"]), "/s"), f"{r_default * 100:.0f}%",
+                     fmt_value(float(rawc["rows_per_s"]), "/s"), f"{r * 100:.0f}%", f"{imp['import_s']:.2f}",
                      f"{imp['rss_before_import_mb']:.1f}", f"{imp['peak_rss_mb']:.1f}", f"{gen[n]['gen_peak_rss_mb']:.1f}",
                      f"{imp['db_bytes'] / 1e6:.0f}"])
         ok = r >= GOAL_IMPORT_VS_RAW
         met &= ok
-        goals.append(f"  import / raw at {_fmt_n(n)} ops: {r * 100:.0f}% -> {'PASS' if ok else 'MISS'}")
+        goals.append(f"  import / raw (same 8 MiB cache) at {_fmt_n(n)} ops: {r * 100:.0f}% -> {'PASS' if ok else 'MISS'}"
+                     f"  (against SQLite's default cache: {r_default * 100:.0f}%)")
         lines += [json.dumps({"workload": f"store/import/{n}", "system": "concord", "metric": "ops_per_s", "value": imp["ops_per_s"], "unit": "/s"}),
                   json.dumps({"workload": f"store/import/{n}", "system": "sqlite-raw", "metric": "rows_per_s", "value": raw["rows_per_s"], "unit": "/s"}),
+                  json.dumps({"workload": f"store/import/{n}", "system": "sqlite-raw-8mib-cache", "metric": "rows_per_s", "value": rawc["rows_per_s"], "unit": "/s"}),
                   json.dumps({"workload": f"store/import/{n}", "system": "concord", "metric": "import_vs_raw", "value": r, "unit": "fraction"}),
+                  json.dumps({"workload": f"store/import/{n}", "system": "concord", "metric": "import_vs_raw_default_cache", "value": r_default, "unit": "fraction"}),
                   json.dumps({"workload": f"store/import/{n}", "system": "concord", "metric": "peak_rss_mb", "value": imp["peak_rss_mb"], "unit": "MB"}),
                   json.dumps({"workload": f"store/import/{n}", "system": "concord", "metric": "rss_before_import_mb", "value": imp["rss_before_import_mb"], "unit": "MB"}),
                   json.dumps({"workload": f"store/gen/{n}", "system": "concord", "metric": "gen_peak_rss_mb", "value": gen[n]["gen_peak_rss_mb"], "unit": "MB"}),
                   json.dumps({"workload": f"store/import/{n}", "system": "concord", "metric": "db_bytes", "value": imp["db_bytes"], "unit": "bytes"})]
     text += ["", "persisted import of a peer's bundles (1,000 ops each) into a fresh replica, vs raw SQLite upserts of the same rows",
-             render_table(["ops", "bundles", "ops applied", "import ops/s", "raw rows/s", "import/raw", "import s",
+             render_table(["ops", "bundles", "ops applied", "import ops/s", "raw rows/s (2 MB)", "import/raw",
+                           "raw rows/s (8 MiB)", "import/raw", "import s",
                            "RSS before MB", "peak RSS MB", "gen peak MB", "db MB"], rows),
              "ops applied < ops: writes to the same field inside one bundle are coalesced by the sealer. raw: plain GRDB, "
              "same rows, fields-shaped table + index, 10k rows/tx, only the transactions timed; WAL and synchronous=FULL "
-             "read back from the connection; raw uses SQLite's default page cache (2 MB), the Concord store sets 8 MiB "
-             "(Specs/storage-schema.md section 2).",
+             "read back from the connection; raw (2 MB) keeps SQLite's default page cache, raw (8 MiB) has the store's own "
+             "(Specs/storage-schema.md section 2): the like-for-like baseline the goal is judged against.",
              "peak RSS = ru_maxrss of the import process: Swift runtime, replica join, SQLite page cache and the "
              "importer, reading the file 10 bundles at a time; bundle generation ran in its own process (gen peak MB)."]
     if len(sizes) > 1:

@@ -8,7 +8,8 @@
 //   --step import  --file F --dir D    join the space in D (a fresh SQLite replica), import
 //                  [--queries Q]       F's bundles (timed), then time Q rounds of queries
 //   --step raw     --ops N --dir D     the same (collection, record, field, value) rows
-//                                      upserted with plain GRDB into a `fields`-shaped table
+//                  [--cache-kib K]     upserted with plain GRDB into a `fields`-shaped table
+//                                      (SQLite's default page cache, or K KiB)
 //   --step writes  --ops N --dir D     local writes on a new replica in D: one set per
 //                  --mode single|batched  write {} call, or 1,000 sets per call
 import Concord
@@ -71,6 +72,8 @@ struct StoreOptions {
     var mode = "batched"
     var queries = 200
     var seed: UInt64 = 42
+    /// The raw baseline's SQLite page cache in KiB; nil keeps SQLite's default (2 MB).
+    var cacheKiB: Int?
 
     init(_ extra: [String], seed: UInt64) {
         self.seed = seed
@@ -85,6 +88,7 @@ struct StoreOptions {
             case "--dir": dir = value
             case "--mode": mode = value
             case "--queries": queries = number(value, "--queries")
+            case "--cache-kib": cacheKiB = number(value, "--cache-kib")
             default: fail("unknown argument \(extra[i]) for --suite store; see --help")
             }
             i += 2
@@ -323,6 +327,9 @@ func storeRawBaseline(_ o: StoreOptions) throws {
     config.prepareDatabase { db in
         _ = try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL")
         try db.execute(sql: "PRAGMA synchronous = FULL")
+        // `--cache-kib 8192` gives the baseline SQLiteStore's page cache
+        // (Specs/storage-schema.md section 2), for a like-for-like comparison.
+        if let kib = o.cacheKiB { try db.execute(sql: "PRAGMA cache_size = -\(kib)") }
     }
     mkdir(o.dir, 0o700)
     let queue = try DatabaseQueue(path: o.dir + "/raw.sqlite", configuration: config)
@@ -373,7 +380,7 @@ func storeRawBaseline(_ o: StoreOptions) throws {
     let stored = try queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM fields") } ?? 0
     storeEmit("raw", [("ops", "\(o.ops)"), ("rows_stored", "\(stored)"), ("raw_s", "\(seconds)"),
                       ("rows_per_s", "\(Double(o.ops) / seconds)"), ("peak_rss_mb", "\(peakRSSMegabytes())"),
-                      ("journal_mode", quoted(journal)), ("synchronous", "\(synchronous)")])
+                      ("journal_mode", quoted(journal)), ("synchronous", "\(synchronous)"), ("cache_kib", "\(o.cacheKiB ?? 0)")])
 }
 
 /// Local writes on a new on-disk replica (default options: auto-seal every 10,000

@@ -41,7 +41,7 @@ struct Options {
             case "--batch": _ = value()  // Concord's local writes need no transaction; accepted for parity
             case "--suite": suite = value()
             case "--help", "-h":
-                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--seed S]")
+                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]")
                 exit(0)
             case let flag where store && flag.hasPrefix("--"): extra += [flag, value()]
             default: fail("unknown argument \(arguments[i]); see --help")
