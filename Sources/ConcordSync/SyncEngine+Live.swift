@@ -69,26 +69,45 @@ extension SyncEngine {
         }
     }
 
-    /// Checks cheaply for local writes and pushes them, debounced.
+    /// Pushes local writes, debounced: woken by the replica's ``Replica/localWrites()``
+    /// signal at once, and by a cheap status check every `localWritePollInterval`.
     ///
     /// Writes made through another `Replica` instance on the same store (another
-    /// process) show as pending operations this instance cannot seal; they are pushed
-    /// once something seals them (`concord sync --watch` does), without a push loop
-    /// in between.
+    /// process) are not signalled; the periodic check sees them as pending operations
+    /// this instance cannot seal, and they are pushed once something seals them
+    /// (`concord sync --watch` does), without a push loop in between.
     func watchLocalWrites() async throws {
         guard replica.role == .writer else {
             while true { try await Task.sleep(for: .seconds(3600)) }
         }
-        var unsealable: Int?
-        while true {
-            try await Task.sleep(for: .seconds(options.localWritePollInterval))
-            let status = try await replica.status()
-            let newWrites = status.pendingOperations > 0 && status.pendingOperations != unsealable
-            guard status.unacknowledgedBundles > 0 || newWrites else { continue }
-            try await Task.sleep(for: .seconds(options.pushDebounce))
-            try await pushRound()
-            let after = try await replica.status().pendingOperations
-            unsealable = after > 0 ? after : nil
+        let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let writes = await replica.localWrites()
+        let interval = options.localWritePollInterval
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in writes { wake.yield(()) }
+            }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .seconds(interval))
+                    wake.yield(())
+                }
+            }
+            group.addTask {
+                var unsealable: Int?
+                for await _ in wakes {
+                    let status = try await self.replica.status()
+                    let newWrites = status.pendingOperations > 0 && status.pendingOperations != unsealable
+                    guard status.unacknowledgedBundles > 0 || newWrites else { continue }
+                    try await Task.sleep(for: .seconds(self.options.pushDebounce))
+                    try await self.pushRound()
+                    let after = try await self.replica.status().pendingOperations
+                    unsealable = after > 0 ? after : nil
+                }
+            }
+            defer { group.cancelAll() }
+            // Runs until cancelled or a push fails; either ends all three.
+            try await group.next()
         }
     }
 

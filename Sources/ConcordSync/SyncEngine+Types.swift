@@ -120,7 +120,9 @@ extension SyncEngine {
         /// Largest retry delay, in seconds; also the wait after a refusal that cannot
         /// succeed by repeating it (`403`, `409 fork`, `422`).
         public var maxDelay: Double
-        /// Seconds between cheap checks for local writes in live mode.
+        /// Seconds between cheap checks for local writes in live mode. Writes through
+        /// this engine's `Replica` are pushed at once (``Replica/localWrites()``); the
+        /// check finds writes made by other processes on the same store.
         public var localWritePollInterval: Double
         /// Seconds to wait after noticing local writes before pushing (more writes
         /// usually follow).
@@ -129,7 +131,8 @@ extension SyncEngine {
         public var readyTimeout: Double
 
         /// The defaults of sync-protocol §2: 0.5 s base, 30 s cap; local writes are
-        /// checked every 0.2 s and pushed 0.1 s after they were noticed.
+        /// pushed 0.1 s after they were made (other processes' writes are noticed
+        /// within 1 s).
         /// - Parameters:
         ///   - client: The relay client's options.
         ///   - baseDelay: First retry delay bound, in seconds.
@@ -139,7 +142,7 @@ extension SyncEngine {
         ///   - readyTimeout: Seconds to wait for the feed to be ready.
         public init(
             client: RelayClient.Options = RelayClient.Options(), baseDelay: Double = 0.5, maxDelay: Double = 30,
-            localWritePollInterval: Double = 0.2, pushDebounce: Double = 0.1, readyTimeout: Double = 10
+            localWritePollInterval: Double = 1, pushDebounce: Double = 0.1, readyTimeout: Double = 10
         ) {
             self.client = client
             self.baseDelay = baseDelay

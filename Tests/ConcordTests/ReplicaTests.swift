@@ -2,6 +2,7 @@ import ConcordCore
 import ConcordCrypto
 import ConcordStore
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Concord
@@ -102,6 +103,36 @@ struct ReplicaTests {
         let second = try #require(await iterator.next())
         #expect(second.map(\.kind) == [.deleted])
         #expect(second.first?.origin == .local)
+    }
+
+    @Test("localWrites() signals each committed local write with its operation count; not empty writes, failed writes or imports")
+    func localWriteSignal() async throws {
+        let dir = temporaryDirectory()
+        let alice = try Replica.create(at: dir + "/alice")
+        let bob = try Replica.join(try await alice.invite(), at: dir + "/bob")
+        let signals = await bob.localWrites()
+        let heard = Mutex<[Int]>([])
+        let listener = Task { for await count in signals { heard.withLock { $0.append(count) } } }
+        defer { listener.cancel() }
+        try await alice.write { try $0.set("title", to: "remote", record: RecordID.random(), in: "todos") }
+        try await bob.import(collect(alice.bundles()).map(\.bytes))  // remote: no signal
+        try await bob.write { _ in }  // nothing written: no signal
+        struct Abort: Error {}
+        await #expect(throws: Abort.self) {
+            try await bob.write { tx in
+                try tx.set("title", to: "discarded", record: RecordID.random(), in: "todos")
+                throw Abort()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(heard.withLock { $0 }.isEmpty, "imports, empty and failed writes must not signal")
+        let id = RecordID.random()
+        try await bob.write { tx in
+            try tx.set("title", to: "a", record: id, in: "todos")
+            try tx.set("done", to: false, record: id, in: "todos")
+        }
+        for _ in 0..<200 where heard.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(heard.withLock { $0 } == [2], "the two-operation write")
     }
 
     @Test("a read-only member cannot write")

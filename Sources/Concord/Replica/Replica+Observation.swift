@@ -59,6 +59,30 @@ extension Replica {
         return stream
     }
 
+    /// A signal after every committed local ``write(_:)`` that wrote something: the
+    /// number of operations it added. Cheap: it does not turn on change tracking, and a
+    /// slow listener sees one element for several writes (the latest count). A sync
+    /// engine listens here to push local writes at once instead of polling.
+    ///
+    /// ```swift
+    /// for await _ in await replica.localWrites() { scheduleBackup() }
+    /// ```
+    /// Writes through another `Replica` instance of the same store (another process)
+    /// are not signalled here. The stream ends when the task iterating it is cancelled.
+    public func localWrites() -> AsyncStream<Int> {
+        let (stream, continuation) = AsyncStream<Int>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        localWriteListeners[id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.removeLocalWriteListener(id) }
+        }
+        return stream
+    }
+
+    func removeLocalWriteListener(_ id: UUID) {
+        localWriteListeners[id] = nil
+    }
+
     private func changeStream(_ filter: ObserverFilter) -> AsyncStream<[RecordChange]> {
         let (stream, continuation) = AsyncStream<[RecordChange]>.makeStream(bufferingPolicy: .unbounded)
         let id = UUID()

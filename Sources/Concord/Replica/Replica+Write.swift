@@ -36,6 +36,7 @@ extension Replica {
         clock = newClock
         pendingOperationCount += count
         notify(changes)
+        if count > 0 { for listener in localWriteListeners.values { listener.yield(count) } }
         if let threshold = options.autoSealOperationCount, pendingOperationCount >= threshold {
             try seal()
         }

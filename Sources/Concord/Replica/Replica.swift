@@ -72,6 +72,8 @@ public actor Replica {
     var clock: HybridLogicalClock
     var verifiedCertificateChains: Set<Digest32> = []
     var observers: [UUID: Observer] = [:]
+    /// Listeners of ``localWrites()``.
+    var localWriteListeners: [UUID: AsyncStream<Int>.Continuation] = [:]
     /// Local operations written but not sealed yet.
     var pendingOperationCount = 0
     /// The highest sequence of this device's chain some peer or relay is known to hold.
