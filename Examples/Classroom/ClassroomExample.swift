@@ -56,6 +56,7 @@ struct ClassroomExample {
         let teacherSync = SyncEngine(replica: teacher, relay: url)
         await teacherSync.start()
         let arrivals = await teacher.changes(in: "progress")
+        let expectedResults = names.count * 3 * 2  // two lessons a day for three days
         let watcher = Task {
             var seen = 0
             for await batch in arrivals {
@@ -65,6 +66,7 @@ struct ClassroomExample {
                         print("   [teacher sees] \(progress.learner): lesson \(progress.lesson), score \(progress.score) (day \(progress.day))")
                     }
                 }
+                if seen >= expectedResults { break }
             }
             return seen
         }
@@ -97,7 +99,13 @@ struct ClassroomExample {
             try await Task.sleep(for: .milliseconds(50))
         }
         await teacherSync.stop()
-        watcher.cancel()
+        // Let the watcher print the last arrivals before the table (at most 5 s more).
+        let stopWatching = Task {
+            try await Task.sleep(for: .seconds(5))
+            watcher.cancel()
+        }
+        _ = await watcher.value
+        stopWatching.cancel()
 
         print("5. The teacher's class table:")
         let all = try await teacher.all(LessonProgress.self, in: "progress")
