@@ -430,15 +430,24 @@ public final class PostgresRelayStorage: RelayStorage {
         }
     }
 
-    /// After a reconnect: announces bundles stored after the last notice heard.
+    /// How far below the highest position heard a catch-up looks. Positions are drawn
+    /// when a transaction inserts and become visible when it commits, so a bundle can
+    /// commit after one with a higher position was announced; if `LISTEN` was down at
+    /// that moment, only a look below the highest position finds it. Positions are only
+    /// ever this far out of order while that many pushes are in flight at once.
+    static let catchUpMargin: Int64 = 4096
+
+    /// After a reconnect: announces bundles stored while `LISTEN` was down: those above
+    /// the highest position heard, and late commits up to ``catchUpMargin`` below it.
+    /// The hub drops positions it announced already, so none is announced twice.
     private static func catchUp(client: PostgresClient, hub: NoticeHub, logger: Logger) async throws {
         guard let last = await hub.lastPosition else { return }
+        let floor = max(0, last - catchUpMargin)
         let rows = try await client.query(
-            "SELECT space, position FROM bundles WHERE position > \(last) ORDER BY position LIMIT 100000", logger: logger)
+            "SELECT space, position FROM bundles WHERE position > \(floor) ORDER BY position LIMIT 100000", logger: logger)
         var count = 0
         for try await (space, position) in rows.decode((ByteBuffer, Int64).self) {
-            await hub.publish(BundleNotice(spaceID: try SpaceID(bytes: space.readableBytesView), position: position))
-            count += 1
+            if await hub.publish(BundleNotice(spaceID: try SpaceID(bytes: space.readableBytesView), position: position)) { count += 1 }
         }
         if count > 0 { logger.notice("announced bundles stored while LISTEN was down", metadata: ["count": "\(count)"]) }
     }
@@ -482,6 +491,11 @@ private actor NoticeHub {
     private var isClosed = false
     /// The highest position announced so far.
     private(set) var lastPosition: Int64?
+    /// Positions announced lately (at least the last ``capacity``), so a notice heard
+    /// twice (by `NOTIFY` and by a catch-up) is announced once.
+    private var recent = Set<Int64>()
+    private var recentOrder: [Int64] = []
+    private static let capacity = 4 * Int(PostgresRelayStorage.catchUpMargin)
 
     /// Registers a subscriber; the first one starts the listener and waits until it listens.
     func subscribe(start: @Sendable (NoticeHub) -> Task<Void, Never>) async throws -> AsyncStream<BundleNotice> {
@@ -530,9 +544,19 @@ private actor NoticeHub {
     /// Records that every position up to `position` was announced or predates the listener.
     func advance(to position: Int64) { lastPosition = max(lastPosition ?? 0, position) }
 
-    func publish(_ notice: BundleNotice) {
+    /// Announces a notice to every subscriber, unless it was announced lately.
+    /// - Returns: Whether it was announced now.
+    @discardableResult
+    func publish(_ notice: BundleNotice) -> Bool {
+        guard recent.insert(notice.position).inserted else { return false }
+        recentOrder.append(notice.position)
+        if recentOrder.count > 2 * Self.capacity {
+            for position in recentOrder.prefix(recentOrder.count - Self.capacity) { recent.remove(position) }
+            recentOrder.removeFirst(recentOrder.count - Self.capacity)
+        }
         lastPosition = max(lastPosition ?? 0, notice.position)
         for continuation in subscribers.values { continuation.yield(notice) }
+        return true
     }
 
     /// Ends every stream and cancels the listener; returns it to await its end.
