@@ -148,13 +148,13 @@ final class SQLiteTransaction: StoreWriter {
                 statement.bind(value: register.value, at: 2)
                 statement.bind(text: collection, at: 3)
                 statement.bind(id: id, at: 4)
-                statement.bind(text: name, at: 5)
+                statement.bind(text: name.string, at: 5)
                 try statement.execute()
             }
             if !removed.isEmpty {
                 let (collectionText, idData) = (Self.text(collection), Self.idValue(id))
                 let delete = try db.cachedStatement(sql: "DELETE FROM fields WHERE collection = CAST(? AS TEXT) AND record_id = ? AND name = CAST(? AS TEXT)")
-                for name in removed { try delete.execute(arguments: [collectionText, idData, Self.text(name)]) }
+                for name in removed { try delete.execute(arguments: [collectionText, idData, Self.text(name.string)]) }
             }
         } }
     }

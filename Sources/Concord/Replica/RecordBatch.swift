@@ -39,6 +39,12 @@ struct RecordBatch {
     /// Records changed since the last commit, in the order they were first changed.
     private var changed: [RecordKey] = []
 
+    /// Makes room for `count` records, so a batch filled one bundle at a time is not
+    /// rehashed as it grows (each growth rehashes every key loaded so far).
+    mutating func reserveCapacity(_ count: Int) {
+        entries.reserveCapacity(count)
+    }
+
     /// The current state of a record in this batch (loading it if needed).
     mutating func state(_ collection: String, _ id: RecordID, from reader: any StoreReader) throws -> RecordState {
         let key = RecordKey(collection, id)
@@ -69,8 +75,15 @@ struct RecordBatch {
     /// Applies one operation.
     mutating func apply(_ op: RecordOperation, local: Bool, from reader: any StoreReader) throws {
         let key = RecordKey(op.collection, op.record)
-        if entries[key] == nil { _ = try load(key, from: reader) }
-        withEntry(key) { entry in
+        // One hash lookup when the record is loaded (always, after `preload`).
+        let index: Dictionary<RecordKey, Entry>.Index
+        if let loaded = entries.index(forKey: key) {
+            index = loaded
+        } else {
+            _ = try load(key, from: reader)
+            index = entries.index(forKey: key)!
+        }
+        withEntry(at: index, key) { entry in
             // A remote operation that changes nothing (an older write) leaves the record
             // clean; a local one always marks it, as it must be recorded as unsealed.
             let changed = entry.state.apply(op)
@@ -84,8 +97,7 @@ struct RecordBatch {
     }
 
     /// Mutates the loaded entry of `key` in place; `body` returns whether it just became dirty.
-    private mutating func withEntry(_ key: RecordKey, _ body: (inout Entry) -> Bool) {
-        guard let index = entries.index(forKey: key) else { return }
+    private mutating func withEntry(at index: Dictionary<RecordKey, Entry>.Index, _ key: RecordKey, _ body: (inout Entry) -> Bool) {
         if body(&entries.values[index]) { changed.append(key) }
     }
 
