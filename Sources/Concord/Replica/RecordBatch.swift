@@ -133,7 +133,7 @@ struct RecordBatch {
             // from what the store holds; a local write is stored even when it lost, to
             // mark the record unsealed.
             let record = StoredRecord(state: entry.state, localSequence: sequence)
-            try tx.putRecord(record, id: key.id, in: key.collection.string, previous: entry.previous?.state)
+            try tx.putRecord(record, id: key.id, in: key.collection.string, previous: entry.previous)
             entries.values[index].previous = record
         }
         return changes
