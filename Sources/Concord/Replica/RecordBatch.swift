@@ -126,16 +126,21 @@ struct RecordBatch {
         // of in random order.
         for key in keys.sorted() {
             guard let index = entries.index(forKey: key) else { continue }
-            let entry = entries.values[index]
-            entries.values[index].dirty = false
-            let sequence = entry.writtenLocally ? StoredRecord.unsealed : entry.previous?.localSequence
-            // States only grow (stamps only increase), so a record marked changed differs
-            // from what the store holds; a local write is stored even when it lost, to
-            // mark the record unsealed.
-            let record = StoredRecord(state: entry.state, localSequence: sequence)
-            try tx.putRecord(record, id: key.id, in: key.collection.string, previous: entry.previous)
-            entries.values[index].previous = record
+            // In place: copying the entry out would retain and release all its parts.
+            try Self.write(&entries.values[index], key, to: tx)
         }
         return changes
+    }
+
+    /// Writes one changed record and remembers it as what the store holds.
+    private static func write(_ entry: inout Entry, _ key: RecordKey, to tx: any StoreWriter) throws {
+        entry.dirty = false
+        let sequence = entry.writtenLocally ? StoredRecord.unsealed : entry.previous?.localSequence
+        // States only grow (stamps only increase), so a record marked changed differs
+        // from what the store holds; a local write is stored even when it lost, to
+        // mark the record unsealed.
+        let record = StoredRecord(state: entry.state, localSequence: sequence)
+        try tx.putRecord(record, id: key.id, in: key.collection.string, previous: entry.previous)
+        entry.previous = record
     }
 }
