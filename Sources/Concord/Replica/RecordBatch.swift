@@ -63,12 +63,19 @@ struct RecordBatch {
     /// operations arrive reads the store in random order; sorted, the reads walk the
     /// records b-tree forward, each page fetched once.
     mutating func preload(_ ops: [RecordOperation], from reader: any StoreReader) throws {
-        var keys = ops.map { RecordKey($0.collection, $0.record) }
+        // Only the records not loaded yet are sorted (later bundles of a transaction
+        // touch many records earlier ones loaded).
+        var keys: [RecordKey] = []
+        keys.reserveCapacity(ops.count)
+        for op in ops {
+            let key = RecordKey(op.collection, op.record)
+            if entries.index(forKey: key) == nil { keys.append(key) }
+        }
         keys.sort()
         var previous: RecordKey?
         for key in keys where key != previous {
             previous = key
-            if entries[key] == nil { _ = try load(key, from: reader) }
+            _ = try load(key, from: reader)
         }
     }
 
