@@ -156,19 +156,31 @@ extension RecordState {
     /// key), so a store writes them front to back. A register whose stamp changed but whose
     /// value is the same (``Value`` equality is exact: same kind, same bytes or bits) has
     /// the same index row, so it is not listed.
-    package func registerChanges(since previous: RecordState?) -> (changed: [(name: String, register: LWWRegister, existed: Bool)], removed: [String]) {
+    package func registerChanges(since previous: RecordState?) -> (changed: [(name: ByteString, register: LWWRegister, existed: Bool)], removed: [ByteString]) {
         var changed: [(name: ByteString, register: LWWRegister, existed: Bool)] = []
-        for (name, register) in registers {
-            let before = previous?.registers[name]
-            if before?.value != register.value { changed.append((name, register, before != nil)) }
-        }
-        changed.sort { $0.name < $1.name }
-        var removed: [ByteString] = []
+        var added = 0
         if let previous {
-            for name in previous.registers.keys where registers[name] == nil { removed.append(name) }
+            for (name, register) in registers {
+                guard let index = previous.registers.index(forKey: name) else {
+                    changed.append((name, register, false))
+                    added += 1
+                    continue
+                }
+                if previous.registers.values[index].value != register.value { changed.append((name, register, true)) }
+            }
+        } else {
+            changed.reserveCapacity(registers.count)
+            for (name, register) in registers { changed.append((name, register, false)) }
+        }
+        if changed.count > 1 { changed.sort { $0.name < $1.name } }
+        var removed: [ByteString] = []
+        if let previous, previous.registers.count + added > registers.count {
+            // Some register of `previous` is gone (`registers` holds those of `previous`
+            // that stayed plus the `added` ones).
+            for name in previous.registers.keys where registers.index(forKey: name) == nil { removed.append(name) }
             removed.sort()
         }
-        return (changed.map { ($0.name.string, $0.register, $0.existed) }, removed.map(\.string))
+        return (changed, removed)
     }
 
     /// Names of the fields (registers and sets with a live member) whose visible value

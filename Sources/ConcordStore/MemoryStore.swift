@@ -141,7 +141,7 @@ final class MemoryTransaction: StoreWriter {
 
     func setMetadata(_ value: [UInt8]?, for key: String) throws { contents.metadata[ByteString(key)] = value }
 
-    func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: RecordState?) throws {
+    func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: StoredRecord?) throws {
         let key = Contents.Key(collection: collection, id: id)
         contents.records[key] = record
         contents.collectionIDs[key.collection, default: []].insert(id)

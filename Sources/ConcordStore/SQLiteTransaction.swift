@@ -30,6 +30,7 @@ final class SQLiteTransaction: StoreWriter {
     // per transaction instead of once per call (the lookup hashes the whole SQL text).
     private var readRecordStatement: Statement?
     private var updateRecordStatement: Statement?
+    private var updateRecordStateStatement: Statement?
     private var insertRecordStatement: Statement?
     private var updateFieldStatement: Statement?
     private var insertFieldStatement: Statement?
@@ -47,7 +48,8 @@ final class SQLiteTransaction: StoreWriter {
         do {
             return try body()
         } catch {
-            (readRecordStatement, updateRecordStatement, insertRecordStatement, updateFieldStatement, insertFieldStatement) = (nil, nil, nil, nil, nil)
+            (readRecordStatement, updateRecordStatement, updateRecordStateStatement, insertRecordStatement) = (nil, nil, nil, nil)
+            (updateFieldStatement, insertFieldStatement) = (nil, nil)
             throw error
         }
     }
@@ -114,25 +116,33 @@ final class SQLiteTransaction: StoreWriter {
         return StoredRecord(state: state, localSequence: sequence.map { UInt64(bitPattern: $0) })
     }
 
-    func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: RecordState?) throws {
+    func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: StoredRecord?) throws {
         try mapping { try usingHotStatements {
             // `previous` says whether the row exists: a plain UPDATE or INSERT is one b-tree
-            // search, an upsert of an existing row two. Same parameter numbers in both.
-            let statement = previous != nil
-                ? try cached(&updateRecordStatement, "UPDATE records SET state = ?3, visible = ?4, local_seq = ?5 WHERE collection = CAST(?1 AS TEXT) AND id = ?2")
-                : try cached(&insertRecordStatement, "INSERT INTO records (collection, id, state, visible, local_seq) VALUES (CAST(?1 AS TEXT), ?2, ?3, ?4, ?5)")
+            // search, an upsert of an existing row two. An UPDATE that leaves `local_seq`
+            // as it is (every remote change) does not name it, so SQLite skips the partial
+            // index `records_unsealed` (a cursor opened and closed per row). Same
+            // parameter numbers in all three.
+            let keepsSequence = previous != nil && previous?.localSequence == record.localSequence
+            let statement = if keepsSequence {
+                try cached(&updateRecordStateStatement, "UPDATE records SET state = ?3, visible = ?4 WHERE collection = CAST(?1 AS TEXT) AND id = ?2")
+            } else if previous != nil {
+                try cached(&updateRecordStatement, "UPDATE records SET state = ?3, visible = ?4, local_seq = ?5 WHERE collection = CAST(?1 AS TEXT) AND id = ?2")
+            } else {
+                try cached(&insertRecordStatement, "INSERT INTO records (collection, id, state, visible, local_seq) VALUES (CAST(?1 AS TEXT), ?2, ?3, ?4, ?5)")
+            }
             statement.bind(text: collection, at: 1)
             statement.bind(id: id, at: 2)
             record.state.storageEncoding().withUnsafeBytes { statement.bind(bytes: $0, at: 3) }
             statement.bind(record.state.isVisible ? 1 : 0, at: 4)
-            statement.bind(record.localSequence.map { Int64(bitPattern: $0) }, at: 5)
+            if !keepsSequence { statement.bind(record.localSequence.map { Int64(bitPattern: $0) }, at: 5) }
             try statement.execute()
 
             // The field index holds the registers of the record (a deleted record has none).
             // A register's row is rewritten when its value changed (a write that only moved
             // the stamp leaves the same row). A register of `previous` has its row; a new
             // one has none.
-            let (changed, removed) = record.state.registerChanges(since: previous)
+            let (changed, removed) = record.state.registerChanges(since: previous?.state)
             for (name, register, existed) in changed {
                 let indexed = IndexedValue(register.value)
                 let statement = existed
@@ -148,13 +158,13 @@ final class SQLiteTransaction: StoreWriter {
                 statement.bind(value: register.value, at: 2)
                 statement.bind(text: collection, at: 3)
                 statement.bind(id: id, at: 4)
-                statement.bind(text: name, at: 5)
+                statement.bind(text: name.string, at: 5)
                 try statement.execute()
             }
             if !removed.isEmpty {
                 let (collectionText, idData) = (Self.text(collection), Self.idValue(id))
                 let delete = try db.cachedStatement(sql: "DELETE FROM fields WHERE collection = CAST(? AS TEXT) AND record_id = ? AND name = CAST(? AS TEXT)")
-                for name in removed { try delete.execute(arguments: [collectionText, idData, Self.text(name)]) }
+                for name in removed { try delete.execute(arguments: [collectionText, idData, Self.text(name.string)]) }
             }
         } }
     }

@@ -91,9 +91,9 @@ public protocol StoreWriter: StoreReader {
     /// Stores a record's state and sync bookkeeping, and updates the query indexes.
     /// - Parameters:
     ///   - record: The new state.
-    ///   - previous: The state currently stored (as read in this transaction), `nil` when
+    ///   - previous: The record currently stored (as read in this transaction), `nil` when
     ///     the record is new; the indexes are updated by difference from it.
-    func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: RecordState?) throws
+    func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: StoredRecord?) throws
 
     /// Appends the next bundle of its author's chain.
     /// - Throws: ``StoreError`` `.constraint` when it does not extend the chain.

@@ -20,6 +20,7 @@ struct SQLiteStoreTests {
             #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
             #expect(try Int.fetchOne(db, sql: "PRAGMA synchronous") == 2, "FULL")
             #expect(try Int.fetchOne(db, sql: "PRAGMA busy_timeout") == 10_000)
+            #expect(try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint") == 4000)
         }
         try store.write { try $0.setMetadata([1], for: "k") }
         #expect(FileManager.default.fileExists(atPath: directory.path + "/replica.sqlite-wal"))

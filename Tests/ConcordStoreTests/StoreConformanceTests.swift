@@ -75,6 +75,39 @@ struct StoreConformanceTests {
         }
     }
 
+    /// A rewrite that keeps the local sequence (as every remote change does) changes the
+    /// state and keeps the sequence, and an unsealed record stays found by
+    /// `markPendingSealed`; a rewrite that changes the sequence stores the new one.
+    @Test(arguments: StoreKind.allCases)
+    func rewritingARecordKeepsOrChangesItsLocalSequence(kind: StoreKind) throws {
+        let store = try kind.make().store
+        let first = state([.set(field: "title", value: "a")])
+        let second = first.applying(.set(field: "title", value: "b"), at: stamp(50))
+        try store.write { tx throws in
+            try put(first, rid(1), in: "todos", localSequence: StoredRecord.unsealed, into: tx)
+            try put(first, rid(2), in: "todos", localSequence: 42, into: tx)
+            try put(first, rid(3), in: "todos", into: tx)
+            try put(first, rid(4), in: "todos", localSequence: 7, into: tx)
+        }
+        try store.write { tx throws in
+            try put(second, rid(1), in: "todos", localSequence: StoredRecord.unsealed, into: tx)
+            try put(second, rid(2), in: "todos", localSequence: 42, into: tx)
+            try put(second, rid(3), in: "todos", into: tx)
+            try put(second, rid(4), in: "todos", localSequence: StoredRecord.unsealed, into: tx)
+        }
+        try store.read { tx throws in
+            #expect(try tx.record(rid(1), in: "todos") == StoredRecord(state: second, localSequence: 0))
+            #expect(try tx.record(rid(2), in: "todos") == StoredRecord(state: second, localSequence: 42))
+            #expect(try tx.record(rid(3), in: "todos") == StoredRecord(state: second, localSequence: nil))
+            #expect(try tx.record(rid(4), in: "todos") == StoredRecord(state: second, localSequence: 0))
+            #expect(try tx.records(matching: RecordQuery("todos").where("title", .equals("b"))).count == 4)
+        }
+        try store.write { try $0.markPendingSealed(sequence: 9) }
+        try store.read { tx throws in
+            #expect(try tx.records(matching: RecordQuery("todos")).map(\.record.localSequence) == [9, 42, nil, 9])
+        }
+    }
+
     @Test(arguments: StoreKind.allCases)
     func collectionsListsEveryCollectionWithARecordSortedByBytes(kind: StoreKind) throws {
         let store = try kind.make().store

@@ -88,10 +88,10 @@ extension RecordState {
     }
 }
 
-/// Writes `state` over whatever the store holds for the record, passing the stored state
+/// Writes `state` over whatever the store holds for the record, passing the stored record
 /// as `previous` (as `Concord.Replica` does).
 func put(_ state: RecordState, _ id: RecordID, in collection: String, localSequence: UInt64? = nil, into tx: any StoreWriter) throws {
-    let previous = try tx.record(id, in: collection)?.state
+    let previous = try tx.record(id, in: collection)
     try tx.putRecord(StoredRecord(state: state, localSequence: localSequence), id: id, in: collection, previous: previous)
 }
 

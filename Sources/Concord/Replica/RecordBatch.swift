@@ -39,6 +39,12 @@ struct RecordBatch {
     /// Records changed since the last commit, in the order they were first changed.
     private var changed: [RecordKey] = []
 
+    /// Makes room for `count` records, so a batch filled one bundle at a time is not
+    /// rehashed as it grows (each growth rehashes every key loaded so far).
+    mutating func reserveCapacity(_ count: Int) {
+        entries.reserveCapacity(count)
+    }
+
     /// The current state of a record in this batch (loading it if needed).
     mutating func state(_ collection: String, _ id: RecordID, from reader: any StoreReader) throws -> RecordState {
         let key = RecordKey(collection, id)
@@ -57,20 +63,34 @@ struct RecordBatch {
     /// operations arrive reads the store in random order; sorted, the reads walk the
     /// records b-tree forward, each page fetched once.
     mutating func preload(_ ops: [RecordOperation], from reader: any StoreReader) throws {
-        var keys = ops.map { RecordKey($0.collection, $0.record) }
+        // Only the records not loaded yet are sorted (later bundles of a transaction
+        // touch many records earlier ones loaded).
+        var keys: [RecordKey] = []
+        keys.reserveCapacity(ops.count)
+        for op in ops {
+            let key = RecordKey(op.collection, op.record)
+            if entries.index(forKey: key) == nil { keys.append(key) }
+        }
         keys.sort()
         var previous: RecordKey?
         for key in keys where key != previous {
             previous = key
-            if entries[key] == nil { _ = try load(key, from: reader) }
+            _ = try load(key, from: reader)
         }
     }
 
     /// Applies one operation.
     mutating func apply(_ op: RecordOperation, local: Bool, from reader: any StoreReader) throws {
         let key = RecordKey(op.collection, op.record)
-        if entries[key] == nil { _ = try load(key, from: reader) }
-        withEntry(key) { entry in
+        // One hash lookup when the record is loaded (always, after `preload`).
+        let index: Dictionary<RecordKey, Entry>.Index
+        if let loaded = entries.index(forKey: key) {
+            index = loaded
+        } else {
+            _ = try load(key, from: reader)
+            index = entries.index(forKey: key)!
+        }
+        withEntry(at: index, key) { entry in
             // A remote operation that changes nothing (an older write) leaves the record
             // clean; a local one always marks it, as it must be recorded as unsealed.
             let changed = entry.state.apply(op)
@@ -84,8 +104,7 @@ struct RecordBatch {
     }
 
     /// Mutates the loaded entry of `key` in place; `body` returns whether it just became dirty.
-    private mutating func withEntry(_ key: RecordKey, _ body: (inout Entry) -> Bool) {
-        guard let index = entries.index(forKey: key) else { return }
+    private mutating func withEntry(at index: Dictionary<RecordKey, Entry>.Index, _ key: RecordKey, _ body: (inout Entry) -> Bool) {
         if body(&entries.values[index]) { changed.append(key) }
     }
 
@@ -114,16 +133,21 @@ struct RecordBatch {
         // of in random order.
         for key in keys.sorted() {
             guard let index = entries.index(forKey: key) else { continue }
-            let entry = entries.values[index]
-            entries.values[index].dirty = false
-            let sequence = entry.writtenLocally ? StoredRecord.unsealed : entry.previous?.localSequence
-            // States only grow (stamps only increase), so a record marked changed differs
-            // from what the store holds; a local write is stored even when it lost, to
-            // mark the record unsealed.
-            let record = StoredRecord(state: entry.state, localSequence: sequence)
-            try tx.putRecord(record, id: key.id, in: key.collection.string, previous: entry.previous?.state)
-            entries.values[index].previous = record
+            // In place: copying the entry out would retain and release all its parts.
+            try Self.write(&entries.values[index], key, to: tx)
         }
         return changes
+    }
+
+    /// Writes one changed record and remembers it as what the store holds.
+    private static func write(_ entry: inout Entry, _ key: RecordKey, to tx: any StoreWriter) throws {
+        entry.dirty = false
+        let sequence = entry.writtenLocally ? StoredRecord.unsealed : entry.previous?.localSequence
+        // States only grow (stamps only increase), so a record marked changed differs
+        // from what the store holds; a local write is stored even when it lost, to
+        // mark the record unsealed.
+        let record = StoredRecord(state: entry.state, localSequence: sequence)
+        try tx.putRecord(record, id: key.id, in: key.collection.string, previous: entry.previous)
+        entry.previous = record
     }
 }

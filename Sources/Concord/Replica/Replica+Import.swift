@@ -110,6 +110,10 @@ extension Replica {
                 var destination = StoreDestination(
                     tx: tx, clock: clock, verifiedCertificateChains: verifiedCertificateChains, me: me,
                     tracking: tracking, acknowledged: acknowledgedSequence)
+                // Room for the records this transaction may touch: at most `limit` (give or
+                // take the bundle that crosses it) and at most one per 16 bytes of bundles
+                // (an operation takes more), capped as the limit may be huge.
+                destination.batch.reserveCapacity(min(limit, bundles.reduce(0) { $0 + $1.count } / 16, 1 << 14))
                 var outcomes: [ImportOutcome] = []
                 for bytes in bundles {
                     do {
