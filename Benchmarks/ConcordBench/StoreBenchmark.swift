@@ -96,6 +96,7 @@ struct StoreOptions {
         guard ["gen", "import", "raw", "writes"].contains(step) else { fail("--suite store needs --step gen|import|raw|writes") }
         guard ["single", "batched"].contains(mode) else { fail("--mode must be single or batched") }
         guard ops > 0 else { fail("--ops must be positive") }
+        guard queries > 0 else { fail("--queries must be positive (each query is timed that many rounds)") }
         if step == "gen" || step == "import", file.isEmpty { fail("--step \(step) needs --file") }
         if step != "gen", dir.isEmpty { fail("--step \(step) needs --dir (a fresh directory)") }
     }
