@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// The Concord relay: stores opaque change bundles per space and passes them on
 /// (`Specs/relay-api.md`). It never holds a content key; it checks what needs no secret
@@ -62,12 +63,30 @@ public struct RelayServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         logger.info("relay starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)", "backend": "\(storage.backendName)"])
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await hub.run(notices) }
-            defer { group.cancelAll() }
-            try await app.runService(gracefulShutdownSignals: [])
+        // The server runs outside this task's tree, so cancelling `run` shuts it down
+        // gracefully instead of cancelling every connection mid-request: it stops
+        // accepting, ends the live feeds, lets requests in flight finish (at most
+        // `Self.shutdownGrace` seconds, then it is cancelled) and closes the socket.
+        let services = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
+        let serving = Task { try await services.run() }
+        try await withTaskCancellationHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await hub.run(notices) }
+                defer { group.cancelAll() }
+                try await serving.value
+            }
+        } onCancel: {
+            Task {
+                await services.triggerGracefulShutdown()
+                hub.close()
+                try? await Task.sleep(for: .seconds(Self.shutdownGrace))
+                serving.cancel()
+            }
         }
     }
+
+    /// Seconds a stopping relay gives requests in flight before it cancels them.
+    static let shutdownGrace: Double = 5
 
     /// The routes of `Specs/relay-api.md` §3.
     func makeRouter(hub: FeedHub) -> Router<BasicWebSocketRequestContext> {
@@ -173,7 +192,9 @@ extension RelayServer {
             URL(string: "http://\(host):\(port)")!
         }
 
-        /// Stops serving and waits until the socket is closed. The storage stays open.
+        /// Stops serving gracefully (no new connections, live feeds ended, requests in
+        /// flight finished, for at most 5 s) and waits until the socket is closed. The
+        /// storage stays open.
         public func stop() async {
             task.cancel()
             _ = await task.result

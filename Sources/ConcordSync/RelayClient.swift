@@ -87,8 +87,20 @@ public actor RelayClient {
         self.relay = relay
         self.options = options
         self.logger = logger
-        self.http = HTTPClient.shared
+        self.http = Self.sharedHTTP
     }
+
+    /// The process's one HTTP client for relays: AsyncHTTPClient's shared configuration,
+    /// except that a refused connection fails at once instead of being retried until the
+    /// request's deadline (30 s), so "sync now" against a relay that is down reports
+    /// `unreachable` immediately; `SyncEngine` does its own backoff. Never shut down,
+    /// like `HTTPClient.shared`.
+    static let sharedHTTP: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.timeout.connect = .seconds(10)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     /// Whether a session token is held.
     public var isAuthenticated: Bool { token != nil }

@@ -138,6 +138,7 @@ final class FeedSubscriber: Sendable {
 /// one sends every subscriber at most one message per `window`, built once and shared.
 final class FeedHub: Sendable {
     private let subscribers = Mutex<[SpaceID: [ObjectIdentifier: FeedSubscriber]]>([:])
+    private let closing = Atomic<Bool>(false)
     private let storage: any RelayStorage
     private let metrics: RelayMetrics
     private let logger: Logger
@@ -159,10 +160,26 @@ final class FeedHub: Sendable {
         self.window = window
     }
 
-    /// Registers a subscriber; bundles stored from now on reach it.
+    /// Registers a subscriber; bundles stored from now on reach it. After ``close()`` the
+    /// subscriber is finished at once (its connection closes).
     func add(_ subscriber: FeedSubscriber) {
-        subscribers.withLock { $0[subscriber.spaceID, default: [:]][ObjectIdentifier(subscriber)] = subscriber }
+        let open = subscribers.withLock { all -> Bool in
+            guard !closing.load(ordering: .acquiring) else { return false }
+            all[subscriber.spaceID, default: [:]][ObjectIdentifier(subscriber)] = subscriber
+            return true
+        }
+        guard open else { return subscriber.finish() }
         metrics.subscribers.increment()
+    }
+
+    /// The relay is stopping: finishes every subscriber, so each feed connection sends
+    /// what it has queued and closes, and refuses new ones the same way.
+    func close() {
+        let all = subscribers.withLock { all -> [FeedSubscriber] in
+            closing.store(true, ordering: .releasing)
+            return all.values.flatMap(\.values)
+        }
+        for subscriber in all { subscriber.finish() }
     }
 
     /// Unregisters a subscriber.
