@@ -5,6 +5,7 @@ import ConcordSync
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 
 /// Concurrency, streaming limits, storage failures and the fan-out hub.
@@ -78,5 +79,77 @@ import Testing
             #expect(try await relay.snapshot(space.id).bundles.isEmpty)
             #expect(try await relay.push([a[0]], to: space.id, token: alice).status == 200)
         }
+    }
+}
+
+/// The feed's read of an announced bundle: retried when the storage fails for a moment,
+/// and never skipped silently (regression: a failed or empty read dropped the bundle for
+/// every live subscriber until its next pull).
+@Suite(.timeLimit(.minutes(1))) struct FeedHubReadTests {
+    /// A SQLite storage whose `bundle(at:)` fails its first `failures` calls.
+    final class FlakyStorage: RelayStorage, @unchecked Sendable {
+        let base: SQLiteRelayStorage
+        let failures: Int
+        private let calls = Mutex(0)
+        init(_ base: SQLiteRelayStorage, failures: Int) {
+            self.base = base
+            self.failures = failures
+        }
+        var backendName: String { "flaky" }
+        func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64) async throws -> AppendSummary {
+            try await base.append(bundles, to: spaceID, quotaBytes: quotaBytes)
+        }
+        func vector(of spaceID: SpaceID) async throws -> VersionVector { try await base.vector(of: spaceID) }
+        func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [ConcordRelay.StoredBundle] {
+            try await base.bundles(in: spaceID, since: since, afterPosition: afterPosition, limit: limit)
+        }
+        func bundle(at position: Int64) async throws -> ConcordRelay.StoredBundle? {
+            let call = calls.withLock { calls -> Int in
+                calls += 1
+                return calls
+            }
+            if call <= failures { throw RelayServerRobustnessTests.BrokenStorage.Failure() }
+            return try await base.bundle(at: position)
+        }
+        func usage(of spaceID: SpaceID) async throws -> Int64 { try await base.usage(of: spaceID) }
+        func notices() async throws -> AsyncStream<BundleNotice> { try await base.notices() }
+        func healthCheck() async throws { try await base.healthCheck() }
+        func close() async { await base.close() }
+    }
+
+    /// Stores one bundle, announces it to a hub over `storage`, and returns what the
+    /// subscriber's queue gives: the message, or nil when its feed was ended.
+    static func deliver(failures: Int) async throws -> FeedMessage? {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let space = try TestSpace()
+        let storage = FlakyStorage(try SQLiteRelayStorage(path: directory.path("relay.sqlite")), failures: failures)
+        let stored = try await storage.append(try makeBundles(space.alice, count: 1), to: space.id, quotaBytes: 1 << 20)
+        var logger = Logger(label: "concord.relay.test")
+        logger.logLevel = .critical
+        let hub = FeedHub(storage: storage, metrics: RelayMetrics(), logger: logger, window: .zero)
+        let subscriber = FeedSubscriber(spaceID: space.id, backlog: 16)
+        hub.add(subscriber)
+        let (notices, announce) = AsyncStream.makeStream(of: BundleNotice.self)
+        let running = Task { await hub.run(notices) }
+        announce.yield(BundleNotice(spaceID: space.id, position: try #require(stored.storedPositions.first)))
+        let message = await subscriber.nextBatch(maxBytes: 1 << 20)
+        announce.finish()
+        await running.value
+        await storage.close()
+        return message
+    }
+
+    @Test("a read that fails twice is retried and the bundle is delivered")
+    func transientReadFailureIsRetried() async throws {
+        let message = try #require(try await Self.deliver(failures: 2))
+        #expect(message.bundles == 1)
+    }
+
+    @Test("a bundle that cannot be read ends the space's feeds (clients pull) instead of being skipped")
+    func persistentReadFailureEndsTheFeed() async throws {
+        let start = ContinuousClock.now
+        #expect(try await Self.deliver(failures: 100) == nil)
+        #expect(ContinuousClock.now - start < .seconds(10))
     }
 }

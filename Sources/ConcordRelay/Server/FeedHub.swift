@@ -200,14 +200,12 @@ final class FeedHub: Sendable {
         await withDiscardingTaskGroup { timers in
             for await notice in notices {
                 guard subscribers.withLock({ $0[notice.spaceID] != nil }) else { continue }
-                let bundle: StoredBundle?
-                do {
-                    bundle = try await storage.bundle(at: notice.position)
-                } catch {
-                    logger.error("feed could not read a stored bundle", metadata: ["position": "\(notice.position)", "error": "\(error)"])
+                guard let bundle = await read(notice) else {
+                    // Never skip silently: a subscriber would miss the bundle until its
+                    // next pull. Its feed ends instead; the client reconnects and pulls.
+                    endFeeds(of: notice.spaceID)
                     continue
                 }
-                guard let bundle else { continue }
                 if let deadline = enqueue(bundle, of: notice.spaceID) {
                     timers.addTask {
                         try? await Task.sleep(until: deadline, clock: .continuous)
@@ -217,6 +215,35 @@ final class FeedHub: Sendable {
             }
             deliverPending(now: true)
         }
+    }
+
+    /// Delays between attempts to read an announced bundle (a busy database can time out).
+    static let readRetryDelays: [Duration] = [.milliseconds(50), .milliseconds(250), .seconds(1)]
+
+    /// The announced bundle, read with retries; nil when it cannot be read (logged).
+    private func read(_ notice: BundleNotice) async -> StoredBundle? {
+        var attempt = 0
+        while true {
+            do {
+                if let bundle = try await storage.bundle(at: notice.position) { return bundle }
+                logger.error("feed: an announced bundle is not in storage", metadata: ["position": "\(notice.position)"])
+            } catch {
+                logger.warning("feed could not read a stored bundle", metadata: ["position": "\(notice.position)", "attempt": "\(attempt + 1)", "error": "\(error)"])
+            }
+            guard attempt < Self.readRetryDelays.count, !Task.isCancelled else { break }
+            try? await Task.sleep(for: Self.readRetryDelays[attempt])
+            attempt += 1
+        }
+        logger.error("feed gave up reading a stored bundle; closing the space's feeds so their clients pull it", metadata: ["position": "\(notice.position)"])
+        return nil
+    }
+
+    /// Ends every feed of a space after what it has queued (the clients reconnect and
+    /// pull, `Specs/relay-api.md` §5).
+    func endFeeds(of space: SpaceID) {
+        let targets = subscribers.withLock { Array(($0[space] ?? [:]).values) }
+        for subscriber in targets { subscriber.finish() }
+        metrics.feedReadFailures.increment()
     }
 
     /// Adds a bundle to its space's pending message and delivers at once when the feed

@@ -27,6 +27,8 @@ final class RelayMetrics: Sendable {
     let bytesOut: CoreMetrics.Counter
     /// Feed subscribers closed for falling behind.
     let feedOverflows: CoreMetrics.Counter
+    /// Announced bundles the feed could not read (their space's feeds were ended).
+    let feedReadFailures: CoreMetrics.Counter
 
     private let factory: PrometheusMetricsFactory
     private let refusals = Mutex<[String: CoreMetrics.Counter]>([:])
@@ -43,6 +45,7 @@ final class RelayMetrics: Sendable {
         bytesIn = CoreMetrics.Counter(label: "concord_relay_bytes_in_total", factory: factory)
         bytesOut = CoreMetrics.Counter(label: "concord_relay_bytes_out_total", factory: factory)
         feedOverflows = CoreMetrics.Counter(label: "concord_relay_feed_overflows_total", factory: factory)
+        feedReadFailures = CoreMetrics.Counter(label: "concord_relay_feed_read_failures_total", factory: factory)
         sessions.record(0)
         activeRequests.set(0.0)
         subscribers.set(0.0)
