@@ -112,9 +112,14 @@ import Testing
             let outsider = try forgeBundle(spaceID: space.id, signer: space.mallory.device, certificates: space.mallory.certificates)
             let readerSigned = try forgeBundle(spaceID: space.id, signer: space.carol.device, certificates: space.carol.certificates)
             let otherSpace = try makeBundles(space.mallory, count: 1)[0]
+            // A writer's own, correctly chained bundle from a clock a day ahead.
+            let farFuture = try forgeBundle(
+                spaceID: space.id, signer: space.alice.device, certificates: space.alice.certificates, sequence: next.sequence + 1,
+                previous: next.id, aheadMilliseconds: 86_400_000)
             let cases: [(String, [UInt8])] = [
                 ("forged signature", forged), ("tampered bytes", tampered), ("non-member", outsider.bytes),
                 ("reader-signed", readerSigned.bytes), ("other space", otherSpace.bytes), ("garbage", [1, 2, 3]),
+                ("clock a day ahead", farFuture.bytes),
             ]
             for (name, bytes) in cases {
                 // The bad bundle comes second: the valid first one must not be stored either.
@@ -123,6 +128,7 @@ import Testing
                 let body = try answer.error()
                 #expect(body.error == "invalid-bundle", "\(name)")
                 #expect(body.message.contains("bundle 1"), "\(name): \(body.message)")
+                if name == "clock a day ahead" { #expect(body.message.contains("clock") && body.message.contains("ahead"), "\(name): \(body.message)") }
                 #expect(try await relay.snapshot(space.id) == before, "\(name)")
             }
         }

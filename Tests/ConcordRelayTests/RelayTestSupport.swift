@@ -220,10 +220,14 @@ func makeBundles(_ member: Membership, count: Int, payloadBytes: Int = 8) throws
 }
 
 /// A bundle claiming `spaceID` but signed by `signer` with `certificates` (for example
-/// an outsider's chain from another space). Unencrypted; the relay never opens payloads.
-func forgeBundle(spaceID: SpaceID, signer: Identity, certificates: CertificateChain, sequence: UInt64 = 1, previous: BundleID = .zero) throws -> ChangeBundle {
+/// an outsider's chain from another space), stamped `aheadMilliseconds` after now.
+/// Unencrypted; the relay never opens payloads.
+func forgeBundle(
+    spaceID: SpaceID, signer: Identity, certificates: CertificateChain, sequence: UInt64 = 1, previous: BundleID = .zero,
+    aheadMilliseconds: UInt64 = 0
+) throws -> ChangeBundle {
     let replica = ReplicaID(bytes: signer.publicKey.bytes)!
-    let hlc = HLCTimestamp(milliseconds: SystemClock().nowMilliseconds(), counter: 0)
+    let hlc = HLCTimestamp(milliseconds: SystemClock().nowMilliseconds() + aheadMilliseconds, counter: 0)
     let op = RecordOperation(stamp: Stamp(hlc: hlc, replica: replica), collection: "todos", record: RecordID.random(), action: .set(field: "note", value: .string("forged")))
     let header = ChangeBundle.encodeHeader(
         isEncrypted: false, spaceID: spaceID, author: signer.publicKey, sequence: sequence, previous: previous, hlcRange: hlc...hlc,
