@@ -348,51 +348,45 @@ struct PostgresRelayStorageTests {
         var f = try Fixture()
         let space = f.space
         let stream = try await listener.notices()
-        let url = try PostgresURL(try #require(postgresTestURL))
-        let configuration = PostgresConnection.Configuration(
-            host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable)
-        var logger = Logger(label: "concord.test.postgres.late")
-        logger.logLevel = .warning
-        let late = try await PostgresConnection.connect(configuration: configuration, id: 97, logger: logger)
-        var latePosition: Int64 = 0
         do {
-            // A push in flight: its row has drawn a position but is not committed.
-            try await late.query("BEGIN", logger: logger)
-            let junk = { ByteBuffer(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) }) }
-            let rows = try await late.query(
-                "INSERT INTO bundles (space, author, seq, id, previous, bytes) VALUES (\(ByteBuffer(bytes: space.bytes)), \(junk()), 1, \(junk()), \(junk()), \(junk())) RETURNING position",
-                logger: logger)
-            for try await position in rows.decode(Int64.self) { latePosition = position }
-            // A later push commits first, and is heard.
-            let first = try await writer.append([try f.alice.next()], to: space, quotaBytes: quota)
-            #expect(try #require(first.storedPositions.first) > latePosition)
-            let heard = try await collectNotices(in: stream, for: space, count: 1, within: .seconds(5))
-            #expect(heard == Set(first.storedPositions))
-            // LISTEN drops; the in-flight push commits meanwhile, its NOTIFY heard by nobody here.
-            #expect(try await terminateListeners() >= 1)
-            try await Task.sleep(for: .milliseconds(20))
-            try await late.query("SELECT pg_notify(\(PostgresRelayStorage.notifyChannel), \(space.hex + ":" + String(latePosition)))", logger: logger)
-            try await late.query("COMMIT", logger: logger)
-            // The catch-up after the reconnect finds it below the highest position heard.
-            let caught = try await collectNotices(in: stream, for: space, count: 1, within: .seconds(5), ignoring: heard)
-            #expect(caught == [latePosition])
-            // Nothing is announced twice: up to the next bundle, each position once.
-            let after = try await writer.append([try f.alice.next()], to: space, quotaBytes: quota)
-            let target = try #require(after.storedPositions.first)
-            var seen: [Int64] = []
-            for await notice in stream where notice.spaceID == space {
-                seen.append(notice.position)
-                if notice.position == target { break }
+            try await withPostgresConnection(try PostgresURL(try #require(postgresTestURL))) { late, logger in
+                // A push in flight: its row has drawn a position but is not committed.
+                try await late.query("BEGIN", logger: logger)
+                let junk = { ByteBuffer(bytes: (0..<32).map { _ in UInt8.random(in: 0...255) }) }
+                let rows = try await late.query(
+                    "INSERT INTO bundles (space, author, seq, id, previous, bytes) VALUES (\(ByteBuffer(bytes: space.bytes)), \(junk()), 1, \(junk()), \(junk()), \(junk())) RETURNING position",
+                    logger: logger)
+                var latePosition: Int64 = 0
+                for try await position in rows.decode(Int64.self) { latePosition = position }
+                // A later push commits first, and is heard.
+                let first = try await writer.append([try f.alice.next()], to: space, quotaBytes: quota)
+                #expect(try #require(first.storedPositions.first) > latePosition)
+                let heard = try await collectNotices(in: stream, for: space, count: 1, within: .seconds(5))
+                #expect(heard == Set(first.storedPositions))
+                // LISTEN drops; the in-flight push commits meanwhile, its NOTIFY heard by nobody here.
+                #expect(try await terminateListeners() >= 1)
+                try await Task.sleep(for: .milliseconds(20))
+                try await late.query("SELECT pg_notify(\(PostgresRelayStorage.notifyChannel), \(space.hex + ":" + String(latePosition)))", logger: logger)
+                try await late.query("COMMIT", logger: logger)
+                // The catch-up after the reconnect finds it below the highest position heard.
+                let caught = try await collectNotices(in: stream, for: space, count: 1, within: .seconds(5), ignoring: heard)
+                #expect(caught == [latePosition])
+                // Nothing is announced twice: up to the next bundle, each position once.
+                let after = try await writer.append([try f.alice.next()], to: space, quotaBytes: quota)
+                let target = try #require(after.storedPositions.first)
+                var seen: [Int64] = []
+                for await notice in stream where notice.spaceID == space {
+                    seen.append(notice.position)
+                    if notice.position == target { break }
+                }
+                #expect(seen == [target], "announced again: \(seen)")
+                try await late.query("DELETE FROM bundles WHERE position = \(latePosition)", logger: logger)
             }
-            #expect(seen == [target], "announced again: \(seen)")
-            try await late.query("DELETE FROM bundles WHERE position = \(latePosition)", logger: logger)
         } catch {
-            try? await late.close()
             await listener.close()
             await writer.close()
             throw error
         }
-        try await late.close()
         await listener.close()
         await writer.close()
     }
@@ -565,26 +559,16 @@ func outcome<T: Sendable>(_ body: @Sendable () async throws -> T) async -> Resul
 /// Terminates every `LISTEN` connection to the test database, as a network failure
 /// would; returns how many.
 func terminateListeners() async throws -> Int {
-    let url = try PostgresURL(try #require(postgresTestURL))
-    let configuration = PostgresConnection.Configuration(
-        host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable)
-    var logger = Logger(label: "concord.test.postgres.admin")
-    logger.logLevel = .warning
-    let connection = try await PostgresConnection.connect(configuration: configuration, id: 99, logger: logger)
-    var terminated = 0
-    do {
+    try await withPostgresConnection(try PostgresURL(try #require(postgresTestURL))) { connection, logger in
+        var terminated = 0
         let rows = try await connection.query(
             """
             SELECT count(pg_terminate_backend(pid))::int8 FROM pg_stat_activity
             WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'
             """, logger: logger)
         for try await count in rows.decode(Int64.self) { terminated = Int(count) }
-    } catch {
-        try? await connection.close()  // PostgresNIO asserts a connection is closed before deinit
-        throw error
+        return terminated
     }
-    try await connection.close()
-    return terminated
 }
 
 /// The distinct positions of the first `count` notices of `space` not in `ignoring`,

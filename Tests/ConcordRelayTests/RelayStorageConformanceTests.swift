@@ -58,19 +58,28 @@ struct StorageBackend: Sendable, CustomTestStringConvertible {
     }
 }
 
-/// Runs one administrative statement (CREATE/DROP DATABASE) on the test cluster.
-func postgresAdmin(_ url: PostgresURL, _ sql: String) async throws {
+/// Runs `body` on a connection of its own to `url`'s database, and closes it however
+/// `body` ends (PostgresNIO asserts that a connection is closed before it is released).
+func withPostgresConnection<R>(_ url: PostgresURL, _ body: (PostgresConnection, Logger) async throws -> R) async throws -> R {
     let configuration = PostgresConnection.Configuration(
         host: url.host, port: url.port, username: url.user, password: url.password, database: url.database, tls: .disable)
     var logger = Logger(label: "concord.test.postgres.admin")
     logger.logLevel = .warning
     let connection = try await PostgresConnection.connect(configuration: configuration, id: 98, logger: logger)
     do {
-        try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        let result = try await body(connection, logger)
         try await connection.close()
+        return result
     } catch {
         try? await connection.close()
         throw error
+    }
+}
+
+/// Runs one administrative statement (CREATE/DROP DATABASE) on the test cluster.
+func postgresAdmin(_ url: PostgresURL, _ sql: String) async throws {
+    try await withPostgresConnection(url) { connection, logger in
+        _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
     }
 }
 
