@@ -79,7 +79,13 @@ public struct RelayServer: Sendable {
             Task {
                 await services.triggerGracefulShutdown()
                 hub.close()
-                try? await Task.sleep(for: .seconds(Self.shutdownGrace))
+                // Whichever comes first: the server is done, or the grace period is over.
+                await withTaskGroup(of: Void.self) { deadline in
+                    deadline.addTask { _ = await serving.result }
+                    deadline.addTask { try? await Task.sleep(for: .seconds(Self.shutdownGrace)) }
+                    await deadline.next()
+                    deadline.cancelAll()
+                }
                 serving.cancel()
             }
         }
