@@ -82,6 +82,9 @@ extension SyncEngine {
         }
         let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let writes = await replica.localWrites()
+        // A first check at once: writes made after the round's push but before the signal
+        // above was subscribed are not signalled (regression: they waited for the poll).
+        wake.yield(())
         let interval = options.localWritePollInterval
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
