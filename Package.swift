@@ -57,12 +57,16 @@ let package = Package(
         // The app-facing layer: spaces, membership, invites, signed change bundles, import,
         // and the Replica actor apps embed.
         .target(name: "Concord", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordStore"]),
+        // The relay protocol both sides speak (`Specs/relay-api.md`): paths, the auth message,
+        // JSON bodies, bundle-stream framing. The relay server and the client import it; the
+        // server never imports the client.
+        .target(name: "ConcordRelayProtocol", dependencies: ["Concord", "ConcordCrypto"]),
         // Transports: bundle files (`.concord`), folder sync, and the relay client
         // (`SyncEngine`: HTTP push/pull with AsyncHTTPClient, live feed over a WebSocket).
         .target(
             name: "ConcordSync",
             dependencies: [
-                "Concord", "ConcordCrypto",
+                "Concord", "ConcordCrypto", "ConcordRelayProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -73,7 +77,7 @@ let package = Package(
         .target(
             name: "ConcordRelay",
             dependencies: [
-                "Concord", "ConcordSync", "ConcordCrypto", "ConcordCore",
+                "Concord", "ConcordRelayProtocol", "ConcordCrypto", "ConcordCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

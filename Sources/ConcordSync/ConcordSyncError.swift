@@ -116,3 +116,25 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
     /// `checksumMismatch: <message>`.
     public var description: String { "\(code): \(message)" }
 }
+
+extension ConcordSyncError {
+    /// A relay-protocol error as this module reports it: an invalid version vector is
+    /// `.invalidVector`, a broken bundle stream or feed message `.malformedFile`.
+    /// - Parameters:
+    ///   - error: The protocol module's error.
+    public init(_ error: RelayProtocolError) {
+        switch error.code {
+        case .invalidVector: self.init(.invalidVector, error.message)
+        default: self.init(.malformedFile, error.message)
+        }
+    }
+
+    /// Runs protocol decoding, reporting a ``RelayProtocolError`` as a `ConcordSyncError`.
+    static func relayProtocol<R>(_ body: () throws -> R) throws -> R {
+        do {
+            return try body()
+        } catch let error as RelayProtocolError {
+            throw ConcordSyncError(error)
+        }
+    }
+}

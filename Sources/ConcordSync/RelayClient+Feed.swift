@@ -65,7 +65,7 @@ extension RelayClient {
                         if text.contains("\"ready\"") { await onReady() }
                     case .binary(let buffer):
                         // One or more framed bundles, in the relay's storage order.
-                        for bytes in try BundleStreamFraming.frames(inMessage: Array(buffer.readableBytesView), maxFrameBytes: maxBundleBytes) {
+                        for bytes in try ConcordSyncError.relayProtocol({ try BundleStreamFraming.frames(inMessage: Array(buffer.readableBytesView), maxFrameBytes: maxBundleBytes) }) {
                             let outcome = try await replica.import(bytes)
                             await onBundle(outcome, bytes.count)
                         }

@@ -54,7 +54,7 @@ extension RelayClient {
             do {
                 for try await chunk in response.body {
                     decoder.append(chunk.readableBytesView)
-                    while let bundle = try decoder.next() {
+                    while let bundle = try ConcordSyncError.relayProtocol({ try decoder.next() }) {
                         page.append(bundle)
                         pageBytes += bundle.count
                         if pageBytes >= pageLimit { try await flush() }

@@ -145,7 +145,7 @@ public actor RelayClient {
     public func vector() async throws -> VersionVector {
         let response = try await send(method: .GET, RelayAPI.path(replica.spaceID, "vector"), body: nil)
         let json: [String: UInt64] = try decodeJSON(response)
-        return try RelayAPI.vector(json)
+        return try ConcordSyncError.relayProtocol { try RelayAPI.vector(json) }
     }
 
     /// Sends one HTTP request and returns the whole response body; refusals become

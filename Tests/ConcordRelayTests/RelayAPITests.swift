@@ -44,13 +44,13 @@ import Testing
     @Test func oversizedFrameIsRefused() throws {
         var decoder = BundleStreamFraming.Decoder(maxFrameBytes: 10)
         decoder.append(BundleStreamFraming.frame(Array(repeating: 0, count: 11)))
-        #expect(throws: ConcordSyncError.self) { try decoder.next() }
+        #expect(throws: RelayProtocolError.self) { try decoder.next() }
     }
 
     @Test func vectorJSONRoundTrips() throws {
         let a = Identity().publicKey
         let vector = VersionVector([a: 3])
         #expect(try RelayAPI.vector(RelayAPI.json(vector)) == vector)
-        #expect(throws: ConcordSyncError.self) { try RelayAPI.vector(["nothex": 1]) }
+        #expect(throws: RelayProtocolError.self) { try RelayAPI.vector(["nothex": 1]) }
     }
 }

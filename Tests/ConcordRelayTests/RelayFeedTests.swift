@@ -188,9 +188,9 @@ import WSClient
         let message = BundleStreamFraming.frame([1, 2, 3]) + BundleStreamFraming.frame([4])
         #expect(try BundleStreamFraming.frames(inMessage: message) == [[1, 2, 3], [4]])
         for broken in [[], [0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 5, 1], BundleStreamFraming.frame([1]) + [0, 0]] as [[UInt8]] {
-            #expect(throws: ConcordSyncError.self, "\(broken)") { try BundleStreamFraming.frames(inMessage: broken) }
+            #expect(throws: RelayProtocolError.self, "\(broken)") { try BundleStreamFraming.frames(inMessage: broken) }
         }
-        #expect(throws: ConcordSyncError.self) { try BundleStreamFraming.frames(inMessage: BundleStreamFraming.frame([1, 2, 3]), maxFrameBytes: 2) }
+        #expect(throws: RelayProtocolError.self) { try BundleStreamFraming.frames(inMessage: BundleStreamFraming.frame([1, 2, 3]), maxFrameBytes: 2) }
     }
 }
 

@@ -1,4 +1,4 @@
-import ConcordSync
+import ConcordRelayProtocol
 import Foundation
 import HTTPTypes
 import Hummingbird

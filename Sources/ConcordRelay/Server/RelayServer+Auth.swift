@@ -1,6 +1,6 @@
 import Concord
 import ConcordCrypto
-import ConcordSync
+import ConcordRelayProtocol
 import Foundation
 import Hummingbird
 

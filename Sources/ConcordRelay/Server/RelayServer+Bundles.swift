@@ -1,6 +1,6 @@
 import Concord
 import ConcordCrypto
-import ConcordSync
+import ConcordRelayProtocol
 import Foundation
 import Hummingbird
 
@@ -68,7 +68,7 @@ extension RelayServer {
                 decoder.append(chunk.readableBytesView)
                 while let frame = try decoder.next() { frames.append(frame) }
             }
-        } catch let error as ConcordSyncError {
+        } catch let error as RelayProtocolError {
             throw RelayHTTPError.badRequest("the bundle stream is malformed: \(error.message)")
         }
         metrics.bytesIn.increment(by: total)

@@ -1,5 +1,5 @@
 import Concord
-import ConcordSync
+import ConcordRelayProtocol
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
