@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "ConcordCore", targets: ["ConcordCore"]),
         .library(name: "ConcordCrypto", targets: ["ConcordCrypto"]),
         .library(name: "ConcordTesting", targets: ["ConcordTesting"]),
+        .library(name: "ConcordProtocol", targets: ["ConcordProtocol"]),
         .library(name: "Concord", targets: ["Concord"]),
         .library(name: "ConcordStore", targets: ["ConcordStore"]),
         .library(name: "ConcordSync", targets: ["ConcordSync"]),
@@ -54,13 +55,16 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]
         ),
-        // The app-facing layer: spaces, membership, invites, signed change bundles, import,
-        // and the Replica actor apps embed.
-        .target(name: "Concord", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordStore"]),
+        // The bundle protocol: spaces, membership, invites, signed change bundles, the import
+        // pipeline. Builds without the store and the app layer (relays and fuzzers use it alone).
+        .target(name: "ConcordProtocol", dependencies: ["ConcordCore", "ConcordCrypto"]),
+        // The app layer: the Replica actor apps embed (on a Store), Codable models,
+        // observation. Re-exports ConcordProtocol, ConcordCore and ConcordStore.
+        .target(name: "Concord", dependencies: ["ConcordCore", "ConcordCrypto", "ConcordStore", "ConcordProtocol"]),
         // The relay protocol both sides speak (`Specs/relay-api.md`): paths, the auth message,
         // JSON bodies, bundle-stream framing. The relay server and the client import it; the
         // server never imports the client.
-        .target(name: "ConcordRelayProtocol", dependencies: ["Concord", "ConcordCrypto"]),
+        .target(name: "ConcordRelayProtocol", dependencies: ["ConcordProtocol", "ConcordCrypto"]),
         // Transports: bundle files (`.concord`), folder sync, and the relay client
         // (`SyncEngine`: HTTP push/pull with AsyncHTTPClient, live feed over a WebSocket).
         .target(
@@ -77,7 +81,7 @@ let package = Package(
         .target(
             name: "ConcordRelay",
             dependencies: [
-                "Concord", "ConcordRelayProtocol", "ConcordCrypto", "ConcordCore",
+                "ConcordProtocol", "ConcordRelayProtocol", "ConcordCrypto", "ConcordCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -140,7 +144,7 @@ let package = Package(
             name: "ConcordStoreTests",
             dependencies: ["ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
-        .testTarget(name: "ConcordTests", dependencies: ["Concord", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
+        .testTarget(name: "ConcordTests", dependencies: ["ConcordProtocol", "Concord", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         // Real SQLite files and real processes: the crash test SIGKILLs `concord-crash-worker`.
@@ -153,6 +157,7 @@ let package = Package(
         .testTarget(
             name: "ConcordRelayTests",
             dependencies: [
+                "ConcordProtocol",
                 "ConcordRelay", "ConcordSync", "Concord", "ConcordCrypto", "ConcordTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -160,7 +165,7 @@ let package = Package(
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["Concord", "ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         // Reads Specs/vectors/*.jsonl: the normative encodings, checked against the code.
-        .testTarget(name: "ConformanceTests", dependencies: ["ConcordCore", "ConcordCrypto", "Concord", "ConcordTesting"]),
+        .testTarget(name: "ConformanceTests", dependencies: ["ConcordProtocol", "ConcordCore", "ConcordCrypto", "Concord", "ConcordTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,7 +8,7 @@
 import ConcordCore
 import ConcordCrypto
 
-@testable import Concord
+@testable import ConcordProtocol
 
 /// A receiver's replica and log.
 struct FuzzReceiver: Sendable {

@@ -31,7 +31,7 @@ import ConcordCrypto
 // (Fuzz/run.sh seeds the corpus with them).
 import Foundation
 
-@testable import Concord
+@testable import ConcordProtocol
 
 @_cdecl("LLVMFuzzerInitialize")
 public func fuzzBundleInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: UnsafeMutableRawPointer?) -> CInt {

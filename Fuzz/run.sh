@@ -23,9 +23,9 @@ mkdir -p "$out/modules" "$out/obj" fuzz-artifacts
 # lld: gold warns about every ASan symbol it cannot export.
 flags=(-O -sanitize=fuzzer,address -use-ld=lld -parse-as-library -package-name concord -enable-testing -I "$out/modules" -I Sources/CSodium)
 
-# Compiles one package module (whole-module, one object). Concord's Replica/ folder and its
-# re-exports need ConcordStore and GRDB; the fuzzers do not use them, so they are left out. unless its object is newer than
-# its sources and the objects of the modules it imports.
+# Compiles one package module (whole-module, one object), unless its object is newer than
+# its sources and the objects of the modules it imports. The bundle fuzzer needs only the
+# protocol layer (ConcordProtocol), which builds without the store and GRDB.
 #   build_module <name> "<imported package modules>"
 build_module() {
   local name="$1" deps="$2"
@@ -37,7 +37,7 @@ build_module() {
   fi
   echo "==> compiling module $name"
   swiftc "${flags[@]}" -module-name "$name" -wmo -emit-module -emit-module-path "$out/modules/$name.swiftmodule" \
-    -c $(find "Sources/$name" -name '*.swift' -not -path '*/Replica/*' -not -name 'Exports.swift' | sort) -o "$object"
+    -c $(find "Sources/$name" -name '*.swift' | sort) -o "$object"
 }
 
 build_operations() {
@@ -58,10 +58,10 @@ PY
 build_bundles() {
   build_module ConcordCore ""
   build_module ConcordCrypto ""
-  build_module Concord "ConcordCore ConcordCrypto"
+  build_module ConcordProtocol "ConcordCore ConcordCrypto"
   echo "==> building the bundle fuzzer"
   swiftc "${flags[@]}" -module-name BundleFuzzer Fuzz/BundleFuzzer.swift Fuzz/BundleFuzzWorld.swift \
-    "$out/obj/ConcordCore.o" "$out/obj/ConcordCrypto.o" "$out/obj/Concord.o" -lsodium -o "$out/fuzz-bundles"
+    "$out/obj/ConcordCore.o" "$out/obj/ConcordCrypto.o" "$out/obj/ConcordProtocol.o" -lsodium -o "$out/fuzz-bundles"
   # Seed corpus: the fuzzer's own valid bundles, and the bundle vectors if they exist.
   mkdir -p "$out/corpus-bundles"
   CONCORD_FUZZ_WRITE_CORPUS="$out/corpus-bundles" SWIFT_BACKTRACE=enable=no "$out/fuzz-bundles"

@@ -1,4 +1,5 @@
-import Concord
+import ConcordCore
+import ConcordProtocol
 
 /// Where a relay listens and the limits it enforces (`Specs/relay-api.md` §6).
 ///

@@ -1,4 +1,4 @@
-import Concord
+import ConcordProtocol
 
 /// The bundle-stream framing of `Specs/relay-api.md` §2: `(u32 BE length | bytes)* | 00000000`.
 ///

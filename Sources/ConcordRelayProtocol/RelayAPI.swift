@@ -1,5 +1,5 @@
 import ConcordCrypto
-import Concord
+import ConcordProtocol
 
 /// The shared vocabulary of the relay protocol (`Specs/relay-api.md`): paths, the
 /// authentication message, JSON bodies, and the bundle-stream framing. Both the relay

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 @testable import Concord
+@testable import ConcordProtocol
 import ConcordCrypto
 @testable import ConcordRelay
 import ConcordSync

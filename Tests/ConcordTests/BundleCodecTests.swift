@@ -2,6 +2,7 @@ import Testing
 import ConcordCore
 import ConcordCrypto
 @testable import Concord
+@testable import ConcordProtocol
 
 @Suite struct BundleCodecTests {
     /// The example of `Specs/wire-format.md`, section 7.8: an unencrypted space with seed

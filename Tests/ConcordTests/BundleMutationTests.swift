@@ -5,6 +5,7 @@ import Foundation
 import Testing
 
 @testable import Concord
+@testable import ConcordProtocol
 
 /// Seeded mutations of valid signed change bundles (`Specs/wire-format.md`, 7.7 and 7.10).
 ///

@@ -2,6 +2,7 @@ import Testing
 import ConcordCore
 import ConcordCrypto
 @testable import Concord
+@testable import ConcordProtocol
 
 @Suite struct CertificateTests {
     let home = space(5)

@@ -2,6 +2,7 @@ import ConcordCore
 import Foundation
 import Testing
 @testable import Concord
+@testable import ConcordProtocol
 
 @Suite struct CodableMappingTests {
     struct Todo: Codable, Equatable {

@@ -2,6 +2,7 @@ import Testing
 import ConcordCore
 import ConcordCrypto
 @testable import Concord
+@testable import ConcordProtocol
 
 @Suite struct ImportPipelineTests {
     let time = ManualClock(milliseconds: t0)

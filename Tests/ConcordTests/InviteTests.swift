@@ -2,6 +2,7 @@ import Testing
 import ConcordCore
 import ConcordCrypto
 @testable import Concord
+@testable import ConcordProtocol
 
 @Suite struct InviteTests {
     let alice = writer(1, of: space(5))

@@ -6,6 +6,7 @@ import Foundation
 import Testing
 
 @testable import Concord
+@testable import ConcordProtocol
 
 /// Replicas on stores (memory, and SQLite files every fifth case) write random
 /// transactions, seal at random, and exchange bundles in random order, with duplicates,

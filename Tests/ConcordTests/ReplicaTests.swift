@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 
 @testable import Concord
+@testable import ConcordProtocol
 
 /// A fresh temporary directory for one test.
 func temporaryDirectory(_ name: String = #function) -> String {

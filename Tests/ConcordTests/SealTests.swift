@@ -3,6 +3,7 @@ import Testing
 import ConcordCore
 import ConcordCrypto
 @testable import Concord
+@testable import ConcordProtocol
 
 @Suite struct SealTests {
     let me = ReplicaID(bytes: [UInt8](repeating: 1, count: 32))!

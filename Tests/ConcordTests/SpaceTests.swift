@@ -2,6 +2,7 @@ import Testing
 import ConcordCore
 import ConcordCrypto
 @testable import Concord
+@testable import ConcordProtocol
 
 @Suite struct SpaceTests {
     /// Known answers computed independently with PyNaCl (`Specs/wire-format.md`, 7.8).

@@ -2,6 +2,7 @@ import Testing
 import ConcordCore
 import ConcordCrypto
 @testable import Concord
+@testable import ConcordProtocol
 
 /// A fixed point in time for reproducible certificates and clocks: 2023-11-14T22:13:20Z.
 let t0: UInt64 = 1_700_000_000_000

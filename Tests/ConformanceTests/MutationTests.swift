@@ -5,6 +5,7 @@ import Foundation
 import Testing
 
 @testable import Concord
+@testable import ConcordProtocol
 
 /// Seeded mutations of valid operation batches: every mutated input decodes to a
 /// legitimate result (which round-trips) or fails with a typed error; nothing crashes.

@@ -1,7 +1,7 @@
 import ConcordStore
 
 extension StoreError: StorageFailure {
-    var storageMessage: String { message }
+    package var storageMessage: String { message }
 }
 
 extension ConcordError {

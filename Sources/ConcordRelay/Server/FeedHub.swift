@@ -1,4 +1,5 @@
-import Concord
+import ConcordCore
+import ConcordProtocol
 import Logging
 import NIOCore
 import Synchronization

@@ -1,4 +1,5 @@
-import Concord
+import ConcordCore
+import ConcordProtocol
 import ConcordCrypto
 
 /// The per-author hash-chain check of a push (`Specs/relay-api.md` §4), shared by the

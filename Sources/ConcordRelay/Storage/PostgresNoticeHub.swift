@@ -1,4 +1,5 @@
-import Concord
+import ConcordCore
+import ConcordProtocol
 
 extension BundleNotice {
     /// Parses a `NOTIFY` payload `<space hex>:<position>`.

@@ -1,4 +1,5 @@
-import Concord
+import ConcordCore
+import ConcordProtocol
 import ConcordCrypto
 
 /// A bundle as the relay stores it (`Specs/relay-api.md` §7).

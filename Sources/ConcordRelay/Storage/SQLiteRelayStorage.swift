@@ -1,4 +1,5 @@
-import Concord
+import ConcordCore
+import ConcordProtocol
 import ConcordCrypto
 import Foundation
 import GRDB

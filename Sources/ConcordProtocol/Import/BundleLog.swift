@@ -19,6 +19,11 @@ public struct BundleLog: Hashable, Sendable {
         public let sequence: UInt64
         /// Its id (the next bundle's `previous`).
         public let id: BundleID
+        /// Creates a chain head.
+        package init(sequence: UInt64, id: BundleID) {
+            self.sequence = sequence
+            self.id = id
+        }
     }
 
     /// Every bundle in the chains, in the order they were appended (each author's in

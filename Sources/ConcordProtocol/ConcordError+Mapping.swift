@@ -49,7 +49,7 @@ extension ConcordError {
     ///   - body: The work to run.
     /// - Throws: ``ConcordError`` only.
     @discardableResult
-    static func mapping<R>(_ context: String? = nil, _ body: () throws -> R) throws(ConcordError) -> R {
+    package static func mapping<R>(_ context: String? = nil, _ body: () throws -> R) throws(ConcordError) -> R {
         do {
             return try body()
         } catch let error as ConcordError {
@@ -69,6 +69,6 @@ extension ConcordError {
 /// A storage error the mapping recognizes (conformed to by `StoreError` in
 /// `Replica/ConcordError+Storage.swift`, so the bundle layer itself does not import the
 /// store: the fuzzers build it without GRDB).
-protocol StorageFailure: Error {
+package protocol StorageFailure: Error {
     var storageMessage: String { get }
 }

@@ -75,7 +75,7 @@ public struct BundleImporter: Sendable {
     /// The import pipeline over any destination.
     /// - Throws: ``ConcordError`` when the bundle is rejected (the destination is then
     ///   unchanged); any other error is the destination's own failure.
-    func run<D: ImportDestination>(_ bytes: [UInt8], into destination: inout D) throws -> ImportOutcome {
+    package func run<D: ImportDestination>(_ bytes: [UInt8], into destination: inout D) throws -> ImportOutcome {
         let verifier = BundleVerifier(
             spaceID: membership.spaceID, limits: limits, maxDrift: destination.clock.maxDrift,
             physicalClock: destination.clock.physicalClock)

@@ -8,7 +8,7 @@ import ConcordCrypto
 ///
 /// Methods throw ``ConcordError`` only for a rejection (and then change nothing); any
 /// other error is a storage failure that aborts the whole import.
-protocol ImportDestination {
+package protocol ImportDestination {
     /// The drift bound and physical clock used to verify bundles.
     var clock: HybridLogicalClock { get }
     /// Digests of certificate chains already fully verified.

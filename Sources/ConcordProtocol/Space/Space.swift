@@ -28,7 +28,7 @@ public struct Space: Sendable {
     /// Whether bundle payloads are encrypted with the content key.
     public let isEncrypted: Bool
     /// The payload key derived from the seed; `nil` in an unencrypted space.
-    let contentKey: SymmetricKey?
+    package let contentKey: SymmetricKey?
 
     /// Creates a new space with a random seed.
     /// - Parameters:

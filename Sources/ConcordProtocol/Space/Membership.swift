@@ -25,9 +25,9 @@ public struct Membership: Sendable {
     /// The proof of membership that every bundle of this device carries.
     public let certificates: CertificateChain
     /// The payload key; `nil` in an unencrypted space.
-    let contentKey: SymmetricKey?
+    package let contentKey: SymmetricKey?
     /// The space key pair; held by writers only.
-    let space: Space?
+    package let space: Space?
 
     /// What this device may do.
     public var role: Role { certificates.role }
@@ -38,7 +38,7 @@ public struct Membership: Sendable {
     /// Whether this device holds the space seed and can issue invites.
     public var canInvite: Bool { space != nil }
 
-    init(device: Identity, spaceID: SpaceID, isEncrypted: Bool, certificates: CertificateChain, contentKey: SymmetricKey?, space: Space?) {
+    package init(device: Identity, spaceID: SpaceID, isEncrypted: Bool, certificates: CertificateChain, contentKey: SymmetricKey?, space: Space?) {
         self.device = device
         self.spaceID = spaceID
         self.isEncrypted = isEncrypted
