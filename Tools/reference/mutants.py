@@ -211,6 +211,22 @@ def markdown():
     return "| deviation | the deviating implementation |\n|---|---|\n" + "\n".join(rows)
 
 
+# Where each deviation is expected to show first, by name prefix: checking that file first
+# only makes the run faster (a deviation still counts as caught by any vector).
+FIRST_FILE = [
+    ("hlc-", "hlc.jsonl"), ("coalesce-", "coalescing.jsonl"), ("file-", "bundle_files.jsonl"),
+    ("invite-", "invites.jsonl"), ("bundle-", "bundles.jsonl"), ("pipeline-", "bundles.jsonl"),
+    ("member-", "bundles.jsonl"), ("chain-", "bundles.jsonl"), ("certificate-", "bundles.jsonl"),
+    ("context-", "bundles.jsonl"), ("aead-", "bundles.jsonl"), ("content-key-", "bundles.jsonl"),
+    ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
+    ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"),
+]
+
+
+def first_file(name):
+    return next((file for prefix, file in FIRST_FILE if name.startswith(prefix)), None)
+
+
 def wired():
     """Every dev.on("...") name used by the reference."""
     names = set()
@@ -246,7 +262,7 @@ def main(argv):
     started = time.monotonic()
     dev.ACTIVE = frozenset()
     failures, checked = vectors.run()
-    for file, case, message in failures:
+    for file, case, message, *_ in failures:
         problems.append(f"the unmodified reference disagrees with {file} {case}: {message}")
     if problems:
         print("\n".join(problems), file=sys.stderr)
@@ -254,10 +270,14 @@ def main(argv):
     survivors = []
     for name in chosen:
         dev.ACTIVE = frozenset([name])
-        failures, _ = vectors.run(first_only=True)
-        if failures:
+        failures, _ = vectors.run(first_only=True, first=first_file(name))
+        if failures and len(failures[0]) == 4:
+            # A crash is a bug in the deviation's hook, not a vector catching it.
+            survivors.append(name)
+            print(f"  {name}: the deviation crashes the reference ({failures[0][2][:200]}); fix its hook", file=sys.stderr)
+        elif failures:
             if verbose:
-                file, case, message = failures[0]
+                file, case, message = failures[0][:3]
                 print(f"  {name}: caught by {file} {case} ({message[:100]})")
         else:
             survivors.append(name)
