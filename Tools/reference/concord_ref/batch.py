@@ -23,7 +23,7 @@ def decode(data):
     r = Reader(data)
     if dev.on("batch-version-after-tables"):
         r.byte()
-        tables = read_tables(r)
+        read_tables(r)
         r.offset = 0
     version = r.byte()
     if version != FORMAT:

@@ -27,7 +27,7 @@ def read(data, max_bundle_bytes=DEFAULT_MAX_BUNDLE_BYTES):
         raise Reject("unsupportedVersion", f"bundle file format {data[4]}")
     space_id = data[5:HEADER]
     if dev.on("file-entries-before-checksum"):
-        entries = parse_entries(data, body, space_id, max_bundle_bytes)
+        parse_entries(data, body, space_id, max_bundle_bytes)
     if not dev.on("file-checksum-unchecked"):
         check_checksum(data, body)
     return space_id, parse_entries(data, body, space_id, max_bundle_bytes)

@@ -12,7 +12,7 @@ import struct
 import unicodedata
 
 from . import dev
-from .codec import Reject, validate_utf8, to_signed64
+from .codec import to_signed64
 
 RANK = {"null": 0, "bool": 1, "int": 2, "double": 3, "string": 4, "bytes": 5, "reference": 6}
 KINDS = {rank: kind for kind, rank in RANK.items()}
@@ -188,7 +188,3 @@ def uuid_bytes(text):
     if len(data) != 16:
         raise ValueError(f"not a UUID: {text}")
     return data
-
-
-def check_utf8(data):
-    validate_utf8(data)

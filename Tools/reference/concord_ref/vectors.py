@@ -9,7 +9,8 @@ import pathlib
 import random
 
 from . import batch, bundle as bundles, bundle_file, coalesce, crdt, crypto, hlc, invite, values
-from .codec import Reader, Reject
+from .importer import Importer, Space
+from .codec import Reader, Reject, Writer
 
 VECTORS = pathlib.Path(__file__).resolve().parents[3] / "Specs" / "vectors"
 
@@ -49,7 +50,6 @@ def check_value(case, earlier):
         return expect_reject(case, decode)
     v = decode()
     require(v == values.from_json(case["value"]), f"decoded {v!r}")
-    from .codec import Writer
     w = Writer()
     values.encode(v, w)
     require(w.bytes() == data, f"re-encodes to {w.bytes().hex()}")
@@ -142,19 +142,13 @@ def check_coalescing(case, earlier):
 
 # bundles.jsonl
 
-def make_importer(case):
-    space = bundle_space(case)
-    return bundles_importer(space, case)
-
-
 def bundle_space(case):
-    from .importer import Space
     return Space(bytes.fromhex(case["space_seed_hex"]), case["encrypted"])
 
 
-def bundles_importer(space, case):
-    from .importer import Importer
-    return Importer(space, case["now_ms"], case["max_drift_ms"], case["max_bundle_bytes"], case["max_held_bundles"])
+def make_importer(case):
+    """A fresh importing device of the case's space, clock and limits (section 9.2)."""
+    return Importer(bundle_space(case), case["now_ms"], case["max_drift_ms"], case["max_bundle_bytes"], case["max_held_bundles"])
 
 
 def check_bundle(case, earlier):
