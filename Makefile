@@ -1,7 +1,8 @@
 # Concord: the two commands of the README, plus benchmarks.
 #
 #   make demo    two devices offline with the `concord` CLI: invite, edit, swap files, converge
-#   make test    unit, property and conformance tests (installs libsodium-dev if missing)
+#   make test    unit, property and conformance tests, the Python reference and its mutation
+#                harness (installs libsodium-dev if missing)
 #   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run; then change
 #                bundles, and the persisted SQLite store (writes, import vs raw SQLite, queries,
 #                memory); BENCH_ARGS="--only store" runs one section; then the relay
@@ -43,6 +44,8 @@ test: deps
 	@$(PYTHON) -c "import nacl" 2>/dev/null || $(PYTHON) -m pip install -q pynacl
 	@echo "==> independent check of Specs/vectors/bundles.jsonl (PyNaCl)"
 	$(PYTHON) Tools/verify_bundle_vectors.py
+	@echo "==> independent reference (Tools/reference) against Specs/vectors, and its mutation harness"
+	$(PYTHON) Tools/reference/mutants.py
 	$(SWIFT) build --build-tests
 	@if [ -z "$$NO_POSTGRES" ] && [ -z "$$CONCORD_TEST_POSTGRES_URL" ]; then echo "==> PostgreSQL for the relay tests (Tools/postgres.sh)"; fi
 	@url="$$CONCORD_TEST_POSTGRES_URL"; \
@@ -77,6 +80,7 @@ bench-smoke:
 	$(MAKE) bench BENCH_ARGS=--quick RELAY_BENCH_ARGS=--quick
 
 # Regenerates Specs/vectors from fixed inputs; the conformance tests read them.
+# (bundle_files.jsonl: CONCORD_WRITE_VECTORS=1 swift test --filter BundleFileVectorTests)
 vectors:
 	$(SWIFT) run concord-vectors Specs/vectors
 

@@ -102,6 +102,15 @@ struct BundleFileVectorTests {
                  bytes: file(space: space, entries: [entry([UInt8](repeating: 0, count: 40))])),
             Case(name: "entry_of_other_space", description: "the header names space 11 x 32, the bundle another, checksum recomputed", expected: "malformedFile",
                  bytes: file(space: [UInt8](repeating: 0x11, count: 32), entries: [entry(b1)])),
+            // Added for the mutation harness (Tools/reference/mutants.py): the order of the
+            // checks of section 10.3, and a rule another check used to hide.
+            Case(name: "short_input_not_a_bundle_file", description: "5 bytes that do not start with CNCF: the magic is compared before the length",
+                 expected: "notABundleFile", bytes: Array("hello".utf8)),
+            Case(name: "short_input_not_a_magic_prefix", description: "the 3 bytes CNX: not a prefix of the magic", expected: "notABundleFile", bytes: Array("CNX".utf8)),
+            Case(name: "unsupported_version_stale_checksum", description: "one_bundle with its version byte changed to 02 and the checksum left as it was: the version is checked before the checksum",
+                 expected: "unsupportedVersion", bytes: { var bytes = file(space: space, entries: [entry(b1)]); bytes[4] = 2; return bytes }()),
+            Case(name: "entry_not_a_bundle_with_space_id", description: "an entry of 80 bytes that carries the file's space id at bytes 6-37 but starts with XXXX, checksum recomputed",
+                 expected: "malformedFile", bytes: file(space: space, entries: [entry(Array("XXXX".utf8) + [2, 0] + space + [UInt8](repeating: 0, count: 42))])),
         ]
     }
 

@@ -46,9 +46,14 @@ import Testing
         let batchNames = Set(batches.map(\.name))
         for name in ["empty_batch", "every_kind", "seeded_history_40_ops", "format_version_2", "unknown_op_kind_4",
                      "replica_index_out_of_range", "non_minimal_varint_index", "varint_over_64_bits_hlc_delta",
-                     "invalid_utf8_name", "bool_value_2", "trailing_byte_after_ops", "huge_op_count"] {
+                     "invalid_utf8_name", "bool_value_2", "trailing_byte_after_ops", "huge_op_count",
+                     "set_members_in_value_order", "lww_equal_hlc_replica_beats_value", "remove_ignores_observed_tag_after_itself",
+                     "remove_ignores_observed_tags_at_or_before_delete", "remove_after_delete_does_not_revive",
+                     "delete_and_dropped_writes_set_deleted_at_and_last_write", "names_sorted_by_utf8_bytes"] {
             #expect(batchNames.contains(name), "missing operation vector \(name)")
         }
+        // Every valid batch states the full state of its records.
+        #expect(batches.filter { $0.expected == "valid" && $0.json["record_states"] == nil }.isEmpty)
         let truncations = batches.filter { $0.name.hasPrefix("truncated_at_") }
         #expect(truncations.count >= 20)
         let valueNames = Set(values.map(\.name))
@@ -108,6 +113,7 @@ import Testing
         state.apply(contentsOf: decoded)
         try require(state.digestHex == digest, v, "state digest \(state.digestHex)")
         try require(hex(state.canonicalEncoding()) == canonicalState, v, "canonical state \(hex(state.canonicalEncoding()))")
+        try checkRecordStates(v, state)
 
         // Convergence: reversed order, duplicates, and merging two halves give the same state.
         var reversed = ReplicaState()
@@ -118,6 +124,29 @@ import Testing
         right.apply(contentsOf: decoded.dropFirst(decoded.count / 2))
         right.merge(left)
         try require(right.digestHex == digest, v, "merging halves gives \(right.digestHex)")
+        // The hidden state converges too: the same record states in every order.
+        try require(reversed == state && right == state, v, "another order or a merge gives another full state")
+    }
+
+    /// `record_states`: the full state of every record the ops name (hidden ones too), in
+    /// the storage encoding, sorted by collection bytes and then id bytes.
+    static func checkRecordStates(_ v: Vector, _ state: ReplicaState) throws {
+        let entries = try v.array("record_states")
+        let keys = entries.map { (Array(($0["collection"] as? String ?? "").utf8), $0["record"] as? String ?? "") }
+        try require(zip(keys, keys.dropFirst()).allSatisfy { a, b in
+            a.0 == b.0 ? a.1 < b.1 : a.0.lexicographicallyPrecedes(b.0)
+        }, v, "record_states are not sorted by collection bytes, then id")
+        for entry in entries {
+            let item = Vector(name: v.name, expected: "", json: entry)
+            let id = try RecordID(uuidString: try item.string("record"))
+            let collection = try item.string("collection")
+            guard let record = state.recordState(id, in: collection) else {
+                throw Mismatch(message: "\(v.name): no record \(collection)/\(id)")
+            }
+            try require(hex(record.storageEncoding()) == (try item.string("state_hex")), v,
+                        "record \(collection)/\(id) has state \(hex(record.storageEncoding()))")
+        }
+        try require(entries.count == state.recordCount, v, "record_states lists \(entries.count) of \(state.recordCount) records")
     }
 
     static func expectError(_ v: Vector, _ body: () throws -> Void) throws {
@@ -188,12 +217,14 @@ import Testing
 
     // MARK: - Loading
 
-    static func load(_ file: String) throws -> [Vector] {
+    /// The cases of `file`. Each has a `name`, and an `expected` unless `withExpected` is
+    /// false (`hlc.jsonl` states it per step, `coalescing.jsonl` has only valid cases).
+    static func load(_ file: String, withExpected: Bool = true) throws -> [Vector] {
         let url = directory.appendingPathComponent(file)
         let text = try String(contentsOf: url, encoding: .utf8)
         return try text.split(separator: "\n").enumerated().map { number, line in
             guard let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let name = json["name"] as? String, let expected = json["expected"] as? String
+                  let name = json["name"] as? String, let expected = json["expected"] as? String ?? (withExpected ? nil : "")
             else { throw Mismatch(message: "\(file):\(number + 1) is not a vector object") }
             return Vector(name: name, expected: expected, json: json)
         }

@@ -41,6 +41,7 @@ struct BundleVectors {
         var vectors = try BundleVectors()
         vectors.addValidCases()
         try vectors.addInvalidCases()
+        try vectors.addFaultCases()
         return vectors.collected
     }
 

@@ -91,3 +91,23 @@ func line(_ pairs: [(String, JSON)]) -> String {
     JSON.object(pairs).render(into: &out)
     return out
 }
+
+/// The `record_states` of a valid batch (`Specs/wire-format.md` section 9.1): every record
+/// the ops name, hidden ones included, sorted by collection bytes and then id bytes, each
+/// with its full CRDT state in the storage encoding of `Specs/storage-schema.md` section 5
+/// (stamps, tombstones, `deletedAt` and `lastWrite`), so an implementation can compare
+/// the hidden state, not only the visible one.
+func recordStates(_ state: ReplicaState, _ ops: [RecordOperation]) -> JSON {
+    var keys: [(collection: [UInt8], name: String, id: RecordID)] = []
+    var seen = Set<String>()
+    for op in ops where seen.insert(hex(op.collection.utf8) + op.record.uuidString).inserted {
+        keys.append((Array(op.collection.utf8), op.collection, op.record))
+    }
+    keys.sort { $0.collection == $1.collection ? $0.id.bytes.lexicographicallyPrecedes($1.id.bytes) : $0.collection.lexicographicallyPrecedes($1.collection) }
+    return .array(keys.map { key in
+        // Cannot be nil: every record an op names exists in the state.
+        let record = state.recordState(key.id, in: key.name)!
+        return .object([("collection", .string(key.name)), ("record", .string(key.id.uuidString)),
+                        ("state_hex", .string(hex(record.storageEncoding())))])
+    })
+}

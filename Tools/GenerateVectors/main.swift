@@ -1,5 +1,7 @@
 // concord-vectors: writes the language-neutral test vectors of Specs/vectors:
-// values.jsonl and operations.jsonl (this file), bundles.jsonl (BundleVectors*.swift).
+// values.jsonl and operations.jsonl (this file and MergeVectors.swift), bundles.jsonl
+// (BundleVectors*.swift), hlc.jsonl (ClockVectors.swift), coalescing.jsonl
+// (CoalescingVectors.swift) and invites.jsonl (InviteVectors.swift).
 //
 //     swift run concord-vectors [output-directory]     # default: Specs/vectors
 //
@@ -62,7 +64,7 @@ func errorCode(_ body: () throws -> Void) -> String? {
     var pairs: [(String, JSON)] = [("name", .string(name)), ("expected", .string("valid")), ("hex", .string(hex(input)))]
     if input != canonical { pairs.append(("reencoded_hex", .string(hex(canonical)))) }
     pairs += [("ops", .array(ops.map { json($0) })), ("state_digest_hex", .string(state.digestHex)),
-              ("canonical_state_hex", .string(hex(state.canonicalEncoding())))]
+              ("canonical_state_hex", .string(hex(state.canonicalEncoding()))), ("record_states", recordStates(state, ops))]
     operationLines.append(line(pairs))
 }
 
@@ -353,6 +355,9 @@ invalidBatch("huge_observed_count",
 invalidBatch("huge_bytes_value_length",
              bytes(header(opCount: 1), [0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x05, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x00]))
 
+// Valid batches added for the mutation harness (MergeVectors.swift).
+addMergeVectors()
+
 // MARK: - Change bundles
 
 var bundleLines: [String] = []
@@ -364,6 +369,16 @@ do {
     problems.append("bundle fixtures: \(error)")
 }
 
+// MARK: - Clocks, coalescing and invite tokens
+
+addClockVectors()
+do {
+    try addCoalescingVectors()
+} catch {
+    problems.append("coalescing: \(error)")
+}
+addInviteVectors()
+
 // MARK: - Output
 
 guard problems.isEmpty else {
@@ -372,7 +387,8 @@ guard problems.isEmpty else {
 }
 let directory = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "Specs/vectors"
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-for (file, lines) in [("values.jsonl", valueLines), ("operations.jsonl", operationLines), ("bundles.jsonl", bundleLines)] {
+for (file, lines) in [("values.jsonl", valueLines), ("operations.jsonl", operationLines), ("bundles.jsonl", bundleLines),
+                      ("hlc.jsonl", clockLines), ("coalescing.jsonl", coalescingLines), ("invites.jsonl", inviteLines)] {
     let path = (directory as NSString).appendingPathComponent(file)
     try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
     print("wrote \(lines.count) cases to \(path)")

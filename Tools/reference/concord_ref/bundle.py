@@ -1,0 +1,205 @@
+"""Change bundles (Specs/wire-format.md sections 7.2 and 7.5): the container, the causal
+context and the payload.
+
+The header layout of each bundle format is one function in HEADER_LAYOUTS; format 3 (issue
+13) adds its own without touching the rest of the container or the pipeline."""
+from . import batch, certificates, crypto, dev
+from .codec import Reader, Reject
+
+MAGIC = b"CNCB"
+SIGNATURE_BYTES = 64
+BOX_OVERHEAD = 24 + 16
+MAX_CONTEXT_AUTHORS = 4096
+RESERVED_FLAGS = 0xFE
+
+
+class Bundle:
+    """The decoded container. `header` is bytes [0, H) (the AEAD associated data),
+    `signed` bytes [0, end - 64)."""
+
+    def __init__(self, data, version, fields, header_end, payload_start, payload_end):
+        self.data = data
+        self.version = version
+        self.__dict__.update(fields)
+        self.header = data[:header_end]
+        self.payload = data[payload_start:payload_end]
+        self.signed = data[:-SIGNATURE_BYTES]
+        self.signature = data[-SIGNATURE_BYTES:]
+        self.id = crypto.blake2b256(self.signed)
+
+
+def header_v2(r):
+    """Section 7.2: the fields from offset 5 (after magic and version) to H."""
+    flags = r.byte()
+    if flags & RESERVED_FLAGS and not dev.on("bundle-accepts-reserved-flags"):
+        r.fail(f"reserved flag bits {flags:#04x}")
+    space_id = r.take(32)
+    author = r.take(32)
+    seq = r.varint()
+    if seq == 0 and not dev.on("bundle-accepts-sequence-zero"):
+        r.fail("sequence 0")
+    previous = r.take(32)
+    if (seq == 1) != (previous == bytes(32)) and not dev.on("bundle-previous-rule-unchecked"):
+        r.fail("previous does not match the sequence")
+    hlc_min = r.fixed64()
+    hlc_max = r.fixed64()
+    if dev.on("bundle-hlc-big-endian"):
+        hlc_min, hlc_max = (int.from_bytes(v.to_bytes(8, "little"), "big") for v in (hlc_min, hlc_max))
+    if hlc_min > hlc_max and not dev.on("bundle-accepts-empty-clock-range"):
+        r.fail("hlc min > hlc max")
+    chain = certificates.parse_chain(r.blob())
+    return {"encrypted": bool(flags & 1), "space_id": space_id, "author": author, "seq": seq,
+            "previous": previous, "hlc_min": hlc_min, "hlc_max": hlc_max, "membership": chain}
+
+
+HEADER_LAYOUTS = {2: header_v2}
+
+
+def decode(data, max_bundle_bytes):
+    """Pipeline steps 1-2: size, then magic, version and structure."""
+    if not dev.on("pipeline-size-after-structure"):
+        check_size(data, max_bundle_bytes)
+    bundle = decode_structure(data)
+    if dev.on("pipeline-size-after-structure"):
+        check_size(data, max_bundle_bytes)
+    return bundle
+
+
+def check_size(data, max_bundle_bytes):
+    too_large = len(data) >= max_bundle_bytes if dev.on("bundle-size-limit-exclusive") else len(data) > max_bundle_bytes
+    if too_large:
+        raise Reject("bundleTooLarge", f"{len(data)} bytes")
+
+
+def decode_structure(data):
+    r = Reader(data, code="malformedBundle")
+    if dev.on("bundle-version-before-magic") and len(data) > 4 and data[4] not in HEADER_LAYOUTS:
+        raise Reject("unsupportedVersion", f"bundle format {data[4]}")
+    if data[:4] != MAGIC:
+        raise Reject("malformedBundle", "not a change bundle")
+    r.offset = 4
+    version = r.byte()
+    layout = HEADER_LAYOUTS.get(version)
+    if layout is None:
+        if dev.on("bundle-version-after-header") and len(data) > 5:
+            layout = header_v2
+        else:
+            raise Reject("unsupportedVersion", f"bundle format {version}")
+    fields = layout(r)
+    if layout is not HEADER_LAYOUTS.get(version):
+        raise Reject("unsupportedVersion", f"bundle format {version}")
+    header_end = r.offset
+    length = r.varint()
+    if r.remaining < SIGNATURE_BYTES or length > r.remaining - SIGNATURE_BYTES:
+        r.fail("payload and signature do not fit")
+    if fields["encrypted"] and length < BOX_OVERHEAD and not dev.on("bundle-accepts-short-encrypted-payload"):
+        r.fail("encrypted payload shorter than nonce and tag")
+    payload_start = r.offset
+    r.take(length)
+    payload_end = r.offset
+    if r.remaining != SIGNATURE_BYTES and not dev.on("bundle-accepts-trailing-bytes"):
+        r.fail("bytes after the signature")
+    if dev.on("bundle-accepts-trailing-bytes"):
+        data = data[:payload_end + SIGNATURE_BYTES]
+    return Bundle(data, version, fields, header_end, payload_start, payload_end)
+
+
+def verify_signature(bundle):
+    """Step 4: Ed25519 by the author over the exact signed bytes."""
+    if not crypto.verifies(bundle.author, bundle.signed, bundle.signature):
+        raise Reject("invalidSignature", "the signature does not verify")
+
+
+def plaintext(bundle, space):
+    """Section 7.5: the encryption flag must match the space, then decrypt with the content
+    key and the header as associated data."""
+    if dev.on("pipeline-decrypt-before-flag-check") and space.encrypted:
+        opened = open_payload(bundle, space)
+        check_flag(bundle, space)
+        return opened
+    if not dev.on("encryption-flag-unchecked"):
+        check_flag(bundle, space)
+    if space.encrypted:
+        return open_payload(bundle, space)
+    return bundle.payload
+
+
+def check_flag(bundle, space):
+    if bundle.encrypted != space.encrypted:
+        raise Reject("encryptionMismatch", "the encryption flag differs from the space's")
+
+
+def open_payload(bundle, space):
+    ad = bundle.header
+    if dev.on("aead-without-header"):
+        ad = b""
+    elif dev.on("aead-header-with-payload-length"):
+        ad = bundle.signed[:len(bundle.signed) - len(bundle.payload)]
+    opened = crypto.open_box(space.content_key, bundle.payload, ad)
+    if opened is None:
+        raise Reject("decryptionFailed", "the payload does not decrypt")
+    return opened
+
+
+def decode_context(r, author):
+    """Section 7.5: count <= 4096, entries strictly ascending by author bytes, never the
+    bundle's author, sequences >= 1."""
+    count = r.varint()
+    limit = MAX_CONTEXT_AUTHORS - (1 if dev.on("context-limit-exclusive") else 0)
+    if count > limit and not dev.on("context-limit-unchecked"):
+        r.fail(f"context of {count} authors")
+    if count > r.remaining // 33:
+        r.fail(f"context of {count} authors cannot fit")
+    entries, previous = [], None
+    for _ in range(count):
+        name = r.take(32)
+        if previous is not None:
+            if dev.on("context-accepts-duplicates"):
+                ordered = previous <= name
+            elif dev.on("context-accepts-any-order"):
+                ordered = previous != name
+            else:
+                ordered = previous < name
+            if not ordered:
+                r.fail("context authors not strictly ascending")
+        if name == author and not dev.on("context-accepts-own-author"):
+            r.fail("context names the bundle's author")
+        seq = r.varint()
+        if seq == 0 and not dev.on("context-accepts-sequence-zero"):
+            r.fail("context sequence 0")
+        entries.append((name, seq))
+        previous = name
+    return entries
+
+
+def contents(bundle, space):
+    """Step 11: plaintext, causal context, batch, then the ops against the header.
+    Returns (context entries, ops)."""
+    text = plaintext(bundle, space)
+    r = Reader(text, code="malformedBundle")
+    context = decode_context(r, bundle.author)
+    try:
+        ops = batch.decode(text[r.offset:])
+    except Reject as error:
+        if error.code == "malformedEncoding" or dev.on("bundle-batch-version-malformed"):
+            raise Reject("malformedBundle", error.message)
+        raise
+    if not ops and not dev.on("bundle-accepts-empty-batch"):
+        raise Reject("emptyBundle", "no operations")
+    if not ops:
+        return context, ops
+    if dev.on("bundle-hlc-range-before-author"):
+        check_range(bundle, ops)
+    for op in ops:
+        if op.replica != bundle.author and not dev.on("bundle-author-of-ops-unchecked"):
+            raise Reject("authorMismatch", "an op stamped by another replica")
+    check_range(bundle, ops)
+    return context, ops
+
+
+def check_range(bundle, ops):
+    readings = [op.hlc for op in ops]
+    low = bundle.hlc_min if dev.on("bundle-hlc-min-unchecked") else min(readings)
+    high = bundle.hlc_max if dev.on("bundle-hlc-max-unchecked") else max(readings)
+    if (low, high) != (bundle.hlc_min, bundle.hlc_max):
+        raise Reject("malformedBundle", "hlc min/max differ from the ops' readings")

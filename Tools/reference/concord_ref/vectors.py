@@ -1,0 +1,272 @@
+"""Checks the reference against every file in Specs/vectors.
+
+Each checker takes one case (a parsed JSON line) and the earlier cases of its file, and
+raises Mismatch (or Reject) when the reference disagrees with the case. `run` walks the
+files in FILES order and returns the failures; with `first_only` it stops at the first,
+which is all the mutation harness needs."""
+import json
+import pathlib
+import random
+
+from . import batch, bundle as bundles, bundle_file, coalesce, crdt, crypto, hlc, invite, values
+from .importer import Importer, Space
+from .codec import Reader, Reject, Writer
+
+VECTORS = pathlib.Path(__file__).resolve().parents[3] / "Specs" / "vectors"
+
+
+class Mismatch(Exception):
+    pass
+
+
+def require(condition, message):
+    if not condition:
+        raise Mismatch(message)
+
+
+def expect_reject(case, body):
+    """The case is invalid: `body` must raise Reject with the expected code."""
+    try:
+        body()
+    except Reject as error:
+        require(error.code == case["expected"], f"rejected with {error.code} ({error.message}), expected {case['expected']}")
+        return
+    raise Mismatch(f"accepted, expected {case['expected']}")
+
+
+# values.jsonl
+
+def check_value(case, earlier):
+    data = bytes.fromhex(case["hex"])
+
+    def decode():
+        r = Reader(data)
+        v = values.decode(r)
+        if not r.at_end():
+            r.fail("bytes after the value")
+        return v
+
+    if case["expected"] != "valid":
+        return expect_reject(case, decode)
+    v = decode()
+    require(v == values.from_json(case["value"]), f"decoded {v!r}")
+    w = Writer()
+    values.encode(v, w)
+    require(w.bytes() == data, f"re-encodes to {w.bytes().hex()}")
+
+
+# operations.jsonl
+
+def state_of(ops):
+    return crdt.State().apply_all(ops)
+
+
+def fingerprint(state):
+    return state.canonical_encoding(), state.record_states()
+
+
+def check_batch(case, earlier):
+    data = bytes.fromhex(case["hex"])
+    if case["expected"] != "valid":
+        return expect_reject(case, lambda: batch.decode(data))
+    ops = batch.decode(data)
+    expected_ops = [batch.op_from_json(j) for j in case["ops"]]
+    require(ops == expected_ops, "decoded ops differ from the JSON ops")
+    canonical = bytes.fromhex(case.get("reencoded_hex", case["hex"]))
+    require(batch.encode(ops) == canonical, f"re-encodes to {batch.encode(ops).hex()}")
+    check_state(ops, case)
+
+
+def check_state(ops, case):
+    """The state after `ops`, in order and in other orders, with duplicates, and merged
+    from parts: the canonical bytes, digest and full record states of the case."""
+    state = state_of(ops)
+    require(state.canonical_encoding().hex() == case["canonical_state_hex"],
+            f"canonical state {state.canonical_encoding().hex()}")
+    require(state.digest_hex() == case["state_digest_hex"], "state digest")
+    view = crdt.decode_canonical(bytes.fromhex(case["canonical_state_hex"]))
+    require(view == crdt.visible_view(state), "canonical_state_hex does not decode to the visible state")
+    if "record_states" in case:
+        got = [{"collection": c.decode("utf-8"), "record": r.hex(), "state_hex": s.hex()} for c, r, s in state.record_states()]
+        want = [{"collection": j["collection"], "record": values.uuid_bytes(j["record"]).hex(), "state_hex": j["state_hex"]}
+                for j in case["record_states"]]
+        require(got == want, f"record states {got}")
+    reference = fingerprint(state)
+    rng = random.Random(len(ops))
+    shuffled = list(ops) + list(ops[::2])
+    rng.shuffle(shuffled)
+    orders = {"reversed with duplicates": list(reversed(ops)) + list(ops), "shuffled with duplicates": shuffled}
+    for what, order in orders.items():
+        require(fingerprint(state_of(order)) == reference, f"{what} gives another state")
+    half = len(ops) // 2
+    for left, right in ((ops[:half], ops[half:]), (ops[half:], ops[:half]), (ops[::2], ops[1::2])):
+        merged = state_of(left).merge(state_of(right))
+        require(fingerprint(merged) == reference, "merging two parts gives another state")
+        twice = state_of(left).merge(state_of(right)).merge(state_of(ops))
+        require(fingerprint(twice) == reference, "merging again changes the state")
+
+
+# hlc.jsonl
+
+def check_clock(case, earlier):
+    clock = hlc.Clock(last=int(case["last"]), max_drift=int(case["max_drift_ms"]))
+    for i, step in enumerate(case["steps"]):
+        pt = int(step["pt_ms"])
+        call = step["call"]
+        try:
+            if call == "now":
+                result = clock.now(pt)
+            elif call == "receive":
+                result = clock.receive(int(step["remote"]), pt)
+            else:
+                clock.observe(int(step["remote"]), pt)
+                result = None
+            got = "valid"
+        except Reject as error:
+            got, result = error.code, None
+        require(got == step["expected"], f"step {i} ({call}): {got}, expected {step['expected']}")
+        if "result" in step:
+            require(str(result) == step["result"], f"step {i} ({call}) gives {result}, expected {step['result']}")
+        require(str(clock.last) == step["last"], f"step {i} ({call}) leaves last = {clock.last}, expected {step['last']}")
+
+
+# coalescing.jsonl
+
+def check_coalescing(case, earlier):
+    ops = [batch.op_from_json(j) for j in case["ops"]]
+    kept = coalesce.coalesce(ops)
+    expected = [batch.op_from_json(j) for j in case["coalesced"]]
+    require(kept == expected, f"coalesced to {[batch.op_to_json(o) for o in kept]}")
+    require(fingerprint(state_of(kept)) == fingerprint(state_of(ops)), "the coalesced ops give another state")
+
+
+# bundles.jsonl
+
+def bundle_space(case):
+    return Space(bytes.fromhex(case["space_seed_hex"]), case["encrypted"])
+
+
+def make_importer(case):
+    """A fresh importing device of the case's space, clock and limits (section 9.2)."""
+    return Importer(bundle_space(case), case["now_ms"], case["max_drift_ms"], case["max_bundle_bytes"], case["max_held_bundles"])
+
+
+def check_bundle(case, earlier):
+    importer = make_importer(case)
+    for name in case["import_before"]:
+        require(name in earlier, f"import_before names {name}, not an earlier case")
+        try:
+            importer.import_bundle(bytes.fromhex(earlier[name]["bundle_hex"]))
+        except Reject as error:
+            raise Mismatch(f"importing {name} first was rejected: {error.code} ({error.message})")
+    before = fingerprint(importer.state)
+    data = bytes.fromhex(case["bundle_hex"])
+    if case["expected"] != "valid":
+        expect_reject(case, lambda: importer.import_bundle(data))
+        require(fingerprint(importer.state) == before, "a rejection changed the state")
+        require(importer.state.digest_hex() == case["state_digest_hex"], "state digest")
+        return
+    outcome = importer.import_bundle(data)
+    require(outcome[0] == case["outcome"], f"outcome {outcome[0]}, expected {case['outcome']}")
+    b = bundles.decode(data, case["max_bundle_bytes"])
+    require(b.id.hex() == case["bundle_id_hex"], "bundle id")
+    require(b.signed.hex() == case["signed_bytes_hex"] and b.signature.hex() == case["signature_hex"], "signed bytes")
+    require(b.author.hex() == case["author_public_key_hex"] and b.seq == case["sequence"], "author or sequence")
+    if outcome[0] == "applied":
+        require([i.hex() for i in outcome[1]] == case["applied_ids_hex"], f"applied {[i.hex() for i in outcome[1]]}")
+    elif outcome[0] == "duplicate":
+        require(outcome[1] == b.id, "duplicate of another bundle")
+    elif outcome[0] == "held":
+        require(outcome[1] == case["waiting_for"], f"held waiting for {outcome[1]}")
+    else:
+        require(outcome[1] == b.author and outcome[2] == case["fork_sequence"], f"fork at {outcome[2]}")
+    if "plaintext_hex" not in case:
+        # A fork or duplicate whose payload does not open (decided before step 11).
+        require(outcome[0] in ("fork", "duplicate"), "payload keys missing")
+        try:
+            bundles.contents(b, bundle_space(case))
+        except Reject:
+            require(importer.state.digest_hex() == case["state_digest_hex"], "state digest")
+            return
+        raise Mismatch("the payload opens, but the case has no payload keys")
+    text = bundles.plaintext(b, bundle_space(case))
+    require(text.hex() == case["plaintext_hex"], "plaintext")
+    context, ops = bundles.contents(b, bundle_space(case))
+    require([(a.hex(), s) for a, s in context] == [(e["author"], e["seq"]) for e in case["context"]], f"context {context}")
+    require(text.endswith(bytes.fromhex(case["batch_hex"])), "batch_hex is not the end of the plaintext")
+    require(ops == [batch.op_from_json(j) for j in case["ops"]], "ops")
+    require(importer.state.digest_hex() == case["state_digest_hex"], f"state digest {importer.state.digest_hex()}")
+
+
+# bundle_files.jsonl
+
+def check_bundle_file(case, earlier):
+    data = bytes.fromhex(case["hex"])
+    if case["expected"] != "valid":
+        return expect_reject(case, lambda: bundle_file.read(data))
+    space_id, entries = bundle_file.read(data)
+    require(space_id.hex() == case["space_id_hex"], "space id")
+    require([e.hex() for e in entries] == case["bundles_hex"], "bundles")
+    require(data[-32:].hex() == case["checksum_hex"], "checksum")
+
+
+# invites.jsonl
+
+def check_invite(case, earlier):
+    if case["expected"] != "valid":
+        return expect_reject(case, lambda: invite.parse(case["text"]))
+    token = invite.parse(case["text"])
+    require(token["kind"] == case["kind"], f"kind {token['kind']}")
+    require(token["space_id"].hex() == case["space_id_hex"], "space id")
+    require(token["encrypted"] == case["encrypted"], "encrypted")
+    require(token["bytes"].hex() == case["token_hex"], "token bytes")
+
+
+FILES = [
+    ("values.jsonl", check_value),
+    ("operations.jsonl", check_batch),
+    ("hlc.jsonl", check_clock),
+    ("coalescing.jsonl", check_coalescing),
+    ("bundle_files.jsonl", check_bundle_file),
+    ("invites.jsonl", check_invite),
+    ("bundles.jsonl", check_bundle),
+]
+
+_loaded = {}
+
+
+def load(name):
+    if name not in _loaded:
+        path = VECTORS / name
+        _loaded[name] = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] \
+            if path.exists() else []
+    return _loaded[name]
+
+
+def run(first_only=False, files=None, first=None):
+    """[(file, case name, message)] for every case the reference disagrees with, and the
+    number of cases checked. `files` limits the run to some files; `first` names a file
+    to check before the others (the result is the same, only found sooner)."""
+    failures, checked = [], 0
+    order = sorted(FILES, key=lambda item: item[0] != first)
+    for name, checker in order:
+        if files and name not in files:
+            continue
+        earlier = {}
+        for case in load(name):
+            checked += 1
+            try:
+                checker(case, earlier)
+            except Exception as error:  # a deviation may fail in any way; each counts
+                failures.append((name, case.get("name", "?"), f"{type(error).__name__}: {error}"))
+                if not isinstance(error, (Mismatch, Reject)):
+                    failures[-1] = failures[-1] + ("crash",)
+                if first_only:
+                    return failures, checked
+            earlier[case["name"]] = case
+    return failures, checked
+
+
+def content_key_known_answer():
+    """Specs/wire-format.md section 7.8."""
+    return crypto.content_key(bytes([5] * 32)).hex() == "d2dc2baf5f96dddd6db164b23b92ee5ba3699159b290652435218c7e61254144"

@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Mutation harness: are the vectors in Specs/vectors strong enough to catch an
+implementation that gets a rule wrong?
+
+    python3 Tools/reference/mutants.py [--list] [--verbose] [NAME ...]
+
+First the unmodified reference (Tools/reference/concord_ref) must agree with every vector.
+Then each deviation below is switched on alone (concord_ref/dev.py) and the vectors are run
+again: the deviation is caught when at least one vector disagrees. Prints
+"vectors catch N of M deviations" and exits 1 if any deviation survives (naming it), if
+the unmodified reference disagrees with a vector, or if a deviation listed here is not
+wired into the reference (or one wired in is not listed). Exits 2 without PyNaCl.
+
+The list is documented in Specs/correctness.md ("Mutation-adequate vectors"); keep both
+in step."""
+import ast
+import pathlib
+import re
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from concord_ref import crypto, dev, vectors  # noqa: E402
+
+# (name, what the deviating implementation does). Grouped as in Specs/correctness.md.
+MUTANTS = [
+    # Encoding primitives (wire-format sections 1 and 6)
+    ("varint-accept-non-minimal", "accepts a varint with a final 00 group (80 00 for 0)"),
+    ("varint-accept-over-64-bits", "accepts a 10th varint byte above 01"),
+    ("varint-accept-eleven-bytes", "accepts a varint continuing into an 11th byte"),
+    ("utf8-accept-surrogates", "accepts UTF-8-encoded surrogates (ed a0 80)"),
+    ("utf8-replace-invalid", "accepts invalid UTF-8 (as if replacing it with U+FFFD)"),
+    # Values (wire-format 3, crdt-semantics 1)
+    ("bool-accept-any-nonzero", "reads any non-zero bool payload as true"),
+    ("double-nan-canonicalized", "replaces every NaN by the quiet NaN 7ff8000000000000 when decoding"),
+    ("double-negative-zero-canonicalized", "decodes -0.0 as +0.0"),
+    ("strings-normalized-nfc", "normalizes string values to NFC"),
+    ("names-normalized-nfc", "normalizes collection and field names to NFC"),
+    ("value-order-bytes-before-string", "orders bytes before strings (kind ranks swapped)"),
+    ("value-order-numbers-mixed", "orders ints and doubles together by numeric value"),
+    ("bool-order-reversed", "orders true before false"),
+    ("int-order-unsigned", "orders ints as unsigned 64-bit numbers (negatives last)"),
+    ("double-order-unsigned-bits", "orders doubles by their bit pattern as an unsigned number"),
+    ("double-order-signed-bits", "orders doubles by their bit pattern as a signed number"),
+    ("double-order-numeric", "orders doubles by IEEE <, -0.0 tied with +0.0, NaNs last"),
+    ("double-order-nan-last", "orders every NaN, negative ones included, after +infinity"),
+    ("double-order-negative-nan-payload-ascending", "orders negative NaNs by ascending payload"),
+    ("double-zeros-equal", "treats -0.0 and +0.0 as one value in sets"),
+    ("double-nans-equal", "treats all NaNs as one value in sets"),
+    ("string-order-utf16", "orders strings by UTF-16 code units, not UTF-8 bytes"),
+    ("string-order-length-first", "orders strings by length, then bytes"),
+    ("bytes-order-signed", "compares bytes as signed (80-ff before 00)"),
+    ("bytes-order-length-first", "orders byte strings by length, then bytes"),
+    ("reference-order-id-first", "orders references by record id before collection"),
+    # Operation batches (wire-format 2, 4, 6)
+    ("batch-version-after-tables", "reads the tables before checking the format byte"),
+    ("batch-unknown-kind-is-delete", "reads an unknown op kind as a delete"),
+    ("batch-index-bound-inclusive", "accepts a table index equal to the table's count"),
+    ("batch-delta-from-zero", "reads each op's clock delta from 0, not from the previous op"),
+    ("batch-tag-delta-chained", "reads each observed tag's delta from the previous tag, not from its op"),
+    ("batch-delta-not-modular", "adds clock deltas without wrapping modulo 2^64 (and rejects what leaves 0...2^64-1)"),
+    ("batch-accept-trailing-bytes", "ignores bytes after the last op"),
+    ("encode-tables-sorted", "writes the tables sorted instead of in order of first use"),
+    ("encode-field-before-collection", "visits an op's field before its collection when building the name table"),
+    # LWW registers (crdt-semantics 3)
+    ("lww-tie-replica-reversed", "breaks equal-HLC ties in favour of the smaller replica id"),
+    ("lww-no-replica-tiebreak", "breaks no equal-HLC tie: the first write to arrive stays"),
+    ("lww-identical-stamp-smaller-value-wins", "gives an identical stamp to the smaller value"),
+    ("lww-identical-stamp-keeps-current", "keeps the current value on an identical stamp"),
+    # OR-sets and removes (crdt-semantics 4, 5, 6)
+    ("add-revives-removed-tag", "an add makes a removed (value, tag) live again"),
+    ("remove-kills-every-live-tag", "a remove kills every live tag of its value, observed or not"),
+    ("remove-only-known-tags", "a remove stores no tombstone for a tag whose add has not arrived"),
+    ("remove-keeps-future-tags", "a remove also applies observed tags stamped after itself"),
+    ("remove-keeps-tag-equal-to-own-stamp", "a remove also applies an observed tag equal to its own stamp"),
+    ("remove-ignores-delete", "a remove also applies observed tags at or before the record's delete"),
+    ("remove-keeps-tag-at-delete", "a remove keeps observed tags at or after the delete, dropping the later ones"),
+    ("remove-counts-as-write", "a remove advances the record's last write W (and can revive it)"),
+    # Records and the delete rule (crdt-semantics 5)
+    ("delete-counts-as-write", "a delete advances the record's last write W"),
+    ("dropped-write-not-counted", "a set or add dropped by the delete rule does not advance W"),
+    ("delete-tie-write-wins", "a record is visible when W == D (the write wins the tie)"),
+    ("delete-tie-keeps-write", "an operation stamped exactly at D is applied (only earlier ones dropped)"),
+    ("prune-keeps-stamp-at-delete", "a delete prunes only what is stamped before D, not at D"),
+    ("prune-keeps-tombstones", "a delete prunes live tags but keeps tombstones at or before D"),
+    ("merge-skips-prune", "state merge does not prune with the merged D"),
+    # Canonical state (wire-format 5, crdt-semantics 7)
+    ("canonical-includes-hidden-records", "writes hidden (deleted or never written) records"),
+    ("canonical-counts-hidden-collections", "writes collections whose records are all hidden"),
+    ("canonical-includes-empty-sets", "writes sets that have no live member"),
+    ("names-sorted-utf16", "sorts names by UTF-16 code units, not UTF-8 bytes"),
+    # Hybrid logical clock (hlc.md)
+    ("hlc-send-resets-on-equal-ms", "now() restarts the counter at 0 when physical time equals last.ms"),
+    ("hlc-counter-wraps", "an exhausted counter wraps to 0 in the same millisecond"),
+    ("hlc-no-borrowing", "an exhausted counter fails at once instead of borrowing the next millisecond"),
+    ("hlc-borrow-bound-exclusive", "borrowing stops one millisecond before pt + maxDrift"),
+    ("hlc-receive-ignores-remote-counter", "receive with equal milliseconds increments last, ignoring a larger remote counter"),
+    ("hlc-receive-remote-ahead-resets-counter", "receive of a remote reading ahead of last and pt restarts its counter at 0"),
+    ("hlc-receive-skips-drift", "receive accepts readings beyond the drift bound"),
+    ("hlc-observe-skips-drift", "observe accepts readings beyond the drift bound"),
+    ("hlc-observe-checks-physical", "observe rejects physical time beyond 48 bits"),
+    ("hlc-drift-bound-exclusive", "a reading exactly maxDrift ahead is rejected"),
+    ("hlc-drift-compares-raw-reading", "the drift check compares whole readings, counter included"),
+    ("hlc-drift-bound-wraps", "pt + maxDrift wraps modulo 2^64 instead of saturating"),
+    ("hlc-no-physical-range-check", "now and receive accept physical time beyond 48 bits"),
+    ("hlc-failed-receive-absorbs-remote", "a receive that fails still moves last to the remote reading"),
+    # Coalescing (wire-format 7.6)
+    ("coalesce-keeps-duplicates", "keeps exact duplicate ops"),
+    ("coalesce-last-set-wins", "keeps the last set of a field in batch order, not the LWW winner"),
+    ("coalesce-keeps-every-delete", "keeps every delete of a record"),
+    ("coalesce-keeps-ops-at-delete", "keeps ops stamped exactly at the record's delete"),
+    ("coalesce-drops-last-write-carrier", "drops the newest set/add before a delete, losing the record's W"),
+    ("coalesce-carrier-last-of-equal-stamps", "keeps the last, not the first, of several newest sets/adds with equal stamps before a delete"),
+    # Bundle container (wire-format 7.2, 7.3, 7.10)
+    ("bundle-size-limit-exclusive", "rejects a bundle exactly max_bundle_bytes long"),
+    ("bundle-version-before-magic", "checks the version byte before the magic"),
+    ("bundle-version-after-header", "reads the header before rejecting an unknown version"),
+    ("bundle-accepts-reserved-flags", "ignores reserved flag bits"),
+    ("bundle-accepts-sequence-zero", "accepts sequence 0"),
+    ("bundle-previous-rule-unchecked", "does not tie a zero previous id to sequence 1"),
+    ("bundle-accepts-empty-clock-range", "accepts hlc min > hlc max"),
+    ("bundle-hlc-big-endian", "reads hlc min and max as big-endian (the fixed form of an older hlc.md)"),
+    ("bundle-accepts-short-encrypted-payload", "accepts an encrypted payload shorter than nonce and tag"),
+    ("bundle-accepts-trailing-bytes", "ignores bytes after the signature"),
+    ("chain-accepts-three", "accepts a certificate chain of 3"),
+    ("certificate-unknown-role-malformed", "rejects an unknown certificate role as malformedBundle, not invalidCertificate"),
+    ("certificate-space-id-unchecked", "accepts a certificate naming another space id"),
+    ("certificate-skips-drift", "skips the drift check of certificate issue times"),
+    ("certificate-drift-exclusive", "rejects a certificate issued exactly maxDrift ahead"),
+    ("chain-rules-unchecked", "accepts any roles in a chain of 2"),
+    ("chain-leaf-signed-by-space", "verifies a chain's leaf with the space key instead of the root's subject"),
+    ("member-role-unchecked", "accepts bundles of readers and reader issuers"),
+    ("member-author-unchecked", "accepts a bundle whose author is not its certificate's subject"),
+    ("content-key-subkey-0", "derives the content key with subkey id 0"),
+    ("aead-without-header", "decrypts without the header as associated data"),
+    ("aead-header-with-payload-length", "takes the header and the payload length as associated data"),
+    ("encryption-flag-unchecked", "ignores a bundle encryption flag that differs from the space"),
+    # Payload (wire-format 7.5)
+    ("context-limit-unchecked", "accepts a causal context of more than 4096 authors"),
+    ("context-limit-exclusive", "rejects a causal context of exactly 4096 authors"),
+    ("context-accepts-duplicates", "accepts a causal context naming an author twice"),
+    ("context-accepts-any-order", "accepts causal context authors in any order (repeats still rejected)"),
+    ("context-accepts-own-author", "accepts a causal context naming the bundle's author"),
+    ("context-accepts-sequence-zero", "accepts a causal context sequence of 0"),
+    ("bundle-batch-version-malformed", "reports an unknown batch format inside a bundle as malformedBundle"),
+    ("bundle-accepts-empty-batch", "accepts a bundle without operations"),
+    ("bundle-author-of-ops-unchecked", "accepts ops stamped by another replica than the author"),
+    ("bundle-hlc-min-unchecked", "does not compare hlc min with the smallest op reading"),
+    ("bundle-hlc-max-unchecked", "does not compare hlc max with the greatest op reading"),
+    # Import pipeline (wire-format 7.7): checks, their order, outcomes
+    ("bundle-skips-drift", "skips the drift check of hlc max"),
+    ("bundle-drift-checks-hlc-min", "checks the drift of hlc min instead of hlc max"),
+    ("pipeline-size-after-structure", "checks the size limit after decoding the structure"),
+    ("pipeline-space-before-structure", "checks the space id before the structure"),
+    ("pipeline-signature-before-space", "checks the signature before the space id"),
+    ("pipeline-membership-before-signature", "checks certificates, role and author before the signature"),
+    ("member-role-before-certificate", "checks the leaf role before verifying the certificate chain"),
+    ("member-author-before-role", "checks the author against the leaf subject before the leaf role"),
+    ("pipeline-drift-before-membership", "checks clock drift before certificates, role and author"),
+    ("pipeline-position-before-duplicate", "checks the chain position before looking for a duplicate"),
+    ("pipeline-payload-before-position", "decrypts and decodes the payload before the chain position (fork) check"),
+    ("pipeline-held-limit-before-payload", "checks the held limit before decoding the payload"),
+    ("pipeline-decrypt-before-flag-check", "decrypts before comparing the encryption flag with the space"),
+    ("bundle-hlc-range-before-author", "compares the clock range before the authors of the ops"),
+    ("duplicate-ignores-held", "does not count held bundles as already known"),
+    ("duplicate-ignores-quarantined", "does not count quarantined bundles as already known"),
+    ("fork-skips-sequence-at-or-below-head", "applies a bundle for a place the chain already has"),
+    ("fork-skips-previous-link", "does not compare previous with the head's id"),
+    ("fork-skips-held-place", "holds a second bundle for a place a held bundle already takes"),
+    ("held-limit-off-by-one", "holds one bundle more than max_held_bundles"),
+    ("held-limit-per-author", "counts the held limit per author instead of over all authors"),
+    ("held-reports-own-sequence", "reports held(waitingFor:) with the bundle's own sequence"),
+    ("release-nothing", "does not release held bundles when the gap is filled"),
+    ("release-only-one", "releases at most one held bundle"),
+    ("release-skips-quarantined", "never releases a quarantined bundle that extends the chain"),
+    # Bundle files (wire-format 10)
+    ("file-length-before-magic", "reports a short input as truncatedFile before comparing the magic"),
+    ("file-magic-prefix-not-a-file", "reports a proper prefix of the magic as notABundleFile"),
+    ("file-checksum-before-version", "verifies the checksum before the version byte"),
+    ("file-entries-before-checksum", "parses the entries before verifying the checksum"),
+    ("file-checksum-unchecked", "does not verify the checksum"),
+    ("file-accepts-non-minimal-length", "accepts a non-minimal entry length varint"),
+    ("file-entry-magic-unchecked", "accepts an entry that does not start with CNCB"),
+    ("file-entry-space-unchecked", "accepts an entry of another space than the file's"),
+    # Invite tokens (wire-format 7.4)
+    ("invite-whitespace-kept", "does not trim surrounding whitespace"),
+    ("invite-prefix-case-sensitive", "rejects an uppercase prefix"),
+    ("invite-body-lowercase-only", "rejects uppercase base32 characters"),
+    ("invite-any-length", "accepts base32 lengths that leave 1, 3 or 6 characters in the last group"),
+    ("invite-trailing-bits-unchecked", "accepts non-zero trailing bits"),
+    ("invite-checksum-unchecked", "does not verify the checksum"),
+]
+
+
+DOC = HERE.parent.parent / "Specs" / "correctness.md"
+
+
+def markdown():
+    """The table of Specs/correctness.md: the groups of MUTANTS (the comments) and rows."""
+    source = pathlib.Path(__file__).read_text(encoding="utf-8")
+    body = source[source.index("MUTANTS = ["):source.index("\n]\n")]
+    rows = []
+    for line in body.splitlines()[1:]:
+        line = line.strip()
+        if line.startswith("# "):
+            rows.append(f"| **{line[2:]}** | |")
+        elif line.startswith("("):
+            name, what = ast.literal_eval(line.rstrip(","))
+            rows.append(f"| `{name}` | {what} |")
+    return "| deviation | the deviating implementation |\n|---|---|\n" + "\n".join(rows)
+
+
+# Where each deviation is expected to show first, by name prefix: checking that file first
+# only makes the run faster (a deviation still counts as caught by any vector).
+FIRST_FILE = [
+    ("hlc-", "hlc.jsonl"), ("coalesce-", "coalescing.jsonl"), ("file-", "bundle_files.jsonl"),
+    ("invite-", "invites.jsonl"), ("bundle-", "bundles.jsonl"), ("pipeline-", "bundles.jsonl"),
+    ("member-", "bundles.jsonl"), ("chain-", "bundles.jsonl"), ("certificate-", "bundles.jsonl"),
+    ("context-", "bundles.jsonl"), ("aead-", "bundles.jsonl"), ("content-key-", "bundles.jsonl"),
+    ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
+    ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"),
+]
+
+
+def first_file(name):
+    return next((file for prefix, file in FIRST_FILE if name.startswith(prefix)), None)
+
+
+def wired():
+    """Every dev.on("...") name used by the reference."""
+    names = set()
+    for path in (HERE / "concord_ref").glob("*.py"):
+        names |= set(re.findall(r'dev\.on\("([^"]+)"\)', path.read_text(encoding="utf-8")))
+    return names
+
+
+def main(argv):
+    if crypto.SigningKey is None:
+        print("PyNaCl is not installed. Install it with:\n    python3 -m pip install pynacl", file=sys.stderr)
+        return 2
+    names = [name for name, _ in MUTANTS]
+    if "--list" in argv:
+        for name, what in MUTANTS:
+            print(f"{name}: {what}")
+        return 0
+    if "--markdown" in argv:
+        print(markdown())
+        return 0
+    verbose = "--verbose" in argv
+    chosen = [a for a in argv if not a.startswith("--")] or names
+    problems = []
+    if len(set(names)) != len(names):
+        problems.append("a deviation is listed twice")
+    if set(names) != wired():
+        problems.append(f"listed but not wired into the reference: {sorted(set(names) - wired())}; "
+                        f"wired but not listed: {sorted(wired() - set(names))}")
+    documented = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    undocumented = [name for name in names if f"`{name}`" not in documented]
+    if undocumented:
+        problems.append(f"not listed in {DOC.name} (python3 Tools/reference/mutants.py --markdown): {undocumented}")
+    started = time.monotonic()
+    dev.ACTIVE = frozenset()
+    failures, checked = vectors.run()
+    for file, case, message, *_ in failures:
+        problems.append(f"the unmodified reference disagrees with {file} {case}: {message}")
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        return 1
+    survivors = []
+    for name in chosen:
+        dev.ACTIVE = frozenset([name])
+        failures, _ = vectors.run(first_only=True, first=first_file(name))
+        if failures and len(failures[0]) == 4:
+            # A crash is a bug in the deviation's hook, not a vector catching it.
+            survivors.append(name)
+            print(f"  {name}: the deviation crashes the reference ({failures[0][2][:200]}); fix its hook", file=sys.stderr)
+        elif failures:
+            if verbose:
+                file, case, message = failures[0][:3]
+                print(f"  {name}: caught by {file} {case} ({message[:100]})")
+        else:
+            survivors.append(name)
+            print(f"  {name}: NOT CAUGHT: no vector fails when the reference {dict(MUTANTS)[name]}", file=sys.stderr)
+    dev.ACTIVE = frozenset()
+    caught = len(chosen) - len(survivors)
+    print(f"reference agrees with all {checked} vectors; {len(chosen)} deviations in {time.monotonic() - started:.1f} s")
+    print(f"vectors catch {caught} of {len(chosen)} deviations")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
