@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "classroom-example", targets: ["ClassroomExample"]),
         .executable(name: "concord-bench", targets: ["ConcordBench"]),
         .executable(name: "concord-relay-bench", targets: ["RelayBench"]),
+        .executable(name: "concord-peer-bench", targets: ["PeerBench"]),
         .executable(name: "concord-vectors", targets: ["GenerateVectors"]),
         .executable(name: "concord-crash-worker", targets: ["CrashWorker"]),
     ],
@@ -139,6 +140,10 @@ let package = Package(
             ],
             path: "Benchmarks/RelayBench"
         ),
+
+        // Peer sync between namespaced hosts (make bench-peer, Benchmarks/peer_bench.py runs it):
+        // preparing 1M operations, and the two ends of the live-latency measurement.
+        .executableTarget(name: "PeerBench", dependencies: ["Concord", "ConcordCore", "ConcordSync"], path: "Benchmarks/PeerBench"),
 
         // Regenerates Specs/vectors from fixed seeds: `swift run concord-vectors`.
         .executableTarget(name: "GenerateVectors", dependencies: ["ConcordCore", "ConcordCrypto", "Concord"], path: "Tools/GenerateVectors"),

@@ -96,9 +96,9 @@ extension SyncEngine {
                 group.addTask {
                     for await _ in peerImports {
                         try await Task.sleep(for: .seconds(self.options.pushDebounce))
-                        if try await !client.vector().includes(try await self.replica.versionVector()) {
-                            try await self.pushRound(client)
-                        }
+                        let relayHolds = try await client.vector()
+                        let local = try await self.replica.versionVector()
+                        if !relayHolds.includes(local) { try await self.pushRound(client) }
                     }
                 }
             }

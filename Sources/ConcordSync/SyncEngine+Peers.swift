@@ -73,13 +73,11 @@ extension SyncEngine {
         await peers.setHandlers(
             status: { [weak self] link, status in Task { await self?.setLinkStatus(link, status) } },
             events: nil)
-        var advertisedLabel: String?
         if let port = peering.listenPort {
             do {
                 let bound = try await peers.listen(host: peering.listenHost, port: port)
                 if peering.advertise || peering.discover {
-                    let discovery = try await startDiscovery(advertising: peering.advertise ? bound : nil, browsing: peering.discover)
-                    if peering.advertise { advertisedLabel = await discovery.instanceLabel }
+                    _ = try await startDiscovery(advertising: peering.advertise ? bound : nil, browsing: peering.discover)
                 }
             } catch {
                 setLinkStatus("listen", .error((error as? ConcordSyncError)?.message ?? "\(error)"))
@@ -101,9 +99,8 @@ extension SyncEngine {
                 await withDiscardingTaskGroup { dials in
                     for await found in await discovery.updates() {
                         for peer in found where peer.isMember {
-                            // Two advertising members would dial each other: only the one
-                            // with the smaller instance name dials.
-                            if let advertisedLabel, peer.instance <= advertisedLabel { continue }
+                            // Two members that both discover dial each other; the node keeps
+                            // one connection per pair (PeerNode.runLive).
                             guard let endpoint = peer.endpoint, dialled.insert(endpoint).inserted else { continue }
                             dials.addTask { await peers.maintain(endpoint) }
                         }
@@ -180,7 +177,7 @@ extension SyncEngine.Status {
                 sum.bundlesReceived += part.bundlesReceived
                 sum.bytesReceived += part.bytesReceived
                 sum.bundlesTotal = part.bundlesTotal.flatMap { total in sum.bundlesTotal.map { $0 + total } }
-                sum.bytesTotal = part.bytesTotal.flatMap { total in (sum.bytesTotal ?? 0) + total }
+                sum.bytesTotal = part.bytesTotal.map { total in (sum.bytesTotal ?? 0) + total }
                 progress = sum
             case .error(let message): error = error ?? message
             case .synced: synced = true

@@ -1,6 +1,5 @@
 import Concord
 import ConcordCrypto
-import ConcordStore
 import Foundation
 import Synchronization
 

@@ -195,8 +195,9 @@ public actor LANDiscovery {
     /// (Avahi, Bonjour and other programs share the port), joined to 224.0.0.251 on that
     /// interface, sending through it with IP TTL 255 (RFC 6762 §11).
     func open(_ device: NIONetworkDevice, address: in_addr) async throws -> any Channel {
+        let name = device.name
         let handler = Receiver { [weak self] envelope in
-            Task { await self?.received(envelope, deviceName: device.name) }
+            Task { await self?.received(envelope, deviceName: name) }
         }
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)

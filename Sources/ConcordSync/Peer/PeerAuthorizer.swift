@@ -1,5 +1,4 @@
 import Concord
-import ConcordCore
 import ConcordCrypto
 
 /// Decides whether a device that completed a peer handshake may sync with this one

@@ -1,5 +1,4 @@
 import Concord
-import ConcordCore
 import ConcordCrypto
 
 /// The peer handshake (`Specs/peer-protocol.md` §3): three messages that give two

@@ -1,5 +1,4 @@
 import Concord
-import ConcordCore
 import ConcordCrypto
 
 /// One message of the peer sync protocol after the handshake (`Specs/peer-protocol.md`

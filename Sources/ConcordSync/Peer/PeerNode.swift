@@ -26,8 +26,8 @@ public actor PeerNode {
     public nonisolated let options: PeerOptions
     /// Woken whenever the log may have grown; shared with the rest of the engine.
     public nonisolated let signal: LogSignal
-    let local: PeerHandshake.Local
-    let logger: Logger
+    nonisolated let local: PeerHandshake.Local
+    nonisolated let logger: Logger
     var acceptTask: Task<Void, Never>?
     /// The bound port while listening.
     public private(set) var listeningPort: Int?
@@ -102,11 +102,11 @@ public actor PeerNode {
         }
         let bound = server.channel.localAddress?.port ?? port
         listeningPort = bound
-        acceptTask = Task { [weak self] in
+        acceptTask = Task {
             try? await server.executeThenClose { inbound in
                 try await withThrowingDiscardingTaskGroup { group in
                     for try await connection in inbound {
-                        group.addTask { await self?.accept(connection) }
+                        group.addTask { await self.accept(connection) }
                     }
                 }
             }
@@ -131,7 +131,7 @@ public actor PeerNode {
         backPressureStrategy: .init(lowWatermark: 4, highWatermark: 32))
 
     /// One accepted connection: handshake as responder, then live sync.
-    func accept(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+    nonisolated func accept(_ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
         let remote = connection.channel.remoteAddress.map { "\($0)" } ?? "?"
         do {
             try await connection.executeThenClose { inbound, outbound in
@@ -162,7 +162,7 @@ public actor PeerNode {
     /// - Throws: ``ConcordSyncError`` `.unreachable` (no connection, cut), `.peerProtocol`
     ///   (not a member of this space, tampered), `.peerRefused` (refused, or this device).
     @discardableResult
-    public func sync(with endpoint: PeerEndpoint) async throws -> PeerSyncSummary {
+    public nonisolated func sync(with endpoint: PeerEndpoint) async throws -> PeerSyncSummary {
         let connection = try await connect(endpoint)
         return try await connection.executeThenClose { inbound, outbound in
             var reader = FrameReader(inbound)
@@ -181,11 +181,11 @@ public actor PeerNode {
     /// through another connection.
     /// - Parameters:
     ///   - endpoint: Where the peer listens.
-    public func maintain(_ endpoint: PeerEndpoint) async {
+    public nonisolated func maintain(_ endpoint: PeerEndpoint) async {
         var attempt = 0
         let name = "peer \(endpoint)"
         while !Task.isCancelled {
-            report(name, .syncing(SyncEngine.SyncProgress()))
+            await report(name, .syncing(SyncEngine.SyncProgress()))
             do {
                 let connection = try await connect(endpoint)
                 let outcome = try await connection.executeThenClose { inbound, outbound in
@@ -198,28 +198,28 @@ public actor PeerNode {
                     return try await self.runLive(&link, channel: connection.channel, initiator: self.local.device.publicKey, name: name)
                 }
                 if case .duplicate(let peer) = outcome {
-                    report(name, .synced)
+                    await report(name, .synced)
                     await waitForSessionEnd(peer)
                     continue
                 }
-                report(name, .offline)
+                await report(name, .offline)
             } catch {
                 if Task.isCancelled { break }
                 let syncError = error as? ConcordSyncError
-                report(name, syncError.map { $0.code == .unreachable ? .offline : .error($0.message) } ?? .error("\(error)"))
+                await report(name, syncError.map { $0.code == .unreachable ? .offline : .error($0.message) } ?? .error("\(error)"))
                 logger.debug("peer connection failed", metadata: ["peer": "\(endpoint)", "error": "\(error)"])
+                // A refusal cannot pass by repeating it soon: wait the longest.
+                if syncError?.code == .peerRefused { attempt = 6 }
             }
-            let bound = syncErrorIsPermanent(attempt) ? 30.0 : min(30, 0.5 * Double(1 << min(attempt, 6)))
+            let bound = min(30, 0.5 * Double(1 << min(attempt, 6)))
             attempt += 1
             try? await Task.sleep(for: .seconds(Double.random(in: 0...bound)))
         }
-        report(name, .offline)
+        await report(name, .offline)
     }
 
-    private func syncErrorIsPermanent(_ attempt: Int) -> Bool { false }
-
     /// Opens a TCP connection.
-    func connect(_ endpoint: PeerEndpoint) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+    nonisolated func connect(_ endpoint: PeerEndpoint) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         do {
             return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.milliseconds(Int64(options.connectTimeout * 1000)))
@@ -235,7 +235,7 @@ public actor PeerNode {
     }
 
     /// Runs a handshake with a deadline: a party that stalls it is dropped.
-    func handshake(_ channel: any Channel, _ body: () async throws -> PeerHandshake.Established) async throws -> PeerHandshake.Established {
+    nonisolated func handshake(_ channel: any Channel, _ body: () async throws -> PeerHandshake.Established) async throws -> PeerHandshake.Established {
         let deadline = channel.eventLoop.scheduleTask(in: .milliseconds(Int64(options.handshakeTimeout * 1000))) {
             channel.close(promise: nil)
         }
@@ -252,28 +252,40 @@ public actor PeerNode {
     enum LiveOutcome { case ended, duplicate(PublicKey) }
 
     /// Registers a live session (one per peer device) and runs it.
-    func runLive(_ link: inout PeerLink, channel: any Channel, initiator: PublicKey, name: String? = nil) async throws -> LiveOutcome {
+    nonisolated func runLive(_ link: inout PeerLink, channel: any Channel, initiator: PublicKey, name: String? = nil) async throws -> LiveOutcome {
         let peer = link.established.peer
         let id = UUID()
-        if let existing = live[peer] {
-            // One connection per pair: keep the one dialled by the smaller device key; a
-            // redial by the same side replaces the old (probably dead) connection.
-            let keepExisting = existing.initiator != initiator && existing.initiator < initiator
-            if keepExisting {
-                try? await link.send(PeerMessage.close(.duplicate, "already connected").encoded, final: true)
-                return .duplicate(peer)
-            }
-            existing.channel.close(promise: nil)
+        guard await register(peer, id: id, initiator: initiator, channel: channel) else {
+            try? await link.send(PeerMessage.close(.duplicate, "already connected").encoded, final: true)
+            return .duplicate(peer)
         }
-        live[peer] = LiveSession(id: id, initiator: initiator, channel: channel)
         let label = name ?? "peer \(peer.hex.prefix(8))"
-        defer { endSession(peer, id: id, label: label) }
-        report(label, .syncing(SyncEngine.SyncProgress()))
+        await report(label, .syncing(SyncEngine.SyncProgress()))
         let session = PeerSession(replica: replica, mode: .live, options: options, signal: signal, logger: logger, onEvent: { [weak self] event in
             Task { await self?.sessionEvent(event, peer: peer, label: label) }
         })
-        _ = try await session.run(link: &link, channel: channel)
+        do {
+            _ = try await session.run(link: &link, channel: channel)
+        } catch {
+            await endSession(peer, id: id, label: label)
+            throw error
+        }
+        await endSession(peer, id: id, label: label)
         return .ended
+    }
+
+    /// Records a new live session; `false` when an existing connection with the same
+    /// device is kept instead (§5.4: the one dialled by the smaller device key; a redial
+    /// by the same side replaces the old connection).
+    func register(_ peer: PublicKey, id: UUID, initiator: PublicKey, channel: any Channel) -> Bool {
+        if let existing = live[peer] {
+            let keepExisting = existing.initiator != initiator && existing.initiator < initiator
+            if keepExisting { return false }
+            existing.channel.close(promise: nil)
+            for waiter in existing.waiters { waiter.resume() }
+        }
+        live[peer] = LiveSession(id: id, initiator: initiator, channel: channel)
+        return true
     }
 
     func endSession(_ peer: PublicKey, id: UUID, label: String) {

@@ -82,7 +82,7 @@ public struct PeerOptions: Sendable, Hashable {
 /// One authenticated connection running the sync exchange of `Specs/peer-protocol.md` §5,
 /// the same on both ends: vectors, every bundle the other lacks, `synced`, then (live) new
 /// bundles as the log grows, whoever wrote them.
-struct PeerSession {
+struct PeerSession: Sendable {
     enum Mode: Sendable { case once, live }
 
     /// What a session tells its owner as it goes.
@@ -126,10 +126,11 @@ struct PeerSession {
     ///   (a message failed authentication or did not parse), `.peerRefused` (the peer closed
     ///   with a refusal); ``ConcordError`` `.storage`.
     func run(link: inout PeerLink, channel: any Channel) async throws -> PeerSyncSummary {
-        let shared = Mutex(Shared(summary: PeerSyncSummary(peer: link.established.peer)))
+        let shared = SharedState(Shared(summary: PeerSyncSummary(peer: link.established.peer)))
         let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let writer = PeerLinkWriter(established: link.established, outbound: link.outbound)
         let startVector = try await replica.versionVector()
+        let peer = link.established.peer
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
@@ -149,7 +150,7 @@ struct PeerSession {
                     try await Task.sleep(for: .seconds(min(1, options.idleTimeout / 4)))
                     let last = shared.withLock { $0.lastReceived }
                     if ContinuousClock.now - last > .seconds(options.idleTimeout) {
-                        logger.debug("peer silent; closing", metadata: ["peer": "\(link.established.peer.hex.prefix(8))"])
+                        logger.debug("peer silent; closing", metadata: ["peer": "\(peer.hex.prefix(8))"])
                         channel.close(promise: nil)
                         return
                     }
@@ -177,14 +178,15 @@ struct PeerSession {
     }
 
     /// Receives until the peer closes or (once) the exchange is complete.
-    func receiveLoop(_ link: inout PeerLink, shared: Mutex<Shared>, wake: AsyncStream<Void>.Continuation, startVector: VersionVector) async throws {
+    func receiveLoop(_ link: inout PeerLink, shared: SharedState, wake: AsyncStream<Void>.Continuation, startVector: VersionVector) async throws {
         var expected: Int?
         var backlogBundles = 0
         var backlogBytes = 0
         while true {
-            guard let (message, final) = try await link.receive() else {
+            guard let received = try await link.receive() else {
                 throw ConcordSyncError(.unreachable, "the connection to peer \(link.established.peer.hex.prefix(8)) was cut; what arrived whole was kept, sync resumes when it is back")
             }
+            let (message, final) = received
             shared.withLock { $0.lastReceived = .now }
             switch message {
             case .vector(let vector):
@@ -267,7 +269,7 @@ struct PeerSession {
 
     /// Sends the vector, then the backlog and `synced`, then (live) whatever the log gains,
     /// acknowledgements, pongs and pings. The only writer of the connection.
-    func sendLoop(_ writer: PeerLinkWriter, shared: Mutex<Shared>, wakes: AsyncStream<Void>, wake: AsyncStream<Void>.Continuation) async throws {
+    func sendLoop(_ writer: PeerLinkWriter, shared: SharedState, wakes: AsyncStream<Void>, wake: AsyncStream<Void>.Continuation) async throws {
         try await writer.send(PeerMessage.vector(try await replica.versionVector()).encoded)
         var lastSend = ContinuousClock.now
         var iterator = wakes.makeAsyncIterator()
@@ -307,7 +309,7 @@ struct PeerSession {
 
     /// Sends every bundle appended since the last pass that the peer lacks.
     /// - Returns: Whether anything was sent.
-    func sendNewBundles(_ writer: PeerLinkWriter, cursor: inout LogCursor, shared: Mutex<Shared>) async throws -> Bool {
+    func sendNewBundles(_ writer: PeerLinkWriter, cursor: inout LogCursor, shared: SharedState) async throws -> Bool {
         var batch = BundleBatcher(maxBytes: options.maxMessageBytes)
         var sentAny = false
         func flush() async throws {
@@ -345,6 +347,19 @@ struct PeerSession {
         }
         defer { timer.cancel() }
         return await iterator.next() != nil
+    }
+}
+
+/// The state both loops of a session touch, under a lock.
+final class SharedState: Sendable {
+    private let mutex: Mutex<PeerSession.Shared>
+
+    init(_ initial: PeerSession.Shared) {
+        mutex = Mutex(initial)
+    }
+
+    func withLock<R: Sendable>(_ body: (inout PeerSession.Shared) -> R) -> R {
+        mutex.withLock { body(&$0) }
     }
 }
 
