@@ -43,6 +43,8 @@ test: deps
 	@$(PYTHON) -c "import nacl" 2>/dev/null || $(PYTHON) -m pip install -q pynacl
 	@echo "==> independent check of Specs/vectors/bundles.jsonl (PyNaCl)"
 	$(PYTHON) Tools/verify_bundle_vectors.py
+	@echo "==> independent check of Specs/vectors/peer.jsonl (PyNaCl)"
+	$(PYTHON) Tools/verify_peer_vectors.py
 	$(SWIFT) build --build-tests
 	@if [ -z "$$NO_POSTGRES" ] && [ -z "$$CONCORD_TEST_POSTGRES_URL" ]; then echo "==> PostgreSQL for the relay tests (Tools/postgres.sh)"; fi
 	@url="$$CONCORD_TEST_POSTGRES_URL"; \

@@ -19,6 +19,11 @@ import ConcordCore
 import ConcordSync
 import Foundation
 
+/// Writes a line to stdout at once (the driver reads it through a pipe).
+func emit(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("concord-peer-bench: \(message)\n".utf8))
     exit(1)
@@ -45,7 +50,7 @@ func prepare(directory: String, ops: Int) async throws {
     for name in ["peer-dest", "relay-dest", "live-listener", "live-writer"] {
         _ = try Replica.join(try await source.invite(), at: directory + "/" + name)
     }
-    print("prepared \(ops) operations in \(try await source.bundleCount()) bundles")
+    emit("prepared \(ops) operations in \(try await source.bundleCount()) bundles")
 }
 
 func listen(store: String, port: Int, count: Int) async throws {
@@ -53,17 +58,15 @@ func listen(store: String, port: Int, count: Int) async throws {
     let engine = try SyncEngine(replica: replica, peering: SyncEngine.Peering(listenPort: port, advertise: false))
     let changes = await replica.changes(in: "ping")
     await engine.start()
-    print("listening", terminator: "\n")
-    fflush(stdout)
+    emit("listening")
     var seen = 0
     for await batch in changes {
         let now = Date().timeIntervalSince1970
         for change in batch {
             guard let view = try await replica.record(change.id, in: "ping"), case .double(let stamped)? = view["t"] else { continue }
-            print(String(format: "latency %.3f", (now - stamped) * 1000))
+            emit(String(format: "latency %.3f", (now - stamped) * 1000))
             seen += 1
         }
-        fflush(stdout)
         if seen >= count { break }
     }
     await engine.stop()

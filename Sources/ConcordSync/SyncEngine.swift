@@ -157,6 +157,8 @@ public actor SyncEngine {
         let task = liveTask
         liveTask = nil
         task?.cancel()
+        // Closing the peer connections ends their sessions, whatever they wait for.
+        await stopPeers()
         await task?.value
         await stopPeers()
         for link in linkStatuses.keys { linkStatuses[link] = .offline }

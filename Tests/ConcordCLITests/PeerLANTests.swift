@@ -53,7 +53,8 @@ struct PeerLANTests {
         try lab.setLink("h4", up: true)
         let healed = try PeerFixtures.eventually(timeout: 60) {
             let digests = try stores.map(PeerFixtures.digest)
-            return Set(digests).count == 1 && (try PeerFixtures.notes(stores[3]).count == 6)
+            let count = try PeerFixtures.notes(stores[3]).count
+            return Set(digests).count == 1 && count == 6
         }
         #expect(healed, "\(watchers.map(\.output).joined(separator: "\n---\n"))")
         for store in stores {

@@ -1,3 +1,4 @@
+import Concord
 import ConcordCrypto
 @testable import ConcordSync
 import Foundation

@@ -201,7 +201,7 @@ public actor LANDiscovery {
         }
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
-            .channelOption(.socketOption(.so_reuseport), value: 1)
+            .channelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
             }
@@ -210,7 +210,7 @@ public actor LANDiscovery {
             #if os(Linux)
             // IP_MULTICAST_ALL = 0: this socket hears only the groups it joined itself, on
             // its own interface (Linux otherwise delivers every joined group to every socket).
-            try await channel.setOption(.ipOption(NIOBSDSocket.Option(rawValue: 49)), value: 0).get()
+            try await channel.setOption(ChannelOptions.ipOption(NIOBSDSocket.Option(rawValue: 49)), value: 0).get()
             #endif
             try await (channel as! any MulticastChannel).joinGroup(try SocketAddress(ipAddress: Self.groupAddress, port: port), device: device).get()
             if let provider = channel as? any SocketOptionProvider {
