@@ -20,8 +20,8 @@ struct PeerCLITests {
 
         let result = try b.run("sync", "peer://127.0.0.1:\(port)")
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("received 3 (applied 3"), "\(result.stdout)")
-        #expect(result.stdout.contains("sent 2"), "\(result.stdout)")
+        // Each side's puts were sealed into one bundle.
+        #expect(result.stdout.contains("received 1 (applied 1, duplicate 0, held 0, fork 0, rejected 0), sent 1"), "\(result.stdout)")
         // The one-shot sync returns after the server acknowledged: A already holds B's notes.
         #expect(try PeerFixtures.notes(a) == ["a0", "a1", "a2", "b0", "b1"])
         #expect(try PeerFixtures.notes(b) == ["a0", "a1", "a2", "b0", "b1"])
@@ -53,9 +53,12 @@ struct PeerCLITests {
         defer { scratch.remove() }
         let devices = try PeerFixtures.members(2, cli: cli, scratch: scratch)
         let (a, b) = (devices[0], devices[1])
-        // 40 bundles of about 4 KB each: several bundle messages.
-        let blob = String(repeating: "x", count: 4000)
-        for index in 0..<40 { try PeerFixtures.note(a, "\(index)-\(blob)") }
+        // 12 bundles of about 20 KB each (`export` seals the pending put into its own bundle).
+        let blob = String(repeating: "x", count: 20_000)
+        for index in 0..<12 {
+            try PeerFixtures.note(a, "\(index)-\(blob)")
+            try a.ok("export", scratch.file("seal.concord"))
+        }
         let server = try BackgroundProcess(cli.binary, ["--store", a.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"], label: "peer serve")
         defer { server.stop() }
         let proxy = try TCPProxy(upstream: UInt16(try server.peerPort()))
@@ -65,9 +68,9 @@ struct PeerCLITests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(proxy.cuts == 1)
         #expect(result.stderr.contains("retrying"), "\(result.stderr)")
-        #expect(try PeerFixtures.notes(b).count == 40)
+        #expect(try PeerFixtures.notes(b).count == 12)
         let status = try PeerFixtures.status(b)
-        #expect(status["bundles"] as? Int == 40)
+        #expect(status["bundles"] as? Int == 12)
         #expect(status["held_bundles"] as? Int == 0)
         #expect(try PeerFixtures.digest(a) == PeerFixtures.digest(b))
     }
