@@ -198,9 +198,9 @@ struct PeerLANTests {
         for index in 0..<20 { try PeerFixtures.note(a, "a\(index)") }
         let server = try lab.spawnConcord("a", ["--store", a.store, "peer", "serve", "--port", "7420", "--no-advertise"])
         _ = try server.peerPort()
-        // Byte 2000 from A lies in its first bundles message (the handshake reply and the
-        // vector take about 400 bytes).
-        let proxy = try lab.spawn("t", "python3", [Self.tools + "/proxy.py", "7000", lab.host("a").address, "7420", "--tamper-at", "2000"], label: "tampering proxy")
+        // Byte 600 from A lies in its bundles message (the 20 puts sealed into one bundle of
+        // about 1.5 KB; the handshake reply and A's vector take about 400 bytes before it).
+        let proxy = try lab.spawn("t", "python3", [Self.tools + "/proxy.py", "7000", lab.host("a").address, "7420", "--tamper-at", "600"], label: "tampering proxy")
         _ = try proxy.waitForLine(timeout: 10) { $0.hasPrefix("proxy listening") }
         let result = try lab.concord("b", ["--store", b.store, "sync", "peer://\(lab.host("t").address):7000", "--attempts", "1"])
         #expect(result.status == 1)
