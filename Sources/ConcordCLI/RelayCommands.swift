@@ -132,10 +132,10 @@ struct SyncCommand: AsyncParsableCommand {
     }
 }
 
-/// The engine's peer port once it listens (waits up to 10 s), `nil` if it does not listen.
+/// The engine's peer port once it listens (waits up to 60 s), `nil` if it does not listen.
 func waitForListeningPort(_ engine: SyncEngine) async -> Int? {
     guard let peers = engine.peers, engine.peering?.listenPort != nil else { return nil }
-    for _ in 0..<200 {
+    for _ in 0..<1200 {
         if let port = await peers.listeningPort { return port }
         if case .error(let message)? = await engine.linkStatuses["listen"] {
             Output.error("concord: " + message)

@@ -54,7 +54,7 @@ final class BackgroundProcess: @unchecked Sendable {
     }
 
     /// The port of a `listening on peer://HOST:PORT` line.
-    func peerPort(timeout: Double = 20) throws -> Int {
+    func peerPort(timeout: Double = 60) throws -> Int {
         let line = try waitForLine(timeout: timeout) { $0.hasPrefix("listening on peer://") }
         guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
             throw LabError(description: "\(label): unreadable line \(line)")

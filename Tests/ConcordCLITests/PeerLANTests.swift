@@ -143,7 +143,7 @@ struct PeerLANTests {
         try PeerFixtures.note(a, "secret")
         let server = try lab.spawnConcord("a", ["--store", a.store, "peer", "serve", "--port", "7420"])
         _ = try server.peerPort()
-        let advertised = try server.waitForLine(timeout: 10) { $0.hasPrefix("advertising as ") }
+        let advertised = try server.waitForLine(timeout: 60) { $0.hasPrefix("advertising as ") }
         let instance = String(advertised.dropFirst("advertising as ".count).prefix { $0 != "." })
         let spaceHex = try PeerFixtures.status(a)["space"] as! String
         let deviceHex = try PeerFixtures.status(a)["device"] as! String

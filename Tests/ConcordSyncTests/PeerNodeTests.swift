@@ -24,9 +24,11 @@ struct PeerNodeTests {
         let (a, b) = try await twoReplicas(in: dir)
         try await writeSome(a, records: 4, tag: "a")
         try await writeSome(b, records: 2, tag: "b")
-        let server = try PeerNode(replica: a)
+        // A loaded CI machine can stall a process for many seconds: a generous idle timeout.
+        let patient = PeerOptions(idleTimeout: 300)
+        let server = try PeerNode(replica: a, options: patient)
         let port = try await server.listen(host: "127.0.0.1", port: 0)
-        let client = try PeerNode(replica: b)
+        let client = try PeerNode(replica: b, options: patient)
         let summary = try await client.sync(with: PeerEndpoint(host: "127.0.0.1", port: port))
         #expect(summary.peer == a.membership.device.publicKey)
         #expect(summary.received.applied == 4 && summary.bundlesSent == 2)
@@ -79,13 +81,13 @@ struct PeerNodeTests {
         let middle = try SyncEngine(replica: b, peering: SyncEngine.Peering(listenPort: 0, listenHost: "127.0.0.1", advertise: false))
         await middle.start()
         var port: Int?
-        #expect(await eventually(10) { port = await middle.peers?.listeningPort; return port != nil })
+        #expect(await eventually(60) { port = await middle.peers?.listeningPort; return port != nil })
         let endpoint = PeerEndpoint(host: "127.0.0.1", port: try #require(port))
         let left = try SyncEngine(replica: a, peering: SyncEngine.Peering(endpoints: [endpoint]))
         let right = try SyncEngine(replica: c, peering: SyncEngine.Peering(endpoints: [endpoint]))
         await left.start()
         await right.start()
-        #expect(await eventually(10) {
+        #expect(await eventually(60) {
             let l = await left.currentStatus
             let r = await right.currentStatus
             return l == .synced && r == .synced
@@ -93,10 +95,10 @@ struct PeerNodeTests {
         let id = RecordID.random()
         let start = ContinuousClock.now
         try await a.write { try $0.set("title", to: "from a", record: id, in: "todos") }
-        #expect(try await eventually(10) { try await c.record(id, in: "todos") != nil })
+        #expect(try await eventually(60) { try await c.record(id, in: "todos") != nil })
         print("a live write crossed A–B–C in \(ContinuousClock.now - start)")
         try await c.write { try $0.set("title", to: "from c", record: id, in: "todos") }
-        #expect(try await eventually(10) { try await a.record(id, in: "todos")?["title"] == .string("from c") })
+        #expect(try await eventually(60) { try await a.record(id, in: "todos")?["title"] == .string("from c") })
         #expect(await middle.linkStatuses.keys.contains { $0.hasPrefix("peer ") })
         await left.stop()
         await right.stop()
@@ -117,7 +119,7 @@ struct PeerNodeTests {
             try await a.seal()
         }
         // Small messages: many bundles messages, the receiver's reads throttle the sender.
-        let options = PeerOptions(maxMessageBytes: 16 << 10)
+        let options = PeerOptions(maxMessageBytes: 16 << 10, idleTimeout: 300)
         let server = try PeerNode(replica: a, options: options)
         let port = try await server.listen(host: "127.0.0.1", port: 0)
         let summary = try await PeerNode(replica: b, options: options).sync(with: PeerEndpoint(host: "127.0.0.1", port: port))
