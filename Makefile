@@ -15,7 +15,7 @@ SWIFT ?= swift
 PYTHON ?= python3
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all demo test bench bench-relay bench-smoke deps vectors fuzz clean
+.PHONY: all demo test bench bench-relay bench-peer bench-smoke deps vectors fuzz clean
 
 all: test
 
@@ -46,6 +46,8 @@ test: deps
 	$(PYTHON) Tools/verify_bundle_vectors.py
 	@echo "==> independent reference (Tools/reference) against Specs/vectors, and its mutation harness"
 	$(PYTHON) Tools/reference/mutants.py
+	@echo "==> independent check of Specs/vectors/peer.jsonl (PyNaCl)"
+	$(PYTHON) Tools/verify_peer_vectors.py
 	$(SWIFT) build --build-tests
 	@if [ -z "$$NO_POSTGRES" ] && [ -z "$$CONCORD_TEST_POSTGRES_URL" ]; then echo "==> PostgreSQL for the relay tests (Tools/postgres.sh)"; fi
 	@url="$$CONCORD_TEST_POSTGRES_URL"; \
@@ -64,6 +66,7 @@ bench: deps
 	@$(PYTHON) -c "import pycrdt, loro" 2>/dev/null || $(PYTHON) -m pip install -q pycrdt loro
 	$(PYTHON) Benchmarks/run.py $(BENCH_ARGS)
 	$(MAKE) bench-relay
+	$(MAKE) bench-peer
 
 # The relay under load: 1,000 WebSocket subscribers, fan-out latency at 500 bundles/s,
 # push throughput, initial pull of 1M operations; SQLite and PostgreSQL side by side.
@@ -75,9 +78,17 @@ bench-relay: deps
 	ulimit -n 65536 2>/dev/null || true; \
 	"$$($(SWIFT) build -c release --show-bin-path)/concord-relay-bench" --backends sqlite,postgres --postgres-url "$$url" $(RELAY_BENCH_ARGS)
 
+# Peer sync between two namespaced hosts (needs root): 1M operations over a peer link beside
+# the same through a relay on the same hosts, and live latency p50/p99 between peers.
+PEER_BENCH_ARGS ?=
+bench-peer: deps
+	$(SWIFT) build -c release --product concord
+	$(SWIFT) build -c release --product concord-peer-bench
+	$(PYTHON) Benchmarks/peer_bench.py "$$($(SWIFT) build -c release --show-bin-path)" $(PEER_BENCH_ARGS)
+
 # A quick end-to-end run of the benchmark harness (small sizes, one run; store at 100k ops).
 bench-smoke:
-	$(MAKE) bench BENCH_ARGS=--quick RELAY_BENCH_ARGS=--quick
+	$(MAKE) bench BENCH_ARGS=--quick RELAY_BENCH_ARGS=--quick PEER_BENCH_ARGS=--quick
 
 # Regenerates Specs/vectors from fixed inputs; the conformance tests read them.
 # (bundle_files.jsonl: CONCORD_WRITE_VECTORS=1 swift test --filter BundleFileVectorTests)

@@ -20,6 +20,7 @@ let package = Package(
         .executable(name: "classroom-example", targets: ["ClassroomExample"]),
         .executable(name: "concord-bench", targets: ["ConcordBench"]),
         .executable(name: "concord-relay-bench", targets: ["RelayBench"]),
+        .executable(name: "concord-peer-bench", targets: ["PeerBench"]),
         .executable(name: "concord-vectors", targets: ["GenerateVectors"]),
         .executable(name: "concord-crash-worker", targets: ["CrashWorker"]),
     ],
@@ -34,6 +35,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", exact: "2.8.1"),
         .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
+        // Already resolved through async-http-client and hummingbird; named here because
+        // ConcordSync's peer transport uses NIOCore/NIOPosix directly (TCP channel, mDNS UDP).
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
     ],
     targets: [
         // libsodium through pkg-config; the only C in the package. Only ConcordCrypto imports it.
@@ -74,6 +78,8 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // The relay server library (Hummingbird 2): auth, push, streamed pull, WebSocket feed;
@@ -134,6 +140,10 @@ let package = Package(
             ],
             path: "Benchmarks/RelayBench"
         ),
+
+        // Peer sync between namespaced hosts (make bench-peer, Benchmarks/peer_bench.py runs it):
+        // preparing 1M operations, and the two ends of the live-latency measurement.
+        .executableTarget(name: "PeerBench", dependencies: ["Concord", "ConcordCore", "ConcordSync"], path: "Benchmarks/PeerBench"),
 
         // Regenerates Specs/vectors from fixed seeds: `swift run concord-vectors`.
         .executableTarget(name: "GenerateVectors", dependencies: ["ConcordCore", "ConcordCrypto", "Concord"], path: "Tools/GenerateVectors"),

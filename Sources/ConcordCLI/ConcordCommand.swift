@@ -28,6 +28,10 @@ struct ConcordCommand: AsyncParsableCommand {
               A$ concord sync http://relay.example:8080          # one round
               B$ concord sync http://relay.example:8080 --watch  # live until Ctrl-C
 
+            Or directly between devices on a local network, no relay:
+              A$ concord peer serve                              # advertises itself
+              B$ concord sync peer://A-ADDRESS:7420              # or: concord sync --lan
+
             Exit status:
               0  success
               1  usage error or other failure (no replica, storage, a reader writing, ...)
@@ -43,7 +47,7 @@ struct ConcordCommand: AsyncParsableCommand {
             Init.self, Invite.self, Join.self,
             Put.self, Add.self, Remove.self, Delete.self,
             Get.self, List.self, Conflicts.self, History.self,
-            Export.self, Import.self, SyncFolder.self, SyncCommand.self, RelayCommand.self,
+            Export.self, Import.self, SyncFolder.self, SyncCommand.self, RelayCommand.self, PeerCommand.self, Peers.self,
             VectorCommand.self, Status.self, Log.self, NewID.self,
         ]
     )

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Concord
+import ConcordCrypto
 import ConcordRelay
 import ConcordSync
 import Foundation
@@ -8,42 +9,83 @@ import Logging
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sync",
-        abstract: "Sync the replica with a relay: one round, or live with --watch.",
+        abstract: "Sync the replica with a relay, a peer, or the members on the local network: one round, or live with --watch.",
         discussion: """
-            One round pulls every bundle the relay holds that this replica lacks, then \
-            pushes every local bundle the relay lacks (pending writes are sealed first), and \
-            prints the counts. A round that is cut (network, relay restart) is retried with \
-            backoff, up to --attempts times; a cut round loses nothing, whatever it \
-            imported stays. With --watch the replica stays subscribed to the relay's live \
-            feed: remote changes are imported as they arrive and local writes (from other \
-            `concord` commands on this store) are pushed within a second; status changes \
-            are printed until SIGINT or SIGTERM.
+            With a relay URL, one round pulls every bundle the relay holds that this \
+            replica lacks, then pushes every local bundle the relay lacks (pending writes \
+            are sealed first), and prints the counts. A round that is cut (network, relay \
+            restart) is retried with backoff, up to --attempts times; a cut round loses \
+            nothing, whatever it imported stays.
 
-            Exit status: 1 when the relay stays unreachable or busy, 2 when it refuses \
-            (403 not a member or read-only, 409 fork, 422 invalid bundle) or a pulled \
-            bundle was rejected.
+            With peer://HOST:PORT (a device running `concord peer serve`), both sides \
+            authenticate as members of the space over an encrypted channel, send each other \
+            what the other lacks (bundles of every author they hold), and print the counts. \
+            With --lan, the members found on the local network within --timeout seconds \
+            (multicast DNS, `_concord._tcp`) are synced with one after the other. A relay \
+            URL and --lan may be combined.
+
+            With --watch the replica stays connected: remote changes are imported as they \
+            arrive and local writes (from other `concord` commands on this store) are sent \
+            within a second; status changes are printed until SIGINT or SIGTERM. `--lan \
+            --watch` also accepts connections (on --port, any free port by default) and \
+            advertises itself, so every device running it finds every other.
+
+            Exit status: 1 when the relay or peer stays unreachable (or no member was found \
+            with --lan), 2 when it refuses (403 not a member or read-only, 409 fork, 422 \
+            invalid bundle, a peer that refuses this device) or a received bundle was rejected.
 
             Examples:
               concord relay serve --port 8080 &        # or a relay someone runs for you
               concord sync http://127.0.0.1:8080
               concord sync https://relay.example.org --watch
+              concord sync peer://192.168.1.20:7420
+              concord sync --lan --watch
             """
     )
     @OptionGroup var options: StoreOptions
-    @Argument(help: ArgumentHelp("The relay's base URL (http:// or https://).", valueName: "URL")) var url: String
+    @Argument(help: ArgumentHelp("The relay's base URL (http:// or https://) or a peer (peer://HOST:PORT).", valueName: "URL")) var url: String?
     @Flag(help: "Keep syncing live until SIGINT/SIGTERM, printing status changes.") var watch = false
+    @Flag(help: "Sync with the members found on the local network (mDNS).") var lan = false
+    @Option(help: "With --lan: seconds to look for members before syncing (one round).") var timeout: Double = 3
+    @Option(help: "With --lan --watch: the port to accept peers on (0: any free port).") var port: Int = 0
     @Option(help: "Tries for one round when the relay is unreachable or busy.") var attempts = 5
 
+    /// The peer endpoint, if the URL is one.
+    var peerEndpoint: PeerEndpoint? {
+        guard let url, url.hasPrefix(PeerEndpoint.scheme + "://") else { return nil }
+        return PeerEndpoint(url)
+    }
+
+    /// The relay URL, if the URL is one.
+    var relayURL: URL? {
+        guard let url, peerEndpoint == nil, let relay = URL(string: url), ["http", "https"].contains(relay.scheme ?? ""), relay.host != nil else { return nil }
+        return relay
+    }
+
     func validate() throws {
-        guard let relay = URL(string: url), ["http", "https"].contains(relay.scheme ?? ""), relay.host != nil else {
-            throw ValidationError("\(url) is not a relay URL; give its base, for example http://127.0.0.1:8080")
+        if let url, peerEndpoint == nil, relayURL == nil {
+            if url.hasPrefix(PeerEndpoint.scheme + "://") {
+                throw ValidationError("\(url) is not a peer address; write peer://HOST:PORT, for example peer://192.168.1.20:7420")
+            }
+            throw ValidationError("\(url) is not a relay URL or a peer address; give a relay's base (http://127.0.0.1:8080) or peer://HOST:PORT")
         }
+        if url == nil && !lan { throw ValidationError("give a relay URL, a peer (peer://HOST:PORT), or --lan") }
+        if peerEndpoint != nil && lan { throw ValidationError("give either a peer address or --lan, not both") }
         if attempts < 1 { throw ValidationError("--attempts must be at least 1") }
+        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
     }
 
     func run() async throws {
         let replica = try options.open()
-        let engine = SyncEngine(replica: replica, relay: URL(string: url)!)
+        let engine: SyncEngine
+        if peerEndpoint == nil && !lan, let relayURL {
+            engine = SyncEngine(replica: replica, relay: relayURL)
+        } else {
+            var peering = SyncEngine.Peering(endpoints: peerEndpoint.map { [$0] } ?? [], discover: lan, discoveryTimeout: timeout)
+            if lan && watch { peering.listenPort = port }
+            engine = try SyncEngine(replica: replica, relay: relayURL, peering: peering)
+        }
         if watch {
             try await watchLive(engine)
             return
@@ -52,11 +94,17 @@ struct SyncCommand: AsyncParsableCommand {
         while true {
             do {
                 let summary = try await engine.syncNow()
+                if lan && summary.peers.isEmpty && summary.peerFailures.isEmpty && relayURL == nil {
+                    throw CLIFailure(message: "no member of this space was found on the local network within \(timeout) s; check that another device runs `concord peer serve` or `concord sync --lan --watch` on the same network, or raise --timeout")
+                }
                 print(summary)
+                let rejected = summary.pulled.rejected.count + summary.peers.reduce(0) { $0 + $1.received.rejected.count }
                 for rejection in summary.pulled.rejected {
                     Output.error("concord: pulled bundle \(rejection.index + 1) rejected: \(rejection.error.message)")
                 }
-                if !summary.pulled.rejected.isEmpty { throw ExitCode(Exit.rejected) }
+                for failure in summary.peerFailures { Output.error("concord: \(failure)") }
+                if rejected > 0 { throw ExitCode(Exit.rejected) }
+                if !summary.peerFailures.isEmpty { throw ExitCode(Exit.failure) }
                 return
             } catch let error as ConcordSyncError where error.isTransient && attempt + 1 < attempts {
                 let delay = engine.options.retryDelay(attempt: attempt, retryAfter: error.retryAfter)
@@ -71,47 +119,85 @@ struct SyncCommand: AsyncParsableCommand {
 
     /// Live sync until a termination signal; prints each change of status kind.
     func watchLive(_ engine: SyncEngine) async throws {
-        let signals = SignalWaiter([SIGINT, SIGTERM])
-        await engine.start()
-        let statuses = await engine.status
-        let printer = Task {
-            var last = ""
-            for await status in statuses {
-                let line: String
-                switch status {
-                case .syncing: line = "syncing"
-                default: line = status.description
-                }
-                if line != last {
-                    writeLine(line)
-                    last = line
-                }
-            }
+        let signal = try await runUntilSignal(engine, storePath: options.path) {
+            if let port = await waitForListeningPort(engine) { writeLine("listening on peer://0.0.0.0:\(port)") }
         }
-        // Writes of other `concord` commands on this store are pending in the store but
-        // unknown to this process's replica: seal them through a fresh instance, then
-        // the engine pushes the sealed bundles.
-        let path = options.path
-        let sealer = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(250))
-                if let pending = try? await engine.replica.status().pendingOperations, pending > 0 {
-                    _ = try? await Replica.open(at: path).seal()
-                }
-            }
-        }
-        let signal = await signals.wait()
-        sealer.cancel()
-        await engine.stop()
-        printer.cancel()
         writeLine("stopped (signal \(signal)); \(await engine.feedBundlesReceived) bundles received live")
     }
 
     /// A sync error as the CLI's failure: refusals that repeating cannot fix are exit 2.
     static func failure(_ error: ConcordSyncError) -> CLIFailure {
-        let refused = error.code == .relayRefused && !error.isTransient && [403, 409, 422].contains(error.httpStatus ?? 0)
+        let refused = (error.code == .relayRefused && !error.isTransient && [403, 409, 422].contains(error.httpStatus ?? 0)) || error.code == .peerRefused
         return CLIFailure(message: error.message, status: refused ? Exit.rejected : Exit.failure)
     }
+}
+
+/// The engine's peer port once it listens (waits up to 60 s), `nil` if it does not listen.
+func waitForListeningPort(_ engine: SyncEngine) async -> Int? {
+    guard let peers = engine.peers, engine.peering?.listenPort != nil else { return nil }
+    for _ in 0..<1200 {
+        if let port = await peers.listeningPort { return port }
+        if case .error(let message)? = await engine.linkStatuses["listen"] {
+            Output.error("concord: " + message)
+            return nil
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return nil
+}
+
+/// Runs `engine` live until SIGINT or SIGTERM: prints each change of status kind (and of
+/// the set of connected peers), and seals writes other `concord` commands make on the
+/// store so the engine sends them.
+@discardableResult
+func runUntilSignal(_ engine: SyncEngine, storePath: String, started: () async -> Void = {}) async throws -> Int32 {
+    let signals = SignalWaiter([SIGINT, SIGTERM])
+    await engine.start()
+    let statuses = await engine.status
+    let printer = Task {
+        var last = ""
+        for await status in statuses {
+            let line: String
+            switch status {
+            case .syncing: line = "syncing"
+            default: line = status.description
+            }
+            if line != last {
+                writeLine(line)
+                last = line
+            }
+        }
+    }
+    let peerWatcher = Task {
+        guard let peers = engine.peers else { return }
+        var last: Set<PublicKey> = []
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(200))
+            let now = Set(await peers.connectedPeers)
+            for peer in now.subtracting(last).sorted() { writeLine("connected peer \(peer.hex.prefix(8))") }
+            for peer in last.subtracting(now).sorted() { writeLine("disconnected peer \(peer.hex.prefix(8))") }
+            last = now
+        }
+    }
+    await started()
+    // Writes of other `concord` commands on this store are pending in the store but
+    // unknown to this process's replica: seal them through a fresh instance, then
+    // the engine sends the sealed bundles.
+    let sealer = Task {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            if let pending = try? await engine.replica.status().pendingOperations, pending > 0 {
+                _ = try? await Replica.open(at: storePath).seal()
+                engine.signal.notify()
+            }
+        }
+    }
+    let signal = await signals.wait()
+    sealer.cancel()
+    peerWatcher.cancel()
+    await engine.stop()
+    printer.cancel()
+    return signal
 }
 
 /// The pipe a signal handler writes to (set once before any handler is installed).

@@ -28,6 +28,7 @@ public struct ConcordCryptoError: Error, CustomStringConvertible, Equatable, Sen
             case insecureKeyFilePermissions
             case invalidKeyFile
             case keyFileIOFailed
+            case keyExchangeFailed
         }
 
         private let kind: Kind
@@ -56,6 +57,8 @@ public struct ConcordCryptoError: Error, CustomStringConvertible, Equatable, Sen
         public static let invalidKeyFile = Code(.invalidKeyFile)
         /// The operating system refused a key-file operation (permission denied, disk full, ...).
         public static let keyFileIOFailed = Code(.keyFileIOFailed)
+        /// A key exchange gave no shared secret: the other party sent a low-order public key.
+        public static let keyExchangeFailed = Code(.keyExchangeFailed)
 
         /// The code's name, for example `decryptionFailed`.
         public var description: String { kind.rawValue }

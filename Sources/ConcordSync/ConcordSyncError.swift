@@ -1,5 +1,5 @@
-/// The one error type of the `ConcordSync` module: bundle files, folder sync and the
-/// relay client (``RelayClient``, ``SyncEngine``).
+/// The one error type of the `ConcordSync` module: bundle files, folder sync, the
+/// relay client (``RelayClient``, ``SyncEngine``) and peers (``PeerNode``, discovery).
 ///
 /// Match on ``code``; ``message`` says what happened and what the user can do about it.
 /// Errors of the replica itself (storage, membership) stay ``ConcordError``s.
@@ -28,6 +28,9 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
             case unreachable
             case cutShort
             case unauthenticated
+            case peerRefused
+            case peerProtocol
+            case discoveryFailed
         }
 
         private let kind: Kind
@@ -61,6 +64,15 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
         public static let cutShort = Code(.cutShort)
         /// The relay did not accept this device's session even after authenticating again.
         public static let unauthenticated = Code(.unauthenticated)
+        /// A peer refused this device, or this device refused the peer: not a member of
+        /// the space (the ``PeerAuthorizer`` said no), or the peer is this device itself.
+        public static let peerRefused = Code(.peerRefused)
+        /// A peer connection broke the peer protocol: not a Concord peer, another space, a
+        /// message that fails authentication (tampered, replayed, reordered) or does not
+        /// parse. The connection was dropped; nothing of the broken message was applied.
+        public static let peerProtocol = Code(.peerProtocol)
+        /// LAN discovery could not start (no usable network interface, mDNS port refused).
+        public static let discoveryFailed = Code(.discoveryFailed)
 
         /// The code's name, for example `checksumMismatch`.
         public var description: String { kind.rawValue }
@@ -105,7 +117,7 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
     /// `409 fork`, `413` and `422` are not: repeating them cannot succeed.
     public var isTransient: Bool {
         switch code {
-        case .unreachable, .cutShort, .unauthenticated: return true
+        case .unreachable, .cutShort, .unauthenticated, .peerProtocol: return true
         case .relayRefused:
             guard let status = httpStatus else { return false }
             return status == 429 || (status >= 500 && status != 507) || relayCode == "missing-predecessor"

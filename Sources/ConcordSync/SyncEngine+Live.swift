@@ -29,19 +29,19 @@ extension SyncEngine {
     /// One connected session: feed subscribed, a round, then feed imports and pushes
     /// of local writes until something fails (which ends the session by throwing).
     func liveSession() async throws {
+        guard let client else { return }
         setStatus(.syncing(SyncProgress()))
         let (ready, readyContinuation) = AsyncStream.makeStream(of: Void.self)
-        let client = self.client
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                try await client.feed(onReady: { readyContinuation.yield(()) }) { [weak self] _, _ in
-                    await self?.feedReceived()
+                try await client.feed(onReady: { readyContinuation.yield(()) }) { [weak self] outcome, _ in
+                    await self?.feedReceived(outcome)
                 }
             }
             group.addTask { [options] in
                 try await Self.waitForReady(ready, timeout: options.readyTimeout)
-                _ = try await self.round()
-                try await self.watchLocalWrites()
+                _ = try await self.round(client)
+                try await self.watchLocalWrites(client)
             }
             // Both run until they fail; the first failure ends the session.
             while try await group.next() != nil {}
@@ -76,10 +76,12 @@ extension SyncEngine {
     /// process) are not signalled; the periodic check sees them as pending operations
     /// this instance cannot seal, and they are pushed once something seals them
     /// (`concord sync --watch` does), without a push loop in between.
-    func watchLocalWrites() async throws {
+    func watchLocalWrites(_ client: RelayClient) async throws {
         guard replica.role == .writer else {
             while true { try await Task.sleep(for: .seconds(3600)) }
         }
+        // Bundles that peers brought (other authors') go on to the relay too.
+        let peerImports = peers != nil ? signal.subscribe() : nil
         let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         let writes = await replica.localWrites()
         // A first check at once: writes made after the round's push but before the signal
@@ -89,6 +91,16 @@ extension SyncEngine {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in writes { wake.yield(()) }
+            }
+            if let peerImports {
+                group.addTask {
+                    for await _ in peerImports {
+                        try await Task.sleep(for: .seconds(self.options.pushDebounce))
+                        let relayHolds = try await client.vector()
+                        let local = try await self.replica.versionVector()
+                        if !relayHolds.includes(local) { try await self.pushRound(client) }
+                    }
+                }
             }
             group.addTask {
                 while true {
@@ -103,7 +115,7 @@ extension SyncEngine {
                     let newWrites = status.pendingOperations > 0 && status.pendingOperations != unsealable
                     guard status.unacknowledgedBundles > 0 || newWrites else { continue }
                     try await Task.sleep(for: .seconds(self.options.pushDebounce))
-                    try await self.pushRound()
+                    try await self.pushRound(client)
                     let after = try await self.replica.status().pendingOperations
                     unsealable = after > 0 ? after : nil
                 }
@@ -114,8 +126,9 @@ extension SyncEngine {
         }
     }
 
-    /// A bundle arrived on the feed.
-    func feedReceived() {
+    /// A bundle arrived on the feed: counted, and (when applied) offered to the peers.
+    func feedReceived(_ outcome: ImportOutcome) {
         feedBundlesReceived += 1
+        if peers != nil, case .applied = outcome { signal.notify() }
     }
 }

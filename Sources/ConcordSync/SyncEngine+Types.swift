@@ -13,7 +13,8 @@ extension SyncEngine {
     /// }
     /// ```
     public enum Status: Sendable, Hashable, CustomStringConvertible {
-        /// Not connected: not started, stopped, or the relay is unreachable (retrying).
+        /// Not connected: not started, stopped, or the relay (and every peer) is
+        /// unreachable (retrying).
         case offline
         /// A round is running; the progress of the pull so far.
         case syncing(SyncProgress)
@@ -94,6 +95,10 @@ extension SyncEngine {
         public var pulled: ImportSummary
         /// What the push stored at the relay.
         public var pushed: RelayClient.PushSummary
+        /// What each peer exchange did.
+        public var peers: [PeerSyncSummary] = []
+        /// Peers that could not be synced, with why (`peer://HOST:PORT: message`).
+        public var peerFailures: [String] = []
 
         /// Creates a summary.
         /// - Parameters:
@@ -104,9 +109,12 @@ extension SyncEngine {
             self.pushed = pushed
         }
 
-        /// `pulled 12 (duplicate 0, held 0, rejected 0), pushed 3 (duplicate 0)`.
+        /// `pulled 12 (duplicate 0, held 0, rejected 0), pushed 3 (duplicate 0)`, then one
+        /// line per peer.
         public var description: String {
-            "pulled \(pulled.applied) (duplicate \(pulled.duplicates), held \(pulled.held), rejected \(pulled.rejected.count)), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"
+            let relay = "pulled \(pulled.applied) (duplicate \(pulled.duplicates), held \(pulled.held), rejected \(pulled.rejected.count)), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"
+            let lines = peers.map(\.description) + peerFailures.map { "failed: \($0)" }
+            return lines.isEmpty ? relay : (pushed.requests > 0 || pulled.applied > 0 ? [relay] + lines : lines).joined(separator: "\n")
         }
     }
 

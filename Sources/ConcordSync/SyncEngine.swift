@@ -2,9 +2,16 @@ import Concord
 import Foundation
 import Logging
 
-/// Keeps a ``Replica`` in sync with a relay (`Specs/sync-protocol.md`): rounds of
-/// authenticate, subscribe, pull, push; then, in live mode, bundles from the feed are
-/// imported as they arrive and local writes are pushed shortly after they are made.
+/// Keeps a ``Replica`` in sync with a relay (`Specs/sync-protocol.md`), with peers
+/// (`Specs/peer-protocol.md`), or both at once, with one status stream.
+///
+/// With a relay: rounds of authenticate, subscribe, pull, push; then, in live mode,
+/// bundles from the feed are imported as they arrive and local writes are pushed shortly
+/// after they are made. With peers: live connections to the given endpoints and (with
+/// ``Peering/discover``) to the members found on the local network, each exchanging what
+/// the other lacks and then forwarding whatever the log gains, whoever wrote it; with
+/// ``Peering/listenPort`` it also accepts members and advertises itself. Bundles that
+/// arrive through one transport are forwarded through the others (store and forward).
 /// Failures are retried with exponential backoff and full jitter; every step is
 /// idempotent, so a round cut anywhere and retried loses and duplicates nothing.
 ///
@@ -14,18 +21,34 @@ import Logging
 /// Task { for await status in await engine.status { print(status) } }
 /// let summary = try await engine.syncNow()   // or one round on demand
 /// await engine.stop()
+///
+/// // Peers on the LAN, and the relay when it is reachable:
+/// let both = try SyncEngine(replica: replica, relay: relayURL, peering: .lan(listenPort: 7420))
+/// await both.start()
 /// ```
 ///
 /// Call ``stop()`` before dropping the engine: the live task holds it.
 public actor SyncEngine {
     /// The replica kept in sync.
     public nonisolated let replica: Replica
-    /// The relay connection.
-    public nonisolated let client: RelayClient
+    /// The relay connection; `nil` for an engine of peers only.
+    public nonisolated let client: RelayClient?
+    /// The peer transport; `nil` for an engine of a relay only.
+    public nonisolated let peers: PeerNode?
+    /// How peers are found and accepted.
+    public nonisolated let peering: Peering?
+    /// Woken whenever the log may have grown: local writes and imports from any transport.
+    public nonisolated let signal: LogSignal
     /// The options it was created with.
     public nonisolated let options: Options
-    /// The latest status (also delivered by ``status``).
+    /// The latest status (also delivered by ``status``): the links' statuses combined
+    /// (``Status`` explains how).
     public internal(set) var currentStatus: Status = .offline
+    /// Each link's own status: `"relay"`, `"peer peer://HOST:PORT"`, `"peer 3f2a9c01"`.
+    public internal(set) var linkStatuses: [String: Status] = [:]
+    /// LAN discovery, while it runs.
+    public internal(set) var discovery: LANDiscovery?
+    var peerTasks: [Task<Void, Never>] = []
     /// Bundles received on the live feed since the engine was created.
     public internal(set) var feedBundlesReceived = 0
 
@@ -50,6 +73,33 @@ public actor SyncEngine {
         self.options = options
         self.logger = logger
         self.client = RelayClient(replica: replica, relay: relay, options: options.client, logger: logger)
+        self.peers = nil
+        self.peering = nil
+        self.signal = LogSignal()
+    }
+
+    /// Creates an engine for peers, a relay, or both; nothing happens until ``start()``
+    /// or ``syncNow()``.
+    ///
+    /// ```swift
+    /// let engine = try SyncEngine(replica: replica, peering: Peering(endpoints: [PeerEndpoint("peer://10.0.0.2:7420")!]))
+    /// ```
+    /// - Parameters:
+    ///   - replica: The replica to keep in sync.
+    ///   - relay: The relay's base URL, if any.
+    ///   - peering: Which peers to dial, discover and accept, if any.
+    ///   - options: Backoff, polling and client tunables.
+    ///   - logger: Where debug logs go.
+    /// - Throws: ``ConcordSyncError`` `.peerProtocol` if the space's peer keys cannot be derived.
+    public init(replica: Replica, relay: URL? = nil, peering: Peering?, options: Options = Options(), logger: Logger = Logger(label: "concord.sync")) throws {
+        self.replica = replica
+        self.options = options
+        self.logger = logger
+        self.client = relay.map { RelayClient(replica: replica, relay: $0, options: options.client, logger: logger) }
+        let signal = LogSignal()
+        self.signal = signal
+        self.peering = peering
+        self.peers = try peering.map { try PeerNode(replica: replica, options: $0.options, authorizer: $0.authorizer, signal: signal, logger: logger) }
     }
 
     /// The status now and every change after it. Each access returns a new stream that
@@ -77,7 +127,24 @@ public actor SyncEngine {
     /// ```
     public func start() {
         guard liveTask == nil else { return }
-        liveTask = Task { await self.runLive() }
+        liveTask = Task { await self.runEverything() }
+    }
+
+    /// The live work: the relay loop, the peers, and local writes waking both.
+    func runEverything() async {
+        await withDiscardingTaskGroup { group in
+            let replica = self.replica
+            let signal = self.signal
+            group.addTask {
+                for await _ in await replica.localWrites() { signal.notify() }
+            }
+            if client != nil {
+                group.addTask { await self.runLive() }
+            }
+            if peers != nil {
+                group.addTask { await self.runPeers() }
+            }
+        }
     }
 
     /// Stops live sync, closes the feed and waits for the running round to end. The
@@ -90,7 +157,11 @@ public actor SyncEngine {
         let task = liveTask
         liveTask = nil
         task?.cancel()
+        // Closing the peer connections ends their sessions, whatever they wait for.
+        await stopPeers()
         await task?.value
+        await stopPeers()
+        for link in linkStatuses.keys { linkStatuses[link] = .offline }
         setStatus(.offline)
     }
 
@@ -106,16 +177,23 @@ public actor SyncEngine {
     ///   `.unauthenticated`; see ``ConcordSyncError/isTransient``), ``ConcordError``.
     @discardableResult
     public func syncNow() async throws -> Summary {
-        do {
-            return try await round()
-        } catch {
-            report(error)
-            throw error
+        var summary = Summary()
+        if let client {
+            do {
+                summary = try await round(client)
+            } catch {
+                report(error)
+                throw error
+            }
         }
+        if peers != nil {
+            try await syncPeersOnce(into: &summary)
+        }
+        return summary
     }
 
     /// One round: vector, pull (with totals), push; `.synced` on success.
-    func round() async throws -> Summary {
+    func round(_ client: RelayClient) async throws -> Summary {
         await acquire()
         defer { release() }
         roundNumber += 1
@@ -123,17 +201,19 @@ public actor SyncEngine {
         setStatus(.syncing(SyncProgress()))
         let relayVector = try await client.vector()
         let local = try await replica.versionVector()
-        let expected = relayVector.entries.reduce(0) { $0 + Int($1.value - min($1.value, local[$1.key])) }
+        let expected = relayVector.bundlesAbove(local)
         let pulled = try await client.pull(bundlesTotal: expected) { [weak self] progress in
             Task { await self?.pullProgress(progress, round: number) }
         }
+        // Pulled bundles of other authors go on to connected peers.
+        if pulled.applied > 0 { signal.notify() }
         let pushed = replica.role == .writer ? try await client.push() : RelayClient.PushSummary()
         succeeded()
         return Summary(pulled: pulled, pushed: pushed)
     }
 
     /// Pushes local writes (live mode, after a write).
-    func pushRound() async throws {
+    func pushRound(_ client: RelayClient) async throws {
         await acquire()
         defer { release() }
         setStatus(.syncing(SyncProgress()))
@@ -166,11 +246,27 @@ public actor SyncEngine {
         }
     }
 
+    /// Sets the relay link's status (``setLinkStatus(_:_:)`` for the others).
     func setStatus(_ status: Status) {
-        guard status != currentStatus else { return }
-        currentStatus = status
-        logger.debug("sync status", metadata: ["status": "\(status)"])
-        for observer in observers.values { observer.yield(status) }
+        setLinkStatus(Self.relayLink, status)
+    }
+
+    /// The relay's entry in ``linkStatuses``.
+    static let relayLink = "relay"
+
+    /// Sets one link's status and publishes the combined status if it changed.
+    func setLinkStatus(_ link: String, _ status: Status) {
+        if link == Self.relayLink && client == nil && peers != nil {
+            // A peers-only engine has no relay link; its own status is the peers'.
+            linkStatuses[link] = nil
+        } else {
+            linkStatuses[link] = status
+        }
+        let combined = Status.combining(Array(linkStatuses.values))
+        guard combined != currentStatus else { return }
+        currentStatus = combined
+        logger.debug("sync status", metadata: ["status": "\(combined)", "link": "\(link)"])
+        for observer in observers.values { observer.yield(combined) }
     }
 
     func removeObserver(_ id: UUID) {
