@@ -59,7 +59,9 @@ struct Import: AsyncParsableCommand {
         discussion: """
             Each file's checksum and structure are checked before anything of it is \
             imported: a truncated, damaged, tampered or foreign file is rejected whole and \
-            changes nothing. Each bundle is then verified (signature, membership, chain) and \
+            changes nothing. Files are read in bounded memory, whatever their size. In a \
+            directory, FIFOs, devices and sockets are skipped with a warning, never opened; \
+            a bundle file given by name must be a regular file. Each bundle is then verified (signature, membership, chain) and \
             applied entirely or not at all. Importing a file twice changes nothing (its \
             bundles count as duplicates). Prints applied / duplicate / held / fork / \
             rejected counts; exit status 2 if any file or bundle was rejected.
@@ -96,7 +98,9 @@ struct Import: AsyncParsableCommand {
             case .regular:
                 files.append((RawPath(path), path))
             case let kind:
-                throw CLIFailure(message: "\(path) is \(kind.phrase), not a bundle file; nothing was read from it. Give the path of a .concord file or of a folder holding some")
+                // A bundle file is read twice (checked whole, then imported), so it must be a
+                // regular file; a pipe (`<(…)`) is refused rather than read once and lost.
+                throw CLIFailure(message: "\(path) is \(kind.phrase), not a bundle file; nothing was read from it. Give the path of a .concord file or of a folder holding some (save a stream to a file first)")
             }
         }
         let replica = try options.open()
