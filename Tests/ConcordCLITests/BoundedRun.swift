@@ -12,7 +12,10 @@ struct BoundedResult {
     var stderr: String
     /// The run did not end within the timeout and was killed (a hang).
     var timedOut: Bool
-    /// The child's peak resident memory, in bytes (`ru_maxrss` from `wait4`).
+    /// The child's peak resident memory, in bytes (`ru_maxrss` from `wait4`). On Linux
+    /// this is at least the spawning process's own peak at the time of the spawn
+    /// (`posix_spawn` uses `vfork`, and `exec` counts the shared address space's high
+    /// water mark): compare it with ``CLI/memoryFloor()``, not with a constant alone.
     var peakMemory: Int
 }
 
@@ -20,8 +23,10 @@ extension CLI {
     /// Runs `concord` with `arguments` in its own process, kills it if it has not ended
     /// after `timeout` seconds, and reports its peak resident memory. A command that
     /// hangs (blocked on a FIFO, for instance) makes the test fail instead of hanging
-    /// the suite. `$CONCORD_STORE` is unset unless given.
-    func runBounded(_ arguments: [String], timeout: Double = 120, environment: [String: String] = [:]) throws -> BoundedResult {
+    /// the suite. Waits by polling with `Task.sleep`, so a long run does not hold one of
+    /// the few threads of Swift's cooperative pool (other suites' timers would starve).
+    /// `$CONCORD_STORE` is unset unless given.
+    func runBounded(_ arguments: [String], timeout: Double = 120, environment: [String: String] = [:]) async throws -> BoundedResult {
         let scratch = FileManager.default.temporaryDirectory.path + "/concord-bounded-" + UUID().uuidString
         let outPath = scratch + ".out"
         let errPath = scratch + ".err"
@@ -64,7 +69,7 @@ extension CLI {
                 _ = wait4(pid, &status, 0, &usage)
                 break
             }
-            usleep(20_000)
+            try await Task.sleep(nanoseconds: 20_000_000)
         }
         // WIFEXITED / WEXITSTATUS, spelled out (the C macros are not imported).
         let exitStatus: Int32 = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : -(status & 0x7F)
@@ -81,9 +86,19 @@ extension CLI {
     }
 }
 
+extension CLI {
+    /// What ``BoundedResult/peakMemory`` reports for a run that itself uses almost
+    /// nothing (`concord --version`) spawned now: the floor the spawning process's own
+    /// memory puts under every measurement (see ``BoundedResult/peakMemory``). Measure it
+    /// after the run it bounds: the floor only grows.
+    func memoryFloor() async throws -> Int {
+        try await runBounded(["--version"], timeout: 60).peakMemory
+    }
+}
+
 extension Device {
     /// ``CLI/runBounded(_:timeout:environment:)`` on this store.
-    func runBounded(_ arguments: String..., timeout: Double = 120) throws -> BoundedResult {
-        try cli.runBounded(["--store", store] + arguments, timeout: timeout)
+    func runBounded(_ arguments: String..., timeout: Double = 120) async throws -> BoundedResult {
+        try await cli.runBounded(["--store", store] + arguments, timeout: timeout)
     }
 }

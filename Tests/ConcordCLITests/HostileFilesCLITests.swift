@@ -16,6 +16,13 @@ struct HostileFilesCLITests {
     /// its size on top.
     static let memoryBound = 120 << 20
 
+    /// Whether `peak` is within ``memoryBound``, or no more than what any run spawned
+    /// by this test process reports (``CLI/memoryFloor()``, measured after it).
+    static func withinBound(_ peak: Int, _ cli: CLI) async throws -> Bool {
+        if peak < memoryBound { return true }
+        return peak <= (try await cli.memoryFloor())
+    }
+
     /// Two stores of one space, `a` with a record; `a`'s export in `a.concord`.
     static func twoDevices(_ scratch: Scratch, _ cli: CLI) throws -> (Device, Device, String) {
         let a = Device(cli: cli, store: scratch.file("a"))
@@ -35,26 +42,26 @@ struct HostileFilesCLITests {
     }
 
     @Test("a 200 MB file is rejected in bounded memory: zeros by its magic, a bundle-file header by its checksum")
-    func largeFilesAreRejectedInBoundedMemory() throws {
+    func largeFilesAreRejectedInBoundedMemory() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
         let (a, _, _) = try Self.twoDevices(scratch, cli)
         let size = 200 << 20
         try Fixture.sparseFile(scratch.file("zeros.concord"), size: size)
-        let zeros = try a.runBounded("import", scratch.file("zeros.concord"))
+        let zeros = try await a.runBounded("import", scratch.file("zeros.concord"))
         #expect(zeros.status == 2 && zeros.stderr.contains("not a Concord bundle file"), "\(zeros.stderr)")
-        #expect(zeros.peakMemory < Self.memoryBound, "rejecting 200 MB of zeros took \(zeros.peakMemory >> 20) MiB")
+        #expect(try await Self.withinBound(zeros.peakMemory, cli), "rejecting 200 MB of zeros took \(zeros.peakMemory >> 20) MiB")
 
         let header = Array("CNCF".utf8) + [1] + (try Self.spaceID(a))
         try Fixture.sparseFile(scratch.file("header.concord"), size: size, prefix: header)
-        let damaged = try a.runBounded("import", scratch.file("header.concord"))
+        let damaged = try await a.runBounded("import", scratch.file("header.concord"))
         #expect(damaged.status == 2 && damaged.stderr.contains("checksum"), "\(damaged.stderr)")
-        #expect(damaged.peakMemory < Self.memoryBound, "rejecting a 200 MB damaged file took \(damaged.peakMemory >> 20) MiB")
+        #expect(try await Self.withinBound(damaged.peakMemory, cli), "rejecting a 200 MB damaged file took \(damaged.peakMemory >> 20) MiB")
     }
 
     @Test("a 3 GB damaged file in the folder is rejected and sync-folder imports the rest, in bounded memory")
-    func hugeFileDoesNotAbortSyncFolder() throws {
+    func hugeFileDoesNotAbortSyncFolder() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -63,16 +70,16 @@ struct HostileFilesCLITests {
         try a.ok("sync-folder", folder)
         let header = Array("CNCF".utf8) + [1] + (try Self.spaceID(a))
         try Fixture.sparseFile(folder + "/huge.concord", size: 3 << 30, prefix: header)
-        let result = try b.runBounded("sync-folder", folder, timeout: 900)
+        let result = try await b.runBounded("sync-folder", folder, timeout: 900)
         #expect(!result.timedOut)
         #expect(result.status == 2 && result.stderr.contains("huge.concord") && result.stderr.contains("checksum"), "\(result.stderr)")
         #expect(result.stdout.contains("applied 1"), "\(result.stdout)")
-        #expect(result.peakMemory < Self.memoryBound, "sync-folder with a 3 GB file took \(result.peakMemory >> 20) MiB")
+        #expect(try await Self.withinBound(result.peakMemory, cli), "sync-folder with a 3 GB file took \(result.peakMemory >> 20) MiB")
         #expect(try b.ok("get", "todos", id).contains("from a"))
     }
 
     @Test("FIFOs, sockets and devices in a folder are skipped with a warning, never opened")
-    func specialFilesInAFolderAreSkipped() throws {
+    func specialFilesInAFolderAreSkipped() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -83,7 +90,7 @@ struct HostileFilesCLITests {
         try Fixture.socket(folder + "/s.concord")
         if Fixture.canMakeDevices { try Fixture.nullDevice(folder + "/d.concord") }
 
-        let imported = try b.runBounded("import", folder, timeout: 60)
+        let imported = try await b.runBounded("import", folder, timeout: 60)
         #expect(!imported.timedOut, "import blocked on a FIFO")
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(imported.stderr.contains("x.concord") && imported.stderr.contains("FIFO"), "\(imported.stderr)")
@@ -93,7 +100,7 @@ struct HostileFilesCLITests {
 
         let c = Device(cli: cli, store: scratch.file("c"))
         try c.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
-        let synced = try c.runBounded("sync-folder", folder, timeout: 60)
+        let synced = try await c.runBounded("sync-folder", folder, timeout: 60)
         #expect(!synced.timedOut, "sync-folder blocked on a FIFO")
         #expect(synced.status == 0, "\(synced.stderr)")
         #expect(synced.stderr.contains("warning: skipped x.concord"), "\(synced.stderr)")
@@ -101,12 +108,12 @@ struct HostileFilesCLITests {
         #expect(Fixture.kind(folder + "/x.concord") == S_IFIFO)
 
         // Named on the command line: refused at once, nothing read.
-        let direct = try b.runBounded("import", folder + "/x.concord", timeout: 60)
+        let direct = try await b.runBounded("import", folder + "/x.concord", timeout: 60)
         #expect(!direct.timedOut && direct.status == 1 && direct.stderr.contains("FIFO"), "\(direct.stderr)")
     }
 
     @Test("a FIFO in place of device.key or replica.sqlite makes commands fail at once, naming the file")
-    func fifoInTheStoreDoesNotHang() throws {
+    func fifoInTheStoreDoesNotHang() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -114,7 +121,7 @@ struct HostileFilesCLITests {
         let key = a.store + "/device.key"
         try FileManager.default.moveItem(atPath: key, toPath: scratch.file("device.key.saved"))
         try Fixture.fifo(key)
-        let result = try a.runBounded("status", timeout: 60)
+        let result = try await a.runBounded("status", timeout: 60)
         #expect(!result.timedOut, "status blocked on a FIFO device.key")
         #expect(result.status == 1 && result.stderr.contains("device.key") && result.stderr.contains("FIFO"), "\(result.stderr)")
         #expect(!result.stderr.contains("concord init"))
@@ -125,13 +132,13 @@ struct HostileFilesCLITests {
         let database = a.store + "/replica.sqlite"
         try FileManager.default.moveItem(atPath: database, toPath: scratch.file("replica.sqlite.saved"))
         try Fixture.fifo(database)
-        let store = try a.runBounded("list", "todos", timeout: 60)
+        let store = try await a.runBounded("list", "todos", timeout: 60)
         #expect(!store.timedOut, "list blocked on a FIFO replica.sqlite")
         #expect(store.status == 1 && store.stderr.contains("replica.sqlite") && store.stderr.contains("FIFO"), "\(store.stderr)")
     }
 
     @Test("bundle files whose names are not UTF-8 import, by import DIR and sync-folder")
-    func nonUTF8NamesImport() throws {
+    func nonUTF8NamesImport() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -143,19 +150,19 @@ struct HostileFilesCLITests {
         try Fixture.rename(scratch.file("a.concord"), toRawName: name, in: folder)
         #expect(Fixture.rawNames(in: folder) == [name])
 
-        let imported = try b.runBounded("import", folder, timeout: 120)
+        let imported = try await b.runBounded("import", folder, timeout: 120)
         #expect(imported.status == 0 && imported.stdout.contains("applied 1"), "\(imported.stdout)\n\(imported.stderr)")
         #expect(try b.ok("get", "todos", id).contains("from a"))
 
         let c = Device(cli: cli, store: scratch.file("c"))
         try c.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
-        let synced = try c.runBounded("sync-folder", folder, timeout: 120)
+        let synced = try await c.runBounded("sync-folder", folder, timeout: 120)
         #expect(synced.status == 0 && synced.stdout.contains("applied 1"), "\(synced.stdout)\n\(synced.stderr)")
         #expect(try c.ok("get", "todos", id).contains("from a"))
     }
 
     @Test("sync-folder writes what its store says is missing: a spoofed file with its own name does not silence it")
-    func spoofedOwnNameDoesNotSilenceSyncFolder() throws {
+    func spoofedOwnNameDoesNotSilenceSyncFolder() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -186,7 +193,7 @@ struct HostileFilesCLITests {
     }
 
     @Test("export never replaces a FIFO, a symbolic link, a directory or a device")
-    func exportDoesNotReplaceSpecialFiles() throws {
+    func exportDoesNotReplaceSpecialFiles() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -195,27 +202,27 @@ struct HostileFilesCLITests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
 
         try Fixture.fifo(dir + "/fifo")
-        let fifo = try a.runBounded("export", dir + "/fifo", timeout: 60)
+        let fifo = try await a.runBounded("export", dir + "/fifo", timeout: 60)
         #expect(!fifo.timedOut && fifo.status == 1 && fifo.stderr.contains("FIFO"), "\(fifo.stderr)")
         #expect(Fixture.kind(dir + "/fifo") == S_IFIFO)
 
         try "keep".write(toFile: dir + "/target", atomically: false, encoding: .utf8)
         try FileManager.default.createSymbolicLink(atPath: dir + "/link", withDestinationPath: dir + "/target")
-        let link = try a.runBounded("export", dir + "/link", timeout: 60)
+        let link = try await a.runBounded("export", dir + "/link", timeout: 60)
         #expect(link.status == 1 && link.stderr.contains("symbolic link"), "\(link.stderr)")
         #expect(Fixture.kind(dir + "/link") == S_IFLNK)
         #expect(try String(contentsOfFile: dir + "/target", encoding: .utf8) == "keep")
 
         try FileManager.default.createSymbolicLink(atPath: dir + "/dangling", withDestinationPath: dir + "/nowhere")
-        #expect(try a.runBounded("export", dir + "/dangling", timeout: 60).status == 1)
+        #expect(try await a.runBounded("export", dir + "/dangling", timeout: 60).status == 1)
         #expect(Fixture.kind(dir + "/dangling") == S_IFLNK)
 
         try FileManager.default.createDirectory(atPath: dir + "/directory", withIntermediateDirectories: false)
-        #expect(try a.runBounded("export", dir + "/directory", timeout: 60).status == 1)
+        #expect(try await a.runBounded("export", dir + "/directory", timeout: 60).status == 1)
 
         if Fixture.canMakeDevices {
             try Fixture.nullDevice(dir + "/null")
-            let device = try a.runBounded("export", dir + "/null", timeout: 60)
+            let device = try await a.runBounded("export", dir + "/null", timeout: 60)
             #expect(device.status == 1 && device.stderr.contains("character device"), "\(device.stderr)")
             #expect(Fixture.kind(dir + "/null") == S_IFCHR)
         }
@@ -227,7 +234,7 @@ struct HostileFilesCLITests {
     }
 
     @Test("a store directory is 0700 and its files 0600, also when the directory already existed or the files were looser")
-    func storeFilesArePrivate() throws {
+    func storeFilesArePrivate() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
