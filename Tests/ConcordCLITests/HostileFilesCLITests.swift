@@ -60,7 +60,13 @@ struct HostileFilesCLITests {
         #expect(try await Self.withinBound(damaged.peakMemory, cli), "rejecting a 200 MB damaged file took \(damaged.peakMemory >> 20) MiB")
     }
 
-    @Test("a 3 GB damaged file in the folder is rejected and sync-folder imports the rest, in bounded memory")
+    /// The damaged file of ``hugeFileDoesNotAbortSyncFolder()``: 1 GiB (3 GiB, the size of
+    /// issue 12.3's report, with `CONCORD_SOAK` set). Bounded memory does not depend on
+    /// the size; hashing 3 GiB in a debug build costs a core for a minute, which slows
+    /// the timing-sensitive suites running beside this one.
+    static var hugeFileSize: Int { ProcessInfo.processInfo.environment["CONCORD_SOAK"] == nil ? 1 << 30 : 3 << 30 }
+
+    @Test("a damaged file of gigabytes in the folder is rejected and sync-folder imports the rest, in bounded memory")
     func hugeFileDoesNotAbortSyncFolder() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
@@ -69,12 +75,12 @@ struct HostileFilesCLITests {
         let folder = scratch.file("shared")
         try a.ok("sync-folder", folder)
         let header = Array("CNCF".utf8) + [1] + (try Self.spaceID(a))
-        try Fixture.sparseFile(folder + "/huge.concord", size: 3 << 30, prefix: header)
+        try Fixture.sparseFile(folder + "/huge.concord", size: Self.hugeFileSize, prefix: header)
         let result = try await b.runBounded("sync-folder", folder, timeout: 900)
         #expect(!result.timedOut)
         #expect(result.status == 2 && result.stderr.contains("huge.concord") && result.stderr.contains("checksum"), "\(result.stderr)")
         #expect(result.stdout.contains("applied 1"), "\(result.stdout)")
-        #expect(try await Self.withinBound(result.peakMemory, cli), "sync-folder with a 3 GB file took \(result.peakMemory >> 20) MiB")
+        #expect(try await Self.withinBound(result.peakMemory, cli), "sync-folder with a \(Self.hugeFileSize >> 30) GiB file took \(result.peakMemory >> 20) MiB")
         #expect(try b.ok("get", "todos", id).contains("from a"))
     }
 
