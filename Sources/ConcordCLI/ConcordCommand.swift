@@ -34,7 +34,8 @@ struct ConcordCommand: AsyncParsableCommand {
 
             Exit status:
               0  success
-              1  usage error or other failure (no replica, storage, a reader writing, ...)
+              1  usage error or other failure (no replica, a damaged store, storage, a reader \
+            writing, a file that is not a regular file, ...)
               2  rejected input: a truncated, damaged, tampered or foreign bundle file, a \
             rejected bundle, an invalid invite
               3  not found: the record is absent or deleted (get, conflicts, history)

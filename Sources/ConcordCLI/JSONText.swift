@@ -39,18 +39,23 @@ enum JSONText {
         }
     }
 
+    /// An object of `entries`, keys in the order of their UTF-8 bytes. Keys are compared
+    /// as bytes, never as Swift strings (which would merge `"é"` and `"e\u{301}"`): two
+    /// names that differ only in Unicode normalization are two keys.
     static func object(_ entries: [(String, String)]) -> String {
-        let sorted = entries.sorted { Array($0.0.utf8).lexicographicallyPrecedes(Array($1.0.utf8)) }
+        let sorted = entries.map { (key: Array($0.0.utf8), entry: $0) }
+            .sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            .map(\.entry)
         return "{" + sorted.map { string($0.0) + ":" + $0.1 }.joined(separator: ",") + "}"
     }
 
-    /// `{"id":"UUID","fields":{...}}`, OR-set fields as sorted arrays (an OR-set and an
-    /// LWW field of the same name: the set is listed).
+    /// `{"id":"UUID","fields":{...},"sets":{...}}` (`Specs/cli-json.md`): LWW fields in
+    /// `fields`, OR-set fields as sorted arrays in `sets`, so a name that is both a
+    /// register and a set shows both; names are exact bytes (see ``object(_:)``).
     static func record(_ record: RecordView) -> String {
-        var fields: [String: String] = [:]
-        for field in record.fields { fields[field.name] = value(field.value) }
-        for set in record.sets { fields[set.name] = "[" + set.members.sorted().map(value).joined(separator: ",") + "]" }
-        return "{\"id\":" + string(record.id.uuidString) + ",\"fields\":" + object(fields.map { ($0.key, $0.value) }) + "}"
+        let fields = record.fields.map { ($0.name, value($0.value)) }
+        let sets = record.sets.map { ($0.name, "[" + $0.members.sorted().map(value).joined(separator: ",") + "]") }
+        return "{\"id\":" + string(record.id.uuidString) + ",\"fields\":" + object(fields) + ",\"sets\":" + object(sets) + "}"
     }
 
     /// A JSON array of records sorted by id, one per line.

@@ -20,13 +20,18 @@ struct Get: AsyncParsableCommand {
         discussion: """
             Examples:
               concord get todos E621E1F8-C36C-495A-93FC-0C247A3E6E5F
-              concord get todos "$id" --json     # {"id":"...","fields":{"done":false,"tags":["a","b"],...}}
+              concord get todos "$id" --json     # {"id":"...","fields":{"done":false,...},"sets":{"tags":["a","b"]}}
+
+            --json: LWW fields are in "fields", OR-set fields (sorted arrays) in "sets", so \
+            a name that is both shows both. Names are exact bytes: two that differ only in \
+            Unicode normalization (NFC "é" and NFD "é") are two keys; read them with a JSON \
+            parser that keeps such keys apart (jq, Python and JavaScript do).
             """
     )
     @OptionGroup var options: StoreOptions
     @Argument(help: "The collection.") var collection: String
     @Argument(help: "The record id (a UUID).") var id: String
-    @Flag(help: "Print {\"id\": ..., \"fields\": {...}} with OR-set fields as sorted arrays.") var json = false
+    @Flag(help: "Print {\"id\": ..., \"fields\": {...}, \"sets\": {...}}: LWW fields, and OR-set fields as sorted arrays.") var json = false
 
     func run() async throws {
         let record = try Parse.id(id)
@@ -42,8 +47,10 @@ struct List: AsyncParsableCommand {
         discussion: """
             --where FIELD=JSON keeps records whose LWW field equals the value (repeat it to \
             require several). --json prints a JSON array sorted by id, each element \
-            {"id": ..., "fields": {...}} with OR-set fields as sorted arrays: two replicas in \
-            the same state print identical bytes.
+            {"id": ..., "fields": {...}, "sets": {...}}: LWW fields in "fields", OR-set \
+            fields as sorted arrays in "sets" (a name that is both shows both). Names are \
+            exact bytes: two that differ only in Unicode normalization are two keys. Two \
+            replicas in the same state print identical bytes.
 
             Examples:
               concord list todos

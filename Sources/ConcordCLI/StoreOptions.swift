@@ -19,6 +19,8 @@ struct StoreOptions: ParsableArguments {
         do {
             return try Replica.open(at: path)
         } catch let error as ConcordError where error.code == .noReplica {
+            // Only when the directory holds none of a replica's files: a damaged one
+            // (.storeDamaged) keeps its own message, which never suggests `init`.
             throw CLIFailure(message: "no replica in \(path); create one with `concord init` or join a space with `concord join TOKEN` (choose the directory with --store DIR or $CONCORD_STORE)")
         }
     }

@@ -20,7 +20,8 @@ struct Export: AsyncParsableCommand {
             """
     )
     @OptionGroup var options: StoreOptions
-    @Argument(help: "The file to write (replaced if it exists).") var file: String
+    @Argument(help: "The file to write (a regular file there is replaced; a device, FIFO, socket, directory or symbolic link is refused).")
+    var file: String
     @Option(help: ArgumentHelp("Only bundles above this version vector (JSON from `concord vector`).", valueName: "VECTOR_FILE"))
     var since: String?
 
@@ -58,7 +59,9 @@ struct Import: AsyncParsableCommand {
         discussion: """
             Each file's checksum and structure are checked before anything of it is \
             imported: a truncated, damaged, tampered or foreign file is rejected whole and \
-            changes nothing. Each bundle is then verified (signature, membership, chain) and \
+            changes nothing. Files are read in bounded memory, whatever their size. In a \
+            directory, FIFOs, devices and sockets are skipped with a warning, never opened; \
+            a bundle file given by name must be a regular file. Each bundle is then verified (signature, membership, chain) and \
             applied entirely or not at all. Importing a file twice changes nothing (its \
             bundles count as duplicates). Prints applied / duplicate / held / fork / \
             rejected counts; exit status 2 if any file or bundle was rejected.
@@ -77,26 +80,36 @@ struct Import: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var files: [String] = []
+        // Names are kept as bytes (a name that is not UTF-8 still opens); anything that is
+        // not a regular file is never opened, so a FIFO cannot make the import block.
+        var files: [(path: RawPath, name: String)] = []
         for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            switch FileIO.kind(of: RawPath(path)) {
+            case .missing:
                 throw CLIFailure(message: "\(path) does not exist; give the path of a .concord file or of a folder holding some")
-            }
-            if isDirectory.boolValue {
-                let names = try FileManager.default.contentsOfDirectory(atPath: path).filter(FolderSync.isCandidate).sorted()
-                files += names.map { (path.hasSuffix("/") ? path : path + "/") + $0 }
-            } else {
-                files.append(path)
+            case .directory:
+                for entry in try FileIO.list(RawPath(path)) where FolderSync.isCandidate(entry.name) {
+                    if entry.kind == .regular {
+                        files.append((entry.path, entry.path.description))
+                    } else {
+                        Output.error("concord: warning: skipped \(entry.path): it is \(entry.kind.phrase), not a regular file; it was not opened")
+                    }
+                }
+            case .regular:
+                files.append((RawPath(path), path))
+            case let kind:
+                // A bundle file is read twice (checked whole, then imported), so it must be a
+                // regular file; a pipe (`<(…)`) is refused rather than read once and lost.
+                throw CLIFailure(message: "\(path) is \(kind.phrase), not a bundle file; nothing was read from it. Give the path of a .concord file or of a folder holding some (save a stream to a file first)")
             }
         }
         let replica = try options.open()
         var total = ImportSummary()
         var rejectedFiles = 0
-        for file in files {
-            let bar = ProgressBar("importing \(FileManager.default.displayName(atPath: file))")
+        for (path, file) in files {
+            let bar = ProgressBar("importing \(FileIO.baseName(of: file))")
             do {
-                let summary = try await replica.importBundleFile(at: file, progress: bar.callback)
+                let summary = try await replica.importBundleFile(at: path, progress: bar.callback)
                 bar.finish()
                 if files.count > 1 { print("\(file): \(summary)") }
                 for rejection in summary.rejected {
@@ -129,7 +142,10 @@ struct SyncFolder: AsyncParsableCommand {
         discussion: """
             Writes this device's bundles not yet in DIR as \
             <device id prefix>-<first seq>-<last seq>.concord (atomically), then imports every \
-            other .concord file in DIR (hidden and .tmp files are skipped). Any file-sync tool \
+            other .concord file in DIR (hidden and .tmp files are skipped; FIFOs, devices and \
+            sockets are skipped with a warning, never opened). What to write is decided from \
+            the store: a file named like this device's counts only if it holds exactly its \
+            bundles, so a stray or damaged file cannot stop it from writing. Any file-sync tool \
             or a USB stick carried between devices becomes the transport; several devices may \
             run it on the same folder at the same time. Exit status 2 if a file or bundle was \
             rejected (the other files are still imported).
@@ -149,6 +165,7 @@ struct SyncFolder: AsyncParsableCommand {
         bar.finish()
         if let written = report.written { print(written) }
         for (file, summary) in report.imported { print("imported \(file): \(summary)") }
+        for (file, reason) in report.skipped { Output.error("concord: warning: skipped \(file): \(reason)") }
         for (file, error) in report.rejected { Output.error("concord: \(file) rejected: \(error.message)") }
         let total = report.total
         print("applied \(total.applied), duplicate \(total.duplicates), held \(total.held), fork \(total.forks), rejected \(total.rejected.count + report.rejected.count)")

@@ -16,7 +16,15 @@ struct Put: AsyncParsableCommand {
     @OptionGroup var options: StoreOptions
     @Argument(help: "The collection.") var collection: String
     @Argument(help: "The record id (a UUID).") var id: String
-    @Argument(help: "FIELD=JSON assignments.") var assignments: [String]
+    @Argument(help: "FIELD=JSON assignments.") var assignments: [String] = []
+
+    /// Separates the assignments `Main.packingAssignments` joined into one word.
+    static let separator: Character = "\u{0}"
+
+    /// Each `FIELD=JSON` word, as typed.
+    var words: [String] {
+        assignments.flatMap { $0.split(separator: Self.separator, omittingEmptySubsequences: false).map(String.init) }
+    }
 
     func validate() throws {
         if assignments.isEmpty { throw ValidationError("give at least one FIELD=JSON, for example title='\"Buy milk\"'") }
@@ -24,7 +32,7 @@ struct Put: AsyncParsableCommand {
 
     func run() async throws {
         let record = try Parse.id(id)
-        let fields = try assignments.map(Parse.assignment)
+        let fields = try words.map(Parse.assignment)
         let replica = try options.open()
         let collection = self.collection
         try await replica.write { tx in

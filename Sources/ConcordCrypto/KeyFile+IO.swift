@@ -78,7 +78,16 @@ extension KeyFile {
     ///   - `.keyFileIOFailed` when the file cannot be opened or read (for example
     ///     permission denied).
     public static func read(from path: String) throws -> KeyFile {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        // Never open anything but a regular file: opening a FIFO blocks until a writer
+        // appears (a `device.key` replaced by a FIFO would hang every command), and
+        // opening a device can have effects. Checked on the path first, then opened
+        // non-blocking and checked again on the descriptor (below), so a swap in between
+        // cannot block either.
+        var pathStatus = stat()
+        if stat(path, &pathStatus) == 0, pathStatus.st_mode & S_IFMT != S_IFREG {
+            throw notRegular(path, mode: pathStatus.st_mode)
+        }
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard descriptor >= 0 else {
             let code = errno
             if code == ENOENT {
@@ -96,9 +105,7 @@ extension KeyFile {
         guard fstat(descriptor, &status) == 0 else {
             throw ioError("inspect \(path)", errno, hint: "check the file")
         }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw ConcordCryptoError(.invalidKeyFile, "\(path) is not a regular file; point to the key file itself.")
-        }
+        guard status.st_mode & S_IFMT == S_IFREG else { throw notRegular(path, mode: status.st_mode) }
         let permissions = status.st_mode & 0o777
         guard permissions & 0o077 == 0 else {
             throw ConcordCryptoError(
@@ -123,6 +130,18 @@ extension KeyFile {
         return try buffer.withBytePointer { pointer, _ in
             try decode(UnsafeBufferPointer(start: pointer, count: length), path: path)
         }
+    }
+
+    private static func notRegular(_ path: String, mode: mode_t) -> ConcordCryptoError {
+        let what = switch mode & S_IFMT {
+        case S_IFIFO: "a FIFO (named pipe)"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        case S_IFDIR: "a directory"
+        default: "a special file"
+        }
+        return ConcordCryptoError(.invalidKeyFile, "\(path) is \(what), not a key file; it was not opened. Replace it with the key file itself (restore it from a backup).")
     }
 
     /// Splits a path into its directory (`.` when none) and last component.

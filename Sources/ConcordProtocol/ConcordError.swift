@@ -40,6 +40,7 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case storage
             case replicaExists
             case noReplica
+            case storeDamaged
             case invalidModel
         }
 
@@ -98,8 +99,14 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let storage = Code(.storage)
         /// A replica already exists where a new one was to be created.
         public static let replicaExists = Code(.replicaExists)
-        /// No replica exists where one was to be opened.
+        /// No replica exists where one was to be opened: the directory holds none of its
+        /// files.
         public static let noReplica = Code(.noReplica)
+        /// The replica's directory or store is damaged: a file is missing, is not a
+        /// regular file or does not decode, or a bundle stored in its log does not
+        /// decode. The message names the file and the next step (usually restoring it
+        /// from a backup). Never a problem with input from elsewhere.
+        public static let storeDamaged = Code(.storeDamaged)
         /// An app model cannot be mapped to or from a record (Codable mapping).
         public static let invalidModel = Code(.invalidModel)
 

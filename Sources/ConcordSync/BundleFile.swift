@@ -57,20 +57,12 @@ public struct BundleFile: Sendable {
     public init(bytes: [UInt8], limits: BundleLimits = .default) throws(ConcordSyncError) {
         let magicMatches = bytes.count >= 4 && bytes[0..<4].elementsEqual(Self.magic)
         let magicPrefixMatches = bytes.count < 4 && bytes.elementsEqual(Self.magic.prefix(bytes.count))
-        guard magicMatches || magicPrefixMatches else {
-            throw ConcordSyncError(.notABundleFile, "this is not a Concord bundle file (it does not start with \"CNCF\"); pick a .concord file written by `concord export` or `concord sync-folder`")
-        }
-        guard bytes.count >= Self.minimumByteCount else {
-            throw ConcordSyncError(.truncatedFile, "the bundle file is only \(bytes.count) bytes, less than the \(Self.minimumByteCount) of an empty one: it was cut off while copying; nothing was imported. Copy or export it again")
-        }
-        guard bytes[4] == Self.formatVersion else {
-            throw ConcordSyncError(.unsupportedVersion, "bundle file format \(bytes[4]) is not supported by this version of Concord (it reads format \(Self.formatVersion)); update Concord on this device, or export the file again with this version")
-        }
+        guard magicMatches || magicPrefixMatches else { throw Self.notABundleFile() }
+        guard bytes.count >= Self.minimumByteCount else { throw Self.truncated(bytes.count) }
+        guard bytes[4] == Self.formatVersion else { throw Self.unsupportedVersion(bytes[4]) }
         let body = bytes.count - Self.checksumByteCount
         let expected = Blake2b.hash(bytes[0..<body])
-        guard expected.bytes.elementsEqual(bytes[body...]) else {
-            throw ConcordSyncError(.checksumMismatch, "the bundle file's checksum does not match: the file was truncated, damaged or altered after it was written; nothing was imported. Copy or export it again from the other device")
-        }
+        guard expected.bytes.elementsEqual(bytes[body...]) else { throw Self.checksumMismatch() }
         // Cannot fail: 32 bytes.
         let spaceID = try! SpaceID(bytes: bytes[5..<Self.headerByteCount])
         var ranges: [Range<Int>] = []
@@ -107,10 +99,12 @@ public struct BundleFile: Sendable {
         self.ranges = ranges
     }
 
-    /// Reads and parses the file at `path` (one read into one buffer).
+    /// Reads the whole file at `path` into memory and parses it. For files of any size,
+    /// ``Replica/importBundleFile(at:progress:)`` reads in bounded memory instead.
+    /// Anything but a regular file (a FIFO, a device) is refused without being opened.
     /// - Throws: ``ConcordSyncError`` (`.fileSystem` or a parse error naming the file).
     public static func read(at path: String, limits: BundleLimits = .default) throws(ConcordSyncError) -> BundleFile {
-        let bytes = try FileIO.readAll(path)
+        let bytes = try FileIO.readAll(RawPath(path))
         do {
             return try BundleFile(bytes: bytes, limits: limits)
         } catch {
@@ -135,6 +129,22 @@ public struct BundleFile: Sendable {
         var bytes = writer.bytes
         bytes.append(contentsOf: Blake2b.hash(bytes).bytes)
         return bytes
+    }
+
+    static func notABundleFile() -> ConcordSyncError {
+        ConcordSyncError(.notABundleFile, "this is not a Concord bundle file (it does not start with \"CNCF\"); pick a .concord file written by `concord export` or `concord sync-folder`")
+    }
+
+    static func truncated(_ size: Int) -> ConcordSyncError {
+        ConcordSyncError(.truncatedFile, "the bundle file is only \(size) bytes, less than the \(minimumByteCount) of an empty one: it was cut off while copying; nothing was imported. Copy or export it again")
+    }
+
+    static func unsupportedVersion(_ version: UInt8) -> ConcordSyncError {
+        ConcordSyncError(.unsupportedVersion, "bundle file format \(version) is not supported by this version of Concord (it reads format \(formatVersion)); update Concord on this device, or export the file again with this version")
+    }
+
+    static func checksumMismatch() -> ConcordSyncError {
+        ConcordSyncError(.checksumMismatch, "the bundle file's checksum does not match: the file was truncated, damaged or altered after it was written; nothing was imported. Copy or export it again from the other device")
     }
 
     static func malformed(_ what: String) -> ConcordSyncError {

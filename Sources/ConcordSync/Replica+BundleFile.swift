@@ -27,12 +27,15 @@ extension Replica {
     /// try await replica.exportBundleFile(to: "delta.concord", since: theirVector)
     /// ```
     /// - Parameters:
-    ///   - path: The file to write (replaced if it exists).
+    ///   - path: The file to write. A regular file there is replaced; anything else (a
+    ///     device such as `/dev/null`, a FIFO, a socket, a directory, a symbolic link) is
+    ///     refused and left as it is.
     ///   - vector: What the receiver already holds.
     ///   - authors: Only these authors' bundles (`nil`: everyone's).
     ///   - progress: Called every 256 bundles and at the end (`bundlesTotal` is the
     ///     size of the whole log, an upper bound).
-    /// - Throws: ``ConcordSyncError`` `.fileSystem`; ``ConcordError`` from the store.
+    /// - Throws: ``ConcordSyncError`` `.fileSystem` (also when `path` is not a regular
+    ///   file); ``ConcordError`` from the store.
     @discardableResult
     public func exportBundleFile(
         to path: String, since vector: VersionVector = VersionVector(), authors: Set<PublicKey>? = nil,
@@ -68,11 +71,12 @@ extension Replica {
         return BundleFileExport(path: path, bundles: writer.count, bytes: writer.byteCount, ownSequences: own)
     }
 
-    /// Imports a bundle file: reads it whole, checks the checksum and every entry
-    /// **before** importing anything (a truncated, damaged or foreign file is rejected
-    /// as a whole and the store is unchanged), then imports its bundles in batches,
-    /// each bundle verified and applied entirely or not at all. Importing a file twice
-    /// changes nothing (its bundles are duplicates).
+    /// Imports a bundle file in bounded memory: checks its header, then its checksum and
+    /// every entry **before** importing anything (a truncated, damaged or foreign file is
+    /// rejected as a whole and the store is unchanged), then reads the bundles again and
+    /// imports them in batches of about 8 MiB, each bundle verified and applied entirely
+    /// or not at all. Importing a file twice changes nothing (its bundles are duplicates).
+    /// A FIFO, device or socket at `path` is refused without being opened.
     ///
     /// ```swift
     /// let summary = try await replica.importBundleFile(at: "/media/usb/office.concord")
@@ -83,22 +87,38 @@ extension Replica {
     /// - Throws: ``ConcordSyncError`` (`.fileSystem`, `.truncatedFile`, `.notABundleFile`,
     ///   `.unsupportedVersion`, `.checksumMismatch`, `.malformedFile`, `.wrongSpace`);
     ///   ``ConcordError`` `.storage`.
+    /// - Complexity: O(n) time in the file's size (read twice); memory bounded by one
+    ///   batch, whatever the file's size.
     @discardableResult
     public func importBundleFile(at path: String, progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
-        let file = try BundleFile.read(at: path, limits: options.limits)
-        do {
-            return try importBundleFile(file, progress: progress)
-        } catch let error as ConcordSyncError {
-            throw ConcordSyncError(error.code, "\(path): \(error.message)")
+        try importBundleFile(at: RawPath(path), progress: progress)
+    }
+
+    /// ``importBundleFile(at:progress:)`` for a path of exact bytes (a name listed from a
+    /// directory that is not UTF-8).
+    @discardableResult
+    package func importBundleFile(at path: RawPath, progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
+        let reader = try BundleFileReader(path: path, limits: options.limits, batchBytes: Self.bundleFileChunkBytes)
+        guard reader.spaceID == spaceID else {
+            throw Self.wrongSpace(reader.spaceID, in: spaceID, path: "\(path): ")
         }
+        var total = ImportSummary()
+        var report = ImportProgress(bundlesDone: 0, bundlesTotal: reader.count, bytesDone: 0, bytesTotal: reader.bundleByteCount)
+        progress?(report)
+        try reader.forEachBatch { bundles, byteCount in
+            let summary: ImportSummary = try self.import(bundles, progress: nil)
+            total.add(summary, shiftingRejectionsBy: report.bundlesDone)
+            report.bundlesDone += bundles.count
+            report.bytesDone += byteCount
+            progress?(report)
+        }
+        return total
     }
 
     /// Imports an already parsed bundle file (see ``importBundleFile(at:progress:)``).
     @discardableResult
     public func importBundleFile(_ file: BundleFile, progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
-        guard file.spaceID == spaceID else {
-            throw ConcordSyncError(.wrongSpace, "the bundle file belongs to space \(file.spaceID.shortDescription), but this replica is in space \(spaceID.shortDescription); nothing was imported. Import it into a replica of that space")
-        }
+        guard file.spaceID == spaceID else { throw Self.wrongSpace(file.spaceID, in: spaceID, path: "") }
         let bytesTotal = file.bundleByteCount
         var total = ImportSummary()
         var report = ImportProgress(bundlesDone: 0, bundlesTotal: file.count, bytesDone: 0, bytesTotal: bytesTotal)
@@ -115,17 +135,7 @@ extension Replica {
                 chunkBytes += bundle.count
                 index += 1
             }
-            let summary = try self.import(chunk)
-            total.applied += summary.applied
-            total.duplicates += summary.duplicates
-            total.held += summary.held
-            total.forks += summary.forks
-            total.operationsApplied += summary.operationsApplied
-            total.rejected += summary.rejected.map { rejection in
-                var shifted = rejection
-                shifted.index += first
-                return shifted
-            }
+            total.add(try self.import(chunk), shiftingRejectionsBy: first)
             report.bundlesDone = index
             report.bytesDone += chunkBytes
             progress?(report)
@@ -133,5 +143,25 @@ extension Replica {
         return total
     }
 
+    private static func wrongSpace(_ file: SpaceID, in space: SpaceID, path: String) -> ConcordSyncError {
+        ConcordSyncError(.wrongSpace, "\(path)the bundle file belongs to space \(file.shortDescription), but this replica is in space \(space.shortDescription); nothing was imported. Import it into a replica of that space")
+    }
+
     static var bundleFileChunkBytes: Int { 8 << 20 }
+}
+
+extension ImportSummary {
+    /// Adds another summary's counts; its rejections' indexes are shifted by `offset`.
+    mutating func add(_ other: ImportSummary, shiftingRejectionsBy offset: Int) {
+        applied += other.applied
+        duplicates += other.duplicates
+        held += other.held
+        forks += other.forks
+        operationsApplied += other.operationsApplied
+        rejected += other.rejected.map { rejection in
+            var shifted = rejection
+            shifted.index += offset
+            return shifted
+        }
+    }
 }

@@ -89,8 +89,8 @@ struct CLIJSONSpecTests {
         var fields = Self.values.map { ($0.0, $0.2) }
         fields += names.enumerated().map { ($0.element, String($0.offset)) }
         // Set members in the value order: null < int < double < string < bytes.
-        fields.append(("tags", "[null,3,-1.5,\"a\",{\"$bytes\":\"01\"}]"))
-        let expected = "{\"id\":\"\(Self.record)\",\"fields\":" + Self.object(fields) + "}"
+        let sets = [("tags", "[null,3,-1.5,\"a\",{\"$bytes\":\"01\"}]")]
+        let expected = "{\"id\":\"\(Self.record)\",\"fields\":" + Self.object(fields) + ",\"sets\":" + Self.object(sets) + "}"
         let got = try a.ok("get", "things", Self.record, "--json")
         // Compared as bytes: String == would equate canonically equivalent text.
         #expect(Array(got.utf8) == Array((expected + "\n").utf8), "got \(got)")
@@ -100,7 +100,7 @@ struct CLIJSONSpecTests {
         #expect(fields.map(\.0).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.first == "B")
 
         // list: sorted by id, two-space indent, one record per line.
-        let secondLine = "{\"id\":\"0F8FAD5B-D9CB-469F-A165-70867728950E\",\"fields\":{\"title\":\"second\"}}"
+        let secondLine = "{\"id\":\"0F8FAD5B-D9CB-469F-A165-70867728950E\",\"fields\":{\"title\":\"second\"},\"sets\":{}}"
         #expect(Array(try a.ok("list", "things", "--json").utf8) == Array("[\n  \(secondLine),\n  \(expected)\n]\n".utf8))
         #expect(try a.ok("list", "things", "--json", "--where", "title=\"second\"") == "[\n  \(secondLine)\n]\n")
         #expect(try a.ok("list", "nothing", "--json") == "[]\n")

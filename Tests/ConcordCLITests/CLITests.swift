@@ -164,8 +164,8 @@ struct CLITests {
         let list = try a.ok("list", "todos", "--json")
         #expect(list == """
             [
-              {"id":"\(first)","fields":{"done":false,"title":"Buy milk"}},
-              {"id":"\(second)","fields":{"big":-9223372036854775808,"done":true,"n":42,"none":null,"tags":[3,"a","b"],"title":"Call \\"Ada\\"","x":1.5}}
+              {"id":"\(first)","fields":{"done":false,"title":"Buy milk"},"sets":{}},
+              {"id":"\(second)","fields":{"big":-9223372036854775808,"done":true,"n":42,"none":null,"title":"Call \\"Ada\\"","x":1.5},"sets":{"tags":[3,"a","b"]}}
             ]
 
             """)
@@ -174,7 +174,7 @@ struct CLITests {
         let filtered = try a.ok("list", "todos", "--json", "--where", "done=true")
         #expect(filtered.contains(second) && !filtered.contains(first))
         #expect(try a.ok("list", "nothing", "--json") == "[]\n")
-        #expect(try a.ok("get", "todos", first, "--json") == "{\"id\":\"\(first)\",\"fields\":{\"done\":false,\"title\":\"Buy milk\"}}\n")
+        #expect(try a.ok("get", "todos", first, "--json") == "{\"id\":\"\(first)\",\"fields\":{\"done\":false,\"title\":\"Buy milk\"},\"sets\":{}}\n")
         let bad = try a.run("put", "todos", first, "title=Buy")
         #expect(bad.status == 1 && bad.stderr.contains("not a JSON scalar"))
     }

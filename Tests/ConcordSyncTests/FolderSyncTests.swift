@@ -66,4 +66,72 @@ struct FolderSyncTests {
         #expect(report.rejected.count == 1)
         #expect(report.total.applied == 3)
     }
+
+    @Test("a file named like the replica's own that does not hold its bundles neither silences it nor is replaced")
+    func spoofedOwnNames() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (a, b) = try await twoReplicas(in: dir)
+        let shared = dir.file("shared")
+        try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
+        let prefix = FolderSync.prefix(of: a.replicaID)
+        // An empty file claiming a's first million bundles, and junk under the very name
+        // a's first file would get.
+        #expect(FileManager.default.createFile(atPath: shared + "/\(prefix)-1-1000000.concord", contents: Data()))
+        #expect(FileManager.default.createFile(atPath: shared + "/\(prefix)-1-3.concord", contents: Data([1, 2, 3])))
+        try await writeSome(a, tag: "a")
+        let folder = FolderSync(directory: shared)
+        let first = try await folder.run(a)
+        #expect(first.written?.ownSequences == 1...3)
+        #expect(first.written?.path == shared + "/\(prefix)-1-3-2.concord")
+        #expect(Set(first.rejected.map(\.file)) == ["\(prefix)-1-1000000.concord", "\(prefix)-1-3.concord"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: shared + "/\(prefix)-1-3.concord")) == Data([1, 2, 3]))
+        // Its own file is recognised by its contents: nothing is written again.
+        let second = try await folder.run(a)
+        #expect(second.written == nil)
+        #expect(!second.imported.contains { $0.file.hasSuffix("-2.concord") })
+        let report = try await folder.run(b)
+        #expect(report.total.applied == 3)
+        #expect(try await a.state().digestHex == b.state().digestHex)
+    }
+
+    @Test("an own file damaged or removed in the folder is written again")
+    func damagedOwnFileIsRewritten() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let (a, b) = try await twoReplicas(in: dir)
+        let folder = FolderSync(directory: dir.file("shared"))
+        try await writeSome(a, records: 2, tag: "a1")
+        let first = try #require(try await folder.run(a).written)
+        try await writeSome(a, records: 2, tag: "a2")
+        let second = try #require(try await folder.run(a).written)
+        #expect(first.ownSequences == 1...2 && second.ownSequences == 3...4)
+        // The first file loses its last byte (a copy cut short): a writes 1...4 again.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: first.path))
+        try bytes.dropLast().write(to: URL(fileURLWithPath: first.path))
+        let repaired = try await folder.run(a)
+        #expect(repaired.written?.ownSequences == 1...4)
+        _ = try await folder.run(b)
+        #expect(try await a.state().digestHex == b.state().digestHex)
+        // Removed: the same.
+        try await writeSome(a, records: 1, tag: "a3")
+        let third = try #require(try await folder.run(a).written)
+        try FileManager.default.removeItem(atPath: third.path)
+        #expect(try await folder.run(a).written?.ownSequences == 5...5)
+    }
+
+    @Test("file names: own ranges, the -k suffix of a taken name; anything else is not parsed")
+    func names() {
+        #expect(FolderSync.parseName("0123456789abcdef-1-3.concord")?.range == 1...3)
+        #expect(FolderSync.parseName("0123456789ABCDEF-2-2-2.concord")?.prefix == "0123456789abcdef")
+        #expect(FolderSync.parseName("0123456789abcdef-1-3-1.concord") == nil)
+        #expect(FolderSync.parseName("0123456789abcdef-3-1.concord") == nil)
+        #expect(FolderSync.parseName("0123456789abcdef-0-1.concord") == nil)
+        #expect(FolderSync.parseName("0123456789abcdef-+1-3.concord") == nil)
+        #expect(FolderSync.parseName("0123456789abcdeg-1-3.concord") == nil)
+        #expect(FolderSync.coveredPrefix([3...4, 1...2, 6...9]) == 4)
+        #expect(FolderSync.coveredPrefix([2...4]) == 0)
+        #expect(FolderSync.isCandidate(Array("caf".utf8) + [0xE9] + Array(".concord".utf8)))
+        #expect(!FolderSync.isCandidate(".a.concord") && !FolderSync.isCandidate("a.concord.1.tmp"))
+    }
 }

@@ -67,7 +67,7 @@ extension Replica {
         let me = membership.device.publicKey
         var previous: ChangeBundle?
         if let head = try tx.chainHead(of: me), let stored = try tx.bundle(of: me, sequence: head.sequence) {
-            previous = try ConcordError.mapping("reading this device's latest bundle") { try ChangeBundle(bytes: stored.bytes, limits: BundleLimits(maxBundleBytes: .max)) }
+            previous = try StoreDestination.decode(stored)
         }
         let context = VersionVector(try tx.chainHeads().mapValues(\.sequence))
         var sealed: [ChangeBundle] = []

@@ -130,7 +130,7 @@ public actor Replica {
         let layout = try ReplicaDirectory(creating: directory)
         let membership = Membership.createSpace(encrypted: encrypted, issuedAt: options.physicalClock.nowMilliseconds())
         try layout.writeKeys(of: membership)
-        return try Replica(store: layout.openStore(), membership: membership, options: options)
+        return try Replica(store: layout.createStore(), membership: membership, options: options)
     }
 
     /// Joins a space with an invite: a new device identity and a new replica in
@@ -145,11 +145,14 @@ public actor Replica {
         let layout = try ReplicaDirectory(creating: directory)
         let membership = try Membership.join(invite, issuedAt: options.physicalClock.nowMilliseconds())
         try layout.writeKeys(of: membership)
-        return try Replica(store: layout.openStore(), membership: membership, options: options)
+        return try Replica(store: layout.createStore(), membership: membership, options: options)
     }
 
-    /// Opens the replica in `directory`, resuming exactly where it stopped.
-    /// - Throws: ``ConcordError`` `.noReplica` (nothing there), `.invalidKey`, `.storage`.
+    /// Opens the replica in `directory`, resuming exactly where it stopped. Group and
+    /// other access to the directory and its database files is removed.
+    /// - Throws: ``ConcordError`` `.noReplica` (no replica file there), `.storeDamaged`
+    ///   (some files missing, not regular files or damaged: the message names the file
+    ///   and how to restore it), `.invalidKey`, `.storage`.
     public static func open(at directory: String, options: Options = Options()) throws -> Replica {
         let layout = try ReplicaDirectory(existing: directory)
         let store = try layout.openStore()

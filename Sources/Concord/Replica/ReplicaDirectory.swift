@@ -7,20 +7,28 @@ import Foundation
 ///
 /// | file | holds |
 /// |---|---|
-/// | `replica.sqlite` (+ `-wal`, `-shm`) | the ``SQLiteStore`` |
+/// | `replica.sqlite` (+ `-wal`, `-shm`) | the ``SQLiteStore`` (0600) |
 /// | `device.key` | this device's Ed25519 seed (0600) |
 /// | `space.key` | the space seed: writers only; lets them invite (0600) |
 /// | `content.key` | the content key of an encrypted space: readers only (0600) |
+///
+/// The directory is kept at mode 0700 and the database files at 0600: the database holds
+/// the decrypted records. A directory with some of these files but not all is damaged,
+/// never empty: its errors name the missing file and say how to restore it.
 struct ReplicaDirectory {
     static let databaseName = "replica.sqlite"
+    static let deviceKeyName = "device.key"
     let path: String
 
     var database: String { path + "/" + Self.databaseName }
-    var deviceKey: String { path + "/device.key" }
+    var deviceKey: String { path + "/" + Self.deviceKeyName }
     var spaceKey: String { path + "/space.key" }
     var contentKey: String { path + "/content.key" }
+    /// The database and the files SQLite keeps beside it.
+    var databaseFiles: [String] { [database, database + "-wal", database + "-shm"] }
 
-    /// A directory for a new replica: created if missing, refused if it holds one.
+    /// A directory for a new replica: created (0700) if missing, refused if it holds any
+    /// replica file, set to 0700 if it already existed.
     init(creating path: String) throws {
         self.path = path
         let files = FileManager.default
@@ -29,17 +37,57 @@ struct ReplicaDirectory {
         } catch {
             throw ConcordError(.storage, "cannot create the directory \(path): \(error.localizedDescription); check the path and its permissions")
         }
-        if files.fileExists(atPath: database) || files.fileExists(atPath: deviceKey) {
-            throw ConcordError(.replicaExists, "\(path) already holds a replica; open it, or choose an empty directory")
+        let present = ([database, deviceKey] + databaseFiles.dropFirst() + [spaceKey, contentKey]).filter { Self.kind(of: $0) != nil }
+        if !present.isEmpty {
+            let names = present.map { String($0.dropFirst(path.count + 1)) }.joined(separator: ", ")
+            throw ConcordError(.replicaExists, "\(path) already holds a replica's files (\(names)); open it (with the CLI: --store \(path)), or choose an empty directory for a new one")
+        }
+        guard chmod(path, 0o700) == 0 else {
+            throw ConcordError(.storage, "cannot restrict \(path) to its owner (chmod 700): \(String(cString: strerror(errno))); use a directory you own")
         }
     }
 
-    /// The directory of an existing replica.
+    /// The directory of an existing replica. Group and other access is removed from the
+    /// directory and its database files (best effort: a file system without permissions
+    /// keeps its own; key files others can read are refused when read, with the `chmod`
+    /// to run).
+    /// - Throws: ``ConcordError`` `.noReplica` when the directory holds no replica file at
+    ///   all; `.storeDamaged` when it holds some but not all, or one of them is not a
+    ///   regular file.
     init(existing path: String) throws {
         self.path = path
-        guard FileManager.default.fileExists(atPath: database), FileManager.default.fileExists(atPath: deviceKey) else {
-            throw ConcordError(.noReplica, "\(path) holds no replica (no \(Self.databaseName) and device.key); create one with Replica.create(at:) or join a space with an invite")
+        let databaseKind = Self.kind(of: database)
+        let deviceKeyKind = Self.kind(of: deviceKey)
+        switch (databaseKind, deviceKeyKind) {
+        case (nil, nil):
+            throw ConcordError(.noReplica, "\(path) holds no replica (no \(Self.databaseName) and \(Self.deviceKeyName)); create one with Replica.create(at:) or join a space with an invite")
+        case (_?, nil):
+            throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(Self.deviceKeyName) is missing (\(Self.databaseName) is there). Restore \(Self.deviceKeyName) from a backup of this directory: it is this device's identity and cannot be made again. Without a backup, move \(path) away and join the space again with a new invite (the data comes back from the other devices)")
+        case (nil, _?):
+            throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(Self.databaseName) is missing (\(Self.deviceKeyName) is there). Restore \(Self.databaseName) (with \(Self.databaseName)-wal and -shm if the backup has them) from a backup of this directory. Without a backup, move \(path) away and join the space again with a new invite (the data comes back from the other devices)")
+        default:
+            break
         }
+        for file in databaseFiles + [deviceKey, spaceKey, contentKey] {
+            guard let kind = Self.kind(of: file), kind != S_IFREG else { continue }
+            throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(file) is \(Self.phrase(kind)), not a regular file; it was not opened. Restore it from a backup of this directory")
+        }
+        Self.tighten(path)
+        for file in databaseFiles { Self.tighten(file) }
+    }
+
+    /// Creates the database of a new replica: an empty file of mode 0600 before SQLite
+    /// opens it, so it (and the `-wal` and `-shm` files SQLite gives the same mode) is
+    /// never readable by others, whatever the umask.
+    func createStore() throws -> SQLiteStore {
+        let fd = open(database, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            throw ConcordError(.storage, "cannot create \(database): \(String(cString: strerror(errno))); check that \(path) is writable")
+        }
+        // The umask may have narrowed 0600 further; make it exactly owner read/write.
+        _ = fchmod(fd, 0o600)
+        close(fd)
+        return try openStore()
     }
 
     func openStore() throws -> SQLiteStore {
@@ -61,23 +109,29 @@ struct ReplicaDirectory {
     /// Rebuilds the membership from the key files and the store's public metadata.
     func readMembership(from store: any Store) throws -> Membership {
         try ConcordError.mapping("reading the replica in \(path)") {
-            let device = try Identity(keyFile: deviceKey)
+            let device = try readKey(deviceKey) { try Identity(keyFile: $0) }
             let (spaceBytes, encryptedFlag, chainBytes) = try store.read { tx in
                 (try tx.metadata(MetaKey.spaceID), try tx.metadata(MetaKey.encrypted), try tx.metadata(MetaKey.certificates))
             }
             guard let spaceBytes, let encryptedFlag, let chainBytes else {
-                throw ConcordError(.noReplica, "\(database) holds no space; the replica was never completely created: remove the directory and create or join again")
+                throw ConcordError(.storeDamaged, "\(database) holds no space: the replica in \(path) was never completely created, and holds no data. Move \(path) away, then create or join again in an empty directory")
             }
-            let spaceID = try SpaceID(bytes: spaceBytes)
+            let spaceID: SpaceID
+            let certificates: CertificateChain
+            do {
+                spaceID = try SpaceID(bytes: spaceBytes)
+                certificates = try CertificateChain(bytes: chainBytes)
+            } catch {
+                throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: the membership stored in \(Self.databaseName) does not decode (\(error)). Restore \(Self.databaseName) from a backup, or move \(path) away and join the space again")
+            }
             let encrypted = encryptedFlag == [1]
-            let certificates = try CertificateChain(bytes: chainBytes)
             guard certificates.subject == device.publicKey else {
                 throw ConcordError(.invalidKey, "device.key in \(path) does not match the membership stored in \(Self.databaseName); restore the original device.key")
             }
             var space: Space?
             var contentKey: SymmetricKey?
             if FileManager.default.fileExists(atPath: spaceKey) {
-                let file = try KeyFile.read(from: spaceKey)
+                let file = try readKey(spaceKey) { try KeyFile.read(from: $0) }
                 let restored = try Space(seed: file.secret, encrypted: encrypted)
                 guard restored.id == spaceID else {
                     throw ConcordError(.invalidKey, "space.key in \(path) belongs to another space; restore the original space.key")
@@ -85,7 +139,7 @@ struct ReplicaDirectory {
                 space = restored
                 contentKey = restored.contentKey
             } else if encrypted {
-                let file = try KeyFile.read(from: contentKey_path)
+                let file = try readKey(self.contentKey) { try KeyFile.read(from: $0) }
                 contentKey = try SymmetricKey(file.secret)
             }
             return Membership(
@@ -94,5 +148,40 @@ struct ReplicaDirectory {
         }
     }
 
-    private var contentKey_path: String { contentKey }
+    /// Reads a key file; a missing or damaged one makes the replica damaged (a key file
+    /// others can read keeps its own error, which gives the `chmod 600` to run).
+    private func readKey<T>(_ file: String, _ read: (String) throws -> T) throws -> T {
+        do {
+            return try read(file)
+        } catch let error as ConcordCryptoError where error.code == .keyFileNotFound || error.code == .invalidKeyFile {
+            let what = error.code == .keyFileNotFound ? "\(file) is missing." : error.message
+            throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(what) Restore it from a backup of this directory (a key cannot be made again); without one, move \(path) away and join the space again with a new invite")
+        }
+    }
+
+    /// The file type bits of what is at `path` (symbolic links followed), `nil` if nothing.
+    static func kind(of path: String) -> mode_t? {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & S_IFMT : nil
+    }
+
+    static func phrase(_ kind: mode_t) -> String {
+        switch kind {
+        case S_IFIFO: "a FIFO (named pipe)"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        case S_IFDIR: "a directory"
+        default: "a special file"
+        }
+    }
+
+    /// Removes group and other access from what is at `path`, if anything.
+    static func tighten(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        let current = info.st_mode & 0o7777
+        let tightened = current & ~mode_t(0o077)
+        if tightened != current { _ = chmod(path, tightened) }
+    }
 }

@@ -82,8 +82,15 @@ struct StoreDestination: ImportDestination {
 
     mutating func trust(_ chain: CertificateChain) { verifiedCertificateChains.insert(chain.digest) }
 
-    /// A bundle the store holds was verified before it was stored: only its structure is read.
+    /// A bundle the store holds was verified before it was stored: only its structure is
+    /// read. One that does not decode means the store is damaged (`.storeDamaged`), never
+    /// that some input was bad.
     static func decode(_ stored: StoredBundle) throws -> ChangeBundle {
-        try ConcordError.mapping("a stored bundle") { try ChangeBundle(bytes: stored.bytes, limits: BundleLimits(maxBundleBytes: .max)) }
+        do {
+            return try ChangeBundle(bytes: stored.bytes, limits: BundleLimits(maxBundleBytes: .max))
+        } catch {
+            let detail = (error as? ConcordError)?.message ?? "\(error)"
+            throw ConcordError(.storeDamaged, "the store is damaged: bundle #\(stored.sequence) of device \(stored.author.hex.prefix(16)) in its log does not decode (\(detail)). Restore the replica directory's \(ReplicaDirectory.databaseName) from a backup, or move the directory away and join the space again (the data comes back from the other devices)")
+        }
     }
 }
