@@ -29,7 +29,9 @@ import Testing
         await relay.stop()
         let took = ContinuousClock.now - start
         print("relay stop with a live subscriber took \(took)")
-        #expect(took < .seconds(3), "stop() waited \(took); the feed should end at once")
+        // The regression waited for the live feed's 30 s idle deadline; the bound is
+        // generous so that a loaded machine does not fail it.
+        #expect(took < .seconds(20), "stop() waited \(took); the feed should end at once")
         // The engine notices: its live session fails and it goes on retrying.
         var left = false
         for await status in statuses {
@@ -44,7 +46,7 @@ import Testing
         let failedAfter = ContinuousClock.now - before
         print("syncNow against a stopped relay failed after \(failedAfter): \(String(describing: error))")
         #expect(error?.code == .unreachable)
-        #expect(failedAfter < .seconds(5))
+        #expect(failedAfter < .seconds(20), "the 30 s request deadline should not be waited for")
         await engine.stop()
         await storage.close()
     }
