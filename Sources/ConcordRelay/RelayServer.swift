@@ -90,6 +90,11 @@ public struct RelayServer: Sendable {
             },
             logger: logger)
         logger.info("relay starting", metadata: ["host": "\(configuration.host)", "port": "\(configuration.port)", "backend": "\(storage.backendName)"])
+        if configuration.maxInFlightBodyBytes < configuration.maxRequestBytes {
+            logger.warning(
+                "maxInFlightBodyBytes is below maxRequestBytes: pushes larger than it are always refused 503 busy",
+                metadata: ["maxInFlightBodyBytes": "\(configuration.maxInFlightBodyBytes)", "maxRequestBytes": "\(configuration.maxRequestBytes)"])
+        }
         var group = ServiceGroupConfiguration(
             services: [
                 .init(service: app),

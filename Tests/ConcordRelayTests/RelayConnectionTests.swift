@@ -9,15 +9,28 @@ import Testing
 
 /// §6 "Connections and time", §3 HTTP semantics: hostile clients over real TCP on loopback.
 @Suite struct RelayConnectionTests {
-    @Test("regression: a connection that never completes a request head gets 408 request-timeout and is closed")
+    @Test("regression: a half-sent request head gets 408 request-timeout and is closed; an idle connection (nothing sent, or nothing after a response) is closed")
     func idleAndHalfSentHeadsTimeOut() async throws {
         try await RelayHarness.with({ $0.idleTimeout = 0.5 }) { relay in
             let idle = try RawHTTPConnection(port: relay.port)
             let half = try RawHTTPConnection(port: relay.port)
             try await half.send("POST /v1/spaces/\(String(repeating: "a", count: 64))/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            for connection in [idle, half] {
+            let kept = try RawHTTPConnection(port: relay.port)
+            try await kept.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(try await kept.readResponse(within: 10)?.status == 200)
+            let halfAfterResponse = try RawHTTPConnection(port: relay.port)
+            try await halfAfterResponse.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            #expect(try await halfAfterResponse.readResponse(within: 10)?.status == 200)
+            try await halfAfterResponse.send("GET /heal")
+
+            for connection in [idle, kept] {
                 let (bytes, closed) = try await connection.readUntilClosed(within: 10)
-                #expect(closed, "the relay kept a connection without a request open")
+                #expect(closed, "the relay kept an idle connection open")
+                #expect(bytes.isEmpty, "an idle connection is closed without an answer nobody asked for")
+            }
+            for connection in [half, halfAfterResponse] {
+                let (bytes, closed) = try await connection.readUntilClosed(within: 10)
+                #expect(closed, "the relay kept a connection with a half-sent request open")
                 let response = try #require(RawHTTPResponse(parsing: bytes))
                 #expect(response.status == 408)
                 #expect(try response.error().error == "request-timeout")

@@ -33,7 +33,10 @@ struct RelayChildChannel: ServerChildChannel {
             }
             let operations = channel.pipeline.syncOperations
             let decoder = try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            let connectionGuard = ConnectionGuard(settings: settings, refuse: !admitted, client: client, metrics: metrics, logger: guardLogger)
+            let activity = ConnectionGuard.Activity()
+            let connectionGuard = ConnectionGuard(
+                settings: settings, refuse: !admitted, client: client, activity: activity, metrics: metrics, logger: guardLogger)
+            try operations.addHandler(ConnectionGuard.ByteWatcher(activity), position: .before(decoder))
             try operations.addHandler(connectionGuard, position: .after(decoder))
             return value
         }
@@ -48,8 +51,11 @@ struct RelayChildChannel: ServerChildChannel {
 ///
 /// - a request head must arrive within `idleTimeout` of the connection opening or of the
 ///   previous response, and its body within `requestTimeout` of the head; otherwise the
-///   client gets `408 request-timeout` (when no response has started) and the
-///   connection closes. A client that trickles bytes cannot hold a connection forever.
+///   client gets `408 request-timeout` (when part of a request arrived and no response has
+///   started) and the connection closes; a connection on which nothing arrived is closed
+///   without a word (a client may be about to reuse it, and would take an unasked 408 for
+///   the answer to its request). A client that trickles bytes cannot hold a connection
+///   forever.
 /// - a connection over the client's limit answers its first request `429
 ///   too-many-connections` and closes.
 /// - a refused WebSocket upgrade: Hummingbird answers every refused upgrade with an empty
@@ -71,9 +77,31 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         var limitConnections: Bool
     }
 
+    /// Whether bytes arrived since the last complete request head or response: the
+    /// difference between an idle connection and a half-sent request, which only the bytes
+    /// before the HTTP decoder show.
+    final class Activity {
+        var bytesSinceHead = false
+    }
+
+    /// Marks ``Activity`` as bytes arrive, before the HTTP decoder buffers them.
+    final class ByteWatcher: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
+        let activity: Activity
+
+        init(_ activity: Activity) { self.activity = activity }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            activity.bytesSinceHead = true
+            context.fireChannelRead(data)
+        }
+    }
+
     private let settings: Settings
     private let refuseConnection: Bool
     private let client: ClientKey
+    private let activity: Activity
     private let metrics: RelayMetrics
     private let logger: Logger
 
@@ -91,10 +119,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// The refusal being written in place of Hummingbird's response.
     private var replacing: HTTPRefusal?
 
-    init(settings: Settings, refuse: Bool, client: ClientKey, metrics: RelayMetrics, logger: Logger) {
+    init(settings: Settings, refuse: Bool, client: ClientKey, activity: Activity, metrics: RelayMetrics, logger: Logger) {
         self.settings = settings
         self.refuseConnection = refuse
         self.client = client
+        self.activity = activity
         self.metrics = metrics
         self.logger = logger
     }
@@ -141,6 +170,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
         switch part {
         case .head:
+            activity.bytesSinceHead = false
             inFlight += 1
             readingBody = true
             if inFlight == 1 { responseStarted = false }
@@ -185,7 +215,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             }
             inFlight = max(0, inFlight - 1)
             responseStarted = false
-            if inFlight == 0 && !readingBody && !closing { arm(context, settings.idleTimeout) }
+            if inFlight == 0 && !readingBody && !closing {
+                activity.bytesSinceHead = false
+                arm(context, settings.idleTimeout)
+            }
         }
         context.write(data, promise: promise)
     }
@@ -220,6 +253,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private func timedOut(_ context: ChannelHandlerContext) {
         guard !upgraded, !closing, context.channel.isActive else { return }
         let waitingForHead = !readingBody
+        if waitingForHead && inFlight == 0 && !activity.bytesSinceHead {
+            // Idle: nothing of a next request arrived.
+            logger.debug("closing an idle connection", metadata: ["client": "\(client)"])
+            closing = true
+            context.close(promise: nil)
+            return
+        }
         logger.notice(
             "closing a connection whose \(waitingForHead ? "request head" : "request body") did not arrive in time",
             metadata: ["client": "\(client)", "code": "request-timeout"])
