@@ -31,7 +31,8 @@ func hostile(backend: String, options: Options, client: LoadClient, directory: S
 
 /// Peak RSS of a `concord relay serve` process during 48 concurrent 15 MiB pushes.
 func pushMemory(backend: String, options: Options, directory: String, budget: Int64) async throws -> [Row] {
-    let binary = ProcessInfo.processInfo.environment["CONCORD_BIN"]
+    let binary =
+        ProcessInfo.processInfo.environment["CONCORD_BIN"]
         ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("concord").path
     guard FileManager.default.isExecutableFile(atPath: binary) else {
         throw BenchError("push memory needs the concord binary at \(binary) (build it, or set CONCORD_BIN)")
@@ -66,7 +67,9 @@ func pushMemory(backend: String, options: Options, directory: String, budget: In
     var previous: ChangeBundle?
     var chain: [[UInt8]] = []
     for index in 0..<15 {
-        let op = try replica.set("blob", to: .bytes((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }), record: RecordID.random(), in: "files")
+        let op = try replica.set(
+            "blob", to: .bytes((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }), record: RecordID.random(), in: "files"
+        )
         let bundle = try owner.seal([op], previous: previous)
         chain.append(bundle.bytes)
         previous = bundle
@@ -78,7 +81,9 @@ func pushMemory(backend: String, options: Options, directory: String, budget: In
     let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
         for _ in 0..<48 {
             group.addTask {
-                try await load.post(RelayAPI.path(owner.spaceID, "bundles"), body: stream, contentType: RelayAPI.bundleStreamContentType, token: token).0
+                try await load.post(
+                    RelayAPI.path(owner.spaceID, "bundles"), body: stream, contentType: RelayAPI.bundleStreamContentType, token: token
+                ).0
             }
         }
         return try await group.reduce(into: [Int]()) { $0.append($1) }
@@ -87,10 +92,16 @@ func pushMemory(backend: String, options: Options, directory: String, budget: In
     let peak = peakRSS(of: process.processIdentifier)
     let label = budget >= 1 << 40 ? "off" : "\(budget >> 20) MiB"
     return [
-        Row(backend: backend, metric: "relay peak RSS, 48 concurrent 15 MiB pushes, body budget \(label)", value: Double(peak) / 1_048_576, unit: "MiB"),
+        Row(
+            backend: backend, metric: "relay peak RSS, 48 concurrent 15 MiB pushes, body budget \(label)", value: Double(peak) / 1_048_576,
+            unit: "MiB"),
         Row(backend: backend, metric: "relay RSS before the pushes (budget \(label))", value: Double(baseline) / 1_048_576, unit: "MiB"),
-        Row(backend: backend, metric: "pushes answered 503 busy (budget \(label))", value: Double(statuses.filter { $0 == 503 }.count), unit: "of 48"),
-        Row(backend: backend, metric: "pushes answered 200 (budget \(label))", value: Double(statuses.filter { $0 == 200 }.count), unit: "of 48"),
+        Row(
+            backend: backend, metric: "pushes answered 503 busy (budget \(label))", value: Double(statuses.filter { $0 == 503 }.count),
+            unit: "of 48"),
+        Row(
+            backend: backend, metric: "pushes answered 200 (budget \(label))", value: Double(statuses.filter { $0 == 200 }.count),
+            unit: "of 48"),
     ]
 }
 
@@ -117,10 +128,12 @@ func sinceCost(backend: String, client: LoadClient, relay: RunningRelay) async t
         let runs = 10
         let start = now()
         for _ in 0..<runs {
-            let (status, bytes) = try await client.post(RelayAPI.path(owner.spaceID, "pull"), body: body, contentType: "application/json", token: token)
+            let (status, bytes) = try await client.post(
+                RelayAPI.path(owner.spaceID, "pull"), body: body, contentType: "application/json", token: token)
             guard status == 200, bytes.count > 2_000 * 100 else { throw BenchError("pull: HTTP \(status), \(bytes.count) bytes") }
         }
-        rows.append(Row(backend: backend, metric: "pull of 2,000 bundles, \(name)", value: (now() - start) * 1000 / Double(runs), unit: "ms"))
+        rows.append(
+            Row(backend: backend, metric: "pull of 2,000 bundles, \(name)", value: (now() - start) * 1000 / Double(runs), unit: "ms"))
     }
     return rows
 }

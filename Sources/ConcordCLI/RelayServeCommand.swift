@@ -58,10 +58,13 @@ struct RelayServe: AsyncParsableCommand {
     @Option(help: "The address to bind.") var host = "127.0.0.1"
     @Option(help: "The TCP port (0: any free port).") var port = 8080
     @Option(help: ArgumentHelp("sqlite:PATH or postgres://… (default: sqlite:relay.sqlite in --data).", valueName: "SPEC")) var db: String?
-    @Option(help: ArgumentHelp("Directory of the default SQLite database (default: current directory).", valueName: "DIR")) var data: String?
+    @Option(help: ArgumentHelp("Directory of the default SQLite database (default: current directory).", valueName: "DIR")) var data:
+        String?
     @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
 
-    @Option(name: .customLong("allow-space"), help: ArgumentHelp("Serve this space (64 hex characters); repeat for more. Others are refused with 403.", valueName: "HEX"))
+    @Option(
+        name: .customLong("allow-space"),
+        help: ArgumentHelp("Serve this space (64 hex characters); repeat for more. Others are refused with 403.", valueName: "HEX"))
     var allowSpaces: [String] = []
     @Option(help: ArgumentHelp("Serve the spaces listed in this file, one id per line (# starts a comment).", valueName: "PATH"))
     var allowSpacesFile: String?
@@ -71,15 +74,24 @@ struct RelayServe: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Open mode: new spaces one client address may start per hour.", valueName: "N"))
     var newSpacesPerHour = RelayConfiguration().newSpacesPerClientPerHour
 
-    @Option(name: .customLong("public-url"), help: ArgumentHelp("A URL clients reach this relay under (https://relay.example.org); repeatable. Its local addresses at --port are always accepted.", valueName: "URL"))
+    @Option(
+        name: .customLong("public-url"),
+        help: ArgumentHelp(
+            "A URL clients reach this relay under (https://relay.example.org); repeatable. Its local addresses at --port are always accepted.",
+            valueName: "URL"))
     var publicURLs: [String] = []
-    @Option(help: ArgumentHelp("Header a trusted reverse proxy sets to the client's address (X-Forwarded-For, X-Real-IP); per-client limits then use it and --max-connections-per-client is off.", valueName: "NAME"))
+    @Option(
+        help: ArgumentHelp(
+            "Header a trusted reverse proxy sets to the client's address (X-Forwarded-For, X-Real-IP); per-client limits then use it and --max-connections-per-client is off.",
+            valueName: "NAME"))
     var clientIPHeader: String?
 
-    @Option(help: "The most devices (authors) whose bundles one space may hold.") var maxAuthorsPerSpace = RelayConfiguration().maxAuthorsPerSpace
+    @Option(help: "The most devices (authors) whose bundles one space may hold.") var maxAuthorsPerSpace = RelayConfiguration()
+        .maxAuthorsPerSpace
     @Option(help: ArgumentHelp("Request body bytes held in memory at once over all requests; beyond, 503 busy.", valueName: "BYTES"))
     var maxInflightBytes = RelayConfiguration().maxInFlightBodyBytes
-    @Option(help: "Connections one client address may hold open (0: no limit).") var maxConnectionsPerClient = RelayConfiguration().maxConnectionsPerClient
+    @Option(help: "Connections one client address may hold open (0: no limit).") var maxConnectionsPerClient = RelayConfiguration()
+        .maxConnectionsPerClient
     @Option(help: "Unused challenges one client address may hold.") var maxChallengesPerClient = RelayConfiguration().maxChallengesPerClient
     @Option(help: "Unused challenges one space may have.") var maxChallengesPerSpace = RelayConfiguration().maxChallengesPerSpace
     @Option(help: ArgumentHelp("Challenge and session requests per second per client address.", valueName: "RATE"))
@@ -93,11 +105,15 @@ struct RelayServe: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
         if open && (!allowSpaces.isEmpty || allowSpacesFile != nil) {
             throw ValidationError("--open serves any space; leave out --allow-space and --allow-spaces-file, or --open")
         }
-        for (name, value) in [("--max-spaces", maxSpaces), ("--max-authors-per-space", maxAuthorsPerSpace), ("--max-inflight-bytes", maxInflightBytes)]
+        for (name, value) in [
+            ("--max-spaces", maxSpaces), ("--max-authors-per-space", maxAuthorsPerSpace), ("--max-inflight-bytes", maxInflightBytes),
+        ]
         where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
@@ -121,13 +137,15 @@ struct RelayServe: AsyncParsableCommand {
         // limits below ends the process.
         var group = ServiceGroupConfiguration(
             services: [
-                .init(service: ClosureService {
-                    try? await gracefulShutdown()
-                    await storage.close()
-                }),
-                .init(service: ClosureService {
-                    try await server.run { port in writeLine("listening on http://\(host):\(port)") }
-                }),
+                .init(
+                    service: ClosureService {
+                        try? await gracefulShutdown()
+                        await storage.close()
+                    }),
+                .init(
+                    service: ClosureService {
+                        try await server.run { port in writeLine("listening on http://\(host):\(port)") }
+                    }),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
@@ -146,7 +164,9 @@ struct RelayServe: AsyncParsableCommand {
         var configuration = RelayConfiguration(host: host, port: port)
         var allowed = Set<SpaceID>()
         for text in allowSpaces {
-            guard let id = try? SpaceID(hex: text.lowercased()) else { throw CLIFailure(message: "--allow-space \(text) is not a space id (64 hex characters)") }
+            guard let id = try? SpaceID(hex: text.lowercased()) else {
+                throw CLIFailure(message: "--allow-space \(text) is not a space id (64 hex characters)")
+            }
             allowed.insert(id)
         }
         if let allowSpacesFile {
@@ -157,7 +177,9 @@ struct RelayServe: AsyncParsableCommand {
                 throw CLIFailure(message: "cannot read --allow-spaces-file \(allowSpacesFile): \(error.localizedDescription)")
             }
             for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let entry = line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?.trimmingCharacters(in: .whitespaces) ?? ""
+                let entry =
+                    line.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first?.trimmingCharacters(in: .whitespaces)
+                    ?? ""
                 guard !entry.isEmpty else { continue }
                 guard let id = try? SpaceID(hex: entry.lowercased()) else {
                     throw CLIFailure(message: "\(allowSpacesFile):\(number + 1): \(entry.prefix(20)) is not a space id (64 hex characters)")
@@ -168,10 +190,11 @@ struct RelayServe: AsyncParsableCommand {
         if !allowed.isEmpty || allowSpacesFile != nil {
             configuration.spaces = .only(allowed)
         } else if !open && !Self.isLoopback(host) {
-            throw CLIFailure(message: """
-                a relay on \(host) is reachable by others: say which spaces it serves with --allow-space HEX \
-                (or --allow-spaces-file PATH), or serve any space with --open (bounded by --max-spaces and --new-spaces-per-hour)
-                """)
+            throw CLIFailure(
+                message: """
+                    a relay on \(host) is reachable by others: say which spaces it serves with --allow-space HEX \
+                    (or --allow-spaces-file PATH), or serve any space with --open (bounded by --max-spaces and --new-spaces-per-hour)
+                    """)
         }
         configuration.maxSpaces = maxSpaces
         configuration.newSpacesPerClientPerHour = newSpacesPerHour
@@ -212,7 +235,10 @@ private func openRelayStorage(_ spec: String, logger: Logger) async throws -> an
         do {
             return try await RelayStorageURL.open(spec, logger: logger)
         } catch {
-            throw CLIFailure(message: "cannot open the relay database: \(error); check that PostgreSQL is running and the URL's user, password and database are right")
+            throw CLIFailure(
+                message:
+                    "cannot open the relay database: \(error); check that PostgreSQL is running and the URL's user, password and database are right"
+            )
         }
     }
     throw CLIFailure(message: "\(spec) is not a database spec; use sqlite:PATH or postgres://USER@HOST/DB")

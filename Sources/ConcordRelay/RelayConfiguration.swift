@@ -174,6 +174,9 @@ public enum SpaceAdmission: Sendable, Hashable {
     case only(Set<SpaceID>)
 
     /// Whether `space` is served.
+    /// - Parameters:
+    ///   - space: The space of a request.
+    /// - Returns: True for any space when open, else for the listed ones.
     public func admits(_ space: SpaceID) -> Bool {
         switch self {
         case .open: true

@@ -133,38 +133,63 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A fork: `author` already has bundle `sequence` with id `stored`.
+    /// - Parameters:
+    ///   - author: The device whose chain forks.
+    ///   - sequence: The sequence both bundles claim.
+    ///   - stored: The id of the bundle the relay holds.
+    ///   - pushed: The id of the bundle refused.
     public static func fork(author: PublicKey, sequence: UInt64, stored: BundleID, pushed: BundleID) -> RelayError {
         var error = RelayError(
             .fork,
-            "device \(author.hex.prefix(8)) already has bundle \(sequence) \(stored.shortDescription) here; the pushed \(pushed.shortDescription) forks its history and is refused. The device's key may be in use on two machines")
+            "device \(author.hex.prefix(8)) already has bundle \(sequence) \(stored.shortDescription) here; the pushed \(pushed.shortDescription) forks its history and is refused. The device's key may be in use on two machines"
+        )
         error.forkDetail = ForkDetail(author: author, sequence: sequence, stored: stored, pushed: pushed)
         return error
     }
 
     /// A gap or a wrong `previous`: the relay holds `author` up to `needed - 1`.
+    /// - Parameters:
+    ///   - author: The device.
+    ///   - needed: The sequence the relay needs next.
+    ///   - got: The sequence pushed.
     public static func missingPredecessor(author: PublicKey, needed: UInt64, got: UInt64) -> RelayError {
         var error = RelayError(
             .missingPredecessor,
-            "the relay holds device \(author.hex.prefix(8))'s bundles up to \(needed - 1); bundle \(got) cannot follow. Push from \(needed) on")
+            "the relay holds device \(author.hex.prefix(8))'s bundles up to \(needed - 1); bundle \(got) cannot follow. Push from \(needed) on"
+        )
         error.expectedDetail = Expected(author: author, sequence: needed)
         return error
     }
 
     /// The space holds `used` bytes; `adding` more would pass `quota`.
+    /// - Parameters:
+    ///   - spaceID: The space.
+    ///   - used: Bytes it holds.
+    ///   - adding: Bytes the push would add.
+    ///   - quota: Its quota.
     public static func quotaExceeded(spaceID: SpaceID, used: Int64, adding: Int64, quota: Int64) -> RelayError {
         RelayError(
             .quotaExceeded,
-            "space \(spaceID.shortDescription) holds \(used) bytes; \(adding) more would pass its \(quota)-byte quota. Ask the relay operator to raise it")
+            "space \(spaceID.shortDescription) holds \(used) bytes; \(adding) more would pass its \(quota)-byte quota. Ask the relay operator to raise it"
+        )
     }
 
     /// The space has `authors` device keys; `adding` new ones would pass `limit`.
+    /// - Parameters:
+    ///   - spaceID: The space.
+    ///   - authors: Authors it holds.
+    ///   - adding: New authors the push would bring.
+    ///   - limit: The most allowed.
     public static func tooManyAuthors(spaceID: SpaceID, authors: Int, adding: Int, limit: Int) -> RelayError {
         RelayError(
             .tooManyAuthors,
-            "space \(spaceID.shortDescription) has bundles of \(authors) devices; \(adding) new ones would pass the relay's limit of \(limit) devices per space. Devices that already wrote here keep syncing; ask the relay operator to raise the limit")
+            "space \(spaceID.shortDescription) has bundles of \(authors) devices; \(adding) new ones would pass the relay's limit of \(limit) devices per space. Devices that already wrote here keep syncing; ask the relay operator to raise the limit"
+        )
     }
 
     /// The relay holds `limit` spaces; a push for a new one is refused.
+    /// - Parameters:
+    ///   - limit: The most spaces the relay holds.
     public static func tooManySpaces(limit: Int) -> RelayError {
         RelayError(
             .tooManySpaces,
@@ -172,14 +197,20 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A request body above `limit` bytes.
+    /// - Parameters:
+    ///   - limit: The largest body accepted.
     public static func tooLarge(limit: Int) -> RelayError {
         RelayError(.tooLarge, "the request body is above the relay's \(limit)-byte limit; push fewer bundles per request")
     }
 
     /// A storage failure with a message that says what to do.
+    /// - Parameters:
+    ///   - message: What happened and what to do.
     public static func storage(_ message: String) -> RelayError { RelayError(.storage, message) }
 
     /// A malformed setting (a storage URL, an origin).
+    /// - Parameters:
+    ///   - message: What is wrong and what to write instead.
     public static func configuration(_ message: String) -> RelayError { RelayError(.configuration, message) }
 
     /// `"<code>: <message>"`.

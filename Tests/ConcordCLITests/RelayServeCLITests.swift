@@ -31,7 +31,8 @@ struct RelayServeCLITests {
         let space = try Replica.open(at: listed.store).spaceID.hex
         let file = scratch.file("spaces")
         try "# the classroom\n\(space)   # teacher's space\n\n".write(toFile: file, atomically: true, encoding: .utf8)
-        let relay = try RelayProcess.start(cli: cli, storage: "sqlite:" + scratch.file("relay.sqlite"), arguments: ["--allow-spaces-file", file])
+        let relay = try RelayProcess.start(
+            cli: cli, storage: "sqlite:" + scratch.file("relay.sqlite"), arguments: ["--allow-spaces-file", file])
         try listed.ok("put", "notes", UUID().uuidString, "title=\"hello\"")
         let synced = try listed.ok("sync", relay.url)
         #expect(synced.contains("pushed 1"), "\(synced)")

@@ -148,7 +148,9 @@ private func Glibc_close(_ fd: Int32) -> Int32 { Darwin.close(fd) }
 #endif
 
 #if canImport(Glibc)
-private func Glibc_send(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int { Glibc.send(fd, buffer, count, Int32(MSG_NOSIGNAL)) }
+private func Glibc_send(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    Glibc.send(fd, buffer, count, Int32(MSG_NOSIGNAL))
+}
 #else
 private func Glibc_send(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int { Darwin.send(fd, buffer, count, 0) }
 #endif

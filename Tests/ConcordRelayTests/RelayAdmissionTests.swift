@@ -1,11 +1,12 @@
 import AsyncHTTPClient
 import Concord
-@testable import ConcordRelay
 import ConcordSync
 import Foundation
-import NIOHTTP1
 import NIOCore
+import NIOHTTP1
 import Testing
+
+@testable import ConcordRelay
 
 /// §6 "Which spaces": the operator decides which spaces a relay serves; open mode bounds
 /// new spaces per client and in total.
@@ -16,7 +17,9 @@ import Testing
         try await RelayHarness.with({ $0.spaces = .only([space.id]) }) { relay in
             let alice = try await relay.login(space.alice)
             #expect(try await relay.push(try makeBundles(space.alice, count: 1), to: space.id, token: alice).status == 200)
-            for (method, endpoint) in [(HTTPMethod.POST, "challenge"), (.POST, "sessions"), (.GET, "vector"), (.POST, "bundles"), (.POST, "pull")] {
+            for (method, endpoint) in [
+                (HTTPMethod.POST, "challenge"), (.POST, "sessions"), (.GET, "vector"), (.POST, "bundles"), (.POST, "pull"),
+            ] {
                 let answer = try await relay.request(method, RelayAPI.path(space.mallory.spaceID, endpoint), token: alice)
                 #expect(answer.status == 403, "\(endpoint)")
                 let body = try answer.error()
@@ -28,13 +31,16 @@ import Testing
             defer { directory.cleanUp() }
             let replica = try Replica.create(at: directory.path("device"))
             let error = await #expect(throws: ConcordSyncError.self) {
-                try await SyncEngine(replica: replica, relay: URL(string: relay.baseURL)!, logger: RelayManyAuthorsTests.quietLogger).syncNow()
+                try await SyncEngine(replica: replica, relay: URL(string: relay.baseURL)!, logger: RelayManyAuthorsTests.quietLogger)
+                    .syncNow()
             }
             #expect(error?.httpStatus == 403 && error?.relayCode == "space-not-served" && error?.isTransient == false)
         }
     }
 
-    @Test("regression: open mode holds at most maxSpaces spaces: a push starting one more is 507 too-many-spaces; held spaces go on", arguments: StorageBackend.all)
+    @Test(
+        "regression: open mode holds at most maxSpaces spaces: a push starting one more is 507 too-many-spaces; held spaces go on",
+        arguments: StorageBackend.all)
     func openModeBoundsTheNumberOfSpaces(_ backend: StorageBackend) async throws {
         let spaces = try (0..<3).map { _ in try TestSpace() }
         try await RelayHarness.with(backend, { $0.maxSpaces = 2 }) { relay in
@@ -44,13 +50,19 @@ import Testing
             }
             var aliceLogs = [BundleLog(), BundleLog(), BundleLog()]
             for index in 0..<2 {
-                #expect(try await relay.push(try makeBundles(spaces[index].alice, count: 1, log: &aliceLogs[index]), to: spaces[index].id, token: tokens[index]).status == 200)
+                #expect(
+                    try await relay.push(
+                        try makeBundles(spaces[index].alice, count: 1, log: &aliceLogs[index]), to: spaces[index].id, token: tokens[index]
+                    ).status == 200)
             }
-            let refused = try await relay.push(try makeBundles(spaces[2].alice, count: 1, log: &aliceLogs[2]), to: spaces[2].id, token: tokens[2])
+            let refused = try await relay.push(
+                try makeBundles(spaces[2].alice, count: 1, log: &aliceLogs[2]), to: spaces[2].id, token: tokens[2])
             #expect(refused.status == 507)
             #expect(try refused.error().error == "too-many-spaces")
             #expect(try await relay.snapshot(spaces[2].id).bundles.isEmpty)
-            #expect(try await relay.push(try makeBundles(spaces[0].alice, count: 1, log: &aliceLogs[0]), to: spaces[0].id, token: tokens[0]).status == 200)
+            #expect(
+                try await relay.push(try makeBundles(spaces[0].alice, count: 1, log: &aliceLogs[0]), to: spaces[0].id, token: tokens[0])
+                    .status == 200)
         }
     }
 

@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import Concord
 import ConcordCrypto
-@testable import ConcordRelay
 import ConcordSync
 import Foundation
 import Hummingbird
@@ -9,6 +8,8 @@ import Logging
 import NIOCore
 import Synchronization
 import Testing
+
+@testable import ConcordRelay
 
 /// §1, §6: authentication cannot be denied by a flood, and a session signature is good
 /// for the relay it names only.
@@ -23,7 +24,9 @@ import Testing
         return HTTPAnswer(status: Int(response.status.code), headers: response.headers, body: Array(buffer: body))
     }
 
-    @Test("regression: a challenge flood from one client (100,000 in the report, scaled down) no longer locks out other clients or other spaces")
+    @Test(
+        "regression: a challenge flood from one client (100,000 in the report, scaled down) no longer locks out other clients or other spaces"
+    )
     func challengeFloodsAreBoundedPerClientAndPerSpace() async throws {
         let space = try TestSpace()
         let other = try TestSpace()
@@ -55,7 +58,9 @@ import Testing
         }
     }
 
-    @Test("a challenge flood from one TCP peer does not lock out another peer (no proxy header)", .enabled(if: RelayAuthHardeningTests.secondLoopbackAddress))
+    @Test(
+        "a challenge flood from one TCP peer does not lock out another peer (no proxy header)",
+        .enabled(if: RelayAuthHardeningTests.secondLoopbackAddress))
     func challengeFloodsAreBoundedPerPeerAddress() async throws {
         let space = try TestSpace()
         try await RelayHarness.with({
@@ -112,7 +117,9 @@ import Testing
 
     /// A relay that forwards the challenges of `honest` to its clients and keeps what they
     /// send to open a session (the attack of `Specs/threat-model.md`, relay operator).
-    static func forwardingRelay(to honest: RelayHarness) async throws -> (port: Int, captured: @Sendable () -> [UInt8]?, stop: @Sendable () -> Void) {
+    static func forwardingRelay(to honest: RelayHarness) async throws -> (
+        port: Int, captured: @Sendable () -> [UInt8]?, stop: @Sendable () -> Void
+    ) {
         let captured = Mutex<[UInt8]?>(nil)
         let router = Router()
         let http = honest.http
@@ -154,11 +161,13 @@ import Testing
             defer { evil.stop() }
             // The member's real client talks to the malicious relay, which hands it the
             // honest relay's challenge.
-            let victim = RelayClient(replica: replica, relay: URL(string: "http://127.0.0.1:\(evil.port)")!, logger: RelayManyAuthorsTests.quietLogger)
+            let victim = RelayClient(
+                replica: replica, relay: URL(string: "http://127.0.0.1:\(evil.port)")!, logger: RelayManyAuthorsTests.quietLogger)
             await #expect(throws: ConcordSyncError.self) { try await victim.authenticate() }
             let stolen = try #require(evil.captured())
             // Replayed at the honest relay: the signature names the malicious one.
-            let replayed = try await honest.request(.POST, RelayAPI.path(replica.spaceID, "sessions"), body: stolen, contentType: "application/json")
+            let replayed = try await honest.request(
+                .POST, RelayAPI.path(replica.spaceID, "sessions"), body: stolen, contentType: "application/json")
             #expect(replayed.status == 401, "\(replayed.text)")
             #expect(try replayed.error().error == "wrong-relay")
             // Naming the honest relay instead breaks the signature (a second stolen answer:
@@ -166,11 +175,14 @@ import Testing
             await #expect(throws: ConcordSyncError.self) { try await victim.authenticate() }
             var edited = try JSONDecoder().decode(RelayAPI.SessionRequest.self, from: Data(try #require(evil.captured())))
             edited.relay = honest.origin
-            let relabelled = try await honest.request(.POST, RelayAPI.path(replica.spaceID, "sessions"), body: Array(try JSONEncoder().encode(edited)), contentType: "application/json")
+            let relabelled = try await honest.request(
+                .POST, RelayAPI.path(replica.spaceID, "sessions"), body: Array(try JSONEncoder().encode(edited)),
+                contentType: "application/json")
             #expect(relabelled.status == 401)
             #expect(try relabelled.error().error == "bad-signature")
             // The same client, talking to the honest relay itself, is welcome.
-            try await RelayClient(replica: replica, relay: URL(string: honest.baseURL)!, logger: RelayManyAuthorsTests.quietLogger).authenticate()
+            try await RelayClient(replica: replica, relay: URL(string: honest.baseURL)!, logger: RelayManyAuthorsTests.quietLogger)
+                .authenticate()
         }
     }
 
@@ -179,11 +191,13 @@ import Testing
         let space = try TestSpace()
         try await RelayHarness.with({ $0.publicOrigins = ["https://Relay.Example.org/"] }) { relay in
             let signedForPublic = try await relay.openSession(
-                space.id, certificates: space.alice.certificates, challenge: try await relay.challenge(space.id), signer: space.alice.device,
+                space.id, certificates: space.alice.certificates, challenge: try await relay.challenge(space.id),
+                signer: space.alice.device,
                 relay: "https://relay.example.org:443")
             #expect(signedForPublic.status == 200, "\(signedForPublic.text)")
             let elsewhere = try await relay.openSession(
-                space.id, certificates: space.alice.certificates, challenge: try await relay.challenge(space.id), signer: space.alice.device,
+                space.id, certificates: space.alice.certificates, challenge: try await relay.challenge(space.id),
+                signer: space.alice.device,
                 relay: "https://relay.example.net:443")
             #expect(elsewhere.status == 401)
             let body = try elsewhere.error()

@@ -1,15 +1,18 @@
 import AsyncHTTPClient
 import Concord
-@testable import ConcordRelay
 import ConcordSync
 import Foundation
-import NIOHTTP1
 import NIOCore
+import NIOHTTP1
 import Testing
+
+@testable import ConcordRelay
 
 /// §6 "Connections and time", §3 HTTP semantics: hostile clients over real TCP on loopback.
 @Suite struct RelayConnectionTests {
-    @Test("regression: a half-sent request head gets 408 request-timeout and is closed; an idle connection (nothing sent, or nothing after a response) is closed")
+    @Test(
+        "regression: a half-sent request head gets 408 request-timeout and is closed; an idle connection (nothing sent, or nothing after a response) is closed"
+    )
     func idleAndHalfSentHeadsTimeOut() async throws {
         try await RelayHarness.with({ $0.idleTimeout = 0.5 }) { relay in
             let idle = try RawHTTPConnection(port: relay.port)
@@ -50,7 +53,8 @@ import Testing
             let token = try await relay.login(space.alice)
             let connection = try RawHTTPConnection(port: relay.port)
             try await connection.send(
-                "POST \(RelayAPI.path(space.id, "bundles")) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: 1000\r\n\r\n")
+                "POST \(RelayAPI.path(space.id, "bundles")) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: 1000\r\n\r\n"
+            )
             let start = ContinuousClock.now
             var closed = false
             var bytes: [UInt8] = []
@@ -115,7 +119,8 @@ import Testing
         try await RelayHarness.with { relay in
             for (method, path, allow) in [
                 (HTTPMethod.GET, RelayAPI.path(space.id, "challenge"), "POST"), (.DELETE, RelayAPI.path(space.id, "bundles"), "POST"),
-                (.POST, RelayAPI.path(space.id, "vector"), "GET"), (.PUT, RelayAPI.path(space.id, "feed"), "GET"), (.POST, "/healthz", "GET"),
+                (.POST, RelayAPI.path(space.id, "vector"), "GET"), (.PUT, RelayAPI.path(space.id, "feed"), "GET"),
+                (.POST, "/healthz", "GET"),
                 (.DELETE, "/metrics", "GET"),
             ] {
                 let answer = try await relay.request(method, path)
@@ -161,7 +166,9 @@ import Testing
         }
     }
 
-    @Test("regression: request bodies in flight share one memory budget: a push that does not fit is 503 busy with Retry-After, and fits once others finish")
+    @Test(
+        "regression: request bodies in flight share one memory budget: a push that does not fit is 503 busy with Retry-After, and fits once others finish"
+    )
     func inFlightBodiesAreBounded() async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 1, payloadBytes: 30_000)
@@ -173,7 +180,8 @@ import Testing
             // A slow push holds 50 KiB of the 64 KiB budget while its body trickles in.
             let slow = try RawHTTPConnection(port: relay.port)
             try await slow.send(
-                "POST \(RelayAPI.path(space.id, "bundles")) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(alice)\r\nContent-Length: \(50 << 10)\r\n\r\n")
+                "POST \(RelayAPI.path(space.id, "bundles")) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(alice)\r\nContent-Length: \(50 << 10)\r\n\r\n"
+            )
             let frameBytes = (50 << 10) - 8
             try await slow.send([0, 0, UInt8(frameBytes >> 8), UInt8(frameBytes & 0xff)])
             try await Task.sleep(for: .milliseconds(300))

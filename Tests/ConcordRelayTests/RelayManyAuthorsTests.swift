@@ -1,10 +1,11 @@
 import Concord
 import ConcordCrypto
-@testable import ConcordRelay
 import ConcordSync
 import Foundation
 import Logging
 import Testing
+
+@testable import ConcordRelay
 
 /// §3, §4, §6: a space with many authors keeps syncing; authors per space are bounded; a
 /// pull's `since` vector is bounded and costs nothing for authors the space lacks.
@@ -48,7 +49,9 @@ import Testing
         }
     }
 
-    @Test("GET vector is paged: at most vectorPageSize authors per answer, in author order, with next; after and limit are checked", arguments: StorageBackend.all)
+    @Test(
+        "GET vector is paged: at most vectorPageSize authors per answer, in author order, with next; after and limit are checked",
+        arguments: StorageBackend.all)
     func vectorIsPaged(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         try await RelayHarness.with(backend, { $0.vectorPageSize = 3 }) { relay in
@@ -65,7 +68,9 @@ import Testing
             let last = try await relay.request(.GET, RelayAPI.path(space.id, "vector") + "?after=\(sorted[8].hex)", token: alice)
                 .json(RelayAPI.VectorPage.self)
             #expect(last.vector.keys.sorted() == [sorted[9].hex] && last.next == nil)
-            #expect(try await relay.vector(space.id, token: alice) == VersionVector(Dictionary(uniqueKeysWithValues: sorted.map { ($0, UInt64(1)) })))
+            #expect(
+                try await relay.vector(space.id, token: alice)
+                    == VersionVector(Dictionary(uniqueKeysWithValues: sorted.map { ($0, UInt64(1)) })))
             for query in ["?after=xyz", "?limit=0", "?limit=many"] {
                 let refused = try await relay.request(.GET, RelayAPI.path(space.id, "vector") + query, token: alice)
                 #expect(refused.status == 400, "\(query)")
@@ -74,7 +79,9 @@ import Testing
         }
     }
 
-    @Test("authors per space are bounded: a push bringing one too many is 507 too-many-authors, counted; known authors keep pushing", arguments: StorageBackend.all)
+    @Test(
+        "authors per space are bounded: a push bringing one too many is 507 too-many-authors, counted; known authors keep pushing",
+        arguments: StorageBackend.all)
     func authorsPerSpaceAreBounded(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let dave = try Membership.join(try space.alice.writerInvite())
@@ -97,7 +104,9 @@ import Testing
         }
     }
 
-    @Test("storage refuses a new author past maxAuthors with a typed error and stores nothing; known authors go on, even under a lowered limit", arguments: StorageBackend.all)
+    @Test(
+        "storage refuses a new author past maxAuthors with a typed error and stores nothing; known authors go on, even under a lowered limit",
+        arguments: StorageBackend.all)
     func storageBoundsAuthors(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let certificates = Membership.createSpace().certificates
@@ -106,11 +115,13 @@ import Testing
         try await backend.with { storage in
             _ = try await storage.append(first, to: space.id, limits: SpaceLimits(quotaBytes: 1 << 30, maxAuthors: 3))
             let error = await #expect(throws: RelayError.self) {
-                try await storage.append(try Self.strangers(1, in: space.id), to: space.id, limits: SpaceLimits(quotaBytes: 1 << 30, maxAuthors: 3))
+                try await storage.append(
+                    try Self.strangers(1, in: space.id), to: space.id, limits: SpaceLimits(quotaBytes: 1 << 30, maxAuthors: 3))
             }
             #expect(error?.code == .tooManyAuthors)
             #expect(try await storage.vector(of: space.id).entries.count == 3)
-            let second = try forgeBundle(spaceID: space.id, signer: signers[0], certificates: certificates, sequence: 2, previous: first[0].id)
+            let second = try forgeBundle(
+                spaceID: space.id, signer: signers[0], certificates: certificates, sequence: 2, previous: first[0].id)
             let summary = try await storage.append([second], to: space.id, limits: SpaceLimits(quotaBytes: 1 << 30, maxAuthors: 2))
             #expect(summary.stored == 1)
             #expect(try await storage.vector(of: space.id)[signers[0].publicKey] == 2)

@@ -19,7 +19,8 @@ final class AcceptedOrigins: Sendable {
         var canonical: [String] = []
         for text in configured {
             guard let url = URL(string: text), let origin = RelayAPI.origin(of: url) else {
-                throw RelayError.configuration("\(text) is not a public origin; give the URL clients use, for example https://relay.example.org")
+                throw RelayError.configuration(
+                    "\(text) is not a public origin; give the URL clients use, for example https://relay.example.org")
             }
             canonical.append(origin)
         }

@@ -29,7 +29,8 @@ final class BodyBudget: Sendable {
         }
         guard fits else {
             throw RelayError(
-                .busy, "the relay is receiving as much data as it holds at once (\(limit) bytes); retry after the Retry-After delay", retryAfter: 1)
+                .busy, "the relay is receiving as much data as it holds at once (\(limit) bytes); retry after the Retry-After delay",
+                retryAfter: 1)
         }
     }
 

@@ -29,7 +29,8 @@ struct HTTPRefusal: Sendable {
         self.status = status
         self.code = code
         // Failures of the relay itself are logged in full, never sent.
-        self.message = status.code >= 500 && status != .serviceUnavailable && status.code != 507 ? "the relay failed; retry later" : error.message
+        self.message =
+            status.code >= 500 && status != .serviceUnavailable && status.code != 507 ? "the relay failed; retry later" : error.message
         self.retryAfter = error.retryAfter
         self.allow = error.allowedMethods
         if let expected = error.expected {
@@ -74,7 +75,8 @@ struct HTTPRefusal: Sendable {
         case let error as HTTPError:
             switch error.status.code {
             case 404:
-                return HTTPRefusal(RelayError(.notFound, "no such endpoint; see Specs/relay-api.md for the paths of API version \(RelayAPI.version)"))
+                return HTTPRefusal(
+                    RelayError(.notFound, "no such endpoint; see Specs/relay-api.md for the paths of API version \(RelayAPI.version)"))
             case 413:
                 return HTTPRefusal(RelayError(.tooLarge, error.body ?? "the request body is too large"))
             case 400..<500:
@@ -124,7 +126,8 @@ struct RefusalMiddleware: RouterMiddleware {
             if let error = error as? HTTPError, error.status == .notFound {
                 let allowed = RelayRoutes.allowedMethods(for: request.uri.path)
                 if !allowed.isEmpty {
-                    var notAllowed = RelayError(.methodNotAllowed, "\(request.uri.path) takes \(allowed.joined(separator: ", ")), not \(request.method)")
+                    var notAllowed = RelayError(
+                        .methodNotAllowed, "\(request.uri.path) takes \(allowed.joined(separator: ", ")), not \(request.method)")
                     notAllowed.allowedMethods = allowed
                     refusal = HTTPRefusal(notAllowed)
                 }

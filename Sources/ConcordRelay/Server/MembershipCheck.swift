@@ -34,7 +34,8 @@ struct MembershipCheck: Sendable {
             return Member(device: chain.subject, isWriter: chain.role == .writer)
         } catch {
             throw RelayError(
-                .notAMember, "the certificate chain does not make this device a member of space \(spaceID.shortDescription): \(Self.reason(error))")
+                .notAMember,
+                "the certificate chain does not make this device a member of space \(spaceID.shortDescription): \(Self.reason(error))")
         }
     }
 
@@ -56,7 +57,8 @@ struct MembershipCheck: Sendable {
                 trusted.insert(bundle.certificates.digest)
                 return bundle
             } catch {
-                throw RelayError(.invalidBundle, "bundle \(count) of the push is invalid (\(MembershipCheck.reason(error))); nothing was stored")
+                throw RelayError(
+                    .invalidBundle, "bundle \(count) of the push is invalid (\(MembershipCheck.reason(error))); nothing was stored")
             }
         }
     }

@@ -86,6 +86,9 @@ public struct AuthorHead: Sendable, Hashable {
     public var sequence: UInt64
 
     /// Creates a value.
+    /// - Parameters:
+    ///   - author: The device key.
+    ///   - sequence: Its highest stored sequence.
     public init(author: PublicKey, sequence: UInt64) {
         self.author = author
         self.sequence = sequence
