@@ -43,4 +43,18 @@ struct RelayServeCLITests {
         #expect(relay.terminate() == 0)
         #expect(Date().timeIntervalSince(start) < 8)
     }
+
+    @Test("a relay that cannot bind its port stops at once with exit 1 and says why (the ServiceGroup ends; the database is closed)")
+    func portInUseFails() throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let first = try RelayProcess.start(cli: cli, storage: "sqlite:" + scratch.file("one.sqlite"))
+        defer { first.terminate() }
+        let start = Date()
+        let second = try cli.run(["relay", "serve", "--port", String(first.port), "--db", "sqlite:" + scratch.file("two.sqlite")])
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("the relay stopped") && second.stderr.contains("is free"), "\(second.stderr)")
+        #expect(Date().timeIntervalSince(start) < 15)
+    }
 }
