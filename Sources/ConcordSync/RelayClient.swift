@@ -97,11 +97,14 @@ public actor RelayClient {
     /// The process's one HTTP client for relays: AsyncHTTPClient's shared configuration,
     /// except that a refused connection fails at once instead of being retried until the
     /// request's deadline (30 s), so "sync now" against a relay that is down reports
-    /// `unreachable` immediately; `SyncEngine` does its own backoff. Never shut down,
+    /// `unreachable` immediately; `SyncEngine` does its own backoff. Idle pooled
+    /// connections are closed after 20 s, before a relay closes them (its `idleTimeout`,
+    /// 30 s by default), so a request never races the relay's close. Never shut down,
     /// like `HTTPClient.shared`.
     static let sharedHTTP: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.idleTimeout = .seconds(20)
         configuration.timeout.connect = .seconds(10)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
