@@ -75,20 +75,35 @@ func pushMemory(backend: String, options: Options, directory: String, budget: In
         previous = bundle
     }
     let stream = BundleStreamFraming.encode(chain)
-    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(timeout: .init(connect: .seconds(10))))
-    let load = LoadClient(http: http, base: "http://127.0.0.1:\(port)")
-    let token = try await load.authenticate(owner)
-    let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-        for _ in 0..<48 {
-            group.addTask {
-                try await load.post(
-                    RelayAPI.path(owner.spaceID, "bundles"), body: stream, contentType: RelayAPI.bundleStreamContentType, token: token
-                ).0
-            }
-        }
-        return try await group.reduce(into: [Int]()) { $0.append($1) }
+    // 48 connections at once (AsyncHTTPClient opens 8 per host by default and queues the rest).
+    var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(120)))
+    configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+    let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    let outcome: Result<[Int], any Error>
+    do {
+        let token = try await LoadClient(http: http, base: "http://127.0.0.1:\(port)").authenticate(owner)
+        let url = "http://127.0.0.1:\(port)" + RelayAPI.path(owner.spaceID, "bundles")
+        outcome = .success(
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<48 {
+                    group.addTask {
+                        var request = HTTPClientRequest(url: url)
+                        request.method = .POST
+                        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                        request.headers.add(name: "Content-Type", value: RelayAPI.bundleStreamContentType)
+                        request.body = .bytes(ByteBuffer(bytes: stream))
+                        let response = try await http.execute(request, timeout: .seconds(1800))
+                        _ = try await response.body.collect(upTo: 1 << 20)
+                        return Int(response.status.code)
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            })
+    } catch {
+        outcome = .failure(error)
     }
     try await http.shutdown()
+    let statuses = try outcome.get()
     let peak = peakRSS(of: process.processIdentifier)
     let label = budget >= 1 << 40 ? "off" : "\(budget >> 20) MiB"
     return [

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOHTTP1
 
 /// A refusal as it goes on the wire (`Specs/relay-api.md` §6): an HTTP status, the stable
 /// `error` string, the message, and the headers some refusals carry.
@@ -72,6 +73,9 @@ struct HTTPRefusal: Sendable {
         switch error {
         case let error as RelayError:
             return HTTPRefusal(error)
+        case let error as HTTPParserError:
+            // The client broke HTTP mid-request (most often: closed before its body ended).
+            return HTTPRefusal(RelayError(.malformedRequest, "the request is malformed or ended before its end (\(error.debugDescription))"))
         case let error as HTTPError:
             switch error.status.code {
             case 404:
