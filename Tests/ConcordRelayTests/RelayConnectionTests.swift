@@ -71,6 +71,27 @@ import Testing
         }
     }
 
+    @Test("a client that closes in the middle of its body is a 400 refusal in the metrics, not a relay failure (500)")
+    func clientClosingMidBodyIsNotARelayFailure() async throws {
+        let space = try TestSpace()
+        try await RelayHarness.with { relay in
+            let token = try await relay.login(space.alice)
+            let connection = try RawHTTPConnection(port: relay.port)
+            try await connection.send(
+                "POST \(RelayAPI.path(space.id, "bundles")) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: 1000\r\n\r\n")
+            try await connection.send([1, 1, 1, 1, 9])
+            try await Task.sleep(for: .milliseconds(200))
+            connection.close()
+            var metrics = ""
+            for _ in 0..<50 where !metrics.contains(#"code="bad-request""#) {
+                try await Task.sleep(for: .milliseconds(100))
+                metrics = try await relay.request(.GET, "/metrics").text
+            }
+            #expect(metrics.contains(#"concord_relay_refusals_total{code="bad-request"} 1"#), "\(metrics)")
+            #expect(!metrics.contains(#"code="internal""#))
+        }
+    }
+
     @Test("a live feed outlives the idle timeout (after the upgrade only WebSocket pings watch it)")
     func feedsAreNotIdleConnections() async throws {
         let space = try TestSpace()
