@@ -105,6 +105,10 @@ let package = Package(
                 "Concord", "ConcordSync", "ConcordRelay", "ConcordCrypto",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                // Signals and graceful shutdown: `relay serve` runs in a ServiceGroup; `sync
+                // --watch` and `peer serve` wait on its signal sequence.
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         // Public product for users' own merge-property tests.

@@ -89,10 +89,11 @@ struct LoadClient: Sendable {
         guard status == 200 else { throw BenchError("challenge: HTTP \(status) \(String(decoding: body, as: UTF8.self))") }
         let challenge = try JSONDecoder().decode(RelayAPI.ChallengeResponse.self, from: Data(body))
         guard let nonce = Data(base64Encoded: challenge.challenge) else { throw BenchError("challenge is not base64") }
-        let signature = member.device.sign(RelayAPI.authMessage(spaceID: space, challenge: Array(nonce)))
+        guard let origin = URL(string: base).flatMap(RelayAPI.origin(of:)) else { throw BenchError("\(base) is not a relay URL") }
+        let signature = member.device.sign(RelayAPI.authMessage(relay: origin, spaceID: space, challenge: Array(nonce)))
         let request = RelayAPI.SessionRequest(
             certificates: Data(member.certificates.bytes).base64EncodedString(),
-            challenge: challenge.challenge,
+            challenge: challenge.challenge, relay: origin,
             signature: Data(signature.bytes).base64EncodedString())
         let (sessionStatus, sessionBody) = try await post(RelayAPI.path(space, "sessions"), json: request)
         guard sessionStatus == 200 else { throw BenchError("session: HTTP \(sessionStatus) \(String(decoding: sessionBody, as: UTF8.self))") }

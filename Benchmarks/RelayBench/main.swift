@@ -2,7 +2,7 @@
 //
 //   concord-relay-bench [--backends sqlite,postgres] [--postgres-url URL]
 //                       [--subscribers 1000] [--rate 500] [--seconds 10]
-//                       [--pushers 8] [--pull-ops 1000000] [--sections fanout,throughput,pull]
+//                       [--pushers 8] [--pull-ops 1000000] [--sections fanout,throughput,pull,hostile]
 //                       [--feed-window 0.02] [--quick] [--json]
 //
 // Sections (each backend, same run):
@@ -14,6 +14,9 @@
 //               subscribers; bundles stored per second and deliveries per second.
 //   pull        a fresh SQLite replica pulls M operations (bundles of 1,000) through
 //               `SyncEngine.syncNow()`; seconds and ops/s.
+//   hostile     (only when named) what hostile clients cost: relay peak memory under 48
+//               concurrent 15 MiB pushes with and without the body budget, a pull with a
+//               `since` of 10,000 unknown authors, a vector of 16,000 authors (Hostile.swift).
 //
 // The relay runs in this process on 127.0.0.1; so do the clients (2 cores shared).
 
@@ -68,14 +71,14 @@ struct Options {
                 guard let seconds = Double(text), seconds >= 0 else { fail("--feed-window takes seconds (0 or more), got \(text)") }
                 feedWindow = seconds
             case "--help", "-h":
-                print("usage: concord-relay-bench [--backends sqlite,postgres] [--postgres-url URL] [--subscribers N] [--rate R] [--seconds T] [--pushers P] [--pull-ops M] [--sections fanout,throughput,pull] [--feed-window SECONDS] [--quick] [--json]")
+                print("usage: concord-relay-bench [--backends sqlite,postgres] [--postgres-url URL] [--subscribers N] [--rate R] [--seconds T] [--pushers P] [--pull-ops M] [--sections fanout,throughput,pull,hostile] [--feed-window SECONDS] [--quick] [--json]")
                 exit(0)
             default: fail("unknown argument \(args[i]); see --help")
             }
             i += 1
         }
         for backend in backends where !["sqlite", "postgres"].contains(backend) { fail("unknown backend \(backend)") }
-        for section in sections where !["fanout", "throughput", "pull"].contains(section) { fail("unknown section \(section)") }
+        for section in sections where !["fanout", "throughput", "pull", "hostile"].contains(section) { fail("unknown section \(section)") }
         if backends.contains("postgres"), postgresURL == nil {
             fail("--backends postgres needs --postgres-url (or CONCORD_TEST_POSTGRES_URL); start one with Tools/postgres.sh start")
         }
@@ -122,6 +125,13 @@ func startRelay(backend: String, options: Options, directory: String) async thro
     configuration.maxFeedBacklog = 100_000
     configuration.feedBatchWindow = options.feedWindow
     configuration.maxOutstandingChallenges = max(configuration.maxOutstandingChallenges, 10_000)
+    // Every load client connects from 127.0.0.1: per-client limits would see one client.
+    configuration.maxConnectionsPerClient = 0
+    configuration.maxChallengesPerClient = 100_000
+    configuration.maxChallengesPerSpace = 100_000
+    configuration.authRequestsPerSecond = 100_000
+    configuration.authRequestBurst = 100_000
+    configuration.newSpacesPerClientPerHour = 100_000
     let running = try await RelayServer(configuration: configuration, storage: storage, logger: logger).start()
     return RunningRelay(running: running, storage: storage)
 }
@@ -379,7 +389,7 @@ let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(t
 var rows: [Row] = []
 var failed = false
 for backend in options.backends {
-    for (name, section) in [("fanout", fanout), ("throughput", throughput), ("pull", pull)] as [(String, (String, Options, LoadClient, String, RunningRelay) async throws -> [Row])] where options.sections.contains(name) {
+    for (name, section) in [("fanout", fanout), ("throughput", throughput), ("pull", pull), ("hostile", hostile)] as [(String, (String, Options, LoadClient, String, RunningRelay) async throws -> [Row])] where options.sections.contains(name) {
         let directory = "\(root)/\(backend)-\(name)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         do {

@@ -24,7 +24,7 @@ struct ConcordCommand: AsyncParsableCommand {
               concord sync-folder /media/usb/concord
 
             Or a relay (it stores signed bundles, never a content key):
-              S$ concord relay serve --port 8080 --data /var/lib/concord
+              S$ concord relay serve --host 0.0.0.0 --port 8080 --data /var/lib/concord --allow-space SPACE_ID
               A$ concord sync http://relay.example:8080          # one round
               B$ concord sync http://relay.example:8080 --watch  # live until Ctrl-C
 

@@ -5,6 +5,7 @@ import ConcordRelay
 import ConcordSync
 import Foundation
 import Logging
+import UnixSignals
 
 struct SyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -151,7 +152,9 @@ func waitForListeningPort(_ engine: SyncEngine) async -> Int? {
 /// store so the engine sends them.
 @discardableResult
 func runUntilSignal(_ engine: SyncEngine, storePath: String, started: () async -> Void = {}) async throws -> Int32 {
-    let signals = SignalWaiter([SIGINT, SIGTERM])
+    // swift-service-lifecycle's signal sequence: the signals are trapped from here on (they
+    // no longer terminate the process) and delivered in order.
+    let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
     await engine.start()
     let statuses = await engine.status
     let printer = Task {
@@ -192,7 +195,11 @@ func runUntilSignal(_ engine: SyncEngine, storePath: String, started: () async -
             }
         }
     }
-    let signal = await signals.wait()
+    var signal: Int32 = 0
+    for await received in signals {
+        signal = received.rawValue
+        break
+    }
     sealer.cancel()
     peerWatcher.cancel()
     await engine.stop()
@@ -200,166 +207,7 @@ func runUntilSignal(_ engine: SyncEngine, storePath: String, started: () async -
     return signal
 }
 
-/// The pipe a signal handler writes to (set once before any handler is installed).
-nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
-
 /// Writes a line to stdout at once (unbuffered: tests and scripts wait for it).
 func writeLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
-}
-
-/// Waits for the first of some signals (`SIGINT`, `SIGTERM`), which then no longer
-/// terminate the process. A C handler writes the signal number to a pipe (the only
-/// async-signal-safe way out); a thread reads it.
-///
-/// `@unchecked Sendable`: the C signal boundary. Its mutable state (the continuation and
-/// the signal that fired) is only touched under `lock`.
-final class SignalWaiter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<Int32, Never>?
-    private var fired: Int32?
-
-    init(_ signals: [Int32]) {
-        var fds: [Int32] = [-1, -1]
-        if pipe(&fds) == 0 { signalPipeWriteEnd = fds[1] }
-        for number in signals {
-            signal(number) { received in
-                var byte = UInt8(truncatingIfNeeded: received)
-                _ = write(signalPipeWriteEnd, &byte, 1)
-            }
-        }
-        let readEnd = fds[0]
-        Thread.detachNewThread { [self] in
-            var byte: UInt8 = 0
-            while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
-            self.fire(Int32(byte))
-        }
-    }
-
-    /// The signal received, if one was.
-    var received: Int32? { lock.withLock { fired } }
-
-    /// The first signal received (at once if one already was).
-    func wait() async -> Int32 {
-        await withCheckedContinuation { continuation in
-            lock.lock()
-            if let fired {
-                lock.unlock()
-                continuation.resume(returning: fired)
-            } else {
-                self.continuation = continuation
-                lock.unlock()
-            }
-        }
-    }
-
-    private func fire(_ number: Int32) {
-        lock.lock()
-        if fired == nil { fired = number }
-        let waiting = continuation
-        continuation = nil
-        lock.unlock()
-        waiting?.resume(returning: number)
-    }
-}
-
-struct RelayCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "relay",
-        abstract: "Run a relay that stores and forwards a space's signed bundles.",
-        discussion: """
-            A relay holds no content key: it checks signatures, membership certificates \
-            and hash chains, stores bundles, and passes them on to every device of the \
-            space (`Specs/relay-api.md`).
-
-            Examples:
-              concord relay serve --port 8080
-              concord relay serve --host 0.0.0.0 --port 8080 --data /var/lib/concord
-              concord relay serve --port 8080 --db sqlite:/srv/relay.sqlite
-            """,
-        subcommands: [RelayServe.self]
-    )
-}
-
-struct RelayServe: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "serve",
-        abstract: "Serve the relay API over HTTP until SIGINT or SIGTERM.",
-        discussion: """
-            Prints `listening on http://HOST:PORT` once the socket is bound (with --port 0 \
-            the system picks a free port). Storage: --db sqlite:PATH (one relay process, \
-            the default: relay.sqlite in --data DIR, else the current directory) or \
-            --db postgres://USER@HOST/DB (several relay processes sharing one database). \
-            On SIGINT or SIGTERM it stops accepting, finishes the requests in flight and \
-            closes the database. Logs go to stderr.
-
-            Examples:
-              concord relay serve --port 8080
-              concord relay serve --port 0 --db sqlite:/tmp/relay.sqlite
-              concord relay serve --host 0.0.0.0 --port 443 --db postgres://concord@db/concord
-              concord sync http://127.0.0.1:8080      # on each device
-            """
-    )
-    @Option(help: "The address to bind.") var host = "127.0.0.1"
-    @Option(help: "The TCP port (0: any free port).") var port = 8080
-    @Option(help: ArgumentHelp("sqlite:PATH or postgres://… (default: sqlite:relay.sqlite in --data).", valueName: "SPEC")) var db: String?
-    @Option(help: ArgumentHelp("Directory of the default SQLite database (default: current directory).", valueName: "DIR")) var data: String?
-    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
-
-    func validate() throws {
-        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
-    }
-
-    func run() async throws {
-        var logger = Logger(label: "concord.relay", factory: { StreamLogHandler.standardError(label: $0) })
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
-        let spec = db ?? "sqlite:" + ((data.map { $0.hasSuffix("/") ? $0 : $0 + "/" } ?? "./") + "relay.sqlite")
-        if let data { try? FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true) }
-        let storage = try await openRelayStorage(spec, logger: logger)
-        let server = RelayServer(configuration: RelayConfiguration(host: host, port: port), storage: storage, logger: logger)
-        let signals = SignalWaiter([SIGINT, SIGTERM])
-        let host = self.host
-        let serving = Task {
-            try await server.run { port in
-                writeLine("listening on http://\(host):\(port)")
-            }
-        }
-        Task {
-            _ = await signals.wait()
-            serving.cancel()
-        }
-        let result = await serving.result
-        let outcome = signals.received
-        // Closing the database gets a few seconds; then the process ends regardless.
-        let status = outcome == nil ? Exit.failure : Exit.ok
-        Thread.detachNewThread { Thread.sleep(forTimeInterval: 10); Foundation.exit(status) }
-        await storage.close()
-        if case .failure(let error) = result, !(error is CancellationError) {
-            throw CLIFailure(message: "the relay stopped: \(error); check that \(host):\(port) is free and the database is reachable")
-        }
-        if let outcome { Output.error("concord: relay stopped (signal \(outcome))") }
-    }
-}
-
-/// Opens the relay's storage from `sqlite:PATH` or a PostgreSQL URL.
-private func openRelayStorage(_ spec: String, logger: Logger) async throws -> any RelayStorage {
-    if spec.hasPrefix("sqlite:") {
-        var path = String(spec.dropFirst("sqlite:".count))
-        if path.hasPrefix("//") { path.removeFirst(2) }
-        guard !path.isEmpty else { throw CLIFailure(message: "--db sqlite: needs a path, for example sqlite:./relay.sqlite") }
-        do {
-            return try SQLiteRelayStorage(path: path)
-        } catch {
-            throw CLIFailure(message: "cannot open the relay database \(path): \(error); check the path and its permissions")
-        }
-    }
-    if spec.hasPrefix("postgres://") || spec.hasPrefix("postgresql://") {
-        do {
-            return try await RelayStorageURL.open(spec, logger: logger)
-        } catch {
-            throw CLIFailure(message: "cannot open the relay database: \(error); check that PostgreSQL is running and the URL's user, password and database are right")
-        }
-    }
-    throw CLIFailure(message: "\(spec) is not a database spec; use sqlite:PATH or postgres://USER@HOST/DB")
 }

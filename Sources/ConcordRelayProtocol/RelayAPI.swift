@@ -1,12 +1,14 @@
 import ConcordCrypto
 import ConcordProtocol
+import Foundation
 
 /// The shared vocabulary of the relay protocol (`Specs/relay-api.md`): paths, the
 /// authentication message, JSON bodies, and the bundle-stream framing. Both the relay
 /// (`ConcordRelay`) and the client (``SyncEngine``) use these, so the two cannot drift.
 ///
 /// ```swift
-/// let message = RelayAPI.authMessage(spaceID: space, challenge: challenge)
+/// let origin = RelayAPI.origin(of: URL(string: "https://relay.example.org")!)!   // "https://relay.example.org:443"
+/// let message = RelayAPI.authMessage(relay: origin, spaceID: space, challenge: challenge)
 /// let signature = device.sign(message)
 /// ```
 public enum RelayAPI {
@@ -15,7 +17,9 @@ public enum RelayAPI {
     /// Content type of a bundle stream (§2).
     public static let bundleStreamContentType = "application/x-concord-bundle-stream"
     /// Domain separation prefix of the auth message (§1).
-    public static let authContext: [UInt8] = Array("concord-relay-auth-v1".utf8)
+    public static let authContext: [UInt8] = Array("concord-relay-auth-v2".utf8)
+    /// The longest origin an auth message may name, in bytes.
+    public static let maxOriginBytes = 255
     /// Bytes of a challenge.
     public static let challengeByteCount = 32
 
@@ -28,13 +32,41 @@ public enum RelayAPI {
         "/\(version)/spaces/\(spaceID.hex)/\(endpoint)"
     }
 
-    /// The bytes a device signs to open a session: `"concord-relay-auth-v1" | 00 | space id | challenge`.
+    /// The bytes a device signs to open a session (§1):
+    /// `"concord-relay-auth-v2" | 00 | origin length (u16 BE) | origin | space id | challenge`.
+    ///
+    /// The origin names the relay the signature is meant for, so a relay that forwards
+    /// another relay's challenge cannot use the answer there.
     /// - Parameters:
+    ///   - relay: The relay's origin as ``origin(of:)`` writes it.
     ///   - spaceID: The space the session is for.
     ///   - challenge: The relay's challenge (32 bytes).
     /// - Returns: The message to sign with the device key.
-    public static func authMessage(spaceID: SpaceID, challenge: [UInt8]) -> [UInt8] {
-        authContext + [0] + spaceID.bytes + challenge
+    public static func authMessage(relay: String, spaceID: SpaceID, challenge: [UInt8]) -> [UInt8] {
+        let origin = Array(relay.utf8)
+        return authContext + [0, UInt8(truncatingIfNeeded: origin.count >> 8), UInt8(truncatingIfNeeded: origin.count)] + origin + spaceID.bytes + challenge
+    }
+
+    /// The origin of a relay URL as the auth message names it (§1):
+    /// `scheme://host:port`, scheme and host in lowercase, IPv6 hosts in brackets, the port
+    /// always written (80 for `http`, 443 for `https` when the URL has none); no path.
+    ///
+    /// ```swift
+    /// RelayAPI.origin(of: URL(string: "HTTP://Relay.Example.org/base/")!)   // "http://relay.example.org:80"
+    /// ```
+    /// - Parameters:
+    ///   - url: The relay's base URL.
+    /// - Returns: The origin, or nil when the URL is not `http(s)://host…`.
+    public static func origin(of url: URL) -> String? {
+        guard let components = URLComponents(url: url, resolvingAgainstBaseURL: false),
+            let scheme = components.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            var host = components.host?.lowercased(), !host.isEmpty
+        else { return nil }
+        host = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        if host.contains(":") { host = "[\(host)]" }
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        let origin = "\(scheme)://\(host):\(port)"
+        return origin.utf8.count <= maxOriginBytes ? origin : nil
     }
 
     /// `POST …/challenge` response.
@@ -56,12 +88,15 @@ public enum RelayAPI {
         public var certificates: String
         /// The challenge as received (base64).
         public var challenge: String
-        /// Base64 of the Ed25519 signature over ``RelayAPI/authMessage(spaceID:challenge:)``.
+        /// The relay origin the signature names (``RelayAPI/origin(of:)``).
+        public var relay: String
+        /// Base64 of the Ed25519 signature over ``RelayAPI/authMessage(relay:spaceID:challenge:)``.
         public var signature: String
         /// Creates a request.
-        public init(certificates: String, challenge: String, signature: String) {
+        public init(certificates: String, challenge: String, relay: String, signature: String) {
             self.certificates = certificates
             self.challenge = challenge
+            self.relay = relay
             self.signature = signature
         }
     }
@@ -92,6 +127,20 @@ public enum RelayAPI {
         public init(stored: Int, duplicates: Int) {
             self.stored = stored
             self.duplicates = duplicates
+        }
+    }
+
+    /// One page of `GET …/vector` (§3): authors in ascending order of their bytes.
+    public struct VectorPage: Codable, Sendable, Hashable {
+        /// Author (hex) → highest contiguous sequence the relay holds.
+        public var vector: [String: UInt64]
+        /// The last author of this page, to pass as `after` for the next one; absent on the
+        /// last page.
+        public var next: String?
+        /// Creates a page.
+        public init(vector: [String: UInt64], next: String? = nil) {
+            self.vector = vector
+            self.next = next
         }
     }
 

@@ -113,14 +113,15 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
     }
 
     /// Whether repeating the same request later can succeed: the relay was unreachable,
-    /// a stream was cut, the relay was busy (`429`, `5xx`) or a session lapsed. `403`,
-    /// `409 fork`, `413` and `422` are not: repeating them cannot succeed.
+    /// a stream was cut, a request timed out (`408`), the relay was busy (`429`, `5xx`) or
+    /// a session lapsed. `401 wrong-relay`, `403`, `409 fork`, `413`, `422` and `507` are
+    /// not: repeating them cannot succeed.
     public var isTransient: Bool {
         switch code {
         case .unreachable, .cutShort, .unauthenticated, .peerProtocol: return true
         case .relayRefused:
             guard let status = httpStatus else { return false }
-            return status == 429 || (status >= 500 && status != 507) || relayCode == "missing-predecessor"
+            return status == 408 || status == 429 || (status >= 500 && status != 507) || relayCode == "missing-predecessor"
         default: return false
         }
     }

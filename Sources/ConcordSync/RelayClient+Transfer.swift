@@ -10,11 +10,15 @@ extension RelayClient {
     /// imports it in pages (one store transaction per page): memory stays bounded by
     /// ``Options/pullPageBytes`` whatever the size of the log (sync-protocol §1.3).
     ///
+    /// The `since` vector it sends names only authors the relay's vector names (the relay
+    /// bounds its size): the others would only be skipped.
+    ///
     /// ```swift
     /// let summary = try await client.pull { print($0) }   // "12/40 bundles, 1.2 MB"
     /// print(summary.applied)
     /// ```
     /// - Parameters:
+    ///   - relayVector: The relay's vector if just read (``vector()``); read when nil.
     ///   - bundlesTotal: How many bundles are expected, if known (for progress).
     ///   - progress: Called after every imported page.
     /// - Returns: Counts of what was imported.
@@ -22,8 +26,17 @@ extension RelayClient {
     ///   marker (the whole bundles received are imported first), `.unreachable`,
     ///   `.relayRefused`; ``ConcordError`` `.storage`.
     @discardableResult
-    public func pull(bundlesTotal: Int? = nil, progress: (@Sendable (ImportProgress) -> Void)? = nil) async throws -> ImportSummary {
-        let since = RelayAPI.PullRequest(since: RelayAPI.json(try await replica.versionVector()))
+    public func pull(
+        relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, progress: (@Sendable (ImportProgress) -> Void)? = nil
+    ) async throws -> ImportSummary {
+        let known: VersionVector
+        if let relayVector {
+            known = relayVector
+        } else {
+            known = try await vector()
+        }
+        let local = try await replica.versionVector()
+        let since = RelayAPI.PullRequest(since: RelayAPI.json(VersionVector(local.entries.filter { known.entries[$0.key] != nil })))
         let body = ByteBuffer(bytes: try JSONEncoder().encode(since))
         let replica = self.replica
         let pageLimit = options.pullPageBytes

@@ -32,6 +32,9 @@ public actor RelayClient {
         public var requestTimeout: Double
         /// Seconds a whole pull or push may take.
         public var transferTimeout: Double
+        /// Authors of the relay's vector accepted at most (it is read in pages); a relay
+        /// claiming more is refused as broken. 1,000,000 by default.
+        public var maxRelayAuthors: Int
 
         /// The defaults: 4 MiB pushes, 4 MiB import pages, 30 s requests, 10 min transfers.
         /// - Parameters:
@@ -49,6 +52,7 @@ public actor RelayClient {
             self.maxBundleBytes = maxBundleBytes
             self.requestTimeout = requestTimeout
             self.transferTimeout = transferTimeout
+            self.maxRelayAuthors = 1_000_000
         }
     }
 
@@ -93,11 +97,14 @@ public actor RelayClient {
     /// The process's one HTTP client for relays: AsyncHTTPClient's shared configuration,
     /// except that a refused connection fails at once instead of being retried until the
     /// request's deadline (30 s), so "sync now" against a relay that is down reports
-    /// `unreachable` immediately; `SyncEngine` does its own backoff. Never shut down,
+    /// `unreachable` immediately; `SyncEngine` does its own backoff. Idle pooled
+    /// connections are closed after 20 s, before a relay closes them (its `idleTimeout`,
+    /// 30 s by default), so a request never races the relay's close. Never shut down,
     /// like `HTTPClient.shared`.
     static let sharedHTTP: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.idleTimeout = .seconds(20)
         configuration.timeout.connect = .seconds(10)
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
@@ -111,27 +118,31 @@ public actor RelayClient {
         sessionRole = nil
     }
 
-    /// Opens a session: asks for a challenge, signs it with the device key, sends the
+    /// Opens a session: asks for a challenge, signs it together with the relay's origin
+    /// (so the signature is good for this relay only) with the device key, and sends the
     /// certificate chain (relay-api §1).
     ///
     /// ```swift
     /// try await client.authenticate()
     /// print(await client.sessionRole ?? "?")   // "writer"
     /// ```
-    /// - Throws: ``ConcordSyncError`` `.relayRefused` (`403 not-a-member`, `401 bad-signature`),
-    ///   `.unreachable`.
+    /// - Throws: ``ConcordSyncError`` `.relayRefused` (`403 not-a-member`, `401 bad-signature`,
+    ///   `401 wrong-relay`), `.unreachable`.
     public func authenticate() async throws {
         let spaceID = replica.spaceID
+        guard let origin = RelayAPI.origin(of: relay) else {
+            throw ConcordSyncError(.unreachable, "\(relay.absoluteString) is not a relay URL; give its base, for example http://127.0.0.1:8080")
+        }
         let challengeResponse = try await send(method: .POST, RelayAPI.path(spaceID, "challenge"), body: nil, authenticated: false)
         let challenge: RelayAPI.ChallengeResponse = try decodeJSON(challengeResponse)
         guard let challengeBytes = Data(base64Encoded: challenge.challenge), challengeBytes.count == RelayAPI.challengeByteCount else {
             throw ConcordSyncError.relayRefused(status: 200, relayCode: "bad-challenge", message: "the relay at \(relay.absoluteString) sent a malformed challenge; is it a Concord relay?")
         }
         let membership = replica.membership
-        let signature = membership.device.sign(RelayAPI.authMessage(spaceID: spaceID, challenge: Array(challengeBytes)))
+        let signature = membership.device.sign(RelayAPI.authMessage(relay: origin, spaceID: spaceID, challenge: Array(challengeBytes)))
         let request = RelayAPI.SessionRequest(
             certificates: Data(membership.certificates.bytes).base64EncodedString(),
-            challenge: challenge.challenge, signature: Data(signature.bytes).base64EncodedString())
+            challenge: challenge.challenge, relay: origin, signature: Data(signature.bytes).base64EncodedString())
         let response = try await send(method: .POST, RelayAPI.path(spaceID, "sessions"), body: try JSONEncoder().encode(request), authenticated: false)
         let session: RelayAPI.SessionResponse = try decodeJSON(response)
         token = session.token
@@ -139,13 +150,31 @@ public actor RelayClient {
         logger.debug("relay session opened", metadata: ["role": "\(session.role)"])
     }
 
-    /// The relay's version vector for the space: what it holds.
+    /// The relay's version vector for the space: what it holds. Read page by page (the
+    /// relay sends a bounded number of authors per response), so a space with many
+    /// authors costs more requests, never a larger response.
     /// - Returns: Author → highest contiguous sequence stored at the relay.
-    /// - Throws: ``ConcordSyncError``.
+    /// - Throws: ``ConcordSyncError``; `.malformedFile` when the pages do not advance or
+    ///   name more than ``Options/maxRelayAuthors`` authors.
     public func vector() async throws -> VersionVector {
-        let response = try await send(method: .GET, RelayAPI.path(replica.spaceID, "vector"), body: nil)
-        let json: [String: UInt64] = try decodeJSON(response)
-        return try ConcordSyncError.relayProtocol { try RelayAPI.vector(json) }
+        var entries: [PublicKey: UInt64] = [:]
+        var after: String?
+        while true {
+            var path = RelayAPI.path(replica.spaceID, "vector")
+            if let after { path += "?after=\(after)" }
+            let page: RelayAPI.VectorPage = try decodeJSON(try await send(method: .GET, path, body: nil))
+            for (author, sequence) in try ConcordSyncError.relayProtocol({ try RelayAPI.vector(page.vector) }).entries {
+                entries[author] = sequence
+            }
+            guard entries.count <= options.maxRelayAuthors else {
+                throw ConcordSyncError(.malformedFile, "the relay at \(relay.absoluteString) names more than \(options.maxRelayAuthors) authors for this space; it is broken or hostile")
+            }
+            guard let next = page.next else { return VersionVector(entries) }
+            guard next.count == 64, next > (after ?? ""), page.vector[next] != nil else {
+                throw ConcordSyncError(.malformedFile, "the relay at \(relay.absoluteString) sent vector pages that do not advance; it is broken")
+            }
+            after = next
+        }
     }
 
     /// Sends one HTTP request and returns the whole response body; refusals become
@@ -209,6 +238,11 @@ public actor RelayClient {
             error.httpStatus = status
             error.relayCode = code
             return error
+        case 401 where code == "wrong-relay":
+            // Not a lapsed session: signing again cannot help until the operator fixes it.
+            return ConcordSyncError.relayRefused(status: status, relayCode: code, message: "relay refused (\(status) \(code)): \(message)")
+        case 403 where code == "space-not-served":
+            message += " (use another relay, or ask this one's operator to serve the space)"
         case 403 where code != "read-only":
             message += " (the relay does not count this device as a member of the space)"
         case 409 where code == "fork":

@@ -202,7 +202,7 @@ public actor SyncEngine {
         let relayVector = try await client.vector()
         let local = try await replica.versionVector()
         let expected = relayVector.bundlesAbove(local)
-        let pulled = try await client.pull(bundlesTotal: expected) { [weak self] progress in
+        let pulled = try await client.pull(relayVector: relayVector, bundlesTotal: expected) { [weak self] progress in
             Task { await self?.pullProgress(progress, round: number) }
         }
         // Pulled bundles of other authors go on to connected peers.

@@ -15,11 +15,19 @@ struct RelayCLITests {
         let a: Device
         let b: Device
         let c: Device
+        /// With `proxied`: a TCP proxy in front of the relay, which the relay knows as one
+        /// of its public URLs (clients sign sessions for the URL they use).
+        let proxy: TCPProxy?
+        /// What a relay restarted on the same database needs besides `--db`.
+        let relayArguments: [String]
 
-        init(readerC: Bool = false) throws {
+        init(readerC: Bool = false, proxied: Bool = false) throws {
             cli = try CLI.locate()
             scratch = try Scratch()
-            relay = try RelayProcess.start(cli: cli, database: scratch.file("relay.sqlite"))
+            proxy = proxied ? try TCPProxy(upstream: 1) : nil
+            relayArguments = proxy.map { ["--public-url", "http://127.0.0.1:\($0.port)"] } ?? []
+            relay = try RelayProcess.start(cli: cli, storage: "sqlite:" + scratch.file("relay.sqlite"), arguments: relayArguments)
+            proxy?.setUpstream(relay.port)
             a = Device(cli: cli, store: scratch.file("a"))
             b = Device(cli: cli, store: scratch.file("b"))
             c = Device(cli: cli, store: scratch.file("c"))
@@ -30,6 +38,7 @@ struct RelayCLITests {
         }
 
         func tearDown() {
+            proxy?.close()
             relay.terminate()
             scratch.remove()
         }
@@ -79,10 +88,9 @@ struct RelayCLITests {
 
     @Test("relay SIGKILLed and restarted mid-sync on the same database: clients resume, no loss, no duplicates")
     func relayKilledMidSync() async throws {
-        let setup = try Setup()
+        let setup = try Setup(proxied: true)
         defer { setup.tearDown() }
-        let proxy = try TCPProxy(upstream: setup.relay.port)
-        defer { proxy.close() }
+        let proxy = try #require(setup.proxy)
         let url = "http://127.0.0.1:\(proxy.port)"
         try await Self.writeMany(store: setup.a.store, count: 3000, perBundle: 5, payload: 200)
 
@@ -97,7 +105,7 @@ struct RelayCLITests {
         try await Task.sleep(for: .milliseconds(250))
         setup.relay.kill()
         let killedAt = Date().timeIntervalSince(started)
-        let restarted = try RelayProcess.start(cli: setup.cli, storage: setup.relay.storage)
+        let restarted = try RelayProcess.start(cli: setup.cli, storage: setup.relay.storage, arguments: setup.relayArguments)
         defer { restarted.terminate() }
         proxy.setUpstream(restarted.port)
         sync.waitUntilExit()
@@ -118,12 +126,11 @@ struct RelayCLITests {
 
     @Test("a pull cut mid-transfer by the network keeps whole bundles; the retry converges")
     func pullCutMidTransfer() async throws {
-        let setup = try Setup()
+        let setup = try Setup(proxied: true)
         defer { setup.tearDown() }
         try await Self.writeMany(store: setup.a.store, count: 400, perBundle: 1, payload: 8000)
         try setup.a.ok("sync", setup.relay.url)
-        let proxy = try TCPProxy(upstream: setup.relay.port)
-        defer { proxy.close() }
+        let proxy = try #require(setup.proxy)
         proxy.cutNextTransfer(afterBytes: 1_000_000)
 
         let b = try Replica.open(at: setup.b.store)
@@ -208,10 +215,9 @@ struct RelayCLITests {
 
     @Test("live mode survives a relay SIGKILL and restart: engines reconnect (new sessions), then writes flow again")
     func liveReconnectsAfterRelayRestart() async throws {
-        let setup = try Setup()
+        let setup = try Setup(proxied: true)
         defer { setup.tearDown() }
-        let proxy = try TCPProxy(upstream: setup.relay.port)
-        defer { proxy.close() }
+        let proxy = try #require(setup.proxy)
         let relay = URL(string: "http://127.0.0.1:\(proxy.port)")!
         let a = try Replica.open(at: setup.a.store)
         let b = try Replica.open(at: setup.b.store)
@@ -223,7 +229,7 @@ struct RelayCLITests {
         for await status in await engineB.status where status == .synced { break }
 
         setup.relay.kill()
-        let restarted = try RelayProcess.start(cli: setup.cli, storage: setup.relay.storage)
+        let restarted = try RelayProcess.start(cli: setup.cli, storage: setup.relay.storage, arguments: setup.relayArguments)
         defer { restarted.terminate() }
         proxy.setUpstream(restarted.port)
         proxy.dropAll()
@@ -249,17 +255,16 @@ struct RelayCLITests {
 
     @Test("a session the relay forgot (restart) gets 401; the client authenticates again once and the request succeeds")
     func reauthenticatesAfter401() async throws {
-        let setup = try Setup()
+        let setup = try Setup(proxied: true)
         defer { setup.tearDown() }
         try setup.a.ok("put", "notes", UUID().uuidString, "title=\"one\"")
-        let proxy = try TCPProxy(upstream: setup.relay.port)
-        defer { proxy.close() }
+        let proxy = try #require(setup.proxy)
         let a = try Replica.open(at: setup.a.store)
         let client = RelayClient(replica: a, relay: URL(string: "http://127.0.0.1:\(proxy.port)")!)
         try await client.push()
         #expect(await client.isAuthenticated)
         setup.relay.kill()
-        let restarted = try RelayProcess.start(cli: setup.cli, storage: setup.relay.storage)
+        let restarted = try RelayProcess.start(cli: setup.cli, storage: setup.relay.storage, arguments: setup.relayArguments)
         defer { restarted.terminate() }
         proxy.setUpstream(restarted.port)
         proxy.dropAll()

@@ -19,12 +19,12 @@ final class RelayProcess: @unchecked Sendable {
         try start(cli: cli, storage: "sqlite:" + database, timeout: timeout)
     }
 
-    /// Starts `concord relay serve --port 0 --db <storage>` (`sqlite:PATH` or a PostgreSQL
-    /// URL) and waits for its `listening on` line.
-    static func start(cli: CLI, storage: String, timeout: Double = 20) throws -> RelayProcess {
+    /// Starts `concord relay serve --port 0 --db <storage> <arguments>` (`sqlite:PATH` or a
+    /// PostgreSQL URL) and waits for its `listening on` line.
+    static func start(cli: CLI, storage: String, arguments: [String] = [], timeout: Double = 20) throws -> RelayProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: cli.binary)
-        process.arguments = ["relay", "serve", "--port", "0", "--db", storage]
+        process.arguments = ["relay", "serve", "--port", "0", "--db", storage] + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["CONCORD_STORE"] = nil
         process.environment = environment

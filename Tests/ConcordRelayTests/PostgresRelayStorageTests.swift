@@ -127,11 +127,11 @@ struct PostgresRelayStorageTests {
             var twin = TestAuthor(f.alice.membership)  // the same device key on a second machine
             let forked = try twin.next("other")
             let fresh = try f.bob.next()
-            let error = await #expect(throws: RelayRefusal.self) {
+            let error = await #expect(throws: RelayError.self) {
                 try await storage.append([fresh, forked], to: space, quotaBytes: quota)
             }
-            #expect(error == RelayRefusal.fork(author: f.alice.key, sequence: 1, stored: first[0].id, pushed: forked.id))
-            #expect(error?.status == 409)
+            #expect(error == RelayError.fork(author: f.alice.key, sequence: 1, stored: first[0].id, pushed: forked.id))
+            #expect(error?.code == .fork)
             #expect(try await SpaceSnapshot(storage, space) == before)
         }
     }
@@ -143,10 +143,10 @@ struct PostgresRelayStorageTests {
             var twin = TestAuthor(f.alice.membership)
             let one = try f.alice.next("one")
             let other = try twin.next("two")
-            let error = await #expect(throws: RelayRefusal.self) {
+            let error = await #expect(throws: RelayError.self) {
                 try await storage.append([one, other], to: space, quotaBytes: quota)
             }
-            #expect(error?.code == "fork")
+            #expect(error?.code == .fork)
             #expect(try await storage.vector(of: space) == VersionVector())
         }
     }
@@ -161,11 +161,11 @@ struct PostgresRelayStorageTests {
 
             // A gap: 3 after 1, together with a fine bundle of another author.
             let bobFirst = try f.bob.next()
-            let gap = await #expect(throws: RelayRefusal.self) {
+            let gap = await #expect(throws: RelayError.self) {
                 try await storage.append([bobFirst, chain[2]], to: space, quotaBytes: quota)
             }
-            #expect(gap == RelayRefusal.missingPredecessor(author: f.alice.key, needed: 2, got: 3))
-            #expect(gap?.expected?.author == f.alice.key.hex)
+            #expect(gap == RelayError.missingPredecessor(author: f.alice.key, needed: 2, got: 3))
+            #expect(gap?.expected?.author == f.alice.key)
             #expect(gap?.expected?.sequence == 2)
             #expect(try await SpaceSnapshot(storage, space) == before)
 
@@ -174,10 +174,10 @@ struct PostgresRelayStorageTests {
             var twin = TestAuthor(f.alice.membership)
             _ = try twin.next("never pushed")
             let wrongPrevious = try twin.next("linked to the wrong head")
-            let refused = await #expect(throws: RelayRefusal.self) {
+            let refused = await #expect(throws: RelayError.self) {
                 try await storage.append([wrongPrevious], to: space, quotaBytes: quota)
             }
-            #expect(refused?.code == "missing-predecessor")
+            #expect(refused?.code == .missingPredecessor)
             #expect(refused?.expected?.sequence == 2)
             #expect(try await SpaceSnapshot(storage, space) == before)
 
@@ -195,14 +195,14 @@ struct PostgresRelayStorageTests {
             let quota = Int64(first.bytes.count + second.bytes.count) - 1
             _ = try await storage.append([first], to: space, quotaBytes: quota)
             let before = try await SpaceSnapshot(storage, space)
-            let error = await #expect(throws: RelayRefusal.self) {
+            let error = await #expect(throws: RelayError.self) {
                 try await storage.append([first, second], to: space, quotaBytes: quota)
             }
             #expect(
                 error
-                    == RelayRefusal.quotaExceeded(
+                    == RelayError.quotaExceeded(
                         spaceID: space, used: Int64(first.bytes.count), adding: Int64(second.bytes.count), quota: quota))
-            #expect(error?.status == 507)
+            #expect(error?.code == .quotaExceeded)
             #expect(try await SpaceSnapshot(storage, space) == before)
             // Duplicates alone add nothing and pass.
             #expect(try await storage.append([first], to: space, quotaBytes: quota).duplicates == 1)
@@ -302,7 +302,7 @@ struct PostgresRelayStorageTests {
         let late = try await storage.notices()
         await storage.close()
         #expect(try await streamEnds(late, within: .seconds(2)))
-        await #expect(throws: PostgresRelayStorageError.self) { try await storage.notices() }
+        await #expect(throws: RelayError.self) { try await storage.notices() }
     }
 
     /// Regression: closing the storage cancelled the `LISTEN` task, which left its loop
@@ -404,12 +404,12 @@ struct PostgresRelayStorageTests {
             async let b = outcome { try await second.append([other], to: space, quotaBytes: quota) }
             let results = await [a, b]
             let stored = results.compactMap { try? $0.get() }
-            let refusals = results.compactMap { result -> RelayRefusal? in
-                if case .failure(let error) = result { return error as? RelayRefusal }
+            let refusals = results.compactMap { result -> RelayError? in
+                if case .failure(let error) = result { return error as? RelayError }
                 return nil
             }
             #expect(stored.count == 1 && stored.first?.stored == 1)
-            #expect(refusals.count == 1 && refusals.first?.code == "fork")
+            #expect(refusals.count == 1 && refusals.first?.code == .fork)
             let rows = try await first.bundles(in: space, since: VersionVector(), afterPosition: 0, limit: 10)
             let winner = (try? results[0].get()) != nil ? one : other
             #expect(rows.map(\.id) == [winner.id])
@@ -476,12 +476,12 @@ struct PostgresRelayStorageTests {
         async let a = outcome { try await first.append([fromAlice], to: space, quotaBytes: quota) }
         async let b = outcome { try await second.append([fromBob], to: space, quotaBytes: quota) }
         let results = await [a, b]
-        let refusals = results.compactMap { result -> RelayRefusal? in
-            if case .failure(let error) = result { return error as? RelayRefusal }
+        let refusals = results.compactMap { result -> RelayError? in
+            if case .failure(let error) = result { return error as? RelayError }
             return nil
         }
         #expect(results.compactMap { try? $0.get() }.map(\.stored) == [1])
-        #expect(refusals.map(\.code) == ["quota-exceeded"])
+        #expect(refusals.map(\.code) == [.quotaExceeded])
         #expect(try await first.usage(of: space) <= quota)
         await first.close()
         await second.close()
@@ -506,9 +506,9 @@ struct PostgresRelayStorageTests {
         let postgresql = try #require(postgresTestURL).replacingOccurrences(of: "postgres://", with: "postgresql://")
         let other = try await RelayStorageURL.open(postgresql, logger: logger)
         await other.close()
-        await #expect(throws: RelayStorageURLError.self) { try await RelayStorageURL.open("mysql://x", logger: logger) }
-        await #expect(throws: RelayStorageURLError.self) { try await RelayStorageURL.open("sqlite:", logger: logger) }
-        await #expect(throws: PostgresRelayStorageError.self) { try await RelayStorageURL.open("postgres:///nohost", logger: logger) }
+        await #expect(throws: RelayError.self) { try await RelayStorageURL.open("mysql://x", logger: logger) }
+        await #expect(throws: RelayError.self) { try await RelayStorageURL.open("sqlite:", logger: logger) }
+        await #expect(throws: RelayError.self) { try await RelayStorageURL.open("postgres:///nohost", logger: logger) }
     }
 }
 
@@ -521,8 +521,8 @@ struct PostgresRelayStorageTests {
         let defaults = try PostgresURL("postgresql://127.0.0.1")
         #expect(defaults.port == 5432 && defaults.user == "postgres" && defaults.password == nil && defaults.database == "postgres")
         #expect(defaults.sslMode == "prefer")
-        #expect(throws: PostgresRelayStorageError.self) { try PostgresURL("postgres://h/db?sslmode=verify-full") }
-        #expect(throws: PostgresRelayStorageError.self) { try PostgresURL("http://h/db") }
+        #expect(throws: RelayError.self) { try PostgresURL("postgres://h/db?sslmode=verify-full") }
+        #expect(throws: RelayError.self) { try PostgresURL("http://h/db") }
         #expect(PostgresURL.redacted("postgres://u:secret@h/db").contains("secret") == false)
     }
 

@@ -1,18 +1,35 @@
 import Concord
 import ConcordCrypto
 import ConcordSync
+import Foundation
 import Testing
 
 @Suite struct RelayAPITests {
-    @Test func authMessageLayout() throws {
+    @Test("the auth message names the relay: context, 0, origin length (u16 BE), origin, space, challenge")
+    func authMessageLayout() throws {
         let space = Membership.createSpace().spaceID
         let challenge = [UInt8](repeating: 7, count: 32)
-        let message = RelayAPI.authMessage(spaceID: space, challenge: challenge)
-        #expect(message.count == 21 + 1 + 32 + 32)
-        #expect(Array(message.prefix(21)) == Array("concord-relay-auth-v1".utf8))
+        let origin = "https://relay.example.org:443"
+        let message = RelayAPI.authMessage(relay: origin, spaceID: space, challenge: challenge)
+        #expect(message.count == 21 + 1 + 2 + origin.utf8.count + 32 + 32)
+        #expect(Array(message.prefix(21)) == Array("concord-relay-auth-v2".utf8))
         #expect(message[21] == 0)
-        #expect(Array(message[22..<54]) == space.bytes)
+        #expect(message[22] == 0 && Int(message[23]) == origin.utf8.count)
+        #expect(Array(message[24..<(24 + origin.utf8.count)]) == Array(origin.utf8))
+        #expect(Array(message[(24 + origin.utf8.count)..<(56 + origin.utf8.count)]) == space.bytes)
         #expect(Array(message.suffix(32)) == challenge)
+        // Another relay, another message: a signature for one is no good at the other.
+        #expect(RelayAPI.authMessage(relay: "https://evil.example:443", spaceID: space, challenge: challenge) != message)
+    }
+
+    @Test("origins are canonical: lowercase, explicit port, no path; anything but http(s) is refused")
+    func originsAreCanonical() throws {
+        #expect(RelayAPI.origin(of: URL(string: "HTTP://Relay.Example.org/base/")!) == "http://relay.example.org:80")
+        #expect(RelayAPI.origin(of: URL(string: "https://relay.example.org")!) == "https://relay.example.org:443")
+        #expect(RelayAPI.origin(of: URL(string: "http://127.0.0.1:8080")!) == "http://127.0.0.1:8080")
+        #expect(RelayAPI.origin(of: URL(string: "http://[::1]:8080/x")!) == "http://[::1]:8080")
+        #expect(RelayAPI.origin(of: URL(string: "ftp://relay.example.org")!) == nil)
+        #expect(RelayAPI.origin(of: URL(string: "relay.example.org")!) == nil)
     }
 
     @Test func framingRoundTripsInAnyChunking() throws {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Concord
+import ConcordCrypto
 @testable import ConcordRelay
 import ConcordSync
 import Foundation
@@ -14,8 +15,10 @@ import Testing
     struct BrokenStorage: RelayStorage {
         struct Failure: Error {}
         var backendName: String { "broken" }
-        func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64) async throws -> AppendSummary { throw Failure() }
+        func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, limits: SpaceLimits) async throws -> AppendSummary { throw Failure() }
         func vector(of spaceID: SpaceID) async throws -> VersionVector { throw Failure() }
+        func vectorPage(of spaceID: SpaceID, after: PublicKey?, limit: Int) async throws -> [AuthorHead] { throw Failure() }
+        func pullStart(in spaceID: SpaceID, since: VersionVector) async throws -> Int64? { throw Failure() }
         func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [ConcordRelay.StoredBundle] { throw Failure() }
         func bundle(at position: Int64) async throws -> ConcordRelay.StoredBundle? { throw Failure() }
         func usage(of spaceID: SpaceID) async throws -> Int64 { throw Failure() }
@@ -98,10 +101,14 @@ import Testing
             self.failures = failures
         }
         var backendName: String { "flaky" }
-        func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64) async throws -> AppendSummary {
-            try await base.append(bundles, to: spaceID, quotaBytes: quotaBytes)
+        func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, limits: SpaceLimits) async throws -> AppendSummary {
+            try await base.append(bundles, to: spaceID, limits: limits)
         }
         func vector(of spaceID: SpaceID) async throws -> VersionVector { try await base.vector(of: spaceID) }
+        func vectorPage(of spaceID: SpaceID, after: PublicKey?, limit: Int) async throws -> [AuthorHead] {
+            try await base.vectorPage(of: spaceID, after: after, limit: limit)
+        }
+        func pullStart(in spaceID: SpaceID, since: VersionVector) async throws -> Int64? { try await base.pullStart(in: spaceID, since: since) }
         func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [ConcordRelay.StoredBundle] {
             try await base.bundles(in: spaceID, since: since, afterPosition: afterPosition, limit: limit)
         }

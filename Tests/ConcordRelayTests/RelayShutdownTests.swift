@@ -3,6 +3,8 @@ import ConcordRelay
 import ConcordSync
 import Foundation
 import Logging
+import ServiceLifecycle
+import AsyncHTTPClient
 import Testing
 
 /// `RelayServer.Running.stop()` shuts down gracefully: live feeds end, the socket
@@ -48,6 +50,57 @@ import Testing
         #expect(error?.code == .unreachable)
         #expect(failedAfter < .seconds(20), "the 30 s request deadline should not be waited for")
         await engine.stop()
+        await storage.close()
+    }
+}
+
+/// The relay is a `Service`: a `ServiceGroup` (which turns SIGTERM into a graceful
+/// shutdown for `concord relay serve`) stops it gracefully.
+@Suite struct RelayServiceGroupTests {
+    @Test("in a ServiceGroup, a graceful shutdown lets a push in flight finish and answer, then the group ends")
+    func gracefulShutdownFinishesRequestsInFlight() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.cleanUp() }
+        let storage = try SQLiteRelayStorage(path: directory.path("relay.sqlite"))
+        var logger = Logger(label: "concord.relay.test")
+        logger.logLevel = .critical
+        let space = try TestSpace()
+        let bundles = try makeBundles(space.alice, count: 3)
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        var configuration = RelayConfiguration(host: "127.0.0.1", port: 0)
+        configuration.shutdownGracePeriod = 30  // a loaded test machine is slow; the push must not be cut
+        let server = RelayServer(configuration: configuration, storage: storage, logger: logger)
+        let group = ServiceGroup(
+            services: [ClosureService { try await server.run { continuation.yield($0) } }], logger: logger)
+        let running = Task { try await group.run() }
+        var port = 0
+        for await bound in ports {
+            port = bound
+            break
+        }
+        // Log in through the relay, then start a push whose body is not all there yet.
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        let harness = RelayHarness(port: port, storage: storage, http: http)
+        let token = try await harness.login(space.alice)
+        try await http.shutdown()
+        let stream = BundleStreamFraming.encode(bundles.map(\.bytes))
+        let push = try RawHTTPConnection(port: port)
+        try await push.send(
+            "POST \(RelayAPI.path(space.id, "bundles")) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Length: \(stream.count)\r\n\r\n")
+        try await push.send(Array(stream.prefix(10)))
+        try await Task.sleep(for: .milliseconds(200))
+
+        let start = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        try await Task.sleep(for: .milliseconds(200))
+        try await push.send(Array(stream.dropFirst(10)))
+        let answer = try #require(try await push.readResponse(within: 25))
+        #expect(answer.status == 200, "the push in flight was cut by the shutdown")
+        try await running.value
+        print("graceful shutdown with a push in flight took \(ContinuousClock.now - start)")
+        #expect(try await storage.vector(of: space.id)[space.alice.device.publicKey] == 3)
+        // Nothing listens any more.
+        #expect(throws: (any Error).self) { try RawHTTPConnection(port: port) }
         await storage.close()
     }
 }

@@ -136,17 +136,17 @@ func postgresAdmin(_ url: PostgresURL, _ sql: String) async throws {
         try await backend.with { storage in
             _ = try await storage.append([a[0]], to: space.id, quotaBytes: Self.quota)
             let before = try await Self.everything(storage, space.id)
-            let error = await #expect(throws: RelayRefusal.self) {
+            let error = await #expect(throws: RelayError.self) {
                 try await storage.append([b[0], other[0]], to: space.id, quotaBytes: Self.quota)
             }
-            #expect(error?.status == 409 && error?.code == "fork")
+            #expect(error?.code == .fork)
             #expect(error?.forkedBundle?.stored == a[0].id && error?.forkedBundle?.pushed == other[0].id)
             #expect(try await Self.everything(storage, space.id) == before)
             // A fork inside one push is refused too.
-            let inPush = await #expect(throws: RelayRefusal.self) {
+            let inPush = await #expect(throws: RelayError.self) {
                 try await storage.append([b[0], a[1], b[0]] + [try makeBundles(space.bob, count: 1)[0]], to: space.id, quotaBytes: Self.quota)
             }
-            #expect(inPush?.code == "fork")
+            #expect(inPush?.code == .fork)
             #expect(try await Self.everything(storage, space.id) == before)
         }
     }
@@ -155,13 +155,13 @@ func postgresAdmin(_ url: PostgresURL, _ sql: String) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 4)
         try await backend.with { storage in
-            let gap = await #expect(throws: RelayRefusal.self) {
+            let gap = await #expect(throws: RelayError.self) {
                 try await storage.append([a[1]], to: space.id, quotaBytes: Self.quota)
             }
-            #expect(gap?.status == 409 && gap?.code == "missing-predecessor")
-            #expect(gap?.expected?.author == space.alice.device.publicKey.hex && gap?.expected?.sequence == 1)
+            #expect(gap?.code == .missingPredecessor)
+            #expect(gap?.expected?.author == space.alice.device.publicKey && gap?.expected?.sequence == 1)
             _ = try await storage.append([a[0]], to: space.id, quotaBytes: Self.quota)
-            let later = await #expect(throws: RelayRefusal.self) {
+            let later = await #expect(throws: RelayError.self) {
                 try await storage.append([a[1], a[3]], to: space.id, quotaBytes: Self.quota)
             }
             #expect(later?.expected?.sequence == 3)
@@ -169,10 +169,10 @@ func postgresAdmin(_ url: PostgresURL, _ sql: String) async throws {
             // Sequence 2 whose previous is not the stored head.
             var log = BundleLog()
             let stranger = try makeBundles(space.alice, count: 2, log: &log)
-            let wrongPrevious = await #expect(throws: RelayRefusal.self) {
+            let wrongPrevious = await #expect(throws: RelayError.self) {
                 try await storage.append([stranger[1]], to: space.id, quotaBytes: Self.quota)
             }
-            #expect(wrongPrevious?.code == "missing-predecessor" && wrongPrevious?.expected?.sequence == 2)
+            #expect(wrongPrevious?.code == .missingPredecessor && wrongPrevious?.expected?.sequence == 2)
             #expect(try await Self.everything(storage, space.id).map(\.bytes) == [a[0].bytes])
         }
     }
@@ -183,10 +183,10 @@ func postgresAdmin(_ url: PostgresURL, _ sql: String) async throws {
         let quota = Int64(a[0].bytes.count + a[1].bytes.count)
         try await backend.with { storage in
             _ = try await storage.append([a[0]], to: space.id, quotaBytes: quota)
-            let error = await #expect(throws: RelayRefusal.self) {
+            let error = await #expect(throws: RelayError.self) {
                 try await storage.append([a[1], a[2]], to: space.id, quotaBytes: quota)
             }
-            #expect(error?.status == 507 && error?.code == "quota-exceeded")
+            #expect(error?.code == .quotaExceeded)
             #expect(try await storage.usage(of: space.id) == Int64(a[0].bytes.count))
             // Duplicates cost nothing; exactly reaching the quota is allowed.
             let fits = try await storage.append([a[0], a[1]], to: space.id, quotaBytes: quota)

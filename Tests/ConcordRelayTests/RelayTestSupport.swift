@@ -123,12 +123,16 @@ struct RelayHarness: Sendable {
         return [UInt8](Data(base64Encoded: response.challenge)!)
     }
 
-    /// `POST …/sessions` with the given parts.
-    func openSession(_ space: SpaceID, certificates: CertificateChain, challenge: [UInt8], signer: Identity) async throws -> HTTPAnswer {
-        let signature = signer.sign(RelayAPI.authMessage(spaceID: space, challenge: challenge))
+    /// This relay's origin as a client that reaches it at ``baseURL`` signs it.
+    var origin: String { RelayAPI.origin(of: URL(string: baseURL)!)! }
+
+    /// `POST …/sessions` with the given parts, signed for `relay` (this relay by default).
+    func openSession(_ space: SpaceID, certificates: CertificateChain, challenge: [UInt8], signer: Identity, relay: String? = nil) async throws -> HTTPAnswer {
+        let relay = relay ?? origin
+        let signature = signer.sign(RelayAPI.authMessage(relay: relay, spaceID: space, challenge: challenge))
         let body = RelayAPI.SessionRequest(
             certificates: Data(certificates.bytes).base64EncodedString(), challenge: Data(challenge).base64EncodedString(),
-            signature: Data(signature.bytes).base64EncodedString())
+            relay: relay, signature: Data(signature.bytes).base64EncodedString())
         return try await request(.POST, RelayAPI.path(space, "sessions"), body: Array(try JSONEncoder().encode(body)), contentType: "application/json")
     }
 
@@ -163,11 +167,18 @@ struct RelayHarness: Sendable {
         return frames
     }
 
-    /// `GET …/vector` as a version vector.
+    /// `GET …/vector` as a version vector, every page.
     func vector(_ space: SpaceID, token: String) async throws -> VersionVector {
-        let answer = try await request(.GET, RelayAPI.path(space, "vector"), token: token)
-        #expect(answer.status == 200, "\(answer.text)")
-        return try RelayAPI.vector(try answer.json([String: UInt64].self))
+        var entries: [PublicKey: UInt64] = [:]
+        var after: String?
+        while true {
+            let answer = try await request(.GET, RelayAPI.path(space, "vector") + (after.map { "?after=\($0)" } ?? ""), token: token)
+            #expect(answer.status == 200, "\(answer.text)")
+            let page = try answer.json(RelayAPI.VectorPage.self)
+            for (author, sequence) in try RelayAPI.vector(page.vector).entries { entries[author] = sequence }
+            guard let next = page.next else { return VersionVector(entries) }
+            after = next
+        }
     }
 
     /// What the relay holds for a space: vector, usage and every bundle, for before/after comparisons.

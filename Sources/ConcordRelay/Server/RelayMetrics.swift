@@ -29,6 +29,12 @@ final class RelayMetrics: Sendable {
     let feedOverflows: CoreMetrics.Counter
     /// Announced bundles the feed could not read (their space's feeds were ended).
     let feedReadFailures: CoreMetrics.Counter
+    /// Open TCP connections (HTTP and feed WebSockets).
+    let connections: CoreMetrics.Meter
+    /// Challenges issued and not yet used or expired (recorded on each scrape).
+    let challenges: CoreMetrics.Gauge
+    /// Request body bytes held in memory now (recorded on each scrape).
+    let inFlightBodyBytes: CoreMetrics.Gauge
 
     private let factory: PrometheusMetricsFactory
     private let refusals = Mutex<[String: CoreMetrics.Counter]>([:])
@@ -46,9 +52,15 @@ final class RelayMetrics: Sendable {
         bytesOut = CoreMetrics.Counter(label: "concord_relay_bytes_out_total", factory: factory)
         feedOverflows = CoreMetrics.Counter(label: "concord_relay_feed_overflows_total", factory: factory)
         feedReadFailures = CoreMetrics.Counter(label: "concord_relay_feed_read_failures_total", factory: factory)
+        connections = CoreMetrics.Meter(label: "concord_relay_connections", factory: factory)
+        challenges = CoreMetrics.Gauge(label: "concord_relay_challenges", factory: factory)
+        inFlightBodyBytes = CoreMetrics.Gauge(label: "concord_relay_inflight_body_bytes", factory: factory)
         sessions.record(0)
         activeRequests.set(0.0)
         subscribers.set(0.0)
+        connections.set(0.0)
+        challenges.record(0)
+        inFlightBodyBytes.record(0)
     }
 
     /// Counts a refusal under `concord_relay_refusals_total{code="…"}`.

@@ -1,49 +1,64 @@
 import ConcordCore
-import ConcordProtocol
 import ConcordCrypto
+import ConcordProtocol
 import ConcordRelayProtocol
 import Foundation
 import Hummingbird
 
 extension RelayServer {
-    /// `GET …/vector` (§3).
+    /// `GET …/vector[?after=<author hex>&limit=<n>]` (§3): one page of the space's vector,
+    /// authors in ascending order; `next` names the page's last author while more follow.
     func vector(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let (space, _) = try authorize(request, context)
-        return try json(RelayAPI.json(try await storage.vector(of: space)))
+        let pageSize = max(1, configuration.vectorPageSize)
+        var limit = pageSize
+        if let text = request.uri.queryParameters.get("limit") {
+            guard let asked = Int(text), asked >= 1 else {
+                throw RelayError(.malformedRequest, "limit must be a positive number of authors (at most \(pageSize))")
+            }
+            limit = min(asked, pageSize)
+        }
+        var after: PublicKey?
+        if let text = request.uri.queryParameters.get("after") {
+            guard let key = try? PublicKey(hex: text) else {
+                throw RelayError(.malformedRequest, "after must be an author id (64 hex characters), as the previous page's next")
+            }
+            after = key
+        }
+        let heads = try await storage.vectorPage(of: space, after: after, limit: limit + 1)
+        let page = heads.prefix(limit)
+        let vector = Dictionary(uniqueKeysWithValues: page.map { ($0.author.hex, $0.sequence) })
+        return try json(RelayAPI.VectorPage(vector: vector, next: heads.count > limit ? page.last?.author.hex : nil))
     }
 
-    /// `POST …/bundles` (§4): read, decode, verify every bundle, then one all-or-nothing append.
-    func push(_ request: Request, _ context: some RequestContext) async throws -> Response {
+    /// `POST …/bundles` (§4): read and verify every bundle as it arrives (within the body
+    /// budget), then one all-or-nothing append.
+    func push(_ request: Request, _ context: RelayRequestContext) async throws -> Response {
         let (space, session) = try authorize(request, context)
         guard session.isWriter else {
-            throw RelayHTTPError(RelayRefusal(status: 403, code: "read-only", message: "this device is a reader of the space and cannot push; ask a writer for a writer invite"))
+            throw RelayError(.readOnly, "this device is a reader of the space and cannot push; ask a writer for a writer invite")
         }
-        let frames = try await readFrames(request)
-        var verifier = BundleVerifier(spaceID: space)
-        verifier.limits = BundleLimits(maxBundleBytes: configuration.maxBundleBytes)
-        var trusted: Set<Digest32> = []
-        var bundles: [ChangeBundle] = []
-        bundles.reserveCapacity(frames.count)
-        for (index, frame) in frames.enumerated() {
-            do {
-                let bundle = try verifier.verify(frame, trustedChains: trusted)
-                trusted.insert(bundle.certificates.digest)
-                bundles.append(bundle)
-            } catch {
-                throw RelayHTTPError(RelayRefusal(status: 422, code: "invalid-bundle", message: "bundle \(index) of the push is invalid (\(Self.reason(error))); nothing was stored"))
-            }
+        var reservation = BodyReservation(bodies)
+        let bundles = try await readBundles(request, of: space, reservation: &reservation)
+        var limits = SpaceLimits(quotaBytes: configuration.spaceQuotaBytes, maxAuthors: configuration.maxAuthorsPerSpace)
+        if case .open = configuration.spaces, !bundles.isEmpty, try await storage.usage(of: space) == 0 {
+            // A push that would start a space: bounded per client and in total.
+            try clients.chargeNewSpace(client(request, context))
+            limits.maxSpaces = configuration.maxSpaces
         }
         let summary: AppendSummary
         do {
-            summary = try await storage.append(bundles, to: space, quotaBytes: configuration.spaceQuotaBytes)
-        } catch let refusal as RelayRefusal {
-            if let fork = refusal.forkedBundle {
-                logger.warning("fork refused", metadata: [
-                    "space": "\(space.hex)", "author": "\(fork.author.hex)", "sequence": "\(fork.sequence)",
-                    "stored": "\(fork.stored.hex)", "pushed": "\(fork.pushed.hex)", "pusher": "\(session.device.hex)",
-                ])
+            summary = try await storage.append(bundles, to: space, limits: limits)
+        } catch let error as RelayError {
+            if let fork = error.forkedBundle {
+                logger.warning(
+                    "fork refused",
+                    metadata: [
+                        "space": "\(space.hex)", "author": "\(fork.author.hex)", "sequence": "\(fork.sequence)",
+                        "stored": "\(fork.stored.hex)", "pushed": "\(fork.pushed.hex)", "pusher": "\(session.device.hex)",
+                    ])
             }
-            throw RelayHTTPError(refusal)
+            throw error
         }
         metrics.bundlesStored.increment(by: summary.stored)
         metrics.bundlesDuplicate.increment(by: summary.duplicates)
@@ -53,63 +68,75 @@ extension RelayServer {
         return try json(RelayAPI.PushResponse(stored: summary.stored, duplicates: summary.duplicates))
     }
 
-    /// The frames of a push body, at most `maxRequestBytes`, decoded as they arrive.
-    func readFrames(_ request: Request) async throws -> [[UInt8]] {
-        let limit = configuration.maxRequestBytes
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            throw RelayHTTPError.tooLarge(limit: limit)
-        }
+    /// The bundles of a push body, at most `maxRequestBytes`, decoded and verified as the
+    /// frames arrive, so the relay holds each bundle once (not the body and the bundles).
+    /// Verification comes before any chain check: a push with an invalid bundle is `422`
+    /// whatever else is wrong with it.
+    func readBundles(_ request: Request, of space: SpaceID, reservation: inout BodyReservation) async throws -> [ChangeBundle] {
         var decoder = BundleStreamFraming.Decoder(maxFrameBytes: configuration.maxBundleBytes)
-        var frames: [[UInt8]] = []
+        var verifier = MembershipCheck(spaceID: space, maxBundleBytes: configuration.maxBundleBytes).pushVerifier()
+        var bundles: [ChangeBundle] = []
         var total = 0
         do {
-            for try await chunk in request.body {
+            try await forEachChunk(of: request, limit: configuration.maxRequestBytes, reservation: &reservation) { chunk in
                 total += chunk.readableBytes
-                guard total <= limit else { throw RelayHTTPError.tooLarge(limit: limit) }
                 decoder.append(chunk.readableBytesView)
-                while let frame = try decoder.next() { frames.append(frame) }
+                while let frame = try decoder.next() { bundles.append(try verifier.verify(frame)) }
             }
         } catch let error as RelayProtocolError {
-            throw RelayHTTPError.badRequest("the bundle stream is malformed: \(error.message)")
+            throw RelayError(.malformedRequest, "the bundle stream is malformed: \(error.message)")
         }
         metrics.bytesIn.increment(by: total)
         guard decoder.isFinished else {
-            throw RelayHTTPError.badRequest("the bundle stream has no end marker (it was cut short); push again")
+            throw RelayError(.malformedRequest, "the bundle stream has no end marker (it was cut short); push again")
         }
-        return frames
+        return bundles
     }
 
-    /// `POST …/pull` (§4): a bundle stream, read from storage a page at a time.
+    /// `POST …/pull` (§4): a bundle stream, read from storage a page at a time, from the
+    /// first bundle the client lacks. The `since` vector is bounded in size, and its
+    /// authors the space does not have cost nothing.
     func pull(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let (space, _) = try authorize(request, context)
-        let body = try await decodeJSON(RelayAPI.PullRequest.self, from: request, limit: configuration.maxRequestBytes)
+        let body = try await decodeJSON(
+            RelayAPI.PullRequest.self, from: request, limit: configuration.maxPullRequestBytes,
+            tooLarge:
+                "the pull request is above \(configuration.maxPullRequestBytes) bytes; a since vector may name at most \(configuration.maxAuthorsPerSpace) authors (send only the authors the relay's vector names)"
+        )
+        guard body.since.count <= configuration.maxAuthorsPerSpace else {
+            throw RelayError(
+                .tooLarge,
+                "the since vector names \(body.since.count) authors; at most \(configuration.maxAuthorsPerSpace) are accepted (send only the authors the relay's vector names)")
+        }
         let since: VersionVector
         do {
             since = try RelayAPI.vector(body.since)
         } catch {
-            throw RelayHTTPError.badRequest("the since vector is malformed: \(error)")
+            throw RelayError(.malformedRequest, "the since vector is malformed: \(error)")
         }
+        let start = try await storage.pullStart(in: space, since: since)
         let storage = storage
         let metrics = metrics
         let pageSize = max(1, configuration.pullPageSize)
         return Response(
             status: .ok, headers: [.contentType: RelayAPI.bundleStreamContentType],
             body: ResponseBody { writer in
-                var after: Int64 = 0
-                while true {
-                    let page = try await storage.bundles(in: space, since: since, afterPosition: after, limit: pageSize)
-                    guard let last = page.last else { break }
-                    var buffer = ByteBuffer()
-                    buffer.reserveCapacity(page.reduce(0) { $0 + 4 + $1.bytes.count })
-                    for bundle in page {
-                        buffer.writeInteger(UInt32(bundle.bytes.count))
-                        buffer.writeBytes(bundle.bytes)
+                if var after = start {
+                    while true {
+                        let page = try await storage.bundles(in: space, since: since, afterPosition: after, limit: pageSize)
+                        guard let last = page.last else { break }
+                        var buffer = ByteBuffer()
+                        buffer.reserveCapacity(page.reduce(0) { $0 + 4 + $1.bytes.count })
+                        for bundle in page {
+                            buffer.writeInteger(UInt32(bundle.bytes.count))
+                            buffer.writeBytes(bundle.bytes)
+                        }
+                        metrics.bundlesServed.increment(by: page.count)
+                        metrics.bytesOut.increment(by: buffer.readableBytes)
+                        try await writer.write(buffer)
+                        after = last.position
+                        if page.count < pageSize { break }
                     }
-                    metrics.bundlesServed.increment(by: page.count)
-                    metrics.bytesOut.increment(by: buffer.readableBytes)
-                    try await writer.write(buffer)
-                    after = last.position
-                    if page.count < pageSize { break }
                 }
                 try await writer.write(ByteBuffer(bytes: BundleStreamFraming.endMarker))
                 try await writer.finish(nil)

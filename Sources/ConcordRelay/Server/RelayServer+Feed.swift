@@ -15,6 +15,9 @@ extension RelayServer {
     /// Authenticates the upgrade request of `GET …/feed`; refusals are JSON like any other.
     func shouldUpgradeFeed(_ request: Request, _ context: some RequestContext) throws -> RouterShouldUpgrade {
         _ = try authorize(request, context, allowQueryToken: true)
+        guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+            throw RelayError(.malformedRequest, "the feed is a WebSocket: connect with Upgrade: websocket (Specs/relay-api.md §5)")
+        }
         return .upgrade([:])
     }
 
@@ -22,7 +25,7 @@ extension RelayServer {
     /// framed bundles (one or more each, in storage order), until the client leaves, falls behind (4008) or its session expires (4001).
     func feed(
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter,
-        _ context: WebSocketRouterContext<BasicWebSocketRequestContext>, hub: FeedHub
+        _ context: WebSocketRouterContext<RelayRequestContext>, hub: FeedHub
     ) async throws {
         let session: RelaySession
         let space: SpaceID

@@ -1,6 +1,6 @@
 import ConcordCore
-import ConcordProtocol
 import ConcordCrypto
+import ConcordProtocol
 import ConcordRelayProtocol
 import Foundation
 import Synchronization
@@ -15,26 +15,38 @@ struct RelaySession: Sendable {
     let isWriter: Bool
     /// When the token stops being accepted.
     let expires: ContinuousClock.Instant
-    /// Token bucket: requests available now.
-    var tokens: Double
-    /// Token bucket: when ``tokens`` was last refilled.
-    var refilled: ContinuousClock.Instant
+    /// The session's request rate.
+    var bucket: TokenBucket
 }
 
 /// The relay's in-memory challenges and sessions, and each session's rate limit.
 ///
-/// Challenges are single use; expired challenges and sessions are purged as new ones are
-/// made, so memory stays bounded by what is live.
+/// Challenges are single use. Unauthenticated callers cannot grow memory or lock others
+/// out: outstanding challenges are bounded per client address, per space and in total
+/// (`Specs/relay-api.md` §6), and expired challenges and sessions are purged as new ones
+/// are made, so memory stays bounded by what is live.
 final class SessionStore: Sendable {
     private struct State {
-        var challenges: [ChallengeKey: ContinuousClock.Instant] = [:]
+        var challenges: [ChallengeKey: Outstanding] = [:]
+        var perClient: [ClientKey: Int] = [:]
+        var perSpace: [SpaceID: Int] = [:]
         var sessions: [String: RelaySession] = [:]
         var lastPurge = ContinuousClock.now
+
+        mutating func forget(_ outstanding: Outstanding, of space: SpaceID) {
+            perClient[outstanding.client] = perClient[outstanding.client].flatMap { $0 > 1 ? $0 - 1 : nil }
+            perSpace[space] = perSpace[space].flatMap { $0 > 1 ? $0 - 1 : nil }
+        }
     }
 
     private struct ChallengeKey: Hashable {
         let spaceID: SpaceID
         let challenge: [UInt8]
+    }
+
+    private struct Outstanding {
+        let expires: ContinuousClock.Instant
+        let client: ClientKey
     }
 
     private let state = Mutex(State())
@@ -48,20 +60,41 @@ final class SessionStore: Sendable {
     /// The number of live sessions.
     var sessionCount: Int { state.withLock { $0.sessions.count } }
 
-    /// A fresh challenge for `spaceID`.
-    /// - Throws: `429 rate-limited` when too many challenges are outstanding.
-    func issueChallenge(for spaceID: SpaceID) throws -> [UInt8] {
+    /// The number of outstanding challenges.
+    var challengeCount: Int { state.withLock { $0.challenges.count } }
+
+    /// A fresh challenge for `spaceID`, asked for by `client`.
+    /// - Throws: ``RelayError`` `.rateLimited` when the client, the space or the relay has
+    ///   as many challenges outstanding as allowed (checked in that order, so a flooder
+    ///   meets its own limit first).
+    func issueChallenge(for spaceID: SpaceID, client: ClientKey) throws(RelayError) -> [UInt8] {
         let challenge = SecureRandom.bytes(count: RelayAPI.challengeByteCount)
         let now = clock.now
-        try state.withLock { state in
+        let lifetime = configuration.challengeLifetime
+        let retry = max(1, Int(min(lifetime, 5).rounded(.up)))
+        let configuration = configuration
+        let refusal: RelayError? = state.withLock { state in
             purgeIfDue(&state, now: now)
-            guard state.challenges.count < configuration.maxOutstandingChallenges else {
-                throw RelayHTTPError(
-                    RelayRefusal(status: 429, code: "rate-limited", message: "the relay has too many outstanding challenges; retry in a few seconds"),
-                    retryAfter: 5)
+            if state.perClient[client, default: 0] >= configuration.maxChallengesPerClient {
+                return RelayError(
+                    .rateLimited,
+                    "this address has \(configuration.maxChallengesPerClient) unused challenges; use them or wait until they expire (\(Int(lifetime)) s)",
+                    retryAfter: retry)
             }
-            state.challenges[ChallengeKey(spaceID: spaceID, challenge: challenge)] = now.advanced(by: .seconds(configuration.challengeLifetime))
+            if state.perSpace[spaceID, default: 0] >= configuration.maxChallengesPerSpace {
+                return RelayError(
+                    .rateLimited, "space \(spaceID.shortDescription) has too many unused challenges; retry in a few seconds", retryAfter: retry)
+            }
+            if state.challenges.count >= configuration.maxOutstandingChallenges {
+                return RelayError(.rateLimited, "the relay has too many outstanding challenges; retry in a few seconds", retryAfter: retry)
+            }
+            state.challenges[ChallengeKey(spaceID: spaceID, challenge: challenge)] = Outstanding(
+                expires: now.advanced(by: .seconds(lifetime)), client: client)
+            state.perClient[client, default: 0] += 1
+            state.perSpace[spaceID, default: 0] += 1
+            return nil
         }
+        if let refusal { throw refusal }
         return challenge
     }
 
@@ -69,9 +102,13 @@ final class SessionStore: Sendable {
     /// unexpired and it was not used before. It cannot be used again either way.
     func consumeChallenge(_ challenge: [UInt8], for spaceID: SpaceID) -> Bool {
         let now = clock.now
-        let expiry = state.withLock { $0.challenges.removeValue(forKey: ChallengeKey(spaceID: spaceID, challenge: challenge)) }
-        guard let expiry else { return false }
-        return now < expiry
+        let outstanding: Outstanding? = state.withLock { state in
+            guard let outstanding = state.challenges.removeValue(forKey: ChallengeKey(spaceID: spaceID, challenge: challenge)) else { return nil }
+            state.forget(outstanding, of: spaceID)
+            return outstanding
+        }
+        guard let outstanding else { return false }
+        return now < outstanding.expires
     }
 
     /// Opens a session for a verified device.
@@ -81,7 +118,7 @@ final class SessionStore: Sendable {
         let now = clock.now
         let session = RelaySession(
             spaceID: spaceID, device: device, isWriter: isWriter, expires: now.advanced(by: .seconds(configuration.sessionLifetime)),
-            tokens: configuration.requestBurst, refilled: now)
+            bucket: TokenBucket(burst: configuration.requestBurst, now: now))
         state.withLock { state in
             purgeIfDue(&state, now: now)
             state.sessions[token] = session
@@ -94,49 +131,49 @@ final class SessionStore: Sendable {
     ///   - token: The bearer token, or nil when the request had none.
     ///   - spaceID: The space of the request path.
     ///   - charge: Whether the request counts against the rate limit.
-    /// - Throws: `401 unauthenticated` or `429 rate-limited`.
-    func authorize(_ token: String?, for spaceID: SpaceID, charge: Bool = true) throws -> RelaySession {
+    /// - Throws: ``RelayError`` `.unauthenticated` or `.rateLimited`.
+    func authorize(_ token: String?, for spaceID: SpaceID, charge: Bool = true) throws(RelayError) -> RelaySession {
         let now = clock.now
-        return try state.withLock { state in
+        let configuration = configuration
+        let result: Result<RelaySession, RelayError> = state.withLock { state in
             guard let token, var session = state.sessions[token] else {
-                throw RelayHTTPError.unauthenticated("no valid session token; open a session (POST …/challenge, then …/sessions)")
+                return .failure(RelayError(.unauthenticated, "no valid session token; open a session (POST …/challenge, then …/sessions)"))
             }
             guard now < session.expires else {
                 state.sessions[token] = nil
-                throw RelayHTTPError.unauthenticated("the session expired; open a new one")
+                return .failure(RelayError(.unauthenticated, "the session expired; open a new one"))
             }
             guard session.spaceID == spaceID else {
-                throw RelayHTTPError.unauthenticated("this session is for space \(session.spaceID.shortDescription), not \(spaceID.shortDescription); open a session for this space")
+                return .failure(
+                    RelayError(
+                        .unauthenticated,
+                        "this session is for space \(session.spaceID.shortDescription), not \(spaceID.shortDescription); open a session for this space"))
             }
             if charge {
-                let elapsed = Self.seconds(now - session.refilled)
-                session.tokens = min(configuration.requestBurst, session.tokens + elapsed * configuration.requestsPerSecond)
-                session.refilled = now
-                guard session.tokens >= 1 else {
-                    state.sessions[token] = session
-                    let wait = (1 - session.tokens) / max(configuration.requestsPerSecond, .leastNonzeroMagnitude)
-                    throw RelayHTTPError(
-                        RelayRefusal(status: 429, code: "rate-limited", message: "this session made more than \(configuration.requestsPerSecond) requests per second; slow down and retry after the Retry-After delay"),
-                        retryAfter: max(1, Int(wait.rounded(.up))))
-                }
-                session.tokens -= 1
+                let wait = session.bucket.take(rate: configuration.requestsPerSecond, burst: configuration.requestBurst, now: now)
                 state.sessions[token] = session
+                if let wait {
+                    return .failure(
+                        RelayError(
+                            .rateLimited,
+                            "this session made more than \(configuration.requestsPerSecond) requests per second; slow down and retry after the Retry-After delay",
+                            retryAfter: max(1, Int(wait.rounded(.up)))))
+                }
             }
-            return session
+            return .success(session)
         }
+        return try result.get()
     }
 
     /// Drops expired challenges and sessions, at most once a second.
     private func purgeIfDue(_ state: inout State, now: ContinuousClock.Instant) {
         guard now - state.lastPurge >= .seconds(1) else { return }
         state.lastPurge = now
-        state.challenges = state.challenges.filter { now < $0.value }
+        for (key, outstanding) in state.challenges where now >= outstanding.expires {
+            state.challenges[key] = nil
+            state.forget(outstanding, of: key.spaceID)
+        }
         state.sessions = state.sessions.filter { now < $0.value.expires }
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) + Double(attoseconds) / 1e18
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {

@@ -11,7 +11,7 @@ import ConcordCrypto
 ///
 /// ```swift
 /// var check = ChainCheck { author, sequence in try lookUp(author, atMost: sequence) }
-/// let toInsert = try check.run(bundles)    // throws RelayRefusal fork / missing-predecessor
+/// let toInsert = try check.run(bundles)    // throws RelayError .fork / .missingPredecessor
 /// let duplicates = check.duplicates
 /// ```
 package struct ChainCheck {
@@ -47,7 +47,7 @@ package struct ChainCheck {
     /// - Parameters:
     ///   - bundles: The push.
     /// - Returns: The bundles to insert, in push order (duplicates left out).
-    /// - Throws: ``RelayRefusal`` `fork` or `missing-predecessor` for the first bundle
+    /// - Throws: ``RelayError`` ``RelayError/Code/fork`` or ``RelayError/Code/missingPredecessor`` for the first bundle
     ///   that fails; the caller then stores nothing.
     package mutating func run(_ bundles: [ChangeBundle]) throws -> [ChangeBundle] {
         var accepted: [ChangeBundle] = []
@@ -77,7 +77,7 @@ package struct ChainCheck {
         }
         let needed = (head?.sequence ?? 0) + 1
         guard bundle.sequence == needed, bundle.previous == (head?.id ?? .zero) else {
-            throw RelayRefusal.missingPredecessor(author: author, needed: needed, got: bundle.sequence)
+            throw RelayError.missingPredecessor(author: author, needed: needed, got: bundle.sequence)
         }
         pending[author, default: []].append(Link(sequence: bundle.sequence, id: bundle.id))
         return true
@@ -86,7 +86,7 @@ package struct ChainCheck {
     /// Same author and sequence as `existing`: a duplicate (false) or a fork (throws).
     private mutating func compare(_ bundle: ChangeBundle, with existing: Link) throws -> Bool {
         guard existing.id == bundle.id else {
-            throw RelayRefusal.fork(author: bundle.author, sequence: bundle.sequence, stored: existing.id, pushed: bundle.id)
+            throw RelayError.fork(author: bundle.author, sequence: bundle.sequence, stored: existing.id, pushed: bundle.id)
         }
         duplicates += 1
         return false

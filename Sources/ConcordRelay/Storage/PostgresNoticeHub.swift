@@ -28,7 +28,7 @@ actor NoticeHub {
 
     /// Registers a subscriber; the first one starts the listener and waits until it listens.
     func subscribe(start: @Sendable (NoticeHub) -> Task<Void, Never>) async throws -> AsyncStream<BundleNotice> {
-        guard !isClosed else { throw PostgresRelayStorageError("the storage is closed") }
+        guard !isClosed else { throw RelayError.storage("the storage is closed") }
         let (stream, continuation) = AsyncStream<BundleNotice>.makeStream(bufferingPolicy: .unbounded)
         let id = nextID
         nextID += 1
@@ -94,7 +94,7 @@ actor NoticeHub {
         let listener = task
         listener?.cancel()
         task = nil
-        failed(PostgresRelayStorageError("the storage is closed"))
+        failed(RelayError.storage("the storage is closed"))
         for continuation in subscribers.values { continuation.finish() }
         subscribers = [:]
         return listener

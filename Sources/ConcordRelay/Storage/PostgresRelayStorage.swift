@@ -19,7 +19,7 @@ import PostgresNIO
 ///
 /// ```swift
 /// let storage = try await PostgresRelayStorage(url: "postgres://relay:secret@db:5432/concord", logger: logger)
-/// let summary = try await storage.append(bundles, to: space, quotaBytes: 1 << 30)
+/// let summary = try await storage.append(bundles, to: space, limits: SpaceLimits(quotaBytes: 1 << 30, maxAuthors: 10_000))
 /// ```
 public final class PostgresRelayStorage: RelayStorage {
     /// `"postgres"`.
@@ -29,7 +29,7 @@ public final class PostgresRelayStorage: RelayStorage {
     public static let notifyChannel = "concord_bundles"
 
     /// The schema version this build creates and understands.
-    static let schemaVersion = 1
+    static let schemaVersion = 2
 
     private let client: PostgresClient
     private let connectionConfiguration: PostgresConnection.Configuration
@@ -45,8 +45,8 @@ public final class PostgresRelayStorage: RelayStorage {
     ///   - logger: Where connection problems and refusals are logged.
     ///   - maximumConnections: The size of the connection pool (plus one `LISTEN`
     ///     connection once ``notices()`` is called).
-    /// - Throws: ``PostgresRelayStorageError`` for a malformed URL or a schema newer than
-    ///   this build; the driver's error when the database cannot be reached.
+    /// - Throws: ``RelayError`` ``RelayError/Code/configuration`` for a malformed URL,
+    ///   ``RelayError/Code/storage`` for a schema newer than this build; the driver's error when the database cannot be reached.
     public init(url: String, logger: Logger, maximumConnections: Int = 10) async throws {
         let parsed = try PostgresURL(url)
         var options = PostgresClient.Configuration.Options()
@@ -93,35 +93,60 @@ public final class PostgresRelayStorage: RelayStorage {
                     current = version
                 }
                 guard current <= Self.schemaVersion else {
-                    throw PostgresRelayStorageError(
+                    throw RelayError.storage(
                         "the database holds relay schema version \(current), newer than this relay's \(Self.schemaVersion); upgrade the relay"
                     )
                 }
-                guard current < 1 else { return }
-                try await Self.run(
-                    """
-                    CREATE TABLE IF NOT EXISTS bundles (
-                        position BIGSERIAL PRIMARY KEY,
-                        space    BYTEA  NOT NULL,
-                        author   BYTEA  NOT NULL,
-                        seq      BIGINT NOT NULL CHECK (seq >= 1),
-                        id       BYTEA  NOT NULL,
-                        previous BYTEA  NOT NULL,
-                        bytes    BYTEA  NOT NULL,
-                        UNIQUE (space, author, seq)
-                    )
-                    """, on: connection, logger: logger)
-                try await Self.run(
-                    "CREATE INDEX IF NOT EXISTS bundles_space_position ON bundles (space, position)", on: connection, logger: logger)
-                try await Self.run(
-                    """
-                    CREATE TABLE IF NOT EXISTS space_usage (
-                        space BYTEA  NOT NULL PRIMARY KEY,
-                        bytes BIGINT NOT NULL
-                    )
-                    """, on: connection, logger: logger)
-                try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (1)", on: connection, logger: logger)
-                logger.info("created the relay schema (version 1)")
+                if current < 1 {
+                    try await Self.run(
+                        """
+                        CREATE TABLE IF NOT EXISTS bundles (
+                            position BIGSERIAL PRIMARY KEY,
+                            space    BYTEA  NOT NULL,
+                            author   BYTEA  NOT NULL,
+                            seq      BIGINT NOT NULL CHECK (seq >= 1),
+                            id       BYTEA  NOT NULL,
+                            previous BYTEA  NOT NULL,
+                            bytes    BYTEA  NOT NULL,
+                            UNIQUE (space, author, seq)
+                        )
+                        """, on: connection, logger: logger)
+                    try await Self.run(
+                        "CREATE INDEX IF NOT EXISTS bundles_space_position ON bundles (space, position)", on: connection, logger: logger)
+                    try await Self.run(
+                        """
+                        CREATE TABLE IF NOT EXISTS space_usage (
+                            space BYTEA  NOT NULL PRIMARY KEY,
+                            bytes BIGINT NOT NULL
+                        )
+                        """, on: connection, logger: logger)
+                    try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (1)", on: connection, logger: logger)
+                    logger.info("created the relay schema (version 1)")
+                }
+                if current < 2 {
+                    // Authors per space and their heads: vectors and pulls in time linear in
+                    // a space's authors, and the author limit without a scan.
+                    try await Self.run(
+                        """
+                        CREATE TABLE IF NOT EXISTS heads (
+                            space  BYTEA  NOT NULL,
+                            author BYTEA  NOT NULL,
+                            seq    BIGINT NOT NULL,
+                            PRIMARY KEY (space, author)
+                        )
+                        """, on: connection, logger: logger)
+                    try await Self.run(
+                        """
+                        INSERT INTO heads (space, author, seq) SELECT space, author, MAX(seq) FROM bundles GROUP BY space, author
+                        ON CONFLICT (space, author) DO UPDATE SET seq = EXCLUDED.seq
+                        """, on: connection, logger: logger)
+                    try await Self.run(
+                        "ALTER TABLE space_usage ADD COLUMN IF NOT EXISTS authors BIGINT NOT NULL DEFAULT 0", on: connection, logger: logger)
+                    try await Self.run(
+                        "UPDATE space_usage u SET authors = (SELECT COUNT(*) FROM heads h WHERE h.space = u.space)", on: connection, logger: logger)
+                    try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (2)", on: connection, logger: logger)
+                    logger.info("migrated the relay schema to version 2 (heads, authors per space)")
+                }
             }
         } catch {
             try? await connection.close()
@@ -141,11 +166,11 @@ public final class PostgresRelayStorage: RelayStorage {
 
     // MARK: Append
 
-    /// See ``RelayStorage/append(_:to:quotaBytes:)``.
-    public func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64) async throws -> AppendSummary {
+    /// See ``RelayStorage/append(_:to:limits:)``.
+    public func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, limits: SpaceLimits) async throws -> AppendSummary {
         guard !bundles.isEmpty else { return AppendSummary() }
         if let stranger = bundles.first(where: { $0.spaceID != spaceID }) {
-            throw PostgresRelayStorageError(
+            throw RelayError.storage(
                 "\(stranger) does not belong to space \(spaceID.shortDescription); verify bundles before storing them")
         }
         let logger = self.logger
@@ -155,7 +180,7 @@ public final class PostgresRelayStorage: RelayStorage {
             do {
                 return try await client.withConnection { connection in
                     try await Self.inTransaction(connection, logger: logger) { connection in
-                        try await Self.appendLocked(bundles, to: spaceID, quotaBytes: quotaBytes, on: connection, logger: logger)
+                        try await Self.appendLocked(bundles, to: spaceID, limits: limits, on: connection, logger: logger)
                     }
                 }
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && attempt < 3 {
@@ -168,7 +193,7 @@ public final class PostgresRelayStorage: RelayStorage {
 
     /// The body of an append, inside its transaction.
     private static func appendLocked(
-        _ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64, on connection: PostgresConnection, logger: Logger
+        _ bundles: [ChangeBundle], to spaceID: SpaceID, limits: SpaceLimits, on connection: PostgresConnection, logger: Logger
     ) async throws -> AppendSummary {
         let space = ByteBuffer(bytes: spaceID.bytes)
         try await run("SELECT pg_advisory_xact_lock(\(lockKey(spaceID)))", on: connection, logger: logger)
@@ -221,14 +246,14 @@ public final class PostgresRelayStorage: RelayStorage {
                             "space": "\(spaceID.shortDescription)", "author": "\(bundle.author.hex.prefix(8))",
                             "sequence": "\(bundle.sequence)", "stored": "\(stored.hex)", "pushed": "\(bundle.id.hex)",
                         ])
-                    throw RelayRefusal.fork(author: bundle.author, sequence: bundle.sequence, stored: stored, pushed: bundle.id)
+                    throw RelayError.fork(author: bundle.author, sequence: bundle.sequence, stored: stored, pushed: bundle.id)
                 }
                 summary.duplicates += 1
                 continue
             }
             let head = heads[bundle.author] ?? (sequence: 0, id: BundleID.zero)
             guard bundle.sequence == head.sequence + 1, bundle.previous == head.id else {
-                throw RelayRefusal.missingPredecessor(author: bundle.author, needed: head.sequence + 1, got: bundle.sequence)
+                throw RelayError.missingPredecessor(author: bundle.author, needed: head.sequence + 1, got: bundle.sequence)
             }
             heads[bundle.author] = (bundle.sequence, bundle.id)
             occupied[slot] = bundle.id
@@ -236,16 +261,21 @@ public final class PostgresRelayStorage: RelayStorage {
         }
         guard !accepted.isEmpty else { return summary }
 
-        let adding = accepted.reduce(Int64(0)) { $0 + Int64($1.bytes.count) }
-        var used: Int64 = 0
-        for try await bytes in try await connection.query("SELECT bytes FROM space_usage WHERE space = \(space)", logger: logger).decode(
-            Int64.self)
-        {
-            used = bytes
+        var used: (bytes: Int64, authors: Int)?
+        for try await (bytes, authors) in try await connection.query(
+            "SELECT bytes, authors FROM space_usage WHERE space = \(space)", logger: logger
+        ).decode((Int64, Int64).self) {
+            used = (bytes, Int(authors))
         }
-        guard used + adding <= quotaBytes else {
-            throw RelayRefusal.quotaExceeded(spaceID: spaceID, used: used, adding: adding, quota: quotaBytes)
+        var spaceCount = 0
+        if used == nil, limits.maxSpaces != nil {
+            // A new space: new spaces are counted one at a time, under a lock of their own.
+            try await run("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 1)", on: connection, logger: logger)
+            for try await count in try await connection.query("SELECT COUNT(*) FROM space_usage", logger: logger).decode(Int64.self) {
+                spaceCount = Int(count)
+            }
         }
+        let (adding, newAuthors) = try SpaceLimitCheck.check(accepted, of: spaceID, used: used, limits: limits) { spaceCount }
 
         let inserted = try await connection.query(
             """
@@ -263,10 +293,18 @@ public final class PostgresRelayStorage: RelayStorage {
             """, logger: logger)
         for try await position in inserted.decode(Int64.self) { summary.storedPositions.append(position) }
         summary.storedPositions.sort()
+        let newHeads = SpaceLimitCheck.newHeads(accepted)
         try await run(
             """
-            INSERT INTO space_usage (space, bytes) VALUES (\(space), \(adding))
-            ON CONFLICT (space) DO UPDATE SET bytes = space_usage.bytes + EXCLUDED.bytes
+            INSERT INTO heads (space, author, seq)
+            SELECT \(space), author, seq
+            FROM unnest(\(newHeads.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[], \(newHeads.map { Int64($0.sequence) })::int8[]) AS h(author, seq)
+            ON CONFLICT (space, author) DO UPDATE SET seq = EXCLUDED.seq
+            """, on: connection, logger: logger)
+        try await run(
+            """
+            INSERT INTO space_usage (space, bytes, authors) VALUES (\(space), \(adding), \(Int64(newAuthors)))
+            ON CONFLICT (space) DO UPDATE SET bytes = space_usage.bytes + EXCLUDED.bytes, authors = space_usage.authors + EXCLUDED.authors
             """, on: connection, logger: logger)
         // One notification per bundle, delivered to every listener after commit.
         try await run(
@@ -285,30 +323,90 @@ public final class PostgresRelayStorage: RelayStorage {
 
     /// See ``RelayStorage/vector(of:)``.
     public func vector(of spaceID: SpaceID) async throws -> VersionVector {
-        let rows = try await client.query(
-            "SELECT author, MAX(seq) FROM bundles WHERE space = \(ByteBuffer(bytes: spaceID.bytes)) GROUP BY author", logger: logger)
-        var entries: [PublicKey: UInt64] = [:]
-        for try await (author, seq) in rows.decode((ByteBuffer, Int64).self) {
-            entries[try PublicKey(bytes: author.readableBytesView)] = UInt64(seq)
-        }
-        return VersionVector(entries)
+        VersionVector(Dictionary(uniqueKeysWithValues: try await heads(of: spaceID).map { ($0.author, $0.sequence) }))
     }
 
-    /// See ``RelayStorage/bundles(in:since:afterPosition:limit:)``.
-    public func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [StoredBundle] {
-        guard limit > 0 else { return [] }
-        let known = since.entries.sorted { $0.key < $1.key }
+    /// Every head of the space.
+    private func heads(of spaceID: SpaceID) async throws -> [AuthorHead] {
+        let rows = try await client.query("SELECT author, seq FROM heads WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
+        var heads: [AuthorHead] = []
+        for try await (author, seq) in rows.decode((ByteBuffer, Int64).self) {
+            heads.append(AuthorHead(author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq)))
+        }
+        return heads
+    }
+
+    /// See ``RelayStorage/vectorPage(of:after:limit:)``.
+    public func vectorPage(of spaceID: SpaceID, after: PublicKey?, limit: Int) async throws -> [AuthorHead] {
         let rows = try await client.query(
             """
-            SELECT b.position, b.space, b.author, b.seq, b.id, b.previous, b.bytes
-            FROM bundles b
-            LEFT JOIN unnest(\(known.map { ByteBuffer(bytes: $0.key.bytes) })::bytea[], \(known.map { Int64(clamping: $0.value) })::int8[]) AS s(author, seq)
-                ON s.author = b.author
-            WHERE b.space = \(ByteBuffer(bytes: spaceID.bytes)) AND b.position > \(afterPosition) AND b.seq > COALESCE(s.seq, 0)
-            ORDER BY b.position
-            LIMIT \(limit)
+            SELECT author, seq FROM heads WHERE space = \(ByteBuffer(bytes: spaceID.bytes)) AND author > \(ByteBuffer(bytes: after?.bytes ?? []))
+            ORDER BY author LIMIT \(Int64(max(0, limit)))
             """, logger: logger)
-        return try await Self.storedBundles(rows)
+        var heads: [AuthorHead] = []
+        for try await (author, seq) in rows.decode((ByteBuffer, Int64).self) {
+            heads.append(AuthorHead(author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq)))
+        }
+        return heads
+    }
+
+    /// See ``RelayStorage/pullStart(in:since:)``: the heads of the space, then one query
+    /// over the first missing bundle of each author the client lacks bundles of.
+    public func pullStart(in spaceID: SpaceID, since: VersionVector) async throws -> Int64? {
+        let space = ByteBuffer(bytes: spaceID.bytes)
+        var start: Int64?
+        if since.entries.isEmpty {
+            for try await position in try await client.query("SELECT MIN(position) FROM bundles WHERE space = \(space)", logger: logger).decode(
+                Int64?.self)
+            {
+                start = position
+            }
+            return start.map { $0 - 1 }
+        }
+        let behind = try await heads(of: spaceID).filter { $0.sequence > since[$0.author] }
+        guard !behind.isEmpty else { return nil }
+        let rows = try await client.query(
+            """
+            SELECT MIN(b.position)
+            FROM unnest(\(behind.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[], \(behind.map { Int64(clamping: since[$0.author] + 1) })::int8[]) AS p(author, seq)
+            JOIN bundles b ON b.space = \(space) AND b.author = p.author AND b.seq = p.seq
+            """, logger: logger)
+        for try await position in rows.decode(Int64?.self) { start = position }
+        return start.map { $0 - 1 }
+    }
+
+    /// See ``RelayStorage/bundles(in:since:afterPosition:limit:)``: positions, authors and
+    /// sequences first, looked up in `since`; then the bytes of the rows to send.
+    public func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [StoredBundle] {
+        guard limit > 0 else { return [] }
+        let space = ByteBuffer(bytes: spaceID.bytes)
+        let chunk = 4 * max(limit, 64)
+        var result: [StoredBundle] = []
+        var after = afterPosition
+        while result.count < limit {
+            let rows = try await client.query(
+                "SELECT position, author, seq FROM bundles WHERE space = \(space) AND position > \(after) ORDER BY position LIMIT \(Int64(chunk))",
+                logger: logger)
+            var scanned = 0
+            var last = after
+            var wanted: [Int64] = []
+            for try await (position, author, seq) in rows.decode((Int64, ByteBuffer, Int64).self) {
+                scanned += 1
+                last = position
+                if result.count + wanted.count < limit, UInt64(seq) > since[try PublicKey(bytes: author.readableBytesView)] {
+                    wanted.append(position)
+                }
+            }
+            if !wanted.isEmpty {
+                result += try await Self.storedBundles(
+                    try await client.query(
+                        "SELECT position, space, author, seq, id, previous, bytes FROM bundles WHERE position = ANY(\(wanted)::int8[]) ORDER BY position",
+                        logger: logger))
+            }
+            guard scanned == chunk else { break }
+            after = last
+        }
+        return result
     }
 
     /// See ``RelayStorage/bundle(at:)``.
@@ -355,7 +453,7 @@ public final class PostgresRelayStorage: RelayStorage {
     }
 
     /// Runs `body` between `BEGIN` and `COMMIT` (`ROLLBACK` when it throws), rethrowing
-    /// its error unchanged so a ``RelayRefusal`` reaches the caller as is.
+    /// its error unchanged so a ``RelayError`` reaches the caller as is.
     private static func inTransaction<Result: Sendable>(
         _ connection: PostgresConnection, logger: Logger, _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
@@ -458,17 +556,5 @@ public final class PostgresRelayStorage: RelayStorage {
         if let listener = await hub.close() { await listener.value }
         runTask.cancel()
         await runTask.value
-    }
-}
-
-/// A storage failure that is not a ``RelayRefusal``: a malformed URL, a schema from a
-/// newer relay, a bundle of another space.
-public struct PostgresRelayStorageError: Error, Sendable, CustomStringConvertible {
-    /// What went wrong and what to do.
-    public var description: String
-
-    /// Creates an error.
-    public init(_ description: String) {
-        self.description = description
     }
 }

@@ -14,11 +14,11 @@ struct PostgresURL {
         guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
             scheme == "postgres" || scheme == "postgresql"
         else {
-            throw PostgresRelayStorageError(
+            throw RelayError.configuration(
                 "\"\(Self.redacted(text))\" is not a PostgreSQL URL; use postgres://user:password@host:port/database")
         }
         guard let host = components.host, !host.isEmpty else {
-            throw PostgresRelayStorageError(
+            throw RelayError.configuration(
                 "the PostgreSQL URL \"\(Self.redacted(text))\" names no host; use postgres://user:password@host:port/database")
         }
         self.host = host
@@ -29,7 +29,7 @@ struct PostgresURL {
         self.database = path.isEmpty ? user : (path.removingPercentEncoding ?? path)
         self.sslMode = components.queryItems?.first { $0.name == "sslmode" }?.value?.lowercased() ?? "prefer"
         guard ["disable", "prefer", "require"].contains(sslMode) else {
-            throw PostgresRelayStorageError("sslmode \"\(sslMode)\" is not supported; use disable, prefer or require")
+            throw RelayError.configuration("sslmode \"\(sslMode)\" is not supported; use disable, prefer or require")
         }
     }
 

@@ -15,33 +15,22 @@ public enum RelayStorageURL {
     ///     processes sharing one database; `?sslmode=disable|prefer|require`).
     ///   - logger: Where the storage logs.
     /// - Returns: ``SQLiteRelayStorage`` or ``PostgresRelayStorage``.
-    /// - Throws: ``RelayStorageURLError`` for any other text; the storage's own error when
-    ///   it cannot be opened.
+    /// - Throws: ``RelayError`` ``RelayError/Code/configuration`` for any other text; the
+    ///   storage's own error when it cannot be opened.
     public static func open(_ spec: String, logger: Logger) async throws -> any RelayStorage {
         let lowered = spec.lowercased()
         if lowered.hasPrefix("sqlite:") {
             let path = String(spec.dropFirst("sqlite:".count))
             guard !path.isEmpty else {
-                throw RelayStorageURLError("\"sqlite:\" needs a file path, for example sqlite:/var/lib/concord/relay.sqlite")
+                throw RelayError.configuration("\"sqlite:\" needs a file path, for example sqlite:/var/lib/concord/relay.sqlite")
             }
             return try await openSQLite(path: path, logger: logger)
         }
         if lowered.hasPrefix("postgres://") || lowered.hasPrefix("postgresql://") {
             return try await PostgresRelayStorage(url: spec, logger: logger)
         }
-        throw RelayStorageURLError(
+        throw RelayError.configuration(
             "unknown storage \"\(PostgresURL.redacted(spec))\"; use sqlite:PATH or postgres://user:password@host:port/database")
-    }
-}
-
-/// Storage text that names no storage ``RelayStorageURL`` can open.
-public struct RelayStorageURLError: Error, Sendable, CustomStringConvertible {
-    /// What was wrong and what to write instead.
-    public var description: String
-
-    /// Creates an error.
-    public init(_ description: String) {
-        self.description = description
     }
 }
 

@@ -56,37 +56,96 @@ public struct BundleNotice: Sendable, Hashable {
     }
 }
 
+/// The limits an append enforces for one space (`Specs/relay-api.md` §6).
+public struct SpaceLimits: Sendable, Hashable {
+    /// The most bundle bytes the space may hold after the append.
+    public var quotaBytes: Int64
+    /// The most authors (device keys) the space may hold after the append; authors it
+    /// already has keep pushing even when it holds more (the limit was lowered).
+    public var maxAuthors: Int
+    /// The most spaces the storage may hold when this append starts a new one; nil for no bound.
+    public var maxSpaces: Int?
+
+    /// Creates limits.
+    /// - Parameters:
+    ///   - quotaBytes: The byte quota of the space.
+    ///   - maxAuthors: The most authors of the space.
+    ///   - maxSpaces: The most spaces in the storage, or nil.
+    public init(quotaBytes: Int64, maxAuthors: Int = .max, maxSpaces: Int? = nil) {
+        self.quotaBytes = quotaBytes
+        self.maxAuthors = maxAuthors
+        self.maxSpaces = maxSpaces
+    }
+}
+
+/// An author of a space and the highest sequence stored for it.
+public struct AuthorHead: Sendable, Hashable {
+    /// The device key.
+    public var author: PublicKey
+    /// Its highest stored sequence (contiguous from 1).
+    public var sequence: UInt64
+
+    /// Creates a value.
+    /// - Parameters:
+    ///   - author: The device key.
+    ///   - sequence: Its highest stored sequence.
+    public init(author: PublicKey, sequence: UInt64) {
+        self.author = author
+        self.sequence = sequence
+    }
+}
+
 /// Where a relay keeps bundles: ``SQLiteRelayStorage`` (one process, the default) or
 /// ``PostgresRelayStorage`` (several relay processes sharing one database).
 ///
 /// Both pass the same conformance tests. An append checks every author's hash chain
 /// against the stored bundles and the earlier bundles of the same call, inside one
-/// transaction: it stores all of them or none (`Specs/relay-api.md` §4).
+/// transaction: it stores all of them or none (`Specs/relay-api.md` §4). Each space's
+/// authors and heads are kept in a table of their own, so everything a sync asks about
+/// authors costs time in the space's authors, never in its bundles or in what a client
+/// sends.
 public protocol RelayStorage: Sendable {
     /// `"sqlite"` or `"postgres"`, for `/healthz` and logs.
     var backendName: String { get }
 
-    /// Checks chains and stores `bundles` (already verified by `BundleVerifier`) in one
-    /// transaction.
+    /// Checks chains and limits and stores `bundles` (already verified by
+    /// `BundleVerifier`) in one transaction.
     /// - Parameters:
     ///   - bundles: Verified bundles of `spaceID`, in push order.
     ///   - spaceID: The space.
-    ///   - quotaBytes: The most bundle bytes the space may hold after the append.
+    ///   - limits: Quota, authors and (for a new space) spaces.
     /// - Returns: What was stored and what was already there.
-    /// - Throws: ``RelayRefusal`` (`fork`, `missing-predecessor`, `quota-exceeded`), and
-    ///   nothing is stored; or a storage error.
-    func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64) async throws -> AppendSummary
+    /// - Throws: ``RelayError`` ``RelayError/Code/fork``, ``RelayError/Code/missingPredecessor``,
+    ///   ``RelayError/Code/quotaExceeded``, ``RelayError/Code/tooManyAuthors`` or
+    ///   ``RelayError/Code/tooManySpaces``, and nothing is stored; or a storage error.
+    func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, limits: SpaceLimits) async throws -> AppendSummary
 
     /// The highest sequence stored per author of the space (contiguous by construction).
+    /// - Complexity: O(authors of the space).
     func vector(of spaceID: SpaceID) async throws -> VersionVector
+
+    /// Part of the space's vector: the authors after `after` in ascending order of their
+    /// bytes, at most `limit`.
+    /// - Complexity: O(log authors + limit).
+    func vectorPage(of spaceID: SpaceID, after: PublicKey?, limit: Int) async throws -> [AuthorHead]
+
+    /// Where a pull above `since` starts: one below the lowest position of a bundle it
+    /// sends, or nil when it sends nothing. Authors of `since` the space does not have are
+    /// ignored.
+    /// - Complexity: O(authors of the space), plus an index lookup per author the client
+    ///   lacks bundles of; never more in the size of `since`.
+    func pullStart(in spaceID: SpaceID, since: VersionVector) async throws -> Int64?
 
     /// One page of a pull: bundles of the space above `since`, with position above
     /// `afterPosition`, in position order.
     /// - Parameters:
     ///   - spaceID: The space.
     ///   - since: What the client holds.
-    ///   - afterPosition: The last position of the previous page (0 for the first).
+    ///   - afterPosition: The last position of the previous page (for the first,
+    ///     ``pullStart(in:since:)`` or 0).
     ///   - limit: At most this many bundles.
+    /// - Complexity: O(1) per stored row looked at (a lookup in `since`); rows the client
+    ///   holds are skipped without reading their bytes.
     func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [StoredBundle]
 
     /// The bundle stored at `position`, if any.
@@ -106,83 +165,56 @@ public protocol RelayStorage: Sendable {
     func close() async
 }
 
-/// A refusal the relay answers with an HTTP status and `{"error", "message"}`
-/// (`Specs/relay-api.md` §6).
-public struct RelayRefusal: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The HTTP status.
-    public var status: Int
-    /// The stable `error` code, for example `fork`.
-    public var code: String
-    /// What happened and what to do.
-    public var message: String
-    /// For `missing-predecessor`: the author (hex) and the sequence the relay needs next.
-    public var expected: (author: String, sequence: UInt64)? {
-        get { expectedAuthor.map { ($0, expectedSequence) } }
-        set {
-            expectedAuthor = newValue?.author
-            expectedSequence = newValue?.sequence ?? 0
+extension RelayStorage {
+    /// ``append(_:to:limits:)`` with only a byte quota.
+    /// - Parameters:
+    ///   - bundles: Verified bundles of `spaceID`, in push order.
+    ///   - spaceID: The space.
+    ///   - quotaBytes: The most bundle bytes the space may hold after the append.
+    /// - Returns: What was stored and what was already there.
+    /// - Throws: See ``append(_:to:limits:)``.
+    public func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64) async throws -> AppendSummary {
+        try await append(bundles, to: spaceID, limits: SpaceLimits(quotaBytes: quotaBytes))
+    }
+}
+
+/// Checks the limits of an append against what the space holds, for both backends.
+enum SpaceLimitCheck {
+    /// - Parameters:
+    ///   - accepted: The bundles the append would store.
+    ///   - used: The space's bytes and authors now, nil for a space with nothing stored.
+    ///   - spaceCount: How many spaces the storage holds; asked only for a new space when
+    ///     `limits.maxSpaces` is set.
+    /// - Returns: The bytes and new authors the append adds.
+    /// - Throws: ``RelayError`` `.tooManySpaces`, `.tooManyAuthors` or `.quotaExceeded`.
+    static func check(
+        _ accepted: [ChangeBundle], of spaceID: SpaceID, used: (bytes: Int64, authors: Int)?, limits: SpaceLimits,
+        spaceCount: () throws -> Int
+    ) throws -> (bytes: Int64, newAuthors: Int) {
+        if used == nil, let maxSpaces = limits.maxSpaces, try spaceCount() >= maxSpaces {
+            throw RelayError.tooManySpaces(limit: maxSpaces)
         }
-    }
-    private var expectedAuthor: String?
-    private var expectedSequence: UInt64 = 0
-
-    /// For `fork`: the author, its sequence, the stored bundle's id and the pushed one's,
-    /// so the relay can log both ids in full.
-    public var forkedBundle: (author: PublicKey, sequence: UInt64, stored: BundleID, pushed: BundleID)? {
-        forkDetail.map { ($0.author, $0.sequence, $0.stored, $0.pushed) }
-    }
-    private var forkDetail: ForkDetail?
-
-    private struct ForkDetail: Hashable, Sendable {
-        var author: PublicKey
-        var sequence: UInt64
-        var stored: BundleID
-        var pushed: BundleID
+        let newAuthors = accepted.reduce(0) { $0 + ($1.sequence == 1 ? 1 : 0) }
+        let authors = used?.authors ?? 0
+        if newAuthors > 0 && authors + newAuthors > limits.maxAuthors {
+            throw RelayError.tooManyAuthors(spaceID: spaceID, authors: authors, adding: newAuthors, limit: limits.maxAuthors)
+        }
+        let adding = accepted.reduce(Int64(0)) { $0 + Int64($1.bytes.count) }
+        let bytes = used?.bytes ?? 0
+        guard bytes + adding <= limits.quotaBytes else {
+            throw RelayError.quotaExceeded(spaceID: spaceID, used: bytes, adding: adding, quota: limits.quotaBytes)
+        }
+        return (adding, newAuthors)
     }
 
-    /// Creates a refusal.
-    public init(status: Int, code: String, message: String) {
-        self.status = status
-        self.code = code
-        self.message = message
-    }
-
-    /// `409 fork`.
-    public static func fork(author: PublicKey, sequence: UInt64, stored: BundleID, pushed: BundleID) -> RelayRefusal {
-        var refusal = RelayRefusal(status: 409, code: "fork", message: "device \(author.hex.prefix(8)) already has bundle \(sequence) \(stored.shortDescription) here; the pushed \(pushed.shortDescription) forks its history and is refused. The device's key may be in use on two machines")
-        refusal.forkDetail = ForkDetail(author: author, sequence: sequence, stored: stored, pushed: pushed)
-        return refusal
-    }
-
-    /// `409 missing-predecessor`.
-    public static func missingPredecessor(author: PublicKey, needed: UInt64, got: UInt64) -> RelayRefusal {
-        var refusal = RelayRefusal(status: 409, code: "missing-predecessor", message: "the relay holds device \(author.hex.prefix(8))'s bundles up to \(needed - 1); bundle \(got) cannot follow. Push from \(needed) on")
-        refusal.expected = (author.hex, needed)
-        return refusal
-    }
-
-    /// `507 quota-exceeded`.
-    public static func quotaExceeded(spaceID: SpaceID, used: Int64, adding: Int64, quota: Int64) -> RelayRefusal {
-        RelayRefusal(status: 507, code: "quota-exceeded", message: "space \(spaceID.shortDescription) holds \(used) bytes; \(adding) more would pass its \(quota)-byte quota. Ask the relay operator to raise it")
-    }
-
-    /// `409 fork: …`.
-    public var description: String { "\(status) \(code): \(message)" }
-
-    /// Equality on every field.
-    public static func == (lhs: RelayRefusal, rhs: RelayRefusal) -> Bool {
-        lhs.status == rhs.status && lhs.code == rhs.code && lhs.message == rhs.message
-            && lhs.expectedAuthor == rhs.expectedAuthor && lhs.expectedSequence == rhs.expectedSequence
-            && lhs.forkDetail == rhs.forkDetail
-    }
-
-    /// Hashes every field.
-    public func hash(into hasher: inout Hasher) {
-        hasher.combine(status)
-        hasher.combine(code)
-        hasher.combine(message)
-        hasher.combine(expectedAuthor)
-        hasher.combine(expectedSequence)
-        hasher.combine(forkDetail)
+    /// The last accepted bundle of each author: the new heads, in first-seen order.
+    static func newHeads(_ accepted: [ChangeBundle]) -> [AuthorHead] {
+        var order: [PublicKey] = []
+        var heads: [PublicKey: UInt64] = [:]
+        for bundle in accepted {
+            if heads[bundle.author] == nil { order.append(bundle.author) }
+            heads[bundle.author] = max(heads[bundle.author] ?? 0, bundle.sequence)
+        }
+        return order.map { AuthorHead(author: $0, sequence: heads[$0]!) }
     }
 }

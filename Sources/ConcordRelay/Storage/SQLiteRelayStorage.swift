@@ -9,7 +9,7 @@ import GRDB
 ///
 /// The file is opened as a `DatabasePool` (WAL: pulls read while a push writes) with
 /// `synchronous = FULL`, so a push that was answered `200` is on disk even after a power
-/// failure. The schema is created by an explicit migration (`v1`). Notices
+/// failure. The schema is created by explicit migrations (`v1`, `v2`). Notices
 /// (``notices()``) are broadcast inside this process after each commit.
 ///
 /// ```swift
@@ -47,8 +47,10 @@ public final class SQLiteRelayStorage: RelayStorage {
         try Self.migrator.migrate(pool)
     }
 
-    /// The schema: `bundles` as in `Specs/relay-api.md` §7, plus `space_usage`, a running
-    /// total of bundle bytes per space so the quota check does not scan the log.
+    /// The schema: `bundles` as in `Specs/relay-api.md` §7; `space_usage`, a running total
+    /// of bundle bytes and authors per space, so the quota and author checks do not scan
+    /// the log; and (v2) `heads`, each author's highest sequence per space, so vectors and
+    /// pulls cost time in the space's authors, not in its bundles.
     static let migrator: DatabaseMigrator = {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
@@ -70,22 +72,35 @@ public final class SQLiteRelayStorage: RelayStorage {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE heads (
+                    space BLOB NOT NULL,
+                    author BLOB NOT NULL,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY (space, author)
+                ) WITHOUT ROWID;
+                INSERT INTO heads (space, author, seq) SELECT space, author, MAX(seq) FROM bundles GROUP BY space, author;
+                ALTER TABLE space_usage ADD COLUMN authors INTEGER NOT NULL DEFAULT 0;
+                UPDATE space_usage SET authors = (SELECT COUNT(*) FROM heads WHERE heads.space = space_usage.space);
+                """)
+        }
         return migrator
     }()
 
-    /// Checks chains and stores `bundles` in one write transaction (§4).
+    /// Checks chains and limits and stores `bundles` in one write transaction (§4).
     /// - Parameters:
     ///   - bundles: Verified bundles of `spaceID`, in push order.
     ///   - spaceID: The space.
-    ///   - quotaBytes: The most bundle bytes the space may hold after the append.
+    ///   - limits: Quota, authors and spaces.
     /// - Returns: The positions stored and the duplicates counted.
-    /// - Throws: ``RelayRefusal`` `fork`, `missing-predecessor` or `quota-exceeded` (and
-    ///   nothing is stored), or a database error.
+    /// - Throws: ``RelayError`` (`.fork`, `.missingPredecessor`, `.quotaExceeded`,
+    ///   `.tooManyAuthors`, `.tooManySpaces`; nothing is stored), or a database error.
     /// - Complexity: O(n log m) for n bundles in a space of m.
-    public func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64) async throws -> AppendSummary {
+    public func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, limits: SpaceLimits) async throws -> AppendSummary {
         guard !bundles.isEmpty else { return AppendSummary() }
         let summary = try await pool.write { db in
-            try Self.append(bundles, to: spaceID, quotaBytes: quotaBytes, in: db)
+            try Self.append(bundles, to: spaceID, limits: limits, in: db)
         }
         for position in summary.storedPositions {
             broadcaster.send(BundleNotice(spaceID: spaceID, position: position))
@@ -93,12 +108,13 @@ public final class SQLiteRelayStorage: RelayStorage {
         return summary
     }
 
-    /// The chain check and insert of ``append(_:to:quotaBytes:)``, inside the transaction.
-    static func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, quotaBytes: Int64, in db: Database) throws -> AppendSummary {
+    /// The chain check and insert of ``append(_:to:limits:)``, inside the transaction.
+    static func append(_ bundles: [ChangeBundle], to spaceID: SpaceID, limits: SpaceLimits, in db: Database) throws -> AppendSummary {
+        let space = Data(spaceID.bytes)
         var check = ChainCheck { author, sequence in
             try Row.fetchOne(
                 db, sql: "SELECT seq, id FROM bundles WHERE space = ? AND author = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
-                arguments: [Data(spaceID.bytes), Data(author.bytes), Int64(clamping: sequence)]
+                arguments: [space, Data(author.bytes), Int64(clamping: sequence)]
             ).map { row in
                 ChainCheck.Link(sequence: UInt64(row["seq"] as Int64), id: BundleID(digest: try Digest32(bytes: [UInt8](row["id"] as Data))))
             }
@@ -107,29 +123,37 @@ public final class SQLiteRelayStorage: RelayStorage {
         var summary = AppendSummary()
         summary.duplicates = check.duplicates
         guard !accepted.isEmpty else { return summary }
-        let adding = accepted.reduce(Int64(0)) { $0 + Int64($1.bytes.count) }
-        let used = try Int64.fetchOne(db, sql: "SELECT bytes FROM space_usage WHERE space = ?", arguments: [Data(spaceID.bytes)]) ?? 0
-        guard used + adding <= quotaBytes else {
-            throw RelayRefusal.quotaExceeded(spaceID: spaceID, used: used, adding: adding, quota: quotaBytes)
+        let used = try Row.fetchOne(db, sql: "SELECT bytes, authors FROM space_usage WHERE space = ?", arguments: [space]).map {
+            (bytes: $0["bytes"] as Int64, authors: $0["authors"] as Int)
         }
-        let space = Data(spaceID.bytes)
+        let (adding, newAuthors) = try SpaceLimitCheck.check(accepted, of: spaceID, used: used, limits: limits) {
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM space_usage") ?? 0
+        }
         for bundle in accepted {
             try db.execute(
                 sql: "INSERT INTO bundles (space, author, seq, id, previous, bytes) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [space, Data(bundle.author.bytes), Int64(clamping: bundle.sequence), Data(bundle.id.bytes), Data(bundle.previous.bytes), Data(bundle.bytes)])
             summary.storedPositions.append(db.lastInsertedRowID)
         }
+        for head in SpaceLimitCheck.newHeads(accepted) {
+            try db.execute(
+                sql: "INSERT INTO heads (space, author, seq) VALUES (?, ?, ?) ON CONFLICT (space, author) DO UPDATE SET seq = excluded.seq",
+                arguments: [space, Data(head.author.bytes), Int64(clamping: head.sequence)])
+        }
         try db.execute(
-            sql: "INSERT INTO space_usage (space, bytes) VALUES (?, ?) ON CONFLICT (space) DO UPDATE SET bytes = bytes + excluded.bytes",
-            arguments: [space, adding])
+            sql: """
+                INSERT INTO space_usage (space, bytes, authors) VALUES (?, ?, ?)
+                ON CONFLICT (space) DO UPDATE SET bytes = bytes + excluded.bytes, authors = authors + excluded.authors
+                """,
+            arguments: [space, adding, newAuthors])
         return summary
     }
 
-    /// The highest sequence stored per author of the space.
+    /// The highest sequence stored per author of the space, from `heads`.
     public func vector(of spaceID: SpaceID) async throws -> VersionVector {
         try await pool.read { db in
             var entries: [PublicKey: UInt64] = [:]
-            let rows = try Row.fetchCursor(db, sql: "SELECT author, MAX(seq) AS seq FROM bundles WHERE space = ? GROUP BY author", arguments: [Data(spaceID.bytes)])
+            let rows = try Row.fetchCursor(db, sql: "SELECT author, seq FROM heads WHERE space = ?", arguments: [Data(spaceID.bytes)])
             while let row = try rows.next() {
                 entries[try PublicKey(bytes: [UInt8](row["author"] as Data))] = UInt64(row["seq"] as Int64)
             }
@@ -137,23 +161,72 @@ public final class SQLiteRelayStorage: RelayStorage {
         }
     }
 
+    /// See ``RelayStorage/vectorPage(of:after:limit:)``.
+    public func vectorPage(of spaceID: SpaceID, after: PublicKey?, limit: Int) async throws -> [AuthorHead] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT author, seq FROM heads WHERE space = ? AND author > ? ORDER BY author LIMIT ?",
+                arguments: [Data(spaceID.bytes), Data(after?.bytes ?? []), max(0, limit)]
+            ).map { AuthorHead(author: try PublicKey(bytes: [UInt8]($0["author"] as Data)), sequence: UInt64($0["seq"] as Int64)) }
+        }
+    }
+
+    /// See ``RelayStorage/pullStart(in:since:)``: the heads of the space, then one lookup
+    /// of bundle `since[author] + 1` for each author the client lacks bundles of.
+    public func pullStart(in spaceID: SpaceID, since: VersionVector) async throws -> Int64? {
+        let space = Data(spaceID.bytes)
+        return try await pool.read { db in
+            if since.entries.isEmpty {
+                return try Int64.fetchOne(db, sql: "SELECT MIN(position) FROM bundles WHERE space = ?", arguments: [space]).map { $0 - 1 }
+            }
+            var start: Int64?
+            let heads = try Row.fetchAll(db, sql: "SELECT author, seq FROM heads WHERE space = ?", arguments: [space])
+            for row in heads {
+                let author = try PublicKey(bytes: [UInt8](row["author"] as Data))
+                let held = since[author]
+                guard UInt64(row["seq"] as Int64) > held else { continue }
+                let position = try Int64.fetchOne(
+                    db, sql: "SELECT position FROM bundles WHERE space = ? AND author = ? AND seq = ?",
+                    arguments: [space, Data(author.bytes), Int64(clamping: held + 1)])
+                if let position { start = min(start ?? position, position) }
+            }
+            return start.map { $0 - 1 }
+        }
+    }
+
     /// One page of a pull: bundles of the space with `seq > since[author]` and
     /// `position > afterPosition`, in position order, at most `limit`.
-    /// - Complexity: Walks the `(space, position)` index from `afterPosition`; `since` is
-    ///   passed as one JSON parameter, so any number of authors fits.
+    /// - Complexity: Walks the `(space, position)` index from `afterPosition`, reading only
+    ///   author and sequence of each row and looking them up in `since`; the bytes of the
+    ///   rows it returns are read afterwards.
     public func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [StoredBundle] {
-        let sinceJSON = Self.sinceJSON(since)
+        guard limit > 0 else { return [] }
+        let space = Data(spaceID.bytes)
         return try await pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT position, space, author, seq, id, previous, bytes FROM bundles
-                    WHERE space = ? AND position > ?
-                      AND seq > COALESCE(json_extract(?, '$."' || lower(hex(author)) || '"'), 0)
-                    ORDER BY position LIMIT ?
-                    """,
-                arguments: [Data(spaceID.bytes), afterPosition, sinceJSON, max(0, limit)]
-            ).map(Self.storedBundle)
+            var result: [StoredBundle] = []
+            var after = afterPosition
+            let chunk = 4 * max(limit, 64)
+            while result.count < limit {
+                let rows = try Row.fetchAll(
+                    db, sql: "SELECT position, author, seq FROM bundles WHERE space = ? AND position > ? ORDER BY position LIMIT ?",
+                    arguments: [space, after, chunk])
+                var wanted: [Int64] = []
+                for row in rows where result.count + wanted.count < limit {
+                    let author = try PublicKey(bytes: [UInt8](row["author"] as Data))
+                    if UInt64(row["seq"] as Int64) > since[author] { wanted.append(row["position"]) }
+                }
+                for part in stride(from: 0, to: wanted.count, by: 500) {
+                    let positions = Array(wanted[part..<min(wanted.count, part + 500)])
+                    result += try Row.fetchAll(
+                        db,
+                        sql: "SELECT position, space, author, seq, id, previous, bytes FROM bundles WHERE position IN (\(databaseQuestionMarks(count: positions.count))) ORDER BY position",
+                        arguments: StatementArguments(positions)
+                    ).map(Self.storedBundle)
+                }
+                guard rows.count == chunk, let last = rows.last else { break }
+                after = last["position"]
+            }
+            return result
         }
     }
 
@@ -186,11 +259,6 @@ public final class SQLiteRelayStorage: RelayStorage {
     public func close() async {
         broadcaster.finishAll()
         try? pool.close()
-    }
-
-    /// `{"<author hex>": seq, …}` for the pull query.
-    static func sinceJSON(_ since: VersionVector) -> String {
-        "{" + since.entries.map { "\"\($0.key.hex)\":\($0.value)" }.joined(separator: ",") + "}"
     }
 
     /// Decodes a `bundles` row.

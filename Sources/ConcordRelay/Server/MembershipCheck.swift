@@ -1,0 +1,78 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordProtocol
+
+/// The one place where the relay decides who belongs to a space: whether a device may
+/// open a session (and as writer or reader), and whether a pushed bundle's author may
+/// write. Everything else asks this.
+///
+/// Today both answers come from the certificate chain a device presents
+/// (`CertificateChain`, `BundleVerifier`). The membership redesign (removal, roles from
+/// signed control bundles) replaces the body of this type and nothing around it.
+struct MembershipCheck: Sendable {
+    /// The space.
+    let spaceID: SpaceID
+    /// The largest bundle accepted.
+    let maxBundleBytes: Int
+
+    /// A device that may open a session.
+    struct Member: Sendable {
+        /// Its key: the auth signature must verify under it.
+        let device: PublicKey
+        /// Whether it may push.
+        let isWriter: Bool
+    }
+
+    /// The member a certificate chain certifies, checked against the space and the clock.
+    /// - Parameters:
+    ///   - chainBytes: The `CertificateChain` bytes of the session request.
+    /// - Throws: ``RelayError`` `.notAMember` with the reason.
+    func member(presenting chainBytes: [UInt8]) throws(RelayError) -> Member {
+        do {
+            let chain = try CertificateChain(bytes: chainBytes)
+            try chain.verify(spaceID: spaceID, now: SystemClock().nowMilliseconds(), maxDrift: HybridLogicalClock.defaultMaxDrift)
+            return Member(device: chain.subject, isWriter: chain.role == .writer)
+        } catch {
+            throw RelayError(
+                .notAMember,
+                "the certificate chain does not make this device a member of space \(spaceID.shortDescription): \(Self.reason(error))")
+        }
+    }
+
+    /// Verifies the bundles of a push, one by one as they arrive: signature, certificate
+    /// chain, writer role, size and clock (`BundleVerifier`). Chains already verified in
+    /// the same push are trusted.
+    struct PushVerifier: Sendable {
+        fileprivate var verifier: BundleVerifier
+        fileprivate var trusted: Set<Digest32> = []
+        /// Bundles verified so far.
+        private(set) var count = 0
+
+        /// The bundle in `frame`, verified.
+        /// - Throws: ``RelayError`` `.invalidBundle` naming the bundle's index and the reason.
+        mutating func verify(_ frame: [UInt8]) throws(RelayError) -> ChangeBundle {
+            defer { count += 1 }
+            do {
+                let bundle = try verifier.verify(frame, trustedChains: trusted)
+                trusted.insert(bundle.certificates.digest)
+                return bundle
+            } catch {
+                throw RelayError(
+                    .invalidBundle, "bundle \(count) of the push is invalid (\(MembershipCheck.reason(error))); nothing was stored")
+            }
+        }
+    }
+
+    /// A verifier for the bundles of one push.
+    func pushVerifier() -> PushVerifier {
+        var verifier = BundleVerifier(spaceID: spaceID)
+        verifier.limits = BundleLimits(maxBundleBytes: maxBundleBytes)
+        return PushVerifier(verifier: verifier)
+    }
+
+    /// The message of a ConcordError, or a description of another error.
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? ConcordError { return "\(error.code): \(error.message)" }
+        return "\(error)"
+    }
+}
