@@ -72,7 +72,7 @@ import Testing
             #expect(statuses.filter { $0 == 200 }.count == 5 && statuses.last == 429, "\(statuses)")
             let other = try RawHTTPConnection(port: relay.port, source: "127.0.0.2")
             try await other.send("POST \(RelayAPI.path(space.id, "challenge")) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
-            let answer = try #require(try await other.readResponse(within: 10))
+            let answer = try #require(try await other.readResponse(within: 30))
             #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self))")
         }
     }

@@ -20,19 +20,19 @@ import Testing
             try await half.send("POST /v1/spaces/\(String(repeating: "a", count: 64))/challenge HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             let kept = try RawHTTPConnection(port: relay.port)
             try await kept.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            #expect(try await kept.readResponse(within: 10)?.status == 200)
+            #expect(try await kept.readResponse(within: 30)?.status == 200)
             let halfAfterResponse = try RawHTTPConnection(port: relay.port)
             try await halfAfterResponse.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            #expect(try await halfAfterResponse.readResponse(within: 10)?.status == 200)
+            #expect(try await halfAfterResponse.readResponse(within: 30)?.status == 200)
             try await halfAfterResponse.send("GET /heal")
 
             for connection in [idle, kept] {
-                let (bytes, closed) = try await connection.readUntilClosed(within: 10)
+                let (bytes, closed) = try await connection.readUntilClosed(within: 30)
                 #expect(closed, "the relay kept an idle connection open")
                 #expect(bytes.isEmpty, "an idle connection is closed without an answer nobody asked for")
             }
             for connection in [half, halfAfterResponse] {
-                let (bytes, closed) = try await connection.readUntilClosed(within: 10)
+                let (bytes, closed) = try await connection.readUntilClosed(within: 30)
                 #expect(closed, "the relay kept a connection with a half-sent request open")
                 let response = try #require(RawHTTPResponse(parsing: bytes))
                 #expect(response.status == 408)
@@ -117,19 +117,19 @@ import Testing
             try await Task.sleep(for: .milliseconds(200))
             let extra = try RawHTTPConnection(port: relay.port)
             try await extra.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            let (bytes, closed) = try await extra.readUntilClosed(within: 10)
+            let (bytes, closed) = try await extra.readUntilClosed(within: 30)
             let response = try #require(RawHTTPResponse(parsing: bytes))
             #expect(response.status == 429 && closed)
             #expect(try response.error().error == "too-many-connections")
             // A held connection works, and once one closes there is room again.
             try await held[0].send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            #expect(try await held[0].readResponse(within: 10)?.status == 200)
-            _ = try await held[0].readUntilClosed(within: 10)
+            #expect(try await held[0].readResponse(within: 30)?.status == 200)
+            _ = try await held[0].readUntilClosed(within: 30)
             held[0].close()
             try await Task.sleep(for: .milliseconds(300))
             let later = try RawHTTPConnection(port: relay.port)
             try await later.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            #expect(try await later.readResponse(within: 10)?.status == 200)
+            #expect(try await later.readResponse(within: 30)?.status == 200)
             _ = held
         }
     }
@@ -170,7 +170,7 @@ import Testing
         }) { relay in
             let anonymous = try RawHTTPConnection(port: relay.port)
             try await anonymous.send(Self.upgrade(space.id, token: nil))
-            let unauthenticated = try #require(try await anonymous.readResponse(within: 10))
+            let unauthenticated = try #require(try await anonymous.readResponse(within: 30))
             #expect(unauthenticated.status == 401)
             #expect(unauthenticated.headers["www-authenticate"] == "Bearer")
             #expect(unauthenticated.headers["content-type"] == "application/json")
@@ -180,7 +180,7 @@ import Testing
             #expect(try await relay.request(.GET, RelayAPI.path(space.id, "vector"), token: token).status == 200)  // the burst
             let limited = try RawHTTPConnection(port: relay.port)
             try await limited.send(Self.upgrade(space.id, token: token))
-            let refused = try #require(try await limited.readResponse(within: 10))
+            let refused = try #require(try await limited.readResponse(within: 30))
             #expect(refused.status == 429)
             #expect(refused.headers["retry-after"].flatMap(Int.init) != nil)
             #expect(try refused.error().error == "rate-limited")
@@ -213,7 +213,7 @@ import Testing
             #expect(try await relay.request(.GET, "/metrics").text.contains("concord_relay_inflight_body_bytes \(50 << 10)"))
             // The slow push ends (its one frame is no bundle: 422), the budget is free again.
             try await slow.send([UInt8](repeating: 0, count: frameBytes + 4))
-            #expect(try await slow.readResponse(within: 10)?.status == 422)
+            #expect(try await slow.readResponse(within: 30)?.status == 422)
             #expect(try await relay.push(a, to: space.id, token: alice).status == 200)
             #expect(try await relay.request(.GET, "/metrics").text.contains("concord_relay_inflight_body_bytes 0"))
         }
