@@ -43,19 +43,21 @@ final class BackgroundProcess: @unchecked Sendable {
     var output: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
 
     /// Waits until a printed line satisfies `predicate`; returns it.
-    func waitForLine(timeout: Double, _ predicate: (Substring) -> Bool) throws -> Substring {
+    /// Sleeps with `Task.sleep`, never blocking a thread of the cooperative pool (on a
+    /// 2-core machine two blocked threads stall every other test's timers).
+    func waitForLine(timeout: Double, _ predicate: (Substring) -> Bool) async throws -> Substring {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let line = output.split(separator: "\n").first(where: predicate) { return line }
             if !process.isRunning { break }
-            Thread.sleep(forTimeInterval: 0.05)
+            try await Task.sleep(for: .milliseconds(50))
         }
         throw LabError(description: "\(label): no expected line within \(timeout) s; output:\n\(output)")
     }
 
     /// The port of a `listening on peer://HOST:PORT` line.
-    func peerPort(timeout: Double = 60) throws -> Int {
-        let line = try waitForLine(timeout: timeout) { $0.hasPrefix("listening on peer://") }
+    func peerPort(timeout: Double = 60) async throws -> Int {
+        let line = try await waitForLine(timeout: timeout) { $0.hasPrefix("listening on peer://") }
         guard let colon = line.lastIndex(of: ":"), let port = Int(line[line.index(after: colon)...]) else {
             throw LabError(description: "\(label): unreadable line \(line)")
         }

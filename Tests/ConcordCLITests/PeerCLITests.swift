@@ -6,7 +6,7 @@ import Testing
 @Suite("Peer sync on one machine", .serialized)
 struct PeerCLITests {
     @Test("two stores converge with `peer serve` and `sync peer://127.0.0.1:PORT`, both ways, then live")
-    func twoStoresConverge() throws {
+    func twoStoresConverge() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -16,7 +16,7 @@ struct PeerCLITests {
         for index in 0..<2 { try PeerFixtures.note(b, "b\(index)") }
         let server = try BackgroundProcess(cli.binary, ["--store", a.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"], label: "peer serve")
         defer { server.stop() }
-        let port = try server.peerPort()
+        let port = try await server.peerPort()
 
         let result = try b.run("sync", "peer://127.0.0.1:\(port)")
         #expect(result.status == 0, "\(result.stderr)")
@@ -36,18 +36,18 @@ struct PeerCLITests {
         // watcher) arrives without another command.
         let watcher = try BackgroundProcess(cli.binary, ["--store", b.store, "sync", "peer://127.0.0.1:\(port)", "--watch"], label: "sync --watch")
         defer { watcher.stop() }
-        _ = try watcher.waitForLine(timeout: 20) { $0 == "synced" }
+        _ = try await watcher.waitForLine(timeout: 20) { $0 == "synced" }
         try PeerFixtures.note(a, "a-live")
-        #expect(try PeerFixtures.eventually(timeout: 15) { try PeerFixtures.notes(b).contains("a-live") }, "\(watcher.output)\n\(server.output)")
+        #expect(try await PeerFixtures.eventually(timeout: 15) { try PeerFixtures.notes(b).contains("a-live") }, "\(watcher.output)\n\(server.output)")
         try PeerFixtures.note(b, "b-live")
-        #expect(try PeerFixtures.eventually(timeout: 15) { try PeerFixtures.notes(a).contains("b-live") }, "\(watcher.output)\n\(server.output)")
+        #expect(try await PeerFixtures.eventually(timeout: 15) { try PeerFixtures.notes(a).contains("b-live") }, "\(watcher.output)\n\(server.output)")
         #expect(watcher.stop() == 0)
         #expect(server.stop() == 0)
         #expect(try PeerFixtures.digest(a) == PeerFixtures.digest(b))
     }
 
     @Test("a transfer cut mid-way resumes from the vectors: every bundle once, nothing lost")
-    func cutTransferResumes() throws {
+    func cutTransferResumes() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -61,7 +61,7 @@ struct PeerCLITests {
         }
         let server = try BackgroundProcess(cli.binary, ["--store", a.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"], label: "peer serve")
         defer { server.stop() }
-        let proxy = try TCPProxy(upstream: UInt16(try server.peerPort()))
+        let proxy = try TCPProxy(upstream: UInt16(try await server.peerPort()))
         defer { proxy.close() }
         proxy.cutNextTransfer(afterBytes: 60_000)
         let result = try b.run("sync", "peer://127.0.0.1:\(proxy.port)", "--attempts", "3")
@@ -76,7 +76,7 @@ struct PeerCLITests {
     }
 
     @Test("a peer of another space is refused and nothing is exchanged")
-    func strangerIsRefused() throws {
+    func strangerIsRefused() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -86,7 +86,7 @@ struct PeerCLITests {
         try PeerFixtures.note(stranger, "junk")
         let server = try BackgroundProcess(cli.binary, ["--store", a.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"], label: "peer serve")
         defer { server.stop() }
-        let port = try server.peerPort()
+        let port = try await server.peerPort()
         let result = try stranger.run("sync", "peer://127.0.0.1:\(port)", "--attempts", "1")
         #expect(result.status != 0)
         #expect(result.stderr.contains("not a member of this space"), "\(result.stderr)")

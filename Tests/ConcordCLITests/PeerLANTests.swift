@@ -23,7 +23,7 @@ struct PeerLANTests {
     }
 
     @Test("four hosts discover each other and converge live with `sync --lan --watch`; a partition heals")
-    func fourHostsConvergeAndHeal() throws {
+    func fourHostsConvergeAndHeal() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -35,10 +35,10 @@ struct PeerLANTests {
         for (name, store) in zip(names, stores) {
             watchers.append(try lab.spawnConcord(name, ["--store", store.store, "sync", "--lan", "--watch"]))
         }
-        for watcher in watchers { _ = try watcher.peerPort() }
+        for watcher in watchers { _ = try await watcher.peerPort() }
         for (index, store) in stores.enumerated() { try PeerFixtures.note(store, "note \(index)") }
         let all = (0..<4).map { "note \($0)" }
-        let converged = try PeerFixtures.eventually(timeout: 40) { try stores.allSatisfy { try PeerFixtures.notes($0) == all } }
+        let converged = try await PeerFixtures.eventually(timeout: 40) { try stores.allSatisfy { try PeerFixtures.notes($0) == all } }
         #expect(converged, "\(watchers.map(\.output).joined(separator: "\n---\n"))")
         for watcher in watchers { #expect(watcher.output.contains("connected peer"), "\(watcher.output)") }
 
@@ -46,12 +46,12 @@ struct PeerLANTests {
         try lab.setLink("h4", up: false)
         try PeerFixtures.note(stores[0], "during partition from h1")
         try PeerFixtures.note(stores[3], "during partition from h4")
-        #expect(try PeerFixtures.eventually(timeout: 20) { try stores[0...2].allSatisfy { try PeerFixtures.notes($0).contains("during partition from h1") } })
+        #expect(try await PeerFixtures.eventually(timeout: 20) { try stores[0...2].allSatisfy { try PeerFixtures.notes($0).contains("during partition from h1") } })
         #expect(try !PeerFixtures.notes(stores[3]).contains("during partition from h1"))
         #expect(try !PeerFixtures.notes(stores[0]).contains("during partition from h4"))
         // Heal: everything meets again, nothing applied twice.
         try lab.setLink("h4", up: true)
-        let healed = try PeerFixtures.eventually(timeout: 60) {
+        let healed = try await PeerFixtures.eventually(timeout: 60) {
             let digests = try stores.map(PeerFixtures.digest)
             let count = try PeerFixtures.notes(stores[3]).count
             return Set(digests).count == 1 && count == 6
@@ -67,7 +67,7 @@ struct PeerLANTests {
     }
 
     @Test("a relay-free chain A–B–C: A and C never meet and converge through B")
-    func chainConvergesThroughTheMiddle() throws {
+    func chainConvergesThroughTheMiddle() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -81,12 +81,12 @@ struct PeerLANTests {
         let stores = try PeerFixtures.members(3, cli: cli, scratch: scratch)
         let (a, b, c) = (stores[0], stores[1], stores[2])
         let middle = try lab.spawnConcord("b", ["--store", b.store, "peer", "serve", "--port", "0"])
-        _ = try middle.peerPort()
+        _ = try await middle.peerPort()
         let left = try lab.spawnConcord("a", ["--store", a.store, "sync", "--lan", "--watch"])
         let right = try lab.spawnConcord("c", ["--store", c.store, "sync", "--lan", "--watch"])
         try PeerFixtures.note(a, "from a")
         try PeerFixtures.note(c, "from c")
-        let converged = try PeerFixtures.eventually(timeout: 40) {
+        let converged = try await PeerFixtures.eventually(timeout: 40) {
             try PeerFixtures.notes(a) == ["from a", "from c"] && PeerFixtures.notes(c) == ["from a", "from c"]
         }
         #expect(converged, "\(left.output)\n---\n\(middle.output)\n---\n\(right.output)")
@@ -99,7 +99,7 @@ struct PeerLANTests {
     }
 
     @Test("20% packet loss and 300 ms of delay: the peers still converge, then stay live")
-    func lossAndDelay() throws {
+    func lossAndDelay() async throws {
         guard NetworkLab.iptablesReason == nil else {
             Issue.record(Comment(rawValue: NetworkLab.iptablesReason!))
             return
@@ -114,24 +114,24 @@ struct PeerLANTests {
         for index in 0..<5 { try PeerFixtures.note(a, "a\(index)") }
         for index in 0..<5 { try PeerFixtures.note(b, "b\(index)") }
         let server = try lab.spawnConcord("a", ["--store", a.store, "peer", "serve", "--port", "7420", "--no-advertise"])
-        _ = try server.peerPort()
+        _ = try await server.peerPort()
         let proxy = try lab.spawn("p", "python3", [Self.tools + "/proxy.py", "7000", lab.host("a").address, "7420", "--delay-ms", "300"], label: "delay proxy")
-        _ = try proxy.waitForLine(timeout: 10) { $0.hasPrefix("proxy listening") }
+        _ = try await proxy.waitForLine(timeout: 10) { $0.hasPrefix("proxy listening") }
         try lab.dropPackets("a", percent: 20)
         try lab.dropPackets("b", percent: 20)
         let watcher = try lab.spawnConcord("b", ["--store", b.store, "sync", "peer://\(lab.host("p").address):7000", "--watch"])
         let all = (0..<5).map { "a\($0)" } + (0..<5).map { "b\($0)" }
-        let converged = try PeerFixtures.eventually(timeout: 60) { try PeerFixtures.notes(a) == all && PeerFixtures.notes(b) == all }
+        let converged = try await PeerFixtures.eventually(timeout: 60) { try PeerFixtures.notes(a) == all && PeerFixtures.notes(b) == all }
         #expect(converged, "\(watcher.output)\n---\n\(server.output)")
         let start = Date()
         try PeerFixtures.note(a, "live")
-        #expect(try PeerFixtures.eventually(timeout: 30) { try PeerFixtures.notes(b).contains("live") }, "\(watcher.output)")
+        #expect(try await PeerFixtures.eventually(timeout: 30) { try PeerFixtures.notes(b).contains("live") }, "\(watcher.output)")
         print("peer live write over 300 ms delay and 20% loss arrived after \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
         #expect(try PeerFixtures.digest(a) == PeerFixtures.digest(b))
     }
 
     @Test("a stranger sees an opaque advertisement (also through python-zeroconf) and is refused")
-    func strangerSeesOpaqueAdvertisementAndIsRefused() throws {
+    func strangerSeesOpaqueAdvertisementAndIsRefused() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -142,8 +142,8 @@ struct PeerLANTests {
         let stranger = try PeerFixtures.members(1, cli: cli, scratch: scratch, prefix: "s")[0]
         try PeerFixtures.note(a, "secret")
         let server = try lab.spawnConcord("a", ["--store", a.store, "peer", "serve", "--port", "7420"])
-        _ = try server.peerPort()
-        let advertised = try server.waitForLine(timeout: 60) { $0.hasPrefix("advertising as ") }
+        _ = try await server.peerPort()
+        let advertised = try await server.waitForLine(timeout: 60) { $0.hasPrefix("advertising as ") }
         let instance = String(advertised.dropFirst("advertising as ".count).prefix { $0 != "." })
         let spaceHex = try PeerFixtures.status(a)["space"] as! String
         let deviceHex = try PeerFixtures.status(a)["device"] as! String
@@ -165,7 +165,7 @@ struct PeerLANTests {
         }
         // Another Concord service, registered by zeroconf, is visible to `concord peers --all`.
         let registered = zeroconf ? try lab.spawn("z", "python3", [Self.tools + "/zeroconf_probe.py", "register", "9999", lab.host("z").address], label: "zeroconf register") : nil
-        if let registered { _ = try registered.waitForLine(timeout: 10) { $0.hasPrefix("registered") } }
+        if let registered { _ = try await registered.waitForLine(timeout: 10) { $0.hasPrefix("registered") } }
 
         // A member recognises the tag; the stranger sees only opaque devices.
         let memberView = try lab.concord("m", ["--store", m.store, "peers", "--json", "--timeout", "3"])
@@ -187,7 +187,7 @@ struct PeerLANTests {
     }
 
     @Test("a tampering proxy is detected: the connection is dropped and nothing applied")
-    func tamperingIsDetected() throws {
+    func tamperingIsDetected() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -197,11 +197,11 @@ struct PeerLANTests {
         let (a, b) = (stores[0], stores[1])
         for index in 0..<20 { try PeerFixtures.note(a, "a\(index)") }
         let server = try lab.spawnConcord("a", ["--store", a.store, "peer", "serve", "--port", "7420", "--no-advertise"])
-        _ = try server.peerPort()
+        _ = try await server.peerPort()
         // Byte 600 from A lies in its bundles message (the 20 puts sealed into one bundle of
         // about 1.5 KB; the handshake reply and A's vector take about 400 bytes before it).
         let proxy = try lab.spawn("t", "python3", [Self.tools + "/proxy.py", "7000", lab.host("a").address, "7420", "--tamper-at", "600"], label: "tampering proxy")
-        _ = try proxy.waitForLine(timeout: 10) { $0.hasPrefix("proxy listening") }
+        _ = try await proxy.waitForLine(timeout: 10) { $0.hasPrefix("proxy listening") }
         let result = try lab.concord("b", ["--store", b.store, "sync", "peer://\(lab.host("t").address):7000", "--attempts", "1"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("failed authentication"), "\(result.stderr)")

@@ -44,11 +44,13 @@ enum PeerFixtures {
     }
 
     /// Polls until `condition` holds or `timeout` seconds pass; returns whether it held.
-    static func eventually(timeout: Double, every interval: Double = 0.3, _ condition: () throws -> Bool) rethrows -> Bool {
+    /// Sleeps with `Task.sleep`, never blocking a thread of the cooperative pool (a blocked
+    /// minute-long poll on each of 2 cores stalled every other test's timers in CI).
+    static func eventually(timeout: Double, every interval: Double = 0.3, _ condition: () throws -> Bool) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if try condition() { return true }
-            Thread.sleep(forTimeInterval: interval)
+            try await Task.sleep(for: .milliseconds(Int(interval * 1000)))
         }
         return try condition()
     }
