@@ -107,9 +107,11 @@ extension Replica {
         let limit = options.importBatchOperationCount
         let (destination, outcomes) = try ConcordError.storage {
             try store.write { tx -> (StoreDestination, [ImportOutcome]) in
+                // Another Replica instance on this store may have moved both since.
+                let (startClock, startAcknowledged) = (try clockResumed(from: tx), try acknowledgedResumed(from: tx))
                 var destination = StoreDestination(
-                    tx: tx, clock: clock, verifiedCertificateChains: verifiedCertificateChains, me: me,
-                    tracking: tracking, acknowledged: acknowledgedSequence)
+                    tx: tx, clock: startClock, verifiedCertificateChains: verifiedCertificateChains, me: me,
+                    tracking: tracking, acknowledged: startAcknowledged)
                 // Room for the records this transaction may touch: at most `limit` (give or
                 // take the bundle that crosses it) and at most one per 16 bytes of bundles
                 // (an operation takes more), capped as the limit may be huge.
@@ -124,10 +126,10 @@ extension Replica {
                     if destination.operationsApplied >= limit { break }
                 }
                 try destination.flush()
-                if destination.clock.last != clock.last {
+                if destination.clock.last != startClock.last {
                     try tx.setMetadata(MetaKey.encodeUInt64(destination.clock.last.rawValue), for: MetaKey.clock)
                 }
-                if destination.acknowledged != acknowledgedSequence {
+                if destination.acknowledged != startAcknowledged {
                     try tx.setMetadata(MetaKey.encodeUInt64(destination.acknowledged), for: MetaKey.acknowledged)
                 }
                 return (destination, outcomes)
@@ -151,9 +153,13 @@ extension Replica {
     public func acknowledge(_ vector: VersionVector) throws {
         let sequence = vector[membership.device.publicKey]
         guard sequence > acknowledgedSequence else { return }
-        try ConcordError.storage {
-            try store.write { try $0.setMetadata(MetaKey.encodeUInt64(sequence), for: MetaKey.acknowledged) }
+        acknowledgedSequence = try ConcordError.storage {
+            try store.write { tx in
+                // Another instance on this store may have acknowledged more already.
+                let stored = try acknowledgedResumed(from: tx)
+                if sequence > stored { try tx.setMetadata(MetaKey.encodeUInt64(sequence), for: MetaKey.acknowledged) }
+                return max(sequence, stored)
+            }
         }
-        acknowledgedSequence = sequence
     }
 }
