@@ -11,6 +11,13 @@ import Testing
 
 /// Issue 17, items 4 and 7: Observation, typed observation, saving in transactions and
 /// batches, bounded observer buffers, the replica's own executor.
+/// Result counts received, from any thread.
+final class Received: Sendable {
+    private let stored = Mutex<[Int]>([])
+    func append(_ count: Int) { stored.withLock { $0.append(count) } }
+    var counts: [Int] { stored.withLock { $0 } }
+}
+
 /// A flag set from any thread.
 final class Flag: Sendable {
     private let value = Mutex(false)
@@ -39,16 +46,27 @@ struct ObservationTests {
     @Test("observe(query) sends nothing when a write leaves its results unchanged")
     func observeSkipsUnchangedResults() async throws {
         let replica = try Replica(store: MemoryStore(), membership: Membership.createSpace())
-        let open = Note(title: "open")
-        try await replica.save(open, in: "notes")
-        var updates = await replica.observe(RecordQuery("notes").where("done", .equals(false))).makeAsyncIterator()
-        #expect(await updates.next()?.records.count == 1)
+        try await replica.save(Note(title: "open"), in: "notes")
+        let updates = await replica.observe(RecordQuery("notes").where("done", .equals(false)))
+        let received = Received()
+        let reader = Task {
+            for await update in updates { received.append(update.records.count) }
+        }
+        defer { reader.cancel() }
+        try await Self.waitFor { received.counts == [1] }
 
         try await replica.save(Note(title: "already done", done: true), in: "notes")  // not in the results
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(received.counts == [1], "a write that leaves the results unchanged sends nothing")
         try await replica.save(Note(title: "second open"), in: "notes")
-        let next = try #require(await updates.next())
-        #expect(next.records.count == 2, "the first update after the unrelated write is the one that changed the results")
-        #expect(next.changes.map(\.kind) == [.inserted])
+        try await Self.waitFor { received.counts.count == 2 }
+        #expect(received.counts == [1, 2])
+    }
+
+    /// Waits (at most 10 s) until `condition` holds.
+    static func waitFor(_ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !condition(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
     }
 
     @MainActor
