@@ -20,7 +20,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all demo test docs bench bench-relay bench-peer bench-smoke deps vectors fuzz clean
+.PHONY: all demo cli test docs bench bench-relay bench-peer bench-smoke deps vectors fuzz clean
 
 all: test
 
@@ -38,8 +38,16 @@ deps:
 
 # Two devices offline on embedded SQLite, with the real `concord` CLI (Examples/demo.sh).
 demo: deps
-	$(SWIFT) build --product concord
-	CONCORD="$$($(SWIFT) build --show-bin-path)/concord" Examples/demo.sh
+	$(SWIFT) build --product ConcordCLI
+	CONCORD="$$($(SWIFT) build --show-bin-path)/ConcordCLI" Examples/demo.sh
+
+# The `concord` tool as `.build/cli/concord` (its executable target is ConcordCLI; it is not
+# a product, so apps depending on Concord do not resolve the relay server's packages):
+#   make cli && export PATH="$$PWD/.build/cli:$$PATH"
+cli: deps
+	$(SWIFT) build --product ConcordCLI
+	@mkdir -p .build/cli && ln -sf "$$($(SWIFT) build --show-bin-path)/ConcordCLI" .build/cli/concord
+	@echo "built .build/cli/concord"
 
 # PostgreSQL for the relay tests: Tools/postgres.sh starts a throwaway cluster on
 # 127.0.0.1 (installing PostgreSQL with apt-get when missing and running as root) and
@@ -116,7 +124,7 @@ bench-relay: deps
 # the same through a relay on the same hosts, and live latency p50/p99 between peers.
 PEER_BENCH_ARGS ?=
 bench-peer: deps
-	$(SWIFT) build -c release --product concord
+	$(SWIFT) build -c release --product ConcordCLI
 	$(SWIFT) build -c release --product concord-peer-bench
 	$(PYTHON) Benchmarks/peer_bench.py "$$($(SWIFT) build -c release --show-bin-path)" $(PEER_BENCH_ARGS)
 

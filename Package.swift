@@ -22,11 +22,13 @@ let package = Package(
     // Apple platforms from the releases of 2024 (Observation, Synchronization's Mutex,
     // NIO's typed WebSocket upgrade). Linux needs Swift 6.1+.
     platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2), .macCatalyst(.v18)],
-    // Only libraries and the `concord` tool are products: examples, benchmarks and test
-    // helpers are executable targets of this package (`swift run notes-example`), not
-    // exported to packages that depend on Concord. The relay server (`ConcordRelay`,
-    // Hummingbird, PostgreSQL, Prometheus) is reached only from the tool, so an app
-    // depending on `Concord` and `ConcordSync` resolves none of them.
+    // Only libraries are products. The `concord` tool, examples, benchmarks and test helpers
+    // are executable targets of this package (`swift run notes-example`; the tool's binary
+    // is `ConcordCLI`, `make cli` links it as `.build/cli/concord`), not exported: SwiftPM
+    // resolves the packages of every product of a dependency, so an exported tool would
+    // make every app resolve the relay server's Hummingbird, PostgreSQL and Prometheus.
+    // As it is, an app depending on `Concord` and `ConcordSync` resolves none of them
+    // (Tools/check-app-package.sh).
     products: [
         .library(name: "ConcordCore", targets: ["ConcordCore"]),
         .library(name: "ConcordCrypto", targets: ["ConcordCrypto"]),
@@ -35,7 +37,6 @@ let package = Package(
         .library(name: "Concord", targets: ["Concord"]),
         .library(name: "ConcordStore", targets: ["ConcordStore"]),
         .library(name: "ConcordSync", targets: ["ConcordSync"]),
-        .executable(name: "concord", targets: ["ConcordCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),

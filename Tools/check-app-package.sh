@@ -8,7 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../Examples/AppPackage"
 export PATH="$PATH:/opt/swift/usr/bin"
-SERVER_PACKAGES='^(hummingbird|hummingbird-websocket|hummingbird-auth|postgres-nio|postgres-kit|swift-prometheus|swift-service-lifecycle|swift-argument-parser|swift-docc-plugin|swift-docc-symbolkit)$'
+# Packages only the relay server and the tool need (swift-service-lifecycle is not here: the
+# HTTP client's swift-nio-extras and swift-configuration bring it).
+SERVER_PACKAGES='^(hummingbird|hummingbird-websocket|hummingbird-auth|postgres-nio|postgres-kit|swift-prometheus|swift-metrics|swift-argument-parser|swift-docc-plugin|swift-docc-symbolkit|compress-nio|swift-websocket)$'
 
 rm -f Package.resolved
 swift package resolve >/dev/null

@@ -12,7 +12,8 @@ import Foundation
 import PackageDescription
 
 let concordPath = "../.."
-let concord = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(concordPath).standardizedFileURL.lastPathComponent
+let concord = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(concordPath).standardizedFileURL
+    .lastPathComponent
 
 let package = Package(
     name: "NotesApp",

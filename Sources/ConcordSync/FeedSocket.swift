@@ -88,7 +88,8 @@ enum FeedSocket {
                         channel.eventLoop.makeCompletedFuture {
                             try channel.pipeline.syncOperations.addHandler(
                                 NIOWebSocketFrameAggregator(
-                                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxMessageBytes))
+                                    minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1 << 16, maxAccumulatedFrameSize: maxMessageBytes)
+                            )
                             return Upgrade.websocket(try NIOAsyncChannel(wrappingChannelSynchronously: channel))
                         }
                     }

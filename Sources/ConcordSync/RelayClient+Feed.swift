@@ -57,13 +57,16 @@ extension RelayClient {
         }
         let close: FeedSocket.Close?
         do {
-            close = try await FeedSocket.run(url: url, headers: [("Authorization", "Bearer \(token)")], maxMessageBytes: maxMessage) { message in
+            close = try await FeedSocket.run(url: url, headers: [("Authorization", "Bearer \(token)")], maxMessageBytes: maxMessage) {
+                message in
                 switch message {
                 case .text(let text):
                     if text.contains("\"ready\"") { await onReady() }
                 case .binary(let bytes):
                     // One or more framed bundles, in the relay's storage order.
-                    for bundle in try ConcordSyncError.relayProtocol({ try BundleStreamFraming.frames(inMessage: bytes, maxFrameBytes: maxBundleBytes) }) {
+                    for bundle in try ConcordSyncError.relayProtocol({
+                        try BundleStreamFraming.frames(inMessage: bytes, maxFrameBytes: maxBundleBytes)
+                    }) {
                         let outcome = try await replica.import(bundle)
                         await onBundle(outcome, bundle.count)
                     }
@@ -81,7 +84,9 @@ extension RelayClient {
         let code = close?.code.map { "\($0)" } ?? "none"
         let reason = close?.reason ?? ""
         if case .unknown(4001)? = close?.code { dropSession() }
-        throw ConcordSyncError(.unreachable, "the relay's live feed closed (code \(code)\(reason.isEmpty ? "" : ": \(reason)")); reconnecting and pulling to catch up")
+        throw ConcordSyncError(
+            .unreachable,
+            "the relay's live feed closed (code \(code)\(reason.isEmpty ? "" : ": \(reason)")); reconnecting and pulling to catch up")
     }
 
     /// `ws(s)://host:port/v1/spaces/<space>/feed`.

@@ -1,10 +1,10 @@
-@testable import Concord
 import ConcordRelay
 import ConcordSync
 import Foundation
 import Logging
 import Testing
 
+@testable import Concord
 @testable import ConcordSync
 
 /// Issue 17 regressions through a real relay on loopback: writes of a second `Replica`
@@ -68,15 +68,17 @@ struct AppSyncRegressionTests {
             let id = RecordID.random()
             try await widget.write { try $0.set("title", to: "while live", record: id, in: "notes") }
             let otherEngine = SyncEngine(replica: other, relay: URL(string: relay.baseURL)!, logger: Self.quietLogger)
-            #expect(try await Self.eventually {
-                _ = try await otherEngine.syncNow()
-                return try await other.record(id, in: "notes") != nil
-            })
-            #expect(try await Self.eventually {
-                let synced = await engine.currentStatus == .synced
-                let pending = try await app.status().pendingOperations
-                return synced && pending == 0
-            })
+            #expect(
+                try await Self.eventually {
+                    _ = try await otherEngine.syncNow()
+                    return try await other.record(id, in: "notes") != nil
+                })
+            #expect(
+                try await Self.eventually {
+                    let synced = await engine.currentStatus == .synced
+                    let pending = try await app.status().pendingOperations
+                    return synced && pending == 0
+                })
             await engine.stop()
         }
     }
@@ -89,7 +91,9 @@ struct AppSyncRegressionTests {
             let a = try Replica.create(at: directory.path("a"))
             let b = try Replica.join(try await a.invite(), at: directory.path("b"))
             let error = await #expect(throws: ConcordError.self) {
-                try await a.write { try $0.set("photo", to: .bytes([UInt8](repeating: 1, count: 20 << 20)), record: .random(), in: "files") }
+                try await a.write {
+                    try $0.set("photo", to: .bytes([UInt8](repeating: 1, count: 20 << 20)), record: .random(), in: "files")
+                }
             }
             #expect(error?.code == .valueTooLarge)
             // 6 values near the limit: more than one push request and one bundle hold.

@@ -68,7 +68,9 @@ struct ModelValuesTests {
             id: RecordID(contact.id), fields: encoded.fields.map { RecordView.Field(name: $0.key, value: $0.value) },
             sets: encoded.sets.map { RecordView.SetField(name: $0.key, members: $0.value) }
                 + encoded.lists.map { name, values in
-                    RecordView.SetField(name: name, members: values.enumerated().map { ListElement(position: [UInt8($0.offset + 1)], value: $0.element).member })
+                    RecordView.SetField(
+                        name: name,
+                        members: values.enumerated().map { ListElement(position: [UInt8($0.offset + 1)], value: $0.element).member })
                 })
         #expect(try RecordDecoder().decode(Contact.self, from: view) == contact)
     }
@@ -151,7 +153,8 @@ struct ModelValuesTests {
         #expect(old.body == LegacyNote.Body(text: "hi", pinned: true))
         try await replica.save(old, in: "notes")
         let record = try #require(try await replica.record(RecordID(id), in: "notes"))
-        #expect(record["body"] == true && record["body.text"] == "hi" && record["body.pinned"] == true, "the JSON is replaced by the marker")
+        #expect(
+            record["body"] == true && record["body.text"] == "hi" && record["body.pinned"] == true, "the JSON is replaced by the marker")
         #expect(try await replica.fetch(LegacyNote.self, id: id, in: "notes") == old)
     }
 
@@ -166,7 +169,8 @@ struct ModelValuesTests {
                 try await replica.save(contact)
                 names.append(contact.name)
             }
-            let home = try await replica.all(Contact.self, matching: RecordQuery("contacts").where("tags", contains: "home").order(by: "name"))
+            let home = try await replica.all(
+                Contact.self, matching: RecordQuery("contacts").where("tags", contains: "home").order(by: "name"))
             #expect(home.map(\.name) == ["c0", "c1"])
             let typed = try await replica.all(Contact.query.where(\.tags, contains: "work").order(by: \.name, descending: true).limit(1))
             #expect(typed.map(\.name) == ["c2"])
@@ -208,9 +212,12 @@ struct ModelValuesTests {
         #expect(throws: ConcordError.self) { try Value(encoding: Address(street: "", city: "")) }
     }
 
-    @Test("list positions: always strictly between, never ending in zero", arguments: [
-        ([UInt8]?.none, [UInt8]?.none), ([1], nil), (nil, [1]), ([1], [2]), ([1], [1, 0, 1]), ([255], nil), ([0, 1], [0, 2]), ([5], [5]),
-    ])
+    @Test(
+        "list positions: always strictly between, never ending in zero",
+        arguments: [
+            ([UInt8]?.none, [UInt8]?.none), ([1], nil), (nil, [1]), ([1], [2]), ([1], [1, 0, 1]), ([255], nil), ([0, 1], [0, 2]),
+            ([5], [5]),
+        ])
     func positions(lower: [UInt8]?, upper: [UInt8]?) {
         let middle = ListElement.position(between: lower, and: upper)
         #expect(middle.last != 0 && !middle.isEmpty)

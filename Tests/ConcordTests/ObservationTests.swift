@@ -81,7 +81,11 @@ struct ObservationTests {
 
         // Observation tracking fires for a change of the results.
         let changed = Flag()
-        withObservationTracking { _ = models.models } onChange: { changed.set() }
+        withObservationTracking {
+            _ = models.models
+        } onChange: {
+            changed.set()
+        }
         try await replica.save(Note(title: "b"), in: "notes")
         try await Self.eventually { models.models.count == 1 }
         #expect(models.models.map(\.title) == ["b"] && changed.isSet)
@@ -146,7 +150,8 @@ struct ObservationTests {
 
     @Test("an observer that stops reading is bounded: it keeps the newest batches only")
     func observerBuffersAreBounded() async throws {
-        let replica = try Replica(store: MemoryStore(), membership: Membership.createSpace(), options: Replica.Options(observerBufferLimit: 8))
+        let replica = try Replica(
+            store: MemoryStore(), membership: Membership.createSpace(), options: Replica.Options(observerBufferLimit: 8))
         let changes = await replica.changes(in: "notes")
         for index in 0..<200 {
             try await replica.write { try $0.set("n", to: .int(Int64(index)), record: .random(), in: "notes") }

@@ -261,7 +261,8 @@ struct RecordKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     /// An explicit unkeyed container for a key reads the list's values.
     func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
         let path = path(key)
-        return RecordMembersDecoder(codingPath: path.codingPath, recordID: reading.record.id, values: ListElement.values(of: reading.members(path.name) ?? []))
+        return RecordMembersDecoder(
+            codingPath: path.codingPath, recordID: reading.record.id, values: ListElement.values(of: reading.members(path.name) ?? []))
     }
 
     /// Superclass properties are read from the same container.
@@ -478,7 +479,9 @@ struct RecordValueDecoder: Decoder, SingleValueDecodingContainer {
                 type,
                 DecodingError.Context(
                     codingPath: codingPath,
-                    debugDescription: "\(RecordCoding.label(codingPath)) is null but the model wants \(RecordCoding.name(type)); make the element optional"))
+                    debugDescription:
+                        "\(RecordCoding.label(codingPath)) is null but the model wants \(RecordCoding.name(type)); make the element optional"
+                ))
         }
         throw mismatch(type)
     }
@@ -594,9 +597,13 @@ struct RecordIDDecoder: Decoder, SingleValueDecodingContainer {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     private func mismatch(_ type: Any.Type) -> DecodingError {
-        DecodingError.typeMismatch(type, DecodingError.Context(
-            codingPath: codingPath,
-            debugDescription: "'id' is the record's id, a UUID, but the model wants \(RecordCoding.name(model)); declare id as UUID or RecordID, or store your own identifier under another key"))
+        DecodingError.typeMismatch(
+            type,
+            DecodingError.Context(
+                codingPath: codingPath,
+                debugDescription:
+                    "'id' is the record's id, a UUID, but the model wants \(RecordCoding.name(model)); declare id as UUID or RecordID, or store your own identifier under another key"
+            ))
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> { throw mismatch(model) }

@@ -307,7 +307,9 @@ struct RecordKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
         RecordEncoding.encodeNil(T.self, at: path(key), into: storage)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<
+        NestedKey
+    > {
         let path = path(key)
         storage.openContainer(path)
         return KeyedEncodingContainer(RecordKeyedEncoder<NestedKey>(storage: storage, parent: path))
@@ -703,7 +705,9 @@ struct RecordFailingKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContain
     mutating func encode(_ value: UInt128, forKey key: Key) throws { throw error }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { throw error }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<
+        NestedKey
+    > {
         KeyedEncodingContainer(RecordFailingKeyedEncodingContainer<NestedKey>(codingPath: codingPath, error: error))
     }
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
@@ -712,4 +716,3 @@ struct RecordFailingKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContain
     mutating func superEncoder() -> any Encoder { RecordFailingEncoder(codingPath: codingPath, error: error) }
     mutating func superEncoder(forKey key: Key) -> any Encoder { RecordFailingEncoder(codingPath: codingPath, error: error) }
 }
-

@@ -148,7 +148,14 @@ enum RecordFieldNames {
         case let d as Double: return cast([d == 0 ? 1.0 : -d, d + 1])
         case let f as Float: return cast([f == 0 ? Float(1) : -f, f + 1])
         case let date as Date: return cast([date.addingTimeInterval(1)])
-        case let uuid as UUID: return cast([UUID(uuid: (uuid.uuid.0 ^ 1, uuid.uuid.1, uuid.uuid.2, uuid.uuid.3, uuid.uuid.4, uuid.uuid.5, uuid.uuid.6, uuid.uuid.7, uuid.uuid.8, uuid.uuid.9, uuid.uuid.10, uuid.uuid.11, uuid.uuid.12, uuid.uuid.13, uuid.uuid.14, uuid.uuid.15))])
+        case let uuid as UUID:
+            return cast([
+                UUID(
+                    uuid: (
+                        uuid.uuid.0 ^ 1, uuid.uuid.1, uuid.uuid.2, uuid.uuid.3, uuid.uuid.4, uuid.uuid.5, uuid.uuid.6, uuid.uuid.7,
+                        uuid.uuid.8, uuid.uuid.9, uuid.uuid.10, uuid.uuid.11, uuid.uuid.12, uuid.uuid.13, uuid.uuid.14, uuid.uuid.15
+                    ))
+            ])
         case let data as Data: return cast([data + [1]])
         case let url as URL: return cast([URL(string: url.absoluteString + "x") as Any])
         default: break

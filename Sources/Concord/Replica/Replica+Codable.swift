@@ -172,7 +172,8 @@ extension Replica {
     /// - Returns: Losing writes, newest first.
     /// - Throws: ``ConcordError`` `.invalidModel` when the key path names no single
     ///   field, `.storage`.
-    public func conflicts<M: RecordModel & Identifiable, V>(of field: WritableKeyPath<M, V>, in value: M) throws -> [FieldWrite] where M.ID == UUID {
+    public func conflicts<M: RecordModel & Identifiable, V>(of field: WritableKeyPath<M, V>, in value: M) throws -> [FieldWrite]
+    where M.ID == UUID {
         try conflicts(of: try M.fieldName(field), record: RecordID(value.id), in: M.collection)
     }
 
@@ -183,7 +184,8 @@ extension Replica {
     /// - Returns: The writes, oldest first.
     /// - Throws: ``ConcordError`` `.invalidModel` when the key path names no single
     ///   field, `.storage`.
-    public func history<M: RecordModel & Identifiable, V>(of field: WritableKeyPath<M, V>, in value: M) throws -> [FieldWrite] where M.ID == UUID {
+    public func history<M: RecordModel & Identifiable, V>(of field: WritableKeyPath<M, V>, in value: M) throws -> [FieldWrite]
+    where M.ID == UUID {
         try history(of: try M.fieldName(field), record: RecordID(value.id), in: M.collection)
     }
 
