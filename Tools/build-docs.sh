@@ -14,7 +14,8 @@ export PATH="$PATH:/opt/swift/usr/bin"
 modules=("$@")
 [[ ${#modules[@]} -eq 0 ]] && modules=(ConcordCore ConcordCrypto ConcordStore ConcordProtocol Concord ConcordSync ConcordTesting)
 
-swift package dump-symbol-graph --skip-synthesized-members >/dev/null
+# DOCS_REUSE_GRAPHS=1 reuses the symbol graphs of the previous run (while editing articles).
+[[ -n "${DOCS_REUSE_GRAPHS:-}" ]] || swift package dump-symbol-graph --skip-synthesized-members >/dev/null
 graphs=$(find .build -path '*/symbolgraph' -type d -newer Package.swift | head -n 1)
 [[ -z "$graphs" ]] && graphs=$(find .build -path '*/symbolgraph' -type d | head -n 1)
 out=.build/docs
@@ -30,7 +31,7 @@ for module in "${modules[@]}"; do
   echo "==> docc convert $module"
   docc convert "$catalog" --additional-symbol-graph-dir "$dir" --fallback-display-name "$module" \
     --fallback-bundle-identifier "org.concord.$module" --output-path "$out/$module.doccarchive" \
-    --warnings-as-errors --analyze 2>&1 | tee "$out/$module.log"
+    --warnings-as-errors 2>&1 | tee "$out/$module.log"
   if grep -qE "(warning|error):" "$out/$module.log"; then
     echo "build-docs: $module has documentation warnings (see above)"
     exit 1

@@ -98,6 +98,8 @@ public protocol StoreWriter: StoreReader {
     /// Stores a record's state and sync bookkeeping, and updates the query indexes.
     /// - Parameters:
     ///   - record: The new state.
+    ///   - id: The record's id.
+    ///   - collection: The record's collection.
     ///   - previous: The record currently stored (as read in this transaction), `nil` when
     ///     the record is new; the indexes are updated by difference from it.
     func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: StoredRecord?) throws

@@ -51,7 +51,7 @@ public struct BundleFile: Sendable {
     /// `bytes`.
     /// - Parameters:
     ///   - bytes: The file's contents.
-    ///   - limits: ``BundleLimits/maxBundleBytes`` bounds each entry.
+    ///   - limits: `BundleLimits/maxBundleBytes` bounds each entry.
     /// - Throws: ``ConcordSyncError`` `.truncatedFile`, `.notABundleFile`,
     ///   `.unsupportedVersion`, `.checksumMismatch` or `.malformedFile`.
     public init(bytes: [UInt8], limits: BundleLimits = .default) throws(ConcordSyncError) {

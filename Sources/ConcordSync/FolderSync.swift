@@ -110,7 +110,7 @@ public struct FolderSync: Sendable {
     /// - Complexity: reads this replica's own files in the folder, and every other file
     ///   it may lack bundles of, in bounded memory.
     /// - Throws: ``ConcordSyncError`` `.fileSystem` (the folder cannot be listed or
-    ///   written); ``ConcordError`` `.storage`.
+    ///   written); `ConcordError` `.storage`.
     public func run(_ replica: Replica, progress: (@Sendable (ImportProgress) -> Void)? = nil) async throws -> Report {
         if !FileIO.exists(directory) {
             try FileIO.createDirectory(directory)

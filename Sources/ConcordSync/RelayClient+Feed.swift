@@ -22,7 +22,7 @@ extension RelayClient {
     ///     and the bundle's size. A feed message may carry several bundles (§5); each
     ///     is imported and reported on its own.
     /// - Throws: ``ConcordSyncError`` `.unreachable` when the feed closes (the caller
-    ///   reconnects and pulls to catch up), ``ConcordError`` `.storage`.
+    ///   reconnects and pulls to catch up), `ConcordError` `.storage`.
     public func feed(
         onReady: @escaping @Sendable () async -> Void,
         onBundle: @escaping @Sendable (ImportOutcome, Int) async -> Void = { _, _ in }

@@ -1,7 +1,7 @@
 import Concord
 import ConcordCrypto
 
-/// What ``Replica/exportBundleFile(to:since:authors:progress:)`` wrote.
+/// What `Replica.exportBundleFile(to:since:authors:progress:)` wrote.
 public struct BundleFileExport: Hashable, Sendable, CustomStringConvertible {
     /// The file written.
     public var path: String

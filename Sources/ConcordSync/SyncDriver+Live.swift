@@ -69,7 +69,7 @@ extension SyncDriver {
         }
     }
 
-    /// Pushes local writes, debounced: woken by the replica's ``Replica/localWrites()``
+    /// Pushes local writes, debounced: woken by the replica's `Replica.localWrites()`
     /// signal at once, and by a cheap status check every `localWritePollInterval`.
     ///
     /// Writes made through another `Replica` instance on the same store (an app

@@ -149,7 +149,7 @@ actor SyncDriver {
 
     /// One full round now (``SyncEngine/syncNow()``).
     /// - Returns: Counts of what was pulled and pushed.
-    /// - Throws: ``ConcordSyncError``, ``ConcordError``.
+    /// - Throws: ``ConcordSyncError``, `ConcordError`.
     @discardableResult
     func syncNow() async throws -> Summary {
         var summary = Summary()

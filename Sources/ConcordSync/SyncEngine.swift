@@ -4,7 +4,7 @@ import Logging
 import Observation
 import Synchronization
 
-/// Keeps a ``Replica`` in sync with a relay (`Specs/sync-protocol.md`), with peers
+/// Keeps a `Replica` in sync with a relay (`Specs/sync-protocol.md`), with peers
 /// (`Specs/peer-protocol.md`), or both at once, with one status stream.
 ///
 /// With a relay: rounds of authenticate, subscribe, pull, push; then, in live mode,
@@ -160,7 +160,7 @@ public actor SyncEngine {
     /// ```
     /// - Returns: Counts of what was pulled and pushed.
     /// - Throws: ``ConcordSyncError`` (`.unreachable`, `.cutShort`, `.relayRefused`,
-    ///   `.unauthenticated`; see ``ConcordSyncError/isTransient``), ``ConcordError``.
+    ///   `.unauthenticated`; see ``ConcordSyncError/isTransient``), `ConcordError`.
     @discardableResult
     public func syncNow() async throws -> Summary {
         try await driver.syncNow()

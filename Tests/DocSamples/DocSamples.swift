@@ -15,7 +15,7 @@ import Testing
 
 // README.md: its samples share this namespace (a `@Test` declared here runs)
 struct README {
-    // README.md:86
+    // README.md:87
     struct Todo: RecordModel, Identifiable, Sendable {
         static let collection = "todos"
         static let recordDefaults = Todo(title: "")
@@ -28,8 +28,8 @@ struct README {
         var priority = 3                   // added in version 2: version-1 records read 3
     }
 
-    // README.md:101
-    static func line101(replica: Replica) async throws {
+    // README.md:102
+    static func line102(replica: Replica) async throws {
         // An @Observable live query (SwiftUI views re-render only when the results change).
         let open = try await LiveModels(Todo.query.where(\.done, .equals(false)).order(by: \.title), in: replica)
 
@@ -49,18 +49,18 @@ struct README {
         _ = open
     }
 
-    // README.md:126: not compiled (SwiftUI, Apple platforms only)
+    // README.md:127: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:253
-    static func line253(replica: Replica) async throws {
+    // README.md:254
+    static func line254(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:272
-    static func line272() async throws {
+    // README.md:273
+    static func line273() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -99,8 +99,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:331
-    static func line331() async throws {
+    // README.md:332
+    static func line332() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -118,8 +118,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:351
-    static func line351() async throws {
+    // README.md:352
+    static func line352() async throws {
         // import Concord
         // import ConcordCore
 
@@ -145,7 +145,7 @@ struct README {
         }
     }
 
-    // README.md:386
+    // README.md:387
     // import ConcordCore
     // import ConcordTesting
     // import Testing
@@ -219,9 +219,19 @@ struct Sources_Concord_Concord_GettingStarted {
     }
 }
 
-// Sources/Concord/Concord.docc/Models.md: its samples share this namespace (a `@Test` declared here runs)
-struct Sources_Concord_Concord_Models {
-    // Sources/Concord/Concord.docc/Models.md:18
+// Sources/Concord/Concord.docc/MembersAndKeys.md: its samples share this namespace (a `@Test` declared here runs)
+struct Sources_Concord_Concord_MembersAndKeys {
+    // Sources/Concord/Concord.docc/MembersAndKeys.md:15
+    static func line15(teacher: Replica, directory: String) async throws {
+        let readOnly = try await teacher.invite(readOnly: true)
+        let parent = try Replica.join(readOnly, at: directory + "/parent")
+        print(parent.role)   // reader
+    }
+}
+
+// Sources/Concord/Concord.docc/StoringModels.md: its samples share this namespace (a `@Test` declared here runs)
+struct Sources_Concord_Concord_StoringModels {
+    // Sources/Concord/Concord.docc/StoringModels.md:18
     struct Contact: RecordModel, Identifiable, Sendable {
         struct Address: Codable, Sendable { var street: String; var city: String }
         static let collection = "contacts"
@@ -235,7 +245,7 @@ struct Sources_Concord_Concord_Models {
         var ratings: [String: Int] = [:]   // "ratings.<key>", per key
     }
 
-    // Sources/Concord/Concord.docc/Models.md:52
+    // Sources/Concord/Concord.docc/StoringModels.md:52
     static func line52(replica: Replica) async throws {
         let result = try await replica.models(Contact.self, matching: RecordQuery(Contact.collection))
         for problem in result.undecodable { print(problem) }
@@ -244,19 +254,9 @@ struct Sources_Concord_Concord_Models {
     }
 }
 
-// Sources/Concord/Concord.docc/Permissions.md: its samples share this namespace (a `@Test` declared here runs)
-struct Sources_Concord_Concord_Permissions {
-    // Sources/Concord/Concord.docc/Permissions.md:15
-    static func line15(teacher: Replica, directory: String) async throws {
-        let readOnly = try await teacher.invite(readOnly: true)
-        let parent = try Replica.join(readOnly, at: directory + "/parent")
-        print(parent.role)   // reader
-    }
-}
-
-// Sources/Concord/Concord.docc/SwiftUI.md: its samples share this namespace (a `@Test` declared here runs)
-struct Sources_Concord_Concord_SwiftUI {
-    // Sources/Concord/Concord.docc/SwiftUI.md:13
+// Sources/Concord/Concord.docc/SwiftUIAndObservation.md: its samples share this namespace (a `@Test` declared here runs)
+struct Sources_Concord_Concord_SwiftUIAndObservation {
+    // Sources/Concord/Concord.docc/SwiftUIAndObservation.md:13
     struct Note: RecordModel, Identifiable, Sendable {
         static let recordDefaults = Note(title: "")
         var id = UUID()
@@ -282,7 +282,7 @@ struct Sources_Concord_Concord_SwiftUI {
         }
     }
 
-    // Sources/Concord/Concord.docc/SwiftUI.md:52
+    // Sources/Concord/Concord.docc/SwiftUIAndObservation.md:52
     static func line52(replica: Replica) async throws {
         for await results in await replica.observe(Note.self, matching: RecordQuery(Note.collection)) {
             print(results.models.map(\.title))
@@ -290,9 +290,9 @@ struct Sources_Concord_Concord_SwiftUI {
     }
 }
 
-// Sources/Concord/Concord.docc/Sync.md: its samples share this namespace (a `@Test` declared here runs)
-struct Sources_Concord_Concord_Sync {
-    // Sources/Concord/Concord.docc/Sync.md:16
+// Sources/Concord/Concord.docc/SyncingReplicas.md: its samples share this namespace (a `@Test` declared here runs)
+struct Sources_Concord_Concord_SyncingReplicas {
+    // Sources/Concord/Concord.docc/SyncingReplicas.md:16
     static func line16(laptop: Replica, phone: Replica) async throws {
         let missing = try await laptop.bundles(since: await phone.versionVector())
         let summary = try await phone.import(missing)
@@ -300,9 +300,9 @@ struct Sources_Concord_Concord_Sync {
     }
 }
 
-// Sources/Concord/Concord.docc/Testing.md: its samples share this namespace (a `@Test` declared here runs)
-struct Sources_Concord_Concord_Testing {
-    // Sources/Concord/Concord.docc/Testing.md:12
+// Sources/Concord/Concord.docc/TestingAnApp.md: its samples share this namespace (a `@Test` declared here runs)
+struct Sources_Concord_Concord_TestingAnApp {
+    // Sources/Concord/Concord.docc/TestingAnApp.md:12
     static func line12() async throws {
         let founder = Membership.createSpace()
         let time = ManualClock(milliseconds: 1_700_000_000_000)

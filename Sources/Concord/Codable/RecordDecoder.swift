@@ -22,7 +22,7 @@ import Foundation
 /// ```
 ///
 /// Reading rules:
-/// - `id` is the record's id: a `UUID` or ``RecordID`` property gets `record.id`; so does
+/// - `id` is the record's id: a `UUID` or `RecordID` property gets `record.id`; so does
 ///   any type that decodes from a single `String`, `UUID` or `RecordID` value, unless the
 ///   record has an LWW field named `id` (written for an `id` of another type).
 /// - **Missing fields** (a record written by an older app version, or revived by an edit
@@ -33,7 +33,7 @@ import Foundation
 ///   type without a zero value (`Date`, `UUID`, `URL`, enums) throws
 ///   `DecodingError.keyNotFound`. A `.null` field reads the same way into a non-optional.
 /// - An array reads the list's values in order (a set written by an older version reads
-///   in ``Value`` order); a set reads the members; absent is empty. An *optional* array
+///   in `Value` order); a set reads the members; absent is empty. An *optional* array
 ///   or set is `nil` when empty (a set cannot tell the two apart).
 /// - Numbers convert where nothing is lost: an `.int` reads into any integer type it fits
 ///   and into `Double`/`Float`/`Date`; a `.double` reads into `Double`, `Float` and `Date`

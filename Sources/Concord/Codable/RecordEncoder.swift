@@ -93,7 +93,7 @@ public struct RecordEncoder: Sendable {
 public struct EncodedRecord: Hashable, Sendable {
     /// LWW registers: field name to value. A `nil` optional is `.null`.
     public var fields: [String: Value]
-    /// OR-set fields: field name to members, deduplicated and sorted by ``Value``'s order.
+    /// OR-set fields: field name to members, deduplicated and sorted by `Value`'s order.
     /// An empty list means "the set should be empty".
     public var sets: [String: [Value]]
     /// Ordered list fields: field name to values, in order, duplicates kept. An empty

@@ -48,7 +48,7 @@ extension RecordModel {
     /// - Parameters:
     ///   - keyPath: A writable key path to the property.
     /// - Returns: The field's stored name.
-    /// - Throws: ``ConcordError`` `.invalidModel` when no single LWW field changes with the
+    /// - Throws: `ConcordError` `.invalidModel` when no single LWW field changes with the
     ///   property (a set, a list, a computed property, or a `nil` optional in the defaults);
     ///   use the field's name or coding key then.
     public static func fieldName<V>(_ keyPath: WritableKeyPath<Self, V>) throws -> String {

@@ -18,17 +18,17 @@ extension WriteTransaction {
     /// - Parameters:
     ///   - value: The model; its `id` is the record id.
     ///   - collection: Its collection; ``RecordModel/collection`` or the type's name by default.
-    /// - Throws: ``ConcordError`` `.invalidModel` when the model cannot be mapped,
+    /// - Throws: `ConcordError` `.invalidModel` when the model cannot be mapped,
     ///   `.valueTooLarge`, or a write error.
     public func save<T: Encodable & Identifiable>(_ value: T, in collection: String? = nil) throws where T.ID == UUID {
         try save(value, id: RecordID(value.id), in: collection ?? Replica.collectionName(T.self))
     }
 
-    /// Saves an app model whose id is a ``RecordID``. See ``save(_:in:)-(T,_)``.
+    /// Saves an app model whose id is a `RecordID`. See `save(_:in:)`.
     /// - Parameters:
     ///   - value: The model; its `id` is the record id.
     ///   - collection: Its collection; ``RecordModel/collection`` or the type's name by default.
-    /// - Throws: As ``save(_:in:)-(T,_)``.
+    /// - Throws: As `save(_:in:)`.
     public func save<T: Encodable & Identifiable>(_ value: T, in collection: String? = nil) throws where T.ID == RecordID {
         try save(value, id: value.id, in: collection ?? Replica.collectionName(T.self))
     }

@@ -104,7 +104,7 @@ public final class LiveModels<Model: Decodable & Sendable> {
     /// - Parameters:
     ///   - query: The query, fields named by key paths.
     ///   - replica: The replica.
-    /// - Throws: ``ConcordError`` `.invalidModel` when a key path names no single field.
+    /// - Throws: `ConcordError` `.invalidModel` when a key path names no single field.
     public convenience init(_ query: ModelQuery<Model>, in replica: Replica) throws where Model: RecordModel {
         self.init(Model.self, matching: try query.recordQuery(), in: replica)
     }

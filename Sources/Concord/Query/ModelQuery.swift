@@ -25,7 +25,7 @@ public struct ModelQuery<Model: RecordModel>: Sendable {
     /// Adds a condition on the field `keyPath` leads to.
     /// - Parameters:
     ///   - keyPath: The property.
-    ///   - condition: What its stored value must meet (see ``RecordQuery``).
+    ///   - condition: What its stored value must meet (see `RecordQuery`).
     /// - Returns: The query with the condition.
     public func `where`<V>(_ keyPath: WritableKeyPath<Model, V>, _ condition: RecordQuery.Condition) -> Self {
         resolving { query in query.where(try Model.fieldName(keyPath), condition) }
@@ -65,8 +65,8 @@ public struct ModelQuery<Model: RecordModel>: Sendable {
     }
 
     /// The query with stored field names.
-    /// - Returns: The ``RecordQuery`` to run.
-    /// - Throws: ``ConcordError`` `.invalidModel` when a key path names no single field.
+    /// - Returns: The `RecordQuery` to run.
+    /// - Throws: `ConcordError` `.invalidModel` when a key path names no single field.
     public func recordQuery() throws -> RecordQuery {
         if let problem { throw problem }
         return query

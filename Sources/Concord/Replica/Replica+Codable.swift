@@ -24,17 +24,17 @@ extension Replica {
     /// - Parameters:
     ///   - value: The model.
     ///   - collection: Its collection; ``RecordModel/collection`` or the type's name by default.
-    /// - Throws: ``ConcordError`` `.invalidModel` when the model cannot be mapped,
+    /// - Throws: `ConcordError` `.invalidModel` when the model cannot be mapped,
     ///   `.valueTooLarge`, or a write error.
     public func save<T: Encodable & Identifiable>(_ value: T, in collection: String? = nil) throws where T.ID == UUID {
         try write { try $0.save(value, in: collection) }
     }
 
-    /// Saves an app model whose id is a ``RecordID``. See ``save(_:in:)-(T,_)``.
+    /// Saves an app model whose id is a `RecordID`. See `save(_:in:)`.
     /// - Parameters:
     ///   - value: The model.
     ///   - collection: Its collection; ``RecordModel/collection`` or the type's name by default.
-    /// - Throws: As ``save(_:in:)-(T,_)``.
+    /// - Throws: As `save(_:in:)`.
     public func save<T: Encodable & Identifiable>(_ value: T, in collection: String? = nil) throws where T.ID == RecordID {
         try write { try $0.save(value, in: collection) }
     }
@@ -47,7 +47,7 @@ extension Replica {
     /// - Parameters:
     ///   - values: The models.
     ///   - collection: Their collection; ``RecordModel/collection`` or the type's name by default.
-    /// - Throws: As ``save(_:in:)-(T,_)``; nothing is saved then.
+    /// - Throws: As `save(_:in:)`; nothing is saved then.
     public func save<T: Encodable & Identifiable>(_ values: [T], in collection: String? = nil) throws where T.ID == UUID {
         try write { tx in
             for value in values { try tx.save(value, in: collection) }
@@ -60,7 +60,7 @@ extension Replica {
     ///   - id: The record id.
     ///   - collection: Its collection; ``RecordModel/collection`` or the type's name by default.
     /// - Returns: The model, or `nil`.
-    /// - Throws: ``ConcordError`` `.invalidModel` when the record does not fit the model.
+    /// - Throws: `ConcordError` `.invalidModel` when the record does not fit the model.
     public func fetch<T: Decodable>(_ type: T.Type, id: UUID, in collection: String? = nil) throws -> T? {
         try fetch(type, id: RecordID(id), in: collection)
     }
@@ -71,7 +71,7 @@ extension Replica {
     ///   - id: The record id.
     ///   - collection: Its collection; ``RecordModel/collection`` or the type's name by default.
     /// - Returns: The model, or `nil`.
-    /// - Throws: ``ConcordError`` `.invalidModel` when the record does not fit the model.
+    /// - Throws: `ConcordError` `.invalidModel` when the record does not fit the model.
     public func fetch<T: Decodable>(_ type: T.Type, id: RecordID, in collection: String? = nil) throws -> T? {
         let name = collection ?? Self.collectionName(T.self)
         guard let record = try record(id, in: name) else { return nil }
@@ -88,7 +88,7 @@ extension Replica {
     ///   - type: The model type.
     ///   - collection: The collection; ``RecordModel/collection`` or the type's name by default.
     /// - Returns: The models.
-    /// - Throws: ``ConcordError`` `.storage`.
+    /// - Throws: `ConcordError` `.storage`.
     public func all<T: Decodable>(_ type: T.Type, in collection: String? = nil) throws -> [T] {
         try all(type, matching: RecordQuery(collection ?? Self.collectionName(T.self)))
     }
@@ -104,7 +104,7 @@ extension Replica {
     ///   - type: The model type.
     ///   - query: The query.
     /// - Returns: The models that decode.
-    /// - Throws: ``ConcordError`` `.storage`.
+    /// - Throws: `ConcordError` `.storage`.
     public func all<T: Decodable>(_ type: T.Type, matching query: RecordQuery) throws -> [T] {
         try models(type, matching: query).models
     }
@@ -117,7 +117,7 @@ extension Replica {
     /// - Parameters:
     ///   - query: The query, with fields named by key paths.
     /// - Returns: The models that decode.
-    /// - Throws: ``ConcordError`` `.invalidModel` when a key path names no single field,
+    /// - Throws: `ConcordError` `.invalidModel` when a key path names no single field,
     ///   `.storage`.
     public func all<M: RecordModel>(_ query: ModelQuery<M>) throws -> [M] {
         try models(M.self, matching: query.recordQuery()).models
@@ -135,7 +135,7 @@ extension Replica {
     ///   - type: The model type.
     ///   - query: The query.
     /// - Returns: The models, and the records that did not decode.
-    /// - Throws: ``ConcordError`` `.storage`.
+    /// - Throws: `ConcordError` `.storage`.
     public func models<T: Decodable>(_ type: T.Type, matching query: RecordQuery) throws -> ModelResults<T> {
         ModelResults(decoding: try records(matching: query), as: type, in: query.collection)
     }
@@ -155,7 +155,7 @@ extension Replica {
     ///   - value: The model.
     ///   - collection: Its collection; ``RecordModel/collection`` or the type's name by default.
     /// - Returns: Its status.
-    /// - Throws: ``ConcordError`` `.storage`.
+    /// - Throws: `ConcordError` `.storage`.
     public func syncStatus<T: Identifiable>(of value: T, in collection: String? = nil) throws -> SyncStatus where T.ID == UUID {
         try syncStatus(of: RecordID(value.id), in: collection ?? Self.collectionName(T.self))
     }
@@ -170,7 +170,7 @@ extension Replica {
     ///   - field: The property.
     ///   - value: The model.
     /// - Returns: Losing writes, newest first.
-    /// - Throws: ``ConcordError`` `.invalidModel` when the key path names no single
+    /// - Throws: `ConcordError` `.invalidModel` when the key path names no single
     ///   field, `.storage`.
     public func conflicts<M: RecordModel & Identifiable, V>(of field: WritableKeyPath<M, V>, in value: M) throws -> [FieldWrite]
     where M.ID == UUID {
@@ -182,7 +182,7 @@ extension Replica {
     ///   - field: The property.
     ///   - value: The model.
     /// - Returns: The writes, oldest first.
-    /// - Throws: ``ConcordError`` `.invalidModel` when the key path names no single
+    /// - Throws: `ConcordError` `.invalidModel` when the key path names no single
     ///   field, `.storage`.
     public func history<M: RecordModel & Identifiable, V>(of field: WritableKeyPath<M, V>, in value: M) throws -> [FieldWrite]
     where M.ID == UUID {

@@ -14,7 +14,7 @@ extension Replica {
     /// }
     /// ```
     /// - Returns: The outcome; a rejection leaves the store unchanged.
-    /// - Throws: ``ConcordError`` `.storage` when the store fails (nothing is applied).
+    /// - Throws: `ConcordError` `.storage` when the store fails (nothing is applied).
     public func `import`(_ bytes: [UInt8]) throws -> ImportOutcome {
         var summary = ImportSummary()
         var outcome = ImportOutcome.duplicate(.zero)
@@ -33,7 +33,7 @@ extension Replica {
     ///   - bundles: The bundles' bytes.
     ///   - progress: Called after each committed transaction.
     /// - Returns: Counts of each outcome.
-    /// - Throws: ``ConcordError`` `.storage`; bundles of the failed transaction are not applied.
+    /// - Throws: `ConcordError` `.storage`; bundles of the failed transaction are not applied.
     @discardableResult
     public func `import`(_ bundles: [[UInt8]], progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
         let bytesTotal = bundles.reduce(0) { $0 + $1.count }
@@ -52,7 +52,7 @@ extension Replica {
     }
 
     /// Imports the bundles of a stream (for example another replica's
-    /// ``bundles(since:)``), a batch per store transaction, holding at most one batch in
+    /// ``bundles(since:pageSize:)``), a batch per store transaction, holding at most one batch in
     /// memory.
     ///
     /// ```swift

@@ -13,7 +13,7 @@ extension Replica {
     /// - Parameters:
     ///   - body: Makes the writes; throwing discards all of them.
     /// - Returns: What `body` returns.
-    /// - Throws: ``ConcordError`` `.notAWriter` (a read-only member), `.clockFailure`,
+    /// - Throws: `ConcordError` `.notAWriter` (a read-only member), `.clockFailure`,
     ///   `.storage`; or what `body` throws.
     @discardableResult
     public func write<T: Sendable>(_ body: (WriteTransaction) throws -> T) throws -> T {
@@ -50,7 +50,7 @@ extension Replica {
     /// Runs automatically before every import and export. Each bundle carries this
     /// replica's version vector as its causal context.
     /// - Returns: The bundles sealed (empty when nothing was pending).
-    /// - Throws: ``ConcordError`` `.storage`, or a sealing error.
+    /// - Throws: `ConcordError` `.storage`, or a sealing error.
     ///
     /// Seals every pending operation in the store, whichever `Replica` instance wrote it:
     /// an app and its extension (or widget) may each open the store, and whichever syncs

@@ -5,8 +5,8 @@ import Foundation
 
 /// One device's replica of a space: the object apps embed.
 ///
-/// A `Replica` owns a ``Store`` (a SQLite file for ``create(at:encrypted:options:)``,
-/// ``join(_:at:options:)`` and ``open(at:options:)``; any store through
+/// A `Replica` owns a `Store` (a SQLite file for ``create(at:encrypted:options:keyStore:)``,
+/// ``join(_:at:options:keyStore:)`` and ``open(at:options:keyStore:)``; any store through
 /// ``init(store:membership:options:)``), takes writes at once while offline, answers
 /// queries from indexed tables, tells observers what changed, and exchanges signed
 /// change bundles with other replicas.
@@ -47,7 +47,7 @@ public actor Replica {
         public var importBatchOperationCount: Int
         /// The largest value one local write may hold, in bytes (a string's UTF-8, a
         /// byte string, with the field and collection names): a larger write throws
-        /// ``ConcordError/Code/valueTooLarge`` and writes nothing. Keeps every operation
+        /// `ConcordError/Code/valueTooLarge` and writes nothing. Keeps every operation
         /// small enough to fit a bundle a relay accepts; store larger files elsewhere and
         /// keep their name or hash in the record. At most ``maxSealedBundleBytes`` minus
         /// 64 KiB is enforced whatever this says.
@@ -136,7 +136,7 @@ public actor Replica {
     ///
     /// The store's space (if it already holds one) must be `membership`'s. The local
     /// clock resumes from the store.
-    /// - Throws: ``ConcordError`` `.wrongSpace` when the store belongs to another space;
+    /// - Throws: `ConcordError` `.wrongSpace` when the store belongs to another space;
     ///   storage failures as `.storage`.
     public init(store: any Store, membership: Membership, options: Options = Options()) throws {
         self.store = store
@@ -178,9 +178,9 @@ public actor Replica {
     ///   - directory: Where the replica lives.
     ///   - encrypted: Encrypt bundle payloads (the default; a relay then cannot read them).
     ///   - options: Tunables.
-    /// - Throws: ``ConcordError`` `.replicaExists`, `.storage`, `.invalidKey`.
     ///   - keyStore: Where the secrets go; `0600` key files in `directory` by default
     ///     (``FileKeyStore``), or the Keychain (see ``ReplicaKeyStore``).
+    /// - Throws: `ConcordError` `.replicaExists`, `.storage`, `.invalidKey`.
     public static func create(
         at directory: String, encrypted: Bool = true, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil
     ) throws -> Replica {
@@ -202,7 +202,7 @@ public actor Replica {
     ///   - directory: Where the replica lives.
     ///   - options: Tunables.
     ///   - keyStore: Where the secrets go; key files in `directory` by default.
-    /// - Throws: ``ConcordError`` `.replicaExists`, `.storage`, `.invalidKey`.
+    /// - Throws: `ConcordError` `.replicaExists`, `.storage`, `.invalidKey`.
     public static func join(
         _ invite: InviteToken, at directory: String, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil
     ) throws -> Replica {
@@ -235,7 +235,7 @@ public actor Replica {
     /// An invite token for another person's device.
     /// - Parameters:
     ///   - readOnly: Issue a reader invite (can read, cannot write).
-    /// - Throws: ``ConcordError`` `.notAWriter` when this device cannot invite (a reader).
+    /// - Throws: `ConcordError` `.notAWriter` when this device cannot invite (a reader).
     public func invite(readOnly: Bool = false) throws -> InviteToken {
         readOnly ? try membership.readerInvite(issuedAt: options.physicalClock.nowMilliseconds()) : try membership.writerInvite()
     }

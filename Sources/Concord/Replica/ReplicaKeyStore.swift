@@ -59,7 +59,7 @@ public protocol ReplicaKeyStore: Sendable {
     ///   - secret: Which secret.
     /// - Returns: Its 32 bytes, or `nil`.
     /// - Throws: When the store cannot be read (the error reaches the caller as
-    ///   ``ConcordError`` `.invalidKey`).
+    ///   `ConcordError` `.invalidKey`).
     func load(_ secret: ReplicaSecret) throws -> [UInt8]?
 
     /// Stores a secret of a new replica.

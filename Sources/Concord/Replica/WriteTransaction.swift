@@ -33,7 +33,7 @@ public final class WriteTransaction {
     }
 
     /// Sets an LWW field.
-    /// - Throws: ``ConcordError`` `.clockFailure` when the clock cannot advance.
+    /// - Throws: `ConcordError` `.clockFailure` when the clock cannot advance.
     public func set(_ field: String, to value: Value, record: RecordID, in collection: String) throws {
         try perform(.set(field: field, value: value), record: record, in: collection)
     }
