@@ -29,14 +29,14 @@ actor SyncDriver {
     nonisolated let options: Options
     /// The latest status (also delivered by ``status``): the links' statuses combined
     /// (``Status`` explains how).
-    internal(set) var currentStatus: Status = .offline
+    var currentStatus: Status = .offline
     /// Each link's own status: `"relay"`, `"peer peer://HOST:PORT"`, `"peer 3f2a9c01"`.
-    internal(set) var linkStatuses: [String: Status] = [:]
+    var linkStatuses: [String: Status] = [:]
     /// LAN discovery, while it runs.
-    internal(set) var discovery: LANDiscovery?
+    var discovery: LANDiscovery?
     var peerTasks: [Task<Void, Never>] = []
     /// Bundles received on the live feed since the engine was created.
-    internal(set) var feedBundlesReceived = 0
+    var feedBundlesReceived = 0
 
     let logger: Logger
     var observers: [UUID: AsyncStream<Status>.Continuation] = [:]
