@@ -94,6 +94,92 @@ struct AppDataLossTests {
         var state: State
     }
 
+    /// Version 1 of a model whose next version renames a property and widens two types.
+    struct TaskV1: Codable, Identifiable, Equatable {
+        var id: UUID
+        var title: String
+        var due: Int32
+        var estimate: Int
+    }
+
+    /// Version 2: `due` renamed `dueDay` (the stored name kept with a coding key), `Int32`
+    /// widened to `Int`, `Int` to `Double`, and a new list.
+    struct TaskV2: Codable, Identifiable, Equatable {
+        var id: UUID
+        var title: String
+        var dueDay: Int
+        var estimate: Double
+        var steps: [String] = []
+
+        enum CodingKeys: String, CodingKey {
+            case id, title, estimate, steps
+            case dueDay = "due"
+        }
+    }
+
+    @Test("a renamed property (coding key) and widened types sync between two app versions both ways without losing a field")
+    func renamedAndWidenedFieldsSyncBothWays() async throws {
+        let dir = temporaryDirectory()
+        let older = try Replica.create(at: dir + "/older")
+        let newer = try Replica.join(try await older.invite(), at: dir + "/newer")
+        let id = UUID()
+        try await older.save(TaskV1(id: id, title: "Plan", due: 20, estimate: 3), in: "tasks")
+        try await sync(older, newer)
+        var upgraded = try #require(try await newer.fetch(TaskV2.self, id: id, in: "tasks"))
+        #expect(upgraded == TaskV2(id: id, title: "Plan", dueDay: 20, estimate: 3, steps: []))
+
+        // The older version edits the fields the newer one renamed and widened; then the
+        // newer one, not having seen that, edits only the title. Its save must not write
+        // back the values it read (3 as a Double, 20 as an Int), which would overwrite the
+        // older version's concurrent edit.
+        var old = try #require(try await older.fetch(TaskV1.self, id: id, in: "tasks"))
+        old.due = 22
+        old.estimate = 5
+        try await older.save(old, in: "tasks")
+        try await Task.sleep(for: .milliseconds(5))
+        upgraded.title = "Plan the trip"
+        try await newer.save(upgraded, in: "tasks")
+        try await sync(older, newer)
+        for replica in [older, newer] {
+            #expect(try await replica.fetch(TaskV2.self, id: id, in: "tasks") == TaskV2(id: id, title: "Plan the trip", dueDay: 22, estimate: 5))
+        }
+
+        // The newer version writes a Double and a list the older one does not know; the
+        // older one reads the whole number, and its title-only save (later, concurrent with
+        // another newer edit) writes back neither.
+        upgraded = try #require(try await newer.fetch(TaskV2.self, id: id, in: "tasks"))
+        upgraded.estimate = 4
+        upgraded.steps = ["book", "pack"]
+        try await newer.save(upgraded, in: "tasks")
+        try await sync(older, newer)
+        old = try #require(try await older.fetch(TaskV1.self, id: id, in: "tasks"))
+        #expect(old == TaskV1(id: id, title: "Plan the trip", due: 22, estimate: 4))
+        upgraded.estimate = 6
+        try await newer.save(upgraded, in: "tasks")
+        try await Task.sleep(for: .milliseconds(5))
+        old.title = "Plan the holiday"
+        try await older.save(old, in: "tasks")
+        try await sync(older, newer)
+
+        for replica in [older, newer] {
+            #expect(try await replica.fetch(TaskV2.self, id: id, in: "tasks") == TaskV2(id: id, title: "Plan the holiday", dueDay: 22, estimate: 6, steps: ["book", "pack"]))
+            #expect(try await replica.fetch(TaskV1.self, id: id, in: "tasks") == TaskV1(id: id, title: "Plan the holiday", due: 22, estimate: 6))
+            #expect(try await replica.record(RecordID(id), in: "tasks")?["dueDay"] == nil, "the renamed property keeps its stored name")
+        }
+        #expect(try await newer.state().digestHex == older.state().digestHex)
+
+        // A fraction cannot be read by the older version: that record is reported, the
+        // list still reads.
+        upgraded.estimate = 2.5
+        try await newer.save(upgraded, in: "tasks")
+        try await older.save(TaskV1(id: UUID(), title: "Other", due: 1, estimate: 1), in: "tasks")
+        try await sync(older, newer)
+        let read = try await older.models(TaskV1.self, matching: RecordQuery("tasks"))
+        #expect(read.models.map(\.title) == ["Other"])
+        #expect(read.undecodable.count == 1)
+        #expect(read.undecodable.first?.message.contains("declare the property as Double") == true)
+    }
+
     struct Dated: Codable, Identifiable {
         var id: UUID
         var title: String
@@ -161,7 +247,7 @@ struct AppDataLossTests {
         try await app.write { try $0.set("title", to: "first", record: id, in: "notes") }
         try await widget.write { try $0.set("title", to: "second", record: id, in: "notes") }
         #expect(try await app.record(id, in: "notes")?["title"] == "second")
-        #expect(try await widget.lastClockReading > app.lastClockReading)
+        #expect(await widget.lastClockReading > app.lastClockReading)
     }
 
     @Test("a value larger than the limit is refused when written, with nothing stored; one at the limit seals and syncs")

@@ -450,7 +450,18 @@ struct RecordValueDecoder: Decoder, SingleValueDecodingContainer {
     }
 
     private func integer<I: FixedWidthInteger>(_ type: I.Type) throws -> I {
-        let int: Int64 = try scalar(type, zero: 0) { if case .int(let i) = $0 { i } else { nil } }
+        // A whole `double` reads as an integer: a newer app version may have widened the
+        // property to `Double` (Specs/model-mapping.md §5); a fraction cannot be read.
+        if case .double(let double)? = value, Int64(exactly: double) == nil {
+            throw corrupted("double \(double) is not a whole number that fits \(I.self); a newer app version stores a Double here: declare the property as Double")
+        }
+        let int: Int64 = try scalar(type, zero: 0) {
+            switch $0 {
+            case .int(let i): i
+            case .double(let d): Int64(exactly: d)
+            default: nil
+            }
+        }
         guard let result = I(exactly: int) else {
             throw corrupted("int \(int) does not fit \(I.self); declare the property with a wider type such as Int")
         }

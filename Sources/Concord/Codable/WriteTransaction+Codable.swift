@@ -42,6 +42,19 @@ extension WriteTransaction {
         try delete(record: RecordID(value.id), in: collection ?? Replica.collectionName(T.self))
     }
 
+    /// Whether saving `encoded` over `stored` changes nothing: the same value, or the same
+    /// number as an `int` and a `double` (a model that reads a widened field encodes it in
+    /// its own type; writing it back would overwrite a concurrent edit of another app
+    /// version with a stale value, `Specs/model-mapping.md` §5).
+    static func unchanged(_ stored: Value?, _ encoded: Value) -> Bool {
+        switch (stored, encoded) {
+        case (.int(let i)?, .double(let d)), (.double(let d)?, .int(let i)):
+            return Double(exactly: i) == d
+        default:
+            return stored == encoded
+        }
+    }
+
     /// Writes the difference between `value`'s encoding and the stored record.
     func save<T: Encodable>(_ value: T, id: RecordID, in collection: String) throws {
         let encoded: EncodedRecord
@@ -51,7 +64,7 @@ extension WriteTransaction {
             throw ConcordError(.invalidModel, "\(T.self) cannot be saved as a record: \(error)")
         }
         let current = try record(id, in: collection)
-        for (name, value) in encoded.fields.sorted(by: { $0.key < $1.key }) where current?[name] != value {
+        for (name, value) in encoded.fields.sorted(by: { $0.key < $1.key }) where !Self.unchanged(current?[name], value) {
             try set(name, to: value, record: id, in: collection)
         }
         for (name, members) in encoded.sets.sorted(by: { $0.key < $1.key }) {
