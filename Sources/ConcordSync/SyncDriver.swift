@@ -77,7 +77,9 @@ actor SyncDriver {
     ///   - options: Backoff, polling and client tunables.
     ///   - logger: Where debug logs go.
     /// - Throws: ``ConcordSyncError`` `.peerProtocol` if the space's peer keys cannot be derived.
-    init(replica: Replica, relay: URL? = nil, peering: Peering?, options: Options = Options(), logger: Logger = Logger(label: "concord.sync")) throws {
+    init(
+        replica: Replica, relay: URL? = nil, peering: Peering?, options: Options = Options(), logger: Logger = Logger(label: "concord.sync")
+    ) throws {
         self.replica = replica
         self.options = options
         self.logger = logger
@@ -85,7 +87,9 @@ actor SyncDriver {
         let signal = LogSignal()
         self.signal = signal
         self.peering = peering
-        self.peers = try peering.map { try PeerNode(replica: replica, options: $0.options, authorizer: $0.authorizer, signal: signal, logger: logger) }
+        self.peers = try peering.map {
+            try PeerNode(replica: replica, options: $0.options, authorizer: $0.authorizer, signal: signal, logger: logger)
+        }
     }
 
     /// The status now and every change after it. Each access returns a new stream that
@@ -231,7 +235,11 @@ actor SyncDriver {
     /// Progress of round `round`'s pull (late reports of older rounds are dropped).
     func pullProgress(_ progress: ImportProgress, round: Int) {
         guard round == roundNumber, currentStatus.isSyncing else { return }
-        setStatus(.syncing(SyncProgress(bundlesReceived: progress.bundlesDone, bytesReceived: progress.bytesDone, bundlesTotal: progress.bundlesTotal, bytesTotal: progress.bytesTotal)))
+        setStatus(
+            .syncing(
+                SyncProgress(
+                    bundlesReceived: progress.bundlesDone, bytesReceived: progress.bytesDone, bundlesTotal: progress.bundlesTotal,
+                    bytesTotal: progress.bytesTotal)))
     }
 
     /// Reports a failure as `.offline` (the relay is unreachable) or `.error(message)`.

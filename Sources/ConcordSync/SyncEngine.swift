@@ -85,7 +85,9 @@ public actor SyncEngine {
     ///   - options: Backoff, polling and client tunables.
     ///   - logger: Where debug logs go.
     /// - Throws: ``ConcordSyncError`` `.peerProtocol` if the space's peer keys cannot be derived.
-    public init(replica: Replica, relay: URL? = nil, peering: Peering?, options: Options = Options(), logger: Logger = Logger(label: "concord.sync")) throws {
+    public init(
+        replica: Replica, relay: URL? = nil, peering: Peering?, options: Options = Options(), logger: Logger = Logger(label: "concord.sync")
+    ) throws {
         driver = try SyncDriver(replica: replica, relay: relay, peering: peering, options: options, logger: logger)
     }
 

@@ -141,7 +141,9 @@ struct AppDataLossTests {
         try await newer.save(upgraded, in: "tasks")
         try await sync(older, newer)
         for replica in [older, newer] {
-            #expect(try await replica.fetch(TaskV2.self, id: id, in: "tasks") == TaskV2(id: id, title: "Plan the trip", dueDay: 22, estimate: 5))
+            #expect(
+                try await replica.fetch(TaskV2.self, id: id, in: "tasks") == TaskV2(id: id, title: "Plan the trip", dueDay: 22, estimate: 5)
+            )
         }
 
         // The newer version writes a Double and a list the older one does not know; the
@@ -162,8 +164,12 @@ struct AppDataLossTests {
         try await sync(older, newer)
 
         for replica in [older, newer] {
-            #expect(try await replica.fetch(TaskV2.self, id: id, in: "tasks") == TaskV2(id: id, title: "Plan the holiday", dueDay: 22, estimate: 6, steps: ["book", "pack"]))
-            #expect(try await replica.fetch(TaskV1.self, id: id, in: "tasks") == TaskV1(id: id, title: "Plan the holiday", due: 22, estimate: 6))
+            #expect(
+                try await replica.fetch(TaskV2.self, id: id, in: "tasks")
+                    == TaskV2(id: id, title: "Plan the holiday", dueDay: 22, estimate: 6, steps: ["book", "pack"]))
+            #expect(
+                try await replica.fetch(TaskV1.self, id: id, in: "tasks") == TaskV1(id: id, title: "Plan the holiday", due: 22, estimate: 6)
+            )
             #expect(try await replica.record(RecordID(id), in: "tasks")?["dueDay"] == nil, "the renamed property keeps its stored name")
         }
         #expect(try await newer.state().digestHex == older.state().digestHex)

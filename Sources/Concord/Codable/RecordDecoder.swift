@@ -453,7 +453,9 @@ struct RecordValueDecoder: Decoder, SingleValueDecodingContainer {
         // A whole `double` reads as an integer: a newer app version may have widened the
         // property to `Double` (Specs/model-mapping.md §5); a fraction cannot be read.
         if case .double(let double)? = value, Int64(exactly: double) == nil {
-            throw corrupted("double \(double) is not a whole number that fits \(I.self); a newer app version stores a Double here: declare the property as Double")
+            throw corrupted(
+                "double \(double) is not a whole number that fits \(I.self); a newer app version stores a Double here: declare the property as Double"
+            )
         }
         let int: Int64 = try scalar(type, zero: 0) {
             switch $0 {
