@@ -195,7 +195,7 @@ extension Replica {
     /// Whether the bundle file at `path` holds exactly this device's own bundles
     /// `range`, in order, byte for byte as the store holds them. Reads the file in
     /// bounded memory; a file that is unreadable, damaged or of another space holds none.
-    /// - Throws: ``ConcordError`` `.storage`.
+    /// - Throws: `ConcordError` `.storage`.
     func holdsOwnBundles(inFileAt path: RawPath, range: ClosedRange<UInt64>) throws -> Bool {
         guard let reader = try? BundleFileReader(path: path, limits: options.limits),
               reader.spaceID == spaceID, UInt64(reader.count) == range.upperBound - range.lowerBound + 1

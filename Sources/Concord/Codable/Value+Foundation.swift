@@ -35,7 +35,7 @@ extension Value {
     /// ```
     /// - Parameters:
     ///   - value: The value.
-    /// - Throws: ``ConcordError`` `.invalidModel` when it is not stored as a single value
+    /// - Throws: `ConcordError` `.invalidModel` when it is not stored as a single value
     ///   (a struct, a collection), or an integer does not fit `Int64`.
     public init(encoding value: some Encodable) throws {
         do {

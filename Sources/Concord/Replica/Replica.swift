@@ -222,7 +222,7 @@ public actor Replica {
     ///   - directory: Where the replica lives.
     ///   - options: Tunables.
     ///   - keyStore: Where its secrets are; key files in `directory` by default.
-    /// - Throws: ``ConcordError`` `.noReplica` (no replica file there), `.storeDamaged`
+    /// - Throws: `ConcordError` `.noReplica` (no replica file there), `.storeDamaged`
     ///   (some files missing, not regular files or damaged: the message names the file
     ///   and how to restore it), `.invalidKey`, `.storage`.
     public static func open(at directory: String, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil) throws -> Replica {

@@ -56,7 +56,7 @@ struct ReplicaDirectory {
     /// directory and its database files (best effort: a file system without permissions
     /// keeps its own; key files others can read are refused when read, with the `chmod`
     /// to run). With a key store other than the files, `device.key` is not looked for.
-    /// - Throws: ``ConcordError`` `.noReplica` when the directory holds no replica file at
+    /// - Throws: `ConcordError` `.noReplica` when the directory holds no replica file at
     ///   all; `.storeDamaged` when it holds some but not all, or one of them is not a
     ///   regular file.
     init(existing path: String, keys: (any ReplicaKeyStore)? = nil) throws {
