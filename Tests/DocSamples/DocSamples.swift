@@ -51,16 +51,16 @@ struct README {
 
     // README.md:127: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:275
-    static func line275(replica: Replica) async throws {
+    // README.md:279
+    static func line279(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:314
-    static func line314() async throws {
+    // README.md:318
+    static func line318() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -99,8 +99,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:373
-    static func line373() async throws {
+    // README.md:377
+    static func line377() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -118,8 +118,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:393
-    static func line393() async throws {
+    // README.md:397
+    static func line397() async throws {
         // import Concord
         // import ConcordCore
 
@@ -145,7 +145,7 @@ struct README {
         }
     }
 
-    // README.md:428
+    // README.md:432
     // import ConcordCore
     // import ConcordTesting
     // import Testing
