@@ -19,9 +19,10 @@ struct AppSyncRegressionTests {
         return logger
     }
 
-    /// Waits at most 15 s for `condition`.
+    /// Waits for `condition`, at most 60 s: a liveness bound, not a timing check (a loaded
+    /// 2-core machine running the relay suites beside this one took longer than 15 s).
     static func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(15)
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
             try await Task.sleep(for: .milliseconds(50))
