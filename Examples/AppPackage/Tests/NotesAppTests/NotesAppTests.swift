@@ -50,7 +50,7 @@ struct NotesAppTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let model = try NotesModel(directory: root + "/device")
         let id = RecordID.random()
-        try await model.replica.write { try $0.set("title", to: "From version 1", record: id, in: Note.collection) }
+        try await model.replica.write { @Sendable in try $0.set("title", to: "From version 1", record: id, in: Note.collection) }
         try await Self.eventually { model.notes.count == 1 }
         #expect(model.notes.first?.priority == .normal)
         #expect(model.all.undecodable.isEmpty)
