@@ -42,6 +42,7 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case noReplica
             case storeDamaged
             case invalidModel
+            case valueTooLarge
         }
 
         private let kind: Kind
@@ -109,6 +110,9 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let storeDamaged = Code(.storeDamaged)
         /// An app model cannot be mapped to or from a record (Codable mapping).
         public static let invalidModel = Code(.invalidModel)
+        /// A local write holds a value larger than the replica accepts
+        /// (`Replica.Options.maxValueBytes`): it would make a bundle too large to push.
+        public static let valueTooLarge = Code(.valueTooLarge)
 
         /// The code's name, for example `notAWriter`.
         public var description: String { kind.rawValue }

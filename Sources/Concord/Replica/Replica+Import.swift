@@ -14,7 +14,7 @@ extension Replica {
     /// }
     /// ```
     /// - Returns: The outcome; a rejection leaves the store unchanged.
-    /// - Throws: ``ConcordError`` `.storage` when the store fails (nothing is applied).
+    /// - Throws: `ConcordError` `.storage` when the store fails (nothing is applied).
     public func `import`(_ bytes: [UInt8]) throws -> ImportOutcome {
         var summary = ImportSummary()
         var outcome = ImportOutcome.duplicate(.zero)
@@ -33,7 +33,7 @@ extension Replica {
     ///   - bundles: The bundles' bytes.
     ///   - progress: Called after each committed transaction.
     /// - Returns: Counts of each outcome.
-    /// - Throws: ``ConcordError`` `.storage`; bundles of the failed transaction are not applied.
+    /// - Throws: `ConcordError` `.storage`; bundles of the failed transaction are not applied.
     @discardableResult
     public func `import`(_ bundles: [[UInt8]], progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
         let bytesTotal = bundles.reduce(0) { $0 + $1.count }
@@ -52,7 +52,7 @@ extension Replica {
     }
 
     /// Imports the bundles of a stream (for example another replica's
-    /// ``bundles(since:)``), a batch per store transaction, holding at most one batch in
+    /// ``bundles(since:pageSize:)``), a batch per store transaction, holding at most one batch in
     /// memory.
     ///
     /// ```swift
@@ -107,9 +107,11 @@ extension Replica {
         let limit = options.importBatchOperationCount
         let (destination, outcomes) = try ConcordError.storage {
             try store.write { tx -> (StoreDestination, [ImportOutcome]) in
+                // Another Replica instance on this store may have moved both since.
+                let (startClock, startAcknowledged) = (try clockResumed(from: tx), try acknowledgedResumed(from: tx))
                 var destination = StoreDestination(
-                    tx: tx, clock: clock, verifiedCertificateChains: verifiedCertificateChains, me: me,
-                    tracking: tracking, acknowledged: acknowledgedSequence)
+                    tx: tx, clock: startClock, verifiedCertificateChains: verifiedCertificateChains, me: me,
+                    tracking: tracking, acknowledged: startAcknowledged)
                 // Room for the records this transaction may touch: at most `limit` (give or
                 // take the bundle that crosses it) and at most one per 16 bytes of bundles
                 // (an operation takes more), capped as the limit may be huge.
@@ -124,10 +126,10 @@ extension Replica {
                     if destination.operationsApplied >= limit { break }
                 }
                 try destination.flush()
-                if destination.clock.last != clock.last {
+                if destination.clock.last != startClock.last {
                     try tx.setMetadata(MetaKey.encodeUInt64(destination.clock.last.rawValue), for: MetaKey.clock)
                 }
-                if destination.acknowledged != acknowledgedSequence {
+                if destination.acknowledged != startAcknowledged {
                     try tx.setMetadata(MetaKey.encodeUInt64(destination.acknowledged), for: MetaKey.acknowledged)
                 }
                 return (destination, outcomes)
@@ -151,9 +153,13 @@ extension Replica {
     public func acknowledge(_ vector: VersionVector) throws {
         let sequence = vector[membership.device.publicKey]
         guard sequence > acknowledgedSequence else { return }
-        try ConcordError.storage {
-            try store.write { try $0.setMetadata(MetaKey.encodeUInt64(sequence), for: MetaKey.acknowledged) }
+        acknowledgedSequence = try ConcordError.storage {
+            try store.write { tx in
+                // Another instance on this store may have acknowledged more already.
+                let stored = try acknowledgedResumed(from: tx)
+                if sequence > stored { try tx.setMetadata(MetaKey.encodeUInt64(sequence), for: MetaKey.acknowledged) }
+                return max(sequence, stored)
+            }
         }
-        acknowledgedSequence = sequence
     }
 }

@@ -1,7 +1,7 @@
 import Concord
 import Foundation
 
-extension SyncEngine {
+extension SyncDriver {
     /// The live loop: sessions until cancelled, with backoff between failed ones.
     func runLive() async {
         while !Task.isCancelled {
@@ -69,13 +69,12 @@ extension SyncEngine {
         }
     }
 
-    /// Pushes local writes, debounced: woken by the replica's ``Replica/localWrites()``
+    /// Pushes local writes, debounced: woken by the replica's `Replica.localWrites()`
     /// signal at once, and by a cheap status check every `localWritePollInterval`.
     ///
-    /// Writes made through another `Replica` instance on the same store (another
-    /// process) are not signalled; the periodic check sees them as pending operations
-    /// this instance cannot seal, and they are pushed once something seals them
-    /// (`concord sync --watch` does), without a push loop in between.
+    /// Writes made through another `Replica` instance on the same store (an app
+    /// extension, another process) are not signalled; the periodic check finds them as
+    /// pending operations in the store, and the push seals and sends them.
     func watchLocalWrites(_ client: RelayClient) async throws {
         guard replica.role == .writer else {
             while true { try await Task.sleep(for: .seconds(3600)) }
@@ -109,15 +108,10 @@ extension SyncEngine {
                 }
             }
             group.addTask {
-                var unsealable: Int?
                 for await _ in wakes {
-                    let status = try await self.replica.status()
-                    let newWrites = status.pendingOperations > 0 && status.pendingOperations != unsealable
-                    guard status.unacknowledgedBundles > 0 || newWrites else { continue }
+                    guard try await self.hasLocalChanges() else { continue }
                     try await Task.sleep(for: .seconds(self.options.pushDebounce))
                     try await self.pushRound(client)
-                    let after = try await self.replica.status().pendingOperations
-                    unsealable = after > 0 ? after : nil
                 }
             }
             defer { group.cancelAll() }
