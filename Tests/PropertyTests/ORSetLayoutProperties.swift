@@ -97,10 +97,12 @@ import Testing
         var added: [Value: [Stamp]] = [:]
         var all: [Stamp] = []
         var steps: [Step] = []
+        // 400 clock readings per replica, at most 120 steps: a fresh stamp is always found.
         func fresh() -> Stamp {
             while true {
-                let tag = Stamp(hlc: HLCTimestamp(milliseconds: UInt64.random(in: 1...40, using: &rng), counter: UInt16.random(in: 0...1, using: &rng)),
-                                replica: replicas.randomElement(using: &rng)!)
+                let ms = UInt64.random(in: 1...200, using: &rng)
+                let hlc = HLCTimestamp(milliseconds: ms, counter: UInt16.random(in: 0...1, using: &rng))
+                let tag = Stamp(hlc: hlc, replica: replicas.randomElement(using: &rng)!)
                 if used.insert(tag).inserted { return tag }
             }
         }
@@ -147,15 +149,18 @@ import Testing
 
             try Self.require(inOrder.elements == model.elements, "elements \(inOrder.elements) != model \(model.elements)")
             try Self.require(inOrder.isEmpty == model.elements.isEmpty, "isEmpty \(inOrder.isEmpty)")
-            try Self.require(inOrder.tombstoneCount == model.tombstones, "tombstones \(inOrder.tombstoneCount) != model \(model.tombstones)")
+            try Self.require(inOrder.tombstoneCount == model.tombstones,
+                             "tombstones \(inOrder.tombstoneCount) != model \(model.tombstones)")
             for value in values {
-                try Self.require(inOrder.tags(of: value) == model.live(value), "tags of \(value): \(inOrder.tags(of: value)) != model \(model.live(value))")
+                try Self.require(inOrder.tags(of: value) == model.live(value),
+                                 "tags of \(value): \(inOrder.tags(of: value)) != model \(model.live(value))")
                 try Self.require(inOrder.contains(value) == !model.live(value).isEmpty, "contains \(value)")
             }
             // Slot order and replica numbering follow arrival order; equality and hashing must not.
             try Self.require(inOrder == shuffled, "the same steps in another order give an unequal set")
             try Self.require(inOrder.hashValue == shuffled.hashValue, "equal sets hash differently")
-            try Self.require(shuffled.elements == model.elements && shuffled.tombstoneCount == model.tombstones, "shuffled set differs from the model")
+            try Self.require(shuffled.elements == model.elements && shuffled.tombstoneCount == model.tombstones,
+                             "shuffled set differs from the model")
 
             // Merge of two halves, either way round, is the whole.
             let cut = Int.random(in: 0...steps.count, using: &rng)
@@ -170,7 +175,8 @@ import Testing
 
             // Equality can fail: one more tag makes a different set.
             var more = inOrder
-            more.add(values[0], tag: Stamp(hlc: HLCTimestamp(milliseconds: 1_000, counter: 0), replica: ReplicaID(bytes: [UInt8](repeating: 0xEE, count: 32))!))
+            let stranger = ReplicaID(bytes: [UInt8](repeating: 0xEE, count: 32))!
+            more.add(values[0], tag: Stamp(hlc: HLCTimestamp(milliseconds: 5_000, counter: 0), replica: stranger))
             try Self.require(more != inOrder, "a set with one more tag compares equal")
         }
     }
@@ -191,14 +197,14 @@ import Testing
                 case let .add(value, tag):
                     return RecordOperation(stamp: tag, collection: "c", record: record, action: .add(field: "s", value: value))
                 case let .remove(value, observed):
-                    let after = HLCTimestamp(milliseconds: 100 + UInt64(observed.count), counter: UInt16.random(in: 0...9, using: &rng))
+                    let after = HLCTimestamp(milliseconds: 1_000 + UInt64(observed.count), counter: UInt16.random(in: 0...9, using: &rng))
                     return RecordOperation(stamp: Stamp(hlc: after, replica: replicas.randomElement(using: &rng)!), collection: "c",
                                            record: record, action: .remove(field: "s", value: value, observed: observed))
                 }
             }
             var cutoff: Stamp?
             if rng.chance(0.4) {
-                let delete = Stamp(hlc: HLCTimestamp(milliseconds: UInt64.random(in: 1...40, using: &rng), counter: 2),
+                let delete = Stamp(hlc: HLCTimestamp(milliseconds: UInt64.random(in: 1...200, using: &rng), counter: 2),
                                    replica: replicas.randomElement(using: &rng)!)
                 cutoff = delete
                 ops.insert(RecordOperation(stamp: delete, collection: "c", record: record, action: .delete),
@@ -220,7 +226,8 @@ import Testing
             let set = stateA.set("s")
             try Self.require((set == nil) == model.tags.isEmpty, "set present: \(set != nil), model holds \(model.tags.count) values")
             try Self.require((set?.elements ?? []) == model.elements, "elements \(set?.elements ?? []) != model \(model.elements)")
-            try Self.require((set?.tombstoneCount ?? 0) == model.tombstones, "tombstones \(set?.tombstoneCount ?? 0) != model \(model.tombstones)")
+            try Self.require((set?.tombstoneCount ?? 0) == model.tombstones,
+                             "tombstones \(set?.tombstoneCount ?? 0) != model \(model.tombstones)")
             for value in values {
                 try Self.require((set?.tags(of: value) ?? []) == model.live(value), "tags of \(value) differ from the model")
             }
