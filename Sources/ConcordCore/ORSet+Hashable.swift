@@ -10,7 +10,8 @@ extension ORSet: Hashable {
             guard member.liveCount == theirs.liveCount, member.tags.count == theirs.tags.count else { return false }
             for (a, b) in zip(member.tags, theirs.tags) {
                 guard a.hlc == b.hlc, a.removed == b.removed,
-                      lhs.replicas.ids[a.replica] == rhs.replicas.ids[b.replica] else { return false }
+                    lhs.replicas.ids[a.replica] == rhs.replicas.ids[b.replica]
+                else { return false }
             }
         }
         return true

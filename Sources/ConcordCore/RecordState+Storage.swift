@@ -204,7 +204,8 @@ extension RecordState {
         for key in Set(registers.keys).union(other.registers.keys) where registers[key]?.value != other.registers[key]?.value {
             names.insert(key)
         }
-        for key in Set(sets.fields.map(\.name)).union(other.sets.fields.map(\.name)) where (sets[key]?.elements ?? []) != (other.sets[key]?.elements ?? []) {
+        let setNames = Set(sets.fields.map(\.name)).union(other.sets.fields.map(\.name))
+        for key in setNames where (sets[key]?.elements ?? []) != (other.sets[key]?.elements ?? []) {
             names.insert(key)
         }
         return names.sorted().map(\.string)

@@ -149,18 +149,21 @@ import Testing
 
             try Self.require(inOrder.elements == model.elements, "elements \(inOrder.elements) != model \(model.elements)")
             try Self.require(inOrder.isEmpty == model.elements.isEmpty, "isEmpty \(inOrder.isEmpty)")
-            try Self.require(inOrder.tombstoneCount == model.tombstones,
-                             "tombstones \(inOrder.tombstoneCount) != model \(model.tombstones)")
+            try Self.require(
+                inOrder.tombstoneCount == model.tombstones,
+                "tombstones \(inOrder.tombstoneCount) != model \(model.tombstones)")
             for value in values {
-                try Self.require(inOrder.tags(of: value) == model.live(value),
-                                 "tags of \(value): \(inOrder.tags(of: value)) != model \(model.live(value))")
+                try Self.require(
+                    inOrder.tags(of: value) == model.live(value),
+                    "tags of \(value): \(inOrder.tags(of: value)) != model \(model.live(value))")
                 try Self.require(inOrder.contains(value) == !model.live(value).isEmpty, "contains \(value)")
             }
             // Slot order and replica numbering follow arrival order; equality and hashing must not.
             try Self.require(inOrder == shuffled, "the same steps in another order give an unequal set")
             try Self.require(inOrder.hashValue == shuffled.hashValue, "equal sets hash differently")
-            try Self.require(shuffled.elements == model.elements && shuffled.tombstoneCount == model.tombstones,
-                             "shuffled set differs from the model")
+            try Self.require(
+                shuffled.elements == model.elements && shuffled.tombstoneCount == model.tombstones,
+                "shuffled set differs from the model")
 
             // Merge of two halves, either way round, is the whole.
             let cut = Int.random(in: 0...steps.count, using: &rng)
@@ -198,17 +201,20 @@ import Testing
                     return RecordOperation(stamp: tag, collection: "c", record: record, action: .add(field: "s", value: value))
                 case let .remove(value, observed):
                     let after = HLCTimestamp(milliseconds: 1_000 + UInt64(observed.count), counter: UInt16.random(in: 0...9, using: &rng))
-                    return RecordOperation(stamp: Stamp(hlc: after, replica: replicas.randomElement(using: &rng)!), collection: "c",
-                                           record: record, action: .remove(field: "s", value: value, observed: observed))
+                    return RecordOperation(
+                        stamp: Stamp(hlc: after, replica: replicas.randomElement(using: &rng)!), collection: "c",
+                        record: record, action: .remove(field: "s", value: value, observed: observed))
                 }
             }
             var cutoff: Stamp?
             if rng.chance(0.4) {
-                let delete = Stamp(hlc: HLCTimestamp(milliseconds: UInt64.random(in: 1...200, using: &rng), counter: 2),
-                                   replica: replicas.randomElement(using: &rng)!)
+                let delete = Stamp(
+                    hlc: HLCTimestamp(milliseconds: UInt64.random(in: 1...200, using: &rng), counter: 2),
+                    replica: replicas.randomElement(using: &rng)!)
                 cutoff = delete
-                ops.insert(RecordOperation(stamp: delete, collection: "c", record: record, action: .delete),
-                           at: Int.random(in: 0...ops.count, using: &rng))
+                ops.insert(
+                    RecordOperation(stamp: delete, collection: "c", record: record, action: .delete),
+                    at: Int.random(in: 0...ops.count, using: &rng))
             }
             var model = Model()
             for step in steps {
@@ -226,8 +232,9 @@ import Testing
             let set = stateA.set("s")
             try Self.require((set == nil) == model.tags.isEmpty, "set present: \(set != nil), model holds \(model.tags.count) values")
             try Self.require((set?.elements ?? []) == model.elements, "elements \(set?.elements ?? []) != model \(model.elements)")
-            try Self.require((set?.tombstoneCount ?? 0) == model.tombstones,
-                             "tombstones \(set?.tombstoneCount ?? 0) != model \(model.tombstones)")
+            try Self.require(
+                (set?.tombstoneCount ?? 0) == model.tombstones,
+                "tombstones \(set?.tombstoneCount ?? 0) != model \(model.tombstones)")
             for value in values {
                 try Self.require((set?.tags(of: value) ?? []) == model.live(value), "tags of \(value) differ from the model")
             }
