@@ -377,7 +377,9 @@ enum CrashWorkerProcess {
         }
         try await Task.sleep(for: .milliseconds(milliseconds))
         let running = process.isRunning
-        kill(process.processIdentifier, SIGKILL)
+        // Only a worker still running: once it has exited and been reaped, its process id
+        // may already belong to another test's process.
+        if running { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         let standardError = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
         return Exit(killed: running, reason: process.terminationReason, status: process.terminationStatus, standardError: standardError)
