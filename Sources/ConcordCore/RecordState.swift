@@ -11,8 +11,7 @@ public struct RecordState: Hashable, Sendable {
     /// The greatest stamp of any set or add seen: the record's latest constructive write.
     public internal(set) var lastWrite: Stamp?
     var registers: [ByteString: LWWRegister] = [:]
-    /// The OR-sets, by field name (sorted, each non-empty).
-    var sets = FieldSets()
+    var sets: [ByteString: ORSet] = [:]
 
     /// An empty record state.
     public init() {}
@@ -59,12 +58,11 @@ public struct RecordState: Hashable, Sendable {
                 changed = true
             }
         case let .add(field, value):
-            if sets.modify(ByteString(field), { $0.add(value, tag: stamp) }) { changed = true }
+            if sets[ByteString(field), default: ORSet()].add(value, tag: stamp) { changed = true }
         case let .remove(field, value, observed):
-            // Only observed tags older than the remove and after the record's delete count.
-            let window = ORSet.TagWindow(before: stamp, after: deletedAt)
-            guard observed.contains(where: { window.contains($0) }) else { return changed }
-            if sets.modify(ByteString(field), { $0.remove(value, observed: observed, in: window) }) { changed = true }
+            let live = observed.filter { tag in tag < stamp && deletedAt.map { tag > $0 } ?? true }
+            guard !live.isEmpty else { return changed }
+            if sets[ByteString(field), default: ORSet()].remove(value, observed: live) { changed = true }
         case .delete:
             break
         }
@@ -83,7 +81,10 @@ public struct RecordState: Hashable, Sendable {
     private mutating func prune() {
         guard let cutoff = deletedAt else { return }
         registers = registers.filter { $0.value.stamp > cutoff }
-        sets.update { $0.prune(atOrBefore: cutoff) }
+        for (key, var set) in sets {
+            set.prune(atOrBefore: cutoff)
+            sets[key] = set.entries.isEmpty ? nil : set
+        }
     }
 
     /// Merges another replica's state of the same record.
@@ -93,8 +94,8 @@ public struct RecordState: Hashable, Sendable {
         for (key, register) in other.registers {
             if registers[key] != nil { registers[key]!.merge(register) } else { registers[key] = register }
         }
-        for field in other.sets.fields {
-            sets.modify(field.name) { $0.merge(field.set) }
+        for (key, set) in other.sets {
+            sets[key, default: ORSet()].merge(set)
         }
         prune()
     }
@@ -104,9 +105,4 @@ public struct RecordState: Hashable, Sendable {
 
     /// The OR-set of `field`, if it holds any surviving tag or tombstone.
     public func set(_ field: String) -> ORSet? { sets[ByteString(field)] }
-
-    /// The live tags of `value` in the OR-set `field` (see ``ORSet/tags(of:)``), read in place.
-    func tags(of value: Value, in field: String) -> [Stamp] {
-        sets.read(ByteString(field)) { $0.tags(of: value) } ?? []
-    }
 }
