@@ -183,14 +183,14 @@ func runUntilSignal(_ engine: SyncEngine, storePath: String, started: () async -
         }
     }
     await started()
-    // Writes of other `concord` commands on this store are pending in the store but
-    // unknown to this process's replica: seal them through a fresh instance, then
-    // the engine sends the sealed bundles.
+    // Writes of other `concord` commands on this store wait in its pending queue: the
+    // engine's replica seals them from there (sealing reads the store), then the engine
+    // sends the sealed bundles.
     let sealer = Task {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
             if let pending = try? await engine.replica.status().pendingOperations, pending > 0 {
-                _ = try? await Replica.open(at: storePath).seal()
+                _ = try? await engine.replica.seal()
                 engine.signal.notify()
             }
         }

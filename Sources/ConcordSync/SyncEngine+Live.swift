@@ -73,9 +73,8 @@ extension SyncEngine {
     /// signal at once, and by a cheap status check every `localWritePollInterval`.
     ///
     /// Writes made through another `Replica` instance on the same store (another
-    /// process) are not signalled; the periodic check sees them as pending operations
-    /// this instance cannot seal, and they are pushed once something seals them
-    /// (`concord sync --watch` does), without a push loop in between.
+    /// process) are not signalled; the periodic check finds them in the store's pending
+    /// queue, and the push seals them (sealing reads the store, not this instance).
     func watchLocalWrites(_ client: RelayClient) async throws {
         guard replica.role == .writer else {
             while true { try await Task.sleep(for: .seconds(3600)) }
@@ -109,15 +108,11 @@ extension SyncEngine {
                 }
             }
             group.addTask {
-                var unsealable: Int?
                 for await _ in wakes {
                     let status = try await self.replica.status()
-                    let newWrites = status.pendingOperations > 0 && status.pendingOperations != unsealable
-                    guard status.unacknowledgedBundles > 0 || newWrites else { continue }
+                    guard status.unacknowledgedBundles > 0 || status.pendingOperations > 0 else { continue }
                     try await Task.sleep(for: .seconds(self.options.pushDebounce))
                     try await self.pushRound(client)
-                    let after = try await self.replica.status().pendingOperations
-                    unsealable = after > 0 ? after : nil
                 }
             }
             defer { group.cancelAll() }

@@ -107,9 +107,10 @@ extension Replica {
         let limit = options.importBatchOperationCount
         let (destination, outcomes) = try ConcordError.storage {
             try store.write { tx -> (StoreDestination, [ImportOutcome]) in
+                let stored = try StoredProgress.read(from: tx)
                 var destination = StoreDestination(
-                    tx: tx, clock: clock, verifiedCertificateChains: verifiedCertificateChains, me: me,
-                    tracking: tracking, acknowledged: acknowledgedSequence)
+                    tx: tx, clock: try currentClock(stored), verifiedCertificateChains: verifiedCertificateChains, me: me,
+                    tracking: tracking, acknowledged: stored.acknowledged)
                 // Room for the records this transaction may touch: at most `limit` (give or
                 // take the bundle that crosses it) and at most one per 16 bytes of bundles
                 // (an operation takes more), capped as the limit may be huge.
@@ -124,18 +125,14 @@ extension Replica {
                     if destination.operationsApplied >= limit { break }
                 }
                 try destination.flush()
-                if destination.clock.last != clock.last {
-                    try tx.setMetadata(MetaKey.encodeUInt64(destination.clock.last.rawValue), for: MetaKey.clock)
-                }
-                if destination.acknowledged != acknowledgedSequence {
-                    try tx.setMetadata(MetaKey.encodeUInt64(destination.acknowledged), for: MetaKey.acknowledged)
-                }
+                // Never lower what another process stored meanwhile (issue 12.1).
+                try StoredProgress.raiseClock(to: destination.clock.last, in: tx)
+                try StoredProgress.raiseAcknowledged(to: destination.acknowledged, in: tx)
                 return (destination, outcomes)
             }
         }
-        clock = destination.clock
+        clock.resume(from: destination.clock.last)
         verifiedCertificateChains = destination.verifiedCertificateChains
-        acknowledgedSequence = destination.acknowledged
         for (offset, outcome) in outcomes.enumerated() {
             summary.count(outcome, index: firstIndex + offset)
             each(firstIndex + offset, outcome)
@@ -150,10 +147,12 @@ extension Replica {
     /// (Importing a bundle from a peer does this by itself, from its causal context.)
     public func acknowledge(_ vector: VersionVector) throws {
         let sequence = vector[membership.device.publicKey]
-        guard sequence > acknowledgedSequence else { return }
+        guard sequence > 0 else { return }
         try ConcordError.storage {
-            try store.write { try $0.setMetadata(MetaKey.encodeUInt64(sequence), for: MetaKey.acknowledged) }
+            try store.write { tx in
+                _ = try currentClock(StoredProgress.read(from: tx))
+                try StoredProgress.raiseAcknowledged(to: sequence, in: tx)
+            }
         }
-        acknowledgedSequence = sequence
     }
 }

@@ -25,10 +25,12 @@ extension Replica {
     /// if try await replica.syncStatus(of: id, in: "todos").isPending { showCloudIcon() }
     /// ```
     public func syncStatus(of id: RecordID, in collection: String) throws -> SyncStatus {
-        let stored = try ConcordError.storage { try store.read { try $0.record(id, in: collection) } }
+        let (stored, acknowledged) = try ConcordError.storage {
+            try store.read { (try $0.record(id, in: collection), try StoredProgress.read(from: $0).acknowledged) }
+        }
         guard let sequence = stored?.localSequence else { return .synced }
         if sequence == StoredRecord.unsealed { return .unsealed }
-        return sequence <= acknowledgedSequence ? .synced : .unacknowledged(sequence: sequence)
+        return sequence <= acknowledged ? .synced : .unacknowledged(sequence: sequence)
     }
 
     /// Counts of pending, held and quarantined work.
@@ -37,9 +39,10 @@ extension Replica {
         return try ConcordError.storage {
             try store.read { tx in
                 let heads = try tx.chainHeads()
+                let acknowledged = try StoredProgress.read(from: tx).acknowledged
                 return ReplicaStatus(
                     pendingOperations: try tx.pendingOperationCount(),
-                    unacknowledgedBundles: (heads[me]?.sequence ?? 0) - min(heads[me]?.sequence ?? 0, acknowledgedSequence),
+                    unacknowledgedBundles: (heads[me]?.sequence ?? 0) - min(heads[me]?.sequence ?? 0, acknowledged),
                     bundles: try tx.bundleCount(), heldBundles: try tx.heldBundles().count,
                     quarantinedBundles: try tx.quarantinedBundles().count,
                     versionVector: VersionVector(heads.mapValues(\.sequence)))

@@ -21,19 +21,21 @@ extension Replica {
             throw ConcordError(.notAWriter, "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
         }
         let tracking = !observers.isEmpty
-        let (result, newClock, changes, count) = try ConcordError.storage {
+        let (result, changes, count) = try ConcordError.storage {
             try store.write { tx in
-                let transaction = WriteTransaction(reader: tx, replicaID: replicaID, clock: clock)
+                // Stamp after the newest reading any process stored (issue 12.1): a write
+                // made after seeing a value must win over it, whoever imported the value.
+                let transaction = WriteTransaction(reader: tx, replicaID: replicaID, clock: try currentClock(StoredProgress.read(from: tx)))
                 let result = try body(transaction)
                 let ops = transaction.operations
-                guard !ops.isEmpty else { return (result, clock, [RecordChange](), 0) }
+                guard !ops.isEmpty else { return (result, [RecordChange](), 0) }
                 try tx.appendPendingOperations(ops)
                 let changes = try transaction.batch.commit(to: tx, origin: .local, tracking: tracking)
-                try tx.setMetadata(MetaKey.encodeUInt64(transaction.clock.last.rawValue), for: MetaKey.clock)
-                return (result, transaction.clock, changes, ops.count)
+                try StoredProgress.raiseClock(to: transaction.clock.last, in: tx)
+                clock.resume(from: transaction.clock.last)
+                return (result, changes, ops.count)
             }
         }
-        clock = newClock
         pendingOperationCount += count
         notify(changes)
         if count > 0 { for listener in localWriteListeners.values { listener.yield(count) } }
@@ -52,9 +54,17 @@ extension Replica {
     /// - Throws: ``ConcordError`` `.storage`, or a sealing error.
     @discardableResult
     public func seal() throws -> [ChangeBundle] {
-        guard pendingOperationCount > 0 else { return [] }
+        // The store, not this instance, knows whether anything waits: other processes
+        // sharing it write there too.
+        guard try ConcordError.storage({ try store.read { try $0.pendingOperationCount() } }) > 0 else {
+            pendingOperationCount = 0
+            return []
+        }
         let bundles = try ConcordError.storage {
-            try store.write { tx in try sealPending(in: tx) }
+            try store.write { tx in
+                _ = try currentClock(StoredProgress.read(from: tx))
+                return try sealPending(in: tx)
+            }
         }
         pendingOperationCount = 0
         return bundles

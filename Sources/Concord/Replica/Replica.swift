@@ -69,15 +69,18 @@ public actor Replica {
     /// The options it was opened with.
     public nonisolated let options: Options
 
+    /// This instance's clock. Every write transaction merges the stored `clock.last` into
+    /// it first (``currentClock(_:)``): other processes share the store.
     var clock: HybridLogicalClock
+    /// The `clock.generation` this instance's clock belongs to.
+    var clockGeneration: UInt64 = 0
     var verifiedCertificateChains: Set<Digest32> = []
     var observers: [UUID: Observer] = [:]
     /// Listeners of ``localWrites()``.
     var localWriteListeners: [UUID: AsyncStream<Int>.Continuation] = [:]
-    /// Local operations written but not sealed yet.
+    /// Local operations this instance wrote since it last sealed: only decides when to
+    /// auto-seal (sealing itself reads the store, where other processes' writes wait too).
     var pendingOperationCount = 0
-    /// The highest sequence of this device's chain some peer or relay is known to hold.
-    var acknowledgedSequence: UInt64 = 0
     let importer: BundleImporter
 
     /// Opens a replica on any store.
@@ -91,8 +94,8 @@ public actor Replica {
         self.membership = membership
         self.options = options
         self.importer = BundleImporter(membership: membership, limits: options.limits)
-        let (last, pending, acknowledged) = try ConcordError.storage {
-            try store.write { tx -> (UInt64, Int, UInt64) in
+        let (progress, pending) = try ConcordError.storage {
+            try store.write { tx -> (StoredProgress, Int) in
                 if let stored = try tx.metadata(MetaKey.spaceID) {
                     guard stored == membership.spaceID.publicKey.bytes else {
                         throw ConcordError(.wrongSpace, "this store holds space \((try? SpaceID(bytes: stored))?.shortDescription ?? "?"), not \(membership.spaceID.shortDescription); open the store of that space or use a new directory")
@@ -103,16 +106,12 @@ public actor Replica {
                     try tx.setMetadata(membership.certificates.bytes, for: MetaKey.certificates)
                     try tx.setMetadata(membership.device.publicKey.bytes, for: MetaKey.device)
                 }
-                return (
-                    try tx.metadata(MetaKey.clock).map(MetaKey.decodeUInt64) ?? 0,
-                    try tx.pendingOperationCount(),
-                    try tx.metadata(MetaKey.acknowledged).map(MetaKey.decodeUInt64) ?? 0
-                )
+                return (try StoredProgress.read(from: tx), try tx.pendingOperationCount())
             }
         }
         pendingOperationCount = pending
-        acknowledgedSequence = acknowledged
-        clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: HLCTimestamp(rawValue: last))
+        clockGeneration = progress.generation
+        clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: progress.clock)
     }
 
     /// Creates a new space and its first replica in `directory` (created if missing; it
@@ -169,7 +168,12 @@ public actor Replica {
     }
 
     /// The local clock's latest reading.
-    public var lastClockReading: HLCTimestamp { clock.last }
+    /// The latest reading this replica's clock issued or observed, in any process sharing
+    /// the store.
+    public var lastClockReading: HLCTimestamp {
+        let stored = (try? store.read { try $0.metadata(MetaKey.clock) }).flatMap { $0 }.map { HLCTimestamp(rawValue: MetaKey.decodeUInt64($0)) }
+        return max(clock.last, stored ?? .zero)
+    }
 }
 
 /// Metadata keys (`Specs/storage-schema.md`).
@@ -180,6 +184,10 @@ enum MetaKey {
     static let device = "device.public-key"
     static let clock = "clock.last"
     static let acknowledged = "sync.acknowledged-sequence"
+    static let clockGeneration = "clock.generation"
+    static let relayConfirmed = "sync.relay-confirmed-sequence"
+    static let forkedAt = "sync.forked-at"
+    static let predecessor = "recovery.predecessor"
 
     static func encodeUInt64(_ value: UInt64) -> [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }
