@@ -100,6 +100,7 @@ struct SyncCommand: AsyncParsableCommand {
                 }
                 print(summary)
                 let rejected = summary.pulled.rejected.count + summary.peers.reduce(0) { $0 + $1.received.rejected.count }
+                Output.warnVoided(summary.pulled.voided + summary.peers.flatMap(\.received.voided))
                 for rejection in summary.pulled.rejected {
                     Output.error("concord: pulled bundle \(rejection.index + 1) rejected: \(rejection.error.message)")
                 }

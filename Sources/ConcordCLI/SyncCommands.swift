@@ -120,6 +120,7 @@ struct Import: AsyncParsableCommand {
                 total.held += summary.held
                 total.forks += summary.forks
                 total.rejected += summary.rejected
+                Output.warnVoided(summary.voided, in: file)
             } catch let error as ConcordSyncError {
                 bar.finish()
                 rejectedFiles += 1
@@ -167,6 +168,7 @@ struct SyncFolder: AsyncParsableCommand {
         for (file, summary) in report.imported { print("imported \(file): \(summary)") }
         for (file, reason) in report.skipped { Output.error("concord: warning: skipped \(file): \(reason)") }
         for (file, error) in report.rejected { Output.error("concord: \(file) rejected: \(error.message)") }
+        Output.warnVoided(report.total.voided)
         let total = report.total
         print("applied \(total.applied), duplicate \(total.duplicates), held \(total.held), fork \(total.forks), rejected \(total.rejected.count + report.rejected.count)")
         if !total.rejected.isEmpty || !report.rejected.isEmpty { throw ExitCode(Exit.rejected) }

@@ -50,13 +50,7 @@ extension RelayClient {
             var pageBytes = 0
             func flush() async throws {
                 guard !page.isEmpty else { return }
-                let part = try await replica.import(page)
-                summary.applied += part.applied
-                summary.duplicates += part.duplicates
-                summary.held += part.held
-                summary.forks += part.forks
-                summary.rejected += part.rejected
-                summary.operationsApplied += part.operationsApplied
+                summary.add(try await replica.import(page))
                 report.bundlesDone += page.count
                 report.bytesDone += pageBytes
                 page.removeAll(keepingCapacity: true)

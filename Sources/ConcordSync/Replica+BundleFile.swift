@@ -157,6 +157,7 @@ extension ImportSummary {
         duplicates += other.duplicates
         held += other.held
         forks += other.forks
+        voided += other.voided
         operationsApplied += other.operationsApplied
         rejected += other.rejected.map { rejection in
             var shifted = rejection

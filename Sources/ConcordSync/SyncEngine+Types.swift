@@ -112,7 +112,9 @@ extension SyncEngine {
         /// `pulled 12 (duplicate 0, held 0, rejected 0), pushed 3 (duplicate 0)`, then one
         /// line per peer.
         public var description: String {
-            let relay = "pulled \(pulled.applied) (duplicate \(pulled.duplicates), held \(pulled.held), rejected \(pulled.rejected.count)), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"
+            let relay = "pulled \(pulled.applied) (duplicate \(pulled.duplicates), held \(pulled.held), rejected \(pulled.rejected.count)"
+                + (pulled.voided.isEmpty ? "" : ", void \(pulled.voided.count)")
+                + "), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"
             let lines = peers.map(\.description) + peerFailures.map { "failed: \($0)" }
             return lines.isEmpty ? relay : (pushed.requests > 0 || pulled.applied > 0 ? [relay] + lines : lines).joined(separator: "\n")
         }

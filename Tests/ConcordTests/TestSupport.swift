@@ -96,19 +96,35 @@ func expectRejected(_ code: ConcordError.Code, _ bytes: [UInt8], by device: inou
     #expect(device.snapshot == before, "a rejected bundle changed the device", sourceLocation: sourceLocation)
 }
 
+/// Imports `bytes` and expects it void (wire-format §7.7, step 11): taken into its author's
+/// chain with no operation applied and the clock unchanged, reported with `code`.
+func expectVoid(_ code: ConcordError.Code, _ bytes: [UInt8], by device: inout Device, sourceLocation: SourceLocation = #_sourceLocation) {
+    let before = device.snapshot
+    let outcome = device.receive(bytes)
+    guard case .applied(let ids) = outcome, let id = ids.first else {
+        Issue.record("expected a void bundle, got \(outcome)", sourceLocation: sourceLocation)
+        return
+    }
+    #expect(device.replica.state == before.state, "a void bundle changed the state", sourceLocation: sourceLocation)
+    #expect(device.replica.clock.last == before.clock, "a void bundle moved the clock", sourceLocation: sourceLocation)
+    #expect(device.log.bundles.last?.id == id && device.log.bundles.count == before.log.bundles.count + 1, sourceLocation: sourceLocation)
+    #expect(device.log.voided.last?.id == id && device.log.voided.last?.reason.code == code, "voided: \(device.log.voided)", sourceLocation: sourceLocation)
+}
+
 /// Builds and signs a bundle with arbitrary header fields and plaintext operations,
 /// bypassing every check of sealing: for forging hostile input.
 func forge(
     ops: [RecordOperation], signer: Identity, certificates: CertificateChain, spaceID: SpaceID,
     author: PublicKey? = nil, sequence: UInt64 = 1, previous: BundleID = .zero,
-    hlcRange: ClosedRange<HLCTimestamp>? = nil, contentKey: SymmetricKey? = nil, encryptedFlag: Bool? = nil
+    hlcRange: ClosedRange<HLCTimestamp>? = nil, contentKey: SymmetricKey? = nil, encryptedFlag: Bool? = nil,
+    plaintext: [UInt8]? = nil
 ) throws -> ChangeBundle {
     let stamps = ops.map(\.stamp.hlc)
     let header = ChangeBundle.encodeHeader(
         isEncrypted: encryptedFlag ?? (contentKey != nil), spaceID: spaceID, author: author ?? signer.publicKey,
         sequence: sequence, previous: previous, hlcRange: hlcRange ?? (stamps.min() ?? .zero)...(stamps.max() ?? .zero),
         certificates: certificates)
-    var payload = [0] + OperationCodec.encode(ops)  // an empty causal context, then the batch
+    var payload = plaintext ?? [0] + OperationCodec.encode(ops)  // an empty causal context, then the batch
     if let contentKey { payload = XChaCha20Poly1305.seal(payload, using: contentKey, authenticating: header).combined }
     return try ChangeBundle.assemble(header: header, payload: payload, signer: signer)
 }

@@ -12,7 +12,9 @@ import Testing
 /// invite (written byte by byte from section 7.4), its replica's physical clock reads
 /// `now_ms`, the bundles named by `import_before` are imported, then the case. A valid case
 /// must give its `outcome` and the stated ids, causal context, ops and state digest; an
-/// invalid one must be rejected with the `expected` error code and leave the state as it was.
+/// invalid one must be rejected with the `expected` error code and leave the state as it was,
+/// except that a bundle which verifies but whose payload fails to open (step 11 of section
+/// 7.7) is void: it enters its chain, nothing is applied, and `expected` is the reason.
 @Suite struct BundleVectorTests {
     /// Fewer cases than this means the file was emptied or truncated.
     static let minimumCases = 90
@@ -96,12 +98,23 @@ import Testing
             }
         }
         let digestBefore = replica.state.digestHex
+        let clockBefore = replica.clock.last
         let logBefore = log
         let bytes = try v.bytes("bundle_hex")
         let outcome = importer.importBundle(bytes, into: &replica, log: &log)
         try VectorConformanceTests.require(replica.state.digestHex == (try v.string("state_digest_hex")), v, "state digest \(replica.state.digestHex)")
 
         guard v.expected == "valid" else {
+            if case .applied(let ids) = outcome {
+                // Step 11 of section 7.7: a verified bundle whose payload no member can use
+                // enters its chain void, with nothing applied; `expected` is the reason.
+                guard let void = log.voided.last, ids == [void.id], void.reason.code.description == v.expected,
+                    ["decryptionFailed", "encryptionMismatch", "malformedBundle", "emptyBundle", "authorMismatch"].contains(v.expected)
+                else { throw Mismatch(message: "\(v.name): imported as \(outcome), expected \(v.expected)") }
+                try VectorConformanceTests.require(replica.state.digestHex == digestBefore && replica.clock.last == clockBefore, v, "a void bundle changed the state or the clock")
+                try VectorConformanceTests.require(log.bundles.count == logBefore.bundles.count + 1, v, "a void bundle did not enter its chain")
+                return
+            }
             guard let error = outcome.error else { throw Mismatch(message: "\(v.name): imported as \(outcome), expected \(v.expected)") }
             try VectorConformanceTests.require(error.code.description == v.expected, v, "rejected with \(error)")
             try VectorConformanceTests.require(replica.state.digestHex == digestBefore && log == logBefore, v, "a rejection changed the replica or the log")

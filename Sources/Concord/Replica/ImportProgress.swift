@@ -47,6 +47,10 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
     public var forks = 0
     /// Rejected bundles: their index in the input and why.
     public var rejected: [Rejection] = []
+    /// Bundles that entered their chain void (verified, but their payload could not be
+    /// used by any member: nothing of them applied), each reported once, by the import
+    /// that took it into the chain. Counted in ``applied`` too.
+    public var voided: [VoidedBundle] = []
     /// Operations applied.
     public var operationsApplied = 0
 
@@ -71,8 +75,19 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// `applied 3, duplicate 1, held 0, fork 0, rejected 0`.
+    /// Adds another summary's counts (for imports done in parts).
+    public mutating func add(_ other: ImportSummary) {
+        applied += other.applied
+        duplicates += other.duplicates
+        held += other.held
+        forks += other.forks
+        rejected += other.rejected
+        voided += other.voided
+        operationsApplied += other.operationsApplied
+    }
+
+    /// `applied 3, duplicate 1, held 0, fork 0, rejected 0` (`, void 1` when a bundle was void).
     public var description: String {
-        "applied \(applied), duplicate \(duplicates), held \(held), fork \(forks), rejected \(rejected.count)"
+        "applied \(applied), duplicate \(duplicates), held \(held), fork \(forks), rejected \(rejected.count)" + (voided.isEmpty ? "" : ", void \(voided.count)")
     }
 }

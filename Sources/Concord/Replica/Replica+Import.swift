@@ -138,6 +138,7 @@ extension Replica {
             each(firstIndex + offset, outcome)
         }
         summary.operationsApplied += destination.operationsApplied
+        summary.voided += destination.voided
         notify(destination.changes)
         return outcomes.count
     }

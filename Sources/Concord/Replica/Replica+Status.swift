@@ -122,7 +122,8 @@ extension Replica {
             let page = try ConcordError.storage { try store.read { try $0.bundles(after: position, limit: 64) } }
             for storedBundle in page {
                 let bundle = try StoreDestination.decode(storedBundle)
-                let contents = try membership.contents(of: bundle)
+                // A void bundle (wire-format §7.7) carries nothing readable.
+                guard case .success(let contents) = try membership.contentsOrVoid(of: bundle) else { continue }
                 var found = false
                 for op in contents.operations {
                     guard let value = matches(op) else { continue }

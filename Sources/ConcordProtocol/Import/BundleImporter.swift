@@ -9,7 +9,9 @@ import ConcordCrypto
 /// certificate's subject; clock drift of the header's newest reading; duplicate
 /// (→ ``ImportOutcome/duplicate(_:)``); chain position (a second bundle for a place
 /// already taken → ``ImportOutcome/fork(author:sequence:)``); decrypt; decode;
-/// every operation by the author and inside the header's clock range; then either hold
+/// every operation by the author and inside the header's clock range (a payload that fails
+/// here the same way on every member makes the bundle void: it takes its place in the
+/// chain with no operation applied, reported as a ``VoidedBundle``); then either hold
 /// it (a predecessor is missing → ``ImportOutcome/held(waitingFor:)``) or apply it,
 /// advance the chain and apply every held bundle it releases
 /// (→ ``ImportOutcome/applied(_:)``). A rejected bundle changes neither the replica
@@ -88,7 +90,7 @@ public struct BundleImporter: Sendable {
             guard bundle.sequence == next, try destination.heldBundle(of: bundle.author, sequence: next)?.id == bundle.id else {
                 return .duplicate(bundle.id)
             }
-            try destination.receive(try membership.contents(of: bundle), of: bundle)
+            try apply(bundle, try membership.contentsOrVoid(of: bundle), into: &destination)
             _ = try destination.takeHeld(of: bundle.author, sequence: next)
             return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
         }
@@ -102,7 +104,10 @@ public struct BundleImporter: Sendable {
             return .fork(author: bundle.author, sequence: bundle.sequence)
         }
 
-        let contents = try membership.contents(of: bundle)
+        // A payload every member fails to open the same way makes the bundle void, not
+        // rejected: it still takes its place in the chain, so the author's later bundles
+        // are not stalled behind it forever (wire-format §7.7, step 11).
+        let opened = try membership.contentsOrVoid(of: bundle)
         if bundle.sequence > headSequence + 1 {
             let heldCount = try destination.heldCount()
             guard heldCount < limits.maxHeldBundles else {
@@ -115,9 +120,18 @@ public struct BundleImporter: Sendable {
 
         // In place: `receive` checks the clock before changing anything. (Copying the
         // replica and log first would duplicate the whole state on every import.)
-        try destination.receive(contents, of: bundle)
+        try apply(bundle, opened, into: &destination)
         destination.trust(bundle.certificates)
         return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
+    }
+
+    /// Applies the operations of a bundle that extends its chain, or, for a void bundle,
+    /// reports it and applies nothing.
+    private func apply<D: ImportDestination>(_ bundle: ChangeBundle, _ opened: Result<BundleContents, ConcordError>, into destination: inout D) throws {
+        switch opened {
+        case .success(let contents): try destination.receive(contents, of: bundle)
+        case .failure(let reason): destination.void(VoidedBundle(bundle, reason: reason))
+        }
     }
 
     /// Appends an applied bundle to its chain and releases what now follows it.
@@ -147,7 +161,7 @@ public struct BundleImporter: Sendable {
                 next = linked
             }
             do {
-                try destination.receive(try membership.contents(of: next), of: next)
+                try apply(next, try membership.contentsOrVoid(of: next), into: &destination)
             } catch is ConcordError {
                 try destination.hold(next)
                 break
