@@ -173,9 +173,13 @@ struct VectorCommand: AsyncParsableCommand {
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the replica: space, device, role, pending writes, bundles, state digest.",
+        abstract: "Show the replica: space, device, role, pending writes, bundles, state digest, problems.",
         discussion: """
-            Two replicas holding the same data show the same state digest.
+            Two replicas holding the same data show the same state digest. When the device \
+            needs its owner (its clock is wrong, or a copy of this store wrote too), an \
+            `attention` line says what happened, with dates, and what to do; the exit status \
+            is then 4 (`--json`: the `problems` array, each with `kind`, `remedy` and \
+            `message`).
 
             Examples:
               concord status
@@ -204,7 +208,13 @@ struct Status: AsyncParsableCommand {
                 ("unacknowledged_bundles", String(status.unacknowledgedBundles)),
                 ("vector", JSONText.vector(status.versionVector)),
                 ("state_digest", JSONText.string(digest)),
+                ("clock", JSONText.object([
+                    ("device", JSONText.string(CalendarTime.text(replica.options.physicalClock.nowMilliseconds(), seconds: true))),
+                    ("last_reading", JSONText.string(CalendarTime.text(await replica.lastClockReading.milliseconds, seconds: true))),
+                ])),
+                ("problems", "[" + status.problems.map(Self.json).joined(separator: ",") + "]"),
             ]))
+            if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
             return
         }
         print("""
@@ -217,6 +227,22 @@ struct Status: AsyncParsableCommand {
             vector                  \(JSONText.vector(status.versionVector))
             state digest            \(digest)
             """)
+        for problem in status.problems {
+            print("attention               \(problem.message)")
+        }
+        if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
+    }
+
+    /// `{"kind": "forked", "remedy": "recover", "message": "...", ...}`.
+    static func json(_ problem: ReplicaProblem) -> String {
+        var entries = [
+            ("kind", JSONText.string(problem.kind.description)), ("remedy", JSONText.string(problem.remedy.description)),
+            ("message", JSONText.string(problem.message)),
+            ("device_clock", JSONText.string(CalendarTime.text(problem.deviceTime, seconds: true))),
+        ]
+        if let evidence = problem.evidenceTime { entries.append(("evidence_time", JSONText.string(CalendarTime.text(evidence, seconds: true)))) }
+        if let forkedAt = problem.forkedAt { entries.append(("forked_at", String(forkedAt))) }
+        return JSONText.object(entries)
     }
 }
 

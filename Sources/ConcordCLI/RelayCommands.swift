@@ -32,8 +32,11 @@ struct SyncCommand: AsyncParsableCommand {
             advertises itself, so every device running it finds every other.
 
             Exit status: 1 when the relay or peer stays unreachable (or no member was found \
-            with --lan), 2 when it refuses (403 not a member or read-only, 409 fork, 422 \
-            invalid bundle, a peer that refuses this device) or a received bundle was rejected.
+            with --lan), 2 when it refuses (403 not a member or read-only, 422 invalid \
+            bundle, a peer that refuses this device) or a received bundle was rejected, 4 \
+            when this device needs its owner: its clock is wrong (set the date and time) or \
+            its history forked because a copy of the store wrote too (run `concord recover`); \
+            the message says which, with dates.
 
             Examples:
               concord relay serve --port 8080 &        # or a relay someone runs for you
@@ -101,6 +104,16 @@ struct SyncCommand: AsyncParsableCommand {
                 print(summary)
                 let rejected = summary.pulled.rejected.count + summary.peers.reduce(0) { $0 + $1.received.rejected.count }
                 Output.warnVoided(summary.pulled.voided + summary.peers.flatMap(\.received.voided))
+                if summary.ownBundlesFromElsewhere > 0 {
+                    Output.error("concord: warning: the relay held \(summary.ownBundlesFromElsewhere) change\(summary.ownBundlesFromElsewhere == 1 ? "" : "s") of this device that this store did not have: it was restored from a backup, or a copy of it is in use elsewhere. Nothing was lost: this store's new writes follow them. If a copy is in use, run `concord recover` on one of the two, so that each device has an identity of its own")
+                }
+                let me = replica.membership.device.publicKey
+                for place in Set(summary.pulled.forkedPlaces) where place.author != me {
+                    Output.error("concord: device \(place.author.hex.prefix(8)) wrote two different versions of its change \(place.sequence) (a copied or restored store); this device follows the relay's version")
+                }
+                // This device's own problems explain refused bundles (a clock behind makes
+                // every newer change look "from the future"): say that once, in dates.
+                if let status = Output.reportProblems(summary.problems) { throw ExitCode(status) }
                 for rejection in summary.pulled.rejected {
                     Output.error("concord: pulled bundle \(rejection.index + 1) rejected: \(rejection.error.message)")
                 }
@@ -127,8 +140,10 @@ struct SyncCommand: AsyncParsableCommand {
         writeLine("stopped (signal \(signal)); \(await engine.feedBundlesReceived) bundles received live")
     }
 
-    /// A sync error as the CLI's failure: refusals that repeating cannot fix are exit 2.
+    /// A sync error as the CLI's failure: refusals that repeating cannot fix are exit 2;
+    /// this device's own clock or forked history is exit 4.
     static func failure(_ error: ConcordSyncError) -> CLIFailure {
+        if error.code == .needsAttention { return CLIFailure(message: error.message, status: Exit.attention) }
         let refused = (error.code == .relayRefused && !error.isTransient && [403, 409, 422].contains(error.httpStatus ?? 0)) || error.code == .peerRefused
         return CLIFailure(message: error.message, status: refused ? Exit.rejected : Exit.failure)
     }

@@ -137,7 +137,7 @@ public struct HybridLogicalClock: Sendable {
     }
 
     /// `a + b`, or `UInt64.max` instead of overflowing (a `maxDrift` of `.max` means "no limit").
-    static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    package static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
         let (sum, overflow) = a.addingReportingOverflow(b)
         return overflow ? .max : sum
     }

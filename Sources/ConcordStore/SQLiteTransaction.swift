@@ -442,6 +442,43 @@ final class SQLiteTransaction: StoreWriter {
         }
     }
 
+    // MARK: Recovery
+
+    func removeChainBundles(of author: PublicKey, after sequence: UInt64) throws -> [StoredBundle] {
+        try mapping {
+            let key = Data(author.bytes)
+            let above = Int64(bitPattern: sequence)
+            let removed = try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE author = ? AND seq > ? ORDER BY seq"),
+                arguments: [key, above]
+            ).map(Self.bundle)
+            guard !removed.isEmpty else { return [] }
+            try db.cachedStatement(sql: "DELETE FROM bundles WHERE author = ? AND seq > ?").execute(arguments: [key, above])
+            if sequence == 0 {
+                try db.cachedStatement(sql: "DELETE FROM chain_heads WHERE author = ?").execute(arguments: [key])
+            } else {
+                guard let head = try Data.fetchOne(db.cachedStatement(sql: "SELECT id FROM bundles WHERE author = ? AND seq = ?"), arguments: [key, above]) else {
+                    throw StoreError(.constraint, "the chain of \(author.hex.prefix(8)) has no bundle \(sequence) to end at")
+                }
+                try db.cachedStatement(sql: "UPDATE chain_heads SET seq = ?, id = ? WHERE author = ?").execute(arguments: [above, head, key])
+            }
+            return removed
+        }
+    }
+
+    func replacePendingOperations(_ ops: [RecordOperation]) throws {
+        try mapping { try db.cachedStatement(sql: "DELETE FROM pending_ops").execute() }
+        try appendPendingOperations(ops)
+    }
+
+    func rebaseLocalSequences(acknowledged: UInt64) throws {
+        try mapping {
+            let bound = Int64(bitPattern: acknowledged)
+            try db.cachedStatement(sql: "UPDATE records SET local_seq = NULL WHERE local_seq > 0 AND local_seq <= ?").execute(arguments: [bound])
+            try db.cachedStatement(sql: "UPDATE records SET local_seq = 0 WHERE local_seq > ?").execute(arguments: [bound])
+        }
+    }
+
     // MARK: Row decoding
 
     static func key(_ data: Data) throws -> PublicKey {

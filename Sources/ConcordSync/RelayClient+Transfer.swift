@@ -29,6 +29,62 @@ extension RelayClient {
     public func pull(
         relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, progress: (@Sendable (ImportProgress) -> Void)? = nil
     ) async throws -> ImportSummary {
+        try await pull(relayVector: relayVector, bundlesTotal: bundlesTotal, sealingFirst: true, progress: progress)
+    }
+
+    /// ``pull(relayVector:bundlesTotal:progress:)``, optionally without sealing pending writes before
+    /// the import (when the relay holds more of this device's own bundles than the store:
+    /// a restored backup, `Specs/sync-protocol.md` §5). Afterwards, another author's
+    /// chain that forks against the relay's is switched to the relay's branch
+    /// (``Replica/adoptBranch(of:from:)``).
+    package func pull(
+        relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)? = nil
+    ) async throws -> ImportSummary {
+        let summary = try await pullStream(relayVector: relayVector, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress)
+        let me = replica.membership.device.publicKey
+        for author in Set(summary.forkedPlaces.map(\.author)) where author != me {
+            try await adoptRelayBranch(of: author)
+        }
+        return summary
+    }
+
+    /// Fetches every bundle of `author` the relay holds and makes the replica's chain of
+    /// that author the relay's (sync-protocol §5.4). The `since` vector is the relay's own
+    /// with `author` at 0, so only that author's bundles come (and it names no author the
+    /// relay lacks).
+    func adoptRelayBranch(of author: PublicKey) async throws {
+        var since = try await vector()
+        since[author] = 0
+        let bundles = try await fetch(since: since).filter { (try? ChangeBundle(bytes: $0))?.author == author }
+        let switched = try await replica.adoptBranch(of: author, from: bundles)
+        if switched > 0 {
+            logger.debug("followed the relay's branch of a forked device", metadata: ["author": "\(author.hex.prefix(8))", "bundles set aside": "\(switched)"])
+        }
+    }
+
+    /// The bundles the relay holds above `since`, not imported.
+    func fetch(since vector: VersionVector) async throws -> [[UInt8]] {
+        let body = ByteBuffer(bytes: try JSONEncoder().encode(RelayAPI.PullRequest(since: RelayAPI.json(vector))))
+        let maxFrameBytes = options.maxBundleBytes
+        let relayText = relay.absoluteString
+        return try await exchange(method: .POST, RelayAPI.path(replica.spaceID, "pull"), body: body, contentType: "application/json", timeout: options.transferTimeout) { response in
+            var decoder = BundleStreamFraming.Decoder(maxFrameBytes: maxFrameBytes)
+            var bundles: [[UInt8]] = []
+            for try await chunk in response.body {
+                decoder.append(chunk.readableBytesView)
+                while let bundle = try ConcordSyncError.relayProtocol({ try decoder.next() }) { bundles.append(bundle) }
+            }
+            guard decoder.isFinished else {
+                throw ConcordSyncError(.cutShort, "a pull from \(relayText) was cut; the next sync tries again")
+            }
+            return bundles
+        }
+    }
+
+    /// The streamed pull itself.
+    func pullStream(
+        relayVector: VersionVector?, bundlesTotal: Int?, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)?
+    ) async throws -> ImportSummary {
         let known: VersionVector
         if let relayVector {
             known = relayVector
@@ -50,7 +106,7 @@ extension RelayClient {
             var pageBytes = 0
             func flush() async throws {
                 guard !page.isEmpty else { return }
-                summary.add(try await replica.import(page))
+                summary.add(try await replica.import(page, sealingFirst: sealingFirst))
                 report.bundlesDone += page.count
                 report.bytesDone += pageBytes
                 page.removeAll(keepingCapacity: true)
@@ -99,18 +155,39 @@ extension RelayClient {
     public func push() async throws -> PushSummary {
         var summary = PushSummary()
         if replica.role == .writer { try await replica.seal() }
+        let me = replica.membership.device.publicKey
         var relayVector = try await vector()
         var resumes = 0
+        var adopted: Set<PublicKey> = []
         while true {
+            // This device's bundles the relay has not confirmed with the same ids go again:
+            // a duplicate confirms them; a different bundle at the same place is a fork
+            // (another copy of this store pushed first), never silently acknowledged.
+            let confirmed = try await replica.relayConfirmedSequence()
+            var from = relayVector
+            from[me] = min(relayVector[me], confirmed)
             do {
-                let pushedHeads = try await pushAbove(relayVector, summary: &summary)
-                var acknowledged = relayVector
-                for (author, sequence) in pushedHeads.entries where sequence > acknowledged[author] { acknowledged[author] = sequence }
-                try await replica.acknowledge(acknowledged)
+                let pushedHeads = try await pushAbove(from, summary: &summary)
+                try await replica.confirmRelay(holds: max(pushedHeads[me], from[me]))
                 return summary
             } catch let error as ConcordSyncError where error.relayCode == "missing-predecessor" && resumes < 3 {
                 resumes += 1
                 logger.debug("push resumes from the relay's vector", metadata: ["attempt": "\(resumes)"])
+                relayVector = try await vector()
+            } catch let error as ConcordSyncError where error.relayCode == "fork" {
+                guard let hex = error.expectedAuthor, let author = try? PublicKey(hex: hex), let sequence = error.expectedSequence else { throw error }
+                if author == me {
+                    try await replica.recordFork(at: sequence)
+                    if let problem = try await replica.problems().first(where: { $0.kind == .forked }) {
+                        throw ConcordSyncError.needsAttention(problem)
+                    }
+                    throw error
+                }
+                // This store forwards another device's branch the relay refuses: follow the
+                // relay's branch of that device (once per push), then push again.
+                guard !adopted.contains(author) else { throw error }
+                adopted.insert(author)
+                try await adoptRelayBranch(of: author)
                 relayVector = try await vector()
             }
         }

@@ -36,13 +36,21 @@ extension Replica {
     /// - Throws: ``ConcordError`` `.storage`; bundles of the failed transaction are not applied.
     @discardableResult
     public func `import`(_ bundles: [[UInt8]], progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
+        try self.import(bundles, sealingFirst: true, progress: progress)
+    }
+
+    /// ``import(_:progress:)``, optionally without sealing pending writes first: a sync
+    /// that finds the relay holding more of this device's own bundles than the store (a
+    /// restored backup) imports them before sealing, so the pending writes follow them
+    /// instead of forking the chain (`Specs/sync-protocol.md` §5).
+    package func `import`(_ bundles: [[UInt8]], sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
         let bytesTotal = bundles.reduce(0) { $0 + $1.count }
         var summary = ImportSummary()
         var report = ImportProgress(bundlesDone: 0, bundlesTotal: bundles.count, bytesDone: 0, bytesTotal: bytesTotal)
         progress?(report)
         var start = 0
         while start < bundles.count {
-            let done = try importBatch(bundles[start...], startingAt: start, summary: &summary) { _, _ in }
+            let done = try importBatch(bundles[start...], startingAt: start, summary: &summary, sealingFirst: sealingFirst) { _, _ in }
             report.bundlesDone += done
             report.bytesDone += bundles[start..<(start + done)].reduce(0) { $0 + $1.count }
             start += done
@@ -97,11 +105,11 @@ extension Replica {
     /// - Returns: How many bundles it processed.
     @discardableResult
     func importBatch(
-        _ bundles: ArraySlice<[UInt8]>, startingAt firstIndex: Int, summary: inout ImportSummary,
+        _ bundles: ArraySlice<[UInt8]>, startingAt firstIndex: Int, summary: inout ImportSummary, sealingFirst: Bool = true,
         each: (Int, ImportOutcome) -> Void
     ) throws -> Int {
         guard !bundles.isEmpty else { return 0 }
-        if role == .writer { try seal() }
+        if role == .writer && sealingFirst { try seal() }
         let tracking = !observers.isEmpty
         let me = membership.device.publicKey
         let limit = options.importBatchOperationCount
@@ -118,7 +126,12 @@ extension Replica {
                 var outcomes: [ImportOutcome] = []
                 for bytes in bundles {
                     do {
-                        outcomes.append(try importer.run(bytes, into: &destination))
+                        let outcome = try importer.run(bytes, into: &destination)
+                        if case .fork(let author, let sequence) = outcome, author == me {
+                            // Another copy of this store signed this place of our chain.
+                            try Self.markForked(at: sequence, stored: StoredProgress.read(from: tx), in: tx)
+                        }
+                        outcomes.append(outcome)
                     } catch let error as ConcordError {
                         outcomes.append(.rejected(error))
                     }
@@ -153,6 +166,35 @@ extension Replica {
             try store.write { tx in
                 _ = try currentClock(StoredProgress.read(from: tx))
                 try StoredProgress.raiseAcknowledged(to: sequence, in: tx)
+            }
+        }
+    }
+
+    /// The highest sequence of this device's chain a relay confirmed holding with the same
+    /// bundle ids (a push it stored or counted as duplicate); the acknowledged sequence
+    /// until a relay confirmed one. Never at or past a known fork.
+    package func relayConfirmedSequence() throws -> UInt64 {
+        try ConcordError.storage {
+            try store.read { tx in
+                let stored = try StoredProgress.read(from: tx)
+                let confirmed = stored.relayConfirmed ?? stored.acknowledged
+                return min(confirmed, (stored.forkedAt ?? .max) - 1)
+            }
+        }
+    }
+
+    /// Records that a relay holds this device's bundles `1...sequence` with the very ids
+    /// this store has: they are confirmed and acknowledged (their records turn synced).
+    package func confirmRelay(holds sequence: UInt64) throws {
+        try ConcordError.storage {
+            try store.write { tx in
+                let stored = try StoredProgress.read(from: tx)
+                _ = try currentClock(stored)
+                let capped = min(sequence, (stored.forkedAt ?? .max) - 1)
+                if capped > (stored.relayConfirmed ?? 0) || stored.relayConfirmed == nil {
+                    try tx.setMetadata(MetaKey.encodeUInt64(max(capped, stored.relayConfirmed ?? 0)), for: MetaKey.relayConfirmed)
+                }
+                try StoredProgress.raiseAcknowledged(to: capped, in: tx)
             }
         }
     }

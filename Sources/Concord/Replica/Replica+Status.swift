@@ -16,6 +16,9 @@ public struct ReplicaStatus: Hashable, Sendable {
     public var quarantinedBundles: Int
     /// The version vector.
     public var versionVector: VersionVector
+    /// What only the device's owner can fix (a wrong clock, a forked history), most urgent
+    /// first; empty when all is well. See ``Replica/problems(realTime:)``.
+    public var problems: [ReplicaProblem] = []
 }
 
 extension Replica {
@@ -45,7 +48,8 @@ extension Replica {
                     unacknowledgedBundles: (heads[me]?.sequence ?? 0) - min(heads[me]?.sequence ?? 0, acknowledged),
                     bundles: try tx.bundleCount(), heldBundles: try tx.heldBundles().count,
                     quarantinedBundles: try tx.quarantinedBundles().count,
-                    versionVector: VersionVector(heads.mapValues(\.sequence)))
+                    versionVector: VersionVector(heads.mapValues(\.sequence)),
+                    problems: try problems(in: tx, realTime: nil))
             }
         }
     }

@@ -21,7 +21,26 @@ extension Replica {
             throw ConcordError(.notAWriter, "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
         }
         let tracking = !observers.isEmpty
-        let (result, changes, count) = try ConcordError.storage {
+        let (result, changes, count): (T, [RecordChange], Int)
+        do {
+            (result, changes, count) = try writeTransaction(body, tracking: tracking)
+        } catch let error as ConcordError where error.code == .clockFailure {
+            // Say what happened to the clock in dates, and the one thing that fixes it.
+            guard let problem = try? problems().first(where: { $0.kind != .forked }) else { throw error }
+            throw ConcordError(.clockFailure, problem.message)
+        }
+        pendingOperationCount += count
+        notify(changes)
+        if count > 0 { for listener in localWriteListeners.values { listener.yield(count) } }
+        if let threshold = options.autoSealOperationCount, pendingOperationCount >= threshold {
+            try seal()
+        }
+        return result
+    }
+
+    /// The store transaction of ``write(_:)``.
+    private func writeTransaction<T: Sendable>(_ body: (WriteTransaction) throws -> T, tracking: Bool) throws -> (T, [RecordChange], Int) {
+        try ConcordError.storage {
             try store.write { tx in
                 // Stamp after the newest reading any process stored (issue 12.1): a write
                 // made after seeing a value must win over it, whoever imported the value.
@@ -36,13 +55,6 @@ extension Replica {
                 return (result, changes, ops.count)
             }
         }
-        pendingOperationCount += count
-        notify(changes)
-        if count > 0 { for listener in localWriteListeners.values { listener.yield(count) } }
-        if let threshold = options.autoSealOperationCount, pendingOperationCount >= threshold {
-            try seal()
-        }
-        return result
     }
 
     /// Seals every pending local operation into signed bundles appended to this device's
@@ -70,8 +82,10 @@ extension Replica {
         return bundles
     }
 
-    /// Seals the pending operations inside a store transaction.
-    func sealPending(in tx: any StoreWriter) throws -> [ChangeBundle] {
+    /// Seals the pending operations inside a store transaction, as `author` (this
+    /// replica's membership by default; a recovery seals as the new identity).
+    func sealPending(in tx: any StoreWriter, as author: Membership? = nil) throws -> [ChangeBundle] {
+        let membership = author ?? self.membership
         let ops = try tx.pendingOperations()
         guard !ops.isEmpty else { return [] }
         let me = membership.device.publicKey

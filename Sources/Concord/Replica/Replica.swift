@@ -58,6 +58,9 @@ public actor Replica {
 
     /// The store holding everything.
     public nonisolated let store: any Store
+    /// The replica directory, for replicas opened, created or joined there (a recovery
+    /// rotates its `device.key`).
+    nonisolated let directory: String?
     /// This device's membership of the space.
     public nonisolated let membership: Membership
     /// The space.
@@ -90,7 +93,24 @@ public actor Replica {
     /// - Throws: ``ConcordError`` `.wrongSpace` when the store belongs to another space;
     ///   storage failures as `.storage`.
     public init(store: any Store, membership: Membership, options: Options = Options()) throws {
+        try self.init(store: store, membership: membership, options: options, directory: nil)
+    }
+
+    /// Opens a replica on a store, in `directory` if it lives in one.
+    ///
+    /// A writer whose certificate is dated more than the drift bound in the future (it
+    /// joined while its clock was ahead) certifies its key again with the current time, so
+    /// peers and relays accept it (`Specs/hlc.md` §9).
+    init(store: any Store, membership: Membership, options: Options, directory: String?) throws {
+        let now = options.physicalClock.nowMilliseconds()
+        var membership = membership
+        var renewed = false
+        if membership.latestIssueTime > HybridLogicalClock.saturatingAdd(now, options.maxDrift), membership.canInvite {
+            membership = try membership.renewed(issuedAt: now)
+            renewed = true
+        }
         self.store = store
+        self.directory = directory
         self.membership = membership
         self.options = options
         self.importer = BundleImporter(membership: membership, limits: options.limits)
@@ -105,6 +125,9 @@ public actor Replica {
                     try tx.setMetadata([membership.isEncrypted ? 1 : 0], for: MetaKey.encrypted)
                     try tx.setMetadata(membership.certificates.bytes, for: MetaKey.certificates)
                     try tx.setMetadata(membership.device.publicKey.bytes, for: MetaKey.device)
+                }
+                if renewed, try tx.metadata(MetaKey.device) == membership.device.publicKey.bytes {
+                    try tx.setMetadata(membership.certificates.bytes, for: MetaKey.certificates)
                 }
                 return (try StoredProgress.read(from: tx), try tx.pendingOperationCount())
             }
@@ -129,7 +152,7 @@ public actor Replica {
         let layout = try ReplicaDirectory(creating: directory)
         let membership = Membership.createSpace(encrypted: encrypted, issuedAt: options.physicalClock.nowMilliseconds())
         try layout.writeKeys(of: membership)
-        return try Replica(store: layout.createStore(), membership: membership, options: options)
+        return try Replica(store: layout.createStore(), membership: membership, options: options, directory: directory)
     }
 
     /// Joins a space with an invite: a new device identity and a new replica in
@@ -144,7 +167,7 @@ public actor Replica {
         let layout = try ReplicaDirectory(creating: directory)
         let membership = try Membership.join(invite, issuedAt: options.physicalClock.nowMilliseconds())
         try layout.writeKeys(of: membership)
-        return try Replica(store: layout.createStore(), membership: membership, options: options)
+        return try Replica(store: layout.createStore(), membership: membership, options: options, directory: directory)
     }
 
     /// Opens the replica in `directory`, resuming exactly where it stopped. Group and
@@ -156,7 +179,7 @@ public actor Replica {
         let layout = try ReplicaDirectory(existing: directory)
         let store = try layout.openStore()
         let membership = try layout.readMembership(from: store)
-        return try Replica(store: store, membership: membership, options: options)
+        return try Replica(store: store, membership: membership, options: options, directory: directory)
     }
 
     /// An invite token for another person's device.

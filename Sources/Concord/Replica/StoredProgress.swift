@@ -46,9 +46,15 @@ struct StoredProgress {
         }
     }
 
-    /// Stores `sequence` as the acknowledged sequence unless a larger one is stored.
+    /// Stores `sequence` as the acknowledged sequence unless a larger one is stored. Never
+    /// at or past a known fork of this device's chain: a peer that names sequence `n` of
+    /// this device may hold the other copy's bundle `n` (`Specs/sync-protocol.md` §5).
     static func raiseAcknowledged(to sequence: UInt64, in tx: any StoreWriter) throws {
         let stored = try tx.metadata(MetaKey.acknowledged).map(MetaKey.decodeUInt64) ?? 0
+        var sequence = sequence
+        if let forkedAt = try tx.metadata(MetaKey.forkedAt).map(MetaKey.decodeUInt64) {
+            sequence = min(sequence, forkedAt - 1)
+        }
         if sequence > stored {
             try tx.setMetadata(MetaKey.encodeUInt64(sequence), for: MetaKey.acknowledged)
         }
