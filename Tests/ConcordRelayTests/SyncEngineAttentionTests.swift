@@ -1,0 +1,80 @@
+import Concord
+import ConcordRelay
+import ConcordSync
+import Foundation
+import Logging
+import Testing
+
+/// What an app sees when the device itself needs its owner (`Specs/sync-protocol.md` §3,
+/// §5; `Specs/hlc.md` §9): `syncNow()` throws `needsAttention` with the problem, and the
+/// status stream reports `.attention(problem)`.
+@Suite struct SyncEngineAttentionTests {
+    static var quietLogger: Logger {
+        var logger = Logger(label: "concord.sync.test")
+        logger.logLevel = .critical
+        return logger
+    }
+
+    /// The first `.attention` the stream reports.
+    static func attention(_ statuses: AsyncStream<SyncEngine.Status>) async -> ReplicaProblem? {
+        for await status in statuses {
+            if case .attention(let problem) = status { return problem }
+        }
+        return nil
+    }
+
+    @Test("a clock a year ahead of the relay's: the round stops before sealing, .attention(clock-ahead) with both dates; set right, the round succeeds")
+    func clockAheadOfTheRelay() async throws {
+        try await RelayHarness.with { relay in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let now = SystemClock().nowMilliseconds()
+            let time = ManualClock(milliseconds: now)
+            let replica = try Replica.create(at: directory.path("device"), options: Replica.Options(physicalClock: time))
+            time.set(milliseconds: now + 365 * 86_400_000)
+            try await replica.write { try $0.set("title", to: "ahead", record: RecordID.random(), in: "notes") }
+            let engine = SyncEngine(replica: replica, relay: URL(string: relay.baseURL)!, logger: Self.quietLogger)
+            let statuses = await engine.status
+            let error = await #expect(throws: ConcordSyncError.self) { try await engine.syncNow() }
+            #expect(error?.code == .needsAttention && error?.problem?.kind == .clockAhead, "\(String(describing: error))")
+            #expect(error?.isTransient == false)
+            let problem = await Self.attention(statuses)
+            #expect(problem?.kind == .clockAhead && problem?.remedy == .setClock)
+            #expect(problem?.message.contains(CalendarTime.date(now)) == true, "\(String(describing: problem?.message))")
+            #expect(try await replica.status().pendingOperations == 1, "nothing sealed")
+            time.set(milliseconds: SystemClock().nowMilliseconds())
+            let summary = try await engine.syncNow()
+            #expect(summary.problems.isEmpty && summary.pushed.stored == 1, "\(summary)")
+            #expect(await engine.currentStatus == .synced)
+        }
+    }
+
+    @Test("a copied store's engine: .attention(forked) naming recover; after recover a new engine syncs")
+    func forkedStore() async throws {
+        try await RelayHarness.with { relay in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let url = URL(string: relay.baseURL)!
+            let original = try Replica.create(at: directory.path("original"))
+            try await original.write { try $0.set("title", to: "one", record: RecordID.random(), in: "notes") }
+            try await SyncEngine(replica: original, relay: url, logger: Self.quietLogger).syncNow()
+            try FileManager.default.copyItem(atPath: directory.path("original"), toPath: directory.path("copy"))
+            let copy = try Replica.open(at: directory.path("copy"))
+            try await original.write { try $0.set("title", to: "original", record: RecordID.random(), in: "notes") }
+            try await copy.write { try $0.set("title", to: "copy", record: RecordID.random(), in: "notes") }
+            try await copy.seal()
+            try await SyncEngine(replica: original, relay: url, logger: Self.quietLogger).syncNow()
+            let engine = SyncEngine(replica: copy, relay: url, logger: Self.quietLogger)
+            let statuses = await engine.status
+            let error = await #expect(throws: ConcordSyncError.self) { try await engine.syncNow() }
+            #expect(error?.problem?.kind == .forked && error?.problem?.forkedAt == 2, "\(String(describing: error))")
+            let problem = await Self.attention(statuses)
+            #expect(problem?.remedy == .recover)
+            let next = try await copy.recover().replica
+            let summary = try await SyncEngine(replica: next, relay: url, logger: Self.quietLogger).syncNow()
+            #expect(summary.problems.isEmpty && summary.pushed.stored == 1, "\(summary)")
+            try await SyncEngine(replica: original, relay: url, logger: Self.quietLogger).syncNow()
+            #expect(try await original.state().digestHex == next.state().digestHex)
+        }
+    }
+}
