@@ -66,7 +66,7 @@ extension RelayClient {
                     case .binary(let buffer):
                         // One or more framed bundles, in the relay's storage order.
                         for bytes in try ConcordSyncError.relayProtocol({ try BundleStreamFraming.frames(inMessage: Array(buffer.readableBytesView), maxFrameBytes: maxBundleBytes) }) {
-                            let outcome = try await replica.import(bytes)
+                            let outcome = try await replica.import(bytes, fromRelay: true)
                             await onBundle(outcome, bytes.count)
                         }
                     }

@@ -40,11 +40,14 @@ extension RelayClient {
     package func pull(
         relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)? = nil
     ) async throws -> ImportSummary {
+        let unconfirmed = try await replica.unconfirmedAuthors()
         let summary = try await pullStream(relayVector: relayVector, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress)
         let me = replica.membership.device.publicKey
         for author in Set(summary.forkedPlaces.map(\.author)) where author != me {
             try await adoptRelayBranch(of: author)
         }
+        // Their heads came back as duplicates, or as forks now followed: compared.
+        try await replica.confirmAuthors(unconfirmed)
         return summary
     }
 
@@ -91,8 +94,13 @@ extension RelayClient {
         } else {
             known = try await vector()
         }
-        let local = try await replica.versionVector()
-        let since = RelayAPI.PullRequest(since: RelayAPI.json(VersionVector(local.entries.filter { known.entries[$0.key] != nil })))
+        var vector = VersionVector(try await replica.versionVector().entries.filter { known.entries[$0.key] != nil })
+        // Authors whose bundles came from elsewhere (a file, a folder): ask again for the
+        // bundle at this store's head, so a different one there shows as a fork (§5.4).
+        for author in try await replica.unconfirmedAuthors() where vector[author] > 0 {
+            vector[author] -= 1
+        }
+        let since = RelayAPI.PullRequest(since: RelayAPI.json(vector))
         let body = ByteBuffer(bytes: try JSONEncoder().encode(since))
         let replica = self.replica
         let pageLimit = options.pullPageBytes
@@ -106,7 +114,7 @@ extension RelayClient {
             var pageBytes = 0
             func flush() async throws {
                 guard !page.isEmpty else { return }
-                summary.add(try await replica.import(page, sealingFirst: sealingFirst))
+                summary.add(try await replica.import(page, sealingFirst: sealingFirst, fromRelay: true))
                 report.bundlesDone += page.count
                 report.bytesDone += pageBytes
                 page.removeAll(keepingCapacity: true)

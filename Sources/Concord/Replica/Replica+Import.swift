@@ -16,9 +16,15 @@ extension Replica {
     /// - Returns: The outcome; a rejection leaves the store unchanged.
     /// - Throws: ``ConcordError`` `.storage` when the store fails (nothing is applied).
     public func `import`(_ bytes: [UInt8]) throws -> ImportOutcome {
+        try self.import(bytes, fromRelay: false)
+    }
+
+    /// ``import(_:)-([UInt8])``, saying whether the bundle came from a relay (see
+    /// ``import(_:sealingFirst:fromRelay:progress:)``).
+    package func `import`(_ bytes: [UInt8], fromRelay: Bool) throws -> ImportOutcome {
         var summary = ImportSummary()
         var outcome = ImportOutcome.duplicate(.zero)
-        try importBatch([bytes], startingAt: 0, summary: &summary) { outcome = $1 }
+        try importBatch([bytes], startingAt: 0, summary: &summary, fromRelay: fromRelay) { outcome = $1 }
         return outcome
     }
 
@@ -42,15 +48,19 @@ extension Replica {
     /// ``import(_:progress:)``, optionally without sealing pending writes first: a sync
     /// that finds the relay holding more of this device's own bundles than the store (a
     /// restored backup) imports them before sealing, so the pending writes follow them
-    /// instead of forking the chain (`Specs/sync-protocol.md` §5).
-    package func `import`(_ bundles: [[UInt8]], sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
+    /// instead of forking the chain (`Specs/sync-protocol.md` §5). Bundles that do not come
+    /// from a relay mark their authors as not yet confirmed by one: the next relay round
+    /// compares this store's head of each such author with the relay's (§5.4).
+    package func `import`(
+        _ bundles: [[UInt8]], sealingFirst: Bool, fromRelay: Bool = false, progress: (@Sendable (ImportProgress) -> Void)? = nil
+    ) throws -> ImportSummary {
         let bytesTotal = bundles.reduce(0) { $0 + $1.count }
         var summary = ImportSummary()
         var report = ImportProgress(bundlesDone: 0, bundlesTotal: bundles.count, bytesDone: 0, bytesTotal: bytesTotal)
         progress?(report)
         var start = 0
         while start < bundles.count {
-            let done = try importBatch(bundles[start...], startingAt: start, summary: &summary, sealingFirst: sealingFirst) { _, _ in }
+            let done = try importBatch(bundles[start...], startingAt: start, summary: &summary, sealingFirst: sealingFirst, fromRelay: fromRelay) { _, _ in }
             report.bundlesDone += done
             report.bytesDone += bundles[start..<(start + done)].reduce(0) { $0 + $1.count }
             start += done
@@ -106,7 +116,7 @@ extension Replica {
     @discardableResult
     func importBatch(
         _ bundles: ArraySlice<[UInt8]>, startingAt firstIndex: Int, summary: inout ImportSummary, sealingFirst: Bool = true,
-        each: (Int, ImportOutcome) -> Void
+        fromRelay: Bool = false, each: (Int, ImportOutcome) -> Void
     ) throws -> Int {
         guard !bundles.isEmpty else { return 0 }
         if role == .writer && sealingFirst { try seal() }
@@ -138,6 +148,9 @@ extension Replica {
                     if destination.operationsApplied >= limit { break }
                 }
                 try destination.flush()
+                if !fromRelay {
+                    try Self.markUnconfirmed(destination.appendedAuthors.subtracting([me]), in: tx)
+                }
                 // Never lower what another process stored meanwhile (issue 12.1).
                 try StoredProgress.raiseClock(to: destination.clock.last, in: tx)
                 try StoredProgress.raiseAcknowledged(to: destination.acknowledged, in: tx)
@@ -197,5 +210,33 @@ extension Replica {
                 try StoredProgress.raiseAcknowledged(to: capped, in: tx)
             }
         }
+    }
+
+    /// Authors whose bundles this store took from elsewhere than a relay since a relay
+    /// round last compared their chains with its own (`Specs/sync-protocol.md` §5.4).
+    package func unconfirmedAuthors() throws -> Set<PublicKey> {
+        try ConcordError.storage { try store.read { try Self.unconfirmed(in: $0) } }
+    }
+
+    /// Records that a relay round compared these authors' chains with the relay's.
+    package func confirmAuthors(_ authors: Set<PublicKey>) throws {
+        guard !authors.isEmpty else { return }
+        try ConcordError.storage {
+            try store.write { tx in
+                let remaining = try Self.unconfirmed(in: tx).subtracting(authors)
+                try tx.setMetadata(remaining.isEmpty ? nil : remaining.sorted().flatMap(\.bytes), for: MetaKey.unconfirmedAuthors)
+            }
+        }
+    }
+
+    static func unconfirmed(in tx: any StoreReader) throws -> Set<PublicKey> {
+        guard let bytes = try tx.metadata(MetaKey.unconfirmedAuthors) else { return [] }
+        return Set(stride(from: 0, to: bytes.count - bytes.count % 32, by: 32).compactMap { try? PublicKey(bytes: Array(bytes[$0..<($0 + 32)])) })
+    }
+
+    static func markUnconfirmed(_ authors: Set<PublicKey>, in tx: any StoreWriter) throws {
+        let current = try unconfirmed(in: tx)
+        guard !authors.isSubset(of: current) else { return }
+        try tx.setMetadata(current.union(authors).sorted().flatMap(\.bytes), for: MetaKey.unconfirmedAuthors)
     }
 }

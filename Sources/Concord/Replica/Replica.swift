@@ -211,6 +211,7 @@ enum MetaKey {
     static let relayConfirmed = "sync.relay-confirmed-sequence"
     static let forkedAt = "sync.forked-at"
     static let predecessor = "recovery.predecessor"
+    static let unconfirmedAuthors = "sync.unconfirmed-authors"
 
     static func encodeUInt64(_ value: UInt64) -> [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }

@@ -16,6 +16,8 @@ struct StoreDestination: ImportDestination {
     var operationsApplied = 0
     /// Bundles that entered their chain void in this transaction.
     var voided: [VoidedBundle] = []
+    /// Authors of the bundles appended to chains in this transaction.
+    var appendedAuthors: Set<PublicKey> = []
     /// The records this transaction's bundles touched, each read from the store once.
     /// Without observers the batch is written back once, by ``flush()`` at the end of the
     /// transaction (a record changed by several bundles is written once); with observers
@@ -63,7 +65,10 @@ struct StoreDestination: ImportDestination {
 
     mutating func void(_ voided: VoidedBundle) { self.voided.append(voided) }
 
-    mutating func append(_ bundle: ChangeBundle) throws { try tx.appendBundle(StoredBundle(bundle)) }
+    mutating func append(_ bundle: ChangeBundle) throws {
+        try tx.appendBundle(StoredBundle(bundle))
+        appendedAuthors.insert(bundle.author)
+    }
 
     mutating func hold(_ bundle: ChangeBundle) throws { try tx.holdBundle(StoredBundle(bundle)) }
 
