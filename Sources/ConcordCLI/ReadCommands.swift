@@ -208,10 +208,6 @@ struct Status: AsyncParsableCommand {
                 ("unacknowledged_bundles", String(status.unacknowledgedBundles)),
                 ("vector", JSONText.vector(status.versionVector)),
                 ("state_digest", JSONText.string(digest)),
-                ("clock", JSONText.object([
-                    ("device", JSONText.string(CalendarTime.text(replica.options.physicalClock.nowMilliseconds(), seconds: true))),
-                    ("last_reading", JSONText.string(CalendarTime.text(await replica.lastClockReading.milliseconds, seconds: true))),
-                ])),
                 ("problems", "[" + status.problems.map(Self.json).joined(separator: ",") + "]"),
             ]))
             if !status.problems.isEmpty { throw ExitCode(Exit.attention) }

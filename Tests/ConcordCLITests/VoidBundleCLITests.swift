@@ -49,7 +49,7 @@ struct VoidBundleCLITests {
         // B: the sync succeeds, says once which bundle was skipped, and applies bundle 3.
         let synced = try b.run("sync", relay.url)
         #expect(synced.status == 0, "\(synced.stdout) \(synced.stderr)")
-        #expect(synced.stderr.contains("bundle 2 of device") && synced.stderr.contains("could not be read"), "\(synced.stderr)")
+        #expect(synced.stderr.contains("bundle 2 of device") && synced.stderr.contains("could not be read"), "\(synced.stdout) \(synced.stderr)")
         #expect(try b.ok("get", "notes", third).contains("three"))
         #expect(try b.ok("get", "notes", first).contains("one"))
         let again = try b.run("sync", relay.url)

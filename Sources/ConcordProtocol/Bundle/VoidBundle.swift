@@ -1,9 +1,9 @@
 import ConcordCrypto
 
-/// A bundle that verified (signature, membership, chain position) but whose payload no
-/// member can use: it enters its author's chain **void**, with no operation applied, so
-/// the author's later bundles are not stalled behind it (`Specs/wire-format.md` §7.7,
-/// step 11).
+/// A bundle that verified (signature, membership, chain position) and extends its author's
+/// chain, but whose payload no member can use: it enters the chain **void**, with no
+/// operation applied, so the author's later bundles are not stalled behind it
+/// (`Specs/wire-format.md` §7.7, step 11).
 ///
 /// Every member holds the same content key and runs the same decoder, so every replica
 /// decides alike: the bundle is void everywhere or nowhere, and replicas that hold the

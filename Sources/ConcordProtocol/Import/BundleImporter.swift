@@ -10,8 +10,8 @@ import ConcordCrypto
 /// (→ ``ImportOutcome/duplicate(_:)``); chain position (a second bundle for a place
 /// already taken → ``ImportOutcome/fork(author:sequence:)``); decrypt; decode;
 /// every operation by the author and inside the header's clock range (a payload that fails
-/// here the same way on every member makes the bundle void: it takes its place in the
-/// chain with no operation applied, reported as a ``VoidedBundle``); then either hold
+/// here the same way on every member makes a bundle that extends its chain void: it takes
+/// its place with no operation applied, reported as a ``VoidedBundle``); then either hold
 /// it (a predecessor is missing → ``ImportOutcome/held(waitingFor:)``) or apply it,
 /// advance the chain and apply every held bundle it releases
 /// (→ ``ImportOutcome/applied(_:)``). A rejected bundle changes neither the replica
@@ -104,11 +104,12 @@ public struct BundleImporter: Sendable {
             return .fork(author: bundle.author, sequence: bundle.sequence)
         }
 
-        // A payload every member fails to open the same way makes the bundle void, not
-        // rejected: it still takes its place in the chain, so the author's later bundles
-        // are not stalled behind it forever (wire-format §7.7, step 11).
-        let opened = try membership.contentsOrVoid(of: bundle)
+        // A payload every member fails to open the same way makes a bundle that extends its
+        // chain void, not rejected: it takes its place, so the author's later bundles are not
+        // stalled behind it forever. One that would wait for a predecessor is rejected as
+        // before and becomes void when it arrives in order (wire-format §7.7, step 11).
         if bundle.sequence > headSequence + 1 {
+            _ = try membership.contents(of: bundle)
             let heldCount = try destination.heldCount()
             guard heldCount < limits.maxHeldBundles else {
                 throw ConcordError(.tooManyHeldBundles, "\(heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)")
@@ -120,7 +121,7 @@ public struct BundleImporter: Sendable {
 
         // In place: `receive` checks the clock before changing anything. (Copying the
         // replica and log first would duplicate the whole state on every import.)
-        try apply(bundle, opened, into: &destination)
+        try apply(bundle, try membership.contentsOrVoid(of: bundle), into: &destination)
         destination.trust(bundle.certificates)
         return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
     }
