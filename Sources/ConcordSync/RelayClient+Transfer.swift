@@ -166,48 +166,60 @@ extension RelayClient {
         let me = replica.membership.device.publicKey
         var relayVector = try await vector()
         var resumes = 0
-        var adopted: Set<PublicKey> = []
+        // 1. This device's own bundles, above the last one the relay confirmed holding with
+        // the same ids: a duplicate confirms them; a different bundle at the same place is a
+        // fork (another copy of this store pushed first), never silently acknowledged.
         while true {
-            // This device's bundles the relay has not confirmed with the same ids go again:
-            // a duplicate confirms them; a different bundle at the same place is a fork
-            // (another copy of this store pushed first), never silently acknowledged.
             let confirmed = try await replica.relayConfirmedSequence()
             var from = relayVector
             from[me] = min(relayVector[me], confirmed)
             do {
-                let pushedHeads = try await pushAbove(from, summary: &summary)
+                let pushedHeads = try await pushAbove(from, summary: &summary) { $0 == me }
                 try await replica.confirmRelay(holds: max(pushedHeads[me], from[me]))
-                return summary
+                break
             } catch let error as ConcordSyncError where error.relayCode == "missing-predecessor" && resumes < 3 {
                 resumes += 1
                 logger.debug("push resumes from the relay's vector", metadata: ["attempt": "\(resumes)"])
                 relayVector = try await vector()
-            } catch let error as ConcordSyncError where error.relayCode == "fork" {
-                guard let hex = error.expectedAuthor, let author = try? PublicKey(hex: hex), let sequence = error.expectedSequence else { throw error }
-                if author == me {
-                    try await replica.recordFork(at: sequence)
-                    if let problem = try await replica.problems().first(where: { $0.kind == .forked }) {
-                        throw ConcordSyncError.needsAttention(problem)
-                    }
-                    throw error
+            } catch let error as ConcordSyncError where error.relayCode == "fork" && error.expectedAuthor == me.hex {
+                try await replica.recordFork(at: error.expectedSequence ?? 1)
+                if let problem = try await replica.problems().first(where: { $0.kind == .forked }) {
+                    throw ConcordSyncError.needsAttention(problem)
                 }
-                // This store forwards another device's branch the relay refuses: follow the
-                // relay's branch of that device (once per push), then push again.
-                guard !adopted.contains(author) else { throw error }
-                adopted.insert(author)
-                try await adoptRelayBranch(of: author)
-                relayVector = try await vector()
+                throw error
             }
         }
+        // 2. Other authors' bundles the relay lacks (store and forward), best effort: the
+        // relay refusing one of them (it forks the relay's branch of that author, or it is
+        // dated beyond the relay's clock) must not hold back this device's own writes.
+        var adopted: Set<PublicKey> = []
+        for _ in 0..<3 {
+            do {
+                try await pushAbove(try await vector(), summary: &summary) { $0 != me }
+                break
+            } catch let error as ConcordSyncError where error.relayCode == "fork" {
+                // This store holds another device's branch the relay refuses: follow the
+                // relay's branch of that device (sync-protocol §5.4), then try again.
+                guard let hex = error.expectedAuthor, let author = try? PublicKey(hex: hex), author != me, !adopted.contains(author) else { break }
+                adopted.insert(author)
+                try await adoptRelayBranch(of: author)
+            } catch let error as ConcordSyncError where error.code == .relayRefused && [409, 422].contains(error.httpStatus ?? 0) {
+                logger.debug("the relay refused forwarded bundles of other devices", metadata: ["reason": "\(error.message)"])
+                break
+            }
+        }
+        return summary
     }
 
-    /// Pushes the bundles above `relayVector` in requests of at most `maxPushBytes`.
+    /// Pushes the bundles above `relayVector` whose author passes `include`, in requests
+    /// of at most `maxPushBytes`.
     /// - Returns: The highest sequence pushed per author.
-    func pushAbove(_ relayVector: VersionVector, summary: inout PushSummary) async throws -> VersionVector {
+    @discardableResult
+    func pushAbove(_ relayVector: VersionVector, summary: inout PushSummary, include: (PublicKey) -> Bool = { _ in true }) async throws -> VersionVector {
         var heads = VersionVector()
         var buffer: [UInt8] = []
         let limit = options.maxPushBytes
-        for try await bundle in try await replica.bundles(since: relayVector) {
+        for try await bundle in try await replica.bundles(since: relayVector) where include(bundle.author) {
             if !buffer.isEmpty && buffer.count + bundle.bytes.count + 8 > limit {
                 try await flushPush(&buffer, summary: &summary)
             }

@@ -77,4 +77,35 @@ import Testing
             #expect(try await original.state().digestHex == next.state().digestHex)
         }
     }
+
+    @Test("a bundle of another device the relay refuses (its membership dated an hour ahead) does not hold back this device's own writes")
+    func refusedForwardingDoesNotBlockOwnPush() async throws {
+        try await RelayHarness.with { relay in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let url = URL(string: relay.baseURL)!
+            let now = SystemClock().nowMilliseconds()
+            let alice = try Replica.create(at: directory.path("alice"))
+            // X joins with its clock an hour ahead, then writes with the clock set right: its
+            // bundle carries a certificate the relay refuses for another hour.
+            let xClock = ManualClock(milliseconds: now + 3_600_000)
+            let x = try Replica.join(try await alice.invite(), at: directory.path("x"), options: Replica.Options(physicalClock: xClock))
+            xClock.set(milliseconds: now)
+            try await x.write { try $0.set("title", to: "from x", record: RecordID.random(), in: "notes") }
+            // Bob, his clock an hour ahead too, takes X's bundle from a file; then his clock is set.
+            let bobClock = ManualClock(milliseconds: now)
+            let bob = try Replica.join(try await alice.invite(), at: directory.path("bob"), options: Replica.Options(physicalClock: bobClock))
+            bobClock.set(milliseconds: now + 3_600_000)
+            let fromX = try await x.bundles().reduce(into: [[UInt8]]()) { $0.append($1.bytes) }
+            #expect(try await bob.import(fromX).applied == 1)
+            bobClock.set(milliseconds: SystemClock().nowMilliseconds())
+            let id = RecordID.random()
+            try await bob.write { try $0.set("title", to: "bob", record: id, in: "notes") }
+            let summary = try await SyncEngine(replica: bob, relay: url, logger: Self.quietLogger).syncNow()
+            #expect(summary.pushed.stored == 1, "\(summary)")
+            #expect(try await bob.syncStatus(of: id, in: "notes") == .synced)
+            try await SyncEngine(replica: alice, relay: url, logger: Self.quietLogger).syncNow()
+            #expect(try await alice.record(id, in: "notes")?["title"] == "bob")
+        }
+    }
 }
