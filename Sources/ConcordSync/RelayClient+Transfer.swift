@@ -36,14 +36,30 @@ extension RelayClient {
     /// the import (when the relay holds more of this device's own bundles than the store:
     /// a restored backup, `Specs/sync-protocol.md` §5). Afterwards, another author's
     /// chain that forks against the relay's is switched to the relay's branch
-    /// (``Replica/adoptBranch(of:from:)``).
+    /// (``Replica/adoptBranch(of:from:)``): one where a pulled bundle forked; one whose
+    /// pulled bundles were all taken in (none rejected) and yet left its chain behind the
+    /// relay's vector; and an unconfirmed one whose chain holds another bundle than the
+    /// relay's at the place asked again. In the last two the relay's bundles were already
+    /// set aside as forks (they came first from a file): this store holds another branch.
     package func pull(
         relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)? = nil
     ) async throws -> ImportSummary {
         let unconfirmed = try await replica.unconfirmedAuthors()
-        let summary = try await pullStream(relayVector: relayVector, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress)
+        let known: VersionVector
+        if let relayVector {
+            known = relayVector
+        } else {
+            known = try await vector()
+        }
+        let (summary, received, asked) = try await pullStream(relayVector: known, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress)
         let me = replica.membership.device.publicKey
-        for author in Set(summary.forkedPlaces.map(\.author)) where author != me {
+        var follow = Set(summary.forkedPlaces.map(\.author))
+        let after = try await replica.versionVector()
+        for author in received where after[author] < known[author] { follow.insert(author) }
+        for (author, relayBundle) in asked where try await replica.chainBundleID(of: author, at: relayBundle.sequence) != relayBundle.id {
+            follow.insert(author)
+        }
+        for author in follow.sorted() where author != me {
             try await adoptRelayBranch(of: author)
         }
         // Their heads came back as duplicates, or as forks now followed: compared.
@@ -85,19 +101,18 @@ extension RelayClient {
     }
 
     /// The streamed pull itself.
+    /// - Returns: What was imported; the authors of the bundles received of which none was
+    ///   rejected; and for each unconfirmed author, the relay's bundle at the place asked
+    ///   again (its sequence and id).
     func pullStream(
-        relayVector: VersionVector?, bundlesTotal: Int?, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)?
-    ) async throws -> ImportSummary {
-        let known: VersionVector
-        if let relayVector {
-            known = relayVector
-        } else {
-            known = try await vector()
-        }
+        relayVector known: VersionVector, bundlesTotal: Int?, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)?
+    ) async throws -> (ImportSummary, Set<PublicKey>, [PublicKey: (sequence: UInt64, id: BundleID)]) {
         var vector = VersionVector(try await replica.versionVector().entries.filter { known.entries[$0.key] != nil })
         // Authors whose bundles came from elsewhere (a file, a folder): ask again for the
         // bundle at this store's head, so a different one there shows as a fork (§5.4).
+        var recheck: [PublicKey: UInt64] = [:]
         for author in try await replica.unconfirmedAuthors() where vector[author] > 0 {
+            recheck[author] = vector[author]
             vector[author] -= 1
         }
         let since = RelayAPI.PullRequest(since: RelayAPI.json(vector))
@@ -112,9 +127,21 @@ extension RelayClient {
             var report = ImportProgress(bundlesDone: 0, bundlesTotal: bundlesTotal, bytesDone: 0, bytesTotal: nil)
             var page: [[UInt8]] = []
             var pageBytes = 0
+            var received: Set<PublicKey> = []
+            var refused: Set<PublicKey> = []
+            var asked: [PublicKey: (sequence: UInt64, id: BundleID)] = [:]
             func flush() async throws {
                 guard !page.isEmpty else { return }
-                summary.add(try await replica.import(page, sealingFirst: sealingFirst, fromRelay: true))
+                let imported = try await replica.import(page, sealingFirst: sealingFirst, fromRelay: true)
+                let bundles = page.map { try? ChangeBundle(bytes: $0) }
+                for case let bundle? in bundles {
+                    received.insert(bundle.author)
+                    if recheck[bundle.author] == bundle.sequence { asked[bundle.author] = (bundle.sequence, bundle.id) }
+                }
+                for rejection in imported.rejected where bundles.indices.contains(rejection.index) {
+                    if let author = bundles[rejection.index]?.author { refused.insert(author) }
+                }
+                summary.add(imported)
                 report.bundlesDone += page.count
                 report.bytesDone += pageBytes
                 page.removeAll(keepingCapacity: true)
@@ -142,7 +169,7 @@ extension RelayClient {
                 let reason = transportError.map { " (\($0))" } ?? ""
                 throw ConcordSyncError(.cutShort, "the pull from \(relayText) was cut after \(report.bundlesDone) whole bundles\(reason); they were kept, and the next sync continues from there")
             }
-            return summary
+            return (summary, received.subtracting(refused), asked)
         }
     }
 

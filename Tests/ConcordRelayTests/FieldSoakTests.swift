@@ -67,6 +67,8 @@ final class SoakDevice: @unchecked Sendable {
     /// ahead accepts what others wrote far ahead, Specs/hlc.md §9.3).
     let mayGoFarAhead: Bool
     var written = 0
+    /// Whether a write of its own identity is dated a day or more ahead.
+    var wroteFarAhead = false
     /// Its unique writes not yet seen acknowledged: record → value.
     var unacknowledged: [RecordID: String] = [:]
 
@@ -168,7 +170,13 @@ final class SoakWorld: @unchecked Sendable {
 
     var live: [SoakDevice] { devices.filter(\.alive) }
 
-    func count(_ what: String) { counts[what, default: 0] += 1 }
+    /// What happened, step by step: printed when a case fails.
+    var history: [String] = []
+
+    func count(_ what: String) {
+        counts[what, default: 0] += 1
+        history.append("    \(what)")
+    }
 
     // MARK: Steps
 
@@ -209,25 +217,31 @@ final class SoakWorld: @unchecked Sendable {
     }
 
     /// `steps` random events with every mandatory one at a seeded place (a restore after
-    /// the backup it needs).
+    /// the backup it needs; the day and the year ahead next to each other, no later than
+    /// the first random jump far ahead, so that both happen before the device that wrote
+    /// far ahead recovers, see ``farExcursionsEnded``).
     static func plan(steps: Int, _ rng: inout SeededGenerator) -> [Event] {
         var events = (0..<steps).map { _ in Event.random(&rng) }
-        for event in Event.mandatory.shuffled(using: &rng) where !events.contains(event) {
+        let far: [Event] = [.clockDayAhead, .clockYearAhead]
+        for event in Event.mandatory.shuffled(using: &rng) where !far.contains(event) && !events.contains(event) {
             let lower = event == .restore ? (events.firstIndex(of: .backUp) ?? 0) + 1 : 0
             events.insert(event, at: Int.random(in: min(lower, events.count)...events.count, using: &rng))
         }
+        let firstFar = events.firstIndex(where: far.contains) ?? Int.random(in: 0...events.count / 2, using: &rng)
+        events.insert(contentsOf: far.shuffled(using: &rng), at: firstFar)
         return events
     }
 
     func step(_ event: Event, _ rng: inout SeededGenerator) async throws {
         let device = live.randomElement(using: &rng)!
+        history.append("\(event) (picked \(device.name))")
         switch event {
         case .write: try await write(device, &rng)
         case .syncRelay: try await syncRelay(device, fixClockWhenTold: rng.chance(0.5))
         case .syncFolder: try await syncFolder(device)
         case .clockMinutesAhead: jumpClock(device, to: Self.minutes3, "+3 min")
-        case .clockDayAhead: jumpClock(farAhead, to: Self.day, "+1 day")
-        case .clockYearAhead: jumpClock(farAhead, to: Self.year, "+1 year")
+        case .clockDayAhead: jumpFarAhead(to: Self.day, "+1 day")
+        case .clockYearAhead: jumpFarAhead(to: Self.year, "+1 year")
         case .clockTo2000:
             // Any device but the one far ahead (a device far ahead accepts what others wrote
             // far ahead, Specs/hlc.md §9.3: one wrong clock at a time in either direction).
@@ -249,6 +263,23 @@ final class SoakWorld: @unchecked Sendable {
     /// The device that may go far ahead (a day, a year), or any live one if it died.
     var farAhead: SoakDevice { live.first(where: \.mayGoFarAhead) ?? live[0] }
 
+    /// Set once the device that wrote far ahead recovered: from then on no clock goes far
+    /// ahead in this case. A device far ahead takes in whatever is dated up to its own clock,
+    /// also another author's changes dated far ahead (and after a recovery its own old
+    /// identity is another author, whose changes dated far ahead are still in the shared
+    /// folder); once its clock is set right it then holds changes dated beyond what anyone
+    /// accepts, reports `clock-behind`, and cannot recover until that date (`Specs/hlc.md`
+    /// §9.3, `Specs/threat-model.md`: one clock far ahead at a time).
+    var farExcursionsEnded = false
+
+    func jumpFarAhead(to offset: Int64, _ what: String) {
+        guard !farExcursionsEnded else {
+            count("clock \(what) skipped (the device that wrote far ahead recovered)")
+            return
+        }
+        jumpClock(farAhead, to: offset, what)
+    }
+
     func write(_ device: SoakDevice, _ rng: inout SeededGenerator) async throws {
         device.written += 1
         let value = "\(device.name)-\(device.written)"
@@ -267,6 +298,7 @@ final class SoakWorld: @unchecked Sendable {
                 }
             }
             device.unacknowledged[id] = value
+            if device.clock.current >= Self.day { device.wroteFarAhead = true }
             count("write")
         } catch let error as ConcordError where error.code == .clockFailure {
             count("write refused: clock")
@@ -279,6 +311,7 @@ final class SoakWorld: @unchecked Sendable {
             let summary = try await SyncEngine(replica: device.replica, relay: await relay.url, logger: quiet).syncNow()
             problems = summary.problems
             count("relay sync")
+            history.append("    \(device.name) (clock \(device.clock.current / 60_000) min): \(summary)")
         } catch let error as ConcordSyncError where error.problem != nil {
             problems = [error.problem!]
         } catch let error as ConcordSyncError where error.isTransient {
@@ -300,8 +333,9 @@ final class SoakWorld: @unchecked Sendable {
 
     func syncFolder(_ device: SoakDevice) async throws {
         do {
-            _ = try await FolderSync(directory: folder).run(device.replica)
+            let report = try await FolderSync(directory: folder).run(device.replica)
             count("folder sync")
+            history.append("    \(device.name) (clock \(device.clock.current / 60_000) min): \(report)")
         } catch let error as ConcordSyncError {
             count("folder sync failed: \(error.code)")
         }
@@ -313,6 +347,7 @@ final class SoakWorld: @unchecked Sendable {
     func handle(_ problems: [ReplicaProblem], on device: SoakDevice, fixClockWhenTold: Bool) async throws {
         guard let problem = problems.first else { return }
         count("attention: \(problem.kind)")
+        history.append("    \(device.name): \(problem.message)")
         if device.clockIsOff {
             if fixClockWhenTold { device.clock.set(0) }
             return
@@ -322,6 +357,13 @@ final class SoakWorld: @unchecked Sendable {
             let recovery = try await device.replica.recover()
             device.replica = recovery.replica
             count("recover")
+            if device.wroteFarAhead {
+                // Its old identity's changes dated far ahead stay in the shared folder; if it
+                // went far ahead again it would take them in as another author's (see
+                // farExcursionsEnded).
+                farExcursionsEnded = true
+                device.wroteFarAhead = false
+            }
         } catch let error as ConcordError where error.code == .clockFailure {
             count("recover refused: clock")
         }
@@ -342,6 +384,7 @@ final class SoakWorld: @unchecked Sendable {
     func jumpClock(_ device: SoakDevice, to offset: Int64, _ what: String) {
         device.clock.set(offset)
         count("clock \(what)")
+        history.append("    (\(device.name))")
     }
 
     /// A copy of the store (a copied folder, a cloned tablet) becomes another live device.
@@ -374,6 +417,7 @@ final class SoakWorld: @unchecked Sendable {
         let clock = SkewClock()
         let replica = try Replica.open(at: backup, options: Replica.Options(physicalClock: clock))
         let restored = SoakDevice(name: name, path: backup, clock: clock, replica: replica, mayGoFarAhead: device.mayGoFarAhead)
+        restored.wroteFarAhead = device.wroteFarAhead
         restored.written = 1_000 * devices.count
         devices.append(restored)
         count("restored from backup")
@@ -406,6 +450,7 @@ final class SoakWorld: @unchecked Sendable {
     /// Every clock set right; every device syncs (recovering when told) until all agree.
     func settle() async throws {
         for device in live { device.clock.set(0) }
+        history.append("settle: every clock set right")
         for round in 0..<10 {
             for device in live {
                 if round == 1 {
@@ -445,7 +490,9 @@ final class SoakWorld: @unchecked Sendable {
         for device in live {
             let problems = try await device.replica.problems()
             if !problems.isEmpty { failures.append("\(device.name) still has problems: \(problems.map(\.message))") }
-            if try await device.replica.state().digestHex != digest { failures.append("\(device.name) did not converge") }
+            if try await device.replica.state().digestHex != digest {
+                failures.append("\(device.name) did not converge: " + (try await difference(device.replica, observer)))
+            }
             let pending = try await device.replica.status().pendingOperations
             if pending > 0 { failures.append("\(device.name) has \(pending) unsealed writes") }
         }
@@ -472,9 +519,25 @@ final class SoakWorld: @unchecked Sendable {
             }
         }
         guard failures.isEmpty else {
+            print("field soak seed \(seed): what happened\n" + history.joined(separator: "\n"))
             throw SoakFailure(description: "seed \(seed): " + failures.prefix(12).joined(separator: "; "))
         }
         print("field soak seed \(seed): \(live.count) devices converged; the \(heldByRelay.count) writes the relay held and the \(acknowledged.count) acknowledged are on all of them")
+    }
+
+    /// The records two replicas show differently (or that their hidden state differs).
+    func difference(_ replica: Replica, _ other: Replica) async throws -> String {
+        var lines: [String] = []
+        for collection in ["unique", "shared"] {
+            let mine = Set(try await replica.records(in: collection))
+            let theirs = Set(try await other.records(in: collection))
+            for view in mine.subtracting(theirs) { lines.append("only here: \(collection) \(view)") }
+            for view in theirs.subtracting(mine) { lines.append("only at the relay: \(collection) \(view)") }
+        }
+        let mine = try await replica.versionVector(), theirs = try await other.versionVector()
+        lines.append("vectors: here \(mine.entries.map { "\($0.key.hex.prefix(8)):\($0.value)" }.sorted()), at the relay \(theirs.entries.map { "\($0.key.hex.prefix(8)):\($0.value)" }.sorted())")
+        lines.append("unconfirmed here: \(try await replica.unconfirmedAuthors().map { $0.hex.prefix(8) })")
+        return lines.joined(separator: "; ")
     }
 
     func close() async {

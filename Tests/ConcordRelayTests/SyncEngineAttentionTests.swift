@@ -78,6 +78,80 @@ import Testing
         }
     }
 
+    @Test("a copy that found a fork in another copy's file and recovered holds that copy's branch of its old identity (as long as the relay's, or longer); its next relay sync follows the relay's branch (found by the field soak)", arguments: [false, true])
+    func recoveredCopyFollowsTheRelaysBranchOfItsOldIdentity(otherBranchLonger: Bool) async throws {
+        try await RelayHarness.with { relay in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let url = URL(string: relay.baseURL)!
+            let original = try Replica.create(at: directory.path("original"))
+            let observer = try Replica.join(try await original.invite(), at: directory.path("observer"))
+            try await original.write { try $0.set("title", to: "one", record: RecordID.random(), in: "notes") }
+            try await SyncEngine(replica: original, relay: url, logger: Self.quietLogger).syncNow()
+            try FileManager.default.copyItem(atPath: directory.path("original"), toPath: directory.path("a"))
+            try FileManager.default.copyItem(atPath: directory.path("original"), toPath: directory.path("b"))
+            let a = try Replica.open(at: directory.path("a"))
+            let b = try Replica.open(at: directory.path("b"))
+            // Both copies sign a bundle 2: a's reaches the relay, b's only a shared file.
+            try await a.write { try $0.set("title", to: "a", record: RecordID.random(), in: "notes") }
+            try await SyncEngine(replica: a, relay: url, logger: Self.quietLogger).syncNow()
+            try await b.write { try $0.set("title", to: "b", record: RecordID.random(), in: "notes") }
+            try await b.seal()
+            if otherBranchLonger {
+                // Then the old identity's chain in a's store reaches past the relay's head.
+                try await b.write { try $0.set("title", to: "b again", record: RecordID.random(), in: "notes") }
+                try await b.seal()
+            }
+            let file = directory.path("b.concord")
+            _ = try await b.exportBundleFile(to: file)
+            // a finds the fork in the file and recovers: b's bundle 2 now extends the old
+            // identity's chain in a's store, while the relay holds a's own bundle 2 there.
+            let imported = try await a.importBundleFile(at: file)
+            #expect(imported.forks >= 1, "\(imported)")
+            let next = try await a.recover().replica
+            try await SyncEngine(replica: next, relay: url, logger: Self.quietLogger).syncNow()
+            try await SyncEngine(replica: observer, relay: url, logger: Self.quietLogger).syncNow()
+            #expect(Set(try await next.records(in: "notes")) == Set(try await observer.records(in: "notes")))
+            #expect(try await next.state().digestHex == observer.state().digestHex, "the recovered copy follows the relay's branch of its old identity")
+        }
+    }
+
+    @Test("a receiver that took a copy's branch from a file, then the relay's branch from another file (set aside as a fork), follows the relay's branch at its next relay sync, whether the relay's branch is as long or longer (found by the field soak)", arguments: [false, true])
+    func receiverFollowsTheRelaysBranchItHadSetAside(relayBranchLonger: Bool) async throws {
+        try await RelayHarness.with { relay in
+            let directory = try TemporaryDirectory()
+            defer { directory.cleanUp() }
+            let url = URL(string: relay.baseURL)!
+            let original = try Replica.create(at: directory.path("original"))
+            let receiver = try Replica.join(try await original.invite(), at: directory.path("receiver"))
+            let observer = try Replica.join(try await original.invite(), at: directory.path("observer"))
+            try await original.write { try $0.set("title", to: "one", record: RecordID.random(), in: "notes") }
+            try await SyncEngine(replica: original, relay: url, logger: Self.quietLogger).syncNow()
+            try await SyncEngine(replica: receiver, relay: url, logger: Self.quietLogger).syncNow()
+            try FileManager.default.copyItem(atPath: directory.path("original"), toPath: directory.path("copy"))
+            let copy = try Replica.open(at: directory.path("copy"))
+            try await copy.write { try $0.set("title", to: "copy", record: RecordID.random(), in: "notes") }
+            try await copy.seal()
+            try await original.write { try $0.set("title", to: "original", record: RecordID.random(), in: "notes") }
+            if relayBranchLonger {
+                try await original.seal()
+                try await original.write { try $0.set("title", to: "original again", record: RecordID.random(), in: "notes") }
+            }
+            try await SyncEngine(replica: original, relay: url, logger: Self.quietLogger).syncNow()
+            // The copy's file first, then the original's: the receiver keeps the copy's
+            // bundle 2 and sets the relay's branch aside as a fork.
+            _ = try await copy.exportBundleFile(to: directory.path("copy.concord"))
+            _ = try await original.exportBundleFile(to: directory.path("original.concord"))
+            _ = try await receiver.importBundleFile(at: directory.path("copy.concord"))
+            let second = try await receiver.importBundleFile(at: directory.path("original.concord"))
+            #expect(second.forks >= 1, "\(second)")
+            try await SyncEngine(replica: receiver, relay: url, logger: Self.quietLogger).syncNow()
+            try await SyncEngine(replica: observer, relay: url, logger: Self.quietLogger).syncNow()
+            #expect(Set(try await receiver.records(in: "notes")) == Set(try await observer.records(in: "notes")))
+            #expect(try await receiver.state().digestHex == observer.state().digestHex, "the receiver follows the relay's branch")
+        }
+    }
+
     @Test("a bundle of another device the relay refuses (its membership dated an hour ahead) does not hold back this device's own writes")
     func refusedForwardingDoesNotBlockOwnPush() async throws {
         try await RelayHarness.with { relay in

@@ -218,6 +218,14 @@ extension Replica {
         try ConcordError.storage { try store.read { try Self.unconfirmed(in: $0) } }
     }
 
+    /// The id of the bundle this store's chain of `author` holds at `sequence`, if any
+    /// (quarantined and held bundles are not in a chain).
+    package func chainBundleID(of author: PublicKey, at sequence: UInt64) throws -> BundleID? {
+        try ConcordError.storage {
+            try store.read { try $0.bundle(of: author, sequence: sequence).map { BundleID(digest: $0.id) } }
+        }
+    }
+
     /// Records that a relay round compared these authors' chains with the relay's.
     package func confirmAuthors(_ authors: Set<PublicKey>) throws {
         guard !authors.isEmpty else { return }

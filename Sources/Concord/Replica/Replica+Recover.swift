@@ -134,6 +134,10 @@ extension Replica {
                     try destination.flush()
                     try StoredProgress.raiseClock(to: destination.clock.last, in: tx)
                     changes += destination.changes
+                    // They came from a file or a peer, not a relay: the next relay round
+                    // compares the old identity's chain with the relay's and follows the
+                    // relay's branch if it holds another (`Specs/sync-protocol.md` §5.4).
+                    try Self.markUnconfirmed([me], in: tx)
                 }
                 let reissued = removed.isEmpty ? nil : removed.first!.sequence...removed.last!.sequence
                 return (plan, reissued, sealed, changes)
