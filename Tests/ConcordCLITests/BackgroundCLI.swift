@@ -37,14 +37,15 @@ final class BackgroundCLI: @unchecked Sendable {
     /// Everything printed on stderr so far.
     var errorOutput: String { errors.text }
 
-    /// Waits until stdout has a line containing `text`.
+    /// Waits until stdout has a line containing `text`, polling with `Task.sleep` so no
+    /// thread of the cooperative pool is held meanwhile.
     @discardableResult
-    func waitForLine(containing text: String, timeout: Double = 30) -> Bool {
+    func waitForLine(containing text: String, timeout: Double = 30) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if output.split(separator: "\n").contains(where: { $0.contains(text) }) { return true }
             if !process.isRunning { return false }
-            Thread.sleep(forTimeInterval: 0.02)
+            try await Task.sleep(for: .milliseconds(20))
         }
         return false
     }
@@ -58,12 +59,12 @@ final class BackgroundCLI: @unchecked Sendable {
     }
 }
 
-/// Polls `condition` every 50 ms for at most `timeout` seconds.
-func eventually(timeout: Double = 20, _ condition: () throws -> Bool) rethrows -> Bool {
+/// Polls `condition` every 50 ms for at most `timeout` seconds, with `Task.sleep`.
+func eventually(timeout: Double = 20, _ condition: () throws -> Bool) async throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try condition() { return true }
-        Thread.sleep(forTimeInterval: 0.05)
+        try await Task.sleep(for: .milliseconds(50))
     }
     return try condition()
 }

@@ -10,7 +10,7 @@ struct FieldClockCLITests {
     static func offset(_ milliseconds: Int64) -> [String: String] { ["CONCORD_CLOCK_OFFSET_MS": String(milliseconds)] }
 
     @Test("`sync --watch` runs on a store while another process imports a bundle stamped minutes ahead: the watcher never writes its older clock back, and the next `put` wins")
-    func watcherNeverLowersTheStoredClock() throws {
+    func watcherNeverLowersTheStoredClock() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -27,7 +27,7 @@ struct FieldClockCLITests {
 
         let watcher = try BackgroundCLI(cli: cli, ["sync", relay.url, "--watch", "--store", a.store])
         defer { watcher.terminate() }
-        #expect(watcher.waitForLine(containing: "synced"), "watcher: \(watcher.output) \(watcher.errorOutput)")
+        #expect(try await watcher.waitForLine(containing: "synced"), "watcher: \(watcher.output) \(watcher.errorOutput)")
 
         // The peer, 3 minutes ahead, writes the title; its bundle reaches A's store through
         // another process (`concord import`) while the watcher runs.
@@ -40,7 +40,7 @@ struct FieldClockCLITests {
         let other = UUID().uuidString
         try c.ok("put", "notes", other, "title=\"from c\"")
         try c.ok("sync", relay.url)
-        #expect(try eventually { try a.run("get", "notes", other).status == 0 }, "the watcher did not import C's write")
+        #expect(try await eventually { try a.run("get", "notes", other).status == 0 }, "the watcher did not import C's write")
         // Written after A had seen "remote": it must win.
         try a.ok("put", "notes", id, "title=\"local\"")
         let record = try a.ok("get", "notes", id, "--json")
