@@ -38,9 +38,10 @@ final class BackgroundCLI: @unchecked Sendable {
     var errorOutput: String { errors.text }
 
     /// Waits until stdout has a line containing `text`, polling with `Task.sleep` so no
-    /// thread of the cooperative pool is held meanwhile.
+    /// thread of the cooperative pool is held meanwhile. The bound only matters when the
+    /// line never comes: a loaded CI machine took over 30 s to start a watcher's first round.
     @discardableResult
-    func waitForLine(containing text: String, timeout: Double = 30) async throws -> Bool {
+    func waitForLine(containing text: String, timeout: Double = 120) async throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if output.split(separator: "\n").contains(where: { $0.contains(text) }) { return true }
@@ -60,7 +61,7 @@ final class BackgroundCLI: @unchecked Sendable {
 }
 
 /// Polls `condition` every 50 ms for at most `timeout` seconds, with `Task.sleep`.
-func eventually(timeout: Double = 20, _ condition: () throws -> Bool) async throws -> Bool {
+func eventually(timeout: Double = 60, _ condition: () throws -> Bool) async throws -> Bool {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try condition() { return true }
