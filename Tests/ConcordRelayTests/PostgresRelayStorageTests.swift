@@ -151,7 +151,7 @@ struct PostgresRelayStorageTests {
         }
     }
 
-    @Test func gapAndWrongPreviousAreMissingPredecessor() async throws {
+    @Test func gapIsMissingPredecessorAndWrongPreviousIsAFork() async throws {
         try await withPostgres { storage in
             var f = try Fixture()
             let space = f.space
