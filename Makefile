@@ -1,8 +1,10 @@
 # Concord: the two commands of the README, plus benchmarks.
 #
 #   make demo    two devices offline with the `concord` CLI: invite, edit, swap files, converge
-#   make test    unit, property and conformance tests, the Python reference and its mutation
-#                harness (installs libsodium-dev if missing)
+#   make test    portability, doc-sample and lint checks; unit, property and conformance
+#                tests with warnings as errors; the Python reference and its mutation harness;
+#                the examples, the app package (Examples/AppPackage) and DocC
+#                (installs libsodium-dev if missing)
 #   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run; then change
 #                bundles, and the persisted SQLite store (writes, import vs raw SQLite, queries,
 #                memory); BENCH_ARGS="--only store" runs one section; then the relay
@@ -13,9 +15,12 @@
 
 SWIFT ?= swift
 PYTHON ?= python3
+# bash for pipefail: a build piped into a log must still fail the recipe.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all demo test bench bench-relay bench-peer bench-smoke deps vectors fuzz clean
+.PHONY: all demo cli test docs bench bench-relay bench-peer bench-smoke deps vectors fuzz clean
 
 all: test
 
@@ -33,13 +38,24 @@ deps:
 
 # Two devices offline on embedded SQLite, with the real `concord` CLI (Examples/demo.sh).
 demo: deps
-	$(SWIFT) build --product concord
-	CONCORD="$$($(SWIFT) build --show-bin-path)/concord" Examples/demo.sh
+	$(SWIFT) build --product ConcordCLI
+	CONCORD="$$($(SWIFT) build --show-bin-path)/ConcordCLI" Examples/demo.sh
+
+# The `concord` tool as `.build/cli/concord` (its executable target is ConcordCLI; it is not
+# a product, so apps depending on Concord do not resolve the relay server's packages):
+#   make cli && export PATH="$$PWD/.build/cli:$$PATH"
+cli: deps
+	$(SWIFT) build --product ConcordCLI
+	@mkdir -p .build/cli && ln -sf "$$($(SWIFT) build --show-bin-path)/ConcordCLI" .build/cli/concord
+	@echo "built .build/cli/concord"
 
 # PostgreSQL for the relay tests: Tools/postgres.sh starts a throwaway cluster on
 # 127.0.0.1 (installing PostgreSQL with apt-get when missing and running as root) and
 # prints its URL. Set CONCORD_TEST_POSTGRES_URL yourself to use another server, or
 # NO_POSTGRES=1 to skip those tests.
+# The CLI tests run in a process of their own: they wait for real `concord` processes
+# synchronously, and on a 2-core machine two such waits hold the whole cooperative thread
+# pool, stalling the timers of the in-process relay and sync tests beside them.
 test: deps
 	@$(PYTHON) -c "import nacl" 2>/dev/null || $(PYTHON) -m pip install -q pynacl
 	@echo "==> independent check of Specs/vectors/bundles.jsonl (PyNaCl)"
@@ -48,18 +64,44 @@ test: deps
 	$(PYTHON) Tools/reference/mutants.py
 	@echo "==> independent check of Specs/vectors/peer.jsonl (PyNaCl)"
 	$(PYTHON) Tools/verify_peer_vectors.py
-	$(SWIFT) build --build-tests
+	@echo "==> library code uses no Linux-only API (Tools/check-portability.sh)"
+	Tools/check-portability.sh --self-test
+	Tools/check-portability.sh
+	@echo "==> the documentation's code samples are the compiled ones (Tools/doc-samples.py)"
+	$(PYTHON) Tools/doc-samples.py --check
+	@echo "==> swift format lint, no file above its baseline (Tools/lint.sh)"
+	Tools/lint.sh --self-test
+	Tools/lint.sh
+	@mkdir -p .build
+	$(SWIFT) build --build-tests 2>&1 | tee .build/build-tests.log
+	@echo "==> warnings are errors in our code (Tools/check-warnings.sh)"
+	Tools/check-warnings.sh --self-test
+	Tools/check-warnings.sh .build/build-tests.log
 	@if [ -z "$$NO_POSTGRES" ] && [ -z "$$CONCORD_TEST_POSTGRES_URL" ]; then echo "==> PostgreSQL for the relay tests (Tools/postgres.sh)"; fi
 	@url="$$CONCORD_TEST_POSTGRES_URL"; \
 	if [ -z "$$NO_POSTGRES" ] && [ -z "$$url" ]; then url="$$(Tools/postgres.sh start | tail -n 1)" || exit 1; fi; \
 	if [ -n "$$url" ]; then echo "relay tests on PostgreSQL at $$url"; else echo "NO_POSTGRES set: PostgreSQL relay tests skipped"; fi; \
-	CONCORD_TEST_POSTGRES_URL="$$url" $(SWIFT) test --skip-build
+	export CONCORD_TEST_POSTGRES_URL="$$url"; \
+	echo "==> library, relay, sync and property tests (in-process)"; \
+	failed=0; \
+	$(SWIFT) test --skip-build --skip ConcordCLITests || failed=1; \
+	echo "==> CLI tests (real concord processes)"; \
+	$(SWIFT) test --skip-build --filter ConcordCLITests || failed=1; \
+	exit $$failed
 	@echo "==> example: two-replicas"
 	$(SWIFT) run --skip-build two-replicas > /dev/null && echo "two-replicas example: converged"
 	@echo "==> example: notes (two replicas on disk syncing by bundle files)"
 	$(SWIFT) run --skip-build notes-example
 	@echo "==> example: classroom (learners sync through a relay it starts; the teacher sees all)"
 	$(SWIFT) run --skip-build classroom-example
+	@echo "==> an app package on Concord + ConcordSync: no server packages, its tests and demo (Examples/AppPackage)"
+	Tools/check-app-package.sh
+	@echo "==> DocC for every library product, warnings as errors (Tools/build-docs.sh)"
+	Tools/build-docs.sh
+
+# DocC archives of every library product in .build/docs (also part of `make test`).
+docs:
+	Tools/build-docs.sh
 
 bench: deps
 	$(SWIFT) build -c release --product concord-bench
@@ -82,7 +124,7 @@ bench-relay: deps
 # the same through a relay on the same hosts, and live latency p50/p99 between peers.
 PEER_BENCH_ARGS ?=
 bench-peer: deps
-	$(SWIFT) build -c release --product concord
+	$(SWIFT) build -c release --product ConcordCLI
 	$(SWIFT) build -c release --product concord-peer-bench
 	$(PYTHON) Benchmarks/peer_bench.py "$$($(SWIFT) build -c release --show-bin-path)" $(PEER_BENCH_ARGS)
 

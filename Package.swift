@@ -3,9 +3,32 @@
 // Layers (see ARCHITECTURE.md): CSodium -> ConcordCore -> ConcordCrypto -> ... ; ConcordTesting for users' merge tests.
 import PackageDescription
 
+// libsodium. On Linux (and with Swift on a Linux server) it is the system's, through
+// pkg-config (`CSodium`: apt `libsodium-dev`). When the manifest is read on a Mac (Xcode
+// building for iOS, macOS, watchOS, tvOS or visionOS), it is swift-sodium's prebuilt
+// `Clibsodium` xcframework, which has a slice for every Apple platform; ConcordCrypto
+// imports whichever module exists (`#if canImport(Clibsodium)`). Not verified on this
+// project's Linux machines: see README, "Install".
+#if os(macOS)
+let sodiumPackages: [Package.Dependency] = [.package(url: "https://github.com/jedisct1/swift-sodium", from: "0.10.0")]
+let sodium: Target.Dependency = .product(name: "Clibsodium", package: "swift-sodium")
+#else
+let sodiumPackages: [Package.Dependency] = []
+let sodium: Target.Dependency = "CSodium"
+#endif
+
 let package = Package(
     name: "Concord",
-    platforms: [.macOS(.v15)],
+    // Apple platforms from the releases of 2024 (Observation, Synchronization's Mutex,
+    // NIO's typed WebSocket upgrade). Linux needs Swift 6.1+.
+    platforms: [.macOS(.v15), .iOS(.v18), .tvOS(.v18), .watchOS(.v11), .visionOS(.v2), .macCatalyst(.v18)],
+    // Only libraries are products. The `concord` tool, examples, benchmarks and test helpers
+    // are executable targets of this package (`swift run notes-example`; the tool's binary
+    // is `ConcordCLI`, `make cli` links it as `.build/cli/concord`), not exported: SwiftPM
+    // resolves the packages of every product of a dependency, so an exported tool would
+    // make every app resolve the relay server's Hummingbird, PostgreSQL and Prometheus.
+    // As it is, an app depending on `Concord` and `ConcordSync` resolves none of them
+    // (Tools/check-app-package.sh).
     products: [
         .library(name: "ConcordCore", targets: ["ConcordCore"]),
         .library(name: "ConcordCrypto", targets: ["ConcordCrypto"]),
@@ -14,31 +37,21 @@ let package = Package(
         .library(name: "Concord", targets: ["Concord"]),
         .library(name: "ConcordStore", targets: ["ConcordStore"]),
         .library(name: "ConcordSync", targets: ["ConcordSync"]),
-        .executable(name: "concord", targets: ["ConcordCLI"]),
-        .executable(name: "two-replicas", targets: ["TwoReplicas"]),
-        .executable(name: "notes-example", targets: ["NotesExample"]),
-        .executable(name: "classroom-example", targets: ["ClassroomExample"]),
-        .executable(name: "concord-bench", targets: ["ConcordBench"]),
-        .executable(name: "concord-relay-bench", targets: ["RelayBench"]),
-        .executable(name: "concord-peer-bench", targets: ["PeerBench"]),
-        .executable(name: "concord-vectors", targets: ["GenerateVectors"]),
-        .executable(name: "concord-crash-worker", targets: ["CrashWorker"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics", exact: "2.13.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", exact: "2.4.1"),
-        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1"),
-        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", exact: "2.8.1"),
-        .package(url: "https://github.com/vapor/postgres-nio", exact: "1.33.2"),
-        .package(url: "https://github.com/swift-server/swift-service-lifecycle", exact: "2.13.0"),
-        // Already resolved through async-http-client and hummingbird; named here because
-        // ConcordSync's peer transport uses NIOCore/NIOPosix directly (TCP channel, mDNS UDP).
-        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
-    ],
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ] + sodiumPackages,
     targets: [
         // libsodium through pkg-config; the only C in the package. Only ConcordCrypto imports it.
         .systemLibrary(
@@ -49,7 +62,7 @@ let package = Package(
         // Pure value types: HLC, values, CRDTs, operations, replica state, codecs. No I/O, no C.
         .target(name: "ConcordCore"),
         // Ed25519 identities, BLAKE2b, XChaCha20-Poly1305, key derivation, key files.
-        .target(name: "ConcordCrypto", dependencies: ["CSodium"]),
+        .target(name: "ConcordCrypto", dependencies: [sodium]),
         // Persistence: the Store protocol, MemoryStore and SQLiteStore (GRDB, WAL, migrations).
         .target(
             name: "ConcordStore",
@@ -70,16 +83,20 @@ let package = Package(
         // server never imports the client.
         .target(name: "ConcordRelayProtocol", dependencies: ["ConcordProtocol", "ConcordCrypto"]),
         // Transports: bundle files (`.concord`), folder sync, and the relay client
-        // (`SyncEngine`: HTTP push/pull with AsyncHTTPClient, live feed over a WebSocket).
+        // (`SyncEngine`: HTTP push/pull with AsyncHTTPClient, live feed over a WebSocket
+        // client on SwiftNIO's NIOWebSocket), peers (TCP on NIOPosix) and LAN discovery
+        // (mDNS over NIO UDP). Client-side packages only: apps link it.
         .target(
             name: "ConcordSync",
             dependencies: [
                 "Concord", "ConcordCrypto", "ConcordRelayProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The relay server library (Hummingbird 2): auth, push, streamed pull, WebSocket feed;
@@ -114,17 +131,17 @@ let package = Package(
         // Public product for users' own merge-property tests.
         .target(name: "ConcordTesting", dependencies: ["ConcordCore"]),
 
-        .executableTarget(name: "TwoReplicas", dependencies: ["ConcordCore"], path: "Examples/TwoReplicas"),
+        .executableTarget(name: "two-replicas", dependencies: ["ConcordCore"], path: "Examples/TwoReplicas"),
         // An app-style example: a notes program on two replicas on disk, syncing by bundles.
-        .executableTarget(name: "NotesExample", dependencies: ["Concord"], path: "Examples/Notes"),
+        .executableTarget(name: "notes-example", dependencies: ["Concord"], path: "Examples/Notes"),
         // An offline classroom: learners sync through a relay it starts; the teacher sees all.
         .executableTarget(
-            name: "ClassroomExample",
+            name: "classroom-example",
             dependencies: ["Concord", "ConcordSync", "ConcordRelay", .product(name: "Logging", package: "swift-log")],
             path: "Examples/Classroom"
         ),
         .executableTarget(
-            name: "ConcordBench",
+            name: "concord-bench",
             dependencies: [
                 "ConcordCore", "ConcordCrypto", "Concord", "ConcordStore", "ConcordTesting",
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -135,7 +152,7 @@ let package = Package(
         // The relay under load (make bench): WebSocket fan-out, push throughput, initial pull;
         // SQLite and PostgreSQL side by side.
         .executableTarget(
-            name: "RelayBench",
+            name: "concord-relay-bench",
             dependencies: [
                 "Concord", "ConcordCore", "ConcordCrypto", "ConcordSync", "ConcordRelay", "ConcordTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -147,13 +164,13 @@ let package = Package(
 
         // Peer sync between namespaced hosts (make bench-peer, Benchmarks/peer_bench.py runs it):
         // preparing 1M operations, and the two ends of the live-latency measurement.
-        .executableTarget(name: "PeerBench", dependencies: ["Concord", "ConcordCore", "ConcordSync"], path: "Benchmarks/PeerBench"),
+        .executableTarget(name: "concord-peer-bench", dependencies: ["Concord", "ConcordCore", "ConcordSync"], path: "Benchmarks/PeerBench"),
 
         // Regenerates Specs/vectors from fixed seeds: `swift run concord-vectors`.
-        .executableTarget(name: "GenerateVectors", dependencies: ["ConcordCore", "ConcordCrypto", "Concord"], path: "Tools/GenerateVectors"),
+        .executableTarget(name: "concord-vectors", dependencies: ["ConcordCore", "ConcordCrypto", "Concord"], path: "Tools/GenerateVectors"),
 
         .testTarget(name: "ConcordCoreTests", dependencies: ["ConcordCore"]),
-        .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", "CSodium", "ConcordTesting"]),
+        .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", sodium, "ConcordTesting"]),
         .testTarget(
             name: "ConcordStoreTests",
             dependencies: ["ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting", .product(name: "GRDB", package: "GRDB.swift")]
@@ -162,7 +179,7 @@ let package = Package(
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         // Real SQLite files and real processes: the crash test SIGKILLs `concord-crash-worker`.
-        .executableTarget(name: "CrashWorker", dependencies: ["Concord", "ConcordStore", "ConcordCore"], path: "Tests/CrashWorker"),
+        .executableTarget(name: "concord-crash-worker", dependencies: ["Concord", "ConcordStore", "ConcordCore"], path: "Tests/CrashWorker"),
         .testTarget(name: "ConcordSyncTests", dependencies: ["ConcordSync", "Concord", "ConcordCrypto", "ConcordTesting"]),
         // Runs the real `concord` binary as a subprocess.
         .testTarget(name: "ConcordCLITests", dependencies: ["Concord", "ConcordSync", "ConcordCrypto", "ConcordTesting"]),
@@ -175,9 +192,19 @@ let package = Package(
                 "ConcordRelay", "ConcordSync", "Concord", "ConcordCrypto", "ConcordTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // An independent WebSocket client for the feed tests (the app-side client
+                // under test is ConcordSync's own).
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
             ]
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["Concord", "ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
+        // The documentation's code samples (README.md, Sources/*/*.docc), generated by
+        // Tools/doc-samples.py: compiled, never run, so a sample cannot drift from the API.
+        .testTarget(
+            name: "DocSamples",
+            dependencies: ["Concord", "ConcordCore", "ConcordCrypto", "ConcordProtocol", "ConcordStore", "ConcordSync", "ConcordTesting"],
+            path: "Tests/DocSamples"
+        ),
         // Reads Specs/vectors/*.jsonl: the normative encodings, checked against the code.
         .testTarget(name: "ConformanceTests", dependencies: ["ConcordProtocol", "ConcordCore", "ConcordCrypto", "Concord", "ConcordTesting"]),
     ],

@@ -57,7 +57,8 @@ def main():
     parser.add_argument("--huge-gb", type=float, default=3)
     parser.add_argument("--skip-huge", action="store_true")
     args = parser.parse_args()
-    binary = args.concord_bin or shutil.which("concord") or os.path.join(os.path.dirname(__file__), "..", ".build", "debug", "concord")
+    # The tool's executable target is ConcordCLI (not a product; `make cli` links it as concord).
+    binary = args.concord_bin or shutil.which("concord") or os.path.join(os.path.dirname(__file__), "..", ".build", "debug", "ConcordCLI")
     if not os.access(binary, os.X_OK):
         print(f"concord binary not found ({binary}); build it or pass --concord-bin", file=sys.stderr)
         return 2

@@ -109,7 +109,10 @@ def main():
     if probe.returncode != 0:
         print("peer bench skipped: the kernel forbids network namespaces (%s)" % probe.stdout.strip())
         return 0
-    concord = os.path.join(args.bin, "concord")
+    # The tool's executable target is ConcordCLI (not a product; `make cli` links it as concord).
+    concord = os.path.join(args.bin, "ConcordCLI")
+    if not os.access(concord, os.X_OK):
+        concord = os.path.join(args.bin, "concord")
     bench = os.path.join(args.bin, "concord-peer-bench")
     work = tempfile.mkdtemp(prefix="concord-peer-bench-")
     processes = []

@@ -9,11 +9,11 @@
 set -euo pipefail
 
 if [ -z "${CONCORD:-}" ]; then
-  swift build --product concord >/dev/null
-  CONCORD="$(swift build --show-bin-path)/concord"
+  swift build --product ConcordCLI >/dev/null
+  CONCORD="$(swift build --show-bin-path)/ConcordCLI"
 fi
 if [ ! -x "$CONCORD" ]; then
-  echo "demo: no concord binary at $CONCORD; build it with: swift build --product concord" >&2
+  echo "demo: no concord binary at $CONCORD; build it with: make cli (or swift build --product ConcordCLI)" >&2
   exit 1
 fi
 

@@ -31,9 +31,12 @@ func hostile(backend: String, options: Options, client: LoadClient, directory: S
 
 /// Peak RSS of a `concord relay serve` process during 48 concurrent 15 MiB pushes.
 func pushMemory(backend: String, options: Options, directory: String, budget: Int64) async throws -> [Row] {
+    // The tool's executable target is ConcordCLI (not a product; `make cli` links it as concord).
+    let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     let binary =
         ProcessInfo.processInfo.environment["CONCORD_BIN"]
-        ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("concord").path
+        ?? ["ConcordCLI", "concord"].map { directory.appendingPathComponent($0).path }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        ?? directory.appendingPathComponent("ConcordCLI").path
     guard FileManager.default.isExecutableFile(atPath: binary) else {
         throw BenchError("push memory needs the concord binary at \(binary) (build it, or set CONCORD_BIN)")
     }

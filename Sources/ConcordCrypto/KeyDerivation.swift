@@ -1,4 +1,8 @@
+#if canImport(Clibsodium)
+import Clibsodium  // Apple platforms: swift-sodium's libsodium xcframework (Package.swift)
+#else
 import CSodium
+#endif
 
 /// Derives independent subkeys from one 32-byte master key (libsodium
 /// `crypto_kdf_derive_from_key`, BLAKE2b-based).

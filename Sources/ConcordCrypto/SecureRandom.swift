@@ -1,4 +1,8 @@
+#if canImport(Clibsodium)
+import Clibsodium  // Apple platforms: swift-sodium's libsodium xcframework (Package.swift)
+#else
 import CSodium
+#endif
 
 /// Cryptographically secure random bytes from libsodium (`randombytes_buf`), which
 /// reads the operating system's generator (`getrandom` on Linux).

@@ -1,4 +1,8 @@
+#if canImport(Clibsodium)
+import Clibsodium  // Apple platforms: swift-sodium's libsodium xcframework (Package.swift)
+#else
 import CSodium
+#endif
 
 /// Authenticated encryption with XChaCha20-Poly1305 (IETF variant, libsodium
 /// `crypto_aead_xchacha20poly1305_ietf_*`).

@@ -44,6 +44,7 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case invalidModel
             case identityChanged
             case needsRecovery
+            case valueTooLarge
         }
 
         private let kind: Kind
@@ -119,6 +120,9 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         /// says what happened; `Replica.recover()` (`concord recover`) continues under a
         /// new identity without losing a write (`Specs/sync-protocol.md` §5).
         public static let needsRecovery = Code(.needsRecovery)
+        /// A local write holds a value larger than the replica accepts
+        /// (`Replica.Options.maxValueBytes`): it would make a bundle too large to push.
+        public static let valueTooLarge = Code(.valueTooLarge)
 
         /// The code's name, for example `notAWriter`.
         public var description: String { kind.rawValue }

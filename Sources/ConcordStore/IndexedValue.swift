@@ -101,7 +101,7 @@ extension RecordQuery {
             return filters.allSatisfy { filter in
                 guard let register = row.record.state.register(filter.field) else { return false }
                 return IndexedValue.matches(register.value, filter.condition)
-            }
+            } && meetsMemberFilters(row)
         }
         var sorted: [StoredRecordRow]
         if let orderField {

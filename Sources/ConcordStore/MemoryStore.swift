@@ -67,6 +67,8 @@ struct Contents: Sendable {
     var quarantinedIDs: Set<Digest32> = []
     var pending: [RecordOperation] = []
     var unsealedRecords: Set<Key> = []
+    /// The history index: record to the positions of the bundles touching it.
+    var recordBundles: [Key: Set<Int64>] = [:]
 }
 
 /// One transaction of a ``MemoryStore`` (a copy of its contents).
@@ -127,6 +129,21 @@ final class MemoryTransaction: StoreWriter {
     }
 
     func bundleCount() throws -> Int { contents.bundleCount }
+
+    func bundle(at position: Int64) throws -> StoredBundle? {
+        guard position >= 1, position <= Int64(contents.bundles.count) else { return nil }
+        return contents.bundles[Int(position - 1)]
+    }
+
+    func indexedBundlePositions(touching id: RecordID, in collection: String) throws -> [Int64] {
+        (contents.recordBundles[.init(collection: collection, id: id)] ?? []).sorted()
+    }
+
+    func indexBundle(at position: Int64, touching records: [StoredRecordKey]) throws {
+        for record in records {
+            contents.recordBundles[.init(collection: record.collection, id: record.id), default: []].insert(position)
+        }
+    }
 
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
         contents.held[.init(author: author, sequence: sequence)]

@@ -2,9 +2,10 @@ import ConcordCore
 
 /// A query over one collection's visible records: field conditions, ordering and limit.
 ///
-/// Conditions apply to LWW fields (set fields are not indexed). Stores answer from
-/// indexes, never by scanning the bundle log. Semantics (`Specs/storage-schema.md`,
-/// "Queries"):
+/// Conditions apply to LWW fields, answered from the field index; a membership condition
+/// (``where(_:contains:)``) applies to an OR-set field and is checked on the records the
+/// other conditions select (set members are not indexed). Stores never scan the bundle
+/// log. Semantics (`Specs/storage-schema.md`, "Queries"):
 /// - ``Condition/equals(_:)`` matches the exact value, type included (`.int(1)` is not
 ///   `.double(1)` nor `.bool(true)`; strings by UTF-8 bytes, no Unicode normalization).
 ///   Doubles compare as IEEE numbers: `-0.0` equals `0.0`, and NaN equals nothing.
@@ -57,10 +58,20 @@ public struct RecordQuery: Hashable, Sendable, CustomStringConvertible {
         public var condition: Condition
     }
 
+    /// One membership condition: an OR-set field holds a member.
+    public struct MemberFilter: Hashable, Sendable {
+        /// The set field's name.
+        public var field: String
+        /// The member it must hold (exact value, type included).
+        public var member: Value
+    }
+
     /// The collection queried.
     public var collection: String
     /// Conditions, all of which must hold.
     public var filters: [Filter] = []
+    /// Membership conditions on OR-set fields, all of which must hold.
+    public var memberFilters: [MemberFilter] = []
     /// The field to sort by; `nil` sorts by id.
     public var orderField: String?
     /// Whether ``orderField`` sorts from the greatest value.
@@ -82,6 +93,29 @@ public struct RecordQuery: Hashable, Sendable, CustomStringConvertible {
         return copy
     }
 
+    /// Adds a condition: the OR-set field `field` holds `member` (exact value, type
+    /// included, as ``Condition/equals(_:)``).
+    ///
+    /// ```swift
+    /// let home = RecordQuery("todos").where("tags", contains: "home")
+    /// ```
+    /// - Complexity: O(n) in the records the other conditions select (or the collection's
+    ///   visible records without other conditions): set members are not indexed.
+    /// - Parameters:
+    ///   - field: The set field.
+    ///   - member: The member.
+    /// - Returns: The query with the condition.
+    public func `where`(_ field: String, contains member: Value) -> RecordQuery {
+        var copy = self
+        copy.memberFilters.append(MemberFilter(field: field, member: member))
+        return copy
+    }
+
+    /// Whether `row` meets every membership condition.
+    package func meetsMemberFilters(_ row: StoredRecordRow) -> Bool {
+        memberFilters.allSatisfy { row.record.state.set($0.field)?.contains($0.member) ?? false }
+    }
+
     /// Sorts by `field`.
     public func order(by field: String, descending: Bool = false) -> RecordQuery {
         var copy = self
@@ -101,9 +135,9 @@ public struct RecordQuery: Hashable, Sendable, CustomStringConvertible {
     /// `todos where done == false order by priority desc limit 10`.
     public var description: String {
         var text = collection
-        if !filters.isEmpty {
-            text += " where " + filters.map { "\($0.field) \($0.condition.symbol) \($0.condition.operand)" }.joined(separator: " and ")
-        }
+        let conditions = filters.map { "\($0.field) \($0.condition.symbol) \($0.condition.operand)" }
+            + memberFilters.map { "\($0.field) contains \($0.member)" }
+        if !conditions.isEmpty { text += " where " + conditions.joined(separator: " and ") }
         if let orderField { text += " order by \(orderField)\(descending ? " desc" : "")" }
         if let limitCount { text += " limit \(limitCount)" }
         if offsetCount > 0 { text += " offset \(offsetCount)" }

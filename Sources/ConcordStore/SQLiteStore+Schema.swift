@@ -73,6 +73,20 @@ extension SQLiteStore {
                 );
                 """)
         }
+        // v2: the history index (`Specs/storage-schema.md` §3.10): which bundles of the
+        // log touch which record, so a record's history and conflicts read those bundles
+        // only. Filled by `Concord.Replica` as the log is read, never by the store itself
+        // (bundle payloads may be encrypted).
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE TABLE record_bundles (
+                    collection TEXT NOT NULL,
+                    record_id BLOB NOT NULL,
+                    position INTEGER NOT NULL,
+                    PRIMARY KEY (collection, record_id, position)
+                ) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }()
 }

@@ -190,7 +190,8 @@ final class SQLiteTransaction: StoreWriter {
     }
 
     func records(matching query: RecordQuery) throws -> [StoredRecordRow] {
-        try mapping {
+        guard query.memberFilters.isEmpty else { return try membersFiltered(query) }
+        return try mapping {
             let (sql, arguments) = Self.sql(for: query, counting: false)
             let rows = try Row.fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
             var result: [StoredRecordRow] = []
@@ -205,8 +206,25 @@ final class SQLiteTransaction: StoreWriter {
         }
     }
 
+    /// A query with membership conditions: the rows of the other conditions, in order,
+    /// filtered by set membership, then limited (set members are not indexed).
+    private func membersFiltered(_ query: RecordQuery) throws -> [StoredRecordRow] {
+        var unlimited = query
+        unlimited.memberFilters = []
+        unlimited.limitCount = nil
+        unlimited.offsetCount = 0
+        let rows = try records(matching: unlimited).filter(query.meetsMemberFilters).dropFirst(query.offsetCount)
+        return Array(query.limitCount.map { rows.prefix($0) } ?? rows)
+    }
+
     func count(matching query: RecordQuery) throws -> Int {
-        try mapping {
+        if !query.memberFilters.isEmpty {
+            var unlimited = query
+            unlimited.limitCount = nil
+            unlimited.offsetCount = 0
+            return try records(matching: unlimited).count
+        }
+        return try mapping {
             let (sql, arguments) = Self.sql(for: query, counting: true)
             return try Int.fetchOne(db.cachedStatement(sql: sql), arguments: arguments) ?? 0
         }
@@ -323,6 +341,29 @@ final class SQLiteTransaction: StoreWriter {
         try mapping {
             let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE position > ? ORDER BY position LIMIT ?")
             return try Row.fetchAll(statement, arguments: [position, max(0, limit)]).map(Self.bundle)
+        }
+    }
+
+    func bundle(at position: Int64) throws -> StoredBundle? {
+        try mapping {
+            let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE position = ?")
+            return try Row.fetchOne(statement, arguments: [position]).map(Self.bundle)
+        }
+    }
+
+    func indexedBundlePositions(touching id: RecordID, in collection: String) throws -> [Int64] {
+        try mapping {
+            let statement = try db.cachedStatement(sql: "SELECT position FROM record_bundles WHERE collection = CAST(? AS TEXT) AND record_id = ? ORDER BY position")
+            return try Int64.fetchAll(statement, arguments: [Self.text(collection), Self.idValue(id)])
+        }
+    }
+
+    func indexBundle(at position: Int64, touching records: [StoredRecordKey]) throws {
+        try mapping {
+            let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO record_bundles (collection, record_id, position) VALUES (CAST(? AS TEXT), ?, ?)")
+            for record in records {
+                try statement.execute(arguments: [Self.text(record.collection), Self.idValue(record.id), position])
+            }
         }
     }
 

@@ -67,6 +67,13 @@ public protocol StoreReader {
     /// How many bundles the chains hold.
     func bundleCount() throws -> Int
 
+    /// The chain bundle at log position `position`; `nil` when there is none.
+    func bundle(at position: Int64) throws -> StoredBundle?
+
+    /// The log positions of the bundles the history index lists for a record, ascending
+    /// (``StoreWriter/indexBundle(at:touching:)``; `Specs/storage-schema.md` §3.10).
+    func indexedBundlePositions(touching id: RecordID, in collection: String) throws -> [Int64]
+
     /// The held bundle at `sequence` of `author`.
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle?
 
@@ -91,6 +98,8 @@ public protocol StoreWriter: StoreReader {
     /// Stores a record's state and sync bookkeeping, and updates the query indexes.
     /// - Parameters:
     ///   - record: The new state.
+    ///   - id: The record's id.
+    ///   - collection: The record's collection.
     ///   - previous: The record currently stored (as read in this transaction), `nil` when
     ///     the record is new; the indexes are updated by difference from it.
     func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: StoredRecord?) throws
@@ -111,6 +120,10 @@ public protocol StoreWriter: StoreReader {
 
     /// Removes a quarantined bundle.
     func removeQuarantinedBundle(_ id: Digest32) throws
+
+    /// Adds to the history index: the bundle at log position `position` carries
+    /// operations on these records. Adding an entry twice changes nothing.
+    func indexBundle(at position: Int64, touching records: [StoredRecordKey]) throws
 
     /// Appends local operations to the unsealed queue.
     func appendPendingOperations(_ ops: [RecordOperation]) throws

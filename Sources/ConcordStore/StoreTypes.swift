@@ -73,3 +73,20 @@ public struct StoredRecordRow: Hashable, Sendable {
         self.record = record
     }
 }
+
+/// A record's place in a store: its collection and id.
+public struct StoredRecordKey: Hashable, Sendable {
+    /// The collection's name.
+    public var collection: String
+    /// The record's id.
+    public var id: RecordID
+
+    /// Creates a key.
+    /// - Parameters:
+    ///   - collection: The collection's name.
+    ///   - id: The record's id.
+    public init(collection: String, id: RecordID) {
+        self.collection = collection
+        self.id = id
+    }
+}

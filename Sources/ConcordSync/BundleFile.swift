@@ -51,7 +51,7 @@ public struct BundleFile: Sendable {
     /// `bytes`.
     /// - Parameters:
     ///   - bytes: The file's contents.
-    ///   - limits: ``BundleLimits/maxBundleBytes`` bounds each entry.
+    ///   - limits: `BundleLimits/maxBundleBytes` bounds each entry.
     /// - Throws: ``ConcordSyncError`` `.truncatedFile`, `.notABundleFile`,
     ///   `.unsupportedVersion`, `.checksumMismatch` or `.malformedFile`.
     public init(bytes: [UInt8], limits: BundleLimits = .default) throws(ConcordSyncError) {
@@ -100,7 +100,7 @@ public struct BundleFile: Sendable {
     }
 
     /// Reads the whole file at `path` into memory and parses it. For files of any size,
-    /// ``Replica/importBundleFile(at:progress:)`` reads in bounded memory instead.
+    /// `Replica.importBundleFile(at:progress:)` reads in bounded memory instead.
     /// Anything but a regular file (a FIFO, a device) is refused without being opened.
     /// - Throws: ``ConcordSyncError`` (`.fileSystem` or a parse error naming the file).
     public static func read(at path: String, limits: BundleLimits = .default) throws(ConcordSyncError) -> BundleFile {

@@ -4,7 +4,7 @@ import Concord
 /// relay client (``RelayClient``, ``SyncEngine``) and peers (``PeerNode``, discovery).
 ///
 /// Match on ``code``; ``message`` says what happened and what the user can do about it.
-/// Errors of the replica itself (storage, membership) stay ``ConcordError``s.
+/// Errors of the replica itself (storage, membership) stay `ConcordError`s.
 ///
 /// ```swift
 /// do {

@@ -110,7 +110,7 @@ public struct FolderSync: Sendable {
     /// - Complexity: reads this replica's own files in the folder, and every other file
     ///   it may lack bundles of, in bounded memory.
     /// - Throws: ``ConcordSyncError`` `.fileSystem` (the folder cannot be listed or
-    ///   written); ``ConcordError`` `.storage`.
+    ///   written); `ConcordError` `.storage`.
     public func run(_ replica: Replica, progress: (@Sendable (ImportProgress) -> Void)? = nil) async throws -> Report {
         if !FileIO.exists(directory) {
             try FileIO.createDirectory(directory)
@@ -198,7 +198,7 @@ extension Replica {
     /// Whether the bundle file at `path` holds exactly this device's own bundles
     /// `range`, in order, byte for byte as the store holds them. Reads the file in
     /// bounded memory; a file that is unreadable, damaged or of another space holds none.
-    /// - Throws: ``ConcordError`` `.storage`.
+    /// - Throws: `ConcordError` `.storage`.
     func holdsOwnBundles(inFileAt path: RawPath, range: ClosedRange<UInt64>) throws -> Bool {
         guard let reader = try? BundleFileReader(path: path, limits: options.limits),
               reader.spaceID == spaceID, UInt64(reader.count) == range.upperBound - range.lowerBound + 1

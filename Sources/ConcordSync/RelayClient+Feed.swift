@@ -1,8 +1,7 @@
 import Concord
 import Foundation
-import HummingbirdWSClient
 import Logging
-import NIOCore
+import NIOWebSocket
 
 extension RelayClient {
     /// Subscribes to the relay's live feed (relay-api §5) and imports every bundle it
@@ -23,7 +22,7 @@ extension RelayClient {
     ///     and the bundle's size. A feed message may carry several bundles (§5); each
     ///     is imported and reported on its own.
     /// - Throws: ``ConcordSyncError`` `.unreachable` when the feed closes (the caller
-    ///   reconnects and pulls to catch up), ``ConcordError`` `.storage`.
+    ///   reconnects and pulls to catch up), `ConcordError` `.storage`.
     public func feed(
         onReady: @escaping @Sendable () async -> Void,
         onBundle: @escaping @Sendable (ImportOutcome, Int) async -> Void = { _, _ in }
@@ -33,13 +32,13 @@ extension RelayClient {
             if token == nil { try await authenticate() }
             do {
                 try await runFeed(token: token ?? "", onReady: onReady, onBundle: onBundle)
-            } catch let error as WebSocketClientError where error == .webSocketUpgradeFailed && !retried {
+            } catch let error as FeedSocket.Failure where error.kind == .upgradeRefused && !retried {
                 // The relay refused the upgrade; most likely the session lapsed (a relay
                 // restart forgets sessions). Authenticate again once.
                 retried = true
                 dropSession()
                 continue
-            } catch let error as WebSocketClientError {
+            } catch let error as FeedSocket.Failure {
                 throw ConcordSyncError(.unreachable, "the relay at \(relay.absoluteString) refused the live feed (\(error)); retrying")
             }
         }
@@ -51,38 +50,43 @@ extension RelayClient {
         onBundle: @escaping @Sendable (ImportOutcome, Int) async -> Void
     ) async throws {
         let maxMessage = max(BundleStreamFraming.feedBatchBytes, options.maxBundleBytes) + 1024
-        var configuration = WebSocketClientConfiguration(maxFrameSize: maxMessage)
-        configuration.additionalHeaders[.authorization] = "Bearer \(token)"
         let replica = self.replica
         let maxBundleBytes = options.maxBundleBytes
-        let url = feedURL()
-        let closeFrame: WebSocketCloseFrame?
+        guard let url = URL(string: feedURL()) else {
+            throw ConcordSyncError(.unreachable, "the relay URL \(relay.absoluteString) does not give a valid feed URL; check it")
+        }
+        let close: FeedSocket.Close?
         do {
-            closeFrame = try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, _, _ in
-                for try await message in inbound.messages(maxSize: maxMessage) {
-                    switch message {
-                    case .text(let text):
-                        if text.contains("\"ready\"") { await onReady() }
-                    case .binary(let buffer):
-                        // One or more framed bundles, in the relay's storage order.
-                        for bytes in try ConcordSyncError.relayProtocol({ try BundleStreamFraming.frames(inMessage: Array(buffer.readableBytesView), maxFrameBytes: maxBundleBytes) }) {
-                            let outcome = try await replica.import(bytes, fromRelay: true)
-                            await onBundle(outcome, bytes.count)
-                        }
+            close = try await FeedSocket.run(url: url, headers: [("Authorization", "Bearer \(token)")], maxMessageBytes: maxMessage) {
+                message in
+                switch message {
+                case .text(let text):
+                    if text.contains("\"ready\"") { await onReady() }
+                case .binary(let bytes):
+                    // One or more framed bundles, in the relay's storage order.
+                    for bundle in try ConcordSyncError.relayProtocol({
+                        try BundleStreamFraming.frames(inMessage: bytes, maxFrameBytes: maxBundleBytes)
+                    }) {
+                        let outcome = try await replica.import(bundle, fromRelay: true)
+                        await onBundle(outcome, bundle.count)
                     }
                 }
             }
-        } catch let error as WebSocketClientError {
+        } catch let error as FeedSocket.Failure {
             throw error
         } catch let error as ConcordError {
+            throw error
+        } catch let error as ConcordSyncError {
             throw error
         } catch {
             throw unreachable(error)
         }
-        let code = closeFrame.map { "\($0.closeCode)" } ?? "none"
-        let reason = closeFrame?.reason ?? ""
-        if case .unknown(4001) = closeFrame?.closeCode { dropSession() }
-        throw ConcordSyncError(.unreachable, "the relay's live feed closed (code \(code)\(reason.isEmpty ? "" : ": \(reason)")); reconnecting and pulling to catch up")
+        let code = close?.code.map { "\($0)" } ?? "none"
+        let reason = close?.reason ?? ""
+        if case .unknown(4001)? = close?.code { dropSession() }
+        throw ConcordSyncError(
+            .unreachable,
+            "the relay's live feed closed (code \(code)\(reason.isEmpty ? "" : ": \(reason)")); reconnecting and pulling to catch up")
     }
 
     /// `ws(s)://host:port/v1/spaces/<space>/feed`.

@@ -24,7 +24,7 @@ extension RelayClient {
     /// - Returns: Counts of what was imported.
     /// - Throws: ``ConcordSyncError`` `.cutShort` when the stream ended without its end
     ///   marker (the whole bundles received are imported first), `.unreachable`,
-    ///   `.relayRefused`; ``ConcordError`` `.storage`.
+    ///   `.relayRefused`; `ConcordError` `.storage`.
     @discardableResult
     public func pull(
         relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, progress: (@Sendable (ImportProgress) -> Void)? = nil
@@ -177,7 +177,7 @@ extension RelayClient {
     /// relay's vector, oldest first, in requests of at most ``Options/maxPushBytes``.
     /// On `409 missing-predecessor` it fetches the relay's vector again and resumes from
     /// there (at most three times). Success acknowledges this device's bundles
-    /// (``Replica/acknowledge(_:)``), which turns their records' sync status to synced.
+    /// (`Replica.acknowledge(_:)`), which turns their records' sync status to synced.
     ///
     /// ```swift
     /// let pushed = try await client.push()
@@ -270,7 +270,7 @@ extension RelayClient {
 
     /// `POST bundles` with a complete bundle stream; all or nothing at the relay.
     /// - Parameters:
-    ///   - stream: Framed bundles and the end marker (``BundleStreamFraming/encode(_:)``).
+    ///   - stream: Framed bundles and the end marker (`BundleStreamFraming/encode(_:)`).
     /// - Returns: The relay's counts.
     /// - Throws: ``ConcordSyncError`` for every refusal (`403 read-only` for a reader session).
     public func sendBundles(_ stream: [UInt8]) async throws -> RelayAPI.PushResponse {

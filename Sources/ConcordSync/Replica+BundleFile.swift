@@ -1,7 +1,7 @@
 import Concord
 import ConcordCrypto
 
-/// What ``Replica/exportBundleFile(to:since:authors:progress:)`` wrote.
+/// What `Replica.exportBundleFile(to:since:authors:progress:)` wrote.
 public struct BundleFileExport: Hashable, Sendable, CustomStringConvertible {
     /// The file written.
     public var path: String
@@ -35,7 +35,7 @@ extension Replica {
     ///   - progress: Called every 256 bundles and at the end (`bundlesTotal` is the
     ///     size of the whole log, an upper bound).
     /// - Throws: ``ConcordSyncError`` `.fileSystem` (also when `path` is not a regular
-    ///   file); ``ConcordError`` from the store.
+    ///   file); `ConcordError` from the store.
     @discardableResult
     public func exportBundleFile(
         to path: String, since vector: VersionVector = VersionVector(), authors: Set<PublicKey>? = nil,
@@ -86,7 +86,7 @@ extension Replica {
     ///   signature under a recomputed checksum) is counted in `rejected`.
     /// - Throws: ``ConcordSyncError`` (`.fileSystem`, `.truncatedFile`, `.notABundleFile`,
     ///   `.unsupportedVersion`, `.checksumMismatch`, `.malformedFile`, `.wrongSpace`);
-    ///   ``ConcordError`` `.storage`.
+    ///   `ConcordError` `.storage`.
     /// - Complexity: O(n) time in the file's size (read twice); memory bounded by one
     ///   batch, whatever the file's size.
     @discardableResult

@@ -65,7 +65,9 @@ extension SyncEngine {
             Peering(discover: true, listenPort: listenPort, advertise: true)
         }
     }
+}
 
+extension SyncDriver {
     /// The live peer work: listen and advertise, keep the given endpoints connected, and
     /// connect to members as discovery finds them, until cancelled.
     func runPeers() async {

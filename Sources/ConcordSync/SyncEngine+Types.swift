@@ -148,7 +148,7 @@ extension SyncEngine {
         /// succeed by repeating it (`403`, `409 fork`, `422`).
         public var maxDelay: Double
         /// Seconds between cheap checks for local writes in live mode. Writes through
-        /// this engine's `Replica` are pushed at once (``Replica/localWrites()``); the
+        /// this engine's `Replica` are pushed at once (`Replica.localWrites()`); the
         /// check finds writes made by other processes on the same store.
         public var localWritePollInterval: Double
         /// Seconds to wait after noticing local writes before pushing (more writes

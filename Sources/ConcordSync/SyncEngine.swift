@@ -1,8 +1,10 @@
 import Concord
 import Foundation
 import Logging
+import Observation
+import Synchronization
 
-/// Keeps a ``Replica`` in sync with a relay (`Specs/sync-protocol.md`), with peers
+/// Keeps a `Replica` in sync with a relay (`Specs/sync-protocol.md`), with peers
 /// (`Specs/peer-protocol.md`), or both at once, with one status stream.
 ///
 /// With a relay: rounds of authenticate, subscribe, pull, push; then, in live mode,
@@ -27,55 +29,47 @@ import Logging
 /// await both.start()
 /// ```
 ///
-/// Call ``stop()`` before dropping the engine: the live task holds it.
+/// Live sync stops with ``stop()``, or when the engine is released: the live work is
+/// held by an internal driver, not by the engine, so an app that drops its engine does
+/// not leave a task syncing behind it. The status is `.synced` only while the store holds
+/// nothing the relay lacks (writes of another `Replica` instance on the same store
+/// included: pushes seal them).
 public actor SyncEngine {
+    /// The rounds, the live loops, the peers and the status.
+    let driver: SyncDriver
+
     /// The replica kept in sync.
-    public nonisolated let replica: Replica
+    public nonisolated var replica: Replica { driver.replica }
     /// The relay connection; `nil` for an engine of peers only.
-    public nonisolated let client: RelayClient?
+    public nonisolated var client: RelayClient? { driver.client }
     /// The peer transport; `nil` for an engine of a relay only.
-    public nonisolated let peers: PeerNode?
+    public nonisolated var peers: PeerNode? { driver.peers }
     /// How peers are found and accepted.
-    public nonisolated let peering: Peering?
+    public nonisolated var peering: Peering? { driver.peering }
     /// Woken whenever the log may have grown: local writes and imports from any transport.
-    public nonisolated let signal: LogSignal
+    public nonisolated var signal: LogSignal { driver.signal }
     /// The options it was created with.
-    public nonisolated let options: Options
-    /// The latest status (also delivered by ``status``): the links' statuses combined
-    /// (``Status`` explains how).
-    public internal(set) var currentStatus: Status = .offline
-    /// Each link's own status: `"relay"`, `"peer peer://HOST:PORT"`, `"peer 3f2a9c01"`.
-    public internal(set) var linkStatuses: [String: Status] = [:]
-    /// LAN discovery, while it runs.
-    public internal(set) var discovery: LANDiscovery?
-    var peerTasks: [Task<Void, Never>] = []
-    /// Bundles received on the live feed since the engine was created.
-    public internal(set) var feedBundlesReceived = 0
+    public nonisolated var options: Options { driver.options }
+    /// The status as an `Observable` value: SwiftUI views (and any Observation client)
+    /// that read ``ObservableSyncStatus/status`` update when it changes.
+    ///
+    /// ```swift
+    /// Text(engine.observableStatus.status.description)
+    /// ```
+    public nonisolated var observableStatus: ObservableSyncStatus { driver.observable }
 
-    let logger: Logger
-    var observers: [UUID: AsyncStream<Status>.Continuation] = [:]
-    var liveTask: Task<Void, Never>?
-    /// Failed rounds since the last successful one.
-    var attempt = 0
-    /// Rounds and pushes run one at a time.
-    var busy = false
-    var waiters: [CheckedContinuation<Void, Never>] = []
-    var roundNumber = 0
-
-    /// Creates an engine; nothing happens until ``start()`` or ``syncNow()``.
+    /// Creates an engine for a relay; nothing happens until ``start()`` or ``syncNow()``.
+    ///
+    /// ```swift
+    /// let engine = SyncEngine(replica: replica, relay: URL(string: "http://127.0.0.1:8080")!)
+    /// ```
     /// - Parameters:
     ///   - replica: The replica to keep in sync.
     ///   - relay: The relay's base URL, for example `http://127.0.0.1:8080`.
     ///   - options: Backoff, polling and client tunables.
     ///   - logger: Where debug logs go.
     public init(replica: Replica, relay: URL, options: Options = Options(), logger: Logger = Logger(label: "concord.sync")) {
-        self.replica = replica
-        self.options = options
-        self.logger = logger
-        self.client = RelayClient(replica: replica, relay: relay, options: options.client, logger: logger)
-        self.peers = nil
-        self.peering = nil
-        self.signal = LogSignal()
+        driver = SyncDriver(replica: replica, relay: relay, options: options, logger: logger)
     }
 
     /// Creates an engine for peers, a relay, or both; nothing happens until ``start()``
@@ -91,82 +85,76 @@ public actor SyncEngine {
     ///   - options: Backoff, polling and client tunables.
     ///   - logger: Where debug logs go.
     /// - Throws: ``ConcordSyncError`` `.peerProtocol` if the space's peer keys cannot be derived.
-    public init(replica: Replica, relay: URL? = nil, peering: Peering?, options: Options = Options(), logger: Logger = Logger(label: "concord.sync")) throws {
-        self.replica = replica
-        self.options = options
-        self.logger = logger
-        self.client = relay.map { RelayClient(replica: replica, relay: $0, options: options.client, logger: logger) }
-        let signal = LogSignal()
-        self.signal = signal
-        self.peering = peering
-        self.peers = try peering.map { try PeerNode(replica: replica, options: $0.options, authorizer: $0.authorizer, signal: signal, logger: logger) }
+    public init(
+        replica: Replica, relay: URL? = nil, peering: Peering?, options: Options = Options(), logger: Logger = Logger(label: "concord.sync")
+    ) throws {
+        driver = try SyncDriver(replica: replica, relay: relay, peering: peering, options: options, logger: logger)
+    }
+
+    /// Stops live sync when the engine is released, and ends its status streams.
+    deinit {
+        let driver = self.driver
+        Task { await driver.shutDown() }
+    }
+
+    /// The latest status (also delivered by ``status`` and ``observableStatus``): the
+    /// links' statuses combined (``Status`` explains how).
+    public var currentStatus: Status {
+        get async { await driver.currentStatus }
+    }
+
+    /// Each link's own status: `"relay"`, `"peer peer://HOST:PORT"`, `"peer 3f2a9c01"`.
+    public var linkStatuses: [String: Status] {
+        get async { await driver.linkStatuses }
+    }
+
+    /// LAN discovery, while it runs.
+    public var discovery: LANDiscovery? {
+        get async { await driver.discovery }
+    }
+
+    /// Bundles received on the live feed since the engine was created.
+    public var feedBundlesReceived: Int {
+        get async { await driver.feedBundlesReceived }
     }
 
     /// The status now and every change after it. Each access returns a new stream that
-    /// starts with the current status; it ends when the iterating task is cancelled.
+    /// starts with the current status; it ends when the iterating task is cancelled or
+    /// the engine is released.
     ///
     /// ```swift
     /// for await status in await engine.status where status == .synced { break }
     /// ```
     public var status: AsyncStream<Status> {
-        let (stream, continuation) = AsyncStream.makeStream(of: Status.self, bufferingPolicy: .bufferingNewest(256))
-        let id = UUID()
-        observers[id] = continuation
-        continuation.yield(currentStatus)
-        continuation.onTermination = { [weak self] _ in
-            Task { await self?.removeObserver(id) }
-        }
-        return stream
+        get async { await driver.status }
     }
 
     /// Starts live sync: subscribe, pull, push, then import from the feed and push local
-    /// writes, reconnecting with backoff after any failure. Does nothing if running.
+    /// writes, reconnecting with backoff after any failure; with peering, the peers too.
+    /// Does nothing if running. Live sync ends with ``stop()``, or when the engine is
+    /// released.
     ///
     /// ```swift
     /// await engine.start()
     /// ```
-    public func start() {
-        guard liveTask == nil else { return }
-        liveTask = Task { await self.runEverything() }
+    public func start() async {
+        await driver.start()
     }
 
-    /// The live work: the relay loop, the peers, and local writes waking both.
-    func runEverything() async {
-        await withDiscardingTaskGroup { group in
-            let replica = self.replica
-            let signal = self.signal
-            group.addTask {
-                for await _ in await replica.localWrites() { signal.notify() }
-            }
-            if client != nil {
-                group.addTask { await self.runLive() }
-            }
-            if peers != nil {
-                group.addTask { await self.runPeers() }
-            }
-        }
-    }
-
-    /// Stops live sync, closes the feed and waits for the running round to end. The
-    /// status becomes `.offline`.
+    /// Stops live sync, closes the feed and the peer connections and waits for the
+    /// running round to end. The status becomes `.offline`.
     ///
     /// ```swift
     /// await engine.stop()
     /// ```
     public func stop() async {
-        let task = liveTask
-        liveTask = nil
-        task?.cancel()
-        // Closing the peer connections ends their sessions, whatever they wait for.
-        await stopPeers()
-        await task?.value
-        await stopPeers()
-        for link in linkStatuses.keys { linkStatuses[link] = .offline }
-        setStatus(.offline)
+        await driver.stop()
     }
 
-    /// Runs one full round now (authenticate, pull, push) and returns what it did. In
-    /// live mode it runs between the live work (rounds never overlap).
+    /// Runs one full round now (authenticate, pull, push; then one exchange with each
+    /// peer) and returns what it did. In live mode it runs between the live work (rounds
+    /// never overlap). The status is `.synced` afterwards only if the store holds no
+    /// local change the relay lacks.
     ///
     /// ```swift
     /// let summary = try await engine.syncNow()
@@ -174,163 +162,39 @@ public actor SyncEngine {
     /// ```
     /// - Returns: Counts of what was pulled and pushed.
     /// - Throws: ``ConcordSyncError`` (`.unreachable`, `.cutShort`, `.relayRefused`,
-    ///   `.unauthenticated`; see ``ConcordSyncError/isTransient``), ``ConcordError``.
+    ///   `.unauthenticated`; see ``ConcordSyncError/isTransient``), `ConcordError`.
     @discardableResult
     public func syncNow() async throws -> Summary {
-        var summary = Summary()
-        if let client {
-            do {
-                summary = try await round(client)
-            } catch {
-                report(error)
-                throw error
-            }
-        }
-        if peers != nil {
-            try await syncPeersOnce(into: &summary)
-        }
-        return summary
+        try await driver.syncNow()
+    }
+}
+
+/// A sync engine's status as an `Observable` value, readable from any thread.
+///
+/// ```swift
+/// struct SyncBadge: View {
+///     let status: ObservableSyncStatus
+///     var body: some View { Image(systemName: status.isSynced ? "checkmark.icloud" : "icloud") }
+/// }
+/// ```
+public final class ObservableSyncStatus: Observable, Sendable {
+    private let registrar = ObservationRegistrar()
+    private let stored = Mutex<SyncEngine.Status>(.offline)
+
+    init() {}
+
+    /// The engine's current status.
+    public var status: SyncEngine.Status {
+        registrar.access(self, keyPath: \.status)
+        return stored.withLock { $0 }
     }
 
-    /// One round: vector, pull (with totals), push; `.synced` on success, or
-    /// `.attention(problem)` when the round found this device's clock wrong or its history
-    /// forked (`Specs/sync-protocol.md` §5).
-    func round(_ client: RelayClient) async throws -> Summary {
-        await acquire()
-        defer { release() }
-        do {
-            return try await roundSteps(client)
-        } catch let error as ConcordSyncError where error.code == .relayRefused && [403, 409, 422].contains(error.httpStatus ?? 0) {
-            // A refusal of this device's membership or bundles is often its clock's doing
-            // (a certificate or a change dated ahead): say that, in dates, when it is.
-            if let problem = try await replica.problems(realTime: await client.relayTime).first {
-                throw ConcordSyncError.needsAttention(problem)
-            }
-            throw error
-        }
-    }
+    /// Whether the status is `.synced`.
+    public var isSynced: Bool { status == .synced }
 
-    /// The steps of ``round(_:)``.
-    private func roundSteps(_ client: RelayClient) async throws -> Summary {
-        roundNumber += 1
-        let number = roundNumber
-        setStatus(.syncing(SyncProgress()))
-        let relayVector = try await client.vector()
-        let realTime = await client.relayTime
-        // A clock ahead of the relay's writes what everyone refuses: stop before anything
-        // is sealed, so the writes can take the right time once the clock is set.
-        if let problem = try await replica.problems(realTime: realTime).first(where: { $0.kind == .clockAhead }) {
-            throw ConcordSyncError.needsAttention(problem)
-        }
-        let local = try await replica.versionVector()
-        let me = replica.membership.device.publicKey
-        // The relay holds more of this device's own bundles than the store (a restored
-        // backup): import them before sealing, then re-stamp what was written since.
-        let ownBehind = replica.role == .writer && relayVector[me] > local[me]
-        let expected = relayVector.bundlesAbove(local)
-        let pulled = try await client.pull(relayVector: relayVector, bundlesTotal: expected, sealingFirst: !ownBehind) { [weak self] progress in
-            Task { await self?.pullProgress(progress, round: number) }
-        }
-        // Pulled bundles of other authors go on to connected peers.
-        if pulled.applied > 0 { signal.notify() }
-        if replica.role == .writer {
-            if ownBehind {
-                try await replica.restampPending(realTime: nil)
-            } else if let realTime, try await replica.problems(realTime: realTime).contains(where: { $0.kind == .wroteAhead }) {
-                // Written while the clock was ahead, not sealed yet, clock right now: re-date.
-                try await replica.restampPending(realTime: realTime)
-            }
-        }
-        let pushed = replica.role == .writer ? try await client.push() : RelayClient.PushSummary()
-        let problems = try await replica.problems(realTime: await client.relayTime)
-        var summary = Summary(pulled: pulled, pushed: pushed, problems: problems)
-        if ownBehind { summary.ownBundlesFromElsewhere = relayVector[me] - local[me] }
-        if let problem = problems.first {
-            attempt = 0
-            setStatus(.attention(problem))
-        } else {
-            succeeded()
-        }
-        return summary
-    }
-
-    /// Pushes local writes (live mode, after a write).
-    func pushRound(_ client: RelayClient) async throws {
-        await acquire()
-        defer { release() }
-        setStatus(.syncing(SyncProgress()))
-        try await client.push()
-        succeeded()
-    }
-
-    /// A round or push finished: `.synced`, backoff reset.
-    func succeeded() {
-        attempt = 0
-        setStatus(.synced)
-    }
-
-    /// Progress of round `round`'s pull (late reports of older rounds are dropped).
-    func pullProgress(_ progress: ImportProgress, round: Int) {
-        guard round == roundNumber, currentStatus.isSyncing else { return }
-        setStatus(.syncing(SyncProgress(bundlesReceived: progress.bundlesDone, bytesReceived: progress.bytesDone, bundlesTotal: progress.bundlesTotal, bytesTotal: progress.bytesTotal)))
-    }
-
-    /// Reports a failure as `.offline` (the relay is unreachable), `.attention(problem)`
-    /// (this device's clock or history) or `.error(message)`.
-    func report(_ error: any Error) {
-        if let error = error as? ConcordSyncError, let problem = error.problem {
-            setStatus(.attention(problem))
-        } else if let error = error as? ConcordSyncError, error.code == .unreachable || error.code == .cutShort {
-            setStatus(.offline)
-        } else if let error = error as? ConcordSyncError {
-            setStatus(.error(error.message))
-        } else if let error = error as? ConcordError {
-            setStatus(.error(error.message))
-        } else {
-            setStatus(.error("\(error)"))
-        }
-    }
-
-    /// Sets the relay link's status (``setLinkStatus(_:_:)`` for the others).
-    func setStatus(_ status: Status) {
-        setLinkStatus(Self.relayLink, status)
-    }
-
-    /// The relay's entry in ``linkStatuses``.
-    static let relayLink = "relay"
-
-    /// Sets one link's status and publishes the combined status if it changed.
-    func setLinkStatus(_ link: String, _ status: Status) {
-        if link == Self.relayLink && client == nil && peers != nil {
-            // A peers-only engine has no relay link; its own status is the peers'.
-            linkStatuses[link] = nil
-        } else {
-            linkStatuses[link] = status
-        }
-        let combined = Status.combining(Array(linkStatuses.values))
-        guard combined != currentStatus else { return }
-        currentStatus = combined
-        logger.debug("sync status", metadata: ["status": "\(combined)", "link": "\(link)"])
-        for observer in observers.values { observer.yield(combined) }
-    }
-
-    func removeObserver(_ id: UUID) {
-        observers[id] = nil
-    }
-
-    func acquire() async {
-        if busy {
-            await withCheckedContinuation { waiters.append($0) }
-        } else {
-            busy = true
-        }
-    }
-
-    func release() {
-        if waiters.isEmpty {
-            busy = false
-        } else {
-            waiters.removeFirst().resume()
+    func update(_ status: SyncEngine.Status) {
+        registrar.withMutation(of: self, keyPath: \.status) {
+            stored.withLock { $0 = status }
         }
     }
 }

@@ -20,7 +20,7 @@ public struct History: Sendable {
 
     /// Generates a history.
     /// - Parameters:
-    ///   - replicas: how many replicas edit (1 or more).
+    ///   - count: how many replicas edit (1 or more).
     ///   - steps: how many steps; each is a local edit (75%) or a pull from a peer (25%).
     ///   - domain: what edits may touch; a small random domain by default.
     ///   - maxClockSkew: each replica's physical clock is off by up to this many ms.

@@ -11,20 +11,27 @@ struct CLI {
 
     let binary: String
 
+    /// The names the tool's binary may have: `ConcordCLI` (the executable target; the
+    /// tool is not a product, see Package.swift) or `concord` (`make cli`'s link, an install).
+    static let names = ["ConcordCLI", "concord"]
+
     /// The `concord` executable: `$CONCORD_BIN`, else next to the test bundle (the
-    /// build's products directory), else `.build/debug/concord`.
+    /// build's products directory), else `.build/debug/ConcordCLI`.
     static func locate() throws -> CLI {
         var candidates: [String] = []
         if let env = ProcessInfo.processInfo.environment["CONCORD_BIN"] { candidates.append(env) }
         let argv0 = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        candidates.append(argv0.deletingLastPathComponent().appendingPathComponent("concord").path)
+        var directories = [argv0.deletingLastPathComponent()]
         var url = argv0
         for _ in 0..<5 {  // .../debug/ConcordPackageTests.xctest/Contents/MacOS/ConcordPackageTests on macOS
             url = url.deletingLastPathComponent()
-            candidates.append(url.appendingPathComponent("concord").path)
+            directories.append(url)
         }
-        candidates.append(Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("concord").path)
-        candidates.append(packageRoot + "/.build/debug/concord")
+        directories.append(Bundle.main.bundleURL.deletingLastPathComponent())
+        directories.append(URL(fileURLWithPath: packageRoot + "/.build/debug"))
+        for directory in directories {
+            candidates += names.map { directory.appendingPathComponent($0).path }
+        }
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
             return CLI(binary: candidate)
         }

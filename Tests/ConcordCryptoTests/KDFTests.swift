@@ -1,4 +1,8 @@
+#if canImport(Clibsodium)
+import Clibsodium  // Apple platforms: swift-sodium's libsodium xcframework (Package.swift)
+#else
 import CSodium
+#endif
 import ConcordCrypto
 import Testing
 

@@ -237,4 +237,32 @@ struct BundleLogConformanceTests {
         try store.write { try $0.removeHeldBundle(of: a, sequence: 4) }
         #expect(try store.read { try $0.containsBundle(both.id) } == false)
     }
+
+    @Test("the history index: bundles by position, record to positions, idempotent, rolled back with its transaction", arguments: StoreKind.allCases)
+    func historyIndex(kind: StoreKind) throws {
+        let store = try kind.make().store
+        let a = author(0x0A)
+        try store.write { tx throws in for sequence in UInt64(1)...3 { try tx.appendBundle(bundle(a, sequence)) } }
+        let all = try store.read { try $0.bundles(after: 0, limit: 10) }
+        let (one, two) = (StoredRecordKey(collection: "c", id: RecordID(high: 1, low: 1)), StoredRecordKey(collection: "c", id: RecordID(high: 2, low: 2)))
+        try store.write { tx throws in
+            try tx.indexBundle(at: all[2].position, touching: [one])
+            try tx.indexBundle(at: all[0].position, touching: [one, two])
+            try tx.indexBundle(at: all[0].position, touching: [one])  // again: no change
+        }
+        struct Stop: Error {}
+        #expect(throws: Stop.self) {
+            try store.write { tx throws in
+                try tx.indexBundle(at: all[1].position, touching: [two])
+                throw Stop()
+            }
+        }
+        try store.read { tx throws in
+            #expect(try tx.indexedBundlePositions(touching: one.id, in: "c") == [all[0].position, all[2].position])
+            #expect(try tx.indexedBundlePositions(touching: two.id, in: "c") == [all[0].position])
+            #expect(try tx.indexedBundlePositions(touching: two.id, in: "other") == [])
+            for stored in all { #expect(try tx.bundle(at: stored.position) == stored) }
+            #expect(try tx.bundle(at: 0) == nil && tx.bundle(at: all[2].position + 1) == nil)
+        }
+    }
 }

@@ -26,12 +26,28 @@ struct SQLiteStoreTests {
         #expect(FileManager.default.fileExists(atPath: directory.path + "/replica.sqlite-wal"))
     }
 
-    @Test func aHealthyStorePassesItsIntegrityCheckAtSchemaV1() throws {
+    @Test func aHealthyStorePassesItsIntegrityCheckAtSchemaV2() throws {
         let (store, _) = try open()
         try seed(store)
         try store.write { try changeEverything($0) }
         #expect(try store.integrityCheck() == [])
-        #expect(try store.appliedMigrations() == ["v1"])
+        #expect(try store.appliedMigrations() == ["v1", "v2"])
+    }
+
+    /// A file written by a build that knew only `v1` opens, migrates to `v2`, keeps its data.
+    @Test func aV1StoreMigratesToV2() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/replica.sqlite"
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteStore.migrator.migrate(queue, upTo: "v1")
+        try queue.write { db in try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('k', x'01')") }
+        try queue.close()
+        let store = try SQLiteStore(path: path)
+        #expect(try store.appliedMigrations() == ["v1", "v2"])
+        #expect(try store.read { try $0.metadata("k") } == [1])
+        try store.write { try $0.indexBundle(at: 1, touching: [StoredRecordKey(collection: "c", id: rid(1))]) }
+        #expect(try store.read { try $0.indexedBundlePositions(touching: rid(1), in: "c") } == [1])
+        #expect(try store.integrityCheck() == [])
     }
 
     /// The tables and indexes of `Specs/storage-schema.md`, no more, no less.
@@ -44,7 +60,7 @@ struct SQLiteStoreTests {
         #expect(objects == [
             "index fields_by_value", "index records_unsealed",
             "table bundles", "table chain_heads", "table fields", "table grdb_migrations", "table held_bundles",
-            "table meta", "table pending_ops", "table quarantined_bundles", "table records",
+            "table meta", "table pending_ops", "table quarantined_bundles", "table record_bundles", "table records",
         ])
     }
 
@@ -150,7 +166,8 @@ struct SQLiteStoreTests {
         let path = try #require(fixture.path)
         try fixture.store.write { try $0.setMetadata([1], for: "k") }
         try (fixture.store as! SQLiteStore).queue.write { db throws in
-            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v2')")
+            // A migration this build does not know (v2, the history index, is this build's).
+            try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99')")
         }
         let error = storeError {
             try fixture.reopen()

@@ -28,11 +28,15 @@ import Testing
              due: due, attachment: attachment, note: .init(text: "2% \"fresh\"", pinned: true))
     }
 
-    /// The view a replica would show after applying `encoded` to record `id`.
+    /// The view a replica would show after applying `encoded` to record `id` (list
+    /// values become elements at increasing positions).
     static func view(_ encoded: EncodedRecord, id: RecordID) -> RecordView {
-        RecordView(id: id,
+        let lists = encoded.lists.map { name, values in
+            RecordView.SetField(name: name, members: values.enumerated().map { ListElement(position: [UInt8($0.offset + 1)], value: $0.element).member })
+        }
+        return RecordView(id: id,
                    fields: encoded.fields.map { RecordView.Field(name: $0.key, value: $0.value) },
-                   sets: encoded.sets.map { RecordView.SetField(name: $0.key, members: $0.value) })
+                   sets: encoded.sets.map { RecordView.SetField(name: $0.key, members: $0.value) } + lists)
     }
 
     static func roundTrip<T: Codable>(_ value: T, id: RecordID) throws -> T {
@@ -57,7 +61,9 @@ import Testing
             "priority": .int(2),
             "due": .double(1_767_225_600.25),
             "attachment": .bytes([0, 1, 0xFF]),
-            "note": .string(#"{"pinned":true,"text":"2% \"fresh\""}"#),
+            "note": true,  // a nested struct is flattened: its marker, then one field per property
+            "note.pinned": true,
+            "note.text": "2% \"fresh\"",
         ])
         #expect(encoded.sets == ["tags": ["dairy", "errand", "home"]])
         #expect(encoded.fields["id"] == nil, "the id is the record's identity, not a field")
@@ -131,15 +137,14 @@ import Testing
         #expect(encoded.fields["url"] == "https://example.com/a?b=c")
         #expect(encoded.fields["status"] == "closed")
         #expect(encoded.sets["levels"] == [1, 9])
-        #expect(encoded.sets["counts"] == [1, 2, 3])
+        #expect(encoded.lists["counts"] == [3, 1, 2], "an array of scalars is a list: order kept")
         #expect(encoded.fields["notes"] == .string(#"[{"pinned":false,"text":"a"}]"#))
         #expect(encoded.fields["emptyNotes"] == "[]", "an array of structs is JSON even when empty")
-        #expect(encoded.fields["scores"] == .string(#"{"a":2,"x":1}"#))
-        #expect(encoded.sets["maybeTags"] == [], "a nil optional set is an empty set, not a null field")
-
-        var expected = kinds
-        expected.counts = [1, 2, 3]  // an OR-set keeps Value order, not insertion order
-        #expect(try Self.roundTrip(kinds, id: .random()) == expected)
+        #expect(encoded.fields["scores"] == true && encoded.fields["scores.a"] == 2 && encoded.fields["scores.x"] == 1,
+                "a dictionary is flattened, one field per key")
+        #expect(encoded.replaced.contains("scores"))
+        #expect(encoded.lists["maybeTags"] == [], "a nil optional array is an empty list, not a null field")
+        #expect(try Self.roundTrip(kinds, id: .random()) == kinds)
     }
 
     class Item: Codable {
@@ -187,15 +192,15 @@ import Testing
         task.labels = ["b", "a"]
         task.estimate = 3
         let encoded = try RecordEncoder().encode(task)
-        #expect(encoded == EncodedRecord(fields: ["name": "Paint", "estimate": 3], sets: ["labels": ["a", "b"]]),
+        #expect(encoded == EncodedRecord(fields: ["name": "Paint", "estimate": 3], lists: ["labels": ["b", "a"]]),
                 "superclass properties are flattened into the record")
         let decoded = try RecordDecoder().decode(Chore.self, from: Self.view(encoded, id: .random()))
-        #expect(decoded.name == "Paint" && decoded.labels == ["a", "b"] && decoded.estimate == 3)
+        #expect(decoded.name == "Paint" && decoded.labels == ["b", "a"] && decoded.estimate == 3)
 
         let page = Page(id: "home", keywords: Keywords(["z", "a"]), ratings: [5, nil])
         let pageRecord = try RecordEncoder().encode(page)
-        #expect(pageRecord == EncodedRecord(fields: ["id": "home"], sets: ["keywords": ["a", "z"], "ratings": [.null, 5]]))
-        #expect(try Self.roundTrip(page, id: .random()) == Page(id: "home", keywords: Keywords(["a", "z"]), ratings: [nil, 5]))
+        #expect(pageRecord == EncodedRecord(fields: ["id": "home"], lists: ["keywords": ["z", "a"], "ratings": [5, .null]]))
+        #expect(try Self.roundTrip(page, id: .random()) == page)
 
         // Without an `id` field, a String id reads the record's id as UUID text.
         let bare = RecordView(id: .random(), sets: ["keywords": ["k"]])
@@ -210,15 +215,20 @@ import Testing
         var flags: Set<Bool>
     }
 
-    @Test func setsAreDeduplicatedAndSorted() throws {
+    @Test func setsAreDeduplicatedListsKeepOrderAndDuplicates() throws {
         let labels = Labels(names: ["b", "a", "b", "c", "a"], scores: [3, 1, 3, -2], flags: [true, false])
         let encoded = try RecordEncoder().encode(labels)
         #expect(encoded.fields.isEmpty)
-        #expect(encoded.sets == ["names": ["a", "b", "c"], "scores": [-2, 1, 3], "flags": [false, true]])
-        #expect(try Self.roundTrip(labels, id: .random()) == Labels(names: ["a", "b", "c"], scores: [-2, 1, 3], flags: [false, true]))
+        #expect(encoded.sets == ["flags": [false, true]])
+        #expect(encoded.lists == ["names": ["b", "a", "b", "c", "a"], "scores": [3, 1, 3, -2]])
+        #expect(try Self.roundTrip(labels, id: .random()) == labels)
 
         let empty = try RecordEncoder().encode(Labels(names: [], scores: [], flags: []))
-        #expect(empty.sets == ["names": [], "scores": [], "flags": []], "an empty list tells the caller to clear the set")
+        #expect(empty.sets == ["flags": []] && empty.lists == ["names": [], "scores": []], "empty tells the caller to clear it")
+
+        // A set stored by an earlier version (plain members) reads in value order.
+        let legacy = RecordView(id: .random(), sets: ["names": ["b", "a"], "scores": [2], "flags": [true]])
+        #expect(try RecordDecoder().decode(Labels.self, from: legacy) == Labels(names: ["a", "b"], scores: [2], flags: [true]))
     }
 
     // MARK: Errors
@@ -252,14 +262,18 @@ import Testing
         #expect(context.debugDescription.hasPrefix("field 'priority' holds string \"high\" but the model wants Int"))
     }
 
+    struct Event: Codable { var at: Date }
+
     @Test func decodingErrorsSayWhatToChange() throws {
         let missing = RecordView(id: .random(), fields: ["title": "x"])
-        let error = #expect(throws: DecodingError.self) { try RecordDecoder().decode(Counter.self, from: missing) }
+        #expect(try RecordDecoder().decode(Counter.self, from: missing).count == 0, "a missing number reads 0")
+        let error = #expect(throws: DecodingError.self) { try RecordDecoder().decode(Event.self, from: missing) }
         guard case .keyNotFound(let key, let context)? = error else {
             Issue.record("expected keyNotFound, got \(String(describing: error))")
             return
         }
-        #expect(key.stringValue == "count" && context.debugDescription.contains("make the property optional"))
+        #expect(key.stringValue == "at" && context.debugDescription.contains("make the property optional"))
+        #expect(context.debugDescription.contains("recordDefaults"))
 
         struct Small: Codable { var count: UInt8 }
         let tooBig = RecordView(id: .random(), fields: ["count": 300])
@@ -270,16 +284,15 @@ import Testing
         }
         #expect(overflowContext.debugDescription.hasPrefix("field 'count': int 300 does not fit UInt8"))
 
-        var fields = try RecordEncoder().encode(Self.todo()).fields
-        fields["note"] = .string(#"{"text":"no pin"}"#)
-        let badJSON = RecordView(id: .random(), fields: fields.map { RecordView.Field(name: $0.key, value: $0.value) }, sets: [])
-        let json = #expect(throws: DecodingError.self) { try RecordDecoder().decode(Todo.self, from: badJSON) }
+        struct Board: Codable { var notes: [Todo.Note] }
+        let badJSON = RecordView(id: .random(), fields: ["notes": .string(#"[{"text":"no pin"}]"#)])
+        let json = #expect(throws: DecodingError.self) { try RecordDecoder().decode(Board.self, from: badJSON) }
         guard case .keyNotFound(let jsonKey, let jsonContext)? = json else {
             Issue.record("expected keyNotFound, got \(String(describing: json))")
             return
         }
-        #expect(jsonKey.stringValue == "pinned" && Self.path(jsonContext.codingPath) == ["note"])
-        #expect(jsonContext.debugDescription.hasPrefix("field 'note' holds JSON that does not decode as Note"))
+        #expect(jsonKey.stringValue == "pinned" && Self.path(jsonContext.codingPath).first == "notes")
+        #expect(jsonContext.debugDescription.hasPrefix("field 'notes' holds JSON that does not decode as Array<Note>"))
     }
 
     @Test func topLevelMustBeKeyed() throws {

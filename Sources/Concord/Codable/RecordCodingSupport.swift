@@ -2,13 +2,52 @@ import ConcordCore
 import Foundation
 
 // Shared by `RecordEncoder` and `RecordDecoder`: which Swift types are scalars, which
-// collections become OR-sets, coding keys for set members, and the wording of errors.
+// collections become OR-sets or lists, field paths, and the wording of errors.
 //
-// The shape of a property (LWW scalar, OR-set, or LWW JSON string) is decided by its
-// *type* wherever a wrong guess would leave stale data in a replica: an array is an
-// OR-set because its element type is a scalar type, never because the particular array
-// happened to hold scalars (an empty `[Note]` must not become an empty set while a full
-// one is JSON, or the old JSON would survive the update).
+// The shape of a property (LWW scalar, OR-set, ordered list, flattened container, or LWW
+// JSON string) is decided by its *type* wherever a wrong guess would leave stale data in
+// a replica: an array is a list because its element type is a scalar type, never because
+// the particular array happened to hold scalars (an empty `[Note]` must not become an
+// empty list while a full one is JSON, or the old JSON would survive the update).
+
+/// Where a value lives in a record: the stored field name (components escaped and joined
+/// with `.`) and the coding path that leads there, for messages.
+struct FieldPath {
+    /// The stored name: `title`, `address.city`, `scores.a%2Eb`.
+    var name: String
+    var codingPath: [any CodingKey]
+
+    /// A property of the container at `self` (or of the record, for `parent == nil`).
+    static func child(of parent: FieldPath?, _ key: any CodingKey) -> FieldPath {
+        let component = escape(key.stringValue)
+        guard let parent else { return FieldPath(name: component, codingPath: [key]) }
+        return FieldPath(name: parent.name + "." + component, codingPath: parent.codingPath + [key])
+    }
+
+    /// `name + "."`: what the stored names of everything inside this container start with.
+    var prefix: String { name + "." }
+
+    /// A name component with `%` and `.` escaped (`%25`, `%2E`), so that `.` only ever
+    /// separates components.
+    static func escape(_ component: String) -> String {
+        guard component.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "%") }) else { return component }
+        var out = ""
+        for scalar in component.unicodeScalars {
+            switch scalar {
+            case "%": out += "%25"
+            case ".": out += "%2E"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    /// The inverse of ``escape(_:)``.
+    static func unescape(_ component: String) -> String {
+        guard component.utf8.contains(UInt8(ascii: "%")) else { return component }
+        return component.replacingOccurrences(of: "%2E", with: ".").replacingOccurrences(of: "%25", with: "%")
+    }
+}
 
 /// A coding key for a member of a set (`intValue`) or a field named at run time.
 struct RecordCodingKey: CodingKey {
@@ -53,35 +92,60 @@ extension RecordID: RecordCodingScalar {}
 /// `Optional`, so its wrapped type can be inspected.
 protocol RecordCodingOptional {
     static var wrappedType: Any.Type { get }
+    /// Whether this optional (or an optional it wraps) is `nil`.
+    var recordIsNil: Bool { get }
 }
 extension Optional: RecordCodingOptional {
     static var wrappedType: Any.Type { Wrapped.self }
+    var recordIsNil: Bool {
+        switch self {
+        case .none: true
+        case .some(let wrapped): (wrapped as? any RecordCodingOptional)?.recordIsNil ?? false
+        }
+    }
 }
 
-/// The collections that become OR-sets when their element type is a scalar type.
+/// The collections stored as a field of their own when their element type is a scalar
+/// type: sets as OR-sets, arrays as ordered lists.
 protocol RecordCodingCollection {
     static var elementType: Any.Type { get }
+    /// Arrays keep order and duplicates (a list); sets do not (an OR-set).
+    static var isOrdered: Bool { get }
 }
 extension Array: RecordCodingCollection {
     static var elementType: Any.Type { Element.self }
+    static var isOrdered: Bool { true }
 }
 extension ContiguousArray: RecordCodingCollection {
     static var elementType: Any.Type { Element.self }
+    static var isOrdered: Bool { true }
 }
 extension Set: RecordCodingCollection {
     static var elementType: Any.Type { Element.self }
+    static var isOrdered: Bool { false }
 }
 
-/// `Dictionary`: never a record (its keys are data, not a schema) and never an OR-set
-/// (non-`String`/`Int` keys encode as an unkeyed `[key, value, ...]` list).
-protocol RecordCodingDictionary {}
-extension Dictionary: RecordCodingDictionary {}
+/// `Dictionary`: never a record itself (its keys are data, not a schema). With `String`,
+/// `Int` or `CodingKeyRepresentable` keys it encodes keyed and is flattened like a nested
+/// struct, one field per key; other keys encode as an unkeyed `[key, value, ...]` list,
+/// stored as JSON.
+protocol RecordCodingDictionary {
+    static var keyType: Any.Type { get }
+}
+extension Dictionary: RecordCodingDictionary {
+    static var keyType: Any.Type { Key.self }
+}
 
-/// Thrown inside the encoder's probe when a value is not a scalar; never escapes.
-struct RecordCodingNotScalar: Error {}
-
-/// Thrown inside the decoder when a field must be read as JSON; never escapes.
+/// Thrown inside the encoder when a value must be stored as JSON; never escapes.
 struct RecordCodingNeedsJSON: Error {}
+
+/// How a collection property is stored.
+enum RecordCollectionShape {
+    /// An OR-set: members deduplicated, no order.
+    case set
+    /// An ordered list (``ListElement``): order and duplicates kept.
+    case list
+}
 
 enum RecordCoding {
     /// Whether values of `type` are stored as one scalar: the ``RecordCodingScalar``
@@ -95,23 +159,45 @@ enum RecordCoding {
 
     private static func rawValueType<R: RawRepresentable>(_: R.Type) -> Any.Type { R.RawValue.self }
 
-    /// Whether `type` is an array or set of scalars: an OR-set field.
-    static func isSetType(_ type: Any.Type) -> Bool {
-        guard let collection = type as? any RecordCodingCollection.Type else { return false }
-        return isScalarType(collection.elementType)
+    /// `.set` for a set of scalars, `.list` for an array of scalars, `nil` otherwise.
+    static func collectionShape(_ type: Any.Type) -> RecordCollectionShape? {
+        guard let collection = type as? any RecordCodingCollection.Type, isScalarType(collection.elementType) else { return nil }
+        return collection.isOrdered ? .list : .set
     }
 
-    /// Whether `type` is an optional array or set of scalars (`nil` is stored as an empty set).
-    static func isOptionalSetType(_ type: Any.Type) -> Bool {
-        guard let optional = type as? any RecordCodingOptional.Type else { return false }
-        return isSetType(optional.wrappedType) || isOptionalSetType(optional.wrappedType)
+    /// The shape of an optional collection of scalars (`nil` is stored as empty).
+    static func optionalCollectionShape(_ type: Any.Type) -> RecordCollectionShape? {
+        guard let optional = type as? any RecordCodingOptional.Type else { return nil }
+        return collectionShape(optional.wrappedType) ?? optionalCollectionShape(optional.wrappedType)
     }
 
-    /// `field 'tags'`, `field 'tags' [2]`, or `the record` for the empty path.
+    /// Whether `type` is an array or set whose elements are not scalars (stored as JSON).
+    static func isJSONCollection(_ type: Any.Type) -> Bool {
+        if let dictionary = type as? any RecordCodingDictionary.Type { return !isKeyedDictionaryKey(dictionary.keyType) }
+        return type is any RecordCodingCollection.Type && collectionShape(type) == nil
+    }
+
+    /// Whether a dictionary with keys of `type` encodes keyed (and is flattened).
+    static func isKeyedDictionaryKey(_ type: Any.Type) -> Bool {
+        type == String.self || type == Int.self || type is any CodingKeyRepresentable.Type
+    }
+
+    /// `field 'tags'`, `field 'address.city'`, `field 'tags' [2]`, or `the record` for
+    /// the empty path.
     static func label(_ path: [any CodingKey]) -> String {
-        guard let first = path.first else { return "the record" }
-        let rest = path.dropFirst().map { key in key.intValue.map { "[\($0)]" } ?? ".\(key.stringValue)" }
-        return "field '\(first.stringValue)'" + (rest.isEmpty ? "" : " " + rest.joined())
+        guard !path.isEmpty else { return "the record" }
+        var name: [String] = []
+        var indexes = ""
+        for key in path {
+            if let index = key.intValue, key is RecordCodingKey || key.stringValue.hasPrefix("Index ") {
+                indexes += " [\(index)]"
+            } else if indexes.isEmpty {
+                name.append(key.stringValue)
+            } else {
+                indexes += ".\(key.stringValue)"
+            }
+        }
+        return "field '\(name.joined(separator: "."))'" + indexes
     }
 
     /// `string "high"`, `int 3`, `null`: a stored value for messages, long text shortened.
@@ -126,4 +212,10 @@ enum RecordCoding {
     static func name(_ type: Any.Type) -> String { String(describing: type) }
 
     static func sortedMembers(_ members: [Value]) -> [Value] { Set(members).sorted() }
+
+    /// The type with every `Optional` removed.
+    static func unwrapped(_ type: Any.Type) -> Any.Type {
+        guard let optional = type as? any RecordCodingOptional.Type else { return type }
+        return unwrapped(optional.wrappedType)
+    }
 }

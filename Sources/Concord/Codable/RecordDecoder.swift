@@ -9,10 +9,11 @@ import Foundation
 /// struct Todo: Codable {
 ///     var id: UUID              // filled from record.id
 ///     var title: String         // LWW "title": .string
-///     var priority: Int         // LWW "priority": .int
+///     var priority: Int         // LWW "priority": .int (missing: 0)
 ///     var tags: Set<String>     // OR-set "tags" (absent: empty)
+///     var steps: [String]       // list "steps", in order (absent: empty)
+///     var place: Place          // "place.city", "place.room"
 ///     var due: Date?            // LWW "due": .double, .null or absent gives nil
-///     var note: Note            // LWW "note": .string holding JSON
 /// }
 ///
 /// if let record = state.record(id, in: "todos") {
@@ -21,29 +22,151 @@ import Foundation
 /// ```
 ///
 /// Reading rules:
-/// - `id` is the record's id: a `UUID` or ``RecordID`` property gets `record.id`; so does
+/// - `id` is the record's id: a `UUID` or `RecordID` property gets `record.id`; so does
 ///   any type that decodes from a single `String`, `UUID` or `RecordID` value, unless the
 ///   record has an LWW field named `id` (written for an `id` of another type).
-/// - A `.null` or missing field decodes as `nil` into an optional; missing into a
-///   non-optional throws `DecodingError.keyNotFound`.
-/// - An array or set of scalars reads the OR-set's members; an absent set is empty. An
-///   *optional* array or set is `nil` when the set is empty (a set cannot tell the two apart).
+/// - **Missing fields** (a record written by an older app version, or revived by an edit
+///   concurrent with its deletion, `Specs/model-mapping.md`): an optional reads `nil`; a
+///   non-optional reads the model's default when the model is a ``RecordModel`` (its
+///   ``RecordModel/recordDefaults``), else its type's zero value: `false`, `0`, `""`,
+///   empty `Data`, an empty set, list or dictionary, a nested struct of zero values. A
+///   type without a zero value (`Date`, `UUID`, `URL`, enums) throws
+///   `DecodingError.keyNotFound`. A `.null` field reads the same way into a non-optional.
+/// - An array reads the list's values in order (a set written by an older version reads
+///   in `Value` order); a set reads the members; absent is empty. An *optional* array
+///   or set is `nil` when empty (a set cannot tell the two apart).
 /// - Numbers convert where nothing is lost: an `.int` reads into any integer type it fits
 ///   and into `Double`/`Float`/`Date`; a `.double` reads into `Double`, `Float` and `Date`
 ///   only.
 /// - A stored value of the wrong kind (the field holds `.string` but the model wants
 ///   `Int`) throws `DecodingError.typeMismatch` naming the field and both types.
+/// - A nested struct stored as one JSON string by an earlier version of Concord still
+///   reads; saving the model again flattens it.
 public struct RecordDecoder: Sendable {
+    /// Creates a decoder.
     public init() {}
 
-    /// Decodes a `T` from `record`'s id, fields and sets.
-    /// - Throws: `DecodingError` when `T` is not keyed, a required field is missing, a
-    ///   stored value does not fit the property's type, or a JSON field does not decode.
+    /// Decodes a `T` from `record`'s id, fields, sets and lists.
+    ///
+    /// A ``RecordModel`` reads its ``RecordModel/recordDefaults`` for fields the record lacks.
+    /// - Parameters:
+    ///   - type: The model type.
+    ///   - record: The record.
+    /// - Returns: The model.
+    /// - Throws: `DecodingError` when `T` is not keyed, a required field is missing and
+    ///   has no default, a stored value does not fit the property's type, or a JSON field
+    ///   does not decode.
     public func decode<T: Decodable>(_ type: T.Type, from record: RecordView) throws -> T {
+        try decode(type, from: record, defaults: RecordModelDefaults.encoded(T.self))
+    }
+
+    /// Decodes a `T`, reading `defaults` for LWW fields the record lacks.
+    /// - Parameters:
+    ///   - type: The model type.
+    ///   - record: The record.
+    ///   - defaults: Values for missing fields (an encoded default instance), or `nil`.
+    /// - Returns: The model.
+    /// - Throws: As ``decode(_:from:)``.
+    public func decode<T: Decodable>(_ type: T.Type, from record: RecordView, defaults: EncodedRecord?) throws -> T {
         if T.self is any RecordCodingDictionary.Type {
             throw RecordTopDecoder.notKeyed(T.self, "a dictionary")
         }
-        return try T(from: RecordTopDecoder(record: record, model: T.self))
+        return try T(from: RecordTopDecoder(reading: RecordReading(record, defaults: defaults), model: T.self))
+    }
+}
+
+// MARK: - The record's fields
+
+/// A record indexed for decoding: registers and members by stored name, and which
+/// containers have content.
+final class RecordReading {
+    let record: RecordView
+    private let registers: [ByteString: Value]
+    private let members: [ByteString: [Value]]
+    private let defaults: [ByteString: Value]
+    /// `a.` and `a.b.` for every stored name `a.b.c` with content (a non-null register or
+    /// a non-empty set).
+    private let containersWithContent: Set<ByteString>
+
+    init(_ record: RecordView, defaults: EncodedRecord?) {
+        self.record = record
+        var registers: [ByteString: Value] = [:]
+        var containers = Set<ByteString>()
+        func addContainers(_ name: String) {
+            var prefix = ""
+            for component in name.split(separator: ".", omittingEmptySubsequences: false).dropLast() {
+                prefix += component + "."
+                containers.insert(ByteString(prefix))
+            }
+        }
+        for field in record.fields {
+            registers[ByteString(field.name)] = field.value
+            if field.value != .null { addContainers(field.name) }
+        }
+        var members: [ByteString: [Value]] = [:]
+        for set in record.sets where !set.members.isEmpty {
+            members[ByteString(set.name)] = set.members
+            addContainers(set.name)
+        }
+        self.registers = registers
+        self.members = members
+        self.containersWithContent = containers
+        var defaultValues: [ByteString: Value] = [:]
+        for (name, value) in defaults?.fields ?? [:] where value != .null { defaultValues[ByteString(name)] = value }
+        self.defaults = defaultValues
+    }
+
+    /// The register `name` as stored (`nil` when absent).
+    func stored(_ name: String) -> Value? { registers[ByteString(name)] }
+
+    /// The value a non-optional property reads: the stored value unless absent or null,
+    /// else the default.
+    func value(_ name: String) -> Value? {
+        let key = ByteString(name)
+        if let stored = registers[key], stored != .null { return stored }
+        return defaults[key]
+    }
+
+    /// The non-empty OR-set (or list) `name`.
+    func members(_ name: String) -> [Value]? { members[ByteString(name)] }
+
+    /// Whether anything is stored under the container `name`.
+    func hasContent(under name: String) -> Bool { containersWithContent.contains(ByteString(name + ".")) }
+
+    /// Whether the property at `name` is there at all (for `contains`).
+    func contains(_ name: String) -> Bool {
+        let key = ByteString(name)
+        return registers[key] != nil || members[key] != nil || defaults[key] != nil || hasContent(under: name)
+    }
+
+    /// Whether the property at `name` reads as `nil`.
+    func isNil(_ name: String) -> Bool {
+        if hasContent(under: name) || members(name) != nil { return false }
+        let key = ByteString(name)
+        guard let value = registers[key] ?? defaults[key] else { return true }
+        return value == .null
+    }
+
+    /// The keys of the container at `parent` (the record for `nil`): the first name
+    /// component, unescaped, of everything stored under it. In a nested container, null
+    /// registers do not count (a dictionary's removed key).
+    func keys(under parent: String?) -> [String] {
+        var seen = Set<String>()
+        var keys: [String] = []
+        func add(_ name: String, content: Bool) {
+            let rest: Substring
+            if let parent {
+                guard content, name.hasPrefix(parent + ".") else { return }
+                rest = name.dropFirst(parent.count + 1)
+            } else {
+                rest = Substring(name)
+            }
+            let component = FieldPath.unescape(String(rest.prefix { $0 != "." }))
+            if seen.insert(component).inserted { keys.append(component) }
+        }
+        for field in record.fields { add(field.name, content: field.value != .null) }
+        for set in record.sets where !set.members.isEmpty { add(set.name, content: true) }
+        return keys
     }
 }
 
@@ -51,13 +174,13 @@ public struct RecordDecoder: Sendable {
 
 /// The decoder handed to the model: only a keyed container is offered.
 struct RecordTopDecoder: Decoder {
-    let record: RecordView
+    let reading: RecordReading
     let model: Any.Type
     var codingPath: [any CodingKey] { [] }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        KeyedDecodingContainer(RecordFieldsDecoder<Key>(decoder: self))
+        KeyedDecodingContainer(RecordKeyedDecoder<Key>(reading: reading, parent: nil, model: model))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -69,39 +192,39 @@ struct RecordTopDecoder: Decoder {
     }
 
     static func notKeyed(_ model: Any.Type, _ what: String) -> DecodingError {
-        DecodingError.typeMismatch(model, DecodingError.Context(
-            codingPath: [],
-            debugDescription: "\(RecordCoding.name(model)) decodes from \(what), but a Concord record is keyed: decode a struct or class whose properties are the record's fields"))
+        DecodingError.typeMismatch(
+            model,
+            DecodingError.Context(
+                codingPath: [],
+                debugDescription:
+                    "\(RecordCoding.name(model)) decodes from \(what), but a Concord record is keyed: decode a struct or class whose properties are the record's fields"
+            ))
     }
 }
 
-/// The record's keyed container: one field per key.
-struct RecordFieldsDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
-    let decoder: RecordTopDecoder
-    var record: RecordView { decoder.record }
-    var codingPath: [any CodingKey] { [] }
+/// A keyed container: the record's own (`parent == nil`) or a flattened nested one.
+struct RecordKeyedDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let reading: RecordReading
+    let parent: FieldPath?
+    let model: Any.Type
+    var codingPath: [any CodingKey] { parent?.codingPath ?? [] }
 
-    /// `id`, then every LWW field and non-empty set the key type knows.
+    private func path(_ key: Key) -> FieldPath { FieldPath.child(of: parent, key) }
+    private func isID(_ key: Key) -> Bool { parent == nil && key.stringValue == "id" }
+
+    /// At the top, `id`, then every field and non-empty set; in a nested container, the
+    /// keys with content.
     var allKeys: [Key] {
+        let names = (parent == nil ? ["id"] : []) + reading.keys(under: parent?.name)
         var seen = Set<String>()
-        let names = ["id"] + record.fields.map(\.name) + record.sets.filter { !$0.members.isEmpty }.map(\.name)
         return names.compactMap { seen.insert($0).inserted ? Key(stringValue: $0) : nil }
     }
 
-    /// The members of OR-set `name`, or `nil` when the record has no such set.
-    private func members(_ name: String) -> [Value]? {
-        record.sets.first { $0.name.utf8.elementsEqual(name.utf8) }?.members
-    }
-
-    func contains(_ key: Key) -> Bool {
-        let name = key.stringValue
-        return name == "id" || record[name] != nil || !(members(name) ?? []).isEmpty
-    }
+    func contains(_ key: Key) -> Bool { isID(key) || reading.contains(path(key).name) }
 
     func decodeNil(forKey key: Key) throws -> Bool {
-        let name = key.stringValue
-        if let value = record[name] { return value == .null }
-        return name != "id" && (members(name) ?? []).isEmpty
+        if isID(key), reading.stored("id") == nil { return false }
+        return reading.isNil(path(key).name)
     }
 
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try read(type, key) }
@@ -120,104 +243,151 @@ struct RecordFieldsDecoder<Key: CodingKey>: KeyedDecodingContainerProtocol {
     func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try read(type, key) }
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try read(type, key) }
     func decode(_ type: UInt128.Type, forKey key: Key) throws -> UInt128 { try read(type, key) }
-
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try read(type, key) }
 
     /// Reads `key`: `id` from the record's id (unless the record has an `id` field and the
     /// model's id is not a UUID or ``RecordID``), anything else from its field.
     private func read<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T {
-        if key.stringValue == "id",
-           T.self == UUID.self || T.self == RecordID.self || record["id"] == nil {
-            return try T(from: RecordIDDecoder(id: record.id, codingPath: [key], model: T.self))
+        if isID(key), T.self == UUID.self || T.self == RecordID.self || reading.stored("id") == nil {
+            return try T(from: RecordIDDecoder(id: reading.record.id, codingPath: [key], model: T.self))
         }
-        return try field(type, key)
+        return try RecordDecoding.decode(T.self, at: path(key), from: reading)
     }
 
-    /// Reads field `key` as a `T`: as a scalar or set, else as JSON when the model asks
-    /// for a nested container and the field holds a string.
-    private func field<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T {
-        let value = record[key.stringValue]
-        let decoder = RecordValueDecoder(
-            codingPath: [key], recordID: record.id, value: value, members: members(key.stringValue),
-            allowsJSON: true, wanted: T.self)
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        KeyedDecodingContainer(RecordKeyedDecoder<NestedKey>(reading: reading, parent: path(key), model: model))
+    }
+
+    /// An explicit unkeyed container for a key reads the list's values.
+    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
+        let path = path(key)
+        return RecordMembersDecoder(
+            codingPath: path.codingPath, recordID: reading.record.id, values: ListElement.values(of: reading.members(path.name) ?? []))
+    }
+
+    /// Superclass properties are read from the same container.
+    func superDecoder() throws -> any Decoder {
+        guard let parent else { return RecordTopDecoder(reading: reading, model: model) }
+        return RecordValueDecoder(field: (reading, parent), wanted: Any.self)
+    }
+
+    func superDecoder(forKey key: Key) throws -> any Decoder {
+        RecordValueDecoder(field: (reading, path(key)), wanted: Any.self)
+    }
+}
+
+enum RecordDecoding {
+    /// Reads the property at `path` as a `T`: a scalar, a set or list, a flattened
+    /// container, or JSON.
+    static func decode<T: Decodable>(_ type: T.Type, at path: FieldPath, from reading: RecordReading) throws -> T {
+        let decoder = RecordValueDecoder(field: (reading, path), wanted: T.self)
         do {
             return try decoder.decode(T.self)
         } catch is RecordCodingNeedsJSON {
-            guard case .string(let json)? = value else { throw decoder.mismatch(T.self) }
+            guard case .string(let json)? = reading.stored(path.name) else { throw decoder.mismatch(T.self) }
             do {
                 return try JSONDecoder().decode(T.self, from: Data(json.utf8))
             } catch let error as DecodingError {
-                throw RecordDecoding.inJSON(error, field: [key], type: T.self)
+                throw inJSON(error, field: path.codingPath, type: T.self)
             }
         }
     }
 
-    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
-        throw DecodingError.typeMismatch([String: Any].self, DecodingError.Context(
-            codingPath: [key],
-            debugDescription: "\(RecordCoding.label([key])): a record field cannot be a nested keyed container; decode a Codable value with decode(_:forKey:) instead (it is stored as JSON)"))
+    /// `error` from decoding a JSON field, with the field prepended to its path and message.
+    static func inJSON(_ error: DecodingError, field: [any CodingKey], type: Any.Type) -> DecodingError {
+        let prefix = "\(RecordCoding.label(field)) holds JSON that does not decode as \(RecordCoding.name(type))"
+        func context(_ c: DecodingError.Context) -> DecodingError.Context {
+            DecodingError.Context(
+                codingPath: field + c.codingPath, debugDescription: "\(prefix): \(c.debugDescription)",
+                underlyingError: error)
+        }
+        switch error {
+        case .typeMismatch(let t, let c): return .typeMismatch(t, context(c))
+        case .valueNotFound(let t, let c): return .valueNotFound(t, context(c))
+        case .keyNotFound(let k, let c): return .keyNotFound(k, context(c))
+        case .dataCorrupted(let c): return .dataCorrupted(context(c))
+        @unknown default: return error
+        }
     }
-
-    /// An explicit unkeyed container for a key reads the OR-set's members.
-    func nestedUnkeyedContainer(forKey key: Key) throws -> any UnkeyedDecodingContainer {
-        RecordMembersDecoder(codingPath: [key], recordID: record.id, members: members(key.stringValue) ?? [])
-    }
-
-    /// Superclass properties are read from the same record.
-    func superDecoder() throws -> any Decoder { decoder }
-    func superDecoder(forKey key: Key) throws -> any Decoder { decoder }
 }
 
 // MARK: - One value
 
-/// Decodes one field (or one set member) of the record.
+/// Decodes one property (a field of the record) or one element of a set or list.
 ///
-/// A field is an LWW `value`, the `members` of an OR-set, both or neither. Asking it for
-/// a keyed container when it holds a string (and `allowsJSON`) throws
-/// ``RecordCodingNeedsJSON`` so the field is decoded again from its JSON.
+/// For a property, a missing or null value of a non-optional scalar reads the default,
+/// else the type's zero value; asking for a keyed container opens the flattened container
+/// (or throws ``RecordCodingNeedsJSON`` when an earlier version stored it as JSON).
 struct RecordValueDecoder: Decoder, SingleValueDecodingContainer {
     let codingPath: [any CodingKey]
     let recordID: RecordID
+    /// What a non-optional reads: the stored value, or the default.
     let value: Value?
+    /// The set or list stored under the same name, if any.
     let members: [Value]?
-    let allowsJSON: Bool
-    /// The type being decoded, for messages and to tell OR-set types from others.
+    /// The property's record and place; `nil` for a set or list element.
+    let field: (reading: RecordReading, path: FieldPath)?
+    /// The type being decoded, for messages and to tell collections apart.
     let wanted: Any.Type
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
+    init(field: (RecordReading, FieldPath), wanted: Any.Type) {
+        let (reading, path) = field
+        self.codingPath = path.codingPath
+        self.recordID = reading.record.id
+        self.value = reading.value(path.name)
+        self.members = reading.members(path.name)
+        self.field = (reading, path)
+        self.wanted = wanted
+    }
+
+    init(element: Value, codingPath: [any CodingKey], recordID: RecordID, wanted: Any.Type) {
+        self.codingPath = codingPath
+        self.recordID = recordID
+        self.value = element
+        self.members = nil
+        self.field = nil
+        self.wanted = wanted
+    }
+
+    private func with(wanted: Any.Type) -> RecordValueDecoder {
+        if let field { return RecordValueDecoder(field: field, wanted: wanted) }
+        return RecordValueDecoder(element: value ?? .null, codingPath: codingPath, recordID: recordID, wanted: wanted)
+    }
+
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        if allowsJSON, case .string? = value { throw RecordCodingNeedsJSON() }
-        if value == nil, members == nil { throw missing() }
-        throw mismatch(wanted)
+        guard let (reading, path) = field else { throw mismatch(wanted) }
+        if !reading.hasContent(under: path.name), case .string? = reading.stored(path.name) { throw RecordCodingNeedsJSON() }
+        if members != nil { throw mismatch(wanted) }
+        return KeyedDecodingContainer(RecordKeyedDecoder<Key>(reading: reading, parent: path, model: wanted))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
-        let isCollection = wanted is any RecordCodingCollection.Type
-        if RecordCoding.isSetType(wanted) || (isCollection && value == nil) {
-            return RecordMembersDecoder(codingPath: codingPath, recordID: recordID, members: members ?? [])
+        guard let (reading, path) = field else { throw mismatch(wanted) }
+        if members == nil {
+            if case .string? = reading.stored(path.name), RecordCoding.collectionShape(wanted) == nil { throw RecordCodingNeedsJSON() }
+            if let stored = reading.stored(path.name), stored != .null { throw mismatch(wanted) }
         }
-        if allowsJSON, case .string? = value { throw RecordCodingNeedsJSON() }
-        if value == nil, members == nil { throw missing() }
-        throw mismatch(wanted)
+        return RecordMembersDecoder(codingPath: codingPath, recordID: recordID, values: ListElement.values(of: members ?? []))
     }
 
     func singleValueContainer() throws -> any SingleValueDecodingContainer { self }
 
     func decodeNil() -> Bool {
-        guard let value else { return (members ?? []).isEmpty }
-        return value == .null
+        guard let (reading, path) = field else { return value == .null }
+        return reading.isNil(path.name)
     }
 
     func decode(_ type: Bool.Type) throws -> Bool {
-        try scalar(type) { if case .bool(let b) = $0 { b } else { nil } }
+        try scalar(type, zero: false) { if case .bool(let b) = $0 { b } else { nil } }
     }
 
     func decode(_ type: String.Type) throws -> String {
-        try scalar(type) { if case .string(let s) = $0 { s } else { nil } }
+        try scalar(type, zero: "") { if case .string(let s) = $0 { s } else { nil } }
     }
 
     func decode(_ type: Double.Type) throws -> Double {
-        try scalar(type) {
+        try scalar(type, zero: 0) {
             switch $0 {
             case .double(let d): d
             case .int(let i): Double(i)
@@ -230,9 +400,7 @@ struct RecordValueDecoder: Decoder, SingleValueDecodingContainer {
         let double = try decode(Double.self)
         let float = Float(double)
         if double.isFinite, !float.isFinite {
-            throw DecodingError.dataCorrupted(DecodingError.Context(
-                codingPath: codingPath,
-                debugDescription: "\(RecordCoding.label(codingPath)): double \(double) does not fit Float; declare the property as Double"))
+            throw corrupted("double \(double) does not fit Float; declare the property as Double")
         }
         return float
     }
@@ -251,105 +419,141 @@ struct RecordValueDecoder: Decoder, SingleValueDecodingContainer {
     func decode(_ type: UInt128.Type) throws -> UInt128 { try integer(type) }
 
     func decode<T: Decodable>(_ type: T.Type) throws -> T {
-        if T.self == UUID.self {
-            let text = try decode(String.self)
+        if T.self == UUID.self || T.self == RecordID.self {
+            let text = try scalar(String.self, zero: nil) { if case .string(let s) = $0 { s } else { nil } }
+            if T.self == RecordID.self, let id = try? RecordID(uuidString: text) { return id as! T }
             guard let uuid = UUID(uuidString: text) else { throw corrupted("string \"\(text)\" is not a UUID") }
             return uuid as! T
         }
         if T.self == Date.self {
-            return Date(timeIntervalSince1970: try decode(Double.self)) as! T
+            let seconds = try scalar(Double.self, zero: nil) {
+                switch $0 {
+                case .double(let d): d
+                case .int(let i): Double(i)
+                default: nil
+                }
+            }
+            return Date(timeIntervalSince1970: seconds) as! T
         }
         if T.self == Data.self {
-            return Data(try scalar(Data.self) { if case .bytes(let b) = $0 { b } else { nil } }) as! T
+            return Data(try scalar(Data.self, zero: []) { if case .bytes(let b) = $0 { b } else { nil } }) as! T
         }
         if T.self == URL.self {
-            let text = try decode(String.self)
+            let text = try scalar(URL.self, zero: nil) { if case .string(let s) = $0 { s } else { nil } }
             guard let url = URL(string: text) else { throw corrupted("string \"\(text)\" is not a URL") }
             return url as! T
+        }
+        if T.self is any RawRepresentable.Type, RecordCoding.isScalarType(T.self), value == nil, members == nil {
+            throw missing(T.self)  // an enum has no zero value
         }
         return try T(from: with(wanted: T.self))
     }
 
-    private func with(wanted: Any.Type) -> RecordValueDecoder {
-        RecordValueDecoder(codingPath: codingPath, recordID: recordID, value: value, members: members,
-                           allowsJSON: allowsJSON, wanted: wanted)
-    }
-
     private func integer<I: FixedWidthInteger>(_ type: I.Type) throws -> I {
-        let int = try scalar(type) { if case .int(let i) = $0 { i } else { nil } }
+        // A whole `double` reads as an integer: a newer app version may have widened the
+        // property to `Double` (Specs/model-mapping.md §5); a fraction cannot be read.
+        if case .double(let double)? = value, Int64(exactly: double) == nil {
+            throw corrupted(
+                "double \(double) is not a whole number that fits \(I.self); a newer app version stores a Double here: declare the property as Double"
+            )
+        }
+        let int: Int64 = try scalar(type, zero: 0) {
+            switch $0 {
+            case .int(let i): i
+            case .double(let d): Int64(exactly: d)
+            default: nil
+            }
+        }
         guard let result = I(exactly: int) else {
             throw corrupted("int \(int) does not fit \(I.self); declare the property with a wider type such as Int")
         }
         return result
     }
 
-    /// The stored value converted by `convert`, or the error saying why not.
-    private func scalar<T, R>(_ type: T.Type, _ convert: (Value) -> R?) throws -> R {
+    /// The value converted by `convert`; for a property without one, `zero` (or the error
+    /// saying why there is none).
+    private func scalar<T, R>(_ type: T.Type, zero: R?, _ convert: (Value) -> R?) throws -> R {
         guard let value else {
             if let members, !members.isEmpty {
-                throw DecodingError.typeMismatch(type, DecodingError.Context(
-                    codingPath: codingPath,
-                    debugDescription: "\(RecordCoding.label(codingPath)) is an OR-set but the model wants \(RecordCoding.name(type)); declare the property as an array or set"))
+                throw DecodingError.typeMismatch(
+                    type,
+                    DecodingError.Context(
+                        codingPath: codingPath,
+                        debugDescription:
+                            "\(RecordCoding.label(codingPath)) is a set or list but the model wants \(RecordCoding.name(type)); declare the property as an array or set"
+                    ))
             }
+            if field != nil, let zero { return zero }
             throw missing(type)
         }
         if let result = convert(value) { return result }
         if case .null = value {
-            throw DecodingError.valueNotFound(type, DecodingError.Context(
-                codingPath: codingPath,
-                debugDescription: "\(RecordCoding.label(codingPath)) is null but the model wants \(RecordCoding.name(type)); make the property optional"))
+            throw DecodingError.valueNotFound(
+                type,
+                DecodingError.Context(
+                    codingPath: codingPath,
+                    debugDescription:
+                        "\(RecordCoding.label(codingPath)) is null but the model wants \(RecordCoding.name(type)); make the element optional"
+                ))
         }
         throw mismatch(type)
     }
 
     /// The stored value's kind does not match `type`.
     func mismatch(_ type: Any.Type) -> DecodingError {
-        let stored = value.map(RecordCoding.describe) ?? "an OR-set"
-        return DecodingError.typeMismatch(type, DecodingError.Context(
-            codingPath: codingPath,
-            debugDescription: "\(RecordCoding.label(codingPath)) holds \(stored) but the model wants \(RecordCoding.name(type)); change the property's type to match the stored value, or migrate the field"))
+        let stored = value.map(RecordCoding.describe) ?? (members == nil ? "nothing" : "a set or list")
+        return DecodingError.typeMismatch(
+            type,
+            DecodingError.Context(
+                codingPath: codingPath,
+                debugDescription:
+                    "\(RecordCoding.label(codingPath)) holds \(stored) but the model wants \(RecordCoding.name(type)); change the property's type to match the stored value, or migrate the field"
+            ))
     }
 
-    private func missing(_ type: Any.Type? = nil) -> DecodingError {
-        let wantedName = RecordCoding.name(type ?? wanted)
+    private func missing(_ type: Any.Type) -> DecodingError {
         let context = DecodingError.Context(
             codingPath: Array(codingPath.dropLast()),
-            debugDescription: "record \(recordID) has no field '\(codingPath.last?.stringValue ?? "")' (model wants \(wantedName)); make the property optional to read records without it")
-        guard let key = codingPath.last else { return DecodingError.valueNotFound(type ?? wanted, context) }
+            debugDescription:
+                "record \(recordID) has no field '\(field?.path.name ?? codingPath.last?.stringValue ?? "")' and \(RecordCoding.name(type)) has no zero value; make the property optional, or give the model a default (RecordModel.recordDefaults)"
+        )
+        guard let key = codingPath.last else { return DecodingError.valueNotFound(type, context) }
         return DecodingError.keyNotFound(key, context)
     }
 
     private func corrupted(_ what: String) -> DecodingError {
-        DecodingError.dataCorrupted(DecodingError.Context(
-            codingPath: codingPath, debugDescription: "\(RecordCoding.label(codingPath)): \(what)"))
+        DecodingError.dataCorrupted(
+            DecodingError.Context(
+                codingPath: codingPath, debugDescription: "\(RecordCoding.label(codingPath)): \(what)"))
     }
 }
 
-/// The members of an OR-set, in ``Value`` order, each decoded as a single value.
+/// The values of a set or list, in order, each decoded as a single value.
 struct RecordMembersDecoder: UnkeyedDecodingContainer {
     let codingPath: [any CodingKey]
     let recordID: RecordID
-    let members: [Value]
+    let values: [Value]
     private(set) var currentIndex = 0
 
-    init(codingPath: [any CodingKey], recordID: RecordID, members: [Value]) {
+    init(codingPath: [any CodingKey], recordID: RecordID, values: [Value]) {
         self.codingPath = codingPath
         self.recordID = recordID
-        self.members = members
+        self.values = values
     }
 
-    var count: Int? { members.count }
-    var isAtEnd: Bool { currentIndex >= members.count }
+    var count: Int? { values.count }
+    var isAtEnd: Bool { currentIndex >= values.count }
 
     private func element(_ wanted: Any.Type) throws -> RecordValueDecoder {
         let path = codingPath + [RecordCodingKey(intValue: currentIndex)]
         guard !isAtEnd else {
-            throw DecodingError.valueNotFound(wanted, DecodingError.Context(
-                codingPath: path,
-                debugDescription: "\(RecordCoding.label(codingPath)) has only \(members.count) members, the model wants more"))
+            throw DecodingError.valueNotFound(
+                wanted,
+                DecodingError.Context(
+                    codingPath: path,
+                    debugDescription: "\(RecordCoding.label(codingPath)) has only \(values.count) values, the model wants more"))
         }
-        return RecordValueDecoder(codingPath: path, recordID: recordID, value: members[currentIndex], members: nil,
-                                  allowsJSON: false, wanted: wanted)
+        return RecordValueDecoder(element: values[currentIndex], codingPath: path, recordID: recordID, wanted: wanted)
     }
 
     private mutating func next<T>(_ type: T.Type, _ read: (RecordValueDecoder) throws -> T) throws -> T {
@@ -359,7 +563,7 @@ struct RecordMembersDecoder: UnkeyedDecodingContainer {
     }
 
     mutating func decodeNil() throws -> Bool {
-        guard !isAtEnd, members[currentIndex] == .null else { return false }
+        guard !isAtEnd, values[currentIndex] == .null else { return false }
         currentIndex += 1
         return true
     }
@@ -406,9 +610,13 @@ struct RecordIDDecoder: Decoder, SingleValueDecodingContainer {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     private func mismatch(_ type: Any.Type) -> DecodingError {
-        DecodingError.typeMismatch(type, DecodingError.Context(
-            codingPath: codingPath,
-            debugDescription: "'id' is the record's id, a UUID, but the model wants \(RecordCoding.name(model)); declare id as UUID or RecordID, or store your own identifier under another key"))
+        DecodingError.typeMismatch(
+            type,
+            DecodingError.Context(
+                codingPath: codingPath,
+                debugDescription:
+                    "'id' is the record's id, a UUID, but the model wants \(RecordCoding.name(model)); declare id as UUID or RecordID, or store your own identifier under another key"
+            ))
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> { throw mismatch(model) }
@@ -437,25 +645,5 @@ struct RecordIDDecoder: Decoder, SingleValueDecodingContainer {
         if T.self == UUID.self, let uuid = UUID(uuidString: id.uuidString) { return uuid as! T }
         if T.self == RecordID.self { return id as! T }
         return try T(from: self)
-    }
-}
-
-// MARK: - JSON fields
-
-enum RecordDecoding {
-    /// `error` from decoding a JSON field, with the field prepended to its path and message.
-    static func inJSON(_ error: DecodingError, field: [any CodingKey], type: Any.Type) -> DecodingError {
-        let prefix = "\(RecordCoding.label(field)) holds JSON that does not decode as \(RecordCoding.name(type))"
-        func context(_ c: DecodingError.Context) -> DecodingError.Context {
-            DecodingError.Context(codingPath: field + c.codingPath, debugDescription: "\(prefix): \(c.debugDescription)",
-                                  underlyingError: error)
-        }
-        switch error {
-        case .typeMismatch(let t, let c): return .typeMismatch(t, context(c))
-        case .valueNotFound(let t, let c): return .valueNotFound(t, context(c))
-        case .keyNotFound(let k, let c): return .keyNotFound(k, context(c))
-        case .dataCorrupted(let c): return .dataCorrupted(context(c))
-        @unknown default: return error
-        }
     }
 }

@@ -4,50 +4,50 @@ import Foundation
 /// Encodes an `Encodable` app model into a record's fields.
 ///
 /// The model is a struct or class with keyed properties (synthesized `CodingKeys` are
-/// fine); each property becomes one field of the record:
+/// fine). Each property becomes fields of the record, by its *type*:
 ///
-/// | Property type | Stored as |
-/// |---|---|
-/// | `id: UUID` or `id: RecordID` | nothing: the record's id *is* the identity |
-/// | `Bool` | LWW `.bool` |
-/// | `Int`, `Int8`…`Int128`, `UInt`…`UInt128` | LWW `.int` (throws above `Int64.max`) |
-/// | `Double`, `Float` | LWW `.double` |
-/// | `String` | LWW `.string` |
-/// | `Data` | LWW `.bytes` |
-/// | `UUID`, `RecordID` | LWW `.string(uuidString)` |
-/// | `URL` | LWW `.string(absoluteString)` |
-/// | `Date` | LWW `.double(timeIntervalSince1970)` |
-/// | `enum` with a scalar raw value, single-value wrappers | as the raw / wrapped value |
-/// | `nil` optional | LWW `.null` (an optional array or set: an empty set) |
-/// | array or set of the above | OR-set: members deduplicated, sorted by ``Value``'s order |
-/// | anything else: nested struct, dictionary, array of structs | LWW `.string` of its JSON (`JSONEncoder`, `.sortedKeys`) |
+/// | Property type | Stored as | Merges |
+/// |---|---|---|
+/// | `id: UUID` or `id: RecordID` | nothing: the record's id *is* the identity | — |
+/// | `Bool` | LWW `.bool` | last writer wins |
+/// | `Int`, `Int8`…`Int128`, `UInt`…`UInt128` | LWW `.int` (throws above `Int64.max`) | last writer wins |
+/// | `Double`, `Float` | LWW `.double` | last writer wins |
+/// | `String` | LWW `.string` | last writer wins |
+/// | `Data` | LWW `.bytes` | last writer wins |
+/// | `UUID`, `RecordID` | LWW `.string(uuidString)` | last writer wins |
+/// | `URL` | LWW `.string(absoluteString)` | last writer wins |
+/// | `Date` | LWW `.double(timeIntervalSince1970)` | last writer wins |
+/// | `enum` with a scalar raw value, single-value wrappers | as the raw / wrapped value | last writer wins |
+/// | `nil` optional | LWW `.null` (an optional set or array: empty) | last writer wins |
+/// | `Set` of the above | OR-set | add wins over a concurrent remove |
+/// | `Array` of the above | ordered list (``EncodedRecord/lists``) | order and duplicates kept; concurrent inserts and removes all apply |
+/// | nested struct or class | one field per property: `address.city` | per field |
+/// | `[String: V]`, `[Int: V]` dictionary | one field per key: `scores.alice` | per key; a removed key is cleared |
+/// | `enum` with associated values | one field per case and payload: `state.done.at` | per field; the other cases are cleared |
+/// | array of non-scalars, dictionary with other keys | LWW `.string` of its JSON (`JSONEncoder`, `.sortedKeys`) | whole value, last writer wins |
 ///
 /// ```swift
 /// struct Todo: Codable {
-///     struct Note: Codable { var text: String; var pinned: Bool }
+///     struct Place: Codable { var city: String; var room: Int? }
 ///     var id: UUID              // the record id, not a field
 ///     var title: String         // "title": .string("Buy milk")
 ///     var done: Bool            // "done": .bool(false)
-///     var priority: Int         // "priority": .int(2)
 ///     var tags: Set<String>     // OR-set "tags": ["errand", "home"]
+///     var steps: [String]       // list "steps": ["Walk", "Pay"] (order and duplicates kept)
+///     var place: Place          // "place.city": .string("Oslo"), "place.room": .null
 ///     var due: Date?            // "due": .double(1767225600) or .null
-///     var attachment: Data?     // "attachment": .bytes([...]) or .null
-///     var note: Note            // "note": .string(#"{"pinned":true,"text":"2%"}"#)
 /// }
 ///
 /// let encoded = try RecordEncoder().encode(todo)
-/// // encoded.fields["title"] == "Buy milk"; encoded.sets["tags"] == ["errand", "home"]
+/// // encoded.fields["place.city"] == "Oslo"; encoded.sets["tags"] == ["errand", "home"]
 /// ```
 ///
 /// Rules worth knowing:
-/// - Whether an array is an OR-set depends on its element *type*: arrays and sets of
-///   scalar types (including enums with a scalar raw value) are OR-sets, so order and
-///   duplicates are not kept; arrays of anything else are one JSON string, replaced as a
-///   whole by the last writer.
-/// - An empty array or set gives an empty member list in ``EncodedRecord/sets``: to
-///   apply it, remove every current member.
-/// - A nested value is a single LWW field: concurrent edits to different properties of a
-///   nested struct do not merge. Flatten properties that are edited concurrently.
+/// - Whether an array is a list depends on its element *type*: arrays of scalar types
+///   (including enums with a scalar raw value) are lists, sets of them are OR-sets;
+///   arrays of anything else are one JSON string, replaced as a whole by the last writer.
+/// - Names of nested fields join the property names with `.`; a `.` or `%` inside a name
+///   is escaped (`%2E`, `%25`), so `["a.b": 1]` in `scores` is the field `scores.a%2Eb`.
 /// - A class's superclass properties (`superEncoder()`) are flattened into the same record.
 /// - The top level must be keyed: encoding an `Int`, an array, an optional or a
 ///   dictionary throws `EncodingError.invalidValue`.
@@ -56,12 +56,15 @@ import Foundation
 /// `debugDescription` says what to change, e.g. `field 'count': UInt64
 /// 18446744073709551615 does not fit a Concord int (Int64); ...`.
 public struct RecordEncoder: Sendable {
+    /// Creates an encoder.
     public init() {}
 
-    /// Encodes `value` into LWW field values and OR-set members.
-    /// - Returns: LWW field values and OR-set field members.
+    /// Encodes `value` into LWW field values, OR-set members and list values.
+    /// - Parameters:
+    ///   - value: The model: a struct or class encoding a keyed container.
+    /// - Returns: The record's fields, sets and lists, by stored name.
     /// - Throws: `EncodingError.invalidValue` when the top level is not keyed, an integer
-    ///   does not fit `Int64`, or a nested value cannot be encoded as JSON.
+    ///   does not fit `Int64`, or a value stored as JSON cannot be encoded.
     public func encode<T: Encodable>(_ value: T) throws -> EncodedRecord {
         if T.self is any RecordCodingDictionary.Type {
             throw Self.notKeyed(value, "a dictionary")
@@ -73,50 +76,122 @@ public struct RecordEncoder: Sendable {
     }
 
     static func notKeyed(_ value: Any, _ what: String) -> EncodingError {
-        EncodingError.invalidValue(value, EncodingError.Context(
-            codingPath: [],
-            debugDescription: "\(RecordCoding.name(type(of: value))) encodes as \(what), but a Concord record is keyed: encode a struct or class whose properties become the record's fields (for example wrap the value: struct Item: Codable { var value: ... })"))
+        EncodingError.invalidValue(
+            value,
+            EncodingError.Context(
+                codingPath: [],
+                debugDescription:
+                    "\(RecordCoding.name(type(of: value))) encodes as \(what), but a Concord record is keyed: encode a struct or class whose properties become the record's fields (for example wrap the value: struct Item: Codable { var value: ... })"
+            ))
     }
 }
 
 /// What ``RecordEncoder`` makes of a model: the record's fields, ready to be written.
+///
+/// Names are stored field names: a top-level property's name, or a nested one's path
+/// (`address.city`).
 public struct EncodedRecord: Hashable, Sendable {
     /// LWW registers: field name to value. A `nil` optional is `.null`.
     public var fields: [String: Value]
-    /// OR-set fields: field name to members, deduplicated and sorted by ``Value``'s order.
+    /// OR-set fields: field name to members, deduplicated and sorted by `Value`'s order.
     /// An empty list means "the set should be empty".
     public var sets: [String: [Value]]
+    /// Ordered list fields: field name to values, in order, duplicates kept. An empty
+    /// array means "the list should be empty".
+    public var lists: [String: [Value]]
+    /// Containers the model replaces as a whole (dictionaries, enums with associated
+    /// values, `nil` optionals of container types): whatever the record stores at or
+    /// under these names that the encoding does not contain is cleared when saving.
+    /// Fields under a nested struct are not in here: a field an older or newer version of
+    /// the struct has is kept.
+    public var replaced: Set<String>
+    /// Names of the flattened containers (nested structs, dictionaries, enums): a
+    /// register of that exact name, written as JSON by an earlier version of Concord, is
+    /// cleared when saving.
+    public var containers: Set<String>
 
-    public init(fields: [String: Value] = [:], sets: [String: [Value]] = [:]) {
+    /// Creates an encoded record.
+    /// - Parameters:
+    ///   - fields: LWW registers by name.
+    ///   - sets: OR-set members by name.
+    ///   - lists: List values by name, in order.
+    ///   - replaced: Containers replaced as a whole.
+    ///   - containers: Flattened containers.
+    public init(
+        fields: [String: Value] = [:], sets: [String: [Value]] = [:], lists: [String: [Value]] = [:],
+        replaced: Set<String> = [], containers: Set<String> = []
+    ) {
         self.fields = fields
         self.sets = sets
+        self.lists = lists
+        self.replaced = replaced
+        self.containers = containers
+    }
+
+    /// Whether `name` is a field, set or list of this encoding, or lies inside one of its
+    /// replaced containers.
+    func covers(_ name: String) -> Bool {
+        if fields[name] != nil || sets[name] != nil || lists[name] != nil { return true }
+        return replaced.contains { name == $0 || name.hasPrefix($0 + ".") }
     }
 }
 
-// MARK: - Top level
+// MARK: - Storage
 
-/// What the top-level containers have written so far.
+/// What the containers have written so far.
 final class RecordEncodingStorage {
     let value: Any
     var fields: [String: Value] = [:]
     var sets: [String: [Value]] = [:]
-    /// Members written through `nestedUnkeyedContainer(forKey:)`, read when encoding ends.
-    var pendingSets: [String: RecordProbeState] = [:]
+    var lists: [String: [Value]] = [:]
+    var replaced: Set<String> = []
+    var containers: Set<String> = []
+    /// Unkeyed containers handed out, read when encoding ends.
+    var collectors: [String: RecordCollector] = [:]
     /// The first misuse seen by a container method that cannot throw.
     var error: EncodingError?
 
     init(value: Any) { self.value = value }
 
-    func setField(_ name: String, _ value: Value) {
-        fields[name] = value
-        sets[name] = nil
-        pendingSets[name] = nil
+    func setField(_ path: FieldPath, _ value: Value) {
+        clear(path.name)
+        fields[path.name] = value
     }
 
-    func setMembers(_ name: String, _ members: [Value]) {
-        sets[name] = RecordCoding.sortedMembers(members)
+    func setMembers(_ path: FieldPath, _ members: [Value], shape: RecordCollectionShape) {
+        clear(path.name)
+        switch shape {
+        case .set: sets[path.name] = RecordCoding.sortedMembers(members)
+        case .list: lists[path.name] = members
+        }
+    }
+
+    /// Starts a flattened container at `path`: its marker field `path = true` says the
+    /// container is there even when it holds nothing (an empty struct or dictionary, an
+    /// enum case without payload), so that it is not read back as `nil`.
+    func openContainer(_ path: FieldPath) {
+        setField(path, .bool(true))
+        containers.insert(path.name)
+    }
+
+    /// Forgets what was written at `name` (a property encoded twice keeps the last).
+    func clear(_ name: String) {
         fields[name] = nil
-        pendingSets[name] = nil
+        sets[name] = nil
+        lists[name] = nil
+        collectors[name] = nil
+    }
+
+    /// Forgets everything written at or under `name` (before storing it as JSON).
+    func clearTree(_ name: String) {
+        clear(name)
+        let prefix = name + "."
+        for key in fields.keys where key.hasPrefix(prefix) { fields[key] = nil }
+        for key in sets.keys where key.hasPrefix(prefix) { sets[key] = nil }
+        for key in lists.keys where key.hasPrefix(prefix) { lists[key] = nil }
+        for key in collectors.keys where key.hasPrefix(prefix) { collectors[key] = nil }
+        replaced = replaced.filter { $0 != name && !$0.hasPrefix(prefix) }
+        containers = containers.filter { $0 != name && !$0.hasPrefix(prefix) }
     }
 
     func fail(_ error: EncodingError) {
@@ -124,11 +199,25 @@ final class RecordEncodingStorage {
     }
 
     func result() -> EncodedRecord {
-        var sets = self.sets
-        for (name, state) in pendingSets { sets[name] = RecordCoding.sortedMembers(state.members ?? []) }
-        return EncodedRecord(fields: fields, sets: sets)
+        var record = EncodedRecord(fields: fields, sets: sets, lists: lists, replaced: replaced, containers: containers)
+        for (name, collector) in collectors {
+            switch collector.shape {
+            case .set: record.sets[name] = RecordCoding.sortedMembers(collector.values)
+            case .list: record.lists[name] = collector.values
+            }
+        }
+        return record
     }
 }
+
+/// The values of one unkeyed container (a set or a list), filled as the model encodes.
+final class RecordCollector {
+    let shape: RecordCollectionShape
+    var values: [Value] = []
+    init(shape: RecordCollectionShape) { self.shape = shape }
+}
+
+// MARK: - Top level
 
 /// The encoder handed to the model: only a keyed container is accepted.
 struct RecordTopEncoder: Encoder {
@@ -137,7 +226,7 @@ struct RecordTopEncoder: Encoder {
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        KeyedEncodingContainer(RecordFieldsEncoder<Key>(storage: storage))
+        KeyedEncodingContainer(RecordKeyedEncoder<Key>(storage: storage, parent: nil))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
@@ -155,16 +244,20 @@ struct RecordTopEncoder: Encoder {
     }
 }
 
-/// The record's keyed container: one field per key.
-struct RecordFieldsEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
+/// A keyed container: the record's own (`parent == nil`) or a flattened nested one.
+struct RecordKeyedEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let storage: RecordEncodingStorage
-    var codingPath: [any CodingKey] { [] }
+    /// The container's place; `nil` for the record.
+    let parent: FieldPath?
+    var codingPath: [any CodingKey] { parent?.codingPath ?? [] }
 
-    mutating func encodeNil(forKey key: Key) throws { storage.setField(key.stringValue, .null) }
-    mutating func encode(_ value: Bool, forKey key: Key) throws { storage.setField(key.stringValue, .bool(value)) }
-    mutating func encode(_ value: String, forKey key: Key) throws { storage.setField(key.stringValue, .string(value)) }
-    mutating func encode(_ value: Double, forKey key: Key) throws { storage.setField(key.stringValue, .double(value)) }
-    mutating func encode(_ value: Float, forKey key: Key) throws { storage.setField(key.stringValue, .double(Double(value))) }
+    private func path(_ key: Key) -> FieldPath { FieldPath.child(of: parent, key) }
+
+    mutating func encodeNil(forKey key: Key) throws { storage.setField(path(key), .null) }
+    mutating func encode(_ value: Bool, forKey key: Key) throws { storage.setField(path(key), .bool(value)) }
+    mutating func encode(_ value: String, forKey key: Key) throws { storage.setField(path(key), .string(value)) }
+    mutating func encode(_ value: Double, forKey key: Key) throws { storage.setField(path(key), .double(value)) }
+    mutating func encode(_ value: Float, forKey key: Key) throws { storage.setField(path(key), .double(Double(value))) }
     mutating func encode(_ value: Int, forKey key: Key) throws { try integer(value, key) }
     mutating func encode(_ value: Int8, forKey key: Key) throws { try integer(value, key) }
     mutating func encode(_ value: Int16, forKey key: Key) throws { try integer(value, key) }
@@ -179,20 +272,18 @@ struct RecordFieldsEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
     mutating func encode(_ value: UInt128, forKey key: Key) throws { try integer(value, key) }
 
     private func integer(_ value: some BinaryInteger, _ key: Key) throws {
-        storage.setField(key.stringValue, try RecordEncoding.integer(value, path: [key]))
+        let path = path(key)
+        storage.setField(path, try RecordEncoding.integer(value, path: path.codingPath))
     }
 
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
-        if key.stringValue == "id", value is UUID || value is RecordID { return }
-        switch try RecordEncoding.shape(of: value, path: [key]) {
-        case .scalar(let scalar): storage.setField(key.stringValue, scalar)
-        case .set(let members): storage.setMembers(key.stringValue, members)
-        case .nested: storage.setField(key.stringValue, .string(try RecordEncoding.json(value, path: [key])))
-        }
+        if parent == nil, key.stringValue == "id", value is UUID || value is RecordID { return }
+        try RecordEncoding.encode(value, at: path(key), into: storage)
     }
 
-    // `nil` is written as `.null` (an empty set for optional arrays and sets) rather than
-    // skipped, so that applying the result clears a value another version had set.
+    // `nil` is written rather than skipped, so that applying the result clears a value
+    // this or another version had set: `.null` for a scalar, an empty set or list for a
+    // collection, and for a container the whole container is cleared.
     mutating func encodeIfPresent(_ value: Bool?, forKey key: Key) throws { try present(value, key) }
     mutating func encodeIfPresent(_ value: String?, forKey key: Key) throws { try present(value, key) }
     mutating func encodeIfPresent(_ value: Double?, forKey key: Key) throws { try present(value, key) }
@@ -213,91 +304,123 @@ struct RecordFieldsEncoder<Key: CodingKey>: KeyedEncodingContainerProtocol {
 
     private mutating func present<T: Encodable>(_ value: T?, _ key: Key) throws {
         if let value { return try encode(value, forKey: key) }
-        if key.stringValue == "id", T.self == UUID.self || T.self == RecordID.self { return }
-        if RecordCoding.isSetType(T.self) || RecordCoding.isOptionalSetType(T.self) {
-            storage.setMembers(key.stringValue, [])
-        } else {
-            storage.setField(key.stringValue, .null)
-        }
+        RecordEncoding.encodeNil(T.self, at: path(key), into: storage)
     }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
-        let error = EncodingError.invalidValue(storage.value, EncodingError.Context(
-            codingPath: [key],
-            debugDescription: "\(RecordCoding.label([key])): a nested keyed container cannot be a record field; encode a Codable value with encode(_:forKey:) instead (it is stored as JSON)"))
-        storage.fail(error)
-        return KeyedEncodingContainer(RecordFailingKeyedEncodingContainer<NestedKey>(codingPath: [key], error: error))
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<
+        NestedKey
+    > {
+        let path = path(key)
+        storage.openContainer(path)
+        return KeyedEncodingContainer(RecordKeyedEncoder<NestedKey>(storage: storage, parent: path))
     }
 
-    /// An explicit unkeyed container for a key is an OR-set of scalars.
+    /// An explicit unkeyed container for a key is an ordered list of single values.
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {
-        let state = RecordProbeState(allowsSet: true, explicit: true)
-        state.members = []
-        storage.setMembers(key.stringValue, [])
-        storage.pendingSets[key.stringValue] = state
-        return RecordProbeUnkeyedEncoder(state: state, codingPath: [key])
+        let path = path(key)
+        storage.clear(path.name)
+        let collector = RecordCollector(shape: .list)
+        storage.collectors[path.name] = collector
+        return RecordCollectingEncoder(collector: collector, codingPath: path.codingPath, explicit: true)
     }
 
-    /// Superclass properties are flattened into the same record.
-    mutating func superEncoder() -> any Encoder { RecordTopEncoder(storage: storage) }
-    mutating func superEncoder(forKey key: Key) -> any Encoder { RecordTopEncoder(storage: storage) }
+    /// Superclass properties are flattened into the same container.
+    mutating func superEncoder() -> any Encoder {
+        guard let parent else { return RecordTopEncoder(storage: storage) }
+        return RecordFieldEncoder(storage: storage, path: parent, closed: false)
+    }
+
+    mutating func superEncoder(forKey key: Key) -> any Encoder {
+        RecordFieldEncoder(storage: storage, path: path(key), closed: false)
+    }
 }
 
-// MARK: - Classifying a value
-
-/// How one property is stored.
-enum RecordValueShape {
-    case scalar(Value)
-    case set([Value])
-    /// Anything else: stored as JSON.
-    case nested
-}
+// MARK: - One value
 
 enum RecordEncoding {
     static func integer<I: BinaryInteger>(_ value: I, path: [any CodingKey]) throws -> Value {
         guard let int = Int64(exactly: value) else {
-            throw EncodingError.invalidValue(value, EncodingError.Context(
-                codingPath: path,
-                debugDescription: "\(RecordCoding.label(path)): \(I.self) \(value) does not fit a Concord int (Int64); use Int or Int64, or store the number as a String"))
+            throw EncodingError.invalidValue(
+                value,
+                EncodingError.Context(
+                    codingPath: path,
+                    debugDescription:
+                        "\(RecordCoding.label(path)): \(I.self) \(value) does not fit a Concord int (Int64); use Int or Int64, or store the number as a String"
+                ))
         }
         return .int(int)
     }
 
-    /// The shape of `value`, from its type (arrays and sets of scalar types are OR-sets,
-    /// dictionaries are JSON) and otherwise by watching how it encodes itself.
-    static func shape<T: Encodable>(of value: T, path: [any CodingKey]) throws -> RecordValueShape {
+    /// The scalar value of the types stored without asking how they encode.
+    static func knownScalar<T: Encodable>(_ value: T, path: [any CodingKey]) throws -> Value? {
         switch value {
-        case let string as String: return .scalar(.string(string))
-        case let bool as Bool: return .scalar(.bool(bool))
-        case let double as Double: return .scalar(.double(double))
-        case let float as Float: return .scalar(.double(Double(float)))
-        case let number as any BinaryInteger: return .scalar(try integer(number, path: path))
-        case let uuid as UUID: return .scalar(.string(uuid.uuidString))
-        case let date as Date: return .scalar(.double(date.timeIntervalSince1970))
-        case let data as Data: return .scalar(.bytes([UInt8](data)))
-        case let url as URL: return .scalar(.string(url.absoluteString))
-        default: break
+        case let string as String: return .string(string)
+        case let bool as Bool: return .bool(bool)
+        case let double as Double: return .double(double)
+        case let float as Float: return .double(Double(float))
+        case let number as any BinaryInteger: return try integer(number, path: path)
+        case let uuid as UUID: return .string(uuid.uuidString)
+        case let id as RecordID: return .string(id.uuidString)
+        case let date as Date: return .double(date.timeIntervalSince1970)
+        case let data as Data: return .bytes([UInt8](data))
+        case let url as URL: return .string(url.absoluteString)
+        default: return nil
         }
-        if T.self is any RecordCodingDictionary.Type { return .nested }
-        let isSet = RecordCoding.isSetType(T.self)
-        if !isSet, T.self is any RecordCodingCollection.Type { return .nested }
-        let state = RecordProbeState(allowsSet: isSet)
+    }
+
+    /// Stores `value` at `path`, by its type: a scalar, a set or list, a flattened
+    /// container, or JSON.
+    static func encode<T: Encodable>(_ value: T, at path: FieldPath, into storage: RecordEncodingStorage) throws {
+        if let optional = value as? any RecordCodingOptional, optional.recordIsNil {
+            return encodeNil(T.self, at: path, into: storage)
+        }
+        if let scalar = try knownScalar(value, path: path.codingPath) {
+            return storage.setField(path, scalar)
+        }
+        if RecordCoding.isJSONCollection(T.self) {
+            storage.clearTree(path.name)
+            return storage.setField(path, .string(try json(value, path: path.codingPath)))
+        }
+        if let shape = RecordCoding.collectionShape(T.self) {
+            let collector = RecordCollector(shape: shape)
+            try value.encode(to: RecordCollectionEncoder(collector: collector, codingPath: path.codingPath))
+            return storage.setMembers(path, collector.values, shape: shape)
+        }
+        // Anything else chooses its container. Dictionaries and enums with associated
+        // values are replaced as a whole (their keys are data, or name the case); a
+        // struct keeps the fields it does not know.
+        let closed = T.self is any RecordCodingDictionary.Type || Mirror(reflecting: value).displayStyle == .enum
         do {
-            try value.encode(to: RecordProbeEncoder(state: state, codingPath: path))
-        } catch is RecordCodingNotScalar {
-            if isSet {
-                throw EncodingError.invalidValue(value, EncodingError.Context(
-                    codingPath: path,
-                    debugDescription: "\(RecordCoding.label(path)): \(RecordCoding.name(T.self)) is stored as an OR-set, so each element must encode as a single value; give the element type a single-value encode(to:) or wrap the array in a struct to store it as JSON"))
-            }
-            return .nested
+            try value.encode(to: RecordFieldEncoder(storage: storage, path: path, closed: closed))
+        } catch is RecordCodingNeedsJSON {
+            storage.clearTree(path.name)
+            storage.setField(path, .string(try json(value, path: path.codingPath)))
         }
-        if let members = state.members { return .set(members) }
-        if let scalar = state.scalar {
-            if case .null = scalar, RecordCoding.isOptionalSetType(T.self) { return .set([]) }
-            return .scalar(scalar)
+    }
+
+    /// Stores a `nil` of type `T` at `path`: `.null`, an empty set or list, or (for a
+    /// container) the whole container cleared.
+    static func encodeNil<T>(_ type: T.Type, at path: FieldPath, into storage: RecordEncodingStorage) {
+        if let shape = RecordCoding.collectionShape(T.self) ?? RecordCoding.optionalCollectionShape(T.self) {
+            return storage.setMembers(path, [], shape: shape)
         }
-        return .nested
+        storage.setField(path, .null)
+        if !RecordCoding.isScalarType(T.self) && !RecordCoding.isJSONCollection(RecordCoding.unwrapped(T.self)) {
+            storage.replaced.insert(path.name)
+        }
+    }
+
+    /// `value` as a single scalar (for set and list members): a known scalar type, or a
+    /// type encoding one single value (a raw-value enum, a wrapper).
+    static func scalar<T: Encodable>(_ value: T, path: [any CodingKey]) throws -> Value? {
+        if let known = try knownScalar(value, path: path) { return known }
+        let probe = RecordScalarProbe(codingPath: path)
+        do {
+            try value.encode(to: probe)
+        } catch is RecordCodingNeedsJSON {
+            return nil
+        }
+        return probe.state.value
     }
 
     /// `value` as sorted-key JSON text.
@@ -308,57 +431,51 @@ enum RecordEncoding {
             return String(decoding: try encoder.encode(value), as: UTF8.self)
         } catch let error as EncodingError {
             guard case .invalidValue(let bad, let context) = error else { throw error }
-            throw EncodingError.invalidValue(bad, EncodingError.Context(
-                codingPath: path + context.codingPath,
-                debugDescription: "\(RecordCoding.label(path)) is stored as JSON, which failed: \(context.debugDescription)",
-                underlyingError: error))
+            throw EncodingError.invalidValue(
+                bad,
+                EncodingError.Context(
+                    codingPath: path + context.codingPath,
+                    debugDescription: "\(RecordCoding.label(path)) is stored as JSON, which failed: \(context.debugDescription)",
+                    underlyingError: error))
         }
     }
 }
 
-/// What a probed value turned out to be.
-final class RecordProbeState {
-    /// Whether an unkeyed container is an OR-set here (the value is an array or set of scalars).
-    let allowsSet: Bool
-    /// Whether this is the model's own `nestedUnkeyedContainer(forKey:)`, whose misuse
-    /// is reported to the caller rather than answered with JSON.
-    let explicit: Bool
-    var scalar: Value?
-    var members: [Value]?
-
-    init(allowsSet: Bool, explicit: Bool = false) {
-        self.allowsSet = allowsSet
-        self.explicit = explicit
-    }
-}
-
-/// Watches how a value encodes itself: one single value, an unkeyed list of single
-/// values (for arrays and sets of scalars), or anything else (``RecordCodingNotScalar``).
-struct RecordProbeEncoder: Encoder {
-    let state: RecordProbeState
-    let codingPath: [any CodingKey]
+/// The encoder for one value at one path: a keyed container is flattened under the
+/// path, a single value is stored at it, an unkeyed container of single values is a list.
+struct RecordFieldEncoder: Encoder {
+    let storage: RecordEncodingStorage
+    let path: FieldPath
+    /// Whether the container is replaced as a whole (see ``EncodedRecord/replaced``).
+    let closed: Bool
+    var codingPath: [any CodingKey] { path.codingPath }
     var userInfo: [CodingUserInfoKey: Any] { [:] }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
-        KeyedEncodingContainer(RecordFailingKeyedEncodingContainer<Key>(codingPath: codingPath, error: RecordCodingNotScalar()))
+        storage.openContainer(path)
+        if closed { storage.replaced.insert(path.name) }
+        return KeyedEncodingContainer(RecordKeyedEncoder<Key>(storage: storage, parent: path))
     }
 
     func unkeyedContainer() -> any UnkeyedEncodingContainer {
-        guard state.allowsSet else { return RecordFailingEncodingContainer(codingPath: codingPath, error: RecordCodingNotScalar()) }
-        if state.members == nil { state.members = [] }
-        return RecordProbeUnkeyedEncoder(state: state, codingPath: codingPath)
+        storage.clear(path.name)
+        let collector = RecordCollector(shape: .list)
+        storage.collectors[path.name] = collector
+        return RecordCollectingEncoder(collector: collector, codingPath: path.codingPath, explicit: false)
     }
 
     func singleValueContainer() -> any SingleValueEncodingContainer {
-        RecordProbeSingleEncoder(state: state, codingPath: codingPath)
+        RecordSingleEncoder(storage: storage, path: path)
     }
 }
 
-struct RecordProbeSingleEncoder: SingleValueEncodingContainer {
-    let state: RecordProbeState
-    let codingPath: [any CodingKey]
+/// A single value at a path: a scalar, or a wrapped value stored at the same path.
+struct RecordSingleEncoder: SingleValueEncodingContainer {
+    let storage: RecordEncodingStorage
+    let path: FieldPath
+    var codingPath: [any CodingKey] { path.codingPath }
 
-    private func put(_ value: Value) { state.scalar = value }
+    private func put(_ value: Value) { storage.setField(path, value) }
     private func integer(_ value: some BinaryInteger) throws { put(try RecordEncoding.integer(value, path: codingPath)) }
 
     mutating func encodeNil() throws { put(.null) }
@@ -379,31 +496,52 @@ struct RecordProbeSingleEncoder: SingleValueEncodingContainer {
     mutating func encode(_ value: UInt64) throws { try integer(value) }
     mutating func encode(_ value: UInt128) throws { try integer(value) }
 
-    /// A wrapped value: a wrapper around a scalar is that scalar, around a set that set.
+    /// A wrapper is stored as what it wraps.
     mutating func encode<T: Encodable>(_ value: T) throws {
-        switch try RecordEncoding.shape(of: value, path: codingPath) {
-        case .scalar(let scalar): put(scalar)
-        case .set(let members): state.members = members
-        case .nested: throw RecordCodingNotScalar()
-        }
+        try RecordEncoding.encode(value, at: path, into: storage)
     }
 }
 
-/// The members of an OR-set, each a single value.
-struct RecordProbeUnkeyedEncoder: UnkeyedEncodingContainer {
-    let state: RecordProbeState
+/// The encoder handed to an array or set of scalars: its elements are collected.
+struct RecordCollectionEncoder: Encoder {
+    let collector: RecordCollector
     let codingPath: [any CodingKey]
-    var count: Int { state.members?.count ?? 0 }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        KeyedEncodingContainer(RecordFailingKeyedEncodingContainer<Key>(codingPath: codingPath, error: RecordCodingNeedsJSON()))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        RecordCollectingEncoder(collector: collector, codingPath: codingPath, explicit: false)
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        RecordFailingEncodingContainer(codingPath: codingPath, error: RecordCodingNeedsJSON())
+    }
+}
+
+/// The values of a set or list: each must be a single value. A non-scalar element makes
+/// the whole value JSON (``RecordCodingNeedsJSON``), except in a container the model
+/// asked for explicitly (`nestedUnkeyedContainer(forKey:)`), where it is an error.
+struct RecordCollectingEncoder: UnkeyedEncodingContainer {
+    let collector: RecordCollector
+    let codingPath: [any CodingKey]
+    let explicit: Bool
+    var count: Int { collector.values.count }
 
     private var elementPath: [any CodingKey] { codingPath + [RecordCodingKey(intValue: count)] }
-    private func put(_ value: Value) { state.members?.append(value) }
+    private func put(_ value: Value) { collector.values.append(value) }
 
-    /// The error for a member that is not a single value.
-    private func notScalar(_ what: Any) -> any Error {
-        guard state.explicit else { return RecordCodingNotScalar() }
-        return EncodingError.invalidValue(what, EncodingError.Context(
-            codingPath: elementPath,
-            debugDescription: "\(RecordCoding.label(elementPath)): an unkeyed container for a record key is an OR-set and holds single values only; encode the whole array with encode(_:forKey:) to store it as JSON"))
+    private func notScalar() -> any Error {
+        guard explicit else { return RecordCodingNeedsJSON() }
+        return EncodingError.invalidValue(
+            collector.values,
+            EncodingError.Context(
+                codingPath: elementPath,
+                debugDescription:
+                    "\(RecordCoding.label(elementPath)): an unkeyed container for a record key is a list and holds single values only; encode the whole array with encode(_:forKey:) to store it as JSON"
+            ))
     }
     private func integer(_ value: some BinaryInteger) throws { put(try RecordEncoding.integer(value, path: elementPath)) }
 
@@ -426,22 +564,73 @@ struct RecordProbeUnkeyedEncoder: UnkeyedEncodingContainer {
     mutating func encode(_ value: UInt128) throws { try integer(value) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
-        guard case .scalar(let scalar) = try RecordEncoding.shape(of: value, path: elementPath) else {
-            throw notScalar(value)
-        }
+        guard let scalar = try RecordEncoding.scalar(value, path: elementPath) else { throw notScalar() }
         put(scalar)
     }
 
     mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
-        KeyedEncodingContainer(RecordFailingKeyedEncodingContainer<NestedKey>(codingPath: elementPath, error: notScalar("a nested keyed container")))
+        KeyedEncodingContainer(RecordFailingKeyedEncodingContainer<NestedKey>(codingPath: elementPath, error: notScalar()))
     }
 
     mutating func nestedUnkeyedContainer() -> any UnkeyedEncodingContainer {
-        RecordFailingEncodingContainer(codingPath: elementPath, error: notScalar("a nested unkeyed container"))
+        RecordFailingEncodingContainer(codingPath: elementPath, error: notScalar())
     }
 
     mutating func superEncoder() -> any Encoder {
-        RecordFailingEncoder(codingPath: elementPath, error: notScalar("a super encoder"))
+        RecordFailingEncoder(codingPath: elementPath, error: notScalar())
+    }
+}
+
+/// Watches whether a value encodes as one single value (for set and list members).
+struct RecordScalarProbe: Encoder {
+    final class State {
+        var value: Value?
+    }
+    let state = State()
+    let codingPath: [any CodingKey]
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
+        KeyedEncodingContainer(RecordFailingKeyedEncodingContainer<Key>(codingPath: codingPath, error: RecordCodingNeedsJSON()))
+    }
+
+    func unkeyedContainer() -> any UnkeyedEncodingContainer {
+        RecordFailingEncodingContainer(codingPath: codingPath, error: RecordCodingNeedsJSON())
+    }
+
+    func singleValueContainer() -> any SingleValueEncodingContainer {
+        RecordScalarProbeContainer(state: state, codingPath: codingPath)
+    }
+}
+
+struct RecordScalarProbeContainer: SingleValueEncodingContainer {
+    let state: RecordScalarProbe.State
+    let codingPath: [any CodingKey]
+
+    private func put(_ value: Value) { state.value = value }
+    private func integer(_ value: some BinaryInteger) throws { put(try RecordEncoding.integer(value, path: codingPath)) }
+
+    mutating func encodeNil() throws { put(.null) }
+    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
+    mutating func encode(_ value: String) throws { put(.string(value)) }
+    mutating func encode(_ value: Double) throws { put(.double(value)) }
+    mutating func encode(_ value: Float) throws { put(.double(Double(value))) }
+    mutating func encode(_ value: Int) throws { try integer(value) }
+    mutating func encode(_ value: Int8) throws { try integer(value) }
+    mutating func encode(_ value: Int16) throws { try integer(value) }
+    mutating func encode(_ value: Int32) throws { try integer(value) }
+    mutating func encode(_ value: Int64) throws { try integer(value) }
+    mutating func encode(_ value: Int128) throws { try integer(value) }
+    mutating func encode(_ value: UInt) throws { try integer(value) }
+    mutating func encode(_ value: UInt8) throws { try integer(value) }
+    mutating func encode(_ value: UInt16) throws { try integer(value) }
+    mutating func encode(_ value: UInt32) throws { try integer(value) }
+    mutating func encode(_ value: UInt64) throws { try integer(value) }
+    mutating func encode(_ value: UInt128) throws { try integer(value) }
+
+    mutating func encode<T: Encodable>(_ value: T) throws {
+        guard let scalar = try RecordEncoding.scalar(value, path: codingPath) else { throw RecordCodingNeedsJSON() }
+        put(scalar)
     }
 }
 
@@ -516,7 +705,9 @@ struct RecordFailingKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContain
     mutating func encode(_ value: UInt128, forKey key: Key) throws { throw error }
     mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws { throw error }
 
-    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<NestedKey> {
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type, forKey key: Key) -> KeyedEncodingContainer<
+        NestedKey
+    > {
         KeyedEncodingContainer(RecordFailingKeyedEncodingContainer<NestedKey>(codingPath: codingPath, error: error))
     }
     mutating func nestedUnkeyedContainer(forKey key: Key) -> any UnkeyedEncodingContainer {

@@ -5,7 +5,7 @@ extension StoreError: StorageFailure {
 }
 
 extension ConcordError {
-    /// Runs store work, mapping ``StoreError`` to ``ConcordError`` `.storage`; every other
+    /// Runs store work, mapping ``StoreError`` to `ConcordError` `.storage`; every other
     /// error (for example one thrown by an app's write closure) passes through unchanged.
     @discardableResult
     static func storage<R>(_ body: () throws -> R) throws -> R {

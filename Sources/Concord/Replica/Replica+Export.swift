@@ -4,7 +4,7 @@ import ConcordStore
 
 extension Replica {
     /// The version vector: for each author, the highest sequence held contiguously.
-    /// Send it to a peer; it answers with ``bundles(since:)``.
+    /// Send it to a peer; it answers with ``bundles(since:pageSize:)``.
     public func versionVector() throws -> VersionVector {
         try ConcordError.storage { try store.read { VersionVector(try $0.chainHeads().mapValues(\.sequence)) } }
     }

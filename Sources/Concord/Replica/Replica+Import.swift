@@ -14,7 +14,7 @@ extension Replica {
     /// }
     /// ```
     /// - Returns: The outcome; a rejection leaves the store unchanged.
-    /// - Throws: ``ConcordError`` `.storage` when the store fails (nothing is applied).
+    /// - Throws: `ConcordError` `.storage` when the store fails (nothing is applied).
     public func `import`(_ bytes: [UInt8]) throws -> ImportOutcome {
         try self.import(bytes, fromRelay: false)
     }
@@ -39,7 +39,7 @@ extension Replica {
     ///   - bundles: The bundles' bytes.
     ///   - progress: Called after each committed transaction.
     /// - Returns: Counts of each outcome.
-    /// - Throws: ``ConcordError`` `.storage`; bundles of the failed transaction are not applied.
+    /// - Throws: `ConcordError` `.storage`; bundles of the failed transaction are not applied.
     @discardableResult
     public func `import`(_ bundles: [[UInt8]], progress: (@Sendable (ImportProgress) -> Void)? = nil) throws -> ImportSummary {
         try self.import(bundles, sealingFirst: true, progress: progress)
@@ -70,7 +70,7 @@ extension Replica {
     }
 
     /// Imports the bundles of a stream (for example another replica's
-    /// ``bundles(since:)``), a batch per store transaction, holding at most one batch in
+    /// ``bundles(since:pageSize:)``), a batch per store transaction, holding at most one batch in
     /// memory.
     ///
     /// ```swift

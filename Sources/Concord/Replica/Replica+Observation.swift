@@ -15,6 +15,8 @@ extension Replica {
         let filter: ObserverFilter
         let changes: AsyncStream<[RecordChange]>.Continuation?
         let results: AsyncStream<QueryUpdate>.Continuation?
+        /// The results last sent to a query observer: unchanged results are not sent again.
+        var lastRecords: [RecordView]? = nil
     }
 
     /// Changes to the records of a collection, one element per local write or imported
@@ -38,8 +40,9 @@ extension Replica {
     }
 
     /// The results of a query: the current results first, then new results (with the
-    /// changes that caused them) after every write or import that touched the query's
-    /// collection and changed its results.
+    /// changes that caused them) after every write or import that changed them. A write
+    /// to the collection that leaves the results as they were sends nothing. A slow
+    /// consumer sees only the latest results.
     ///
     /// ```swift
     /// for await update in await replica.observe(RecordQuery("todos").where("done", .equals(false))) {
@@ -47,14 +50,16 @@ extension Replica {
     /// }
     /// ```
     public func observe(_ query: RecordQuery) -> AsyncStream<QueryUpdate> {
-        let (stream, continuation) = AsyncStream<QueryUpdate>.makeStream(bufferingPolicy: .bufferingNewest(16))
+        let (stream, continuation) = AsyncStream<QueryUpdate>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = UUID()
-        observers[id] = Observer(filter: .query(query), changes: nil, results: continuation)
-        continuation.onTermination = { [weak self] _ in
-            Task { await self?.removeObserver(id) }
-        }
+        var observer = Observer(filter: .query(query), changes: nil, results: continuation)
         if let records = try? records(matching: query) {
             continuation.yield(QueryUpdate(records: records, changes: []))
+            observer.lastRecords = records
+        }
+        observers[id] = observer
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.removeObserver(id) }
         }
         return stream
     }
@@ -68,7 +73,8 @@ extension Replica {
     /// for await _ in await replica.localWrites() { scheduleBackup() }
     /// ```
     /// Writes through another `Replica` instance of the same store (another process)
-    /// are not signalled here. The stream ends when the task iterating it is cancelled.
+    /// are not signalled here (a sync engine finds them by polling the store). The stream
+    /// ends when the task iterating it is cancelled.
     public func localWrites() -> AsyncStream<Int> {
         let (stream, continuation) = AsyncStream<Int>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let id = UUID()
@@ -84,7 +90,9 @@ extension Replica {
     }
 
     private func changeStream(_ filter: ObserverFilter) -> AsyncStream<[RecordChange]> {
-        let (stream, continuation) = AsyncStream<[RecordChange]>.makeStream(bufferingPolicy: .unbounded)
+        // Bounded: a consumer that stops reading must not grow the replica's memory
+        // without limit; one that falls this far behind loses the oldest batches.
+        let (stream, continuation) = AsyncStream<[RecordChange]>.makeStream(bufferingPolicy: .bufferingNewest(max(1, options.observerBufferLimit)))
         let id = UUID()
         observers[id] = Observer(filter: filter, changes: continuation, results: nil)
         continuation.onTermination = { [weak self] _ in
@@ -100,7 +108,7 @@ extension Replica {
     /// Delivers changes to every observer they concern.
     func notify(_ changes: [RecordChange]) {
         guard !changes.isEmpty, !observers.isEmpty else { return }
-        for observer in observers.values {
+        for (id, observer) in observers {
             switch observer.filter {
             case .collection(let name):
                 let mine = changes.filter { ByteString($0.collection) == ByteString(name) }
@@ -110,7 +118,8 @@ extension Replica {
                 if !mine.isEmpty { observer.changes?.yield(mine) }
             case .query(let query):
                 let mine = changes.filter { ByteString($0.collection) == ByteString(query.collection) }
-                guard !mine.isEmpty, let records = try? records(matching: query) else { continue }
+                guard !mine.isEmpty, let records = try? records(matching: query), records != observer.lastRecords else { continue }
+                observers[id]?.lastRecords = records
                 observer.results?.yield(QueryUpdate(records: records, changes: mine))
             }
         }
@@ -123,4 +132,33 @@ public struct QueryUpdate: Hashable, Sendable {
     public var records: [RecordView]
     /// The changes in the query's collection that led to them (empty for the first update).
     public var changes: [RecordChange]
+}
+
+extension Replica {
+    /// The models of a query: the current ones first, then new ones whenever the query's
+    /// results change. Records that do not decode are reported in
+    /// ``ModelResults/undecodable``. A slow consumer sees only the latest results.
+    ///
+    /// ```swift
+    /// for await todos in await replica.observe(Todo.self, matching: RecordQuery("todos")) {
+    ///     render(todos.models)
+    /// }
+    /// ```
+    /// - Parameters:
+    ///   - type: The model type.
+    ///   - query: The query.
+    /// - Returns: A stream of results; it ends when the iterating task is cancelled.
+    public func observe<T: Decodable & Sendable>(_ type: T.Type, matching query: RecordQuery) -> AsyncStream<ModelResults<T>> {
+        let updates = observe(query)
+        let collection = query.collection
+        let (stream, continuation) = AsyncStream<ModelResults<T>>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let task = Task {
+            for await update in updates {
+                continuation.yield(ModelResults(decoding: update.records, as: type, in: collection))
+            }
+            continuation.finish()
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
 }

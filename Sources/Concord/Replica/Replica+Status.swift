@@ -63,7 +63,8 @@ extension Replica {
     ///     print(write)   // "Buy milk" by 3f2a9c01 at 1732200000000.0 (bundle 3)
     /// }
     /// ```
-    /// - Complexity: reads and decrypts the whole log, a page at a time (memory bounded).
+    /// - Complexity: reads and opens the bundles that touch the record (the history
+    ///   index), plus, once, those appended to the log since the last call.
     public func history(of field: String, record id: RecordID, in collection: String) throws -> [FieldWrite] {
         try fieldWrites(of: field, record: id, in: collection).writes
     }
@@ -81,7 +82,7 @@ extension Replica {
     /// for loser in losers { print("also written: \(loser.value) by \(loser.author)") }
     /// ```
     /// - Returns: Losing writes, newest first; empty when there is no conflict.
-    /// - Complexity: reads and decrypts the whole log, a page at a time.
+    /// - Complexity: as ``history(of:record:in:)``: the bundles touching the record.
     public func conflicts(of field: String, record id: RecordID, in collection: String) throws -> [FieldWrite] {
         let (writes, contexts, deletedAt) = try fieldWrites(of: field, record: id, in: collection)
         guard let winner = writes.first(where: \.isCurrent) else { return [] }
@@ -121,23 +122,21 @@ extension Replica {
         let current = stored?.state.register(field)?.stamp
         var writes: [FieldWrite] = []
         var contexts: [BundlePlace: VersionVector] = [:]
-        var position: Int64 = 0
-        while true {
-            let page = try ConcordError.storage { try store.read { try $0.bundles(after: position, limit: 64) } }
-            for storedBundle in page {
-                let bundle = try StoreDestination.decode(storedBundle)
-                // A void bundle (wire-format §7.7) carries nothing readable.
-                guard case .success(let contents) = try membership.contentsOrVoid(of: bundle) else { continue }
-                var found = false
-                for op in contents.operations {
-                    guard let value = matches(op) else { continue }
-                    writes.append(FieldWrite(value: value, stamp: op.stamp, sequence: bundle.sequence, isCurrent: op.stamp == current))
-                    found = true
-                }
-                if found { contexts[BundlePlace(author: bundle.author, sequence: bundle.sequence)] = contents.context }
+        // Only the bundles the history index lists for this record are read and opened.
+        try updateHistoryIndex()
+        let positions = try ConcordError.storage { try store.read { try $0.indexedBundlePositions(touching: id, in: collection) } }
+        for position in positions {
+            guard let storedBundle = try ConcordError.storage({ try store.read { try $0.bundle(at: position) } }) else { continue }
+            let bundle = try StoreDestination.decode(storedBundle)
+            // A void bundle (wire-format §7.7) carries nothing readable.
+            guard case .success(let contents) = try membership.contentsOrVoid(of: bundle) else { continue }
+            var found = false
+            for op in contents.operations {
+                guard let value = matches(op) else { continue }
+                writes.append(FieldWrite(value: value, stamp: op.stamp, sequence: bundle.sequence, isCurrent: op.stamp == current))
+                found = true
             }
-            guard page.count == 64 else { break }
-            position = page.last!.position
+            if found { contexts[BundlePlace(author: bundle.author, sequence: bundle.sequence)] = contents.context }
         }
         for op in try ConcordError.storage({ try store.read { try $0.pendingOperations() } }) {
             guard let value = matches(op) else { continue }
@@ -145,5 +144,42 @@ extension Replica {
         }
         writes.sort { $0.stamp < $1.stamp }
         return (writes, contexts, stored?.state.deletedAt)
+    }
+}
+
+extension Replica {
+    /// Bundles of the log indexed per record at a time.
+    static let historyIndexPage = 64
+
+    /// Brings the history index (`Specs/storage-schema.md` §3.10) up to the end of the
+    /// log: opens each bundle appended since the last update, once, and records which
+    /// records it touches. A bundle this replica cannot open is left out of the index.
+    func updateHistoryIndex() throws {
+        var position = try ConcordError.storage {
+            try store.read { try $0.metadata(MetaKey.historyIndexed).map { Int64(bitPattern: MetaKey.decodeUInt64($0)) } ?? 0 }
+        }
+        while true {
+            let page = try ConcordError.storage { try store.read { try $0.bundles(after: position, limit: Self.historyIndexPage) } }
+            guard let last = page.last else { return }
+            var entries: [(Int64, [StoredRecordKey])] = []
+            for stored in page {
+                guard let bundle = try? StoreDestination.decode(stored), let contents = try? membership.contents(of: bundle) else { continue }
+                var seen = Set<StoredRecordKey>()
+                for op in contents.operations { seen.insert(StoredRecordKey(collection: op.collection, id: op.record)) }
+                entries.append((stored.position, Array(seen)))
+            }
+            try ConcordError.storage {
+                try store.write { tx in
+                    for (position, records) in entries { try tx.indexBundle(at: position, touching: records) }
+                    // Another instance on the store may have indexed further already.
+                    let stored = try tx.metadata(MetaKey.historyIndexed).map { Int64(bitPattern: MetaKey.decodeUInt64($0)) } ?? 0
+                    if last.position > stored {
+                        try tx.setMetadata(MetaKey.encodeUInt64(UInt64(bitPattern: last.position)), for: MetaKey.historyIndexed)
+                    }
+                }
+            }
+            position = last.position
+            if page.count < Self.historyIndexPage { return }
+        }
     }
 }

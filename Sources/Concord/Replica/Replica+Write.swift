@@ -13,7 +13,7 @@ extension Replica {
     /// - Parameters:
     ///   - body: Makes the writes; throwing discards all of them.
     /// - Returns: What `body` returns.
-    /// - Throws: ``ConcordError`` `.notAWriter` (a read-only member), `.clockFailure`,
+    /// - Throws: `ConcordError` `.notAWriter` (a read-only member), `.clockFailure`,
     ///   `.storage`; or what `body` throws.
     @discardableResult
     public func write<T: Sendable>(_ body: (WriteTransaction) throws -> T) throws -> T {
@@ -44,7 +44,8 @@ extension Replica {
             try store.write { tx in
                 // Stamp after the newest reading any process stored (issue 12.1): a write
                 // made after seeing a value must win over it, whoever imported the value.
-                let transaction = WriteTransaction(reader: tx, replicaID: replicaID, clock: try currentClock(StoredProgress.read(from: tx)))
+                let transaction = WriteTransaction(
+                    reader: tx, replicaID: replicaID, clock: try currentClock(StoredProgress.read(from: tx)), maxValueBytes: options.effectiveMaxValueBytes)
                 let result = try body(transaction)
                 let ops = transaction.operations
                 guard !ops.isEmpty else { return (result, [RecordChange](), 0) }
@@ -63,7 +64,11 @@ extension Replica {
     /// Runs automatically before every import and export. Each bundle carries this
     /// replica's version vector as its causal context.
     /// - Returns: The bundles sealed (empty when nothing was pending).
-    /// - Throws: ``ConcordError`` `.storage`, or a sealing error.
+    /// - Throws: `ConcordError` `.storage`, or a sealing error.
+    ///
+    /// Seals every pending operation in the store, whichever `Replica` instance wrote it:
+    /// an app and its extension (or widget) may each open the store, and whichever syncs
+    /// pushes the other's writes too.
     @discardableResult
     public func seal() throws -> [ChangeBundle] {
         // The store, not this instance, knows whether anything waits: other processes
@@ -99,7 +104,7 @@ extension Replica {
         while let chunk = queue.popLast() {
             let bundle: ChangeBundle
             do {
-                bundle = try membership.seal(Array(chunk), previous: previous, context: context, limits: options.limits)
+                bundle = try membership.seal(Array(chunk), previous: previous, context: context, limits: options.sealingLimits)
             } catch let error as ConcordError where error.code == .bundleTooLarge && chunk.count > 1 {
                 let middle = chunk.startIndex + chunk.count / 2
                 queue.append(chunk[middle...])

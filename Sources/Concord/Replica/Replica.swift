@@ -5,8 +5,8 @@ import Foundation
 
 /// One device's replica of a space: the object apps embed.
 ///
-/// A `Replica` owns a ``Store`` (a SQLite file for ``create(at:encrypted:options:)``,
-/// ``join(_:at:options:)`` and ``open(at:options:)``; any store through
+/// A `Replica` owns a `Store` (a SQLite file for ``create(at:encrypted:options:keyStore:)``,
+/// ``join(_:at:options:keyStore:)`` and ``open(at:options:keyStore:)``; any store through
 /// ``init(store:membership:options:)``), takes writes at once while offline, answers
 /// queries from indexed tables, tells observers what changed, and exchanges signed
 /// change bundles with other replicas.
@@ -28,6 +28,11 @@ import Foundation
 public actor Replica {
     /// Tunables.
     public struct Options: Sendable {
+        /// The default ``maxValueBytes``: 1 MiB.
+        public static let defaultMaxValueBytes = 1 << 20
+        /// The default ``maxSealedBundleBytes``: 4 MiB.
+        public static let defaultMaxSealedBundleBytes = 4 << 20
+
         /// Seal pending local operations once this many are waiting (`nil`: only on
         /// demand, import and export).
         public var autoSealOperationCount: Int?
@@ -40,19 +45,59 @@ public actor Replica {
         /// Bundles applied per store transaction in bulk imports (each bundle is always
         /// applied entirely or not at all).
         public var importBatchOperationCount: Int
+        /// The largest value one local write may hold, in bytes (a string's UTF-8, a
+        /// byte string, with the field and collection names): a larger write throws
+        /// `ConcordError/Code/valueTooLarge` and writes nothing. Keeps every operation
+        /// small enough to fit a bundle a relay accepts; store larger files elsewhere and
+        /// keep their name or hash in the record. At most ``maxSealedBundleBytes`` minus
+        /// 64 KiB is enforced whatever this says.
+        public var maxValueBytes: Int
+        /// The largest bundle sealing makes, in bytes: pending operations are split into
+        /// bundles of at most this size, so each fits a push request (a relay accepts
+        /// 16 MiB requests by default; the client pushes at most 4 MiB per request).
+        public var maxSealedBundleBytes: Int
+        /// Batches an observer of ``Replica/changes(in:)`` may fall behind before the
+        /// oldest are dropped (a query observer keeps only the latest results).
+        public var observerBufferLimit: Int
 
         /// The defaults: auto-seal at 10,000 operations, default limits, system clock,
-        /// 5 minutes of drift.
+        /// 5 minutes of drift, 1 MiB values, 4 MiB sealed bundles, 1,024 buffered batches.
+        /// - Parameters:
+        ///   - autoSealOperationCount: Seal once this many operations wait (`nil`: never automatically).
+        ///   - limits: Bundle size and queue limits.
+        ///   - physicalClock: The physical clock.
+        ///   - maxDrift: Largest accepted lead of a remote clock, in ms.
+        ///   - importBatchOperationCount: Operations applied per import transaction.
+        ///   - maxValueBytes: The largest value a local write may hold.
+        ///   - maxSealedBundleBytes: The largest bundle sealing makes.
+        ///   - observerBufferLimit: Change batches an observer may fall behind.
         public init(
             autoSealOperationCount: Int? = 10_000, limits: BundleLimits = .default,
             physicalClock: any PhysicalClock = SystemClock(), maxDrift: UInt64 = HybridLogicalClock.defaultMaxDrift,
-            importBatchOperationCount: Int = 10_000
+            importBatchOperationCount: Int = 10_000, maxValueBytes: Int = defaultMaxValueBytes,
+            maxSealedBundleBytes: Int = defaultMaxSealedBundleBytes, observerBufferLimit: Int = 1024
         ) {
             self.autoSealOperationCount = autoSealOperationCount
             self.limits = limits
             self.physicalClock = physicalClock
             self.maxDrift = maxDrift
             self.importBatchOperationCount = importBatchOperationCount
+            self.maxValueBytes = maxValueBytes
+            self.maxSealedBundleBytes = maxSealedBundleBytes
+            self.observerBufferLimit = observerBufferLimit
+        }
+
+        /// The value limit in force: ``maxValueBytes``, and room for a bundle's header in
+        /// the smaller of ``maxSealedBundleBytes`` and `limits.maxBundleBytes`.
+        var effectiveMaxValueBytes: Int {
+            max(0, min(maxValueBytes, min(maxSealedBundleBytes, limits.maxBundleBytes) - (64 << 10)))
+        }
+
+        /// The limits sealing uses: bundles no larger than ``maxSealedBundleBytes``.
+        var sealingLimits: BundleLimits {
+            var sealing = limits
+            sealing.maxBundleBytes = min(limits.maxBundleBytes, maxSealedBundleBytes)
+            return sealing
         }
     }
 
@@ -71,6 +116,13 @@ public actor Replica {
     public nonisolated var role: Role { membership.role }
     /// The options it was opened with.
     public nonisolated let options: Options
+    /// Runs this actor's work (SQLite calls that block on disk) on a serial dispatch
+    /// queue of its own, off Swift's cooperative thread pool.
+    nonisolated let executor: ReplicaExecutor
+
+    /// The executor of this actor: a serial dispatch queue, so blocking SQLite calls
+    /// never occupy the cooperative thread pool that the app's other tasks run on.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
     /// This instance's clock. Every write transaction merges the stored `clock.last` into
     /// it first (``currentClock(_:)``): other processes share the store.
@@ -90,7 +142,7 @@ public actor Replica {
     ///
     /// The store's space (if it already holds one) must be `membership`'s. The local
     /// clock resumes from the store.
-    /// - Throws: ``ConcordError`` `.wrongSpace` when the store belongs to another space;
+    /// - Throws: `ConcordError` `.wrongSpace` when the store belongs to another space;
     ///   storage failures as `.storage`.
     public init(store: any Store, membership: Membership, options: Options = Options()) throws {
         try self.init(store: store, membership: membership, options: options, directory: nil)
@@ -113,6 +165,7 @@ public actor Replica {
         self.directory = directory
         self.membership = membership
         self.options = options
+        self.executor = ReplicaExecutor(label: "concord.replica.\(membership.replicaID.shortDescription)")
         self.importer = BundleImporter(membership: membership, limits: options.limits)
         let (progress, pending) = try ConcordError.storage {
             try store.write { tx -> (StoredProgress, Int) in
@@ -147,9 +200,13 @@ public actor Replica {
     ///   - directory: Where the replica lives.
     ///   - encrypted: Encrypt bundle payloads (the default; a relay then cannot read them).
     ///   - options: Tunables.
-    /// - Throws: ``ConcordError`` `.replicaExists`, `.storage`, `.invalidKey`.
-    public static func create(at directory: String, encrypted: Bool = true, options: Options = Options()) throws -> Replica {
-        let layout = try ReplicaDirectory(creating: directory)
+    ///   - keyStore: Where the secrets go; `0600` key files in `directory` by default
+    ///     (``FileKeyStore``), or the Keychain (see ``ReplicaKeyStore``).
+    /// - Throws: `ConcordError` `.replicaExists`, `.storage`, `.invalidKey`.
+    public static func create(
+        at directory: String, encrypted: Bool = true, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil
+    ) throws -> Replica {
+        let layout = try ReplicaDirectory(creating: directory, keys: keyStore)
         let membership = Membership.createSpace(encrypted: encrypted, issuedAt: options.physicalClock.nowMilliseconds())
         try layout.writeKeys(of: membership)
         return try Replica(store: layout.createStore(), membership: membership, options: options, directory: directory)
@@ -159,12 +216,19 @@ public actor Replica {
     /// `directory` (created if missing; it must not already hold a replica).
     ///
     /// ```swift
-    /// let token = try InviteToken(string: pasted)
+    /// let token = try InviteToken(pasted)
     /// let replica = try Replica.join(token, at: "Notes.concord")
     /// ```
-    /// - Throws: ``ConcordError`` `.replicaExists`, `.storage`, `.invalidKey`.
-    public static func join(_ invite: InviteToken, at directory: String, options: Options = Options()) throws -> Replica {
-        let layout = try ReplicaDirectory(creating: directory)
+    /// - Parameters:
+    ///   - invite: The invite.
+    ///   - directory: Where the replica lives.
+    ///   - options: Tunables.
+    ///   - keyStore: Where the secrets go; key files in `directory` by default.
+    /// - Throws: `ConcordError` `.replicaExists`, `.storage`, `.invalidKey`.
+    public static func join(
+        _ invite: InviteToken, at directory: String, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil
+    ) throws -> Replica {
+        let layout = try ReplicaDirectory(creating: directory, keys: keyStore)
         let membership = try Membership.join(invite, issuedAt: options.physicalClock.nowMilliseconds())
         try layout.writeKeys(of: membership)
         return try Replica(store: layout.createStore(), membership: membership, options: options, directory: directory)
@@ -172,11 +236,19 @@ public actor Replica {
 
     /// Opens the replica in `directory`, resuming exactly where it stopped. Group and
     /// other access to the directory and its database files is removed.
-    /// - Throws: ``ConcordError`` `.noReplica` (no replica file there), `.storeDamaged`
+    ///
+    /// Several `Replica` instances may open one directory at once (an app and its
+    /// extension or widget): each one's writes are sealed and pushed by whichever
+    /// syncs, and their clocks never stamp a later write before an earlier one.
+    /// - Parameters:
+    ///   - directory: Where the replica lives.
+    ///   - options: Tunables.
+    ///   - keyStore: Where its secrets are; key files in `directory` by default.
+    /// - Throws: `ConcordError` `.noReplica` (no replica file there), `.storeDamaged`
     ///   (some files missing, not regular files or damaged: the message names the file
     ///   and how to restore it), `.invalidKey`, `.storage`.
-    public static func open(at directory: String, options: Options = Options()) throws -> Replica {
-        let layout = try ReplicaDirectory(existing: directory)
+    public static func open(at directory: String, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil) throws -> Replica {
+        let layout = try ReplicaDirectory(existing: directory, keys: keyStore)
         let store = try layout.openStore()
         let membership = try layout.readMembership(from: store)
         return try Replica(store: store, membership: membership, options: options, directory: directory)
@@ -185,7 +257,7 @@ public actor Replica {
     /// An invite token for another person's device.
     /// - Parameters:
     ///   - readOnly: Issue a reader invite (can read, cannot write).
-    /// - Throws: ``ConcordError`` `.notAWriter` when this device cannot invite (a reader).
+    /// - Throws: `ConcordError` `.notAWriter` when this device cannot invite (a reader).
     public func invite(readOnly: Bool = false) throws -> InviteToken {
         readOnly ? try membership.readerInvite(issuedAt: options.physicalClock.nowMilliseconds()) : try membership.writerInvite()
     }
@@ -212,6 +284,8 @@ enum MetaKey {
     static let forkedAt = "sync.forked-at"
     static let predecessor = "recovery.predecessor"
     static let unconfirmedAuthors = "sync.unconfirmed-authors"
+    /// The last log position the history index covers.
+    static let historyIndexed = "index.history-position"
 
     static func encodeUInt64(_ value: UInt64) -> [UInt8] {
         (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) }

@@ -15,10 +15,14 @@ import Foundation
 /// The directory is kept at mode 0700 and the database files at 0600: the database holds
 /// the decrypted records. A directory with some of these files but not all is damaged,
 /// never empty: its errors name the missing file and say how to restore it.
+///
+/// The key files are those of ``FileKeyStore``; another ``ReplicaKeyStore`` (the
+/// Keychain) keeps the secrets elsewhere, and the directory holds the database only.
 struct ReplicaDirectory {
     static let databaseName = "replica.sqlite"
     static let deviceKeyName = "device.key"
     let path: String
+    let keys: any ReplicaKeyStore
 
     var database: String { path + "/" + Self.databaseName }
     var deviceKey: String { path + "/" + Self.deviceKeyName }
@@ -35,8 +39,9 @@ struct ReplicaDirectory {
 
     /// A directory for a new replica: created (0700) if missing, refused if it holds any
     /// replica file, set to 0700 if it already existed.
-    init(creating path: String) throws {
+    init(creating path: String, keys: (any ReplicaKeyStore)? = nil) throws {
         self.path = path
+        self.keys = keys ?? FileKeyStore(directory: path)
         let files = FileManager.default
         do {
             try files.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -56,14 +61,15 @@ struct ReplicaDirectory {
     /// The directory of an existing replica. Group and other access is removed from the
     /// directory and its database files (best effort: a file system without permissions
     /// keeps its own; key files others can read are refused when read, with the `chmod`
-    /// to run).
-    /// - Throws: ``ConcordError`` `.noReplica` when the directory holds no replica file at
+    /// to run). With a key store other than the files, `device.key` is not looked for.
+    /// - Throws: `ConcordError` `.noReplica` when the directory holds no replica file at
     ///   all; `.storeDamaged` when it holds some but not all, or one of them is not a
     ///   regular file.
-    init(existing path: String) throws {
+    init(existing path: String, keys: (any ReplicaKeyStore)? = nil) throws {
         self.path = path
+        self.keys = keys ?? FileKeyStore(directory: path)
         let databaseKind = Self.kind(of: database)
-        let deviceKeyKind = Self.kind(of: deviceKey)
+        let deviceKeyKind = keys == nil ? Self.kind(of: deviceKey) : S_IFREG
         switch (databaseKind, deviceKeyKind) {
         case (nil, nil):
             throw ConcordError(.noReplica, "\(path) holds no replica (no \(Self.databaseName) and \(Self.deviceKeyName)); create one with Replica.create(at:) or join a space with an invite")
@@ -103,11 +109,11 @@ struct ReplicaDirectory {
     /// Writes the secrets of a new membership as 0600 key files.
     func writeKeys(of membership: Membership) throws {
         try ConcordError.mapping("writing the keys of \(path)") {
-            try membership.device.writeKeyFile(to: deviceKey)
+            try keys.save(Self.bytes(membership.device.seed), as: .device)
             if let space = membership.space {
-                try KeyFile(kind: .ed25519Seed, secret: space.seed).write(to: spaceKey)
+                try keys.save(Self.bytes(space.seed), as: .space)
             } else if let key = membership.contentKey {
-                try KeyFile(symmetricKey: key).write(to: contentKey)
+                try keys.save(Self.bytes(KeyFile(symmetricKey: key).secret), as: .content)
             }
         }
     }
@@ -122,22 +128,30 @@ struct ReplicaDirectory {
     }
 
     /// After the store switched to the staged key: keeps the old key as a retired key file
-    /// and makes the staged one `device.key`. Repeated by ``readMembership(from:)`` if a
-    /// crash came between the two.
+    /// and saves the staged one as the device key in the replica's key store (``keys``),
+    /// then removes the staged file. Repeated by ``readMembership(from:)`` if a crash came
+    /// in between.
     func commitDeviceKey(retiring old: PublicKey) throws {
-        try ConcordError.mapping("switching device.key in \(path)") {
+        try ConcordError.mapping("switching the device key of \(path)") {
             let files = FileManager.default
             let retired = retiredDeviceKey(old)
-            if files.fileExists(atPath: retired) { try files.removeItem(atPath: retired) }
-            if files.fileExists(atPath: deviceKey) { try files.moveItem(atPath: deviceKey, toPath: retired) }
-            try files.moveItem(atPath: nextDeviceKey, toPath: deviceKey)
+            if !files.fileExists(atPath: retired), let oldSeed = try keys.load(.device) {
+                let oldIdentity = try Identity(seed: SecretBytes(oldSeed))
+                if oldIdentity.publicKey == old { try oldIdentity.writeKeyFile(to: retired) }
+            }
+            let next = try Identity(keyFile: nextDeviceKey)
+            try keys.save(Self.bytes(next.seed), as: .device)
+            try files.removeItem(atPath: nextDeviceKey)
         }
     }
 
     /// Rebuilds the membership from the key files and the store's public metadata.
     func readMembership(from store: any Store) throws -> Membership {
         try ConcordError.mapping("reading the replica in \(path)") {
-            var device = try readKey(deviceKey) { try Identity(keyFile: $0) }
+            guard let deviceSeed = try readKey(deviceKey, { _ in try keys.load(.device) }) else {
+                throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: its device key is missing from its key store. Restore it from a backup (a key cannot be made again); without one, move \(path) away and join the space again with a new invite")
+            }
+            var device = try Identity(seed: SecretBytes(deviceSeed))
             if FileManager.default.fileExists(atPath: nextDeviceKey) {
                 // A recovery wrote the new key, then stopped: finish it if the store switched.
                 let next = try readKey(nextDeviceKey) { try Identity(keyFile: $0) }
@@ -168,17 +182,18 @@ struct ReplicaDirectory {
             }
             var space: Space?
             var contentKey: SymmetricKey?
-            if FileManager.default.fileExists(atPath: spaceKey) {
-                let file = try readKey(spaceKey) { try KeyFile.read(from: $0) }
-                let restored = try Space(seed: file.secret, encrypted: encrypted)
+            if let spaceSeed = try readKey(spaceKey, { _ in try keys.load(.space) }) {
+                let restored = try Space(seed: SecretBytes(spaceSeed), encrypted: encrypted)
                 guard restored.id == spaceID else {
                     throw ConcordError(.invalidKey, "space.key in \(path) belongs to another space; restore the original space.key")
                 }
                 space = restored
                 contentKey = restored.contentKey
             } else if encrypted {
-                let file = try readKey(self.contentKey) { try KeyFile.read(from: $0) }
-                contentKey = try SymmetricKey(file.secret)
+                guard let key = try readKey(self.contentKey, { _ in try keys.load(.content) }) else {
+                    throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(self.contentKey) is missing. Restore it from a backup of this directory (a key cannot be made again); without one, move \(path) away and join the space again with a new invite")
+                }
+                contentKey = try SymmetricKey(SecretBytes(key))
             }
             return Membership(
                 device: device, spaceID: spaceID, isEncrypted: encrypted, certificates: certificates,
@@ -222,4 +237,6 @@ struct ReplicaDirectory {
         let tightened = current & ~mode_t(0o077)
         if tightened != current { _ = chmod(path, tightened) }
     }
+
+    static func bytes(_ secret: SecretBytes) -> [UInt8] { secret.withUnsafeBytes { Array($0) } }
 }

@@ -19,18 +19,21 @@ public final class WriteTransaction {
     let reader: any StoreReader
     let replicaID: ReplicaID
     var clock: HybridLogicalClock
+    /// The largest value a write may hold (``Replica/Options/maxValueBytes``).
+    let maxValueBytes: Int
     var batch = RecordBatch()
     /// The operations made, in order.
     private(set) var operations: [RecordOperation] = []
 
-    init(reader: any StoreReader, replicaID: ReplicaID, clock: HybridLogicalClock) {
+    init(reader: any StoreReader, replicaID: ReplicaID, clock: HybridLogicalClock, maxValueBytes: Int = .max) {
         self.reader = reader
         self.replicaID = replicaID
         self.clock = clock
+        self.maxValueBytes = maxValueBytes
     }
 
     /// Sets an LWW field.
-    /// - Throws: ``ConcordError`` `.clockFailure` when the clock cannot advance.
+    /// - Throws: `ConcordError` `.clockFailure` when the clock cannot advance.
     public func set(_ field: String, to value: Value, record: RecordID, in collection: String) throws {
         try perform(.set(field: field, value: value), record: record, in: collection)
     }
@@ -66,9 +69,34 @@ public final class WriteTransaction {
     }
 
     private func perform(_ action: RecordOperation.Action, record: RecordID, in collection: String) throws {
+        try checkSize(action, in: collection)
         let hlc = try ConcordError.mapping("writing \(collection)/\(record)") { try clock.now() }
         let op = RecordOperation(stamp: Stamp(hlc: hlc, replica: replicaID), collection: collection, record: record, action: action)
         try ConcordError.storage { try batch.apply(op, local: true, from: reader) }
         operations.append(op)
+    }
+
+    /// Refuses a value that would make the operation larger than the replica accepts: it
+    /// could never be pushed, and every later push would fail behind it.
+    private func checkSize(_ action: RecordOperation.Action, in collection: String) throws {
+        let (field, value): (String, Value)
+        switch action {
+        case .set(let f, let v), .add(let f, let v): (field, value) = (f, v)
+        case .remove, .delete: return
+        }
+        let size = Self.size(of: value) + field.utf8.count + collection.utf8.count
+        guard size > maxValueBytes else { return }
+        throw ConcordError(.valueTooLarge, "the value of field '\(field)' in \(collection) takes \(size) bytes, more than this replica accepts (\(maxValueBytes), Replica.Options.maxValueBytes); store large files outside the replica and keep their name or hash in the record")
+    }
+
+    /// Bytes a value takes, about as encoded.
+    static func size(of value: Value) -> Int {
+        switch value {
+        case .null, .bool: 1
+        case .int, .double: 9
+        case .string(let s): s.utf8.count + 5
+        case .bytes(let b): b.count + 5
+        case .reference(let r): r.collection.utf8.count + 21
+        }
     }
 }

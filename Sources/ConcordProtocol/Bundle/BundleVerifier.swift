@@ -41,6 +41,7 @@ public struct BundleVerifier: Sendable {
     ///
     /// - Parameters:
     ///   - bytes: The bundle as received.
+    ///   - trustedChains: Digests of certificate chains already verified; skips their signatures.
     /// - Returns: The verified bundle; its payload is not opened.
     /// - Throws: ``ConcordError`` with code `.bundleTooLarge`, `.malformedBundle`,
     ///   `.unsupportedVersion`, `.wrongSpace`, `.invalidSignature`, `.invalidCertificate`,
@@ -53,11 +54,11 @@ public struct BundleVerifier: Sendable {
         return bundle
     }
 
-    /// Verifies an already decoded bundle (everything ``verify(_:)-([UInt8])`` checks after decoding).
+    /// Verifies an already decoded bundle (everything ``verify(_:trustedChains:)-([UInt8],_)`` checks after decoding).
     /// - Parameters:
     ///   - bundle: A decoded bundle.
     ///   - trustedChains: Digests of certificate chains already verified; skips their signatures.
-    /// - Throws: See ``verify(_:)-([UInt8])``.
+    /// - Throws: See ``verify(_:trustedChains:)-([UInt8],_)``.
     public func verify(_ bundle: ChangeBundle, trustedChains: Set<Digest32> = []) throws {
         guard bundle.spaceID == spaceID else {
             throw ConcordError(.wrongSpace, "this bundle belongs to space \(bundle.spaceID.shortDescription), not to \(spaceID.shortDescription); import it into the space it was made in")

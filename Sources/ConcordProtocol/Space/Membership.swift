@@ -73,7 +73,7 @@ public struct Membership: Sendable {
     /// A fresh replica for this device: its id is the device key.
     /// - Parameters:
     ///   - clock: The replica's clock; the system clock with a 5-minute drift bound by default.
-    /// - Returns: An empty ``LocalReplica`` whose writes this membership can seal.
+    /// - Returns: An empty `LocalReplica` whose writes this membership can seal.
     public func makeReplica(clock: HybridLogicalClock = HybridLogicalClock()) -> LocalReplica {
         LocalReplica(id: replicaID, clock: clock)
     }

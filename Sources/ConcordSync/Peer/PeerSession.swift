@@ -124,7 +124,7 @@ struct PeerSession: Sendable {
     /// - Returns: What was exchanged.
     /// - Throws: ``ConcordSyncError`` `.unreachable` (cut, silent peer), `.peerProtocol`
     ///   (a message failed authentication or did not parse), `.peerRefused` (the peer closed
-    ///   with a refusal); ``ConcordError`` `.storage`.
+    ///   with a refusal); `ConcordError` `.storage`.
     func run(link: inout PeerLink, channel: any Channel) async throws -> PeerSyncSummary {
         let shared = SharedState(Shared(summary: PeerSyncSummary(peer: link.established.peer)))
         let (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))

@@ -1,7 +1,7 @@
 import Concord
 import Foundation
 
-extension SyncEngine {
+extension SyncDriver {
     /// The live loop: sessions until cancelled, with backoff between failed ones.
     func runLive() async {
         while !Task.isCancelled {
@@ -69,12 +69,12 @@ extension SyncEngine {
         }
     }
 
-    /// Pushes local writes, debounced: woken by the replica's ``Replica/localWrites()``
+    /// Pushes local writes, debounced: woken by the replica's `Replica.localWrites()`
     /// signal at once, and by a cheap status check every `localWritePollInterval`.
     ///
-    /// Writes made through another `Replica` instance on the same store (another
-    /// process) are not signalled; the periodic check finds them in the store's pending
-    /// queue, and the push seals them (sealing reads the store, not this instance).
+    /// Writes made through another `Replica` instance on the same store (an app
+    /// extension, another process) are not signalled; the periodic check finds them as
+    /// pending operations in the store, and the push seals and sends them.
     func watchLocalWrites(_ client: RelayClient) async throws {
         guard replica.role == .writer else {
             while true { try await Task.sleep(for: .seconds(3600)) }
@@ -109,8 +109,7 @@ extension SyncEngine {
             }
             group.addTask {
                 for await _ in wakes {
-                    let status = try await self.replica.status()
-                    guard status.unacknowledgedBundles > 0 || status.pendingOperations > 0 else { continue }
+                    guard try await self.hasLocalChanges() else { continue }
                     try await Task.sleep(for: .seconds(self.options.pushDebounce))
                     try await self.pushRound(client)
                 }
