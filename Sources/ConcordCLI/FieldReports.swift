@@ -7,7 +7,9 @@ extension Output {
     /// in; the exit status stays 0, as sync goes on.
     static func warnVoided(_ voided: [VoidedBundle], in file: String? = nil) {
         for void in voided {
-            error("concord: warning: \(file.map { "\($0): " } ?? "")\(void.description). Its changes are lost for every member; ask the owner of device \(void.author.hex.prefix(8)) to check that device's Concord and keys")
+            error(
+                "concord: warning: \(file.map { "\($0): " } ?? "")\(void.description). Its changes are lost for every member; ask the owner of device \(void.author.hex.prefix(8)) to check that device's Concord and keys"
+            )
         }
     }
 }
@@ -26,7 +28,9 @@ extension Output {
     static func reportAfterImport(_ summary: ImportSummary, replica: Replica) async throws -> Int32? {
         let me = replica.membership.device.publicKey
         for place in Set(summary.forkedPlaces) where place.author != me {
-            error("concord: device \(place.author.hex.prefix(8)) wrote two different versions of its change \(place.sequence) (a copied or restored store); this device keeps the one it received first. Its owner should run `concord recover` on the copy that is not in use")
+            error(
+                "concord: device \(place.author.hex.prefix(8)) wrote two different versions of its change \(place.sequence) (a copied or restored store); this device keeps the one it received first. Its owner should run `concord recover` on the copy that is not in use"
+            )
         }
         return reportProblems(try await replica.problems())
     }

@@ -42,7 +42,8 @@ extension RelayClient {
     /// relay's at the place asked again. In the last two the relay's bundles were already
     /// set aside as forks (they came first from a file): this store holds another branch.
     package func pull(
-        relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)? = nil
+        relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, sealingFirst: Bool,
+        progress: (@Sendable (ImportProgress) -> Void)? = nil
     ) async throws -> ImportSummary {
         let unconfirmed = try await replica.unconfirmedAuthors()
         let known: VersionVector
@@ -51,7 +52,8 @@ extension RelayClient {
         } else {
             known = try await vector()
         }
-        let (summary, received, asked) = try await pullStream(relayVector: known, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress)
+        let (summary, received, asked) = try await pullStream(
+            relayVector: known, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress)
         let me = replica.membership.device.publicKey
         var follow = Set(summary.forkedPlaces.map(\.author))
         let after = try await replica.versionVector()
@@ -77,7 +79,9 @@ extension RelayClient {
         let bundles = try await fetch(since: since).filter { (try? ChangeBundle(bytes: $0))?.author == author }
         let switched = try await replica.adoptBranch(of: author, from: bundles)
         if switched > 0 {
-            logger.debug("followed the relay's branch of a forked device", metadata: ["author": "\(author.hex.prefix(8))", "bundles set aside": "\(switched)"])
+            logger.debug(
+                "followed the relay's branch of a forked device",
+                metadata: ["author": "\(author.hex.prefix(8))", "bundles set aside": "\(switched)"])
         }
     }
 
@@ -86,7 +90,10 @@ extension RelayClient {
         let body = ByteBuffer(bytes: try JSONEncoder().encode(RelayAPI.PullRequest(since: RelayAPI.json(vector))))
         let maxFrameBytes = options.maxBundleBytes
         let relayText = relay.absoluteString
-        return try await exchange(method: .POST, RelayAPI.path(replica.spaceID, "pull"), body: body, contentType: "application/json", timeout: options.transferTimeout) { response in
+        return try await exchange(
+            method: .POST, RelayAPI.path(replica.spaceID, "pull"), body: body, contentType: "application/json",
+            timeout: options.transferTimeout
+        ) { response in
             var decoder = BundleStreamFraming.Decoder(maxFrameBytes: maxFrameBytes)
             var bundles: [[UInt8]] = []
             for try await chunk in response.body {
@@ -121,7 +128,10 @@ extension RelayClient {
         let pageLimit = options.pullPageBytes
         let relayText = relay.absoluteString
         let maxFrameBytes = options.maxBundleBytes
-        return try await exchange(method: .POST, RelayAPI.path(replica.spaceID, "pull"), body: body, contentType: "application/json", timeout: options.transferTimeout) { response in
+        return try await exchange(
+            method: .POST, RelayAPI.path(replica.spaceID, "pull"), body: body, contentType: "application/json",
+            timeout: options.transferTimeout
+        ) { response in
             var decoder = BundleStreamFraming.Decoder(maxFrameBytes: maxFrameBytes)
             var summary = ImportSummary()
             var report = ImportProgress(bundlesDone: 0, bundlesTotal: bundlesTotal, bytesDone: 0, bytesTotal: nil)
@@ -167,7 +177,10 @@ extension RelayClient {
             try await flush()
             guard decoder.isFinished else {
                 let reason = transportError.map { " (\($0))" } ?? ""
-                throw ConcordSyncError(.cutShort, "the pull from \(relayText) was cut after \(report.bundlesDone) whole bundles\(reason); they were kept, and the next sync continues from there")
+                throw ConcordSyncError(
+                    .cutShort,
+                    "the pull from \(relayText) was cut after \(report.bundlesDone) whole bundles\(reason); they were kept, and the next sync continues from there"
+                )
             }
             return (summary, received.subtracting(refused), asked)
         }
@@ -227,7 +240,9 @@ extension RelayClient {
             } catch let error as ConcordSyncError where error.relayCode == "fork" {
                 // This store holds another device's branch the relay refuses: follow the
                 // relay's branch of that device (sync-protocol §5.4), then try again.
-                guard let hex = error.expectedAuthor, let author = try? PublicKey(hex: hex), author != me, !adopted.contains(author) else { break }
+                guard let hex = error.expectedAuthor, let author = try? PublicKey(hex: hex), author != me, !adopted.contains(author) else {
+                    break
+                }
                 adopted.insert(author)
                 try await adoptRelayBranch(of: author)
             } catch let error as ConcordSyncError where error.code == .relayRefused && [409, 422].contains(error.httpStatus ?? 0) {
@@ -242,7 +257,9 @@ extension RelayClient {
     /// of at most `maxPushBytes`.
     /// - Returns: The highest sequence pushed per author.
     @discardableResult
-    func pushAbove(_ relayVector: VersionVector, summary: inout PushSummary, include: (PublicKey) -> Bool = { _ in true }) async throws -> VersionVector {
+    func pushAbove(_ relayVector: VersionVector, summary: inout PushSummary, include: (PublicKey) -> Bool = { _ in true }) async throws
+        -> VersionVector
+    {
         var heads = VersionVector()
         var buffer: [UInt8] = []
         let limit = options.maxPushBytes

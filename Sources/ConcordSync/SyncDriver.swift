@@ -207,7 +207,8 @@ actor SyncDriver {
         // backup): import them before sealing, then re-stamp what was written since.
         let ownBehind = replica.role == .writer && relayVector[me] > local[me]
         let expected = relayVector.bundlesAbove(local)
-        let pulled = try await client.pull(relayVector: relayVector, bundlesTotal: expected, sealingFirst: !ownBehind) { [weak self] progress in
+        let pulled = try await client.pull(relayVector: relayVector, bundlesTotal: expected, sealingFirst: !ownBehind) {
+            [weak self] progress in
             Task { await self?.pullProgress(progress, round: number) }
         }
         // Pulled bundles of other authors go on to connected peers.

@@ -119,7 +119,10 @@ extension SyncEngine {
         ///   - pulled: The pull's import counts.
         ///   - pushed: The push's counts.
         ///   - problems: What is wrong with this device.
-        public init(pulled: ImportSummary = ImportSummary(), pushed: RelayClient.PushSummary = RelayClient.PushSummary(), problems: [ReplicaProblem] = []) {
+        public init(
+            pulled: ImportSummary = ImportSummary(), pushed: RelayClient.PushSummary = RelayClient.PushSummary(),
+            problems: [ReplicaProblem] = []
+        ) {
             self.pulled = pulled
             self.pushed = pushed
             self.problems = problems
@@ -128,7 +131,8 @@ extension SyncEngine {
         /// `pulled 12 (duplicate 0, held 0, rejected 0), pushed 3 (duplicate 0)`, then one
         /// line per peer.
         public var description: String {
-            let relay = "pulled \(pulled.applied) (duplicate \(pulled.duplicates), held \(pulled.held), rejected \(pulled.rejected.count)"
+            let relay =
+                "pulled \(pulled.applied) (duplicate \(pulled.duplicates), held \(pulled.held), rejected \(pulled.rejected.count)"
                 + (pulled.forks == 0 ? "" : ", fork \(pulled.forks)")
                 + (pulled.voided.isEmpty ? "" : ", void \(pulled.voided.count)")
                 + "), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"

@@ -9,7 +9,9 @@ struct FieldClockCLITests {
     /// `CONCORD_CLOCK_OFFSET_MS` for a shifted device.
     static func offset(_ milliseconds: Int64) -> [String: String] { ["CONCORD_CLOCK_OFFSET_MS": String(milliseconds)] }
 
-    @Test("`sync --watch` runs on a store while another process imports a bundle stamped minutes ahead: the watcher never writes its older clock back, and the next `put` wins")
+    @Test(
+        "`sync --watch` runs on a store while another process imports a bundle stamped minutes ahead: the watcher never writes its older clock back, and the next `put` wins"
+    )
     func watcherNeverLowersTheStoredClock() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
@@ -81,7 +83,9 @@ struct FieldClockCLITests {
         }
     }
 
-    @Test("a tablet set a year ahead writes and syncs: exit 4 with both dates, nothing sealed; with the clock set right the next sync re-dates the write and shares it")
+    @Test(
+        "a tablet set a year ahead writes and syncs: exit 4 with both dates, nothing sealed; with the clock set right the next sync re-dates the write and shares it"
+    )
     func yearAheadIsStoppedBeforeSealingThenRedated() throws {
         let setup = try Setup()
         defer { setup.tearDown() }
@@ -91,7 +95,9 @@ struct FieldClockCLITests {
         let ahead = try setup.onTablet(["sync", setup.relay.url], offset: Self.year)
         #expect(ahead.status == 4, "\(ahead.stdout) \(ahead.stderr)")
         let now = SystemClock().nowMilliseconds()
-        #expect(ahead.stderr.contains(CalendarTime.date(now + UInt64(Self.year))) && ahead.stderr.contains(CalendarTime.date(now)), "\(ahead.stderr)")
+        #expect(
+            ahead.stderr.contains(CalendarTime.date(now + UInt64(Self.year))) && ahead.stderr.contains(CalendarTime.date(now)),
+            "\(ahead.stderr)")
         #expect(ahead.stderr.contains("set this device's date and time"), "\(ahead.stderr)")
         #expect(try setup.onTablet(["status", "--json"]).stdout.contains("\"pending_operations\":1"), "nothing was sealed")
         // The clock is set right: the write is re-dated, shared, and a later write elsewhere wins.
@@ -105,7 +111,9 @@ struct FieldClockCLITests {
         #expect(try setup.onTablet(["get", "notes", id]).stdout.contains("from A, later"))
     }
 
-    @Test("a tablet that sealed a write a year ahead (a USB export), then had its clock set right: sync exits 4 naming `concord recover`; after recover everyone has the write")
+    @Test(
+        "a tablet that sealed a write a year ahead (a USB export), then had its clock set right: sync exits 4 naming `concord recover`; after recover everyone has the write"
+    )
     func sealedYearAheadRecovers() throws {
         let setup = try Setup()
         defer { setup.tearDown() }
@@ -117,7 +125,10 @@ struct FieldClockCLITests {
         #expect(stuck.status == 4, "\(stuck.stdout) \(stuck.stderr)")
         #expect(stuck.stderr.contains("concord recover"), "\(stuck.stderr)")
         let status = try setup.onTablet(["status", "--json"])
-        #expect(status.status == 4 && (status.stdout.contains("\"kind\":\"wrote-ahead\"") || status.stdout.contains("\"kind\":\"clock-disagrees\"")), "\(status.stdout)")
+        #expect(
+            status.status == 4
+                && (status.stdout.contains("\"kind\":\"wrote-ahead\"") || status.stdout.contains("\"kind\":\"clock-disagrees\"")),
+            "\(status.stdout)")
         let recovered = try setup.onTablet(["recover"])
         #expect(recovered.status == 0 && recovered.stdout.contains("with the present time"), "\(recovered.stdout) \(recovered.stderr)")
         #expect(try setup.onTablet(["sync", setup.relay.url]).status == 0)
@@ -125,7 +136,9 @@ struct FieldClockCLITests {
         #expect(try setup.a.ok("get", "notes", id).contains("sealed ahead"))
     }
 
-    @Test("a tablet reset to 2000 after syncing: sync exits 4 with both dates and 'set the date and time'; writes go on; with the clock set they reach everyone")
+    @Test(
+        "a tablet reset to 2000 after syncing: sync exits 4 with both dates and 'set the date and time'; writes go on; with the clock set they reach everyone"
+    )
     func resetTo2000() throws {
         let setup = try Setup()
         defer { setup.tearDown() }
@@ -140,7 +153,9 @@ struct FieldClockCLITests {
         #expect(try setup.onTablet(["put", "notes", id, "title=\"written in 2000\""], offset: reset).status == 0)
         let behind = try setup.onTablet(["sync", setup.relay.url], offset: reset)
         #expect(behind.status == 4, "\(behind.stdout) \(behind.stderr)")
-        #expect(behind.stderr.contains("2000-01-01") && behind.stderr.contains(CalendarTime.date(SystemClock().nowMilliseconds())), "\(behind.stderr)")
+        #expect(
+            behind.stderr.contains("2000-01-01") && behind.stderr.contains(CalendarTime.date(SystemClock().nowMilliseconds())),
+            "\(behind.stderr)")
         #expect(behind.stderr.contains("set this device's date and time"), "\(behind.stderr)")
         let status = try setup.onTablet(["status"], offset: reset)
         #expect(status.status == 4 && status.stdout.contains("attention"), "\(status.stdout)")

@@ -39,7 +39,9 @@ struct FieldForkCLITests {
         }
     }
 
-    @Test("a store copied before a write, written on both copies: the copy's sync exits 4 naming the fork, never marks its write synced; `concord recover` brings both copies' writes to every replica")
+    @Test(
+        "a store copied before a write, written on both copies: the copy's sync exits 4 naming the fork, never marks its write synced; `concord recover` brings both copies' writes to every replica"
+    )
     func copiedStoreForksAndRecovers() throws {
         let setup = try Setup()
         defer { setup.tearDown() }
@@ -89,7 +91,9 @@ struct FieldForkCLITests {
         #expect(try a.ok("get", "notes", onCopy).contains("written on the copy"))
     }
 
-    @Test("a copy written without sealing syncs after the original: its write follows the original's, exit 0 with a warning that names `concord recover`; nothing lost")
+    @Test(
+        "a copy written without sealing syncs after the original: its write follows the original's, exit 0 with a warning that names `concord recover`; nothing lost"
+    )
     func unsealedCopyFollowsAndIsWarned() throws {
         let setup = try Setup()
         defer { setup.tearDown() }
@@ -110,7 +114,9 @@ struct FieldForkCLITests {
         #expect(lists[0].contains("original") && lists[0].contains("copy"))
     }
 
-    @Test("a device restored from a backup writes before it syncs: its own newer bundles come from the relay first, its new write follows them; no fork, no recover")
+    @Test(
+        "a device restored from a backup writes before it syncs: its own newer bundles come from the relay first, its new write follows them; no fork, no recover"
+    )
     func restoredFromABackupContinuesByItself() throws {
         let setup = try Setup()
         defer { setup.tearDown() }
@@ -133,7 +139,9 @@ struct FieldForkCLITests {
         try b.ok("sync", setup.relay.url)
         for device in [a, b] {
             let list = try device.ok("list", "notes", "--json")
-            #expect(list.contains("synced after the backup") && list.contains("after the restore") && list.contains("edited after the restore"), "\(device.store): \(list)")
+            #expect(
+                list.contains("synced after the backup") && list.contains("after the restore") && list.contains("edited after the restore"),
+                "\(device.store): \(list)")
         }
         #expect(try a.ok("list", "notes", "--json") == b.ok("list", "notes", "--json"))
     }
@@ -194,7 +202,9 @@ struct FieldForkCLITests {
         try copy.ok("sync", setup.relay.url)
         let lists = try [a, b, c, copy].map { try $0.ok("list", "notes", "--json") }
         let statusOfB = try b.run("status").stdout
-        #expect(Set(lists).count == 1, "replicas diverged:\n\(lists.joined(separator: "\n"))\nB: \(pulled.stdout) \(pulled.stderr)\n\(statusOfB)")
+        #expect(
+            Set(lists).count == 1,
+            "replicas diverged:\n\(lists.joined(separator: "\n"))\nB: \(pulled.stdout) \(pulled.stderr)\n\(statusOfB)")
         for text in ["copy, through the folder", "original, through the relay", "original, later"] {
             #expect(lists[1].contains(text), "B lost \(text)")
         }

@@ -32,13 +32,18 @@ struct VoidBundleCLITests {
         do {
             let replica = try Replica.open(at: a.store)
             let m = replica.membership
-            let broken = Membership(device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates, contentKey: SymmetricKey(), space: nil)
+            let broken = Membership(
+                device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates, contentKey: SymmetricKey(),
+                space: nil)
             let previous = try #require(try await collect(replica.bundles()).last)
             let stamp = Stamp(hlc: HLCTimestamp(milliseconds: SystemClock().nowMilliseconds(), counter: 0), replica: replica.replicaID)
-            let op = RecordOperation(stamp: stamp, collection: "notes", record: RecordID.random(), action: .set(field: "title", value: "lost"))
+            let op = RecordOperation(
+                stamp: stamp, collection: "notes", record: RecordID.random(), action: .set(field: "title", value: "lost"))
             let bad = try broken.seal([op], previous: previous)
             try replica.store.write { tx in
-                try tx.appendBundle(StoredBundle(id: bad.id.digest, author: bad.author, sequence: bad.sequence, previous: bad.previous.digest, bytes: bad.bytes))
+                try tx.appendBundle(
+                    StoredBundle(
+                        id: bad.id.digest, author: bad.author, sequence: bad.sequence, previous: bad.previous.digest, bytes: bad.bytes))
             }
         }
         let third = UUID().uuidString
@@ -49,7 +54,9 @@ struct VoidBundleCLITests {
         // B: the sync succeeds, says once which bundle was skipped, and applies bundle 3.
         let synced = try b.run("sync", relay.url)
         #expect(synced.status == 0, "\(synced.stdout) \(synced.stderr)")
-        #expect(synced.stderr.contains("bundle 2 of device") && synced.stderr.contains("could not be read"), "\(synced.stdout) \(synced.stderr)")
+        #expect(
+            synced.stderr.contains("bundle 2 of device") && synced.stderr.contains("could not be read"), "\(synced.stdout) \(synced.stderr)"
+        )
         #expect(try b.ok("get", "notes", third).contains("three"))
         #expect(try b.ok("get", "notes", first).contains("one"))
         let again = try b.run("sync", relay.url)

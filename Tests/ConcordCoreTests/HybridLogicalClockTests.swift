@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ConcordCore
 
 @Suite struct HybridLogicalClockTests {
@@ -24,13 +25,19 @@ import Testing
     @Test func receiveRulesOfKulkarni() throws {
         var clock = HybridLogicalClock(last: HLCTimestamp(milliseconds: t0, counter: 4))
         // l == l_m == max: counter = max(c, c_m) + 1
-        #expect(try clock.receive(HLCTimestamp(milliseconds: t0, counter: 9), physical: t0 - 5) == HLCTimestamp(milliseconds: t0, counter: 10))
+        #expect(
+            try clock.receive(HLCTimestamp(milliseconds: t0, counter: 9), physical: t0 - 5) == HLCTimestamp(milliseconds: t0, counter: 10))
         // remote ahead of both: take remote's ms, counter c_m + 1
-        #expect(try clock.receive(HLCTimestamp(milliseconds: t0 + 10, counter: 3), physical: t0) == HLCTimestamp(milliseconds: t0 + 10, counter: 4))
+        #expect(
+            try clock.receive(HLCTimestamp(milliseconds: t0 + 10, counter: 3), physical: t0)
+                == HLCTimestamp(milliseconds: t0 + 10, counter: 4))
         // local ahead: counter + 1
-        #expect(try clock.receive(HLCTimestamp(milliseconds: t0, counter: 99), physical: t0) == HLCTimestamp(milliseconds: t0 + 10, counter: 5))
+        #expect(
+            try clock.receive(HLCTimestamp(milliseconds: t0, counter: 99), physical: t0) == HLCTimestamp(milliseconds: t0 + 10, counter: 5))
         // physical ahead of both: counter resets
-        #expect(try clock.receive(HLCTimestamp(milliseconds: t0, counter: 0), physical: t0 + 20) == HLCTimestamp(milliseconds: t0 + 20, counter: 0))
+        #expect(
+            try clock.receive(HLCTimestamp(milliseconds: t0, counter: 0), physical: t0 + 20)
+                == HLCTimestamp(milliseconds: t0 + 20, counter: 0))
     }
 
     @Test func remoteTooFarAheadIsRejectedAndClockUnchanged() throws {
@@ -109,7 +116,8 @@ import Testing
     }
 
     @Test func resumeRaisesToAPersistedReadingWithoutADriftCheck() {
-        var clock = HybridLogicalClock(physicalClock: FixedClock(milliseconds: t0), maxDrift: 1, last: HLCTimestamp(milliseconds: t0, counter: 0))
+        var clock = HybridLogicalClock(
+            physicalClock: FixedClock(milliseconds: t0), maxDrift: 1, last: HLCTimestamp(milliseconds: t0, counter: 0))
         let persisted = HLCTimestamp(milliseconds: t0 + 10_000, counter: 2)
         clock.resume(from: persisted)
         #expect(clock.last == persisted)

@@ -32,7 +32,8 @@ struct FieldSoakTests {
                 let stepped = ContinuousClock.now
                 try await world.settle()
                 try await world.check()
-                print("field soak seed \(world.seed): steps took \(stepped - started), settling and checks \(ContinuousClock.now - stepped)")
+                print(
+                    "field soak seed \(world.seed): steps took \(stepped - started), settling and checks \(ContinuousClock.now - stepped)")
                 await world.close()
             } catch {
                 await world.close()
@@ -155,14 +156,16 @@ final class SoakWorld: @unchecked Sendable {
         logger.logLevel = .critical
         quiet = logger
         let founderClock = SkewClock()
-        let founder = try Replica.create(at: directory + "/d0", encrypted: rng.chance(0.5), options: Replica.Options(physicalClock: founderClock))
+        let founder = try Replica.create(
+            at: directory + "/d0", encrypted: rng.chance(0.5), options: Replica.Options(physicalClock: founderClock))
         invite = try await founder.invite()
         let far = Int.random(in: 0..<4, using: &rng)
         devices.append(SoakDevice(name: "d0", path: directory + "/d0", clock: founderClock, replica: founder, mayGoFarAhead: far == 0))
         for index in 1..<4 {
             let clock = SkewClock()
             let replica = try Replica.join(invite, at: directory + "/d\(index)", options: Replica.Options(physicalClock: clock))
-            devices.append(SoakDevice(name: "d\(index)", path: directory + "/d\(index)", clock: clock, replica: replica, mayGoFarAhead: far == index))
+            devices.append(
+                SoakDevice(name: "d\(index)", path: directory + "/d\(index)", clock: clock, replica: replica, mayGoFarAhead: far == index))
         }
         observer = try Replica.join(invite, at: directory + "/observer")
         print("field soak seed \(seed): far-ahead device d\(far), space \(founder.membership.isEncrypted ? "encrypted" : "plaintext")")
@@ -436,11 +439,13 @@ final class SoakWorld: @unchecked Sendable {
             count("file truncated")
         case .duplicateFile:
             guard let file = files.randomElement(using: &rng) else { return }
-            try? FileManager.default.copyItem(atPath: folder + "/" + file, toPath: folder + "/copy-\(Int.random(in: 0..<1_000_000, using: &rng))-" + file)
+            try? FileManager.default.copyItem(
+                atPath: folder + "/" + file, toPath: folder + "/copy-\(Int.random(in: 0..<1_000_000, using: &rng))-" + file)
             count("file duplicated")
         default:
             let junk = (0..<Int.random(in: 0..<600, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-            _ = FileManager.default.createFile(atPath: folder + "/junk-\(Int.random(in: 0..<1_000_000, using: &rng)).concord", contents: Data(junk))
+            _ = FileManager.default.createFile(
+                atPath: folder + "/junk-\(Int.random(in: 0..<1_000_000, using: &rng)).concord", contents: Data(junk))
             count("junk file")
         }
     }
@@ -467,7 +472,9 @@ final class SoakWorld: @unchecked Sendable {
             for device in live { try await syncRelay(device, fixClockWhenTold: true) }
             try await observe()
             if round >= 1, try await converged() {
-                print("field soak seed \(seed): settled after \(round + 1) rounds; \(live.count) live devices of \(devices.count); \(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))")
+                print(
+                    "field soak seed \(seed): settled after \(round + 1) rounds; \(live.count) live devices of \(devices.count); \(counts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
+                )
                 return
             }
         }
@@ -515,14 +522,18 @@ final class SoakWorld: @unchecked Sendable {
         // is lost either (a device that died with its store lost only what it never shared).
         for device in live {
             for (id, value) in device.unacknowledged.sorted(by: { $0.value < $1.value }) {
-                failures.append("\(device.name)'s write \(value) was never acknowledged" + (try await observer.record(id, in: "unique") == nil ? " and the relay does not hold it" : ""))
+                failures.append(
+                    "\(device.name)'s write \(value) was never acknowledged"
+                        + (try await observer.record(id, in: "unique") == nil ? " and the relay does not hold it" : ""))
             }
         }
         guard failures.isEmpty else {
             print("field soak seed \(seed): what happened\n" + history.joined(separator: "\n"))
             throw SoakFailure(description: "seed \(seed): " + failures.prefix(12).joined(separator: "; "))
         }
-        print("field soak seed \(seed): \(live.count) devices converged; the \(heldByRelay.count) writes the relay held and the \(acknowledged.count) acknowledged are on all of them")
+        print(
+            "field soak seed \(seed): \(live.count) devices converged; the \(heldByRelay.count) writes the relay held and the \(acknowledged.count) acknowledged are on all of them"
+        )
     }
 
     /// The records two replicas show differently (or that their hidden state differs).
@@ -535,7 +546,9 @@ final class SoakWorld: @unchecked Sendable {
             for view in theirs.subtracting(mine) { lines.append("only at the relay: \(collection) \(view)") }
         }
         let mine = try await replica.versionVector(), theirs = try await other.versionVector()
-        lines.append("vectors: here \(mine.entries.map { "\($0.key.hex.prefix(8)):\($0.value)" }.sorted()), at the relay \(theirs.entries.map { "\($0.key.hex.prefix(8)):\($0.value)" }.sorted())")
+        lines.append(
+            "vectors: here \(mine.entries.map { "\($0.key.hex.prefix(8)):\($0.value)" }.sorted()), at the relay \(theirs.entries.map { "\($0.key.hex.prefix(8)):\($0.value)" }.sorted())"
+        )
         lines.append("unconfirmed here: \(try await replica.unconfirmedAuthors().map { $0.hex.prefix(8) })")
         return lines.joined(separator: "; ")
     }

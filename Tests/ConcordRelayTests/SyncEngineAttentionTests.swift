@@ -23,7 +23,9 @@ import Testing
         return nil
     }
 
-    @Test("a clock a year ahead of the relay's: the round stops before sealing, .attention(clock-ahead) with both dates; set right, the round succeeds")
+    @Test(
+        "a clock a year ahead of the relay's: the round stops before sealing, .attention(clock-ahead) with both dates; set right, the round succeeds"
+    )
     func clockAheadOfTheRelay() async throws {
         try await RelayHarness.with { relay in
             let directory = try TemporaryDirectory()
@@ -78,7 +80,9 @@ import Testing
         }
     }
 
-    @Test("a copy that found a fork in another copy's file and recovered holds that copy's branch of its old identity (as long as the relay's, or longer); its next relay sync follows the relay's branch (found by the field soak)", arguments: [false, true])
+    @Test(
+        "a copy that found a fork in another copy's file and recovered holds that copy's branch of its old identity (as long as the relay's, or longer); its next relay sync follows the relay's branch (found by the field soak)",
+        arguments: [false, true])
     func recoveredCopyFollowsTheRelaysBranchOfItsOldIdentity(otherBranchLonger: Bool) async throws {
         try await RelayHarness.with { relay in
             let directory = try TemporaryDirectory()
@@ -112,11 +116,15 @@ import Testing
             try await SyncEngine(replica: next, relay: url, logger: Self.quietLogger).syncNow()
             try await SyncEngine(replica: observer, relay: url, logger: Self.quietLogger).syncNow()
             #expect(Set(try await next.records(in: "notes")) == Set(try await observer.records(in: "notes")))
-            #expect(try await next.state().digestHex == observer.state().digestHex, "the recovered copy follows the relay's branch of its old identity")
+            #expect(
+                try await next.state().digestHex == observer.state().digestHex,
+                "the recovered copy follows the relay's branch of its old identity")
         }
     }
 
-    @Test("a receiver that took a copy's branch from a file, then the relay's branch from another file (set aside as a fork), follows the relay's branch at its next relay sync, whether the relay's branch is as long or longer (found by the field soak)", arguments: [false, true])
+    @Test(
+        "a receiver that took a copy's branch from a file, then the relay's branch from another file (set aside as a fork), follows the relay's branch at its next relay sync, whether the relay's branch is as long or longer (found by the field soak)",
+        arguments: [false, true])
     func receiverFollowsTheRelaysBranchItHadSetAside(relayBranchLonger: Bool) async throws {
         try await RelayHarness.with { relay in
             let directory = try TemporaryDirectory()
@@ -168,7 +176,8 @@ import Testing
             try await x.write { try $0.set("title", to: "from x", record: RecordID.random(), in: "notes") }
             // Bob, his clock an hour ahead too, takes X's bundle from a file; then his clock is set.
             let bobClock = ManualClock(milliseconds: now)
-            let bob = try Replica.join(try await alice.invite(), at: directory.path("bob"), options: Replica.Options(physicalClock: bobClock))
+            let bob = try Replica.join(
+                try await alice.invite(), at: directory.path("bob"), options: Replica.Options(physicalClock: bobClock))
             bobClock.set(milliseconds: now + 3_600_000)
             let fromX = try await x.bundles().reduce(into: [[UInt8]]()) { $0.append($1.bytes) }
             #expect(try await bob.import(fromX).applied == 1)

@@ -1,6 +1,7 @@
-import Testing
 import ConcordCore
 import ConcordCrypto
+import Testing
+
 @testable import Concord
 @testable import ConcordProtocol
 
@@ -159,14 +160,19 @@ import ConcordCrypto
         let carol = try Membership.join(alice.membership.readerInvite(issuedAt: t0), device: identity(3), issuedAt: t0)
         let write = op(.set(field: "title", value: "sneaky"), by: carol.replicaID, at: 0)
         expectError(.notAWriter) { try carol.seal([write], previous: nil) }
-        let readerBundle = try forge(ops: [write], signer: carol.device, certificates: carol.certificates, spaceID: carol.spaceID, contentKey: carol.contentKey)
+        let readerBundle = try forge(
+            ops: [write], signer: carol.device, certificates: carol.certificates, spaceID: carol.spaceID, contentKey: carol.contentKey)
         let error = try #require(bob.receive(readerBundle).error)
         #expect(error.code == .notAWriter && error.message.contains("not a writer"))
 
         // The reader-issuer key from the invite, signing as itself.
-        guard case let .reader(_, issuer, issuerCertificate) = try alice.membership.readerInvite(issuedAt: t0).secret else { Issue.record("not a reader invite"); return }
+        guard case let .reader(_, issuer, issuerCertificate) = try alice.membership.readerInvite(issuedAt: t0).secret else {
+            Issue.record("not a reader invite"); return
+        }
         let issuerWrite = op(.set(field: "title", value: "sneaky"), by: ReplicaID(bytes: issuer.publicKey.bytes)!, at: 0)
-        let issuerBundle = try forge(ops: [issuerWrite], signer: issuer, certificates: CertificateChain([issuerCertificate]), spaceID: alice.membership.spaceID, contentKey: carol.contentKey)
+        let issuerBundle = try forge(
+            ops: [issuerWrite], signer: issuer, certificates: CertificateChain([issuerCertificate]), spaceID: alice.membership.spaceID,
+            contentKey: carol.contentKey)
         expectRejected(.notAWriter, issuerBundle.bytes, by: &bob)
     }
 
@@ -175,19 +181,27 @@ import ConcordCrypto
         let mallory = identity(66)
         let write = op(.set(field: "title", value: "x"), by: ReplicaID(bytes: mallory.publicKey.bytes)!, at: 0)
         // Mallory signs with Alice's certificate.
-        let borrowed = try forge(ops: [write], signer: mallory, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
+        let borrowed = try forge(
+            ops: [write], signer: mallory, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID,
+            contentKey: alice.membership.contentKey)
         let error = try #require(bob.receive(borrowed).error)
         #expect(error.code == .authorMismatch && error.message.contains("ask a member for a new invite"))
         // Alice signs an operation stamped by Bob: her signed payload breaks its own header's
         // promise the same way for every member, so it is void (wire-format §7.7, step 11).
-        let smuggled = try forge(ops: [op(.set(field: "title", value: "x"), by: bob.membership.replicaID, at: 0)], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
+        let smuggled = try forge(
+            ops: [op(.set(field: "title", value: "x"), by: bob.membership.replicaID, at: 0)], signer: alice.membership.device,
+            certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
         expectVoid(.authorMismatch, smuggled.bytes, by: &bob)
         // The header's clock range must be exactly the operations' range.
         let mine = op(.set(field: "title", value: "x"), by: alice.membership.replicaID, at: 10)
-        let widened = try forge(ops: [mine], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, hlcRange: HLCTimestamp(milliseconds: t0, counter: 0)...mine.stamp.hlc, contentKey: alice.membership.contentKey)
+        let widened = try forge(
+            ops: [mine], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID,
+            hlcRange: HLCTimestamp(milliseconds: t0, counter: 0)...mine.stamp.hlc, contentKey: alice.membership.contentKey)
         var (_, fresh) = try pair()
         expectVoid(.malformedBundle, widened.bytes, by: &fresh)
-        let empty = try forge(ops: [], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
+        let empty = try forge(
+            ops: [], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID,
+            contentKey: alice.membership.contentKey)
         (_, fresh) = try pair()
         expectVoid(.emptyBundle, empty.bytes, by: &fresh)
     }
@@ -217,7 +231,8 @@ import ConcordCrypto
         #expect(throws: ConcordCoreError.self) { try OperationCodec.decode(Array(verified.payload)) }
         // A member holding a wrong content key cannot open it.
         let m = bob.membership
-        let wrongKey = Membership(device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates, contentKey: SymmetricKey(), space: nil)
+        let wrongKey = Membership(
+            device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates, contentKey: SymmetricKey(), space: nil)
         var eve = Device(wrongKey, time: time)
         expectVoid(.decryptionFailed, bundle.bytes, by: &eve)
         #expect(bob.receive(bundle) == .applied([bundle.id]))
@@ -229,7 +244,8 @@ import ConcordCrypto
         let write = op(.set(field: "title", value: "x"), by: a.replicaID, at: 0)
         // Validly signed, but the payload was sealed under another key.
         // Every member fails to open it alike: void, not rejected (wire-format §7.7, step 11).
-        let otherKey = try forge(ops: [write], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, contentKey: SymmetricKey())
+        let otherKey = try forge(
+            ops: [write], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, contentKey: SymmetricKey())
         expectVoid(.decryptionFailed, otherKey.bytes, by: &bob)
         // Validly signed, but the payload says encrypted while the space is not (and vice versa).
         let plain = try forge(ops: [write], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, encryptedFlag: false)
@@ -238,7 +254,9 @@ import ConcordCrypto
         // An encrypted payload moved under another header does not open (associated data).
         let sealed = try alice.membership.seal([write], previous: nil)
         let moved = try ChangeBundle.assemble(
-            header: ChangeBundle.encodeHeader(isEncrypted: true, spaceID: a.spaceID, author: a.device.publicKey, sequence: 1, previous: .zero, hlcRange: HLCTimestamp(rawValue: 1)...write.stamp.hlc, certificates: a.certificates),
+            header: ChangeBundle.encodeHeader(
+                isEncrypted: true, spaceID: a.spaceID, author: a.device.publicKey, sequence: 1, previous: .zero,
+                hlcRange: HLCTimestamp(rawValue: 1)...write.stamp.hlc, certificates: a.certificates),
             payload: Array(sealed.payload), signer: a.device)
         (_, bob) = try pair()
         expectVoid(.decryptionFailed, moved.bytes, by: &bob)
@@ -270,9 +288,14 @@ import ConcordCrypto
         // Bundle 2: signed by Alice, but its payload is garbage for every member (sealed
         // under another key, or a batch that does not decode).
         let bad = op(.set(field: "title", value: "lost"), by: a.replicaID, at: 50)
-        let b2 = encrypted
-            ? try forge(ops: [bad], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, sequence: 2, previous: b1.id, contentKey: SymmetricKey())
-            : try forge(ops: [bad], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, sequence: 2, previous: b1.id, plaintext: [0, 1, 0xFF])
+        let b2 =
+            encrypted
+            ? try forge(
+                ops: [bad], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, sequence: 2, previous: b1.id,
+                contentKey: SymmetricKey())
+            : try forge(
+                ops: [bad], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, sequence: 2, previous: b1.id,
+                plaintext: [0, 1, 0xFF])
         time.advance(by: 100)
         let op3 = try alice.set("body", "three")
         let b3 = try a.seal([op3], previous: b2)

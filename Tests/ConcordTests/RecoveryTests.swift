@@ -69,7 +69,9 @@ struct RecoveryTests {
         #expect(try await next.record(onCopy, in: "notes")?["title"] == "written on the copy")
         #expect(try await next.versionVector()[alice.membership.device.publicKey] == 2)
         // The old instance refuses to write into the recovered store.
-        let refused = await #expect(throws: ConcordError.self) { try await copy.write { try $0.set("x", to: 1, record: onCopy, in: "notes") } }
+        let refused = await #expect(throws: ConcordError.self) {
+            try await copy.write { try $0.set("x", to: 1, record: onCopy, in: "notes") }
+        }
         #expect(refused?.code == .identityChanged)
 
         // Everyone converges, and nothing written on either copy is lost.
@@ -110,7 +112,7 @@ struct RecoveryTests {
         // Carol gets the copy's bundle 1 first (say, from a shared folder); Dave the original's.
         try await Self.send(copy, to: carol)
         try await Self.send(alice, to: dave)
-        try await Self.send(alice, to: copy)   // the copy learns of the fork
+        try await Self.send(alice, to: copy)  // the copy learns of the fork
         let next = try await copy.recover().replica
         // Carol removes the tag after seeing only the re-issued add; Dave too.
         try await Self.send(next, to: carol)
@@ -128,7 +130,9 @@ struct RecoveryTests {
         #expect(try await dave.history(of: "title", record: id, in: "notes").count == 1)
     }
 
-    @Test("a device that wrote a year ahead, then had its clock fixed: the problem is named in dates, recover re-dates the writes, peers accept them")
+    @Test(
+        "a device that wrote a year ahead, then had its clock fixed: the problem is named in dates, recover re-dates the writes, peers accept them"
+    )
     func wroteAYearAheadThenRecovered() async throws {
         let dir = temporaryDirectory()
         let now = SystemClock().nowMilliseconds()
@@ -170,7 +174,9 @@ struct RecoveryTests {
         #expect(try await next.record(id, in: "notes")?["title"] == "alice, later")
     }
 
-    @Test("a clock reset to 2000 after writing: every newer change is refused with dates, writes go on, recover refuses until the clock is set")
+    @Test(
+        "a clock reset to 2000 after writing: every newer change is refused with dates, writes go on, recover refuses until the clock is set"
+    )
     func clockResetTo2000() async throws {
         let dir = temporaryDirectory()
         let now = SystemClock().nowMilliseconds()
@@ -192,7 +198,8 @@ struct RecoveryTests {
         let id = RecordID.random()
         try await tablet.write { try $0.set("title", to: "offline", record: id, in: "notes") }
         let recover = await #expect(throws: ConcordError.self) { try await tablet.recover() }
-        #expect(recover?.code == .clockFailure && recover?.message.contains("Set the date and time") == true, "\(String(describing: recover))")
+        #expect(
+            recover?.code == .clockFailure && recover?.message.contains("Set the date and time") == true, "\(String(describing: recover))")
         // The clock is set: everything flows again, nothing was lost.
         time.set(milliseconds: SystemClock().nowMilliseconds())
         #expect(try await tablet.problems().isEmpty)
@@ -209,12 +216,17 @@ struct RecoveryTests {
         let alice = try Replica.create(at: dir + "/alice", options: Replica.Options(physicalClock: time))
         // A peer's op stamped at the last counter value of a millisecond a day ahead.
         let bob = try Membership.join(try await alice.invite(), device: Identity(), issuedAt: now)
-        var peer = bob.makeReplica(clock: HybridLogicalClock(physicalClock: FixedClock(milliseconds: now + Self.day), last: HLCTimestamp(milliseconds: now + Self.day, counter: .max - 1)))
+        var peer = bob.makeReplica(
+            clock: HybridLogicalClock(
+                physicalClock: FixedClock(milliseconds: now + Self.day), last: HLCTimestamp(milliseconds: now + Self.day, counter: .max - 1)
+            ))
         let op = try peer.set("title", to: "late", record: RecordID.random(), in: "notes")
         #expect(op.stamp.hlc.counter == .max)
         #expect(try await alice.import(bob.seal([op], previous: nil).bytes).appliedIDs.count == 1)
         time.set(milliseconds: now)
-        let error = await #expect(throws: ConcordError.self) { try await alice.write { try $0.set("x", to: 1, record: RecordID.random(), in: "notes") } }
+        let error = await #expect(throws: ConcordError.self) {
+            try await alice.write { try $0.set("x", to: 1, record: RecordID.random(), in: "notes") }
+        }
         #expect(error?.code == .clockFailure)
         #expect(error?.message.contains("wait a moment") == false, "\(String(describing: error))")
         #expect(error?.message.contains("set this device's date and time") == true, "\(String(describing: error))")

@@ -11,14 +11,22 @@ struct ReissueTests {
     static let successor = ReplicaID(bytes: [UInt8](repeating: 0x01, count: 32))!
     static let y = ReplicaID(bytes: [UInt8](repeating: 0x20, count: 32))!
 
-    static func op(_ action: RecordOperation.Action, _ ms: UInt64, counter: UInt16 = 0, by replica: ReplicaID = x, record: RecordID = todo) -> RecordOperation {
-        RecordOperation(stamp: Stamp(hlc: HLCTimestamp(milliseconds: t0 + ms, counter: counter), replica: replica), collection: "todos", record: record, action: action)
+    static func op(_ action: RecordOperation.Action, _ ms: UInt64, counter: UInt16 = 0, by replica: ReplicaID = x, record: RecordID = todo)
+        -> RecordOperation
+    {
+        RecordOperation(
+            stamp: Stamp(hlc: HLCTimestamp(milliseconds: t0 + ms, counter: counter), replica: replica), collection: "todos", record: record,
+            action: action)
     }
 
     @Test func writesKeepTheirPlaceInTimeJustAfterTheirOldReading() throws {
         let add = Self.op(.add(field: "tags", value: "a"), 10)
-        let old = [Self.op(.set(field: "title", value: "x"), 5), add, Self.op(.remove(field: "tags", value: "a", observed: [add.stamp]), 20)]
-        let plan = try Reissue.plan(old, as: Self.successor, floor: HLCTimestamp(milliseconds: t0 + 30, counter: 0), horizon: t0 + 1_000, clock: HybridLogicalClock(physicalClock: FixedClock(milliseconds: t0 + 40)))
+        let old = [
+            Self.op(.set(field: "title", value: "x"), 5), add, Self.op(.remove(field: "tags", value: "a", observed: [add.stamp]), 20),
+        ]
+        let plan = try Reissue.plan(
+            old, as: Self.successor, floor: HLCTimestamp(milliseconds: t0 + 30, counter: 0), horizon: t0 + 1_000,
+            clock: HybridLogicalClock(physicalClock: FixedClock(milliseconds: t0 + 40)))
         #expect(plan.moved == 0)
         #expect(plan.operations.prefix(3).map(\.stamp.hlc) == old.map { HLCTimestamp(rawValue: $0.stamp.hlc.rawValue + 1) })
         #expect(plan.operations.allSatisfy { $0.stamp.replica == Self.successor })
@@ -32,9 +40,14 @@ struct ReissueTests {
 
     @Test func writesDatedBeyondTheHorizonGetThePresentTime() throws {
         let year: UInt64 = 365 * 86_400_000
-        let old = [Self.op(.set(field: "title", value: "ok"), 5), Self.op(.set(field: "title", value: "ahead"), year), Self.op(.add(field: "tags", value: "b"), year + 1)]
+        let old = [
+            Self.op(.set(field: "title", value: "ok"), 5), Self.op(.set(field: "title", value: "ahead"), year),
+            Self.op(.add(field: "tags", value: "b"), year + 1),
+        ]
         let now = t0 + 60_000
-        let plan = try Reissue.plan(old, as: Self.successor, floor: HLCTimestamp(milliseconds: t0 + 30, counter: 0), horizon: now + 300_000, clock: HybridLogicalClock(physicalClock: FixedClock(milliseconds: now)))
+        let plan = try Reissue.plan(
+            old, as: Self.successor, floor: HLCTimestamp(milliseconds: t0 + 30, counter: 0), horizon: now + 300_000,
+            clock: HybridLogicalClock(physicalClock: FixedClock(milliseconds: now)))
         #expect(plan.moved == 2)
         #expect(plan.operations[0].stamp.hlc.milliseconds == t0 + 5)
         #expect(plan.operations[1].stamp.hlc.milliseconds == now && plan.operations[2].stamp > plan.operations[1].stamp)
@@ -50,9 +63,13 @@ struct ReissueTests {
         try PropertyRunner.check("re-issued writes shadow their old copies", cases: 400) { rng in
             let domain = Generators.Domain.small(recordCount: 3, using: &rng)
             var time = t0
-            func stamped(_ replica: ReplicaID, _ a: (collection: String, record: RecordID, action: RecordOperation.Action), after floor: inout UInt64) -> RecordOperation {
+            func stamped(
+                _ replica: ReplicaID, _ a: (collection: String, record: RecordID, action: RecordOperation.Action), after floor: inout UInt64
+            ) -> RecordOperation {
                 floor += UInt64.random(in: 0...2, using: &rng)
-                return RecordOperation(stamp: Stamp(hlc: HLCTimestamp(milliseconds: floor, counter: UInt16.random(in: 0...3, using: &rng)), replica: replica), collection: a.collection, record: a.record, action: a.action)
+                return RecordOperation(
+                    stamp: Stamp(hlc: HLCTimestamp(milliseconds: floor, counter: UInt16.random(in: 0...3, using: &rng)), replica: replica),
+                    collection: a.collection, record: a.record, action: a.action)
             }
             // Shared history, then the device's unacknowledged writes (seen by some only).
             var common = ReplicaState()
@@ -70,7 +87,9 @@ struct ReissueTests {
                 old.append(op)
             }
             let floor = common.newestStamp?.hlc ?? .zero
-            let plan = try Reissue.plan(old, as: Self.successor, floor: floor, horizon: .max, clock: HybridLogicalClock(physicalClock: FixedClock(milliseconds: time)))
+            let plan = try Reissue.plan(
+                old, as: Self.successor, floor: floor, horizon: .max,
+                clock: HybridLogicalClock(physicalClock: FixedClock(milliseconds: time)))
             var withOld = common
             withOld.apply(contentsOf: old)
             withOld.apply(contentsOf: plan.operations)

@@ -28,7 +28,9 @@ struct SharedStoreClockTests {
         }
     }
 
-    @Test("an instance that imports after another imported a newer reading keeps the newer one stored; the next write wins over the value it had seen")
+    @Test(
+        "an instance that imports after another imported a newer reading keeps the newer one stored; the next write wins over the value it had seen"
+    )
     func staleImporterDoesNotLowerTheStoredClock() async throws {
         let setup = try Setup()
         let id = RecordID.random()
@@ -85,4 +87,3 @@ struct SharedStoreClockTests {
         #expect(try await Replica.open(at: setup.dir + "/alice").status().unacknowledgedBundles == 0)
     }
 }
-

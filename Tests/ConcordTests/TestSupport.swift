@@ -1,6 +1,7 @@
-import Testing
 import ConcordCore
 import ConcordCrypto
+import Testing
+
 @testable import Concord
 @testable import ConcordProtocol
 
@@ -89,7 +90,8 @@ func expectError<R>(_ code: ConcordError.Code, sourceLocation: SourceLocation = 
 }
 
 /// Expects an import to be rejected with `code` and to leave `device` exactly as it was.
-func expectRejected(_ code: ConcordError.Code, _ bytes: [UInt8], by device: inout Device, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectRejected(_ code: ConcordError.Code, _ bytes: [UInt8], by device: inout Device, sourceLocation: SourceLocation = #_sourceLocation)
+{
     let before = device.snapshot
     let outcome = device.receive(bytes)
     #expect(outcome.error?.code == code, "got \(outcome)", sourceLocation: sourceLocation)
@@ -108,7 +110,9 @@ func expectVoid(_ code: ConcordError.Code, _ bytes: [UInt8], by device: inout De
     #expect(device.replica.state == before.state, "a void bundle changed the state", sourceLocation: sourceLocation)
     #expect(device.replica.clock.last == before.clock, "a void bundle moved the clock", sourceLocation: sourceLocation)
     #expect(device.log.bundles.last?.id == id && device.log.bundles.count == before.log.bundles.count + 1, sourceLocation: sourceLocation)
-    #expect(device.log.voided.last?.id == id && device.log.voided.last?.reason.code == code, "voided: \(device.log.voided)", sourceLocation: sourceLocation)
+    #expect(
+        device.log.voided.last?.id == id && device.log.voided.last?.reason.code == code, "voided: \(device.log.voided)",
+        sourceLocation: sourceLocation)
 }
 
 /// Builds and signs a bundle with arbitrary header fields and plaintext operations,
@@ -130,6 +134,10 @@ func forge(
 }
 
 /// An operation stamped by `replica` at `t0 + ms`.
-func op(_ action: RecordOperation.Action, by replica: ReplicaID, at ms: UInt64, counter: UInt16 = 0, record: RecordID = todo) -> RecordOperation {
-    RecordOperation(stamp: Stamp(hlc: HLCTimestamp(milliseconds: t0 + ms, counter: counter), replica: replica), collection: "todos", record: record, action: action)
+func op(_ action: RecordOperation.Action, by replica: ReplicaID, at ms: UInt64, counter: UInt16 = 0, record: RecordID = todo)
+    -> RecordOperation
+{
+    RecordOperation(
+        stamp: Stamp(hlc: HLCTimestamp(milliseconds: t0 + ms, counter: counter), replica: replica), collection: "todos", record: record,
+        action: action)
 }

@@ -96,7 +96,8 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
 
     /// `applied 3, duplicate 1, held 0, fork 0, rejected 0` (`, void 1` when a bundle was void).
     public var description: String {
-        "applied \(applied), duplicate \(duplicates), held \(held), fork \(forks), rejected \(rejected.count)" + (voided.isEmpty ? "" : ", void \(voided.count)")
+        "applied \(applied), duplicate \(duplicates), held \(held), fork \(forks), rejected \(rejected.count)"
+            + (voided.isEmpty ? "" : ", void \(voided.count)")
     }
 }
 

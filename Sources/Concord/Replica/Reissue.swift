@@ -35,7 +35,9 @@ struct Reissue {
     ///   - horizon: The latest millisecond peers accept now (physical time + drift).
     ///   - clock: Supplies fresh readings (its physical clock and drift bound are used).
     /// - Throws: ``ConcordCoreError`` clock errors.
-    static func plan(_ ops: [RecordOperation], as replica: ReplicaID, floor: HLCTimestamp, horizon: UInt64, clock: HybridLogicalClock) throws -> Reissue {
+    static func plan(_ ops: [RecordOperation], as replica: ReplicaID, floor: HLCTimestamp, horizon: UInt64, clock: HybridLogicalClock)
+        throws -> Reissue
+    {
         var plan = Reissue()
         var fresh = HybridLogicalClock(physicalClock: clock.physicalClock, maxDrift: clock.maxDrift, last: floor)
         var newTags: [Stamp: Stamp] = [:]
@@ -86,9 +88,10 @@ struct Reissue {
             guard !tags.isEmpty else { continue }
             plan.last = hlc
             plan.shadows += 1
-            plan.operations.append(RecordOperation(
-                stamp: Stamp(hlc: hlc, replica: replica), collection: entry.op.collection, record: entry.op.record,
-                action: .remove(field: entry.field, value: entry.value, observed: tags)))
+            plan.operations.append(
+                RecordOperation(
+                    stamp: Stamp(hlc: hlc, replica: replica), collection: entry.op.collection, record: entry.op.record,
+                    action: .remove(field: entry.field, value: entry.value, observed: tags)))
         }
         return plan
     }

@@ -51,7 +51,8 @@ extension Replica {
                     var action = op.action
                     switch op.action {
                     case .add: newTags[op.stamp] = stamp
-                    case let .remove(field, value, observed): action = .remove(field: field, value: value, observed: observed.map { newTags[$0] ?? $0 })
+                    case let .remove(field, value, observed):
+                        action = .remove(field: field, value: value, observed: observed.map { newTags[$0] ?? $0 })
                     case .set, .delete: break
                     }
                     restamped.append(RecordOperation(stamp: stamp, collection: op.collection, record: op.record, action: action))
@@ -87,7 +88,8 @@ extension Replica {
     package func adoptBranch(of author: PublicKey, from bundles: [[UInt8]]) throws -> Int {
         guard author != membership.device.publicKey else { return 0 }
         // Only bundles the author really signed count: a relay cannot invent a fork.
-        let verifier = BundleVerifier(spaceID: spaceID, limits: options.limits, maxDrift: options.maxDrift, physicalClock: options.physicalClock)
+        let verifier = BundleVerifier(
+            spaceID: spaceID, limits: options.limits, maxDrift: options.maxDrift, physicalClock: options.physicalClock)
         let relay = bundles.compactMap { try? verifier.verify($0) }.filter { $0.author == author }.sorted { $0.sequence < $1.sequence }
         let (removedCount, changes) = try ConcordError.storage {
             try store.write { tx -> (Int, [RecordChange]) in

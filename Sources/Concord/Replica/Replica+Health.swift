@@ -29,51 +29,64 @@ extension Replica {
         let device = membership.device.publicKey.hex.prefix(8)
         var found: [ReplicaProblem] = []
         if let forkedAt = stored.forkedAt {
-            found.append(ReplicaProblem(
-                kind: .forked, remedy: .recover,
-                message: "This store and a copy of it (a backup that was restored, or a copied folder) both wrote as device \(device): its change \(forkedAt) exists twice, and other devices keep only one. Run `concord recover` (Replica.recover()) on this copy: it continues under a new device identity and shares every change the others do not have yet. Nothing written on either copy is lost.",
-                deviceTime: now, forkedAt: forkedAt))
+            found.append(
+                ReplicaProblem(
+                    kind: .forked, remedy: .recover,
+                    message:
+                        "This store and a copy of it (a backup that was restored, or a copied folder) both wrote as device \(device): its change \(forkedAt) exists twice, and other devices keep only one. Run `concord recover` (Replica.recover()) on this copy: it continues under a new device identity and shares every change the others do not have yet. Nothing written on either copy is lost.",
+                    deviceTime: now, forkedAt: forkedAt))
         }
         let clockText = CalendarTime.text(now)
         let last = max(stored.clock, clock.last)
         if let realTime, realTime > horizon {
-            found.append(ReplicaProblem(
-                kind: .clockBehind, remedy: .setClock,
-                message: "This device's clock says \(clockText), but the relay's says \(CalendarTime.text(realTime)): set this device's date and time, then sync again. Nothing is lost meanwhile; changes made until then lose to every newer change.",
-                deviceTime: now, evidenceTime: realTime))
+            found.append(
+                ReplicaProblem(
+                    kind: .clockBehind, remedy: .setClock,
+                    message:
+                        "This device's clock says \(clockText), but the relay's says \(CalendarTime.text(realTime)): set this device's date and time, then sync again. Nothing is lost meanwhile; changes made until then lose to every newer change.",
+                    deviceTime: now, evidenceTime: realTime))
         } else if let realTime, now > HybridLogicalClock.saturatingAdd(realTime, drift) {
-            found.append(ReplicaProblem(
-                kind: .clockAhead, remedy: .setClock,
-                message: "This device's clock says \(clockText), but the relay's says \(CalendarTime.text(realTime)): set this device's date and time, then sync again. Changes made until then are kept here and shared once the clock is right.",
-                deviceTime: now, evidenceTime: realTime))
+            found.append(
+                ReplicaProblem(
+                    kind: .clockAhead, remedy: .setClock,
+                    message:
+                        "This device's clock says \(clockText), but the relay's says \(CalendarTime.text(realTime)): set this device's date and time, then sync again. Changes made until then are kept here and shared once the clock is right.",
+                    deviceTime: now, evidenceTime: realTime))
         } else if last.milliseconds > horizon {
             let others = try newestReadingOfOthers(in: tx)
             if others.milliseconds > horizon {
-                found.append(ReplicaProblem(
-                    kind: .clockBehind, remedy: .setClock,
-                    message: "This device's clock says \(clockText), but it already holds changes made at \(others.calendarText): set this device's date and time, then sync again. Nothing is lost meanwhile.",
-                    deviceTime: now, evidenceTime: others.milliseconds))
+                found.append(
+                    ReplicaProblem(
+                        kind: .clockBehind, remedy: .setClock,
+                        message:
+                            "This device's clock says \(clockText), but it already holds changes made at \(others.calendarText): set this device's date and time, then sync again. Nothing is lost meanwhile.",
+                        deviceTime: now, evidenceTime: others.milliseconds))
             } else if realTime != nil {
-                found.append(ReplicaProblem(
-                    kind: .wroteAhead, remedy: .recover,
-                    message: "This device wrote at \(last.calendarText) while its clock was wrong; its clock now says \(clockText), and the relay agrees. Other devices refuse changes dated more than \(CalendarTime.duration(drift)) ahead, so run `concord recover` (Replica.recover()): this device continues under a new identity and shares every change not yet synced, with the right time.",
-                    deviceTime: now, evidenceTime: last.milliseconds))
+                found.append(
+                    ReplicaProblem(
+                        kind: .wroteAhead, remedy: .recover,
+                        message:
+                            "This device wrote at \(last.calendarText) while its clock was wrong; its clock now says \(clockText), and the relay agrees. Other devices refuse changes dated more than \(CalendarTime.duration(drift)) ahead, so run `concord recover` (Replica.recover()): this device continues under a new identity and shares every change not yet synced, with the right time.",
+                        deviceTime: now, evidenceTime: last.milliseconds))
             } else {
-                found.append(ReplicaProblem(
-                    kind: .clockDisagrees, remedy: .setClockOrRecover,
-                    message: "This device's clock says \(clockText), but it already wrote at \(last.calendarText). If today is not \(CalendarTime.date(now)), set the date and time, then sync again. If it is, the clock was wrong when it wrote: run `concord recover` (Replica.recover()), which shares every change not yet synced with the right time.",
-                    deviceTime: now, evidenceTime: last.milliseconds))
+                found.append(
+                    ReplicaProblem(
+                        kind: .clockDisagrees, remedy: .setClockOrRecover,
+                        message:
+                            "This device's clock says \(clockText), but it already wrote at \(last.calendarText). If today is not \(CalendarTime.date(now)), set the date and time, then sync again. If it is, the clock was wrong when it wrote: run `concord recover` (Replica.recover()), which shares every change not yet synced with the right time.",
+                        deviceTime: now, evidenceTime: last.milliseconds))
             }
         }
         let issued = membership.latestIssueTime
         if issued > horizon, found.allSatisfy({ $0.kind != .clockBehind }) {
             let reader = membership.space == nil
-            found.append(ReplicaProblem(
-                kind: .membershipFromTheFuture, remedy: reader ? .joinAgain : .setClockOrRecover,
-                message: reader
-                    ? "This device's membership is dated \(CalendarTime.text(issued)) (it joined while a clock was wrong); other devices refuse it until then. Ask a writer for a new read-only invite and join again, or wait until then."
-                    : "This device's membership is dated \(CalendarTime.text(issued)) (it joined while its clock was wrong); open the store again with the right date and time and Concord renews it.",
-                deviceTime: now, evidenceTime: issued))
+            found.append(
+                ReplicaProblem(
+                    kind: .membershipFromTheFuture, remedy: reader ? .joinAgain : .setClockOrRecover,
+                    message: reader
+                        ? "This device's membership is dated \(CalendarTime.text(issued)) (it joined while a clock was wrong); other devices refuse it until then. Ask a writer for a new read-only invite and join again, or wait until then."
+                        : "This device's membership is dated \(CalendarTime.text(issued)) (it joined while its clock was wrong); open the store again with the right date and time and Concord renews it.",
+                    deviceTime: now, evidenceTime: issued))
         }
         return found
     }

@@ -60,7 +60,9 @@ extension Replica {
         progress?(report)
         var start = 0
         while start < bundles.count {
-            let done = try importBatch(bundles[start...], startingAt: start, summary: &summary, sealingFirst: sealingFirst, fromRelay: fromRelay) { _, _ in }
+            let done = try importBatch(
+                bundles[start...], startingAt: start, summary: &summary, sealingFirst: sealingFirst, fromRelay: fromRelay
+            ) { _, _ in }
             report.bundlesDone += done
             report.bytesDone += bundles[start..<(start + done)].reduce(0) { $0 + $1.count }
             start += done
@@ -239,7 +241,8 @@ extension Replica {
 
     static func unconfirmed(in tx: any StoreReader) throws -> Set<PublicKey> {
         guard let bytes = try tx.metadata(MetaKey.unconfirmedAuthors) else { return [] }
-        return Set(stride(from: 0, to: bytes.count - bytes.count % 32, by: 32).compactMap { try? PublicKey(bytes: Array(bytes[$0..<($0 + 32)])) })
+        return Set(
+            stride(from: 0, to: bytes.count - bytes.count % 32, by: 32).compactMap { try? PublicKey(bytes: Array(bytes[$0..<($0 + 32)])) })
     }
 
     static func markUnconfirmed(_ authors: Set<PublicKey>, in tx: any StoreWriter) throws {

@@ -47,7 +47,8 @@ extension Replica {
     /// operations applied on top. A record a local operation touches is marked unsealed;
     /// the others keep their stored bookkeeping.
     /// - Returns: What observers see change.
-    func writeRebuilt(_ keys: Set<RecordKey>, from scan: LogScan, local: [RecordOperation], in tx: any StoreWriter) throws -> [RecordChange] {
+    func writeRebuilt(_ keys: Set<RecordKey>, from scan: LogScan, local: [RecordOperation], in tx: any StoreWriter) throws -> [RecordChange]
+    {
         var states = scan.states
         var touched: Set<RecordKey> = []
         for op in local {

@@ -101,7 +101,8 @@ extension Replica {
                 guard scan.newestOfOthers.milliseconds <= horizon else {
                     throw ConcordError(
                         .clockFailure,
-                        "this device's clock says \(CalendarTime.text(now)), but it holds changes made at \(scan.newestOfOthers.calendarText): its clock is behind. Set the date and time first; then, if a problem remains, recover again")
+                        "this device's clock says \(CalendarTime.text(now)), but it holds changes made at \(scan.newestOfOthers.calendarText): its clock is behind. Set the date and time first; then, if a problem remains, recover again"
+                    )
                 }
                 // Fresh readings follow everything held, but never start beyond what peers accept.
                 let floor = min(scan.newest, HLCTimestamp(milliseconds: horizon, counter: 0))
@@ -125,7 +126,9 @@ extension Replica {
                 // The other copy's bundles extend the old identity's chain after `keep`.
                 if !setAside.isEmpty {
                     var destination = StoreDestination(
-                        tx: tx, clock: HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: max(plan.last, floor)),
+                        tx: tx,
+                        clock: HybridLogicalClock(
+                            physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: max(plan.last, floor)),
                         verifiedCertificateChains: verifiedCertificateChains, me: next.device.publicKey, tracking: true, acknowledged: 0)
                     for bundle in setAside.sorted(by: { $0.sequence < $1.sequence }) {
                         // A rejection (it no longer verifies: say its clock) leaves it out.

@@ -171,7 +171,10 @@ public actor Replica {
             try store.write { tx -> (StoredProgress, Int) in
                 if let stored = try tx.metadata(MetaKey.spaceID) {
                     guard stored == membership.spaceID.publicKey.bytes else {
-                        throw ConcordError(.wrongSpace, "this store holds space \((try? SpaceID(bytes: stored))?.shortDescription ?? "?"), not \(membership.spaceID.shortDescription); open the store of that space or use a new directory")
+                        throw ConcordError(
+                            .wrongSpace,
+                            "this store holds space \((try? SpaceID(bytes: stored))?.shortDescription ?? "?"), not \(membership.spaceID.shortDescription); open the store of that space or use a new directory"
+                        )
                     }
                 } else {
                     try tx.setMetadata(membership.spaceID.publicKey.bytes, for: MetaKey.spaceID)
@@ -266,7 +269,9 @@ public actor Replica {
     /// The latest reading this replica's clock issued or observed, in any process sharing
     /// the store.
     public var lastClockReading: HLCTimestamp {
-        let stored = (try? store.read { try $0.metadata(MetaKey.clock) }).flatMap { $0 }.map { HLCTimestamp(rawValue: MetaKey.decodeUInt64($0)) }
+        let stored = (try? store.read { try $0.metadata(MetaKey.clock) }).flatMap { $0 }.map {
+            HLCTimestamp(rawValue: MetaKey.decodeUInt64($0))
+        }
         return max(clock.last, stored ?? .zero)
     }
 }

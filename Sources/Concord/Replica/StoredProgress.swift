@@ -71,7 +71,8 @@ extension Replica {
             let now = (try? PublicKey(bytes: device)).map { $0.hex.prefix(8) } ?? "?"
             throw ConcordError(
                 .identityChanged,
-                "this store now belongs to device \(now) (it was recovered under a new identity, maybe by another process); this Replica instance is device \(membership.device.publicKey.hex.prefix(8)): open the store again")
+                "this store now belongs to device \(now) (it was recovered under a new identity, maybe by another process); this Replica instance is device \(membership.device.publicKey.hex.prefix(8)): open the store again"
+            )
         }
         if stored.generation != clockGeneration {
             clockGeneration = stored.generation

@@ -112,7 +112,10 @@ public struct BundleImporter: Sendable {
             _ = try membership.contents(of: bundle)
             let heldCount = try destination.heldCount()
             guard heldCount < limits.maxHeldBundles else {
-                throw ConcordError(.tooManyHeldBundles, "\(heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)")
+                throw ConcordError(
+                    .tooManyHeldBundles,
+                    "\(heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)"
+                )
             }
             try destination.hold(bundle)
             destination.trust(bundle.certificates)
@@ -128,7 +131,9 @@ public struct BundleImporter: Sendable {
 
     /// Applies the operations of a bundle that extends its chain, or, for a void bundle,
     /// reports it and applies nothing.
-    private func apply<D: ImportDestination>(_ bundle: ChangeBundle, _ opened: Result<BundleContents, ConcordError>, into destination: inout D) throws {
+    private func apply<D: ImportDestination>(
+        _ bundle: ChangeBundle, _ opened: Result<BundleContents, ConcordError>, into destination: inout D
+    ) throws {
         switch opened {
         case .success(let contents): try destination.receive(contents, of: bundle)
         case .failure(let reason): destination.void(VoidedBundle(bundle, reason: reason))
@@ -151,8 +156,9 @@ public struct BundleImporter: Sendable {
         var last = bundle
         while last.sequence < .max {
             let place = last.sequence + 1
-            guard var next = try destination.takeHeld(of: last.author, sequence: place)
-                ?? destination.takeQuarantined(of: last.author, sequence: place, previous: last.id)
+            guard
+                var next = try destination.takeHeld(of: last.author, sequence: place)
+                    ?? destination.takeQuarantined(of: last.author, sequence: place, previous: last.id)
             else { break }
             if next.previous != last.id {
                 // The held bundle forks the chain. A quarantined bundle for the same place

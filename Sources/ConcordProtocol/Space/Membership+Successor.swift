@@ -55,7 +55,8 @@ extension Membership {
         guard let space, role == .writer else {
             throw ConcordError(
                 .notAWriter,
-                "this device is a \(role) of space \(spaceID.shortDescription) and holds no space key, so it cannot \(what); a reader has no writes to lose: join the space again with a new read-only invite")
+                "this device is a \(role) of space \(spaceID.shortDescription) and holds no space key, so it cannot \(what); a reader has no writes to lose: join the space again with a new read-only invite"
+            )
         }
         return space
     }
