@@ -112,7 +112,7 @@ public struct HybridLogicalClock: Sendable {
             let ahead = remote.milliseconds - physical
             throw ConcordCoreError(
                 .clockDriftExceeded,
-                "a change is dated \(remote.calendarText) but this device's clock says \(CalendarTime.text(physical)), \(CalendarTime.duration(ahead)) earlier (at most \(CalendarTime.duration(maxDrift)) are allowed); if this device's date and time are wrong, set them; otherwise set the date and time of the device that made the change; then sync again"
+                "a change is dated \(remote.calendarText) but this device's clock says \(CalendarTime.text(physical)): it is \(CalendarTime.duration(ahead)) ahead (at most \(CalendarTime.duration(maxDrift)) are allowed); if this device's date and time are wrong, set them; otherwise set the date and time of the device that made the change; then sync again"
             )
         }
     }

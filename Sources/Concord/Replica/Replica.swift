@@ -265,15 +265,9 @@ public actor Replica {
         readOnly ? try membership.readerInvite(issuedAt: options.physicalClock.nowMilliseconds()) : try membership.writerInvite()
     }
 
-    /// The local clock's latest reading.
-    /// The latest reading this replica's clock issued or observed, in any process sharing
-    /// the store.
-    public var lastClockReading: HLCTimestamp {
-        let stored = (try? store.read { try $0.metadata(MetaKey.clock) }).flatMap { $0 }.map {
-            HLCTimestamp(rawValue: MetaKey.decodeUInt64($0))
-        }
-        return max(clock.last, stored ?? .zero)
-    }
+    /// The local clock's latest reading (this instance's; every write transaction first
+    /// moves it past the reading stored by any process sharing the store).
+    public var lastClockReading: HLCTimestamp { clock.last }
 }
 
 /// Metadata keys (`Specs/storage-schema.md`).
