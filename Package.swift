@@ -182,7 +182,7 @@ let package = Package(
         .executableTarget(name: "concord-crash-worker", dependencies: ["Concord", "ConcordStore", "ConcordCore"], path: "Tests/CrashWorker"),
         .testTarget(name: "ConcordSyncTests", dependencies: ["ConcordSync", "Concord", "ConcordCrypto", "ConcordTesting"]),
         // Runs the real `concord` binary as a subprocess.
-        .testTarget(name: "ConcordCLITests", dependencies: ["Concord", "ConcordSync", "ConcordTesting"]),
+        .testTarget(name: "ConcordCLITests", dependencies: ["Concord", "ConcordSync", "ConcordCrypto", "ConcordTesting"]),
         // The relay in-process on loopback, both storage backends (PostgreSQL when
         // CONCORD_TEST_POSTGRES_URL is set, as Tools/postgres.sh and .ci/run do).
         .testTarget(

@@ -39,6 +39,9 @@ struct ConcordCommand: AsyncParsableCommand {
               2  rejected input: a truncated, damaged, tampered or foreign bundle file, a \
             rejected bundle, an invalid invite
               3  not found: the record is absent or deleted (get, conflicts, history)
+              4  this device needs its owner: its clock is wrong (set the date and time) \
+            or a copy of this store also wrote (run `concord recover`); the message says \
+            which, with dates (sync, import, sync-folder, status, writes)
 
             Errors print `concord: <message>` on stderr. Progress bars for long imports and \
             exports go to stderr, only when it is a terminal.
@@ -49,7 +52,7 @@ struct ConcordCommand: AsyncParsableCommand {
             Put.self, Add.self, Remove.self, Delete.self,
             Get.self, List.self, Conflicts.self, History.self,
             Export.self, Import.self, SyncFolder.self, SyncCommand.self, RelayCommand.self, PeerCommand.self, Peers.self,
-            VectorCommand.self, Status.self, Log.self, NewID.self,
+            VectorCommand.self, Status.self, Recover.self, Log.self, NewID.self,
         ]
     )
 }

@@ -13,6 +13,9 @@ enum Exit {
     static let rejected: Int32 = 2
     /// `get`, `conflicts`, `history`: the record is absent or deleted.
     static let notFound: Int32 = 3
+    /// The device needs its owner: its clock is wrong (set the date and time) or its history
+    /// forked (run `concord recover`); the message says which (`Specs/sync-protocol.md` §5).
+    static let attention: Int32 = 4
 }
 
 /// A failure the CLI reports itself: `concord: <message>` on stderr, then `status`.
@@ -37,6 +40,9 @@ extension CLIFailure {
         case let failure as CLIFailure:
             Output.error("concord: " + failure.message)
             return failure.status
+        case let error as ConcordError where [.clockFailure, .identityChanged, .needsRecovery].contains(error.code):
+            Output.error("concord: " + error.message)
+            return Exit.attention
         case let error as ConcordError:
             Output.error("concord: " + error.message)
             let rejected: [ConcordError.Code] = [
@@ -44,6 +50,9 @@ extension CLIFailure {
                 .invalidSignature, .invalidCertificate, .bundleTooLarge,
             ]
             return rejected.contains(error.code) ? Exit.rejected : Exit.failure
+        case let error as ConcordSyncError where error.code == .needsAttention:
+            Output.error("concord: " + error.message)
+            return Exit.attention
         case let error as ConcordSyncError:
             Output.error("concord: " + error.message)
             return [.fileSystem, .invalidVector].contains(error.code) ? Exit.failure : Exit.rejected

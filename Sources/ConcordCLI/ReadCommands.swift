@@ -11,7 +11,9 @@ func describe(_ record: RecordView) -> String {
 }
 
 func notFound(_ id: RecordID, _ collection: String) -> CLIFailure {
-    CLIFailure(message: "no record \(id.uuidString) in \(collection) (absent or deleted); list the collection with `concord list \(collection)`", status: Exit.notFound)
+    CLIFailure(
+        message: "no record \(id.uuidString) in \(collection) (absent or deleted); list the collection with `concord list \(collection)`",
+        status: Exit.notFound)
 }
 
 struct Get: AsyncParsableCommand {
@@ -146,7 +148,8 @@ struct History: AsyncParsableCommand {
         if writes.isEmpty, try await replica.record(record, in: collection) == nil { throw notFound(record, collection) }
         for write in writes {
             let place = write.sequence.map { "bundle \($0)" } ?? "not sealed yet"
-            print("\(JSONText.value(write.value)) by device \(write.author.shortDescription) (\(place))\(write.isCurrent ? " current" : "")")
+            print(
+                "\(JSONText.value(write.value)) by device \(write.author.shortDescription) (\(place))\(write.isCurrent ? " current" : "")")
         }
     }
 }
@@ -173,9 +176,13 @@ struct VectorCommand: AsyncParsableCommand {
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the replica: space, device, role, pending writes, bundles, state digest.",
+        abstract: "Show the replica: space, device, role, pending writes, bundles, state digest, problems.",
         discussion: """
-            Two replicas holding the same data show the same state digest.
+            Two replicas holding the same data show the same state digest. When the device \
+            needs its owner (its clock is wrong, or a copy of this store wrote too), an \
+            `attention` line says what happened, with dates, and what to do; the exit status \
+            is then 4 (`--json`: the `problems` array, each with `kind`, `remedy` and \
+            `message`).
 
             Examples:
               concord status
@@ -191,23 +198,27 @@ struct Status: AsyncParsableCommand {
         let digest = try await replica.state().digestHex
         let encrypted = replica.membership.isEncrypted
         if json {
-            print(JSONText.object([
-                ("store", JSONText.string(options.path)),
-                ("space", JSONText.string(replica.spaceID.hex)),
-                ("device", JSONText.string(replica.replicaID.hex)),
-                ("role", JSONText.string("\(replica.role)")),
-                ("encrypted", encrypted ? "true" : "false"),
-                ("pending_operations", String(status.pendingOperations)),
-                ("bundles", String(status.bundles)),
-                ("held_bundles", String(status.heldBundles)),
-                ("quarantined_bundles", String(status.quarantinedBundles)),
-                ("unacknowledged_bundles", String(status.unacknowledgedBundles)),
-                ("vector", JSONText.vector(status.versionVector)),
-                ("state_digest", JSONText.string(digest)),
-            ]))
+            print(
+                JSONText.object([
+                    ("store", JSONText.string(options.path)),
+                    ("space", JSONText.string(replica.spaceID.hex)),
+                    ("device", JSONText.string(replica.replicaID.hex)),
+                    ("role", JSONText.string("\(replica.role)")),
+                    ("encrypted", encrypted ? "true" : "false"),
+                    ("pending_operations", String(status.pendingOperations)),
+                    ("bundles", String(status.bundles)),
+                    ("held_bundles", String(status.heldBundles)),
+                    ("quarantined_bundles", String(status.quarantinedBundles)),
+                    ("unacknowledged_bundles", String(status.unacknowledgedBundles)),
+                    ("vector", JSONText.vector(status.versionVector)),
+                    ("state_digest", JSONText.string(digest)),
+                    ("problems", "[" + status.problems.map(Self.json).joined(separator: ",") + "]"),
+                ]))
+            if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
             return
         }
-        print("""
+        print(
+            """
             store                   \(options.path)
             space                   \(replica.spaceID.hex) (\(encrypted ? "encrypted" : "plaintext"))
             device                  \(replica.replicaID.hex) (\(replica.role))
@@ -217,6 +228,24 @@ struct Status: AsyncParsableCommand {
             vector                  \(JSONText.vector(status.versionVector))
             state digest            \(digest)
             """)
+        for problem in status.problems {
+            print("attention               \(problem.message)")
+        }
+        if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
+    }
+
+    /// `{"kind": "forked", "remedy": "recover", "message": "...", ...}`.
+    static func json(_ problem: ReplicaProblem) -> String {
+        var entries = [
+            ("kind", JSONText.string(problem.kind.description)), ("remedy", JSONText.string(problem.remedy.description)),
+            ("message", JSONText.string(problem.message)),
+            ("device_clock", JSONText.string(CalendarTime.text(problem.deviceTime, seconds: true))),
+        ]
+        if let evidence = problem.evidenceTime {
+            entries.append(("evidence_time", JSONText.string(CalendarTime.text(evidence, seconds: true))))
+        }
+        if let forkedAt = problem.forkedAt { entries.append(("forked_at", String(forkedAt))) }
+        return JSONText.object(entries)
     }
 }
 
@@ -241,7 +270,9 @@ struct Log: AsyncParsableCommand {
             let ops = (try? replica.membership.contents(of: bundle).operations.count).map { "\($0) ops" } ?? "? ops"
             let date = Date(timeIntervalSince1970: Double(bundle.hlcRange.upperBound.milliseconds) / 1000)
             let who = bundle.author.hex.prefix(16) + (bundle.author == me ? " (this device)" : "")
-            print("\(who) #\(bundle.sequence)  \(ops)  \(bundle.bytes.count) bytes  \(formatter.string(from: date))  id \(bundle.id.shortDescription)")
+            print(
+                "\(who) #\(bundle.sequence)  \(ops)  \(bundle.bytes.count) bytes  \(formatter.string(from: date))  id \(bundle.id.shortDescription)"
+            )
             count += 1
         }
         if count == 0 { print("the log is empty") }

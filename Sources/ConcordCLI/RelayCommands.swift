@@ -32,8 +32,11 @@ struct SyncCommand: AsyncParsableCommand {
             advertises itself, so every device running it finds every other.
 
             Exit status: 1 when the relay or peer stays unreachable (or no member was found \
-            with --lan), 2 when it refuses (403 not a member or read-only, 409 fork, 422 \
-            invalid bundle, a peer that refuses this device) or a received bundle was rejected.
+            with --lan), 2 when it refuses (403 not a member or read-only, 422 invalid \
+            bundle, a peer that refuses this device) or a received bundle was rejected, 4 \
+            when this device needs its owner: its clock is wrong (set the date and time) or \
+            its history forked because a copy of the store wrote too (run `concord recover`); \
+            the message says which, with dates.
 
             Examples:
               concord relay serve --port 8080 &        # or a relay someone runs for you
@@ -44,7 +47,8 @@ struct SyncCommand: AsyncParsableCommand {
             """
     )
     @OptionGroup var options: StoreOptions
-    @Argument(help: ArgumentHelp("The relay's base URL (http:// or https://) or a peer (peer://HOST:PORT).", valueName: "URL")) var url: String?
+    @Argument(help: ArgumentHelp("The relay's base URL (http:// or https://) or a peer (peer://HOST:PORT).", valueName: "URL")) var url:
+        String?
     @Flag(help: "Keep syncing live until SIGINT/SIGTERM, printing status changes.") var watch = false
     @Flag(help: "Sync with the members found on the local network (mDNS).") var lan = false
     @Option(help: "With --lan: seconds to look for members before syncing (one round).") var timeout: Double = 3
@@ -59,7 +63,8 @@ struct SyncCommand: AsyncParsableCommand {
 
     /// The relay URL, if the URL is one.
     var relayURL: URL? {
-        guard let url, peerEndpoint == nil, let relay = URL(string: url), ["http", "https"].contains(relay.scheme ?? ""), relay.host != nil else { return nil }
+        guard let url, peerEndpoint == nil, let relay = URL(string: url), ["http", "https"].contains(relay.scheme ?? ""), relay.host != nil
+        else { return nil }
         return relay
     }
 
@@ -68,7 +73,8 @@ struct SyncCommand: AsyncParsableCommand {
             if url.hasPrefix(PeerEndpoint.scheme + "://") {
                 throw ValidationError("\(url) is not a peer address; write peer://HOST:PORT, for example peer://192.168.1.20:7420")
             }
-            throw ValidationError("\(url) is not a relay URL or a peer address; give a relay's base (http://127.0.0.1:8080) or peer://HOST:PORT")
+            throw ValidationError(
+                "\(url) is not a relay URL or a peer address; give a relay's base (http://127.0.0.1:8080) or peer://HOST:PORT")
         }
         if url == nil && !lan { throw ValidationError("give a relay URL, a peer (peer://HOST:PORT), or --lan") }
         if peerEndpoint != nil && lan { throw ValidationError("give either a peer address or --lan, not both") }
@@ -96,10 +102,28 @@ struct SyncCommand: AsyncParsableCommand {
             do {
                 let summary = try await engine.syncNow()
                 if lan && summary.peers.isEmpty && summary.peerFailures.isEmpty && relayURL == nil {
-                    throw CLIFailure(message: "no member of this space was found on the local network within \(timeout) s; check that another device runs `concord peer serve` or `concord sync --lan --watch` on the same network, or raise --timeout")
+                    throw CLIFailure(
+                        message:
+                            "no member of this space was found on the local network within \(timeout) s; check that another device runs `concord peer serve` or `concord sync --lan --watch` on the same network, or raise --timeout"
+                    )
                 }
                 print(summary)
                 let rejected = summary.pulled.rejected.count + summary.peers.reduce(0) { $0 + $1.received.rejected.count }
+                Output.warnVoided(summary.pulled.voided + summary.peers.flatMap(\.received.voided))
+                if summary.ownBundlesFromElsewhere > 0 {
+                    Output.error(
+                        "concord: warning: the relay held \(summary.ownBundlesFromElsewhere) change\(summary.ownBundlesFromElsewhere == 1 ? "" : "s") of this device that this store did not have: it was restored from a backup, or a copy of it is in use elsewhere. Nothing was lost: this store's new writes follow them. If a copy is in use, run `concord recover` on one of the two, so that each device has an identity of its own"
+                    )
+                }
+                let me = replica.membership.device.publicKey
+                for place in Set(summary.pulled.forkedPlaces) where place.author != me {
+                    Output.error(
+                        "concord: device \(place.author.hex.prefix(8)) wrote two different versions of its change \(place.sequence) (a copied or restored store); this device follows the relay's version"
+                    )
+                }
+                // This device's own problems explain refused bundles (a clock behind makes
+                // every newer change look "from the future"): say that once, in dates.
+                if let status = Output.reportProblems(summary.problems) { throw ExitCode(status) }
                 for rejection in summary.pulled.rejected {
                     Output.error("concord: pulled bundle \(rejection.index + 1) rejected: \(rejection.error.message)")
                 }
@@ -126,9 +150,13 @@ struct SyncCommand: AsyncParsableCommand {
         writeLine("stopped (signal \(signal)); \(await engine.feedBundlesReceived) bundles received live")
     }
 
-    /// A sync error as the CLI's failure: refusals that repeating cannot fix are exit 2.
+    /// A sync error as the CLI's failure: refusals that repeating cannot fix are exit 2;
+    /// this device's own clock or forked history is exit 4.
     static func failure(_ error: ConcordSyncError) -> CLIFailure {
-        let refused = (error.code == .relayRefused && !error.isTransient && [403, 409, 422].contains(error.httpStatus ?? 0)) || error.code == .peerRefused
+        if error.code == .needsAttention { return CLIFailure(message: error.message, status: Exit.attention) }
+        let refused =
+            (error.code == .relayRefused && !error.isTransient && [403, 409, 422].contains(error.httpStatus ?? 0))
+            || error.code == .peerRefused
         return CLIFailure(message: error.message, status: refused ? Exit.rejected : Exit.failure)
     }
 }
@@ -183,14 +211,14 @@ func runUntilSignal(_ engine: SyncEngine, storePath: String, started: () async -
         }
     }
     await started()
-    // Writes of other `concord` commands on this store are pending in the store but
-    // unknown to this process's replica: seal them through a fresh instance, then
-    // the engine sends the sealed bundles.
+    // Writes of other `concord` commands on this store wait in its pending queue: the
+    // engine's replica seals them from there (sealing reads the store), then the engine
+    // sends the sealed bundles.
     let sealer = Task {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
             if let pending = try? await engine.replica.status().pendingOperations, pending > 0 {
-                _ = try? await Replica.open(at: storePath).seal()
+                _ = try? await engine.replica.seal()
                 engine.signal.notify()
             }
         }

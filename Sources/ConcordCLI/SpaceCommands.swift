@@ -20,7 +20,7 @@ struct Init: AsyncParsableCommand {
     var plaintext = false
 
     func run() async throws {
-        let replica = try Replica.create(at: options.path, encrypted: !plaintext)
+        let replica = try Replica.create(at: options.path, encrypted: !plaintext, options: StoreOptions.replicaOptions)
         print(replica.spaceID.hex)
     }
 }
@@ -66,7 +66,7 @@ struct Join: AsyncParsableCommand {
 
     func run() async throws {
         let invite = try InviteToken(token.trimmingCharacters(in: .whitespacesAndNewlines))
-        let replica = try Replica.join(invite, at: options.path)
+        let replica = try Replica.join(invite, at: options.path, options: StoreOptions.replicaOptions)
         print(replica.spaceID.hex)
     }
 }

@@ -17,12 +17,25 @@ struct StoreOptions: ParsableArguments {
     /// Opens the existing replica.
     func open() throws -> Replica {
         do {
-            return try Replica.open(at: path)
+            return try Replica.open(at: path, options: Self.replicaOptions)
         } catch let error as ConcordError where error.code == .noReplica {
             // Only when the directory holds none of a replica's files: a damaged one
             // (.storeDamaged) keeps its own message, which never suggests `init`.
             throw CLIFailure(message: "no replica in \(path); create one with `concord init` or join a space with `concord join TOKEN` (choose the directory with --store DIR or $CONCORD_STORE)")
         }
+    }
+}
+
+extension StoreOptions {
+    /// The replica options of every command: the system clock, shifted by
+    /// `CONCORD_CLOCK_OFFSET_MS` milliseconds when set (negative: behind). The variable
+    /// exists to test what wrong clocks do (`Specs/hlc.md` §9); it is never needed in use.
+    static var replicaOptions: Replica.Options {
+        var options = Replica.Options()
+        if let text = ProcessInfo.processInfo.environment["CONCORD_CLOCK_OFFSET_MS"], let offset = Int64(text) {
+            options.physicalClock = ShiftedClock(offset: offset)
+        }
+        return options
     }
 }
 

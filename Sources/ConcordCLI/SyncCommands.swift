@@ -119,7 +119,9 @@ struct Import: AsyncParsableCommand {
                 total.duplicates += summary.duplicates
                 total.held += summary.held
                 total.forks += summary.forks
+                total.forkedPlaces += summary.forkedPlaces
                 total.rejected += summary.rejected
+                Output.warnVoided(summary.voided, in: file)
             } catch let error as ConcordSyncError {
                 bar.finish()
                 rejectedFiles += 1
@@ -129,6 +131,7 @@ struct Import: AsyncParsableCommand {
         }
         let rejected = total.rejected.count + rejectedFiles
         print("applied \(total.applied), duplicate \(total.duplicates), held \(total.held), fork \(total.forks), rejected \(rejected)")
+        if let status = try await Output.reportAfterImport(total, replica: replica) { throw ExitCode(status) }
         if rejected > 0 {
             throw ExitCode(Exit.rejected)
         }
@@ -167,8 +170,10 @@ struct SyncFolder: AsyncParsableCommand {
         for (file, summary) in report.imported { print("imported \(file): \(summary)") }
         for (file, reason) in report.skipped { Output.error("concord: warning: skipped \(file): \(reason)") }
         for (file, error) in report.rejected { Output.error("concord: \(file) rejected: \(error.message)") }
+        Output.warnVoided(report.total.voided)
         let total = report.total
         print("applied \(total.applied), duplicate \(total.duplicates), held \(total.held), fork \(total.forks), rejected \(total.rejected.count + report.rejected.count)")
+        if let status = try await Output.reportAfterImport(total, replica: replica) { throw ExitCode(status) }
         if !total.rejected.isEmpty || !report.rejected.isEmpty { throw ExitCode(Exit.rejected) }
     }
 }

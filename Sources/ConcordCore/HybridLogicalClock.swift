@@ -105,19 +105,39 @@ public struct HybridLogicalClock: Sendable {
     }
 
     /// Checks `remote` against the drift bound without changing the clock.
-    /// - Throws: ``ConcordCoreError/Code/clockDriftExceeded``.
+    /// - Throws: ``ConcordCoreError/Code/clockDriftExceeded``; the message gives both
+    ///   readings as UTC dates.
     public func checkDrift(_ remote: HLCTimestamp, physical: UInt64) throws {
         if remote.milliseconds > Self.saturatingAdd(physical, maxDrift) {
             let ahead = remote.milliseconds - physical
             throw ConcordCoreError(
                 .clockDriftExceeded,
-                "a remote clock reading (\(remote)) is \(ahead / 1000) s ahead of this device's clock, more than the allowed \(maxDrift / 1000) s; check the date and time settings of both devices, then sync again"
+                "a change is dated \(remote.calendarText) but this device's clock says \(CalendarTime.text(physical)): it is \(CalendarTime.duration(ahead)) ahead (at most \(CalendarTime.duration(maxDrift)) are allowed); if this device's date and time are wrong, set them; otherwise set the date and time of the device that made the change; then sync again"
             )
         }
     }
 
+    /// Whether ``last`` is more than ``maxDrift`` ahead of physical time `physical`: the
+    /// next reading would be refused by every peer whose clock agrees with this one
+    /// (`Specs/hlc.md` §9). Either the physical clock is now behind (it was reset), or
+    /// this clock issued or accepted readings while the physical clock was ahead.
+    /// - Parameters:
+    ///   - physical: Physical time in milliseconds.
+    public func runsAhead(ofPhysical physical: UInt64) -> Bool {
+        last.milliseconds > Self.saturatingAdd(physical, maxDrift)
+    }
+
+    /// Raises ``last`` to a reading this replica persisted itself (another process on the
+    /// same store may have moved it on): afterwards `last >= persisted`. Unlike
+    /// ``observe(_:)`` there is no drift check, because the reading is this replica's own.
+    /// - Parameters:
+    ///   - persisted: The stored reading.
+    public mutating func resume(from persisted: HLCTimestamp) {
+        if persisted > last { last = persisted }
+    }
+
     /// `a + b`, or `UInt64.max` instead of overflowing (a `maxDrift` of `.max` means "no limit").
-    static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
+    package static func saturatingAdd(_ a: UInt64, _ b: UInt64) -> UInt64 {
         let (sum, overflow) = a.addingReportingOverflow(b)
         return overflow ? .max : sum
     }
@@ -136,9 +156,15 @@ public struct HybridLogicalClock: Sendable {
         }
         let ms = t.milliseconds + 1
         guard ms <= Self.saturatingAdd(physical, maxDrift), ms <= HLCTimestamp.maxMilliseconds else {
+            if t.milliseconds > Self.saturatingAdd(physical, maxDrift) {
+                throw ConcordCoreError(
+                    .clockCounterOverflow,
+                    "this device's clock says \(CalendarTime.text(physical)) but the replica already holds changes dated \(t.calendarText), \(CalendarTime.duration(t.milliseconds - physical)) later, and no further reading fits before then; if the date and time are wrong, set them; if they are right, the device wrote with a wrong clock before and must continue under a new identity (Specs/hlc.md section 9)"
+                )
+            }
             throw ConcordCoreError(
                 .clockCounterOverflow,
-                "the clock's logical counter is exhausted at \(t) and cannot advance further ahead of physical time; wait a moment and retry (too many events within the allowed drift window)"
+                "more than 65,536 changes were made within one millisecond at \(t.calendarText) and the clock may not run further ahead of physical time; wait a moment and retry"
             )
         }
         return HLCTimestamp(milliseconds: ms, counter: 0)

@@ -25,6 +25,27 @@ public struct SystemClock: PhysicalClock {
     }
 }
 
+/// The system clock shifted by a fixed offset: what a device whose date and time are set
+/// wrong reads. `concord` uses it for `CONCORD_CLOCK_OFFSET_MS` (tests of wrong clocks).
+///
+/// ```swift
+/// let yearAhead = ShiftedClock(offset: 365 * 86_400_000)
+/// let reset = ShiftedClock(offset: 946_684_800_000 - Int64(SystemClock().nowMilliseconds()))  // ~2000-01-01
+/// ```
+public struct ShiftedClock: PhysicalClock {
+    /// Milliseconds added to the system clock (negative: behind).
+    public var offset: Int64
+
+    /// A clock `offset` milliseconds from the system clock.
+    public init(offset: Int64) { self.offset = offset }
+
+    public func nowMilliseconds() -> UInt64 {
+        let (shifted, overflow) = Int64(clamping: SystemClock().nowMilliseconds()).addingReportingOverflow(offset)
+        if overflow { return offset < 0 ? 0 : HLCTimestamp.maxMilliseconds }
+        return UInt64(max(0, shifted))
+    }
+}
+
 /// A clock that always reads the same fixed time; for tests and examples.
 public struct FixedClock: PhysicalClock {
     /// The reading.

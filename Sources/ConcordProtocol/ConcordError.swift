@@ -42,6 +42,8 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case noReplica
             case storeDamaged
             case invalidModel
+            case identityChanged
+            case needsRecovery
             case valueTooLarge
         }
 
@@ -110,6 +112,14 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let storeDamaged = Code(.storeDamaged)
         /// An app model cannot be mapped to or from a record (Codable mapping).
         public static let invalidModel = Code(.invalidModel)
+        /// The store now belongs to another device identity than this `Replica` instance
+        /// (it was recovered by another process, `Specs/hlc.md` §9): open it again.
+        public static let identityChanged = Code(.identityChanged)
+        /// This device cannot go on under its identity: its bundle chain forked (a copied
+        /// or restored store wrote too) or it wrote with a clock far ahead. The message
+        /// says what happened; `Replica.recover()` (`concord recover`) continues under a
+        /// new identity without losing a write (`Specs/sync-protocol.md` §5).
+        public static let needsRecovery = Code(.needsRecovery)
         /// A local write holds a value larger than the replica accepts
         /// (`Replica.Options.maxValueBytes`): it would make a bundle too large to push.
         public static let valueTooLarge = Code(.valueTooLarge)

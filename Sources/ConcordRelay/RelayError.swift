@@ -122,7 +122,8 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
         self.retryAfter = retryAfter
     }
 
-    /// For ``Code/missingPredecessor``: the author and the sequence the relay needs next.
+    /// For ``Code/missingPredecessor``: the author and the sequence the relay needs next;
+    /// for ``Code/fork``: the author and the sequence that forks.
     public var expected: (author: PublicKey, sequence: UInt64)? {
         expectedDetail.map { ($0.author, $0.sequence) }
     }
@@ -144,6 +145,9 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
             "device \(author.hex.prefix(8)) already has bundle \(sequence) \(stored.shortDescription) here; the pushed \(pushed.shortDescription) forks its history and is refused. The device's key may be in use on two machines"
         )
         error.forkDetail = ForkDetail(author: author, sequence: sequence, stored: stored, pushed: pushed)
+        // The forked place travels in the body's `expected`, so the pushing device can
+        // tell whether its own chain forked and where (`Specs/sync-protocol.md` §5).
+        error.expectedDetail = Expected(author: author, sequence: sequence)
         return error
     }
 

@@ -54,7 +54,10 @@ struct Contents: Sendable {
     var metadata: [ByteString: [UInt8]] = [:]
     var records: [Key: StoredRecord] = [:]
     var collectionIDs: [ByteString: Set<RecordID>] = [:]
-    var bundles: [StoredBundle] = []
+    /// Chain bundles by position − 1; a slot is `nil` once a recovery removed its bundle
+    /// (positions are never reused).
+    var bundles: [StoredBundle?] = []
+    var bundleCount = 0
     var chains: [PublicKey: [Int]] = [:]
     var held: [AuthorPlace: StoredBundle] = [:]
     var quarantined: [StoredBundle] = []
@@ -100,14 +103,14 @@ final class MemoryTransaction: StoreWriter {
 
     func chainHeads() throws -> [PublicKey: ChainHead] {
         contents.chains.mapValues { chain in
-            let last = contents.bundles[chain.last!]
+            let last = contents.bundles[chain.last!]!
             return ChainHead(sequence: last.sequence, id: last.id)
         }
     }
 
     func chainHead(of author: PublicKey) throws -> ChainHead? {
-        guard let index = contents.chains[author]?.last else { return nil }
-        return ChainHead(sequence: contents.bundles[index].sequence, id: contents.bundles[index].id)
+        guard let index = contents.chains[author]?.last, let head = contents.bundles[index] else { return nil }
+        return ChainHead(sequence: head.sequence, id: head.id)
     }
 
     func containsBundle(_ id: Digest32) throws -> Bool {
@@ -122,10 +125,10 @@ final class MemoryTransaction: StoreWriter {
     func bundles(after position: Int64, limit: Int) throws -> [StoredBundle] {
         let start = Int(clamping: max(0, position))
         guard start < contents.bundles.count else { return [] }
-        return Array(contents.bundles[start...].prefix(max(0, limit)))
+        return Array(contents.bundles[start...].lazy.compactMap { $0 }.prefix(max(0, limit)))
     }
 
-    func bundleCount() throws -> Int { contents.bundles.count }
+    func bundleCount() throws -> Int { contents.bundleCount }
 
     func bundle(at position: Int64) throws -> StoredBundle? {
         guard position >= 1, position <= Int64(contents.bundles.count) else { return nil }
@@ -181,6 +184,7 @@ final class MemoryTransaction: StoreWriter {
         stored.position = Int64(contents.bundles.count + 1)
         contents.chains[bundle.author, default: []].append(contents.bundles.count)
         contents.bundles.append(stored)
+        contents.bundleCount += 1
         contents.chainIDs.insert(bundle.id)
     }
 
@@ -220,5 +224,34 @@ final class MemoryTransaction: StoreWriter {
         contents.pending.removeAll()
         for key in contents.unsealedRecords { contents.records[key]?.localSequence = sequence }
         contents.unsealedRecords.removeAll()
+    }
+
+    func removeChainBundles(of author: PublicKey, after sequence: UInt64) throws -> [StoredBundle] {
+        guard let chain = contents.chains[author], UInt64(chain.count) > sequence else { return [] }
+        let kept = Int(sequence)
+        var removed: [StoredBundle] = []
+        for index in chain[kept...] {
+            guard let bundle = contents.bundles[index] else { continue }
+            removed.append(bundle)
+            contents.bundles[index] = nil
+            contents.bundleCount -= 1
+            contents.chainIDs.remove(bundle.id)
+        }
+        contents.chains[author] = kept == 0 ? nil : Array(chain[..<kept])
+        return removed
+    }
+
+    func replacePendingOperations(_ ops: [RecordOperation]) throws { contents.pending = ops }
+
+    func rebaseLocalSequences(acknowledged: UInt64) throws {
+        for (key, record) in contents.records {
+            guard let sequence = record.localSequence, sequence != StoredRecord.unsealed else { continue }
+            if sequence <= acknowledged {
+                contents.records[key]?.localSequence = nil
+            } else {
+                contents.records[key]?.localSequence = StoredRecord.unsealed
+                contents.unsealedRecords.insert(key)
+            }
+        }
     }
 }

@@ -67,15 +67,18 @@ final class SQLiteTransaction: StoreWriter {
 
     func metadata(_ key: String) throws -> [UInt8]? {
         try mapping {
-            try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = CAST(? AS TEXT)"), arguments: [Self.text(key)]).map { Array($0) }
+            try Data.fetchOne(db.cachedStatement(sql: "SELECT value FROM meta WHERE key = CAST(? AS TEXT)"), arguments: [Self.text(key)])
+                .map { Array($0) }
         }
     }
 
     func setMetadata(_ value: [UInt8]?, for key: String) throws {
         try mapping {
             if let value {
-                try db.cachedStatement(sql: "INSERT INTO meta (key, value) VALUES (CAST(? AS TEXT), ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-                    .execute(arguments: [Self.text(key), Data(value)])
+                try db.cachedStatement(
+                    sql: "INSERT INTO meta (key, value) VALUES (CAST(? AS TEXT), ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                )
+                .execute(arguments: [Self.text(key), Data(value)])
             } else {
                 try db.cachedStatement(sql: "DELETE FROM meta WHERE key = CAST(? AS TEXT)").execute(arguments: [Self.text(key)])
             }
@@ -85,18 +88,21 @@ final class SQLiteTransaction: StoreWriter {
     // MARK: Records
 
     func record(_ id: RecordID, in collection: String) throws -> StoredRecord? {
-        try mapping { try usingHotStatements {
-            let statement = try cached(&readRecordStatement, "SELECT state, local_seq FROM records WHERE collection = CAST(? AS TEXT) AND id = ?")
-            statement.bind(text: collection, at: 1)
-            statement.bind(id: id, at: 2)
-            return try statement.fetchOne { row in
-                guard sqlite3_column_type(row, 0) != SQLITE_NULL else { throw StoreError(.decoding, "a record row has no state") }
-                let count = Int(sqlite3_column_bytes(row, 0))
-                let state = count == 0 ? [] : Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(row, 0), count: count))
-                let sequence = sqlite3_column_type(row, 1) == SQLITE_NULL ? nil : UInt64(bitPattern: sqlite3_column_int64(row, 1))
-                return StoredRecord(state: try Self.recordState(state), localSequence: sequence)
+        try mapping {
+            try usingHotStatements {
+                let statement = try cached(
+                    &readRecordStatement, "SELECT state, local_seq FROM records WHERE collection = CAST(? AS TEXT) AND id = ?")
+                statement.bind(text: collection, at: 1)
+                statement.bind(id: id, at: 2)
+                return try statement.fetchOne { row in
+                    guard sqlite3_column_type(row, 0) != SQLITE_NULL else { throw StoreError(.decoding, "a record row has no state") }
+                    let count = Int(sqlite3_column_bytes(row, 0))
+                    let state = count == 0 ? [] : Array(UnsafeRawBufferPointer(start: sqlite3_column_blob(row, 0), count: count))
+                    let sequence = sqlite3_column_type(row, 1) == SQLITE_NULL ? nil : UInt64(bitPattern: sqlite3_column_int64(row, 1))
+                    return StoredRecord(state: try Self.recordState(state), localSequence: sequence)
+                }
             }
-        } }
+        }
     }
 
     static func recordState(_ bytes: [UInt8]) throws -> RecordState {
@@ -117,56 +123,71 @@ final class SQLiteTransaction: StoreWriter {
     }
 
     func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: StoredRecord?) throws {
-        try mapping { try usingHotStatements {
-            // `previous` says whether the row exists: a plain UPDATE or INSERT is one b-tree
-            // search, an upsert of an existing row two. An UPDATE that leaves `local_seq`
-            // as it is (every remote change) does not name it, so SQLite skips the partial
-            // index `records_unsealed` (a cursor opened and closed per row). Same
-            // parameter numbers in all three.
-            let keepsSequence = previous != nil && previous?.localSequence == record.localSequence
-            let statement = if keepsSequence {
-                try cached(&updateRecordStateStatement, "UPDATE records SET state = ?3, visible = ?4 WHERE collection = CAST(?1 AS TEXT) AND id = ?2")
-            } else if previous != nil {
-                try cached(&updateRecordStatement, "UPDATE records SET state = ?3, visible = ?4, local_seq = ?5 WHERE collection = CAST(?1 AS TEXT) AND id = ?2")
-            } else {
-                try cached(&insertRecordStatement, "INSERT INTO records (collection, id, state, visible, local_seq) VALUES (CAST(?1 AS TEXT), ?2, ?3, ?4, ?5)")
-            }
-            statement.bind(text: collection, at: 1)
-            statement.bind(id: id, at: 2)
-            record.state.storageEncoding().withUnsafeBytes { statement.bind(bytes: $0, at: 3) }
-            statement.bind(record.state.isVisible ? 1 : 0, at: 4)
-            if !keepsSequence { statement.bind(record.localSequence.map { Int64(bitPattern: $0) }, at: 5) }
-            try statement.execute()
-
-            // The field index holds the registers of the record (a deleted record has none).
-            // A register's row is rewritten when its value changed (a write that only moved
-            // the stamp leaves the same row). A register of `previous` has its row; a new
-            // one has none.
-            let (changed, removed) = record.state.registerChanges(since: previous?.state)
-            for (name, register, existed) in changed {
-                let indexed = IndexedValue(register.value)
-                let statement = existed
-                    ? try cached(&updateFieldStatement, """
-                        UPDATE fields SET type = ?1, value = CASE WHEN ?1 = 4 THEN CAST(?2 AS TEXT) ELSE ?2 END
-                        WHERE collection = CAST(?3 AS TEXT) AND record_id = ?4 AND name = CAST(?5 AS TEXT)
-                        """)
-                    : try cached(&insertFieldStatement, """
-                        INSERT INTO fields (collection, record_id, name, type, value)
-                        VALUES (CAST(?3 AS TEXT), ?4, CAST(?5 AS TEXT), ?1, CASE WHEN ?1 = 4 THEN CAST(?2 AS TEXT) ELSE ?2 END)
-                        """)
-                statement.bind(Int64(indexed.type), at: 1)
-                statement.bind(value: register.value, at: 2)
-                statement.bind(text: collection, at: 3)
-                statement.bind(id: id, at: 4)
-                statement.bind(text: name.string, at: 5)
+        try mapping {
+            try usingHotStatements {
+                // `previous` says whether the row exists: a plain UPDATE or INSERT is one b-tree
+                // search, an upsert of an existing row two. An UPDATE that leaves `local_seq`
+                // as it is (every remote change) does not name it, so SQLite skips the partial
+                // index `records_unsealed` (a cursor opened and closed per row). Same
+                // parameter numbers in all three.
+                let keepsSequence = previous != nil && previous?.localSequence == record.localSequence
+                let statement =
+                    if keepsSequence {
+                        try cached(
+                            &updateRecordStateStatement,
+                            "UPDATE records SET state = ?3, visible = ?4 WHERE collection = CAST(?1 AS TEXT) AND id = ?2")
+                    } else if previous != nil {
+                        try cached(
+                            &updateRecordStatement,
+                            "UPDATE records SET state = ?3, visible = ?4, local_seq = ?5 WHERE collection = CAST(?1 AS TEXT) AND id = ?2")
+                    } else {
+                        try cached(
+                            &insertRecordStatement,
+                            "INSERT INTO records (collection, id, state, visible, local_seq) VALUES (CAST(?1 AS TEXT), ?2, ?3, ?4, ?5)")
+                    }
+                statement.bind(text: collection, at: 1)
+                statement.bind(id: id, at: 2)
+                record.state.storageEncoding().withUnsafeBytes { statement.bind(bytes: $0, at: 3) }
+                statement.bind(record.state.isVisible ? 1 : 0, at: 4)
+                if !keepsSequence { statement.bind(record.localSequence.map { Int64(bitPattern: $0) }, at: 5) }
                 try statement.execute()
+
+                // The field index holds the registers of the record (a deleted record has none).
+                // A register's row is rewritten when its value changed (a write that only moved
+                // the stamp leaves the same row). A register of `previous` has its row; a new
+                // one has none.
+                let (changed, removed) = record.state.registerChanges(since: previous?.state)
+                for (name, register, existed) in changed {
+                    let indexed = IndexedValue(register.value)
+                    let statement =
+                        existed
+                        ? try cached(
+                            &updateFieldStatement,
+                            """
+                            UPDATE fields SET type = ?1, value = CASE WHEN ?1 = 4 THEN CAST(?2 AS TEXT) ELSE ?2 END
+                            WHERE collection = CAST(?3 AS TEXT) AND record_id = ?4 AND name = CAST(?5 AS TEXT)
+                            """)
+                        : try cached(
+                            &insertFieldStatement,
+                            """
+                            INSERT INTO fields (collection, record_id, name, type, value)
+                            VALUES (CAST(?3 AS TEXT), ?4, CAST(?5 AS TEXT), ?1, CASE WHEN ?1 = 4 THEN CAST(?2 AS TEXT) ELSE ?2 END)
+                            """)
+                    statement.bind(Int64(indexed.type), at: 1)
+                    statement.bind(value: register.value, at: 2)
+                    statement.bind(text: collection, at: 3)
+                    statement.bind(id: id, at: 4)
+                    statement.bind(text: name.string, at: 5)
+                    try statement.execute()
+                }
+                if !removed.isEmpty {
+                    let (collectionText, idData) = (Self.text(collection), Self.idValue(id))
+                    let delete = try db.cachedStatement(
+                        sql: "DELETE FROM fields WHERE collection = CAST(? AS TEXT) AND record_id = ? AND name = CAST(? AS TEXT)")
+                    for name in removed { try delete.execute(arguments: [collectionText, idData, Self.text(name.string)]) }
+                }
             }
-            if !removed.isEmpty {
-                let (collectionText, idData) = (Self.text(collection), Self.idValue(id))
-                let delete = try db.cachedStatement(sql: "DELETE FROM fields WHERE collection = CAST(? AS TEXT) AND record_id = ? AND name = CAST(? AS TEXT)")
-                for name in removed { try delete.execute(arguments: [collectionText, idData, Self.text(name.string)]) }
-            }
-        } }
+        }
     }
 
     /// A value as bound for `fields.value` (see `Specs/storage-schema.md`). A string is
@@ -239,7 +260,9 @@ final class SQLiteTransaction: StoreWriter {
         var whereArguments: [DatabaseValue] = [text(query.collection)]
         for (i, filter) in query.filters.enumerated() {
             let alias = "f\(i)"
-            joins.append("JOIN fields \(alias) ON \(alias).collection = r.collection AND \(alias).record_id = r.id AND \(alias).name = CAST(? AS TEXT)")
+            joins.append(
+                "JOIN fields \(alias) ON \(alias).collection = r.collection AND \(alias).record_id = r.id AND \(alias).name = CAST(? AS TEXT)"
+            )
             joinArguments.append(text(filter.field))
             let operand = filter.condition.operand
             let indexed = IndexedValue(operand)
@@ -296,7 +319,8 @@ final class SQLiteTransaction: StoreWriter {
 
     func collections() throws -> [String] {
         try mapping {
-            try Data.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT CAST(collection AS BLOB) AS name FROM records ORDER BY name")).map(Self.string)
+            try Data.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT CAST(collection AS BLOB) AS name FROM records ORDER BY name")).map(
+                Self.string)
         }
     }
 
@@ -315,7 +339,10 @@ final class SQLiteTransaction: StoreWriter {
 
     func chainHead(of author: PublicKey) throws -> ChainHead? {
         try mapping {
-            guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, id FROM chain_heads WHERE author = ?"), arguments: [Data(author.bytes)]) else { return nil }
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT seq, id FROM chain_heads WHERE author = ?"), arguments: [Data(author.bytes)])
+            else { return nil }
             return ChainHead(sequence: UInt64(bitPattern: row[0]), id: try Self.digest(row[1]))
         }
     }
@@ -332,14 +359,16 @@ final class SQLiteTransaction: StoreWriter {
 
     func bundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
         try mapping {
-            let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE author = ? AND seq = ?")
+            let statement = try db.cachedStatement(
+                sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE author = ? AND seq = ?")
             return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
         }
     }
 
     func bundles(after position: Int64, limit: Int) throws -> [StoredBundle] {
         try mapping {
-            let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE position > ? ORDER BY position LIMIT ?")
+            let statement = try db.cachedStatement(
+                sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE position > ? ORDER BY position LIMIT ?")
             return try Row.fetchAll(statement, arguments: [position, max(0, limit)]).map(Self.bundle)
         }
     }
@@ -353,14 +382,16 @@ final class SQLiteTransaction: StoreWriter {
 
     func indexedBundlePositions(touching id: RecordID, in collection: String) throws -> [Int64] {
         try mapping {
-            let statement = try db.cachedStatement(sql: "SELECT position FROM record_bundles WHERE collection = CAST(? AS TEXT) AND record_id = ? ORDER BY position")
+            let statement = try db.cachedStatement(
+                sql: "SELECT position FROM record_bundles WHERE collection = CAST(? AS TEXT) AND record_id = ? ORDER BY position")
             return try Int64.fetchAll(statement, arguments: [Self.text(collection), Self.idValue(id)])
         }
     }
 
     func indexBundle(at position: Int64, touching records: [StoredRecordKey]) throws {
         try mapping {
-            let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO record_bundles (collection, record_id, position) VALUES (CAST(? AS TEXT), ?, ?)")
+            let statement = try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO record_bundles (collection, record_id, position) VALUES (CAST(? AS TEXT), ?, ?)")
             for record in records {
                 try statement.execute(arguments: [Self.text(record.collection), Self.idValue(record.id), position])
             }
@@ -375,18 +406,27 @@ final class SQLiteTransaction: StoreWriter {
         try mapping {
             let head = try chainHead(of: bundle.author)
             guard bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? Digest32.zero) else {
-                throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
+                throw StoreError(
+                    .constraint,
+                    "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
             }
             let id = Data(bundle.id.bytes)
-            guard try !(Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM bundles WHERE id = ?)"), arguments: [id]) ?? false) else {
-                throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) has the id of a bundle already in a chain")
+            guard
+                try
+                    !(Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM bundles WHERE id = ?)"), arguments: [id]) ?? false)
+            else {
+                throw StoreError(
+                    .constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) has the id of a bundle already in a chain")
             }
             let author = Data(bundle.author.bytes)
             let sequence = Int64(bitPattern: bundle.sequence)
             try db.cachedStatement(sql: "INSERT INTO bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)")
                 .execute(arguments: [id, author, sequence, Data(bundle.previous.bytes), Data(bundle.bytes)])
-            try db.cachedStatement(sql: "INSERT INTO chain_heads (author, seq, id) VALUES (?, ?, ?) ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, id = excluded.id")
-                .execute(arguments: [author, sequence, id])
+            try db.cachedStatement(
+                sql:
+                    "INSERT INTO chain_heads (author, seq, id) VALUES (?, ?, ?) ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, id = excluded.id"
+            )
+            .execute(arguments: [author, sequence, id])
         }
     }
 
@@ -394,20 +434,24 @@ final class SQLiteTransaction: StoreWriter {
 
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
         try mapping {
-            let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles WHERE author = ? AND seq = ?")
+            let statement = try db.cachedStatement(
+                sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles WHERE author = ? AND seq = ?")
             return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
         }
     }
 
     func heldBundles() throws -> [StoredBundle] {
         try mapping {
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles ORDER BY author, seq")).map(Self.bundle)
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles ORDER BY author, seq"))
+                .map(Self.bundle)
         }
     }
 
     func quarantinedBundles() throws -> [StoredBundle] {
         try mapping {
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM quarantined_bundles ORDER BY position")).map(Self.bundle)
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM quarantined_bundles ORDER BY position")
+            ).map(Self.bundle)
         }
     }
 
@@ -416,9 +460,10 @@ final class SQLiteTransaction: StoreWriter {
             let author = Data(bundle.author.bytes)
             let sequence = Int64(bitPattern: bundle.sequence)
             let id = Data(bundle.id.bytes)
-            let taken = try Bool.fetchOne(
-                db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM held_bundles WHERE (author = ? AND seq = ?) OR id = ?)"),
-                arguments: [author, sequence, id]) ?? false
+            let taken =
+                try Bool.fetchOne(
+                    db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM held_bundles WHERE (author = ? AND seq = ?) OR id = ?)"),
+                    arguments: [author, sequence, id]) ?? false
             guard !taken else {
                 throw StoreError(.constraint, "a bundle is already held at sequence \(bundle.sequence) of \(bundle.author.hex.prefix(8))")
             }
@@ -436,8 +481,13 @@ final class SQLiteTransaction: StoreWriter {
 
     func quarantineBundle(_ bundle: StoredBundle) throws {
         try mapping {
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO quarantined_bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)")
-                .execute(arguments: [Data(bundle.id.bytes), Data(bundle.author.bytes), Int64(bitPattern: bundle.sequence), Data(bundle.previous.bytes), Data(bundle.bytes)])
+            try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO quarantined_bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)"
+            )
+            .execute(arguments: [
+                Data(bundle.id.bytes), Data(bundle.author.bytes), Int64(bitPattern: bundle.sequence), Data(bundle.previous.bytes),
+                Data(bundle.bytes),
+            ])
         }
     }
 
@@ -479,14 +529,63 @@ final class SQLiteTransaction: StoreWriter {
     func markPendingSealed(sequence: UInt64) throws {
         try mapping {
             try db.cachedStatement(sql: "DELETE FROM pending_ops").execute()
-            try db.cachedStatement(sql: "UPDATE records SET local_seq = ? WHERE local_seq = 0").execute(arguments: [Int64(bitPattern: sequence)])
+            try db.cachedStatement(sql: "UPDATE records SET local_seq = ? WHERE local_seq = 0").execute(arguments: [
+                Int64(bitPattern: sequence)
+            ])
+        }
+    }
+
+    // MARK: Recovery
+
+    func removeChainBundles(of author: PublicKey, after sequence: UInt64) throws -> [StoredBundle] {
+        try mapping {
+            let key = Data(author.bytes)
+            let above = Int64(bitPattern: sequence)
+            let removed = try Row.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE author = ? AND seq > ? ORDER BY seq"),
+                arguments: [key, above]
+            ).map(Self.bundle)
+            guard !removed.isEmpty else { return [] }
+            try db.cachedStatement(sql: "DELETE FROM bundles WHERE author = ? AND seq > ?").execute(arguments: [key, above])
+            if sequence == 0 {
+                try db.cachedStatement(sql: "DELETE FROM chain_heads WHERE author = ?").execute(arguments: [key])
+            } else {
+                guard
+                    let head = try Data.fetchOne(
+                        db.cachedStatement(sql: "SELECT id FROM bundles WHERE author = ? AND seq = ?"), arguments: [key, above])
+                else {
+                    throw StoreError(.constraint, "the chain of \(author.hex.prefix(8)) has no bundle \(sequence) to end at")
+                }
+                try db.cachedStatement(sql: "UPDATE chain_heads SET seq = ?, id = ? WHERE author = ?").execute(arguments: [
+                    above, head, key,
+                ])
+            }
+            return removed
+        }
+    }
+
+    func replacePendingOperations(_ ops: [RecordOperation]) throws {
+        try mapping { try db.cachedStatement(sql: "DELETE FROM pending_ops").execute() }
+        try appendPendingOperations(ops)
+    }
+
+    func rebaseLocalSequences(acknowledged: UInt64) throws {
+        try mapping {
+            let bound = Int64(bitPattern: acknowledged)
+            try db.cachedStatement(sql: "UPDATE records SET local_seq = NULL WHERE local_seq > 0 AND local_seq <= ?").execute(arguments: [
+                bound
+            ])
+            try db.cachedStatement(sql: "UPDATE records SET local_seq = 0 WHERE local_seq > ?").execute(arguments: [bound])
         }
     }
 
     // MARK: Row decoding
 
     static func key(_ data: Data) throws -> PublicKey {
-        do { return try PublicKey(bytes: data) } catch { throw StoreError(.decoding, "a stored author key is invalid; the store is damaged") }
+        do { return try PublicKey(bytes: data) } catch {
+            throw StoreError(.decoding, "a stored author key is invalid; the store is damaged")
+        }
     }
 
     static func digest(_ data: Data) throws -> Digest32 {

@@ -131,4 +131,19 @@ public protocol StoreWriter: StoreReader {
     /// Empties the unsealed queue and marks every record written since the last seal as
     /// sealed into this device's bundle `sequence`.
     func markPendingSealed(sequence: UInt64) throws
+
+    /// Takes `author`'s chain bundles above `sequence` out of the chain and returns them,
+    /// in sequence order; the head becomes bundle `sequence` (no head for 0). Held and
+    /// quarantined bundles are not touched. Only a recovery does this
+    /// (`Specs/sync-protocol.md` §5): a chain otherwise only grows.
+    func removeChainBundles(of author: PublicKey, after sequence: UInt64) throws -> [StoredBundle]
+
+    /// Replaces the unsealed queue with `ops` (in order; empty clears it). Records keep
+    /// their sync bookkeeping.
+    func replacePendingOperations(_ ops: [RecordOperation]) throws
+
+    /// Re-bases every record's own-bundle sequence after this device continued under a
+    /// new identity: sequences `1...acknowledged` become `nil` (synced), later ones become
+    /// ``StoredRecord/unsealed``; `nil` and `unsealed` stay.
+    func rebaseLocalSequences(acknowledged: UInt64) throws
 }

@@ -1,3 +1,5 @@
+import Concord
+
 /// The one error type of the `ConcordSync` module: bundle files, folder sync, the
 /// relay client (``RelayClient``, ``SyncEngine``) and peers (``PeerNode``, discovery).
 ///
@@ -31,6 +33,7 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
             case peerRefused
             case peerProtocol
             case discoveryFailed
+            case needsAttention
         }
 
         private let kind: Kind
@@ -73,6 +76,10 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
         public static let peerProtocol = Code(.peerProtocol)
         /// LAN discovery could not start (no usable network interface, mDNS port refused).
         public static let discoveryFailed = Code(.discoveryFailed)
+        /// This device needs its owner: its clock is wrong or its history forked
+        /// (``ConcordSyncError/problem`` says which and what to do; `Specs/sync-protocol.md`
+        /// §5). Sync resumes once it is put right.
+        public static let needsAttention = Code(.needsAttention)
 
         /// The code's name, for example `checksumMismatch`.
         public var description: String { kind.rawValue }
@@ -88,6 +95,13 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
     public var relayCode: String?
     /// For `429` and `503` refusals: the relay's `Retry-After`, in seconds.
     public var retryAfter: Double?
+    /// For `409 missing-predecessor` and `409 fork`: the author (hex) and the sequence the
+    /// relay names (where to resume, or the place that forks).
+    public var expectedAuthor: String?
+    /// See ``expectedAuthor``.
+    public var expectedSequence: UInt64?
+    /// For ``Code/needsAttention``: what is wrong with this device.
+    public var problem: ReplicaProblem?
 
     /// Creates an error.
     /// - Parameters:
@@ -128,6 +142,15 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
 
     /// `checksumMismatch: <message>`.
     public var description: String { "\(code): \(message)" }
+
+    /// A problem of this device as an error.
+    /// - Parameters:
+    ///   - problem: What is wrong.
+    public static func needsAttention(_ problem: ReplicaProblem) -> ConcordSyncError {
+        var error = ConcordSyncError(.needsAttention, problem.message)
+        error.problem = problem
+        return error
+    }
 }
 
 extension ConcordSyncError {

@@ -159,7 +159,10 @@ public struct FolderSync: Sendable {
             }
         }
 
-        // 2. Everyone else's files, skipping those whose bundles we already hold.
+        // 2. Every file whose bundles we may lack: other replicas' files we are not up to
+        // date with, and files with our prefix that do not hold exactly our stored bundles.
+        // Those were written by another copy of this store (a restored backup, a copied
+        // folder), and importing them shows the fork or extends the chain (sync-protocol §5).
         let vector = try await replica.versionVector()
         for entry in candidates where !ownFiles.contains(entry.name) {
             let name = entry.displayName

@@ -67,7 +67,7 @@ extension RelayClient {
                     for bundle in try ConcordSyncError.relayProtocol({
                         try BundleStreamFraming.frames(inMessage: bytes, maxFrameBytes: maxBundleBytes)
                     }) {
-                        let outcome = try await replica.import(bundle)
+                        let outcome = try await replica.import(bundle, fromRelay: true)
                         await onBundle(outcome, bundle.count)
                     }
                 }

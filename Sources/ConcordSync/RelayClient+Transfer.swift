@@ -29,34 +29,129 @@ extension RelayClient {
     public func pull(
         relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, progress: (@Sendable (ImportProgress) -> Void)? = nil
     ) async throws -> ImportSummary {
+        try await pull(relayVector: relayVector, bundlesTotal: bundlesTotal, sealingFirst: true, progress: progress)
+    }
+
+    /// ``pull(relayVector:bundlesTotal:progress:)``, optionally without sealing pending writes before
+    /// the import (when the relay holds more of this device's own bundles than the store:
+    /// a restored backup, `Specs/sync-protocol.md` §5). Afterwards, another author's
+    /// chain that forks against the relay's is switched to the relay's branch
+    /// (``Replica/adoptBranch(of:from:)``): one where a pulled bundle forked; one whose
+    /// pulled bundles were all taken in (none rejected) and yet left its chain behind the
+    /// relay's vector; and an unconfirmed one whose chain holds another bundle than the
+    /// relay's at the place asked again. In the last two the relay's bundles were already
+    /// set aside as forks (they came first from a file): this store holds another branch.
+    package func pull(
+        relayVector: VersionVector? = nil, bundlesTotal: Int? = nil, sealingFirst: Bool,
+        progress: (@Sendable (ImportProgress) -> Void)? = nil
+    ) async throws -> ImportSummary {
+        let unconfirmed = try await replica.unconfirmedAuthors()
         let known: VersionVector
         if let relayVector {
             known = relayVector
         } else {
             known = try await vector()
         }
-        let local = try await replica.versionVector()
-        let since = RelayAPI.PullRequest(since: RelayAPI.json(VersionVector(local.entries.filter { known.entries[$0.key] != nil })))
+        let (summary, received, asked) = try await pullStream(
+            relayVector: known, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress)
+        let me = replica.membership.device.publicKey
+        var follow = Set(summary.forkedPlaces.map(\.author))
+        let after = try await replica.versionVector()
+        for author in received where after[author] < known[author] { follow.insert(author) }
+        for (author, relayBundle) in asked where try await replica.chainBundleID(of: author, at: relayBundle.sequence) != relayBundle.id {
+            follow.insert(author)
+        }
+        for author in follow.sorted() where author != me {
+            try await adoptRelayBranch(of: author)
+        }
+        // Their heads came back as duplicates, or as forks now followed: compared.
+        try await replica.confirmAuthors(unconfirmed)
+        return summary
+    }
+
+    /// Fetches every bundle of `author` the relay holds and makes the replica's chain of
+    /// that author the relay's (sync-protocol §5.4). The `since` vector is the relay's own
+    /// with `author` at 0, so only that author's bundles come (and it names no author the
+    /// relay lacks).
+    func adoptRelayBranch(of author: PublicKey) async throws {
+        var since = try await vector()
+        since[author] = 0
+        let bundles = try await fetch(since: since).filter { (try? ChangeBundle(bytes: $0))?.author == author }
+        let switched = try await replica.adoptBranch(of: author, from: bundles)
+        if switched > 0 {
+            logger.debug(
+                "followed the relay's branch of a forked device",
+                metadata: ["author": "\(author.hex.prefix(8))", "bundles set aside": "\(switched)"])
+        }
+    }
+
+    /// The bundles the relay holds above `since`, not imported.
+    func fetch(since vector: VersionVector) async throws -> [[UInt8]] {
+        let body = ByteBuffer(bytes: try JSONEncoder().encode(RelayAPI.PullRequest(since: RelayAPI.json(vector))))
+        let maxFrameBytes = options.maxBundleBytes
+        let relayText = relay.absoluteString
+        return try await exchange(
+            method: .POST, RelayAPI.path(replica.spaceID, "pull"), body: body, contentType: "application/json",
+            timeout: options.transferTimeout
+        ) { response in
+            var decoder = BundleStreamFraming.Decoder(maxFrameBytes: maxFrameBytes)
+            var bundles: [[UInt8]] = []
+            for try await chunk in response.body {
+                decoder.append(chunk.readableBytesView)
+                while let bundle = try ConcordSyncError.relayProtocol({ try decoder.next() }) { bundles.append(bundle) }
+            }
+            guard decoder.isFinished else {
+                throw ConcordSyncError(.cutShort, "a pull from \(relayText) was cut; the next sync tries again")
+            }
+            return bundles
+        }
+    }
+
+    /// The streamed pull itself.
+    /// - Returns: What was imported; the authors of the bundles received of which none was
+    ///   rejected; and for each unconfirmed author, the relay's bundle at the place asked
+    ///   again (its sequence and id).
+    func pullStream(
+        relayVector known: VersionVector, bundlesTotal: Int?, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)?
+    ) async throws -> (ImportSummary, Set<PublicKey>, [PublicKey: (sequence: UInt64, id: BundleID)]) {
+        var vector = VersionVector(try await replica.versionVector().entries.filter { known.entries[$0.key] != nil })
+        // Authors whose bundles came from elsewhere (a file, a folder): ask again for the
+        // bundle at this store's head, so a different one there shows as a fork (§5.4).
+        var recheck: [PublicKey: UInt64] = [:]
+        for author in try await replica.unconfirmedAuthors() where vector[author] > 0 {
+            recheck[author] = vector[author]
+            vector[author] -= 1
+        }
+        let since = RelayAPI.PullRequest(since: RelayAPI.json(vector))
         let body = ByteBuffer(bytes: try JSONEncoder().encode(since))
         let replica = self.replica
         let pageLimit = options.pullPageBytes
         let relayText = relay.absoluteString
         let maxFrameBytes = options.maxBundleBytes
-        return try await exchange(method: .POST, RelayAPI.path(replica.spaceID, "pull"), body: body, contentType: "application/json", timeout: options.transferTimeout) { response in
+        return try await exchange(
+            method: .POST, RelayAPI.path(replica.spaceID, "pull"), body: body, contentType: "application/json",
+            timeout: options.transferTimeout
+        ) { response in
             var decoder = BundleStreamFraming.Decoder(maxFrameBytes: maxFrameBytes)
             var summary = ImportSummary()
             var report = ImportProgress(bundlesDone: 0, bundlesTotal: bundlesTotal, bytesDone: 0, bytesTotal: nil)
             var page: [[UInt8]] = []
             var pageBytes = 0
+            var received: Set<PublicKey> = []
+            var refused: Set<PublicKey> = []
+            var asked: [PublicKey: (sequence: UInt64, id: BundleID)] = [:]
             func flush() async throws {
                 guard !page.isEmpty else { return }
-                let part = try await replica.import(page)
-                summary.applied += part.applied
-                summary.duplicates += part.duplicates
-                summary.held += part.held
-                summary.forks += part.forks
-                summary.rejected += part.rejected
-                summary.operationsApplied += part.operationsApplied
+                let imported = try await replica.import(page, sealingFirst: sealingFirst, fromRelay: true)
+                let bundles = page.map { try? ChangeBundle(bytes: $0) }
+                for case let bundle? in bundles {
+                    received.insert(bundle.author)
+                    if recheck[bundle.author] == bundle.sequence { asked[bundle.author] = (bundle.sequence, bundle.id) }
+                }
+                for rejection in imported.rejected where bundles.indices.contains(rejection.index) {
+                    if let author = bundles[rejection.index]?.author { refused.insert(author) }
+                }
+                summary.add(imported)
                 report.bundlesDone += page.count
                 report.bytesDone += pageBytes
                 page.removeAll(keepingCapacity: true)
@@ -82,9 +177,12 @@ extension RelayClient {
             try await flush()
             guard decoder.isFinished else {
                 let reason = transportError.map { " (\($0))" } ?? ""
-                throw ConcordSyncError(.cutShort, "the pull from \(relayText) was cut after \(report.bundlesDone) whole bundles\(reason); they were kept, and the next sync continues from there")
+                throw ConcordSyncError(
+                    .cutShort,
+                    "the pull from \(relayText) was cut after \(report.bundlesDone) whole bundles\(reason); they were kept, and the next sync continues from there"
+                )
             }
-            return summary
+            return (summary, received.subtracting(refused), asked)
         }
     }
 
@@ -105,30 +203,67 @@ extension RelayClient {
     public func push() async throws -> PushSummary {
         var summary = PushSummary()
         if replica.role == .writer { try await replica.seal() }
+        let me = replica.membership.device.publicKey
         var relayVector = try await vector()
         var resumes = 0
+        // 1. This device's own bundles, above the last one the relay confirmed holding with
+        // the same ids: a duplicate confirms them; a different bundle at the same place is a
+        // fork (another copy of this store pushed first), never silently acknowledged.
         while true {
+            let confirmed = try await replica.relayConfirmedSequence()
+            var from = relayVector
+            from[me] = min(relayVector[me], confirmed)
             do {
-                let pushedHeads = try await pushAbove(relayVector, summary: &summary)
-                var acknowledged = relayVector
-                for (author, sequence) in pushedHeads.entries where sequence > acknowledged[author] { acknowledged[author] = sequence }
-                try await replica.acknowledge(acknowledged)
-                return summary
+                let pushedHeads = try await pushAbove(from, summary: &summary) { $0 == me }
+                try await replica.confirmRelay(holds: max(pushedHeads[me], from[me]))
+                break
             } catch let error as ConcordSyncError where error.relayCode == "missing-predecessor" && resumes < 3 {
                 resumes += 1
                 logger.debug("push resumes from the relay's vector", metadata: ["attempt": "\(resumes)"])
                 relayVector = try await vector()
+            } catch let error as ConcordSyncError where error.relayCode == "fork" && error.expectedAuthor == me.hex {
+                try await replica.recordFork(at: error.expectedSequence ?? 1)
+                if let problem = try await replica.problems().first(where: { $0.kind == .forked }) {
+                    throw ConcordSyncError.needsAttention(problem)
+                }
+                throw error
             }
         }
+        // 2. Other authors' bundles the relay lacks (store and forward), best effort: the
+        // relay refusing one of them (it forks the relay's branch of that author, or it is
+        // dated beyond the relay's clock) must not hold back this device's own writes.
+        var adopted: Set<PublicKey> = []
+        for _ in 0..<3 {
+            do {
+                try await pushAbove(try await vector(), summary: &summary) { $0 != me }
+                break
+            } catch let error as ConcordSyncError where error.relayCode == "fork" {
+                // This store holds another device's branch the relay refuses: follow the
+                // relay's branch of that device (sync-protocol §5.4), then try again.
+                guard let hex = error.expectedAuthor, let author = try? PublicKey(hex: hex), author != me, !adopted.contains(author) else {
+                    break
+                }
+                adopted.insert(author)
+                try await adoptRelayBranch(of: author)
+            } catch let error as ConcordSyncError where error.code == .relayRefused && [409, 422].contains(error.httpStatus ?? 0) {
+                logger.debug("the relay refused forwarded bundles of other devices", metadata: ["reason": "\(error.message)"])
+                break
+            }
+        }
+        return summary
     }
 
-    /// Pushes the bundles above `relayVector` in requests of at most `maxPushBytes`.
+    /// Pushes the bundles above `relayVector` whose author passes `include`, in requests
+    /// of at most `maxPushBytes`.
     /// - Returns: The highest sequence pushed per author.
-    func pushAbove(_ relayVector: VersionVector, summary: inout PushSummary) async throws -> VersionVector {
+    @discardableResult
+    func pushAbove(_ relayVector: VersionVector, summary: inout PushSummary, include: (PublicKey) -> Bool = { _ in true }) async throws
+        -> VersionVector
+    {
         var heads = VersionVector()
         var buffer: [UInt8] = []
         let limit = options.maxPushBytes
-        for try await bundle in try await replica.bundles(since: relayVector) {
+        for try await bundle in try await replica.bundles(since: relayVector) where include(bundle.author) {
             if !buffer.isEmpty && buffer.count + bundle.bytes.count + 8 > limit {
                 try await flushPush(&buffer, summary: &summary)
             }

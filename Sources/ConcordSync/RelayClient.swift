@@ -79,6 +79,10 @@ public actor RelayClient {
     var token: String?
     /// The role of the current session (`"writer"` or `"reader"`), once authenticated.
     public private(set) var sessionRole: String?
+    /// The relay's clock as of its latest response (its HTTP `Date` header, to the second,
+    /// in ms since the Unix epoch): a second opinion on the time when this device's clock
+    /// looks wrong (`Specs/hlc.md` §9). `nil` until a response carried one.
+    public private(set) var relayTime: UInt64?
 
     /// Creates a client; nothing is sent until the first call.
     /// - Parameters:
@@ -212,6 +216,7 @@ public actor RelayClient {
             } catch {
                 throw unreachable(error)
             }
+            if let date = response.headers.first(name: "Date").flatMap(Self.httpDate) { relayTime = date }
             if response.status == .ok { return try await read(response) }
             let refusal = await refusalError(response)
             if response.status == .unauthorized && authenticated && !retried {
@@ -246,16 +251,28 @@ public actor RelayClient {
         case 403 where code != "read-only":
             message += " (the relay does not count this device as a member of the space)"
         case 409 where code == "fork":
-            message += " (two devices share this device key; stop one of them and restore it from a fresh `concord join`)"
+            message += " (two copies of one device's store wrote: the copy whose change was refused runs `concord recover`)"
         default:
             break
         }
         var error = ConcordSyncError.relayRefused(status: status, relayCode: code, message: "relay refused (\(status) \(code)): \(message)", retryAfter: retryAfter)
         if let expected = parsed?.expected {
-            error.relayCode = code
+            error.expectedAuthor = expected.author
+            error.expectedSequence = expected.sequence
             logger.debug("relay expects", metadata: ["author": "\(expected.author.prefix(8))", "sequence": "\(expected.sequence)"])
         }
         return error
+    }
+
+    /// An HTTP date (`Sun, 06 Dec 2026 10:15:00 GMT`, RFC 9110 §5.6.7) in ms since the
+    /// Unix epoch.
+    static func httpDate(_ text: String) -> UInt64? {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: text), date.timeIntervalSince1970 >= 0 else { return nil }
+        return UInt64(date.timeIntervalSince1970 * 1000)
     }
 
     /// A transport failure as `.unreachable` (errors already typed pass through).

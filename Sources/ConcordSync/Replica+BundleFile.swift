@@ -151,17 +151,15 @@ extension Replica {
 }
 
 extension ImportSummary {
-    /// Adds another summary's counts; its rejections' indexes are shifted by `offset`.
+    /// Adds another summary's counts (``ImportSummary/add(_:)``); its rejections' indexes
+    /// are shifted by `offset`.
     mutating func add(_ other: ImportSummary, shiftingRejectionsBy offset: Int) {
-        applied += other.applied
-        duplicates += other.duplicates
-        held += other.held
-        forks += other.forks
-        operationsApplied += other.operationsApplied
-        rejected += other.rejected.map { rejection in
-            var shifted = rejection
-            shifted.index += offset
-            return shifted
+        var shifted = other
+        shifted.rejected = other.rejected.map { rejection in
+            var moved = rejection
+            moved.index += offset
+            return moved
         }
+        add(shifted)
     }
 }

@@ -171,24 +171,67 @@ actor SyncDriver {
         return summary
     }
 
-    /// One round: vector, pull (with totals), push; `.synced` on success.
+    /// One round: vector, pull (with totals), push; `.synced` on success, or
+    /// `.attention(problem)` when the round found this device's clock wrong or its history
+    /// forked (`Specs/sync-protocol.md` §5).
     func round(_ client: RelayClient) async throws -> Summary {
         await acquire()
         defer { release() }
+        do {
+            return try await roundSteps(client)
+        } catch let error as ConcordSyncError where error.code == .relayRefused && [403, 409, 422].contains(error.httpStatus ?? 0) {
+            // A refusal of this device's membership or bundles is often its clock's doing
+            // (a certificate or a change dated ahead): say that, in dates, when it is.
+            if let problem = try await replica.problems(realTime: await client.relayTime).first {
+                throw ConcordSyncError.needsAttention(problem)
+            }
+            throw error
+        }
+    }
+
+    /// The steps of ``round(_:)``.
+    private func roundSteps(_ client: RelayClient) async throws -> Summary {
         roundNumber += 1
         let number = roundNumber
         setStatus(.syncing(SyncProgress()))
         let relayVector = try await client.vector()
+        let realTime = await client.relayTime
+        // A clock ahead of the relay's writes what everyone refuses: stop before anything
+        // is sealed, so the writes can take the right time once the clock is set.
+        if let problem = try await replica.problems(realTime: realTime).first(where: { $0.kind == .clockAhead }) {
+            throw ConcordSyncError.needsAttention(problem)
+        }
         let local = try await replica.versionVector()
+        let me = replica.membership.device.publicKey
+        // The relay holds more of this device's own bundles than the store (a restored
+        // backup): import them before sealing, then re-stamp what was written since.
+        let ownBehind = replica.role == .writer && relayVector[me] > local[me]
         let expected = relayVector.bundlesAbove(local)
-        let pulled = try await client.pull(relayVector: relayVector, bundlesTotal: expected) { [weak self] progress in
+        let pulled = try await client.pull(relayVector: relayVector, bundlesTotal: expected, sealingFirst: !ownBehind) {
+            [weak self] progress in
             Task { await self?.pullProgress(progress, round: number) }
         }
         // Pulled bundles of other authors go on to connected peers.
         if pulled.applied > 0 { signal.notify() }
+        if replica.role == .writer {
+            if ownBehind {
+                try await replica.restampPending(realTime: nil)
+            } else if let realTime, try await replica.problems(realTime: realTime).contains(where: { $0.kind == .wroteAhead }) {
+                // Written while the clock was ahead, not sealed yet, clock right now: re-date.
+                try await replica.restampPending(realTime: realTime)
+            }
+        }
         let pushed = try await pushUntilSettled(client)
-        try await succeeded()
-        return Summary(pulled: pulled, pushed: pushed)
+        let problems = try await replica.problems(realTime: await client.relayTime)
+        var summary = Summary(pulled: pulled, pushed: pushed, problems: problems)
+        if ownBehind { summary.ownBundlesFromElsewhere = relayVector[me] - local[me] }
+        if let problem = problems.first {
+            attempt = 0
+            setStatus(.attention(problem))
+        } else {
+            try await succeeded()
+        }
+        return summary
     }
 
     /// Pushes local writes (live mode, after a write).
@@ -242,9 +285,12 @@ actor SyncDriver {
                     bytesTotal: progress.bytesTotal)))
     }
 
-    /// Reports a failure as `.offline` (the relay is unreachable) or `.error(message)`.
+    /// Reports a failure as `.offline` (the relay is unreachable), `.attention(problem)`
+    /// (this device's clock or history) or `.error(message)`.
     func report(_ error: any Error) {
-        if let error = error as? ConcordSyncError, error.code == .unreachable || error.code == .cutShort {
+        if let error = error as? ConcordSyncError, let problem = error.problem {
+            setStatus(.attention(problem))
+        } else if let error = error as? ConcordSyncError, error.code == .unreachable || error.code == .cutShort {
             setStatus(.offline)
         } else if let error = error as? ConcordSyncError {
             setStatus(.error(error.message))

@@ -162,18 +162,21 @@ extension SyncDriver {
 }
 
 extension SyncEngine.Status {
-    /// The engine's status from its links': `syncing` while any link syncs (progress
-    /// summed), else `error` if any link reports one, else `synced` if any link is synced,
-    /// else `offline`.
+    /// The engine's status from its links': `attention` if any link found this device
+    /// needing its owner (its clock, its history: nothing else matters until that is put
+    /// right), else `syncing` while any link syncs (progress summed), else `error` if any
+    /// link reports one, else `synced` if any link is synced, else `offline`.
     /// - Parameters:
     ///   - links: Each link's status.
     /// - Returns: The combined status.
     public static func combining(_ links: [SyncEngine.Status]) -> SyncEngine.Status {
         var progress: SyncEngine.SyncProgress?
         var error: String?
+        var attention: ReplicaProblem?
         var synced = false
         for status in links {
             switch status {
+            case .attention(let problem): attention = attention ?? problem
             case .syncing(let part):
                 var sum = progress ?? SyncEngine.SyncProgress(bundlesTotal: 0)
                 sum.bundlesReceived += part.bundlesReceived
@@ -186,6 +189,7 @@ extension SyncEngine.Status {
             case .offline: break
             }
         }
+        if let attention { return .attention(attention) }
         if let progress { return .syncing(progress) }
         if let error { return .error(error) }
         return synced ? .synced : .offline

@@ -9,6 +9,7 @@ extension SyncEngine {
     ///     case .synced: hideSpinner()
     ///     case .syncing(let progress): showSpinner(progress.fractionDone)
     ///     case .offline, .error: showCloudWarning(status.description)
+    ///     case .attention(let problem): showBanner(problem.message)   // set the clock, or recover
     ///     }
     /// }
     /// ```
@@ -23,6 +24,10 @@ extension SyncEngine {
         case synced
         /// The relay refused the exchange; the message says why and what to do.
         case error(String)
+        /// This device needs its owner: its clock is wrong or its history forked. The
+        /// problem's message says what happened, with dates, and its remedy the one thing
+        /// to do (set the date and time, or `Replica.recover()`); sync goes on retrying.
+        case attention(ReplicaProblem)
 
         /// `offline`, `syncing 3/10 bundles, 4096 bytes`, `synced`, `error: …`.
         public var description: String {
@@ -31,6 +36,7 @@ extension SyncEngine {
             case .syncing(let progress): return "syncing \(progress)"
             case .synced: return "synced"
             case .error(let message): return "error: \(message)"
+            case .attention(let problem): return "attention: \(problem.message)"
             }
         }
 
@@ -99,20 +105,37 @@ extension SyncEngine {
         public var peers: [PeerSyncSummary] = []
         /// Peers that could not be synced, with why (`peer://HOST:PORT: message`).
         public var peerFailures: [String] = []
+        /// What the round found wrong with this device (its clock, a fork of its history),
+        /// judged with the relay's clock as a second opinion; empty when all is well.
+        public var problems: [ReplicaProblem]
+        /// Bundles of this device's own chain the relay held and this store did not: it was
+        /// restored from a backup, or a copy of it wrote elsewhere. They were imported
+        /// before this store's unsealed writes, which now follow them
+        /// (`Specs/sync-protocol.md` §5.2).
+        public var ownBundlesFromElsewhere: UInt64 = 0
 
         /// Creates a summary.
         /// - Parameters:
         ///   - pulled: The pull's import counts.
         ///   - pushed: The push's counts.
-        public init(pulled: ImportSummary = ImportSummary(), pushed: RelayClient.PushSummary = RelayClient.PushSummary()) {
+        ///   - problems: What is wrong with this device.
+        public init(
+            pulled: ImportSummary = ImportSummary(), pushed: RelayClient.PushSummary = RelayClient.PushSummary(),
+            problems: [ReplicaProblem] = []
+        ) {
             self.pulled = pulled
             self.pushed = pushed
+            self.problems = problems
         }
 
         /// `pulled 12 (duplicate 0, held 0, rejected 0), pushed 3 (duplicate 0)`, then one
         /// line per peer.
         public var description: String {
-            let relay = "pulled \(pulled.applied) (duplicate \(pulled.duplicates), held \(pulled.held), rejected \(pulled.rejected.count)), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"
+            let relay =
+                "pulled \(pulled.applied) (duplicate \(pulled.duplicates), held \(pulled.held), rejected \(pulled.rejected.count)"
+                + (pulled.forks == 0 ? "" : ", fork \(pulled.forks)")
+                + (pulled.voided.isEmpty ? "" : ", void \(pulled.voided.count)")
+                + "), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"
             let lines = peers.map(\.description) + peerFailures.map { "failed: \($0)" }
             return lines.isEmpty ? relay : (pushed.requests > 0 || pulled.applied > 0 ? [relay] + lines : lines).joined(separator: "\n")
         }

@@ -8,19 +8,7 @@ import Synchronization
 // order (each author's in sequence order), the receiver imports in pages. The relay client
 // and the peer session both use these pieces; only the wire differs.
 
-extension ImportSummary {
-    /// Adds another summary's counts (rejection indexes are kept as they are).
-    /// - Parameters:
-    ///   - other: The counts to add.
-    mutating func add(_ other: ImportSummary) {
-        applied += other.applied
-        duplicates += other.duplicates
-        held += other.held
-        forks += other.forks
-        rejected += other.rejected
-        operationsApplied += other.operationsApplied
-    }
-}
+// `ImportSummary.add(_:)` (in Concord) adds counts, fork places and void bundles.
 
 extension VersionVector {
     /// How many bundles `self` holds that `other` lacks (per author, the difference of

@@ -129,7 +129,7 @@ struct CLIJSONSpecTests {
         try b.ok("import", scratch.file("a.concord"))
 
         // status: keys in UTF-8 order, the documented types; equal digests.
-        let statusKeys = ["bundles", "device", "encrypted", "held_bundles", "pending_operations", "quarantined_bundles", "role",
+        let statusKeys = ["bundles", "device", "encrypted", "held_bundles", "pending_operations", "problems", "quarantined_bundles", "role",
                           "space", "state_digest", "store", "unacknowledged_bundles", "vector"]
         var devices: [String] = []
         var digests: [String] = []
@@ -141,6 +141,7 @@ struct CLIJSONSpecTests {
             let positions = statusKeys.map { text.range(of: "\"\($0)\":")!.lowerBound }
             #expect(positions == positions.sorted(), "status keys are not in UTF-8 order: \(text)")
             #expect(status["role"] as? String == "writer")
+            #expect((status["problems"] as? [Any])?.isEmpty == true, "no problems: \(text)")
             #expect(text.contains("\"encrypted\":true,") || text.contains("\"encrypted\":false,"), "encrypted is not a JSON bool: \(text)")
             #expect(status["store"] as? String == device.store)
             for key in ["bundles", "held_bundles", "pending_operations", "quarantined_bundles", "unacknowledged_bundles"] {

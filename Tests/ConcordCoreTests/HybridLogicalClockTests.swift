@@ -1,4 +1,5 @@
 import Testing
+
 @testable import ConcordCore
 
 @Suite struct HybridLogicalClockTests {
@@ -24,13 +25,19 @@ import Testing
     @Test func receiveRulesOfKulkarni() throws {
         var clock = HybridLogicalClock(last: HLCTimestamp(milliseconds: t0, counter: 4))
         // l == l_m == max: counter = max(c, c_m) + 1
-        #expect(try clock.receive(HLCTimestamp(milliseconds: t0, counter: 9), physical: t0 - 5) == HLCTimestamp(milliseconds: t0, counter: 10))
+        #expect(
+            try clock.receive(HLCTimestamp(milliseconds: t0, counter: 9), physical: t0 - 5) == HLCTimestamp(milliseconds: t0, counter: 10))
         // remote ahead of both: take remote's ms, counter c_m + 1
-        #expect(try clock.receive(HLCTimestamp(milliseconds: t0 + 10, counter: 3), physical: t0) == HLCTimestamp(milliseconds: t0 + 10, counter: 4))
+        #expect(
+            try clock.receive(HLCTimestamp(milliseconds: t0 + 10, counter: 3), physical: t0)
+                == HLCTimestamp(milliseconds: t0 + 10, counter: 4))
         // local ahead: counter + 1
-        #expect(try clock.receive(HLCTimestamp(milliseconds: t0, counter: 99), physical: t0) == HLCTimestamp(milliseconds: t0 + 10, counter: 5))
+        #expect(
+            try clock.receive(HLCTimestamp(milliseconds: t0, counter: 99), physical: t0) == HLCTimestamp(milliseconds: t0 + 10, counter: 5))
         // physical ahead of both: counter resets
-        #expect(try clock.receive(HLCTimestamp(milliseconds: t0, counter: 0), physical: t0 + 20) == HLCTimestamp(milliseconds: t0 + 20, counter: 0))
+        #expect(
+            try clock.receive(HLCTimestamp(milliseconds: t0, counter: 0), physical: t0 + 20)
+                == HLCTimestamp(milliseconds: t0 + 20, counter: 0))
     }
 
     @Test func remoteTooFarAheadIsRejectedAndClockUnchanged() throws {
@@ -40,7 +47,9 @@ import Testing
         let future = HLCTimestamp(milliseconds: t0 + 60_001, counter: 0)
         let error = try #require(throws: ConcordCoreError.self) { try clock.receive(future) }
         #expect(error.code == .clockDriftExceeded)
-        #expect(error.message.contains("ahead of this device's clock"))
+        // Dates, not raw numbers: what a person can check against a calendar.
+        #expect(error.message.contains("is dated \(CalendarTime.text(t0 + 60_001))"), "\(error.message)")
+        #expect(error.message.contains("this device's clock says \(CalendarTime.text(t0))"), "\(error.message)")
         #expect(throws: ConcordCoreError.self) { try clock.observe(future) }
         #expect(clock.last == before)
         // Exactly at the bound is accepted.
@@ -75,5 +84,44 @@ import Testing
         time.advance(by: 5)
         let b = try clock.now()
         #expect(b.milliseconds == t0 + 5 && a < b)
+    }
+
+    @Test func calendarTextIsUTC() {
+        #expect(CalendarTime.text(0) == "1970-01-01 00:00 UTC")
+        #expect(CalendarTime.text(946_684_800_000, seconds: true) == "2000-01-01 00:00:00 UTC")
+        #expect(CalendarTime.text(1_796_552_100_000) == "2026-12-06 10:15 UTC")
+        #expect(CalendarTime.text(951_782_400_000) == "2000-02-29 00:00 UTC")  // leap day
+        #expect(CalendarTime.text(4_102_444_799_000, seconds: true) == "2099-12-31 23:59:59 UTC")
+        #expect(CalendarTime.date(1_796_552_100_000) == "2026-12-06")
+        #expect(CalendarTime.duration(3 * 60_000) == "3 minutes")
+        #expect(CalendarTime.duration(26 * 3_600_000) == "26 hours")
+        #expect(CalendarTime.duration(400 * 86_400_000) == "400 days")
+    }
+
+    /// Issue 12.1: a clock that wrote a year ahead once, then was set right, said "wait a
+    /// moment" when its counter ran out, although the wait was a year.
+    @Test func exhaustionFarAheadOfPhysicalTimeSaysWhatHappenedInDates() throws {
+        let year: UInt64 = 365 * 86_400_000
+        var clock = HybridLogicalClock(last: HLCTimestamp(milliseconds: t0 + year, counter: .max))
+        #expect(clock.runsAhead(ofPhysical: t0))
+        let error = try #require(throws: ConcordCoreError.self) { try clock.now(physical: t0) }
+        #expect(error.code == .clockCounterOverflow)
+        #expect(!error.message.contains("wait a moment"), "\(error.message)")
+        #expect(error.message.contains(CalendarTime.text(t0)) && error.message.contains(CalendarTime.text(t0 + year)), "\(error.message)")
+        // Within the drift window the wait is real and short.
+        var busy = HybridLogicalClock(maxDrift: 1, last: HLCTimestamp(milliseconds: t0 + 1, counter: .max))
+        #expect(!busy.runsAhead(ofPhysical: t0))
+        let short = try #require(throws: ConcordCoreError.self) { try busy.now(physical: t0) }
+        #expect(short.message.contains("wait a moment"))
+    }
+
+    @Test func resumeRaisesToAPersistedReadingWithoutADriftCheck() {
+        var clock = HybridLogicalClock(
+            physicalClock: FixedClock(milliseconds: t0), maxDrift: 1, last: HLCTimestamp(milliseconds: t0, counter: 0))
+        let persisted = HLCTimestamp(milliseconds: t0 + 10_000, counter: 2)
+        clock.resume(from: persisted)
+        #expect(clock.last == persisted)
+        clock.resume(from: HLCTimestamp(milliseconds: t0, counter: 5))
+        #expect(clock.last == persisted, "resume never lowers the clock")
     }
 }

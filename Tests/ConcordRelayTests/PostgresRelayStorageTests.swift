@@ -151,7 +151,7 @@ struct PostgresRelayStorageTests {
         }
     }
 
-    @Test func gapAndWrongPreviousAreMissingPredecessor() async throws {
+    @Test func gapIsMissingPredecessorAndWrongPreviousIsAFork() async throws {
         try await withPostgres { storage in
             var f = try Fixture()
             let space = f.space
@@ -177,8 +177,8 @@ struct PostgresRelayStorageTests {
             let refused = await #expect(throws: RelayError.self) {
                 try await storage.append([wrongPrevious], to: space, quotaBytes: quota)
             }
-            #expect(refused?.code == .missingPredecessor)
-            #expect(refused?.expected?.sequence == 2)
+            #expect(refused?.code == .fork, "a bundle after another head than the stored one forks the chain")
+            #expect(refused?.expected?.sequence == 1)
             #expect(try await SpaceSnapshot(storage, space) == before)
 
             // The right continuation is stored.

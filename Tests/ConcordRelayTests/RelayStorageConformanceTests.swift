@@ -151,7 +151,7 @@ func postgresAdmin(_ url: PostgresURL, _ sql: String) async throws {
         }
     }
 
-    @Test(arguments: StorageBackend.all) func gapsAndWrongPreviousNameTheExpectedSequence(_ backend: StorageBackend) async throws {
+    @Test(arguments: StorageBackend.all) func gapsNameTheExpectedSequenceAndAWrongPreviousIsAFork(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
         let a = try makeBundles(space.alice, count: 4)
         try await backend.with { storage in
@@ -166,13 +166,16 @@ func postgresAdmin(_ url: PostgresURL, _ sql: String) async throws {
             }
             #expect(later?.expected?.sequence == 3)
             #expect(try await storage.vector(of: space.id) == VersionVector([space.alice.device.publicKey: 1]))
-            // Sequence 2 whose previous is not the stored head.
+            // Sequence 2 whose previous is not the stored head: Alice's history forked at 1
+            // (a copy of her store signed another bundle 1), not a gap (issue 12.2).
             var log = BundleLog()
             let stranger = try makeBundles(space.alice, count: 2, log: &log)
             let wrongPrevious = await #expect(throws: RelayError.self) {
                 try await storage.append([stranger[1]], to: space.id, quotaBytes: Self.quota)
             }
-            #expect(wrongPrevious?.code == .missingPredecessor && wrongPrevious?.expected?.sequence == 2)
+            #expect(wrongPrevious?.code == .fork, "\(String(describing: wrongPrevious))")
+            #expect(wrongPrevious?.expected?.author == space.alice.device.publicKey && wrongPrevious?.expected?.sequence == 1)
+            #expect(wrongPrevious?.forkedBundle?.stored == a[0].id && wrongPrevious?.forkedBundle?.pushed == stranger[0].id)
             #expect(try await Self.everything(storage, space.id).map(\.bytes) == [a[0].bytes])
         }
     }

@@ -14,8 +14,9 @@ import Testing
 /// rejection that leaves replica (state and clock) and log exactly as they were, or a
 /// legitimate result: `duplicate`, `held` or `fork` only for bytes that carry a valid
 /// signature of a real member, `applied` only for signed bytes identical to an original
-/// bundle's, with exactly the original's effect. Never a crash, a hang or an accepted
-/// forgery. `CONCORD_SOAK=1` runs 20 times as many cases.
+/// bundle's, with exactly the original's effect, and `void` (in the chain, nothing applied)
+/// only for a member's signed bundle whose payload really cannot be used. Never a crash, a
+/// hang or an accepted forgery. `CONCORD_SOAK=1` runs 20 times as many cases.
 @Suite struct BundleMutationTests {
     static let soak = ProcessInfo.processInfo.environment["CONCORD_SOAK"] != nil
 
@@ -68,6 +69,8 @@ import Testing
             "\(tally.problemCount) illegitimate outcomes; first: \(tally.problems.prefix(3).joined(separator: "\n"))")
         #expect(tally.total == count)
         #expect(tally.rejected > count / 2)
+        // Signed payloads that do not open or decode are void, not rejected (issue 12.5).
+        #expect(tally.counts["void", default: 0] > 0, "\(tally)")
     }
 
     /// Every single-bit flip of a small bundle is rejected, with the error of the first
@@ -185,7 +188,7 @@ extension BundleMutationTests {
             let codes = MutationWorld.importErrors.map(\.description)
             let rejections = counts.filter { codes.contains($0.key) }.sorted { $0.value > $1.value }
                 .map { "\($0.key) \($0.value)" }
-            let others = ["applied", "duplicate", "held", "fork"].map { "\($0) \(counts[$0, default: 0])" }
+            let others = ["applied", "void", "duplicate", "held", "fork"].map { "\($0) \(counts[$0, default: 0])" }
             let rejectedPart = "rejected \(rejected) (\(rejections.joined(separator: ", ")))"
             return "\(rejectedPart), \(others.joined(separator: ", ")), illegitimate \(problemCount)"
         }
@@ -398,6 +401,11 @@ extension BundleMutationTests {
                 if author != bundle.author || sequence != bundle.sequence || !breaks {
                     problem = problem ?? "fork at \(sequence) that breaks nothing"
                 }
+            case .applied(let ids) where log.voided.count > before.log.voided.count:
+                // Void (wire-format §7.7, step 11): signed by a member, in its chain, nothing
+                // applied, and truly unusable.
+                label = "void"
+                problem = problem ?? checkVoid(bundle, ids: ids, replica: replica, log: log, target: target)
             case .applied(let ids):
                 label = "applied"
                 problem = problem ?? checkApplied(bundle, ids: ids, replica: replica, log: log, target: target, original: original)
@@ -406,6 +414,34 @@ extension BundleMutationTests {
             }
             if label != "applied", problem == nil, !replicaUnchanged { problem = "\(label) changed the replica" }
             return Verdict(label: label, problem: problem, isRejection: false)
+        }
+
+        /// A void bundle entered its chain with no effect on the replica, for one of the
+        /// documented reasons, and its payload really is unusable: it does not open under
+        /// the content key, or its plaintext breaks the rules of section 7.5.
+        private func checkVoid(_ bundle: ChangeBundle, ids: [BundleID], replica: LocalReplica, log: BundleLog, target: Target) -> String? {
+            let before = target.before
+            guard ids == [bundle.id], log.bundles.map(\.id) == before.log.bundles.map(\.id) + [bundle.id],
+                log.voided.map(\.id) == before.log.voided.map(\.id) + [bundle.id]
+            else { return "void \(ids) but the log holds \(log.bundles.map(\.id.shortDescription))" }
+            guard replica.state == before.replica.state, replica.clock.last == before.replica.clock.last else {
+                return "void, but the replica changed"
+            }
+            guard let reason = log.voided.last?.reason, Membership.voids(reason) else { return "void for an undocumented reason" }
+            var plaintext = Array(bundle.payload)
+            let key = target.importer.membership.contentKey
+            if bundle.isEncrypted != (key != nil) { return nil }  // encryptionMismatch
+            if let key {
+                guard let box = try? XChaCha20Poly1305.SealedBox(combined: plaintext),
+                    let opened = try? XChaCha20Poly1305.open(box, using: key, authenticating: bundle.header)
+                else { return nil }  // does not open: rightly void
+                plaintext = opened
+            }
+            let author = ReplicaID(bytes: bundle.author.bytes)!
+            guard let ops = Self.operationsAfterValidContext(plaintext, author: bundle.author), let lowest = ops.map(\.stamp.hlc).min(),
+                ops.allSatisfy({ $0.stamp.replica == author }), lowest...ops.map(\.stamp.hlc).max()! == bundle.hlcRange
+            else { return nil }
+            return "void, but its payload opens and keeps every rule of section 7.5"
         }
 
         /// An applied bundle has exactly the effect of the original with the same signed

@@ -1,6 +1,7 @@
-import Testing
 import ConcordCore
 import ConcordCrypto
+import Testing
+
 @testable import Concord
 @testable import ConcordProtocol
 
@@ -159,14 +160,19 @@ import ConcordCrypto
         let carol = try Membership.join(alice.membership.readerInvite(issuedAt: t0), device: identity(3), issuedAt: t0)
         let write = op(.set(field: "title", value: "sneaky"), by: carol.replicaID, at: 0)
         expectError(.notAWriter) { try carol.seal([write], previous: nil) }
-        let readerBundle = try forge(ops: [write], signer: carol.device, certificates: carol.certificates, spaceID: carol.spaceID, contentKey: carol.contentKey)
+        let readerBundle = try forge(
+            ops: [write], signer: carol.device, certificates: carol.certificates, spaceID: carol.spaceID, contentKey: carol.contentKey)
         let error = try #require(bob.receive(readerBundle).error)
         #expect(error.code == .notAWriter && error.message.contains("not a writer"))
 
         // The reader-issuer key from the invite, signing as itself.
-        guard case let .reader(_, issuer, issuerCertificate) = try alice.membership.readerInvite(issuedAt: t0).secret else { Issue.record("not a reader invite"); return }
+        guard case let .reader(_, issuer, issuerCertificate) = try alice.membership.readerInvite(issuedAt: t0).secret else {
+            Issue.record("not a reader invite"); return
+        }
         let issuerWrite = op(.set(field: "title", value: "sneaky"), by: ReplicaID(bytes: issuer.publicKey.bytes)!, at: 0)
-        let issuerBundle = try forge(ops: [issuerWrite], signer: issuer, certificates: CertificateChain([issuerCertificate]), spaceID: alice.membership.spaceID, contentKey: carol.contentKey)
+        let issuerBundle = try forge(
+            ops: [issuerWrite], signer: issuer, certificates: CertificateChain([issuerCertificate]), spaceID: alice.membership.spaceID,
+            contentKey: carol.contentKey)
         expectRejected(.notAWriter, issuerBundle.bytes, by: &bob)
     }
 
@@ -175,18 +181,29 @@ import ConcordCrypto
         let mallory = identity(66)
         let write = op(.set(field: "title", value: "x"), by: ReplicaID(bytes: mallory.publicKey.bytes)!, at: 0)
         // Mallory signs with Alice's certificate.
-        let borrowed = try forge(ops: [write], signer: mallory, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
+        let borrowed = try forge(
+            ops: [write], signer: mallory, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID,
+            contentKey: alice.membership.contentKey)
         let error = try #require(bob.receive(borrowed).error)
         #expect(error.code == .authorMismatch && error.message.contains("ask a member for a new invite"))
-        // Alice signs an operation stamped by Bob.
-        let smuggled = try forge(ops: [op(.set(field: "title", value: "x"), by: bob.membership.replicaID, at: 0)], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
-        expectRejected(.authorMismatch, smuggled.bytes, by: &bob)
+        // Alice signs an operation stamped by Bob: her signed payload breaks its own header's
+        // promise the same way for every member, so it is void (wire-format §7.7, step 11).
+        let smuggled = try forge(
+            ops: [op(.set(field: "title", value: "x"), by: bob.membership.replicaID, at: 0)], signer: alice.membership.device,
+            certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
+        expectVoid(.authorMismatch, smuggled.bytes, by: &bob)
         // The header's clock range must be exactly the operations' range.
         let mine = op(.set(field: "title", value: "x"), by: alice.membership.replicaID, at: 10)
-        let widened = try forge(ops: [mine], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, hlcRange: HLCTimestamp(milliseconds: t0, counter: 0)...mine.stamp.hlc, contentKey: alice.membership.contentKey)
-        expectRejected(.malformedBundle, widened.bytes, by: &bob)
-        let empty = try forge(ops: [], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
-        expectRejected(.emptyBundle, empty.bytes, by: &bob)
+        let widened = try forge(
+            ops: [mine], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID,
+            hlcRange: HLCTimestamp(milliseconds: t0, counter: 0)...mine.stamp.hlc, contentKey: alice.membership.contentKey)
+        var (_, fresh) = try pair()
+        expectVoid(.malformedBundle, widened.bytes, by: &fresh)
+        let empty = try forge(
+            ops: [], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID,
+            contentKey: alice.membership.contentKey)
+        (_, fresh) = try pair()
+        expectVoid(.emptyBundle, empty.bytes, by: &fresh)
     }
 
     @Test func farFutureClockIsRejectedWithStateAndClockUnchanged() throws {
@@ -214,9 +231,10 @@ import ConcordCrypto
         #expect(throws: ConcordCoreError.self) { try OperationCodec.decode(Array(verified.payload)) }
         // A member holding a wrong content key cannot open it.
         let m = bob.membership
-        let wrongKey = Membership(device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates, contentKey: SymmetricKey(), space: nil)
+        let wrongKey = Membership(
+            device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates, contentKey: SymmetricKey(), space: nil)
         var eve = Device(wrongKey, time: time)
-        expectRejected(.decryptionFailed, bundle.bytes, by: &eve)
+        expectVoid(.decryptionFailed, bundle.bytes, by: &eve)
         #expect(bob.receive(bundle) == .applied([bundle.id]))
     }
 
@@ -225,17 +243,23 @@ import ConcordCrypto
         let a = alice.membership
         let write = op(.set(field: "title", value: "x"), by: a.replicaID, at: 0)
         // Validly signed, but the payload was sealed under another key.
-        let otherKey = try forge(ops: [write], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, contentKey: SymmetricKey())
-        expectRejected(.decryptionFailed, otherKey.bytes, by: &bob)
+        // Every member fails to open it alike: void, not rejected (wire-format §7.7, step 11).
+        let otherKey = try forge(
+            ops: [write], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, contentKey: SymmetricKey())
+        expectVoid(.decryptionFailed, otherKey.bytes, by: &bob)
         // Validly signed, but the payload says encrypted while the space is not (and vice versa).
         let plain = try forge(ops: [write], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, encryptedFlag: false)
-        expectRejected(.encryptionMismatch, plain.bytes, by: &bob)
+        (_, bob) = try pair()
+        expectVoid(.encryptionMismatch, plain.bytes, by: &bob)
         // An encrypted payload moved under another header does not open (associated data).
         let sealed = try alice.membership.seal([write], previous: nil)
         let moved = try ChangeBundle.assemble(
-            header: ChangeBundle.encodeHeader(isEncrypted: true, spaceID: a.spaceID, author: a.device.publicKey, sequence: 1, previous: .zero, hlcRange: HLCTimestamp(rawValue: 1)...write.stamp.hlc, certificates: a.certificates),
+            header: ChangeBundle.encodeHeader(
+                isEncrypted: true, spaceID: a.spaceID, author: a.device.publicKey, sequence: 1, previous: .zero,
+                hlcRange: HLCTimestamp(rawValue: 1)...write.stamp.hlc, certificates: a.certificates),
             payload: Array(sealed.payload), signer: a.device)
-        expectRejected(.decryptionFailed, moved.bytes, by: &bob)
+        (_, bob) = try pair()
+        expectVoid(.decryptionFailed, moved.bytes, by: &bob)
     }
 
     @Test func exportReturnsWhatThePeerLacks() throws {
@@ -251,5 +275,54 @@ import ConcordCrypto
         #expect(alice.log.versionVector.includes(bob.log.versionVector))
         #expect(!bob.log.versionVector.includes(alice.log.versionVector))
         #expect(alice.log.bundle(of: alice.key, sequence: 2) == a2 && alice.log.bundle(of: alice.key, sequence: 3) == nil)
+    }
+
+    /// Issue 12.5: a correctly signed bundle whose payload no member can open stalled its
+    /// author's chain (and every member's sync) forever. It now enters the chain void.
+    @Test(arguments: [true, false])
+    func aBundleNoMemberCanOpenIsVoidAndTheChainGoesOn(encrypted: Bool) throws {
+        var (alice, bob) = try pair(encrypted: encrypted)
+        var (_, carol) = try pair(encrypted: encrypted)
+        let a = alice.membership
+        let b1 = try alice.seal([alice.set("title", "one")])
+        // Bundle 2: signed by Alice, but its payload is garbage for every member (sealed
+        // under another key, or a batch that does not decode).
+        let bad = op(.set(field: "title", value: "lost"), by: a.replicaID, at: 50)
+        let b2 =
+            encrypted
+            ? try forge(
+                ops: [bad], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, sequence: 2, previous: b1.id,
+                contentKey: SymmetricKey())
+            : try forge(
+                ops: [bad], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, sequence: 2, previous: b1.id,
+                plaintext: [0, 1, 0xFF])
+        time.advance(by: 100)
+        let op3 = try alice.set("body", "three")
+        let b3 = try a.seal([op3], previous: b2)
+        // Bob receives 1, 3 (held), then 2: 2 is void and releases 3.
+        #expect(bob.receive(b1) == .applied([b1.id]))
+        #expect(bob.receive(b3) == .held(waitingFor: 2))
+        let stateBefore = bob.replica.state
+        #expect(bob.receive(b2) == .applied([b2.id, b3.id]))
+        #expect(bob.log.versionVector[a.device.publicKey] == 3)
+        #expect(bob.log.voided.map(\.id) == [b2.id])
+        #expect(bob.log.voided.first?.reason.code == (encrypted ? .decryptionFailed : .malformedBundle))
+        #expect(bob.replica.state.record(todo, in: "todos")?["title"] == "one", "nothing of the void bundle is applied")
+        #expect(bob.replica.state.record(todo, in: "todos")?["body"] == "three")
+        #expect(bob.replica.state != stateBefore)
+        // Again: a duplicate, reported once only.
+        #expect(bob.receive(b2) == .duplicate(b2.id))
+        #expect(bob.log.voided.count == 1)
+        // Carol, in chain order, decides the same: same chain, same state.
+        for bundle in [b1, b2, b3] { _ = carol.receive(bundle) }
+        #expect(carol.log.versionVector == bob.log.versionVector)
+        #expect(carol.replica.state.digestHex == bob.replica.state.digestHex)
+        // An operation batch of an unknown format is a newer Concord, not garbage: rejected
+        // (an upgraded replica reads it), never void.
+        if !encrypted {
+            var (_, dave) = try pair(encrypted: false)
+            let newer = try forge(ops: [], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, plaintext: [0, 9])
+            expectRejected(.unsupportedVersion, newer.bytes, by: &dave)
+        }
     }
 }

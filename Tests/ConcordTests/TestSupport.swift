@@ -1,6 +1,7 @@
-import Testing
 import ConcordCore
 import ConcordCrypto
+import Testing
+
 @testable import Concord
 @testable import ConcordProtocol
 
@@ -89,11 +90,29 @@ func expectError<R>(_ code: ConcordError.Code, sourceLocation: SourceLocation = 
 }
 
 /// Expects an import to be rejected with `code` and to leave `device` exactly as it was.
-func expectRejected(_ code: ConcordError.Code, _ bytes: [UInt8], by device: inout Device, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectRejected(_ code: ConcordError.Code, _ bytes: [UInt8], by device: inout Device, sourceLocation: SourceLocation = #_sourceLocation)
+{
     let before = device.snapshot
     let outcome = device.receive(bytes)
     #expect(outcome.error?.code == code, "got \(outcome)", sourceLocation: sourceLocation)
     #expect(device.snapshot == before, "a rejected bundle changed the device", sourceLocation: sourceLocation)
+}
+
+/// Imports `bytes` and expects it void (wire-format §7.7, step 11): taken into its author's
+/// chain with no operation applied and the clock unchanged, reported with `code`.
+func expectVoid(_ code: ConcordError.Code, _ bytes: [UInt8], by device: inout Device, sourceLocation: SourceLocation = #_sourceLocation) {
+    let before = device.snapshot
+    let outcome = device.receive(bytes)
+    guard case .applied(let ids) = outcome, let id = ids.first else {
+        Issue.record("expected a void bundle, got \(outcome)", sourceLocation: sourceLocation)
+        return
+    }
+    #expect(device.replica.state == before.state, "a void bundle changed the state", sourceLocation: sourceLocation)
+    #expect(device.replica.clock.last == before.clock, "a void bundle moved the clock", sourceLocation: sourceLocation)
+    #expect(device.log.bundles.last?.id == id && device.log.bundles.count == before.log.bundles.count + 1, sourceLocation: sourceLocation)
+    #expect(
+        device.log.voided.last?.id == id && device.log.voided.last?.reason.code == code, "voided: \(device.log.voided)",
+        sourceLocation: sourceLocation)
 }
 
 /// Builds and signs a bundle with arbitrary header fields and plaintext operations,
@@ -101,19 +120,24 @@ func expectRejected(_ code: ConcordError.Code, _ bytes: [UInt8], by device: inou
 func forge(
     ops: [RecordOperation], signer: Identity, certificates: CertificateChain, spaceID: SpaceID,
     author: PublicKey? = nil, sequence: UInt64 = 1, previous: BundleID = .zero,
-    hlcRange: ClosedRange<HLCTimestamp>? = nil, contentKey: SymmetricKey? = nil, encryptedFlag: Bool? = nil
+    hlcRange: ClosedRange<HLCTimestamp>? = nil, contentKey: SymmetricKey? = nil, encryptedFlag: Bool? = nil,
+    plaintext: [UInt8]? = nil
 ) throws -> ChangeBundle {
     let stamps = ops.map(\.stamp.hlc)
     let header = ChangeBundle.encodeHeader(
         isEncrypted: encryptedFlag ?? (contentKey != nil), spaceID: spaceID, author: author ?? signer.publicKey,
         sequence: sequence, previous: previous, hlcRange: hlcRange ?? (stamps.min() ?? .zero)...(stamps.max() ?? .zero),
         certificates: certificates)
-    var payload = [0] + OperationCodec.encode(ops)  // an empty causal context, then the batch
+    var payload = plaintext ?? [0] + OperationCodec.encode(ops)  // an empty causal context, then the batch
     if let contentKey { payload = XChaCha20Poly1305.seal(payload, using: contentKey, authenticating: header).combined }
     return try ChangeBundle.assemble(header: header, payload: payload, signer: signer)
 }
 
 /// An operation stamped by `replica` at `t0 + ms`.
-func op(_ action: RecordOperation.Action, by replica: ReplicaID, at ms: UInt64, counter: UInt16 = 0, record: RecordID = todo) -> RecordOperation {
-    RecordOperation(stamp: Stamp(hlc: HLCTimestamp(milliseconds: t0 + ms, counter: counter), replica: replica), collection: "todos", record: record, action: action)
+func op(_ action: RecordOperation.Action, by replica: ReplicaID, at ms: UInt64, counter: UInt16 = 0, record: RecordID = todo)
+    -> RecordOperation
+{
+    RecordOperation(
+        stamp: Stamp(hlc: HLCTimestamp(milliseconds: t0 + ms, counter: counter), replica: replica), collection: "todos", record: record,
+        action: action)
 }

@@ -12,7 +12,9 @@ import Testing
 /// invite (written byte by byte from section 7.4), its replica's physical clock reads
 /// `now_ms`, the bundles named by `import_before` are imported, then the case. A valid case
 /// must give its `outcome` and the stated ids, causal context, ops and state digest; an
-/// invalid one must be rejected with the `expected` error code and leave the state as it was.
+/// invalid one must be rejected with the `expected` error code and leave the state as it was,
+/// except that a bundle which verifies but whose payload fails to open (step 11 of section
+/// 7.7) is void: it enters its chain, nothing is applied, and `expected` is the reason.
 @Suite struct BundleVectorTests {
     /// Fewer cases than this means the file was emptied or truncated.
     static let minimumCases = 90
@@ -53,19 +55,21 @@ import Testing
         #expect(Set(cases.map(\.expected)) == codes.union(["valid"]))
         #expect(Set(cases.compactMap { $0.json["outcome"] as? String }) == ["applied", "duplicate", "held", "fork"])
         // A stable core that later regenerations must keep (add cases, never drop these).
-        for name in ["plaintext_first_bundle", "plaintext_second_bundle_chained", "encrypted_first_bundle", "writer_joined_by_invite",
-                     "every_op_kind", "reader_invite_device_bundle", "reader_certificate", "duplicate_of_applied_bundle",
-                     "gap_third_bundle_held", "fork_second_bundle", "flipped_signature_bit", "flipped_payload_bit",
-                     "tampered_header_hlc_max", "wrong_magic", "unknown_version_1", "unknown_version_3", "wrong_space",
-                     "missing_certificate_chain", "forged_self_signed_certificate", "certificate_from_another_space",
-                     "far_future_clock", "oversized_payload_length", "bundle_over_size_limit", "trailing_byte",
-                     "context_several_authors", "encrypted_bundle_with_context", "context_authors_unsorted",
-                     "context_duplicate_author", "context_names_bundle_author", "context_sequence_zero",
-                     "context_count_too_large", "context_4096_authors", "over_size_limit_and_wrong_magic",
-                     "unknown_version_and_reserved_flag", "forged_reader_certificate", "reader_certificate_of_another_device",
-                     "other_writers_certificate_and_far_future_clock", "fork_with_malformed_payload",
-                     "held_limit_and_malformed_payload", "too_many_held_bundles_across_authors",
-                     "clock_past_drift_limit_of_a_held_bundle", "held_fork_gives_place_to_quarantined"] {
+        for name in [
+            "plaintext_first_bundle", "plaintext_second_bundle_chained", "encrypted_first_bundle", "writer_joined_by_invite",
+            "every_op_kind", "reader_invite_device_bundle", "reader_certificate", "duplicate_of_applied_bundle",
+            "gap_third_bundle_held", "fork_second_bundle", "flipped_signature_bit", "flipped_payload_bit",
+            "tampered_header_hlc_max", "wrong_magic", "unknown_version_1", "unknown_version_3", "wrong_space",
+            "missing_certificate_chain", "forged_self_signed_certificate", "certificate_from_another_space",
+            "far_future_clock", "oversized_payload_length", "bundle_over_size_limit", "trailing_byte",
+            "context_several_authors", "encrypted_bundle_with_context", "context_authors_unsorted",
+            "context_duplicate_author", "context_names_bundle_author", "context_sequence_zero",
+            "context_count_too_large", "context_4096_authors", "over_size_limit_and_wrong_magic",
+            "unknown_version_and_reserved_flag", "forged_reader_certificate", "reader_certificate_of_another_device",
+            "other_writers_certificate_and_far_future_clock", "fork_with_malformed_payload",
+            "held_limit_and_malformed_payload", "too_many_held_bundles_across_authors",
+            "clock_past_drift_limit_of_a_held_bundle", "held_fork_gives_place_to_quarantined",
+        ] {
             #expect(names.contains(name), "missing bundle vector \(name)")
         }
         #expect(cases.filter { $0.name.hasPrefix("truncated_at_") }.count >= 10)
@@ -83,7 +87,8 @@ import Testing
         let space = try Space(seed: SecretBytes(v.bytes("space_seed_hex")), encrypted: v.flag("encrypted"))
         let observer = try Membership.join(
             InviteToken(writerInviteText(space: space)), device: Identity(seed: observerSeed), issuedAt: observerIssuedAt)
-        let limits = BundleLimits(maxBundleBytes: Int(try v.uint64("max_bundle_bytes")), maxHeldBundles: Int(try v.uint64("max_held_bundles")))
+        let limits = BundleLimits(
+            maxBundleBytes: Int(try v.uint64("max_bundle_bytes")), maxHeldBundles: Int(try v.uint64("max_held_bundles")))
         let now = try v.uint64("now_ms")
         let importer = BundleImporter(membership: observer, limits: limits)
         var replica = observer.makeReplica(
@@ -96,15 +101,33 @@ import Testing
             }
         }
         let digestBefore = replica.state.digestHex
+        let clockBefore = replica.clock.last
         let logBefore = log
         let bytes = try v.bytes("bundle_hex")
         let outcome = importer.importBundle(bytes, into: &replica, log: &log)
-        try VectorConformanceTests.require(replica.state.digestHex == (try v.string("state_digest_hex")), v, "state digest \(replica.state.digestHex)")
+        try VectorConformanceTests.require(
+            replica.state.digestHex == (try v.string("state_digest_hex")), v, "state digest \(replica.state.digestHex)")
 
         guard v.expected == "valid" else {
+            if v.json["void"] as? Bool == true {
+                // Step 11 of section 7.7: a verified bundle that extends its chain but whose
+                // payload no member can use enters the chain void, with nothing applied;
+                // `expected` is the reason.
+                guard case .applied(let ids) = outcome, let void = log.voided.last, ids == [void.id],
+                    void.reason.code.description == v.expected,
+                    ids.map(\.hex) == (try v.strings("applied_ids_hex"))
+                else { throw Mismatch(message: "\(v.name): imported as \(outcome), expected void with \(v.expected)") }
+                try VectorConformanceTests.require(
+                    replica.state.digestHex == digestBefore && replica.clock.last == clockBefore, v,
+                    "a void bundle changed the state or the clock")
+                try VectorConformanceTests.require(
+                    log.bundles.count == logBefore.bundles.count + 1, v, "a void bundle did not enter its chain")
+                return
+            }
             guard let error = outcome.error else { throw Mismatch(message: "\(v.name): imported as \(outcome), expected \(v.expected)") }
             try VectorConformanceTests.require(error.code.description == v.expected, v, "rejected with \(error)")
-            try VectorConformanceTests.require(replica.state.digestHex == digestBefore && log == logBefore, v, "a rejection changed the replica or the log")
+            try VectorConformanceTests.require(
+                replica.state.digestHex == digestBefore && log == logBefore, v, "a rejection changed the replica or the log")
             return
         }
         try checkOutcome(outcome, v)
@@ -115,19 +138,24 @@ import Testing
         let author = try PublicKey(hex: v.string("author_public_key_hex"))
         try VectorConformanceTests.require(signed + signature.bytes == bytes, v, "signed_bytes_hex + signature_hex != bundle_hex")
         try VectorConformanceTests.require(author.isValidSignature(signature, for: signed), v, "the signature does not verify")
-        try VectorConformanceTests.require(Blake2b.hash(signed).hex == (try v.string("bundle_id_hex")), v, "bundle id is not BLAKE2b-256 of the signed bytes")
+        try VectorConformanceTests.require(
+            Blake2b.hash(signed).hex == (try v.string("bundle_id_hex")), v, "bundle id is not BLAKE2b-256 of the signed bytes")
 
         // A relay (no secret) accepts it, and the decoded fields and ops are the stated ones.
-        let bundle = try BundleVerifier(spaceID: space.id, limits: limits, maxDrift: try v.uint64("max_drift_ms"),
-                                        physicalClock: FixedClock(milliseconds: now)).verify(bytes)
-        try VectorConformanceTests.require(bundle.id.hex == (try v.string("bundle_id_hex")) && bundle.author == author
-                                           && bundle.sequence == (try v.uint64("sequence")), v, "decoded header \(bundle)")
+        let bundle = try BundleVerifier(
+            spaceID: space.id, limits: limits, maxDrift: try v.uint64("max_drift_ms"),
+            physicalClock: FixedClock(milliseconds: now)
+        ).verify(bytes)
+        try VectorConformanceTests.require(
+            bundle.id.hex == (try v.string("bundle_id_hex")) && bundle.author == author
+                && bundle.sequence == (try v.uint64("sequence")), v, "decoded header \(bundle)")
         guard v.json["plaintext_hex"] != nil else {
             // A fork or a duplicate is decided before the payload is opened (section 7.7,
             // steps 9-10); such a case may carry a payload that does not open.
             let outcome = try v.string("outcome")
             try VectorConformanceTests.require(outcome == "fork" || outcome == "duplicate", v, "a \(outcome) case without payload keys")
-            try VectorConformanceTests.require((try? observer.contents(of: bundle)) == nil, v, "the payload opens, but the case has no payload keys")
+            try VectorConformanceTests.require(
+                (try? observer.contents(of: bundle)) == nil, v, "the payload opens, but the case has no payload keys")
             return
         }
         let contents = try observer.contents(of: bundle)
@@ -175,8 +203,9 @@ import Testing
         case .held(let waitingFor) where stated == "held":
             try VectorConformanceTests.require(waitingFor == (try v.uint64("waiting_for")), v, "held waiting for \(waitingFor)")
         case .fork(let author, let sequence) where stated == "fork":
-            try VectorConformanceTests.require(author.hex == (try v.string("author_public_key_hex")) && sequence == (try v.uint64("fork_sequence")),
-                                               v, "fork of \(author) at \(sequence)")
+            try VectorConformanceTests.require(
+                author.hex == (try v.string("author_public_key_hex")) && sequence == (try v.uint64("fork_sequence")),
+                v, "fork of \(author) at \(sequence)")
         default:
             throw Mismatch(message: "\(v.name): imported as \(outcome), expected \(stated)")
         }

@@ -173,6 +173,8 @@ MUTANTS = [
     ("held-reports-own-sequence", "reports held(waitingFor:) with the bundle's own sequence"),
     ("release-nothing", "does not release held bundles when the gap is filled"),
     ("release-only-one", "releases at most one held bundle"),
+    ("payload-failure-rejected", "rejects a verified bundle whose payload fails to open instead of taking it in void"),
+    ("batch-version-void", "takes a bundle with an unknown batch format in void instead of rejecting it"),
     ("release-skips-quarantined", "never releases a quarantined bundle that extends the chain"),
     # Bundle files (wire-format 10)
     ("file-length-before-magic", "reports a short input as truncatedFile before comparing the magic"),

@@ -1,3 +1,5 @@
+import ConcordCrypto
+
 /// How far a bulk import has got, reported after each committed batch.
 ///
 /// ```swift
@@ -45,8 +47,15 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
     public var held = 0
     /// Bundles that fork their author's chain (quarantined as evidence).
     public var forks = 0
+    /// Where those forks are: the author and the sequence that exists twice (or the first
+    /// sequence that does not link), one entry per fork bundle.
+    public var forkedPlaces: [ChainPlace] = []
     /// Rejected bundles: their index in the input and why.
     public var rejected: [Rejection] = []
+    /// Bundles that entered their chain void (verified, but their payload could not be
+    /// used by any member: nothing of them applied), each reported once, by the import
+    /// that took it into the chain. Counted in ``applied`` too.
+    public var voided: [VoidedBundle] = []
     /// Operations applied.
     public var operationsApplied = 0
 
@@ -66,13 +75,45 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
         case .applied(let ids): applied += ids.count
         case .duplicate: duplicates += 1
         case .held: held += 1
-        case .fork: forks += 1
+        case .fork(let author, let sequence):
+            forks += 1
+            forkedPlaces.append(ChainPlace(author: author, sequence: sequence))
         case .rejected(let error): rejected.append(Rejection(index: index, error: error))
         }
     }
 
-    /// `applied 3, duplicate 1, held 0, fork 0, rejected 0`.
+    /// Adds another summary's counts (for imports done in parts).
+    public mutating func add(_ other: ImportSummary) {
+        applied += other.applied
+        duplicates += other.duplicates
+        held += other.held
+        forks += other.forks
+        forkedPlaces += other.forkedPlaces
+        rejected += other.rejected
+        voided += other.voided
+        operationsApplied += other.operationsApplied
+    }
+
+    /// `applied 3, duplicate 1, held 0, fork 0, rejected 0` (`, void 1` when a bundle was void).
     public var description: String {
         "applied \(applied), duplicate \(duplicates), held \(held), fork \(forks), rejected \(rejected.count)"
+            + (voided.isEmpty ? "" : ", void \(voided.count)")
     }
+}
+
+/// A place in an author's chain: the author's device key and a sequence.
+public struct ChainPlace: Hashable, Sendable, CustomStringConvertible {
+    /// The author.
+    public var author: PublicKey
+    /// The sequence.
+    public var sequence: UInt64
+
+    /// Creates a place.
+    public init(author: PublicKey, sequence: UInt64) {
+        self.author = author
+        self.sequence = sequence
+    }
+
+    /// `change 7 of device 3f2a9c01`.
+    public var description: String { "change \(sequence) of device \(author.hex.prefix(8))" }
 }

@@ -16,6 +16,9 @@ public struct ReplicaStatus: Hashable, Sendable {
     public var quarantinedBundles: Int
     /// The version vector.
     public var versionVector: VersionVector
+    /// What only the device's owner can fix (a wrong clock, a forked history), most urgent
+    /// first; empty when all is well. See ``Replica/problems(realTime:)``.
+    public var problems: [ReplicaProblem] = []
 }
 
 extension Replica {
@@ -26,7 +29,7 @@ extension Replica {
     /// ```
     public func syncStatus(of id: RecordID, in collection: String) throws -> SyncStatus {
         let (stored, acknowledged) = try ConcordError.storage {
-            try store.read { tx in (try tx.record(id, in: collection), try acknowledgedResumed(from: tx)) }
+            try store.read { (try $0.record(id, in: collection), try StoredProgress.read(from: $0).acknowledged) }
         }
         guard let sequence = stored?.localSequence else { return .synced }
         if sequence == StoredRecord.unsealed { return .unsealed }
@@ -39,13 +42,14 @@ extension Replica {
         return try ConcordError.storage {
             try store.read { tx in
                 let heads = try tx.chainHeads()
-                let acknowledgedSequence = try acknowledgedResumed(from: tx)
+                let acknowledged = try StoredProgress.read(from: tx).acknowledged
                 return ReplicaStatus(
                     pendingOperations: try tx.pendingOperationCount(),
-                    unacknowledgedBundles: (heads[me]?.sequence ?? 0) - min(heads[me]?.sequence ?? 0, acknowledgedSequence),
+                    unacknowledgedBundles: (heads[me]?.sequence ?? 0) - min(heads[me]?.sequence ?? 0, acknowledged),
                     bundles: try tx.bundleCount(), heldBundles: try tx.heldBundles().count,
                     quarantinedBundles: try tx.quarantinedBundles().count,
-                    versionVector: VersionVector(heads.mapValues(\.sequence)))
+                    versionVector: VersionVector(heads.mapValues(\.sequence)),
+                    problems: try problems(in: tx, realTime: nil))
             }
         }
     }
@@ -124,7 +128,8 @@ extension Replica {
         for position in positions {
             guard let storedBundle = try ConcordError.storage({ try store.read { try $0.bundle(at: position) } }) else { continue }
             let bundle = try StoreDestination.decode(storedBundle)
-            let contents = try membership.contents(of: bundle)
+            // A void bundle (wire-format §7.7) carries nothing readable.
+            guard case .success(let contents) = try membership.contentsOrVoid(of: bundle) else { continue }
             var found = false
             for op in contents.operations {
                 guard let value = matches(op) else { continue }

@@ -21,20 +21,14 @@ extension Replica {
             throw ConcordError(.notAWriter, "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
         }
         let tracking = !observers.isEmpty
-        let (result, newClock, changes, count) = try ConcordError.storage {
-            try store.write { tx in
-                let start = try clockResumed(from: tx)
-                let transaction = WriteTransaction(reader: tx, replicaID: replicaID, clock: start, maxValueBytes: options.effectiveMaxValueBytes)
-                let result = try body(transaction)
-                let ops = transaction.operations
-                guard !ops.isEmpty else { return (result, start, [RecordChange](), 0) }
-                try tx.appendPendingOperations(ops)
-                let changes = try transaction.batch.commit(to: tx, origin: .local, tracking: tracking)
-                try tx.setMetadata(MetaKey.encodeUInt64(transaction.clock.last.rawValue), for: MetaKey.clock)
-                return (result, transaction.clock, changes, ops.count)
-            }
+        let (result, changes, count): (T, [RecordChange], Int)
+        do {
+            (result, changes, count) = try writeTransaction(body, tracking: tracking)
+        } catch let error as ConcordError where error.code == .clockFailure {
+            // Say what happened to the clock in dates, and the one thing that fixes it.
+            guard let problem = try? problems().first(where: { $0.kind != .forked }) else { throw error }
+            throw ConcordError(.clockFailure, problem.message)
         }
-        clock = newClock
         pendingOperationCount += count
         notify(changes)
         if count > 0 { for listener in localWriteListeners.values { listener.yield(count) } }
@@ -42,6 +36,26 @@ extension Replica {
             try seal()
         }
         return result
+    }
+
+    /// The store transaction of ``write(_:)``.
+    private func writeTransaction<T: Sendable>(_ body: (WriteTransaction) throws -> T, tracking: Bool) throws -> (T, [RecordChange], Int) {
+        try ConcordError.storage {
+            try store.write { tx in
+                // Stamp after the newest reading any process stored (issue 12.1): a write
+                // made after seeing a value must win over it, whoever imported the value.
+                let transaction = WriteTransaction(
+                    reader: tx, replicaID: replicaID, clock: try currentClock(StoredProgress.read(from: tx)), maxValueBytes: options.effectiveMaxValueBytes)
+                let result = try body(transaction)
+                let ops = transaction.operations
+                guard !ops.isEmpty else { return (result, [RecordChange](), 0) }
+                try tx.appendPendingOperations(ops)
+                let changes = try transaction.batch.commit(to: tx, origin: .local, tracking: tracking)
+                try StoredProgress.raiseClock(to: transaction.clock.last, in: tx)
+                clock.resume(from: transaction.clock.last)
+                return (result, changes, ops.count)
+            }
+        }
     }
 
     /// Seals every pending local operation into signed bundles appended to this device's
@@ -57,34 +71,26 @@ extension Replica {
     /// pushes the other's writes too.
     @discardableResult
     public func seal() throws -> [ChangeBundle] {
-        // Ask the store: another instance on the same store may have written.
-        let pending = try ConcordError.storage { try store.read { try $0.pendingOperationCount() } }
-        guard pending > 0 else {
+        // The store, not this instance, knows whether anything waits: other processes
+        // sharing it write there too.
+        guard try ConcordError.storage({ try store.read { try $0.pendingOperationCount() } }) > 0 else {
             pendingOperationCount = 0
             return []
         }
         let bundles = try ConcordError.storage {
-            try store.write { tx in try sealPending(in: tx) }
+            try store.write { tx in
+                _ = try currentClock(StoredProgress.read(from: tx))
+                return try sealPending(in: tx)
+            }
         }
         pendingOperationCount = 0
         return bundles
     }
 
-    /// This replica's clock, moved up to the last reading stored: another `Replica`
-    /// instance on the same store (an app extension) may have written since this one
-    /// last did, and a later write must never be stamped before an earlier one.
-    func clockResumed(from tx: any StoreReader) throws -> HybridLogicalClock {
-        guard let stored = try tx.metadata(MetaKey.clock).map(MetaKey.decodeUInt64), stored > clock.last.rawValue else { return clock }
-        return HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: HLCTimestamp(rawValue: stored))
-    }
-
-    /// The acknowledged sequence, as the store holds it (another instance may have raised it).
-    func acknowledgedResumed(from tx: any StoreReader) throws -> UInt64 {
-        max(acknowledgedSequence, try tx.metadata(MetaKey.acknowledged).map(MetaKey.decodeUInt64) ?? 0)
-    }
-
-    /// Seals the pending operations inside a store transaction.
-    func sealPending(in tx: any StoreWriter) throws -> [ChangeBundle] {
+    /// Seals the pending operations inside a store transaction, as `author` (this
+    /// replica's membership by default; a recovery seals as the new identity).
+    func sealPending(in tx: any StoreWriter, as author: Membership? = nil) throws -> [ChangeBundle] {
+        let membership = author ?? self.membership
         let ops = try tx.pendingOperations()
         guard !ops.isEmpty else { return [] }
         let me = membership.device.publicKey

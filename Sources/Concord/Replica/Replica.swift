@@ -103,6 +103,9 @@ public actor Replica {
 
     /// The store holding everything.
     public nonisolated let store: any Store
+    /// The replica directory, for replicas opened, created or joined there (a recovery
+    /// rotates its `device.key`).
+    nonisolated let directory: String?
     /// This device's membership of the space.
     public nonisolated let membership: Membership
     /// The space.
@@ -121,15 +124,18 @@ public actor Replica {
     /// never occupy the cooperative thread pool that the app's other tasks run on.
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
+    /// This instance's clock. Every write transaction merges the stored `clock.last` into
+    /// it first (``currentClock(_:)``): other processes share the store.
     var clock: HybridLogicalClock
+    /// The `clock.generation` this instance's clock belongs to.
+    var clockGeneration: UInt64 = 0
     var verifiedCertificateChains: Set<Digest32> = []
     var observers: [UUID: Observer] = [:]
     /// Listeners of ``localWrites()``.
     var localWriteListeners: [UUID: AsyncStream<Int>.Continuation] = [:]
-    /// Local operations written but not sealed yet.
+    /// Local operations this instance wrote since it last sealed: only decides when to
+    /// auto-seal (sealing itself reads the store, where other processes' writes wait too).
     var pendingOperationCount = 0
-    /// The highest sequence of this device's chain some peer or relay is known to hold.
-    var acknowledgedSequence: UInt64 = 0
     let importer: BundleImporter
 
     /// Opens a replica on any store.
@@ -139,16 +145,36 @@ public actor Replica {
     /// - Throws: `ConcordError` `.wrongSpace` when the store belongs to another space;
     ///   storage failures as `.storage`.
     public init(store: any Store, membership: Membership, options: Options = Options()) throws {
+        try self.init(store: store, membership: membership, options: options, directory: nil)
+    }
+
+    /// Opens a replica on a store, in `directory` if it lives in one.
+    ///
+    /// A writer whose certificate is dated more than the drift bound in the future (it
+    /// joined while its clock was ahead) certifies its key again with the current time, so
+    /// peers and relays accept it (`Specs/hlc.md` §9).
+    init(store: any Store, membership: Membership, options: Options, directory: String?) throws {
+        let now = options.physicalClock.nowMilliseconds()
+        var membership = membership
+        var renewed = false
+        if membership.latestIssueTime > HybridLogicalClock.saturatingAdd(now, options.maxDrift), membership.canInvite {
+            membership = try membership.renewed(issuedAt: now)
+            renewed = true
+        }
         self.store = store
+        self.directory = directory
         self.membership = membership
         self.options = options
         self.executor = ReplicaExecutor(label: "concord.replica.\(membership.replicaID.shortDescription)")
         self.importer = BundleImporter(membership: membership, limits: options.limits)
-        let (last, pending, acknowledged) = try ConcordError.storage {
-            try store.write { tx -> (UInt64, Int, UInt64) in
+        let (progress, pending) = try ConcordError.storage {
+            try store.write { tx -> (StoredProgress, Int) in
                 if let stored = try tx.metadata(MetaKey.spaceID) {
                     guard stored == membership.spaceID.publicKey.bytes else {
-                        throw ConcordError(.wrongSpace, "this store holds space \((try? SpaceID(bytes: stored))?.shortDescription ?? "?"), not \(membership.spaceID.shortDescription); open the store of that space or use a new directory")
+                        throw ConcordError(
+                            .wrongSpace,
+                            "this store holds space \((try? SpaceID(bytes: stored))?.shortDescription ?? "?"), not \(membership.spaceID.shortDescription); open the store of that space or use a new directory"
+                        )
                     }
                 } else {
                     try tx.setMetadata(membership.spaceID.publicKey.bytes, for: MetaKey.spaceID)
@@ -156,16 +182,15 @@ public actor Replica {
                     try tx.setMetadata(membership.certificates.bytes, for: MetaKey.certificates)
                     try tx.setMetadata(membership.device.publicKey.bytes, for: MetaKey.device)
                 }
-                return (
-                    try tx.metadata(MetaKey.clock).map(MetaKey.decodeUInt64) ?? 0,
-                    try tx.pendingOperationCount(),
-                    try tx.metadata(MetaKey.acknowledged).map(MetaKey.decodeUInt64) ?? 0
-                )
+                if renewed, try tx.metadata(MetaKey.device) == membership.device.publicKey.bytes {
+                    try tx.setMetadata(membership.certificates.bytes, for: MetaKey.certificates)
+                }
+                return (try StoredProgress.read(from: tx), try tx.pendingOperationCount())
             }
         }
         pendingOperationCount = pending
-        acknowledgedSequence = acknowledged
-        clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: HLCTimestamp(rawValue: last))
+        clockGeneration = progress.generation
+        clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: progress.clock)
     }
 
     /// Creates a new space and its first replica in `directory` (created if missing; it
@@ -187,7 +212,7 @@ public actor Replica {
         let layout = try ReplicaDirectory(creating: directory, keys: keyStore)
         let membership = Membership.createSpace(encrypted: encrypted, issuedAt: options.physicalClock.nowMilliseconds())
         try layout.writeKeys(of: membership)
-        return try Replica(store: layout.createStore(), membership: membership, options: options)
+        return try Replica(store: layout.createStore(), membership: membership, options: options, directory: directory)
     }
 
     /// Joins a space with an invite: a new device identity and a new replica in
@@ -209,7 +234,7 @@ public actor Replica {
         let layout = try ReplicaDirectory(creating: directory, keys: keyStore)
         let membership = try Membership.join(invite, issuedAt: options.physicalClock.nowMilliseconds())
         try layout.writeKeys(of: membership)
-        return try Replica(store: layout.createStore(), membership: membership, options: options)
+        return try Replica(store: layout.createStore(), membership: membership, options: options, directory: directory)
     }
 
     /// Opens the replica in `directory`, resuming exactly where it stopped. Group and
@@ -229,7 +254,7 @@ public actor Replica {
         let layout = try ReplicaDirectory(existing: directory, keys: keyStore)
         let store = try layout.openStore()
         let membership = try layout.readMembership(from: store)
-        return try Replica(store: store, membership: membership, options: options)
+        return try Replica(store: store, membership: membership, options: options, directory: directory)
     }
 
     /// An invite token for another person's device.
@@ -240,7 +265,8 @@ public actor Replica {
         readOnly ? try membership.readerInvite(issuedAt: options.physicalClock.nowMilliseconds()) : try membership.writerInvite()
     }
 
-    /// The local clock's latest reading.
+    /// The local clock's latest reading (this instance's; every write transaction first
+    /// moves it past the reading stored by any process sharing the store).
     public var lastClockReading: HLCTimestamp { clock.last }
 }
 
@@ -252,6 +278,11 @@ enum MetaKey {
     static let device = "device.public-key"
     static let clock = "clock.last"
     static let acknowledged = "sync.acknowledged-sequence"
+    static let clockGeneration = "clock.generation"
+    static let relayConfirmed = "sync.relay-confirmed-sequence"
+    static let forkedAt = "sync.forked-at"
+    static let predecessor = "recovery.predecessor"
+    static let unconfirmedAuthors = "sync.unconfirmed-authors"
     /// The last log position the history index covers.
     static let historyIndexed = "index.history-position"
 

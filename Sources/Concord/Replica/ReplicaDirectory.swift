@@ -30,6 +30,12 @@ struct ReplicaDirectory {
     var contentKey: String { path + "/content.key" }
     /// The database and the files SQLite keeps beside it.
     var databaseFiles: [String] { [database, database + "-wal", database + "-shm"] }
+    /// A recovery's new device key, written before the store switches to it.
+    var nextDeviceKey: String { path + "/device.key.next" }
+
+    /// Where a recovery keeps the device key it retired (for the `successor` operation of
+    /// the membership redesign, which the old device will sign).
+    func retiredDeviceKey(_ key: PublicKey) -> String { path + "/device-\(key.hex.prefix(16)).retired.key" }
 
     /// A directory for a new replica: created (0700) if missing, refused if it holds any
     /// replica file, set to 0700 if it already existed.
@@ -112,13 +118,50 @@ struct ReplicaDirectory {
         }
     }
 
+    /// Writes a recovery's new device key as `device.key.next` (0600), before the store
+    /// transaction that switches the replica to it.
+    func stageDeviceKey(_ identity: Identity) throws {
+        try ConcordError.mapping("writing the new device key in \(path)") {
+            try? FileManager.default.removeItem(atPath: nextDeviceKey)
+            try identity.writeKeyFile(to: nextDeviceKey)
+        }
+    }
+
+    /// After the store switched to the staged key: keeps the old key as a retired key file
+    /// and saves the staged one as the device key in the replica's key store (``keys``),
+    /// then removes the staged file. Repeated by ``readMembership(from:)`` if a crash came
+    /// in between.
+    func commitDeviceKey(retiring old: PublicKey) throws {
+        try ConcordError.mapping("switching the device key of \(path)") {
+            let files = FileManager.default
+            let retired = retiredDeviceKey(old)
+            if !files.fileExists(atPath: retired), let oldSeed = try keys.load(.device) {
+                let oldIdentity = try Identity(seed: SecretBytes(oldSeed))
+                if oldIdentity.publicKey == old { try oldIdentity.writeKeyFile(to: retired) }
+            }
+            let next = try Identity(keyFile: nextDeviceKey)
+            try keys.save(Self.bytes(next.seed), as: .device)
+            try files.removeItem(atPath: nextDeviceKey)
+        }
+    }
+
     /// Rebuilds the membership from the key files and the store's public metadata.
     func readMembership(from store: any Store) throws -> Membership {
         try ConcordError.mapping("reading the replica in \(path)") {
             guard let deviceSeed = try readKey(deviceKey, { _ in try keys.load(.device) }) else {
                 throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: its device key is missing from its key store. Restore it from a backup (a key cannot be made again); without one, move \(path) away and join the space again with a new invite")
             }
-            let device = try Identity(seed: SecretBytes(deviceSeed))
+            var device = try Identity(seed: SecretBytes(deviceSeed))
+            if FileManager.default.fileExists(atPath: nextDeviceKey) {
+                // A recovery wrote the new key, then stopped: finish it if the store switched.
+                let next = try readKey(nextDeviceKey) { try Identity(keyFile: $0) }
+                if try store.read({ try $0.metadata(MetaKey.device) }) == next.publicKey.bytes {
+                    try commitDeviceKey(retiring: device.publicKey)
+                    device = next
+                } else {
+                    try FileManager.default.removeItem(atPath: nextDeviceKey)
+                }
+            }
             let (spaceBytes, encryptedFlag, chainBytes) = try store.read { tx in
                 (try tx.metadata(MetaKey.spaceID), try tx.metadata(MetaKey.encrypted), try tx.metadata(MetaKey.certificates))
             }

@@ -14,6 +14,10 @@ struct StoreDestination: ImportDestination {
     var acknowledged: UInt64
     var changes: [RecordChange] = []
     var operationsApplied = 0
+    /// Bundles that entered their chain void in this transaction.
+    var voided: [VoidedBundle] = []
+    /// Authors of the bundles appended to chains in this transaction.
+    var appendedAuthors: Set<PublicKey> = []
     /// The records this transaction's bundles touched, each read from the store once.
     /// Without observers the batch is written back once, by ``flush()`` at the end of the
     /// transaction (a record changed by several bundles is written once); with observers
@@ -59,7 +63,12 @@ struct StoreDestination: ImportDestination {
         changes += try batch.commit(to: tx, origin: .local, tracking: false)
     }
 
-    mutating func append(_ bundle: ChangeBundle) throws { try tx.appendBundle(StoredBundle(bundle)) }
+    mutating func void(_ voided: VoidedBundle) { self.voided.append(voided) }
+
+    mutating func append(_ bundle: ChangeBundle) throws {
+        try tx.appendBundle(StoredBundle(bundle))
+        appendedAuthors.insert(bundle.author)
+    }
 
     mutating func hold(_ bundle: ChangeBundle) throws { try tx.holdBundle(StoredBundle(bundle)) }
 

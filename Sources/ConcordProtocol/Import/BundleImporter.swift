@@ -9,7 +9,9 @@ import ConcordCrypto
 /// certificate's subject; clock drift of the header's newest reading; duplicate
 /// (→ ``ImportOutcome/duplicate(_:)``); chain position (a second bundle for a place
 /// already taken → ``ImportOutcome/fork(author:sequence:)``); decrypt; decode;
-/// every operation by the author and inside the header's clock range; then either hold
+/// every operation by the author and inside the header's clock range (a payload that fails
+/// here the same way on every member makes a bundle that extends its chain void: it takes
+/// its place with no operation applied, reported as a ``VoidedBundle``); then either hold
 /// it (a predecessor is missing → ``ImportOutcome/held(waitingFor:)``) or apply it,
 /// advance the chain and apply every held bundle it releases
 /// (→ ``ImportOutcome/applied(_:)``). A rejected bundle changes neither the replica
@@ -88,7 +90,7 @@ public struct BundleImporter: Sendable {
             guard bundle.sequence == next, try destination.heldBundle(of: bundle.author, sequence: next)?.id == bundle.id else {
                 return .duplicate(bundle.id)
             }
-            try destination.receive(try membership.contents(of: bundle), of: bundle)
+            try apply(bundle, try membership.contentsOrVoid(of: bundle), into: &destination)
             _ = try destination.takeHeld(of: bundle.author, sequence: next)
             return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
         }
@@ -102,11 +104,18 @@ public struct BundleImporter: Sendable {
             return .fork(author: bundle.author, sequence: bundle.sequence)
         }
 
-        let contents = try membership.contents(of: bundle)
+        // A payload every member fails to open the same way makes a bundle that extends its
+        // chain void, not rejected: it takes its place, so the author's later bundles are not
+        // stalled behind it forever. One that would wait for a predecessor is rejected as
+        // before and becomes void when it arrives in order (wire-format §7.7, step 11).
         if bundle.sequence > headSequence + 1 {
+            _ = try membership.contents(of: bundle)
             let heldCount = try destination.heldCount()
             guard heldCount < limits.maxHeldBundles else {
-                throw ConcordError(.tooManyHeldBundles, "\(heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)")
+                throw ConcordError(
+                    .tooManyHeldBundles,
+                    "\(heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)"
+                )
             }
             try destination.hold(bundle)
             destination.trust(bundle.certificates)
@@ -115,9 +124,20 @@ public struct BundleImporter: Sendable {
 
         // In place: `receive` checks the clock before changing anything. (Copying the
         // replica and log first would duplicate the whole state on every import.)
-        try destination.receive(contents, of: bundle)
+        try apply(bundle, try membership.contentsOrVoid(of: bundle), into: &destination)
         destination.trust(bundle.certificates)
         return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
+    }
+
+    /// Applies the operations of a bundle that extends its chain, or, for a void bundle,
+    /// reports it and applies nothing.
+    private func apply<D: ImportDestination>(
+        _ bundle: ChangeBundle, _ opened: Result<BundleContents, ConcordError>, into destination: inout D
+    ) throws {
+        switch opened {
+        case .success(let contents): try destination.receive(contents, of: bundle)
+        case .failure(let reason): destination.void(VoidedBundle(bundle, reason: reason))
+        }
     }
 
     /// Appends an applied bundle to its chain and releases what now follows it.
@@ -136,8 +156,9 @@ public struct BundleImporter: Sendable {
         var last = bundle
         while last.sequence < .max {
             let place = last.sequence + 1
-            guard var next = try destination.takeHeld(of: last.author, sequence: place)
-                ?? destination.takeQuarantined(of: last.author, sequence: place, previous: last.id)
+            guard
+                var next = try destination.takeHeld(of: last.author, sequence: place)
+                    ?? destination.takeQuarantined(of: last.author, sequence: place, previous: last.id)
             else { break }
             if next.previous != last.id {
                 // The held bundle forks the chain. A quarantined bundle for the same place
@@ -147,7 +168,7 @@ public struct BundleImporter: Sendable {
                 next = linked
             }
             do {
-                try destination.receive(try membership.contents(of: next), of: next)
+                try apply(next, try membership.contentsOrVoid(of: next), into: &destination)
             } catch is ConcordError {
                 try destination.hold(next)
                 break

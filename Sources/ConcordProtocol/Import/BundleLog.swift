@@ -39,6 +39,9 @@ public struct BundleLog: Hashable, Sendable {
     public private(set) var heldCount = 0
     /// Bundles that fork their author's chain, as evidence; never applied.
     public private(set) var quarantined: [ChangeBundle] = []
+    /// Chain bundles that entered void: verified, but their payload could not be used, so
+    /// none of their operations were applied (`Specs/wire-format.md` §7.7, step 11).
+    public private(set) var voided: [VoidedBundle] = []
 
     /// Digests of the certificate chains of bundles this log applied or holds: they were
     /// fully verified once, so later bundles with the same chain skip that work.
@@ -118,6 +121,11 @@ public struct BundleLog: Hashable, Sendable {
         chains[bundle.author, default: []].append(bundles.count)
         bundles.append(bundle)
         knownIDs.insert(bundle.id)
+    }
+
+    /// Remembers a void chain bundle.
+    mutating func recordVoid(_ voided: VoidedBundle) {
+        self.voided.append(voided)
     }
 
     /// The held bundle at `sequence` of `author`, if any.

@@ -20,6 +20,8 @@ package protocol ImportDestination {
     /// Checks the operations' newest clock reading against the drift bound (throwing
     /// ``ConcordError`` before any change), then merges the clock and applies them.
     mutating func receive(_ contents: BundleContents, of bundle: ChangeBundle) throws
+    /// Records that a bundle about to enter its chain is void (nothing of it is applied).
+    mutating func void(_ voided: VoidedBundle)
     mutating func append(_ bundle: ChangeBundle) throws
     mutating func hold(_ bundle: ChangeBundle) throws
     mutating func takeHeld(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle?
@@ -44,6 +46,7 @@ struct InMemoryDestination: ImportDestination {
         try ConcordError.mapping("\(bundle)") { _ = try replica.receive(contents.operations) }
     }
 
+    mutating func void(_ voided: VoidedBundle) { log.recordVoid(voided) }
     mutating func append(_ bundle: ChangeBundle) { log.append(bundle) }
     mutating func hold(_ bundle: ChangeBundle) { log.hold(bundle) }
     mutating func takeHeld(of author: PublicKey, sequence: UInt64) -> ChangeBundle? { log.takeHeld(of: author, sequence: sequence) }

@@ -76,6 +76,11 @@ package struct ChainCheck {
             head = nil
         }
         let needed = (head?.sequence ?? 0) + 1
+        if let head, bundle.sequence == needed, bundle.previous != head.id {
+            // The next place, but after another bundle than the stored head: the author's
+            // history forked at the head's place (a copied or restored store), not a gap.
+            throw RelayError.fork(author: author, sequence: head.sequence, stored: head.id, pushed: bundle.previous)
+        }
         guard bundle.sequence == needed, bundle.previous == (head?.id ?? .zero) else {
             throw RelayError.missingPredecessor(author: author, needed: needed, got: bundle.sequence)
         }

@@ -252,6 +252,18 @@ public final class PostgresRelayStorage: RelayStorage {
                 continue
             }
             let head = heads[bundle.author] ?? (sequence: 0, id: BundleID.zero)
+            if head.sequence > 0, bundle.sequence == head.sequence + 1, bundle.previous != head.id {
+                // The next place, but after another bundle than the stored head: the author's
+                // history forked at the head's place (a copied or restored store), not a gap
+                // (relay-api §4, as `ChainCheck` for SQLite).
+                logger.notice(
+                    "refused a fork",
+                    metadata: [
+                        "space": "\(spaceID.shortDescription)", "author": "\(bundle.author.hex.prefix(8))",
+                        "sequence": "\(head.sequence)", "stored": "\(head.id.hex)", "pushed": "\(bundle.previous.hex)",
+                    ])
+                throw RelayError.fork(author: bundle.author, sequence: head.sequence, stored: head.id, pushed: bundle.previous)
+            }
             guard bundle.sequence == head.sequence + 1, bundle.previous == head.id else {
                 throw RelayError.missingPredecessor(author: bundle.author, needed: head.sequence + 1, got: bundle.sequence)
             }

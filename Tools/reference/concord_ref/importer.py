@@ -28,6 +28,7 @@ class Importer:
         self.ids = set()         # ids of the bundles in the chains
         self.held = {}           # (author, seq) -> Bundle
         self.quarantined = []    # Bundles
+        self.voided = []         # (id, code) of void chain bundles, in the order they entered
 
     # The pipeline
 
@@ -62,7 +63,9 @@ class Importer:
         head_seq = self.head(b.author)[0]
         if dev.on("pipeline-held-limit-before-payload") and b.seq > head_seq + 1:
             self.check_held_limit(b)
-        contents = bundles.contents(b, self.space)
+        # Only a bundle that extends its chain may be void: one that would be held is
+        # rejected on a payload failure, and becomes void when it arrives in order.
+        contents = bundles.contents(b, self.space) if b.seq > head_seq + 1 else self.open(b)
         if b.seq > head_seq + 1 or (dev.on("fork-skips-sequence-at-or-below-head") and b.seq <= head_seq):
             if b.seq <= head_seq:
                 self.receive(b, contents)
@@ -100,7 +103,7 @@ class Importer:
         head_seq = self.head(b.author)[0]
         waiting = self.held.get((b.author, b.seq))
         if b.seq == head_seq + 1 and waiting is not None and waiting.id == b.id:
-            self.receive(b, bundles.contents(b, self.space))
+            self.receive(b, self.open(b))
             del self.held[(b.author, b.seq)]
             return ("applied", [b.id] + self.extend(b))
         return ("duplicate", b.id)
@@ -130,8 +133,26 @@ class Importer:
         if full:
             raise Reject("tooManyHeldBundles", f"{count} bundles held")
 
+    # Step 11: a verified bundle whose payload every member fails to open the same way is
+    # void, not rejected; an unknown batch format stays rejected.
+    VOID_CODES = ("decryptionFailed", "encryptionMismatch", "malformedBundle", "emptyBundle", "authorMismatch")
+
+    def open(self, b):
+        """The payload's (context, ops), or ("void", code) for a void bundle."""
+        try:
+            return bundles.contents(b, self.space)
+        except Reject as error:
+            voids = error.code in self.VOID_CODES or (dev.on("batch-version-void") and error.code == "unsupportedVersion")
+            if not voids or dev.on("payload-failure-rejected"):
+                raise
+            return ("void", error.code)
+
     def receive(self, b, contents):
-        """LocalReplica.receive: observe the newest stamp (drift check), then apply."""
+        """LocalReplica.receive: observe the newest stamp (drift check), then apply. A void
+        bundle applies nothing and moves no clock; it is reported once."""
+        if contents[0] == "void":
+            self.voided.append((b.id, contents[1]))
+            return
         _, ops = contents
         if ops:
             self.clock.observe(max(op.hlc for op in ops), self.now)
@@ -153,7 +174,7 @@ class Importer:
                 if nxt is None:
                     break
             try:
-                self.receive(nxt, bundles.contents(nxt, self.space))
+                self.receive(nxt, self.open(nxt))
             except Reject:
                 self.held[(nxt.author, nxt.seq)] = nxt
                 break

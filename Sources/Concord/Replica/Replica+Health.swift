@@ -1,0 +1,129 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordStore
+
+/// Finding what only the device's owner can fix: a wrong clock, a forked history
+/// (`Specs/hlc.md` §9, `Specs/sync-protocol.md` §5).
+extension Replica {
+    /// What is wrong with this device, if anything; also in ``status()``.
+    ///
+    /// ```swift
+    /// if let problem = try await replica.problems().first {
+    ///     print(problem.message)   // "This device's clock says 2000-01-01 00:00 UTC, but ..."
+    /// }
+    /// ```
+    /// - Parameters:
+    ///   - realTime: A second opinion on the time (ms since the Unix epoch), for example a
+    ///     relay's `Date` header: it tells a clock that is behind now from one that was
+    ///     ahead before.
+    /// - Returns: The problems, most urgent first; empty when all is well.
+    public func problems(realTime: UInt64? = nil) throws -> [ReplicaProblem] {
+        try ConcordError.storage { try store.read { try problems(in: $0, realTime: realTime) } }
+    }
+
+    func problems(in tx: any StoreReader, realTime: UInt64?) throws -> [ReplicaProblem] {
+        let stored = try StoredProgress.read(from: tx)
+        let now = options.physicalClock.nowMilliseconds()
+        let drift = options.maxDrift
+        let horizon = HybridLogicalClock.saturatingAdd(now, drift)
+        let device = membership.device.publicKey.hex.prefix(8)
+        var found: [ReplicaProblem] = []
+        if let forkedAt = stored.forkedAt {
+            found.append(
+                ReplicaProblem(
+                    kind: .forked, remedy: .recover,
+                    message:
+                        "This store and a copy of it (a backup that was restored, or a copied folder) both wrote as device \(device): its change \(forkedAt) exists twice, and other devices keep only one. Run `concord recover` (Replica.recover()) on this copy: it continues under a new device identity and shares every change the others do not have yet. Nothing written on either copy is lost.",
+                    deviceTime: now, forkedAt: forkedAt))
+        }
+        let clockText = CalendarTime.text(now)
+        let last = max(stored.clock, clock.last)
+        if let realTime, realTime > horizon {
+            found.append(
+                ReplicaProblem(
+                    kind: .clockBehind, remedy: .setClock,
+                    message:
+                        "This device's clock says \(clockText), but the relay's says \(CalendarTime.text(realTime)): set this device's date and time, then sync again. Nothing is lost meanwhile; changes made until then lose to every newer change.",
+                    deviceTime: now, evidenceTime: realTime))
+        } else if let realTime, now > HybridLogicalClock.saturatingAdd(realTime, drift) {
+            found.append(
+                ReplicaProblem(
+                    kind: .clockAhead, remedy: .setClock,
+                    message:
+                        "This device's clock says \(clockText), but the relay's says \(CalendarTime.text(realTime)): set this device's date and time, then sync again. Changes made until then are kept here and shared once the clock is right.",
+                    deviceTime: now, evidenceTime: realTime))
+        } else if last.milliseconds > horizon {
+            let others = try newestReadingOfOthers(in: tx)
+            if others.milliseconds > horizon {
+                found.append(
+                    ReplicaProblem(
+                        kind: .clockBehind, remedy: .setClock,
+                        message:
+                            "This device's clock says \(clockText), but it already holds changes made at \(others.calendarText): set this device's date and time, then sync again. Nothing is lost meanwhile.",
+                        deviceTime: now, evidenceTime: others.milliseconds))
+            } else if realTime != nil {
+                found.append(
+                    ReplicaProblem(
+                        kind: .wroteAhead, remedy: .recover,
+                        message:
+                            "This device wrote at \(last.calendarText) while its clock was wrong; its clock now says \(clockText), and the relay agrees. Other devices refuse changes dated more than \(CalendarTime.duration(drift)) ahead, so run `concord recover` (Replica.recover()): this device continues under a new identity and shares every change not yet synced, with the right time.",
+                        deviceTime: now, evidenceTime: last.milliseconds))
+            } else {
+                found.append(
+                    ReplicaProblem(
+                        kind: .clockDisagrees, remedy: .setClockOrRecover,
+                        message:
+                            "This device's clock says \(clockText), but it already wrote at \(last.calendarText). If today is not \(CalendarTime.date(now)), set the date and time, then sync again. If it is, the clock was wrong when it wrote: run `concord recover` (Replica.recover()), which shares every change not yet synced with the right time.",
+                        deviceTime: now, evidenceTime: last.milliseconds))
+            }
+        }
+        let issued = membership.latestIssueTime
+        if issued > horizon, found.allSatisfy({ $0.kind != .clockBehind }) {
+            let reader = membership.space == nil
+            found.append(
+                ReplicaProblem(
+                    kind: .membershipFromTheFuture, remedy: reader ? .joinAgain : .setClockOrRecover,
+                    message: reader
+                        ? "This device's membership is dated \(CalendarTime.text(issued)) (it joined while a clock was wrong); other devices refuse it until then. Ask a writer for a new read-only invite and join again, or wait until then."
+                        : "This device's membership is dated \(CalendarTime.text(issued)) (it joined while its clock was wrong); open the store again with the right date and time and Concord renews it.",
+                    deviceTime: now, evidenceTime: issued))
+        }
+        return found
+    }
+
+    /// The newest reading of any other author's chain (its head bundle's `hlc max`).
+    func newestReadingOfOthers(in tx: any StoreReader) throws -> HLCTimestamp {
+        let me = membership.device.publicKey
+        var newest = HLCTimestamp.zero
+        for (author, head) in try tx.chainHeads() where author != me {
+            guard let stored = try tx.bundle(of: author, sequence: head.sequence) else { continue }
+            newest = max(newest, try StoreDestination.decode(stored).hlcRange.upperBound)
+        }
+        return newest
+    }
+
+    /// Records that another copy of this store signed a different bundle at `sequence` of
+    /// this device's chain (seen in an import or refused by a relay): what comes from
+    /// there on is no longer acknowledged, and ``problems(realTime:)`` reports the fork
+    /// until ``recover()``.
+    package func recordFork(at sequence: UInt64) throws {
+        try ConcordError.storage {
+            try store.write { tx in
+                let stored = try StoredProgress.read(from: tx)
+                _ = try currentClock(stored)
+                try Self.markForked(at: sequence, stored: stored, in: tx)
+            }
+        }
+    }
+
+    static func markForked(at sequence: UInt64, stored: StoredProgress, in tx: any StoreWriter) throws {
+        let at = max(1, min(sequence, stored.forkedAt ?? .max))
+        try tx.setMetadata(MetaKey.encodeUInt64(at), for: MetaKey.forkedAt)
+        if stored.acknowledged >= at {
+            try tx.setMetadata(MetaKey.encodeUInt64(at - 1), for: MetaKey.acknowledged)
+        }
+        if let confirmed = stored.relayConfirmed, confirmed >= at {
+            try tx.setMetadata(MetaKey.encodeUInt64(at - 1), for: MetaKey.relayConfirmed)
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordStore
+
+/// What ``Replica/recover()`` did.
+public struct Recovery: Sendable, CustomStringConvertible {
+    /// The replica, continuing under its new device identity: use it from now on. The
+    /// instance `recover()` was called on (and any other process's) refuses to write.
+    public let replica: Replica
+    /// The identity this device had.
+    public let previousDevice: ReplicaID
+    /// The identity it continues under.
+    public let device: ReplicaID
+    /// The previous identity's bundles that no peer or relay had acknowledged, re-issued
+    /// under the new one (`nil` when there were none).
+    public let reissuedBundles: ClosedRange<UInt64>?
+    /// Operations re-issued: those bundles' and every unsealed one.
+    public let reissuedOperations: Int
+    /// Of those, operations dated beyond what peers accept, re-dated with the present time.
+    public let redatedOperations: Int
+    /// The bundles the new identity sealed them into.
+    public let sealedBundles: Int
+    /// What was wrong before.
+    public let problems: [ReplicaProblem]
+
+    /// `continues as device 3f2a9c01 (was 9b1e44d0); re-issued 12 changes …`.
+    public var description: String {
+        var text = "this device continues as device \(device.shortDescription) (was \(previousDevice.shortDescription))"
+        if reissuedOperations == 0 {
+            text += "; there was nothing to re-issue"
+        } else {
+            text += "; re-issued \(reissuedOperations) change\(reissuedOperations == 1 ? "" : "s")"
+            if let reissuedBundles { text += " (bundles \(reissuedBundles.lowerBound)–\(reissuedBundles.upperBound) and unsealed ones)" }
+            if redatedOperations > 0 { text += ", \(redatedOperations) of them with the present time" }
+            text += " in \(sealedBundles) new bundle\(sealedBundles == 1 ? "" : "s")"
+        }
+        return text + "; sync to share them"
+    }
+}
+
+extension Replica {
+    /// Continues this replica under a **new device identity**, re-issuing every local write
+    /// the space has not acknowledged, so that nothing written is lost and no chain forks
+    /// (`Specs/sync-protocol.md` §5, `Specs/hlc.md` §9).
+    ///
+    /// Use it when ``problems(realTime:)`` says ``ReplicaProblem/Remedy/recover``: this
+    /// store's chain forked (a copy or a restored backup wrote too), or the device wrote
+    /// while its clock was far ahead (and the clock is right now). In one store transaction:
+    ///
+    /// 1. this device's bundles after the last acknowledged one (and before a known fork)
+    ///    leave its chain, and with its unsealed writes become the writes to re-issue;
+    /// 2. a new device key is certified (``Membership/successor(device:issuedAt:)``);
+    /// 3. the writes are re-stamped under it (each just after its old time, or at the
+    ///    present time if it was dated beyond what peers accept; removes follow the new
+    ///    tags; the old tags are removed) and sealed as its first bundles;
+    /// 4. the records they touch are rebuilt from the log, and the store switches identity.
+    ///
+    /// Then the key files switch (the old key is kept as `device-<id>.retired.key`), and
+    /// bundles of the other copy that were set aside as forks are imported again: they now
+    /// extend the old identity's chain. Sync afterwards to share the re-issued writes.
+    ///
+    /// ```swift
+    /// if try await replica.problems().contains(where: { $0.remedy == .recover }) {
+    ///     let recovery = try await replica.recover()
+    ///     replica = recovery.replica        // the same store, a new device identity
+    ///     print(recovery)                   // "this device continues as device 3f2a9c01 …"
+    /// }
+    /// ```
+    /// A replica opened on a store without a directory (``init(store:membership:options:)``)
+    /// recovers the same way; keep `recovery.replica.membership.device` where the app keeps
+    /// device keys.
+    /// - Returns: The continued replica and what was re-issued.
+    /// - Throws: ``ConcordError`` `.notAWriter` (a reader has nothing to re-issue: it joins
+    ///   again), `.clockFailure` when this device holds changes of others dated beyond its
+    ///   clock (it is behind: set the date and time first), `.identityChanged` when the
+    ///   store was recovered already, `.storage`.
+    public func recover() throws -> Recovery {
+        let now = options.physicalClock.nowMilliseconds()
+        let horizon = HybridLogicalClock.saturatingAdd(now, options.maxDrift)
+        let before = try problems()
+        let device = Identity()
+        let next = try membership.successor(device: device, issuedAt: now)
+        let layout = try directory.map { try ReplicaDirectory(existing: $0) }
+        try layout?.stageDeviceKey(device)
+        let me = membership.device.publicKey
+        let options = self.options
+        let (plan, reissued, sealed, changes) = try ConcordError.storage {
+            try store.write { tx -> (Reissue, ClosedRange<UInt64>?, [ChangeBundle], [RecordChange]) in
+                let stored = try StoredProgress.read(from: tx)
+                _ = try currentClock(stored)
+                let head = try tx.chainHead(of: me)?.sequence ?? 0
+                // Own bundles up to `keep` are held elsewhere; the rest are re-issued.
+                let keep = min(stored.acknowledged, head, (stored.forkedAt ?? .max) - 1)
+                let removed = try tx.removeChainBundles(of: me, after: keep)
+                let old = try operations(of: removed) + tx.pendingOperations()
+                // The other copy's bundles, kept aside as forks: they extend the old chain now.
+                let setAside = try tx.quarantinedBundles().filter { $0.author == me && $0.sequence > keep }
+                for bundle in setAside { try tx.removeQuarantinedBundle(bundle.id) }
+                let keys = Set(old.map { RecordKey($0.collection, $0.record) })
+                let scan = try scanLog(in: tx, rebuilding: keys, excluding: me)
+                guard scan.newestOfOthers.milliseconds <= horizon else {
+                    throw ConcordError(
+                        .clockFailure,
+                        "this device's clock says \(CalendarTime.text(now)), but it holds changes made at \(scan.newestOfOthers.calendarText): its clock is behind. Set the date and time first; then, if a problem remains, recover again"
+                    )
+                }
+                // Fresh readings follow everything held, but never start beyond what peers accept.
+                let floor = min(scan.newest, HLCTimestamp(milliseconds: horizon, counter: 0))
+                let clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift)
+                let plan = try Reissue.plan(old, as: next.replicaID, floor: floor, horizon: horizon, clock: clock)
+                try tx.replacePendingOperations(plan.operations)
+                try tx.rebaseLocalSequences(acknowledged: keep)
+                var changes = try writeRebuilt(keys, from: scan, local: plan.operations, in: tx)
+                // The store now belongs to the new identity; its clock continues after the
+                // re-issued readings (deliberately lower than a clock that ran ahead: a new
+                // generation, so no process writes the old reading back).
+                try tx.setMetadata(next.device.publicKey.bytes, for: MetaKey.device)
+                try tx.setMetadata(next.certificates.bytes, for: MetaKey.certificates)
+                try tx.setMetadata(MetaKey.encodeUInt64(max(plan.last, floor).rawValue), for: MetaKey.clock)
+                try tx.setMetadata(MetaKey.encodeUInt64(stored.generation + 1), for: MetaKey.clockGeneration)
+                try tx.setMetadata(MetaKey.encodeUInt64(0), for: MetaKey.acknowledged)
+                try tx.setMetadata(nil, for: MetaKey.relayConfirmed)
+                try tx.setMetadata(nil, for: MetaKey.forkedAt)
+                try tx.setMetadata(me.bytes, for: MetaKey.predecessor)
+                let sealed = try sealPending(in: tx, as: next)
+                // The other copy's bundles extend the old identity's chain after `keep`.
+                if !setAside.isEmpty {
+                    var destination = StoreDestination(
+                        tx: tx,
+                        clock: HybridLogicalClock(
+                            physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: max(plan.last, floor)),
+                        verifiedCertificateChains: verifiedCertificateChains, me: next.device.publicKey, tracking: true, acknowledged: 0)
+                    for bundle in setAside.sorted(by: { $0.sequence < $1.sequence }) {
+                        // A rejection (it no longer verifies: say its clock) leaves it out.
+                        do { _ = try importer.run(bundle.bytes, into: &destination) } catch is ConcordError {}
+                    }
+                    try destination.flush()
+                    try StoredProgress.raiseClock(to: destination.clock.last, in: tx)
+                    changes += destination.changes
+                    // They came from a file or a peer, not a relay: the next relay round
+                    // compares the old identity's chain with the relay's and follows the
+                    // relay's branch if it holds another (`Specs/sync-protocol.md` §5.4).
+                    try Self.markUnconfirmed([me], in: tx)
+                }
+                let reissued = removed.isEmpty ? nil : removed.first!.sequence...removed.last!.sequence
+                return (plan, reissued, sealed, changes)
+            }
+        }
+        try layout?.commitDeviceKey(retiring: me)
+        let successor = try Replica(store: store, membership: next, options: options, directory: directory)
+        notify(changes)
+        return Recovery(
+            replica: successor, previousDevice: replicaID, device: next.replicaID, reissuedBundles: reissued,
+            reissuedOperations: plan.operations.count - plan.shadows, redatedOperations: plan.moved, sealedBundles: sealed.count,
+            problems: before)
+    }
+}

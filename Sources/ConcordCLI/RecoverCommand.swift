@@ -1,0 +1,41 @@
+import ArgumentParser
+import Concord
+
+struct Recover: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue this device under a new identity, re-issuing every change not yet synced.",
+        discussion: """
+            Use it when `concord status` or `concord sync` says so (exit status 4): a copy of \\
+            this store (a restored backup, a copied folder) also wrote as this device, or \\
+            the device wrote while its clock was far ahead and the clock is right now. The \\
+            changes no other device or relay has acknowledged are stamped again with the \\
+            present time under a new device key (the old key is kept as \\
+            device-<id>.retired.key), sealed, and shared by the next sync; nothing written \\
+            on either copy is lost. If the clock is behind (other devices' changes are dated \\
+            later than it), set the date and time instead: recover refuses until then.
+
+            Without a problem to fix it does nothing unless --force is given.
+
+            Examples:
+              concord status                  # attention: ... run `concord recover`
+              concord recover
+              concord sync http://relay.example:8080
+            """
+    )
+    @OptionGroup var options: StoreOptions
+    @Flag(help: "Recover even though no problem was found.") var force = false
+
+    func run() async throws {
+        let replica = try options.open()
+        let problems = try await replica.problems()
+        if problems.isEmpty && !force {
+            print("nothing to recover: this device's clock and history are fine (use --force to continue under a new identity anyway)")
+            return
+        }
+        if let blocking = problems.first(where: { $0.remedy == .setClock || $0.remedy == .joinAgain }) {
+            throw CLIFailure(message: blocking.message, status: Exit.attention)
+        }
+        let recovery = try await replica.recover()
+        print(recovery)
+    }
+}
