@@ -180,7 +180,11 @@ struct RelayCLITests {
         await engineB.start()
         defer { Task { await engineA.stop(); await engineB.stop() } }
         let sequence = await recorder.value
-        #expect(sequence == ["offline", "syncing", "synced"], "\(sequence)")
+        // offline → syncing → synced; on a loaded machine the first live session may miss its
+        // 10 s ready deadline and be retried (offline → syncing again), never anything else.
+        #expect(sequence.first == "offline" && sequence.last == "synced", "\(sequence)")
+        #expect(sequence.dropFirst().dropLast().allSatisfy { $0 == "syncing" || $0 == "offline" } && sequence.contains("syncing"), "\(sequence)")
+        if sequence != ["offline", "syncing", "synced"] { print("live mode: the first live session was retried: \(sequence)") }
         for await status in await engineB.status where status == .synced { break }
 
         let id = RecordID.random()
