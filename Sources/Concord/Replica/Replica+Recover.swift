@@ -49,7 +49,7 @@ extension Replica {
     ///
     /// 1. this device's bundles after the last acknowledged one (and before a known fork)
     ///    leave its chain, and with its unsealed writes become the writes to re-issue;
-    /// 2. a new device key is certified (``Membership/successor(device:issuedAt:)``);
+    /// 2. a new device key is certified (`Membership.successor(device:issuedAt:)`);
     /// 3. the writes are re-stamped under it (each just after its old time, or at the
     ///    present time if it was dated beyond what peers accept; removes follow the new
     ///    tags; the old tags are removed) and sealed as its first bundles;
@@ -70,7 +70,7 @@ extension Replica {
     /// recovers the same way; keep `recovery.replica.membership.device` where the app keeps
     /// device keys.
     /// - Returns: The continued replica and what was re-issued.
-    /// - Throws: ``ConcordError`` `.notAWriter` (a reader has nothing to re-issue: it joins
+    /// - Throws: `ConcordError` `.notAWriter` (a reader has nothing to re-issue: it joins
     ///   again), `.clockFailure` when this device holds changes of others dated beyond its
     ///   clock (it is behind: set the date and time first), `.identityChanged` when the
     ///   store was recovered already, `.storage`.
