@@ -82,11 +82,14 @@ struct PeerLANTests {
         let (a, b, c) = (stores[0], stores[1], stores[2])
         let middle = try lab.spawnConcord("b", ["--store", b.store, "peer", "serve", "--port", "0"])
         _ = try await middle.peerPort()
+        // B's records are announced before A and C start browsing (A once browsed before
+        // and never found B within 40 s; its later queries must still find it: see 60 s).
+        _ = try await middle.waitForLine(timeout: 60) { $0.hasPrefix("advertising as ") }
         let left = try lab.spawnConcord("a", ["--store", a.store, "sync", "--lan", "--watch"])
         let right = try lab.spawnConcord("c", ["--store", c.store, "sync", "--lan", "--watch"])
         try PeerFixtures.note(a, "from a")
         try PeerFixtures.note(c, "from c")
-        let converged = try await PeerFixtures.eventually(timeout: 40) {
+        let converged = try await PeerFixtures.eventually(timeout: 60) {
             try PeerFixtures.notes(a) == ["from a", "from c"] && PeerFixtures.notes(c) == ["from a", "from c"]
         }
         #expect(converged, "\(left.output)\n---\n\(middle.output)\n---\n\(right.output)")
