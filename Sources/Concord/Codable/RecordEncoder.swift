@@ -470,30 +470,14 @@ struct RecordFieldEncoder: Encoder {
 }
 
 /// A single value at a path: a scalar, or a wrapped value stored at the same path.
-struct RecordSingleEncoder: SingleValueEncodingContainer {
+struct RecordSingleEncoder: SingleValueEncodingContainer, RecordScalarPutting {
     let storage: RecordEncodingStorage
     let path: FieldPath
     var codingPath: [any CodingKey] { path.codingPath }
+    var scalarPath: [any CodingKey] { codingPath }
 
-    private func put(_ value: Value) { storage.setField(path, value) }
-    private func integer(_ value: some BinaryInteger) throws { put(try RecordEncoding.integer(value, path: codingPath)) }
-
-    mutating func encodeNil() throws { put(.null) }
-    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(.double(value)) }
-    mutating func encode(_ value: Float) throws { put(.double(Double(value))) }
-    mutating func encode(_ value: Int) throws { try integer(value) }
-    mutating func encode(_ value: Int8) throws { try integer(value) }
-    mutating func encode(_ value: Int16) throws { try integer(value) }
-    mutating func encode(_ value: Int32) throws { try integer(value) }
-    mutating func encode(_ value: Int64) throws { try integer(value) }
+    func put(_ value: Value) { storage.setField(path, value) }
     mutating func encode(_ value: Int128) throws { try integer(value) }
-    mutating func encode(_ value: UInt) throws { try integer(value) }
-    mutating func encode(_ value: UInt8) throws { try integer(value) }
-    mutating func encode(_ value: UInt16) throws { try integer(value) }
-    mutating func encode(_ value: UInt32) throws { try integer(value) }
-    mutating func encode(_ value: UInt64) throws { try integer(value) }
     mutating func encode(_ value: UInt128) throws { try integer(value) }
 
     /// A wrapper is stored as what it wraps.
@@ -524,14 +508,17 @@ struct RecordCollectionEncoder: Encoder {
 /// The values of a set or list: each must be a single value. A non-scalar element makes
 /// the whole value JSON (``RecordCodingNeedsJSON``), except in a container the model
 /// asked for explicitly (`nestedUnkeyedContainer(forKey:)`), where it is an error.
-struct RecordCollectingEncoder: UnkeyedEncodingContainer {
+struct RecordCollectingEncoder: UnkeyedEncodingContainer, RecordScalarPutting {
     let collector: RecordCollector
     let codingPath: [any CodingKey]
     let explicit: Bool
     var count: Int { collector.values.count }
 
     private var elementPath: [any CodingKey] { codingPath + [RecordCodingKey(intValue: count)] }
-    private func put(_ value: Value) { collector.values.append(value) }
+    var scalarPath: [any CodingKey] { elementPath }
+    func put(_ value: Value) { collector.values.append(value) }
+    mutating func encode(_ value: Int128) throws { try integer(value) }
+    mutating func encode(_ value: UInt128) throws { try integer(value) }
 
     private func notScalar() -> any Error {
         guard explicit else { return RecordCodingNeedsJSON() }
@@ -543,25 +530,6 @@ struct RecordCollectingEncoder: UnkeyedEncodingContainer {
                     "\(RecordCoding.label(elementPath)): an unkeyed container for a record key is a list and holds single values only; encode the whole array with encode(_:forKey:) to store it as JSON"
             ))
     }
-    private func integer(_ value: some BinaryInteger) throws { put(try RecordEncoding.integer(value, path: elementPath)) }
-
-    mutating func encodeNil() throws { put(.null) }
-    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(.double(value)) }
-    mutating func encode(_ value: Float) throws { put(.double(Double(value))) }
-    mutating func encode(_ value: Int) throws { try integer(value) }
-    mutating func encode(_ value: Int8) throws { try integer(value) }
-    mutating func encode(_ value: Int16) throws { try integer(value) }
-    mutating func encode(_ value: Int32) throws { try integer(value) }
-    mutating func encode(_ value: Int64) throws { try integer(value) }
-    mutating func encode(_ value: Int128) throws { try integer(value) }
-    mutating func encode(_ value: UInt) throws { try integer(value) }
-    mutating func encode(_ value: UInt8) throws { try integer(value) }
-    mutating func encode(_ value: UInt16) throws { try integer(value) }
-    mutating func encode(_ value: UInt32) throws { try integer(value) }
-    mutating func encode(_ value: UInt64) throws { try integer(value) }
-    mutating func encode(_ value: UInt128) throws { try integer(value) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
         guard let scalar = try RecordEncoding.scalar(value, path: elementPath) else { throw notScalar() }
@@ -603,29 +571,13 @@ struct RecordScalarProbe: Encoder {
     }
 }
 
-struct RecordScalarProbeContainer: SingleValueEncodingContainer {
+struct RecordScalarProbeContainer: SingleValueEncodingContainer, RecordScalarPutting {
     let state: RecordScalarProbe.State
     let codingPath: [any CodingKey]
+    var scalarPath: [any CodingKey] { codingPath }
 
-    private func put(_ value: Value) { state.value = value }
-    private func integer(_ value: some BinaryInteger) throws { put(try RecordEncoding.integer(value, path: codingPath)) }
-
-    mutating func encodeNil() throws { put(.null) }
-    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-    mutating func encode(_ value: String) throws { put(.string(value)) }
-    mutating func encode(_ value: Double) throws { put(.double(value)) }
-    mutating func encode(_ value: Float) throws { put(.double(Double(value))) }
-    mutating func encode(_ value: Int) throws { try integer(value) }
-    mutating func encode(_ value: Int8) throws { try integer(value) }
-    mutating func encode(_ value: Int16) throws { try integer(value) }
-    mutating func encode(_ value: Int32) throws { try integer(value) }
-    mutating func encode(_ value: Int64) throws { try integer(value) }
+    func put(_ value: Value) { state.value = value }
     mutating func encode(_ value: Int128) throws { try integer(value) }
-    mutating func encode(_ value: UInt) throws { try integer(value) }
-    mutating func encode(_ value: UInt8) throws { try integer(value) }
-    mutating func encode(_ value: UInt16) throws { try integer(value) }
-    mutating func encode(_ value: UInt32) throws { try integer(value) }
-    mutating func encode(_ value: UInt64) throws { try integer(value) }
     mutating func encode(_ value: UInt128) throws { try integer(value) }
 
     mutating func encode<T: Encodable>(_ value: T) throws {
@@ -715,4 +667,36 @@ struct RecordFailingKeyedEncodingContainer<Key: CodingKey>: KeyedEncodingContain
     }
     mutating func superEncoder() -> any Encoder { RecordFailingEncoder(codingPath: codingPath, error: error) }
     mutating func superEncoder(forKey key: Key) -> any Encoder { RecordFailingEncoder(codingPath: codingPath, error: error) }
+}
+
+/// A container that stores each scalar as one `Value`: the scalar overloads that
+/// `SingleValueEncodingContainer` and `UnkeyedEncodingContainer` both require, written once
+/// for the field, collection and probe containers.
+protocol RecordScalarPutting {
+    /// The coding path an out-of-range integer is reported at.
+    var scalarPath: [any CodingKey] { get }
+    /// Stores one scalar.
+    func put(_ value: Value)
+}
+
+/// (`Int128` and `UInt128` stay on each container: the standard library gives them default
+/// implementations, which these would make ambiguous.)
+extension RecordScalarPutting {
+    func integer(_ value: some BinaryInteger) throws { put(try RecordEncoding.integer(value, path: scalarPath)) }
+
+    mutating func encodeNil() throws { put(.null) }
+    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
+    mutating func encode(_ value: String) throws { put(.string(value)) }
+    mutating func encode(_ value: Double) throws { put(.double(value)) }
+    mutating func encode(_ value: Float) throws { put(.double(Double(value))) }
+    mutating func encode(_ value: Int) throws { try integer(value) }
+    mutating func encode(_ value: Int8) throws { try integer(value) }
+    mutating func encode(_ value: Int16) throws { try integer(value) }
+    mutating func encode(_ value: Int32) throws { try integer(value) }
+    mutating func encode(_ value: Int64) throws { try integer(value) }
+    mutating func encode(_ value: UInt) throws { try integer(value) }
+    mutating func encode(_ value: UInt8) throws { try integer(value) }
+    mutating func encode(_ value: UInt16) throws { try integer(value) }
+    mutating func encode(_ value: UInt32) throws { try integer(value) }
+    mutating func encode(_ value: UInt64) throws { try integer(value) }
 }
