@@ -68,13 +68,15 @@ def in_ns(ns, *args):
 
 def wait_line(process, prefix, timeout=30):
     deadline = time.time() + timeout
+    seen = []
     while time.time() < deadline:
         line = process.stdout.readline()
         if not line:
             break
         if line.startswith(prefix):
             return line.strip()
-    raise SystemExit("peer bench: %s did not print %r" % (process.args, prefix))
+        seen.append(line.rstrip())
+    raise SystemExit("peer bench: %s did not print %r; it printed:\n%s" % (process.args, prefix, "\n".join(seen[-20:])))
 
 
 def timed(*args):
@@ -132,7 +134,7 @@ def main():
         server.wait()
 
         # Relay path on the same hosts.
-        relay = subprocess.Popen(in_ns(A, concord, "relay", "serve", "--host", "0.0.0.0", "--port", "8080", "--db", "sqlite:" + work + "/relay.sqlite"),
+        relay = subprocess.Popen(in_ns(A, concord, "relay", "serve", "--host", "0.0.0.0", "--port", "8080", "--open", "--db", "sqlite:" + work + "/relay.sqlite"),
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         processes.append(relay)
         wait_line(relay, "listening on")
