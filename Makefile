@@ -5,7 +5,9 @@
 #                tests with warnings as errors; the Python reference and its mutation harness;
 #                the examples, the app package (Examples/AppPackage) and DocC
 #                (installs libsodium-dev if missing)
-#   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run; then change
+#   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run (and on sets the
+#                Rust crdts ORSWOT, built offline with cargo from Debian's librust-crdts-dev and
+#                librust-bincode-dev; left out with the reason printed when missing); then change
 #                bundles, and the persisted SQLite store (writes, import vs raw SQLite, queries,
 #                memory); BENCH_ARGS="--only store" runs one section; then the relay
 #                (make bench-relay: fan-out, throughput, initial pull; SQLite vs PostgreSQL)
