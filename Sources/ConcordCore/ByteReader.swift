@@ -10,9 +10,15 @@ public struct ByteReader: Sendable {
     public let end: Int
 
     /// Reads `bytes[range]`, all of `bytes` by default.
+    ///
+    /// - Precondition: `range` lies within `bytes`. Every read checks against the range's
+    ///   end only, and the fast paths (``readFixed64()``, ``readString()``) load through
+    ///   unsafe pointers, so a range past the array would read outside it.
     public init(_ bytes: [UInt8], range: Range<Int>? = nil) {
-        self.bytes = bytes
         let r = range ?? 0..<bytes.count
+        precondition(
+            r.lowerBound >= 0 && r.upperBound <= bytes.count, "ByteReader range \(r) lies outside the \(bytes.count) bytes it reads")
+        self.bytes = bytes
         offset = r.lowerBound
         end = r.upperBound
     }
