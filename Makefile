@@ -5,7 +5,9 @@
 #                tests with warnings as errors; the Python reference and its mutation harness;
 #                the examples, the app package (Examples/AppPackage) and DocC
 #                (installs libsodium-dev if missing)
-#   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run; then change
+#   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run (and on sets the
+#                Rust crdts ORSWOT, built offline with cargo from Debian's librust-crdts-dev and
+#                librust-bincode-dev; left out with the reason printed when missing); then change
 #                bundles, and the persisted SQLite store (writes, import vs raw SQLite, queries,
 #                memory); BENCH_ARGS="--only store" runs one section; then the relay
 #                (make bench-relay: fan-out, throughput, initial pull; SQLite vs PostgreSQL)
@@ -20,7 +22,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 export PATH := $(PATH):/opt/swift/usr/bin
 
-.PHONY: all demo cli test docs bench bench-relay bench-peer bench-smoke deps vectors fuzz clean
+.PHONY: all demo cli test docs bench bench-relay bench-peer bench-smoke deps vectors fuzz clean clean-ours
 
 all: test
 
@@ -144,3 +146,11 @@ fuzz: deps
 
 clean:
 	rm -rf .build .build-*
+
+# Makes the next debug build recompile this package's own targets, keeping the dependencies'
+# builds. Run it after a merge or rebase that changes stored properties of a ConcordCore
+# type: Swift 6.3's incremental build can recompile ConcordCore but not the targets above it,
+# whose stale objects then crash (CHANGELOG; swiftlang/swift#89636).
+clean-ours:
+	$(SWIFT) package dump-package | $(PYTHON) -c 'import json, sys; print("\n".join(".build/debug/" + t["name"].replace("-", "_") + ".build" for t in json.load(sys.stdin)["targets"]))' | xargs rm -rf
+	@echo "removed this package's debug targets; the next swift build recompiles them"

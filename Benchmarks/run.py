@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Benchmark driver for `make bench`: Concord vs Yrs (pycrdt) vs Loro, same run, same machine.
+"""Benchmark driver for `make bench`: Concord vs Yrs (pycrdt) vs Loro, and on the set
+workload the Rust `crdts` crate's ORSWOT, same run, same machine.
 
     python3 Benchmarks/run.py [--json] [--runs 5] [--writes 100000] [--keys 10000]
-                              [--concord-bin PATH] [--quick] [--only workloads,bundles,store]
+                              [--concord-bin PATH] [--baseline-bin PATH] [--no-crdts]
+                              [--quick] [--only workloads,bundles,store]
 
 Sections: the core workloads (below), change bundles (bundles.py) and the persisted
 SQLite store (store.py: local writes, import vs raw SQLite upserts, queries, memory).
@@ -12,6 +14,16 @@ For each workload (map, set) and system (concord, yrs, loro) the workload is run
 
     concord: <concord-bin> --workload W --writes N --keys K --seed S [--batch B]
     yrs/loro: python3 Benchmarks/peers/crdt_peers.py --system X --workload W ...
+    crdts (set only): Benchmarks/peers/crdts_orswot/target/release/crdts-orswot-bench ...,
+        built first with `cargo build --release --offline` from Debian's packaged crates
+        (apt-get install cargo librust-crdts-dev librust-bincode-dev); skipped with the
+        reason printed when cargo or the crates are missing (--no-crdts skips it always)
+    baseline (only with --baseline-bin): another Concord benchmark binary, e.g. one built
+        from the commit before a change, run beside the others as "before"
+
+On the set workload Concord and crdts print the digest of their draws ("plan_digest") and
+of their final members ("members_digest"); the run fails if they differ (not the same
+operations, or not the same add-wins result).
 
 Every run prints one JSON object on stdout:
 
@@ -40,6 +52,7 @@ import math
 import os
 import platform
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,8 +66,12 @@ DEFAULT_CONCORD_BIN = ".build/release/concord-bench"
 
 WORKLOADS = ("map", "set")
 SECTIONS = ("workloads", "bundles", "store")
-SYSTEMS = ("concord", "yrs", "loro")
+SYSTEMS = ("concord", "baseline", "yrs", "loro", "crdts")
 PEER_PACKAGES = {"yrs": "pycrdt", "loro": "loro"}
+CRDTS_DIR = HERE / "peers" / "crdts_orswot"
+CRDTS_BIN = CRDTS_DIR / "target" / "release" / "crdts-orswot-bench"
+# Systems whose stdout says "concord" (same binary format, another build).
+REPORTS_AS = {"baseline": "concord"}
 
 # Goals, as ratios of Concord to Loro (see print_goals).
 GOAL_IMPORT_X = 2.0  # import at least 2x faster than Loro
@@ -177,14 +194,28 @@ def package_version(name: str) -> str:
 
 # --------------------------------------------------------------------------- running
 
+def systems_for(workload: str, args) -> list[str]:
+    """The systems run on `workload`: crdts only on sets, baseline only when given."""
+    out = ["concord"]
+    if args.baseline_bin:
+        out.append("baseline")
+    out += ["yrs", "loro"]
+    if workload == "set" and args.crdts:
+        out.append("crdts")
+    return out
+
+
 def command_for(system: str, workload: str, args) -> list[str]:
     common = ["--workload", workload, "--writes", str(args.writes), "--keys", str(args.keys),
               "--seed", str(args.seed)]
-    if system == "concord":
-        cmd = [args.concord_bin] + common
+    if system in ("concord", "baseline"):
+        binary = args.concord_bin if system == "concord" else args.baseline_bin
+        cmd = [binary] + common
         if args.batch is not None:  # only when asked for: the Concord binary has its own default
             cmd += ["--batch", str(args.batch)]
         return cmd
+    if system == "crdts":
+        return [str(CRDTS_BIN)] + common
     cmd = [sys.executable, str(PEERS), "--system", system] + common
     if args.batch is not None:
         cmd += ["--batch", str(args.batch)]
@@ -220,8 +251,9 @@ def validate(obj: dict, system: str, workload: str, args) -> None:
             problems.append(f"missing key {key!r}")
         elif not isinstance(obj[key], typ) or (typ != bool and isinstance(obj[key], bool)):
             problems.append(f"key {key!r} has wrong type {type(obj[key]).__name__}")
-    if obj.get("system") != system:
-        problems.append(f"system is {obj.get('system')!r}, expected {system!r}")
+    expected = REPORTS_AS.get(system, system)
+    if obj.get("system") != expected:
+        problems.append(f"system is {obj.get('system')!r}, expected {expected!r}")
     if obj.get("workload") != workload:
         problems.append(f"workload is {obj.get('workload')!r}, expected {workload!r}")
     if obj.get("writes") != args.writes or obj.get("keys") != args.keys:
@@ -304,7 +336,8 @@ def render_table(headers: list[str], rows: list[list[str]]) -> str:
 def workload_table(workload: str, summaries: dict) -> str:
     std, extras = metric_keys(summaries)
     present = [s for s in SYSTEMS if s in summaries]
-    headers = ["metric (median)"] + present + ["concord vs yrs", "concord vs loro"]
+    others = [s for s in present if s != "concord"]
+    headers = ["metric (median)"] + present + [f"concord vs {o}" for o in others]
     rows, marks = [], {}  # marks: tuple of systems reporting an extra metric -> footnote mark
     for key in std + extras:
         if key in METRICS:
@@ -317,9 +350,9 @@ def workload_table(workload: str, summaries: dict) -> str:
         cells = [label] + [fmt_value(summaries[s].get(key), unit) for s in present]
         c = summaries.get("concord", {}).get(key)
         if key == "converged":
-            cells += ["", ""]
+            cells += [""] * len(others)
         else:
-            cells += [fmt_ratio(ratio(c, summaries.get(o, {}).get(key), hib)) for o in ("yrs", "loro")]
+            cells += [fmt_ratio(ratio(c, summaries.get(o, {}).get(key), hib)) for o in others]
         rows.append(cells)
     out = [f"== workload: {workload} ==",
            "ratios = how many times better Concord is (>1 = Concord better): "
@@ -334,6 +367,13 @@ def workload_table(workload: str, summaries: dict) -> str:
             spreads.append(f"{s} {sp[0]:.2f}-{sp[1]:.2f}")
     if spreads:
         out.append("import ms min-max: " + ", ".join(spreads))
+    spreads = []
+    for s in present:
+        sp = summaries[s].get("_spread", {}).get("local_writes_per_s")
+        if sp and summaries[s]["runs"] > 1:
+            spreads.append(f"{s} {sp[0]:,.0f}-{sp[1]:,.0f}")
+    if spreads:
+        out.append("local writes/s min-max: " + ", ".join(spreads))
     for have, mark in marks.items():
         out.append(f"{mark} extra metric, reported only by: {', '.join(have)}")
     for s in present:
@@ -361,7 +401,20 @@ def goals_text(summaries_by_workload: dict) -> str:
             return "n/a" if r is None else ("PASS" if r >= goal else "MISS")
         lines.append(f"  {w}: import {fmt_ratio(imp)} -> {verdict(imp, GOAL_IMPORT_X)}; "
                      f"local writes {fmt_ratio(wr)} -> {verdict(wr, GOAL_WRITES_X)}")
+        c, anchor = summaries_by_workload[w].get("concord", {}), summaries_by_workload[w].get("crdts")
+        if anchor:
+            lines.append(f"  {w}: native anchor (Rust crdts ORSWOT): Concord import "
+                         f"{fmt_ratio(ratio(c.get('import_ms'), anchor.get('import_ms'), False))}, "
+                         f"local writes {fmt_ratio(ratio(c.get('local_writes_per_s'), anchor.get('local_writes_per_s'), True))} "
+                         f"(reported, no goal)")
     return "\n".join(lines)
+
+
+def built_at(path: str) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(Path(path).stat().st_mtime))
+    except OSError:
+        return "?"
 
 
 def header_text(args) -> str:
@@ -372,12 +425,15 @@ def header_text(args) -> str:
     except OSError:
         built = "?"
     return "\n".join([
-        "Concord benchmark: Concord vs Yrs (pycrdt) vs Loro",
+        "Concord benchmark: Concord vs Yrs (pycrdt) vs Loro (and the Rust crdts ORSWOT on sets)",
         f"command:  {cmdline}  (cwd {os.getcwd()})",
         f"machine:  {nproc()} CPUs, {cpu_model()}; {platform.platform()}",
         f"python:   {platform.python_version()} ({sys.executable})",
         f"packages: pycrdt {package_version('pycrdt')}, loro {package_version('loro')}",
         f"concord:  {args.concord_bin} (built {built})",
+        *([f"baseline: {args.baseline_bin} (built {built_at(args.baseline_bin)}), reported as 'baseline'"]
+          if args.baseline_bin else []),
+        f"crdts:    {args.crdts_status}",
         f"workload: writes={args.writes:,} per replica, keys={args.keys:,}, seed={args.seed}, "
         f"batch={args.batch if args.batch is not None else 'default (1000)'}, "
         f"runs={args.runs} (fresh process each; medians reported)",
@@ -416,6 +472,11 @@ def parse_args(argv):
                    help="writes per transaction/commit (default: each side's default, 1000)")
     p.add_argument("--concord-bin", default=DEFAULT_CONCORD_BIN,
                    help=f"Concord benchmark binary (default {DEFAULT_CONCORD_BIN})")
+    p.add_argument("--baseline-bin", default=None,
+                   help="a second Concord benchmark binary (e.g. built before a change), run in "
+                        "the same run and reported as 'baseline'")
+    p.add_argument("--no-crdts", dest="crdts", action="store_false",
+                   help="skip the Rust crdts ORSWOT anchor on the set workload")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: writes=10000 keys=1000 runs=1, store section at 100k ops only (explicit flags still win)")
     p.add_argument("--workloads", default=",".join(WORKLOADS),
@@ -474,6 +535,18 @@ def check_setup(args) -> bool:
         ok = False
     else:
         args.concord_bin = str(binpath)
+    if args.baseline_bin:
+        base = Path(args.baseline_bin)
+        if not (base.is_file() and os.access(base, os.X_OK)):
+            eprint(f"error: --baseline-bin {args.baseline_bin} is not an executable file")
+            ok = False
+        else:
+            args.baseline_bin = str(base.resolve())
+    args.crdts_status = "skipped (--no-crdts)" if not args.crdts else "not run (no set workload)"
+    if args.crdts and "workloads" in args.sections and "set" in args.workloads:
+        args.crdts, args.crdts_status = build_crdts(args.timeout)
+        if not args.crdts:
+            eprint(f"warning: the Rust crdts anchor is left out of this run: {args.crdts_status}")
     needs_peers = "workloads" in args.sections or "bundles" in args.sections
     missing = [pkg for pkg in PEER_PACKAGES.values() if needs_peers and importlib.util.find_spec(pkg) is None]
     if missing:
@@ -483,6 +556,46 @@ def check_setup(args) -> bool:
                f"  (for this interpreter: {shlex.quote(sys.executable)} -m pip install pycrdt loro)")
         ok = False
     return ok
+
+
+def build_crdts(timeout: float) -> tuple[bool, str]:
+    """Builds Benchmarks/peers/crdts_orswot offline; (built, what to print in the header)."""
+    cargo = shutil.which("cargo") or next((str(p) for p in (Path.home() / ".cargo" / "bin" / "cargo",)
+                                           if p.is_file()), None)
+    if cargo is None:
+        return False, ("not run: cargo is not installed (apt-get install cargo librust-crdts-dev "
+                       "librust-bincode-dev)")
+    cmd = [cargo, "build", "--release", "--offline", "--quiet",
+           "--manifest-path", str(CRDTS_DIR / "Cargo.toml")]
+    try:
+        # cwd: cargo reads the crate's .cargo/config.toml (the Debian registry) from there.
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=CRDTS_DIR)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"not run: {shlex.join(cmd)} failed: {e}"
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        return False, (f"not run: {shlex.join(cmd)} exited {proc.returncode} ({tail}); it needs "
+                       f"the Debian packages librust-crdts-dev and librust-bincode-dev")
+    try:
+        version = subprocess.run([str(CRDTS_BIN), "--workload", "set", "--writes", "1", "--keys", "1"],
+                                 capture_output=True, text=True, timeout=60)
+        version = json.loads(version.stdout).get("version", "?")
+    except (OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
+        version = "?"
+    return True, f"Rust crdts {version} Orswot, native ({CRDTS_BIN.relative_to(REPO)}, built with {shlex.join(cmd[1:5])})"
+
+
+def digest_check(workload: str, runs: dict) -> str | None:
+    """On sets, Concord's and crdts's plan and members digests must agree in every run."""
+    seen = {}
+    for s in ("concord", "baseline", "crdts"):
+        for r in runs.get(s, []):
+            if "plan_digest" in r:
+                seen.setdefault((r["plan_digest"], r.get("members_digest"), r.get("members")), []).append(s)
+    if len(seen) > 1:
+        return (f"[{workload}] systems did not run the same draws to the same members: "
+                + "; ".join(f"{sorted(set(v))}: plan {k[0]}, members {k[2]} digest {k[1]}" for k, v in seen.items()))
+    return None
 
 
 def main(argv=None) -> int:
@@ -498,7 +611,7 @@ def main(argv=None) -> int:
     failed: set[tuple[str, str]] = set()
     for w in workloads:
         for i in range(args.runs):
-            for s in SYSTEMS:  # interleave systems so drift affects all alike
+            for s in systems_for(w, args):  # interleave systems so drift affects all alike
                 if (w, s) in failed:
                     continue
                 eprint(f"  [{w}] run {i + 1}/{args.runs} {s} ...", end="", flush=True)
@@ -512,6 +625,10 @@ def main(argv=None) -> int:
                     failures.append(f"[{w}] {s} run {i + 1} failed: "
                                     f"{shlex.join(command_for(s, w, args))}\n{e}")
 
+    for w in workloads:
+        problem = digest_check(w, results[w])
+        if problem:
+            failures.append(problem)
     summaries = {w: {s: summarize(r) for s, r in by_sys.items() if r}
                  for w, by_sys in results.items()}
     for w in workloads:

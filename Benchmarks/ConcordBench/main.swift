@@ -99,6 +99,37 @@ func writeLocally(_ replica: inout LocalReplica, _ plan: [(Bool, Int)], names: [
     return (ops, now() - start)
 }
 
+/// FNV-1a, 64 bits: the plan and member digests that Benchmarks/peers/crdts_orswot prints too.
+func fnv1a(_ hash: UInt64, _ bytes: some Sequence<UInt8>) -> UInt64 {
+    bytes.reduce(hash) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }
+}
+let fnvOffset: UInt64 = 0xCBF2_9CE4_8422_2325
+
+/// Per write one byte (1 = add) and the key index as 8 bytes little-endian, both plans.
+func planDigest(_ plans: [[(Bool, Int)]]) -> String {
+    var hash = fnvOffset
+    for plan in plans {
+        for (isAdd, key) in plan {
+            hash = fnv1a(hash, [isAdd ? 1 : 0])
+            hash = withUnsafeBytes(of: UInt64(key).littleEndian) { fnv1a(hash, $0) }
+        }
+    }
+    return hex16(hash)
+}
+
+/// The members sorted (by UTF-8 bytes, as ``Value`` orders strings), each followed by a 0.
+func membersDigest(_ members: [Value]) -> String {
+    hex16(members.reduce(fnvOffset) { hash, member in
+        guard case .string(let text) = member else { fail("unexpected member \(member)") }
+        return fnv1a(fnv1a(hash, text.utf8), [0])
+    })
+}
+
+func hex16(_ n: UInt64) -> String {
+    let digits = String(n, radix: 16)
+    return String(repeating: "0", count: 16 - digits.count) + digits
+}
+
 let names = (0..<options.keys).map { "k\($0)" }
 let values = (0..<options.keys).map { Value.string("e\($0)") }
 var a = LocalReplica(id: ReplicaID(bytes: [UInt8](repeating: 0xA1, count: 32))!)
@@ -135,13 +166,19 @@ do {
     let importAB = t4 - t2, importBA = t5 - t4
     let converged = a.state == b.state && a.state.digest == b.state.digest && stateCopy == a.state
     let ms = { (s: Double) in (s * 1e6).rounded() / 1e3 }
+    // Outside the timings: what run.py compares with the crdts ORSWOT's run (same draws,
+    // same add-wins members).
+    let members = a.state.recordState(record, in: "m")?.set("s")?.elements ?? []
+    let digests = options.workload == "set"
+        ? "\"members\": \(members.count), \"plan_digest\": \"\(planDigest([planA, planB]))\", \"members_digest\": \"\(membersDigest(members))\", "
+        : ""
     let json = """
     {"system": "concord", "version": "0.1.0-dev", "workload": "\(options.workload)", "writes": \(options.writes), \
     "keys": \(options.keys), "seed": \(options.seed), "local_writes_per_s": \(Double(options.writes) / secondsA), \
     "import_ms": \(ms((importAB + importBA) / 2)), "merge_ms": \(ms(exportSeconds + importAB + importBA)), \
     "update_bytes": \(bytesA.count), "converged": \(converged), "peak_rss_mb": \(peakRSSMegabytes()), \
     "decode_ms": \(ms(t3 - t2)), "apply_ms": \(ms(t4 - t3)), "state_merge_ms": \(ms(stateMergeSeconds)), \
-    "ops_exchanged": \(opsA.count), \
+    "ops_exchanged": \(opsA.count), \(digests)\
     "note": "ConcordCore in-process: LocalReplica writes (HLC-stamped ops), OperationCodec encode, decode + apply on the other replica; every op exchanged, no coalescing"}
     """
     print(json)

@@ -10,9 +10,15 @@ public struct ByteReader: Sendable {
     public let end: Int
 
     /// Reads `bytes[range]`, all of `bytes` by default.
+    ///
+    /// - Precondition: `range` lies within `bytes`. Every read checks against the range's
+    ///   end only, and the fast paths (``readFixed64()``, ``readString()``) load through
+    ///   unsafe pointers, so a range past the array would read outside it.
     public init(_ bytes: [UInt8], range: Range<Int>? = nil) {
-        self.bytes = bytes
         let r = range ?? 0..<bytes.count
+        precondition(
+            r.lowerBound >= 0 && r.upperBound <= bytes.count, "ByteReader range \(r) lies outside the \(bytes.count) bytes it reads")
+        self.bytes = bytes
         offset = r.lowerBound
         end = r.upperBound
     }
@@ -42,7 +48,18 @@ public struct ByteReader: Sendable {
     }
 
     /// Reads a minimal unsigned LEB128 varint of at most 10 bytes.
+    @inline(__always)
     public mutating func readVarint() throws -> UInt64 {
+        // Most varints (indexes, counts, small deltas) are one byte.
+        if offset < end, bytes[offset] < 0x80 {
+            offset += 1
+            return UInt64(bytes[offset - 1])
+        }
+        return try readLongVarint()
+    }
+
+    /// ``readVarint()`` for varints of any length.
+    private mutating func readLongVarint() throws -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -75,10 +92,9 @@ public struct ByteReader: Sendable {
 
     /// Reads 8 little-endian bytes.
     public mutating func readFixed64() throws -> UInt64 {
-        let raw = try readBytes(8)
-        var value: UInt64 = 0
-        for (i, byte) in raw.enumerated() { value |= UInt64(byte) << UInt64(8 * i) }
-        return value
+        guard remaining >= 8 else { throw error("a 8-byte field runs past the end of the data") }
+        defer { offset += 8 }
+        return bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) }
     }
 
     /// Reads a little-endian IEEE-754 double.
@@ -94,13 +110,20 @@ public struct ByteReader: Sendable {
     public mutating func readString() throws -> String {
         let start = offset
         let count = try readCount(what: "string length")
-        let raw = try readBytes(count)
-        // ASCII is valid UTF-8 by definition: skip the (slower) validating initializer.
-        if raw.allSatisfy({ $0 < 0x80 }) { return String(decoding: raw, as: UTF8.self) }
-        guard let string = String(validating: raw, as: UTF8.self) else {
+        let string = bytes.withUnsafeBufferPointer { buffer -> String? in
+            let raw = UnsafeBufferPointer(rebasing: buffer[offset..<offset + count])
+            // ASCII is valid UTF-8 by definition: skip the validating initializer, which is
+            // generic and looks up type metadata on every call.
+            var bits: UInt8 = 0
+            for byte in raw { bits |= byte }
+            if bits < 0x80 { return String(decoding: raw, as: UTF8.self) }
+            return String(validating: raw, as: UTF8.self)
+        }
+        guard let string else {
             offset = start
             throw error("string is not valid UTF-8")
         }
+        offset += count
         return string
     }
 }

@@ -23,9 +23,8 @@ extension RecordState {
         if let deletedAt { table.append(deletedAt.replica) }
         if let lastWrite { table.append(lastWrite.replica) }
         for register in registers.values { table.append(register.stamp.replica) }
-        for set in sets.values {
-            for entry in set.entries.values { for tag in entry.tags { table.append(tag.stamp.replica) } }
-        }
+        // A set's own table holds exactly the replicas its tags use.
+        for field in sets.fields { table.append(contentsOf: field.set.replicas.ids) }
         table.sort()
         var unique = 0
         for i in table.indices where unique == 0 || table[unique - 1] != table[i] {
@@ -65,15 +64,19 @@ extension RecordState {
             register.value.encode(into: &writer)
         }
         writer.writeVarint(UInt64(sets.count))
-        for name in sets.keys.sorted() {
-            let entries = sets[name]!.entries.sorted { $0.key.value < $1.key.value }
+        for field in sets.fields {
+            let (name, set) = (field.name, field.set)
+            let order = set.members.indices.sorted { set.members[$0].key.precedes(set.members[$1].key) }
+            // The set's replica numbers, as indexes into the record's table.
+            let replicaIndex = set.replicas.ids.map { table.count == 1 ? 0 : index(of: $0) }
             writer.writeString(name.string)
-            writer.writeVarint(UInt64(entries.count))
-            for (key, entry) in entries {
-                key.value.encode(into: &writer)
-                writer.writeVarint(UInt64(entry.tags.count))
-                for tag in entry.tags {
-                    stamp(tag.stamp)
+            writer.writeVarint(UInt64(order.count))
+            for m in order {
+                set.members[m].key.value.encode(into: &writer)
+                writer.writeVarint(UInt64(set.members[m].tags.count))
+                for tag in set.members[m].tags {
+                    writer.writeFixed64(tag.hlc)
+                    writer.writeVarint(replicaIndex[tag.replica])
                     writer.write(tag.removed ? 1 : 0)
                 }
             }
@@ -93,11 +96,16 @@ extension RecordState {
         var table: [ReplicaID] = []
         table.reserveCapacity(count)
         for _ in 0..<count { table.append(ReplicaID(bytes: try reader.readBytes(32))!) }
-        func stamp() throws -> Stamp {
-            let hlc = HLCTimestamp(rawValue: try reader.readFixed64())
+        /// A stamp's clock reading and replica index.
+        func rawStamp() throws -> (hlc: UInt64, replica: Int) {
+            let hlc = try reader.readFixed64()
             let i = try reader.readVarint()
             guard i < UInt64(table.count) else { throw reader.error("replica index \(i) out of range") }
-            return Stamp(hlc: hlc, replica: table[Int(i)])
+            return (hlc, Int(i))
+        }
+        func stamp() throws -> Stamp {
+            let (hlc, i) = try rawStamp()
+            return Stamp(hlc: HLCTimestamp(rawValue: hlc), replica: table[i])
         }
         func optionalStamp() throws -> Stamp? {
             switch try reader.readByte() {
@@ -120,20 +128,26 @@ extension RecordState {
         for _ in 0..<setCount {
             let name = try reader.readString()
             var set = ORSet()
+            // The record's replica indexes, as the set's (-1: not interned yet).
+            var setReplica = [Int](repeating: -1, count: table.count)
             let entryCount = try reader.readCount(minimumItemSize: 2, what: "set entries")
             for _ in 0..<entryCount {
                 let value = try Value.decode(from: &reader)
-                var entry = ORSet.Entry()
                 let tagCount = try reader.readCount(minimumItemSize: 10, what: "tags")
+                var slot: Int?
                 for _ in 0..<tagCount {
-                    let s = try stamp()
+                    let (hlc, i) = try rawStamp()
                     let removed = try reader.readByte()
                     guard removed <= 1 else { throw reader.error("tag flag \(removed)") }
-                    entry.tags.append(.init(stamp: s, removed: removed == 1))
+                    if slot == nil { slot = set.slotInserting(ValueKey(value)) }
+                    if setReplica[i] < 0 { setReplica[i] = set.replicas.intern(table[i]) }
+                    // Tags are stored in stamp order, so each is appended; the insert also
+                    // keeps a damaged row's state well formed (sorted, no stamp twice).
+                    _ = set.insert(ORSet.Tag(hlc: hlc, replica: setReplica[i], removed: removed == 1), into: slot!)
                 }
-                set.entries[ValueKey(value)] = entry
             }
-            sets[ByteString(name)] = set
+            // A set is kept only while it holds a tag (as `apply` and `prune` keep it).
+            if !set.members.isEmpty { sets.put(set, for: ByteString(name)) }
         }
         guard reader.isAtEnd else { throw reader.error("trailing bytes after record state") }
     }
@@ -190,7 +204,8 @@ extension RecordState {
         for key in Set(registers.keys).union(other.registers.keys) where registers[key]?.value != other.registers[key]?.value {
             names.insert(key)
         }
-        for key in Set(sets.keys).union(other.sets.keys) where (sets[key]?.elements ?? []) != (other.sets[key]?.elements ?? []) {
+        let setNames = Set(sets.fields.map(\.name)).union(other.sets.fields.map(\.name))
+        for key in setNames where (sets[key]?.elements ?? []) != (other.sets[key]?.elements ?? []) {
             names.insert(key)
         }
         return names.sorted().map(\.string)
@@ -204,7 +219,10 @@ extension ReplicaState {
     /// Puts a record's full state in place (used to rebuild a state from a store).
     package mutating func insertRecord(_ record: RecordState, id: RecordID, in collection: String) {
         let key = RecordKey(collection: ByteString(collection), id: id)
-        records[key] = record
-        collectionIndex[key.collection, default: []].insert(id)
+        if let index = records.index(forKey: key) {
+            records.values[index] = record
+        } else {
+            insert(record, at: key)
+        }
     }
 }

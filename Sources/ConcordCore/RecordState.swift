@@ -11,7 +11,8 @@ public struct RecordState: Hashable, Sendable {
     /// The greatest stamp of any set or add seen: the record's latest constructive write.
     public internal(set) var lastWrite: Stamp?
     var registers: [ByteString: LWWRegister] = [:]
-    var sets: [ByteString: ORSet] = [:]
+    /// The OR-sets, by field name (sorted, each non-empty).
+    var sets = FieldSets()
 
     /// An empty record state.
     public init() {}
@@ -58,11 +59,12 @@ public struct RecordState: Hashable, Sendable {
                 changed = true
             }
         case let .add(field, value):
-            if sets[ByteString(field), default: ORSet()].add(value, tag: stamp) { changed = true }
+            if sets.modify(ByteString(field), { $0.add(value, tag: stamp) }) { changed = true }
         case let .remove(field, value, observed):
-            let live = observed.filter { tag in tag < stamp && deletedAt.map { tag > $0 } ?? true }
-            guard !live.isEmpty else { return changed }
-            if sets[ByteString(field), default: ORSet()].remove(value, observed: live) { changed = true }
+            // Only observed tags older than the remove and after the record's delete count.
+            let window = ORSet.TagWindow(before: stamp, after: deletedAt)
+            guard observed.contains(where: { window.contains($0) }) else { return changed }
+            if sets.modify(ByteString(field), { $0.remove(value, observed: observed, in: window) }) { changed = true }
         case .delete:
             break
         }
@@ -81,10 +83,7 @@ public struct RecordState: Hashable, Sendable {
     private mutating func prune() {
         guard let cutoff = deletedAt else { return }
         registers = registers.filter { $0.value.stamp > cutoff }
-        for (key, var set) in sets {
-            set.prune(atOrBefore: cutoff)
-            sets[key] = set.entries.isEmpty ? nil : set
-        }
+        sets.update { $0.prune(atOrBefore: cutoff) }
     }
 
     /// Merges another replica's state of the same record.
@@ -94,8 +93,8 @@ public struct RecordState: Hashable, Sendable {
         for (key, register) in other.registers {
             if registers[key] != nil { registers[key]!.merge(register) } else { registers[key] = register }
         }
-        for (key, set) in other.sets {
-            sets[key, default: ORSet()].merge(set)
+        for field in other.sets.fields {
+            sets.modify(field.name) { $0.merge(field.set) }
         }
         prune()
     }
@@ -105,4 +104,9 @@ public struct RecordState: Hashable, Sendable {
 
     /// The OR-set of `field`, if it holds any surviving tag or tombstone.
     public func set(_ field: String) -> ORSet? { sets[ByteString(field)] }
+
+    /// The live tags of `value` in the OR-set `field` (see ``ORSet/tags(of:)``), read in place.
+    func tags(of value: Value, in field: String) -> [Stamp] {
+        sets.read(ByteString(field)) { $0.tags(of: value) } ?? []
+    }
 }

@@ -85,9 +85,9 @@ extension RecordState {
     func view(id: RecordID) -> RecordView? {
         guard isVisible else { return nil }
         let fields = registers.map { RecordView.Field(name: $0.key.string, value: $0.value.value) }
-        let sets = self.sets.compactMap { name, set -> RecordView.SetField? in
-            let members = set.elements
-            return members.isEmpty ? nil : RecordView.SetField(name: name.string, members: members)
+        let sets = self.sets.fields.compactMap { field -> RecordView.SetField? in
+            let members = field.set.elements
+            return members.isEmpty ? nil : RecordView.SetField(name: field.name.string, members: members)
         }
         return RecordView(id: id, fields: fields, sets: sets)
     }

@@ -42,9 +42,9 @@ extension RecordState {
             writer.writeString(name.string)
             registers[name]!.value.encode(into: &writer)
         }
-        let setMembers = sets.keys.sorted().compactMap { name -> (ByteString, [Value])? in
-            let members = sets[name]!.elements
-            return members.isEmpty ? nil : (name, members)
+        let setMembers = sets.fields.compactMap { field -> (ByteString, [Value])? in
+            let members = field.set.elements
+            return members.isEmpty ? nil : (field.name, members)
         }
         writer.writeVarint(UInt64(setMembers.count))
         for (name, members) in setMembers {

@@ -25,6 +25,11 @@ public struct ReplicaState: Hashable, Sendable {
     /// Derived index: the record ids of each collection. Updated only when a record is
     /// first seen, so the hot path pays one hash lookup per operation.
     var collectionIndex: [ByteString: Set<RecordID>] = [:]
+    /// The record the last operation applied went to, and its place in `records`: a run
+    /// of operations on one record (the writes of one edit, a bundle's operations on one
+    /// record) finds it without hashing. Cleared whenever `records` gains a key, which may
+    /// move the others; changing a record in place moves nothing. Not part of the state.
+    private var lastRecord: (key: RecordKey, index: Dictionary<RecordKey, RecordState>.Index)?
 
     /// An empty state.
     public init() {}
@@ -38,13 +43,21 @@ public struct ReplicaState: Hashable, Sendable {
     @discardableResult
     public mutating func apply(_ op: RecordOperation) -> Bool {
         let key = RecordKey(collection: ByteString(op.collection), id: op.record)
-        if let index = records.index(forKey: key) {
-            return records.values[index].apply(op.action, stamp: op.stamp)
+        guard let index = index(of: key) else {
+            var record = RecordState()
+            record.apply(op.action, stamp: op.stamp)
+            insert(record, at: key)
+            return true
         }
-        var record = RecordState()
-        record.apply(op.action, stamp: op.stamp)
-        insert(record, at: key)
-        return true
+        lastRecord = (key, index)
+        return records.values[index].apply(op.action, stamp: op.stamp)
+    }
+
+    /// Where `key` is in `records`, asking the dictionary only when it is not the last record.
+    @inline(__always)
+    private func index(of key: RecordKey) -> Dictionary<RecordKey, RecordState>.Index? {
+        if let lastRecord, lastRecord.key == key { return lastRecord.index }
+        return records.index(forKey: key)
     }
 
     /// Applies operations in order.
@@ -68,7 +81,8 @@ public struct ReplicaState: Hashable, Sendable {
         }
     }
 
-    private mutating func insert(_ record: RecordState, at key: RecordKey) {
+    mutating func insert(_ record: RecordState, at key: RecordKey) {
+        lastRecord = nil
         records[key] = record
         collectionIndex[key.collection, default: []].insert(key.id)
     }
@@ -80,7 +94,8 @@ public struct ReplicaState: Hashable, Sendable {
 
     /// The live tags of `value` in the OR-set `field`: what a local remove must carry.
     public func tags(of value: Value, in field: String, of id: RecordID, in collection: String) -> [Stamp] {
-        recordState(id, in: collection)?.set(field)?.tags(of: value) ?? []
+        guard let index = index(of: RecordKey(collection: ByteString(collection), id: id)) else { return [] }
+        return records.values[index].tags(of: value, in: field)
     }
 
     /// Names of collections with at least one visible record, sorted by UTF-8 bytes.
