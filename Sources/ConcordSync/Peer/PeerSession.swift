@@ -55,7 +55,7 @@ public struct PeerOptions: Sendable, Hashable {
     /// Seconds a connection attempt may take.
     public var connectTimeout: Double
 
-    /// The defaults: 1 MiB messages, ping after 5 s of silence, dead after 20 s, 10 s
+    /// The defaults: 4 MiB messages (one import transaction each, like a relay pull's page), ping after 5 s of silence, dead after 20 s, 10 s
     /// handshakes and connects, the log checked every second.
     /// - Parameters:
     ///   - maxMessageBytes: Largest bundles message.
@@ -66,7 +66,7 @@ public struct PeerOptions: Sendable, Hashable {
     ///   - logPollInterval: Seconds between checks of the log.
     ///   - connectTimeout: Seconds a connection attempt may take.
     public init(
-        maxMessageBytes: Int = 1 << 20, maxBundleBytes: Int = BundleLimits.defaultMaxBundleBytes, pingInterval: Double = 5,
+        maxMessageBytes: Int = 4 << 20, maxBundleBytes: Int = BundleLimits.defaultMaxBundleBytes, pingInterval: Double = 5,
         idleTimeout: Double = 20, handshakeTimeout: Double = 10, logPollInterval: Double = 1, connectTimeout: Double = 10
     ) {
         self.maxMessageBytes = maxMessageBytes
