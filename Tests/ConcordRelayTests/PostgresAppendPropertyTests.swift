@@ -2,6 +2,7 @@ import Concord
 import ConcordCrypto
 import ConcordTesting
 import Foundation
+import Synchronization
 import Testing
 
 @testable import ConcordRelay
@@ -59,7 +60,8 @@ struct PostgresAppendPropertyTests {
                     let count = Int.random(in: 0...6, using: &rng)
                     let start = Int.random(in: 0..<pool.count, using: &rng)
                     for index in 0..<count {
-                        let pick = Int.random(in: 0..<4, using: &rng) == 0 ? Int.random(in: 0..<pool.count, using: &rng) : (start + index) % pool.count
+                        let anywhere = Int.random(in: 0..<4, using: &rng) == 0
+                        let pick = anywhere ? Int.random(in: 0..<pool.count, using: &rng) : (start + index) % pool.count
                         push.append(pool[pick])
                     }
                     var limits = SpaceLimits(quotaBytes: 1 << 30)
@@ -71,8 +73,10 @@ struct PostgresAppendPropertyTests {
                     let fromSQLite = await Outcome { try await sqlite.append(push, to: space.id, limits: limits) }
                     let fromPostgres = await Outcome { try await postgres.append(push, to: space.id, limits: limits) }
                     guard fromSQLite == fromPostgres else {
-                        throw PropertyFailureDetail(
-                            "push \(push.map { "\($0.author == space.bob.device.publicKey ? "b" : "a")\($0.sequence):\($0.id.hex.prefix(4))" }) with \(limits): SQLite \(fromSQLite), PostgreSQL \(fromPostgres)")
+                        let names = push.map { bundle in
+                            "\(bundle.author == space.bob.device.publicKey ? "b" : "a")\(bundle.sequence):\(bundle.id.hex.prefix(4))"
+                        }
+                        throw PropertyFailureDetail("push \(names) with \(limits): SQLite \(fromSQLite), PostgreSQL \(fromPostgres)")
                     }
                 }
                 let held = try await sqlite.bundles(in: space.id, since: VersionVector(), afterPosition: 0, limit: 1_000).map(\.id)
@@ -90,6 +94,63 @@ struct PostgresAppendPropertyTests {
         }
         await sqlite.close()
         await postgres.close()
+    }
+
+    /// Regression: reads (the feed's, pulls) shared the pool with appends, and every
+    /// append to a space holds a connection while it waits on the space's lock: ten pushes
+    /// queued on one busy space held all ten connections, and the feed's read of another
+    /// space's bundle waited until the lock was released. Reads now have a pool of their own.
+    @Test func aReadDoesNotWaitBehindPushesQueuedOnASpaceLock() async throws {
+        let storage = try await openPostgres()
+        let elsewhere = try await openPostgres()
+        let busy = try TestSpace()
+        let quiet = try TestSpace()
+        // Stored through another instance, so `storage` must read it from the database.
+        let seeded = try await elsewhere.append(try makeBundles(quiet.alice, count: 1), to: quiet.id, quotaBytes: 1 << 30)
+        let position = try #require(seeded.storedPositions.first)
+        let first = try makeBundles(busy.alice, count: 1)
+        let url = try PostgresURL(try #require(postgresTestURL))
+        let readWhileLocked: Bool = try await withPostgresConnection(url) { holder, logger in
+            // A push in progress on the busy space: it holds the space's lock.
+            try await holder.query("BEGIN", logger: logger)
+            try await holder.query("SELECT pg_advisory_xact_lock(\(PostgresRelayStorage.lockKey(busy.id)))", logger: logger)
+            // More pushes than the append pool has connections, each waiting on that lock.
+            let pushes = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for _ in 0..<12 { group.addTask { _ = try? await storage.append(first, to: busy.id, quotaBytes: 1 << 30) } }
+                }
+            }
+            var waiting = 0
+            for _ in 0..<100 where waiting < 10 {
+                try await Task.sleep(for: .milliseconds(100))
+                // The statistics views keep one snapshot per transaction: take a fresh one.
+                try await holder.query("SELECT pg_stat_clear_snapshot()", logger: logger)
+                let rows = try await holder.query(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'", logger: logger)
+                for try await count in rows.decode(Int64.self) { waiting = Int(count) }
+            }
+            print("pushes waiting on the space lock: \(waiting)")
+            // The read, while the lock is held: done within 20 s, or it waits for the lock.
+            let finished = Mutex(false)
+            let read = Task {
+                let bundle = try await storage.bundle(at: position)
+                finished.withLock { $0 = true }
+                return bundle
+            }
+            var answered = false
+            for _ in 0..<200 where !answered {
+                try await Task.sleep(for: .milliseconds(100))
+                answered = finished.withLock { $0 }
+            }
+            try await holder.query("COMMIT", logger: logger)
+            await pushes.value
+            _ = try? await read.value
+            return answered
+        }
+        #expect(readWhileLocked, "the read waited for the pushes queued on another space's lock")
+        #expect(try await storage.vector(of: busy.id) == VersionVector([busy.alice.device.publicKey: 1]))
+        await storage.close()
+        await elsewhere.close()
     }
 
     /// Regression: the feed read every bundle it announced from the database, through the

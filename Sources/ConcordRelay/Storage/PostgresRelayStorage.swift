@@ -432,7 +432,8 @@ public final class PostgresRelayStorage: RelayStorage {
 
     /// Every head of the space.
     private func heads(of spaceID: SpaceID) async throws -> [AuthorHead] {
-        let rows = try await readClient.query("SELECT author, seq FROM heads WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
+        let rows = try await readClient.query(
+            "SELECT author, seq FROM heads WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
         var heads: [AuthorHead] = []
         for try await (author, seq) in rows.decode((ByteBuffer, Int64).self) {
             heads.append(AuthorHead(author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq)))
@@ -525,7 +526,8 @@ public final class PostgresRelayStorage: RelayStorage {
     /// See ``RelayStorage/usage(of:)``.
     public func usage(of spaceID: SpaceID) async throws -> Int64 {
         var used: Int64 = 0
-        let rows = try await readClient.query("SELECT bytes FROM space_usage WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
+        let rows = try await readClient.query(
+            "SELECT bytes FROM space_usage WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
         for try await bytes in rows.decode(Int64.self) { used = bytes }
         return used
     }
