@@ -10,7 +10,8 @@
 #                librust-bincode-dev; left out with the reason printed when missing); then change
 #                bundles, and the persisted SQLite store (writes, import vs raw SQLite, queries,
 #                memory); BENCH_ARGS="--only store" runs one section; then the relay
-#                (make bench-relay: fan-out, throughput, initial pull; SQLite vs PostgreSQL)
+#                (make bench-relay: fan-out beside a bare broadcast server, throughput, initial
+#                pull; SQLite vs PostgreSQL)
 #
 # On a fresh Debian machine the only prerequisite is Swift 6.1+; libsodium is installed
 # with apt when running as root, otherwise the exact command is printed.
@@ -112,8 +113,11 @@ bench: deps
 	$(MAKE) bench-relay
 	$(MAKE) bench-peer
 
-# The relay under load: 1,000 WebSocket subscribers, fan-out latency at 500 bundles/s,
-# push throughput, initial pull of 1M operations; SQLite and PostgreSQL side by side.
+# The relay under load: 1,000 WebSocket subscribers of a load-generator process, the relay in
+# a process of its own beside a bare Hummingbird WebSocket broadcast server (the ceiling):
+# fan-out latency and server CPU per delivery, every delivery accounted for; push
+# throughput; initial pull of 1M operations; SQLite and PostgreSQL side by side; the
+# goals of issue 18 printed PASS/MISS.
 RELAY_BENCH_ARGS ?=
 bench-relay: deps
 	$(SWIFT) build -c release --product concord-relay-bench

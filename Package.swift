@@ -157,7 +157,11 @@ let package = Package(
                 "Concord", "ConcordCore", "ConcordCrypto", "ConcordSync", "ConcordRelay", "ConcordTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                // The bare WebSocket broadcast server, the fan-out's ceiling, on the relay's stack.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/RelayBench"
         ),

@@ -82,6 +82,12 @@ struct LoadClient: Sendable {
         return (Int(response.status.code), Array(buffer.readableBytesView))
     }
 
+    func get(_ path: String) async throws -> (Int, [UInt8]) {
+        let response = try await http.execute(HTTPClientRequest(url: base + path), timeout: .seconds(120))
+        let buffer = try await response.body.collect(upTo: 64 << 20)
+        return (Int(response.status.code), Array(buffer.readableBytesView))
+    }
+
     /// Challenge, sign, session: returns a bearer token.
     func authenticate(_ member: Membership) async throws -> String {
         let space = member.spaceID

@@ -232,6 +232,7 @@ final class FeedHub: Sendable {
                 logger.warning("feed could not read a stored bundle", metadata: ["position": "\(notice.position)", "attempt": "\(attempt + 1)", "error": "\(error)"])
             }
             guard attempt < Self.readRetryDelays.count, !Task.isCancelled else { break }
+            metrics.feedReadRetries.increment()
             try? await Task.sleep(for: Self.readRetryDelays[attempt])
             attempt += 1
         }

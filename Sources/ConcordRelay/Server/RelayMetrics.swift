@@ -29,6 +29,8 @@ final class RelayMetrics: Sendable {
     let feedOverflows: CoreMetrics.Counter
     /// Announced bundles the feed could not read (their space's feeds were ended).
     let feedReadFailures: CoreMetrics.Counter
+    /// Reads of an announced bundle that failed and were tried again.
+    let feedReadRetries: CoreMetrics.Counter
     /// Open TCP connections (HTTP and feed WebSockets).
     let connections: CoreMetrics.Meter
     /// Challenges issued and not yet used or expired (recorded on each scrape).
@@ -52,6 +54,9 @@ final class RelayMetrics: Sendable {
         bytesOut = CoreMetrics.Counter(label: "concord_relay_bytes_out_total", factory: factory)
         feedOverflows = CoreMetrics.Counter(label: "concord_relay_feed_overflows_total", factory: factory)
         feedReadFailures = CoreMetrics.Counter(label: "concord_relay_feed_read_failures_total", factory: factory)
+        feedReadRetries = CoreMetrics.Counter(label: "concord_relay_feed_read_retries_total", factory: factory)
+        feedReadRetries.increment(by: 0)
+        feedReadFailures.increment(by: 0)
         connections = CoreMetrics.Meter(label: "concord_relay_connections", factory: factory)
         challenges = CoreMetrics.Gauge(label: "concord_relay_challenges", factory: factory)
         inFlightBodyBytes = CoreMetrics.Gauge(label: "concord_relay_inflight_body_bytes", factory: factory)

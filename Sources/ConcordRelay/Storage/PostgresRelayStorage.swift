@@ -29,44 +29,65 @@ public final class PostgresRelayStorage: RelayStorage {
     public static let notifyChannel = "concord_bundles"
 
     /// The schema version this build creates and understands.
-    static let schemaVersion = 2
+    static let schemaVersion = 3
 
+    /// Appends: each holds a connection for one statement, waiting there on its space's lock.
     private let client: PostgresClient
+    /// Everything else (the feed's reads, pulls, vectors): a pool of its own, so that a
+    /// read never queues behind pushes that wait on a space lock with a connection each.
+    private let readClient: PostgresClient
     private let connectionConfiguration: PostgresConnection.Configuration
     private let logger: Logger
     private let runTask: Task<Void, Never>
     private let hub: NoticeHub
+    /// The bundles this process stored last, so the feed reads its own pushes without a query.
+    private let recent = RecentBundles(maxCount: 4_096, maxBytes: 32 << 20)
+    /// How many stored bundles ``bundle(at:)`` answers from memory now (tests).
+    var recentlyStoredCount: Int { recent.count }
 
-    /// Connects to the database at `url` and creates the schema if it is missing.
+    /// Connects to the database at `url` and creates (or upgrades) the schema.
     ///
     /// - Parameters:
     ///   - url: `postgres://user:password@host:port/database` (or `postgresql://`); an
     ///     optional `?sslmode=disable|prefer|require` (default `prefer`).
     ///   - logger: Where connection problems and refusals are logged.
-    ///   - maximumConnections: The size of the connection pool (plus one `LISTEN`
-    ///     connection once ``notices()`` is called).
+    ///   - maximumConnections: The size of the pool appends use (one connection per push
+    ///     in flight, held while it waits on its space's lock).
+    ///   - readConnections: The size of the separate pool for reads (the live feed, pulls,
+    ///     vectors), plus one `LISTEN` connection once ``notices()`` is called.
     /// - Throws: ``RelayError`` ``RelayError/Code/configuration`` for a malformed URL,
     ///   ``RelayError/Code/storage`` for a schema newer than this build; the driver's error when the database cannot be reached.
-    public init(url: String, logger: Logger, maximumConnections: Int = 10) async throws {
+    public init(url: String, logger: Logger, maximumConnections: Int = 10, readConnections: Int = 4) async throws {
         let parsed = try PostgresURL(url)
-        var options = PostgresClient.Configuration.Options()
-        options.maximumConnections = max(1, maximumConnections)
-        var configuration = PostgresClient.Configuration(
-            host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
-            database: parsed.database, tls: parsed.clientTLS())
-        configuration.options = options
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        func makeClient(_ size: Int) -> PostgresClient {
+            var options = PostgresClient.Configuration.Options()
+            options.maximumConnections = max(1, size)
+            var configuration = PostgresClient.Configuration(
+                host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
+                database: parsed.database, tls: parsed.clientTLS())
+            configuration.options = options
+            return PostgresClient(configuration: configuration, backgroundLogger: logger)
+        }
+        let client = makeClient(maximumConnections)
+        let readClient = makeClient(readConnections)
         self.client = client
+        self.readClient = readClient
         self.connectionConfiguration = PostgresConnection.Configuration(
             host: parsed.host, port: parsed.port, username: parsed.user, password: parsed.password,
             database: parsed.database, tls: try parsed.connectionTLS())
         self.logger = logger
-        self.runTask = Task { await client.run() }
+        self.runTask = Task {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await client.run() }
+                group.addTask { await readClient.run() }
+            }
+        }
         self.hub = NoticeHub()
         do {
             try await migrate()
         } catch {
             runTask.cancel()
+            await runTask.value
             throw error
         }
         logger.info(
@@ -147,6 +168,13 @@ public final class PostgresRelayStorage: RelayStorage {
                     try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (2)", on: connection, logger: logger)
                     logger.info("migrated the relay schema to version 2 (heads, authors per space)")
                 }
+                if current < 3 {
+                    // Appends in one statement: the chain checks, limits, insert and NOTIFY
+                    // of a push run server-side, one round trip instead of about eight.
+                    try await Self.run(PostgresQuery(unsafeSQL: Self.appendFunction), on: connection, logger: logger)
+                    try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (3)", on: connection, logger: logger)
+                    logger.info("migrated the relay schema to version 3 (concord_append)")
+                }
             }
         } catch {
             try? await connection.close()
@@ -178,11 +206,7 @@ public final class PostgresRelayStorage: RelayStorage {
         while true {
             attempt += 1
             do {
-                return try await client.withConnection { connection in
-                    try await Self.inTransaction(connection, logger: logger) { connection in
-                        try await Self.appendLocked(bundles, to: spaceID, limits: limits, on: connection, logger: logger)
-                    }
-                }
+                return try await Self.appendOnce(bundles, to: spaceID, limits: limits, client: client, recent: recent, logger: logger)
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && attempt < 3 {
                 // Another writer that does not take the space lock stored the same
                 // (space, author, seq) first; checking again settles it as duplicate or fork.
@@ -191,145 +215,213 @@ public final class PostgresRelayStorage: RelayStorage {
         }
     }
 
-    /// The body of an append, inside its transaction.
-    private static func appendLocked(
-        _ bundles: [ChangeBundle], to spaceID: SpaceID, limits: SpaceLimits, on connection: PostgresConnection, logger: Logger
+    /// The append itself, one statement under the space lock: `concord_append` (schema
+    /// version 3, ``appendFunction``) checks chains and limits, inserts, moves heads and
+    /// usage and notifies, and answers one row: `ok` with the stored positions, or the
+    /// refusal and what it names. Nothing is stored when it refuses.
+    private static func appendOnce(
+        _ bundles: [ChangeBundle], to spaceID: SpaceID, limits: SpaceLimits, client: PostgresClient, recent: RecentBundles, logger: Logger
     ) async throws -> AppendSummary {
-        let space = ByteBuffer(bytes: spaceID.bytes)
-        try await run("SELECT pg_advisory_xact_lock(\(lockKey(spaceID)))", on: connection, logger: logger)
-
-        // Heads of the authors named, and what is stored at the pushed (author, seq) pairs.
-        var authors: [PublicKey] = []
-        for bundle in bundles where !authors.contains(bundle.author) { authors.append(bundle.author) }
-        var heads: [PublicKey: (sequence: UInt64, id: BundleID)] = [:]
-        let headRows = try await connection.query(
+        let rows = try await client.query(
             """
-            SELECT a.author, h.seq, h.id
-            FROM unnest(\(authors.map { ByteBuffer(bytes: $0.bytes) })::bytea[]) AS a(author)
-            CROSS JOIN LATERAL (
-                SELECT seq, id FROM bundles WHERE space = \(space) AND author = a.author ORDER BY seq DESC LIMIT 1
-            ) h
+            SELECT outcome, positions, ids, duplicates, author, seq, stored, pushed, used, adding FROM concord_append(
+                \(ByteBuffer(bytes: spaceID.bytes)), \(lockKey(spaceID)),
+                \(bundles.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[],
+                \(bundles.map { Int64(clamping: $0.sequence) })::int8[],
+                \(bundles.map { ByteBuffer(bytes: $0.id.bytes) })::bytea[],
+                \(bundles.map { ByteBuffer(bytes: $0.previous.bytes) })::bytea[],
+                \(bundles.map { ByteBuffer(bytes: $0.bytes) })::bytea[],
+                \(limits.quotaBytes), \(Int64(clamping: limits.maxAuthors)), \(limits.maxSpaces.map { Int64(clamping: $0) })::int8,
+                \(notifyChannel), \(spaceID.hex + ":"))
             """, logger: logger)
-        for try await (author, seq, id) in headRows.decode((ByteBuffer, Int64, ByteBuffer).self) {
-            let key = try PublicKey(bytes: author.readableBytesView)
-            heads[key] = (UInt64(seq), try bundleID(id))
+        typealias Answer = (String, [Int64]?, [ByteBuffer]?, Int64, ByteBuffer?, Int64?, ByteBuffer?, ByteBuffer?, Int64?, Int64?)
+        var answer: Answer?
+        for try await row in rows.decode(Answer.self) { answer = row }
+        guard let (outcome, positions, ids, duplicates, author, seq, stored, pushed, used, adding) = answer else {
+            throw RelayError.storage("concord_append answered no row")
         }
-        struct Slot: Hashable {
-            var author: PublicKey
-            var sequence: UInt64
-        }
-        var occupied: [Slot: BundleID] = [:]
-        let probes = bundles.filter { $0.sequence <= heads[$0.author]?.sequence ?? 0 }
-        if !probes.isEmpty {
-            let rows = try await connection.query(
-                """
-                SELECT b.author, b.seq, b.id
-                FROM unnest(\(probes.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[], \(probes.map { Int64($0.sequence) })::int8[]) AS p(author, seq)
-                JOIN bundles b ON b.space = \(space) AND b.author = p.author AND b.seq = p.seq
-                """, logger: logger)
-            for try await (author, seq, id) in rows.decode((ByteBuffer, Int64, ByteBuffer).self) {
-                let slot = Slot(author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq))
-                occupied[slot] = try bundleID(id)
+        func key() throws -> PublicKey { try PublicKey(bytes: (author ?? ByteBuffer()).readableBytesView) }
+        switch outcome {
+        case "ok":
+            var summary = AppendSummary()
+            summary.storedPositions = positions ?? []
+            summary.duplicates = Int(duplicates)
+            // The stored bundles by position, for the feed (``bundle(at:)``) to read without a query.
+            let byID = Dictionary(bundles.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+            for (position, id) in zip(summary.storedPositions, ids ?? []) {
+                guard let bundle = byID[try bundleID(id)] else { continue }
+                recent.insert(
+                    StoredBundle(
+                        position: position, spaceID: spaceID, author: bundle.author, sequence: bundle.sequence, id: bundle.id,
+                        previous: bundle.previous, bytes: bundle.bytes))
             }
+            logger.debug(
+                "stored bundles",
+                metadata: ["space": "\(spaceID.shortDescription)", "stored": "\(summary.stored)", "duplicates": "\(summary.duplicates)"])
+            return summary
+        case "fork":
+            let author = try key()
+            let (stored, pushed) = (try bundleID(stored ?? ByteBuffer()), try bundleID(pushed ?? ByteBuffer()))
+            logger.notice(
+                "refused a fork",
+                metadata: [
+                    "space": "\(spaceID.shortDescription)", "author": "\(author.hex.prefix(8))", "sequence": "\(seq ?? 0)",
+                    "stored": "\(stored.hex)", "pushed": "\(pushed.hex)",
+                ])
+            throw RelayError.fork(author: author, sequence: UInt64(seq ?? 0), stored: stored, pushed: pushed)
+        case "gap":
+            throw RelayError.missingPredecessor(author: try key(), needed: UInt64(seq ?? 0), got: UInt64(used ?? 0))
+        case "too-many-spaces":
+            throw RelayError.tooManySpaces(limit: limits.maxSpaces ?? 0)
+        case "too-many-authors":
+            throw RelayError.tooManyAuthors(spaceID: spaceID, authors: Int(used ?? 0), adding: Int(adding ?? 0), limit: limits.maxAuthors)
+        case "quota-exceeded":
+            throw RelayError.quotaExceeded(spaceID: spaceID, used: used ?? 0, adding: adding ?? 0, quota: limits.quotaBytes)
+        default:
+            throw RelayError.storage("concord_append answered \(outcome)")
         }
-
-        // The chain checks of §4, in push order, against storage and the earlier bundles.
-        var summary = AppendSummary()
-        var accepted: [ChangeBundle] = []
-        for bundle in bundles {
-            let slot = Slot(author: bundle.author, sequence: bundle.sequence)
-            if let stored = occupied[slot] {
-                guard stored == bundle.id else {
-                    logger.notice(
-                        "refused a fork",
-                        metadata: [
-                            "space": "\(spaceID.shortDescription)", "author": "\(bundle.author.hex.prefix(8))",
-                            "sequence": "\(bundle.sequence)", "stored": "\(stored.hex)", "pushed": "\(bundle.id.hex)",
-                        ])
-                    throw RelayError.fork(author: bundle.author, sequence: bundle.sequence, stored: stored, pushed: bundle.id)
-                }
-                summary.duplicates += 1
-                continue
-            }
-            let head = heads[bundle.author] ?? (sequence: 0, id: BundleID.zero)
-            if head.sequence > 0, bundle.sequence == head.sequence + 1, bundle.previous != head.id {
-                // The next place, but after another bundle than the stored head: the author's
-                // history forked at the head's place (a copied or restored store), not a gap
-                // (relay-api §4, as `ChainCheck` for SQLite).
-                logger.notice(
-                    "refused a fork",
-                    metadata: [
-                        "space": "\(spaceID.shortDescription)", "author": "\(bundle.author.hex.prefix(8))",
-                        "sequence": "\(head.sequence)", "stored": "\(head.id.hex)", "pushed": "\(bundle.previous.hex)",
-                    ])
-                throw RelayError.fork(author: bundle.author, sequence: head.sequence, stored: head.id, pushed: bundle.previous)
-            }
-            guard bundle.sequence == head.sequence + 1, bundle.previous == head.id else {
-                throw RelayError.missingPredecessor(author: bundle.author, needed: head.sequence + 1, got: bundle.sequence)
-            }
-            heads[bundle.author] = (bundle.sequence, bundle.id)
-            occupied[slot] = bundle.id
-            accepted.append(bundle)
-        }
-        guard !accepted.isEmpty else { return summary }
-
-        var used: (bytes: Int64, authors: Int)?
-        for try await (bytes, authors) in try await connection.query(
-            "SELECT bytes, authors FROM space_usage WHERE space = \(space)", logger: logger
-        ).decode((Int64, Int64).self) {
-            used = (bytes, Int(authors))
-        }
-        var spaceCount = 0
-        if used == nil, limits.maxSpaces != nil {
-            // A new space: new spaces are counted one at a time, under a lock of their own.
-            try await run("SELECT pg_advisory_xact_lock(\(Self.lockNamespace), 1)", on: connection, logger: logger)
-            for try await count in try await connection.query("SELECT COUNT(*) FROM space_usage", logger: logger).decode(Int64.self) {
-                spaceCount = Int(count)
-            }
-        }
-        let (adding, newAuthors) = try SpaceLimitCheck.check(accepted, of: spaceID, used: used, limits: limits) { spaceCount }
-
-        let inserted = try await connection.query(
-            """
-            INSERT INTO bundles (space, author, seq, id, previous, bytes)
-            SELECT \(space), author, seq, id, previous, bytes
-            FROM unnest(
-                \(accepted.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[],
-                \(accepted.map { Int64($0.sequence) })::int8[],
-                \(accepted.map { ByteBuffer(bytes: $0.id.bytes) })::bytea[],
-                \(accepted.map { ByteBuffer(bytes: $0.previous.bytes) })::bytea[],
-                \(accepted.map { ByteBuffer(bytes: $0.bytes) })::bytea[]
-            ) WITH ORDINALITY AS n(author, seq, id, previous, bytes, ordinal)
-            ORDER BY ordinal
-            RETURNING position
-            """, logger: logger)
-        for try await position in inserted.decode(Int64.self) { summary.storedPositions.append(position) }
-        summary.storedPositions.sort()
-        let newHeads = SpaceLimitCheck.newHeads(accepted)
-        try await run(
-            """
-            INSERT INTO heads (space, author, seq)
-            SELECT \(space), author, seq
-            FROM unnest(\(newHeads.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[], \(newHeads.map { Int64($0.sequence) })::int8[]) AS h(author, seq)
-            ON CONFLICT (space, author) DO UPDATE SET seq = EXCLUDED.seq
-            """, on: connection, logger: logger)
-        try await run(
-            """
-            INSERT INTO space_usage (space, bytes, authors) VALUES (\(space), \(adding), \(Int64(newAuthors)))
-            ON CONFLICT (space) DO UPDATE SET bytes = space_usage.bytes + EXCLUDED.bytes, authors = space_usage.authors + EXCLUDED.authors
-            """, on: connection, logger: logger)
-        // One notification per bundle, delivered to every listener after commit.
-        try await run(
-            """
-            SELECT pg_notify(\(notifyChannel), \(spaceID.hex + ":") || p::text) FROM unnest(\(summary.storedPositions)::int8[]) AS p
-            """, on: connection, logger: logger)
-        logger.debug(
-            "stored bundles",
-            metadata: [
-                "space": "\(spaceID.shortDescription)", "stored": "\(summary.stored)", "duplicates": "\(summary.duplicates)",
-            ])
-        return summary
     }
+
+    /// The server-side append (`Specs/relay-api.md` §7), created by schema version 3: the
+    /// chain checks of §4 as `ChainCheck` runs them for SQLite (in push order; the first
+    /// bundle that fails decides the refusal), then the limits as `SpaceLimitCheck` (spaces,
+    /// authors, quota), then the insert, `heads`, `space_usage` and one `NOTIFY` per bundle,
+    /// all under the space's advisory lock. Called as one statement, it is one round trip
+    /// and one transaction; every statement inside sees what committed before the lock was
+    /// granted (a volatile function under READ COMMITTED takes a snapshot per statement).
+    ///
+    /// The chain check is set-based: each pushed row is looked up in `bundles` by its
+    /// `(space, author, seq)`; a row repeating an earlier row of the push is compared with
+    /// that row; a new row must follow its author's head as it stands at that row (the
+    /// stored head, advanced by the author's earlier new rows of the push). Answers
+    /// `outcome, positions, duplicates, author, seq, stored, pushed, used, adding`:
+    /// `ok`; `fork` (author, the forked sequence, the stored and the pushed id); `gap`
+    /// (author, the needed sequence in `seq`, the pushed one in `used`); `too-many-spaces`;
+    /// `too-many-authors` (authors held in `used`, new ones in `adding`); `quota-exceeded`
+    /// (bytes held in `used`, bytes added in `adding`).
+    static let appendFunction = """
+        CREATE OR REPLACE FUNCTION concord_append(
+            p_space bytea, p_lock bigint, p_authors bytea[], p_seqs bigint[], p_ids bytea[], p_previous bytea[], p_bytes bytea[],
+            p_quota bigint, p_max_authors bigint, p_max_spaces bigint, p_channel text, p_prefix text)
+        RETURNS TABLE (outcome text, positions bigint[], ids bytea[], duplicates bigint, author bytea, seq bigint,
+                       stored bytea, pushed bytea, used bigint, adding bigint)
+        LANGUAGE plpgsql VOLATILE AS $concord$
+        #variable_conflict use_column
+        DECLARE
+            v_kind text; v_author bytea; v_seq bigint; v_stored bytea; v_pushed bytea; v_got bigint;
+            v_duplicates bigint; v_new int[]; v_new_authors bigint; v_adding bigint;
+            v_used_bytes bigint; v_used_authors bigint; v_spaces bigint; v_positions bigint[]; v_ids bytea[];
+        BEGIN
+            PERFORM pg_advisory_xact_lock(p_lock);
+            WITH p AS (
+                SELECT u.a, u.s, u.i, u.v, u.o::int AS o
+                FROM unnest(p_authors, p_seqs, p_ids, p_previous) WITH ORDINALITY AS u(a, s, i, v, o)
+            ), r AS (
+                SELECT p.*, b.id AS sid,
+                       first_value(p.i) OVER (PARTITION BY p.a, p.s ORDER BY p.o) AS fid,
+                       row_number() OVER (PARTITION BY p.a, p.s ORDER BY p.o) AS rn
+                FROM p LEFT JOIN bundles b ON b.space = p_space AND b.author = p.a AND b.seq = p.s
+            ), h AS (
+                SELECT d.a, hb.seq AS hs, hb.id AS hi
+                FROM (SELECT DISTINCT p.a FROM p) d
+                CROSS JOIN LATERAL (
+                    SELECT seq, id FROM bundles WHERE space = p_space AND author = d.a ORDER BY seq DESC LIMIT 1
+                ) hb
+            ), n AS (
+                SELECT r.*, (r.sid IS NULL AND r.rn = 1) AS fresh, coalesce(h.hs, 0) AS hs,
+                       coalesce(h.hi, '\\x0000000000000000000000000000000000000000000000000000000000000000'::bytea) AS hi
+                FROM r LEFT JOIN h ON h.a = r.a
+            ), w AS (
+                SELECT n.*,
+                       count(*) FILTER (WHERE n.fresh) OVER (
+                           PARTITION BY n.a ORDER BY n.o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS pend,
+                       lag(n.i) OVER (PARTITION BY n.a, n.fresh ORDER BY n.o) AS li
+                FROM n
+            ), x AS (
+                SELECT w.o, w.a, w.s, w.i, w.v, w.sid, w.fid, w.rn, w.fresh,
+                       w.hs + w.pend AS cs, CASE WHEN w.pend > 0 THEN w.li ELSE w.hi END AS ci
+                FROM w
+            ), c AS (
+                SELECT x.o, x.a, x.s,
+                    CASE
+                        WHEN x.sid IS NOT NULL THEN CASE WHEN x.sid = x.i THEN 'duplicate' ELSE 'fork' END
+                        WHEN x.rn > 1 THEN CASE WHEN x.fid = x.i THEN 'duplicate' ELSE 'fork' END
+                        WHEN x.cs > 0 AND x.s = x.cs + 1 AND x.v <> x.ci THEN 'fork'
+                        WHEN x.s = x.cs + 1 AND x.v = x.ci THEN 'new'
+                        ELSE 'gap'
+                    END AS kind,
+                    CASE WHEN x.sid IS NOT NULL OR x.rn > 1 THEN x.s WHEN x.cs > 0 AND x.s = x.cs + 1 THEN x.cs ELSE x.cs + 1 END AS fs,
+                    CASE WHEN x.sid IS NOT NULL THEN x.sid WHEN x.rn > 1 THEN x.fid ELSE x.ci END AS fstored,
+                    CASE WHEN x.sid IS NOT NULL OR x.rn > 1 THEN x.i ELSE x.v END AS fpushed
+                FROM x
+            )
+            SELECT
+                (array_agg(c.kind ORDER BY c.o) FILTER (WHERE c.kind IN ('fork', 'gap')))[1],
+                (array_agg(c.a ORDER BY c.o) FILTER (WHERE c.kind IN ('fork', 'gap')))[1],
+                (array_agg(c.fs ORDER BY c.o) FILTER (WHERE c.kind IN ('fork', 'gap')))[1],
+                (array_agg(c.fstored ORDER BY c.o) FILTER (WHERE c.kind IN ('fork', 'gap')))[1],
+                (array_agg(c.fpushed ORDER BY c.o) FILTER (WHERE c.kind IN ('fork', 'gap')))[1],
+                (array_agg(c.s ORDER BY c.o) FILTER (WHERE c.kind IN ('fork', 'gap')))[1],
+                count(*) FILTER (WHERE c.kind = 'duplicate'),
+                array_agg(c.o ORDER BY c.o) FILTER (WHERE c.kind = 'new'),
+                count(*) FILTER (WHERE c.kind = 'new' AND c.s = 1),
+                coalesce(sum(octet_length(p_bytes[c.o])) FILTER (WHERE c.kind = 'new'), 0)
+            INTO v_kind, v_author, v_seq, v_stored, v_pushed, v_got, v_duplicates, v_new, v_new_authors, v_adding
+            FROM c;
+
+            IF v_kind = 'fork' THEN
+                RETURN QUERY SELECT 'fork'::text, NULL::bigint[], NULL::bytea[], v_duplicates, v_author, v_seq, v_stored, v_pushed, NULL::bigint, NULL::bigint;
+                RETURN;
+            ELSIF v_kind = 'gap' THEN
+                RETURN QUERY SELECT 'gap'::text, NULL::bigint[], NULL::bytea[], v_duplicates, v_author, v_seq, NULL::bytea, NULL::bytea, v_got, NULL::bigint;
+                RETURN;
+            END IF;
+            IF v_new IS NULL THEN
+                RETURN QUERY SELECT 'ok'::text, ARRAY[]::bigint[], ARRAY[]::bytea[], v_duplicates, NULL::bytea, NULL::bigint, NULL::bytea, NULL::bytea, NULL::bigint, NULL::bigint;
+                RETURN;
+            END IF;
+
+            SELECT u.bytes, u.authors INTO v_used_bytes, v_used_authors FROM space_usage u WHERE u.space = p_space;
+            IF NOT FOUND THEN
+                v_used_bytes := 0;
+                v_used_authors := 0;
+                IF p_max_spaces IS NOT NULL THEN
+                    -- A new space: new spaces are counted one at a time, under a lock of their own.
+                    PERFORM pg_advisory_xact_lock(\(lockNamespace), 1);
+                    SELECT count(*) INTO v_spaces FROM space_usage;
+                    IF v_spaces >= p_max_spaces THEN
+                        RETURN QUERY SELECT 'too-many-spaces'::text, NULL::bigint[], NULL::bytea[], v_duplicates, NULL::bytea, NULL::bigint, NULL::bytea, NULL::bytea, v_spaces, NULL::bigint;
+                        RETURN;
+                    END IF;
+                END IF;
+            END IF;
+            IF v_new_authors > 0 AND v_used_authors + v_new_authors > p_max_authors THEN
+                RETURN QUERY SELECT 'too-many-authors'::text, NULL::bigint[], NULL::bytea[], v_duplicates, NULL::bytea, NULL::bigint, NULL::bytea, NULL::bytea, v_used_authors, v_new_authors;
+                RETURN;
+            END IF;
+            IF v_used_bytes + v_adding > p_quota THEN
+                RETURN QUERY SELECT 'quota-exceeded'::text, NULL::bigint[], NULL::bytea[], v_duplicates, NULL::bytea, NULL::bigint, NULL::bytea, NULL::bytea, v_used_bytes, v_adding;
+                RETURN;
+            END IF;
+
+            WITH ins AS (
+                INSERT INTO bundles (space, author, seq, id, previous, bytes)
+                SELECT p_space, p_authors[k.o], p_seqs[k.o], p_ids[k.o], p_previous[k.o], p_bytes[k.o]
+                FROM unnest(v_new) WITH ORDINALITY AS k(o, n) ORDER BY k.n
+                RETURNING position, id
+            )
+            SELECT array_agg(ins.position ORDER BY ins.position), array_agg(ins.id ORDER BY ins.position) INTO v_positions, v_ids FROM ins;
+            INSERT INTO heads (space, author, seq)
+            SELECT p_space, p_authors[k.o], max(p_seqs[k.o]) FROM unnest(v_new) AS k(o) GROUP BY p_authors[k.o]
+            ON CONFLICT (space, author) DO UPDATE SET seq = EXCLUDED.seq;
+            INSERT INTO space_usage (space, bytes, authors) VALUES (p_space, v_adding, v_new_authors)
+            ON CONFLICT (space) DO UPDATE SET bytes = space_usage.bytes + EXCLUDED.bytes, authors = space_usage.authors + EXCLUDED.authors;
+            -- One notification per bundle, delivered to every listener after commit.
+            PERFORM pg_notify(p_channel, p_prefix || k.p::text) FROM unnest(v_positions) AS k(p);
+            RETURN QUERY SELECT 'ok'::text, v_positions, v_ids, v_duplicates, NULL::bytea, NULL::bigint, NULL::bytea, NULL::bytea, NULL::bigint, NULL::bigint;
+        END
+        $concord$
+        """
 
     // MARK: Reads
 
@@ -340,7 +432,8 @@ public final class PostgresRelayStorage: RelayStorage {
 
     /// Every head of the space.
     private func heads(of spaceID: SpaceID) async throws -> [AuthorHead] {
-        let rows = try await client.query("SELECT author, seq FROM heads WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
+        let rows = try await readClient.query(
+            "SELECT author, seq FROM heads WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
         var heads: [AuthorHead] = []
         for try await (author, seq) in rows.decode((ByteBuffer, Int64).self) {
             heads.append(AuthorHead(author: try PublicKey(bytes: author.readableBytesView), sequence: UInt64(seq)))
@@ -350,7 +443,7 @@ public final class PostgresRelayStorage: RelayStorage {
 
     /// See ``RelayStorage/vectorPage(of:after:limit:)``.
     public func vectorPage(of spaceID: SpaceID, after: PublicKey?, limit: Int) async throws -> [AuthorHead] {
-        let rows = try await client.query(
+        let rows = try await readClient.query(
             """
             SELECT author, seq FROM heads WHERE space = \(ByteBuffer(bytes: spaceID.bytes)) AND author > \(ByteBuffer(bytes: after?.bytes ?? []))
             ORDER BY author LIMIT \(Int64(max(0, limit)))
@@ -368,7 +461,7 @@ public final class PostgresRelayStorage: RelayStorage {
         let space = ByteBuffer(bytes: spaceID.bytes)
         var start: Int64?
         if since.entries.isEmpty {
-            for try await position in try await client.query("SELECT MIN(position) FROM bundles WHERE space = \(space)", logger: logger).decode(
+            for try await position in try await readClient.query("SELECT MIN(position) FROM bundles WHERE space = \(space)", logger: logger).decode(
                 Int64?.self)
             {
                 start = position
@@ -377,7 +470,7 @@ public final class PostgresRelayStorage: RelayStorage {
         }
         let behind = try await heads(of: spaceID).filter { $0.sequence > since[$0.author] }
         guard !behind.isEmpty else { return nil }
-        let rows = try await client.query(
+        let rows = try await readClient.query(
             """
             SELECT MIN(b.position)
             FROM unnest(\(behind.map { ByteBuffer(bytes: $0.author.bytes) })::bytea[], \(behind.map { Int64(clamping: since[$0.author] + 1) })::int8[]) AS p(author, seq)
@@ -396,7 +489,7 @@ public final class PostgresRelayStorage: RelayStorage {
         var result: [StoredBundle] = []
         var after = afterPosition
         while result.count < limit {
-            let rows = try await client.query(
+            let rows = try await readClient.query(
                 "SELECT position, author, seq FROM bundles WHERE space = \(space) AND position > \(after) ORDER BY position LIMIT \(Int64(chunk))",
                 logger: logger)
             var scanned = 0
@@ -411,7 +504,7 @@ public final class PostgresRelayStorage: RelayStorage {
             }
             if !wanted.isEmpty {
                 result += try await Self.storedBundles(
-                    try await client.query(
+                    try await readClient.query(
                         "SELECT position, space, author, seq, id, previous, bytes FROM bundles WHERE position = ANY(\(wanted)::int8[]) ORDER BY position",
                         logger: logger))
             }
@@ -422,8 +515,10 @@ public final class PostgresRelayStorage: RelayStorage {
     }
 
     /// See ``RelayStorage/bundle(at:)``.
+    /// A bundle this process stored lately comes from memory, without a query.
     public func bundle(at position: Int64) async throws -> StoredBundle? {
-        let rows = try await client.query(
+        if let bundle = recent[position] { return bundle }
+        let rows = try await readClient.query(
             "SELECT position, space, author, seq, id, previous, bytes FROM bundles WHERE position = \(position)", logger: logger)
         return try await Self.storedBundles(rows).first
     }
@@ -431,14 +526,15 @@ public final class PostgresRelayStorage: RelayStorage {
     /// See ``RelayStorage/usage(of:)``.
     public func usage(of spaceID: SpaceID) async throws -> Int64 {
         var used: Int64 = 0
-        let rows = try await client.query("SELECT bytes FROM space_usage WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
+        let rows = try await readClient.query(
+            "SELECT bytes FROM space_usage WHERE space = \(ByteBuffer(bytes: spaceID.bytes))", logger: logger)
         for try await bytes in rows.decode(Int64.self) { used = bytes }
         return used
     }
 
     /// See ``RelayStorage/healthCheck()``.
     public func healthCheck() async throws {
-        for try await _ in try await client.query("SELECT 1", logger: logger).decode(Int.self) {}
+        for try await _ in try await readClient.query("SELECT 1", logger: logger).decode(Int.self) {}
     }
 
     private static func storedBundles(_ rows: PostgresRowSequence) async throws -> [StoredBundle] {
@@ -488,7 +584,7 @@ public final class PostgresRelayStorage: RelayStorage {
     public func notices() async throws -> AsyncStream<BundleNotice> {
         let configuration = connectionConfiguration
         let logger = self.logger
-        let client = self.client
+        let client = self.readClient
         return try await hub.subscribe { hub in
             Task { await Self.listen(configuration: configuration, client: client, hub: hub, logger: logger) }
         }
