@@ -106,7 +106,18 @@ import Testing
             let alice = try await relay.login(space.alice)
             let received = try await RelayFeedTests.follow(relay, space.id, token: alice, expecting: 1) {
                 try await Task.sleep(for: .seconds(1.5))
-                #expect(try await relay.push(a, to: space.id, token: alice).status == 200)
+                // The harness's pooled HTTP connection idled past the 0.3 s timeout too, and the
+                // relay closes it: that is the rule under test for plain connections. Its close can
+                // cross the reuse of that connection on a loaded machine; push again then, on a
+                // new connection (a feed that was closed would still miss the bundle and fail).
+                let status: Int
+                do {
+                    status = try await relay.push(a, to: space.id, token: alice).status
+                } catch let error as HTTPClientError where error == .remoteConnectionClosed {
+                    print("feedsAreNotIdleConnections: the pooled connection was closed under the push; pushing again")
+                    status = try await relay.push(a, to: space.id, token: alice).status
+                }
+                #expect(status == 200)
             }
             #expect(received.bundles.withLock { $0 } == [a[0].bytes])
         }
