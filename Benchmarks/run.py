@@ -360,20 +360,11 @@ def workload_table(workload: str, summaries: dict) -> str:
            render_table(headers, rows)]
     runs = ", ".join(f"{s} {summaries[s]['runs']}" for s in present)
     out.append(f"runs per system: {runs}")
-    spreads = []
-    for s in present:
-        sp = summaries[s].get("_spread", {}).get("import_ms")
-        if sp and summaries[s]["runs"] > 1:
-            spreads.append(f"{s} {sp[0]:.2f}-{sp[1]:.2f}")
-    if spreads:
-        out.append("import ms min-max: " + ", ".join(spreads))
-    spreads = []
-    for s in present:
-        sp = summaries[s].get("_spread", {}).get("local_writes_per_s")
-        if sp and summaries[s]["runs"] > 1:
-            spreads.append(f"{s} {sp[0]:,.0f}-{sp[1]:,.0f}")
-    if spreads:
-        out.append("local writes/s min-max: " + ", ".join(spreads))
+    for metric, label, fmt in (("import_ms", "import ms", "{:.2f}"), ("local_writes_per_s", "local writes/s", "{:,.0f}")):
+        spreads = [f"{s} {fmt.format(sp[0])}-{fmt.format(sp[1])}" for s in present
+                   if (sp := summaries[s].get("_spread", {}).get(metric)) and summaries[s]["runs"] > 1]
+        if spreads:
+            out.append(f"{label} min-max: " + ", ".join(spreads))
     for have, mark in marks.items():
         out.append(f"{mark} extra metric, reported only by: {', '.join(have)}")
     for s in present:
