@@ -182,7 +182,9 @@ struct Status: AsyncParsableCommand {
             needs its owner (its clock is wrong, or a copy of this store wrote too), an \
             `attention` line says what happened, with dates, and what to do; the exit status \
             is then 4 (`--json`: the `problems` array, each with `kind`, `remedy` and \
-            `message`).
+            `message`). `storage` (`--json`: an object) says what the replica keeps: bytes \
+            on disk (the database with its -wal and -shm files), live and deleted records, \
+            OR-set tombstones, and the log's bundles and bytes.
 
             Examples:
               concord status
@@ -197,6 +199,7 @@ struct Status: AsyncParsableCommand {
         let status = try await replica.status()
         let digest = try await replica.state().digestHex
         let encrypted = replica.membership.isEncrypted
+        let storage = try await replica.storageReport()
         if json {
             print(
                 JSONText.object([
@@ -213,6 +216,7 @@ struct Status: AsyncParsableCommand {
                     ("vector", JSONText.vector(status.versionVector)),
                     ("state_digest", JSONText.string(digest)),
                     ("problems", "[" + status.problems.map(Self.json).joined(separator: ",") + "]"),
+                    ("storage", Self.json(storage)),
                 ]))
             if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
             return
@@ -227,11 +231,23 @@ struct Status: AsyncParsableCommand {
             unacknowledged bundles  \(status.unacknowledgedBundles)
             vector                  \(JSONText.vector(status.versionVector))
             state digest            \(digest)
+            storage                 \(storage.bytesOnDisk) bytes on disk; \(storage.counts.liveRecords) live records, \(storage.counts.deletedRecords) deleted, \(storage.counts.setTombstones) set tombstones; log \(storage.counts.logBytes) bytes
             """)
         for problem in status.problems {
             print("attention               \(problem.message)")
         }
         if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
+    }
+
+    /// `{"bytes_on_disk": 1, "live_records": 1, "deleted_records": 0, "set_tombstones": 0, "log_bundles": 1, "log_bytes": 1, ...}`.
+    static func json(_ storage: StorageReport) -> String {
+        let counts = storage.counts
+        return JSONText.object([
+            ("bytes_on_disk", String(storage.bytesOnDisk)), ("live_records", String(counts.liveRecords)),
+            ("deleted_records", String(counts.deletedRecords)), ("set_tombstones", String(counts.setTombstones)),
+            ("log_bundles", String(counts.logBundles)), ("log_bytes", String(counts.logBytes)),
+            ("held_bundles", String(counts.heldBundles)), ("quarantined_bundles", String(counts.quarantinedBundles)),
+        ])
     }
 
     /// `{"kind": "forked", "remedy": "recover", "message": "...", ...}`.

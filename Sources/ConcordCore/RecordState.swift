@@ -105,6 +105,14 @@ public struct RecordState: Hashable, Sendable {
     /// The OR-set of `field`, if it holds any surviving tag or tombstone.
     public func set(_ field: String) -> ORSet? { sets[ByteString(field)] }
 
+    /// Tombstones held by the record's OR-sets: removed tags kept so that the same add
+    /// arriving late stays removed (``ORSet/tombstoneCount``, summed over the fields).
+    ///
+    /// ```swift
+    /// let tombstones = states.reduce(0) { $0 + $1.setTombstoneCount }
+    /// ```
+    public var setTombstoneCount: Int { sets.fields.reduce(0) { $0 + $1.set.tombstoneCount } }
+
     /// The live tags of `value` in the OR-set `field` (see ``ORSet/tags(of:)``), read in place.
     func tags(of value: Value, in field: String) -> [Stamp] {
         sets.read(ByteString(field)) { $0.tags(of: value) } ?? []

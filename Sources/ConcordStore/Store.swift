@@ -88,6 +88,9 @@ public protocol StoreReader {
 
     /// How many local operations are waiting to be sealed.
     func pendingOperationCount() throws -> Int
+
+    /// Records, tombstones and log bundles, counted (reads every record state once).
+    func counts() throws -> StoreCounts
 }
 
 /// Write access to a store, inside ``Store/write(_:)``.

@@ -130,7 +130,7 @@ struct CLIJSONSpecTests {
 
         // status: keys in UTF-8 order, the documented types; equal digests.
         let statusKeys = ["bundles", "device", "encrypted", "held_bundles", "pending_operations", "problems", "quarantined_bundles", "role",
-                          "space", "state_digest", "store", "unacknowledged_bundles", "vector"]
+                          "space", "state_digest", "storage", "store", "unacknowledged_bundles", "vector"]
         var devices: [String] = []
         var digests: [String] = []
         for device in [a, b] {
@@ -147,6 +147,16 @@ struct CLIJSONSpecTests {
             for key in ["bundles", "held_bundles", "pending_operations", "quarantined_bundles", "unacknowledged_bundles"] {
                 #expect(status[key] is NSNumber, "\(key)")
             }
+            // storage: the counts after one record written on each device and exchanged.
+            let storage = try #require(status["storage"] as? [String: Any], "storage is an object: \(text)")
+            let storageKeys: Set = [
+                "bytes_on_disk", "deleted_records", "held_bundles", "live_records", "log_bundles", "log_bytes",
+                "quarantined_bundles", "set_tombstones",
+            ]
+            #expect(Set(storage.keys) == storageKeys)
+            #expect(storage["live_records"] as? Int == 1 && storage["deleted_records"] as? Int == 0, "\(text)")
+            #expect(storage["log_bundles"] as? Int == 2, "\(text)")
+            #expect((storage["bytes_on_disk"] as? Int ?? 0) > 0 && (storage["log_bytes"] as? Int ?? 0) > 0, "\(text)")
             let hex = { (key: String) in (status[key] as? String).map { $0.count == 64 && $0.allSatisfy(\.isHexDigit) && $0 == $0.lowercased() } ?? false }
             #expect(hex("device") && hex("space") && hex("state_digest"))
             devices.append(status["device"] as! String)

@@ -213,6 +213,13 @@ struct ReplicaDirectory {
     }
 
     /// The file type bits of what is at `path` (symbolic links followed), `nil` if nothing.
+    /// The size of a regular file in bytes; 0 when it is missing or not a regular file.
+    static func size(of path: String) -> Int {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return 0 }
+        return Int(info.st_size)
+    }
+
     static func kind(of path: String) -> mode_t? {
         var info = stat()
         return stat(path, &info) == 0 ? info.st_mode & S_IFMT : nil

@@ -1,0 +1,37 @@
+import ConcordStore
+
+/// What a replica keeps and how much room it takes: the figures of `concord status
+/// --json`'s `"storage"` object.
+///
+/// ```swift
+/// let report = try await replica.storageReport()
+/// print("\(report.bytesOnDisk) bytes, \(report.counts.liveRecords) live records, \(report.counts.logBundles) log bundles")
+/// ```
+public struct StorageReport: Hashable, Sendable {
+    /// `replica.sqlite` with its `-wal` and `-shm` files, in bytes; 0 for a replica that
+    /// does not live in a directory (an in-memory store).
+    public var bytesOnDisk: Int
+    /// Records, tombstones and log bundles.
+    public var counts: StoreCounts
+}
+
+extension Replica {
+    /// Counts what the replica keeps (live and deleted records, set tombstones, log
+    /// bundles and their bytes) and measures its database files.
+    ///
+    /// ```swift
+    /// let report = try await replica.storageReport()
+    /// if report.counts.setTombstones > 100_000 { print("tombstones pile up") }
+    /// ```
+    /// - Complexity: reads every record state once (about a second per million records).
+    public func storageReport() throws -> StorageReport {
+        let counts = try ConcordError.storage { try store.read { try $0.counts() } }
+        let files =
+            directory.map { path in
+                [ReplicaDirectory.databaseName, ReplicaDirectory.databaseName + "-wal", ReplicaDirectory.databaseName + "-shm"].map {
+                    path + "/" + $0
+                }
+            } ?? []
+        return StorageReport(bytesOnDisk: files.reduce(0) { $0 + ReplicaDirectory.size(of: $1) }, counts: counts)
+    }
+}
