@@ -30,6 +30,10 @@ struct StoreDestination: ImportDestination {
         try tx.chainHead(of: author).map { BundleLog.ChainHead(sequence: $0.sequence, id: BundleID(digest: $0.id)) }
     }
 
+    func chainBundleID(of author: PublicKey, sequence: UInt64) throws -> BundleID? {
+        try tx.bundle(of: author, sequence: sequence).map { BundleID(digest: $0.id) }
+    }
+
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle? {
         try tx.heldBundle(of: author, sequence: sequence).map(Self.decode)
     }

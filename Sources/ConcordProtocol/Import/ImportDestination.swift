@@ -15,6 +15,8 @@ package protocol ImportDestination {
     var verifiedCertificateChains: Set<Digest32> { get }
     func contains(_ id: BundleID) throws -> Bool
     func head(of author: PublicKey) throws -> BundleLog.ChainHead?
+    /// The id of the bundle at `sequence` of `author`'s chain, if the chain holds it.
+    func chainBundleID(of author: PublicKey, sequence: UInt64) throws -> BundleID?
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle?
     func heldCount() throws -> Int
     /// Checks the operations' newest clock reading against the drift bound (throwing
@@ -39,6 +41,7 @@ struct InMemoryDestination: ImportDestination {
     var verifiedCertificateChains: Set<Digest32> { log.verifiedCertificateChains }
     func contains(_ id: BundleID) -> Bool { log.contains(id) }
     func head(of author: PublicKey) -> BundleLog.ChainHead? { log.head(of: author) }
+    func chainBundleID(of author: PublicKey, sequence: UInt64) -> BundleID? { log.bundle(of: author, sequence: sequence)?.id }
     func heldBundle(of author: PublicKey, sequence: UInt64) -> ChangeBundle? { log.heldBundle(of: author, sequence: sequence) }
     func heldCount() -> Int { log.heldCount }
 
