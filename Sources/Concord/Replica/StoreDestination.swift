@@ -82,8 +82,12 @@ struct StoreDestination: ImportDestination {
         return try Self.decode(stored)
     }
 
-    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) throws -> ChangeBundle? {
-        guard let stored = try tx.quarantinedBundles().first(where: { $0.author == author && $0.sequence == sequence && $0.previous == previous.digest }) else { return nil }
+    mutating func takeQuarantined(of author: PublicKey, extending head: ChainRule.Link) throws -> ChangeBundle? {
+        let extends = { (stored: StoredBundle) in
+            let previous = BundleID(digest: stored.previous)
+            return stored.author == author && ChainRule.extends(sequence: stored.sequence, previous: previous, after: head)
+        }
+        guard let stored = try tx.quarantinedBundles().first(where: extends) else { return nil }
         try tx.removeQuarantinedBundle(stored.id)
         return try Self.decode(stored)
     }

@@ -176,13 +176,13 @@ public struct BundleImporter: Sendable {
             let place = last.sequence + 1
             guard
                 var next = try destination.takeHeld(of: last.author, sequence: place)
-                    ?? destination.takeQuarantined(of: last.author, sequence: place, previous: last.id)
+                    ?? destination.takeQuarantined(of: last.author, extending: ChainRule.Link(last))
             else { break }
             if !ChainRule.extends(sequence: next.sequence, previous: next.previous, after: ChainRule.Link(last)) {
                 // The held bundle forks the chain. A quarantined bundle for the same place
                 // that does extend the chain (it arrived while the slot was taken) wins.
                 try destination.quarantine(next, limit: limits.maxQuarantinedBundles)
-                guard let linked = try destination.takeQuarantined(of: last.author, sequence: place, previous: last.id) else { break }
+                guard let linked = try destination.takeQuarantined(of: last.author, extending: ChainRule.Link(last)) else { break }
                 next = linked
             }
             do {

@@ -151,10 +151,13 @@ public struct BundleLog: Hashable, Sendable {
         return bundle
     }
 
-    /// Removes and returns a quarantined bundle of `author` at `sequence` whose previous link
-    /// is `previous`: it extends the chain after all (it arrived while a fork held its place).
-    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) -> ChangeBundle? {
-        guard let index = quarantined.firstIndex(where: { $0.author == author && $0.sequence == sequence && $0.previous == previous }) else { return nil }
+    /// Removes and returns a quarantined bundle of `author` that extends the chain whose head
+    /// is `head` (by ``ChainRule``): it arrived while a fork held its place.
+    mutating func takeQuarantined(of author: PublicKey, extending head: ChainRule.Link) -> ChangeBundle? {
+        let extends = { (bundle: ChangeBundle) in
+            bundle.author == author && ChainRule.extends(sequence: bundle.sequence, previous: bundle.previous, after: head)
+        }
+        guard let index = quarantined.firstIndex(where: extends) else { return nil }
         return quarantined.remove(at: index)
     }
 

@@ -68,6 +68,8 @@ public enum ChainRule {
     ///     author's head (by contiguity the highest link below `sequence`); `nil` when
     ///     the author has no bundle. A link above `sequence` is not a valid argument.
     /// - Returns: The verdict.
+    /// - Precondition: `link` is not above `sequence` (a caller that knows only the head
+    ///   looks up the link at a place the head has passed, or asks ``extends(sequence:previous:after:)``).
     /// - Complexity: O(1).
     public static func verdict(sequence: UInt64, previous: BundleID, id: BundleID, against link: Link?) -> Verdict {
         let head = link ?? Link(sequence: 0, id: .zero)

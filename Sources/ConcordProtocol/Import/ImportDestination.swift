@@ -27,7 +27,9 @@ package protocol ImportDestination {
     mutating func append(_ bundle: ChangeBundle) throws
     mutating func hold(_ bundle: ChangeBundle) throws
     mutating func takeHeld(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle?
-    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) throws -> ChangeBundle?
+    /// Removes and returns a quarantined bundle of `author` that extends the chain whose
+    /// head is `head` (by ``ChainRule``).
+    mutating func takeQuarantined(of author: PublicKey, extending head: ChainRule.Link) throws -> ChangeBundle?
     mutating func quarantine(_ bundle: ChangeBundle, limit: Int) throws
     mutating func trust(_ chain: CertificateChain)
 }
@@ -53,8 +55,8 @@ struct InMemoryDestination: ImportDestination {
     mutating func append(_ bundle: ChangeBundle) { log.append(bundle) }
     mutating func hold(_ bundle: ChangeBundle) { log.hold(bundle) }
     mutating func takeHeld(of author: PublicKey, sequence: UInt64) -> ChangeBundle? { log.takeHeld(of: author, sequence: sequence) }
-    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) -> ChangeBundle? {
-        log.takeQuarantined(of: author, sequence: sequence, previous: previous)
+    mutating func takeQuarantined(of author: PublicKey, extending head: ChainRule.Link) -> ChangeBundle? {
+        log.takeQuarantined(of: author, extending: head)
     }
     mutating func quarantine(_ bundle: ChangeBundle, limit: Int) { log.quarantine(bundle, limit: limit) }
     mutating func trust(_ chain: CertificateChain) { log.trust(chain) }
