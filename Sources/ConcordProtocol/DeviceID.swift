@@ -3,7 +3,7 @@ import ConcordCrypto
 
 /// The identity of one device: the 32 bytes of its Ed25519 public key.
 ///
-/// A device key appears under several names in the lower layers: as a ``PublicKey`` (it
+/// A device key appears under several names in the lower layers: as a `PublicKey` (it
 /// verifies the device's signatures), as a `ReplicaID` (it breaks clock ties between
 /// replicas) and as the `author` of the bundles the device seals. `DeviceID` is the one
 /// public type that names a device: convert to the others where their operations are
