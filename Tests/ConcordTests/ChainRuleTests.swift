@@ -83,10 +83,10 @@ struct ChainRuleTests {
     }
 
     /// The first case (seeded) where `rule` disagrees with the oracle, or nil.
-    static func firstDisagreement(of rule: Rule, cases: Int) throws -> String? {
+    static func firstDisagreement(of rule: Rule, named name: String, cases: Int) throws -> String? {
         var found: String?
         do {
-            try PropertyRunner.check("chain rule matches the spec's table", cases: cases, baseSeed: 0xC4A1_2000) { rng in
+            try PropertyRunner.check(name, cases: cases, baseSeed: 0xC4A1_2000) { rng in
                 // A chain of 0-5 random ids and candidates mixing its own ids with strangers.
                 let chain = (0..<Int.random(in: 0...5, using: &rng)).map { _ in id(UInt8.random(in: 1...0xFF, using: &rng)) }
                 let pool = chain + [.zero, id(0xEE), id(0xEF)]
@@ -115,7 +115,9 @@ struct ChainRuleTests {
     }
 
     @Test func theRuleAgreesWithTheSpecsTableOnRandomChains() throws {
-        #expect(try Self.firstDisagreement(of: ChainRule.verdict(sequence:previous:id:against:), cases: 300) == nil)
+        #expect(
+            try Self.firstDisagreement(
+                of: ChainRule.verdict(sequence:previous:id:against:), named: "ChainRule matches the spec's table", cases: 300) == nil)
     }
 
     /// The property is not vacuous: a rule that checks only the sequence (not the
@@ -126,7 +128,7 @@ struct ChainRuleTests {
             if let link, link.sequence == k { return link.id == i ? .duplicate : .fork(at: k, existing: link.id, claimed: i) }
             return k == h + 1 ? .extends : .gap(needed: h + 1)
         }
-        let counterexample = try Self.firstDisagreement(of: sequenceOnly, cases: 300)
+        let counterexample = try Self.firstDisagreement(of: sequenceOnly, named: "a sequence-only rule (must fail)", cases: 300)
         #expect(counterexample != nil)
         print("the sequence-only rule fails: \(counterexample ?? "-")")
     }
