@@ -67,7 +67,8 @@ let package = Package(
         .target(
             name: "ConcordStore",
             dependencies: [
-                "ConcordCore", "ConcordCrypto", .product(name: "GRDB", package: "GRDB.swift"),
+                // ConcordProtocol for the one chain rule (`ChainRule`) that `appendBundle` enforces.
+                "ConcordCore", "ConcordCrypto", "ConcordProtocol", .product(name: "GRDB", package: "GRDB.swift"),
                 // SQLite's C API, for the statements of the import's inner loop (HotStatement.swift).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]

@@ -1,5 +1,6 @@
 import ConcordCore
 import ConcordCrypto
+import ConcordProtocol
 import Synchronization
 
 /// A ``Store`` that keeps everything in memory: for tests, previews and short-lived
@@ -174,7 +175,7 @@ final class MemoryTransaction: StoreWriter {
 
     func appendBundle(_ bundle: StoredBundle) throws {
         let head = try chainHead(of: bundle.author)
-        guard bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? Digest32.zero) else {
+        guard ChainRule.extends(sequence: bundle.sequence, previous: BundleID(digest: bundle.previous), after: head.map(\.link)) else {
             throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
         }
         guard !contents.chainIDs.contains(bundle.id) else {

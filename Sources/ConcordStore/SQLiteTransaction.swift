@@ -1,5 +1,6 @@
 import ConcordCore
 import ConcordCrypto
+import ConcordProtocol
 import Foundation
 import GRDB
 import GRDBSQLite
@@ -405,7 +406,7 @@ final class SQLiteTransaction: StoreWriter {
     func appendBundle(_ bundle: StoredBundle) throws {
         try mapping {
             let head = try chainHead(of: bundle.author)
-            guard bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? Digest32.zero) else {
+            guard ChainRule.extends(sequence: bundle.sequence, previous: BundleID(digest: bundle.previous), after: head.map(\.link)) else {
                 throw StoreError(
                     .constraint,
                     "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")

@@ -1,5 +1,6 @@
 import ConcordCore
 import ConcordCrypto
+import ConcordProtocol
 
 /// A bundle as a store keeps it: the exact bytes received or sealed, and the header
 /// fields the log is indexed by. The store does not verify anything; `Concord` does.
@@ -40,6 +41,11 @@ public struct ChainHead: Hashable, Sendable {
         self.sequence = sequence
         self.id = id
     }
+}
+
+extension ChainHead {
+    /// The head as a link of its chain, for ``ChainRule``.
+    package var link: ChainRule.Link { ChainRule.Link(sequence: sequence, id: BundleID(digest: id)) }
 }
 
 /// One record's full CRDT state and this device's sync bookkeeping for it.

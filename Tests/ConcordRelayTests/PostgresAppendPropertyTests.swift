@@ -1,5 +1,6 @@
 import Concord
 import ConcordCrypto
+import ConcordProtocol
 import ConcordTesting
 import Foundation
 import Synchronization
@@ -10,7 +11,9 @@ import Testing
 /// PostgreSQL's one-statement append (`concord_append`, schema version 3) decides every push
 /// as SQLite's `ChainCheck` and `SpaceLimitCheck` do: the same bundles stored, the same
 /// duplicates counted, the same refusal (code and message: author, sequences, ids, bytes)
-/// for the first bundle that fails, and the same heads and usage afterwards.
+/// for the first bundle that fails, and the same heads and usage afterwards. The SQL states
+/// the chain rule of `Specs/sync-protocol.md` §7 on its own, so its chain decisions are also
+/// compared with `ChainRule` directly, over a model of the chains held in memory (no SQLite).
 @Suite(.enabled(if: postgresTestURL != nil, "set CONCORD_TEST_POSTGRES_URL (Tools/postgres.sh start)"), .serialized)
 struct PostgresAppendPropertyTests {
     /// What an append did, comparable across backends.
@@ -54,6 +57,8 @@ struct PostgresAppendPropertyTests {
                     try makeBundles(space.alice, count: 5, log: &aliceLog) + makeBundles(space.alice, count: 3, log: &twinLog)
                     + makeBundles(space.bob, count: 5, log: &bobLog)
                 let sizes = pool.map { Int64($0.bytes.count) }.sorted()
+                // What the backends hold, per author: the links the chain rule is asked about.
+                var model: [PublicKey: [ChainRule.Link]] = [:]
                 for _ in 0..<5 {
                     // Mostly chain order with a twin or a repeat mixed in; sometimes any order.
                     var push: [ChangeBundle] = []
@@ -72,11 +77,13 @@ struct PostgresAppendPropertyTests {
                     }
                     let fromSQLite = await Outcome { try await sqlite.append(push, to: space.id, limits: limits) }
                     let fromPostgres = await Outcome { try await postgres.append(push, to: space.id, limits: limits) }
-                    guard fromSQLite == fromPostgres else {
+                    let fromRule = Self.chainRuleOutcome(of: push, over: &model, accepting: fromPostgres)
+                    guard fromSQLite == fromPostgres, fromRule.agrees(with: fromPostgres) else {
                         let names = push.map { bundle in
                             "\(bundle.author == space.bob.device.publicKey ? "b" : "a")\(bundle.sequence):\(bundle.id.hex.prefix(4))"
                         }
-                        throw PropertyFailureDetail("push \(names) with \(limits): SQLite \(fromSQLite), PostgreSQL \(fromPostgres)")
+                        throw PropertyFailureDetail(
+                            "push \(names) with \(limits): SQLite \(fromSQLite), PostgreSQL \(fromPostgres), ChainRule \(fromRule)")
                     }
                 }
                 let held = try await sqlite.bundles(in: space.id, since: VersionVector(), afterPosition: 0, limit: 1_000).map(\.id)
@@ -94,6 +101,66 @@ struct PostgresAppendPropertyTests {
         }
         await sqlite.close()
         await postgres.close()
+    }
+
+    /// What the chain rule alone decides for a push.
+    enum ChainOutcome: CustomStringConvertible {
+        /// Every bundle passed: `new` to store, `duplicates` already held.
+        case passes(new: Int, duplicates: Int)
+        /// The first failing bundle's refusal.
+        case refused(RelayError.Code, String)
+
+        /// Whether `outcome` is what this verdict allows: the same refusal, or the same
+        /// bundles stored, or a refusal by a space limit (checked after the chain).
+        func agrees(with outcome: Outcome) -> Bool {
+            switch (self, outcome) {
+            case (.passes(let new, let duplicates), .stored(let stored, let counted)): new == stored && duplicates == counted
+            case (.passes, .refused(let code, _)): [.quotaExceeded, .tooManyAuthors, .tooManySpaces].contains(code)
+            case (.refused(let code, let message), .refused(let other, let text)): code == other && message == text
+            case (.refused, .stored): false
+            }
+        }
+
+        var description: String {
+            switch self {
+            case .passes(let new, let duplicates): "passes (\(new) new, \(duplicates) duplicates)"
+            case .refused(let code, let message): "refused \(code): \(message)"
+            }
+        }
+    }
+
+    /// The push judged by `ChainRule` bundle by bundle over `model` plus the push's earlier
+    /// bundles, answered as the relay answers each verdict (`Specs/relay-api.md` §4). The
+    /// model takes the new bundles when the backend stored them.
+    static func chainRuleOutcome(of push: [ChangeBundle], over model: inout [PublicKey: [ChainRule.Link]], accepting outcome: Outcome)
+        -> ChainOutcome
+    {
+        var chains = model
+        var new = 0
+        var duplicates = 0
+        for bundle in push {
+            let chain = chains[bundle.author] ?? []
+            // The link at the bundle's place, or the head below it.
+            let link = bundle.sequence <= UInt64(chain.count) ? chain[Int(bundle.sequence - 1)] : chain.last
+            switch ChainRule.verdict(for: bundle, against: link) {
+            case .extends:
+                chains[bundle.author, default: []].append(ChainRule.Link(sequence: bundle.sequence, id: bundle.id))
+                new += 1
+            case .duplicate:
+                duplicates += 1
+            case .fork(let sequence, let existing, let claimed) where sequence > 0:
+                let error = RelayError.fork(author: bundle.author, sequence: sequence, stored: existing, pushed: claimed)
+                return .refused(error.code, error.message)
+            case .fork:
+                let error = RelayError.missingPredecessor(author: bundle.author, needed: 1, got: bundle.sequence)
+                return .refused(error.code, error.message)
+            case .gap(let needed):
+                let error = RelayError.missingPredecessor(author: bundle.author, needed: needed, got: bundle.sequence)
+                return .refused(error.code, error.message)
+            }
+        }
+        if case .stored = outcome { model = chains }
+        return .passes(new: new, duplicates: duplicates)
     }
 
     /// Regression: reads (the feed's, pulls) shared the pool with appends, and every

@@ -112,6 +112,8 @@ public actor Replica {
     public nonisolated var spaceID: SpaceID { membership.spaceID }
     /// This device's replica id (its public key).
     public nonisolated var replicaID: ReplicaID { membership.replicaID }
+    /// This device's id (the same key as ``replicaID``), the type that names a device.
+    public nonisolated var deviceID: DeviceID { membership.deviceID }
     /// This device's role.
     public nonisolated var role: Role { membership.role }
     /// The options it was opened with.

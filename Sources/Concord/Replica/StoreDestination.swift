@@ -30,6 +30,10 @@ struct StoreDestination: ImportDestination {
         try tx.chainHead(of: author).map { BundleLog.ChainHead(sequence: $0.sequence, id: BundleID(digest: $0.id)) }
     }
 
+    func chainBundleID(of author: PublicKey, sequence: UInt64) throws -> BundleID? {
+        try tx.bundle(of: author, sequence: sequence).map { BundleID(digest: $0.id) }
+    }
+
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle? {
         try tx.heldBundle(of: author, sequence: sequence).map(Self.decode)
     }
@@ -78,8 +82,12 @@ struct StoreDestination: ImportDestination {
         return try Self.decode(stored)
     }
 
-    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) throws -> ChangeBundle? {
-        guard let stored = try tx.quarantinedBundles().first(where: { $0.author == author && $0.sequence == sequence && $0.previous == previous.digest }) else { return nil }
+    mutating func takeQuarantined(of author: PublicKey, extending head: ChainRule.Link) throws -> ChangeBundle? {
+        let extends = { (stored: StoredBundle) in
+            let previous = BundleID(digest: stored.previous)
+            return stored.author == author && ChainRule.extends(sequence: stored.sequence, previous: previous, after: head)
+        }
+        guard let stored = try tx.quarantinedBundles().first(where: extends) else { return nil }
         try tx.removeQuarantinedBundle(stored.id)
         return try Self.decode(stored)
     }

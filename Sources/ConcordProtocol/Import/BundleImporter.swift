@@ -86,8 +86,11 @@ public struct BundleImporter: Sendable {
             // A held bundle that now extends its chain was not applied when its predecessor
             // arrived (its clock was then too far ahead): the verifier accepted it now, so
             // apply it instead of reporting a duplicate that would stall the chain forever.
-            let next = (try destination.head(of: bundle.author)?.sequence ?? 0) + 1
-            guard bundle.sequence == next, try destination.heldBundle(of: bundle.author, sequence: next)?.id == bundle.id else {
+            let head = try destination.head(of: bundle.author)
+            let next = (head?.sequence ?? 0) + 1
+            guard ChainRule.extends(sequence: bundle.sequence, previous: bundle.previous, after: head?.link),
+                try destination.heldBundle(of: bundle.author, sequence: next)?.id == bundle.id
+            else {
                 return .duplicate(bundle.id)
             }
             try apply(bundle, try membership.contentsOrVoid(of: bundle), into: &destination)
@@ -95,20 +98,35 @@ public struct BundleImporter: Sendable {
             return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
         }
 
+        // The chain rule (`ChainRule`), against the chain's link at the bundle's place, or
+        // its head. A place the chain holds is another bundle's (this id is not known).
         let head = try destination.head(of: bundle.author)
         let headSequence = head?.sequence ?? 0
-        let takenByHeld = try destination.heldBundle(of: bundle.author, sequence: bundle.sequence) != nil
-        let breaksLink = bundle.sequence == headSequence + 1 && bundle.previous != (head?.id ?? .zero)
-        if bundle.sequence <= headSequence || takenByHeld || breaksLink {
+        var link = head?.link
+        if bundle.sequence <= headSequence {
+            let there = try destination.chainBundleID(of: bundle.author, sequence: bundle.sequence)
+            link = ChainRule.Link(sequence: bundle.sequence, id: there ?? .zero)
+        }
+        let verdict = ChainRule.verdict(for: bundle, against: link)
+        switch verdict {
+        case .duplicate:
+            return .duplicate(bundle.id)
+        case .fork:
             try destination.quarantine(bundle, limit: limits.maxQuarantinedBundles)
             return .fork(author: bundle.author, sequence: bundle.sequence)
+        case .extends, .gap:
+            // A held bundle at the same place (waiting, or stalled by its clock) also forks.
+            guard try destination.heldBundle(of: bundle.author, sequence: bundle.sequence) == nil else {
+                try destination.quarantine(bundle, limit: limits.maxQuarantinedBundles)
+                return .fork(author: bundle.author, sequence: bundle.sequence)
+            }
         }
 
         // A payload every member fails to open the same way makes a bundle that extends its
         // chain void, not rejected: it takes its place, so the author's later bundles are not
         // stalled behind it forever. One that would wait for a predecessor is rejected as
         // before and becomes void when it arrives in order (wire-format §7.7, step 11).
-        if bundle.sequence > headSequence + 1 {
+        if case .gap(let needed) = verdict {
             _ = try membership.contents(of: bundle)
             let heldCount = try destination.heldCount()
             guard heldCount < limits.maxHeldBundles else {
@@ -119,7 +137,7 @@ public struct BundleImporter: Sendable {
             }
             try destination.hold(bundle)
             destination.trust(bundle.certificates)
-            return .held(waitingFor: headSequence + 1)
+            return .held(waitingFor: needed)
         }
 
         // In place: `receive` checks the clock before changing anything. (Copying the
@@ -158,13 +176,13 @@ public struct BundleImporter: Sendable {
             let place = last.sequence + 1
             guard
                 var next = try destination.takeHeld(of: last.author, sequence: place)
-                    ?? destination.takeQuarantined(of: last.author, sequence: place, previous: last.id)
+                    ?? destination.takeQuarantined(of: last.author, extending: ChainRule.Link(last))
             else { break }
-            if next.previous != last.id {
+            if !ChainRule.extends(sequence: next.sequence, previous: next.previous, after: ChainRule.Link(last)) {
                 // The held bundle forks the chain. A quarantined bundle for the same place
                 // that does extend the chain (it arrived while the slot was taken) wins.
                 try destination.quarantine(next, limit: limits.maxQuarantinedBundles)
-                guard let linked = try destination.takeQuarantined(of: last.author, sequence: place, previous: last.id) else { break }
+                guard let linked = try destination.takeQuarantined(of: last.author, extending: ChainRule.Link(last)) else { break }
                 next = linked
             }
             do {

@@ -24,6 +24,8 @@ public struct BundleLog: Hashable, Sendable {
             self.sequence = sequence
             self.id = id
         }
+        /// The head as a link of its chain, for ``ChainRule``.
+        public var link: ChainRule.Link { ChainRule.Link(sequence: sequence, id: id) }
     }
 
     /// Every bundle in the chains, in the order they were appended (each author's in
@@ -108,7 +110,7 @@ public struct BundleLog: Hashable, Sendable {
     ///   author's chain (wrong sequence or previous id, or already known).
     public mutating func appendSealed(_ bundle: ChangeBundle) throws {
         let head = head(of: bundle.author)
-        guard !contains(bundle.id), bundle.sequence == (head?.sequence ?? 0) + 1, bundle.previous == (head?.id ?? .zero) else {
+        guard !contains(bundle.id), ChainRule.extends(sequence: bundle.sequence, previous: bundle.previous, after: head?.link) else {
             throw ConcordError(.chainMismatch, "\(bundle) does not extend its author's chain (held up to \(head?.sequence ?? 0)); seal it after the latest bundle in this log")
         }
         append(bundle)
@@ -149,10 +151,13 @@ public struct BundleLog: Hashable, Sendable {
         return bundle
     }
 
-    /// Removes and returns a quarantined bundle of `author` at `sequence` whose previous link
-    /// is `previous`: it extends the chain after all (it arrived while a fork held its place).
-    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) -> ChangeBundle? {
-        guard let index = quarantined.firstIndex(where: { $0.author == author && $0.sequence == sequence && $0.previous == previous }) else { return nil }
+    /// Removes and returns a quarantined bundle of `author` that extends the chain whose head
+    /// is `head` (by ``ChainRule``): it arrived while a fork held its place.
+    mutating func takeQuarantined(of author: PublicKey, extending head: ChainRule.Link) -> ChangeBundle? {
+        let extends = { (bundle: ChangeBundle) in
+            bundle.author == author && ChainRule.extends(sequence: bundle.sequence, previous: bundle.previous, after: head)
+        }
+        guard let index = quarantined.firstIndex(where: extends) else { return nil }
         return quarantined.remove(at: index)
     }
 

@@ -15,6 +15,8 @@ package protocol ImportDestination {
     var verifiedCertificateChains: Set<Digest32> { get }
     func contains(_ id: BundleID) throws -> Bool
     func head(of author: PublicKey) throws -> BundleLog.ChainHead?
+    /// The id of the bundle at `sequence` of `author`'s chain, if the chain holds it.
+    func chainBundleID(of author: PublicKey, sequence: UInt64) throws -> BundleID?
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle?
     func heldCount() throws -> Int
     /// Checks the operations' newest clock reading against the drift bound (throwing
@@ -25,7 +27,9 @@ package protocol ImportDestination {
     mutating func append(_ bundle: ChangeBundle) throws
     mutating func hold(_ bundle: ChangeBundle) throws
     mutating func takeHeld(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle?
-    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) throws -> ChangeBundle?
+    /// Removes and returns a quarantined bundle of `author` that extends the chain whose
+    /// head is `head` (by ``ChainRule``).
+    mutating func takeQuarantined(of author: PublicKey, extending head: ChainRule.Link) throws -> ChangeBundle?
     mutating func quarantine(_ bundle: ChangeBundle, limit: Int) throws
     mutating func trust(_ chain: CertificateChain)
 }
@@ -39,6 +43,7 @@ struct InMemoryDestination: ImportDestination {
     var verifiedCertificateChains: Set<Digest32> { log.verifiedCertificateChains }
     func contains(_ id: BundleID) -> Bool { log.contains(id) }
     func head(of author: PublicKey) -> BundleLog.ChainHead? { log.head(of: author) }
+    func chainBundleID(of author: PublicKey, sequence: UInt64) -> BundleID? { log.bundle(of: author, sequence: sequence)?.id }
     func heldBundle(of author: PublicKey, sequence: UInt64) -> ChangeBundle? { log.heldBundle(of: author, sequence: sequence) }
     func heldCount() -> Int { log.heldCount }
 
@@ -50,8 +55,8 @@ struct InMemoryDestination: ImportDestination {
     mutating func append(_ bundle: ChangeBundle) { log.append(bundle) }
     mutating func hold(_ bundle: ChangeBundle) { log.hold(bundle) }
     mutating func takeHeld(of author: PublicKey, sequence: UInt64) -> ChangeBundle? { log.takeHeld(of: author, sequence: sequence) }
-    mutating func takeQuarantined(of author: PublicKey, sequence: UInt64, previous: BundleID) -> ChangeBundle? {
-        log.takeQuarantined(of: author, sequence: sequence, previous: previous)
+    mutating func takeQuarantined(of author: PublicKey, extending head: ChainRule.Link) -> ChangeBundle? {
+        log.takeQuarantined(of: author, extending: head)
     }
     mutating func quarantine(_ bundle: ChangeBundle, limit: Int) { log.quarantine(bundle, limit: limit) }
     mutating func trust(_ chain: CertificateChain) { log.trust(chain) }

@@ -1,9 +1,9 @@
 import ConcordCore
-import ConcordProtocol
 import ConcordCrypto
+import ConcordProtocol
 
-/// The per-author hash-chain check of a push (`Specs/relay-api.md` §4), shared by the
-/// storage backends so that they decide alike.
+/// The per-author hash-chain check of a push (`Specs/relay-api.md` §4): ``ChainRule`` over
+/// a whole push, shared by the storage backends so that they decide alike.
 ///
 /// A backend runs it inside its write transaction, giving it one lookup: the stored
 /// bundle of an author with the highest sequence at or below a given one. The check adds
@@ -16,17 +16,7 @@ import ConcordCrypto
 /// ```
 package struct ChainCheck {
     /// A chain position: sequence and bundle id.
-    package struct Link: Sendable, Hashable {
-        /// The sequence.
-        package var sequence: UInt64
-        /// The bundle id.
-        package var id: BundleID
-        /// Creates a link.
-        package init(sequence: UInt64, id: BundleID) {
-            self.sequence = sequence
-            self.id = id
-        }
-    }
+    package typealias Link = ChainRule.Link
 
     /// The stored link of `author` with the highest sequence ≤ `sequence`, or nil.
     let storedLink: (PublicKey, UInt64) throws -> Link?
@@ -61,39 +51,29 @@ package struct ChainCheck {
     private mutating func accept(_ bundle: ChangeBundle) throws -> Bool {
         let author = bundle.author
         let chain = pending[author] ?? []
-        let head: Link?
+        // The author's link at or below the bundle's place: this push's, else the store's.
+        let link: Link?
         if let first = chain.first, let last = chain.last, bundle.sequence >= first.sequence {
-            if bundle.sequence <= last.sequence {
-                return try compare(bundle, with: chain[Int(bundle.sequence - first.sequence)])
-            }
-            head = last
-        } else if let stored = try storedLink(author, bundle.sequence) {
-            if stored.sequence == bundle.sequence {
-                return try compare(bundle, with: stored)
-            }
-            head = stored
+            link = bundle.sequence <= last.sequence ? chain[Int(bundle.sequence - first.sequence)] : last
         } else {
-            head = nil
+            link = try storedLink(author, bundle.sequence)
         }
-        let needed = (head?.sequence ?? 0) + 1
-        if let head, bundle.sequence == needed, bundle.previous != head.id {
-            // The next place, but after another bundle than the stored head: the author's
-            // history forked at the head's place (a copied or restored store), not a gap.
-            throw RelayError.fork(author: author, sequence: head.sequence, stored: head.id, pushed: bundle.previous)
-        }
-        guard bundle.sequence == needed, bundle.previous == (head?.id ?? .zero) else {
+        switch ChainRule.verdict(for: bundle, against: link) {
+        case .extends:
+            pending[author, default: []].append(Link(sequence: bundle.sequence, id: bundle.id))
+            return true
+        case .duplicate:
+            duplicates += 1
+            return false
+        case .fork(let sequence, let stored, let pushed) where sequence > 0:
+            // A place already held, or the next place after another bundle than the head:
+            // the author's history forked there (a copied or restored store).
+            throw RelayError.fork(author: author, sequence: sequence, stored: stored, pushed: pushed)
+        case .fork:
+            // A first bundle naming a predecessor: refused as a gap before sequence 1.
+            throw RelayError.missingPredecessor(author: author, needed: 1, got: bundle.sequence)
+        case .gap(let needed):
             throw RelayError.missingPredecessor(author: author, needed: needed, got: bundle.sequence)
         }
-        pending[author, default: []].append(Link(sequence: bundle.sequence, id: bundle.id))
-        return true
-    }
-
-    /// Same author and sequence as `existing`: a duplicate (false) or a fork (throws).
-    private mutating func compare(_ bundle: ChangeBundle, with existing: Link) throws -> Bool {
-        guard existing.id == bundle.id else {
-            throw RelayError.fork(author: bundle.author, sequence: bundle.sequence, stored: existing.id, pushed: bundle.id)
-        }
-        duplicates += 1
-        return false
     }
 }

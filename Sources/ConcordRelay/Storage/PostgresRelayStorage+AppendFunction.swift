@@ -1,6 +1,8 @@
 extension PostgresRelayStorage {
     /// The server-side append (`Specs/relay-api.md` §7), created by schema version 3: the
-    /// chain checks of §4 as `ChainCheck` runs them for SQLite (in push order; the first
+    /// chain checks of §4 (the chain rule of `Specs/sync-protocol.md` §7, `ChainRule`, stated
+    /// in SQL: `PostgresAppendPropertyTests` compares its decisions with `ChainRule`'s and
+    /// with SQLite's) as `ChainCheck` runs them for SQLite (in push order; the first
     /// bundle that fails decides the refusal), then the limits as `SpaceLimitCheck` (spaces,
     /// authors, quota), then the insert, `heads`, `space_usage` and one `NOTIFY` per bundle,
     /// all under the space's advisory lock. Called as one statement, it is one round trip
