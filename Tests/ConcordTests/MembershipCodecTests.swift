@@ -196,7 +196,7 @@ import Testing
         let confused = MembershipOp.join(invite: device.publicKey, name: "c", inviteSignature: sig)
         #expect(!MembershipStatement.verifies(record(confused, by: next.publicKey), spaceID: spaceID))
         let bytes = MembershipStatement.joinBytes(spaceID: spaceID, author: next.publicKey, invite: invite.publicKey, name: "b")
-        #expect(bytes.prefix(16) == Array("concord-join-v1".utf8) + [0])
+        #expect(Array(bytes.prefix(16)) == Array("concord-join-v1".utf8) + [0])
         #expect(bytes.count == 16 + 32 + 32 + 32 + 2)
     }
 }

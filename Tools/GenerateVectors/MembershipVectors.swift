@@ -131,10 +131,10 @@ func admissionName(_ admission: MembershipState.Admission) -> String {
 /// arrival order); `checks` are admissions; `verify` asserts what the case is about, so a
 /// generator change cannot silently turn it into another case.
 @MainActor func membershipEvaluateCase(
-    _ name: String, _ description: String, _ h: MembershipHistoryBuilder, arrival: [String]? = nil,
+    _ name: String, _ description: String, _ h: MembershipHistoryBuilder, arrival: [MembershipOpRecord]? = nil,
     admissions: [(Identity, UInt64, Bool)], verify: (MembershipState) -> Bool
 ) {
-    let order = arrival.map { $0.map { h.names[$0]! } } ?? h.records.reversed()
+    let order = arrival ?? h.records.reversed()
     if Set(order) != Set(h.records) { problems.append("membership \(name): arrival order misses ops") }
     let state = h.evaluate()
     if MembershipState.evaluate(ops: order, spaceID: h.spaceID, encrypted: h.encrypted) != state { problems.append("membership \(name): order matters") }
