@@ -110,7 +110,9 @@ import Testing
         #expect(failure([0x01, 0x05] + b.bytes + [0x01] + huge) == "malformedBundle")  // keep
         #expect(failure([0x01, 0x06] + a.bytes + [0x02] + b.bytes) == "malformedBundle")  // 2 announced, 1 there
         #expect(failure([0x01, 0x07] + [UInt8](repeating: 1, count: 16) + huge, encrypted: true) == "malformedBundle")
-        #expect(failure([0x01, 0x08] + [UInt8](repeating: 1, count: 16) + [0x02] + a.bytes + [UInt8](repeating: 0, count: 80), encrypted: true) == "malformedBundle")
+        #expect(
+            failure([0x01, 0x08] + [UInt8](repeating: 1, count: 16) + [0x02] + a.bytes + [UInt8](repeating: 0, count: 80), encrypted: true)
+                == "malformedBundle")
     }
 
     @Test func recipientCountsAreOneTo65536() {
@@ -168,9 +170,12 @@ import Testing
             #expect((failure(w.bytes, encrypted: true) == nil) == valid, "history of \(count) bytes")
         }
         // The genesis epoch has no history.
-        let genesis = MembershipOp.genesis(name: "n", encrypted: true, spaceSignature: signature, epoch: epoch([a], history: [UInt8](repeating: 1, count: 88)))
+        let genesis = MembershipOp.genesis(
+            name: "n", encrypted: true, spaceSignature: signature, epoch: epoch([a], history: [UInt8](repeating: 1, count: 88)))
         #expect(failure(genesis.encoded(), encrypted: true) == "malformedBundle")
-        #expect(throws: ConcordError.self) { try EpochField(keyID: EpochKeyID(bytes: [UInt8](repeating: 0, count: 16)), recipients: [], history: []) }
+        #expect(throws: ConcordError.self) {
+            try EpochField(keyID: EpochKeyID(bytes: [UInt8](repeating: 0, count: 16)), recipients: [], history: [])
+        }
     }
 
     // MARK: - Signature statements

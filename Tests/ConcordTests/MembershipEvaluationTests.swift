@@ -44,7 +44,8 @@ import Testing
 
     @Test func aGenesisSignedByAnotherKeyOrASecondGenesisIsVoid() {
         var s = MembershipScenario()
-        let forged = MembershipStatement.genesis(space: identity(0x77), author: admin.publicKey, name: "x", stamp: MembershipScenario.stamp(5), epoch: nil)
+        let forged = MembershipStatement.genesis(
+            space: identity(0x77), author: admin.publicKey, name: "x", stamp: MembershipScenario.stamp(5), epoch: nil)
         let bad = s.add(forged, by: admin.publicKey, at: 5)
         #expect(s.evaluate().genesis == nil && s.evaluate().isVoid(bad))
         // With the real genesis later in the order, the first (forged) stays void and the admin is admin.
@@ -60,9 +61,12 @@ import Testing
         s.genesis(admin)
         let lateJoin = s.join(writer, with: inviteW, at: nil)  // made before the invite exists, at position 1
         s.invite(by: admin, key: inviteW)
-        let badJoin = s.add(MembershipStatement.join(invite: inviteW, spaceID: s.spaceID, author: stranger.publicKey, name: "s"), by: stranger.publicKey, position: 2)
+        let badJoin = s.add(
+            MembershipStatement.join(invite: inviteW, spaceID: s.spaceID, author: stranger.publicKey, name: "s"), by: stranger.publicKey,
+            position: 2)
         let newcomer = identity(0x35)
-        let inviteAtOne = s.add(.invite(id: inviteX.publicKey, role: .writer, expires: .max, maxUses: 0), by: newcomer.publicKey, position: 1)
+        let inviteAtOne = s.add(
+            .invite(id: inviteX.publicKey, role: .writer, expires: .max, maxUses: 0), by: newcomer.publicKey, position: 1)
         let state = s.evaluate()
         // The join waited for its invite and was then applied, though stamped before it.
         #expect(!state.isVoid(lateJoin) && state.role(writer) == .writer)
@@ -114,7 +118,8 @@ import Testing
         var r = classroom()
         r.remove(by: second, admin, cutoff: 5, at: 1_900_000_000_000)
         r.remove(by: admin, second, cutoff: 2, at: 1_900_000_000_001)
-        #expect(r.evaluate().members.filter { $0.status == .removed }.map(\.device).sorted() == [admin.publicKey, second.publicKey].sorted())
+        #expect(
+            r.evaluate().members.filter { $0.status == .removed }.map(\.device).sorted() == [admin.publicKey, second.publicKey].sorted())
     }
 
     @Test func aRemovedAdminThatSawItsRemovalCannotRemoveItsRemoverOrAnyoneElse() {
@@ -156,7 +161,9 @@ import Testing
             let invite = s.invite(by: second, key: inviteX, at: 1_900_000_000_010)
             let join = s.join(stranger, with: inviteX, at: 1_900_000_000_011)
             s.write(stranger)
-            let invited = s.add(.invite(id: identity(0x31).publicKey, role: .writer, expires: .max, maxUses: 0), by: stranger.publicKey, at: 1_900_000_000_012)
+            let invited = s.add(
+                .invite(id: identity(0x31).publicKey, role: .writer, expires: .max, maxUses: 0), by: stranger.publicKey,
+                at: 1_900_000_000_012)
             let state = s.evaluate()
             #expect(state.isVoid(invite) && state.isVoid(join) && state.isVoid(invited), "removal at \(removalStamp)")
             #expect(state.member(stranger.publicKey) == nil && state.data(stranger, 2) == .refused(.notAWriter))
@@ -241,9 +248,11 @@ import Testing
         #expect(state.admission(author: second.publicKey, sequence: 6, isControl: true) == .storedAsEvidence)
         #expect(state.isVoid(late) && state.invite(inviteX.publicKey) == nil)
         // A forged successor (signed by another key) is void.
-        let forged = MembershipStatement.successor(predecessor: identity(0x67), spaceID: s.spaceID, author: stranger.publicKey, cutoff: 1, name: "x")
+        let forged = MembershipStatement.successor(
+            predecessor: identity(0x67), spaceID: s.spaceID, author: stranger.publicKey, cutoff: 1, name: "x")
         guard case let .successor(_, cutoff, name, signature) = forged else { return }
-        let bad = s.add(.successor(predecessor: second.publicKey, cutoff: cutoff, name: name, predecessorSignature: signature), by: stranger.publicKey)
+        let bad = s.add(
+            .successor(predecessor: second.publicKey, cutoff: cutoff, name: name, predecessorSignature: signature), by: stranger.publicKey)
         state = s.evaluate()
         #expect(state.isVoid(bad) && state.member(stranger.publicKey) == nil)
     }
@@ -318,15 +327,19 @@ import Testing
         #expect(state.epochs.count == 4 && state.epochs[3].isTainted && state.currentEpoch == state.epochs[2] && state.needsRotation)
         // A grant of the current epoch to a removed device taints it too.
         let current = state.epochs[2].keyID
-        s.add(.grant(keyID: current, recipients: [.init(key: reader.publicKey, sealed: [UInt8](repeating: 9, count: 80))]), by: admin.publicKey)
+        s.add(
+            .grant(keyID: current, recipients: [.init(key: reader.publicKey, sealed: [UInt8](repeating: 9, count: 80))]),
+            by: admin.publicKey)
         state = s.evaluate()
         #expect(state.epochs[2].isTainted && state.epochs[2].recipients.contains(reader.publicKey) && state.currentEpoch == state.epochs[1])
     }
 
     @Test func epochOpsInAnUnencryptedSpaceAreVoid() {
         var s = classroom(encrypted: false)
-        let grant = s.add(.grant(keyID: try! EpochKeyID(bytes: [UInt8](repeating: 1, count: 16)),
-                                 recipients: [.init(key: admin.publicKey, sealed: [UInt8](repeating: 0, count: 80))]), by: admin.publicKey)
+        let grant = s.add(
+            .grant(
+                keyID: try! EpochKeyID(bytes: [UInt8](repeating: 1, count: 16)),
+                recipients: [.init(key: admin.publicKey, sealed: [UInt8](repeating: 0, count: 80))]), by: admin.publicKey)
         var e = MembershipScenario(encrypted: true)
         let rotate = s.add(.rotate(e.epoch([admin.publicKey])), by: admin.publicKey)
         let state = s.evaluate()

@@ -44,7 +44,8 @@ struct MembershipScenario {
         id.update(withUnsafeBytes(of: k.littleEndian) { Array($0) })
         id.update(withUnsafeBytes(of: t.littleEndian) { Array($0) })
         id.update(op.encoded())
-        let record = MembershipOpRecord(op: op, author: author, position: k, stamp: t, bundleID: BundleID(digest: try! Digest32(bytes: id.finalize())))
+        let record = MembershipOpRecord(
+            op: op, author: author, position: k, stamp: t, bundleID: BundleID(digest: try! Digest32(bytes: id.finalize())))
         records.append(record)
         return record
     }
@@ -76,7 +77,8 @@ struct MembershipScenario {
     /// An invite by `admin`; returns the invite key.
     @discardableResult
     mutating func invite(
-        by admin: Identity, role: MemberRole = .writer, key: Identity, expires: UInt64 = 4_000_000_000_000, maxUses: UInt64 = 0, at ms: UInt64? = nil
+        by admin: Identity, role: MemberRole = .writer, key: Identity, expires: UInt64 = 4_000_000_000_000, maxUses: UInt64 = 0,
+        at ms: UInt64? = nil
     ) -> MembershipOpRecord {
         add(.invite(id: key.publicKey, role: role, expires: expires, maxUses: maxUses), by: admin.publicKey, at: ms)
     }
@@ -87,7 +89,9 @@ struct MembershipScenario {
     }
 
     @discardableResult
-    mutating func setRole(by admin: Identity, _ target: Identity, _ role: MemberRole, boundary: UInt64, at ms: UInt64? = nil) -> MembershipOpRecord {
+    mutating func setRole(by admin: Identity, _ target: Identity, _ role: MemberRole, boundary: UInt64, at ms: UInt64? = nil)
+        -> MembershipOpRecord
+    {
         add(.setRole(target: target.publicKey, role: role, boundary: boundary), by: admin.publicKey, at: ms)
     }
 
@@ -113,7 +117,8 @@ struct MembershipScenario {
     mutating func successor(_ device: Identity, of predecessor: Identity, cutoff: UInt64, name: String = "restored", at ms: UInt64? = nil)
         -> MembershipOpRecord
     {
-        let op = MembershipStatement.successor(predecessor: predecessor, spaceID: spaceID, author: device.publicKey, cutoff: cutoff, name: name)
+        let op = MembershipStatement.successor(
+            predecessor: predecessor, spaceID: spaceID, author: device.publicKey, cutoff: cutoff, name: name)
         return add(op, by: device.publicKey, at: ms)
     }
 

@@ -14,8 +14,10 @@ import Testing
         #expect(cases.filter { $0.json["type"] as? String == "decode" }.count >= 30)
         #expect(cases.filter { $0.json["type"] as? String == "evaluate" }.count >= 15)
         #expect(Set(cases.map(\.name)).count == cases.count, "case names must be unique")
-        for name in ["mutual_removal_both_removed", "concurrent_role_changes_later_wins", "expired_invite", "revoked_invite_join_unseen",
-                     "admin_removed_while_admitting_after", "forged_signatures", "rotations_and_tainted_epoch", "removal_with_cutoff"] {
+        for name in [
+            "mutual_removal_both_removed", "concurrent_role_changes_later_wins", "expired_invite", "revoked_invite_join_unseen",
+            "admin_removed_while_admitting_after", "forged_signatures", "rotations_and_tainted_epoch", "removal_with_cutoff",
+        ] {
             #expect(cases.contains { $0.name == name }, "missing membership vector \(name)")
         }
         for v in cases {
@@ -64,7 +66,8 @@ import Testing
         try same(summary(state)["pending"], expected["pending"], "pending ops", v)
         for check in try v.array("admissions") {
             let author = try PublicKey(hex: string(check, "author"))
-            let admission = state.admission(author: author, sequence: try number(check, "sequence"), isControl: check["control"] as? Bool ?? false)
+            let admission = state.admission(
+                author: author, sequence: try number(check, "sequence"), isControl: check["control"] as? Bool ?? false)
             try same(name(admission), check["expected"], "admission of \(author.hex.prefix(8)) at \(check["sequence"] ?? "?")", v)
         }
     }
@@ -82,13 +85,18 @@ import Testing
             return o
         }
         let invites = state.invites.map { i -> [String: Any] in
-            ["id": i.id.hex, "role": "\(i.role)", "expires": String(i.expires), "max_uses": i.maxUses, "uses": i.uses, "revoked": i.isRevoked]
+            [
+                "id": i.id.hex, "role": "\(i.role)", "expires": String(i.expires), "max_uses": i.maxUses, "uses": i.uses,
+                "revoked": i.isRevoked,
+            ]
         }
         let epochs = state.epochs.map { e -> [String: Any] in
             ["key_id": e.keyID.hex, "kind": "\(e.kind)", "recipients": e.recipients.map(\.hex), "tainted": e.isTainted]
         }
-        return ["members": members, "invites": invites, "epochs": epochs, "current_epoch": state.currentEpoch?.keyID.hex ?? "",
-                "void": state.voidOps.map(\.bundleID.hex), "pending": state.pendingOps.map(\.bundleID.hex)]
+        return [
+            "members": members, "invites": invites, "epochs": epochs, "current_epoch": state.currentEpoch?.keyID.hex ?? "",
+            "void": state.voidOps.map(\.bundleID.hex), "pending": state.pendingOps.map(\.bundleID.hex),
+        ]
     }
 
     func name(_ admission: MembershipState.Admission) -> String {
@@ -126,7 +134,9 @@ import Testing
     func bytes(_ o: [String: Any], _ key: String) throws -> [UInt8] {
         let text = Array(try string(o, key).utf8)
         return try stride(from: 0, to: text.count, by: 2).map { i in
-            guard let byte = UInt8(String(decoding: text[i..<i + 2], as: UTF8.self), radix: 16) else { throw Mismatch(message: "bad hex in \(key)") }
+            guard let byte = UInt8(String(decoding: text[i..<i + 2], as: UTF8.self), radix: 16) else {
+                throw Mismatch(message: "bad hex in \(key)")
+            }
             return byte
         }
     }

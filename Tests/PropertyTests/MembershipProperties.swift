@@ -56,7 +56,8 @@ import Testing
                     invite.revocations.allSatisfy({ $0.seen.contains(op.author) })
                 else { throw PropertyViolation("applied \(op) joins through an unknown, expired or revoked invite") }
             case let .successor(predecessor, _, _, _):
-                guard let p = state.member(predecessor), p.successors.count <= 16, p.removals.allSatisfy({ $0.keep.contains(op.author) }) else {
+                guard let p = state.member(predecessor), p.successors.count <= 16, p.removals.allSatisfy({ $0.keep.contains(op.author) })
+                else {
                     throw PropertyViolation("applied \(op) continues a device removed without keeping it")
                 }
             default:
@@ -117,7 +118,10 @@ struct MembershipHistory {
         let genesisStamp = HLCTimestamp(milliseconds: start, counter: 0).rawValue
         let creator = h.devices[0].key
         let epoch = h.encrypted ? h.epoch([creator.publicKey], &rng) : nil
-        h.record(0, MembershipStatement.genesis(space: h.spaceKey, author: creator.publicKey, name: "creator", stamp: genesisStamp, epoch: epoch), &rng, at: start)
+        h.record(
+            0,
+            MembershipStatement.genesis(space: h.spaceKey, author: creator.publicKey, name: "creator", stamp: genesisStamp, epoch: epoch),
+            &rng, at: start)
         for _ in 0..<Int.random(in: 8...28, using: &rng) { h.step(&rng) }
         return h
     }
@@ -131,7 +135,9 @@ struct MembershipHistory {
         var id = [UInt8](repeating: 0, count: 32)
         for i in id.indices { id[i] = UInt8.random(in: 0...255, using: &rng) }
         ops.append(
-            MembershipOpRecord(op: op, author: device.key.publicKey, position: device.next, stamp: stamp, bundleID: BundleID(digest: try! Digest32(bytes: id))))
+            MembershipOpRecord(
+                op: op, author: device.key.publicKey, position: device.next, stamp: stamp,
+                bundleID: BundleID(digest: try! Digest32(bytes: id))))
         device.seen[device.key.publicKey] = device.next
         device.next += 1
         device.view.insert(ops.count - 1)
@@ -170,7 +176,8 @@ struct MembershipHistory {
             let successor = Device(key: Self.key(&rng), clock: devices[d].clock, view: devices[d].view, seen: devices[d].seen)
             let cutoff = devices[d].next - 1
             devices.append(successor)
-            let op = MembershipStatement.successor(predecessor: me, spaceID: spaceID, author: successor.key.publicKey, cutoff: cutoff, name: "next")
+            let op = MembershipStatement.successor(
+                predecessor: me, spaceID: spaceID, author: successor.key.publicKey, cutoff: cutoff, name: "next")
             record(devices.count - 1, op, &rng)
             if rng.chance(0.7) { devices[d].active = false }
         } else {
@@ -203,7 +210,9 @@ struct MembershipHistory {
             guard let target else { return }
             let cutoff = max(1, devices[d].seen[target.device] ?? 1)
             let keep = target.successors.filter { _ in rng.chance(0.5) }.sorted()
-            let epoch = encrypted ? self.epoch(recipients(excluding: target.device).isEmpty ? [me] : recipients(excluding: target.device), &rng) : nil
+            let epoch =
+                encrypted
+                ? self.epoch(recipients(excluding: target.device).isEmpty ? [me] : recipients(excluding: target.device), &rng) : nil
             record(d, .remove(target: target.device, cutoff: cutoff, keep: keep, epoch: epoch), &rng)
         case 5:
             guard let invite = view.invites.randomElement(using: &rng) else { return }

@@ -21,7 +21,8 @@ public struct EpochKeyID: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// - Throws: ``ConcordError`` `.invalidKey` for any other length.
     public init(bytes: some Collection<UInt8>) throws(ConcordError) {
         guard bytes.count == Self.byteCount else {
-            throw ConcordError(.invalidKey, "an epoch key id is \(Self.byteCount) bytes, got \(bytes.count); check that the whole id was copied")
+            throw ConcordError(
+                .invalidKey, "an epoch key id is \(Self.byteCount) bytes, got \(bytes.count); check that the whole id was copied")
         }
         self.bytes = Array(bytes)
     }
@@ -118,21 +119,25 @@ public struct EpochField: Hashable, Sendable {
 
     static func checkRecipients(_ keys: [PublicKey], boxes: [Int], what: String) throws(ConcordError) {
         guard (1...maxRecipients).contains(keys.count) else {
-            throw ConcordError(.malformedBundle, "membership op: an \(what) names \(keys.count) recipients; it must name 1 to \(maxRecipients)")
+            throw ConcordError(
+                .malformedBundle, "membership op: an \(what) names \(keys.count) recipients; it must name 1 to \(maxRecipients)")
         }
         guard boxes.allSatisfy({ $0 == sealedByteCount }) else {
             throw ConcordError(.malformedBundle, "membership op: a sealed epoch key is not \(sealedByteCount) bytes")
         }
         guard isStrictlyIncreasing(keys) else {
-            throw ConcordError(.malformedBundle, "membership op: the recipients of an \(what) are not strictly increasing (unsorted or repeated)")
+            throw ConcordError(
+                .malformedBundle, "membership op: the recipients of an \(what) are not strictly increasing (unsorted or repeated)")
         }
     }
 
     static func checkHistory(_ history: [UInt8]) throws(ConcordError) {
-        guard history.isEmpty || (history.count >= historyOverhead + historyEntry && (history.count - historyOverhead) % historyEntry == 0) else {
+        guard history.isEmpty || (history.count >= historyOverhead + historyEntry && (history.count - historyOverhead) % historyEntry == 0)
+        else {
             throw ConcordError(
                 .malformedBundle,
-                "membership op: a history blob of \(history.count) bytes is neither empty nor a nonce, a tag and whole (key id, key) entries")
+                "membership op: a history blob of \(history.count) bytes is neither empty nor a nonce, a tag and whole (key id, key) entries"
+            )
         }
     }
 }

@@ -95,7 +95,8 @@ extension MembershipOp {
         let kindByte = try r.readByte()
         guard let kind = Kind(rawValue: kindByte) else {
             throw ConcordError(
-                .malformedBundle, "membership op: kind \(kindByte) is not known (kinds are 1 to 9); the op was made by a newer Concord or is corrupted")
+                .malformedBundle,
+                "membership op: kind \(kindByte) is not known (kinds are 1 to 9); the op was made by a newer Concord or is corrupted")
         }
         let op: MembershipOp
         switch kind {
@@ -146,10 +147,12 @@ extension MembershipOp {
             let cutoff = try readPosition(&r, "cut-off")
             let name = try readName(&r)
             op = .successor(
-                predecessor: predecessor, cutoff: cutoff, name: name, predecessorSignature: try Signature(bytes: r.readBytes(Signature.byteCount)))
+                predecessor: predecessor, cutoff: cutoff, name: name,
+                predecessorSignature: try Signature(bytes: r.readBytes(Signature.byteCount)))
         }
         guard r.isAtEnd else {
-            throw r.error("\(r.remaining) trailing bytes after the \(kind) op\(encrypted ? "" : " (an epoch field in an unencrypted space?)")")
+            throw r.error(
+                "\(r.remaining) trailing bytes after the \(kind) op\(encrypted ? "" : " (an epoch field in an unencrypted space?)")")
         }
         return op
     }
@@ -207,7 +210,8 @@ extension MembershipOp {
         let count = try r.readCount(minimumItemSize: recipientBytes, what: "\(what) recipient")
         guard (1...EpochField.maxRecipients).contains(count) else {
             throw ConcordError(
-                .malformedBundle, "membership op: \(what) recipient count \(count) at byte \(start) (it must be 1 to \(EpochField.maxRecipients))")
+                .malformedBundle,
+                "membership op: \(what) recipient count \(count) at byte \(start) (it must be 1 to \(EpochField.maxRecipients))")
         }
         var recipients: [EpochField.Recipient] = []
         recipients.reserveCapacity(count)

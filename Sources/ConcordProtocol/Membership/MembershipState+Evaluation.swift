@@ -33,7 +33,8 @@ extension MembershipState {
         let records = entries.map(\.record)
         var voided = Set<Int>()
         while true {
-            var pass = Pass(entries: records, sound: sound, voided: voided, state: MembershipState(spaceID: spaceID, isEncrypted: encrypted))
+            var pass = Pass(
+                entries: records, sound: sound, voided: voided, state: MembershipState(spaceID: spaceID, isEncrypted: encrypted))
             guard let more = pass.run() else { return pass.finish() }
             voided.formUnion(more)
         }

@@ -64,7 +64,8 @@ public enum MembershipStatement {
     ///   - cutoff: The last bundle of the predecessor's chain that stays valid.
     ///   - name: The new device's name.
     /// - Returns: The statement bytes.
-    public static func successorBytes(spaceID: SpaceID, predecessor: PublicKey, author: PublicKey, cutoff: UInt64, name: String) -> [UInt8] {
+    public static func successorBytes(spaceID: SpaceID, predecessor: PublicKey, author: PublicKey, cutoff: UInt64, name: String) -> [UInt8]
+    {
         var w = ByteWriter(capacity: 160)
         w.write(contentsOf: Array("concord-successor-v1".utf8))
         w.write(0)
@@ -85,7 +86,8 @@ public enum MembershipStatement {
     ///   - epoch: Epoch 0 (sealed to `author` only) in an encrypted space, `nil` otherwise.
     /// - Returns: The op.
     public static func genesis(space: Identity, author: PublicKey, name: String, stamp: UInt64, epoch: EpochField?) -> MembershipOp {
-        let bytes = genesisBytes(spaceID: SpaceID(publicKey: space.publicKey), author: author, name: name, encrypted: epoch != nil, stamp: stamp)
+        let bytes = genesisBytes(
+            spaceID: SpaceID(publicKey: space.publicKey), author: author, name: name, encrypted: epoch != nil, stamp: stamp)
         return .genesis(name: name, encrypted: epoch != nil, spaceSignature: space.sign(bytes), epoch: epoch)
     }
 
