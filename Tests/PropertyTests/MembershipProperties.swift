@@ -14,6 +14,10 @@ import Testing
 /// `CONCORD_SOAK=1` runs fifty times as many.
 @Suite struct MembershipProperties {
     @Test func evaluationIsOrderAndDuplicateInsensitiveAndRespectsEveryRule() throws {
+        // How many histories exercise each rule: a generator that stopped producing
+        // removals or conflicts would make the property pass vacuously.
+        var coverage: [String: Int] = [:]
+        var histories = 0
         try PropertyRunner.check("membership: any order, duplicates, rules hold", cases: 1000, baseSeed: 0x4D45_4D00) { rng in
             let history = MembershipHistory.generate(using: &rng)
             let reference = history.evaluate(history.ops)
@@ -25,7 +29,51 @@ import Testing
                 }
             }
             try checkRules(reference, ops: history.ops)
+            histories += 1
+            for (name, hit) in Self.features(reference, ops: history.ops) where hit { coverage[name, default: 0] += 1 }
         }
+        print(
+            "membership histories: \(histories); with "
+                + coverage.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        if histories >= 500 {
+            for name in [
+                "removal", "mutual removal", "void op", "retroactive void", "revocation", "successor", "tainted epoch", "demotion",
+            ] {
+                #expect(coverage[name, default: 0] * 50 >= histories, "fewer than 2% of the histories have a \(name)")
+            }
+        }
+    }
+
+    /// Which rules a history exercised.
+    static func features(_ state: MembershipState, ops: [MembershipOpRecord]) -> [String: Bool] {
+        let void = Set(state.voidOps)
+        let applied = ops.filter { !void.contains($0) }
+        let mutual = applied.contains { op in
+            if case .remove(let target, _, _, _) = op.op, target != op.author, state.standing(of: op.author, at: op.position) == .removed {
+                true
+            } else {
+                false
+            }
+        }
+        // An op void although its author was an admin or writer there in the final state:
+        // it was voided by something other than its author's own standing, typically a restart.
+        let retroactive = state.voidOps.contains { op in
+            guard op.position >= 2, let member = state.member(op.author), member.cut.map({ op.position <= $0.cutoff }) ?? true else {
+                return false
+            }
+            return member.assignments.first { $0.boundary < op.position } != nil && member.role == .admin
+        }
+        return [
+            "removal": state.members.contains { $0.cut != nil }, "mutual removal": mutual, "void op": !state.voidOps.isEmpty,
+            "retroactive void": retroactive, "revocation": state.invites.contains { $0.isRevoked },
+            "successor": state.members.contains { $0.predecessor != nil }, "tainted epoch": state.epochs.contains { $0.isTainted },
+            "demotion": state.members.contains { m in zip(m.assignments, m.assignments.dropFirst()).contains { $1.role < $0.role } },
+            "pending join": !state.pendingOps.isEmpty,
+            "expired join": ops.contains { op in
+                guard case let .join(id, _, _) = op.op, let invite = state.invite(id) else { return false }
+                return HLCTimestamp(rawValue: op.stamp).milliseconds > invite.expires
+            },
+        ]
     }
 
     /// Every op is void, pending or applied, and the applied ones are accepted by the
@@ -38,7 +86,16 @@ import Testing
             let standing = state.standing(of: op.author, at: op.position)
             switch standing {
             case .removed:
-                guard case let .remove(target, _, _, _) = op.op, state.member(target)?.cut != nil else {
+                // Only a removal of itself, or a mutual removal: every cut of the author
+                // below this position is by the target, and this op cuts the target below
+                // each of those removals.
+                guard case let .remove(target, cutoff, _, _) = op.op, let member = state.member(op.author) else {
+                    throw PropertyViolation("applied \(op) is past its author's cut-off and is not a removal")
+                }
+                let cuts = member.removals.filter { $0.cutoff < op.position }
+                let itself = target == op.author && cuts.allSatisfy { $0.by == op.reference }
+                let mutual = !cuts.isEmpty && cuts.allSatisfy { $0.by.author == target && cutoff < $0.by.position }
+                guard itself || mutual else {
                     throw PropertyViolation("applied \(op) is past its author's cut-off and is not a mutual removal")
                 }
             case .retired:
@@ -168,7 +225,12 @@ struct MembershipHistory {
         let members = view.members.filter { $0.cut == nil }
         let roll = Int.random(in: 0..<100, using: &rng)
         // A device acting as admin without being one (or past its cut-off) now and then.
-        if (isAdmin || rng.chance(0.1)) && roll < 70 {
+        if isAdmin, roll < 30, let rival = view.members.first(where: { $0.device != me.publicKey && $0.cut == nil && $0.role == .admin }),
+            let r = devices.firstIndex(where: { $0.key.publicKey == rival.device && $0.active })
+        {
+            // Two admins remove each other, neither having seen the other's removal.
+            removeEachOther(d, r, &rng)
+        } else if (isAdmin || rng.chance(0.1)) && roll < 70 {
             adminStep(d, view: view, members: members, roll: roll, &rng)
         } else if roll < 80, !inviteKeys.isEmpty {
             join(through: inviteKeys.randomElement(using: &rng)!, &rng)
@@ -189,7 +251,11 @@ struct MembershipHistory {
     mutating func adminStep(_ d: Int, view: MembershipState, members: [MembershipState.Member], roll: Int, _ rng: inout SeededGenerator) {
         let me = devices[d].key.publicKey
         let now = devices[d].clock
-        let target = members.randomElement(using: &rng)
+        // Mostly another member, often another admin (so that admins remove and demote
+        // each other concurrently), now and then itself.
+        let others = members.filter { $0.device != me }
+        let admins = others.filter { $0.role == .admin }
+        let target = rng.chance(0.05) ? members.first { $0.device == me } : (rng.chance(0.5) ? admins : others).randomElement(using: &rng)
         func recipients(excluding removed: PublicKey? = nil) -> [PublicKey] {
             let devices = members.map(\.device).filter { $0 != removed }
             let invites = view.invites.filter { !$0.isRevoked && $0.expires > now && ($0.maxUses == 0 || $0.uses < $0.maxUses) }.map(\.id)
@@ -227,6 +293,17 @@ struct MembershipHistory {
                 let all = recipients()
                 record(d, .rotate(epoch(all.isEmpty ? [me] : all, &rng)), &rng)
             }
+        }
+    }
+
+    mutating func removeEachOther(_ a: Int, _ b: Int, _ rng: inout SeededGenerator) {
+        for (author, target) in [(a, b), (b, a)] {
+            let me = devices[author].key.publicKey, other = devices[target].key.publicKey
+            let cutoff = max(1, devices[author].seen[other] ?? 1)
+            let view = state(of: author)
+            let recipients = view.members.filter { $0.cut == nil && $0.device != other }.map(\.device)
+            let epoch = encrypted ? self.epoch(recipients.isEmpty ? [me] : recipients, &rng) : nil
+            record(author, .remove(target: other, cutoff: cutoff, keep: [], epoch: epoch), &rng)
         }
     }
 
