@@ -178,6 +178,15 @@ import Testing
         }
     }
 
+    @Test func anEpochKeyIDIsTheFirst16BytesOfItsDomainSeparatedHash() throws {
+        let raw = (0..<32).map { UInt8($0) }
+        let key = try SymmetricKey(bytes: raw)
+        let expected = Array(Blake2b.hash(Array("concord-epoch-id-v1".utf8) + raw).bytes.prefix(16))
+        #expect(EpochKeyID(of: key).bytes == expected)
+        #expect(EpochKeyID(of: key) != EpochKeyID(of: try SymmetricKey(bytes: raw.reversed())))
+        #expect(EpochKeyID(of: key).hex.count == 32)
+    }
+
     // MARK: - Signature statements
 
     @Test func statementsAreDomainSeparatedAndBindEveryField() {
