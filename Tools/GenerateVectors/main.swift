@@ -378,6 +378,7 @@ do {
     problems.append("coalescing: \(error)")
 }
 addInviteVectors()
+addMembershipVectors()
 
 // MARK: - Output
 
@@ -388,7 +389,8 @@ guard problems.isEmpty else {
 let directory = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "Specs/vectors"
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 for (file, lines) in [("values.jsonl", valueLines), ("operations.jsonl", operationLines), ("bundles.jsonl", bundleLines),
-                      ("hlc.jsonl", clockLines), ("coalescing.jsonl", coalescingLines), ("invites.jsonl", inviteLines)] {
+                      ("hlc.jsonl", clockLines), ("coalescing.jsonl", coalescingLines), ("invites.jsonl", inviteLines),
+                      ("membership.jsonl", membershipLines)] {
     let path = (directory as NSString).appendingPathComponent(file)
     try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
     print("wrote \(lines.count) cases to \(path)")

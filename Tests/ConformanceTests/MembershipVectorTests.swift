@@ -1,0 +1,143 @@
+import Concord
+import ConcordCore
+import ConcordCrypto
+import Foundation
+import Testing
+
+/// `Specs/vectors/membership.jsonl` (`Specs/membership.md` §3 to §7): every decode case
+/// decodes (and re-encodes to the same bytes) or fails with its code; every evaluate case,
+/// its ops given in arrival order, evaluates to the stated members, invites, epochs, void
+/// and pending ops and admission decisions.
+@Suite struct MembershipVectorTests {
+    @Test func everyMembershipVectorConforms() throws {
+        let cases = try VectorConformanceTests.load("membership.jsonl")
+        #expect(cases.filter { $0.json["type"] as? String == "decode" }.count >= 30)
+        #expect(cases.filter { $0.json["type"] as? String == "evaluate" }.count >= 15)
+        #expect(Set(cases.map(\.name)).count == cases.count, "case names must be unique")
+        for name in [
+            "mutual_removal_both_removed", "concurrent_role_changes_later_wins", "expired_invite", "revoked_invite_join_unseen",
+            "admin_removed_while_admitting_after", "forged_signatures", "rotations_and_tainted_epoch", "removal_with_cutoff",
+        ] {
+            #expect(cases.contains { $0.name == name }, "missing membership vector \(name)")
+        }
+        for v in cases {
+            do {
+                if v.json["type"] as? String == "decode" { try checkDecode(v) } else { try checkEvaluate(v) }
+            } catch {
+                Issue.record("vector \(v.name): \(error)")
+            }
+        }
+    }
+
+    func checkDecode(_ v: Vector) throws {
+        let payload = try v.bytes("payload_hex")
+        let encrypted = try #require(v.json["encrypted"] as? Bool)
+        guard v.expected == "valid" else {
+            do {
+                _ = try MembershipOp(payload: payload, encrypted: encrypted)
+                throw Mismatch(message: "\(v.name): decoded, expected \(v.expected)")
+            } catch let error as ConcordError {
+                guard "\(error.code)" == v.expected else { throw Mismatch(message: "\(v.name): \(error.code), expected \(v.expected)") }
+            }
+            return
+        }
+        let op = try MembershipOp(payload: payload, encrypted: encrypted)
+        guard "\(op.kind)" == (try v.string("kind")), op.encoded() == payload else {
+            throw Mismatch(message: "\(v.name): kind \(op.kind) or re-encoding differs")
+        }
+    }
+
+    func checkEvaluate(_ v: Vector) throws {
+        let spaceID = try SpaceID(hex: v.string("space_id_hex"))
+        let encrypted = try #require(v.json["encrypted"] as? Bool)
+        let records = try v.array("ops").map { o -> MembershipOpRecord in
+            let op = try MembershipOp(payload: bytes(o, "payload_hex"), encrypted: encrypted)
+            return MembershipOpRecord(
+                op: op, author: try PublicKey(hex: string(o, "author")), position: try number(o, "position"),
+                stamp: try #require(UInt64(string(o, "stamp"))), bundleID: BundleID(digest: try Digest32(hex: string(o, "bundle_id"))))
+        }
+        let state = MembershipState.evaluate(ops: records, spaceID: spaceID, encrypted: encrypted)
+        let expected = try v.object("state")
+        try same(summary(state)["members"], expected["members"], "members", v)
+        try same(summary(state)["invites"], expected["invites"], "invites", v)
+        try same(summary(state)["epochs"], expected["epochs"], "epochs", v)
+        try same(summary(state)["current_epoch"], expected["current_epoch"], "current epoch", v)
+        try same(summary(state)["void"], expected["void"], "void ops", v)
+        try same(summary(state)["pending"], expected["pending"], "pending ops", v)
+        for check in try v.array("admissions") {
+            let author = try PublicKey(hex: string(check, "author"))
+            let admission = state.admission(
+                author: author, sequence: try number(check, "sequence"), isControl: check["control"] as? Bool ?? false)
+            try same(name(admission), check["expected"], "admission of \(author.hex.prefix(8)) at \(check["sequence"] ?? "?")", v)
+        }
+    }
+
+    /// The JSON form of a state, as the vectors write it.
+    func summary(_ state: MembershipState) -> [String: Any] {
+        let members = state.members.map { m -> [String: Any] in
+            var o: [String: Any] = ["device": m.device.hex, "name": m.name, "role": "\(m.role)", "status": m.status.rawValue]
+            if let cut = m.cut {
+                o["cutoff"] = cut.cutoff
+                o["removed_by"] = cut.by.author.hex
+                o["removed_at"] = String(cut.by.stamp)
+            }
+            if let retired = m.retired { o["retired_after"] = retired }
+            return o
+        }
+        let invites = state.invites.map { i -> [String: Any] in
+            [
+                "id": i.id.hex, "role": "\(i.role)", "expires": String(i.expires), "max_uses": i.maxUses, "uses": i.uses,
+                "revoked": i.isRevoked,
+            ]
+        }
+        let epochs = state.epochs.map { e -> [String: Any] in
+            ["key_id": e.keyID.hex, "kind": "\(e.kind)", "recipients": e.recipients.map(\.hex), "tainted": e.isTainted]
+        }
+        return [
+            "members": members, "invites": invites, "epochs": epochs, "current_epoch": state.currentEpoch?.keyID.hex ?? "",
+            "void": state.voidOps.map(\.bundleID.hex), "pending": state.pendingOps.map(\.bundleID.hex),
+        ]
+    }
+
+    func name(_ admission: MembershipState.Admission) -> String {
+        switch admission {
+        case .held: "held"
+        case .applied: "applied"
+        case .storedAsEvidence: "storedAsEvidence"
+        case .refused(.notAWriter): "notAWriter"
+        case .refused(.removed): "removed"
+        case .refused(.retired): "retired"
+        }
+    }
+
+    /// Compares through JSON serialization, so numbers and booleans compare as JSON does.
+    func same(_ got: Any?, _ expected: Any?, _ what: String, _ v: Vector) throws {
+        func canonical(_ x: Any?) throws -> String {
+            guard let x else { return "null" }
+            let data = try JSONSerialization.data(withJSONObject: ["v": x], options: [.sortedKeys])
+            return String(decoding: data, as: UTF8.self)
+        }
+        let (a, b) = (try canonical(got), try canonical(expected))
+        guard a == b else { throw Mismatch(message: "\(v.name): \(what) differ:\n  got      \(a)\n  expected \(b)") }
+    }
+
+    func string(_ o: [String: Any], _ key: String) throws -> String {
+        guard let s = o[key] as? String else { throw Mismatch(message: "missing string \(key)") }
+        return s
+    }
+
+    func number(_ o: [String: Any], _ key: String) throws -> UInt64 {
+        guard let n = o[key] as? NSNumber else { throw Mismatch(message: "missing number \(key)") }
+        return n.uint64Value
+    }
+
+    func bytes(_ o: [String: Any], _ key: String) throws -> [UInt8] {
+        let text = Array(try string(o, key).utf8)
+        return try stride(from: 0, to: text.count, by: 2).map { i in
+            guard let byte = UInt8(String(decoding: text[i..<i + 2], as: UTF8.self), radix: 16) else {
+                throw Mismatch(message: "bad hex in \(key)")
+            }
+            return byte
+        }
+    }
+}
