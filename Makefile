@@ -8,8 +8,10 @@
 #   make bench   Concord beside Yrs (pycrdt) and Loro, same workloads, same run (and on sets the
 #                Rust crdts ORSWOT, built offline with cargo from Debian's librust-crdts-dev and
 #                librust-bincode-dev; left out with the reason printed when missing); then change
-#                bundles, and the persisted SQLite store (writes, import vs raw SQLite, queries,
-#                memory); BENCH_ARGS="--only store" runs one section; then the relay
+#                bundles, the persisted SQLite store (writes, import vs raw SQLite, queries,
+#                memory), and verification per bundle (a classroom's sync of small bundles,
+#                the share of the import spent verifying); BENCH_ARGS="--only store" runs
+#                one section; then the relay
 #                (make bench-relay: fan-out beside a bare broadcast server, throughput, initial
 #                pull; SQLite vs PostgreSQL)
 #

@@ -4,10 +4,12 @@ workload the Rust `crdts` crate's ORSWOT, same run, same machine.
 
     python3 Benchmarks/run.py [--json] [--runs 5] [--writes 100000] [--keys 10000]
                               [--concord-bin PATH] [--baseline-bin PATH] [--no-crdts]
-                              [--quick] [--only workloads,bundles,store]
+                              [--quick] [--only workloads,bundles,store,verify]
 
-Sections: the core workloads (below), change bundles (bundles.py) and the persisted
-SQLite store (store.py: local writes, import vs raw SQLite upserts, queries, memory).
+Sections: the core workloads (below), change bundles (bundles.py), the persisted
+SQLite store (store.py: local writes, import vs raw SQLite upserts, queries, memory) and
+verification per bundle (verify.py: a classroom's sync of many small bundles, the share
+of the import spent verifying, by how the writes were sealed).
 
 For each workload (map, set) and system (concord, yrs, loro) the workload is run
 --runs times, each run in a fresh subprocess (so peak memory is per run):
@@ -65,7 +67,7 @@ PEERS = HERE / "peers" / "crdt_peers.py"
 DEFAULT_CONCORD_BIN = ".build/release/concord-bench"
 
 WORKLOADS = ("map", "set")
-SECTIONS = ("workloads", "bundles", "store")
+SECTIONS = ("workloads", "bundles", "store", "verify")
 SYSTEMS = ("concord", "baseline", "yrs", "loro", "crdts")
 PEER_PACKAGES = {"yrs": "pycrdt", "loro": "loro"}
 CRDTS_DIR = HERE / "peers" / "crdts_orswot"
@@ -475,6 +477,7 @@ def parse_args(argv):
     p.add_argument("--timeout", type=float, default=900, help="seconds per run (default 900)")
     p.add_argument("--no-bundles", action="store_true", help="skip the change-bundle section")
     p.add_argument("--no-store", action="store_true", help="skip the persisted-store section")
+    p.add_argument("--no-verify", action="store_true", help="skip the verification section")
     p.add_argument("--only", default=None,
                    help=f"comma-separated sections to run, of: {','.join(SECTIONS)} (default all)")
     p.add_argument("--store-runs", type=int, default=None,
@@ -503,7 +506,8 @@ def parse_args(argv):
         p.error(f"unknown workload(s) {bad}; choose from {','.join(WORKLOADS)}")
     if args.only is None:
         args.sections = [s for s in SECTIONS
-                         if not (s == "bundles" and args.no_bundles) and not (s == "store" and args.no_store)]
+                         if not (s == "bundles" and args.no_bundles) and not (s == "store" and args.no_store)
+                         and not (s == "verify" and args.no_verify)]
     else:
         args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
         bad = [s for s in args.sections if s not in SECTIONS]
@@ -659,6 +663,22 @@ def main(argv=None) -> int:
                     print(line)
         except (RuntimeError, subprocess.TimeoutExpired, KeyError) as e:
             failures.append(f"[store] failed: {e!r}")
+    sys.stdout.flush()
+
+    if "verify" in args.sections:
+        from verify import run_verify
+        eprint(f"  [verify] concord-bench --suite verify, {args.runs} run(s) ...")
+        try:
+            # --quick: a smaller class (10 learners x 5 answers), same shape.
+            size = {"learners": 10, "answers": 5} if args.quick else {}
+            text, lines, _ = run_verify(args.concord_bin, args.seed, args.runs, args.timeout, args.store_dir, **size)
+            print("", file=report)
+            print(text, file=report)
+            if args.json:
+                for line in lines:
+                    print(line)
+        except (RuntimeError, subprocess.TimeoutExpired, KeyError) as e:
+            failures.append(f"[verify] failed: {e!r}")
     sys.stdout.flush()
 
     if failures:

@@ -22,6 +22,14 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
 }
 
+/// CPU seconds of this process (all threads): what a measurement cost, whatever else the
+/// machine runs.
+func processCPUSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
 func peakRSSMegabytes() -> Double {
     var usage = rusage()
     #if canImport(Darwin)

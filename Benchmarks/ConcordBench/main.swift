@@ -5,7 +5,9 @@
 // Benchmarks/run.py runs it beside Yrs (pycrdt) and Loro with the same workloads and
 // prints the side-by-side table (`make bench`). The JSON keys are the contract of run.py.
 // `--suite bundles` (BundleBenchmark.swift) and `--suite store` (StoreBenchmark.swift)
-// are the change-bundle and persisted-store sections (Benchmarks/bundles.py, store.py).
+// are the change-bundle and persisted-store sections (Benchmarks/bundles.py, store.py);
+// `--suite verify` (VerifyBenchmark.swift) a classroom's sync of many small bundles and its
+// verification share (Benchmarks/verify.py).
 import ConcordCore
 import ConcordTesting
 
@@ -21,7 +23,8 @@ struct Options {
     var keys = 10_000
     var seed: UInt64 = 42
     var suite = "workload"
-    /// Flags of `--suite store` (parsed in StoreBenchmark.swift).
+    /// Flags of `--suite store` and `--suite verify` (parsed in StoreBenchmark.swift and
+    /// VerifyBenchmark.swift).
     var extra: [String] = []
 
     init(_ arguments: [String]) {
@@ -31,7 +34,7 @@ struct Options {
             guard i < arguments.count else { fail("missing value for \(arguments[i - 1])") }
             return arguments[i]
         }
-        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && $1 == "store" }
+        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && ($1 == "store" || $1 == "verify") }
         while i < arguments.count {
             switch arguments[i] {
             case "--workload": workload = value()
@@ -41,7 +44,7 @@ struct Options {
             case "--batch": _ = value()  // Concord's local writes need no transaction; accepted for parity
             case "--suite": suite = value()
             case "--help", "-h":
-                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]")
+                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]\n       concord-bench --suite verify --dir D [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]")
                 exit(0)
             case let flag where store && flag.hasPrefix("--"): extra += [flag, value()]
             default: fail("unknown argument \(arguments[i]); see --help")
@@ -49,7 +52,7 @@ struct Options {
             i += 1
         }
         guard ["map", "set"].contains(workload) else { fail("--workload must be map or set") }
-        guard ["workload", "bundles", "store"].contains(suite) else { fail("--suite must be workload, bundles or store") }
+        guard ["workload", "bundles", "store", "verify"].contains(suite) else { fail("--suite must be workload, bundles, store or verify") }
         guard writes > 0, keys > 0 else { fail("--writes and --keys must be positive") }
     }
 }
@@ -61,6 +64,10 @@ if options.suite == "bundles" {
 }
 if options.suite == "store" {
     runStoreSuite(options)
+    exit(0)
+}
+if options.suite == "verify" {
+    runVerifySuite(options)
     exit(0)
 }
 let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)

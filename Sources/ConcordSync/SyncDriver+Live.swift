@@ -70,7 +70,10 @@ extension SyncDriver {
     }
 
     /// Pushes local writes, debounced: woken by the replica's `Replica.localWrites()`
-    /// signal at once, and by a cheap status check every `localWritePollInterval`.
+    /// signal at once, and by a cheap status check every `localWritePollInterval`; then
+    /// waits until no local write was made for `pushDebounce` (at most `maxPushDelay` after
+    /// waking), so a burst of writes is sealed into one bundle (issue 18.5): every bundle
+    /// costs each receiver one signature verification.
     ///
     /// Writes made through another `Replica` instance on the same store (an app
     /// extension, another process) are not signalled; the periodic check finds them as
@@ -89,7 +92,10 @@ extension SyncDriver {
         let interval = options.localWritePollInterval
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in writes { wake.yield(()) }
+                for await _ in writes {
+                    await self.noteLocalWrite()
+                    wake.yield(())
+                }
             }
             if let peerImports {
                 group.addTask {
@@ -110,13 +116,34 @@ extension SyncDriver {
             group.addTask {
                 for await _ in wakes {
                     guard try await self.hasLocalChanges() else { continue }
-                    try await Task.sleep(for: .seconds(self.options.pushDebounce))
+                    try await self.waitForQuietWrites()
                     try await self.pushRound(client)
                 }
             }
             defer { group.cancelAll() }
             // Runs until cancelled or a push fails; either ends all three.
             try await group.next()
+        }
+    }
+
+    /// Remembers when this engine's replica last wrote (``waitForQuietWrites()``).
+    func noteLocalWrite() {
+        lastLocalWrite = .now
+    }
+
+    /// Waits until no local write was made for `pushDebounce` seconds, and at least that
+    /// long, but at most `maxPushDelay` seconds in all: a burst of writes is pushed (and
+    /// sealed) together, and a steady stream of writes is still pushed every
+    /// `maxPushDelay`. The writes are durable in the store meanwhile; only their sealing
+    /// waits (`Specs/sync-protocol.md` §1.6).
+    func waitForQuietWrites() async throws {
+        let start = ContinuousClock.now
+        let deadline = start + .seconds(max(options.pushDebounce, options.maxPushDelay))
+        while true {
+            let quiet = max(start, lastLocalWrite ?? start) + .seconds(options.pushDebounce)
+            let until = min(quiet, deadline)
+            guard until > .now else { return }
+            try await Task.sleep(until: until, clock: .continuous)
         }
     }
 

@@ -37,6 +37,8 @@ actor SyncDriver {
     var peerTasks: [Task<Void, Never>] = []
     /// Bundles received on the live feed since the engine was created.
     var feedBundlesReceived = 0
+    /// When the replica last signalled a local write (the push debounce's quiet time).
+    var lastLocalWrite: ContinuousClock.Instant?
 
     let logger: Logger
     var observers: [UUID: AsyncStream<Status>.Continuation] = [:]

@@ -155,31 +155,42 @@ extension SyncEngine {
         /// this engine's `Replica` are pushed at once (`Replica.localWrites()`); the
         /// check finds writes made by other processes on the same store.
         public var localWritePollInterval: Double
-        /// Seconds to wait after noticing local writes before pushing (more writes
-        /// usually follow).
+        /// Quiet time before a push, in seconds: after noticing local writes the engine
+        /// waits until none was made for this long, so a burst of writes is sealed into
+        /// one bundle (each bundle costs every receiver one signature verification).
         public var pushDebounce: Double
+        /// Longest wait between noticing local writes and pushing them, in seconds,
+        /// however steadily writes keep coming (at least ``pushDebounce``).
+        public var maxPushDelay: Double
         /// Seconds to wait for the feed's `ready` before the round fails.
         public var readyTimeout: Double
 
         /// The defaults of sync-protocol §2: 0.5 s base, 30 s cap; local writes are
-        /// pushed 0.1 s after they were made (other processes' writes are noticed
-        /// within 1 s).
+        /// pushed once none was made for 0.25 s, at most 1 s after the first (other
+        /// processes' writes are noticed within 1 s).
+        ///
+        /// ```swift
+        /// // Pushes within about 0.1 s of a lone write; bursts still coalesce up to 1 s.
+        /// let options = SyncEngine.Options(pushDebounce: 0.1, maxPushDelay: 1)
+        /// ```
         /// - Parameters:
         ///   - client: The relay client's options.
         ///   - baseDelay: First retry delay bound, in seconds.
         ///   - maxDelay: Largest retry delay, in seconds.
         ///   - localWritePollInterval: Seconds between checks for local writes.
-        ///   - pushDebounce: Seconds between noticing writes and pushing.
+        ///   - pushDebounce: Seconds without a local write before pushing.
         ///   - readyTimeout: Seconds to wait for the feed to be ready.
+        ///   - maxPushDelay: Longest wait, in seconds, between noticing writes and pushing.
         public init(
             client: RelayClient.Options = RelayClient.Options(), baseDelay: Double = 0.5, maxDelay: Double = 30,
-            localWritePollInterval: Double = 1, pushDebounce: Double = 0.1, readyTimeout: Double = 10
+            localWritePollInterval: Double = 1, pushDebounce: Double = 0.25, readyTimeout: Double = 10, maxPushDelay: Double = 1
         ) {
             self.client = client
             self.baseDelay = baseDelay
             self.maxDelay = maxDelay
             self.localWritePollInterval = localWritePollInterval
             self.pushDebounce = pushDebounce
+            self.maxPushDelay = maxPushDelay
             self.readyTimeout = readyTimeout
         }
 

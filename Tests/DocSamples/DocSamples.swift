@@ -684,8 +684,8 @@ struct Sources_ConcordSync_ConcordSync_ConcordSync {
 
 // Sources/ConcordSync/ConcordSync.docc/LiveSync.md: its samples share this namespace (a `@Test` declared here runs)
 struct Sources_ConcordSync_ConcordSync_LiveSync {
-    // Sources/ConcordSync/ConcordSync.docc/LiveSync.md:14
-    static func line14(replica: Replica, relay: URL) async throws {
+    // Sources/ConcordSync/ConcordSync.docc/LiveSync.md:15
+    static func line15(replica: Replica, relay: URL) async throws {
         let engine = SyncEngine(replica: replica, relay: relay)
         await engine.start()
         let summary = try await engine.syncNow()   // one round now, e.g. for a "sync" button
@@ -693,8 +693,8 @@ struct Sources_ConcordSync_ConcordSync_LiveSync {
         await engine.stop()
     }
 
-    // Sources/ConcordSync/ConcordSync.docc/LiveSync.md:35
-    static func line35(engine: SyncEngine) async throws {
+    // Sources/ConcordSync/ConcordSync.docc/LiveSync.md:36
+    static func line36(engine: SyncEngine) async throws {
         let status = engine.observableStatus
         print(status.isSynced ? "All changes saved to the relay" : status.status.description)
     }
