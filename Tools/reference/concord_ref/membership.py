@@ -1,0 +1,568 @@
+"""Membership (Specs/membership.md): the control payload of section 3, the signed
+statements, the evaluation of section 5 (with the decisions of 5.1), the epochs of
+section 7 and the admission decision of section 6. Written from the spec text."""
+
+from . import dev
+from .codec import Reader, Reject, Writer
+from .crypto import verifies
+
+ROLES = {1: "admin", 2: "writer", 3: "reader"}
+RANK = {"admin": 0, "writer": 1, "reader": 2}
+KINDS = {1: "genesis", 2: "invite", 3: "join", 4: "set-role", 5: "remove", 6: "revoke-invite",
+         7: "rotate", 8: "grant", 9: "successor"}
+ADMISSION_KINDS = ("genesis", "join", "successor")
+MAX_NAME = 64
+MAX_RECIPIENTS = 65536
+SEALED = 80
+MAX_SUCCESSORS = 16
+
+
+# Section 3: the control payload
+
+def _fail(r, message):
+    raise Reject("malformedBundle", f"membership op: {message} at offset {r.offset}")
+
+
+def _name(r):
+    try:
+        data = r.string()
+    except Reject as error:  # invalid UTF-8 is a bad name: malformedBundle (section 3)
+        raise Reject("malformedBundle", f"membership op: {error.message}")
+    if not 1 <= len(data) <= MAX_NAME and not dev.on("membership-name-any-length"):
+        _fail(r, f"a name of {len(data)} bytes")
+    text = data.decode("utf-8")
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text) and not dev.on("membership-name-controls-allowed"):
+        _fail(r, "a name holding a control character")
+    return text
+
+
+def _role(r):
+    b = r.byte()
+    if b not in ROLES:
+        _fail(r, f"role byte {b}")
+    return ROLES[b]
+
+
+def _position(r, what):
+    v = r.varint()
+    if v == 0 and not dev.on("membership-position-zero-accepted"):
+        _fail(r, f"a {what} of 0")
+    return v
+
+
+def _increasing(keys):
+    if dev.on("membership-lists-unsorted"):
+        return True
+    return all(a < b for a, b in zip(keys, keys[1:]))
+
+
+def _keys(r, what):
+    n = r.count(32, what)
+    keys = [r.take(32) for _ in range(n)]
+    if not _increasing(keys):
+        _fail(r, f"the {what} list is not strictly increasing")
+    return keys
+
+
+def _recipients(r):
+    n = r.count(32 + SEALED, "recipients")
+    if not 1 <= n <= MAX_RECIPIENTS:
+        _fail(r, f"{n} recipients")
+    out = [(r.take(32), r.take(SEALED)) for _ in range(n)]
+    if not _increasing([k for k, _ in out]):
+        _fail(r, "recipients not strictly increasing")
+    return out
+
+
+def _epoch(r):
+    key_id = r.take(16)
+    recipients = _recipients(r)
+    history = r.blob()
+    if history and not (len(history) >= 24 + 16 + 48 and (len(history) - 40) % 48 == 0) \
+            and not dev.on("membership-history-any-length"):
+        _fail(r, f"a history blob of {len(history)} bytes")
+    return {"key_id": key_id, "recipients": recipients, "history": history}
+
+
+def decode(payload, encrypted):
+    """The op of a control payload as a dict with "kind" and its fields; Reject
+    (malformedBundle, or encryptionMismatch for a genesis of the other kind of space)."""
+    r = Reader(payload, "malformedBundle")
+    version = r.byte()
+    if version != 1:
+        _fail(r, f"control payload format {version}")
+    kind_byte = r.byte()
+    if kind_byte not in KINDS:
+        _fail(r, f"kind {kind_byte}")
+    kind = KINDS[kind_byte]
+    op = {"kind": kind}
+    if kind == "genesis":
+        op["name"] = _name(r)
+        flags = r.byte()
+        if flags & ~1:
+            _fail(r, f"reserved genesis flags {flags}")
+        op["encrypted"] = flags == 1
+        if op["encrypted"] != encrypted:
+            raise Reject("encryptionMismatch", "the genesis flag differs from the space")
+        op["signature"] = r.take(64)
+        op["epoch"] = _epoch(r) if encrypted else None
+        if op["epoch"] and op["epoch"]["history"]:
+            _fail(r, "a genesis history blob")
+    elif kind == "invite":
+        op["id"] = r.take(32)
+        op["role"] = _role(r)
+        op["expires"] = r.fixed64()
+        op["max_uses"] = r.varint()
+    elif kind == "join":
+        op["id"] = r.take(32)
+        op["name"] = _name(r)
+        op["signature"] = r.take(64)
+    elif kind == "set-role":
+        op["target"] = r.take(32)
+        op["role"] = _role(r)
+        op["boundary"] = _position(r, "boundary")
+    elif kind == "remove":
+        op["target"] = r.take(32)
+        op["cutoff"] = _position(r, "cut-off")
+        op["keep"] = _keys(r, "keep")
+        op["epoch"] = _epoch(r) if encrypted else None
+    elif kind == "revoke-invite":
+        op["id"] = r.take(32)
+        op["seen"] = _keys(r, "seen")
+    elif kind == "rotate":
+        if not encrypted:
+            _fail(r, "a rotate in an unencrypted space")
+        op["epoch"] = _epoch(r)
+    elif kind == "grant":
+        op["key_id"] = r.take(16)
+        op["recipients"] = _recipients(r)
+    else:
+        op["predecessor"] = r.take(32)
+        op["cutoff"] = _position(r, "cut-off")
+        op["name"] = _name(r)
+        op["signature"] = r.take(64)
+    if not r.at_end() and not dev.on("membership-accept-trailing-bytes"):
+        _fail(r, f"{r.remaining} trailing bytes")
+    return op
+
+
+# Signed statements (section 3 table)
+
+def _statement(context, *parts):
+    w = Writer()
+    w.raw(context.encode() + b"\x00")
+    for p in parts:
+        if isinstance(p, str):
+            w.blob(p.encode("utf-8"))
+        elif isinstance(p, int):
+            w.fixed64(p)
+        else:
+            w.raw(p)
+    return w.bytes()
+
+
+def signature_verifies(op, author, t, space_id):
+    kind = op["kind"]
+    if kind == "genesis":
+        flags = bytes([1 if op["encrypted"] else 0])
+        message = _statement("concord-genesis-v1", space_id, author, op["name"], flags, t)
+        return verifies(space_id, message, op["signature"])
+    if kind == "join":
+        if dev.on("membership-join-signature-unchecked"):
+            return True
+        message = _statement("concord-join-v1", space_id, author, op["id"], op["name"])
+        return verifies(op["id"], message, op["signature"])
+    if kind == "successor":
+        message = _statement("concord-successor-v1", space_id, op["predecessor"], author, op["cutoff"], op["name"])
+        return verifies(op["predecessor"], message, op["signature"])
+    return True
+
+
+# Section 5: evaluation
+
+class Record:
+    def __init__(self, author, k, t, bundle_id, payload):
+        self.author, self.k, self.t, self.bundle_id, self.payload = author, k, t, bundle_id, payload
+        self.op = None
+
+    def key(self):
+        return (self.t, self.author, self.k, self.bundle_id, self.payload)
+
+
+class Member:
+    def __init__(self, device, name, role, ref):
+        self.device, self.name = device, name
+        self.assignments = [(0, role, ref)]  # (boundary, role, op index)
+        self.cut = None  # (cut-off, op index)
+        self.removals = []  # (cut-off, op index, keep)
+        self.retired = None
+        self.successors = []
+
+    def assigned(self, k, ignore=None):
+        """The role of the last assignment (processing order) with boundary < k."""
+        for b, role, ref in reversed(self.assignments):
+            if ref != ignore and b < k:
+                return role
+        return None
+
+    def standing(self, k):
+        if self.cut is not None and k > self.cut[0]:
+            return "removed"
+        if self.retired is not None and k > self.retired:
+            return "retired"
+        return self.assigned(k)
+
+    def role_prime(self, k):
+        """role'(P, k): as standing, ignoring retirement."""
+        if self.cut is not None and k > self.cut[0]:
+            return "removed"
+        return self.assigned(k)
+
+
+class Invite:
+    def __init__(self, op):
+        self.id, self.role, self.expires, self.max_uses = op["id"], op["role"], op["expires"], op["max_uses"]
+        self.uses = 0
+        self.revocations = []  # seen lists
+
+    def admits(self, device):
+        if dev.on("membership-revocation-ignores-seen"):
+            return not self.revocations
+        return all(device in seen for seen in self.revocations)
+
+    def in_time(self, t):
+        return dev.on("membership-ignore-expiry") or (t >> 16) <= self.expires
+
+    def uses_left(self):
+        return dev.on("membership-ignore-max-uses") or self.max_uses == 0 or self.uses < self.max_uses
+
+
+def _order(records):
+    unique = {r.key(): r for r in records}
+    if dev.on("membership-arrival-order"):
+        seen, out = set(), []
+        for r in records:
+            if r.key() not in seen:
+                seen.add(r.key())
+                out.append(r)
+        return out
+    return [unique[k] for k in sorted(unique)]
+
+
+class _Pass:
+    def __init__(self, entries, sound, voided, space_id, encrypted):
+        self.entries, self.sound, self.voided = entries, sound, voided
+        self.space_id, self.encrypted = space_id, encrypted
+        self.members, self.invites, self.epochs = {}, {}, []
+        self.genesis = None
+        self.pass_void = set()
+        self.applied_by_author, self.joins_by_invite, self.successors_of = {}, {}, {}
+        self.processed_invites, self.waiting = set(), {}
+
+    def run(self):
+        """None when the pass ends, else the new voided set (a restart)."""
+        for i, e in enumerate(self.entries):
+            op = e.op
+            if op is not None and op["kind"] == "join" and i not in self.voided \
+                    and op["id"] not in self.processed_invites and not dev.on("membership-joins-do-not-wait"):
+                self.waiting.setdefault(op["id"], []).append(i)
+                continue
+            restart = self.process(i)
+            if restart is not None:
+                return restart
+            if op is not None and op["kind"] == "invite" and op["id"] not in self.processed_invites:
+                self.processed_invites.add(op["id"])
+                for j in self.waiting.pop(op["id"], []):
+                    restart = self.process(j)
+                    if restart is not None:
+                        return restart
+        return None
+
+    def process(self, i):
+        if i in self.voided:
+            return None
+        e = self.entries[i]
+        if not self.sound[i] or not self.may_act(e) or not self.rule(e):
+            self.pass_void.add(i)
+            return None
+        affected = self.apply(e, i)
+        self.applied_by_author.setdefault(e.author, []).append(i)
+        refused = {j for j in affected if j != i and self.would_refuse(self.entries[j], j)}
+        if refused and dev.on("membership-no-restart"):
+            # Voids them but keeps their effects (no restart from the empty state).
+            self.pass_void |= refused
+            return None
+        if refused:
+            return self.voided | self.pass_void | refused
+        return None
+
+    # Step 1 and the mutual-removal rule (5.1)
+    def may_act(self, e):
+        m = self.members.get(e.author)
+        if m is None:
+            return True
+        standing = m.standing(e.k)
+        if standing == "retired":
+            return False
+        if standing == "removed":
+            return self.mutual(e, m)
+        return True
+
+    def mutual(self, e, m):
+        if dev.on("membership-no-mutual-rule"):
+            return False
+        op = e.op
+        if op["kind"] != "remove":
+            return False
+        if m.retired is not None and e.k > m.retired:
+            return False
+        if m.assigned(e.k) != "admin" and not dev.on("membership-mutual-any-role"):
+            return False
+        cuts = [(c, ref) for c, ref, _ in m.removals if c < e.k]
+        return bool(cuts) and all(self.entries[ref].author == op["target"] and op["cutoff"] < self.entries[ref].k
+                                  for _, ref in cuts)
+
+    def is_admin(self, e):
+        m = self.members.get(e.author)
+        return m is not None and m.assigned(e.k) == "admin"
+
+    # Step 2: each op's own rule
+    def rule(self, e):
+        op, k, a = e.op, e.k, e.author
+        kind = op["kind"]
+        if kind in ADMISSION_KINDS:
+            if k != 1 and not dev.on("membership-position-rules-unchecked"):
+                return False
+        elif k < 2 and not dev.on("membership-position-rules-unchecked"):
+            return False
+        if kind == "genesis":
+            epoch = op["epoch"]
+            return self.genesis is None and op["encrypted"] == self.encrypted \
+                and (epoch is None or [key for key, _ in epoch["recipients"]] == [a])
+        if kind == "join":
+            inv = self.invites.get(op["id"])
+            return a not in self.members and inv is not None and inv.admits(a) and inv.in_time(e.t) and inv.uses_left()
+        if kind == "successor":
+            p = self.members.get(op["predecessor"])
+            if a in self.members or p is None:
+                return False
+            if any(a not in keep for _, _, keep in p.removals):
+                return False
+            return len(p.successors) < MAX_SUCCESSORS and p.role_prime(op["cutoff"] + 1) in RANK
+        if not self.is_admin(e) and not dev.on("membership-admin-unchecked"):
+            return False
+        if kind == "invite":
+            return op["id"] not in self.invites
+        if kind == "set-role":
+            t = self.members.get(op["target"])
+            return t is not None and t.cut is None
+        if kind == "remove":
+            return op["target"] in self.members
+        if kind == "revoke-invite":
+            return op["id"] in self.invites
+        if kind == "rotate":
+            return self.encrypted
+        # grant
+        return self.encrypted and any(ep["key_id"] == op["key_id"] for ep in self.epochs)
+
+    # Step 4: would the new state have refused an applied op at its own position?
+    def would_refuse(self, e, index):
+        if not self.may_act(e):
+            return True
+        op = e.op
+        if op["kind"] not in ADMISSION_KINDS:
+            m = self.members.get(e.author)
+            if m is None or m.assigned(e.k, ignore=index) != "admin":
+                return True
+        if op["kind"] == "join":
+            inv = self.invites.get(op["id"])
+            return inv is None or not inv.admits(e.author)
+        if op["kind"] == "successor":
+            p = self.members.get(op["predecessor"])
+            return p is not None and any(e.author not in keep for _, _, keep in p.removals)
+        return False
+
+    # Step 3: effects
+    def apply(self, e, i):
+        op, a = e.op, e.author
+        kind = op["kind"]
+        if kind == "genesis":
+            self.genesis = i
+            self.members[a] = Member(a, op["name"], "admin", i)
+            if op["epoch"]:
+                self.start_epoch(op["epoch"], e, kind)
+            return []
+        if kind == "invite":
+            self.invites[op["id"]] = Invite(op)
+            return []
+        if kind == "join":
+            inv = self.invites[op["id"]]
+            self.members[a] = Member(a, op["name"], inv.role, i)
+            inv.uses += 1
+            self.joins_by_invite.setdefault(op["id"], []).append(i)
+            return []
+        if kind == "set-role":
+            self.members[op["target"]].assignments.append((op["boundary"], op["role"], i))
+            return list(self.applied_by_author.get(op["target"], []))
+        if kind == "remove":
+            t = self.members[op["target"]]
+            t.removals.append((op["cutoff"], i, op["keep"]))
+            if t.cut is None or op["cutoff"] < t.cut[0]:
+                t.cut = (op["cutoff"], i)
+            if op["epoch"]:
+                self.start_epoch(op["epoch"], e, kind)
+            return self.applied_by_author.get(op["target"], []) + self.successors_of.get(op["target"], [])
+        if kind == "revoke-invite":
+            self.invites[op["id"]].revocations.append(op["seen"])
+            return list(self.joins_by_invite.get(op["id"], []))
+        if kind == "rotate":
+            self.start_epoch(op["epoch"], e, kind)
+            return []
+        if kind == "grant":
+            ep = next(ep for ep in self.epochs if ep["key_id"] == op["key_id"])
+            added = [key for key, _ in op["recipients"]]
+            ep["recipients"] = sorted(set(ep["recipients"]) | set(added))
+            if any(not self.safe(key, e.t) for key in added):
+                ep["tainted"] = True
+            return []
+        # successor
+        p = self.members[op["predecessor"]]
+        role = p.role_prime(op["cutoff"] + 1)
+        self.members[a] = Member(a, op["name"], role, i)
+        p.retired = op["cutoff"] if p.retired is None else min(p.retired, op["cutoff"])
+        p.successors.append(a)
+        self.successors_of.setdefault(op["predecessor"], []).append(i)
+        return list(self.applied_by_author.get(op["predecessor"], []))
+
+    # Section 7 and 5.1 "Taint"
+    def safe(self, key, t):
+        if dev.on("membership-no-taint"):
+            return True
+        if key in self.members:
+            return self.members[key].cut is None
+        if key in self.invites:
+            inv = self.invites[key]
+            return not inv.revocations and (t >> 16) <= inv.expires
+        return False
+
+    def start_epoch(self, epoch, e, kind):
+        keys = [key for key, _ in epoch["recipients"]]
+        reused = any(ep["key_id"] == epoch["key_id"] for ep in self.epochs)
+        tainted = reused or any(not self.safe(key, e.t) for key in keys)
+        self.epochs.append({"key_id": epoch["key_id"], "kind": kind, "recipients": keys, "tainted": tainted})
+
+
+class State:
+    """The result of `evaluate`: members, invites, epochs, void and pending records."""
+
+    def __init__(self, p, entries, voided):
+        self.members, self.invites, self.epochs = p.members, p.invites, p.epochs
+        self.void = [entries[i] for i in sorted(voided | p.pass_void)]
+        self.pending = [entries[i] for i in sorted(j for js in p.waiting.values() for j in js)]
+        self.introduced = {e.author for e in entries if e.k == 1 and e.op is not None and e.op["kind"] in ADMISSION_KINDS}
+        self.entries = entries
+
+    @property
+    def current_epoch(self):
+        untainted = [ep for ep in self.epochs if not ep["tainted"]]
+        return untainted[-1] if untainted else None
+
+    def admission(self, author, k, control):
+        """Section 6: "held", "applied", "storedAsEvidence", "notAWriter", "removed",
+        "retired"."""
+        m = self.members.get(author)
+        if m is None:
+            if control:
+                return "applied"
+            pending = {e.author for e in self.pending}
+            return "notAWriter" if author in self.introduced and author not in pending else "held"
+        standing = m.standing(k)
+        if standing in ("removed", "retired"):
+            return "storedAsEvidence" if control else standing
+        if control or standing in ("admin", "writer"):
+            return "applied"
+        if standing == "reader" and dev.on("membership-readers-write"):
+            return "applied"
+        return "notAWriter"
+
+
+def evaluate(records, space_id, encrypted):
+    entries = _order(records)
+    sound = []
+    for e in entries:
+        try:
+            e.op = decode(e.payload, encrypted)
+            sound.append(e.k >= 1 and signature_verifies(e.op, e.author, e.t, space_id))
+        except Reject:
+            e.op = None
+            sound.append(False)
+    voided = set()
+    while True:
+        p = _Pass(entries, sound, voided, space_id, encrypted)
+        more = p.run()
+        if more is None:
+            return State(p, entries, voided)
+        voided = set(more)
+
+
+def encode(op):
+    """The control payload of `op` (the inverse of `decode`)."""
+    w = Writer()
+    w.u8(1)
+    kind = op["kind"]
+    w.u8(next(b for b, k in KINDS.items() if k == kind))
+    role_byte = {v: b for b, v in ROLES.items()}
+
+    def keys(ks):
+        w.varint(len(ks))
+        for key in ks:
+            w.raw(key)
+
+    def recipients(rs):
+        w.varint(len(rs))
+        for key, sealed in rs:
+            w.raw(key + sealed)
+
+    def epoch(ep):
+        if ep is not None:
+            w.raw(ep["key_id"])
+            recipients(ep["recipients"])
+            w.blob(ep["history"])
+
+    if kind == "genesis":
+        w.blob(op["name"].encode())
+        w.u8(1 if op["encrypted"] else 0)
+        w.raw(op["signature"])
+        epoch(op["epoch"])
+    elif kind == "invite":
+        w.raw(op["id"])
+        w.u8(role_byte[op["role"]])
+        w.fixed64(op["expires"])
+        w.varint(op["max_uses"])
+    elif kind == "join":
+        w.raw(op["id"])
+        w.blob(op["name"].encode())
+        w.raw(op["signature"])
+    elif kind == "set-role":
+        w.raw(op["target"])
+        w.u8(role_byte[op["role"]])
+        w.varint(op["boundary"])
+    elif kind == "remove":
+        w.raw(op["target"])
+        w.varint(op["cutoff"])
+        keys(op["keep"])
+        epoch(op["epoch"])
+    elif kind == "revoke-invite":
+        w.raw(op["id"])
+        keys(op["seen"])
+    elif kind == "rotate":
+        epoch(op["epoch"])
+    elif kind == "grant":
+        w.raw(op["key_id"])
+        recipients(op["recipients"])
+    else:
+        w.raw(op["predecessor"])
+        w.varint(op["cutoff"])
+        w.blob(op["name"].encode())
+        w.raw(op["signature"])
+    return w.bytes()
