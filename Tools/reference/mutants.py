@@ -192,6 +192,50 @@ MUTANTS = [
     ("invite-any-length", "accepts base32 lengths that leave 1, 3 or 6 characters in the last group"),
     ("invite-trailing-bits-unchecked", "accepts non-zero trailing bits"),
     ("invite-checksum-unchecked", "does not verify the checksum"),
+    # Membership: control payload (membership.md section 3)
+    ("membership-version-unsupported", "reports an unknown control payload version as unsupportedVersion, not malformedBundle"),
+    ("membership-unknown-role-is-reader", "reads an unknown role byte as reader"),
+    ("membership-position-zero-accepted", "accepts a boundary or cut-off of 0"),
+    ("membership-name-any-length", "accepts names of 0 or more than 64 bytes"),
+    ("membership-name-controls-allowed", "accepts C0, DEL and C1 control characters in names"),
+    ("membership-lists-unsorted", "accepts keep, seen and recipient lists that are not strictly increasing"),
+    ("membership-recipients-zero-accepted", "accepts an epoch or grant with no recipient"),
+    ("membership-history-any-length", "accepts a history blob of any length"),
+    ("membership-epoch-optional", "reads an epoch field of a genesis or remove whenever bytes remain, whatever the space"),
+    ("membership-rotate-in-plain-space-decodes", "decodes a rotate in an unencrypted space"),
+    ("membership-genesis-mismatch-malformed", "reports a genesis of the other kind of space as malformedBundle, not encryptionMismatch"),
+    ("membership-accept-trailing-bytes", "ignores bytes after the op"),
+    # Membership: signed statements
+    ("membership-genesis-signature-unchecked", "does not verify the genesis's space signature"),
+    ("membership-join-signature-unchecked", "does not verify the join's invite signature"),
+    ("membership-successor-signature-unchecked", "does not verify the successor's predecessor signature"),
+    # Membership: evaluation (membership.md section 5 and 5.1)
+    ("membership-arrival-order", "processes ops in arrival order instead of (t, author, k)"),
+    ("membership-joins-do-not-wait", "processes a join at its own place without waiting for its invite (void, not pending, without it)"),
+    ("membership-position-rules-unchecked", "does not tie genesis, join and successor to position 1 and other ops to positions 2 and later"),
+    ("membership-admin-unchecked", "lets any member issue admin ops"),
+    ("membership-first-assignment-wins", "takes the role of the first assignment below a position instead of the last"),
+    ("membership-boundary-inclusive", "applies an assignment from its boundary itself (b <= k instead of b < k)"),
+    ("membership-last-cut-wins", "sets a removed device's cut to the last applied cut-off instead of the lowest"),
+    ("membership-no-mutual-rule", "voids a removal by an admin that the target removed concurrently (no mutual-removal rule)"),
+    ("membership-mutual-any-role", "lets a removed non-admin use the mutual-removal rule"),
+    ("membership-mutual-ignores-position", "applies a removed admin's removal of its remover even after it saw its own removal"),
+    ("membership-no-restart", "voids retroactively refused ops without restarting the pass (their effects stay)"),
+    ("membership-void-forgotten-on-restart", "does not keep ops found void (step 1 or 2) in voided across restarts"),
+    ("membership-ignore-expiry", "admits joins after the invite's expiry"),
+    ("membership-expiry-exclusive", "voids a join stamped in the invite's expiry millisecond"),
+    ("membership-ignore-max-uses", "admits joins beyond the invite's max uses"),
+    ("membership-revocation-ignores-seen", "voids every join through a revoked invite, even one in seen"),
+    ("membership-revocation-not-retroactive", "keeps joins through an invite applied before its revocation"),
+    ("membership-removal-spares-successors", "keeps the successors of a removed device that the removal does not list in keep"),
+    ("membership-successor-inherits-role-now", "gives a successor its predecessor's current role, not the role after the cut-off"),
+    ("membership-successor-does-not-retire", "does not retire the predecessor after the successor's cut-off"),
+    # Membership: epochs (section 7) and admission (section 6)
+    ("membership-no-taint", "never taints an epoch sealed to a removed device or a revoked or expired invite"),
+    ("membership-key-reuse-untainted", "does not taint an epoch whose key id repeats an earlier one"),
+    ("membership-current-epoch-last", "takes the last epoch as current, tainted or not"),
+    ("membership-readers-write", "applies data bundles of readers"),
+    ("membership-unknown-authors-refused", "refuses data bundles of unknown or pending authors instead of holding them"),
 ]
 
 
@@ -221,7 +265,7 @@ FIRST_FILE = [
     ("member-", "bundles.jsonl"), ("chain-", "bundles.jsonl"), ("certificate-", "bundles.jsonl"),
     ("context-", "bundles.jsonl"), ("aead-", "bundles.jsonl"), ("content-key-", "bundles.jsonl"),
     ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
-    ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"),
+    ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
 ]
 
 

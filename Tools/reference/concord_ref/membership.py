@@ -38,6 +38,8 @@ def _name(r):
 
 def _role(r):
     b = r.byte()
+    if b not in ROLES and dev.on("membership-unknown-role-is-reader"):
+        return "reader"
     if b not in ROLES:
         _fail(r, f"role byte {b}")
     return ROLES[b]
@@ -66,7 +68,7 @@ def _keys(r, what):
 
 def _recipients(r):
     n = r.count(32 + SEALED, "recipients")
-    if not 1 <= n <= MAX_RECIPIENTS:
+    if not 1 <= n <= MAX_RECIPIENTS and not (n == 0 and dev.on("membership-recipients-zero-accepted")):
         _fail(r, f"{n} recipients")
     out = [(r.take(32), r.take(SEALED)) for _ in range(n)]
     if not _increasing([k for k, _ in out]):
@@ -90,6 +92,8 @@ def decode(payload, encrypted):
     r = Reader(payload, "malformedBundle")
     version = r.byte()
     if version != 1:
+        if dev.on("membership-version-unsupported"):
+            raise Reject("unsupportedVersion", f"control payload format {version}")
         _fail(r, f"control payload format {version}")
     kind_byte = r.byte()
     if kind_byte not in KINDS:
@@ -102,10 +106,12 @@ def decode(payload, encrypted):
         if flags & ~1:
             _fail(r, f"reserved genesis flags {flags}")
         op["encrypted"] = flags == 1
+        if op["encrypted"] != encrypted and dev.on("membership-genesis-mismatch-malformed"):
+            _fail(r, "the genesis flag differs from the space")
         if op["encrypted"] != encrypted:
             raise Reject("encryptionMismatch", "the genesis flag differs from the space")
         op["signature"] = r.take(64)
-        op["epoch"] = _epoch(r) if encrypted else None
+        op["epoch"] = _epoch(r) if encrypted or (dev.on("membership-epoch-optional") and r.remaining) else None
         if op["epoch"] and op["epoch"]["history"]:
             _fail(r, "a genesis history blob")
     elif kind == "invite":
@@ -125,12 +131,12 @@ def decode(payload, encrypted):
         op["target"] = r.take(32)
         op["cutoff"] = _position(r, "cut-off")
         op["keep"] = _keys(r, "keep")
-        op["epoch"] = _epoch(r) if encrypted else None
+        op["epoch"] = _epoch(r) if encrypted or (dev.on("membership-epoch-optional") and r.remaining) else None
     elif kind == "revoke-invite":
         op["id"] = r.take(32)
         op["seen"] = _keys(r, "seen")
     elif kind == "rotate":
-        if not encrypted:
+        if not encrypted and not dev.on("membership-rotate-in-plain-space-decodes"):
             _fail(r, "a rotate in an unencrypted space")
         op["epoch"] = _epoch(r)
     elif kind == "grant":
@@ -164,6 +170,8 @@ def _statement(context, *parts):
 def signature_verifies(op, author, t, space_id):
     kind = op["kind"]
     if kind == "genesis":
+        if dev.on("membership-genesis-signature-unchecked"):
+            return True
         flags = bytes([1 if op["encrypted"] else 0])
         message = _statement("concord-genesis-v1", space_id, author, op["name"], flags, t)
         return verifies(space_id, message, op["signature"])
@@ -173,6 +181,8 @@ def signature_verifies(op, author, t, space_id):
         message = _statement("concord-join-v1", space_id, author, op["id"], op["name"])
         return verifies(op["id"], message, op["signature"])
     if kind == "successor":
+        if dev.on("membership-successor-signature-unchecked"):
+            return True
         message = _statement("concord-successor-v1", space_id, op["predecessor"], author, op["cutoff"], op["name"])
         return verifies(op["predecessor"], message, op["signature"])
     return True
@@ -200,8 +210,9 @@ class Member:
 
     def assigned(self, k, ignore=None):
         """The role of the last assignment (processing order) with boundary < k."""
-        for b, role, ref in reversed(self.assignments):
-            if ref != ignore and b < k:
+        order = self.assignments if dev.on("membership-first-assignment-wins") else reversed(self.assignments)
+        for b, role, ref in order:
+            if ref != ignore and (b < k or (b == k and dev.on("membership-boundary-inclusive"))):
                 return role
         return None
 
@@ -231,6 +242,8 @@ class Invite:
         return all(device in seen for seen in self.revocations)
 
     def in_time(self, t):
+        if dev.on("membership-expiry-exclusive"):
+            return (t >> 16) < self.expires
         return dev.on("membership-ignore-expiry") or (t >> 16) <= self.expires
 
     def uses_left(self):
@@ -256,6 +269,7 @@ class _Pass:
         self.members, self.invites, self.epochs = {}, {}, []
         self.genesis = None
         self.pass_void = set()
+        self.forgotten = set()  # ops found void without being recorded in voided (a deviation)
         self.applied_by_author, self.joins_by_invite, self.successors_of = {}, {}, {}
         self.processed_invites, self.waiting = set(), {}
 
@@ -283,6 +297,9 @@ class _Pass:
             return None
         e = self.entries[i]
         if not self.sound[i] or not self.may_act(e) or not self.rule(e):
+            if dev.on("membership-void-forgotten-on-restart"):
+                self.forgotten.add(i)
+                return None
             self.pass_void.add(i)
             return None
         affected = self.apply(e, i)
@@ -319,6 +336,8 @@ class _Pass:
         if m.assigned(e.k) != "admin" and not dev.on("membership-mutual-any-role"):
             return False
         cuts = [(c, ref) for c, ref, _ in m.removals if c < e.k]
+        if dev.on("membership-mutual-ignores-position"):
+            return bool(cuts) and all(self.entries[ref].author == op["target"] for _, ref in cuts)
         return bool(cuts) and all(self.entries[ref].author == op["target"] and op["cutoff"] < self.entries[ref].k
                                   for _, ref in cuts)
 
@@ -346,7 +365,7 @@ class _Pass:
             p = self.members.get(op["predecessor"])
             if a in self.members or p is None:
                 return False
-            if any(a not in keep for _, _, keep in p.removals):
+            if any(a not in keep for _, _, keep in p.removals) and not dev.on("membership-removal-spares-successors"):
                 return False
             return len(p.successors) < MAX_SUCCESSORS and p.role_prime(op["cutoff"] + 1) in RANK
         if not self.is_admin(e) and not dev.on("membership-admin-unchecked"):
@@ -379,6 +398,8 @@ class _Pass:
             return inv is None or not inv.admits(e.author)
         if op["kind"] == "successor":
             p = self.members.get(op["predecessor"])
+            if dev.on("membership-removal-spares-successors"):
+                return False
             return p is not None and any(e.author not in keep for _, _, keep in p.removals)
         return False
 
@@ -407,13 +428,15 @@ class _Pass:
         if kind == "remove":
             t = self.members[op["target"]]
             t.removals.append((op["cutoff"], i, op["keep"]))
-            if t.cut is None or op["cutoff"] < t.cut[0]:
+            if t.cut is None or op["cutoff"] < t.cut[0] or dev.on("membership-last-cut-wins"):
                 t.cut = (op["cutoff"], i)
             if op["epoch"]:
                 self.start_epoch(op["epoch"], e, kind)
             return self.applied_by_author.get(op["target"], []) + self.successors_of.get(op["target"], [])
         if kind == "revoke-invite":
             self.invites[op["id"]].revocations.append(op["seen"])
+            if dev.on("membership-revocation-not-retroactive"):
+                return []
             return list(self.joins_by_invite.get(op["id"], []))
         if kind == "rotate":
             self.start_epoch(op["epoch"], e, kind)
@@ -427,9 +450,10 @@ class _Pass:
             return []
         # successor
         p = self.members[op["predecessor"]]
-        role = p.role_prime(op["cutoff"] + 1)
+        role = p.assignments[-1][1] if dev.on("membership-successor-inherits-role-now") else p.role_prime(op["cutoff"] + 1)
         self.members[a] = Member(a, op["name"], role, i)
-        p.retired = op["cutoff"] if p.retired is None else min(p.retired, op["cutoff"])
+        if not dev.on("membership-successor-does-not-retire"):
+            p.retired = op["cutoff"] if p.retired is None else min(p.retired, op["cutoff"])
         p.successors.append(a)
         self.successors_of.setdefault(op["predecessor"], []).append(i)
         return list(self.applied_by_author.get(op["predecessor"], []))
@@ -447,7 +471,7 @@ class _Pass:
 
     def start_epoch(self, epoch, e, kind):
         keys = [key for key, _ in epoch["recipients"]]
-        reused = any(ep["key_id"] == epoch["key_id"] for ep in self.epochs)
+        reused = any(ep["key_id"] == epoch["key_id"] for ep in self.epochs) and not dev.on("membership-key-reuse-untainted")
         tainted = reused or any(not self.safe(key, e.t) for key in keys)
         self.epochs.append({"key_id": epoch["key_id"], "kind": kind, "recipients": keys, "tainted": tainted})
 
@@ -457,14 +481,14 @@ class State:
 
     def __init__(self, p, entries, voided):
         self.members, self.invites, self.epochs = p.members, p.invites, p.epochs
-        self.void = [entries[i] for i in sorted(voided | p.pass_void)]
+        self.void = [entries[i] for i in sorted(voided | p.pass_void | p.forgotten)]
         self.pending = [entries[i] for i in sorted(j for js in p.waiting.values() for j in js)]
         self.introduced = {e.author for e in entries if e.k == 1 and e.op is not None and e.op["kind"] in ADMISSION_KINDS}
         self.entries = entries
 
     @property
     def current_epoch(self):
-        untainted = [ep for ep in self.epochs if not ep["tainted"]]
+        untainted = [ep for ep in self.epochs if not ep["tainted"] or dev.on("membership-current-epoch-last")]
         return untainted[-1] if untainted else None
 
     def admission(self, author, k, control):
@@ -475,6 +499,8 @@ class State:
             if control:
                 return "applied"
             pending = {e.author for e in self.pending}
+            if dev.on("membership-unknown-authors-refused"):
+                return "notAWriter"
             return "notAWriter" if author in self.introduced and author not in pending else "held"
         standing = m.standing(k)
         if standing in ("removed", "retired"):
