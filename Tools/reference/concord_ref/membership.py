@@ -27,11 +27,15 @@ def _name(r):
     try:
         data = r.string()
     except Reject as error:  # invalid UTF-8 is a bad name: malformedBundle (section 3)
+        if dev.on("membership-name-utf8-malformed-encoding"):
+            raise
         raise Reject("malformedBundle", f"membership op: {error.message}")
-    if not 1 <= len(data) <= MAX_NAME and not dev.on("membership-name-any-length"):
-        _fail(r, f"a name of {len(data)} bytes")
     text = data.decode("utf-8")
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in text) and not dev.on("membership-name-controls-allowed"):
+    size = len(text) if dev.on("membership-name-length-in-characters") else len(data)
+    if not 1 <= size <= MAX_NAME and not dev.on("membership-name-any-length"):
+        _fail(r, f"a name of {len(data)} bytes")
+    top = 0x7F if dev.on("membership-name-c1-allowed") else 0x9F
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= top for c in text) and not dev.on("membership-name-controls-allowed"):
         _fail(r, "a name holding a control character")
     return text
 
@@ -333,7 +337,7 @@ class _Pass:
             return False
         if m.retired is not None and e.k > m.retired:
             return False
-        if m.assigned(e.k) != "admin" and not dev.on("membership-mutual-any-role"):
+        if m.assigned(e.k) != "admin":
             return False
         cuts = [(c, ref) for c, ref, _ in m.removals if c < e.k]
         if dev.on("membership-mutual-ignores-position"):
