@@ -49,11 +49,12 @@ class History:
     def statement(self, context, *parts):
         return membership._statement(context, *parts)
 
-    def genesis(self, author, ms, signer=None, name="creator", epoch_key_id=None):
+    def genesis(self, author, ms, signer=None, name="creator", epoch_key_id=None, sealed_to=None):
         t = ms << 16
         flags = bytes([1 if self.encrypted else 0])
         sig = (signer or self.space).sign(self.statement("concord-genesis-v1", self.space_id, pk(author), name, flags, t)).signature
-        epoch = {"key_id": epoch_key_id, "recipients": [(pk(author), bytes(80))], "history": b""} if self.encrypted else None
+        to = sorted(pk(k) for k in (sealed_to or [author]))
+        epoch = {"key_id": epoch_key_id, "recipients": [(r, bytes(80)) for r in to], "history": b""} if self.encrypted else None
         return self.add(author, {"kind": "genesis", "name": name, "encrypted": self.encrypted, "signature": sig, "epoch": epoch}, ms)
 
     def invite(self, admin, invite_key, role, ms, max_uses=0):
@@ -63,8 +64,14 @@ class History:
         sig = invite_key.sign(self.statement("concord-join-v1", self.space_id, pk(device), pk(invite_key), name)).signature
         return self.add(device, {"kind": "join", "id": pk(invite_key), "name": name, "signature": sig}, ms, k)
 
-    def remove(self, admin, target, cutoff, ms):
-        return self.add(admin, {"kind": "remove", "target": pk(target), "cutoff": cutoff, "keep": [], "epoch": None}, ms)
+    def remove(self, admin, target, cutoff, ms, epoch=None):
+        return self.add(admin, {"kind": "remove", "target": pk(target), "cutoff": cutoff, "keep": [], "epoch": epoch}, ms)
+
+    def revoke(self, admin, invite_key, seen, ms):
+        return self.add(admin, {"kind": "revoke-invite", "id": pk(invite_key), "seen": sorted(pk(d) for d in seen)}, ms)
+
+    def grant(self, admin, key_id, recipients, ms):
+        return self.add(admin, {"kind": "grant", "key_id": key_id, "recipients": [(pk(r), bytes(80)) for r in sorted(recipients, key=pk)]}, ms)
 
     def set_role(self, admin, target, role, boundary, ms):
         return self.add(admin, {"kind": "set-role", "target": pk(target), "role": role, "boundary": boundary}, ms)
@@ -191,7 +198,75 @@ def gap_name_bytes():
     return DecodeCase(encode(op)), lambda result: result == "malformedBundle"
 
 
+def gap_genesis_history():
+    """An encrypted genesis whose epoch carries a history blob (88 bytes): malformedBundle
+    (5.1 "Genesis": its history blob is empty; the Swift decoder rejects it)."""
+    op = {"kind": "genesis", "name": "creator", "encrypted": True, "signature": bytes(64),
+          "epoch": {"key_id": bytes(16), "recipients": [(pk(G), bytes(80))], "history": bytes(88)}}
+    return DecodeCase(encode(op), encrypted=True), lambda result: result == "malformedBundle"
+
+
+def gap_genesis_recipients():
+    """An encrypted genesis sealed to its author and another device: void (5.1 "Genesis")."""
+    h = History(encrypted=True)
+    g = h.genesis(G, MS, epoch_key_id=bytes([1] * 16), sealed_to=[G, W])
+    return h, lambda s: g in s.void and not s.members and not s.epochs
+
+
+def gap_own_assignment():
+    """5.1 "Retroactivity": admin X demotes itself to writer from boundary 1 at its position
+    2; a later demotion of X by G re-checks X's ops, ignoring the assignment X's op made
+    itself: X's set-role stays applied."""
+    h = History()
+    h.genesis(G, MS)
+    h.invite(G, I1, "admin", MS + 1)
+    h.join(A, I1, MS + 2)
+    own = h.set_role(A, A, "writer", 1, MS + 3)
+    h.set_role(G, A, "reader", 10, MS + 4)
+    return h, lambda s: own not in s.void and [r for _, r, _ in s.members[pk(A)].assignments] == ["admin", "writer", "reader"]
+
+
+def gap_revoked_twice():
+    """5.1 "Revoked twice": W's join is in the seen list of the first revocation, not of
+    the second: void."""
+    h = History()
+    h.genesis(G, MS)
+    h.invite(G, I1, "writer", MS + 1)
+    j = h.join(W, I1, MS + 2)
+    h.revoke(G, I1, [W], MS + 3)
+    h.revoke(G, I1, [], MS + 4)
+    return h, lambda s: j in s.void and pk(W) not in s.members
+
+
+def gap_sixteen_successors():
+    """Seventeen successors of one writer: the first 16 in order apply, the 17th is void."""
+    h = History()
+    h.genesis(G, MS)
+    h.invite(G, I1, "writer", MS + 1)
+    h.join(P, I1, MS + 2)
+    made = [h.successor(key(100 + n), P, 1, MS + 3 + n) for n in range(17)]
+    return h, lambda s: made[16] in s.void and not any(m in s.void for m in made[:16])
+
+
+def gap_grant_taint():
+    """Encrypted: W is removed (the removal's epoch K2 sealed to G only), then G grants K2
+    to W: K2 is tainted (5.1 "Taint": a grant sealing to a removed device)."""
+    h = History(encrypted=True)
+    h.genesis(G, MS, epoch_key_id=bytes([1] * 16))
+    h.invite(G, I1, "writer", MS + 1)
+    h.join(W, I1, MS + 2)
+    h.remove(G, W, 1, MS + 3, epoch={"key_id": bytes([2] * 16), "recipients": [(pk(G), bytes(80))], "history": b""})
+    h.grant(G, bytes([2] * 16), [W], MS + 4)
+    return h, lambda s: [e["tainted"] for e in s.epochs] == [False, True] and s.current_epoch is s.epochs[0]
+
+
 GAPS = [
+    ("membership-genesis-history-accepted", gap_genesis_history),
+    ("membership-genesis-recipients-unchecked", gap_genesis_recipients),
+    ("membership-recheck-counts-own-assignment", gap_own_assignment),
+    ("membership-revocations-any-seen", gap_revoked_twice),
+    ("membership-successors-unlimited", gap_sixteen_successors),
+    ("membership-grant-never-taints", gap_grant_taint),
     ("membership-name-length-in-characters", gap_name_bytes),
     ("membership-genesis-signature-unchecked", gap_genesis_signature),
     ("membership-position-rules-unchecked", gap_positions),
@@ -204,7 +279,11 @@ GAPS = [
 
 
 def main():
+    from mutants import KNOWN_GAPS
     bad = 0
+    if sorted(KNOWN_GAPS) != sorted(name for name, _ in GAPS):
+        print(f"mutants.py KNOWN_GAPS and the histories here name different deviations", file=sys.stderr)
+        bad += 1
     for name, build in GAPS:
         dev.ACTIVE = frozenset()
         h, expected = build()

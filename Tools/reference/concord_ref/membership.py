@@ -116,7 +116,7 @@ def decode(payload, encrypted):
             raise Reject("encryptionMismatch", "the genesis flag differs from the space")
         op["signature"] = r.take(64)
         op["epoch"] = _epoch(r) if encrypted or (dev.on("membership-epoch-optional") and r.remaining) else None
-        if op["epoch"] and op["epoch"]["history"]:
+        if op["epoch"] and op["epoch"]["history"] and not dev.on("membership-genesis-history-accepted"):
             _fail(r, "a genesis history blob")
     elif kind == "invite":
         op["id"] = r.take(32)
@@ -243,6 +243,8 @@ class Invite:
     def admits(self, device):
         if dev.on("membership-revocation-ignores-seen"):
             return not self.revocations
+        if dev.on("membership-revocations-any-seen") and self.revocations:
+            return any(device in seen for seen in self.revocations)
         return all(device in seen for seen in self.revocations)
 
     def in_time(self, t):
@@ -288,7 +290,8 @@ class _Pass:
             restart = self.process(i)
             if restart is not None:
                 return restart
-            if op is not None and op["kind"] == "invite" and op["id"] not in self.processed_invites:
+            if op is not None and op["kind"] == "invite" and op["id"] not in self.processed_invites \
+                    and (op["id"] in self.invites or not dev.on("membership-only-applied-invites-release")):
                 self.processed_invites.add(op["id"])
                 for j in self.waiting.pop(op["id"], []):
                     restart = self.process(j)
@@ -361,7 +364,8 @@ class _Pass:
         if kind == "genesis":
             epoch = op["epoch"]
             return self.genesis is None and op["encrypted"] == self.encrypted \
-                and (epoch is None or [key for key, _ in epoch["recipients"]] == [a])
+                and (epoch is None or [key for key, _ in epoch["recipients"]] == [a]
+                     or dev.on("membership-genesis-recipients-unchecked"))
         if kind == "join":
             inv = self.invites.get(op["id"])
             return a not in self.members and inv is not None and inv.admits(a) and inv.in_time(e.t) and inv.uses_left()
@@ -371,7 +375,7 @@ class _Pass:
                 return False
             if any(a not in keep for _, _, keep in p.removals) and not dev.on("membership-removal-spares-successors"):
                 return False
-            return len(p.successors) < MAX_SUCCESSORS and p.role_prime(op["cutoff"] + 1) in RANK
+            return (len(p.successors) < MAX_SUCCESSORS or dev.on("membership-successors-unlimited")) and p.role_prime(op["cutoff"] + 1) in RANK
         if not self.is_admin(e) and not dev.on("membership-admin-unchecked"):
             return False
         if kind == "invite":
@@ -395,7 +399,8 @@ class _Pass:
         op = e.op
         if op["kind"] not in ADMISSION_KINDS:
             m = self.members.get(e.author)
-            if m is None or m.assigned(e.k, ignore=index) != "admin":
+            own = None if dev.on("membership-recheck-counts-own-assignment") else index
+            if m is None or m.assigned(e.k, ignore=own) != "admin":
                 return True
         if op["kind"] == "join":
             inv = self.invites.get(op["id"])
@@ -449,7 +454,7 @@ class _Pass:
             ep = next(ep for ep in self.epochs if ep["key_id"] == op["key_id"])
             added = [key for key, _ in op["recipients"]]
             ep["recipients"] = sorted(set(ep["recipients"]) | set(added))
-            if any(not self.safe(key, e.t) for key in added):
+            if any(not self.safe(key, e.t) for key in added) and not dev.on("membership-grant-never-taints"):
                 ep["tainted"] = True
             return []
         # successor
@@ -505,9 +510,13 @@ class State:
             pending = {e.author for e in self.pending}
             if dev.on("membership-unknown-authors-refused"):
                 return "notAWriter"
+            if dev.on("membership-void-admission-held"):
+                return "held"
             return "notAWriter" if author in self.introduced and author not in pending else "held"
         standing = m.standing(k)
         if standing in ("removed", "retired"):
+            if control and standing == "retired" and dev.on("membership-retired-control-applied"):
+                return "applied"
             return "storedAsEvidence" if control else standing
         if control or standing in ("admin", "writer"):
             return "applied"
