@@ -260,7 +260,43 @@ def gap_grant_taint():
     return h, lambda s: [e["tainted"] for e in s.epochs] == [False, True] and s.current_epoch is s.epochs[0]
 
 
+def gap_genesis_reserved_flags():
+    """A genesis with flags 02 (a reserved bit) in an unencrypted space: malformedBundle."""
+    op = {"kind": "genesis", "name": "creator", "encrypted": False, "signature": bytes(64), "epoch": None}
+    payload = bytearray(encode(op))
+    payload[3 + len("creator")] = 0x02
+    return DecodeCase(bytes(payload)), lambda result: result == "malformedBundle"
+
+
+def gap_grant_in_plain_space():
+    """A grant read in an unencrypted space decodes (5.1 "Decoder"; it is void in the
+    evaluation)."""
+    op = {"kind": "grant", "key_id": bytes(16), "recipients": [(pk(W), bytes(80))]}
+    return DecodeCase(encode(op)), lambda result: isinstance(result, dict) and result["kind"] == "grant"
+
+
+def gap_ties():
+    """Two set-roles of W by G forked at the same (t, G, k = 3): the one with the greater
+    bundle id is processed last and wins (5.1 "Total order"); they arrive in the other
+    order."""
+    h = History()
+    h.genesis(G, MS)
+    h.invite(G, I1, "writer", MS + 1)
+    h.join(W, I1, MS + 2)
+    a = h.set_role(G, W, "reader", 1, MS + 3)
+    h.next_seq[pk(G)] = 3
+    b = h.set_role(G, W, "admin", 1, MS + 3)
+    last = max(a, b, key=lambda r: r.bundle_id)
+    h.records.remove(last)
+    h.records.insert(0, last)  # arrives first
+    role = "reader" if last is a else "admin"
+    return h, lambda s: s.members[pk(W)].assignments[-1][1] == role
+
+
 GAPS = [
+    ("membership-genesis-reserved-flags-accepted", gap_genesis_reserved_flags),
+    ("membership-grant-in-plain-space-rejected", gap_grant_in_plain_space),
+    ("membership-ties-by-arrival", gap_ties),
     ("membership-genesis-history-accepted", gap_genesis_history),
     ("membership-genesis-recipients-unchecked", gap_genesis_recipients),
     ("membership-recheck-counts-own-assignment", gap_own_assignment),

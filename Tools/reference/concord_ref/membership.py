@@ -107,9 +107,9 @@ def decode(payload, encrypted):
     if kind == "genesis":
         op["name"] = _name(r)
         flags = r.byte()
-        if flags & ~1:
+        if flags & ~1 and not dev.on("membership-genesis-reserved-flags-accepted"):
             _fail(r, f"reserved genesis flags {flags}")
-        op["encrypted"] = flags == 1
+        op["encrypted"] = (flags & 1) == 1
         if op["encrypted"] != encrypted and dev.on("membership-genesis-mismatch-malformed"):
             _fail(r, "the genesis flag differs from the space")
         if op["encrypted"] != encrypted:
@@ -144,6 +144,8 @@ def decode(payload, encrypted):
             _fail(r, "a rotate in an unencrypted space")
         op["epoch"] = _epoch(r)
     elif kind == "grant":
+        if not encrypted and dev.on("membership-grant-in-plain-space-rejected"):
+            _fail(r, "a grant in an unencrypted space")
         op["key_id"] = r.take(16)
         op["recipients"] = _recipients(r)
     else:
@@ -257,6 +259,11 @@ class Invite:
 
 
 def _order(records):
+    if dev.on("membership-duplicates-count"):
+        return sorted(records, key=Record.key)
+    if dev.on("membership-ties-by-arrival"):
+        unique = {r.key(): r for r in records}
+        return sorted(unique.values(), key=lambda r: (r.t, r.author, r.k))
     unique = {r.key(): r for r in records}
     if dev.on("membership-arrival-order"):
         seen, out = set(), []
