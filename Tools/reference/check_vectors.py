@@ -22,7 +22,10 @@ def main():
     failures, checked = vectors.run()
     for file, name, message, *_ in failures:
         print(f"FAIL {file} {name}: {message}", file=sys.stderr)
-    print(f"reference implementation: {checked - len(failures)} of {checked} vectors agree")
+    cases = vectors.load("membership.jsonl")
+    decode = sum(case["type"] == "decode" for case in cases)
+    print(f"reference implementation: {checked - len(failures)} of {checked} vectors agree "
+          f"(membership: {decode} decode cases, {len(cases) - decode} histories)")
     return 1 if failures else 0
 
 

@@ -8,7 +8,7 @@ import json
 import pathlib
 import random
 
-from . import batch, bundle as bundles, bundle_file, coalesce, crdt, crypto, hlc, invite, values
+from . import batch, bundle as bundles, bundle_file, coalesce, crdt, crypto, hlc, invite, membership, values
 from .importer import Importer, Space
 from .codec import Reader, Reject, Writer
 
@@ -235,6 +235,55 @@ def check_invite(case, earlier):
     require(token["bytes"].hex() == case["token_hex"], "token bytes")
 
 
+# membership.jsonl
+
+def check_membership(case, earlier):
+    if case["type"] == "decode":
+        return check_membership_decode(case)
+    encrypted = case["encrypted"]
+    records = [membership.Record(bytes.fromhex(o["author"]), o["position"], int(o["stamp"]), bytes.fromhex(o["bundle_id"]),
+                                 bytes.fromhex(o["payload_hex"])) for o in case["ops"]]
+    state = membership.evaluate(records, bytes.fromhex(case["space_id_hex"]), encrypted)
+    expected = case["state"]
+    members = []
+    for device in sorted(state.members):
+        m = state.members[device]
+        o = {"device": device.hex(), "name": m.name, "role": m.assignments[-1][1],
+             "status": "removed" if m.cut else "retired" if m.retired is not None else "active"}
+        if m.cut:
+            by = state.entries[m.cut[1]]
+            o.update(cutoff=m.cut[0], removed_by=by.author.hex(), removed_at=str(by.t))
+        if m.retired is not None:
+            o["retired_after"] = m.retired
+        members.append(o)
+    require(members == expected["members"], f"members {members}")
+    invites = [{"id": i.hex(), "role": v.role, "expires": str(v.expires), "max_uses": v.max_uses, "uses": v.uses,
+                "revoked": bool(v.revocations)} for i, v in sorted(state.invites.items())]
+    require(invites == expected["invites"], f"invites {invites}")
+    epochs = [{"key_id": e["key_id"].hex(), "kind": e["kind"], "recipients": [r.hex() for r in e["recipients"]],
+               "tainted": e["tainted"]} for e in state.epochs]
+    require(epochs == expected["epochs"], f"epochs {epochs}")
+    current = state.current_epoch
+    require((current["key_id"].hex() if current else "") == expected["current_epoch"], "current epoch")
+    require([e.bundle_id.hex() for e in state.void] == expected["void"], f"void {[e.bundle_id.hex() for e in state.void]}")
+    require([e.bundle_id.hex() for e in state.pending] == expected["pending"], "pending")
+    for check in case["admissions"]:
+        got = state.admission(bytes.fromhex(check["author"]), check["sequence"], check.get("control", False))
+        require(got == check["expected"], f"admission of {check['author'][:8]} at {check['sequence']}: {got}, expected {check['expected']}")
+    # Section 5: the arrival order does not matter (reversed, with duplicates).
+    again = membership.evaluate(records[::-1] + records[:3], bytes.fromhex(case["space_id_hex"]), encrypted)
+    require([e.bundle_id for e in again.void] == [e.bundle_id for e in state.void], "another arrival order gives another void set")
+
+
+def check_membership_decode(case):
+    payload = bytes.fromhex(case["payload_hex"])
+    if case["expected"] != "valid":
+        return expect_reject(case, lambda: membership.decode(payload, case["encrypted"]))
+    op = membership.decode(payload, case["encrypted"])
+    require(op["kind"] == case["kind"], f"kind {op['kind']}")
+    require(membership.encode(op) == payload, "re-encoding differs")
+
+
 FILES = [
     ("values.jsonl", check_value),
     ("operations.jsonl", check_batch),
@@ -243,6 +292,7 @@ FILES = [
     ("bundle_files.jsonl", check_bundle_file),
     ("invites.jsonl", check_invite),
     ("bundles.jsonl", check_bundle),
+    ("membership.jsonl", check_membership),
 ]
 
 _loaded = {}

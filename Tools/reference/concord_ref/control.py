@@ -1,0 +1,216 @@
+"""The control payload of Specs/membership.md section 3 (format 1): `decode` with every
+decoder check (and the decisions of section 5.1 "Decoder"), and `encode`, its inverse."""
+
+from . import dev
+from .codec import Reader, Reject, Writer
+
+ROLES = {1: "admin", 2: "writer", 3: "reader"}
+KINDS = {1: "genesis", 2: "invite", 3: "join", 4: "set-role", 5: "remove", 6: "revoke-invite",
+         7: "rotate", 8: "grant", 9: "successor"}
+MAX_NAME = 64
+MAX_RECIPIENTS = 65536
+SEALED = 80
+
+
+# Section 3: the control payload
+
+def _fail(r, message):
+    raise Reject("malformedBundle", f"membership op: {message} at offset {r.offset}")
+
+
+def _name(r):
+    try:
+        data = r.string()
+    except Reject as error:  # invalid UTF-8 is a bad name: malformedBundle (section 3)
+        if dev.on("membership-name-utf8-malformed-encoding"):
+            raise
+        raise Reject("malformedBundle", f"membership op: {error.message}")
+    text = data.decode("utf-8")
+    size = len(text) if dev.on("membership-name-length-in-characters") else len(data)
+    if not 1 <= size <= MAX_NAME and not dev.on("membership-name-any-length"):
+        _fail(r, f"a name of {len(data)} bytes")
+    top = 0x7F if dev.on("membership-name-c1-allowed") else 0x9F
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= top for c in text) and not dev.on("membership-name-controls-allowed"):
+        _fail(r, "a name holding a control character")
+    return text
+
+
+def _role(r):
+    b = r.byte()
+    if b not in ROLES and dev.on("membership-unknown-role-is-reader"):
+        return "reader"
+    if b not in ROLES:
+        _fail(r, f"role byte {b}")
+    return ROLES[b]
+
+
+def _position(r, what):
+    v = r.varint()
+    if v == 0 and not dev.on("membership-position-zero-accepted"):
+        _fail(r, f"a {what} of 0")
+    return v
+
+
+def _increasing(keys):
+    if dev.on("membership-lists-unsorted"):
+        return True
+    return all(a < b for a, b in zip(keys, keys[1:]))
+
+
+def _keys(r, what):
+    n = r.count(32, what)
+    keys = [r.take(32) for _ in range(n)]
+    if not _increasing(keys):
+        _fail(r, f"the {what} list is not strictly increasing")
+    return keys
+
+
+def _recipients(r):
+    n = r.count(32 + SEALED, "recipients")
+    if not 1 <= n <= MAX_RECIPIENTS and not (n == 0 and dev.on("membership-recipients-zero-accepted")):
+        _fail(r, f"{n} recipients")
+    out = [(r.take(32), r.take(SEALED)) for _ in range(n)]
+    if not _increasing([k for k, _ in out]):
+        _fail(r, "recipients not strictly increasing")
+    return out
+
+
+def _epoch(r):
+    key_id = r.take(16)
+    recipients = _recipients(r)
+    history = r.blob()
+    if history and not (len(history) >= 24 + 16 + 48 and (len(history) - 40) % 48 == 0) \
+            and not dev.on("membership-history-any-length"):
+        _fail(r, f"a history blob of {len(history)} bytes")
+    return {"key_id": key_id, "recipients": recipients, "history": history}
+
+
+def decode(payload, encrypted):
+    """The op of a control payload as a dict with "kind" and its fields; Reject
+    (malformedBundle, or encryptionMismatch for a genesis of the other kind of space)."""
+    r = Reader(payload, "malformedBundle")
+    version = r.byte()
+    if version != 1:
+        if dev.on("membership-version-unsupported"):
+            raise Reject("unsupportedVersion", f"control payload format {version}")
+        _fail(r, f"control payload format {version}")
+    kind_byte = r.byte()
+    if kind_byte not in KINDS:
+        _fail(r, f"kind {kind_byte}")
+    kind = KINDS[kind_byte]
+    op = {"kind": kind}
+    if kind == "genesis":
+        op["name"] = _name(r)
+        flags = r.byte()
+        if flags & ~1 and not dev.on("membership-genesis-reserved-flags-accepted"):
+            _fail(r, f"reserved genesis flags {flags}")
+        op["encrypted"] = (flags & 1) == 1
+        if op["encrypted"] != encrypted and dev.on("membership-genesis-mismatch-malformed"):
+            _fail(r, "the genesis flag differs from the space")
+        if op["encrypted"] != encrypted:
+            raise Reject("encryptionMismatch", "the genesis flag differs from the space")
+        op["signature"] = r.take(64)
+        op["epoch"] = _epoch(r) if encrypted or (dev.on("membership-epoch-optional") and r.remaining) else None
+        if op["epoch"] and op["epoch"]["history"] and not dev.on("membership-genesis-history-accepted"):
+            _fail(r, "a genesis history blob")
+    elif kind == "invite":
+        op["id"] = r.take(32)
+        op["role"] = _role(r)
+        op["expires"] = r.fixed64()
+        op["max_uses"] = r.varint()
+    elif kind == "join":
+        op["id"] = r.take(32)
+        op["name"] = _name(r)
+        op["signature"] = r.take(64)
+    elif kind == "set-role":
+        op["target"] = r.take(32)
+        op["role"] = _role(r)
+        op["boundary"] = _position(r, "boundary")
+    elif kind == "remove":
+        op["target"] = r.take(32)
+        op["cutoff"] = _position(r, "cut-off")
+        op["keep"] = _keys(r, "keep")
+        op["epoch"] = _epoch(r) if encrypted or (dev.on("membership-epoch-optional") and r.remaining) else None
+    elif kind == "revoke-invite":
+        op["id"] = r.take(32)
+        op["seen"] = _keys(r, "seen")
+    elif kind == "rotate":
+        if not encrypted and not dev.on("membership-rotate-in-plain-space-decodes"):
+            _fail(r, "a rotate in an unencrypted space")
+        op["epoch"] = _epoch(r)
+    elif kind == "grant":
+        if not encrypted and dev.on("membership-grant-in-plain-space-rejected"):
+            _fail(r, "a grant in an unencrypted space")
+        op["key_id"] = r.take(16)
+        op["recipients"] = _recipients(r)
+    else:
+        op["predecessor"] = r.take(32)
+        op["cutoff"] = _position(r, "cut-off")
+        op["name"] = _name(r)
+        op["signature"] = r.take(64)
+    if not r.at_end() and not dev.on("membership-accept-trailing-bytes"):
+        _fail(r, f"{r.remaining} trailing bytes")
+    return op
+
+
+def encode(op):
+    """The control payload of `op` (the inverse of `decode`)."""
+    w = Writer()
+    w.u8(1)
+    kind = op["kind"]
+    w.u8(next(b for b, k in KINDS.items() if k == kind))
+    role_byte = {v: b for b, v in ROLES.items()}
+
+    def keys(ks):
+        w.varint(len(ks))
+        for key in ks:
+            w.raw(key)
+
+    def recipients(rs):
+        w.varint(len(rs))
+        for key, sealed in rs:
+            w.raw(key + sealed)
+
+    def epoch(ep):
+        if ep is not None:
+            w.raw(ep["key_id"])
+            recipients(ep["recipients"])
+            w.blob(ep["history"])
+
+    if kind == "genesis":
+        w.blob(op["name"].encode())
+        w.u8(1 if op["encrypted"] else 0)
+        w.raw(op["signature"])
+        epoch(op["epoch"])
+    elif kind == "invite":
+        w.raw(op["id"])
+        w.u8(role_byte[op["role"]])
+        w.fixed64(op["expires"])
+        w.varint(op["max_uses"])
+    elif kind == "join":
+        w.raw(op["id"])
+        w.blob(op["name"].encode())
+        w.raw(op["signature"])
+    elif kind == "set-role":
+        w.raw(op["target"])
+        w.u8(role_byte[op["role"]])
+        w.varint(op["boundary"])
+    elif kind == "remove":
+        w.raw(op["target"])
+        w.varint(op["cutoff"])
+        keys(op["keep"])
+        epoch(op["epoch"])
+    elif kind == "revoke-invite":
+        w.raw(op["id"])
+        keys(op["seen"])
+    elif kind == "rotate":
+        epoch(op["epoch"])
+    elif kind == "grant":
+        w.raw(op["key_id"])
+        recipients(op["recipients"])
+    else:
+        w.raw(op["predecessor"])
+        w.varint(op["cutoff"])
+        w.blob(op["name"].encode())
+        w.raw(op["signature"])
+    return w.bytes()
