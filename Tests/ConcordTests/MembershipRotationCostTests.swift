@@ -32,9 +32,9 @@ import Testing
         }
         #expect(older.count == 10)
         #if DEBUG
-            let mode = "debug"
+        let mode = "debug"
         #else
-            let mode = "release"
+        let mode = "release"
         #endif
         print(
             "rotation to 1,000 recipients (\(mode) build): payload \(payload.count) bytes, sealing \(sealing), decoding \(decoding), one member opening its key and a 10-key history \(opening)"

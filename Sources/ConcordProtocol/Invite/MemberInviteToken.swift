@@ -117,10 +117,16 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
         guard bytes.count > checksumByteCount else { throw mistyped("it is too short") }
         let content = bytes.dropLast(checksumByteCount)
         guard ConstantTime.isEqual(InviteToken.checksum(content), bytes.suffix(checksumByteCount)) else {
-            throw ConcordError(.inviteChecksumMismatch, "the invite token's checksum does not match: the token was mistyped or truncated; copy it again from the person who sent it")
+            throw ConcordError(
+                .inviteChecksumMismatch,
+                "the invite token's checksum does not match: the token was mistyped or truncated; copy it again from the person who sent it"
+            )
         }
         guard bytes[0] == version else {
-            throw ConcordError(.unsupportedVersion, "invite token format \(bytes[0]) is not supported by this version of Concord (it reads format \(version)); update Concord on this device")
+            throw ConcordError(
+                .unsupportedVersion,
+                "invite token format \(bytes[0]) is not supported by this version of Concord (it reads format \(version)); update Concord on this device"
+            )
         }
         guard bytes.count == unencryptedByteCount || bytes.count == encryptedByteCount else {
             throw inconsistent("a token is \(unencryptedByteCount) or \(encryptedByteCount) bytes, this one \(bytes.count)")
@@ -146,7 +152,8 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
                 guard key.id == claimed else { throw inconsistent("its epoch key does not match its key id") }
                 epoch = key
             }
-            return MemberInviteToken(spaceID: spaceID, inviteKey: inviteKey, role: role, expires: expires, inviteStamp: stamp, currentEpoch: epoch)
+            return MemberInviteToken(
+                spaceID: spaceID, inviteKey: inviteKey, role: role, expires: expires, inviteStamp: stamp, currentEpoch: epoch)
         }
     }
 
@@ -155,19 +162,29 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
         let head = text.prefix(prefix.count).lowercased()
         guard head == prefix else {
             if head == InviteToken.prefix {
-                throw ConcordError(.unsupportedVersion, "this \"concord1-\" invite token was made by an older Concord; ask for a new invite")
+                throw ConcordError(
+                    .unsupportedVersion, "this \"concord1-\" invite token was made by an older Concord; ask for a new invite")
             }
             if let other = foreignVersion(of: text) {
-                throw ConcordError(.unsupportedVersion, "this is a \"\(other)\" invite token, from a newer version of Concord; update Concord on this device, then use the token again")
+                throw ConcordError(
+                    .unsupportedVersion,
+                    "this is a \"\(other)\" invite token, from a newer version of Concord; update Concord on this device, then use the token again"
+                )
             }
-            throw ConcordError(.invalidInvite, "an invite token starts with \"\(prefix)\", this text starts with \"\(text.prefix(prefix.count))\"; copy the whole token, including its beginning")
+            throw ConcordError(
+                .invalidInvite,
+                "an invite token starts with \"\(prefix)\", this text starts with \"\(text.prefix(prefix.count))\"; copy the whole token, including its beginning"
+            )
         }
         let bytes: [UInt8]
         do {
             bytes = try Base32.decode(text.dropFirst(prefix.count))
         } catch .invalidCharacter(let index, let character) {
             let shown = character.isWhitespace ? "a space or line break" : "'\(character)'"
-            throw ConcordError(.invalidInvite, "the invite token has \(shown) at position \(prefix.count + index + 1), where only the letters a-z and the digits 2-7 can appear; the token was mistyped (0, 1, 8 and 9 never occur), copy it again")
+            throw ConcordError(
+                .invalidInvite,
+                "the invite token has \(shown) at position \(prefix.count + index + 1), where only the letters a-z and the digits 2-7 can appear; the token was mistyped (0, 1, 8 and 9 never occur), copy it again"
+            )
         } catch {
             throw mistyped("its length does not match any token")
         }
@@ -184,7 +201,9 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
     }
 
     private static func mistyped(_ why: String) -> ConcordError {
-        ConcordError(.invalidInvite, "the invite token cannot be read (\(why)): the token was mistyped or truncated; copy it again from the person who sent it")
+        ConcordError(
+            .invalidInvite,
+            "the invite token cannot be read (\(why)): the token was mistyped or truncated; copy it again from the person who sent it")
     }
 
     private static func inconsistent(_ why: String) -> ConcordError {

@@ -46,7 +46,8 @@ extension EpochField {
         guard epoch.id == keyID else {
             throw ConcordError(
                 .decryptionFailed,
-                "the history of epoch \(keyID.hex) is encrypted under that epoch's key, not under \(epoch.id.hex); open the epoch's own key first")
+                "the history of epoch \(keyID.hex) is encrypted under that epoch's key, not under \(epoch.id.hex); open the epoch's own key first"
+            )
         }
         return try Self.openHistoryBlob(history, with: epoch)
     }

@@ -112,7 +112,9 @@ extension EpochField {
     ///   - identity: The device or invite key pair.
     /// - Returns: The epoch key.
     /// - Throws: ``ConcordError`` `.notARecipient`, `.decryptionFailed`; see ``openKey(with:)``.
-    public static func openSealedKey(in recipients: [Recipient], keyID: EpochKeyID, with identity: Identity) throws(ConcordError) -> EpochKey {
+    public static func openSealedKey(in recipients: [Recipient], keyID: EpochKeyID, with identity: Identity) throws(ConcordError)
+        -> EpochKey
+    {
         guard let box = recipient(identity.publicKey, in: recipients)?.sealed else {
             throw ConcordError(
                 .notARecipient,
