@@ -4,8 +4,10 @@
 #   operations   the operation-batch decoder        Fuzz/OperationBatchFuzzer.swift
 #   bundles      the change-bundle decoder, verifier  Fuzz/BundleFuzzer.swift, Fuzz/BundleFuzzWorld.swift
 #                and importer
+#   membership   the control payload, invite token    Fuzz/MembershipFuzzer.swift
+#                (format 2) and history blob decoders
 #
-#   Fuzz/run.sh [seconds] [target...]    # default: 60 s per target, both targets
+#   Fuzz/run.sh [seconds] [target...]    # default: 60 s per target, every target
 #   Fuzz/run.sh 300 bundles              # five minutes on the bundle fuzzer only
 #
 # Everything is built into .build-fuzz/ (corpora persist there between runs). Crashes are
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
-if [ $# -gt 0 ]; then targets=("$@"); else targets=(operations bundles); fi
+if [ $# -gt 0 ]; then targets=("$@"); else targets=(operations bundles membership); fi
 out=".build-fuzz"
 mkdir -p "$out/modules" "$out/obj" fuzz-artifacts
 
@@ -77,12 +79,37 @@ PY
   fi
 }
 
+build_membership() {
+  build_module ConcordCore ""
+  build_module ConcordCrypto ""
+  build_module ConcordProtocol "ConcordCore ConcordCrypto"
+  echo "==> building the membership fuzzer"
+  swiftc "${flags[@]}" -module-name MembershipFuzzer Fuzz/MembershipFuzzer.swift \
+    "$out/obj/ConcordCore.o" "$out/obj/ConcordCrypto.o" "$out/obj/ConcordProtocol.o" -lsodium -o "$out/fuzz-membership"
+  # Seed corpus: the control payloads, token bytes and texts, and history blobs of the vectors.
+  mkdir -p "$out/corpus-membership"
+  python3 - "$out/corpus-membership" <<'PY'
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+for line in open("Specs/vectors/membership.jsonl"):
+    case = json.loads(line)
+    for key in ("payload_hex", "token_hex", "blob_hex"):
+        if key in case:
+            (out / f"vector-{case['name']}-{key}").write_bytes(bytes.fromhex(case[key]))
+    for op in case.get("ops", []):
+        (out / f"vector-{case['name']}-{op['bundle_id'][:16]}").write_bytes(bytes.fromhex(op["payload_hex"]))
+    if case.get("type") == "token":
+        (out / f"vector-{case['name']}-text").write_bytes(case["text"].encode())
+PY
+}
+
 status=0
 for target in "${targets[@]}"; do
   case "$target" in
     operations) build_operations; max_len=4096 ;;
     bundles) build_bundles; max_len=4096 ;;
-    *) echo "unknown target $target (operations or bundles)" >&2; exit 2 ;;
+    membership) build_membership; max_len=4096 ;;
+    *) echo "unknown target $target (operations, bundles or membership)" >&2; exit 2 ;;
   esac
   echo "==> fuzzing $target for ${seconds}s"
   # The Swift runtime's backtracer reads the stack in ways ASan reports; libFuzzer's own

@@ -29,6 +29,7 @@ public struct ConcordCryptoError: Error, CustomStringConvertible, Equatable, Sen
             case invalidKeyFile
             case keyFileIOFailed
             case keyExchangeFailed
+            case invalidPublicKey
         }
 
         private let kind: Kind
@@ -59,6 +60,9 @@ public struct ConcordCryptoError: Error, CustomStringConvertible, Equatable, Sen
         public static let keyFileIOFailed = Code(.keyFileIOFailed)
         /// A key exchange gave no shared secret: the other party sent a low-order public key.
         public static let keyExchangeFailed = Code(.keyExchangeFailed)
+        /// A 32-byte public key is not a usable Ed25519 curve point (it has no X25519 form),
+        /// so nothing can be sealed to it.
+        public static let invalidPublicKey = Code(.invalidPublicKey)
 
         /// The code's name, for example `decryptionFailed`.
         public var description: String { kind.rawValue }

@@ -112,6 +112,12 @@ public final class Identity: Sendable, CustomStringConvertible {
         return Signature(unchecked: signature)
     }
 
+    /// Calls `body` with the 64-byte libsodium secret key, for this module's other uses of
+    /// the key pair (sealed boxes).
+    func withSecretKey<R>(_ body: (UnsafePointer<UInt8>) throws -> R) rethrows -> R {
+        try secretKey.withBytePointer { pointer, _ in try body(pointer) }
+    }
+
     /// Shows only the public key, never secret material.
     public var description: String { "Identity(publicKey: \(publicKey.hex))" }
 }

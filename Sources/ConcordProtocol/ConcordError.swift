@@ -45,6 +45,7 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case identityChanged
             case needsRecovery
             case valueTooLarge
+            case notARecipient
         }
 
         private let kind: Kind
@@ -91,6 +92,10 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         /// An invite token is not well formed: wrong prefix, a character outside the
         /// alphabet, a wrong length, or inconsistent contents.
         public static let invalidInvite = Code(.invalidInvite)
+        /// An epoch key was not sealed to this device or invite: it is not among the epoch's
+        /// recipients (it was removed before the epoch began, or joined after it and waits
+        /// for a `grant`; `Specs/membership.md` §7).
+        public static let notARecipient = Code(.notARecipient)
         /// An invite token's checksum does not match: it was mistyped or truncated.
         public static let inviteChecksumMismatch = Code(.inviteChecksumMismatch)
         /// A key, seed or signature has the wrong length or encoding.

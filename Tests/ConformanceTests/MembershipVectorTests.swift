@@ -20,9 +20,19 @@ import Testing
         ] {
             #expect(cases.contains { $0.name == name }, "missing membership vector \(name)")
         }
+        let tokens = cases.filter { $0.json["type"] as? String == "token" }
+        #expect(tokens.filter { $0.expected == "valid" }.count >= 3)
+        #expect(Set(tokens.map(\.expected)) == ["valid", "invalidInvite", "inviteChecksumMismatch", "unsupportedVersion"])
+        let histories = cases.filter { $0.json["type"] as? String == "history" }
+        #expect(Set(histories.map(\.expected)) == ["valid", "decryptionFailed", "malformedBundle"])
         for v in cases {
             do {
-                if v.json["type"] as? String == "decode" { try checkDecode(v) } else { try checkEvaluate(v) }
+                switch v.json["type"] as? String {
+                case "decode": try checkDecode(v)
+                case "token": try checkToken(v)
+                case "history": try checkHistory(v)
+                default: try checkEvaluate(v)
+                }
             } catch {
                 Issue.record("vector \(v.name): \(error)")
             }

@@ -32,6 +32,7 @@ private func remove(_ h: inout MembershipHistoryBuilder, _ label: String, by a: 
 
 @MainActor func addMembershipVectors() {
     addMembershipDecodeVectors()
+    addMembershipTokenVectors()
     let everyone = [admin, second, writer, reader, stranger, restored]
     func all(_ ks: [UInt64]) -> [(Identity, UInt64, Bool)] { everyone.flatMap { d in ks.map { (d, $0, false) } } }
 
