@@ -23,9 +23,11 @@ def main():
     for file, name, message, *_ in failures:
         print(f"FAIL {file} {name}: {message}", file=sys.stderr)
     cases = vectors.load("membership.jsonl")
-    decode = sum(case["type"] == "decode" for case in cases)
+    kinds = {kind: sum(case["type"] == kind for case in cases) for kind in ("decode", "token", "history")}
+    histories = len(cases) - sum(kinds.values())
     print(f"reference implementation: {checked - len(failures)} of {checked} vectors agree "
-          f"(membership: {decode} decode cases, {len(cases) - decode} histories)")
+          f"(membership: {kinds['decode']} decode cases, {histories} histories, {kinds['token']} invite tokens, "
+          f"{kinds['history']} history blobs)")
     return 1 if failures else 0
 
 

@@ -253,6 +253,13 @@ MUTANTS = [
     ("membership-retired-control-applied", "applies a retired device's control bundle past its retirement instead of storing it as evidence"),
     ("membership-void-admission-held", "holds the data of an author whose position-1 admission op is void instead of refusing it"),
     ("membership-unknown-authors-refused", "refuses data bundles of unknown or pending authors instead of holding them"),
+    # Invite tokens of format 2 and the history blob (membership sections 3 and 4)
+    ("token2-checksum-unchecked", "does not check a format-2 token's checksum"),
+    ("token2-flags-as-bool", "reads any non-zero flags byte of a format-2 token as encrypted"),
+    ("token2-length-unchecked", "accepts a token whose length disagrees with its encryption flag"),
+    ("token2-epoch-id-unchecked", "accepts a token whose epoch key id does not match its key"),
+    ("history-any-length", "opens a history blob of any length"),
+    ("history-entry-id-unchecked", "accepts a history entry whose key id does not match its key"),
 ]
 
 
@@ -307,6 +314,7 @@ FIRST_FILE = [
     ("context-", "bundles.jsonl"), ("aead-", "bundles.jsonl"), ("content-key-", "bundles.jsonl"),
     ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
     ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
+    ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"),
 ]
 
 

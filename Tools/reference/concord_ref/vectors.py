@@ -8,7 +8,7 @@ import json
 import pathlib
 import random
 
-from . import batch, bundle as bundles, bundle_file, coalesce, crdt, crypto, hlc, invite, membership, values
+from . import batch, bundle as bundles, bundle_file, coalesce, crdt, crypto, hlc, invite, member_token, membership, values
 from .importer import Importer, Space
 from .codec import Reader, Reject, Writer
 
@@ -240,6 +240,10 @@ def check_invite(case, earlier):
 def check_membership(case, earlier):
     if case["type"] == "decode":
         return check_membership_decode(case)
+    if case["type"] == "token":
+        return check_member_token(case)
+    if case["type"] == "history":
+        return check_history_blob(case)
     encrypted = case["encrypted"]
     records = [membership.Record(bytes.fromhex(o["author"]), o["position"], int(o["stamp"]), bytes.fromhex(o["bundle_id"]),
                                  bytes.fromhex(o["payload_hex"])) for o in case["ops"]]
@@ -273,6 +277,29 @@ def check_membership(case, earlier):
     # Section 5: the arrival order does not matter (reversed, with duplicates).
     again = membership.evaluate(records[::-1] + records[:3], bytes.fromhex(case["space_id_hex"]), encrypted)
     require([e.bundle_id for e in again.void] == [e.bundle_id for e in state.void], "another arrival order gives another void set")
+
+
+def check_member_token(case):
+    if case["expected"] != "valid":
+        return expect_reject(case, lambda: member_token.parse(case["text"]))
+    token = member_token.parse(case["text"])
+    require(token["bytes"].hex() == case["token_hex"], "token bytes")
+    require(token["space_id"].hex() == case["space_id_hex"], "space id")
+    require(token["invite_id"].hex() == case["invite_id_hex"], "invite id")
+    require(token["role"] == case["role"], f"role {token['role']}")
+    require(str(token["expires"]) == case["expires"], f"expires {token['expires']}")
+    require(str(token["invite_stamp"]) == case["invite_stamp"], f"invite stamp {token['invite_stamp']}")
+    require(token["encrypted"] == case["encrypted"], "encrypted")
+    require(token.get("epoch_key_id", b"").hex() == case.get("epoch_key_id_hex", ""), "epoch key id")
+
+
+def check_history_blob(case):
+    key, kid, blob = (bytes.fromhex(case[k]) for k in ("epoch_key_hex", "key_id_hex", "blob_hex"))
+    if case["expected"] != "valid":
+        return expect_reject(case, lambda: member_token.open_history(blob, key, kid))
+    entries = member_token.open_history(blob, key, kid)
+    got = [{"key_id_hex": i.hex(), "key_hex": k.hex()} for i, k in entries]
+    require(got == case["keys"], f"keys {got}")
 
 
 def check_membership_decode(case):
