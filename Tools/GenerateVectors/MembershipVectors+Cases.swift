@@ -145,6 +145,7 @@ private func remove(_ h: inout MembershipHistoryBuilder, _ label: String, by a: 
     h.add("stale-rotate", .rotate(h.epoch(members)), by: second.publicKey)
     membershipEvaluateCase("rotations_and_tainted_epoch", "encrypted: epoch 0 at the genesis, a rotation, a removal's epoch without the reader, then a rotation still sealed to the removed reader (tainted): the current epoch is the removal's",
                            h, admissions: [(reader, 3, false)]) { $0.epochs.count == 4 && $0.epochs[3].isTainted && $0.currentEpoch == $0.epochs[2] }
+    addMembershipGapVectors()
 }
 
 @MainActor private func addMembershipDecodeVectors() {
