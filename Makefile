@@ -67,8 +67,6 @@ test: deps
 	$(PYTHON) Tools/verify_bundle_vectors.py
 	@echo "==> independent reference (Tools/reference) against Specs/vectors, and its mutation harness"
 	$(PYTHON) Tools/reference/mutants.py
-	@echo "==> the known gaps of Specs/vectors/membership.jsonl, each caught by a history (Tools/reference/membership_gaps.py)"
-	$(PYTHON) Tools/reference/membership_gaps.py
 	@echo "==> independent check of Specs/vectors/peer.jsonl (PyNaCl)"
 	$(PYTHON) Tools/verify_peer_vectors.py
 	@echo "==> library code uses no Linux-only API (Tools/check-portability.sh)"

@@ -1,7 +1,7 @@
 // Specs/vectors/membership.jsonl, continued: the cases that close the former known gaps of
-// Tools/reference/mutants.py (each history or payload as Tools/reference/membership_gaps.py
-// built it, from Specs/membership.md §3, §5, §5.1 and §7). Each catches one deviation that
-// no earlier case told apart. Fixed test seeds (bytes 80 to 9f and a0 to b0). TEST KEYS ONLY.
+// Tools/reference/mutants.py (each history or payload as the former
+// Tools/reference/membership_gaps.py built it, from Specs/membership.md §3, §5, §5.1 and
+// §7). Each catches one deviation that no earlier case told apart (named above each). Fixed test seeds (bytes 80 to 9f and a0 to b0). TEST KEYS ONLY.
 import Concord
 import ConcordCore
 import ConcordCrypto
@@ -112,6 +112,7 @@ private func withWriter(encrypted: Bool = false) -> MembershipHistoryBuilder {
 
 /// membership-genesis-signature-unchecked to membership-key-reuse-untainted.
 @MainActor private func addMembershipGapHistories() {
+    // membership-genesis-signature-unchecked
     var h = MembershipHistoryBuilder(encrypted: false, spaceSeed: 0x80)
     h.add("forged", MembershipStatement.genesis(space: forger, author: forger.publicKey, name: "forger", stamp: MembershipHistoryBuilder.stamp(t - 1), epoch: nil),
           by: forger.publicKey, at: t - 1)
@@ -122,6 +123,7 @@ private func withWriter(encrypted: Bool = false) -> MembershipHistoryBuilder {
         $0.voidOps == [forged] && $0.member(creator.publicKey) != nil && $0.member(forger.publicKey) == nil
     }
 
+    // membership-position-rules-unchecked
     h = space()
     invite(&h, "invite", by: creator, inviteOne, .writer, at: t + 1)
     h.add("late-join", MembershipStatement.join(invite: inviteOne, spaceID: h.spaceID, author: member.publicKey, name: "member"),
@@ -130,18 +132,21 @@ private func withWriter(encrypted: Bool = false) -> MembershipHistoryBuilder {
     membershipEvaluateCase("join_not_first", "a join at its author's position 2 (its bundle 1 is data): void",
                            h, admissions: [(member, 1, false), (member, 3, false)]) { $0.voidOps == [late] && $0.member(member.publicKey) == nil }
 
+    // membership-admin-unchecked
     h = withWriter()
     invite(&h, "writer-invites", by: member, inviteTwo, .admin, at: t + 3)
     let byWriter = h.names["writer-invites"]!
     membershipEvaluateCase("invite_by_writer", "a writer issues an invite: void (only admins invite)",
                            h, admissions: [(member, 2, true), (member, 3, false)]) { $0.voidOps == [byWriter] && $0.invite(inviteTwo.publicKey) == nil }
 
+    // membership-last-cut-wins
     h = withWriter()
     remove(&h, "remove-2", by: creator, member, cutoff: 2, at: t + 3)
     remove(&h, "remove-5", by: creator, member, cutoff: 5, at: t + 4)
     membershipEvaluateCase("two_removals_lowest_cut", "two removals of one writer, cut-off 2 then cut-off 5: the cut is the lowest (2); its bundle 3 is refused",
                            h, admissions: [(member, 2, false), (member, 3, false), (member, 6, false)]) { $0.member(member.publicKey)?.cut?.cutoff == 2 }
 
+    // membership-void-forgotten-on-restart
     h = space()
     invite(&h, "invite", by: creator, inviteOne, .admin, at: t + 1)
     h.join("join-a", adminA, with: inviteOne, name: "a", at: t + 2)
@@ -155,6 +160,7 @@ private func withWriter(encrypted: Bool = false) -> MembershipHistoryBuilder {
         $0.voidOps.contains(voided) && $0.invite(inviteTwo.publicKey) == nil && $0.member(adminB.publicKey)?.cut == nil
     }
 
+    // membership-successor-inherits-role-now
     h = space()
     invite(&h, "invite", by: creator, inviteOne, .admin, at: t + 1)
     h.join("join", predecessor, with: inviteOne, name: "p", at: t + 2)
@@ -164,6 +170,7 @@ private func withWriter(encrypted: Bool = false) -> MembershipHistoryBuilder {
     membershipEvaluateCase("successor_inherits_role_at_cutoff", "an admin is demoted to writer from boundary 6 before its successor (cut-off 4) applies: the successor inherits the role at the cut-off + 1 (admin), not the predecessor's current one",
                            h, admissions: [(successorKey, 2, true)]) { $0.member(successorKey.publicKey)?.role == .admin }
 
+    // membership-key-reuse-untainted
     h = space(encrypted: true)
     let first = h.evaluate().epochs[0].keyID
     h.add("rotate", .rotate(try! EpochField(keyID: first, recipients: [.init(key: creator.publicKey, sealed: [UInt8](repeating: 0x78, count: 80))])),
@@ -174,20 +181,24 @@ private func withWriter(encrypted: Bool = false) -> MembershipHistoryBuilder {
 
 @MainActor private func addMembershipGapDecodeVectors() {
     let signature = creator.sign([4, 5, 6])
+    // membership-genesis-reserved-flags-accepted
     var flags = MembershipOp.genesis(name: "creator", encrypted: false, spaceSignature: signature, epoch: nil).encoded()
     flags[3 + "creator".utf8.count] = 0x02
     membershipDecodeCase("genesis_reserved_flag", "a genesis with flags 02 (a reserved bit) in an unencrypted space", flags, encrypted: false, "malformedBundle")
 
+    // membership-grant-in-plain-space-rejected
     let grant = MembershipOp.grant(keyID: try! EpochKeyID(bytes: [UInt8](repeating: 0xE1, count: 16)),
                                    recipients: [.init(key: member.publicKey, sealed: [UInt8](repeating: 0x5E, count: 80))])
     membershipDecodeCase("grant_in_plain_space", "a grant read in an unencrypted space decodes (it is void in the evaluation)", grant.encoded(), encrypted: false, "valid")
 
+    // membership-genesis-history-accepted
     let epoch = try! EpochField(keyID: EpochKeyID(bytes: [UInt8](repeating: 0xE2, count: 16)),
                                 recipients: [.init(key: creator.publicKey, sealed: [UInt8](repeating: 0x5E, count: 80))],
                                 history: [UInt8](repeating: 0x11, count: 88))
     membershipDecodeCase("genesis_with_history", "an encrypted genesis whose epoch carries a history blob (88 bytes): a genesis's history blob is empty",
                          MembershipOp.genesis(name: "creator", encrypted: true, spaceSignature: signature, epoch: epoch).encoded(), encrypted: true, "malformedBundle")
 
+    // membership-name-length-in-characters
     membershipDecodeCase("name_33_two_byte_characters", "a join whose name is 33 two-byte characters (66 bytes): the limit is 64 bytes, not 64 characters",
                          MembershipOp.join(invite: inviteOne.publicKey, name: String(repeating: "é", count: 33), inviteSignature: signature).encoded(),
                          encrypted: false, "malformedBundle")
