@@ -7,7 +7,7 @@ import ConcordCrypto
 ///
 /// Unlike the format-1 ``InviteToken`` it carries no authority over the space: the invite
 /// key only signs its holder's `join`, and the `invite` op (signed by an admin) decides the
-/// role, expiry and uses. Not yet written or accepted by ``Replica`` or the CLI (stage 2 of
+/// role, expiry and uses. Not yet written or accepted by `Replica` or the CLI (stage 2 of
 /// `Specs/membership.md` §11).
 ///
 /// ```swift
