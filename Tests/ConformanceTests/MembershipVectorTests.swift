@@ -78,7 +78,7 @@ import Testing
             let author = try PublicKey(hex: string(check, "author"))
             let admission = state.admission(
                 author: author, sequence: try number(check, "sequence"), isControl: check["control"] as? Bool ?? false)
-            try same(name(admission), check["expected"], "admission of \(author.hex.prefix(8)) at \(check["sequence"] ?? "?")", v)
+            try same("\(admission)", check["expected"], "admission of \(author.hex.prefix(8)) at \(check["sequence"] ?? "?")", v)
         }
     }
 
@@ -107,17 +107,6 @@ import Testing
             "members": members, "invites": invites, "epochs": epochs, "current_epoch": state.currentEpoch?.keyID.hex ?? "",
             "void": state.voidOps.map(\.bundleID.hex), "pending": state.pendingOps.map(\.bundleID.hex),
         ]
-    }
-
-    func name(_ admission: MembershipState.Admission) -> String {
-        switch admission {
-        case .held: "held"
-        case .applied: "applied"
-        case .storedAsEvidence: "storedAsEvidence"
-        case .refused(.notAWriter): "notAWriter"
-        case .refused(.removed): "removed"
-        case .refused(.retired): "retired"
-        }
     }
 
     /// Compares through JSON serialization, so numbers and booleans compare as JSON does.

@@ -26,12 +26,7 @@ extension Replica {
     /// - Complexity: reads every record state once (about a second per million records).
     public func storageReport() throws -> StorageReport {
         let counts = try ConcordError.storage { try store.read { try $0.counts() } }
-        let files =
-            directory.map { path in
-                [ReplicaDirectory.databaseName, ReplicaDirectory.databaseName + "-wal", ReplicaDirectory.databaseName + "-shm"].map {
-                    path + "/" + $0
-                }
-            } ?? []
+        let files = directory.map(ReplicaDirectory.databaseFiles(in:)) ?? []
         return StorageReport(bytesOnDisk: files.reduce(0) { $0 + ReplicaDirectory.size(of: $1) }, counts: counts)
     }
 }

@@ -29,7 +29,13 @@ struct ReplicaDirectory {
     var spaceKey: String { path + "/space.key" }
     var contentKey: String { path + "/content.key" }
     /// The database and the files SQLite keeps beside it.
-    var databaseFiles: [String] { [database, database + "-wal", database + "-shm"] }
+    var databaseFiles: [String] { Self.databaseFiles(in: path) }
+
+    /// The database of a replica in `directory` and the files SQLite keeps beside it.
+    static func databaseFiles(in directory: String) -> [String] {
+        let database = directory + "/" + databaseName
+        return [database, database + "-wal", database + "-shm"]
+    }
     /// A recovery's new device key, written before the store switches to it.
     var nextDeviceKey: String { path + "/device.key.next" }
 

@@ -2,7 +2,10 @@ import ConcordCrypto
 
 extension MembershipState {
     /// What happens to a bundle (`Specs/membership.md` §6).
-    public enum Admission: Hashable, Sendable {
+    ///
+    /// Its `description` is the name `Specs/vectors/membership.jsonl` uses: `held`,
+    /// `applied`, `storedAsEvidence`, or the refusal (`notAWriter`, `removed`, `retired`).
+    public enum Admission: Hashable, Sendable, CustomStringConvertible {
         /// A data bundle of a device not (yet) admitted, or whose join waits for its
         /// invite op: kept aside until the membership ops that decide it arrive.
         case held
@@ -14,6 +17,18 @@ extension MembershipState {
         /// A control bundle past its author's cut-off or retirement: stored outside the
         /// chain as evidence and evaluated (it may be a mutual removal).
         case storedAsEvidence
+
+        /// `held`, `applied`, `storedAsEvidence`, `notAWriter`, `removed` or `retired`.
+        public var description: String {
+            switch self {
+            case .held: "held"
+            case .applied: "applied"
+            case .storedAsEvidence: "storedAsEvidence"
+            case .refused(.notAWriter): "notAWriter"
+            case .refused(.removed): "removed"
+            case .refused(.retired): "retired"
+            }
+        }
     }
 
     /// Why a data bundle is refused.
