@@ -638,48 +638,36 @@ def main(argv=None) -> int:
     sys.stdout.flush()
 
     sys.path.insert(0, str(HERE))
-    if "bundles" in args.sections:
-        from bundles import run_bundles
-        eprint("  [bundles] concord-bench --suite bundles and yrs update sizes ...")
-        try:
-            text, lines, _ = run_bundles(args.concord_bin, args.writes, args.keys, args.seed, args.timeout)
-            print("", file=report)
-            print(text, file=report)
-            if args.json:
-                for line in lines:
-                    print(line)
-        except (RuntimeError, subprocess.TimeoutExpired) as e:
-            failures.append(f"[bundles] failed: {e}")
-    sys.stdout.flush()
 
-    if "store" in args.sections:
-        from store import run_store
+    def section(name, banner, run, errors=(RuntimeError, subprocess.TimeoutExpired, KeyError)):
+        """Runs one section, adding its table to the report (and its JSON lines with --json)."""
+        if name not in args.sections:
+            return
+        if banner:
+            eprint(f"  [{name}] {banner} ...")
         try:
-            text, lines, _ = run_store(args.concord_bin, args.seed, args.store_runs, args.quick, args.timeout, args.store_dir)
+            text, lines, _ = run()
             print("", file=report)
             print(text, file=report)
             if args.json:
                 for line in lines:
                     print(line)
-        except (RuntimeError, subprocess.TimeoutExpired, KeyError) as e:
-            failures.append(f"[store] failed: {e!r}")
-    sys.stdout.flush()
+        except errors as e:
+            failures.append(f"[{name}] failed: {e!r}")
+        sys.stdout.flush()
 
-    if "verify" in args.sections:
-        from verify import run_verify
-        eprint(f"  [verify] concord-bench --suite verify, {args.runs} run(s) ...")
-        try:
-            # --quick: a smaller class (10 learners x 5 answers), same shape.
-            size = {"learners": 10, "answers": 5} if args.quick else {}
-            text, lines, _ = run_verify(args.concord_bin, args.seed, args.runs, args.timeout, args.store_dir, **size)
-            print("", file=report)
-            print(text, file=report)
-            if args.json:
-                for line in lines:
-                    print(line)
-        except (RuntimeError, subprocess.TimeoutExpired, KeyError) as e:
-            failures.append(f"[verify] failed: {e!r}")
-    sys.stdout.flush()
+    from bundles import run_bundles
+    from store import run_store
+    from verify import run_verify
+    section("bundles", "concord-bench --suite bundles and yrs update sizes",
+            lambda: run_bundles(args.concord_bin, args.writes, args.keys, args.seed, args.timeout),
+            errors=(RuntimeError, subprocess.TimeoutExpired))
+    section("store", None,
+            lambda: run_store(args.concord_bin, args.seed, args.store_runs, args.quick, args.timeout, args.store_dir))
+    # --quick: a smaller class (10 learners x 5 answers), same shape.
+    verify_size = {"learners": 10, "answers": 5} if args.quick else {}
+    section("verify", f"concord-bench --suite verify, {args.runs} run(s)",
+            lambda: run_verify(args.concord_bin, args.seed, args.runs, args.timeout, args.store_dir, **verify_size))
 
     if failures:
         eprint("")
