@@ -17,12 +17,7 @@ def parse(text):
     else:
         matches = head.lower() == PREFIX
     if len(text) < len(PREFIX) or not matches:
-        lower = text.lower()
-        dash = lower.find("-")
-        digits = lower[7:dash] if lower.startswith("concord") and dash >= 7 else ""
-        if digits and digits.isdigit() and digits != "1":
-            raise Reject("unsupportedVersion", f"a {lower[:dash]} token")
-        raise Reject("invalidInvite", "wrong prefix")
+        raise wrong_prefix(text, "1")
     data = base32_decode(text[len(PREFIX):])
     if len(data) <= 2 + 4:
         raise Reject("invalidInvite", "too short")
@@ -48,6 +43,17 @@ def parse(text):
         if not crypto.verifies(space_id, signed, rest[40:]):
             raise Reject("invalidInvite", "reader-issuer certificate")
     return {"kind": kind, "space_id": space_id, "encrypted": encrypted, "bytes": data}
+
+
+def wrong_prefix(text, version):
+    """The error for a token without this format's prefix: `unsupportedVersion` for a
+    `concord<N>-` token of another format N, else `invalidInvite`."""
+    lower = text.lower()
+    dash = lower.find("-")
+    digits = lower[7:dash] if lower.startswith("concord") and dash >= 7 else ""
+    if digits and digits.isdigit() and digits != version:
+        return Reject("unsupportedVersion", f"a {lower[:dash]} token")
+    return Reject("invalidInvite", "wrong prefix")
 
 
 def base32_decode(body):

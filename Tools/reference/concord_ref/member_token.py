@@ -5,7 +5,7 @@ import hashlib
 
 from . import crypto, dev
 from .codec import Reject
-from .invite import base32_decode
+from .invite import base32_decode, wrong_prefix
 
 PREFIX = "concord2-"
 ROLES = {1: "admin", 2: "writer", 3: "reader"}
@@ -21,11 +21,7 @@ def parse(text):
     text = text.strip()
     lower = text.lower()
     if not lower.startswith(PREFIX):
-        dash = lower.find("-")
-        digits = lower[7:dash] if lower.startswith("concord") and dash >= 7 else ""
-        if digits.isdigit() and digits != "2":
-            raise Reject("unsupportedVersion", f"a {lower[:dash]} token")
-        raise Reject("invalidInvite", "wrong prefix")
+        raise wrong_prefix(text, "2")
     data = base32_decode(text[len(PREFIX):])
     if len(data) <= 5:
         raise Reject("invalidInvite", "too short")
