@@ -222,7 +222,13 @@ import Testing
             )
             let frameBytes = (50 << 10) - 8
             try await slow.send([0, 0, UInt8(frameBytes >> 8), UInt8(frameBytes & 0xff)])
-            try await Task.sleep(for: .milliseconds(300))
+            // Wait until the relay holds the slow push's budget (a fixed 300 ms sleep was too
+            // short once under load: the push below then fit, 200 instead of 503).
+            let held = "concord_relay_inflight_body_bytes \(50 << 10)"
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await !relay.request(.GET, "/metrics").text.contains(held), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             let busy = try await relay.push(a, to: space.id, token: alice)
             #expect(busy.status == 503, "\(busy.text)")
             #expect(try busy.error().error == "busy")
