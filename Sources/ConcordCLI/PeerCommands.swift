@@ -57,10 +57,13 @@ struct PeerServe: AsyncParsableCommand {
         let signal = try await runUntilSignal(engine, storePath: options.path) {
             guard let bound = await waitForListeningPort(engine) else { return }
             writeLine("listening on peer://\(host):\(bound)")
-            if let discovery = await engine.discovery {
-                writeLine("advertising as \(await discovery.instanceName)")
-            } else if !noAdvertise, case .error(let message)? = await engine.linkStatuses["listen"] {
-                Output.error("concord: not advertised: \(message)")
+            guard !noAdvertise else { return }
+            // Discovery starts after the port is bound (opening a multicast socket per
+            // interface); wait for it instead of reporting whatever is there at this instant.
+            switch await waitForDiscovery(engine) {
+            case .started(let name): writeLine("advertising as \(name)")
+            case .failed(let message): Output.error("concord: not advertised: \(message)")
+            case .timedOut: Output.error("concord: not advertised: LAN discovery did not start within 60 s")
             }
         }
         Output.error("concord: peer serving stopped (signal \(signal))")
@@ -111,6 +114,8 @@ struct Peers: AsyncParsableCommand {
         }
         let others = found.count - found.filter(\.isMember).count
         if shown.isEmpty { print("no members of this space found within \(timeout) s") }
-        if !all && others > 0 { print("\(others) other Concord device\(others == 1 ? "" : "s") (other spaces) not shown; --all lists them") }
+        if !all && others > 0 {
+            print("\(others) other Concord device\(others == 1 ? "" : "s") (other spaces) not shown; --all lists them")
+        }
     }
 }

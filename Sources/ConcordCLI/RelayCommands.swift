@@ -175,6 +175,25 @@ func waitForListeningPort(_ engine: SyncEngine) async -> Int? {
     return nil
 }
 
+/// How LAN discovery's start ended, as ``waitForDiscovery(_:)`` saw it.
+enum DiscoveryStart {
+    case started(instanceName: String)
+    case failed(String)
+    case timedOut
+}
+
+/// Waits (up to 60 s) until `engine` has started LAN discovery, or reported why it could not.
+func waitForDiscovery(_ engine: SyncEngine) async -> DiscoveryStart {
+    for _ in 0..<1200 {
+        if let discovery = await engine.discovery { return .started(instanceName: await discovery.instanceName) }
+        for link in ["listen", "discovery"] {
+            if case .error(let message)? = await engine.linkStatuses[link] { return .failed(message) }
+        }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return .timedOut
+}
+
 /// Runs `engine` live until SIGINT or SIGTERM: prints each change of status kind (and of
 /// the set of connected peers), and seals writes other `concord` commands make on the
 /// store so the engine sends them.
