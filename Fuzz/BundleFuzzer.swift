@@ -104,7 +104,7 @@ enum BundleFuzzCheck {
         }
         let header = ChangeBundle.encodeHeader(
             isEncrypted: bundle.isEncrypted, spaceID: bundle.spaceID, author: bundle.author, sequence: bundle.sequence,
-            previous: bundle.previous, hlcRange: bundle.hlcRange, certificates: bundle.certificates)
+            previous: bundle.previous, hlcRange: bundle.hlcRange, certificates: bundle.certificates!)
         var length = ByteWriter()
         length.writeVarint(UInt64(bundle.payload.count))
         require(bundle.bytes == bytes, "the decoded bundle holds other bytes than the input")
@@ -131,7 +131,7 @@ enum BundleFuzzCheck {
             require(replicaUnchanged, "\(outcome) changed the replica")
             return
         }
-        require(bundle.certificates.role == .writer, "applied a bundle of a device that is not a writer")
+        require(bundle.certificates!.role == .writer, "applied a bundle of a device that is not a writer")
         require(ids.first == bundle.id, "applied \(ids), not starting with \(bundle.id)")
         require(receiver.log.bundles.map(\.id) == start.log.bundles.map(\.id) + ids, "the log did not grow by exactly the applied bundles")
         var expected = start.replica.state
@@ -153,7 +153,7 @@ enum BundleFuzzCheck {
     /// importer's space, issued by the space key (and a reader issuer for readers), whose
     /// leaf names the author.
     static func isSignedByAMember(_ bundle: ChangeBundle, of space: FuzzSpace) -> Bool {
-        let chain = bundle.certificates.certificates
+        let chain = bundle.certificates!.certificates
         var issuer = space.space.id.publicKey
         for (index, certificate) in chain.enumerated() {
             guard certificate.spaceID == space.space.id, issuer.isValidSignature(certificate.signature, for: certificate.signedBytes) else {

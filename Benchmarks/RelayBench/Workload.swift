@@ -98,7 +98,7 @@ struct LoadClient: Sendable {
         guard let origin = URL(string: base).flatMap(RelayAPI.origin(of:)) else { throw BenchError("\(base) is not a relay URL") }
         let signature = member.device.sign(RelayAPI.authMessage(relay: origin, spaceID: space, challenge: Array(nonce)))
         let request = RelayAPI.SessionRequest(
-            certificates: Data(member.certificates.bytes).base64EncodedString(),
+            certificates: Data(member.certificates!.bytes).base64EncodedString(),
             challenge: challenge.challenge, relay: origin,
             signature: Data(signature.bytes).base64EncodedString())
         let (sessionStatus, sessionBody) = try await post(RelayAPI.path(space, "sessions"), json: request)

@@ -69,6 +69,20 @@ public struct LocalReplica: Sendable {
         return op
     }
 
+    /// A new reading of this replica's clock with no operation: the stamp of something
+    /// else this device signs (a membership op of `Specs/membership.md`).
+    ///
+    /// ```swift
+    /// let stamp = try replica.tick()
+    /// ```
+    /// - Throws: ``ConcordCoreError/Code/clockDriftExceeded`` as ``HybridLogicalClock/now()``.
+    public mutating func tick() throws -> HLCTimestamp { try clock.now() }
+
+    /// Merges a remote clock reading that came with no operation (a membership op's stamp)
+    /// into the clock, after the drift check.
+    /// - Throws: ``ConcordCoreError/Code/clockDriftExceeded``; the clock is then unchanged.
+    public mutating func observe(_ reading: HLCTimestamp) throws { try clock.observe(reading) }
+
     /// Receives remote operations: checks the greatest clock reading against the drift
     /// bound, merges it into the clock, then applies every operation. All or nothing: if
     /// the check fails, neither the clock nor the state changes.

@@ -46,6 +46,8 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case needsRecovery
             case valueTooLarge
             case notARecipient
+            case removed
+            case notAllowed
         }
 
         private let kind: Kind
@@ -96,6 +98,14 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         /// recipients (it was removed before the epoch began, or joined after it and waits
         /// for a `grant`; `Specs/membership.md` §7).
         public static let notARecipient = Code(.notARecipient)
+        /// A bundle is past its author's cut-off: an admin removed the author (or a
+        /// successor device continues its chain) and no member applies it
+        /// (`Specs/membership.md` §6).
+        public static let removed = Code(.removed)
+        /// This device may not do that under the space's membership: a reader writing, a
+        /// non-admin managing members, a removed device, an expired or revoked invite
+        /// (`Specs/membership.md` §9; CLI exit status 4).
+        public static let notAllowed = Code(.notAllowed)
         /// An invite token's checksum does not match: it was mistyped or truncated.
         public static let inviteChecksumMismatch = Code(.inviteChecksumMismatch)
         /// A key, seed or signature has the wrong length or encoding.

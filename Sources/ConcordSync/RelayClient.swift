@@ -145,7 +145,7 @@ public actor RelayClient {
         let membership = replica.membership
         let signature = membership.device.sign(RelayAPI.authMessage(relay: origin, spaceID: spaceID, challenge: Array(challengeBytes)))
         let request = RelayAPI.SessionRequest(
-            certificates: Data(membership.certificates.bytes).base64EncodedString(),
+            certificates: Data((membership.certificates?.bytes ?? [])).base64EncodedString(),
             challenge: challenge.challenge, relay: origin, signature: Data(signature.bytes).base64EncodedString())
         let response = try await send(method: .POST, RelayAPI.path(spaceID, "sessions"), body: try JSONEncoder().encode(request), authenticated: false)
         let session: RelayAPI.SessionResponse = try decodeJSON(response)

@@ -33,7 +33,7 @@ struct VoidBundleCLITests {
             let replica = try Replica.open(at: a.store)
             let m = replica.membership
             let broken = Membership(
-                device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates, contentKey: SymmetricKey(),
+                device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates!, contentKey: SymmetricKey(),
                 space: nil)
             let previous = try #require(try await collect(replica.bundles()).last)
             let stamp = Stamp(hlc: HLCTimestamp(milliseconds: SystemClock().nowMilliseconds(), counter: 0), replica: replica.replicaID)

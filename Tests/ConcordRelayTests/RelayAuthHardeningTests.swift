@@ -191,12 +191,12 @@ import Testing
         let space = try TestSpace()
         try await RelayHarness.with({ $0.publicOrigins = ["https://Relay.Example.org/"] }) { relay in
             let signedForPublic = try await relay.openSession(
-                space.id, certificates: space.alice.certificates, challenge: try await relay.challenge(space.id),
+                space.id, certificates: space.alice.certificates!, challenge: try await relay.challenge(space.id),
                 signer: space.alice.device,
                 relay: "https://relay.example.org:443")
             #expect(signedForPublic.status == 200, "\(signedForPublic.text)")
             let elsewhere = try await relay.openSession(
-                space.id, certificates: space.alice.certificates, challenge: try await relay.challenge(space.id),
+                space.id, certificates: space.alice.certificates!, challenge: try await relay.challenge(space.id),
                 signer: space.alice.device,
                 relay: "https://relay.example.net:443")
             #expect(elsewhere.status == 401)

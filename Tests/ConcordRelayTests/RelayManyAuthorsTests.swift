@@ -13,7 +13,7 @@ import Testing
     /// `count` bundles of `count` distinct fresh device keys, claiming `space` (storage
     /// does not verify, so minting them is cheap: one key and one signature each).
     static func strangers(_ count: Int, in space: SpaceID) throws -> [ChangeBundle] {
-        let certificates = Membership.createSpace().certificates
+        let certificates = Membership.createSpace().certificates!
         return try (0..<count).map { _ in try forgeBundle(spaceID: space, signer: Identity(), certificates: certificates) }
     }
 
@@ -109,7 +109,7 @@ import Testing
         arguments: StorageBackend.all)
     func storageBoundsAuthors(_ backend: StorageBackend) async throws {
         let space = try TestSpace()
-        let certificates = Membership.createSpace().certificates
+        let certificates = Membership.createSpace().certificates!
         let signers = (0..<3).map { _ in Identity() }
         let first = try signers.map { try forgeBundle(spaceID: space.id, signer: $0, certificates: certificates) }
         try await backend.with { storage in

@@ -13,7 +13,7 @@ import Testing
             for (member, role) in [(space.alice, "writer"), (space.carol, "reader")] {
                 let challenge = try await relay.challenge(space.id)
                 #expect(challenge.count == 32)
-                let answer = try await relay.openSession(space.id, certificates: member.certificates, challenge: challenge, signer: member.device)
+                let answer = try await relay.openSession(space.id, certificates: member.certificates!, challenge: challenge, signer: member.device)
                 #expect(answer.status == 200)
                 let session = try answer.json(RelayAPI.SessionResponse.self)
                 #expect(session.role == role && session.expiresIn == 3600)
@@ -28,7 +28,7 @@ import Testing
         try await RelayHarness.with(backend) { relay in
             let challenge = try await relay.challenge(space.id)
             // Alice's certificates, signed by another key.
-            let answer = try await relay.openSession(space.id, certificates: space.alice.certificates, challenge: challenge, signer: space.bob.device)
+            let answer = try await relay.openSession(space.id, certificates: space.alice.certificates!, challenge: challenge, signer: space.bob.device)
             #expect(answer.status == 401)
             #expect(try answer.error().error == "bad-signature")
         }
@@ -38,16 +38,16 @@ import Testing
         let space = try TestSpace()
         try await RelayHarness.with(backend) { relay in
             let challenge = try await relay.challenge(space.id)
-            let first = try await relay.openSession(space.id, certificates: space.alice.certificates, challenge: challenge, signer: space.alice.device)
+            let first = try await relay.openSession(space.id, certificates: space.alice.certificates!, challenge: challenge, signer: space.alice.device)
             #expect(first.status == 200)
-            let second = try await relay.openSession(space.id, certificates: space.alice.certificates, challenge: challenge, signer: space.alice.device)
+            let second = try await relay.openSession(space.id, certificates: space.alice.certificates!, challenge: challenge, signer: space.alice.device)
             #expect(second.status == 401)
             #expect(try second.error().error == "challenge")
             // A challenge the relay never issued, and one issued for another space.
-            let made = try await relay.openSession(space.id, certificates: space.alice.certificates, challenge: SecureRandom.bytes(count: 32), signer: space.alice.device)
+            let made = try await relay.openSession(space.id, certificates: space.alice.certificates!, challenge: SecureRandom.bytes(count: 32), signer: space.alice.device)
             #expect(try made.error().error == "challenge")
             let otherSpace = try await relay.challenge(space.mallory.spaceID)
-            let crossed = try await relay.openSession(space.id, certificates: space.alice.certificates, challenge: otherSpace, signer: space.alice.device)
+            let crossed = try await relay.openSession(space.id, certificates: space.alice.certificates!, challenge: otherSpace, signer: space.alice.device)
             #expect(crossed.status == 401)
             #expect(try crossed.error().error == "challenge")
         }
@@ -58,7 +58,7 @@ import Testing
         try await RelayHarness.with(backend, { $0.challengeLifetime = 0.2 }) { relay in
             let challenge = try await relay.challenge(space.id)
             try await Task.sleep(for: .milliseconds(400))
-            let answer = try await relay.openSession(space.id, certificates: space.alice.certificates, challenge: challenge, signer: space.alice.device)
+            let answer = try await relay.openSession(space.id, certificates: space.alice.certificates!, challenge: challenge, signer: space.alice.device)
             #expect(answer.status == 401)
             #expect(try answer.error().error == "challenge")
         }
@@ -68,7 +68,7 @@ import Testing
         let space = try TestSpace()
         try await RelayHarness.with(backend) { relay in
             let challenge = try await relay.challenge(space.id)
-            let answer = try await relay.openSession(space.id, certificates: space.mallory.certificates, challenge: challenge, signer: space.mallory.device)
+            let answer = try await relay.openSession(space.id, certificates: space.mallory.certificates!, challenge: challenge, signer: space.mallory.device)
             #expect(answer.status == 403)
             #expect(try answer.error().error == "not-a-member")
         }

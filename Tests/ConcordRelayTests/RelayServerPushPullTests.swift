@@ -109,12 +109,12 @@ import Testing
             forged[forged.count - 1] ^= 0x01  // the signature
             var tampered = next.bytes
             tampered[tampered.count - 80] ^= 0x01  // the payload
-            let outsider = try forgeBundle(spaceID: space.id, signer: space.mallory.device, certificates: space.mallory.certificates)
-            let readerSigned = try forgeBundle(spaceID: space.id, signer: space.carol.device, certificates: space.carol.certificates)
+            let outsider = try forgeBundle(spaceID: space.id, signer: space.mallory.device, certificates: space.mallory.certificates!)
+            let readerSigned = try forgeBundle(spaceID: space.id, signer: space.carol.device, certificates: space.carol.certificates!)
             let otherSpace = try makeBundles(space.mallory, count: 1)[0]
             // A writer's own, correctly chained bundle from a clock a day ahead.
             let farFuture = try forgeBundle(
-                spaceID: space.id, signer: space.alice.device, certificates: space.alice.certificates, sequence: next.sequence + 1,
+                spaceID: space.id, signer: space.alice.device, certificates: space.alice.certificates!, sequence: next.sequence + 1,
                 previous: next.id, aheadMilliseconds: 86_400_000)
             let cases: [(String, [UInt8])] = [
                 ("forged signature", forged), ("tampered bytes", tampered), ("non-member", outsider.bytes),

@@ -139,7 +139,7 @@ struct RelayHarness: Sendable {
     /// A session token for `member` in its space.
     func login(_ member: Membership) async throws -> String {
         let challenge = try await challenge(member.spaceID)
-        let answer = try await openSession(member.spaceID, certificates: member.certificates, challenge: challenge, signer: member.device)
+        let answer = try await openSession(member.spaceID, certificates: member.certificates!, challenge: challenge, signer: member.device)
         #expect(answer.status == 200, "\(answer.text)")
         return try answer.json(RelayAPI.SessionResponse.self).token
     }

@@ -118,7 +118,7 @@ import ConcordCrypto
         let stamps = ops.map(\.stamp.hlc)
         let header = ChangeBundle.encodeHeader(
             isEncrypted: m.isEncrypted, spaceID: m.spaceID, author: m.device.publicKey, sequence: 1, previous: .zero,
-            hlcRange: stamps.min()!...stamps.max()!, certificates: m.certificates)
+            hlcRange: stamps.min()!...stamps.max()!, certificates: m.certificates!)
         var payload = plaintext
         if let key = m.contentKey { payload = XChaCha20Poly1305.seal(plaintext, using: key, authenticating: header).combined }
         return try ChangeBundle.assemble(header: header, payload: payload, signer: m.device)
@@ -131,7 +131,7 @@ import ConcordCrypto
         #expect(decoded.sequence == 1 && decoded.previous == .zero && !decoded.isEncrypted)
         #expect(decoded.author == identity(7).publicKey && decoded.spaceID == space(5).id)
         #expect(decoded.hlcRange == HLCTimestamp(milliseconds: t0, counter: 0)...HLCTimestamp(milliseconds: t0, counter: 0))
-        #expect(decoded.certificates.role == .writer)
+        #expect(decoded.certificates!.role == .writer)
         try decoded.verifySignature()
         #expect(decoded.payload.first == 0x00)
         #expect(try OperationCodec.decode(Array(decoded.payload.dropFirst())).count == 1)
@@ -155,13 +155,18 @@ import ConcordCrypto
         magic[0] = UInt8(ascii: "X")
         expectError(.malformedBundle) { try ChangeBundle(bytes: magic) }
         #expect(bytes[4] == ChangeBundle.formatVersion && ChangeBundle.formatVersion == 2)
-        for unknown: UInt8 in [0, 1, 3, 0xFF] {
+        for unknown: UInt8 in [0, 1, 4, 0xFF] {
             var version = bytes
             version[4] = unknown
             let error = expectError(.unsupportedVersion) { try ChangeBundle(bytes: version) }
             // Format 1 was a pre-release (no causal context): its author must update.
             #expect(error?.message.contains(unknown == 1 ? "pre-release" : "update Concord on this device") == true)
         }
+        // Format 3 is known, but never in a format-2 space: nothing after the version is read.
+        var member = bytes
+        member[4] = ChangeBundle.memberFormatVersion
+        let mixed = expectError(.unsupportedVersion) { try ChangeBundle(bytes: member, format: ChangeBundle.formatVersion) }
+        #expect(mixed?.message.contains("not the format of this space") == true)
         var flags = bytes
         flags[5] = 0x02
         expectError(.malformedBundle) { try ChangeBundle(bytes: flags) }
@@ -197,7 +202,7 @@ import ConcordCrypto
     @Test func chainLinkAndClockRangeAreChecked() throws {
         let alice = writer(7, of: space(5, encrypted: false))
         let set = op(.set(field: "title", value: "x"), by: alice.replicaID, at: 0)
-        let chain = alice.certificates
+        let chain = alice.certificates!
         let zeroSequence = try forgeBytes(set, alice, chain) { header in header[70] = 0 }
         expectError(.malformedBundle) { try ChangeBundle(bytes: zeroSequence) }
         let firstWithLink = try forgeBytes(set, alice, chain) { header in header[71] = 1 }

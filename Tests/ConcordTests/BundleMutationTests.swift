@@ -78,7 +78,7 @@ import Testing
     @Test(arguments: [false, true])
     func everySingleBitFlipIsRejected(encrypted: Bool) throws {
         let world = try MutationWorld.shared
-        let target = world.targets.filter { $0.bundle.isEncrypted == encrypted && $0.bundle.certificates.role == .writer }
+        let target = world.targets.filter { $0.bundle.isEncrypted == encrypted && $0.bundle.certificates!.role == .writer }
             .min { $0.bundle.bytes.count < $1.bundle.bytes.count }!
         let original = target.bundle.bytes
         let signatureStart = original.count - Signature.byteCount
@@ -139,7 +139,7 @@ import Testing
     /// applied unless a member signed it (what a broken signature check would let through).
     @Test func theJudgeTellsLegitimateOutcomesFromForgeries() throws {
         let world = try MutationWorld.shared
-        for target in world.targets where target.bundle.certificates.role == .writer {
+        for target in world.targets where target.bundle.certificates!.role == .writer {
             let verdict = world.judge(target.bundle.bytes, for: target, resigned: false)
             #expect(verdict.label == "applied" && verdict.problem == nil, "\(target.name): \(verdict)")
         }
@@ -470,7 +470,7 @@ extension BundleMutationTests {
                 let lowest = ops.map(\.stamp.hlc).min(),
                 ops.allSatisfy({ $0.stamp.replica == author }), lowest...ops.map(\.stamp.hlc).max()! == bundle.hlcRange
             else { return "applied a payload that breaks the rules of section 7.5" }
-            guard bundle.certificates.subject == bundle.author, bundle.certificates.role == .writer else {
+            guard bundle.certificates!.subject == bundle.author, bundle.certificates!.role == .writer else {
                 return "applied a bundle whose certificate does not make its author a writer"
             }
             var expected = before.replica.state

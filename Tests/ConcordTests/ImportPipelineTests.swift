@@ -151,7 +151,7 @@ import Testing
         // A writer of another space claims this space in the header, with its own certificate.
         let claiming = try forge(
             ops: [op(.set(field: "title", value: "x"), by: stranger.replicaID, at: 0)], signer: stranger.device,
-            certificates: stranger.certificates, spaceID: bob.membership.spaceID, contentKey: bob.membership.contentKey)
+            certificates: stranger.certificates!, spaceID: bob.membership.spaceID, contentKey: bob.membership.contentKey)
         expectRejected(.invalidCertificate, claiming.bytes, by: &bob)
     }
 
@@ -161,7 +161,7 @@ import Testing
         let write = op(.set(field: "title", value: "sneaky"), by: carol.replicaID, at: 0)
         expectError(.notAWriter) { try carol.seal([write], previous: nil) }
         let readerBundle = try forge(
-            ops: [write], signer: carol.device, certificates: carol.certificates, spaceID: carol.spaceID, contentKey: carol.contentKey)
+            ops: [write], signer: carol.device, certificates: carol.certificates!, spaceID: carol.spaceID, contentKey: carol.contentKey)
         let error = try #require(bob.receive(readerBundle).error)
         #expect(error.code == .notAWriter && error.message.contains("not a writer"))
 
@@ -182,7 +182,7 @@ import Testing
         let write = op(.set(field: "title", value: "x"), by: ReplicaID(bytes: mallory.publicKey.bytes)!, at: 0)
         // Mallory signs with Alice's certificate.
         let borrowed = try forge(
-            ops: [write], signer: mallory, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID,
+            ops: [write], signer: mallory, certificates: alice.membership.certificates!, spaceID: alice.membership.spaceID,
             contentKey: alice.membership.contentKey)
         let error = try #require(bob.receive(borrowed).error)
         #expect(error.code == .authorMismatch && error.message.contains("ask a member for a new invite"))
@@ -190,17 +190,17 @@ import Testing
         // promise the same way for every member, so it is void (wire-format §7.7, step 11).
         let smuggled = try forge(
             ops: [op(.set(field: "title", value: "x"), by: bob.membership.replicaID, at: 0)], signer: alice.membership.device,
-            certificates: alice.membership.certificates, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
+            certificates: alice.membership.certificates!, spaceID: alice.membership.spaceID, contentKey: alice.membership.contentKey)
         expectVoid(.authorMismatch, smuggled.bytes, by: &bob)
         // The header's clock range must be exactly the operations' range.
         let mine = op(.set(field: "title", value: "x"), by: alice.membership.replicaID, at: 10)
         let widened = try forge(
-            ops: [mine], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID,
+            ops: [mine], signer: alice.membership.device, certificates: alice.membership.certificates!, spaceID: alice.membership.spaceID,
             hlcRange: HLCTimestamp(milliseconds: t0, counter: 0)...mine.stamp.hlc, contentKey: alice.membership.contentKey)
         var (_, fresh) = try pair()
         expectVoid(.malformedBundle, widened.bytes, by: &fresh)
         let empty = try forge(
-            ops: [], signer: alice.membership.device, certificates: alice.membership.certificates, spaceID: alice.membership.spaceID,
+            ops: [], signer: alice.membership.device, certificates: alice.membership.certificates!, spaceID: alice.membership.spaceID,
             contentKey: alice.membership.contentKey)
         (_, fresh) = try pair()
         expectVoid(.emptyBundle, empty.bytes, by: &fresh)
@@ -232,7 +232,7 @@ import Testing
         // A member holding a wrong content key cannot open it.
         let m = bob.membership
         let wrongKey = Membership(
-            device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates, contentKey: SymmetricKey(), space: nil)
+            device: m.device, spaceID: m.spaceID, isEncrypted: true, certificates: m.certificates!, contentKey: SymmetricKey(), space: nil)
         var eve = Device(wrongKey, time: time)
         expectVoid(.decryptionFailed, bundle.bytes, by: &eve)
         #expect(bob.receive(bundle) == .applied([bundle.id]))
@@ -245,10 +245,10 @@ import Testing
         // Validly signed, but the payload was sealed under another key.
         // Every member fails to open it alike: void, not rejected (wire-format §7.7, step 11).
         let otherKey = try forge(
-            ops: [write], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, contentKey: SymmetricKey())
+            ops: [write], signer: a.device, certificates: a.certificates!, spaceID: a.spaceID, contentKey: SymmetricKey())
         expectVoid(.decryptionFailed, otherKey.bytes, by: &bob)
         // Validly signed, but the payload says encrypted while the space is not (and vice versa).
-        let plain = try forge(ops: [write], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, encryptedFlag: false)
+        let plain = try forge(ops: [write], signer: a.device, certificates: a.certificates!, spaceID: a.spaceID, encryptedFlag: false)
         (_, bob) = try pair()
         expectVoid(.encryptionMismatch, plain.bytes, by: &bob)
         // An encrypted payload moved under another header does not open (associated data).
@@ -256,7 +256,7 @@ import Testing
         let moved = try ChangeBundle.assemble(
             header: ChangeBundle.encodeHeader(
                 isEncrypted: true, spaceID: a.spaceID, author: a.device.publicKey, sequence: 1, previous: .zero,
-                hlcRange: HLCTimestamp(rawValue: 1)...write.stamp.hlc, certificates: a.certificates),
+                hlcRange: HLCTimestamp(rawValue: 1)...write.stamp.hlc, certificates: a.certificates!),
             payload: Array(sealed.payload), signer: a.device)
         (_, bob) = try pair()
         expectVoid(.decryptionFailed, moved.bytes, by: &bob)
@@ -291,10 +291,10 @@ import Testing
         let b2 =
             encrypted
             ? try forge(
-                ops: [bad], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, sequence: 2, previous: b1.id,
+                ops: [bad], signer: a.device, certificates: a.certificates!, spaceID: a.spaceID, sequence: 2, previous: b1.id,
                 contentKey: SymmetricKey())
             : try forge(
-                ops: [bad], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, sequence: 2, previous: b1.id,
+                ops: [bad], signer: a.device, certificates: a.certificates!, spaceID: a.spaceID, sequence: 2, previous: b1.id,
                 plaintext: [0, 1, 0xFF])
         time.advance(by: 100)
         let op3 = try alice.set("body", "three")
@@ -321,7 +321,7 @@ import Testing
         // (an upgraded replica reads it), never void.
         if !encrypted {
             var (_, dave) = try pair(encrypted: false)
-            let newer = try forge(ops: [], signer: a.device, certificates: a.certificates, spaceID: a.spaceID, plaintext: [0, 9])
+            let newer = try forge(ops: [], signer: a.device, certificates: a.certificates!, spaceID: a.spaceID, plaintext: [0, 9])
             expectRejected(.unsupportedVersion, newer.bytes, by: &dave)
         }
     }

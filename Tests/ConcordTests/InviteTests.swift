@@ -42,7 +42,7 @@ import ConcordCrypto
         let carol = try Membership.join(InviteToken(alice.readerInvite(issuedAt: t0).text), device: identity(3), issuedAt: t0)
         #expect(carol.role == .reader && carol.spaceID == alice.spaceID)
         #expect(carol.contentKey?.isEqual(to: alice.contentKey!) == true)
-        try carol.certificates.verify(spaceID: alice.spaceID, now: t0, maxDrift: 0)
+        try carol.certificates!.verify(spaceID: alice.spaceID, now: t0, maxDrift: 0)
     }
 
     @Test func everySingleCharacterTypoIsCaught() throws {

@@ -79,7 +79,7 @@ extension BundleDraft {
         previous = bundle.previous.bytes
         hlcMin = bundle.hlcRange.lowerBound.rawValue
         hlcMax = bundle.hlcRange.upperBound.rawValue
-        chain = bundle.certificates.bytes
+        chain = bundle.certificates?.bytes ?? []
         payload = Array(bundle.payload)
     }
 }

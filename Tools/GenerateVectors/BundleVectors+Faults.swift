@@ -12,7 +12,7 @@ extension BundleVectors {
     mutating func addFaultCases() throws {
         let first = "plaintext_first_bundle"
         let aliceKey = alice.device
-        let aliceChain = alice.certificates.bytes
+        let aliceChain = alice.certificates!.bytes
         let aliceOps = try ops(by: aliceKey)
         let batch = OperationCodec.encode(aliceOps)
         let mallory = F.identity(F.malloryDevice)

@@ -51,7 +51,7 @@ extension BundleVectors {
     mutating func addInvalidCases() throws {
         let first = "plaintext_first_bundle"
         let aliceKey = alice.device
-        let aliceChain = alice.certificates.bytes
+        let aliceChain = alice.certificates!.bytes
         let aliceOps = try ops(by: aliceKey)
 
         // 1. Size.
@@ -139,7 +139,7 @@ extension BundleVectors {
         add("forged_certificate_signature_bit", "the writer's certificate with one signature bit flipped, the bundle re-signed",
             resigned { $0.chain = Forge.flip($0.chain, at: 1 + 74) }, .error(.invalidCertificate), from: first)
         add("certificate_from_another_space", "the author's writer certificate of another space (seed 0f x 32), the bundle re-signed",
-            resigned { $0.chain = aliceElsewhere.certificates.bytes }, .error(.invalidCertificate), from: first)
+            resigned { $0.chain = aliceElsewhere.certificates!.bytes }, .error(.invalidCertificate), from: first)
         let futureWriter = try F.writer(F.driftWriterDevice, of: F.plain, issuedAt: F.now + F.maxDrift + 1)
         add("certificate_issued_past_drift", "a writer certificate issued 1 ms more than max_drift_ms after now_ms",
             try futureWriter.seal(ops(by: futureWriter.device), previous: nil).bytes, .error(.invalidCertificate))
@@ -155,7 +155,7 @@ extension BundleVectors {
         // 6. Role.
         let reader = try F.reader(F.readerDevice, of: F.plain, issuerByte: F.readerIssuerSeed, issuedAt: F.issuedAt + 120_000)
         add("reader_invite_device_bundle", "a bundle by a device that joined with a read-only invite (chain of 2: reader issuer, reader)",
-            forged(by: reader.device, chain: reader.certificates.bytes, ops: try ops(by: reader.device)), .error(.notAWriter))
+            forged(by: reader.device, chain: reader.certificates!.bytes, ops: try ops(by: reader.device)), .error(.notAWriter))
         add("reader_certificate", "a bundle by a device the space key certified as a reader (chain of 1)",
             forged(by: reader.device, chain: Forge.chain(Forge.certificate(space: F.plain.id, subject: reader.device.publicKey, role: 2, issuedAt: F.issuedAt, issuer: F.plain.key)), ops: try ops(by: reader.device)),
             .error(.notAWriter))
@@ -182,7 +182,7 @@ extension BundleVectors {
     /// a correctly signed seq 1 by a writer, so only the payload is wrong.
     private mutating func addPayloadCases() throws {
         let aliceKey = alice.device
-        let aliceChain = alice.certificates.bytes
+        let aliceChain = alice.certificates!.bytes
         let aliceOps = try ops(by: aliceKey)
         let batch = OperationCodec.encode(aliceOps)
         add("empty_batch", "a payload that is an empty causal context and a valid batch of 0 ops",
@@ -205,7 +205,7 @@ extension BundleVectors {
         try addContextCases()
 
         let writer = encryptedWriter.device
-        let writerChain = encryptedWriter.certificates.bytes
+        let writerChain = encryptedWriter.certificates!.bytes
         let writerOps = try ops(by: writer)
         add("plaintext_bundle_in_encrypted_space", "a plaintext bundle in an encrypted space",
             forged(in: F.sealed, by: writer, chain: writerChain, ops: writerOps), .error(.encryptionMismatch), space: F.sealed)
@@ -235,7 +235,7 @@ extension BundleVectors {
     /// Alice's correctly signed seq-1 bundle: only the context is wrong.
     private mutating func addContextCases() throws {
         let aliceKey = alice.device
-        let aliceChain = alice.certificates.bytes
+        let aliceChain = alice.certificates!.bytes
         let aliceOps = try ops(by: aliceKey)
         let batch = OperationCodec.encode(aliceOps)
         let others = [F.identity(F.bobDevice).publicKey, F.identity(F.driftWriterDevice).publicKey].sorted()

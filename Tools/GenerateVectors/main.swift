@@ -1,7 +1,8 @@
 // concord-vectors: writes the language-neutral test vectors of Specs/vectors:
 // values.jsonl and operations.jsonl (this file and MergeVectors.swift), bundles.jsonl
 // (BundleVectors*.swift), hlc.jsonl (ClockVectors.swift), coalescing.jsonl
-// (CoalescingVectors.swift) and invites.jsonl (InviteVectors.swift).
+// (CoalescingVectors.swift), invites.jsonl (InviteVectors.swift), membership.jsonl
+// (MembershipVectors*.swift) and member_bundles.jsonl (MemberBundleVectors.swift).
 //
 //     swift run concord-vectors [output-directory]     # default: Specs/vectors
 //
@@ -379,6 +380,7 @@ do {
 }
 addInviteVectors()
 addMembershipVectors()
+addMemberBundleVectors()
 
 // MARK: - Output
 
@@ -390,7 +392,7 @@ let directory = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "Sp
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 for (file, lines) in [("values.jsonl", valueLines), ("operations.jsonl", operationLines), ("bundles.jsonl", bundleLines),
                       ("hlc.jsonl", clockLines), ("coalescing.jsonl", coalescingLines), ("invites.jsonl", inviteLines),
-                      ("membership.jsonl", membershipLines)] {
+                      ("membership.jsonl", membershipLines), ("member_bundles.jsonl", memberBundleLines)] {
     let path = (directory as NSString).appendingPathComponent(file)
     try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
     print("wrote \(lines.count) cases to \(path)")

@@ -115,7 +115,7 @@ extension Replica {
                 // re-issued readings (deliberately lower than a clock that ran ahead: a new
                 // generation, so no process writes the old reading back).
                 try tx.setMetadata(next.device.publicKey.bytes, for: MetaKey.device)
-                try tx.setMetadata(next.certificates.bytes, for: MetaKey.certificates)
+                try tx.setMetadata((next.certificates?.bytes ?? []), for: MetaKey.certificates)
                 try tx.setMetadata(MetaKey.encodeUInt64(max(plan.last, floor).rawValue), for: MetaKey.clock)
                 try tx.setMetadata(MetaKey.encodeUInt64(stored.generation + 1), for: MetaKey.clockGeneration)
                 try tx.setMetadata(MetaKey.encodeUInt64(0), for: MetaKey.acknowledged)

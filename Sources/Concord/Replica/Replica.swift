@@ -157,6 +157,9 @@ public actor Replica {
     /// peers and relays accept it (`Specs/hlc.md` §9).
     init(store: any Store, membership: Membership, options: Options, directory: String?) throws {
         let now = options.physicalClock.nowMilliseconds()
+        guard !membership.isMemberFormat else {
+            throw ConcordError(.unsupportedVersion, "a store of a format-3 space (members and roles by control bundles) cannot be opened by this version yet; Replica writes format 2 until stage 2 of Specs/membership.md section 11 lands")
+        }
         var membership = membership
         var renewed = false
         if membership.latestIssueTime > HybridLogicalClock.saturatingAdd(now, options.maxDrift), membership.canInvite {
@@ -181,11 +184,11 @@ public actor Replica {
                 } else {
                     try tx.setMetadata(membership.spaceID.publicKey.bytes, for: MetaKey.spaceID)
                     try tx.setMetadata([membership.isEncrypted ? 1 : 0], for: MetaKey.encrypted)
-                    try tx.setMetadata(membership.certificates.bytes, for: MetaKey.certificates)
+                    try tx.setMetadata((membership.certificates?.bytes ?? []), for: MetaKey.certificates)
                     try tx.setMetadata(membership.device.publicKey.bytes, for: MetaKey.device)
                 }
                 if renewed, try tx.metadata(MetaKey.device) == membership.device.publicKey.bytes {
-                    try tx.setMetadata(membership.certificates.bytes, for: MetaKey.certificates)
+                    try tx.setMetadata((membership.certificates?.bytes ?? []), for: MetaKey.certificates)
                 }
                 return (try StoredProgress.read(from: tx), try tx.pendingOperationCount())
             }

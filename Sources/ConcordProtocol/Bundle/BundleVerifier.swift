@@ -21,6 +21,11 @@ public struct BundleVerifier: Sendable {
     public var maxDrift: UInt64
     /// The local time source.
     public var physicalClock: any PhysicalClock
+    /// The bundle format of the space: 2 (certificate chains, the default) or 3
+    /// (membership by control bundles, `Specs/membership.md`). A bundle of the other format
+    /// is refused (`unsupportedVersion`): a format-3 bundle carries no proof a format-2
+    /// space could check, and the reverse.
+    public var format: UInt8 = ChangeBundle.formatVersion
 
     /// Creates a verifier.
     /// - Parameters:
@@ -28,16 +33,21 @@ public struct BundleVerifier: Sendable {
     ///   - limits: Bounds; 64 MiB per bundle by default.
     ///   - maxDrift: Allowed clock drift in ms; 5 minutes by default.
     ///   - physicalClock: The local time source; the system clock by default.
-    public init(spaceID: SpaceID, limits: BundleLimits = .default, maxDrift: UInt64 = HybridLogicalClock.defaultMaxDrift, physicalClock: any PhysicalClock = SystemClock()) {
+    ///   - format: The space's bundle format; 2 by default.
+    public init(
+        spaceID: SpaceID, limits: BundleLimits = .default, maxDrift: UInt64 = HybridLogicalClock.defaultMaxDrift,
+        physicalClock: any PhysicalClock = SystemClock(), format: UInt8 = ChangeBundle.formatVersion
+    ) {
         self.spaceID = spaceID
+        self.format = format
         self.limits = limits
         self.maxDrift = maxDrift
         self.physicalClock = physicalClock
     }
 
     /// Decodes and verifies a bundle, in this order: size limit, magic and version,
-    /// structure, space id, signature, certificate chain, writer role, author is the
-    /// certificate's subject, clock drift of the newest reading.
+    /// structure, space id, the space's format, signature, (format 2) certificate chain,
+    /// writer role, author is the certificate's subject, clock drift of the newest reading.
     ///
     /// - Parameters:
     ///   - bytes: The bundle as received.
@@ -49,7 +59,7 @@ public struct BundleVerifier: Sendable {
     ///   - trustedChains: Digests of certificate chains already verified (see
     ///     ``BundleLog/verifiedCertificateChains``); their signatures are not checked again.
     public func verify(_ bytes: [UInt8], trustedChains: Set<Digest32> = []) throws -> ChangeBundle {
-        let bundle = try ChangeBundle(bytes: bytes, limits: limits)
+        let bundle = try ChangeBundle(bytes: bytes, limits: limits, format: format)
         try verify(bundle, trustedChains: trustedChains)
         return bundle
     }
@@ -63,16 +73,24 @@ public struct BundleVerifier: Sendable {
         guard bundle.spaceID == spaceID else {
             throw ConcordError(.wrongSpace, "this bundle belongs to space \(bundle.spaceID.shortDescription), not to \(spaceID.shortDescription); import it into the space it was made in")
         }
+        guard bundle.format == format else {
+            throw ConcordError(
+                .unsupportedVersion,
+                "\(bundle) is in bundle format \(bundle.format) but space \(spaceID.shortDescription) uses format \(format)\(format == ChangeBundle.memberFormatVersion ? " (members and roles by control bundles)" : " (certificate chains)"); a space never mixes formats, so the bundle was made for another copy of the space or by a faulty client")
+        }
         try bundle.verifySignature()
         let now = physicalClock.nowMilliseconds()
-        if !trustedChains.contains(bundle.certificates.digest) {
-            try bundle.certificates.verify(spaceID: spaceID, now: now, maxDrift: maxDrift)
-        }
-        guard bundle.certificates.role == .writer else {
-            throw ConcordError(.notAWriter, "this bundle was signed by a device that is a \(bundle.certificates.role) of this space, not a writer; its changes are ignored. If that device should write, ask a writer to send it a writer invite")
-        }
-        guard bundle.author == bundle.certificates.subject else {
-            throw ConcordError(.authorMismatch, "this bundle was signed by a device that is not a member of this space (its certificate names \(bundle.certificates.subject.hex.prefix(8)), the author is \(bundle.author.hex.prefix(8))); ask a member for a new invite")
+        // Format 3: who may write is the membership state's decision (admission), not the header's.
+        if let certificates = bundle.certificates {
+            if !trustedChains.contains(certificates.digest) {
+                try certificates.verify(spaceID: spaceID, now: now, maxDrift: maxDrift)
+            }
+            guard certificates.role == .writer else {
+                throw ConcordError(.notAWriter, "this bundle was signed by a device that is a \(certificates.role) of this space, not a writer; its changes are ignored. If that device should write, ask a writer to send it a writer invite")
+            }
+            guard bundle.author == certificates.subject else {
+                throw ConcordError(.authorMismatch, "this bundle was signed by a device that is not a member of this space (its certificate names \(certificates.subject.hex.prefix(8)), the author is \(bundle.author.hex.prefix(8))); ask a member for a new invite")
+            }
         }
         try checkDrift(bundle.hlcRange.upperBound, now: now)
     }

@@ -15,8 +15,25 @@ extension ChangeBundle {
     ///   - bytes: The complete bundle.
     ///   - limits: ``BundleLimits/maxBundleBytes`` applies.
     /// - Throws: ``ConcordError`` with code `.bundleTooLarge`, `.unsupportedVersion` (format
-    ///   or certificate version), `.invalidCertificate` (unknown role) or `.malformedBundle`.
+    ///   or certificate version), `.invalidCertificate` (unknown role) or `.malformedBundle`
+    ///   (format 3 also: a reserved flag, an encrypted control bundle, a control bundle
+    ///   whose clock range is not one reading, a control payload under 2 bytes).
     public init(bytes: [UInt8], limits: BundleLimits = .default) throws {
+        try self.init(bytes: bytes, limits: limits, formats: [Self.formatVersion, Self.memberFormatVersion])
+    }
+
+    /// Decodes a bundle of a space whose format is `format`: a bundle of any other format
+    /// is `unsupportedVersion`, and nothing after its version byte is interpreted.
+    /// - Parameters:
+    ///   - bytes: The complete bundle.
+    ///   - limits: ``BundleLimits/maxBundleBytes`` applies.
+    ///   - format: The space's bundle format (2 or 3).
+    /// - Throws: The errors of ``init(bytes:limits:)``.
+    public init(bytes: [UInt8], limits: BundleLimits = .default, format: UInt8) throws {
+        try self.init(bytes: bytes, limits: limits, formats: [format])
+    }
+
+    private init(bytes: [UInt8], limits: BundleLimits, formats: [UInt8]) throws {
         guard bytes.count <= limits.maxBundleBytes else {
             throw ConcordError(.bundleTooLarge, "the bundle is \(bytes.count) bytes, more than the limit of \(limits.maxBundleBytes); ask its author to sync more often (smaller bundles) or raise the limit")
         }
@@ -24,19 +41,32 @@ extension ChangeBundle {
             throw ConcordError(.malformedBundle, "the data does not start with \"CNCB\": it is not a Concord change bundle, or it is truncated; check that you picked the right file")
         }
         var reader = ByteReader(bytes, range: Self.magic.count..<bytes.count)
-        self = try ConcordError.mapping("change bundle") { try Self.decodeAfterMagic(bytes, &reader) }
+        self = try ConcordError.mapping("change bundle") { try Self.decodeAfterMagic(bytes, &reader, formats: formats) }
     }
 
-    private static func decodeAfterMagic(_ bytes: [UInt8], _ r: inout ByteReader) throws -> ChangeBundle {
+    private static func decodeAfterMagic(_ bytes: [UInt8], _ r: inout ByteReader, formats: [UInt8]) throws -> ChangeBundle {
         let version = try r.readByte()
-        guard version == formatVersion else {
+        guard formats.contains(version) else {
+            let reads = formats.map(String.init).joined(separator: " and ")
             if version == 1 {
-                throw ConcordError(.unsupportedVersion, "change bundle format 1 was written by a pre-release of Concord and is no longer read (this version reads format \(formatVersion)); ask the bundle's author to update Concord")
+                throw ConcordError(.unsupportedVersion, "change bundle format 1 was written by a pre-release of Concord and is no longer read (this version reads format \(reads)); ask the bundle's author to update Concord")
             }
-            throw ConcordError(.unsupportedVersion, "change bundle format \(version) is not supported by this version of Concord (it reads format \(formatVersion)); update Concord on this device")
+            if version == formatVersion || version == memberFormatVersion {
+                throw ConcordError(
+                    .unsupportedVersion,
+                    "change bundle format \(version) is not the format of this space (format \(reads)); "
+                        + "a space never mixes formats: the bundle was made for another space, "
+                        + "or update Concord on this device if the space was recreated with a newer version")
+            }
+            throw ConcordError(.unsupportedVersion, "change bundle format \(version) is not supported by this version of Concord (it reads format \(reads)); update Concord on this device")
         }
+        let isMemberFormat = version == memberFormatVersion
         let flags = try r.readByte()
-        guard flags & ~encryptedFlag == 0 else { throw r.error("reserved flag bits \(flags) are set") }
+        let known = isMemberFormat ? encryptedFlag | controlFlag : encryptedFlag
+        guard flags & ~known == 0 else { throw r.error("reserved flag bits \(flags) are set") }
+        let isEncrypted = flags & encryptedFlag != 0
+        let isControl = flags & controlFlag != 0
+        guard !(isControl && isEncrypted) else { throw r.error("a control bundle is never encrypted (flags \(flags))") }
         let spaceID = try SpaceID(bytes: r.readBytes(SpaceID.byteCount))
         let author = try PublicKey(bytes: r.readBytes(PublicKey.byteCount))
         let sequence = try r.readVarint()
@@ -48,17 +78,28 @@ extension ChangeBundle {
         let hlcMin = HLCTimestamp(rawValue: try r.readFixed64())
         let hlcMax = HLCTimestamp(rawValue: try r.readFixed64())
         guard hlcMin <= hlcMax else { throw r.error("clock range \(hlcMin)...\(hlcMax) is empty") }
-        let certificateLength = try r.readCount(what: "certificate chain length")
-        let certificates = try CertificateChain(bytes: Array(r.readBytes(certificateLength)))
+        guard !isControl || hlcMin == hlcMax else {
+            throw r.error("a control bundle's clock range \(hlcMin)...\(hlcMax) is not one reading (its op's stamp)")
+        }
+        var certificates: CertificateChain?
+        var keyID: EpochKeyID?
+        if isMemberFormat {
+            if isEncrypted { keyID = try EpochKeyID(bytes: r.readBytes(EpochKeyID.byteCount)) }
+        } else {
+            let certificateLength = try r.readCount(what: "certificate chain length")
+            certificates = try CertificateChain(bytes: Array(r.readBytes(certificateLength)))
+        }
         let headerEnd = r.offset
         let payloadLength = try r.readVarint()
         guard r.remaining >= Signature.byteCount, payloadLength <= UInt64(r.remaining - Signature.byteCount) else {
             throw r.error("a payload of \(payloadLength) bytes and a signature do not fit in the remaining \(r.remaining) bytes")
         }
-        let isEncrypted = flags & encryptedFlag != 0
         let minimumBox = XChaCha20Poly1305.nonceByteCount + XChaCha20Poly1305.tagByteCount
         guard !isEncrypted || payloadLength >= UInt64(minimumBox) else {
             throw r.error("an encrypted payload of \(payloadLength) bytes is shorter than a nonce and a tag (\(minimumBox))")
+        }
+        guard !isControl || payloadLength >= 2 else {
+            throw r.error("a control payload of \(payloadLength) bytes cannot hold a version and an op kind")
         }
         let payloadStart = r.offset
         _ = try r.readBytes(Int(payloadLength))
@@ -68,9 +109,29 @@ extension ChangeBundle {
         }
         let signature = try Signature(bytes: r.readBytes(Signature.byteCount))
         return ChangeBundle(
-            bytes: bytes, isEncrypted: isEncrypted, spaceID: spaceID, author: author, sequence: sequence,
-            previous: previous, hlcRange: hlcMin...hlcMax, certificates: certificates, signature: signature,
-            headerEnd: headerEnd, payloadRange: payloadRange)
+            bytes: bytes, format: version, isControl: isControl, keyID: keyID, isEncrypted: isEncrypted, spaceID: spaceID,
+            author: author, sequence: sequence, previous: previous, hlcRange: hlcMin...hlcMax, certificates: certificates,
+            signature: signature, headerEnd: headerEnd, payloadRange: payloadRange)
+    }
+
+    /// Writes a format-3 header (`Specs/wire-format.md` §7.11): no certificate chain; the
+    /// control flag; the epoch key id when `keyID` is given (the payload is then encrypted).
+    static func encodeMemberHeader(
+        isControl: Bool, keyID: EpochKeyID?, spaceID: SpaceID, author: PublicKey, sequence: UInt64, previous: BundleID,
+        hlcRange: ClosedRange<HLCTimestamp>
+    ) -> [UInt8] {
+        var writer = ByteWriter(capacity: 144)
+        writer.write(contentsOf: magic)
+        writer.write(memberFormatVersion)
+        writer.write((keyID == nil ? 0 : encryptedFlag) | (isControl ? controlFlag : 0))
+        writer.write(contentsOf: spaceID.bytes)
+        writer.write(contentsOf: author.bytes)
+        writer.writeVarint(sequence)
+        writer.write(contentsOf: previous.bytes)
+        writer.writeFixed64(hlcRange.lowerBound.rawValue)
+        writer.writeFixed64(hlcRange.upperBound.rawValue)
+        if let keyID { writer.write(contentsOf: keyID.bytes) }
+        return writer.bytes
     }
 
     /// Writes the header (everything before the payload length).

@@ -5,7 +5,12 @@ import ConcordCrypto
 /// optionally encrypted, signed once by its author.
 ///
 /// The bundle is kept as its exact bytes (``bytes``); the header fields are parsed
-/// views of them. Layout (format 2, `Specs/wire-format.md`, section 7):
+/// views of them. Two formats are read and written while the membership of
+/// `Specs/membership.md` replaces certificate chains (its section 11): format 2, whose
+/// header carries the author's certificate chain, and format 3, whose header carries a
+/// control flag and, when encrypted, the epoch key id instead (the author's role then comes
+/// from the membership state, ``MembershipState/admission(author:sequence:isControl:)``).
+/// Layout of format 2 (`Specs/wire-format.md`, section 7):
 ///
 /// ```text
 /// "CNCB" | version 02 | flags | space id | author | seq (varint) | previous id
@@ -15,6 +20,17 @@ import ConcordCrypto
 ///
 /// payload plaintext = causal context | operation batch            (encrypted in an encrypted space)
 /// ```
+///
+/// Format 3 (`Specs/wire-format.md`, section 7.11):
+///
+/// ```text
+/// "CNCB" | version 03 | flags (bit 0 encrypted, bit 1 control) | space id | author | seq
+///        | previous id | hlc min | hlc max | key id [16] (only if encrypted)   <- header
+///        | payload length (varint) | payload | Ed25519 signature (64)
+/// ```
+///
+/// A control bundle (``isControl``) is never encrypted, has `hlc min = hlc max` (the op's
+/// stamp) and carries one ``MembershipOp`` in plaintext (``controlOp(encrypted:)``).
 ///
 /// Decoding (``init(bytes:limits:)``) checks structure only. ``BundleVerifier`` checks
 /// signature and membership; ``BundleImporter`` also decrypts and applies.
@@ -29,11 +45,23 @@ public struct ChangeBundle: Hashable, Sendable {
     /// The bundle format this build reads and writes (2). Format 1, a pre-release without
     /// the causal context in the payload, is not read.
     public static let formatVersion: UInt8 = 2
-    /// Flag bit 0: the payload is encrypted. All other bits are reserved and must be 0.
+    /// The membership bundle format (3): no certificate chain, a control flag, an epoch key
+    /// id (`Specs/membership.md`).
+    public static let memberFormatVersion: UInt8 = 3
+    /// Flag bit 0: the payload is encrypted. In format 2 all other bits are reserved and
+    /// must be 0.
     static let encryptedFlag: UInt8 = 0x01
+    /// Flag bit 1 (format 3 only): the payload is one membership op. Bits 2-7 are reserved.
+    static let controlFlag: UInt8 = 0x02
 
     /// The complete encoding: signed bytes followed by the signature.
     public let bytes: [UInt8]
+    /// The format: 2 (certificate chain in the header) or 3 (membership by control bundles).
+    public let format: UInt8
+    /// Whether the payload is one membership op in plaintext (format 3, flag bit 1).
+    public let isControl: Bool
+    /// The epoch key the payload is encrypted under (format 3, encrypted bundles only).
+    public let keyID: EpochKeyID?
     /// BLAKE2b-256 of the signed bytes.
     public let id: BundleID
     /// Whether the payload is an XChaCha20-Poly1305 box under the space content key.
@@ -48,8 +76,9 @@ public struct ChangeBundle: Hashable, Sendable {
     public let previous: BundleID
     /// The smallest and greatest clock readings of the operations inside.
     public let hlcRange: ClosedRange<HLCTimestamp>
-    /// The author's membership proof.
-    public let certificates: CertificateChain
+    /// The author's membership proof (format 2); `nil` in format 3, where the author's role
+    /// comes from the membership state.
+    public let certificates: CertificateChain?
     /// The signature over ``signedBytes``.
     public let signature: Signature
     /// Where the header (the AEAD associated data) ends, and the payload range.
@@ -57,11 +86,15 @@ public struct ChangeBundle: Hashable, Sendable {
     let payloadRange: Range<Int>
 
     init(
-        bytes: [UInt8], isEncrypted: Bool, spaceID: SpaceID, author: PublicKey, sequence: UInt64,
-        previous: BundleID, hlcRange: ClosedRange<HLCTimestamp>, certificates: CertificateChain,
+        bytes: [UInt8], format: UInt8 = ChangeBundle.formatVersion, isControl: Bool = false, keyID: EpochKeyID? = nil,
+        isEncrypted: Bool, spaceID: SpaceID, author: PublicKey, sequence: UInt64,
+        previous: BundleID, hlcRange: ClosedRange<HLCTimestamp>, certificates: CertificateChain?,
         signature: Signature, headerEnd: Int, payloadRange: Range<Int>
     ) {
         self.bytes = bytes
+        self.format = format
+        self.isControl = isControl
+        self.keyID = keyID
         self.id = BundleID.of(signedBytes: bytes[..<(bytes.count - Signature.byteCount)])
         self.isEncrypted = isEncrypted
         self.spaceID = spaceID
@@ -106,6 +139,6 @@ public struct ChangeBundle: Hashable, Sendable {
 extension ChangeBundle: CustomStringConvertible {
     /// For logs: `bundle 3 of 1a2b3c4d in space 5e6f7a8b (id 9c0d1e2f, 412 bytes, encrypted)`.
     public var description: String {
-        "bundle \(sequence) of \(author.hex.prefix(8)) in space \(spaceID.shortDescription) (id \(id.shortDescription), \(bytes.count) bytes, \(isEncrypted ? "encrypted" : "plaintext"))"
+        "\(isControl ? "control bundle" : "bundle") \(sequence) of \(author.hex.prefix(8)) in space \(spaceID.shortDescription) (id \(id.shortDescription), \(bytes.count) bytes, \(isEncrypted ? "encrypted" : "plaintext"))"
     }
 }

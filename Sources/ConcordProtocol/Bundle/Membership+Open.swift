@@ -36,16 +36,45 @@ extension Membership {
                 .encryptionMismatch,
                 "this bundle is \(bundle.isEncrypted ? "encrypted" : "not encrypted") but space \(spaceID.shortDescription) is \(isEncrypted ? "encrypted" : "not encrypted"); its author's Concord is misconfigured, ask them to join the space again")
         }
+        return try ChangeBundle.openData(bundle, key: contentKey)
+    }
+
+    /// The operations of a bundle of this space: ``contents(of:)`` without the causal
+    /// context, with the same checks.
+    ///
+    /// ```swift
+    /// let bundle = try BundleVerifier(spaceID: membership.spaceID).verify(bytes)
+    /// let ops = try membership.operations(in: bundle)
+    /// ```
+    /// - Parameters:
+    ///   - bundle: A bundle of this membership's space.
+    /// - Returns: The operations, in the order the author sealed them.
+    /// - Throws: The errors of ``contents(of:)``.
+    public func operations(in bundle: ChangeBundle) throws -> [RecordOperation] {
+        try contents(of: bundle).operations
+    }
+}
+
+extension ChangeBundle {
+    /// Decrypts (when `key` is given) and decodes a data bundle's payload: its causal
+    /// context and its operations, checked against the header (`Specs/wire-format.md` §7.5).
+    /// Format 2 opens with the space's content key, format 3 with the epoch key its header
+    /// names; the caller has checked the space and the encryption flag.
+    /// - Parameters:
+    ///   - bundle: A verified data bundle.
+    ///   - key: The payload key; `nil` for a plaintext payload.
+    /// - Throws: The errors of ``Membership/contents(of:)`` after its space checks.
+    package static func openData(_ bundle: ChangeBundle, key: SymmetricKey?) throws -> BundleContents {
         // The plaintext: read in place from the bundle's bytes, or decrypted.
         var plaintext = bundle.bytes
         var range = bundle.payloadRange
-        if let contentKey {
+        if let key {
             plaintext = try ConcordError.mapping {
                 let box = try XChaCha20Poly1305.SealedBox(combined: Array(bundle.payload))
                 do {
-                    return try XChaCha20Poly1305.open(box, using: contentKey, authenticating: bundle.header)
+                    return try XChaCha20Poly1305.open(box, using: key, authenticating: bundle.header)
                 } catch {
-                    throw ConcordError(.decryptionFailed, "the payload of \(bundle) cannot be decrypted with this space's content key: it was altered, or this device holds a wrong key; fetch the bundle again, and if that fails join the space again with a fresh invite")
+                    throw ConcordError(.decryptionFailed, "the payload of \(bundle) cannot be decrypted with this space's content key (or the epoch key its header names): it was altered, or this device holds a wrong key; fetch the bundle again, and if that fails join the space again with a fresh invite")
                 }
             }
             range = plaintext.indices
@@ -73,20 +102,5 @@ extension Membership {
             throw ConcordError(.malformedBundle, "\(bundle) declares clock range \(bundle.hlcRange) but its operations span \(lowest)...\(highest); discard the bundle")
         }
         return BundleContents(context: context, operations: ops)
-    }
-
-    /// The operations of a bundle of this space: ``contents(of:)`` without the causal
-    /// context, with the same checks.
-    ///
-    /// ```swift
-    /// let bundle = try BundleVerifier(spaceID: membership.spaceID).verify(bytes)
-    /// let ops = try membership.operations(in: bundle)
-    /// ```
-    /// - Parameters:
-    ///   - bundle: A bundle of this membership's space.
-    /// - Returns: The operations, in the order the author sealed them.
-    /// - Throws: The errors of ``contents(of:)``.
-    public func operations(in bundle: ChangeBundle) throws -> [RecordOperation] {
-        try contents(of: bundle).operations
     }
 }

@@ -42,6 +42,12 @@ extension Membership {
         _ ops: [RecordOperation], previous: ChangeBundle?, context: VersionVector = VersionVector(), limits: BundleLimits,
         nonce: XChaCha20Poly1305.Nonce
     ) throws -> ChangeBundle {
+        guard let certificates else {
+            throw ConcordError(
+                .unsupportedVersion,
+                "space \(spaceID.shortDescription) uses bundle format 3: seal with ChangeBundle.sealMember "
+                    + "(the epoch key comes from the membership state)")
+        }
         guard role == .writer else {
             throw ConcordError(.notAWriter, "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
         }
@@ -52,29 +58,12 @@ extension Membership {
         if let stranger = ops.first(where: { $0.stamp.replica != me }) {
             throw ConcordError(.authorMismatch, "operation \(stranger) was made by replica \(stranger.stamp.replica.shortDescription), not by this device (\(me.shortDescription)); a device seals only its own writes")
         }
-        let (sequence, link) = try nextLink(after: previous)
-        let others = context.removingEntry(of: device.publicKey)
-        guard others.entries.count <= VersionVector.maxContextAuthors else {
-            throw ConcordError(.bundleTooLarge, "the causal context names \(others.entries.count) other authors, more than the \(VersionVector.maxContextAuthors) a bundle can carry")
+        let (sequence, link) = try ChangeBundle.nextLink(after: previous, author: device.publicKey, spaceID: spaceID)
+        return try ChangeBundle.sealData(ops, context: context, limits: limits, nonce: nonce, author: device, key: contentKey) { range in
+            ChangeBundle.encodeHeader(
+                isEncrypted: isEncrypted, spaceID: spaceID, author: device.publicKey, sequence: sequence,
+                previous: link, hlcRange: range, certificates: certificates)
         }
-        let kept = OperationCoalescer.coalesce(ops)
-        let stamps = kept.map(\.stamp.hlc)
-        let header = ChangeBundle.encodeHeader(
-            isEncrypted: isEncrypted, spaceID: spaceID, author: device.publicKey, sequence: sequence,
-            previous: link, hlcRange: stamps.min()!...stamps.max()!, certificates: certificates)
-        let batch = OperationCodec.encode(kept)
-        var plaintext = ByteWriter(capacity: 3 + others.entries.count * 36 + batch.count)
-        others.encodeContext(into: &plaintext)
-        plaintext.write(contentsOf: batch)
-        var payload = plaintext.bytes
-        if let contentKey {
-            payload = XChaCha20Poly1305.seal(payload, using: contentKey, nonce: nonce, authenticating: header).combined
-        }
-        let bundle = try ChangeBundle.assemble(header: header, payload: payload, signer: device)
-        guard bundle.bytes.count <= limits.maxBundleBytes else {
-            throw ConcordError(.bundleTooLarge, "the sealed bundle would be \(bundle.bytes.count) bytes, more than the limit of \(limits.maxBundleBytes); seal fewer operations at a time")
-        }
-        return bundle
     }
 
     /// Seals operations as the next bundle of this device's chain in `log`, and appends it.
@@ -98,16 +87,48 @@ extension Membership {
         try log.appendSealed(bundle)
         return bundle
     }
+}
 
-    /// The sequence number and previous link of the bundle after `previous`.
-    private func nextLink(after previous: ChangeBundle?) throws -> (UInt64, BundleID) {
+extension ChangeBundle {
+    /// The sequence number and previous link of `author`'s bundle after `previous`.
+    static func nextLink(after previous: ChangeBundle?, author: PublicKey, spaceID: SpaceID) throws -> (UInt64, BundleID) {
         guard let previous else { return (1, .zero) }
-        guard previous.author == device.publicKey, previous.spaceID == spaceID else {
+        guard previous.author == author, previous.spaceID == spaceID else {
             throw ConcordError(.chainMismatch, "the previous bundle given (\(previous)) is not a bundle of this device in space \(spaceID.shortDescription); pass this device's latest bundle")
         }
         guard previous.sequence < .max else {
             throw ConcordError(.chainMismatch, "this device's bundle chain has reached the largest sequence number; join the space again with a new device key")
         }
         return (previous.sequence + 1, previous.id)
+    }
+
+    /// Coalesces `ops`, builds the payload (causal context without the author's entry, then
+    /// the operation batch), encrypts it under `key` with the header as associated data, and
+    /// signs. Shared by formats 2 and 3: only the header differs (`header` receives the
+    /// operations' clock range).
+    static func sealData(
+        _ ops: [RecordOperation], context: VersionVector, limits: BundleLimits, nonce: XChaCha20Poly1305.Nonce,
+        author: Identity, key: SymmetricKey?, header makeHeader: (ClosedRange<HLCTimestamp>) -> [UInt8]
+    ) throws -> ChangeBundle {
+        let others = context.removingEntry(of: author.publicKey)
+        guard others.entries.count <= VersionVector.maxContextAuthors else {
+            throw ConcordError(.bundleTooLarge, "the causal context names \(others.entries.count) other authors, more than the \(VersionVector.maxContextAuthors) a bundle can carry")
+        }
+        let kept = OperationCoalescer.coalesce(ops)
+        let stamps = kept.map(\.stamp.hlc)
+        let header = makeHeader(stamps.min()!...stamps.max()!)
+        let batch = OperationCodec.encode(kept)
+        var plaintext = ByteWriter(capacity: 3 + others.entries.count * 36 + batch.count)
+        others.encodeContext(into: &plaintext)
+        plaintext.write(contentsOf: batch)
+        var payload = plaintext.bytes
+        if let key {
+            payload = XChaCha20Poly1305.seal(payload, using: key, nonce: nonce, authenticating: header).combined
+        }
+        let bundle = try assemble(header: header, payload: payload, signer: author)
+        guard bundle.bytes.count <= limits.maxBundleBytes else {
+            throw ConcordError(.bundleTooLarge, "the sealed bundle would be \(bundle.bytes.count) bytes, more than the limit of \(limits.maxBundleBytes); seal fewer operations at a time")
+        }
+        return bundle
     }
 }

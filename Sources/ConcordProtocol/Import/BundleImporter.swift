@@ -80,8 +80,18 @@ public struct BundleImporter: Sendable {
     package func run<D: ImportDestination>(_ bytes: [UInt8], into destination: inout D) throws -> ImportOutcome {
         let verifier = BundleVerifier(
             spaceID: membership.spaceID, limits: limits, maxDrift: destination.clock.maxDrift,
-            physicalClock: destination.clock.physicalClock)
+            physicalClock: destination.clock.physicalClock, format: membership.format)
         let bundle = try verifier.verify(bytes, trustedChains: destination.verifiedCertificateChains)
+        if bundle.format == ChangeBundle.memberFormatVersion, try destination.contains(bundle.id) {
+            // Held and now extending its chain (it came again): the membership path decides again.
+            let head = try destination.head(of: bundle.author)
+            let next = (head?.sequence ?? 0) + 1
+            guard bundle.sequence == next, try destination.heldBundle(of: bundle.author, sequence: next)?.id == bundle.id,
+                ChainRule.extends(sequence: bundle.sequence, previous: bundle.previous, after: head?.link)
+            else { return .duplicate(bundle.id) }
+            _ = try destination.takeHeld(of: bundle.author, sequence: next)
+            return try runMember(bundle, verdict: .extends, into: &destination)
+        }
         if try destination.contains(bundle.id) {
             // A held bundle that now extends its chain was not applied when its predecessor
             // arrived (its clock was then too far ahead): the verifier accepted it now, so
@@ -122,6 +132,10 @@ public struct BundleImporter: Sendable {
             }
         }
 
+        if bundle.format == ChangeBundle.memberFormatVersion {
+            return try runMember(bundle, verdict: verdict, into: &destination)
+        }
+
         // A payload every member fails to open the same way makes a bundle that extends its
         // chain void, not rejected: it takes its place, so the author's later bundles are not
         // stalled behind it forever. One that would wait for a predecessor is rejected as
@@ -136,14 +150,14 @@ public struct BundleImporter: Sendable {
                 )
             }
             try destination.hold(bundle)
-            destination.trust(bundle.certificates)
+            if let chain = bundle.certificates { destination.trust(chain) }
             return .held(waitingFor: needed)
         }
 
         // In place: `receive` checks the clock before changing anything. (Copying the
         // replica and log first would duplicate the whole state on every import.)
         try apply(bundle, try membership.contentsOrVoid(of: bundle), into: &destination)
-        destination.trust(bundle.certificates)
+        if let chain = bundle.certificates { destination.trust(chain) }
         return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
     }
 

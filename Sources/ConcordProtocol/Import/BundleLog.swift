@@ -33,8 +33,14 @@ public struct BundleLog: Hashable, Sendable {
     public private(set) var bundles: [ChangeBundle] = []
     /// Author → indexes into ``bundles``; element `k` holds sequence `k + 1`.
     private var chains: [PublicKey: [Int]] = [:]
-    /// Ids of every bundle in the chains, held, or quarantined.
+    /// Ids of every bundle in the chains, held, quarantined or kept as evidence.
     public private(set) var knownIDs: Set<BundleID> = []
+    /// Format 3: the membership ops of the control bundles in the chains and of the
+    /// evidence, by bundle id (the evaluation input, `Specs/membership.md` §5).
+    public private(set) var membershipRecords: [BundleID: MembershipOpRecord] = [:]
+    /// Format 3: control bundles past their author's cut-off, kept outside the chains
+    /// (`Specs/membership.md` §8); never counted in ``versionVector``.
+    public private(set) var evidence: [ChangeBundle] = []
     /// Author → sequence → bundle waiting for its predecessor.
     private var held: [PublicKey: [UInt64: ChangeBundle]] = [:]
     /// How many bundles are held, all authors together.
@@ -166,5 +172,60 @@ public struct BundleLog: Hashable, Sendable {
         guard quarantined.count < limit else { return }
         quarantined.append(bundle)
         knownIDs.insert(bundle.id)
+    }
+}
+
+extension BundleLog {
+    /// Records the membership op of a control bundle that entered its chain or the evidence.
+    mutating func recordMembership(_ record: MembershipOpRecord) {
+        membershipRecords[record.bundleID] = record
+    }
+
+    /// Keeps a control bundle past its author's cut-off as evidence (outside the chain).
+    mutating func keepAsEvidence(_ bundle: ChangeBundle) {
+        guard !evidence.contains(where: { $0.id == bundle.id }) else { return }
+        evidence.append(bundle)
+        knownIDs.insert(bundle.id)
+    }
+
+    /// Takes a bundle out of the evidence (its author's cut-off moved past it: a removal
+    /// became void); the caller holds it so it re-enters the chain in order.
+    mutating func takeEvidence(_ id: BundleID) -> ChangeBundle? {
+        guard let index = evidence.firstIndex(where: { $0.id == id }) else { return nil }
+        return evidence.remove(at: index)
+    }
+
+    /// Authors with a chain, sorted.
+    var chainAuthors: [PublicKey] { chains.keys.sorted() }
+
+    /// Authors with held bundles, sorted.
+    var heldAuthors: [PublicKey] { held.keys.sorted() }
+
+    /// The held bundles of `author`, in sequence order.
+    func heldBundles(of author: PublicKey) -> [ChangeBundle] {
+        (held[author] ?? [:]).sorted { $0.key < $1.key }.map(\.value)
+    }
+
+    /// Removes `author`'s chain bundles after `cutoff` (a removal or retirement cut it
+    /// there) and returns them in sequence order. Their ids are forgotten unless a caller
+    /// keeps them (control bundles become evidence).
+    mutating func truncateChain(of author: PublicKey, after cutoff: UInt64) -> [ChangeBundle] {
+        guard let chain = chains[author], UInt64(chain.count) > cutoff else { return [] }
+        let dropped = chain[Int(cutoff)...].map { bundles[$0] }
+        let droppedIndexes = Set(chain[Int(cutoff)...])
+        var remap: [Int: Int] = [:]
+        var kept: [ChangeBundle] = []
+        kept.reserveCapacity(bundles.count - droppedIndexes.count)
+        for (index, bundle) in bundles.enumerated() where !droppedIndexes.contains(index) {
+            remap[index] = kept.count
+            kept.append(bundle)
+        }
+        bundles = kept
+        chains = chains.compactMapValues { indexes in
+            let moved = indexes.compactMap { remap[$0] }
+            return moved.isEmpty ? nil : moved
+        }
+        for bundle in dropped { knownIDs.remove(bundle.id) }
+        return dropped
     }
 }

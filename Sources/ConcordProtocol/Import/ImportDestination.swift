@@ -32,6 +32,54 @@ package protocol ImportDestination {
     mutating func takeQuarantined(of author: PublicKey, extending head: ChainRule.Link) throws -> ChangeBundle?
     mutating func quarantine(_ bundle: ChangeBundle, limit: Int) throws
     mutating func trust(_ chain: CertificateChain)
+
+    // Format 3 (`Specs/membership.md` §6, §8): the membership ops held, evidence, and the
+    // rollback of bundles a new removal cuts. A destination that does not implement them
+    // (the default) refuses format-3 spaces.
+    /// The membership ops of the control bundles in the chains and the evidence.
+    var membershipRecords: [MembershipOpRecord] { get }
+    mutating func recordMembership(_ record: MembershipOpRecord) throws
+    mutating func keepAsEvidence(_ bundle: ChangeBundle) throws
+    /// The control bundles kept as evidence.
+    func evidenceBundles() throws -> [ChangeBundle]
+    /// Takes a bundle out of the evidence (it stays known).
+    mutating func takeEvidence(_ id: BundleID) throws -> ChangeBundle?
+    /// Merges a control bundle's stamp into the clock (after the drift check).
+    mutating func observe(_ reading: HLCTimestamp) throws
+    /// Authors with a chain.
+    func chainAuthors() throws -> [PublicKey]
+    /// Authors with held bundles.
+    func heldAuthors() throws -> [PublicKey]
+    /// The held bundles of `author`, in sequence order.
+    func heldBundles(of author: PublicKey) throws -> [ChangeBundle]
+    /// Removes `author`'s chain bundles after `cutoff`; returns them in sequence order.
+    mutating func truncateChain(of author: PublicKey, after cutoff: UInt64) throws -> [ChangeBundle]
+    /// Replaces the replica state by the operations of the chain's data bundles that
+    /// `admitted` accepts, opened by `open` (`nil`: nothing to apply).
+    mutating func rebuildState(admitted: (ChangeBundle) -> Bool, open: (ChangeBundle) throws -> BundleContents?) throws
+}
+
+extension ImportDestination {
+    package var membershipRecords: [MembershipOpRecord] { [] }
+    package mutating func recordMembership(_ record: MembershipOpRecord) throws { throw Self.noMemberFormat() }
+    package mutating func keepAsEvidence(_ bundle: ChangeBundle) throws { throw Self.noMemberFormat() }
+    package func evidenceBundles() throws -> [ChangeBundle] { throw Self.noMemberFormat() }
+    package mutating func takeEvidence(_ id: BundleID) throws -> ChangeBundle? { throw Self.noMemberFormat() }
+    package mutating func observe(_ reading: HLCTimestamp) throws { throw Self.noMemberFormat() }
+    package func chainAuthors() throws -> [PublicKey] { throw Self.noMemberFormat() }
+    package func heldAuthors() throws -> [PublicKey] { throw Self.noMemberFormat() }
+    package func heldBundles(of author: PublicKey) throws -> [ChangeBundle] { throw Self.noMemberFormat() }
+    package mutating func truncateChain(of author: PublicKey, after cutoff: UInt64) throws -> [ChangeBundle] { throw Self.noMemberFormat() }
+    package mutating func rebuildState(admitted: (ChangeBundle) -> Bool, open: (ChangeBundle) throws -> BundleContents?) throws {
+        throw Self.noMemberFormat()
+    }
+
+    package static func noMemberFormat() -> ConcordError {
+        ConcordError(
+            .unsupportedVersion,
+            "this store does not hold format-3 spaces (members and roles by control bundles) yet; "
+                + "Specs/membership.md section 11, stage 2")
+    }
 }
 
 /// The in-memory destination: a replica and its bundle log.
@@ -60,4 +108,28 @@ struct InMemoryDestination: ImportDestination {
     }
     mutating func quarantine(_ bundle: ChangeBundle, limit: Int) { log.quarantine(bundle, limit: limit) }
     mutating func trust(_ chain: CertificateChain) { log.trust(chain) }
+
+    var membershipRecords: [MembershipOpRecord] { Array(log.membershipRecords.values) }
+    mutating func recordMembership(_ record: MembershipOpRecord) { log.recordMembership(record) }
+    mutating func keepAsEvidence(_ bundle: ChangeBundle) { log.keepAsEvidence(bundle) }
+    func evidenceBundles() -> [ChangeBundle] { log.evidence }
+    mutating func takeEvidence(_ id: BundleID) -> ChangeBundle? { log.takeEvidence(id) }
+    mutating func observe(_ reading: HLCTimestamp) throws {
+        try ConcordError.mapping("control bundle clock") { try replica.observe(reading) }
+    }
+    func chainAuthors() -> [PublicKey] { log.chainAuthors }
+    func heldAuthors() -> [PublicKey] { log.heldAuthors }
+    func heldBundles(of author: PublicKey) -> [ChangeBundle] { log.heldBundles(of: author) }
+    mutating func truncateChain(of author: PublicKey, after cutoff: UInt64) -> [ChangeBundle] {
+        log.truncateChain(of: author, after: cutoff)
+    }
+
+    mutating func rebuildState(admitted: (ChangeBundle) -> Bool, open: (ChangeBundle) throws -> BundleContents?) throws {
+        var fresh = LocalReplica(id: replica.id, clock: replica.clock)
+        for bundle in log.bundles where !bundle.isControl && admitted(bundle) {
+            guard let contents = try open(bundle) else { continue }
+            try ConcordError.mapping("\(bundle)") { _ = try fresh.receive(contents.operations) }
+        }
+        replica = fresh
+    }
 }

@@ -49,7 +49,7 @@ extension Membership {
     }
 
     /// The latest issue time in this device's certificate chain.
-    public var latestIssueTime: UInt64 { certificates.certificates.map(\.issuedAt).max() ?? 0 }
+    public var latestIssueTime: UInt64 { certificates?.certificates.map(\.issuedAt).max() ?? 0 }
 
     private func requireSpaceForCertifying(_ what: String) throws -> Space {
         guard let space, role == .writer else {

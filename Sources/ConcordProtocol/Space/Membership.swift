@@ -22,23 +22,52 @@ public struct Membership: Sendable {
     public let spaceID: SpaceID
     /// Whether the space encrypts bundle payloads.
     public let isEncrypted: Bool
-    /// The proof of membership that every bundle of this device carries.
-    public let certificates: CertificateChain
-    /// The payload key; `nil` in an unencrypted space.
+    /// The bundle format of the space: 2 (certificate chains) or 3 (membership by control
+    /// bundles, `Specs/membership.md`; see ``createMemberSpace(device:name:encrypted:stamp:)``).
+    public let format: UInt8
+    /// The proof of membership that every format-2 bundle of this device carries; `nil` in
+    /// format 3, where roles come from the membership state.
+    public let certificates: CertificateChain?
+    /// The payload key of format 2; `nil` in an unencrypted space and in format 3 (epoch keys).
     package let contentKey: SymmetricKey?
-    /// The space key pair; held by writers only.
+    /// The space key pair; held by format-2 writers only.
     package let space: Space?
+    /// Format 3: invite keys this device joined with (epoch keys sealed to a pending invite
+    /// open with them) and epoch keys it was handed directly (an invite token's).
+    package var inviteKeys: [Identity] = []
+    package var handedEpochKeys: [EpochKey] = []
 
-    /// What this device may do.
-    public var role: Role { certificates.role }
+    /// What this device may do under format 2. In format 3 the membership state decides
+    /// (``MembershipState/standing(of:at:)``); this is then `.writer`, and sealing checks
+    /// the state.
+    public var role: Role { certificates?.role ?? .writer }
+
+    /// Whether the space uses the membership of `Specs/membership.md` (format 3).
+    public var isMemberFormat: Bool { format == ChangeBundle.memberFormatVersion }
 
     /// The replica id of this device: its public key.
     public var replicaID: ReplicaID { ReplicaID(bytes: device.publicKey.bytes)! }
 
-    /// Whether this device holds the space seed and can issue invites.
+    /// Whether this device holds the space seed and can issue invites (format 2).
     public var canInvite: Bool { space != nil }
 
+    /// A format-3 membership: no certificates, no content key, no space seed.
+    package init(
+        memberOf spaceID: SpaceID, device: Identity, isEncrypted: Bool, inviteKeys: [Identity] = [], handedEpochKeys: [EpochKey] = []
+    ) {
+        self.format = ChangeBundle.memberFormatVersion
+        self.device = device
+        self.spaceID = spaceID
+        self.isEncrypted = isEncrypted
+        self.certificates = nil
+        self.contentKey = nil
+        self.space = nil
+        self.inviteKeys = inviteKeys
+        self.handedEpochKeys = handedEpochKeys
+    }
+
     package init(device: Identity, spaceID: SpaceID, isEncrypted: Bool, certificates: CertificateChain, contentKey: SymmetricKey?, space: Space?) {
+        self.format = ChangeBundle.formatVersion
         self.device = device
         self.spaceID = spaceID
         self.isEncrypted = isEncrypted

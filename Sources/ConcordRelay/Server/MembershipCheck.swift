@@ -54,7 +54,7 @@ struct MembershipCheck: Sendable {
             defer { count += 1 }
             do {
                 let bundle = try verifier.verify(frame, trustedChains: trusted)
-                trusted.insert(bundle.certificates.digest)
+                if let chain = bundle.certificates { trusted.insert(chain.digest) }
                 return bundle
             } catch {
                 throw RelayError(

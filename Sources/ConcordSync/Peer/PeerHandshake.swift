@@ -82,7 +82,7 @@ public enum PeerHandshake {
         /// - Throws: ``ConcordSyncError`` `.peerProtocol` if the keys cannot be derived.
         public init(membership: Membership, authorizer: (any PeerAuthorizer)? = nil) throws {
             self.init(
-                device: membership.device, proof: membership.certificates.bytes, spaceID: membership.spaceID,
+                device: membership.device, proof: (membership.certificates?.bytes ?? []), spaceID: membership.spaceID,
                 keys: try PeerSpaceKeys.derive(from: membership),
                 authorizer: authorizer ?? CertificatePeerAuthorizer(spaceID: membership.spaceID))
         }

@@ -1,0 +1,266 @@
+import ConcordCore
+import ConcordCrypto
+
+/// Format 3 (`Specs/membership.md`): creating a space, joining it, and the admin actions,
+/// each as a signed control bundle. Import the returned control bundle like any other
+/// (``BundleImporter``): the device's own ops go through the same evaluation as everyone's.
+///
+/// ```swift
+/// let (admin, genesis) = try Membership.createMemberSpace(name: "Ms Dlamini's laptop", stamp: clock.now())
+/// var log = BundleLog()
+/// var replica = admin.makeReplica()
+/// let importer = BundleImporter(membership: admin)
+/// _ = importer.importBundle(genesis.bytes, into: &replica, log: &log)
+///
+/// let state = importer.membershipState(of: log)
+/// let (inviteOp, token) = try admin.invite(role: .writer, expires: nowMs + 7 * 86_400_000, stamp: clock.now(), state: state, log: log)
+/// _ = importer.importBundle(try admin.sealControl(inviteOp, log: log, stamp: clock.now()).bytes, into: &replica, log: &log)
+/// // send token.text to the tablet; it joins:
+/// let (tablet, join) = try Membership.joinMember(token, name: "Amina's tablet", stamp: clock.now())
+/// ```
+extension Membership {
+    /// Creates a format-3 space: a fresh space key signs the `genesis` op naming `device`
+    /// its first admin and is then dropped (no device keeps it, no invite carries it).
+    /// - Parameters:
+    ///   - device: This device's key; a fresh one by default.
+    ///   - name: This device's name as members see it ("Ms Dlamini's laptop"), 1 to 64 bytes.
+    ///   - encrypted: Whether payloads are encrypted (the default): epoch 0 is sealed to `device`.
+    ///   - stamp: The genesis op's clock reading.
+    /// - Returns: The membership and the genesis control bundle (this device's bundle 1).
+    /// - Throws: ``ConcordError`` `.malformedBundle` for a name that is not 1 to 64 bytes of
+    ///   printable UTF-8.
+    public static func createMemberSpace(
+        device: Identity = Identity(), name: String, encrypted: Bool = true, stamp: HLCTimestamp
+    ) throws -> (membership: Membership, genesis: ChangeBundle) {
+        let space = Identity()
+        let spaceID = SpaceID(publicKey: space.publicKey)
+        var epoch0: EpochKey?
+        var field: EpochField?
+        if encrypted {
+            let key = EpochKey()
+            epoch0 = key
+            field = try EpochField.sealing(key, to: [device.publicKey])
+        }
+        let op = MembershipStatement.genesis(space: space, author: device.publicKey, name: name, stamp: stamp.rawValue, epoch: field)
+        _ = try MembershipOp(payload: op.encoded(), encrypted: encrypted)  // checks the name
+        let membership = Membership(memberOf: spaceID, device: device, isEncrypted: encrypted, handedEpochKeys: epoch0.map { [$0] } ?? [])
+        let genesis = try ChangeBundle.sealControl(op, author: device, spaceID: spaceID, previous: nil, stamp: stamp)
+        return (membership, genesis)
+    }
+
+    /// Joins a format-3 space with an invite token: the `join` op, signed by the invite
+    /// key, as this device's bundle 1.
+    ///
+    /// The token's expiry is checked here against `now` (a join through an expired invite
+    /// is void everywhere, so nothing is written); whether the invite was revoked is only
+    /// known to members, who decide it.
+    /// - Parameters:
+    ///   - token: The invite.
+    ///   - device: This device's key; a fresh one by default.
+    ///   - name: This device's name, 1 to 64 bytes.
+    ///   - stamp: The join op's clock reading; it must be after the invite's stamp (observe
+    ///     ``MemberInviteToken/inviteStamp`` first) and not after the expiry.
+    /// - Returns: The membership and the join control bundle.
+    /// - Throws: ``ConcordError`` `.notAllowed` for an expired invite, `.malformedBundle` for a bad name.
+    public static func joinMember(
+        _ token: MemberInviteToken, device: Identity = Identity(), name: String, stamp: HLCTimestamp
+    ) throws -> (membership: Membership, join: ChangeBundle) {
+        guard !token.isExpired(at: stamp.milliseconds) else {
+            throw ConcordError(
+                .notAllowed,
+                "this invite expired at \(CalendarTime.text(token.expires)); ask an admin of the space for a new one")
+        }
+        let op = MembershipStatement.join(invite: token.inviteKey, spaceID: token.spaceID, author: device.publicKey, name: name)
+        _ = try MembershipOp(payload: op.encoded(), encrypted: token.isEncrypted)
+        let membership = Membership(
+            memberOf: token.spaceID, device: device, isEncrypted: token.isEncrypted, inviteKeys: [token.inviteKey],
+            handedEpochKeys: token.currentEpoch.map { [$0] } ?? [])
+        let join = try ChangeBundle.sealControl(op, author: device, spaceID: token.spaceID, previous: nil, stamp: stamp)
+        return (membership, join)
+    }
+
+    /// Seals `op` as the next control bundle of this device's chain in `log`. Import it to
+    /// apply it (the log is not changed here).
+    /// - Parameters:
+    ///   - op: The op (build admin ops with ``invite(role:expires:maxUses:stamp:state:log:)``,
+    ///     ``removal(of:state:log:stamp:)``, ``rotation(state:log:stamp:)``, or directly).
+    ///   - log: This device's bundle log.
+    ///   - stamp: The op's clock reading.
+    /// - Returns: The signed control bundle.
+    public func sealControl(_ op: MembershipOp, log: BundleLog, stamp: HLCTimestamp) throws -> ChangeBundle {
+        try ChangeBundle.sealControl(op, author: device, spaceID: spaceID, previous: log.latestBundle(of: device.publicKey), stamp: stamp)
+    }
+
+    /// Checks that this device may write its next bundle under `state`
+    /// (`Specs/membership.md` §9).
+    /// - Throws: ``ConcordError`` `.notAllowed` naming why (reader, removed, not admitted yet).
+    public func checkMayWrite(state: MembershipState, log: BundleLog) throws {
+        let me = device.publicKey
+        let next = (log.head(of: me)?.sequence ?? 0) + 1
+        switch state.admission(author: me, sequence: next, isControl: false) {
+        case .applied: return
+        case .held:
+            throw ConcordError(
+                .notAllowed,
+                "this device is not admitted to space \(spaceID.shortDescription) yet (its join waits for the invite's admin to sync); write after the next sync"
+            )
+        case .refused(.removed(let by, let at)):
+            throw ConcordError(
+                .notAllowed,
+                "this device was removed from the space by \(state.member(by)?.name ?? String(by.hex.prefix(8))) on \(CalendarTime.text(HLCTimestamp(rawValue: at).milliseconds)); it can no longer write"
+            )
+        case .refused(.retired):
+            throw ConcordError(.notAllowed, "this device's chain was continued by a successor device; write from the successor")
+        case .refused(.notAWriter), .storedAsEvidence:
+            throw ConcordError(
+                .notAllowed,
+                "this device is a reader of space \(spaceID.shortDescription) and cannot write; ask an admin to make it a writer")
+        }
+    }
+
+    /// Seals this device's operations as its next format-3 data bundle in `log` (the
+    /// current epoch's key in an encrypted space) and appends it, after checking that the
+    /// device may write (``checkMayWrite(state:log:)``).
+    /// - Returns: The bundle, appended to `log`.
+    /// - Throws: ``ConcordError`` `.notAllowed`, `.notARecipient` (this device holds no key
+    ///   of the current epoch yet), or the errors of ``ChangeBundle/sealMember(_:author:spaceID:previous:context:epoch:limits:)``.
+    @discardableResult
+    public func sealMember(
+        _ ops: [RecordOperation], appendingTo log: inout BundleLog, state: MembershipState, limits: BundleLimits = .default
+    ) throws -> ChangeBundle {
+        try checkMayWrite(state: state, log: log)
+        var epoch: EpochKey?
+        if isEncrypted {
+            guard let current = state.currentEpoch, let key = epochKey(current.keyID, records: log.membershipRecords.values, state: state)
+            else {
+                throw ConcordError(
+                    .notARecipient,
+                    "this device holds no key of the space's current epoch yet; sync with an admin (it grants the key) and write again")
+            }
+            epoch = key
+        }
+        let bundle = try ChangeBundle.sealMember(
+            ops, author: device, spaceID: spaceID, previous: log.latestBundle(of: device.publicKey), context: log.versionVector,
+            epoch: epoch, limits: limits)
+        try log.appendSealed(bundle)
+        return bundle
+    }
+
+    /// Checks that this device is an admin now.
+    private func requireAdmin(_ what: String, state: MembershipState, log: BundleLog) throws {
+        let me = device.publicKey
+        let next = (log.head(of: me)?.sequence ?? 0) + 1
+        guard case .member(.admin) = state.standing(of: me, at: next) else {
+            throw ConcordError(
+                .notAllowed,
+                "only admins may \(what); this device is \(state.member(me).map { "a \($0.role)" } ?? "not a member") of space \(spaceID.shortDescription)"
+            )
+        }
+    }
+
+    /// An `invite` op and the token to hand to the invitee.
+    /// - Parameters:
+    ///   - role: The role it grants.
+    ///   - expires: Its expiry in ms since the Unix epoch.
+    ///   - maxUses: How many joins it admits; 0 for unlimited (the default is 1).
+    ///   - stamp: The op's clock reading (seal it at this stamp).
+    ///   - state: The current membership state.
+    ///   - log: This device's log (for the current epoch key).
+    /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin.
+    public func invite(
+        role: MemberRole, expires: UInt64, maxUses: UInt64 = 1, stamp: HLCTimestamp, state: MembershipState, log: BundleLog
+    ) throws -> (op: MembershipOp, token: MemberInviteToken) {
+        try requireAdmin("invite", state: state, log: log)
+        let inviteKey = Identity()
+        var current: EpochKey?
+        if isEncrypted, let epoch = state.currentEpoch {
+            current = epochKey(epoch.keyID, records: log.membershipRecords.values, state: state)
+        }
+        let token = MemberInviteToken(
+            spaceID: spaceID, inviteKey: inviteKey, role: role, expires: expires, inviteStamp: stamp.rawValue, currentEpoch: current)
+        return (.invite(id: inviteKey.publicKey, role: role, expires: expires, maxUses: maxUses), token)
+    }
+
+    /// A `remove` op for `target` with the cut-off this device has seen of its chain; in an
+    /// encrypted space it starts a new epoch sealed to every remaining member and pending
+    /// invite, with the keys this device holds as history.
+    /// - Parameters:
+    ///   - target: The device to remove.
+    ///   - state: The current membership state.
+    ///   - log: This device's log (the cut-off is `target`'s head in it).
+    ///   - stamp: The op's clock reading.
+    /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin and `target` a
+    ///   member not already removed.
+    public func removal(of target: PublicKey, state: MembershipState, log: BundleLog, stamp: HLCTimestamp) throws -> MembershipOp {
+        try requireAdmin("remove members", state: state, log: log)
+        guard let member = state.member(target), member.cut == nil else {
+            throw ConcordError(
+                .notAllowed,
+                "\(target.hex.prefix(8)) is not a member of space \(spaceID.shortDescription) (or was already removed); `concord members` lists who is"
+            )
+        }
+        let cutoff = max(log.head(of: target)?.sequence ?? 1, 1)
+        return .remove(
+            target: target, cutoff: cutoff, keep: [], epoch: try newEpoch(excluding: [target], state: state, log: log, stamp: stamp))
+    }
+
+    /// A `rotate` op: a new epoch sealed to every member and pending invite.
+    /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin of an encrypted space.
+    public func rotation(state: MembershipState, log: BundleLog, stamp: HLCTimestamp) throws -> MembershipOp {
+        try requireAdmin("rotate the key", state: state, log: log)
+        guard let field = try newEpoch(excluding: [], state: state, log: log, stamp: stamp) else {
+            throw ConcordError(.notAllowed, "space \(spaceID.shortDescription) is not encrypted: there is no key to rotate")
+        }
+        return .rotate(field)
+    }
+
+    /// The `grant` ops that repair missing keys (`Specs/membership.md` §7): for each
+    /// applied epoch whose key this device holds, the members (not removed or retired)
+    /// neither whose device nor whose invite it was sealed to. An admin issues them during
+    /// sync, so a member admitted concurrently with a rotation still reads everything.
+    ///
+    /// ```swift
+    /// for op in try admin.pendingGrants(state: state, log: log) {
+    ///     let bundle = try admin.sealControl(op, log: log, stamp: try replica.tick())
+    ///     _ = importer.importBundle(bundle.bytes, into: &replica, log: &log)
+    /// }
+    /// ```
+    /// - Returns: One op per epoch that needs one; empty for a non-admin or an unencrypted space.
+    public func pendingGrants(state: MembershipState, log: BundleLog) throws -> [MembershipOp] {
+        let me = device.publicKey
+        guard isEncrypted, case .member(.admin) = state.standing(of: me, at: (log.head(of: me)?.sequence ?? 0) + 1) else { return [] }
+        let active = state.members.filter { $0.cut == nil && $0.retired == nil }
+        let records = log.membershipRecords.values
+        var ops: [MembershipOp] = []
+        for epoch in state.epochs {
+            let sealedTo = Set(epoch.recipients)
+            let missing = active.filter { !sealedTo.contains($0.device) && !($0.invite.map(sealedTo.contains) ?? false) }.map(\.device)
+            guard !missing.isEmpty, let key = epochKey(epoch.keyID, records: records, state: state) else { continue }
+            ops.append(.grant(keyID: key.id, recipients: try EpochField.sealedKeys(key, to: missing)))
+        }
+        return ops
+    }
+
+    /// A new epoch's field (`nil` in an unencrypted space): recipients are the members not
+    /// cut and the pending invites not revoked, expired at `stamp` or used up, minus `excluded`.
+    private func newEpoch(excluding excluded: Set<PublicKey>, state: MembershipState, log: BundleLog, stamp: HLCTimestamp) throws
+        -> EpochField?
+    {
+        guard isEncrypted else { return nil }
+        var recipients = state.members.filter { $0.cut == nil && $0.retired == nil }.map(\.device)
+        recipients += state.invites.filter { !$0.isRevoked && $0.isInTime(stamp.rawValue) && $0.hasUsesLeft }.map(\.id)
+        recipients.removeAll { excluded.contains($0) }
+        let records = log.membershipRecords.values
+        let history = state.epochs.compactMap { epochKey($0.keyID, records: records, state: state) }
+        return try EpochField.sealing(EpochKey(), to: recipients, history: history)
+    }
+}
+
+extension BundleImporter {
+    /// The membership state of the control bundles in `log` (format 3).
+    /// - Parameters:
+    ///   - log: A bundle log this importer imported into.
+    public func membershipState(of log: BundleLog) -> MembershipState {
+        MembershipState.evaluate(ops: log.membershipRecords.values, spaceID: membership.spaceID, encrypted: membership.isEncrypted)
+    }
+}
