@@ -260,6 +260,19 @@ MUTANTS = [
     ("token2-epoch-id-unchecked", "accepts a token whose epoch key id does not match its key"),
     ("history-any-length", "opens a history blob of any length"),
     ("history-entry-id-unchecked", "accepts a history entry whose key id does not match its key"),
+    # Bundles of format 3 (wire-format 7.11): verification for a space's format
+    ("format3-accepts-reserved-flags", "ignores the reserved flag bits 2-7 of a format-3 bundle"),
+    ("format3-accepts-control-encrypted", "accepts a control bundle with the encryption flag (flags 03)"),
+    ("format3-control-clock-range-unchecked", "accepts a control bundle whose hlc min differs from its hlc max"),
+    ("format3-control-payload-any-length", "accepts a control payload shorter than 2 bytes (version and kind)"),
+    ("format3-key-id-always", "reads a 16-byte key id after hlc max even when the payload is not encrypted"),
+    ("format3-key-id-never", "reads no key id, taking the payload length right after hlc max even when encrypted"),
+    ("format3-aead-header-without-key-id", "opens a data payload with the header up to hlc max, without the key id, as associated data"),
+    ("format3-reads-either-format", "reads a bundle of either format (2 or 3) whatever the space's format"),
+    ("format3-format-after-signature", "reads either format and refuses the other format only after the space id and signature"),
+    ("format3-signature-before-space", "checks the signature before the space id"),
+    ("format3-skips-drift", "skips the drift check of hlc max"),
+    ("format3-drift-checks-hlc-min", "checks the drift of hlc min instead of hlc max"),
 ]
 
 
@@ -297,7 +310,7 @@ FIRST_FILE = [
     ("context-", "bundles.jsonl"), ("aead-", "bundles.jsonl"), ("content-key-", "bundles.jsonl"),
     ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
     ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
-    ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"),
+    ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"), ("format3-", "member_bundles.jsonl"),
 ]
 
 

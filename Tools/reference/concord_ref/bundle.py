@@ -84,7 +84,7 @@ def header_v3(r):
     if control and hlc_min != hlc_max and not dev.on("format3-control-clock-range-unchecked"):
         r.fail("a control bundle's clock range is not one reading")
     key_id = None
-    if encrypted or dev.on("format3-key-id-always"):
+    if (encrypted and not dev.on("format3-key-id-never")) or dev.on("format3-key-id-always"):
         key_id = r.take(KEY_ID_BYTES)
     return {"encrypted": encrypted, "space_id": space_id, "author": author, "seq": seq,
             "previous": previous, "hlc_min": hlc_min, "hlc_max": hlc_max, "membership": None,
