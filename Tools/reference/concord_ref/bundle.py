@@ -1,8 +1,10 @@
 """Change bundles (Specs/wire-format.md sections 7.2 and 7.5): the container, the causal
 context and the payload.
 
-The header layout of each bundle format is one function in HEADER_LAYOUTS; format 3 (issue
-13) adds its own without touching the rest of the container or the pipeline."""
+The header layout of each bundle format is one function in HEADER_LAYOUTS: header_v2 (7.2)
+and header_v3 (7.11: the control flag, no certificate chain, the key id when encrypted).
+`decode` reads only the formats it is given: the importer of bundles.jsonl reads format 2,
+member_bundle.verify the space's format."""
 from . import batch, certificates, crypto, dev
 from .codec import Reader, Reject
 
