@@ -27,7 +27,7 @@ def main():
     histories = len(cases) - sum(kinds.values())
     print(f"reference implementation: {checked - len(failures)} of {checked} vectors agree "
           f"(membership: {kinds['decode']} decode cases, {histories} histories, {kinds['token']} invite tokens, "
-          f"{kinds['history']} history blobs)")
+          f"{kinds['history']} history blobs; format-3 bundles: {len(vectors.load('member_bundles.jsonl'))} cases)")
     return 1 if failures else 0
 
 

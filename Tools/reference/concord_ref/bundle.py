@@ -1,8 +1,10 @@
 """Change bundles (Specs/wire-format.md sections 7.2 and 7.5): the container, the causal
 context and the payload.
 
-The header layout of each bundle format is one function in HEADER_LAYOUTS; format 3 (issue
-13) adds its own without touching the rest of the container or the pipeline."""
+The header layout of each bundle format is one function in HEADER_LAYOUTS: header_v2 (7.2)
+and header_v3 (7.11: the control flag, no certificate chain, the key id when encrypted).
+`decode` reads only the formats it is given: the importer of bundles.jsonl reads format 2,
+member_bundle.verify the space's format."""
 from . import batch, certificates, crypto, dev
 from .codec import Reader, Reject
 
@@ -11,6 +13,12 @@ SIGNATURE_BYTES = 64
 BOX_OVERHEAD = 24 + 16
 MAX_CONTEXT_AUTHORS = 4096
 RESERVED_FLAGS = 0xFE
+ENCRYPTED_FLAG = 0x01
+CONTROL_FLAG = 0x02
+RESERVED_FLAGS_V3 = 0xFC
+KEY_ID_BYTES = 16
+MIN_CONTROL_PAYLOAD = 2
+DEFAULT_MAX_BUNDLE_BYTES = 64 << 20
 
 
 class Bundle:
@@ -49,17 +57,51 @@ def header_v2(r):
         r.fail("hlc min > hlc max")
     chain = certificates.parse_chain(r.blob())
     return {"encrypted": bool(flags & 1), "space_id": space_id, "author": author, "seq": seq,
-            "previous": previous, "hlc_min": hlc_min, "hlc_max": hlc_max, "membership": chain}
+            "previous": previous, "hlc_min": hlc_min, "hlc_max": hlc_max, "membership": chain,
+            "control": False, "key_id": None}
 
 
-HEADER_LAYOUTS = {2: header_v2}
+def header_v3(r):
+    """Section 7.11: flags (bit 0 encrypted, bit 1 control, bits 2-7 reserved, never both),
+    the fields of 7.2 without the certificate chain (a control bundle's clock range is one
+    reading), then the 16-byte epoch key id only when encrypted."""
+    flags = r.byte()
+    if flags & RESERVED_FLAGS_V3 and not dev.on("format3-accepts-reserved-flags"):
+        r.fail(f"reserved flag bits {flags:#04x}")
+    encrypted, control = bool(flags & ENCRYPTED_FLAG), bool(flags & CONTROL_FLAG)
+    if encrypted and control and not dev.on("format3-accepts-control-encrypted"):
+        r.fail("a control bundle is never encrypted")
+    space_id = r.take(32)
+    author = r.take(32)
+    seq = r.varint()
+    if seq == 0:
+        r.fail("sequence 0")
+    previous = r.take(32)
+    if (seq == 1) != (previous == bytes(32)):
+        r.fail("previous does not match the sequence")
+    hlc_min = r.fixed64()
+    hlc_max = r.fixed64()
+    if hlc_min > hlc_max:
+        r.fail("hlc min > hlc max")
+    if control and hlc_min != hlc_max and not dev.on("format3-control-clock-range-unchecked"):
+        r.fail("a control bundle's clock range is not one reading")
+    key_id = None
+    if (encrypted and not dev.on("format3-key-id-never")) or dev.on("format3-key-id-always"):
+        key_id = r.take(KEY_ID_BYTES)
+    return {"encrypted": encrypted, "space_id": space_id, "author": author, "seq": seq,
+            "previous": previous, "hlc_min": hlc_min, "hlc_max": hlc_max, "membership": None,
+            "control": control, "key_id": key_id}
 
 
-def decode(data, max_bundle_bytes):
-    """Pipeline steps 1-2: size, then magic, version and structure."""
+HEADER_LAYOUTS = {2: header_v2, 3: header_v3}
+
+
+def decode(data, max_bundle_bytes, formats=(2,)):
+    """Pipeline steps 1-2: size, then magic, version and structure. `formats` are the
+    bundle formats read (the space's format; section 7.11: a space never mixes them)."""
     if not dev.on("pipeline-size-after-structure"):
         check_size(data, max_bundle_bytes)
-    bundle = decode_structure(data)
+    bundle = decode_structure(data, formats)
     if dev.on("pipeline-size-after-structure"):
         check_size(data, max_bundle_bytes)
     return bundle
@@ -71,22 +113,22 @@ def check_size(data, max_bundle_bytes):
         raise Reject("bundleTooLarge", f"{len(data)} bytes")
 
 
-def decode_structure(data):
+def decode_structure(data, formats=(2,)):
     r = Reader(data, code="malformedBundle")
-    if dev.on("bundle-version-before-magic") and len(data) > 4 and data[4] not in HEADER_LAYOUTS:
+    if dev.on("bundle-version-before-magic") and len(data) > 4 and data[4] not in formats:
         raise Reject("unsupportedVersion", f"bundle format {data[4]}")
     if data[:4] != MAGIC:
         raise Reject("malformedBundle", "not a change bundle")
     r.offset = 4
     version = r.byte()
-    layout = HEADER_LAYOUTS.get(version)
+    layout = HEADER_LAYOUTS.get(version) if version in formats else None
     if layout is None:
         if dev.on("bundle-version-after-header") and len(data) > 5:
             layout = header_v2
         else:
             raise Reject("unsupportedVersion", f"bundle format {version}")
     fields = layout(r)
-    if layout is not HEADER_LAYOUTS.get(version):
+    if version not in formats or layout is not HEADER_LAYOUTS.get(version):
         raise Reject("unsupportedVersion", f"bundle format {version}")
     header_end = r.offset
     length = r.varint()
@@ -94,6 +136,8 @@ def decode_structure(data):
         r.fail("payload and signature do not fit")
     if fields["encrypted"] and length < BOX_OVERHEAD and not dev.on("bundle-accepts-short-encrypted-payload"):
         r.fail("encrypted payload shorter than nonce and tag")
+    if fields["control"] and length < MIN_CONTROL_PAYLOAD and not dev.on("format3-control-payload-any-length"):
+        r.fail("a control payload without room for version and kind")
     payload_start = r.offset
     r.take(length)
     payload_end = r.offset

@@ -8,7 +8,7 @@ import json
 import pathlib
 import random
 
-from . import batch, bundle as bundles, bundle_file, coalesce, crdt, crypto, hlc, invite, member_token, membership, values
+from . import batch, bundle as bundles, bundle_file, coalesce, control, crdt, crypto, hlc, invite, member_bundle, member_token, membership, values
 from .importer import Importer, Space
 from .codec import Reader, Reject, Writer
 
@@ -211,6 +211,43 @@ def check_bundle(case, earlier):
     require(importer.state.digest_hex() == case["state_digest_hex"], f"state digest {importer.state.digest_hex()}")
 
 
+# member_bundles.jsonl
+
+def check_member_bundle(case, earlier):
+    """Section 7.11: verification for a space of `space_format`, then every field of a
+    valid case, the control op's kind or the opened data payload."""
+    data = bytes.fromhex(case["bundle_hex"])
+    limit = case.get("max_bundle_bytes", bundles.DEFAULT_MAX_BUNDLE_BYTES)
+
+    def verify():
+        return member_bundle.verify(data, bytes.fromhex(case["space_id_hex"]), case["space_format"],
+                                    case["now_ms"], case["max_drift_ms"], limit)
+
+    if case["expected"] != "valid":
+        return expect_reject(case, verify)
+    b = verify()
+    require(b.version == case["space_format"], f"format {b.version}")
+    require(b.control == case["is_control"] and b.encrypted == case["is_encrypted"], f"control {b.control}, encrypted {b.encrypted}")
+    require(b.author.hex() == case["author_hex"] and b.seq == case["sequence"], "author or sequence")
+    require(b.previous.hex() == case["previous_hex"], "previous")
+    require((str(b.hlc_min), str(b.hlc_max)) == (case["hlc_min"], case["hlc_max"]), f"clock range {b.hlc_min}...{b.hlc_max}")
+    require(b.id.hex() == case["bundle_id_hex"], "bundle id")
+    require(b.id == crypto.blake2b256(data[:-64]), "the id is not BLAKE2b-256 of the signed bytes")
+    require((b.key_id.hex() if b.key_id is not None else None) == case.get("key_id_hex"), "key id")
+    if b.control:
+        require(b.payload.hex() == case["payload_hex"], "control payload")
+        op = member_bundle.control_op(b)
+        require(op["kind"] == case["op_kind"], f"op kind {op['kind']}")
+        require(control.encode(op) == b.payload, "the control op re-encodes differently")
+        return
+    key = bytes.fromhex(case["epoch_key_hex"]) if b.encrypted else None
+    if key is not None:
+        require(member_token.key_id(key) == b.key_id, "the key id is not the epoch key's id")
+    text = member_bundle.open_data(b, key)
+    require(text.hex() == case["plaintext_hex"], "plaintext")
+    member_bundle.data_contents(b, text)
+
+
 # bundle_files.jsonl
 
 def check_bundle_file(case, earlier):
@@ -320,6 +357,7 @@ FILES = [
     ("invites.jsonl", check_invite),
     ("bundles.jsonl", check_bundle),
     ("membership.jsonl", check_membership),
+    ("member_bundles.jsonl", check_member_bundle),
 ]
 
 _loaded = {}
