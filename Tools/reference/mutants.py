@@ -288,11 +288,7 @@ MUTANTS = [
 # - wrong_space_bad_signature: wrong_space with a signature bit flipped, expected wrongSpace;
 # - data_clock_max_too_far_ahead: a data bundle of two ops, hlc min within the drift bound
 #   and hlc max 1 ms past it, expected clockDriftExceeded (in a control bundle min = max).
-KNOWN_GAPS = [
-    "format3-accepts-control-encrypted",
-    "format3-signature-before-space",
-    "format3-drift-checks-hlc-min",
-]
+KNOWN_GAPS = []
 
 DOC = HERE.parent.parent / "Specs" / "correctness.md"
 
