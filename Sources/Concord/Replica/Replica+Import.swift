@@ -135,6 +135,11 @@ extension Replica {
                 // take the bundle that crosses it) and at most one per 16 bytes of bundles
                 // (an operation takes more), capped as the limit may be huge.
                 destination.batch.reserveCapacity(min(limit, bundles.reduce(0) { $0 + $1.count } / 16, 1 << 14))
+                if membership.isMemberFormat {
+                    let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
+                    destination.decidedState = ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted)
+                    destination.ledger = ledger
+                }
                 var outcomes: [ImportOutcome] = []
                 for bytes in bundles {
                     do {

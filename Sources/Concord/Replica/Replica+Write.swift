@@ -20,6 +20,7 @@ extension Replica {
         guard role == .writer else {
             throw ConcordError(.notAWriter, "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
         }
+        if membership.isMemberFormat { try checkMayWrite() }
         let tracking = !observers.isEmpty
         let (result, changes, count): (T, [RecordChange], Int)
         do {
@@ -93,6 +94,7 @@ extension Replica {
         let membership = author ?? self.membership
         let ops = try tx.pendingOperations()
         guard !ops.isEmpty else { return [] }
+        if membership.isMemberFormat { return try sealPendingMember(ops, in: tx) }
         let me = membership.device.publicKey
         var previous: ChangeBundle?
         if let head = try tx.chainHead(of: me), let stored = try tx.bundle(of: me, sequence: head.sequence) {

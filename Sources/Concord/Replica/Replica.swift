@@ -157,9 +157,6 @@ public actor Replica {
     /// peers and relays accept it (`Specs/hlc.md` §9).
     init(store: any Store, membership: Membership, options: Options, directory: String?) throws {
         let now = options.physicalClock.nowMilliseconds()
-        guard !membership.isMemberFormat else {
-            throw ConcordError(.unsupportedVersion, "a store of a format-3 space (members and roles by control bundles) cannot be opened by this version yet; Replica writes format 2 until stage 2 of Specs/membership.md section 11 lands")
-        }
         var membership = membership
         var renewed = false
         if membership.latestIssueTime > HybridLogicalClock.saturatingAdd(now, options.maxDrift), membership.canInvite {
@@ -186,6 +183,7 @@ public actor Replica {
                     try tx.setMetadata([membership.isEncrypted ? 1 : 0], for: MetaKey.encrypted)
                     try tx.setMetadata((membership.certificates?.bytes ?? []), for: MetaKey.certificates)
                     try tx.setMetadata(membership.device.publicKey.bytes, for: MetaKey.device)
+                    try tx.setMetadata([membership.format], for: MetaKey.format)
                 }
                 if renewed, try tx.metadata(MetaKey.device) == membership.device.publicKey.bytes {
                     try tx.setMetadata((membership.certificates?.bytes ?? []), for: MetaKey.certificates)
@@ -280,6 +278,8 @@ enum MetaKey {
     static let spaceID = "space.id"
     static let encrypted = "space.encrypted"
     static let certificates = "membership.certificates"
+    /// The space's bundle format (`[3]` for format 3; absent: format 2).
+    static let format = "membership.format"
     static let device = "device.public-key"
     static let clock = "clock.last"
     static let acknowledged = "sync.acknowledged-sequence"

@@ -116,6 +116,10 @@ struct ReplicaDirectory {
     func writeKeys(of membership: Membership) throws {
         try ConcordError.mapping("writing the keys of \(path)") {
             try keys.save(Self.bytes(membership.device.seed), as: .device)
+            if let invite = membership.inviteKeys.first { try keys.save(Self.bytes(invite.seed), as: .invite) }
+            if let epoch = membership.handedEpochKeys.first {
+                try keys.save(Self.bytes(KeyFile(symmetricKey: epoch.key).secret), as: .epoch)
+            }
             if let space = membership.space {
                 try keys.save(Self.bytes(space.seed), as: .space)
             } else if let key = membership.contentKey {
@@ -168,8 +172,14 @@ struct ReplicaDirectory {
                     try FileManager.default.removeItem(atPath: nextDeviceKey)
                 }
             }
-            let (spaceBytes, encryptedFlag, chainBytes) = try store.read { tx in
-                (try tx.metadata(MetaKey.spaceID), try tx.metadata(MetaKey.encrypted), try tx.metadata(MetaKey.certificates))
+            let (spaceBytes, encryptedFlag, chainBytes, format) = try store.read { tx in
+                (
+                    try tx.metadata(MetaKey.spaceID), try tx.metadata(MetaKey.encrypted), try tx.metadata(MetaKey.certificates),
+                    try tx.metadata(MetaKey.format)
+                )
+            }
+            if format == [ChangeBundle.memberFormatVersion], let spaceBytes, let encryptedFlag {
+                return try readMemberFormat(device: device, spaceBytes: spaceBytes, encrypted: encryptedFlag == [1])
             }
             guard let spaceBytes, let encryptedFlag, let chainBytes else {
                 throw ConcordError(.storeDamaged, "\(database) holds no space: the replica in \(path) was never completely created, and holds no data. Move \(path) away, then create or join again in an empty directory")
@@ -205,6 +215,23 @@ struct ReplicaDirectory {
                 device: device, spaceID: spaceID, isEncrypted: encrypted, certificates: certificates,
                 contentKey: contentKey, space: space)
         }
+    }
+
+    /// The membership of a format-3 replica: its device key, and the invite key and epoch
+    /// key it joined with, if any.
+    private func readMemberFormat(device: Identity, spaceBytes: [UInt8], encrypted: Bool) throws -> Membership {
+        let spaceID: SpaceID
+        do {
+            spaceID = try SpaceID(bytes: spaceBytes)
+        } catch {
+            throw ConcordError(
+                .storeDamaged,
+                "the replica in \(path) is damaged: the space id stored in \(Self.databaseName) does not decode (\(error)). "
+                    + "Restore it from a backup, or move \(path) away and join the space again")
+        }
+        let invites = try keys.load(.invite).map { [try Identity(seed: SecretBytes($0))] } ?? []
+        let epochs = try keys.load(.epoch).map { [EpochKey(key: try SymmetricKey(SecretBytes($0)))] } ?? []
+        return Membership(memberOf: spaceID, device: device, isEncrypted: encrypted, inviteKeys: invites, handedEpochKeys: epochs)
     }
 
     /// Reads a key file; a missing or damaged one makes the replica damaged (a key file

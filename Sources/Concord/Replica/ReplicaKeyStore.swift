@@ -16,8 +16,14 @@ public struct ReplicaSecret: Hashable, Sendable, CustomStringConvertible {
     /// The content key of an encrypted space, for members without the space seed (readers).
     public static let content = ReplicaSecret("content.key")
 
+    /// Format 3: the seed of the invite key this device joined with (epoch keys sealed to
+    /// the invite before the device was admitted open with it).
+    public static let invite = ReplicaSecret("invite.key")
+    /// Format 3: the epoch key the invite token handed over.
+    public static let epoch = ReplicaSecret("epoch.key")
+
     /// Every secret, in the order a replica reads them.
-    public static let all: [ReplicaSecret] = [.device, .space, .content]
+    public static let all: [ReplicaSecret] = [.device, .space, .content, .invite, .epoch]
 
     /// `device.key`.
     public var description: String { name }

@@ -23,8 +23,20 @@ struct StoreDestination: ImportDestination {
     /// transaction (a record changed by several bundles is written once); with observers
     /// it is written after each bundle, so each change is reported with its author.
     var batch = RecordBatch()
+    /// Format 3: the membership ledger (loaded by the replica for format-3 spaces), the
+    /// state its ops had when loaded or last decided, the epoch keys opened in this
+    /// transaction, and data bundles a cut removed from their chains since.
+    var ledger: MemberLedger?
+    var decidedState: MembershipState?
+    var epochKeyCache: [EpochKeyID: EpochKey] = [:]
+    var droppedData: [ChangeBundle] = []
+    /// Pending local operations (re-applied over rebuilt records).
+    var localOperations: (() throws -> [RecordOperation])?
 
-    func contains(_ id: BundleID) throws -> Bool { try tx.containsBundle(id.digest) }
+    func contains(_ id: BundleID) throws -> Bool {
+        if ledger?.evidence.contains(id) == true { return true }
+        return try tx.containsBundle(id.digest)
+    }
 
     func head(of author: PublicKey) throws -> BundleLog.ChainHead? {
         try tx.chainHead(of: author).map { BundleLog.ChainHead(sequence: $0.sequence, id: BundleID(digest: $0.id)) }
@@ -65,6 +77,11 @@ struct StoreDestination: ImportDestination {
     /// transaction commits.
     mutating func flush() throws {
         changes += try batch.commit(to: tx, origin: .local, tracking: false)
+        if var ledger {
+            let tx = self.tx
+            try ledger.save(to: tx)
+            self.ledger = ledger
+        }
     }
 
     mutating func void(_ voided: VoidedBundle) { self.voided.append(voided) }

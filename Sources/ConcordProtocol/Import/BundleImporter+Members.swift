@@ -32,7 +32,7 @@ extension BundleImporter {
         if admission == .storedAsEvidence {
             let record = try bundle.membershipRecord(encrypted: membership.isEncrypted)
             try destination.keepAsEvidence(bundle)
-            try destination.recordMembership(record)
+            try destination.recordMembership(record, of: bundle)
             return .applied([bundle.id] + (try reconcile(into: &destination)))
         }
         if case .gap(let needed) = verdict {
@@ -41,7 +41,7 @@ extension BundleImporter {
             // chain continuity (its record carries author, position and stamp), so the op
             // set, and with it the state, does not depend on arrival order.
             if bundle.isControl, let record = try? bundle.membershipRecord(encrypted: membership.isEncrypted) {
-                try destination.recordMembership(record)
+                try destination.recordMembership(record, of: bundle)
                 let released = try reconcile(into: &destination)
                 return released.isEmpty ? .held(waitingFor: needed) : .applied(released)
             }
@@ -71,7 +71,7 @@ extension BundleImporter {
         // A bundle whose epoch key has not reached this device still takes its place (the
         // author's later bundles, which may carry that key's history, must not wait behind
         // it); its operations apply when the key arrives (``reconcile(into:)``).
-        if let opened = try openMember(bundle, destination: destination, state: state) {
+        if let opened = try openMember(bundle, destination: &destination, state: state) {
             try applyOpened(bundle, opened, into: &destination)
         }
         try destination.append(bundle)
@@ -83,7 +83,7 @@ extension BundleImporter {
     private func appendControl<D: ImportDestination>(_ bundle: ChangeBundle, into destination: inout D) throws {
         try destination.observe(bundle.hlcRange.upperBound)
         do {
-            try destination.recordMembership(try bundle.membershipRecord(encrypted: membership.isEncrypted))
+            try destination.recordMembership(try bundle.membershipRecord(encrypted: membership.isEncrypted), of: bundle)
         } catch let error as ConcordError where error.code == .malformedBundle {
             destination.void(VoidedBundle(bundle, reason: error))
         }
@@ -93,9 +93,21 @@ extension BundleImporter {
     /// The contents of a data bundle: `.success`, a void reason, or `nil` when the epoch
     /// key it names is not here (the bundle waits).
     func openMember<D: ImportDestination>(
-        _ bundle: ChangeBundle, destination: D, state: MembershipState
+        _ bundle: ChangeBundle, destination: inout D, state: MembershipState
     ) throws -> Result<BundleContents, ConcordError>? {
-        try openMember(bundle, records: destination.membershipRecords, state: state)
+        guard let keyID = bundle.keyID, bundle.isEncrypted == membership.isEncrypted else {
+            return try openMember(bundle, records: [], state: state)
+        }
+        let records = destination.membershipRecords
+        let membership = self.membership
+        guard let key = destination.epochKey(keyID, compute: { membership.epochKey(keyID, records: records, state: state) }) else {
+            return nil
+        }
+        do {
+            return .success(try ChangeBundle.openData(bundle, key: key.key))
+        } catch let error as ConcordError where Membership.voids(error) {
+            return .failure(error)
+        }
     }
 
     func openMember(
@@ -170,7 +182,7 @@ extension BundleImporter {
                 if admission == .storedAsEvidence {
                     try destination.keepAsEvidence(next)
                     if let record = try? next.membershipRecord(encrypted: membership.isEncrypted) {
-                        try destination.recordMembership(record)
+                        try destination.recordMembership(record, of: next)
                     }
                     released.append(next.id)
                     break
@@ -187,7 +199,7 @@ extension BundleImporter {
                     try destination.hold(next)
                     return released
                 case .applied:
-                    if let opened = try openMember(next, destination: destination, state: state) {
+                    if let opened = try openMember(next, destination: &destination, state: state) {
                         do {
                             try applyOpened(next, opened, into: &destination)
                         } catch is ConcordError {
@@ -244,7 +256,7 @@ extension BundleImporter {
                         _ = try destination.takeHeld(of: author, sequence: bundle.sequence)
                         try destination.keepAsEvidence(bundle)
                         if let record = try? bundle.membershipRecord(encrypted: membership.isEncrypted) {
-                            try destination.recordMembership(record)
+                            try destination.recordMembership(record, of: bundle)
                         }
                         changed = true
                     case .refused(.removed), .refused(.retired):
@@ -269,18 +281,35 @@ extension BundleImporter {
         return released
     }
 
-    /// Recomputes the replica state from the chain data bundles the state admits.
+    /// Recomputes the replica state from the chain data bundles the state admits and this
+    /// device can read.
     private func rebuild<D: ImportDestination>(into destination: inout D, state: MembershipState) throws {
         let records = destination.membershipRecords
-        try destination.rebuildState(
-            admitted: { bundle in
-                if case .applied = state.admission(author: bundle.author, sequence: bundle.sequence, isControl: false) { return true }
-                return false
-            },
-            open: { bundle in
-                guard case .success(let contents) = try openMember(bundle, records: records, state: state) else { return nil }
-                return contents
-            })
+        let membership = self.membership
+        var keys: [EpochKeyID: EpochKey?] = [:]
+        func key(_ id: EpochKeyID) -> EpochKey? {
+            if keys[id] == nil { keys[id] = .some(membership.epochKey(id, records: records, state: state)) }
+            return keys[id] ?? nil
+        }
+        let contents = { (bundle: ChangeBundle) -> BundleContents? in
+            guard let id = bundle.keyID else { return try? ChangeBundle.openData(bundle, key: nil) }
+            return key(id).flatMap { try? ChangeBundle.openData(bundle, key: $0.key) }
+        }
+        try destination.rebuildState(state: state, contents: contents) { bundle in
+            guard case .applied = state.admission(author: bundle.author, sequence: bundle.sequence, isControl: false) else {
+                return .withheld
+            }
+            var payloadKey: SymmetricKey?
+            if let id = bundle.keyID {
+                guard let epoch = key(id) else { return .withheld }
+                payloadKey = epoch.key
+            }
+            do {
+                return .apply(try ChangeBundle.openData(bundle, key: payloadKey))
+            } catch let error as ConcordError where Membership.voids(error) {
+                return .void
+            }
+        }
     }
 
     /// The typed error of a refused data bundle.

@@ -38,7 +38,7 @@ package protocol ImportDestination {
     // (the default) refuses format-3 spaces.
     /// The membership ops of the control bundles in the chains and the evidence.
     var membershipRecords: [MembershipOpRecord] { get }
-    mutating func recordMembership(_ record: MembershipOpRecord) throws
+    mutating func recordMembership(_ record: MembershipOpRecord, of bundle: ChangeBundle) throws
     mutating func keepAsEvidence(_ bundle: ChangeBundle) throws
     /// The control bundles kept as evidence.
     func evidenceBundles() throws -> [ChangeBundle]
@@ -54,14 +54,32 @@ package protocol ImportDestination {
     func heldBundles(of author: PublicKey) throws -> [ChangeBundle]
     /// Removes `author`'s chain bundles after `cutoff`; returns them in sequence order.
     mutating func truncateChain(of author: PublicKey, after cutoff: UInt64) throws -> [ChangeBundle]
-    /// Replaces the replica state by the operations of the chain's data bundles that
-    /// `admitted` accepts, opened by `open` (`nil`: nothing to apply).
-    mutating func rebuildState(admitted: (ChangeBundle) -> Bool, open: (ChangeBundle) throws -> BundleContents?) throws
+    /// Makes the replica state the merge of the chain's data bundles as `decide` says:
+    /// those it answers ``MemberApplication/apply(_:)`` for (the others contribute nothing).
+    /// A destination may recompute only what changed since its previous decision (under the
+    /// state its op set had before); `contents` opens a bundle whatever the decision, to
+    /// find the records a bundle that stops applying touched.
+    mutating func rebuildState(
+        state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
+    ) throws
+    /// The epoch key `id`, from this destination's cache or computed (and then cached).
+    mutating func epochKey(_ id: EpochKeyID, compute: () -> EpochKey?) -> EpochKey?
+}
+
+/// What a format-3 data bundle in a chain contributes to the replica state.
+package enum MemberApplication {
+    /// Its operations apply.
+    case apply(BundleContents)
+    /// It is void (its payload cannot be used the same way on every member): nothing, for good.
+    case void
+    /// Not now: its author may not write there, or its epoch key is not here. It may apply
+    /// after a later membership op.
+    case withheld
 }
 
 extension ImportDestination {
     package var membershipRecords: [MembershipOpRecord] { [] }
-    package mutating func recordMembership(_ record: MembershipOpRecord) throws { throw Self.noMemberFormat() }
+    package mutating func recordMembership(_ record: MembershipOpRecord, of bundle: ChangeBundle) throws { throw Self.noMemberFormat() }
     package mutating func keepAsEvidence(_ bundle: ChangeBundle) throws { throw Self.noMemberFormat() }
     package func evidenceBundles() throws -> [ChangeBundle] { throw Self.noMemberFormat() }
     package mutating func takeEvidence(_ id: BundleID) throws -> ChangeBundle? { throw Self.noMemberFormat() }
@@ -70,9 +88,10 @@ extension ImportDestination {
     package func heldAuthors() throws -> [PublicKey] { throw Self.noMemberFormat() }
     package func heldBundles(of author: PublicKey) throws -> [ChangeBundle] { throw Self.noMemberFormat() }
     package mutating func truncateChain(of author: PublicKey, after cutoff: UInt64) throws -> [ChangeBundle] { throw Self.noMemberFormat() }
-    package mutating func rebuildState(admitted: (ChangeBundle) -> Bool, open: (ChangeBundle) throws -> BundleContents?) throws {
-        throw Self.noMemberFormat()
-    }
+    package mutating func rebuildState(
+        state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
+    ) throws { throw Self.noMemberFormat() }
+    package mutating func epochKey(_ id: EpochKeyID, compute: () -> EpochKey?) -> EpochKey? { compute() }
 
     package static func noMemberFormat() -> ConcordError {
         ConcordError(
@@ -110,7 +129,7 @@ struct InMemoryDestination: ImportDestination {
     mutating func trust(_ chain: CertificateChain) { log.trust(chain) }
 
     var membershipRecords: [MembershipOpRecord] { Array(log.membershipRecords.values) }
-    mutating func recordMembership(_ record: MembershipOpRecord) { log.recordMembership(record) }
+    mutating func recordMembership(_ record: MembershipOpRecord, of bundle: ChangeBundle) { log.recordMembership(record) }
     mutating func keepAsEvidence(_ bundle: ChangeBundle) { log.keepAsEvidence(bundle) }
     func evidenceBundles() -> [ChangeBundle] { log.evidence }
     mutating func takeEvidence(_ id: BundleID) -> ChangeBundle? { log.takeEvidence(id) }
@@ -124,10 +143,12 @@ struct InMemoryDestination: ImportDestination {
         log.truncateChain(of: author, after: cutoff)
     }
 
-    mutating func rebuildState(admitted: (ChangeBundle) -> Bool, open: (ChangeBundle) throws -> BundleContents?) throws {
+    mutating func rebuildState(
+        state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
+    ) throws {
         var fresh = LocalReplica(id: replica.id, clock: replica.clock)
-        for bundle in log.bundles where !bundle.isControl && admitted(bundle) {
-            guard let contents = try open(bundle) else { continue }
+        for bundle in log.bundles where !bundle.isControl {
+            guard case .apply(let contents) = try decide(bundle) else { continue }
             try ConcordError.mapping("\(bundle)") { _ = try fresh.receive(contents.operations) }
         }
         replica = fresh

@@ -82,8 +82,8 @@ extension Membership {
     /// Seals `op` as the next control bundle of this device's chain in `log`. Import it to
     /// apply it (the log is not changed here).
     /// - Parameters:
-    ///   - op: The op (build admin ops with ``invite(role:expires:maxUses:stamp:state:log:)``,
-    ///     ``removal(of:state:log:stamp:)``, ``rotation(state:log:stamp:)``, or directly).
+    ///   - op: The op (build admin ops with ``invite(role:expires:maxUses:stamp:context:)``,
+    ///     ``removal(of:context:stamp:)``, ``rotation(context:stamp:)``, or directly).
     ///   - log: This device's bundle log.
     ///   - stamp: The op's clock reading.
     /// - Returns: The signed control bundle.
@@ -91,13 +91,14 @@ extension Membership {
         try ChangeBundle.sealControl(op, author: device, spaceID: spaceID, previous: log.latestBundle(of: device.publicKey), stamp: stamp)
     }
 
-    /// Checks that this device may write its next bundle under `state`
-    /// (`Specs/membership.md` §9).
+    /// Checks that this device may write its next bundle (`Specs/membership.md` §9).
+    /// - Parameters:
+    ///   - context: The membership state and this device's chain head.
     /// - Throws: ``ConcordError`` `.notAllowed` naming why (reader, removed, not admitted yet).
-    public func checkMayWrite(state: MembershipState, log: BundleLog) throws {
+    public func checkMayWrite(_ context: MemberContext) throws {
+        let state = context.state
         let me = device.publicKey
-        let next = (log.head(of: me)?.sequence ?? 0) + 1
-        switch state.admission(author: me, sequence: next, isControl: false) {
+        switch state.admission(author: me, sequence: context.next(of: me), isControl: false) {
         case .applied: return
         case .held:
             throw ConcordError(
@@ -118,9 +119,27 @@ extension Membership {
         }
     }
 
+    /// ``checkMayWrite(_:)`` for an in-memory log.
+    public func checkMayWrite(state: MembershipState, log: BundleLog) throws {
+        try checkMayWrite(MemberContext(log: log, state: state))
+    }
+
+    /// The key this device seals data with: the current epoch's (`nil` in an unencrypted space).
+    /// - Throws: ``ConcordError`` `.notARecipient` when this device holds no key of the current epoch yet.
+    public func sealingKey(_ context: MemberContext) throws -> EpochKey? {
+        guard isEncrypted else { return nil }
+        guard let current = context.state.currentEpoch, let key = epochKey(current.keyID, records: context.records, state: context.state)
+        else {
+            throw ConcordError(
+                .notARecipient,
+                "this device holds no key of the space's current epoch yet; sync with an admin (it grants the key) and write again")
+        }
+        return key
+    }
+
     /// Seals this device's operations as its next format-3 data bundle in `log` (the
     /// current epoch's key in an encrypted space) and appends it, after checking that the
-    /// device may write (``checkMayWrite(state:log:)``).
+    /// device may write (``checkMayWrite(_:)``).
     /// - Returns: The bundle, appended to `log`.
     /// - Throws: ``ConcordError`` `.notAllowed`, `.notARecipient` (this device holds no key
     ///   of the current epoch yet), or the errors of ``ChangeBundle/sealMember(_:author:spaceID:previous:context:epoch:limits:)``.
@@ -128,29 +147,20 @@ extension Membership {
     public func sealMember(
         _ ops: [RecordOperation], appendingTo log: inout BundleLog, state: MembershipState, limits: BundleLimits = .default
     ) throws -> ChangeBundle {
-        try checkMayWrite(state: state, log: log)
-        var epoch: EpochKey?
-        if isEncrypted {
-            guard let current = state.currentEpoch, let key = epochKey(current.keyID, records: log.membershipRecords.values, state: state)
-            else {
-                throw ConcordError(
-                    .notARecipient,
-                    "this device holds no key of the space's current epoch yet; sync with an admin (it grants the key) and write again")
-            }
-            epoch = key
-        }
+        let context = MemberContext(log: log, state: state)
+        try checkMayWrite(context)
         let bundle = try ChangeBundle.sealMember(
             ops, author: device, spaceID: spaceID, previous: log.latestBundle(of: device.publicKey), context: log.versionVector,
-            epoch: epoch, limits: limits)
+            epoch: try sealingKey(context), limits: limits)
         try log.appendSealed(bundle)
         return bundle
     }
 
     /// Checks that this device is an admin now.
-    private func requireAdmin(_ what: String, state: MembershipState, log: BundleLog) throws {
+    private func requireAdmin(_ what: String, _ context: MemberContext) throws {
         let me = device.publicKey
-        let next = (log.head(of: me)?.sequence ?? 0) + 1
-        guard case .member(.admin) = state.standing(of: me, at: next) else {
+        let state = context.state
+        guard case .member(.admin) = state.standing(of: me, at: context.next(of: me)) else {
             throw ConcordError(
                 .notAllowed,
                 "only admins may \(what); this device is \(state.member(me).map { "a \($0.role)" } ?? "not a member") of space \(spaceID.shortDescription)"
@@ -164,21 +174,27 @@ extension Membership {
     ///   - expires: Its expiry in ms since the Unix epoch.
     ///   - maxUses: How many joins it admits; 0 for unlimited (the default is 1).
     ///   - stamp: The op's clock reading (seal it at this stamp).
-    ///   - state: The current membership state.
-    ///   - log: This device's log (for the current epoch key).
+    ///   - context: The membership state (and the ops that hold the current epoch key).
     /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin.
     public func invite(
-        role: MemberRole, expires: UInt64, maxUses: UInt64 = 1, stamp: HLCTimestamp, state: MembershipState, log: BundleLog
+        role: MemberRole, expires: UInt64, maxUses: UInt64 = 1, stamp: HLCTimestamp, context: MemberContext
     ) throws -> (op: MembershipOp, token: MemberInviteToken) {
-        try requireAdmin("invite", state: state, log: log)
+        try requireAdmin("invite", context)
         let inviteKey = Identity()
         var current: EpochKey?
-        if isEncrypted, let epoch = state.currentEpoch {
-            current = epochKey(epoch.keyID, records: log.membershipRecords.values, state: state)
+        if isEncrypted, let epoch = context.state.currentEpoch {
+            current = epochKey(epoch.keyID, records: context.records, state: context.state)
         }
         let token = MemberInviteToken(
             spaceID: spaceID, inviteKey: inviteKey, role: role, expires: expires, inviteStamp: stamp.rawValue, currentEpoch: current)
         return (.invite(id: inviteKey.publicKey, role: role, expires: expires, maxUses: maxUses), token)
+    }
+
+    /// ``invite(role:expires:maxUses:stamp:context:)`` for an in-memory log.
+    public func invite(
+        role: MemberRole, expires: UInt64, maxUses: UInt64 = 1, stamp: HLCTimestamp, state: MembershipState, log: BundleLog
+    ) throws -> (op: MembershipOp, token: MemberInviteToken) {
+        try invite(role: role, expires: expires, maxUses: maxUses, stamp: stamp, context: MemberContext(log: log, state: state))
     }
 
     /// A `remove` op for `target` with the cut-off this device has seen of its chain; in an
@@ -186,32 +202,65 @@ extension Membership {
     /// invite, with the keys this device holds as history.
     /// - Parameters:
     ///   - target: The device to remove.
-    ///   - state: The current membership state.
-    ///   - log: This device's log (the cut-off is `target`'s head in it).
+    ///   - context: The membership state and the chain heads (the cut-off is `target`'s).
     ///   - stamp: The op's clock reading.
     /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin and `target` a
     ///   member not already removed.
-    public func removal(of target: PublicKey, state: MembershipState, log: BundleLog, stamp: HLCTimestamp) throws -> MembershipOp {
-        try requireAdmin("remove members", state: state, log: log)
-        guard let member = state.member(target), member.cut == nil else {
+    public func removal(of target: PublicKey, context: MemberContext, stamp: HLCTimestamp) throws -> MembershipOp {
+        try requireAdmin("remove members", context)
+        guard let member = context.state.member(target), member.cut == nil else {
             throw ConcordError(
                 .notAllowed,
                 "\(target.hex.prefix(8)) is not a member of space \(spaceID.shortDescription) (or was already removed); `concord members` lists who is"
             )
         }
-        let cutoff = max(log.head(of: target)?.sequence ?? 1, 1)
-        return .remove(
-            target: target, cutoff: cutoff, keep: [], epoch: try newEpoch(excluding: [target], state: state, log: log, stamp: stamp))
+        let cutoff = max(context.heads[target] ?? 1, 1)
+        return .remove(target: target, cutoff: cutoff, keep: [], epoch: try newEpoch(excluding: [target], context, stamp: stamp))
+    }
+
+    /// ``removal(of:context:stamp:)`` for an in-memory log.
+    public func removal(of target: PublicKey, state: MembershipState, log: BundleLog, stamp: HLCTimestamp) throws -> MembershipOp {
+        try removal(of: target, context: MemberContext(log: log, state: state), stamp: stamp)
+    }
+
+    /// A `set-role` op giving `target` `role` for its bundles after the head this device holds.
+    /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin and `target` a member not removed.
+    public func roleChange(of target: PublicKey, to role: MemberRole, context: MemberContext) throws -> MembershipOp {
+        try requireAdmin("change roles", context)
+        guard let member = context.state.member(target), member.cut == nil else {
+            throw ConcordError(
+                .notAllowed,
+                "\(target.hex.prefix(8)) is not a member of space \(spaceID.shortDescription) (or was removed); `concord members` lists who is"
+            )
+        }
+        return .setRole(target: target, role: role, boundary: max(context.heads[target] ?? 1, 1))
+    }
+
+    /// A `revoke-invite` op; joins through it that this device has seen stay.
+    /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin and the invite is known.
+    public func revocation(of invite: PublicKey, context: MemberContext) throws -> MembershipOp {
+        try requireAdmin("revoke invites", context)
+        guard let known = context.state.invite(invite) else {
+            throw ConcordError(
+                .notAllowed, "no invite \(invite.hex.prefix(8)) is known in space \(spaceID.shortDescription); `concord invites` lists them"
+            )
+        }
+        return .revokeInvite(id: invite, seen: known.joined.sorted())
     }
 
     /// A `rotate` op: a new epoch sealed to every member and pending invite.
     /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin of an encrypted space.
-    public func rotation(state: MembershipState, log: BundleLog, stamp: HLCTimestamp) throws -> MembershipOp {
-        try requireAdmin("rotate the key", state: state, log: log)
-        guard let field = try newEpoch(excluding: [], state: state, log: log, stamp: stamp) else {
+    public func rotation(context: MemberContext, stamp: HLCTimestamp) throws -> MembershipOp {
+        try requireAdmin("rotate the key", context)
+        guard let field = try newEpoch(excluding: [], context, stamp: stamp) else {
             throw ConcordError(.notAllowed, "space \(spaceID.shortDescription) is not encrypted: there is no key to rotate")
         }
         return .rotate(field)
+    }
+
+    /// ``rotation(context:stamp:)`` for an in-memory log.
+    public func rotation(state: MembershipState, log: BundleLog, stamp: HLCTimestamp) throws -> MembershipOp {
+        try rotation(context: MemberContext(log: log, state: state), stamp: stamp)
     }
 
     /// The `grant` ops that repair missing keys (`Specs/membership.md` §7): for each
@@ -220,40 +269,81 @@ extension Membership {
     /// sync, so a member admitted concurrently with a rotation still reads everything.
     ///
     /// ```swift
-    /// for op in try admin.pendingGrants(state: state, log: log) {
+    /// for op in try admin.pendingGrants(MemberContext(log: log, state: state)) {
     ///     let bundle = try admin.sealControl(op, log: log, stamp: try replica.tick())
     ///     _ = importer.importBundle(bundle.bytes, into: &replica, log: &log)
     /// }
     /// ```
     /// - Returns: One op per epoch that needs one; empty for a non-admin or an unencrypted space.
-    public func pendingGrants(state: MembershipState, log: BundleLog) throws -> [MembershipOp] {
+    public func pendingGrants(_ context: MemberContext) throws -> [MembershipOp] {
         let me = device.publicKey
-        guard isEncrypted, case .member(.admin) = state.standing(of: me, at: (log.head(of: me)?.sequence ?? 0) + 1) else { return [] }
+        let state = context.state
+        guard isEncrypted, case .member(.admin) = state.standing(of: me, at: context.next(of: me)) else { return [] }
         let active = state.members.filter { $0.cut == nil && $0.retired == nil }
-        let records = log.membershipRecords.values
         var ops: [MembershipOp] = []
         for epoch in state.epochs {
             let sealedTo = Set(epoch.recipients)
             let missing = active.filter { !sealedTo.contains($0.device) && !($0.invite.map(sealedTo.contains) ?? false) }.map(\.device)
-            guard !missing.isEmpty, let key = epochKey(epoch.keyID, records: records, state: state) else { continue }
+            guard !missing.isEmpty, let key = epochKey(epoch.keyID, records: context.records, state: state) else { continue }
             ops.append(.grant(keyID: key.id, recipients: try EpochField.sealedKeys(key, to: missing)))
         }
         return ops
     }
 
+    /// ``pendingGrants(_:)`` for an in-memory log.
+    public func pendingGrants(state: MembershipState, log: BundleLog) throws -> [MembershipOp] {
+        try pendingGrants(MemberContext(log: log, state: state))
+    }
+
     /// A new epoch's field (`nil` in an unencrypted space): recipients are the members not
     /// cut and the pending invites not revoked, expired at `stamp` or used up, minus `excluded`.
-    private func newEpoch(excluding excluded: Set<PublicKey>, state: MembershipState, log: BundleLog, stamp: HLCTimestamp) throws
-        -> EpochField?
-    {
+    private func newEpoch(excluding excluded: Set<PublicKey>, _ context: MemberContext, stamp: HLCTimestamp) throws -> EpochField? {
         guard isEncrypted else { return nil }
+        let state = context.state
         var recipients = state.members.filter { $0.cut == nil && $0.retired == nil }.map(\.device)
         recipients += state.invites.filter { !$0.isRevoked && $0.isInTime(stamp.rawValue) && $0.hasUsesLeft }.map(\.id)
         recipients.removeAll { excluded.contains($0) }
-        let records = log.membershipRecords.values
-        let history = state.epochs.compactMap { epochKey($0.keyID, records: records, state: state) }
+        let history = state.epochs.compactMap { epochKey($0.keyID, records: context.records, state: state) }
         return try EpochField.sealing(EpochKey(), to: recipients, history: history)
     }
+}
+
+/// What an admin action or a write check reads (format 3): the membership state, the ops it
+/// was evaluated from (they carry the epoch keys), and the chain heads this device holds.
+///
+/// ```swift
+/// let context = MemberContext(log: log, state: importer.membershipState(of: log))
+/// try membership.checkMayWrite(context)
+/// ```
+public struct MemberContext: Sendable {
+    /// The membership state.
+    public var state: MembershipState
+    /// The membership ops held.
+    public var records: [MembershipOpRecord]
+    /// The highest sequence of each author's chain held.
+    public var heads: [PublicKey: UInt64]
+
+    /// A context.
+    /// - Parameters:
+    ///   - state: The state of `records`.
+    ///   - records: The membership ops held.
+    ///   - heads: Chain heads by author.
+    public init(state: MembershipState, records: [MembershipOpRecord], heads: [PublicKey: UInt64]) {
+        self.state = state
+        self.records = records
+        self.heads = heads
+    }
+
+    /// The context of an in-memory log.
+    /// - Parameters:
+    ///   - log: The device's bundle log.
+    ///   - state: The state of its membership ops.
+    public init(log: BundleLog, state: MembershipState) {
+        self.init(state: state, records: Array(log.membershipRecords.values), heads: log.versionVector.entries)
+    }
+
+    /// The sequence this device's next bundle takes.
+    func next(of device: PublicKey) -> UInt64 { (heads[device] ?? 0) + 1 }
 }
 
 extension BundleImporter {

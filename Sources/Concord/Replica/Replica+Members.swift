@@ -1,0 +1,222 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordStore
+
+/// Members, roles and removal (`Specs/membership.md`): spaces in bundle format 3, where
+/// admins invite with a role and an expiry, change roles, remove devices with a cut-off and
+/// rotate the content key, and every device decides identically which bundles apply.
+///
+/// ```swift
+/// let laptop = try await Replica.create(at: "School.concord", name: "Ms Dlamini's laptop")
+/// let token = try await laptop.invite(role: .writer, expiresIn: 7 * 86_400_000)
+/// let tablet = try await Replica.join(token, at: "Tablet.concord", name: "Amina's tablet")
+/// try await tablet.import(laptop.bundles(since: await tablet.versionVector()))   // or files
+/// try await laptop.removeMember(tablet.deviceID)                                 // the lost tablet
+/// ```
+///
+/// Format-3 spaces sync by bundle files (``export(since:)``, ``import(_:)-([UInt8])``) in
+/// this version; relays and peer links still authenticate format-2 members
+/// (`Specs/membership.md` §11, stages 3 and 4).
+extension Replica {
+    /// Creates a new space in bundle format 3 and its first replica in `directory`; this
+    /// device is its first admin. No key in the directory can invite on its own: invites are
+    /// signed ops only admins make (``invite(role:expiresIn:maxUses:)``).
+    /// - Parameters:
+    ///   - directory: Where the replica lives (created if missing; it must not hold one).
+    ///   - name: This device's name as members see it ("Ms Dlamini's laptop"), 1 to 64 bytes.
+    ///   - encrypted: Encrypt payloads under epoch keys (the default).
+    ///   - options: Tunables.
+    ///   - keyStore: Where the secrets go; `0600` key files in `directory` by default.
+    /// - Throws: `ConcordError` `.replicaExists`, `.malformedBundle` (a bad name), `.storage`.
+    public static func create(
+        at directory: String, name: String, encrypted: Bool = true, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil
+    ) async throws -> Replica {
+        var clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift)
+        let (membership, genesis) = try Membership.createMemberSpace(name: name, encrypted: encrypted, stamp: try clock.now())
+        return try await makeMember(membership, first: genesis, at: directory, options: options, keyStore: keyStore)
+    }
+
+    /// Joins a format-3 space with an invite token (`concord2-...`): a new device key, a
+    /// new replica in `directory`, and this device's `join` as its first bundle. The device
+    /// is admitted once the inviting admin's `invite` op reaches it (import the admin's
+    /// bundles); until then it can read nothing and write nothing.
+    /// - Parameters:
+    ///   - token: The invite.
+    ///   - directory: Where the replica lives (created if missing; it must not hold one).
+    ///   - name: This device's name, 1 to 64 bytes.
+    ///   - options: Tunables.
+    ///   - keyStore: Where the secrets go; key files in `directory` by default.
+    /// - Throws: `ConcordError` `.notAllowed` (the invite expired), `.replicaExists`, `.storage`.
+    public static func join(
+        _ token: MemberInviteToken, at directory: String, name: String, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil
+    ) async throws -> Replica {
+        var clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift)
+        try clock.observe(HLCTimestamp(rawValue: token.inviteStamp))
+        let (membership, join) = try Membership.joinMember(token, name: name, stamp: try clock.now())
+        return try await makeMember(membership, first: join, at: directory, options: options, keyStore: keyStore)
+    }
+
+    private static func makeMember(
+        _ membership: Membership, first: ChangeBundle, at directory: String, options: Options, keyStore: (any ReplicaKeyStore)?
+    ) async throws -> Replica {
+        let layout = try ReplicaDirectory(creating: directory, keys: keyStore)
+        try layout.writeKeys(of: membership)
+        let replica = try Replica(store: layout.createStore(), membership: membership, options: options, directory: directory)
+        guard case .applied = try await replica.import(first.bytes) else {
+            throw ConcordError(
+                .storeDamaged, "the new replica in \(directory) did not take its own first bundle; remove the directory and try again")
+        }
+        return replica
+    }
+
+    /// The membership state and what this device holds of the chains (format 3).
+    /// - Throws: `ConcordError` `.unsupportedVersion` for a format-2 space, `.storage`.
+    public func memberContext() throws -> MemberContext {
+        guard membership.isMemberFormat else {
+            throw ConcordError(
+                .unsupportedVersion,
+                "space \(spaceID.shortDescription) uses certificate chains (bundle format 2): it has no member list; create a new space to use members and roles"
+            )
+        }
+        return try ConcordError.storage {
+            try store.read { tx in
+                let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
+                return MemberContext(
+                    state: ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted), records: Array(ledger.records.values),
+                    heads: try tx.chainHeads().mapValues(\.sequence))
+            }
+        }
+    }
+
+    /// Every device ever admitted to the space (removed ones included), sorted by device id.
+    public func members() throws -> [MembershipState.Member] { try memberContext().state.members }
+
+    /// The invites the space knows, sorted by id.
+    public func invites() throws -> [MembershipState.Invite] { try memberContext().state.invites }
+
+    /// This device as the membership sees it: `nil` while its join waits for the invite op.
+    public func whoami() throws -> MembershipState.Member? { try memberContext().state.member(deviceID.publicKey) }
+
+    /// Throws `notAllowed` unless this device may write its next bundle.
+    func checkMayWrite() throws {
+        try membership.checkMayWrite(try memberContext())
+    }
+
+    /// Invites a device with a role: signs an `invite` op (into this device's chain) and
+    /// returns the token to hand over. Only admins may.
+    /// - Parameters:
+    ///   - role: What the invitee may do.
+    ///   - expiresIn: Milliseconds until the invite expires (7 days by default).
+    ///   - maxUses: How many devices may join with it; 0 for unlimited (1 by default).
+    /// - Returns: The token; its `text` is what the invitee pastes.
+    /// - Throws: `ConcordError` `.notAllowed` (not an admin), `.storage`.
+    public func invite(role: MemberRole, expiresIn: UInt64 = 7 * 86_400_000, maxUses: UInt64 = 1) throws -> MemberInviteToken {
+        var token: MemberInviteToken?
+        try submitControl { context, stamp in
+            let (op, made) = try membership.invite(
+                role: role, expires: HybridLogicalClock.saturatingAdd(stamp.milliseconds, expiresIn), maxUses: maxUses, stamp: stamp,
+                context: context)
+            token = made
+            return op
+        }
+        return token!
+    }
+
+    /// Removes a device: its bundles up to what this device holds of its chain stay, every
+    /// later one is refused by every member; in an encrypted space a new key epoch starts
+    /// that the removed device cannot open. Only admins may.
+    /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
+    public func removeMember(_ device: DeviceID) throws {
+        try submitControl { context, stamp in try membership.removal(of: device.publicKey, context: context, stamp: stamp) }
+    }
+
+    /// Gives a member another role, from its next bundle after what this device holds. Only admins may.
+    /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
+    public func setRole(_ device: DeviceID, _ role: MemberRole) throws {
+        try submitControl { context, _ in try membership.roleChange(of: device.publicKey, to: role, context: context) }
+    }
+
+    /// Revokes an invite: joins through it that this device has not seen are void. Only admins may.
+    /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
+    public func revokeInvite(_ id: PublicKey) throws {
+        try submitControl { context, _ in try membership.revocation(of: id, context: context) }
+    }
+
+    /// Starts a new content-key epoch sealed to every member and pending invite. Only admins
+    /// of an encrypted space may.
+    /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
+    public func rotateKey() throws {
+        try submitControl { context, stamp in try membership.rotation(context: context, stamp: stamp) }
+    }
+
+    /// As an admin, seals the epoch keys members are missing to them (`grant` ops,
+    /// `Specs/membership.md` §7); does nothing on other devices. Sync calls it.
+    /// - Returns: How many grants were issued.
+    @discardableResult
+    public func grantMissingKeys() throws -> Int {
+        guard membership.isMemberFormat, membership.isEncrypted else { return 0 }
+        let ops = try membership.pendingGrants(try memberContext())
+        for op in ops { try submitControl { _, _ in op } }
+        return ops.count
+    }
+
+    /// Seals the op `make` builds as this device's next control bundle and imports it.
+    private func submitControl(_ make: (MemberContext, HLCTimestamp) throws -> MembershipOp) throws {
+        try seal()
+        let context = try memberContext()
+        let stamp = try ConcordError.mapping("membership op clock") { try clock.now() }
+        let op = try make(context, stamp)
+        let me = membership.device.publicKey
+        let previous = try ConcordError.storage {
+            try store.read { tx -> ChangeBundle? in
+                guard let head = try tx.chainHead(of: me), let stored = try tx.bundle(of: me, sequence: head.sequence) else { return nil }
+                return try StoreDestination.decode(stored)
+            }
+        }
+        let bundle = try ChangeBundle.sealControl(op, author: membership.device, spaceID: spaceID, previous: previous, stamp: stamp)
+        let outcome = try self.import(bundle.bytes)
+        guard case .applied = outcome else {
+            throw ConcordError(.storage, "this device's own \(op.kind) op was not applied (\(outcome)); try again")
+        }
+    }
+
+    /// Seals pending operations as format-3 data bundles under the current epoch key. A
+    /// device that may not write (not admitted yet, a reader, removed) keeps them pending.
+    func sealPendingMember(_ ops: [RecordOperation], in tx: any StoreWriter) throws -> [ChangeBundle] {
+        let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
+        let heads = try tx.chainHeads().mapValues(\.sequence)
+        let context = MemberContext(
+            state: ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted), records: Array(ledger.records.values), heads: heads)
+        let key: EpochKey?
+        do {
+            try membership.checkMayWrite(context)
+            key = try membership.sealingKey(context)
+        } catch is ConcordError {
+            return []  // not allowed now, or no key yet: the operations stay pending
+        }
+        let me = membership.device.publicKey
+        var previous: ChangeBundle?
+        if let head = heads[me], let stored = try tx.bundle(of: me, sequence: head) { previous = try StoreDestination.decode(stored) }
+        let vector = VersionVector(heads)
+        var sealed: [ChangeBundle] = []
+        var queue = [ops[...]]
+        while let chunk = queue.popLast() {
+            let bundle: ChangeBundle
+            do {
+                bundle = try ChangeBundle.sealMember(
+                    Array(chunk), author: membership.device, spaceID: spaceID, previous: previous, context: vector, epoch: key,
+                    limits: options.sealingLimits)
+            } catch let error as ConcordError where error.code == .bundleTooLarge && chunk.count > 1 {
+                let middle = chunk.startIndex + chunk.count / 2
+                queue.append(chunk[middle...])
+                queue.append(chunk[..<middle])
+                continue
+            }
+            try tx.appendBundle(StoredBundle(bundle))
+            sealed.append(bundle)
+            previous = bundle
+        }
+        try tx.markPendingSealed(sequence: previous!.sequence)
+        return sealed
+    }
+}

@@ -1,0 +1,164 @@
+import ConcordCore
+import ConcordCrypto
+import ConcordStore
+
+/// Format 3 in the store (`Specs/membership.md` §6, §8): the membership ledger, evidence,
+/// chains cut by a removal, and the records recomputed when what the state admits changes.
+extension StoreDestination {
+    private var requireLedger: MemberLedger {
+        get throws {
+            guard let ledger else { throw ConcordError(.unsupportedVersion, "this replica's space is not in bundle format 3") }
+            return ledger
+        }
+    }
+
+    var membershipRecords: [MembershipOpRecord] { ledger.map { Array($0.records.values) } ?? [] }
+
+    mutating func recordMembership(_ record: MembershipOpRecord, of bundle: ChangeBundle) throws {
+        _ = try requireLedger
+        guard ledger?.records[record.bundleID] == nil else { return }
+        ledger?.records[record.bundleID] = record
+        ledger?.controls[bundle.id] = bundle
+        ledger?.isDirty = true
+    }
+
+    mutating func keepAsEvidence(_ bundle: ChangeBundle) throws {
+        _ = try requireLedger
+        ledger?.controls[bundle.id] = bundle
+        ledger?.evidence.insert(bundle.id)
+        ledger?.isDirty = true
+    }
+
+    func evidenceBundles() throws -> [ChangeBundle] {
+        let ledger = try requireLedger
+        return ledger.evidence.compactMap { ledger.controls[$0] }.sorted { ($0.author, $0.sequence) < ($1.author, $1.sequence) }
+    }
+
+    mutating func takeEvidence(_ id: BundleID) throws -> ChangeBundle? {
+        guard try requireLedger.evidence.contains(id) else { return nil }
+        ledger?.evidence.remove(id)
+        ledger?.isDirty = true
+        return ledger?.controls[id]
+    }
+
+    mutating func observe(_ reading: HLCTimestamp) throws {
+        try ConcordError.mapping("control bundle clock") { try clock.observe(reading) }
+    }
+
+    func chainAuthors() throws -> [PublicKey] { try tx.chainHeads().keys.sorted() }
+
+    func heldAuthors() throws -> [PublicKey] { Set(try tx.heldBundles().map(\.author)).sorted() }
+
+    func heldBundles(of author: PublicKey) throws -> [ChangeBundle] {
+        try tx.heldBundles().filter { $0.author == author }.sorted { $0.sequence < $1.sequence }.map(Self.decode)
+    }
+
+    mutating func truncateChain(of author: PublicKey, after cutoff: UInt64) throws -> [ChangeBundle] {
+        let dropped = try tx.removeChainBundles(of: author, after: cutoff).map(Self.decode)
+        for bundle in dropped where !bundle.isControl {
+            droppedData.append(bundle)
+        }
+        return dropped
+    }
+
+    mutating func epochKey(_ id: EpochKeyID, compute: () -> EpochKey?) -> EpochKey? {
+        if let cached = epochKeyCache[id] { return cached }
+        let key = compute()
+        if let key { epochKeyCache[id] = key }
+        return key
+    }
+
+    /// Re-decides only the chain data bundles whose decision can have changed since the
+    /// last one (those withheld, and those of authors whose membership entry changed), and
+    /// recomputes the records the bundles that changed side touch, from every chain bundle
+    /// that applies and this device's unsealed operations.
+    mutating func rebuildState(
+        state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
+    ) throws {
+        guard var ledger else { throw ConcordError(.unsupportedVersion, "this replica's space is not in bundle format 3") }
+        var dirty: Set<RecordKey> = []
+        func touch(_ contents: BundleContents?) {
+            for op in contents?.operations ?? [] { dirty.insert(RecordKey(op.collection, op.record)) }
+        }
+        // Bundles a cut removed: what they applied goes.
+        for bundle in droppedData {
+            if ledger.withheld.remove(BundlePlace(bundle)) == nil { touch(try contents(bundle)) }
+        }
+        droppedData.removeAll()
+        var candidates: [BundleID: ChangeBundle] = [:]
+        for place in ledger.withheld {
+            if let stored = try tx.bundle(of: place.author, sequence: place.sequence) {
+                let bundle = try Self.decode(stored)
+                candidates[bundle.id] = bundle
+            } else {
+                ledger.withheld.remove(place)
+            }
+        }
+        let before = decidedState
+        for (author, head) in try tx.chainHeads() where before?.member(author) != state.member(author) || before == nil {
+            guard head.sequence > 0 else { continue }
+            for sequence in 1...head.sequence {
+                guard let stored = try tx.bundle(of: author, sequence: sequence) else { continue }
+                let bundle = try Self.decode(stored)
+                if !bundle.isControl { candidates[bundle.id] = bundle }
+            }
+        }
+        for bundle in candidates.values {
+            let place = BundlePlace(bundle)
+            let wasApplied = !ledger.withheld.contains(place)
+            switch try decide(bundle) {
+            case .apply(let opened):
+                if !wasApplied {
+                    ledger.withheld.remove(place)
+                    touch(opened)
+                }
+            case .void:
+                if !wasApplied { ledger.withheld.remove(place) }
+            case .withheld:
+                if wasApplied {
+                    ledger.withheld.insert(place)
+                    touch(try contents(bundle))
+                }
+            }
+        }
+        ledger.isDirty = true
+        self.ledger = ledger
+        decidedState = state
+        guard !dirty.isEmpty else { return }
+        // The records those bundles touch, from scratch: every applying chain bundle, then
+        // this device's unsealed operations.
+        changes += try batch.commit(to: tx, origin: .local, tracking: false)
+        batch = RecordBatch()
+        var states: [RecordKey: RecordState] = [:]
+        var position: Int64 = 0
+        while true {
+            let page = try tx.bundles(after: position, limit: 256)
+            for stored in page {
+                let bundle = try Self.decode(stored)
+                guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)), let opened = try contents(bundle) else { continue }
+                for op in opened.operations {
+                    let key = RecordKey(op.collection, op.record)
+                    if dirty.contains(key) { states[key, default: RecordState()].apply(op) }
+                }
+            }
+            guard let last = page.last, page.count == 256 else { break }
+            position = last.position
+        }
+        let local = try tx.pendingOperations()
+        for op in local {
+            let key = RecordKey(op.collection, op.record)
+            if dirty.contains(key) { states[key, default: RecordState()].apply(op) }
+        }
+        for key in dirty.sorted() {
+            let collection = key.collection.string
+            let previous = try tx.record(key.id, in: collection)
+            let state = states[key] ?? RecordState()
+            if previous?.state == state { continue }
+            try tx.putRecord(
+                StoredRecord(state: state, localSequence: previous?.localSequence), id: key.id, in: collection, previous: previous)
+            if let change = RecordChange.between(previous?.state, state, collection: collection, id: key.id, origin: .local) {
+                changes.append(change)
+            }
+        }
+    }
+}

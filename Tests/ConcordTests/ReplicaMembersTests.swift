@@ -1,0 +1,106 @@
+import ConcordCore
+import ConcordCrypto
+import Foundation
+import Testing
+
+@testable import Concord
+@testable import ConcordProtocol
+
+/// Format-3 replicas on disk (`Specs/membership.md`, stage 2b): members, roles and removal
+/// through the public `Replica` API, bundles exchanged as a file transport would.
+@Suite("Replica members (format 3)")
+struct ReplicaMembersTests {
+    /// Imports everything `from` holds that `to` lacks.
+    func sync(_ from: Replica, to: Replica) async throws {
+        try await to.import(try await from.bundles(since: try await to.versionVector()))
+        // Evidence and held bundles are not in the version vector: send every control bundle too.
+        try await to.import(try await from.bundles())
+    }
+
+    func title(_ replica: Replica, _ id: RecordID) async throws -> String? {
+        try await replica.record(id, in: "todos")?["title"]?.stringValue
+    }
+
+    @Test("an admin invites a writer and a reader; they join, write, read; roles hold", arguments: [true, false])
+    func inviteJoinWrite(encrypted: Bool) async throws {
+        let dir = temporaryDirectory()
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "Ms Dlamini's laptop", encrypted: encrypted)
+        let writerToken = try await laptop.invite(role: .writer)
+        let readerToken = try await laptop.invite(role: .reader)
+        let tablet = try await Replica.join(try MemberInviteToken(writerToken.text), at: dir + "/tablet", name: "Amina's tablet")
+        let parent = try await Replica.join(try MemberInviteToken(readerToken.text), at: dir + "/parent", name: "Parent's phone")
+        // Not admitted until the invite op arrives.
+        await #expect(throws: ConcordError.self) {
+            try await tablet.write { try $0.set("title", to: "too early", record: todo, in: "todos") }
+        }
+        try await sync(laptop, to: tablet)
+        try await sync(laptop, to: parent)
+        #expect(try await tablet.whoami()?.role == .writer)
+        try await tablet.write { try $0.set("title", to: "Buy milk", record: todo, in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: laptop)
+        try await sync(parent, to: laptop)
+        try await sync(laptop, to: parent)
+        #expect(try await title(laptop, todo) == "Buy milk")
+        #expect(try await title(parent, todo) == "Buy milk")
+        let readOnly = await #expect(throws: ConcordError.self) {
+            try await parent.write { try $0.set("title", to: "mine", record: todo, in: "todos") }
+        }
+        #expect(readOnly?.code == .notAllowed)
+        let notAdmin = await #expect(throws: ConcordError.self) { _ = try await tablet.invite(role: .writer) }
+        #expect(notAdmin?.code == .notAllowed)
+        let names = try await laptop.members().map(\.name).sorted()
+        #expect(names == ["Amina's tablet", "Ms Dlamini's laptop", "Parent's phone"])
+        #expect(try await laptop.members() == (try await parent.members()))
+        // Reopened from disk, a joined replica keeps its membership and keys.
+        let reopened = try Replica.open(at: dir + "/parent")
+        #expect(try await title(reopened, todo) == "Buy milk")
+        #expect(try await reopened.whoami()?.role == .reader)
+    }
+
+    @Test("a lost tablet is removed: its late writes are rolled back where they arrived first, refused elsewhere, and it reads nothing new")
+    func lostTabletIsRemoved() async throws {
+        let dir = temporaryDirectory()
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop")
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "lost tablet")
+        let teacher = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/teacher", name: "teacher")
+        try await sync(laptop, to: tablet)
+        try await sync(laptop, to: teacher)
+        try await sync(tablet, to: laptop)
+        try await sync(teacher, to: laptop)
+        let early = RecordID(high: 9, low: 1)
+        let late = RecordID(high: 9, low: 2)
+        try await tablet.write { try $0.set("title", to: "seen by the admin", record: early, in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: laptop)
+        // Offline, the tablet writes on; the teacher receives it before hearing of the removal.
+        try await tablet.write { try $0.set("title", to: "after the cut", record: late, in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: teacher)
+        #expect(try await title(teacher, late) == "after the cut")
+        try await laptop.removeMember(tablet.deviceID)
+        try await sync(laptop, to: teacher)
+        #expect(try await title(teacher, late) == nil)
+        #expect(try await title(teacher, early) == "seen by the admin")
+        // The admin refuses the late bundle outright.
+        try await sync(tablet, to: laptop)
+        #expect(try await title(laptop, late) == nil)
+        #expect(try await laptop.state() == (try await teacher.state()))
+        // The teacher writes under the new epoch; the tablet learns of its removal, cannot
+        // write, and cannot read the teacher's new write.
+        let fresh = RecordID(high: 9, low: 3)
+        try await teacher.write { try $0.set("title", to: "after rotation", record: fresh, in: "todos") }
+        try await teacher.seal()
+        try await sync(teacher, to: laptop)
+        try await sync(laptop, to: tablet)
+        #expect(try await title(laptop, fresh) == "after rotation")
+        #expect(try await title(tablet, fresh) == nil)
+        let refused = await #expect(throws: ConcordError.self) {
+            try await tablet.write { try $0.set("title", to: "x", record: fresh, in: "todos") }
+        }
+        #expect(refused?.code == .notAllowed)
+        #expect(refused?.message.contains("removed from the space by laptop") == true)
+        let removed = try await laptop.members().first { $0.device == tablet.deviceID.publicKey }
+        #expect(removed?.status == .removed)
+    }
+}
