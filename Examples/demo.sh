@@ -28,9 +28,9 @@ b() { "$CONCORD" --store "$B" "$@"; }
 step() { printf '\n==> %s\n' "$*"; }
 show() { printf '    $ %s\n' "$*"; }
 
-step "1. Device A creates a space (a new identity and an encrypted space)"
-show "concord init"
-echo "    space id: $(a init)"
+step "1. Device A creates a space (a new identity, an encrypted space, A its first admin)"
+show "concord init --name \"School laptop\""
+echo "    space id: $(a init --name "School laptop")"
 
 step "2. A writes a to-do, offline, and exports it to the USB stick"
 TODO="$(a new-id)"
@@ -41,12 +41,14 @@ a add todos "$TODO" tags '"errand"'
 show "concord export usb/a1.concord"
 a export "$USB/a1.concord" | sed 's/^/    /'
 
-step "3. A invites B; B joins with the token (one text line) and imports A's file"
-show "concord invite"
-TOKEN="$(a invite)"
-echo "    ${TOKEN:0:40}... (a writer invite holds the space secret: hand it over privately)"
-show "concord join TOKEN"
-echo "    B joined space $(b join "$TOKEN")"
+step "3. A invites B as a writer for 7 days; B joins with the token (one text line) and imports A's file"
+show "concord invite --role writer --expires 7d"
+TOKEN="$(a invite --role writer --expires 7d)"
+echo "    ${TOKEN:0:40}... (it grants one role to one device, and expires)"
+show "concord join TOKEN --name \"Office tablet\""
+echo "    B joined space $(b join "$TOKEN" --name "Office tablet")"
+show "A: concord export usb/a1.concord   (again: the file now carries A's signed invite, which admits B)"
+a export "$USB/a1.concord" | sed 's/^/    /'
 show "concord import usb/a1.concord"
 b import "$USB/a1.concord" | sed 's/^/    /'
 b get todos "$TODO" | sed 's/^/    B sees: /'
@@ -112,6 +114,41 @@ if [ "$(a vector)" = "$before_vector" ] && [ "$(a list todos --json)" = "$before
   echo "    rejected (exit status $status), and A's version vector and records are unchanged"
 else
   echo "demo: the tampered file was not rejected cleanly" >&2
+  exit 1
+fi
+
+step "9. A tablet C joins, then is lost: A removes it; what C writes afterwards is refused everywhere"
+C="$WORK/lost"
+c() { "$CONCORD" --store "$C" "$@"; }
+c join "$(a invite --role writer)" --name "Lost tablet" >/dev/null
+a export "$USB/a3.concord" >/dev/null
+c import "$USB/a3.concord" >/dev/null
+c export "$USB/c1.concord" >/dev/null
+a import "$USB/c1.concord" >/dev/null
+show "concord members"
+a members | sed 's/^/    /'
+c put todos "$(c new-id)" title='"written after the tablet was lost"'
+c export "$USB/c2.concord" >/dev/null
+show "A: concord remove-member \"Lost tablet\""
+a remove-member "Lost tablet" | sed 's/^/    /'
+show "A: concord import usb/c2.concord   (the lost tablet's later file)"
+a import "$USB/c2.concord" 2>/dev/null | sed 's/^/    /' || true
+if [ "$(a list todos --json)" = "$(b list todos --json)" ]; then
+  echo "    refused: A's to-dos are unchanged"
+else
+  echo "demo: the removed tablet's write was applied" >&2
+  exit 1
+fi
+a export "$USB/a4.concord" >/dev/null
+c import "$USB/a4.concord" >/dev/null
+show "C: concord put todos ...   (the tablet, found again)"
+status=0
+c put todos "$(c new-id)" title='"x"' 2>"$WORK/err.txt" || status=$?
+sed 's/^/    stderr: /' "$WORK/err.txt"
+if [ "$status" -eq 4 ]; then
+  echo "    not allowed (exit status 4): removed devices cannot write, nor read what is written after"
+else
+  echo "demo: the removed tablet could still write (exit $status)" >&2
   exit 1
 fi
 

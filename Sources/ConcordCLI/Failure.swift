@@ -13,9 +13,13 @@ enum Exit {
     static let rejected: Int32 = 2
     /// `get`, `conflicts`, `history`: the record is absent or deleted.
     static let notFound: Int32 = 3
+    /// Not allowed by the space's membership: not an admin, a reader writing, a removed
+    /// device, an expired or revoked invite (`Specs/membership.md` §9).
+    static let notAllowed: Int32 = 4
     /// The device needs its owner: its clock is wrong (set the date and time) or its history
     /// forked (run `concord recover`); the message says which (`Specs/sync-protocol.md` §5).
-    static let attention: Int32 = 4
+    /// (It was 4 before membership took 4 for "not allowed".)
+    static let attention: Int32 = 5
 }
 
 /// A failure the CLI reports itself: `concord: <message>` on stderr, then `status`.
@@ -43,6 +47,9 @@ extension CLIFailure {
         case let error as ConcordError where [.clockFailure, .identityChanged, .needsRecovery].contains(error.code):
             Output.error("concord: " + error.message)
             return Exit.attention
+        case let error as ConcordError where error.code == .notAllowed:
+            Output.error("concord: " + error.message)
+            return Exit.notAllowed
         case let error as ConcordError:
             Output.error("concord: " + error.message)
             let rejected: [ConcordError.Code] = [

@@ -283,7 +283,7 @@ struct Log: AsyncParsableCommand {
         let formatter = ISO8601DateFormatter()
         var count = 0
         for try await bundle in try await replica.bundles() {
-            let ops = (try? replica.membership.contents(of: bundle).operations.count).map { "\($0) ops" } ?? "? ops"
+            let ops = bundle.isControl ? "control" : ((try? await replica.contents(of: bundle).operations.count).map { "\($0) ops" } ?? "? ops")
             let date = Date(timeIntervalSince1970: Double(bundle.hlcRange.upperBound.milliseconds) / 1000)
             let who = bundle.author.hex.prefix(16) + (bundle.author == me ? " (this device)" : "")
             print(

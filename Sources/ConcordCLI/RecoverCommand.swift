@@ -5,7 +5,7 @@ struct Recover: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Continue this device under a new identity, re-issuing every change not yet synced.",
         discussion: """
-            Use it when `concord status` or `concord sync` says so (exit status 4): a copy of \\
+            Use it when `concord status` or `concord sync` says so (exit status 5): a copy of \\
             this store (a restored backup, a copied folder) also wrote as this device, or \\
             the device wrote while its clock was far ahead and the clock is right now. The \\
             changes no other device or relay has acknowledged are stamped again with the \\

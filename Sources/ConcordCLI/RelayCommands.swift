@@ -151,7 +151,7 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     /// A sync error as the CLI's failure: refusals that repeating cannot fix are exit 2;
-    /// this device's own clock or forked history is exit 4.
+    /// this device's own clock or forked history is exit 5.
     static func failure(_ error: ConcordSyncError) -> CLIFailure {
         if error.code == .needsAttention { return CLIFailure(message: error.message, status: Exit.attention) }
         let refused =

@@ -1,25 +1,43 @@
 import ArgumentParser
 import Concord
+import Foundation
 
 struct Init: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Create a new space and this device's replica in the store; prints the space id.",
         discussion: """
             Makes a new device identity and a new space (encrypted unless --plaintext) in the \
-            store directory, which must not already hold a replica. The directory then holds \
-            space.key: whoever has it can invite writers, so keep it private and back it up.
+            store directory, which must not already hold a replica.
+
+            With --name, the space has members and roles (Specs/membership.md): this device is \
+            its first admin, named NAME; `concord invite --role ...` invites others with an \
+            expiry, `concord members`, `remove-member`, `set-role`, `invites`, \
+            `revoke-invite` and `rotate-key` manage them, and no key file can invite on its \
+            own. In this version such spaces sync by bundle files (`export`/`import`, \
+            `sync-folder`); relays and peer links carry them in a later one.
+
+            Without --name (the previous kind of space), the directory holds space.key: \
+            whoever has it can invite writers, so keep it private and back it up.
 
             Examples:
+              concord init --name "Ms Dlamini's laptop"
               concord init                          # in ./.concord
-              concord --store ~/school.concord init
               CONCORD_STORE=/data/school concord init --plaintext
             """
     )
     @OptionGroup var options: StoreOptions
     @Flag(help: "Do not encrypt bundle payloads (only signatures protect them).")
     var plaintext = false
+    @Option(help: "This device's name as members see it: creates a space with members and roles.")
+    var name: String?
 
     func run() async throws {
+        if let name {
+            let replica = try await Replica.create(
+                at: options.path, name: name, encrypted: !plaintext, options: StoreOptions.replicaOptions)
+            print(replica.spaceID.hex)
+            return
+        }
         let replica = try Replica.create(at: options.path, encrypted: !plaintext, options: StoreOptions.replicaOptions)
         print(replica.spaceID.hex)
     }
@@ -29,22 +47,52 @@ struct Invite: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print one invite token line for another device.",
         discussion: """
-            The token lets a new device join this space with `concord join TOKEN`. A writer \
-            invite carries the space secret: send it only to people who may write. A \
-            --read-only invite lets the device read and sync but never write.
+            The token lets a new device join this space with `concord join TOKEN`.
+
+            In a space with members (`concord init --name`), only admins invite; the invite \
+            grants --role (writer by default), expires after --expires (7d by default) and \
+            admits --max-uses devices (1 by default); `concord invites` lists invites and \
+            `concord revoke-invite` cancels one.
+
+            In a space without members, a writer invite carries the space secret: send it \
+            only to people who may write; a --read-only invite lets the device read and \
+            sync but never write.
 
             Examples:
-              concord invite > invite.txt
+              concord invite --role writer --expires 7d > invite.txt
+              concord invite --role reader --expires 30m
               concord invite --read-only
             """
     )
     @OptionGroup var options: StoreOptions
-    @Flag(help: "Issue a reader invite: the new device can read and sync, not write.")
+    @Flag(help: "Issue a reader invite (the same as --role reader).")
     var readOnly = false
+    @Option(help: "admin, writer or reader (spaces with members; writer by default).")
+    var role: MemberRole?
+    @Option(help: "How long the invite stays valid: 30m, 12h, 7d (spaces with members; 7d by default).")
+    var expires: DurationArgument?
+    @Option(help: "How many devices may join with it; 0 for any number (spaces with members; 1 by default).")
+    var maxUses: UInt64 = 1
+
+    func validate() throws {
+        if readOnly, let role, role != .reader { throw ValidationError("--read-only and --role \(role) contradict each other") }
+    }
 
     func run() async throws {
         let replica = try options.open()
-        print(try await replica.invite(readOnly: readOnly).text)
+        let role = readOnly ? MemberRole.reader : (role ?? .writer)
+        if replica.membership.isMemberFormat {
+            let token = try await replica.invite(role: role, expiresIn: expires?.milliseconds ?? 7 * 86_400_000, maxUses: maxUses)
+            print(token.text)
+            return
+        }
+        guard role != .admin, expires == nil else {
+            throw CLIFailure(
+                message: "this space has no members or roles (it was created without --name): invites are writer or --read-only "
+                    + "and never expire; create a space with `concord init --name NAME` for roles and expiry",
+                status: Exit.failure)
+        }
+        print(try await replica.invite(readOnly: role == .reader).text)
     }
 }
 
@@ -53,19 +101,31 @@ struct Join: AsyncParsableCommand {
         abstract: "Join a space with an invite token: a new device identity and replica in the store.",
         discussion: """
             Prints the space id. Then import a bundle file from a member (`concord import`) \
-            or use a shared folder (`concord sync-folder`) to get the data.
+            or use a shared folder (`concord sync-folder`) to get the data. A concord2- \
+            token (a space with members) needs the device's name (--name; the host name by \
+            default); the device is admitted once the inviting admin's invite reaches it.
 
             Examples:
-              concord join concord1-abcd...
+              concord join concord2-abcd... --name "Amina's tablet"
               concord --store ~/office join "$(cat invite.txt)"
             """
     )
     @OptionGroup var options: StoreOptions
-    @Argument(help: "The invite token (concord1-...), as `concord invite` printed it.")
+    @Argument(help: "The invite token (concord2-... or concord1-...), as `concord invite` printed it.")
     var token: String
+    @Option(help: "This device's name as members see it (spaces with members).")
+    var name: String?
 
     func run() async throws {
-        let invite = try InviteToken(token.trimmingCharacters(in: .whitespacesAndNewlines))
+        let text = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        if text.hasPrefix(MemberInviteToken.prefix) {
+            let invite = try MemberInviteToken(text)
+            let device = name ?? ProcessInfo.processInfo.hostName
+            let replica = try await Replica.join(invite, at: options.path, name: device, options: StoreOptions.replicaOptions)
+            print(replica.spaceID.hex)
+            return
+        }
+        let invite = try InviteToken(text)
         let replica = try Replica.join(invite, at: options.path, options: StoreOptions.replicaOptions)
         print(replica.spaceID.hex)
     }

@@ -84,7 +84,7 @@ struct FieldClockCLITests {
     }
 
     @Test(
-        "a tablet set a year ahead writes and syncs: exit 4 with both dates, nothing sealed; with the clock set right the next sync re-dates the write and shares it"
+        "a tablet set a year ahead writes and syncs: exit 5 with both dates, nothing sealed; with the clock set right the next sync re-dates the write and shares it"
     )
     func yearAheadIsStoppedBeforeSealingThenRedated() throws {
         let setup = try Setup()
@@ -93,7 +93,7 @@ struct FieldClockCLITests {
         let id = UUID().uuidString
         #expect(try setup.onTablet(["put", "notes", id, "title=\"from the tablet\""], offset: Self.year).status == 0)
         let ahead = try setup.onTablet(["sync", setup.relay.url], offset: Self.year)
-        #expect(ahead.status == 4, "\(ahead.stdout) \(ahead.stderr)")
+        #expect(ahead.status == 5, "\(ahead.stdout) \(ahead.stderr)")
         let now = SystemClock().nowMilliseconds()
         #expect(
             ahead.stderr.contains(CalendarTime.date(now + UInt64(Self.year))) && ahead.stderr.contains(CalendarTime.date(now)),
@@ -122,11 +122,11 @@ struct FieldClockCLITests {
         #expect(try setup.onTablet(["put", "notes", id, "title=\"sealed ahead\""], offset: Self.year).status == 0)
         #expect(try setup.onTablet(["export", setup.scratch.file("usb.concord")], offset: Self.year).status == 0)
         let stuck = try setup.onTablet(["sync", setup.relay.url])
-        #expect(stuck.status == 4, "\(stuck.stdout) \(stuck.stderr)")
+        #expect(stuck.status == 5, "\(stuck.stdout) \(stuck.stderr)")
         #expect(stuck.stderr.contains("concord recover"), "\(stuck.stderr)")
         let status = try setup.onTablet(["status", "--json"])
         #expect(
-            status.status == 4
+            status.status == 5
                 && (status.stdout.contains("\"kind\":\"wrote-ahead\"") || status.stdout.contains("\"kind\":\"clock-disagrees\"")),
             "\(status.stdout)")
         let recovered = try setup.onTablet(["recover"])
@@ -152,14 +152,14 @@ struct FieldClockCLITests {
         let id = UUID().uuidString
         #expect(try setup.onTablet(["put", "notes", id, "title=\"written in 2000\""], offset: reset).status == 0)
         let behind = try setup.onTablet(["sync", setup.relay.url], offset: reset)
-        #expect(behind.status == 4, "\(behind.stdout) \(behind.stderr)")
+        #expect(behind.status == 5, "\(behind.stdout) \(behind.stderr)")
         #expect(
             behind.stderr.contains("2000-01-01") && behind.stderr.contains(CalendarTime.date(SystemClock().nowMilliseconds())),
             "\(behind.stderr)")
         #expect(behind.stderr.contains("set this device's date and time"), "\(behind.stderr)")
         let status = try setup.onTablet(["status"], offset: reset)
-        #expect(status.status == 4 && status.stdout.contains("attention"), "\(status.stdout)")
-        #expect(try setup.onTablet(["recover"], offset: reset).status == 4, "recover refuses while the clock is behind")
+        #expect(status.status == 5 && status.stdout.contains("attention"), "\(status.stdout)")
+        #expect(try setup.onTablet(["recover"], offset: reset).status == 5, "recover refuses while the clock is behind")
         // Set right: everything flows, nothing was lost.
         #expect(try setup.onTablet(["sync", setup.relay.url]).status == 0)
         try setup.a.ok("sync", setup.relay.url)
@@ -174,7 +174,7 @@ struct FieldClockCLITests {
         #expect(try setup.onTablet(["join", try setup.invite], offset: Self.day).status == 0)
         let id = UUID().uuidString
         #expect(try setup.onTablet(["put", "notes", id, "title=\"joined ahead\""], offset: Self.day).status == 0)
-        #expect(try setup.onTablet(["sync", setup.relay.url], offset: Self.day).status == 4)
+        #expect(try setup.onTablet(["sync", setup.relay.url], offset: Self.day).status == 5)
         let fixed = try setup.onTablet(["sync", setup.relay.url])
         #expect(fixed.status == 0, "\(fixed.stdout) \(fixed.stderr)")
         try setup.a.ok("sync", setup.relay.url)

@@ -60,13 +60,13 @@ struct FieldForkCLITests {
         try copy.ok("export", setup.scratch.file("usb.concord"))
         try a.ok("sync", setup.relay.url)
 
-        // The copy's sync: exit 4, the fork named, the way out named; its write not synced.
+        // The copy's sync: exit 5, the fork named, the way out named; its write not synced.
         let forked = try copy.run("sync", setup.relay.url)
-        #expect(forked.status == 4, "\(forked.stdout) \(forked.stderr)")
+        #expect(forked.status == 5, "\(forked.stdout) \(forked.stderr)")
         #expect(forked.stderr.contains("a copy of it") && forked.stderr.contains("concord recover"), "\(forked.stderr)")
         #expect(!forked.stderr.contains("missing-predecessor"), "\(forked.stderr)")
         let status = try copy.run("status", "--json")
-        #expect(status.status == 4)
+        #expect(status.status == 5)
         #expect(status.stdout.contains("\"kind\":\"forked\"") && status.stdout.contains("\"remedy\":\"recover\""), "\(status.stdout)")
         #expect(status.stdout.contains("\"unacknowledged_bundles\":1"), "the copy's write is not acknowledged: \(status.stdout)")
         let replica = try Replica.open(at: copy.store)
@@ -74,7 +74,7 @@ struct FieldForkCLITests {
         #expect(syncStatus.isPending, "\(syncStatus)")
         // Again: the same answer, not a misleading 409.
         let again = try copy.run("sync", setup.relay.url)
-        #expect(again.status == 4 && again.stderr.contains("concord recover"), "\(again.stderr)")
+        #expect(again.status == 5 && again.stderr.contains("concord recover"), "\(again.stderr)")
 
         let recovered = try copy.ok("recover")
         #expect(recovered.contains("continues as device"), "\(recovered)")
@@ -161,7 +161,7 @@ struct FieldForkCLITests {
         try a.ok("put", "notes", UUID().uuidString, "title=\"after the restore\"")
         _ = try a.ok("log")  // seals the write as bundle 2, which the relay holds already
         let forked = try a.run("sync", setup.relay.url)
-        #expect(forked.status == 4 && forked.stderr.contains("concord recover"), "\(forked.stdout) \(forked.stderr)")
+        #expect(forked.status == 5 && forked.stderr.contains("concord recover"), "\(forked.stdout) \(forked.stderr)")
         try a.ok("recover")
         try a.ok("sync", setup.relay.url)
         try b.ok("sync", setup.relay.url)
@@ -185,7 +185,7 @@ struct FieldForkCLITests {
         try b.ok("sync-folder", folder)  // B takes the copy's bundle 2 of A's chain
         try a.ok("put", "notes", UUID().uuidString, "title=\"original, through the relay\"")
         try a.ok("sync", setup.relay.url)
-        #expect(try copy.run("sync", setup.relay.url).status == 4)
+        #expect(try copy.run("sync", setup.relay.url).status == 5)
         try copy.ok("recover")
         try copy.ok("sync", setup.relay.url)
         // B's next relay round asks again for A's bundle at its head (it came from the

@@ -104,7 +104,7 @@ extension Replica {
                 }
                 guard let differs else { return (0, []) }
                 let removed = try tx.removeChainBundles(of: author, after: differs - 1)
-                let keys = Set(try operations(of: removed).map { RecordKey($0.collection, $0.record) })
+                let keys = Set(try operations(of: removed, in: tx).map { RecordKey($0.collection, $0.record) })
                 // The relay's bundles set aside as forks must import again.
                 for stored in try tx.quarantinedBundles() where stored.author == author && stored.sequence >= differs {
                     try tx.removeQuarantinedBundle(stored.id)

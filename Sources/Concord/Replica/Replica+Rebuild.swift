@@ -22,6 +22,7 @@ extension Replica {
     /// - Complexity: O(log): every bundle is decoded (and decrypted if any key is asked for).
     func scanLog(in tx: any StoreReader, rebuilding keys: Set<RecordKey>, excluding author: PublicKey) throws -> LogScan {
         var scan = LogScan()
+        var opener = try BundleOpener(membership: membership, in: tx)
         var position: Int64 = 0
         while true {
             let page = try tx.bundles(after: position, limit: 256)
@@ -30,7 +31,7 @@ extension Replica {
                 let newest = bundle.hlcRange.upperBound
                 scan.newest = max(scan.newest, newest)
                 if bundle.author != author { scan.newestOfOthers = max(scan.newestOfOthers, newest) }
-                guard !keys.isEmpty, case .success(let contents) = try membership.contentsOrVoid(of: bundle) else { continue }
+                guard !keys.isEmpty, case .success(let contents) = try opener.contentsOrVoid(of: bundle) else { continue }
                 for op in contents.operations {
                     let key = RecordKey(op.collection, op.record)
                     guard keys.contains(key) else { continue }
@@ -73,11 +74,12 @@ extension Replica {
     }
 
     /// The operations of stored bundles (void ones carry none), in order.
-    func operations(of bundles: [StoredBundle]) throws -> [RecordOperation] {
+    func operations(of bundles: [StoredBundle], in tx: any StoreReader) throws -> [RecordOperation] {
         var ops: [RecordOperation] = []
+        var opener = try BundleOpener(membership: membership, in: tx)
         for stored in bundles {
             let bundle = try StoreDestination.decode(stored)
-            if case .success(let contents) = try membership.contentsOrVoid(of: bundle) { ops += contents.operations }
+            if case .success(let contents) = try opener.contentsOrVoid(of: bundle) { ops += contents.operations }
         }
         return ops
     }

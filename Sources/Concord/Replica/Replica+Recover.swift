@@ -92,7 +92,7 @@ extension Replica {
                 // Own bundles up to `keep` are held elsewhere; the rest are re-issued.
                 let keep = min(stored.acknowledged, head, (stored.forkedAt ?? .max) - 1)
                 let removed = try tx.removeChainBundles(of: me, after: keep)
-                let old = try operations(of: removed) + tx.pendingOperations()
+                let old = try operations(of: removed, in: tx) + tx.pendingOperations()
                 // The other copy's bundles, kept aside as forks: they extend the old chain now.
                 let setAside = try tx.quarantinedBundles().filter { $0.author == me && $0.sequence > keep }
                 for bundle in setAside { try tx.removeQuarantinedBundle(bundle.id) }

@@ -105,11 +105,6 @@ extension Replica {
         return latest.values.sorted { $0.stamp > $1.stamp }
     }
 
-    struct BundlePlace: Hashable {
-        var author: PublicKey
-        var sequence: UInt64
-    }
-
     /// Scans the log for the writes of one field.
     private func fieldWrites(of field: String, record id: RecordID, in collection: String) throws -> (writes: [FieldWrite], contexts: [BundlePlace: VersionVector], deletedAt: Stamp?) {
         let name = ByteString(field)
@@ -125,11 +120,12 @@ extension Replica {
         // Only the bundles the history index lists for this record are read and opened.
         try updateHistoryIndex()
         let positions = try ConcordError.storage { try store.read { try $0.indexedBundlePositions(touching: id, in: collection) } }
+        var opener = try bundleOpener()
         for position in positions {
             guard let storedBundle = try ConcordError.storage({ try store.read { try $0.bundle(at: position) } }) else { continue }
             let bundle = try StoreDestination.decode(storedBundle)
             // A void bundle (wire-format §7.7) carries nothing readable.
-            guard case .success(let contents) = try membership.contentsOrVoid(of: bundle) else { continue }
+            guard case .success(let contents) = try opener.contentsOrVoid(of: bundle) else { continue }
             var found = false
             for op in contents.operations {
                 guard let value = matches(op) else { continue }
@@ -162,8 +158,9 @@ extension Replica {
             let page = try ConcordError.storage { try store.read { try $0.bundles(after: position, limit: Self.historyIndexPage) } }
             guard let last = page.last else { return }
             var entries: [(Int64, [StoredRecordKey])] = []
+            var opener = try bundleOpener()
             for stored in page {
-                guard let bundle = try? StoreDestination.decode(stored), let contents = try? membership.contents(of: bundle) else { continue }
+                guard let bundle = try? StoreDestination.decode(stored), let contents = try? opener.contents(of: bundle) else { continue }
                 var seen = Set<StoredRecordKey>()
                 for op in contents.operations { seen.insert(StoredRecordKey(collection: op.collection, id: op.record)) }
                 entries.append((stored.position, Array(seen)))

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// Issue 13 with real `concord` processes (`Specs/membership.md`): a space with members,
+/// invites with a role and an expiry, removal with a cut-off, and exit status 4 for what
+/// the membership does not allow. Bundles travel as files.
+@Suite("members, roles and removal (real processes)", .serialized)
+struct MemberCLITests {
+    /// Copies everything `from` holds into `to` through a bundle file.
+    func carry(_ from: Device, to: Device, via file: String) throws {
+        try from.ok("export", file)
+        try to.ok("import", file)
+    }
+
+    func json(_ text: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(text.utf8))
+    }
+
+    @Test(
+        "a teacher invites a tablet; the lost tablet is removed: its later bundle files are refused, it cannot write or read what follows")
+    func lostTabletIsRemoved() throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let teacher = Device(cli: cli, store: scratch.file("teacher"))
+        let tablet = Device(cli: cli, store: scratch.file("tablet"))
+        let learner = Device(cli: cli, store: scratch.file("learner"))
+        try teacher.ok("init", "--name", "Ms Dlamini's laptop")
+        let tabletToken = try teacher.ok("invite", "--role", "writer", "--expires", "7d").trimmingCharacters(in: .whitespacesAndNewlines)
+        let learnerToken = try teacher.ok("invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(tabletToken.hasPrefix("concord2-"))
+        try tablet.ok("join", tabletToken, "--name", "Amina's tablet")
+        try learner.ok("join", learnerToken, "--name", "Sipho's tablet")
+        try carry(teacher, to: tablet, via: scratch.file("t1.concord"))
+        try carry(teacher, to: learner, via: scratch.file("t1.concord"))
+        let whoami = try #require(try json(try tablet.ok("whoami", "--json")) as? [String: String])
+        #expect(whoami["name"] == "Amina's tablet" && whoami["role"] == "writer")
+
+        let note = UUID().uuidString
+        try tablet.ok("put", "notes", note, "title=\"before\"")
+        try carry(tablet, to: teacher, via: scratch.file("a1.concord"))
+        try carry(learner, to: teacher, via: scratch.file("l1.concord"))
+        let members = try #require(try json(try teacher.ok("members", "--json")) as? [[String: String]])
+        #expect(Set(members.map { $0["name"] ?? "" }) == ["Ms Dlamini's laptop", "Amina's tablet", "Sipho's tablet"])
+        #expect(members.allSatisfy { $0["status"] == "active" })
+
+        // Not an admin: exit 4, with the reason.
+        let notAdmin = try tablet.run("invite")
+        #expect(notAdmin.status == 4 && notAdmin.stderr.contains("only admins may invite"), "\(notAdmin.stderr)")
+
+        // The tablet is lost; it writes on, offline; the teacher removes it.
+        let late = UUID().uuidString
+        try tablet.ok("put", "notes", late, "title=\"after the cut\"")
+        try tablet.ok("export", scratch.file("a2.concord"))
+        try teacher.ok("remove-member", "Amina's tablet")
+        let after = try #require(try json(try teacher.ok("members", "--json")) as? [[String: String]])
+        #expect(after.first { $0["name"] == "Amina's tablet" }?["status"] == "removed")
+        // Its later bundle file is refused by the teacher, and by the learner once it knows.
+        let refused = try teacher.run("import", scratch.file("a2.concord"))
+        #expect(refused.stdout.contains("rejected 1") || refused.stderr.contains("removed"), "\(refused.stdout) \(refused.stderr)")
+        #expect(try teacher.run("get", "notes", late).status == 3)
+        try carry(teacher, to: learner, via: scratch.file("t2.concord"))
+        _ = try learner.run("import", scratch.file("a2.concord"))
+        #expect(try learner.run("get", "notes", late).status == 3)
+        #expect(try learner.ok("get", "notes", note).contains("before"))
+
+        // The class goes on under a new key; the tablet, found again, learns of its removal:
+        // it cannot write (exit 4, naming the teacher) and cannot read the new note.
+        let fresh = UUID().uuidString
+        try learner.ok("put", "notes", fresh, "title=\"after rotation\"")
+        try carry(learner, to: teacher, via: scratch.file("l2.concord"))
+        #expect(try teacher.ok("get", "notes", fresh).contains("after rotation"))
+        try carry(teacher, to: tablet, via: scratch.file("t3.concord"))
+        #expect(try tablet.run("get", "notes", fresh).status == 3)
+        let blocked = try tablet.run("put", "notes", fresh, "title=\"still here\"")
+        #expect(blocked.status == 4, "\(blocked.stdout) \(blocked.stderr)")
+        #expect(blocked.stderr.contains("removed from the space by Ms Dlamini's laptop"), "\(blocked.stderr)")
+    }
+
+    @Test("invites expire and can be revoked: a join through either cannot write, with exit 4")
+    func expiredAndRevokedInvites() throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let teacher = Device(cli: cli, store: scratch.file("teacher"))
+        try teacher.ok("init", "--name", "teacher", "--plaintext")
+        // Revoked before the device joined: its join is void everywhere.
+        let token = try teacher.ok("invite", "--role", "reader").trimmingCharacters(in: .whitespacesAndNewlines)
+        let invites = try #require(try json(try teacher.ok("invites", "--json")) as? [[String: Any]])
+        let id = try #require(invites.first?["id"] as? String)
+        try teacher.ok("revoke-invite", String(id.prefix(12)))
+        let late = Device(cli: cli, store: scratch.file("late"))
+        try late.ok("join", token, "--name", "late tablet")
+        try carry(teacher, to: late, via: scratch.file("t.concord"))
+        let who = try late.run("whoami")
+        #expect(who.status == 4, "\(who.stdout) \(who.stderr)")
+        let write = try late.run("put", "notes", UUID().uuidString, "title=\"x\"")
+        #expect(write.status == 4, "\(write.stderr)")
+        // Expired: a 30-minute invite used by a device whose clock reads an hour later.
+        let short = try teacher.ok("invite", "--role", "writer", "--expires", "30m").trimmingCharacters(in: .whitespacesAndNewlines)
+        let slow = try cli.run(
+            ["--store", scratch.file("slow"), "join", short, "--name", "slow tablet"], environment: ["CONCORD_CLOCK_OFFSET_MS": "3600000"])
+        #expect(slow.status == 4 && slow.stderr.contains("expired"), "\(slow.stdout) \(slow.stderr)")
+        // Bad durations and roles are usage errors.
+        #expect(try teacher.run("invite", "--expires", "7w").status != 0)
+        #expect(try teacher.run("invite", "--role", "owner").status != 0)
+        // A removed member, an unknown name: clear failures.
+        #expect(try teacher.run("remove-member", "nobody").stderr.contains("no member"))
+    }
+}
