@@ -60,6 +60,9 @@ extension CLIFailure {
         case let error as ConcordSyncError where error.code == .needsAttention:
             Output.error("concord: " + error.message)
             return Exit.attention
+        case let error as ConcordSyncError where error.relayCode == "removed":
+            Output.error("concord: " + error.message)
+            return Exit.notAllowed
         case let error as ConcordSyncError:
             Output.error("concord: " + error.message)
             return [.fileSystem, .invalidVector].contains(error.code) ? Exit.failure : Exit.rejected

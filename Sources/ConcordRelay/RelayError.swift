@@ -23,7 +23,7 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
         fileprivate enum Kind: String, Hashable, Sendable {
             case fork, missingPredecessor, quotaExceeded, tooManyAuthors, tooManySpaces
             case malformedRequest, tooLarge, unauthenticated, challengeRejected, badSignature, wrongRelay
-            case notAMember, readOnly, spaceNotServed, invalidBundle
+            case notAMember, readOnly, spaceNotServed, invalidBundle, removed, inviteUnknown
             case rateLimited, tooManyConnections, busy, requestTimeout
             case notFound, methodNotAllowed, unavailable
             case storage, configuration
@@ -57,6 +57,10 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let wrongRelay = Code(.wrongRelay)
         /// The certificate chain does not make the device a member of the space.
         public static let notAMember = Code(.notAMember)
+        /// `403 removed`: the device was removed from the space (format 3, `Specs/membership.md` §8).
+        public static let removed = Code(.removed)
+        /// `403 invite-unknown`: the device's join names an invite op this relay does not hold yet.
+        public static let inviteUnknown = Code(.inviteUnknown)
         /// A reader's session tried to push.
         public static let readOnly = Code(.readOnly)
         /// The relay's operator does not serve this space.

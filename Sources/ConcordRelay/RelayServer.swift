@@ -34,6 +34,8 @@ public struct RelayServer: Sendable {
     let sessions: SessionStore
     let clients: ClientLimits
     let bodies: BodyBudget
+    /// The membership of spaces with members, learnt from their control bundles.
+    let members = MemberDirectory()
 
     /// Creates a relay; nothing listens until ``run()``, ``run(onListening:)`` or ``start()``.
     /// - Parameters:

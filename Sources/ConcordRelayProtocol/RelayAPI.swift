@@ -92,12 +92,23 @@ public enum RelayAPI {
         public var relay: String
         /// Base64 of the Ed25519 signature over ``RelayAPI/authMessage(relay:spaceID:challenge:)``.
         public var signature: String
+        /// Spaces with members (bundle format 3, `Specs/membership.md` §8): base64 of the
+        /// device key; `certificates` is then empty and the relay decides from the space's
+        /// control bundles.
+        public var device: String?
+        /// Spaces with members: base64 of this device's own control bundles the relay may not
+        /// hold yet (its `genesis` or `join`, bundle 1), stored before the relay decides.
+        public var bundles: [String]?
         /// Creates a request.
-        public init(certificates: String, challenge: String, relay: String, signature: String) {
+        public init(
+            certificates: String, challenge: String, relay: String, signature: String, device: String? = nil, bundles: [String]? = nil
+        ) {
             self.certificates = certificates
             self.challenge = challenge
             self.relay = relay
             self.signature = signature
+            self.device = device
+            self.bundles = bundles
         }
     }
 

@@ -84,6 +84,12 @@ extension RelayClient {
         let code = close?.code.map { "\($0)" } ?? "none"
         let reason = close?.reason ?? ""
         if case .unknown(4001)? = close?.code { dropSession() }
+        if case .unknown(4003)? = close?.code {
+            // Removed from a space with members (Specs/membership.md §8): not a network problem.
+            dropSession()
+            let message = reason.isEmpty ? "this device was removed from the space" : reason
+            throw ConcordSyncError.relayRefused(status: 403, relayCode: "removed", message: message)
+        }
         throw ConcordSyncError(
             .unreachable,
             "the relay's live feed closed (code \(code)\(reason.isEmpty ? "" : ": \(reason)")); reconnecting and pulling to catch up")

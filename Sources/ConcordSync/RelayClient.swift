@@ -144,9 +144,15 @@ public actor RelayClient {
         }
         let membership = replica.membership
         let signature = membership.device.sign(RelayAPI.authMessage(relay: origin, spaceID: spaceID, challenge: Array(challengeBytes)))
-        let request = RelayAPI.SessionRequest(
+        var request = RelayAPI.SessionRequest(
             certificates: Data((membership.certificates?.bytes ?? [])).base64EncodedString(),
             challenge: challenge.challenge, relay: origin, signature: Data(signature.bytes).base64EncodedString())
+        if membership.isMemberFormat {
+            // A space with members (Specs/membership.md §8): the relay decides from the
+            // space's control bundles; bring this device's genesis or join, which it may lack.
+            request.device = Data(membership.device.publicKey.bytes).base64EncodedString()
+            request.bundles = try await replica.ownFirstBundle().map { [Data($0.bytes).base64EncodedString()] }
+        }
         let response = try await send(method: .POST, RelayAPI.path(spaceID, "sessions"), body: try JSONEncoder().encode(request), authenticated: false)
         let session: RelayAPI.SessionResponse = try decodeJSON(response)
         token = session.token

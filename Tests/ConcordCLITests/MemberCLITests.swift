@@ -77,6 +77,38 @@ struct MemberCLITests {
         #expect(blocked.stderr.contains("removed from the space by Ms Dlamini's laptop"), "\(blocked.stderr)")
     }
 
+    @Test("through a real relay process: a removed tablet's sync is refused (exit 4, naming the teacher) and its late write reaches no one")
+    func relayRefusesTheRemovedTablet() throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let relay = try RelayProcess.start(cli: cli, database: scratch.file("relay.sqlite"))
+        defer { relay.terminate() }
+        let teacher = Device(cli: cli, store: scratch.file("teacher"))
+        let tablet = Device(cli: cli, store: scratch.file("tablet"))
+        let learner = Device(cli: cli, store: scratch.file("learner"))
+        try teacher.ok("init", "--name", "Ms Dlamini's laptop")
+        try tablet.ok(
+            "join", try teacher.ok("invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines), "--name", "tablet")
+        try learner.ok(
+            "join", try teacher.ok("invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines), "--name", "learner")
+        try teacher.ok("sync", relay.url)
+        try tablet.ok("sync", relay.url)
+        try learner.ok("sync", relay.url)
+        try teacher.ok("sync", relay.url)
+        let late = UUID().uuidString
+        try tablet.ok("put", "notes", late, "title=\"after the cut\"")
+        try teacher.ok("remove-member", "tablet")
+        try teacher.ok("sync", relay.url)
+        let refused = try tablet.run("sync", relay.url)
+        #expect(refused.status == 4, "\(refused.stdout) \(refused.stderr)")
+        #expect(refused.stderr.contains("removed from the space by Ms Dlamini's laptop"), "\(refused.stderr)")
+        try learner.ok("sync", relay.url)
+        #expect(try learner.run("get", "notes", late).status == 3)
+        let members = try learner.ok("members")
+        #expect(members.contains("removed") && members.contains("tablet"), "\(members)")
+    }
+
     @Test("invites expire and can be revoked: a join through either cannot write, with exit 4")
     func expiredAndRevokedInvites() throws {
         let cli = try CLI.locate()

@@ -180,6 +180,14 @@ extension Replica {
         }
     }
 
+    /// This device's bundle 1 (its `genesis` or `join` in a space with members), if stored.
+    package func ownFirstBundle() throws -> ChangeBundle? {
+        let me = membership.device.publicKey
+        return try ConcordError.storage {
+            try store.read { tx in try tx.bundle(of: me, sequence: 1).map(StoreDestination.decode) }
+        }
+    }
+
     /// Seals pending operations as format-3 data bundles under the current epoch key. A
     /// device that may not write (not admitted yet, a reader, removed) keeps them pending.
     func sealPendingMember(_ ops: [RecordOperation], in tx: any StoreWriter) throws -> [ChangeBundle] {

@@ -47,6 +47,8 @@ struct HTTPRefusal: Sendable {
         case .badSignature: (.unauthorized, "bad-signature")
         case .wrongRelay: (.unauthorized, "wrong-relay")
         case .notAMember: (.forbidden, "not-a-member")
+        case .removed: (.forbidden, "removed")
+        case .inviteUnknown: (.forbidden, "invite-unknown")
         case .readOnly: (.forbidden, "read-only")
         case .spaceNotServed: (.forbidden, "space-not-served")
         case .notFound: (.notFound, "not-found")

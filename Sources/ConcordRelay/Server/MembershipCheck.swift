@@ -39,6 +39,43 @@ struct MembershipCheck: Sendable {
         }
     }
 
+    /// The member `device` is in a space with members (format 3, `Specs/membership.md`
+    /// §8): active members may open sessions (writers and admins push); a removed device
+    /// is refused with who removed it and when; a device whose join waits for its invite
+    /// op is told to retry after the inviting admin syncs.
+    /// - Parameters:
+    ///   - device: The device key of the session request.
+    ///   - state: The space's membership as the relay evaluates it.
+    ///   - next: The position of the device's next bundle (its stored head + 1).
+    /// - Throws: ``RelayError`` `.removed`, `.inviteUnknown` or `.notAMember`.
+    func member(_ device: PublicKey, in state: MembershipState, next: UInt64) throws(RelayError) -> Member {
+        guard let member = state.member(device) else {
+            if state.pendingDevices.contains(device) {
+                throw RelayError(
+                    .inviteUnknown,
+                    "this device's join names an invite this relay does not hold yet; sync again after the admin who invited it has synced")
+            }
+            throw RelayError(
+                .notAMember,
+                "device \(device.hex.prefix(8)) is not a member of space \(spaceID.shortDescription) "
+                    + "(no join of it is here, or its invite expired or was revoked); ask an admin for a new invite")
+        }
+        if let cut = member.cut {
+            let by = state.member(cut.by.author)?.name ?? String(cut.by.author.hex.prefix(8))
+            throw RelayError(
+                .removed,
+                "this device was removed from the space by \(by) on \(CalendarTime.text(HLCTimestamp(rawValue: cut.by.stamp).milliseconds)); "
+                    + "ask an admin for a new invite if that was a mistake")
+        }
+        if member.retired != nil {
+            throw RelayError(.removed, "this device's chain was continued by a successor device; sync from the successor")
+        }
+        switch state.standing(of: device, at: next) {
+        case .member(let role): return Member(device: device, isWriter: role.canWrite)
+        default: return Member(device: device, isWriter: false)
+        }
+    }
+
     /// Verifies the bundles of a push, one by one as they arrive: signature, certificate
     /// chain, writer role, size and clock (`BundleVerifier`). Chains already verified in
     /// the same push are trusted.
@@ -63,9 +100,9 @@ struct MembershipCheck: Sendable {
         }
     }
 
-    /// A verifier for the bundles of one push.
-    func pushVerifier() -> PushVerifier {
-        var verifier = BundleVerifier(spaceID: spaceID)
+    /// A verifier for the bundles of one push into a space of bundle format `format`.
+    func pushVerifier(format: UInt8 = ChangeBundle.formatVersion) -> PushVerifier {
+        var verifier = BundleVerifier(spaceID: spaceID, format: format)
         verifier.limits = BundleLimits(maxBundleBytes: maxBundleBytes)
         return PushVerifier(verifier: verifier)
     }

@@ -35,6 +35,7 @@ extension RelayServer {
     /// budget), then one all-or-nothing append.
     func push(_ request: Request, _ context: RelayRequestContext) async throws -> Response {
         let (space, session) = try authorize(request, context)
+        try await recheck(session, in: space)
         guard session.isWriter else {
             throw RelayError(.readOnly, "this device is a reader of the space and cannot push; ask a writer for a writer invite")
         }
@@ -46,9 +47,10 @@ extension RelayServer {
             try clients.chargeNewSpace(client(request, context))
             limits.maxSpaces = configuration.maxSpaces
         }
+        let accepted = try await admitted(bundles, in: space)
         let summary: AppendSummary
         do {
-            summary = try await storage.append(bundles, to: space, limits: limits)
+            summary = try await storage.append(accepted, to: space, limits: limits)
         } catch let error as RelayError {
             if let fork = error.forkedBundle {
                 logger.warning(
@@ -74,7 +76,10 @@ extension RelayServer {
     /// whatever else is wrong with it.
     func readBundles(_ request: Request, of space: SpaceID, reservation: inout BodyReservation) async throws -> [ChangeBundle] {
         var decoder = BundleStreamFraming.Decoder(maxFrameBytes: configuration.maxBundleBytes)
-        var verifier = MembershipCheck(spaceID: space, maxBundleBytes: configuration.maxBundleBytes).pushVerifier()
+        var format = members.knownFormat(space)
+        if format == nil { format = try await members.refresh(space, storage: storage).format }
+        let check = MembershipCheck(spaceID: space, maxBundleBytes: configuration.maxBundleBytes)
+        var verifier = check.pushVerifier(format: format ?? ChangeBundle.formatVersion)
         var bundles: [ChangeBundle] = []
         var total = 0
         do {
@@ -97,7 +102,8 @@ extension RelayServer {
     /// first bundle the client lacks. The `since` vector is bounded in size, and its
     /// authors the space does not have cost nothing.
     func pull(_ request: Request, _ context: some RequestContext) async throws -> Response {
-        let (space, _) = try authorize(request, context)
+        let (space, session) = try authorize(request, context)
+        try await recheck(session, in: space)
         let body = try await decodeJSON(
             RelayAPI.PullRequest.self, from: request, limit: configuration.maxPullRequestBytes,
             tooLarge:
@@ -141,5 +147,30 @@ extension RelayServer {
                 try await writer.write(ByteBuffer(bytes: BundleStreamFraming.endMarker))
                 try await writer.finish(nil)
             })
+    }
+}
+
+extension RelayServer {
+    /// The bundles of a push a space with members stores (`Specs/membership.md` §6, §8):
+    /// every bundle but those past their author's cut-off or retirement under the state
+    /// with this push's own control bundles, which are skipped (not stored, not an error:
+    /// the pusher may be forwarding them). Format-2 spaces store every verified bundle.
+    func admitted(_ bundles: [ChangeBundle], in space: SpaceID) async throws -> [ChangeBundle] {
+        guard bundles.contains(where: { $0.format == ChangeBundle.memberFormatVersion }) else { return bundles }
+        // A space whose stored bundles are format 2 takes no format-3 bundle (and the reverse):
+        // the verifier was set for the stored format, so these are the first bundles of a new space.
+        let entry = try await members.refresh(space, storage: storage)
+        let state = MemberDirectory.evaluate(entry.controls + bundles.filter(\.isControl), spaceID: space)
+        let kept = bundles.filter { bundle in
+            switch state.admission(author: bundle.author, sequence: bundle.sequence, isControl: bundle.isControl) {
+            case .refused(.removed), .refused(.retired), .storedAsEvidence: false
+            default: true
+            }
+        }
+        if kept.count < bundles.count {
+            let skipped = bundles.count - kept.count
+            logger.info("bundles past a cut-off skipped", metadata: ["space": "\(space.shortDescription)", "skipped": "\(skipped)"])
+        }
+        return kept
     }
 }

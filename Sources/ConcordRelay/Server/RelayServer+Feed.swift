@@ -11,6 +11,8 @@ extension RelayServer {
     static let tooSlowCloseCode = WebSocketErrorCode(codeNumber: 4008)
     /// The close code for a session that expired.
     static let sessionExpiredCloseCode = WebSocketErrorCode(codeNumber: 4001)
+    /// The close code for a device removed from its space (spaces with members, `Specs/membership.md` §8).
+    static let removedCloseCode = WebSocketErrorCode(codeNumber: 4003)
 
     /// Authenticates the upgrade request of `GET …/feed`; refusals are JSON like any other.
     func shouldUpgradeFeed(_ request: Request, _ context: some RequestContext) throws -> RouterShouldUpgrade {
@@ -22,7 +24,8 @@ extension RelayServer {
     }
 
     /// The live feed (§5): `{"type":"ready"}` once subscribed, then binary messages of
-    /// framed bundles (one or more each, in storage order), until the client leaves, falls behind (4008) or its session expires (4001).
+    /// framed bundles (one or more each, in storage order), until the client leaves, falls behind (4008), its session expires (4001)
+    /// or, in a space with members, its device is removed (4003).
     func feed(
         _ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter,
         _ context: WebSocketRouterContext<RelayRequestContext>, hub: FeedHub
@@ -33,6 +36,12 @@ extension RelayServer {
             (space, session) = try authorize(context.request, context.requestContext, allowQueryToken: true, charge: false)
         } catch {
             try await outbound.close(Self.sessionExpiredCloseCode, reason: "session expired; authenticate again")
+            return
+        }
+        do {
+            try await recheck(session, in: space)
+        } catch let error as RelayError {
+            try await outbound.close(Self.removedCloseCode, reason: String(error.message.prefix(120)))
             return
         }
         let subscriber = FeedSubscriber(spaceID: space, backlog: configuration.maxFeedBacklog)
@@ -51,6 +60,15 @@ extension RelayServer {
                 // message: under load, fewer and larger writes instead of one per bundle.
                 while let batch = await subscriber.nextBatch(maxBytes: BundleStreamFraming.feedBatchBytes) {
                     if subscriber.hasOverflowed { break }
+                    // A removal reaches the removed device's feed as a bundle: the session
+                    // is checked before each batch, and closed (4003) instead of served.
+                    do {
+                        try await self.recheck(session, in: space)
+                    } catch let error as RelayError {
+                        logger.notice("feed closed: device removed", metadata: ["code": "removed", "space": "\(space.shortDescription)"])
+                        try await outbound.close(Self.removedCloseCode, reason: String(error.message.prefix(120)))
+                        return
+                    }
                     try await outbound.writeBinaryMessage(batch.frames)
                     metrics.bundlesServed.increment(by: batch.bundles)
                     metrics.bytesOut.increment(by: batch.frames.readableBytes - 4 * batch.bundles)

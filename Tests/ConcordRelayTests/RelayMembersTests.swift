@@ -1,0 +1,136 @@
+import AsyncHTTPClient
+import ConcordCore
+import ConcordCrypto
+import ConcordRelayProtocol
+import ConcordSync
+import Foundation
+import Logging
+import Testing
+
+@testable import Concord
+@testable import ConcordProtocol
+@testable import ConcordRelay
+
+/// A relay enforcing the membership of a space with members, blind (`Specs/membership.md`
+/// §8): it learns members from the control bundles it verifies, refuses a removed device's
+/// sessions, pushes and pulls with `403 removed`, a join whose invite it does not hold with
+/// `403 invite-unknown`, and never stores bundles past a cut-off. On SQLite and PostgreSQL.
+@Suite("relay: spaces with members", .serialized)
+struct RelayMembersTests {
+    func client(_ replica: Replica, _ relay: RelayHarness) -> RelayClient {
+        RelayClient(replica: replica, relay: URL(string: relay.baseURL)!, logger: RelayManyAuthorsTests.quietLogger)
+    }
+
+    /// Pull then push, as a sync round does.
+    func sync(_ replica: Replica, _ relay: RelayHarness) async throws {
+        let client = client(replica, relay)
+        _ = try await client.pull()
+        _ = try await client.push()
+    }
+
+    func refusal(_ body: () async throws -> Void) async -> String? {
+        do {
+            try await body()
+            return nil
+        } catch let error as ConcordSyncError {
+            return error.relayCode
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test(arguments: StorageBackend.all)
+    func removedDeviceIsRefusedByTheRelay(_ backend: StorageBackend) async throws {
+        try await RelayHarness.with(
+            backend, { $0.spaces = .open },
+            { relay in
+                let directory = try TemporaryDirectory()
+                defer { directory.cleanUp() }
+                let teacher = try await Replica.create(at: directory.path("teacher"), name: "Ms Dlamini's laptop")
+                let tabletToken = try await teacher.invite(role: .writer)
+                // A join whose invite op the relay does not hold yet.
+                let tablet = try await Replica.join(tabletToken, at: directory.path("tablet"), name: "Amina's tablet")
+                try await sync(teacher, relay)
+                let early = await refusal { try await client(tablet, relay).authenticate() }
+                #expect(early == nil, "the teacher pushed the invite first: \(early ?? "")")
+                let learnerToken = try await teacher.invite(role: .writer)
+                let learner = try await Replica.join(learnerToken, at: directory.path("learner"), name: "Sipho's tablet")
+                let unknown = await refusal { try await client(learner, relay).authenticate() }
+                #expect(unknown == "invite-unknown")
+                try await sync(teacher, relay)
+                try await sync(tablet, relay)
+                try await sync(learner, relay)
+                try await tablet.write { try $0.set("title", to: "before", record: RecordID(high: 1, low: 1), in: "notes") }
+                try await sync(tablet, relay)
+                try await sync(teacher, relay)
+                try await sync(learner, relay)
+                #expect(try await learner.record(RecordID(high: 1, low: 1), in: "notes")?["title"] == "before")
+
+                // The tablet is lost. It writes on, offline; the teacher removes it and syncs.
+                try await tablet.write { try $0.set("title", to: "after", record: RecordID(high: 1, low: 2), in: "notes") }
+                try await tablet.seal()
+                try await teacher.removeMember(tablet.deviceID)
+                try await sync(teacher, relay)
+                // Every relay request of the tablet: 403 removed, naming the teacher.
+                let tabletClient = client(tablet, relay)
+                let session = await refusal { try await tabletClient.authenticate() }
+                #expect(session == "removed")
+                do {
+                    try await tabletClient.authenticate()
+                } catch let error as ConcordSyncError {
+                    #expect(error.message.contains("Ms Dlamini's laptop"), "\(error.message)")
+                }
+                // Its late bundle never reaches the relay, nor anyone through it.
+                let relayVector = try await relay.storage.vector(of: teacher.spaceID)
+                #expect(relayVector[tablet.deviceID.publicKey] == 2)
+                try await sync(learner, relay)
+                #expect(try await learner.record(RecordID(high: 1, low: 2), in: "notes") == nil)
+                #expect(try await learner.members().first { $0.device == tablet.deviceID.publicKey }?.status == .removed)
+            })
+    }
+
+    @Test func aRemovedDevicesSessionIsRefusedOnItsNextRequest() async throws {
+        try await RelayHarness.with(
+            { $0.spaces = .open },
+            { relay in
+                let directory = try TemporaryDirectory()
+                defer { directory.cleanUp() }
+                let teacher = try await Replica.create(at: directory.path("teacher"), name: "teacher", encrypted: false)
+                let tablet = try await Replica.join(try await teacher.invite(role: .writer), at: directory.path("tablet"), name: "tablet")
+                try await sync(teacher, relay)
+                try await sync(tablet, relay)
+                try await sync(teacher, relay)
+                let open = client(tablet, relay)
+                try await open.authenticate()
+                try await teacher.removeMember(tablet.deviceID)
+                try await sync(teacher, relay)
+                // The session opened before the removal: its next pull and push are refused.
+                let pull = await refusal { _ = try await open.pull() }
+                #expect(pull == "removed")
+            })
+    }
+
+    @Test func aRemovedDevicesOpenFeedIsClosed() async throws {
+        try await RelayHarness.with(
+            { $0.spaces = .open },
+            { relay in
+                let directory = try TemporaryDirectory()
+                defer { directory.cleanUp() }
+                let teacher = try await Replica.create(at: directory.path("teacher"), name: "teacher")
+                let tablet = try await Replica.join(try await teacher.invite(role: .writer), at: directory.path("tablet"), name: "tablet")
+                try await sync(teacher, relay)
+                try await sync(tablet, relay)
+                try await sync(teacher, relay)
+                let ready = AsyncStream<Void>.makeStream()
+                let feed = Task { [client = client(tablet, relay)] in
+                    await refusal { try await client.feed(onReady: { ready.continuation.yield() }) }
+                }
+                for await _ in ready.stream { break }
+                try await teacher.removeMember(tablet.deviceID)
+                try await sync(teacher, relay)
+                // The removal reaches the tablet's feed as a bundle: the relay closes it (4003).
+                let ended = await feed.value
+                #expect(ended == "removed", "\(ended ?? "nil")")
+            })
+    }
+}
