@@ -3,7 +3,10 @@
 // Learners' tablets record course progress offline for days (no network in the
 // village). When a tablet is back in range it syncs through the school's relay; the
 // teacher's replica, live-synced to the relay, sees everyone's progress arrive and
-// prints the class table. The relay here is started in-process on 127.0.0.1 with its
+// prints the class table. The teacher is the space's admin (Specs/membership.md): she
+// invites each tablet as a writer, and when a tablet is lost she removes it; the class
+// keeps syncing, and the lost tablet, found again, can neither push nor read anything
+// written after its removal. The relay here is started in-process on 127.0.0.1 with its
 // default embedded SQLite storage, exactly as `concord relay serve` runs it.
 //
 //   swift run classroom-example            (part of `make test`)
@@ -44,12 +47,22 @@ struct ClassroomExample {
         let url = relay.url()
         print("   listening on \(url)")
 
-        print("2. The teacher creates the class space and invites three learners.")
-        let teacher = try Replica.create(at: root.appendingPathComponent("teacher").path)
+        print("2. The teacher creates the class space (she is its admin) and invites three tablets as writers for a week.")
+        let teacher = try await Replica.create(at: root.appendingPathComponent("teacher").path, name: "Ms Dlamini's laptop")
         let names = ["Amina", "Bo", "Chidi"]
         var tablets: [String: Replica] = [:]
         for name in names {
-            tablets[name] = try Replica.join(try await teacher.invite(), at: root.appendingPathComponent(name).path)
+            let token = try await teacher.invite(role: .writer, expiresIn: 7 * 86_400_000)
+            tablets[name] = try await Replica.join(token, at: root.appendingPathComponent(name).path, name: "\(name)'s tablet")
+        }
+        // At school, online: the teacher's invites reach the relay, each tablet syncs once
+        // (its join reaches the relay; it learns it is admitted), and the teacher learns
+        // who joined.
+        _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
+        for name in names { _ = try await SyncEngine(replica: tablets[name]!, relay: url).syncNow() }
+        _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
+        for member in try await teacher.members() {
+            print("   member: \(member.name) (\(member.role))")
         }
 
         // The teacher is online: live sync, printing each learner's result as it arrives.
@@ -126,8 +139,39 @@ struct ClassroomExample {
                 throw ExampleFailure(description: "\(name)'s tablet did not converge with the teacher")
             }
         }
+
+        print("7. Chidi's tablet is lost. Offline, whoever has it writes a result; the teacher removes the tablet.")
+        let lost = tablets["Chidi"]!
+        try await lost.save(LessonProgress(learner: "Chidi", lesson: 7, score: 100, day: 4), in: "progress")
+        try await teacher.removeMember(lost.deviceID)
+        _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
+        print("   members now: " + (try await teacher.members()).map { "\($0.name) (\($0.status.rawValue))" }.joined(separator: ", "))
+
+        print("8. The class keeps syncing: Amina records lesson 7 under the new key; the teacher gets it.")
+        let amina = tablets["Amina"]!
+        _ = try await SyncEngine(replica: amina, relay: url).syncNow()
+        try await amina.save(LessonProgress(learner: "Amina", lesson: 7, score: 91, day: 4), in: "progress")
+        _ = try await SyncEngine(replica: amina, relay: url).syncNow()
+        _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
+        let aminaLesson7 = try await teacher.all(LessonProgress.self, in: "progress").contains { $0.learner == "Amina" && $0.lesson == 7 }
+        guard aminaLesson7 else { throw ExampleFailure(description: "the teacher did not get Amina's lesson 7") }
+        print("   the teacher has Amina's lesson 7")
+
+        print("9. The lost tablet is found and tries to sync: the relay refuses it; nothing it wrote after, nothing new reaches it.")
+        do {
+            _ = try await SyncEngine(replica: lost, relay: url).syncNow()
+            throw ExampleFailure(description: "the relay accepted the removed tablet")
+        } catch let error as ConcordSyncError where error.relayCode == "removed" {
+            print("   relay: 403 removed: \(error.message)")
+        }
+        let afterRemoval = try await teacher.all(LessonProgress.self, in: "progress").contains { $0.learner == "Chidi" && $0.lesson == 7 }
+        let readsNew = try await lost.all(LessonProgress.self, in: "progress").contains { $0.learner == "Amina" && $0.lesson == 7 }
+        guard !afterRemoval, !readsNew else {
+            throw ExampleFailure(description: "the removed tablet's write reached the teacher (\(afterRemoval)) or Amina's new result reached it (\(readsNew))")
+        }
+        print("   the teacher never got the lost tablet's lesson 7, and the tablet never got Amina's")
         await relay.stop()
         await storage.close()
-        print("classroom example: converged (\(written) results from \(names.count) learners reached the teacher through the relay)")
+        print("classroom example: converged (\(written) results from \(names.count) learners reached the teacher through the relay; the lost tablet was removed)")
     }
 }
