@@ -4,12 +4,13 @@ workload the Rust `crdts` crate's ORSWOT, same run, same machine.
 
     python3 Benchmarks/run.py [--json] [--runs 5] [--writes 100000] [--keys 10000]
                               [--concord-bin PATH] [--baseline-bin PATH] [--no-crdts]
-                              [--quick] [--only workloads,bundles,store,verify]
+                              [--quick] [--only workloads,bundles,store,verify,members]
 
 Sections: the core workloads (below), change bundles (bundles.py), the persisted
 SQLite store (store.py: local writes, import vs raw SQLite upserts, queries, memory) and
 verification per bundle (verify.py: a classroom's sync of many small bundles, the share
-of the import spent verifying, by how the writes were sealed).
+of the import spent verifying, by how the writes were sealed), and membership
+(members.py: the import overhead of a 1,000-member space, a rotation's time and size).
 
 For each workload (map, set) and system (concord, yrs, loro) the workload is run
 --runs times, each run in a fresh subprocess (so peak memory is per run):
@@ -67,7 +68,7 @@ PEERS = HERE / "peers" / "crdt_peers.py"
 DEFAULT_CONCORD_BIN = ".build/release/concord-bench"
 
 WORKLOADS = ("map", "set")
-SECTIONS = ("workloads", "bundles", "store", "verify")
+SECTIONS = ("workloads", "bundles", "store", "verify", "members")
 SYSTEMS = ("concord", "baseline", "yrs", "loro", "crdts")
 PEER_PACKAGES = {"yrs": "pycrdt", "loro": "loro"}
 CRDTS_DIR = HERE / "peers" / "crdts_orswot"
@@ -659,6 +660,7 @@ def main(argv=None) -> int:
     from bundles import run_bundles
     from store import run_store
     from verify import run_verify
+    from members import run_members
     section("bundles", "concord-bench --suite bundles and yrs update sizes",
             lambda: run_bundles(args.concord_bin, args.writes, args.keys, args.seed, args.timeout),
             errors=(RuntimeError, subprocess.TimeoutExpired))
@@ -668,6 +670,10 @@ def main(argv=None) -> int:
     verify_size = {"learners": 10, "answers": 5} if args.quick else {}
     section("verify", f"concord-bench --suite verify, {args.runs} run(s)",
             lambda: run_verify(args.concord_bin, args.seed, args.runs, args.timeout, args.store_dir, **verify_size))
+    # --quick: 100 members and 20 bundles, same shape.
+    members_size = {"members": 100, "bundles": 20} if args.quick else {}
+    section("members", "concord-bench --suite members (1,000 members: import overhead, rotation)",
+            lambda: run_members(args.concord_bin, args.seed, args.runs, args.timeout, args.store_dir, **members_size))
 
     if failures:
         eprint("")

@@ -34,7 +34,7 @@ struct Options {
             guard i < arguments.count else { fail("missing value for \(arguments[i - 1])") }
             return arguments[i]
         }
-        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && ($1 == "store" || $1 == "verify") }
+        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && ($1 == "store" || $1 == "verify" || $1 == "members") }
         while i < arguments.count {
             switch arguments[i] {
             case "--workload": workload = value()
@@ -44,7 +44,7 @@ struct Options {
             case "--batch": _ = value()  // Concord's local writes need no transaction; accepted for parity
             case "--suite": suite = value()
             case "--help", "-h":
-                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]\n       concord-bench --suite verify --dir D [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]")
+                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]\n       concord-bench --suite verify --dir D [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]\n       concord-bench --suite members --dir D [--members 1000] [--bundles 100] [--ops 100] [--runs 3]")
                 exit(0)
             case let flag where store && flag.hasPrefix("--"): extra += [flag, value()]
             default: fail("unknown argument \(arguments[i]); see --help")
@@ -52,7 +52,9 @@ struct Options {
             i += 1
         }
         guard ["map", "set"].contains(workload) else { fail("--workload must be map or set") }
-        guard ["workload", "bundles", "store", "verify"].contains(suite) else { fail("--suite must be workload, bundles, store or verify") }
+        guard ["workload", "bundles", "store", "verify", "members"].contains(suite) else {
+            fail("--suite must be workload, bundles, store, verify or members")
+        }
         guard writes > 0, keys > 0 else { fail("--writes and --keys must be positive") }
     }
 }
@@ -68,6 +70,10 @@ if options.suite == "store" {
 }
 if options.suite == "verify" {
     runVerifySuite(options)
+    exit(0)
+}
+if options.suite == "members" {
+    runMembersSuite(options)
     exit(0)
 }
 let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)

@@ -102,5 +102,20 @@ struct ReplicaMembersTests {
         #expect(refused?.message.contains("removed from the space by laptop") == true)
         let removed = try await laptop.members().first { $0.device == tablet.deviceID.publicKey }
         #expect(removed?.status == .removed)
+
+        // One batch, in the worst order: a new member imports the tablet's late bundle
+        // before the removal, in a single import (one transaction, reconciled once at its
+        // end): it ends like the others.
+        let newcomer = try await Replica.join(try await laptop.invite(role: .reader), at: dir + "/newcomer", name: "newcomer")
+        var batch: [[UInt8]] = []
+        for try await bundle in try await tablet.bundles() { batch.append(bundle.bytes) }
+        for try await bundle in try await teacher.bundles() { batch.append(bundle.bytes) }
+        for try await bundle in try await laptop.bundles() { batch.append(bundle.bytes) }
+        let summary = try await newcomer.import(batch)
+        #expect(summary.rejected.isEmpty, "\(summary)")
+        #expect(try await title(newcomer, late) == nil)
+        #expect(try await title(newcomer, early) == "seen by the admin")
+        #expect(try await title(newcomer, fresh) == "after rotation")
+        #expect(try await newcomer.state() == (try await laptop.state()))
     }
 }

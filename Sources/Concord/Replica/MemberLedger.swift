@@ -14,6 +14,8 @@ struct MemberLedger {
     static let controlsKey = "membership.controls"
     static let evidenceKey = "membership.evidence"
     static let withheldKey = "membership.withheld"
+    /// Bumped by every save: a replica reuses its evaluated ledger while it is unchanged.
+    static let generationKey = "membership.generation"
 
     /// Control bundles by id.
     var controls: [BundleID: ChangeBundle] = [:]
@@ -24,6 +26,8 @@ struct MemberLedger {
     /// Places (author, sequence) of chain data bundles whose operations are not in the records.
     var withheld: Set<BundlePlace> = []
     var isDirty = false
+    /// The generation read or written last (`nil`: never saved).
+    var generation: [UInt8]?
 
     /// Reads the ledger of `tx`'s store.
     /// - Parameters:
@@ -43,6 +47,7 @@ struct MemberLedger {
         }
         ledger.evidence = try ids(tx.metadata(evidenceKey))
         ledger.withheld = try places(tx.metadata(withheldKey))
+        ledger.generation = try tx.metadata(generationKey)
         return ledger
     }
 
@@ -63,9 +68,13 @@ struct MemberLedger {
         try tx.setMetadata(writer.bytes, for: Self.controlsKey)
         try tx.setMetadata(Self.bytes(evidence), for: Self.evidenceKey)
         try tx.setMetadata(Self.bytes(withheld), for: Self.withheldKey)
-
+        let next = (try tx.metadata(Self.generationKey)).map { Self.counter($0) + 1 } ?? 1
+        generation = (0..<8).map { UInt8(truncatingIfNeeded: next >> (56 - 8 * $0)) }
+        try tx.setMetadata(generation, for: Self.generationKey)
         isDirty = false
     }
+
+    static func counter(_ bytes: [UInt8]) -> UInt64 { bytes.reduce(0) { $0 << 8 | UInt64($1) } }
 
     static func ids(_ bytes: [UInt8]?) throws -> Set<BundleID> {
         guard let bytes, !bytes.isEmpty else { return [] }

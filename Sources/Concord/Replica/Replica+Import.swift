@@ -125,6 +125,7 @@ extension Replica {
         let tracking = !observers.isEmpty
         let me = membership.device.publicKey
         let limit = options.importBatchOperationCount
+        let cached = memberCache
         let (destination, outcomes) = try ConcordError.storage {
             try store.write { tx -> (StoreDestination, [ImportOutcome]) in
                 let stored = try StoredProgress.read(from: tx)
@@ -136,9 +137,17 @@ extension Replica {
                 // (an operation takes more), capped as the limit may be huge.
                 destination.batch.reserveCapacity(min(limit, bundles.reduce(0) { $0 + $1.count } / 16, 1 << 14))
                 if membership.isMemberFormat {
-                    let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
-                    destination.decidedState = ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted)
-                    destination.ledger = ledger
+                    let generation = try tx.metadata(MemberLedger.generationKey)
+                    if let cached, cached.ledger.generation != nil, generation == cached.ledger.generation {
+                        destination.ledger = cached.ledger
+                        destination.decidedState = cached.state
+                    } else {
+                        let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
+                        destination.decidedState = ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted)
+                        destination.ledger = ledger
+                    }
+                    destination.stateCache = destination.decidedState
+                    destination.defersMembershipReconcile = true
                 }
                 var outcomes: [ImportOutcome] = []
                 for bytes in bundles {
@@ -154,6 +163,7 @@ extension Replica {
                     }
                     if destination.operationsApplied >= limit { break }
                 }
+                _ = try importer.finishMemberBatch(into: &destination)
                 try destination.flush()
                 if !fromRelay {
                     try Self.markUnconfirmed(destination.appendedAuthors.subtracting([me]), in: tx)
@@ -166,6 +176,9 @@ extension Replica {
         }
         clock.resume(from: destination.clock.last)
         verifiedCertificateChains = destination.verifiedCertificateChains
+        if let ledger = destination.ledger {
+            memberCache = (ledger, destination.stateCache ?? ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted))
+        }
         for (offset, outcome) in outcomes.enumerated() {
             summary.count(outcome, index: firstIndex + offset)
             each(firstIndex + offset, outcome)

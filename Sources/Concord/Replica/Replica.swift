@@ -131,6 +131,9 @@ public actor Replica {
     var clock: HybridLogicalClock
     /// The `clock.generation` this instance's clock belongs to.
     var clockGeneration: UInt64 = 0
+    /// Spaces with members: the membership ledger and its state as of a ledger generation,
+    /// reused by imports while no other transaction changed it.
+    var memberCache: (ledger: MemberLedger, state: MembershipState)?
     var verifiedCertificateChains: Set<Digest32> = []
     var observers: [UUID: Observer] = [:]
     /// Listeners of ``localWrites()``.

@@ -17,6 +17,7 @@ extension StoreDestination {
     mutating func recordMembership(_ record: MembershipOpRecord, of bundle: ChangeBundle) throws {
         _ = try requireLedger
         guard ledger?.records[record.bundleID] == nil else { return }
+        stateCache = nil
         ledger?.records[record.bundleID] = record
         ledger?.controls[bundle.id] = bundle
         ledger?.isDirty = true
@@ -41,6 +42,17 @@ extension StoreDestination {
         return ledger?.controls[id]
     }
 
+    func cachedMembershipState() -> MembershipState? { stateCache }
+
+    mutating func setMembershipReconcilePending(_ pending: Bool) { membershipReconcilePending = pending }
+
+    mutating func markWithheld(_ bundle: ChangeBundle) {
+        ledger?.withheld.insert(BundlePlace(bundle))
+        ledger?.isDirty = true
+    }
+
+    mutating func cacheMembershipState(_ state: MembershipState?) { stateCache = state }
+
     mutating func observe(_ reading: HLCTimestamp) throws {
         try ConcordError.mapping("control bundle clock") { try clock.observe(reading) }
     }
@@ -61,9 +73,9 @@ extension StoreDestination {
         return dropped
     }
 
-    mutating func epochKey(_ id: EpochKeyID, compute: () -> EpochKey?) -> EpochKey? {
+    mutating func epochKey(_ id: EpochKeyID, compute: ([MembershipOpRecord]) -> EpochKey?) -> EpochKey? {
         if let cached = epochKeyCache[id] { return cached }
-        let key = compute()
+        let key = compute(membershipRecords)
         if let key { epochKeyCache[id] = key }
         return key
     }

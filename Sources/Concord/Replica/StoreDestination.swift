@@ -28,6 +28,10 @@ struct StoreDestination: ImportDestination {
     /// transaction, and data bundles a cut removed from their chains since.
     var ledger: MemberLedger?
     var decidedState: MembershipState?
+    var stateCache: MembershipState?
+    /// A batch import reconciles its control bundles once, at its end.
+    var defersMembershipReconcile = false
+    var membershipReconcilePending = false
     var epochKeyCache: [EpochKeyID: EpochKey] = [:]
     var droppedData: [ChangeBundle] = []
     /// Pending local operations (re-applied over rebuilt records).

@@ -16,15 +16,25 @@ import ConcordCrypto
 /// the removal reached it ends identical to one that never saw that bundle.
 extension BundleImporter {
     /// The state of the membership ops `destination` holds.
-    func membershipState<D: ImportDestination>(of destination: D) -> MembershipState {
-        MembershipState.evaluate(ops: destination.membershipRecords, spaceID: membership.spaceID, encrypted: membership.isEncrypted)
+    func membershipState<D: ImportDestination>(of destination: inout D) -> MembershipState {
+        if let cached = destination.cachedMembershipState() { return cached }
+        let state = MembershipState.evaluate(
+            ops: destination.membershipRecords, spaceID: membership.spaceID, encrypted: membership.isEncrypted)
+        destination.cacheMembershipState(state)
+        return state
     }
 
     /// Imports a verified format-3 bundle that is not yet in `destination`.
     func runMember<D: ImportDestination>(_ bundle: ChangeBundle, verdict: ChainRule.Verdict, into destination: inout D) throws
         -> ImportOutcome
     {
-        let state = membershipState(of: destination)
+        if bundle.isControl, destination.defersMembershipReconcile {
+            let known = destination.cachedMembershipState()
+            if known?.admission(author: bundle.author, sequence: bundle.sequence, isControl: true) != .storedAsEvidence {
+                return try deferredControl(bundle, verdict: verdict, into: &destination)
+            }
+        }
+        let state = membershipState(of: &destination)
         let admission = state.admission(author: bundle.author, sequence: bundle.sequence, isControl: bundle.isControl)
         if case .refused(let why) = admission, why != .notAWriter {
             throw Self.refusal(why, of: bundle, state: state)
@@ -61,6 +71,7 @@ extension BundleImporter {
             // it is applied, on every member alike.
             destination.void(VoidedBundle(bundle, reason: Self.refusal(why, of: bundle, state: state)))
             try destination.append(bundle)
+            destination.markWithheld(bundle)
             return .applied(
                 [bundle.id] + (try releaseAndReconcile(author: bundle.author, after: ChainRule.Link(bundle), into: &destination)))
         }
@@ -71,11 +82,41 @@ extension BundleImporter {
         // A bundle whose epoch key has not reached this device still takes its place (the
         // author's later bundles, which may carry that key's history, must not wait behind
         // it); its operations apply when the key arrives (``reconcile(into:)``).
-        if let opened = try openMember(bundle, destination: &destination, state: state) {
-            try applyOpened(bundle, opened, into: &destination)
-        }
+        let opened = try openMember(bundle, destination: &destination, state: state)
+        if let opened { try applyOpened(bundle, opened, into: &destination) }
         try destination.append(bundle)
+        if opened == nil { destination.markWithheld(bundle) }
         return .applied([bundle.id] + (try releaseAndReconcile(author: bundle.author, after: ChainRule.Link(bundle), into: &destination)))
+    }
+
+    /// A control bundle in a batch whose reconcile is deferred (not known to be past its
+    /// author's cut-off): it enters its chain (or waits for a predecessor) and its op the
+    /// set, without evaluating and reconciling again for each one (a batch of n control
+    /// bundles would cost O(n²)). The batch's reconcile (``finishMemberBatch(into:)``) moves
+    /// it to the evidence if its author turns out to be cut there.
+    private func deferredControl<D: ImportDestination>(_ bundle: ChangeBundle, verdict: ChainRule.Verdict, into destination: inout D) throws
+        -> ImportOutcome
+    {
+        destination.setMembershipReconcilePending(true)
+        if case .gap(let needed) = verdict {
+            try holdChecked(bundle, into: &destination)
+            if let record = try? bundle.membershipRecord(encrypted: membership.isEncrypted) {
+                try destination.recordMembership(record, of: bundle)
+            }
+            return .held(waitingFor: needed)
+        }
+        try appendControl(bundle, into: &destination)
+        var sawControl = true
+        return .applied(
+            [bundle.id] + (try release(author: bundle.author, after: ChainRule.Link(bundle), into: &destination, sawControl: &sawControl)))
+    }
+
+    /// Runs the reconcile a batch deferred (see ``ImportDestination/defersMembershipReconcile``).
+    /// - Returns: The ids of held bundles it released.
+    package func finishMemberBatch<D: ImportDestination>(into destination: inout D) throws -> [BundleID] {
+        guard destination.membershipReconcilePending else { return [] }
+        destination.setMembershipReconcilePending(false)
+        return try reconcile(into: &destination)
     }
 
     /// Appends a control bundle to its chain and records its op (a payload that is not one
@@ -98,9 +139,8 @@ extension BundleImporter {
         guard let keyID = bundle.keyID, bundle.isEncrypted == membership.isEncrypted else {
             return try openMember(bundle, records: [], state: state)
         }
-        let records = destination.membershipRecords
         let membership = self.membership
-        guard let key = destination.epochKey(keyID, compute: { membership.epochKey(keyID, records: records, state: state) }) else {
+        guard let key = destination.epochKey(keyID, compute: { membership.epochKey(keyID, records: $0, state: state) }) else {
             return nil
         }
         do {
@@ -175,7 +215,7 @@ extension BundleImporter {
                 try destination.quarantine(next, limit: limits.maxQuarantinedBundles)
                 break
             }
-            let state = membershipState(of: destination)
+            let state = membershipState(of: &destination)
             let admission = state.admission(author: next.author, sequence: next.sequence, isControl: next.isControl)
             if next.isControl {
                 sawControl = true
@@ -193,13 +233,15 @@ extension BundleImporter {
                 case .refused(.notAWriter):
                     destination.void(VoidedBundle(next, reason: Self.refusal(.notAWriter, of: next, state: state)))
                     try destination.append(next)
+                    destination.markWithheld(next)
                 case .refused:
                     return released  // dropped: a bundle past a cut-off is not stored
                 case .held, .storedAsEvidence:
                     try destination.hold(next)
                     return released
                 case .applied:
-                    if let opened = try openMember(next, destination: &destination, state: state) {
+                    let opened = try openMember(next, destination: &destination, state: state)
+                    if let opened {
                         do {
                             try applyOpened(next, opened, into: &destination)
                         } catch is ConcordError {
@@ -208,6 +250,7 @@ extension BundleImporter {
                         }
                     }
                     try destination.append(next)
+                    if opened == nil { destination.markWithheld(next) }
                 }
             }
             released.append(next.id)
@@ -224,7 +267,7 @@ extension BundleImporter {
     func reconcile<D: ImportDestination>(into destination: inout D) throws -> [BundleID] {
         var released: [BundleID] = []
         for _ in 0..<64 {
-            let state = membershipState(of: destination)
+            let state = membershipState(of: &destination)
             var changed = false
             for author in try destination.chainAuthors() where author != membership.device.publicKey {
                 guard let member = state.member(author),
@@ -277,7 +320,8 @@ extension BundleImporter {
             }
             if !changed { break }
         }
-        try rebuild(into: &destination, state: membershipState(of: destination))
+        let final = membershipState(of: &destination)
+        try rebuild(into: &destination, state: final)
         return released
     }
 

@@ -44,6 +44,19 @@ package protocol ImportDestination {
     func evidenceBundles() throws -> [ChangeBundle]
     /// Takes a bundle out of the evidence (it stays known).
     mutating func takeEvidence(_ id: BundleID) throws -> ChangeBundle?
+    /// The membership state of ``membershipRecords`` if this destination cached it since
+    /// the op set last changed (evaluating costs O(ops) and a big space has thousands).
+    func cachedMembershipState() -> MembershipState?
+    mutating func cacheMembershipState(_ state: MembershipState?)
+    /// Records that a data bundle entered its chain without its operations (its author may
+    /// not write there, or its epoch key is not here): a later op may make it apply.
+    mutating func markWithheld(_ bundle: ChangeBundle)
+    /// Whether control bundles of this batch are reconciled once, by
+    /// ``BundleImporter/finishMemberBatch(into:)``, instead of one by one.
+    var defersMembershipReconcile: Bool { get }
+    /// Whether a deferred reconcile is due.
+    var membershipReconcilePending: Bool { get }
+    mutating func setMembershipReconcilePending(_ pending: Bool)
     /// Merges a control bundle's stamp into the clock (after the drift check).
     mutating func observe(_ reading: HLCTimestamp) throws
     /// Authors with a chain.
@@ -63,7 +76,7 @@ package protocol ImportDestination {
         state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
     ) throws
     /// The epoch key `id`, from this destination's cache or computed (and then cached).
-    mutating func epochKey(_ id: EpochKeyID, compute: () -> EpochKey?) -> EpochKey?
+    mutating func epochKey(_ id: EpochKeyID, compute: ([MembershipOpRecord]) -> EpochKey?) -> EpochKey?
 }
 
 /// What a format-3 data bundle in a chain contributes to the replica state.
@@ -84,6 +97,12 @@ extension ImportDestination {
     package func evidenceBundles() throws -> [ChangeBundle] { throw Self.noMemberFormat() }
     package mutating func takeEvidence(_ id: BundleID) throws -> ChangeBundle? { throw Self.noMemberFormat() }
     package mutating func observe(_ reading: HLCTimestamp) throws { throw Self.noMemberFormat() }
+    package mutating func markWithheld(_ bundle: ChangeBundle) {}
+    package var defersMembershipReconcile: Bool { false }
+    package var membershipReconcilePending: Bool { false }
+    package mutating func setMembershipReconcilePending(_ pending: Bool) {}
+    package func cachedMembershipState() -> MembershipState? { nil }
+    package mutating func cacheMembershipState(_ state: MembershipState?) {}
     package func chainAuthors() throws -> [PublicKey] { throw Self.noMemberFormat() }
     package func heldAuthors() throws -> [PublicKey] { throw Self.noMemberFormat() }
     package func heldBundles(of author: PublicKey) throws -> [ChangeBundle] { throw Self.noMemberFormat() }
@@ -91,7 +110,9 @@ extension ImportDestination {
     package mutating func rebuildState(
         state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
     ) throws { throw Self.noMemberFormat() }
-    package mutating func epochKey(_ id: EpochKeyID, compute: () -> EpochKey?) -> EpochKey? { compute() }
+    package mutating func epochKey(_ id: EpochKeyID, compute: ([MembershipOpRecord]) -> EpochKey?) -> EpochKey? {
+        compute(membershipRecords)
+    }
 
     package static func noMemberFormat() -> ConcordError {
         ConcordError(
@@ -105,6 +126,12 @@ extension ImportDestination {
 struct InMemoryDestination: ImportDestination {
     var replica: LocalReplica
     var log: BundleLog
+    var stateCache: MembershipState?
+
+    init(replica: LocalReplica, log: BundleLog) {
+        self.replica = replica
+        self.log = log
+    }
 
     var clock: HybridLogicalClock { replica.clock }
     var verifiedCertificateChains: Set<Digest32> { log.verifiedCertificateChains }
@@ -129,7 +156,12 @@ struct InMemoryDestination: ImportDestination {
     mutating func trust(_ chain: CertificateChain) { log.trust(chain) }
 
     var membershipRecords: [MembershipOpRecord] { Array(log.membershipRecords.values) }
-    mutating func recordMembership(_ record: MembershipOpRecord, of bundle: ChangeBundle) { log.recordMembership(record) }
+    mutating func recordMembership(_ record: MembershipOpRecord, of bundle: ChangeBundle) {
+        if log.membershipRecords[record.bundleID] == nil { stateCache = nil }
+        log.recordMembership(record)
+    }
+    func cachedMembershipState() -> MembershipState? { stateCache }
+    mutating func cacheMembershipState(_ state: MembershipState?) { stateCache = state }
     mutating func keepAsEvidence(_ bundle: ChangeBundle) { log.keepAsEvidence(bundle) }
     func evidenceBundles() -> [ChangeBundle] { log.evidence }
     mutating func takeEvidence(_ id: BundleID) -> ChangeBundle? { log.takeEvidence(id) }
