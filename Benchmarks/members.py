@@ -9,7 +9,7 @@ import tempfile
 
 
 def run_members(concord_bin: str, seed: int, runs: int, timeout: float, base_dir: str | None = None,
-                members: int = 1000, bundles: int = 100) -> tuple[str, list[str], bool]:
+                members: int = 1000, bundles: int = 500) -> tuple[str, list[str], bool]:
     """Returns (report text, JSON lines, every goal met)."""
     base = tempfile.mkdtemp(prefix="concord-members-bench-", dir=base_dir)
     try:
