@@ -113,8 +113,11 @@ import Testing
                 let status: Int
                 do {
                     status = try await relay.push(a, to: space.id, token: alice).status
-                } catch let error as HTTPClientError where error == .remoteConnectionClosed {
-                    print("feedsAreNotIdleConnections: the pooled connection was closed under the push; pushing again")
+                } catch {
+                    // Whichever way the client reports the close (remoteConnectionClosed, a
+                    // closed channel, a reset), the push is incidental here: only the feed is
+                    // under test. Push again, on a new connection.
+                    print("feedsAreNotIdleConnections: the pooled connection was closed under the push (\(error)); pushing again")
                     status = try await relay.push(a, to: space.id, token: alice).status
                 }
                 #expect(status == 200)
