@@ -133,6 +133,9 @@ struct MemberCLITests {
         let slow = try cli.run(
             ["--store", scratch.file("slow"), "join", short, "--name", "slow tablet"], environment: ["CONCORD_CLOCK_OFFSET_MS": "3600000"])
         #expect(slow.status == 4 && slow.stderr.contains("expired"), "\(slow.stdout) \(slow.stderr)")
+        // Peer links do not carry spaces with members yet: said plainly.
+        let peer = try teacher.run("sync", "peer://127.0.0.1:9")
+        #expect(peer.status != 0 && peer.stderr.contains("peer links do not carry"), "\(peer.stderr)")
         // Bad durations and roles are usage errors.
         #expect(try teacher.run("invite", "--expires", "7w").status != 0)
         #expect(try teacher.run("invite", "--role", "owner").status != 0)
