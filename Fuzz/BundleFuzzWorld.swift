@@ -157,3 +157,19 @@ struct FuzzWorld: Sendable {
         return ("plain-reader-1", reader, bundle)
     }
 }
+
+extension FuzzWorld {
+    /// Format-3 seed bundles: a control bundle (genesis) and an encrypted data bundle of a
+    /// space with members, from fixed keys.
+    static func memberFormatSeeds() -> [(String, ChangeBundle)] {
+        let admin = identity(0x61)
+        let stamp = HLCTimestamp(milliseconds: 1_700_000_000_000, counter: 0)
+        let (membership, genesis) = try! Membership.createMemberSpace(device: admin, name: "admin", encrypted: true, stamp: stamp)
+        let op = RecordOperation(
+            stamp: Stamp(hlc: HLCTimestamp(milliseconds: 1_700_000_000_001, counter: 0), replica: membership.replicaID),
+            collection: "todos", record: RecordID(high: 1, low: 2), action: .set(field: "title", value: "Buy milk"))
+        let data = try! ChangeBundle.sealMember(
+            [op], author: admin, spaceID: membership.spaceID, previous: genesis, epoch: membership.handedEpochKeys.first)
+        return [("format3-genesis", genesis), ("format3-data", data)]
+    }
+}

@@ -24,7 +24,7 @@ import ConcordCrypto
 // - duplicate, held and fork leave the replica unchanged;
 // - applied: only writers' bundles; the ids start with the input's; the log grew by exactly those
 //   bundles; the state digest equals the receiver's state plus the decoded ops of every
-//   applied bundle (decrypted and read past a rule-abiding causal context here
+//   applied bundle that is not void (decrypted and read past a rule-abiding causal context here
 //   independently), each stamped by its author and spanning exactly the header's clock range.
 //
 // CONCORD_FUZZ_WRITE_CORPUS=<dir> writes the world's valid bundles to <dir> and exits
@@ -42,6 +42,11 @@ public func fuzzBundleInitialize(_ argc: UnsafeMutableRawPointer?, _ argv: Unsaf
                 let url = URL(fileURLWithPath: directory).appendingPathComponent("seed-\(name)")
                 try! Data(bundle.bytes).write(to: url)
             }
+        }
+        // Format-3 bundles (Specs/wire-format.md §7.11): a genesis and an encrypted data bundle,
+        // so mutations reach the format-3 header decoder from the start.
+        for (name, bundle) in FuzzWorld.memberFormatSeeds() {
+            try! Data(bundle.bytes).write(to: URL(fileURLWithPath: directory).appendingPathComponent("seed-\(name)"))
         }
         exit(0)
     }
@@ -102,9 +107,20 @@ enum BundleFuzzCheck {
         } catch {
             fatalError("decoding failed with an untyped error: \(error)")
         }
-        let header = ChangeBundle.encodeHeader(
-            isEncrypted: bundle.isEncrypted, spaceID: bundle.spaceID, author: bundle.author, sequence: bundle.sequence,
-            previous: bundle.previous, hlcRange: bundle.hlcRange, certificates: bundle.certificates!)
+        // Format 2 carries a certificate chain, format 3 a control flag and a key id instead.
+        let header: [UInt8]
+        if let certificates = bundle.certificates {
+            require(bundle.format == ChangeBundle.formatVersion && !bundle.isControl && bundle.keyID == nil, "a format-2 bundle with format-3 fields")
+            header = ChangeBundle.encodeHeader(
+                isEncrypted: bundle.isEncrypted, spaceID: bundle.spaceID, author: bundle.author, sequence: bundle.sequence,
+                previous: bundle.previous, hlcRange: bundle.hlcRange, certificates: certificates)
+        } else {
+            require(bundle.format == ChangeBundle.memberFormatVersion, "a bundle without a certificate chain that is not format 3")
+            require((bundle.keyID != nil) == bundle.isEncrypted && !(bundle.isControl && bundle.isEncrypted), "format-3 flags and key id disagree")
+            header = ChangeBundle.encodeMemberHeader(
+                isControl: bundle.isControl, keyID: bundle.keyID, spaceID: bundle.spaceID, author: bundle.author, sequence: bundle.sequence,
+                previous: bundle.previous, hlcRange: bundle.hlcRange)
+        }
         var length = ByteWriter()
         length.writeVarint(UInt64(bundle.payload.count))
         require(bundle.bytes == bytes, "the decoded bundle holds other bytes than the input")
@@ -131,12 +147,15 @@ enum BundleFuzzCheck {
             require(replicaUnchanged, "\(outcome) changed the replica")
             return
         }
-        require(bundle.certificates!.role == .writer, "applied a bundle of a device that is not a writer")
+        require(bundle.certificates?.role == .writer, "applied a bundle of a device that is not a writer (or without a certificate chain)")
         require(ids.first == bundle.id, "applied \(ids), not starting with \(bundle.id)")
         require(receiver.log.bundles.map(\.id) == start.log.bundles.map(\.id) + ids, "the log did not grow by exactly the applied bundles")
         var expected = start.replica.state
         for id in ids {
             let applied = receiver.log.bundles.first { $0.id == id }!
+            // A void bundle (wire-format §7.7 step 11: a member's signed payload nobody can
+            // use) takes its chain place and applies nothing.
+            if receiver.log.voided.contains(where: { $0.id == id }) { continue }
             let ops = decodeOperations(of: applied, in: space)
             let readings = ops.map(\.stamp.hlc)
             require(
@@ -153,7 +172,8 @@ enum BundleFuzzCheck {
     /// importer's space, issued by the space key (and a reader issuer for readers), whose
     /// leaf names the author.
     static func isSignedByAMember(_ bundle: ChangeBundle, of space: FuzzSpace) -> Bool {
-        let chain = bundle.certificates!.certificates
+        // The world's spaces are format 2: a bundle without a chain is never a member's there.
+        guard let chain = bundle.certificates?.certificates else { return false }
         var issuer = space.space.id.publicKey
         for (index, certificate) in chain.enumerated() {
             guard certificate.spaceID == space.space.id, issuer.isValidSignature(certificate.signature, for: certificate.signedBytes) else {
