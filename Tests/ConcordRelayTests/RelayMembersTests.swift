@@ -25,7 +25,7 @@ struct RelayMembersTests {
     func sync(_ replica: Replica, _ relay: RelayHarness) async throws {
         let client = client(replica, relay)
         _ = try await client.pull()
-        _ = try await client.push()
+        if await client.sessionRole != "reader" { _ = try await client.push() }
     }
 
     func refusal(_ body: () async throws -> Void) async -> String? {
@@ -131,6 +131,41 @@ struct RelayMembersTests {
                 // The removal reaches the tablet's feed as a bundle: the relay closes it (4003).
                 let ended = await feed.value
                 #expect(ended == "removed", "\(ended ?? "nil")")
+            })
+    }
+
+    @Test(
+        "a mutual removal forwarded by a third member reaches relay-only members: the relay keeps the removed admin's removal as evidence")
+    func mutualRemovalEvidenceIsForwarded() async throws {
+        try await RelayHarness.with(
+            { $0.spaces = .open },
+            { relay in
+                let directory = try TemporaryDirectory()
+                defer { directory.cleanUp() }
+                let first = try await Replica.create(at: directory.path("first"), name: "first admin", encrypted: false)
+                let second = try await Replica.join(
+                    try await first.invite(role: .admin), at: directory.path("second"), name: "second admin")
+                let carrier = try await Replica.join(try await first.invite(role: .writer), at: directory.path("carrier"), name: "carrier")
+                let bystander = try await Replica.join(
+                    try await first.invite(role: .reader), at: directory.path("bystander"), name: "bystander")
+                try await sync(first, relay)
+                for device in [second, carrier, bystander] { try await sync(device, relay) }
+                try await sync(first, relay)
+                try await sync(second, relay)
+                // Offline, each admin removes the other.
+                try await first.removeMember(second.deviceID)
+                try await second.removeMember(first.deviceID)
+                try await sync(first, relay)  // the relay now cuts the second admin
+                #expect(await refusal { try await client(second, relay).authenticate() } == "removed")
+                // The carrier meets the second admin (a file) and syncs through the relay: the
+                // second admin's removal of the first is evidence the relay keeps.
+                try await carrier.import(try await second.bundles())
+                try await sync(carrier, relay)
+                #expect(await refusal { try await client(first, relay).authenticate() } == "removed")
+                try await sync(bystander, relay)
+                let statuses = try await bystander.members().filter { $0.role == .admin }.map(\.status)
+                #expect(statuses == [.removed, .removed], "\(statuses)")
+                #expect(try await bystander.members() == (try await carrier.members()))
             })
     }
 }

@@ -180,6 +180,19 @@ extension Replica {
         }
     }
 
+    /// The control bundles this store keeps as evidence: past their author's cut-off, outside
+    /// any chain (`Specs/membership.md` §8), sorted by author and sequence. Sync sends them
+    /// after the chains, so members that only meet through a relay learn them too.
+    package func evidenceBundles() throws -> [ChangeBundle] {
+        guard membership.isMemberFormat else { return [] }
+        return try ConcordError.storage {
+            try store.read { tx in
+                let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
+                return ledger.evidence.compactMap { ledger.controls[$0] }.sorted { ($0.author, $0.sequence) < ($1.author, $1.sequence) }
+            }
+        }
+    }
+
     /// This device's bundle 1 (its `genesis` or `join` in a space with members), if stored.
     package func ownFirstBundle() throws -> ChangeBundle? {
         let me = membership.device.publicKey

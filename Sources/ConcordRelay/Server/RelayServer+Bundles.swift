@@ -161,11 +161,21 @@ extension RelayServer {
         // the verifier was set for the stored format, so these are the first bundles of a new space.
         let entry = try await members.refresh(space, storage: storage)
         let state = MemberDirectory.evaluate(entry.controls + bundles.filter(\.isControl), spaceID: space)
+        // A control bundle past its author's cut-off is evidence (a mutual removal may rest on
+        // it): it is kept when it still extends its author's stored chain (usually the
+        // removed admin's own removal of the other, right after what the other had seen),
+        // so members syncing only through this relay evaluate it too. Data past a cut-off,
+        // and evidence behind a gap, are skipped.
+        var heads = try await storage.vector(of: space)
         let kept = bundles.filter { bundle in
+            let keep: Bool
             switch state.admission(author: bundle.author, sequence: bundle.sequence, isControl: bundle.isControl) {
-            case .refused(.removed), .refused(.retired), .storedAsEvidence: false
-            default: true
+            case .refused(.removed), .refused(.retired): keep = false
+            case .storedAsEvidence: keep = bundle.sequence == heads[bundle.author] + 1
+            default: keep = true
             }
+            if keep, bundle.sequence == heads[bundle.author] + 1 { heads[bundle.author] = bundle.sequence }
+            return keep
         }
         if kept.count < bundles.count {
             let skipped = bundles.count - kept.count
