@@ -250,21 +250,6 @@ extension RelayClient {
                 break
             }
         }
-        // 3. Spaces with members: control bundles this store keeps as evidence (past their
-        // author's cut-off; a mutual removal may rest on one). The relay keeps those that
-        // extend their author's chain there (relay-api §1.1), best effort.
-        if replica.membership.isMemberFormat {
-            let relayHeads = try await vector()
-            let evidence = try await replica.evidenceBundles().filter { $0.sequence == relayHeads[$0.author] + 1 }
-            if !evidence.isEmpty {
-                var buffer = evidence.flatMap { BundleStreamFraming.frame($0.bytes) }
-                do {
-                    try await flushPush(&buffer, summary: &summary)
-                } catch let error as ConcordSyncError where error.code == .relayRefused && [409, 422].contains(error.httpStatus ?? 0) {
-                    logger.debug("the relay refused evidence bundles", metadata: ["reason": "\(error.message)"])
-                }
-            }
-        }
         return summary
     }
 

@@ -118,4 +118,26 @@ struct ReplicaMembersTests {
         #expect(try await title(newcomer, fresh) == "after rotation")
         #expect(try await newcomer.state() == (try await laptop.state()))
     }
+
+    @Test("a mutual removal travels on in exports: a member that only imports a third member's export learns both removals")
+    func evidenceTravelsInExports() async throws {
+        let dir = temporaryDirectory()
+        let first = try await Replica.create(at: dir + "/first", name: "first admin", encrypted: false)
+        let second = try await Replica.join(try await first.invite(role: .admin), at: dir + "/second", name: "second admin")
+        let carrier = try await Replica.join(try await first.invite(role: .writer), at: dir + "/carrier", name: "carrier")
+        let bystander = try await Replica.join(try await first.invite(role: .reader), at: dir + "/bystander", name: "bystander")
+        for device in [second, carrier, bystander] { try await sync(first, to: device) }
+        for device in [second, carrier, bystander] { try await sync(device, to: first) }
+        try await sync(first, to: second)
+        // Offline, each admin removes the other; the carrier meets both.
+        try await first.removeMember(second.deviceID)
+        try await second.removeMember(first.deviceID)
+        try await carrier.import(try await first.bundles())
+        try await carrier.import(try await second.bundles())
+        let carried = try await carrier.members().filter { $0.role == .admin }.map(\.status)
+        #expect(carried == [.removed, .removed], "\(carried)")
+        // The bystander sees only the carrier's export, which carries the evidence.
+        try await bystander.import(try await carrier.bundles())
+        #expect(try await bystander.members() == (try await carrier.members()))
+    }
 }

@@ -60,11 +60,21 @@ public struct BundleStream: AsyncSequence, Sendable {
         var position: Int64? = 0
         var buffer: [ChangeBundle] = []
         var index = 0
+        var evidenceSent = false
 
         /// The next bundle; `nil` at the end of the log.
         public mutating func next() async throws -> ChangeBundle? {
             while index == buffer.count {
-                guard let position else { return nil }
+                guard let position else {
+                    // Spaces with members: after the chains, the control bundles this store
+                    // keeps as evidence (`Specs/membership.md` §8), so whoever receives this
+                    // stream (a file, a relay, a peer) evaluates them too.
+                    guard !evidenceSent else { return nil }
+                    evidenceSent = true
+                    buffer = try await replica.evidenceBundles().filter { $0.sequence > vector[$0.author] }
+                    index = 0
+                    continue
+                }
                 (buffer, self.position) = try await replica.bundlePage(after: position, vector: vector, pageSize: pageSize)
                 index = 0
             }
