@@ -113,6 +113,17 @@ struct MemberLedger {
         ids.map(\.bytes).sorted { $0.lexicographicallyPrecedes($1) }.flatMap { $0 }
     }
 
+    /// The ledger of `tx`'s store and its state: `cached` when the store's ledger generation
+    /// is still the one it was read or written at (no membership op changed since), else read
+    /// and evaluated again.
+    static func current(
+        reusing cached: (ledger: MemberLedger, state: MembershipState)?, from tx: any StoreReader, spaceID: SpaceID, encrypted: Bool
+    ) throws -> (ledger: MemberLedger, state: MembershipState) {
+        if let cached, cached.ledger.generation != nil, try tx.metadata(generationKey) == cached.ledger.generation { return cached }
+        let ledger = try load(from: tx, encrypted: encrypted)
+        return (ledger, ledger.state(spaceID: spaceID, encrypted: encrypted))
+    }
+
     /// The state of the ops held.
     func state(spaceID: SpaceID, encrypted: Bool) -> MembershipState {
         MembershipState.evaluate(ops: records.values, spaceID: spaceID, encrypted: encrypted)

@@ -137,15 +137,9 @@ extension Replica {
                 // (an operation takes more), capped as the limit may be huge.
                 destination.batch.reserveCapacity(min(limit, bundles.reduce(0) { $0 + $1.count } / 16, 1 << 14))
                 if membership.isMemberFormat {
-                    let generation = try tx.metadata(MemberLedger.generationKey)
-                    if let cached, cached.ledger.generation != nil, generation == cached.ledger.generation {
-                        destination.ledger = cached.ledger
-                        destination.decidedState = cached.state
-                    } else {
-                        let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
-                        destination.decidedState = ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted)
-                        destination.ledger = ledger
-                    }
+                    let current = try MemberLedger.current(reusing: cached, from: tx, spaceID: spaceID, encrypted: membership.isEncrypted)
+                    destination.ledger = current.ledger
+                    destination.decidedState = current.state
                     destination.stateCache = destination.decidedState
                     destination.defersMembershipReconcile = true
                 }

@@ -78,14 +78,24 @@ extension Replica {
                 "space \(spaceID.shortDescription) uses certificate chains (bundle format 2): it has no member list; create a new space to use members and roles"
             )
         }
-        return try ConcordError.storage {
-            try store.read { tx in
-                let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
-                return MemberContext(
-                    state: ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted), records: Array(ledger.records.values),
-                    heads: try tx.chainHeads().mapValues(\.sequence))
-            }
+        let cached = memberCache
+        let (context, current) = try ConcordError.storage {
+            try store.read { tx in try Self.memberContext(in: tx, reusing: cached, spaceID: spaceID, encrypted: membership.isEncrypted) }
         }
+        memberCache = current
+        return context
+    }
+
+    /// The membership context as `tx` sees it, with the ledger and state it came from. They are
+    /// reused while the store's ledger generation is the cached one: every write checks the
+    /// device's standing, and evaluating a big space's ops each time would cost O(members).
+    static func memberContext(
+        in tx: any StoreReader, reusing cached: (ledger: MemberLedger, state: MembershipState)?, spaceID: SpaceID, encrypted: Bool
+    ) throws -> (MemberContext, (ledger: MemberLedger, state: MembershipState)) {
+        let current = try MemberLedger.current(reusing: cached, from: tx, spaceID: spaceID, encrypted: encrypted)
+        let context = MemberContext(
+            state: current.state, records: Array(current.ledger.records.values), heads: try tx.chainHeads().mapValues(\.sequence))
+        return (context, current)
     }
 
     /// Every device ever admitted to the space (removed ones included), sorted by device id.
@@ -201,43 +211,16 @@ extension Replica {
         }
     }
 
-    /// Seals pending operations as format-3 data bundles under the current epoch key. A
-    /// device that may not write (not admitted yet, a reader, removed) keeps them pending.
-    func sealPendingMember(_ ops: [RecordOperation], in tx: any StoreWriter) throws -> [ChangeBundle] {
-        let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
-        let heads = try tx.chainHeads().mapValues(\.sequence)
-        let context = MemberContext(
-            state: ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted), records: Array(ledger.records.values), heads: heads)
-        let key: EpochKey?
+    /// The key this device seals with now (`.some(nil)` in an unencrypted space), or `nil`
+    /// when it may not write (not admitted yet, a reader, removed) or holds no key of the
+    /// current epoch yet: its operations then stay pending.
+    func memberSealingKey(in tx: any StoreReader) throws -> EpochKey?? {
+        let (context, _) = try Self.memberContext(in: tx, reusing: memberCache, spaceID: spaceID, encrypted: membership.isEncrypted)
         do {
             try membership.checkMayWrite(context)
-            key = try membership.sealingKey(context)
+            return .some(try membership.sealingKey(context))
         } catch is ConcordError {
-            return []  // not allowed now, or no key yet: the operations stay pending
+            return nil
         }
-        let me = membership.device.publicKey
-        var previous: ChangeBundle?
-        if let head = heads[me], let stored = try tx.bundle(of: me, sequence: head) { previous = try StoreDestination.decode(stored) }
-        let vector = VersionVector(heads)
-        var sealed: [ChangeBundle] = []
-        var queue = [ops[...]]
-        while let chunk = queue.popLast() {
-            let bundle: ChangeBundle
-            do {
-                bundle = try ChangeBundle.sealMember(
-                    Array(chunk), author: membership.device, spaceID: spaceID, previous: previous, context: vector, epoch: key,
-                    limits: options.sealingLimits)
-            } catch let error as ConcordError where error.code == .bundleTooLarge && chunk.count > 1 {
-                let middle = chunk.startIndex + chunk.count / 2
-                queue.append(chunk[middle...])
-                queue.append(chunk[..<middle])
-                continue
-            }
-            try tx.appendBundle(StoredBundle(bundle))
-            sealed.append(bundle)
-            previous = bundle
-        }
-        try tx.markPendingSealed(sequence: previous!.sequence)
-        return sealed
     }
 }

@@ -94,7 +94,13 @@ extension Replica {
         let membership = author ?? self.membership
         let ops = try tx.pendingOperations()
         guard !ops.isEmpty else { return [] }
-        if membership.isMemberFormat { return try sealPendingMember(ops, in: tx) }
+        // Format 3: the current epoch's key, if this device may write now; otherwise the
+        // operations stay pending (not admitted yet, a reader, removed, no key yet).
+        var epochKey: EpochKey?
+        if membership.isMemberFormat {
+            guard let key = try memberSealingKey(in: tx) else { return [] }
+            epochKey = key
+        }
         let me = membership.device.publicKey
         var previous: ChangeBundle?
         if let head = try tx.chainHead(of: me), let stored = try tx.bundle(of: me, sequence: head.sequence) {
@@ -106,7 +112,13 @@ extension Replica {
         while let chunk = queue.popLast() {
             let bundle: ChangeBundle
             do {
-                bundle = try membership.seal(Array(chunk), previous: previous, context: context, limits: options.sealingLimits)
+                if membership.isMemberFormat {
+                    bundle = try ChangeBundle.sealMember(
+                        Array(chunk), author: membership.device, spaceID: membership.spaceID, previous: previous, context: context,
+                        epoch: epochKey, limits: options.sealingLimits)
+                } else {
+                    bundle = try membership.seal(Array(chunk), previous: previous, context: context, limits: options.sealingLimits)
+                }
             } catch let error as ConcordError where error.code == .bundleTooLarge && chunk.count > 1 {
                 let middle = chunk.startIndex + chunk.count / 2
                 queue.append(chunk[middle...])

@@ -121,15 +121,9 @@ extension ChangeBundle {
         hlcRange: ClosedRange<HLCTimestamp>
     ) -> [UInt8] {
         var writer = ByteWriter(capacity: 144)
-        writer.write(contentsOf: magic)
-        writer.write(memberFormatVersion)
-        writer.write((keyID == nil ? 0 : encryptedFlag) | (isControl ? controlFlag : 0))
-        writer.write(contentsOf: spaceID.bytes)
-        writer.write(contentsOf: author.bytes)
-        writer.writeVarint(sequence)
-        writer.write(contentsOf: previous.bytes)
-        writer.writeFixed64(hlcRange.lowerBound.rawValue)
-        writer.writeFixed64(hlcRange.upperBound.rawValue)
+        writeHeaderFields(
+            into: &writer, version: memberFormatVersion, flags: (keyID == nil ? 0 : encryptedFlag) | (isControl ? controlFlag : 0),
+            spaceID: spaceID, author: author, sequence: sequence, previous: previous, hlcRange: hlcRange)
         if let keyID { writer.write(contentsOf: keyID.bytes) }
         return writer.bytes
     }
@@ -141,17 +135,28 @@ extension ChangeBundle {
     ) -> [UInt8] {
         let chain = certificates.bytes
         var writer = ByteWriter(capacity: 128 + chain.count)
+        writeHeaderFields(
+            into: &writer, version: formatVersion, flags: isEncrypted ? encryptedFlag : 0, spaceID: spaceID, author: author,
+            sequence: sequence, previous: previous, hlcRange: hlcRange)
+        writer.writeLengthPrefixed(chain)
+        return writer.bytes
+    }
+
+    /// The fields both formats' headers start with: magic, version, flags, space id, author,
+    /// sequence, previous id, hlc min and max.
+    private static func writeHeaderFields(
+        into writer: inout ByteWriter, version: UInt8, flags: UInt8, spaceID: SpaceID, author: PublicKey, sequence: UInt64,
+        previous: BundleID, hlcRange: ClosedRange<HLCTimestamp>
+    ) {
         writer.write(contentsOf: magic)
-        writer.write(formatVersion)
-        writer.write(isEncrypted ? encryptedFlag : 0)
+        writer.write(version)
+        writer.write(flags)
         writer.write(contentsOf: spaceID.bytes)
         writer.write(contentsOf: author.bytes)
         writer.writeVarint(sequence)
         writer.write(contentsOf: previous.bytes)
         writer.writeFixed64(hlcRange.lowerBound.rawValue)
         writer.writeFixed64(hlcRange.upperBound.rawValue)
-        writer.writeLengthPrefixed(chain)
-        return writer.bytes
     }
 
     /// Assembles and signs a bundle: `header ‖ varint(len) ‖ payload ‖ sign(all of it)`.

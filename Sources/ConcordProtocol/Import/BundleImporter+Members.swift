@@ -181,17 +181,6 @@ extension BundleImporter {
         }
     }
 
-    private func holdChecked<D: ImportDestination>(_ bundle: ChangeBundle, into destination: inout D) throws {
-        let heldCount = try destination.heldCount()
-        guard heldCount < limits.maxHeldBundles else {
-            throw ConcordError(
-                .tooManyHeldBundles,
-                "\(heldCount) bundles are already waiting for earlier ones or for their author's admission, the limit; import the missing bundles first (for example a full export from another member)"
-            )
-        }
-        try destination.hold(bundle)
-    }
-
     /// Applies the held bundles of `author` that now extend its chain (whose head is
     /// `link`) and are admitted, in order. A held data bundle the state refuses is dropped
     /// (not stored); one still waiting stays held.

@@ -142,14 +142,7 @@ public struct BundleImporter: Sendable {
         // before and becomes void when it arrives in order (wire-format §7.7, step 11).
         if case .gap(let needed) = verdict {
             _ = try membership.contents(of: bundle)
-            let heldCount = try destination.heldCount()
-            guard heldCount < limits.maxHeldBundles else {
-                throw ConcordError(
-                    .tooManyHeldBundles,
-                    "\(heldCount) bundles are already waiting for earlier ones, the limit; import the missing bundles first (for example a full export from another member)"
-                )
-            }
-            try destination.hold(bundle)
+            try holdChecked(bundle, into: &destination)
             if let chain = bundle.certificates { destination.trust(chain) }
             return .held(waitingFor: needed)
         }
@@ -210,5 +203,18 @@ public struct BundleImporter: Sendable {
             last = next
         }
         return released
+    }
+
+    /// Holds a bundle until what it waits for arrives, within ``BundleLimits/maxHeldBundles``.
+    /// - Throws: ``ConcordError`` `.tooManyHeldBundles` at the limit (nothing is held then).
+    func holdChecked<D: ImportDestination>(_ bundle: ChangeBundle, into destination: inout D) throws {
+        let heldCount = try destination.heldCount()
+        guard heldCount < limits.maxHeldBundles else {
+            throw ConcordError(
+                .tooManyHeldBundles,
+                "\(heldCount) bundles are already waiting for earlier ones (or for their author's admission), the limit; "
+                    + "import the missing bundles first (for example a full export from another member)")
+        }
+        try destination.hold(bundle)
     }
 }

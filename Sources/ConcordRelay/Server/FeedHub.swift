@@ -9,6 +9,23 @@ import Synchronization
 struct FeedMessage: Sendable {
     var frames: ByteBuffer
     var bundles: Int
+
+    /// Whether a frame holds a control bundle (format 3, flag bit 1): a membership op that
+    /// may remove the subscriber. Reads only the frames' lengths and two header bytes.
+    var holdsControlBundle: Bool {
+        var offset = frames.readerIndex
+        while let length = frames.getInteger(at: offset, as: UInt32.self) {
+            let start = offset + 4
+            if length > 5, let version = frames.getInteger(at: start + 4, as: UInt8.self),
+                let flags = frames.getInteger(at: start + 5, as: UInt8.self),
+                version == ChangeBundle.memberFormatVersion, flags & 0x02 != 0
+            {
+                return true
+            }
+            offset = start + Int(length)
+        }
+        return false
+    }
 }
 
 /// One live-feed connection's queue: bounded, so a slow reader is dropped, never

@@ -60,10 +60,11 @@ extension RelayServer {
                 // message: under load, fewer and larger writes instead of one per bundle.
                 while let batch = await subscriber.nextBatch(maxBytes: BundleStreamFraming.feedBatchBytes) {
                     if subscriber.hasOverflowed { break }
-                    // A removal reaches the removed device's feed as a bundle: the session
-                    // is checked before each batch, and closed (4003) instead of served.
+                    // A removal reaches the removed device's feed as a control bundle: the
+                    // session is checked before a batch that holds one (no storage read for
+                    // the others), and closed (4003) instead of served.
                     do {
-                        try await self.recheck(session, in: space)
+                        if batch.holdsControlBundle { try await self.recheck(session, in: space) }
                     } catch let error as RelayError {
                         logger.notice("feed closed: device removed", metadata: ["code": "removed", "space": "\(space.shortDescription)"])
                         try await outbound.close(Self.removedCloseCode, reason: String(error.message.prefix(120)))
