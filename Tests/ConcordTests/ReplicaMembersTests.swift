@@ -140,4 +140,15 @@ struct ReplicaMembersTests {
         try await bystander.import(try await carrier.bundles())
         #expect(try await bystander.members() == (try await carrier.members()))
     }
+
+    @Test("recover in a space with members is refused plainly, and nothing is lost")
+    func recoverIsRefusedWithoutLoss() async throws {
+        let dir = temporaryDirectory()
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", encrypted: false)
+        try await laptop.write { try $0.set("title", to: "unsynced", record: todo, in: "todos") }
+        let refused = await #expect(throws: ConcordError.self) { _ = try await laptop.recover() }
+        #expect(refused?.code == .unsupportedVersion && refused?.message.contains("successor") == true)
+        #expect(try await laptop.record(todo, in: "todos")?["title"] == "unsynced")
+        #expect(try await laptop.status().pendingOperations == 1)
+    }
 }

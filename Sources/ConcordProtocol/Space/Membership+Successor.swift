@@ -52,6 +52,13 @@ extension Membership {
     public var latestIssueTime: UInt64 { certificates?.certificates.map(\.issuedAt).max() ?? 0 }
 
     private func requireSpaceForCertifying(_ what: String) throws -> Space {
+        guard !isMemberFormat else {
+            throw ConcordError(
+                .unsupportedVersion,
+                "this space has members and roles: a device continues under a new identity with a signed successor op "
+                    + "(Specs/membership.md §3), which this version does not make yet; nothing was changed and this store's "
+                    + "writes stay in it. Keep syncing from this copy only, or ask an admin to invite a new device")
+        }
         guard let space, role == .writer else {
             throw ConcordError(
                 .notAWriter,
