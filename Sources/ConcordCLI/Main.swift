@@ -1,10 +1,12 @@
 import ArgumentParser
 import Foundation
+import Logging
 
 /// Parses, runs, and maps every error to `concord: <message>` and a documented status.
 @main
 enum Main {
     static func main() async {
+        bootstrapLogging()
         do {
             let arguments = packingAssignments(hoistingStoreOption(Array(CommandLine.arguments.dropFirst())))
             var command = try ConcordCommand.parseAsRoot(arguments)
@@ -15,6 +17,27 @@ enum Main {
             }
         } catch {
             exit(CLIFailure.report(error))
+        }
+    }
+
+    /// `CONCORD_LOG=LEVEL[:LABEL]` (LEVEL one of trace, debug, info, notice, warning, error,
+    /// critical) sends the library's logs at that level and above to standard error; with a
+    /// label prefix, only those loggers go below info (`CONCORD_LOG=debug:concord.discovery
+    /// concord sync --lan` shows what discovery sends and hears). Unset: swift-log's default.
+    static func bootstrapLogging() {
+        guard let text = ProcessInfo.processInfo.environment["CONCORD_LOG"], !text.isEmpty else { return }
+        let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let level = Logger.Level(rawValue: parts[0].lowercased()) else {
+            let message = "concord: CONCORD_LOG=\(text) does not start with a level "
+                + "(trace, debug, info, notice, warning, error, critical); logging stays at info\n"
+            FileHandle.standardError.write(Data(message.utf8))
+            return
+        }
+        let prefix = parts.count > 1 ? parts[1] : ""
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = label.hasPrefix(prefix) ? level : max(level, .info)
+            return handler
         }
     }
 

@@ -1,6 +1,7 @@
 import Concord
 import ConcordCrypto
 import Foundation
+import Logging
 
 extension SyncEngine {
     /// Which peers an engine dials, discovers and accepts (`Specs/peer-protocol.md`).
@@ -116,7 +117,8 @@ extension SyncDriver {
     func startDiscovery(advertising port: Int?, browsing: Bool) async throws -> LANDiscovery {
         if let discovery { return discovery }
         guard let peering else { throw ConcordSyncError(.discoveryFailed, "this engine has no peering configuration") }
-        let discovery = LANDiscovery(keys: try PeerSpaceKeys.derive(from: replica.membership), port: peering.mdnsPort, logger: logger)
+        // Its own label, so that its chatter can be turned on alone (`CONCORD_LOG=debug:concord.discovery`).
+        let discovery = LANDiscovery(keys: try PeerSpaceKeys.derive(from: replica.membership), port: peering.mdnsPort, logger: Logger(label: "concord.discovery"))
         try await discovery.start(advertisingPort: port, browsing: browsing)
         self.discovery = discovery
         return discovery

@@ -201,15 +201,19 @@ final class NetworkLab: @unchecked Sendable {
     }
 
     /// Starts a program on `host` in the background.
-    func spawn(_ host: String, _ executable: String, _ arguments: [String], label: String) throws -> BackgroundProcess {
-        let process = try BackgroundProcess("/usr/bin/env", ["ip", "netns", "exec", self.host(host).namespace, executable] + arguments, label: "\(host): \(label)")
+    func spawn(_ host: String, _ executable: String, _ arguments: [String], label: String, environment: [String] = []) throws -> BackgroundProcess {
+        let process = try BackgroundProcess("/usr/bin/env", environment + ["ip", "netns", "exec", self.host(host).namespace, executable] + arguments, label: "\(host): \(label)")
         processes.append(process)
         return process
     }
 
-    /// Starts `concord` on `host` in the background.
+    /// Starts `concord` on `host` in the background, with discovery's debug log (what it
+    /// sends and hears) in its output, so that a failed expectation shows why hosts did not
+    /// find each other.
     func spawnConcord(_ host: String, _ arguments: [String]) throws -> BackgroundProcess {
-        try spawn(host, cli.binary, arguments, label: "concord " + arguments.filter { !$0.hasPrefix("/") }.joined(separator: " "))
+        try spawn(
+            host, cli.binary, arguments, label: "concord " + arguments.filter { !$0.hasPrefix("/") }.joined(separator: " "),
+            environment: ["CONCORD_LOG=debug:concord.discovery"])
     }
 
     /// Takes `host`'s link to switch `index` down or up (a partition and its heal).

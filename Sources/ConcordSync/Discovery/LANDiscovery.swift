@@ -243,7 +243,11 @@ public actor LANDiscovery {
         guard let target = destination ?? (try? SocketAddress(ipAddress: Self.groupAddress, port: port)) else { return }
         var buffer = interface.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        interface.channel.writeAndFlush(AddressedEnvelope(remoteAddress: target, data: buffer), promise: nil)
+        let logger = self.logger
+        let name = interface.name
+        interface.channel.writeAndFlush(AddressedEnvelope(remoteAddress: target, data: buffer)).whenFailure { error in
+            logger.debug("mDNS send failed", metadata: ["on": "\(name)", "to": "\(target)", "error": "\(error)"])
+        }
     }
 
     // MARK: - Advertising
@@ -387,6 +391,7 @@ public actor LANDiscovery {
     }
 
     func query(_ questions: [DNSQuestion]) {
+        logger.debug("mDNS query", metadata: ["questions": "\(questions.map { "\($0.name) \($0.type)" })", "interfaces": "\(interfaces.map(\.name))"])
         for interface in interfaces { send(DNSMessage(questions: questions), on: interface) }
     }
 
@@ -444,6 +449,7 @@ public actor LANDiscovery {
         }
         found.sort { $0.instance < $1.instance }
         guard found != resolved else { return }
+        logger.debug("mDNS resolved", metadata: ["peers": "\(found.map { "\($0.instance) \($0.addresses):\($0.port) member=\($0.isMember)" })"])
         resolved = found
         for observer in observers.values { observer.yield(found) }
     }
@@ -460,6 +466,7 @@ public actor LANDiscovery {
         }
         if message.isResponse {
             let records = message.answers + message.additionals
+            logger.debug("mDNS response", metadata: ["from": "\(envelope.remoteAddress)", "on": "\(deviceName)", "records": "\(records.map { "\($0.name) \($0.type) ttl=\($0.ttl)" })"])
             if probing {
                 let ours = self.records(for: interface)
                 for record in records where record.name == instanceFullName || record.name == hostName {
@@ -471,6 +478,7 @@ public actor LANDiscovery {
                 resolve()
             }
         } else if advertisedPort != nil && !probing {
+            logger.debug("mDNS query heard", metadata: ["from": "\(envelope.remoteAddress)", "on": "\(deviceName)", "questions": "\(message.questions.map { "\($0.name) \($0.type)" })"])
             await answer(message, from: envelope.remoteAddress, on: interface)
         }
     }
