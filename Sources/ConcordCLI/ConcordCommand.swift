@@ -40,7 +40,8 @@ struct ConcordCommand: AsyncParsableCommand {
             rejected bundle, an invalid invite
               3  not found: the record is absent or deleted (get, conflicts, history)
               4  not allowed: this device is not an admin, a reader writing, removed from \
-            the space, or its invite expired or was revoked (the message says who and when)
+            the space, or its invite expired or was revoked (the message says who and when); \
+            a peer refused this device or this device refused a peer (sync peer://)
               5  this device needs its owner: its clock is wrong (set the date and time) \
             or a copy of this store also wrote (run `concord recover`); the message says \
             which, with dates (sync, import, sync-folder, status, writes)

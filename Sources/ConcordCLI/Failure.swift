@@ -14,7 +14,8 @@ enum Exit {
     /// `get`, `conflicts`, `history`: the record is absent or deleted.
     static let notFound: Int32 = 3
     /// Not allowed by the space's membership: not an admin, a reader writing, a removed
-    /// device, an expired or revoked invite (`Specs/membership.md` §9).
+    /// device, an expired or revoked invite (`Specs/membership.md` §9), a peer that refused
+    /// this device or that this device refused.
     static let notAllowed: Int32 = 4
     /// The device needs its owner: its clock is wrong (set the date and time) or its history
     /// forked (run `concord recover`); the message says which (`Specs/sync-protocol.md` §5).
@@ -60,7 +61,7 @@ extension CLIFailure {
         case let error as ConcordSyncError where error.code == .needsAttention:
             Output.error("concord: " + error.message)
             return Exit.attention
-        case let error as ConcordSyncError where error.relayCode == "removed":
+        case let error as ConcordSyncError where error.relayCode == "removed" || error.code == .peerRefused:
             Output.error("concord: " + error.message)
             return Exit.notAllowed
         case let error as ConcordSyncError:

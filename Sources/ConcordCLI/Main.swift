@@ -28,7 +28,8 @@ enum Main {
         guard let text = ProcessInfo.processInfo.environment["CONCORD_LOG"], !text.isEmpty else { return }
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         guard let level = Logger.Level(rawValue: parts[0].lowercased()) else {
-            let message = "concord: CONCORD_LOG=\(text) does not start with a level "
+            let message =
+                "concord: CONCORD_LOG=\(text) does not start with a level "
                 + "(trace, debug, info, notice, warning, error, critical); logging stays at info\n"
             FileHandle.standardError.write(Data(message.utf8))
             return

@@ -95,10 +95,6 @@ struct Peers: AsyncParsableCommand {
 
     func run() async throws {
         let replica = try options.open()
-        if replica.membership.isMemberFormat {
-            throw CLIFailure(
-                message: "this space has members and roles (created with --name): peer links and LAN discovery do not carry such spaces in this version; sync it through a relay or by files")
-        }
         let discovery = LANDiscovery(keys: try PeerSpaceKeys.derive(from: replica.membership))
         try await discovery.start(advertisingPort: nil, browsing: true)
         try await Task.sleep(for: .seconds(timeout))

@@ -154,10 +154,12 @@ struct SyncCommand: AsyncParsableCommand {
     /// this device's own clock or forked history is exit 5.
     static func failure(_ error: ConcordSyncError) -> CLIFailure {
         if error.code == .needsAttention { return CLIFailure(message: error.message, status: Exit.attention) }
-        if error.relayCode == "removed" { return CLIFailure(message: error.message, status: Exit.notAllowed) }
-        let refused =
-            (error.code == .relayRefused && !error.isTransient && [403, 409, 422].contains(error.httpStatus ?? 0))
-            || error.code == .peerRefused
+        // Membership said no: the relay or a peer refused this device, or this device refused
+        // the peer (a removed member).
+        if error.relayCode == "removed" || error.code == .peerRefused {
+            return CLIFailure(message: error.message, status: Exit.notAllowed)
+        }
+        let refused = error.code == .relayRefused && !error.isTransient && [403, 409, 422].contains(error.httpStatus ?? 0)
         return CLIFailure(message: error.message, status: refused ? Exit.rejected : Exit.failure)
     }
 }

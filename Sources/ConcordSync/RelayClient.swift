@@ -151,7 +151,7 @@ public actor RelayClient {
             // A space with members (Specs/membership.md §8): the relay decides from the
             // space's control bundles; bring this device's genesis or join, which it may lack.
             request.device = Data(membership.device.publicKey.bytes).base64EncodedString()
-            request.bundles = try await replica.ownFirstBundle().map { [Data($0.bytes).base64EncodedString()] }
+            request.bundles = try replica.ownFirstBundle().map { [Data($0.bytes).base64EncodedString()] }
         }
         let response = try await send(method: .POST, RelayAPI.path(spaceID, "sessions"), body: try JSONEncoder().encode(request), authenticated: false)
         let session: RelayAPI.SessionResponse = try decodeJSON(response)

@@ -118,7 +118,8 @@ extension SyncDriver {
         if let discovery { return discovery }
         guard let peering else { throw ConcordSyncError(.discoveryFailed, "this engine has no peering configuration") }
         // Its own label, so that its chatter can be turned on alone (`CONCORD_LOG=debug:concord.discovery`).
-        let discovery = LANDiscovery(keys: try PeerSpaceKeys.derive(from: replica.membership), port: peering.mdnsPort, logger: Logger(label: "concord.discovery"))
+        let discovery = LANDiscovery(
+            keys: try PeerSpaceKeys.derive(from: replica.membership), port: peering.mdnsPort, logger: Logger(label: "concord.discovery"))
         try await discovery.start(advertisingPort: port, browsing: browsing)
         self.discovery = discovery
         return discovery
@@ -141,7 +142,9 @@ extension SyncDriver {
             let discovery = try await startDiscovery(advertising: nil, browsing: true)
             try await Task.sleep(for: .seconds(peering.discoveryTimeout))
             for peer in await discovery.peers where peer.isMember {
-                if let endpoint = peer.endpoint, !targets.contains(where: { $0.1 == endpoint }) { targets.append(("peer \(peer.instance)", endpoint)) }
+                if let endpoint = peer.endpoint, !targets.contains(where: { $0.1 == endpoint }) {
+                    targets.append(("peer \(peer.instance)", endpoint))
+                }
             }
         }
         var firstError: (any Error)?

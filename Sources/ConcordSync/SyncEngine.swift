@@ -84,18 +84,11 @@ public actor SyncEngine {
     ///   - peering: Which peers to dial, discover and accept, if any.
     ///   - options: Backoff, polling and client tunables.
     ///   - logger: Where debug logs go.
-    /// - Throws: ``ConcordSyncError`` `.peerProtocol` if the space's peer keys cannot be derived,
-    ///   or for peering in a space with members (bundle format 3), which peer links do not
-    ///   carry in this version (`Specs/membership.md` §11, stage 4).
+    /// - Throws: ``ConcordSyncError`` `.peerProtocol` if the space's peer keys cannot be
+    ///   derived (a member of an encrypted space with members that holds no peer secret).
     public init(
         replica: Replica, relay: URL? = nil, peering: Peering?, options: Options = Options(), logger: Logger = Logger(label: "concord.sync")
     ) throws {
-        if peering != nil, replica.membership.isMemberFormat {
-            throw ConcordSyncError(
-                .peerProtocol,
-                "this space has members and roles (created with --name): peer links do not carry such spaces in this version; "
-                    + "sync it through a relay (concord sync URL) or by files (concord export/import, sync-folder)")
-        }
         driver = try SyncDriver(replica: replica, relay: relay, peering: peering, options: options, logger: logger)
     }
 

@@ -109,8 +109,41 @@ struct MemberCLITests {
         #expect(members.contains("removed") && members.contains("tablet"), "\(members)")
     }
 
+    @Test("over a peer link (`peer serve`, `sync peer://`): a tablet joins with its token alone, then, removed, is refused with exit 4")
+    func peerLinkAdmitsThenRefuses() async throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let teacher = Device(cli: cli, store: scratch.file("teacher"))
+        let tablet = Device(cli: cli, store: scratch.file("tablet"))
+        try teacher.ok("init", "--name", "Ms Dlamini's laptop")
+        let (n1, n2, n3) = (UUID().uuidString, UUID().uuidString, UUID().uuidString)
+        try teacher.ok("put", "notes", n1, "title=\"homework\"")
+        try tablet.ok(
+            "join", try teacher.ok("invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines), "--name", "tablet")
+        let server = try BackgroundProcess(
+            cli.binary, ["--store", teacher.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"],
+            label: "peer serve")
+        defer { server.stop() }
+        let port = try await server.peerPort()
+        let first = try tablet.run("sync", "peer://127.0.0.1:\(port)")
+        #expect(first.status == 0, "\(first.stdout) \(first.stderr)\n\(server.output)")
+        #expect(try tablet.ok("get", "notes", n1).contains("homework"))
+        #expect(try tablet.ok("whoami").contains("writer"))
+        try tablet.ok("put", "notes", n2, "title=\"answer\"")
+        #expect(try tablet.run("sync", "peer://127.0.0.1:\(port)").status == 0)
+        #expect(try teacher.ok("get", "notes", n2).contains("answer"))
+
+        try teacher.ok("remove-member", "tablet")
+        try tablet.ok("put", "notes", n3, "title=\"after the cut\"")
+        let refused = try tablet.run("sync", "peer://127.0.0.1:\(port)")
+        #expect(refused.status == 4, "\(refused.stdout) \(refused.stderr)")
+        #expect(refused.stderr.contains("removed from the space by Ms Dlamini's laptop"), "\(refused.stderr)")
+        #expect(try teacher.run("get", "notes", n3).status == 3)
+    }
+
     @Test("invites expire and can be revoked: a join through either cannot write, with exit 4")
-    func expiredAndRevokedInvites() throws {
+    func expiredAndRevokedInvites() async throws {
         let cli = try CLI.locate()
         let scratch = try Scratch()
         defer { scratch.remove() }
@@ -133,9 +166,15 @@ struct MemberCLITests {
         let slow = try cli.run(
             ["--store", scratch.file("slow"), "join", short, "--name", "slow tablet"], environment: ["CONCORD_CLOCK_OFFSET_MS": "3600000"])
         #expect(slow.status == 4 && slow.stderr.contains("expired"), "\(slow.stdout) \(slow.stderr)")
-        // Peer links do not carry spaces with members yet: said plainly.
-        let peer = try teacher.run("sync", "peer://127.0.0.1:9")
-        #expect(peer.status != 0 && peer.stderr.contains("peer links do not carry"), "\(peer.stderr)")
+        // The device whose join through a revoked invite is void is refused by the admin's
+        // peer node too (the handshake decides from the same membership).
+        let server = try BackgroundProcess(
+            cli.binary, ["--store", teacher.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"],
+            label: "peer serve")
+        defer { server.stop() }
+        let port = try await server.peerPort()
+        let peer = try late.run("sync", "peer://127.0.0.1:\(port)")
+        #expect(peer.status == 4 && peer.stderr.contains("not a member"), "\(peer.stdout) \(peer.stderr)")
         // Bad durations and roles are usage errors.
         #expect(try teacher.run("invite", "--expires", "7w").status != 0)
         #expect(try teacher.run("invite", "--role", "owner").status != 0)

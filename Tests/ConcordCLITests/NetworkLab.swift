@@ -107,15 +107,26 @@ final class NetworkLab: @unchecked Sendable {
 
     /// `nil` when namespaces can be used here; else a sentence saying why not.
     static let unavailableReason: String? = {
-        guard getuid() == 0 else { return "not running as root (network namespaces need CAP_SYS_ADMIN); run the tests as root, as .ci/run does" }
+        guard getuid() == 0 else {
+            return "not running as root (network namespaces need CAP_SYS_ADMIN); run the tests as root, as .ci/run does"
+        }
         let probe = "ccprobe\(UInt32.random(in: 0...0xffffff))"
         let added = shell(["ip", "netns", "add", probe])
         defer { _ = shell(["ip", "netns", "del", probe]) }
-        guard added.status == 0 else { return "the kernel or container forbids network namespaces (`ip netns add` failed: \(added.output.trimmingCharacters(in: .whitespacesAndNewlines)))" }
+        guard added.status == 0 else {
+            return
+                "the kernel or container forbids network namespaces (`ip netns add` failed: \(added.output.trimmingCharacters(in: .whitespacesAndNewlines)))"
+        }
         let veth = shell(["ip", "-n", probe, "link", "add", "a0", "type", "veth", "peer", "name", "b0"])
-        guard veth.status == 0 else { return "the kernel forbids veth pairs (`ip link add type veth` failed: \(veth.output.trimmingCharacters(in: .whitespacesAndNewlines)))" }
+        guard veth.status == 0 else {
+            return
+                "the kernel forbids veth pairs (`ip link add type veth` failed: \(veth.output.trimmingCharacters(in: .whitespacesAndNewlines)))"
+        }
         let bridge = shell(["ip", "-n", probe, "link", "add", "br0", "type", "bridge"])
-        guard bridge.status == 0 else { return "the kernel forbids bridges (`ip link add type bridge` failed: \(bridge.output.trimmingCharacters(in: .whitespacesAndNewlines)))" }
+        guard bridge.status == 0 else {
+            return
+                "the kernel forbids bridges (`ip link add type bridge` failed: \(bridge.output.trimmingCharacters(in: .whitespacesAndNewlines)))"
+        }
         return nil
     }()
 
@@ -125,8 +136,13 @@ final class NetworkLab: @unchecked Sendable {
         let probe = "ccprobe\(UInt32.random(in: 0...0xffffff))"
         _ = shell(["ip", "netns", "add", probe])
         defer { _ = shell(["ip", "netns", "del", probe]) }
-        let rule = shell(["ip", "netns", "exec", probe, "iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.2", "-j", "DROP"])
-        return rule.status == 0 ? nil : "iptables with the statistic match is unavailable (\(rule.output.trimmingCharacters(in: .whitespacesAndNewlines))); install it with `apt-get install -y iptables`, as .ci/run does"
+        let rule = shell([
+            "ip", "netns", "exec", probe, "iptables", "-A", "INPUT", "-m", "statistic", "--mode", "random", "--probability", "0.2", "-j",
+            "DROP",
+        ])
+        return rule.status == 0
+            ? nil
+            : "iptables with the statistic match is unavailable (\(rule.output.trimmingCharacters(in: .whitespacesAndNewlines))); install it with `apt-get install -y iptables`, as .ci/run does"
     }()
 
     @discardableResult
@@ -182,7 +198,9 @@ final class NetworkLab: @unchecked Sendable {
             let port = "\(name)\(index)"
             let interface = "eth\(index)"
             let address = "10.7\(switchIndex).0.\(number)"
-            try must(["ip", "link", "add", port, "netns", switches[switchIndex], "type", "veth", "peer", "name", interface, "netns", namespace])
+            try must([
+                "ip", "link", "add", port, "netns", switches[switchIndex], "type", "veth", "peer", "name", interface, "netns", namespace,
+            ])
             try must(["ip", "-n", switches[switchIndex], "link", "set", port, "master", "br0", "up"])
             try must(["ip", "-n", namespace, "addr", "add", address + "/24", "dev", interface])
             try must(["ip", "-n", namespace, "link", "set", interface, "up"])
@@ -201,8 +219,12 @@ final class NetworkLab: @unchecked Sendable {
     }
 
     /// Starts a program on `host` in the background.
-    func spawn(_ host: String, _ executable: String, _ arguments: [String], label: String, environment: [String] = []) throws -> BackgroundProcess {
-        let process = try BackgroundProcess("/usr/bin/env", environment + ["ip", "netns", "exec", self.host(host).namespace, executable] + arguments, label: "\(host): \(label)")
+    func spawn(_ host: String, _ executable: String, _ arguments: [String], label: String, environment: [String] = []) throws
+        -> BackgroundProcess
+    {
+        let process = try BackgroundProcess(
+            "/usr/bin/env", environment + ["ip", "netns", "exec", self.host(host).namespace, executable] + arguments,
+            label: "\(host): \(label)")
         processes.append(process)
         return process
     }
@@ -225,7 +247,10 @@ final class NetworkLab: @unchecked Sendable {
     /// Drops `percent` of the packets `host` receives and sends (iptables `statistic`).
     func dropPackets(_ host: String, percent: Int) throws {
         for chain in ["INPUT", "OUTPUT"] {
-            try must(["ip", "netns", "exec", self.host(host).namespace, "iptables", "-A", chain, "-m", "statistic", "--mode", "random", "--probability", String(Double(percent) / 100), "-j", "DROP"])
+            try must([
+                "ip", "netns", "exec", self.host(host).namespace, "iptables", "-A", chain, "-m", "statistic", "--mode", "random",
+                "--probability", String(Double(percent) / 100), "-j", "DROP",
+            ])
         }
     }
 

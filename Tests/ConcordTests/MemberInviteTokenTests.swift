@@ -7,11 +7,13 @@ import Testing
 @Suite struct MemberInviteTokenTests {
     let space = SpaceID(publicKey: identity(0x41).publicKey)
     let epoch = EpochKey(key: try! SymmetricKey(bytes: [UInt8](repeating: 0x44, count: 32)))
+    let peer = try! SymmetricKey(bytes: [UInt8](repeating: 0x45, count: 32))
 
     func token(encrypted: Bool, role: MemberRole = .writer) -> MemberInviteToken {
         MemberInviteToken(
             spaceID: space, inviteKey: identity(0x42), role: role, expires: 1_900_000_000_000,
-            inviteStamp: 0x0123_4567_89AB_CDEF, currentEpoch: encrypted ? epoch : nil)
+            inviteStamp: 0x0123_4567_89AB_CDEF, currentEpoch: encrypted ? epoch : nil,
+            peerSecret: encrypted ? peer : nil)
     }
 
     @Test("both kinds round-trip with the sizes of §4", arguments: [false, true])
@@ -19,8 +21,8 @@ import Testing
         for role in MemberRole.allCases {
             let original = token(encrypted: encrypted, role: role)
             let bytes = original.encoded()
-            #expect(bytes.count == (encrypted ? 135 : 87))
-            #expect(original.text.count == 9 + (encrypted ? 216 : 140))
+            #expect(bytes.count == (encrypted ? 167 : 87))
+            #expect(original.text.count == 9 + (encrypted ? 268 : 140))
             #expect(original.text.hasPrefix("concord2-"))
             for text in [original.text, original.text.uppercased(), "  \n" + original.text + "\t\n"] {
                 let read = try MemberInviteToken(text)
@@ -28,6 +30,8 @@ import Testing
                 #expect(read.role == role && read.expires == 1_900_000_000_000 && read.inviteStamp == 0x0123_4567_89AB_CDEF)
                 #expect(read.isEncrypted == encrypted)
                 #expect(read.currentEpoch?.isEqual(to: epoch) ?? !encrypted)
+                #expect(
+                    read.peerSecret.map { $0.secret.withUnsafeBytes { Array($0) } == [UInt8](repeating: 0x45, count: 32) } ?? !encrypted)
                 #expect(read.encoded() == bytes)
             }
         }
@@ -46,7 +50,7 @@ import Testing
             #expect(error?.code == .inviteChecksumMismatch || error?.code == .invalidInvite, "position \(position)")
         }
         expectError(.invalidInvite) { try MemberInviteToken(String(text.dropLast(1))) }
-        expectError(.inviteChecksumMismatch) { try MemberInviteToken(String(text.dropLast(8))) }
+        expectError(.inviteChecksumMismatch) { try MemberInviteToken(String(text.dropLast(4))) }
         expectError(.invalidInvite) { try MemberInviteToken(String(text.prefix(9)) + "0" + String(text.dropFirst(10))) }
     }
 

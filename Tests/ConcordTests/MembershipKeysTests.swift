@@ -64,7 +64,7 @@ import Testing
         let field = try EpochField.sealing(epoch, to: [admin.publicKey, invite.publicKey])
         let token = MemberInviteToken(
             spaceID: SpaceID(publicKey: identity(0x30).publicKey), inviteKey: invite, role: .writer,
-            expires: 2_000_000_000_000, inviteStamp: 1, currentEpoch: nil)
+            expires: 2_000_000_000_000, inviteStamp: 1, currentEpoch: nil, peerSecret: nil)
         let read = try MemberInviteToken(token.text)
         #expect(try field.openKey(with: read.inviteKey).isEqual(to: epoch))
     }

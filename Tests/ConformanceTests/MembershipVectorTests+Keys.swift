@@ -26,6 +26,9 @@ extension MembershipVectorTests {
         try same(String(token.inviteStamp), v.json["invite_stamp"], "invite stamp", v)
         try same(token.isEncrypted, v.json["encrypted"], "encrypted", v)
         try same(token.currentEpoch?.id.hex ?? "", v.json["epoch_key_id_hex"], "epoch key id", v)
+        try same(
+            token.peerSecret.map { $0.secret.withUnsafeBytes { Array($0) }.map { String(format: "%02x", $0) }.joined() } ?? "",
+            v.json["peer_secret_hex"], "peer secret", v)
         let bytes = try v.bytes("token_hex")
         guard token.encoded() == bytes, try MemberInviteToken.decode(bytes).encoded() == bytes else {
             throw Mismatch(message: "\(v.name): the token bytes differ")

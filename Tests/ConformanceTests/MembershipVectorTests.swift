@@ -31,11 +31,21 @@ import Testing
                 case "decode": try checkDecode(v)
                 case "token": try checkToken(v)
                 case "history": try checkHistory(v)
+                case "peer_secret": try checkPeerSecret(v)
                 default: try checkEvaluate(v)
                 }
             } catch {
                 Issue.record("vector \(v.name): \(error)")
             }
+        }
+    }
+
+    /// The peer secret of a space from its first epoch key (`Specs/peer-protocol.md` §2.1).
+    func checkPeerSecret(_ v: Vector) throws {
+        let first = EpochKey(key: try SymmetricKey(bytes: try v.bytes("first_epoch_key_hex")))
+        let secret = try Membership.peerSecret(firstEpoch: first)
+        guard secret.secret.withUnsafeBytes({ Array($0) }) == (try v.bytes("peer_secret_hex")) else {
+            throw Mismatch(message: "\(v.name): another peer secret")
         }
     }
 

@@ -4,11 +4,13 @@
 import Concord
 import ConcordCore
 import ConcordCrypto
+import Foundation
 
 @MainActor func addMembershipTokenVectors() {
     let space = SpaceID(publicKey: MembershipHistoryBuilder.key(0x50).publicKey)
     let inviteKey = MembershipHistoryBuilder.key(0x60)
     let epoch = EpochKey(key: try! SymmetricKey(bytes: [UInt8](repeating: 0x70, count: 32)))
+    let peerSecret = try! SymmetricKey(bytes: [UInt8](repeating: 0x75, count: 32))
     let expires: UInt64 = 1_800_604_800_000
     let stamp = MembershipHistoryBuilder.stamp(1_800_000_000_000)
 
@@ -20,7 +22,9 @@ import ConcordCrypto
             pairs += [("text", .string(text)), ("space_id_hex", .string(token.spaceID.hex)), ("invite_id_hex", .string(token.inviteID.hex)),
                       ("role", .string("\(token.role)")), ("expires", .string(String(token.expires))),
                       ("invite_stamp", .string(String(token.inviteStamp))), ("encrypted", .bool(token.isEncrypted)),
-                      ("epoch_key_id_hex", .string(token.currentEpoch?.id.hex ?? "")), ("token_hex", .string(hex(token.encoded())))]
+                      ("epoch_key_id_hex", .string(token.currentEpoch?.id.hex ?? "")),
+                      ("peer_secret_hex", .string(token.peerSecret.map { $0.secret.withUnsafeBytes { hex($0) } } ?? "")),
+                      ("token_hex", .string(hex(token.encoded())))]
         } catch {
             pairs.insert(("expected", .string(error.code.description)), at: 1)
             pairs.append(("text", .string(text)))
@@ -30,18 +34,21 @@ import ConcordCrypto
     /// `content` with a correct checksum, as token text.
     func text(_ content: [UInt8]) -> String { MemberInviteToken.prefix + InviteText.base32(content + Blake2b.hash(content).bytes.prefix(4)) }
 
-    let plain = MemberInviteToken(spaceID: space, inviteKey: inviteKey, role: .writer, expires: expires, inviteStamp: stamp, currentEpoch: nil)
-    let sealed = MemberInviteToken(spaceID: space, inviteKey: inviteKey, role: .reader, expires: expires, inviteStamp: stamp, currentEpoch: epoch)
-    let admin = MemberInviteToken(spaceID: space, inviteKey: inviteKey, role: .admin, expires: expires, inviteStamp: stamp, currentEpoch: epoch)
+    let plain = MemberInviteToken(
+        spaceID: space, inviteKey: inviteKey, role: .writer, expires: expires, inviteStamp: stamp, currentEpoch: nil, peerSecret: nil)
+    let sealed = MemberInviteToken(
+        spaceID: space, inviteKey: inviteKey, role: .reader, expires: expires, inviteStamp: stamp, currentEpoch: epoch, peerSecret: peerSecret)
+    let admin = MemberInviteToken(
+        spaceID: space, inviteKey: inviteKey, role: .admin, expires: expires, inviteStamp: stamp, currentEpoch: epoch, peerSecret: peerSecret)
     let body = String(sealed.text.dropFirst(MemberInviteToken.prefix.count))
     let content = Array(sealed.encoded().dropLast(4))
 
     add("token_writer_unencrypted", "a writer invite of an unencrypted space (space 50 x 32, invite seed 60 x 32): 87 bytes", plain.text)
-    add("token_reader_encrypted", "a reader invite of an encrypted space carrying epoch key 70 x 32: 135 bytes", sealed.text)
+    add("token_reader_encrypted", "a reader invite of an encrypted space carrying epoch key 70 x 32 and peer secret 75 x 32: 167 bytes", sealed.text)
     add("token_admin_encrypted", "an admin invite of the same space", admin.text)
     add("token_uppercase_and_whitespace", "CONCORD2- and the body in capitals, with whitespace around: accepted", " \n" + sealed.text.uppercased() + "\t\n")
     add("token_checksum_mismatch", "one character of the body changed", MemberInviteToken.prefix + body.prefix(30) + (body.dropFirst(30).first == "a" ? "b" : "a") + body.dropFirst(31))
-    add("token_truncated", "the body without its last 8 characters (5 bytes)", String(sealed.text.dropLast(8)))
+    add("token_truncated", "the body without its last 4 characters (2 bytes)", String(sealed.text.dropLast(4)))
     add("token_bad_length", "the body without its last character: no whole number of bytes", String(sealed.text.dropLast(1)))
     add("token_bad_character", "the digit 0 (not in the base32 alphabet) in the body", MemberInviteToken.prefix + "0" + body.dropFirst())
     add("token_format_1", "a concord1- token: made by an older Concord", "concord1-" + body)
@@ -49,10 +56,23 @@ import ConcordCrypto
     add("token_no_prefix", "the body alone", body)
     add("token_version_byte_3", "version byte 3 with a correct checksum", text([3] + content.dropFirst()))
     add("token_flags_2", "a flags byte with bit 1 set", text(Array(content.prefix(33)) + [2] + content.dropFirst(34)))
-    add("token_flags_disagree", "flags say unencrypted, the token has 135 bytes", text(Array(content.prefix(33)) + [0] + content.dropFirst(34)))
+    add("token_flags_disagree", "flags say unencrypted, the token has 167 bytes", text(Array(content.prefix(33)) + [0] + content.dropFirst(34)))
     add("token_role_0", "role byte 0 names no role", text(Array(content.prefix(66)) + [0] + content.dropFirst(67)))
     add("token_epoch_id_mismatch", "the epoch key id does not match the key", text(Array(content.prefix(83)) + [content[83] ^ 1] + content.dropFirst(84)))
     add("token_extra_byte", "one byte more than an encrypted token", text(content + [0]))
+    add("token_without_peer_secret", "an encrypted token of 135 bytes (the layout before the peer secret)", text(Array(content.dropLast(32))))
+
+    // The peer secret of a space: crypto_kdf_derive_from_key(32, 1, "CCpeersc", first epoch key).
+    for byte: UInt8 in [0x70, 0x76] {
+        let first = EpochKey(key: try! SymmetricKey(bytes: [UInt8](repeating: byte, count: 32)))
+        let secret = try! Membership.peerSecret(firstEpoch: first)
+        membershipLines.append(line([
+            ("name", .string("peer_secret_\(String(format: "%02x", byte))")), ("expected", .string("valid")), ("type", .string("peer_secret")),
+            ("description", .string("the peer secret of a space whose genesis epoch key is \(String(format: "%02x", byte)) x 32 (Specs/peer-protocol.md section 2.1)")),
+            ("first_epoch_key_hex", .string(first.key.secret.withUnsafeBytes { hex($0) })),
+            ("peer_secret_hex", .string(secret.secret.withUnsafeBytes { hex($0) })),
+        ]))
+    }
 
     // History blobs: epoch key 71 x 32 over keys 72 x 32 and 73 x 32, nonce 74 x 24.
     let newest = EpochKey(key: try! SymmetricKey(bytes: [UInt8](repeating: 0x71, count: 32)))

@@ -258,6 +258,7 @@ MUTANTS = [
     ("token2-flags-as-bool", "reads any non-zero flags byte of a format-2 token as encrypted"),
     ("token2-length-unchecked", "accepts a token whose length disagrees with its encryption flag"),
     ("token2-epoch-id-unchecked", "accepts a token whose epoch key id does not match its key"),
+    ("peer-secret-handshake-context", "derives the peer secret with the handshake key's context \"CCpeerhs\""),
     ("history-any-length", "opens a history blob of any length"),
     ("history-entry-id-unchecked", "accepts a history entry whose key id does not match its key"),
     # Bundles of format 3 (wire-format 7.11): verification for a space's format
@@ -318,6 +319,7 @@ FIRST_FILE = [
     ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
     ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
     ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"), ("format3-", "member_bundles.jsonl"),
+    ("peer-secret-", "membership.jsonl"),
 ]
 
 

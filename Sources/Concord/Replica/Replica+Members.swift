@@ -14,9 +14,9 @@ import ConcordStore
 /// try await laptop.removeMember(tablet.deviceID)                                 // the lost tablet
 /// ```
 ///
-/// Format-3 spaces sync by bundle files (``export(since:)``, ``import(_:)-([UInt8])``) in
-/// this version; relays and peer links still authenticate format-2 members
-/// (`Specs/membership.md` §11, stages 3 and 4).
+/// Spaces with members sync like any other: by bundle files (``export(since:)``,
+/// ``import(_:)-([UInt8])``), folders, relays (which refuse removed devices) and peer links
+/// (whose handshake refuses them), `Specs/membership.md` §11.
 extension Replica {
     /// Creates a new space in bundle format 3 and its first replica in `directory`; this
     /// device is its first admin. No key in the directory can invite on its own: invites are
@@ -204,7 +204,7 @@ extension Replica {
     }
 
     /// This device's bundle 1 (its `genesis` or `join` in a space with members), if stored.
-    package func ownFirstBundle() throws -> ChangeBundle? {
+    package nonisolated func ownFirstBundle() throws -> ChangeBundle? {
         let me = membership.device.publicKey
         return try ConcordError.storage {
             try store.read { tx in try tx.bundle(of: me, sequence: 1).map(StoreDestination.decode) }

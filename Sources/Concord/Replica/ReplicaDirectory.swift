@@ -52,15 +52,20 @@ struct ReplicaDirectory {
         do {
             try files.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw ConcordError(.storage, "cannot create the directory \(path): \(error.localizedDescription); check the path and its permissions")
+            throw ConcordError(
+                .storage, "cannot create the directory \(path): \(error.localizedDescription); check the path and its permissions")
         }
         let present = ([database, deviceKey] + databaseFiles.dropFirst() + [spaceKey, contentKey]).filter { Self.kind(of: $0) != nil }
         if !present.isEmpty {
             let names = present.map { String($0.dropFirst(path.count + 1)) }.joined(separator: ", ")
-            throw ConcordError(.replicaExists, "\(path) already holds a replica's files (\(names)); open it (with the CLI: --store \(path)), or choose an empty directory for a new one")
+            throw ConcordError(
+                .replicaExists,
+                "\(path) already holds a replica's files (\(names)); open it (with the CLI: --store \(path)), or choose an empty directory for a new one"
+            )
         }
         guard chmod(path, 0o700) == 0 else {
-            throw ConcordError(.storage, "cannot restrict \(path) to its owner (chmod 700): \(String(cString: strerror(errno))); use a directory you own")
+            throw ConcordError(
+                .storage, "cannot restrict \(path) to its owner (chmod 700): \(String(cString: strerror(errno))); use a directory you own")
         }
     }
 
@@ -78,17 +83,29 @@ struct ReplicaDirectory {
         let deviceKeyKind = keys == nil ? Self.kind(of: deviceKey) : S_IFREG
         switch (databaseKind, deviceKeyKind) {
         case (nil, nil):
-            throw ConcordError(.noReplica, "\(path) holds no replica (no \(Self.databaseName) and \(Self.deviceKeyName)); create one with Replica.create(at:) or join a space with an invite")
+            throw ConcordError(
+                .noReplica,
+                "\(path) holds no replica (no \(Self.databaseName) and \(Self.deviceKeyName)); create one with Replica.create(at:) or join a space with an invite"
+            )
         case (_?, nil):
-            throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(Self.deviceKeyName) is missing (\(Self.databaseName) is there). Restore \(Self.deviceKeyName) from a backup of this directory: it is this device's identity and cannot be made again. Without a backup, move \(path) away and join the space again with a new invite (the data comes back from the other devices)")
+            throw ConcordError(
+                .storeDamaged,
+                "the replica in \(path) is damaged: \(Self.deviceKeyName) is missing (\(Self.databaseName) is there). Restore \(Self.deviceKeyName) from a backup of this directory: it is this device's identity and cannot be made again. Without a backup, move \(path) away and join the space again with a new invite (the data comes back from the other devices)"
+            )
         case (nil, _?):
-            throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(Self.databaseName) is missing (\(Self.deviceKeyName) is there). Restore \(Self.databaseName) (with \(Self.databaseName)-wal and -shm if the backup has them) from a backup of this directory. Without a backup, move \(path) away and join the space again with a new invite (the data comes back from the other devices)")
+            throw ConcordError(
+                .storeDamaged,
+                "the replica in \(path) is damaged: \(Self.databaseName) is missing (\(Self.deviceKeyName) is there). Restore \(Self.databaseName) (with \(Self.databaseName)-wal and -shm if the backup has them) from a backup of this directory. Without a backup, move \(path) away and join the space again with a new invite (the data comes back from the other devices)"
+            )
         default:
             break
         }
         for file in databaseFiles + [deviceKey, spaceKey, contentKey] {
             guard let kind = Self.kind(of: file), kind != S_IFREG else { continue }
-            throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(file) is \(Self.phrase(kind)), not a regular file; it was not opened. Restore it from a backup of this directory")
+            throw ConcordError(
+                .storeDamaged,
+                "the replica in \(path) is damaged: \(file) is \(Self.phrase(kind)), not a regular file; it was not opened. Restore it from a backup of this directory"
+            )
         }
         Self.tighten(path)
         for file in databaseFiles { Self.tighten(file) }
@@ -119,6 +136,9 @@ struct ReplicaDirectory {
             if let invite = membership.inviteKeys.first { try keys.save(Self.bytes(invite.seed), as: .invite) }
             if let epoch = membership.handedEpochKeys.first {
                 try keys.save(Self.bytes(KeyFile(symmetricKey: epoch.key).secret), as: .epoch)
+            }
+            if let peer = membership.peerSecret {
+                try keys.save(Self.bytes(KeyFile(symmetricKey: peer).secret), as: .peer)
             }
             if let space = membership.space {
                 try keys.save(Self.bytes(space.seed), as: .space)
@@ -159,7 +179,10 @@ struct ReplicaDirectory {
     func readMembership(from store: any Store) throws -> Membership {
         try ConcordError.mapping("reading the replica in \(path)") {
             guard let deviceSeed = try readKey(deviceKey, { _ in try keys.load(.device) }) else {
-                throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: its device key is missing from its key store. Restore it from a backup (a key cannot be made again); without one, move \(path) away and join the space again with a new invite")
+                throw ConcordError(
+                    .storeDamaged,
+                    "the replica in \(path) is damaged: its device key is missing from its key store. Restore it from a backup (a key cannot be made again); without one, move \(path) away and join the space again with a new invite"
+                )
             }
             var device = try Identity(seed: SecretBytes(deviceSeed))
             if FileManager.default.fileExists(atPath: nextDeviceKey) {
@@ -182,7 +205,10 @@ struct ReplicaDirectory {
                 return try readMemberFormat(device: device, spaceBytes: spaceBytes, encrypted: encryptedFlag == [1])
             }
             guard let spaceBytes, let encryptedFlag, let chainBytes else {
-                throw ConcordError(.storeDamaged, "\(database) holds no space: the replica in \(path) was never completely created, and holds no data. Move \(path) away, then create or join again in an empty directory")
+                throw ConcordError(
+                    .storeDamaged,
+                    "\(database) holds no space: the replica in \(path) was never completely created, and holds no data. Move \(path) away, then create or join again in an empty directory"
+                )
             }
             let spaceID: SpaceID
             let certificates: CertificateChain
@@ -190,11 +216,16 @@ struct ReplicaDirectory {
                 spaceID = try SpaceID(bytes: spaceBytes)
                 certificates = try CertificateChain(bytes: chainBytes)
             } catch {
-                throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: the membership stored in \(Self.databaseName) does not decode (\(error)). Restore \(Self.databaseName) from a backup, or move \(path) away and join the space again")
+                throw ConcordError(
+                    .storeDamaged,
+                    "the replica in \(path) is damaged: the membership stored in \(Self.databaseName) does not decode (\(error)). Restore \(Self.databaseName) from a backup, or move \(path) away and join the space again"
+                )
             }
             let encrypted = encryptedFlag == [1]
             guard certificates.subject == device.publicKey else {
-                throw ConcordError(.invalidKey, "device.key in \(path) does not match the membership stored in \(Self.databaseName); restore the original device.key")
+                throw ConcordError(
+                    .invalidKey,
+                    "device.key in \(path) does not match the membership stored in \(Self.databaseName); restore the original device.key")
             }
             var space: Space?
             var contentKey: SymmetricKey?
@@ -207,7 +238,10 @@ struct ReplicaDirectory {
                 contentKey = restored.contentKey
             } else if encrypted {
                 guard let key = try readKey(self.contentKey, { _ in try keys.load(.content) }) else {
-                    throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(self.contentKey) is missing. Restore it from a backup of this directory (a key cannot be made again); without one, move \(path) away and join the space again with a new invite")
+                    throw ConcordError(
+                        .storeDamaged,
+                        "the replica in \(path) is damaged: \(self.contentKey) is missing. Restore it from a backup of this directory (a key cannot be made again); without one, move \(path) away and join the space again with a new invite"
+                    )
                 }
                 contentKey = try SymmetricKey(SecretBytes(key))
             }
@@ -231,7 +265,9 @@ struct ReplicaDirectory {
         }
         let invites = try keys.load(.invite).map { [try Identity(seed: SecretBytes($0))] } ?? []
         let epochs = try keys.load(.epoch).map { [EpochKey(key: try SymmetricKey(SecretBytes($0)))] } ?? []
-        return Membership(memberOf: spaceID, device: device, isEncrypted: encrypted, inviteKeys: invites, handedEpochKeys: epochs)
+        let peer = try keys.load(.peer).map { try SymmetricKey(SecretBytes($0)) }
+        return Membership(
+            memberOf: spaceID, device: device, isEncrypted: encrypted, inviteKeys: invites, handedEpochKeys: epochs, peerSecret: peer)
     }
 
     /// Reads a key file; a missing or damaged one makes the replica damaged (a key file
@@ -241,7 +277,10 @@ struct ReplicaDirectory {
             return try read(file)
         } catch let error as ConcordCryptoError where error.code == .keyFileNotFound || error.code == .invalidKeyFile {
             let what = error.code == .keyFileNotFound ? "\(file) is missing." : error.message
-            throw ConcordError(.storeDamaged, "the replica in \(path) is damaged: \(what) Restore it from a backup of this directory (a key cannot be made again); without one, move \(path) away and join the space again with a new invite")
+            throw ConcordError(
+                .storeDamaged,
+                "the replica in \(path) is damaged: \(what) Restore it from a backup of this directory (a key cannot be made again); without one, move \(path) away and join the space again with a new invite"
+            )
         }
     }
 

@@ -21,9 +21,12 @@ public struct ReplicaSecret: Hashable, Sendable, CustomStringConvertible {
     public static let invite = ReplicaSecret("invite.key")
     /// Format 3: the epoch key the invite token handed over.
     public static let epoch = ReplicaSecret("epoch.key")
+    /// Format 3, encrypted spaces: the peer secret (LAN discovery and peer handshakes,
+    /// `Specs/peer-protocol.md` §2.1).
+    public static let peer = ReplicaSecret("peer.key")
 
     /// Every secret, in the order a replica reads them.
-    public static let all: [ReplicaSecret] = [.device, .space, .content, .invite, .epoch]
+    public static let all: [ReplicaSecret] = [.device, .space, .content, .invite, .epoch, .peer]
 
     /// `device.key`.
     public var description: String { name }

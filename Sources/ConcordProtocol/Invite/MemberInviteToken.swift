@@ -7,14 +7,14 @@ import ConcordCrypto
 ///
 /// Unlike the format-1 ``InviteToken`` it carries no authority over the space: the invite
 /// key only signs its holder's `join`, and the `invite` op (signed by an admin) decides the
-/// role, expiry and uses. Not yet written or accepted by `Replica` or the CLI (stage 2 of
-/// `Specs/membership.md` §11).
+/// role, expiry and uses. `concord invite` in a space with members prints one;
+/// `Replica.join(_:at:name:)` takes it.
 ///
 /// ```swift
 /// let token = MemberInviteToken(spaceID: space, inviteKey: Identity(), role: .writer,
 ///                               expires: nowMs + 7 * 86_400_000, inviteStamp: stamp,
-///                               currentEpoch: epoch)
-/// let text = token.text                         // "concord2-..." (216 characters after the prefix)
+///                               currentEpoch: epoch, peerSecret: peerSecret)
+/// let text = token.text                         // "concord2-..." (268 characters after the prefix)
 /// let read = try MemberInviteToken(text)
 /// assert(read.inviteID == token.inviteID)
 /// ```
@@ -25,8 +25,9 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
     public static let version: UInt8 = 2
     /// Bytes of a token of an unencrypted space (87).
     public static let unencryptedByteCount = 87
-    /// Bytes of a token of an encrypted space (135): one epoch key id and key more.
-    public static let encryptedByteCount = 135
+    /// Bytes of a token of an encrypted space (167): an epoch key id, its key and the peer
+    /// secret more.
+    public static let encryptedByteCount = 167
     static let checksumByteCount = 4
 
     /// The space the invite admits to.
@@ -41,6 +42,10 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
     public let inviteStamp: UInt64
     /// The newest epoch key the issuer held; `nil` exactly when the space is not encrypted.
     public let currentEpoch: EpochKey?
+    /// Encrypted spaces only: the space's peer secret (`Specs/peer-protocol.md` §2.1), so
+    /// the new device recognises members on the local network and can complete a peer
+    /// handshake before it holds the space's first epoch key.
+    public let peerSecret: SymmetricKey?
 
     /// A token.
     /// - Parameters:
@@ -50,13 +55,17 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
     ///   - expires: The `invite` op's expiry (ms since the Unix epoch).
     ///   - inviteStamp: The `invite` op's stamp.
     ///   - currentEpoch: The newest epoch key, or `nil` in an unencrypted space.
-    public init(spaceID: SpaceID, inviteKey: Identity, role: MemberRole, expires: UInt64, inviteStamp: UInt64, currentEpoch: EpochKey?) {
+    public init(
+        spaceID: SpaceID, inviteKey: Identity, role: MemberRole, expires: UInt64, inviteStamp: UInt64, currentEpoch: EpochKey?,
+        peerSecret: SymmetricKey?
+    ) {
         self.spaceID = spaceID
         self.inviteKey = inviteKey
         self.role = role
         self.expires = expires
         self.inviteStamp = inviteStamp
         self.currentEpoch = currentEpoch
+        self.peerSecret = currentEpoch == nil ? nil : peerSecret
     }
 
     /// Reads a token's text; surrounding whitespace and either case are accepted.
@@ -102,6 +111,11 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
         if let currentEpoch {
             writer.write(contentsOf: currentEpoch.id.bytes)
             currentEpoch.key.secret.withUnsafeBytes { writer.write(contentsOf: $0) }
+            if let peerSecret {
+                peerSecret.secret.withUnsafeBytes { writer.write(contentsOf: $0) }
+            } else {
+                writer.write(contentsOf: [UInt8](repeating: 0, count: SymmetricKey.byteCount))
+            }
         }
         var bytes = writer.bytes
         bytes += InviteToken.checksum(bytes)
@@ -110,7 +124,7 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
 
     /// Decodes token bytes (checksum included), as read from the base32 body.
     /// - Parameters:
-    ///   - bytes: 87 or 135 bytes.
+    ///   - bytes: 87 or 167 bytes.
     /// - Returns: The token.
     /// - Throws: ``ConcordError`` `.inviteChecksumMismatch`, `.unsupportedVersion`, `.invalidInvite`.
     public static func decode(_ bytes: [UInt8]) throws(ConcordError) -> MemberInviteToken {
@@ -146,14 +160,17 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
             let expires = try reader.readFixed64()
             let stamp = try reader.readFixed64()
             var epoch: EpochKey?
+            var peer: SymmetricKey?
             if flags == 1 {
                 let claimed = try EpochKeyID(bytes: reader.readBytes(EpochKeyID.byteCount))
                 let key = EpochKey(key: try SymmetricKey(bytes: reader.readBytes(SymmetricKey.byteCount)))
                 guard key.id == claimed else { throw inconsistent("its epoch key does not match its key id") }
                 epoch = key
+                peer = try SymmetricKey(bytes: reader.readBytes(SymmetricKey.byteCount))
             }
             return MemberInviteToken(
-                spaceID: spaceID, inviteKey: inviteKey, role: role, expires: expires, inviteStamp: stamp, currentEpoch: epoch)
+                spaceID: spaceID, inviteKey: inviteKey, role: role, expires: expires, inviteStamp: stamp, currentEpoch: epoch,
+                peerSecret: peer)
         }
     }
 

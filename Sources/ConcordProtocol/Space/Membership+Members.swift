@@ -43,7 +43,9 @@ extension Membership {
         }
         let op = MembershipStatement.genesis(space: space, author: device.publicKey, name: name, stamp: stamp.rawValue, epoch: field)
         _ = try MembershipOp(payload: op.encoded(), encrypted: encrypted)  // checks the name
-        let membership = Membership(memberOf: spaceID, device: device, isEncrypted: encrypted, handedEpochKeys: epoch0.map { [$0] } ?? [])
+        let membership = Membership(
+            memberOf: spaceID, device: device, isEncrypted: encrypted, handedEpochKeys: epoch0.map { [$0] } ?? [],
+            peerSecret: try epoch0.map(peerSecret(firstEpoch:)))
         let genesis = try ChangeBundle.sealControl(op, author: device, spaceID: spaceID, previous: nil, stamp: stamp)
         return (membership, genesis)
     }
@@ -74,7 +76,7 @@ extension Membership {
         _ = try MembershipOp(payload: op.encoded(), encrypted: token.isEncrypted)
         let membership = Membership(
             memberOf: token.spaceID, device: device, isEncrypted: token.isEncrypted, inviteKeys: [token.inviteKey],
-            handedEpochKeys: token.currentEpoch.map { [$0] } ?? [])
+            handedEpochKeys: token.currentEpoch.map { [$0] } ?? [], peerSecret: token.peerSecret)
         let join = try ChangeBundle.sealControl(op, author: device, spaceID: token.spaceID, previous: nil, stamp: stamp)
         return (membership, join)
     }
@@ -185,9 +187,47 @@ extension Membership {
         if isEncrypted, let epoch = context.state.currentEpoch {
             current = epochKey(epoch.keyID, records: context.records, state: context.state)
         }
+        var peer: SymmetricKey?
+        if isEncrypted {
+            guard let secret = try peerSecret(context) else {
+                throw ConcordError(
+                    .notARecipient,
+                    "this device holds neither the space's peer secret nor its first epoch key, which an invite hands over; sync with another admin first"
+                )
+            }
+            peer = secret
+        }
         let token = MemberInviteToken(
-            spaceID: spaceID, inviteKey: inviteKey, role: role, expires: expires, inviteStamp: stamp.rawValue, currentEpoch: current)
+            spaceID: spaceID, inviteKey: inviteKey, role: role, expires: expires, inviteStamp: stamp.rawValue, currentEpoch: current,
+            peerSecret: peer)
         return (.invite(id: inviteKey.publicKey, role: role, expires: expires, maxUses: maxUses), token)
+    }
+
+    /// The peer secret of an encrypted space (`Specs/peer-protocol.md` §2.1):
+    /// `crypto_kdf_derive_from_key(32, 1, "CCpeersc", first epoch key)`. Every member can
+    /// compute it once it holds the space's first epoch key; invites carry it so that a new
+    /// device can meet members on the local network before it does.
+    /// - Parameters:
+    ///   - firstEpoch: The epoch key of the space's `genesis`.
+    /// - Returns: The secret.
+    public static func peerSecret(firstEpoch: EpochKey) throws -> SymmetricKey {
+        do {
+            return try KeyDerivation.deriveKey(from: firstEpoch.key, id: 1, context: "CCpeersc")
+        } catch {
+            throw ConcordError(.malformedBundle, "cannot derive the space's peer secret: \(error)")
+        }
+    }
+
+    /// This device's peer secret: the one it was handed, else the one of the first epoch key
+    /// if it can open it; `nil` if neither (or in an unencrypted space).
+    /// - Parameters:
+    ///   - context: The membership context (its genesis names the first epoch key).
+    public func peerSecret(_ context: MemberContext) throws -> SymmetricKey? {
+        if let peerSecret { return peerSecret }
+        guard isEncrypted, let first = context.state.epochs.first,
+            let key = epochKey(first.keyID, records: context.records, state: context.state)
+        else { return nil }
+        return try Self.peerSecret(firstEpoch: key)
     }
 
     /// ``invite(role:expires:maxUses:stamp:context:)`` for an in-memory log.

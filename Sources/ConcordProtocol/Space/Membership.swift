@@ -36,6 +36,10 @@ public struct Membership: Sendable {
     /// open with them) and epoch keys it was handed directly (an invite token's).
     package var inviteKeys: [Identity] = []
     package var handedEpochKeys: [EpochKey] = []
+    /// Format 3, encrypted spaces: the peer secret (`Specs/peer-protocol.md` §2.1), from
+    /// which the LAN discovery and peer handshake keys follow. `nil` when this device holds
+    /// neither it nor the space's first epoch key.
+    package var peerSecret: SymmetricKey?
 
     /// What this device may do under format 2. In format 3 the membership state decides
     /// (``MembershipState/standing(of:at:)``); this is then `.writer`, and sealing checks
@@ -53,7 +57,8 @@ public struct Membership: Sendable {
 
     /// A format-3 membership: no certificates, no content key, no space seed.
     package init(
-        memberOf spaceID: SpaceID, device: Identity, isEncrypted: Bool, inviteKeys: [Identity] = [], handedEpochKeys: [EpochKey] = []
+        memberOf spaceID: SpaceID, device: Identity, isEncrypted: Bool, inviteKeys: [Identity] = [], handedEpochKeys: [EpochKey] = [],
+        peerSecret: SymmetricKey? = nil
     ) {
         self.format = ChangeBundle.memberFormatVersion
         self.device = device
@@ -64,6 +69,7 @@ public struct Membership: Sendable {
         self.space = nil
         self.inviteKeys = inviteKeys
         self.handedEpochKeys = handedEpochKeys
+        self.peerSecret = peerSecret
     }
 
     package init(device: Identity, spaceID: SpaceID, isEncrypted: Bool, certificates: CertificateChain, contentKey: SymmetricKey?, space: Space?) {

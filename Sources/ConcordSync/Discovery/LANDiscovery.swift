@@ -146,7 +146,9 @@ public actor LANDiscovery {
         do {
             devices = try System.enumerateDevices()
         } catch {
-            throw ConcordSyncError(.discoveryFailed, "cannot list the network interfaces (\(error)); LAN discovery is off, connect with peer://HOST:PORT instead")
+            throw ConcordSyncError(
+                .discoveryFailed,
+                "cannot list the network interfaces (\(error)); LAN discovery is off, connect with peer://HOST:PORT instead")
         }
         var failures: [String] = []
         for device in devices where device.multicastSupported {
@@ -154,13 +156,17 @@ public actor LANDiscovery {
             let bytes = withUnsafeBytes(of: v4.address.sin_addr.s_addr) { Array($0) }
             guard bytes[0] != 127 else { continue }
             do {
-                interfaces.append(Interface(name: device.name, address: bytes, channel: try await open(device, address: v4.address.sin_addr)))
+                interfaces.append(
+                    Interface(name: device.name, address: bytes, channel: try await open(device, address: v4.address.sin_addr)))
             } catch {
                 failures.append("\(device.name): \(error)")
             }
         }
         guard !interfaces.isEmpty else {
-            throw ConcordSyncError(.discoveryFailed, "no network interface could join multicast DNS\(failures.isEmpty ? " (none with an IPv4 address and multicast)" : ": " + failures.joined(separator: "; ")); LAN discovery is off, connect with peer://HOST:PORT instead")
+            throw ConcordSyncError(
+                .discoveryFailed,
+                "no network interface could join multicast DNS\(failures.isEmpty ? " (none with an IPv4 address and multicast)" : ": " + failures.joined(separator: "; ")); LAN discovery is off, connect with peer://HOST:PORT instead"
+            )
         }
         logger.debug("mDNS started", metadata: ["interfaces": "\(interfaces.map(\.name))", "instance": "\(instanceLabel)"])
         if advertisingPort != nil {
@@ -212,7 +218,9 @@ public actor LANDiscovery {
             // its own interface (Linux otherwise delivers every joined group to every socket).
             try await channel.setOption(ChannelOptions.ipOption(NIOBSDSocket.Option(rawValue: 49)), value: 0).get()
             #endif
-            try await (channel as! any MulticastChannel).joinGroup(try SocketAddress(ipAddress: Self.groupAddress, port: port), device: device).get()
+            try await (channel as! any MulticastChannel).joinGroup(
+                try SocketAddress(ipAddress: Self.groupAddress, port: port), device: device
+            ).get()
             if let provider = channel as? any SocketOptionProvider {
                 try await provider.setIPMulticastIF(address).get()
                 try await provider.setIPMulticastTTL(255).get()
@@ -269,7 +277,9 @@ public actor LANDiscovery {
         let ttl = Self.recordTTL
         return [
             DNSRecord(name: serviceName, type: DNSType.ptr, cacheFlush: false, ttl: ttl, data: .ptr(instanceFullName)),
-            DNSRecord(name: instanceFullName, type: DNSType.srv, cacheFlush: true, ttl: ttl, data: .srv(priority: 0, weight: 0, port: UInt16(advertisedPort), target: hostName)),
+            DNSRecord(
+                name: instanceFullName, type: DNSType.srv, cacheFlush: true, ttl: ttl,
+                data: .srv(priority: 0, weight: 0, port: UInt16(advertisedPort), target: hostName)),
             DNSRecord(name: instanceFullName, type: DNSType.txt, cacheFlush: true, ttl: ttl, data: .txt(txtStrings())),
             DNSRecord(name: hostName, type: DNSType.a, cacheFlush: true, ttl: ttl, data: .a(interface.address)),
             DNSRecord(name: Self.servicesMetaName, type: DNSType.ptr, cacheFlush: false, ttl: ttl, data: .ptr(serviceName)),
@@ -288,7 +298,10 @@ public actor LANDiscovery {
                 for interface in interfaces {
                     let all = records(for: interface)
                     let probe = DNSMessage(
-                        questions: [DNSQuestion(name: instanceFullName, type: DNSType.any, unicastResponse: round == 0), DNSQuestion(name: hostName, type: DNSType.any, unicastResponse: round == 0)],
+                        questions: [
+                            DNSQuestion(name: instanceFullName, type: DNSType.any, unicastResponse: round == 0),
+                            DNSQuestion(name: hostName, type: DNSType.any, unicastResponse: round == 0),
+                        ],
                         authorities: all.filter { $0.name == instanceFullName || $0.name == hostName })
                     send(probe, on: interface)
                 }
@@ -356,7 +369,9 @@ public actor LANDiscovery {
                 copy.cacheFlush = false
                 return copy
             }
-            send(DNSMessage(id: query.id, flags: DNSMessage.responseFlags, questions: query.questions, answers: capped), on: interface, to: source)
+            send(
+                DNSMessage(id: query.id, flags: DNSMessage.responseFlags, questions: query.questions, answers: capped), on: interface,
+                to: source)
             return
         }
         if answers.contains(where: { !$0.cacheFlush }) {
@@ -380,7 +395,9 @@ public actor LANDiscovery {
                 if live(instance, DNSType.srv).isEmpty { missing.append(DNSQuestion(name: instance, type: DNSType.srv)) }
                 if live(instance, DNSType.txt).isEmpty { missing.append(DNSQuestion(name: instance, type: DNSType.txt)) }
                 for srv in live(instance, DNSType.srv) {
-                    if case let .srv(_, _, _, target) = srv.data, live(target, DNSType.a).isEmpty { missing.append(DNSQuestion(name: target, type: DNSType.a)) }
+                    if case let .srv(_, _, _, target) = srv.data, live(target, DNSType.a).isEmpty {
+                        missing.append(DNSQuestion(name: target, type: DNSType.a))
+                    }
                 }
             }
             if !missing.isEmpty { query(missing) }
@@ -391,7 +408,9 @@ public actor LANDiscovery {
     }
 
     func query(_ questions: [DNSQuestion]) {
-        logger.debug("mDNS query", metadata: ["questions": "\(questions.map { "\($0.name) \($0.type)" })", "interfaces": "\(interfaces.map(\.name))"])
+        logger.debug(
+            "mDNS query",
+            metadata: ["questions": "\(questions.map { "\($0.name) \($0.type)" })", "interfaces": "\(interfaces.map(\.name))"])
         for interface in interfaces { send(DNSMessage(questions: questions), on: interface) }
     }
 
@@ -427,14 +446,16 @@ public actor LANDiscovery {
         var found: [DiscoveredPeer] = []
         for ptr in live(serviceName, DNSType.ptr) {
             guard case .ptr(let instance) = ptr.data, instance != instanceFullName, let srv = live(instance, DNSType.srv).first,
-                  case let .srv(_, _, port, target) = srv.data
+                case let .srv(_, _, port, target) = srv.data
             else { continue }
             var strings: [String: String] = [:]
             for txt in live(instance, DNSType.txt) {
                 if case .txt(let entries) = txt.data {
                     for entry in entries {
                         let text = String(decoding: entry, as: UTF8.self)
-                        if let equals = text.firstIndex(of: "=") { strings[String(text[..<equals])] = String(text[text.index(after: equals)...]) }
+                        if let equals = text.firstIndex(of: "=") {
+                            strings[String(text[..<equals])] = String(text[text.index(after: equals)...])
+                        }
                     }
                 }
             }
@@ -444,12 +465,18 @@ public actor LANDiscovery {
             }
             if addresses.isEmpty, let source = sources[instance.key] { addresses = [source] }
             guard !addresses.isEmpty else { continue }
-            let member = strings["v"] == "1" && DiscoveryTag.matches(hexBytes(strings["t"] ?? ""), nonce: hexBytes(strings["n"] ?? ""), key: keys.discovery)
-            found.append(DiscoveredPeer(instance: instance.labels.first ?? "", host: target.description, port: Int(port), addresses: addresses.sorted(), isMember: member))
+            let member =
+                strings["v"] == "1"
+                && DiscoveryTag.matches(hexBytes(strings["t"] ?? ""), nonce: hexBytes(strings["n"] ?? ""), key: keys.discovery)
+            found.append(
+                DiscoveredPeer(
+                    instance: instance.labels.first ?? "", host: target.description, port: Int(port), addresses: addresses.sorted(),
+                    isMember: member))
         }
         found.sort { $0.instance < $1.instance }
         guard found != resolved else { return }
-        logger.debug("mDNS resolved", metadata: ["peers": "\(found.map { "\($0.instance) \($0.addresses):\($0.port) member=\($0.isMember)" })"])
+        logger.debug(
+            "mDNS resolved", metadata: ["peers": "\(found.map { "\($0.instance) \($0.addresses):\($0.port) member=\($0.isMember)" })"])
         resolved = found
         for observer in observers.values { observer.yield(found) }
     }
@@ -466,7 +493,12 @@ public actor LANDiscovery {
         }
         if message.isResponse {
             let records = message.answers + message.additionals
-            logger.debug("mDNS response", metadata: ["from": "\(envelope.remoteAddress)", "on": "\(deviceName)", "records": "\(records.map { "\($0.name) \($0.type) ttl=\($0.ttl)" })"])
+            logger.debug(
+                "mDNS response",
+                metadata: [
+                    "from": "\(envelope.remoteAddress)", "on": "\(deviceName)",
+                    "records": "\(records.map { "\($0.name) \($0.type) ttl=\($0.ttl)" })",
+                ])
             if probing {
                 let ours = self.records(for: interface)
                 for record in records where record.name == instanceFullName || record.name == hostName {
@@ -478,7 +510,12 @@ public actor LANDiscovery {
                 resolve()
             }
         } else if advertisedPort != nil && !probing {
-            logger.debug("mDNS query heard", metadata: ["from": "\(envelope.remoteAddress)", "on": "\(deviceName)", "questions": "\(message.questions.map { "\($0.name) \($0.type)" })"])
+            logger.debug(
+                "mDNS query heard",
+                metadata: [
+                    "from": "\(envelope.remoteAddress)", "on": "\(deviceName)",
+                    "questions": "\(message.questions.map { "\($0.name) \($0.type)" })",
+                ])
             await answer(message, from: envelope.remoteAddress, on: interface)
         }
     }

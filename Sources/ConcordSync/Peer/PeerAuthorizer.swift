@@ -1,15 +1,15 @@
 import Concord
 import ConcordCrypto
+import Synchronization
 
 /// Decides whether a device that completed a peer handshake may sync with this one
 /// (`Specs/peer-protocol.md` §3.4). It sees the device key the peer proved it holds (its
 /// handshake signature verified) and the membership proof it presented.
 ///
-/// This is the one place the peer transport asks "is this a member?": today
-/// ``CertificatePeerAuthorizer`` checks the certificate chain exactly as
-/// `BundleVerifier` does; when membership becomes replicated state (removals with
-/// cut-offs), an authorizer that asks "is this device a current member?" replaces it,
-/// and a removed member is refused here.
+/// This is the one place the peer transport asks "is this a member?": in a space with
+/// members (format 3) ``MemberPeerAuthorizer`` asks the replica's membership state, so a
+/// removed member is refused here; in a format-2 space ``CertificatePeerAuthorizer``
+/// checks the certificate chain exactly as `BundleVerifier` does.
 ///
 /// ```swift
 /// struct OnlyKnownDevices: PeerAuthorizer {
@@ -21,6 +21,10 @@ import ConcordCrypto
 /// }
 /// ```
 public protocol PeerAuthorizer: Sendable {
+    /// Called before each handshake: an authorizer that decides from state kept elsewhere
+    /// (an actor's) reads it here. Does nothing by default.
+    func prepare() async throws
+
     /// Accepts or refuses a peer.
     /// - Parameters:
     ///   - device: The peer's device public key (its handshake signature verified).
@@ -70,11 +74,115 @@ public struct CertificatePeerAuthorizer: PeerAuthorizer {
             chain = try CertificateChain(bytes: proof)
             try chain.verify(spaceID: spaceID, now: physicalClock.nowMilliseconds(), maxDrift: maxDrift)
         } catch let error as ConcordError {
-            throw ConcordSyncError(.peerRefused, "peer \(device.hex.prefix(8)) is not a member of space \(spaceID.shortDescription): \(error.message)")
+            throw ConcordSyncError(
+                .peerRefused, "peer \(device.hex.prefix(8)) is not a member of space \(spaceID.shortDescription): \(error.message)")
         }
         guard chain.subject == device else {
-            throw ConcordSyncError(.peerRefused, "peer \(device.hex.prefix(8)) presented the membership of another device (\(chain.subject.hex.prefix(8))); refused")
+            throw ConcordSyncError(
+                .peerRefused,
+                "peer \(device.hex.prefix(8)) presented the membership of another device (\(chain.subject.hex.prefix(8))); refused")
         }
         return chain.role
+    }
+}
+
+extension PeerAuthorizer {
+    /// Nothing to prepare.
+    public func prepare() async throws {}
+}
+
+/// The authorizer of a space with members (format 3, `Specs/peer-protocol.md` §3.4): the
+/// proof is the peer's bundle 1 (its `genesis` or `join` control bundle, as relays take it),
+/// and the replica's membership state, with that op added, decides. An active member is
+/// accepted with its role; a removed one is refused, naming who removed it and when; a
+/// device whose join names an invite this device does not hold yet is refused until one
+/// of them has synced with the inviting admin. A device not admitted itself yet (it holds
+/// its join only) accepts any device of the space that is not removed in its state.
+///
+/// ```swift
+/// let node = try PeerNode(replica: replica)   // uses it for spaces with members
+/// ```
+public final class MemberPeerAuthorizer: PeerAuthorizer {
+    /// The replica whose membership decides.
+    public let replica: Replica
+    private let snapshot = Mutex<MemberContext?>(nil)
+
+    /// An authorizer for `replica`'s space.
+    /// - Parameters:
+    ///   - replica: A replica of a space with members.
+    public init(replica: Replica) {
+        self.replica = replica
+    }
+
+    /// Reads the replica's membership (ops and state) for the next handshake.
+    public func prepare() async throws {
+        let context = try await replica.memberContext()
+        snapshot.withLock { $0 = context }
+    }
+
+    /// Accepts an active member of the space with its role (admins and writers as
+    /// `.writer`); refuses anyone else with the reason.
+    /// - Parameters:
+    ///   - device: The key the peer proved it holds.
+    ///   - proof: Its bundle 1.
+    /// - Returns: Its role.
+    /// - Throws: ``ConcordSyncError`` `.peerRefused`.
+    public func authorize(device: PublicKey, proof: [UInt8]) throws -> Role {
+        let who = "peer \(device.hex.prefix(8))"
+        guard let context = snapshot.withLock({ $0 }) else {
+            throw ConcordSyncError(.peerRefused, "\(who) arrived before this device read its membership; refused, it will retry")
+        }
+        let spaceID = replica.spaceID
+        let encrypted = replica.membership.isEncrypted
+        let record: MembershipOpRecord
+        do {
+            let bundle = try BundleVerifier(
+                spaceID: spaceID, limits: BundleLimits(maxBundleBytes: PeerHandshake.maxProofBytes),
+                format: ChangeBundle.memberFormatVersion
+            )
+            .verify(proof)
+            guard bundle.author == device, bundle.isControl, bundle.sequence == 1 else {
+                throw ConcordSyncError(.peerRefused, "\(who) presented a bundle that is not its own first control bundle; refused")
+            }
+            record = try bundle.membershipRecord(encrypted: encrypted)
+        } catch let error as ConcordError {
+            throw ConcordSyncError(
+                .peerRefused, "\(who) presented no valid membership of space \(spaceID.shortDescription) (\(error.message)); refused")
+        }
+        var state = context.state
+        if !context.records.contains(where: { $0.bundleID == record.bundleID }) {
+            state = MembershipState.evaluate(ops: context.records + [record], spaceID: spaceID, encrypted: encrypted)
+        }
+        guard let member = state.member(device) else {
+            // A device not admitted here yet holds nothing to protect (it reads nothing, it
+            // holds no one's bundles but its own join): it takes any device of the space
+            // that proves its bundle 1, so that its first peer need not be the admin who
+            // invited it. What it receives is still verified bundle by bundle.
+            if state.member(replica.membership.device.publicKey) == nil { return .reader }
+            if state.pendingDevices.contains(device) {
+                throw ConcordSyncError(
+                    .peerRefused,
+                    "\(who) joined through an invite this device does not know yet; refused until one of the two has synced with the admin who invited it"
+                )
+            }
+            throw ConcordSyncError(
+                .peerRefused,
+                "\(who) is not a member of space \(spaceID.shortDescription) (its invite expired, was revoked or is unknown); refused")
+        }
+        if let cut = member.cut {
+            let by = state.member(cut.by.author)?.name ?? String(cut.by.author.hex.prefix(8))
+            throw ConcordSyncError(
+                .peerRefused,
+                "\(who) (\(member.name)) was removed from the space by \(by) on \(CalendarTime.text(HLCTimestamp(rawValue: cut.by.stamp).milliseconds)); refused"
+            )
+        }
+        if member.retired != nil {
+            throw ConcordSyncError(
+                .peerRefused, "\(who) (\(member.name)) was continued by a successor device; refused, sync with the successor")
+        }
+        switch state.standing(of: device, at: .max) {
+        case .member(let role): return role.canWrite ? .writer : .reader
+        default: return .reader
+        }
     }
 }

@@ -59,11 +59,25 @@ public actor PeerNode {
         self.options = options
         self.signal = signal
         self.logger = logger
-        self.local = try PeerHandshake.Local(membership: replica.membership, authorizer: authorizer)
+        if replica.membership.isMemberFormat {
+            // A space with members: the proof is this device's bundle 1 (its genesis or join),
+            // and the replica's membership state decides about peers.
+            guard let first = try replica.ownFirstBundle() else {
+                throw ConcordSyncError(
+                    .peerProtocol,
+                    "this replica does not hold its own first bundle (its genesis or join); it cannot prove its membership to peers")
+            }
+            self.local = PeerHandshake.Local(
+                device: replica.membership.device, proof: first.bytes, spaceID: replica.spaceID,
+                keys: try PeerSpaceKeys.derive(from: replica.membership), authorizer: authorizer ?? MemberPeerAuthorizer(replica: replica))
+        } else {
+            self.local = try PeerHandshake.Local(membership: replica.membership, authorizer: authorizer)
+        }
     }
 
     /// Receives each link's status (`"peer 3f2a9c01"` → status) and session events.
-    func setHandlers(status: (@Sendable (String, SyncEngine.Status) -> Void)?, events: (@Sendable (PeerSession.Event, PublicKey) -> Void)?) {
+    func setHandlers(status: (@Sendable (String, SyncEngine.Status) -> Void)?, events: (@Sendable (PeerSession.Event, PublicKey) -> Void)?)
+    {
         statusHandler = status
         eventHandler = events
     }
@@ -94,11 +108,14 @@ public actor PeerNode {
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .bind(host: host, port: port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel, configuration: Self.channelConfiguration)
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                            wrappingChannelSynchronously: channel, configuration: Self.channelConfiguration)
                     }
                 }
         } catch {
-            throw ConcordSyncError(.unreachable, "cannot listen for peers on \(host):\(port) (\(error)); choose another port with --port, or stop what uses it")
+            throw ConcordSyncError(
+                .unreachable, "cannot listen for peers on \(host):\(port) (\(error)); choose another port with --port, or stop what uses it"
+            )
         }
         let bound = server.channel.localAddress?.port ?? port
         listeningPort = bound
@@ -170,7 +187,8 @@ public actor PeerNode {
                 try await PeerHandshake.runInitiator(self.local, reader: &reader, outbound: outbound)
             }
             var link = PeerLink(established: established, reader: reader, outbound: outbound, maxBundleBytes: options.maxBundleBytes)
-            let session = PeerSession(replica: replica, mode: .once, options: options, signal: signal, logger: logger, onEvent: eventRelay(established.peer))
+            let session = PeerSession(
+                replica: replica, mode: .once, options: options, signal: signal, logger: logger, onEvent: eventRelay(established.peer))
             return try await session.run(link: &link, channel: connection.channel)
         }
     }
@@ -194,7 +212,8 @@ public actor PeerNode {
                         try await PeerHandshake.runInitiator(self.local, reader: &reader, outbound: outbound)
                     }
                     attempt = 0
-                    var link = PeerLink(established: established, reader: reader, outbound: outbound, maxBundleBytes: options.maxBundleBytes)
+                    var link = PeerLink(
+                        established: established, reader: reader, outbound: outbound, maxBundleBytes: options.maxBundleBytes)
                     return try await self.runLive(&link, channel: connection.channel, initiator: self.local.device.publicKey, name: name)
                 }
                 if case .duplicate(let peer) = outcome {
@@ -226,24 +245,35 @@ public actor PeerNode {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: endpoint.host, port: endpoint.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel, configuration: Self.channelConfiguration)
+                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                            wrappingChannelSynchronously: channel, configuration: Self.channelConfiguration)
                     }
                 }
         } catch {
-            throw ConcordSyncError(.unreachable, "cannot connect to peer \(endpoint) (\(error)); check that `concord peer serve` runs there and the address is reachable")
+            throw ConcordSyncError(
+                .unreachable,
+                "cannot connect to peer \(endpoint) (\(error)); check that `concord peer serve` runs there and the address is reachable")
         }
     }
 
     /// Runs a handshake with a deadline: a party that stalls it is dropped.
-    nonisolated func handshake(_ channel: any Channel, _ body: () async throws -> PeerHandshake.Established) async throws -> PeerHandshake.Established {
+    nonisolated func handshake(_ channel: any Channel, _ body: () async throws -> PeerHandshake.Established) async throws
+        -> PeerHandshake.Established
+    {
         let deadline = channel.eventLoop.scheduleTask(in: .milliseconds(Int64(options.handshakeTimeout * 1000))) {
             channel.close(promise: nil)
         }
         defer { deadline.cancel() }
+        // A membership authorizer reads the replica's current state (a removal that arrived
+        // a moment ago counts for this handshake).
+        try await local.authorizer.prepare()
         do {
             return try await body()
         } catch let error as ConcordSyncError where error.code == .unreachable {
-            throw ConcordSyncError(.peerProtocol, "the peer handshake did not complete (\(error.message)): the other side is not a member of this space, refused this device, or was too slow")
+            throw ConcordSyncError(
+                .peerProtocol,
+                "the peer handshake did not complete (\(error.message)): the other side is not a member of this space, refused this device, or was too slow"
+            )
         }
     }
 
@@ -252,7 +282,9 @@ public actor PeerNode {
     enum LiveOutcome { case ended, duplicate(PublicKey) }
 
     /// Registers a live session (one per peer device) and runs it.
-    nonisolated func runLive(_ link: inout PeerLink, channel: any Channel, initiator: PublicKey, name: String? = nil) async throws -> LiveOutcome {
+    nonisolated func runLive(_ link: inout PeerLink, channel: any Channel, initiator: PublicKey, name: String? = nil) async throws
+        -> LiveOutcome
+    {
         let peer = link.established.peer
         let id = UUID()
         guard await register(peer, id: id, initiator: initiator, channel: channel) else {
@@ -261,9 +293,11 @@ public actor PeerNode {
         }
         let label = name ?? "peer \(peer.hex.prefix(8))"
         await report(label, .syncing(SyncEngine.SyncProgress()))
-        let session = PeerSession(replica: replica, mode: .live, options: options, signal: signal, logger: logger, onEvent: { [weak self] event in
-            Task { await self?.sessionEvent(event, peer: peer, label: label) }
-        })
+        let session = PeerSession(
+            replica: replica, mode: .live, options: options, signal: signal, logger: logger,
+            onEvent: { [weak self] event in
+                Task { await self?.sessionEvent(event, peer: peer, label: label) }
+            })
         do {
             _ = try await session.run(link: &link, channel: channel)
         } catch {

@@ -6,11 +6,10 @@ import ConcordCrypto
 /// rotating tag of LAN advertisements, and the **handshake key**, mixed into every peer
 /// handshake so that only members get past its first message.
 ///
-/// Both come from the **space secret** through one function,
-/// ``derive(from:)``, so that the membership redesign (content-key epochs) changes one
-/// place: today the secret is the content key in an encrypted space, and the space id in
-/// an unencrypted one (where it hides the space only from those who do not know its id;
-/// `Specs/threat-model.md`).
+/// Both come from the **space secret**: in a space with members (format 3) the peer secret
+/// (`Membership.peerSecret(firstEpoch:)`, carried in invites) when it is encrypted; in a
+/// format-2 space its content key; in an unencrypted space the space id (which hides the
+/// space only from those who do not know its id; `Specs/threat-model.md`).
 ///
 /// ```swift
 /// let keys = try PeerSpaceKeys.derive(from: replica.membership)
@@ -41,14 +40,21 @@ public struct PeerSpaceKeys: Sendable {
     /// The keys of `membership`'s space: `crypto_kdf_derive_from_key(32, 1, context,
     /// space secret)` with contexts `"CCdiscov"` and `"CCpeerhs"`.
     /// - Parameters:
-    ///   - membership: This device's membership.
-    /// - Returns: The discovery and handshake keys.
-    /// - Throws: ``ConcordSyncError`` `.peerProtocol` if derivation fails (it does not for
-    ///   a valid membership).
+    ///   - membership: The device's membership.
+    /// - Returns: The keys.
+    /// - Throws: ``ConcordSyncError`` `.peerProtocol` when they cannot be derived.
     public static func derive(from membership: Membership) throws -> PeerSpaceKeys {
         let secret: SymmetricKey
         if let contentKey = membership.contentKey {
             secret = contentKey
+        } else if membership.isMemberFormat, membership.isEncrypted {
+            guard let peer = membership.peerSecret else {
+                throw ConcordSyncError(
+                    .peerProtocol,
+                    "this device holds no peer secret of its space (peer.key), which invites carry since this version; "
+                        + "peer links and LAN discovery need it: join again with a new invite, or sync through a relay or by files")
+            }
+            secret = peer
         } else {
             secret = try wrap { try SymmetricKey(bytes: membership.spaceID.publicKey.bytes) }
         }

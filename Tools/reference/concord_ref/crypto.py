@@ -27,6 +27,19 @@ def content_key(seed):
     return hashlib.blake2b(b"", digest_size=32, key=seed, salt=salt, person=b"CCcontnt" + bytes(8)).digest()
 
 
+def kdf(key, context, subkey=1):
+    """crypto_kdf_derive_from_key(32, subkey, context, key), written with hashlib."""
+    salt = subkey.to_bytes(8, "little") + bytes(8)
+    return hashlib.blake2b(b"", digest_size=32, key=key, salt=salt, person=context + bytes(8)).digest()
+
+
+def peer_secret(first_epoch_key):
+    """The peer secret of an encrypted space with members: kdf(first epoch key, "CCpeersc")
+    (Specs/peer-protocol.md section 2.1)."""
+    context = b"CCpeerhs" if dev.on("peer-secret-handshake-context") else b"CCpeersc"
+    return kdf(first_epoch_key, context)
+
+
 def verifies(key, message, signature):
     try:
         VerifyKey(key).verify(message, signature)

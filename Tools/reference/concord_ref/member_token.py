@@ -30,7 +30,7 @@ def parse(text):
         raise Reject("inviteChecksumMismatch", "checksum")
     if content[0] != 2:
         raise Reject("unsupportedVersion", f"invite format {content[0]}")
-    if len(content) not in (83, 131):
+    if len(content) not in (83, 163):
         raise Reject("invalidInvite", f"{len(data)} bytes")
     flags = content[33]
     if dev.on("token2-flags-as-bool"):
@@ -39,7 +39,7 @@ def parse(text):
         if flags > 1:
             raise Reject("invalidInvite", "reserved flag bits")
         encrypted = flags == 1
-    if (len(content) == 131) != encrypted and not dev.on("token2-length-unchecked"):
+    if (len(content) == 163) != encrypted and not dev.on("token2-length-unchecked"):
         raise Reject("invalidInvite", "length disagrees with the flags")
     role = ROLES.get(content[66])
     if role is None:
@@ -55,6 +55,7 @@ def parse(text):
         if key_id(key) != epoch_id and not dev.on("token2-epoch-id-unchecked"):
             raise Reject("invalidInvite", "the epoch key id does not match the key")
         token["epoch_key_id"], token["epoch_key"] = epoch_id, key
+        token["peer_secret"] = content[131:163]
     return token
 
 

@@ -281,6 +281,9 @@ def check_membership(case, earlier):
         return check_member_token(case)
     if case["type"] == "history":
         return check_history_blob(case)
+    if case["type"] == "peer_secret":
+        got = crypto.peer_secret(bytes.fromhex(case["first_epoch_key_hex"]))
+        return require(got.hex() == case["peer_secret_hex"], f"peer secret {got.hex()}")
     encrypted = case["encrypted"]
     records = [membership.Record(bytes.fromhex(o["author"]), o["position"], int(o["stamp"]), bytes.fromhex(o["bundle_id"]),
                                  bytes.fromhex(o["payload_hex"])) for o in case["ops"]]
@@ -328,6 +331,7 @@ def check_member_token(case):
     require(str(token["invite_stamp"]) == case["invite_stamp"], f"invite stamp {token['invite_stamp']}")
     require(token["encrypted"] == case["encrypted"], "encrypted")
     require(token.get("epoch_key_id", b"").hex() == case.get("epoch_key_id_hex", ""), "epoch key id")
+    require(token.get("peer_secret", b"").hex() == case.get("peer_secret_hex", ""), "peer secret")
 
 
 def check_history_blob(case):
