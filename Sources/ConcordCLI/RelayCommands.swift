@@ -235,12 +235,19 @@ func runUntilSignal(_ engine: SyncEngine, storePath: String, started: () async -
     await started()
     // Writes of other `concord` commands on this store wait in its pending queue: the
     // engine's replica seals them from there (sealing reads the store), then the engine
-    // sends the sealed bundles.
+    // sends the sealed bundles. Bundles other commands sealed themselves (`remove-member`,
+    // `import`) show as a changed version vector: the engine is told too.
     let sealer = Task {
+        var known = try? await engine.replica.versionVector()
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
             if let pending = try? await engine.replica.status().pendingOperations, pending > 0 {
                 _ = try? await engine.replica.seal()
+                engine.signal.notify()
+            }
+            let now = try? await engine.replica.versionVector()
+            if now != known {
+                known = now
                 engine.signal.notify()
             }
         }

@@ -46,7 +46,10 @@ struct PeerLANTests {
         try lab.setLink("h4", up: false)
         try PeerFixtures.note(stores[0], "during partition from h1")
         try PeerFixtures.note(stores[3], "during partition from h4")
-        #expect(try await PeerFixtures.eventually(timeout: 20) { try stores[0...2].allSatisfy { try PeerFixtures.notes($0).contains("during partition from h1") } })
+        #expect(
+            try await PeerFixtures.eventually(timeout: 20) {
+                try stores[0...2].allSatisfy { try PeerFixtures.notes($0).contains("during partition from h1") }
+            })
         #expect(try !PeerFixtures.notes(stores[3]).contains("during partition from h1"))
         #expect(try !PeerFixtures.notes(stores[0]).contains("during partition from h4"))
         // Heal: everything meets again, nothing applied twice.
@@ -101,6 +104,63 @@ struct PeerLANTests {
         #expect(try PeerFixtures.digest(a) == PeerFixtures.digest(c))
     }
 
+    @Test("a space with members: tablets holding only their invites are admitted over the LAN; a removed one is cut off and refused")
+    func membersOverTheLAN() async throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let lab = try lab(["h1", "h2", "h3"], cli: cli)
+        defer { lab.destroy() }
+        let teacher = Device(cli: cli, store: scratch.file("teacher"))
+        try teacher.ok("init", "--name", "teacher")
+        var tablets: [Device] = []
+        for name in ["amina", "lost"] {
+            let token = try teacher.ok("invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines)
+            let tablet = Device(cli: cli, store: scratch.file(name))
+            try tablet.ok("join", token, "--name", name)
+            tablets.append(tablet)
+        }
+        let stores = [teacher] + tablets
+        var watchers: [BackgroundProcess] = []
+        for (host, store) in zip(["h1", "h2", "h3"], stores) {
+            watchers.append(try lab.spawnConcord(host, ["--store", store.store, "sync", "--lan", "--watch"]))
+        }
+        func outputs() -> String { watchers.map(\.output).joined(separator: "\n---\n") }
+        func role(_ device: Device) -> String? {
+            guard let result = try? device.run("whoami", "--json"), result.status == 0,
+                let object = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
+            else { return nil }
+            return (object as? [String: Any])?["role"] as? String
+        }
+        // Admitted through the peer links alone (no relay, no files).
+        let admitted = try await PeerFixtures.eventually(timeout: 60) { tablets.allSatisfy { role($0) == "writer" } }
+        #expect(admitted, "\(outputs())")
+        for (index, store) in stores.enumerated() { try PeerFixtures.note(store, "note \(index)") }
+        let all = (0..<3).map { "note \($0)" }
+        #expect(
+            try await PeerFixtures.eventually(timeout: 40) { try stores.allSatisfy { try PeerFixtures.notes($0) == all } }, "\(outputs())")
+
+        // The teacher removes the lost tablet (another process on its store): its links close,
+        // its later write reaches no one, its redials are refused, naming the teacher.
+        try teacher.ok("remove-member", "lost")
+        #expect(try await PeerFixtures.eventually(timeout: 20) { try tablets[0].ok("members").contains("removed") }, "\(outputs())")
+        // The removal usually reaches the lost tablet over the link before it closes: the
+        // tablet then refuses the write itself (exit 4). Either way, the write reaches no one.
+        let late = try tablets[1].run("put", "notes", UUID().uuidString, "text=\"after the removal\"")
+        #expect(late.status == 0 || late.status == 4, "\(late.stderr)")
+        // Its handshakes are refused by name: the teacher or Amina dials it and refuses it, or
+        // it dials them and is told why.
+        let refused = try await PeerFixtures.eventually(timeout: 60) {
+            watchers.contains { $0.output.contains("(lost) was removed from the space by teacher") }
+        }
+        #expect(refused, "\(outputs())")
+        try await Task.sleep(for: .seconds(2))
+        #expect(try PeerFixtures.notes(teacher) == all)
+        #expect(try PeerFixtures.notes(tablets[0]) == all)
+        #expect(try PeerFixtures.digest(teacher) == PeerFixtures.digest(tablets[0]))
+        for watcher in watchers { #expect(watcher.stop() == 0, "\(watcher.output)") }
+    }
+
     @Test("20% packet loss and 300 ms of delay: the peers still converge, then stay live")
     func lossAndDelay() async throws {
         guard NetworkLab.iptablesReason == nil else {
@@ -118,7 +178,8 @@ struct PeerLANTests {
         for index in 0..<5 { try PeerFixtures.note(b, "b\(index)") }
         let server = try lab.spawnConcord("a", ["--store", a.store, "peer", "serve", "--port", "7420", "--no-advertise"])
         _ = try await server.peerPort()
-        let proxy = try lab.spawn("p", "python3", [Self.tools + "/proxy.py", "7000", lab.host("a").address, "7420", "--delay-ms", "300"], label: "delay proxy")
+        let proxy = try lab.spawn(
+            "p", "python3", [Self.tools + "/proxy.py", "7000", lab.host("a").address, "7420", "--delay-ms", "300"], label: "delay proxy")
         _ = try await proxy.waitForLine(timeout: 10) { $0.hasPrefix("proxy listening") }
         try lab.dropPackets("a", percent: 20)
         try lab.dropPackets("b", percent: 20)
@@ -154,25 +215,39 @@ struct PeerLANTests {
         // An independent mDNS implementation browses and resolves the service.
         let zeroconf = try zeroconfAvailable()
         if zeroconf {
-            let browse = try CLI.execute("/usr/bin/env", ["ip", "netns", "exec", lab.host("z").namespace, "python3", Self.tools + "/zeroconf_probe.py", "browse", "3"])
+            let browse = try CLI.execute(
+                "/usr/bin/env",
+                ["ip", "netns", "exec", lab.host("z").namespace, "python3", Self.tools + "/zeroconf_probe.py", "browse", "3"])
             #expect(browse.status == 0, "\(browse.stderr)")
-            let lines = browse.stdout.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            let entry = try #require(lines.first { ($0["name"] as? String) == "\(instance)._concord._tcp.local." }, "zeroconf did not find \(instance): \(browse.stdout) \(browse.stderr)")
+            let lines = browse.stdout.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            let entry = try #require(
+                lines.first { ($0["name"] as? String) == "\(instance)._concord._tcp.local." },
+                "zeroconf did not find \(instance): \(browse.stdout) \(browse.stderr)")
             #expect(entry["resolved"] as? Bool == true)
             #expect(entry["port"] as? Int == 7420)
             #expect(entry["addresses"] as? [String] == [lab.host("a").address])
             let txt = try #require(entry["txt"] as? [String: String])
             #expect(Set(txt.keys) == ["v", "n", "t"])
             #expect(txt["t"]?.count == 32 && txt["n"]?.count == 16)
-            #expect(!browse.stdout.contains(spaceHex.prefix(16)) && !browse.stdout.contains(deviceHex.prefix(16)), "the advertisement reveals the space or the device")
+            #expect(
+                !browse.stdout.contains(spaceHex.prefix(16)) && !browse.stdout.contains(deviceHex.prefix(16)),
+                "the advertisement reveals the space or the device")
         }
         // Another Concord service, registered by zeroconf, is visible to `concord peers --all`.
-        let registered = zeroconf ? try lab.spawn("z", "python3", [Self.tools + "/zeroconf_probe.py", "register", "9999", lab.host("z").address], label: "zeroconf register") : nil
+        let registered =
+            zeroconf
+            ? try lab.spawn(
+                "z", "python3", [Self.tools + "/zeroconf_probe.py", "register", "9999", lab.host("z").address], label: "zeroconf register")
+            : nil
         if let registered { _ = try await registered.waitForLine(timeout: 10) { $0.hasPrefix("registered") } }
 
         // A member recognises the tag; the stranger sees only opaque devices.
         let memberView = try lab.concord("m", ["--store", m.store, "peers", "--json", "--timeout", "3"])
-        #expect(memberView.stdout.contains("\"instance\":\"\(instance)\"") && memberView.stdout.contains("\"member\":true"), "\(memberView.stdout)")
+        #expect(
+            memberView.stdout.contains("\"instance\":\"\(instance)\"") && memberView.stdout.contains("\"member\":true"),
+            "\(memberView.stdout)")
         let strangerView = try lab.concord("s", ["--store", stranger.store, "peers", "--all", "--json", "--timeout", "3"])
         #expect(strangerView.stdout.contains("\"instance\":\"\(instance)\""), "\(strangerView.stdout)")
         #expect(!strangerView.stdout.contains("\"member\":true"), "\(strangerView.stdout)")
@@ -203,7 +278,9 @@ struct PeerLANTests {
         _ = try await server.peerPort()
         // Byte 600 from A lies in its bundles message (the 20 puts sealed into one bundle of
         // about 1.5 KB; the handshake reply and A's vector take about 400 bytes before it).
-        let proxy = try lab.spawn("t", "python3", [Self.tools + "/proxy.py", "7000", lab.host("a").address, "7420", "--tamper-at", "600"], label: "tampering proxy")
+        let proxy = try lab.spawn(
+            "t", "python3", [Self.tools + "/proxy.py", "7000", lab.host("a").address, "7420", "--tamper-at", "600"],
+            label: "tampering proxy")
         _ = try await proxy.waitForLine(timeout: 10) { $0.hasPrefix("proxy listening") }
         let result = try lab.concord("b", ["--store", b.store, "sync", "peer://\(lab.host("t").address):7000", "--attempts", "1"])
         #expect(result.status == 1)
@@ -219,7 +296,9 @@ struct PeerLANTests {
     func zeroconfAvailable() throws -> Bool {
         let check = NetworkLab.shell(["python3", "-c", "import zeroconf"])
         if check.status != 0 {
-            Issue.record("python-zeroconf is not installed (`python3 -m pip install zeroconf`, as .ci/run does); the interoperability half of this test did not run")
+            Issue.record(
+                "python-zeroconf is not installed (`python3 -m pip install zeroconf`, as .ci/run does); the interoperability half of this test did not run"
+            )
             return false
         }
         return true

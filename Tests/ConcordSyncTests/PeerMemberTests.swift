@@ -105,4 +105,40 @@ struct PeerMemberTests {
         #expect(dialled?.code == .peerRefused)
         #expect(try await laptop.state().digestHex == before)
     }
+
+    @Test("a live link with a member is closed when its removal arrives, and its redial is refused")
+    func liveLinkClosedOnRemoval() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let laptop = try await Replica.create(at: dir.file("laptop"), name: "Ms Dlamini's laptop", encrypted: false)
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir.file("tablet"), name: "Lost tablet")
+        let server = try PeerNode(replica: laptop, options: patient)
+        let port = try await server.listen(host: "127.0.0.1", port: 0)
+        defer { Task { await server.stop() } }
+        let client = try PeerNode(replica: tablet, options: patient)
+        let live = Task { await client.maintain(PeerEndpoint(host: "127.0.0.1", port: port)) }
+        defer { live.cancel() }
+        #expect(try await eventually(20) { await server.connectedPeers.contains(tablet.deviceID.publicKey) })
+        #expect(try await eventually(20) { try await tablet.whoami()?.role == .writer })
+
+        try await laptop.removeMember(tablet.deviceID)
+        server.signal.notify()
+        #expect(try await eventually(20) { await !server.connectedPeers.contains(tablet.deviceID.publicKey) })
+        // Its redials (maintain keeps trying) are refused: it stays out, and what the laptop
+        // writes after the removal never reaches it (this space is unencrypted).
+        try await note(laptop, RecordID(high: 5, low: 1), "after the removal")
+        server.signal.notify()
+        try await Task.sleep(for: .seconds(2))
+        #expect(await !server.connectedPeers.contains(tablet.deviceID.publicKey))
+        #expect(try await title(tablet, RecordID(high: 5, low: 1)) == nil)
+    }
+
+    func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
 }

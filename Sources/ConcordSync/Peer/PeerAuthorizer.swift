@@ -25,6 +25,13 @@ public protocol PeerAuthorizer: Sendable {
     /// (an actor's) reads it here. Does nothing by default.
     func prepare() async throws
 
+    /// Called, after ``prepare()``, for a connected peer whenever this device's log grew:
+    /// throws if the peer may no longer sync (a removal arrived), and the connection is
+    /// closed. Does nothing by default.
+    /// - Parameters:
+    ///   - device: The connected peer.
+    func recheck(device: PublicKey) throws
+
     /// Accepts or refuses a peer.
     /// - Parameters:
     ///   - device: The peer's device public key (its handshake signature verified).
@@ -89,6 +96,9 @@ public struct CertificatePeerAuthorizer: PeerAuthorizer {
 extension PeerAuthorizer {
     /// Nothing to prepare.
     public func prepare() async throws {}
+
+    /// Nothing to recheck.
+    public func recheck(device: PublicKey) throws {}
 }
 
 /// The authorizer of a space with members (format 3, `Specs/peer-protocol.md` §3.4): the
@@ -118,6 +128,22 @@ public final class MemberPeerAuthorizer: PeerAuthorizer {
     public func prepare() async throws {
         let context = try await replica.memberContext()
         snapshot.withLock { $0 = context }
+    }
+
+    /// Throws if the membership read by ``prepare()`` removed `device` (or retired it).
+    /// - Parameters:
+    ///   - device: A connected peer.
+    public func recheck(device: PublicKey) throws {
+        guard let state = snapshot.withLock({ $0 })?.state, let member = state.member(device) else { return }
+        if let cut = member.cut {
+            let by = state.member(cut.by.author)?.name ?? String(cut.by.author.hex.prefix(8))
+            throw ConcordSyncError(
+                .peerRefused, "peer \(device.hex.prefix(8)) (\(member.name)) was removed from the space by \(by); connection closed")
+        }
+        if member.retired != nil {
+            throw ConcordSyncError(
+                .peerRefused, "peer \(device.hex.prefix(8)) (\(member.name)) was continued by a successor device; connection closed")
+        }
     }
 
     /// Accepts an active member of the space with its role (admins and writers as

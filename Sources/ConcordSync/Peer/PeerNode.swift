@@ -298,6 +298,23 @@ public actor PeerNode {
             onEvent: { [weak self] event in
                 Task { await self?.sessionEvent(event, peer: peer, label: label) }
             })
+        // Whenever the log grows, the membership may have removed this peer: ask again, and
+        // close the connection if it did (its next handshake is refused, with the reason).
+        let authorizer = local.authorizer
+        let logger = self.logger
+        let recheck = Task { [signal] in
+            for await _ in signal.subscribe() {
+                do {
+                    try await authorizer.prepare()
+                    try authorizer.recheck(device: peer)
+                } catch {
+                    logger.info("closing a peer connection", metadata: ["peer": "\(peer.hex.prefix(8))", "reason": "\(error)"])
+                    channel.close(promise: nil)
+                    return
+                }
+            }
+        }
+        defer { recheck.cancel() }
         do {
             _ = try await session.run(link: &link, channel: channel)
         } catch {
