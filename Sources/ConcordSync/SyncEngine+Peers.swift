@@ -73,9 +73,11 @@ extension SyncDriver {
     /// connect to members as discovery finds them, until cancelled.
     func runPeers() async {
         guard let peers, let peering else { return }
-        await peers.setHandlers(
-            status: { [weak self] link, status in Task { await self?.setLinkStatus(link, status) } },
-            events: nil)
+        // Link statuses are applied in the order the node reports them (a Task per report
+        // could apply a connection's "syncing" after its "error", leaving it syncing).
+        let (statusUpdates, statusSink) = AsyncStream.makeStream(of: (link: String, status: Status).self)
+        defer { statusSink.finish() }
+        await peers.setHandlers(status: { link, status in statusSink.yield((link, status)) }, events: nil)
         if let port = peering.listenPort {
             do {
                 let bound = try await peers.listen(host: peering.listenHost, port: port)
@@ -93,6 +95,9 @@ extension SyncDriver {
             }
         }
         await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await update in statusUpdates { await self.setLinkStatus(update.link, update.status) }
+            }
             for endpoint in peering.endpoints {
                 group.addTask { await peers.maintain(endpoint) }
             }

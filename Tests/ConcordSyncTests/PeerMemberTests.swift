@@ -120,6 +120,9 @@ struct PeerMemberTests {
         defer { live.cancel() }
         #expect(try await eventually(20) { await server.connectedPeers.contains(tablet.deviceID.publicKey) })
         #expect(try await eventually(20) { try await tablet.whoami()?.role == .writer })
+        // The handshake took the tablet's join in memory; its bundle reaches the laptop's
+        // store with the exchange.
+        #expect(try await eventually(20) { try await laptop.members().count == 2 })
 
         try await laptop.removeMember(tablet.deviceID)
         server.signal.notify()
