@@ -51,16 +51,16 @@ struct README {
 
     // README.md:128: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:304
-    static func line304(replica: Replica) async throws {
+    // README.md:306
+    static func line306(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:384
-    static func line384() async throws {
+    // README.md:389
+    static func line389() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -99,8 +99,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:445
-    static func line445() async throws {
+    // README.md:450
+    static func line450() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -118,8 +118,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:465
-    static func line465() async throws {
+    // README.md:470
+    static func line470() async throws {
         // import Concord
         // import ConcordCore
 
@@ -145,7 +145,7 @@ struct README {
         }
     }
 
-    // README.md:500
+    // README.md:505
     // import ConcordCore
     // import ConcordTesting
     // import Testing

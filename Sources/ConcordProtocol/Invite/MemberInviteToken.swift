@@ -55,6 +55,8 @@ public struct MemberInviteToken: Sendable, CustomStringConvertible {
     ///   - expires: The `invite` op's expiry (ms since the Unix epoch).
     ///   - inviteStamp: The `invite` op's stamp.
     ///   - currentEpoch: The newest epoch key, or `nil` in an unencrypted space.
+    ///   - peerSecret: The space's peer secret (encrypted spaces; ignored without
+    ///     `currentEpoch`).
     public init(
         spaceID: SpaceID, inviteKey: Identity, role: MemberRole, expires: UInt64, inviteStamp: UInt64, currentEpoch: EpochKey?,
         peerSecret: SymmetricKey?
