@@ -462,28 +462,30 @@ def decide(policy, role, op, section=None, create=True, own=False):
     def deny(code, msg):
         return ("denied", code, msg)
 
-    if role == "admin":
-        return ("allowed", None, None)
-    if policy is None:
-        return ("allowed", None, None) if section is None else deny(
-            "wrong-section", f"ops of collection `{op['collection']}` must be sealed for its readers")
+    c = op["collection"]
     if policy == "broken":
+        if role == "admin":
+            return ("allowed", None, None)
         return deny("policy-broken", "the space's policy cannot be read; only admins may write until an admin sets it again")
+    entry = None if policy is None else policy["entries"].get(c, policy["entries"].get("*"))
+    read = entry["read"] if entry else None
+    placed = (section is None) if read is None else (section is not None and sorted(section, key=key) == read)
+    readers = ", ".join(f"`{r}`" for r in read) if read else "every member"
+    misplaced = ("denied", "wrong-section", f"ops of collection `{c}` must be sealed for its readers ({readers})")
+    if role == "admin" or policy is None:
+        return ("allowed", None, None) if placed else misplaced
     if role == "writer":
         name = "writer"
     else:
         name, base = role
         if policy["roles"].get(name) != base:
             return deny("role-not-in-policy", f"role `{name}` is not in the space's policy")
-    who, c = plural(name), op["collection"]
-    entry = policy["entries"].get(c, policy["entries"].get("*"))
+    who = plural(name)
     grant = entry["write"].get(name) if entry else None
     if grant is None:
         return deny("no-grant", f"{who} may not write collection `{c}`")
-    read = entry["read"]
-    if (read is None) != (section is None) or (read is not None and sorted(section, key=key) != read):
-        readers = ", ".join(f"`{r}`" for r in read) if read else "every member"
-        return deny("wrong-section", f"ops of collection `{c}` must be sealed for its readers ({readers})")
+    if not placed:
+        return misplaced
     create_r, update_r, delete_r, mode, patterns = grant
     if op["kind"] == "delete":
         right, reason = delete_r, "delete"
@@ -544,7 +546,9 @@ def self_test(classroom_path):
     check(decide(room, teacher, put("x", "teacher_notes"))[1] == "wrong-section", "unsealed teacher note denied")
     check(decide(room, teacher, put("x", "results"), section=["teacher"])[1] == "wrong-section", "results are not scoped")
     check(decide(room, "writer", put("x"))[1] == "no-grant", "closed world: plain writers have no grant")
-    check(decide(room, "admin", put("grade", "teacher_notes"))[0] == "allowed", "admins may do everything")
+    check(decide(room, "admin", put("grade", "teacher_notes"), section=["teacher"])[0] == "allowed", "admins may do everything")
+    check(decide(room, "admin", put("x", "teacher_notes"))[1] == "wrong-section", "but place scoped ops in their section")
+    check(decide("broken", "admin", put("x"))[0] == "allowed", "admins write under a broken policy")
     check(decide(room, ("tutor", "writer"), put("x"))[1] == "role-not-in-policy", "unknown role is fail-closed")
     check(decide(room, ("learner", "reader"), put("x"))[1] == "role-not-in-policy", "base must match")
     check(decide(None, "writer", put("grade"))[0] == "allowed", "no policy: today's behaviour")
