@@ -472,14 +472,16 @@ def decide(policy, role, op, section=None, create=True, own=False):
     placed = (section is None) if read is None else (section is not None and sorted(section, key=key) == read)
     readers = ", ".join(f"`{r}`" for r in read) if read else "every member"
     misplaced = ("denied", "wrong-section", f"ops of collection `{c}` must be sealed for its readers ({readers})")
-    if role == "admin" or policy is None:
+    if role == "admin":
         return ("allowed", None, None) if placed else misplaced
     if role == "writer":
         name = "writer"
     else:
         name, base = role
-        if policy["roles"].get(name) != base:
+        if policy is None or policy["roles"].get(name) != base:
             return deny("role-not-in-policy", f"role `{name}` is not in the space's policy")
+    if policy is None:
+        return ("allowed", None, None) if placed else misplaced
     who = plural(name)
     grant = entry["write"].get(name) if entry else None
     if grant is None:
@@ -552,6 +554,7 @@ def self_test(classroom_path):
     check(decide(room, ("tutor", "writer"), put("x"))[1] == "role-not-in-policy", "unknown role is fail-closed")
     check(decide(room, ("learner", "reader"), put("x"))[1] == "role-not-in-policy", "base must match")
     check(decide(None, "writer", put("grade"))[0] == "allowed", "no policy: today's behaviour")
+    check(decide(None, learner, put("grade"))[1] == "role-not-in-policy", "a policy role without a policy is fail-closed")
     check(decide(None, "writer", put("grade"), section=["teacher"])[1] == "wrong-section", "no policy, no sections")
     check(decide("broken", teacher, put("x"))[1] == "policy-broken", "broken policy denies")
     check(plural("nurses") == "members with role `nurses`" and plural("nurse") == "nurses", "plural rule")
