@@ -67,6 +67,8 @@ test: deps
 	$(PYTHON) Tools/verify_bundle_vectors.py
 	@echo "==> independent reference (Tools/reference) against Specs/vectors, and its mutation harness"
 	$(PYTHON) Tools/reference/mutants.py
+	@echo "==> independent reading of Specs/permissions.md (Tools/reference/policy.py, self-test)"
+	$(PYTHON) Tools/reference/policy.py --self-test
 	@echo "==> independent check of Specs/vectors/peer.jsonl (PyNaCl)"
 	$(PYTHON) Tools/verify_peer_vectors.py
 	@echo "==> library code uses no Linux-only API (Tools/check-portability.sh)"
