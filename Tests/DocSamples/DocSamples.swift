@@ -15,7 +15,7 @@ import Testing
 
 // README.md: its samples share this namespace (a `@Test` declared here runs)
 struct README {
-    // README.md:88
+    // README.md:89
     struct Todo: RecordModel, Identifiable, Sendable {
         static let collection = "todos"
         static let recordDefaults = Todo(title: "")
@@ -28,8 +28,8 @@ struct README {
         var priority = 3                   // added in version 2: version-1 records read 3
     }
 
-    // README.md:103
-    static func line103(replica: Replica) async throws {
+    // README.md:104
+    static func line104(replica: Replica) async throws {
         // An @Observable live query (SwiftUI views re-render only when the results change).
         let open = try await LiveModels(Todo.query.where(\.done, .equals(false)).order(by: \.title), in: replica)
 
@@ -49,18 +49,18 @@ struct README {
         _ = open
     }
 
-    // README.md:128: not compiled (SwiftUI, Apple platforms only)
+    // README.md:129: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:306
-    static func line306(replica: Replica) async throws {
+    // README.md:307
+    static func line307(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:389
-    static func line389() async throws {
+    // README.md:390
+    static func line390() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -99,8 +99,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:450
-    static func line450() async throws {
+    // README.md:451
+    static func line451() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -118,8 +118,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:470
-    static func line470() async throws {
+    // README.md:471
+    static func line471() async throws {
         // import Concord
         // import ConcordCore
 
@@ -145,7 +145,7 @@ struct README {
         }
     }
 
-    // README.md:505
+    // README.md:506
     // import ConcordCore
     // import ConcordTesting
     // import Testing
