@@ -176,6 +176,30 @@ public enum PolicyDecision: Hashable, Sendable {
         }
     }
 
+    /// Whether an op of bundle `(author, sequence)` on a record is a **create** (§5.2): no
+    /// earlier bundle of the author's family holds an allowed op on the record in a section
+    /// of the same kind. Earlier means a bundle of a predecessor, or the author's own bundle
+    /// at a lower position; siblings (other successors of a predecessor) and other devices
+    /// do not count, and all ops on the record in the creating bundle are creates.
+    ///
+    /// ```swift
+    /// // The tablet wrote the record in its bundle 3; its op in bundle 5 is an update.
+    /// assert(!PolicyDecision.isCreate(author: tablet, sequence: 5, predecessors: [], writes: [(tablet, 3)]))
+    /// ```
+    /// - Parameters:
+    ///   - author: The op's author.
+    ///   - sequence: The op's bundle's position in the author's chain.
+    ///   - predecessors: The author's predecessors (transitively, through applied
+    ///     `successor` ops).
+    ///   - writes: The bundles (device, position) holding an allowed op on the record in a
+    ///     section of the same kind, by any device.
+    /// - Complexity: O(writes).
+    public static func isCreate(
+        author: DeviceID, sequence: UInt64, predecessors: Set<DeviceID>, writes: some Sequence<(device: DeviceID, sequence: UInt64)>
+    ) -> Bool {
+        !writes.contains { ($0.device == author && $0.sequence < sequence) || predecessors.contains($0.device) }
+    }
+
     /// The right an op needs, with its reasons and message phrases.
     private enum Verb {
         case create, update, delete
@@ -215,9 +239,11 @@ public enum PolicyDecision: Hashable, Sendable {
         }
     }
 
-    /// Whether two role lists hold the same names (by UTF-8 bytes, in any order).
+    /// Whether a section's read roles are exactly the entry's read list (sorted by UTF-8
+    /// bytes; a scope's role set has no repeats).
     private static func sameSet(_ a: [String], _ b: [String]) -> Bool {
-        Set(a.map { Array($0.utf8) }) == Set(b.map { Array($0.utf8) })
+        let (x, y) = (a.sorted(by: utf8Less), b.sorted(by: utf8Less))
+        return x.count == y.count && zip(x, y).allSatisfy { $0.utf8.elementsEqual($1.utf8) }
     }
 }
 
