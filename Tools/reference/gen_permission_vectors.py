@@ -6,6 +6,7 @@ the same file.
 
     python3 Tools/reference/gen_permission_vectors.py            # writes the file
     python3 Tools/reference/gen_permission_vectors.py --check    # exits 1 if the file differs
+    python3 Tools/reference/gen_permission_vectors.py --mutants  # each deviation must fail a case
 
 Groups (one JSON object a line, each with `group`, `name` and `expected`):
 
@@ -211,6 +212,10 @@ invalid("version_string", '{"concord_policy": "1"}')
 invalid("not_an_object", '[{"concord_policy": 1}]')
 invalid("trailing_data", '{"concord_policy": 1} {}')
 invalid("lone_surrogate", '{"concord_policy": 1, "collections": {"\\ud800": {}}}', description="an escape that is not a character")
+invalid("lone_low_surrogate", '{"concord_policy": 1, "collections": {"a\\udc00": {}}}')
+invalid("high_surrogate_then_letter", '{"concord_policy": 1, "collections": {"\\ud800\\u0041": {}}}',
+        description="a high surrogate escape must be followed by a low one")
+invalid("surrogates_reversed", '{"concord_policy": 1, "collections": {"\\udc00\\ud800": {}}}')
 invalid("roles_null", '{"concord_policy": 1, "roles": null}')
 invalid("collections_list", '{"concord_policy": 1, "collections": []}')
 invalid("write_list", doc({"c": {"write": ["writer"]}}))
@@ -528,14 +533,139 @@ for i, readers in enumerate([["teacher"], ["reader", "teacher"], ["teacher", "re
     add("scope", f"scope_id_{i}", "valid", readers=readers, scope_id_hex=ref.scope_id(readers).hex())
 
 
+# ---------------------------------------------------------------- checking and mutants
+def check_case(r, c):
+    """Checks one case against the reference module `r`; raises on any difference."""
+    group, enc = c["group"], c.get("encrypted", True)
+    if group == "policy_json":
+        p = r.policy_from_json(c["input"], enc)
+        body = bytes.fromhex(c["body_hex"])
+        assert r.encode_body(p) == body, "body"
+        assert r.policy_to_json(p) == c["json"], "normalized JSON"
+        assert r.policy_to_json(r.decode_body(body, enc)) == c["json"], "JSON of the body"
+        assert r.encode_body(r.policy_from_json(c["json"], enc)) == body, "body of the normalized JSON"
+    elif group == "policy_invalid":
+        try:
+            if "input" in c:
+                r.policy_from_json(c["input"], enc)
+            elif "input_hex" in c:
+                r.policy_from_json_bytes(bytes.fromhex(c["input_hex"]), enc)
+            else:
+                r.decode_body(bytes.fromhex(c["body_hex"]), enc)
+        except r.PolicyError:
+            return
+        raise AssertionError("accepted")
+    elif group == "owner_id":
+        space, device = bytes.fromhex(c["space_id_hex"]), bytes.fromhex(c["device_hex"])
+        record = bytes.fromhex(c["record_id_hex"])
+        if "tag_hex" in c:
+            assert r.owner_tag(space, device).hex() == c["tag_hex"], "tag"
+        if "random_hex" in c:
+            assert r.owned_record_id(space, device, bytes.fromhex(c["random_hex"])) == record, "owned id"
+        bound = any(r.is_bound(record, space, bytes.fromhex(d)) for d in c["family"])
+        assert ("bound" if bound else "unbound") == c["expected"], "binding"
+    elif group == "decide":
+        text = c["policy"]
+        model = text if text in (None, "broken") else r.policy_from_json(text, enc)
+        create = c["create"]
+        if "family" in c:
+            f = c["family"]
+            got = r.is_create(f["author"], f["sequence"], set(f["predecessors"]), [tuple(w) for w in f["writes"]])
+            assert got == create, "create from the family"
+        role = c["role"] if isinstance(c["role"], str) else (c["role"]["name"], c["role"]["base"])
+        verdict, code, message = r.decide(model, role, c["op"], section=c["section"], create=create, own=c["own"])
+        assert (code or "allowed") == c["expected"], f"decision {code}"
+        assert message == c.get("message"), "message"
+    elif group == "scope":
+        assert r.scope_id(c["readers"]).hex() == c["scope_id_hex"], "scope id"
+
+
+# Deviations of the reference (old text -> new text in policy.py), each a plausible wrong
+# implementation; the vectors must catch every one.
+MUTANTS = [
+    ("pattern prefix without the dot", "f.startswith(p[:-1])", "f.startswith(p[:-2])"),
+    ("plural always s", 'if role.endswith("s") else', 'if False else'),
+    ("placement checked before the grant", "    if grant is None:\n        return deny(\"no-grant\"",
+     "    if not placed:\n        return misplaced\n    if grant is None:\n        return deny(\"no-grant\""),
+    ("field list skipped for remove", 'if op["kind"] == "delete":', 'if op["kind"] in ("delete", "remove"):'),
+    ("wildcard combined with the entry", 'policy["entries"].get(c, policy["entries"].get("*"))',
+     'policy["entries"].get("*", policy["entries"].get(c))'),
+    ("binding ignores the variant", " and record_id[8] & 0xC0 == 0x80", ""),
+    ("binding compares 6 bytes", "\n            and record_id[7] == t[7]", ""),
+    ("ids without the version", "bytes([0x80 | (t[6] >> 4), t[7]", "bytes([t[6], t[7]"),
+    ("body trailing bytes accepted", "if r.pos != len(data):", "if False:"),
+    ("duplicate JSON keys accepted", "        if k in obj:\n", "        if False:\n"),
+    ("\"all\" written as an object", "if g == ALL_GRANT:\n            return \"all\"", "if False:\n            return \"all\""),
+    ("sorted by code points of UTF-16", 'return s.encode("utf-8")', 'return s.encode("utf-16-be")'),
+    ("same bundle counts as earlier", "seq < k", "seq <= k"),
+    ("siblings count as family", "(d == author and seq < k) or d in predecessors", "seq < k"),
+    ("role base not compared", 'policy["roles"].get(name) != base', 'name not in policy["roles"]'),
+    ("broken policy denies admins", 'if policy == "broken":\n        if role == "admin":', 'if policy == "broken":\n        if False:'),
+    ("33 roles accepted", "if len(roles) > MAX_ROLES:", "if len(roles) > MAX_ROLES + 1:"),
+    ("read lists in unencrypted spaces", "if not encrypted:", "if False:"),
+    ("C1 controls accepted", "or 0x7F <= ord(c) <= 0x9F", "or ord(c) == 0x7F"),
+    ('".*" accepted', ' or p == ".*"', ""),
+    ("body limit exclusive", "if len(data) > MAX_BODY:", "if len(data) >= MAX_BODY:"),
+    ("JSON body limit ignored", "    if len(encode_body(policy)) > MAX_BODY:", "    if False:"),
+    ("scope ids unsorted", "refs = sorted(read_roles, key=key)", "refs = list(read_roles)"),
+    ("owner tag ids swapped", 'b"concord-owner-v1" + space_id + device_id', 'b"concord-owner-v1" + device_id + space_id'),
+    ("admins never misplaced", 'if role == "admin":\n        return ("allowed", None, None) if placed else misplaced',
+     'if role == "admin":\n        return ("allowed", None, None)'),
+    ("grant allowing nothing accepted", 'if (create, update, delete) == ("none", "none", "none"):', "if False:"),
+    ("grant to reader base accepted", "if not writer_base(ref):", "if False:"),
+    ("writer outside the read list accepted", "if read is not None and ref not in read:", "if False:"),
+    ("lone surrogates accepted", '                x.encode("utf-8")', '                x.encode("utf-8", "surrogatepass")'),
+    ("concord_policy 1.0 accepted", "if type(version) is not int or version != 1:", "if version != 1:"),
+    ("reserved entry flags ignored", "if flags & ~1:", "if flags & ~3:"),
+    ("non-minimal varints accepted", "if i > 0 and b == 0:", "if False:"),
+    ("wrong-section readers unsorted", 'readers = ", ".join(f"`{r}`" for r in read)', 'readers = ", ".join(f"`{r}`" for r in reversed(read))'),
+]
+
+
+def run_mutants():
+    import types
+    source = (HERE / "policy.py").read_text(encoding="utf-8")
+    written = [json.loads(line) for line in OUT.read_text(encoding="utf-8").split("\n")[:-1]]
+    survivors = []
+    for name, old, new in MUTANTS:
+        if source.count(old) != 1:
+            raise SystemExit(f"mutant {name!r}: its text occurs {source.count(old)} times in policy.py")
+        module = types.ModuleType("policy_mutant")
+        module.__file__ = str(HERE / "policy.py")
+        exec(compile(source.replace(old, new), "policy_mutant", "exec"), module.__dict__)
+        caught = []
+        for c in written:
+            try:
+                check_case(module, c)
+            except Exception:  # noqa: BLE001 (a crash is a caught deviation too)
+                caught.append(c["name"])
+        print(f"{name}: {'caught by ' + str(len(caught)) + ' (' + caught[0] + ')' if caught else 'SURVIVED'}")
+        if not caught:
+            survivors.append(name)
+    print(f"vectors catch {len(MUTANTS) - len(survivors)} of {len(MUTANTS)} deviations")
+    return 1 if survivors else 0
+
+
 def render():
-    return "".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) + "\n" for c in cases)
+    """One case a line, UTF-8; the line and paragraph separators and NEL (which some line
+    readers split at) are written as escapes."""
+    lines = []
+    for c in cases:
+        line = json.dumps(c, ensure_ascii=False, separators=(",", ":"))
+        for ch in "\u0085\u2028\u2029":
+            line = line.replace(ch, "\\u%04x" % ord(ch))
+        lines.append(line + "\n")
+    return "".join(lines)
 
 
 def main(argv):
     names = [c["name"] for c in cases]
     assert len(set(names)) == len(names), "case names must be unique"
     text = render()
+    if argv[1:2] == ["--mutants"]:
+        for c in json.loads("[" + ",".join(text.split("\n")[:-1]) + "]"):
+            check_case(ref, c)
+        return run_mutants()
     if argv[1:2] == ["--check"]:
         same = OUT.exists() and OUT.read_text(encoding="utf-8") == text
         print(f"{OUT.relative_to(ROOT)}: {'up to date' if same else 'differs from the generator'}")

@@ -64,7 +64,8 @@ extension RecordID {
     ///   - generator: The source of the 62 random bits.
     public static func owned(by device: DeviceID, in space: SpaceID, using generator: inout some RandomNumberGenerator) -> RecordID {
         let random: UInt64 = generator.next()
-        return owned(by: OwnerTag(device: device, space: space), random: (0..<8).map { UInt8(truncatingIfNeeded: random >> UInt64(8 * $0)) })
+        return owned(
+            by: OwnerTag(device: device, space: space), random: (0..<8).map { UInt8(truncatingIfNeeded: random >> UInt64(8 * $0)) })
     }
 
     /// The id bound to `tag` whose random part is given: byte 8's low 6 bits come from

@@ -42,7 +42,9 @@ extension Policy {
         for _ in 0..<(try count(&r, 0...maxRoles, minimumItemSize: 3, "role")) {
             let name = try r.readString()
             let byte = try r.readByte()
-            guard let base = Base(rawValue: byte) else { throw r.error("role \(quoted(name)) has base byte \(byte) (02 writer, 03 reader)") }
+            guard let base = Base(rawValue: byte) else {
+                throw r.error("role \(quoted(name)) has base byte \(byte) (02 writer, 03 reader)")
+            }
             roles.append(RoleDefinition(name, base: base))
         }
         try increasing(roles.map(\.name), "role names", r)
@@ -72,7 +74,9 @@ extension Policy {
             var rights: [Access] = []
             for _ in 0..<3 {
                 let byte = try r.readByte()
-                guard let access = Access(rawValue: byte) else { throw r.error("grant to \(quoted(role)) has right byte \(byte) (00 to 02)") }
+                guard let access = Access(rawValue: byte) else {
+                    throw r.error("grant to \(quoted(role)) has right byte \(byte) (00 to 02)")
+                }
                 rights.append(access)
             }
             let mode = try r.readByte()
@@ -97,7 +101,9 @@ extension Policy {
         let start = r.offset
         let n = try r.readVarint()
         guard n <= UInt64(range.upperBound), range.contains(Int(n)), Int(n) * minimumItemSize <= r.remaining else {
-            throw invalid("body", "\(what) count \(n) at byte \(start) is out of range (\(range.lowerBound) to \(range.upperBound), and the bytes left)")
+            throw invalid(
+                "body",
+                "\(what) count \(n) at byte \(start) is out of range (\(range.lowerBound) to \(range.upperBound), and the bytes left)")
         }
         return Int(n)
     }

@@ -195,7 +195,7 @@ public enum PolicyDecision: Hashable, Sendable {
     ///     section of the same kind, by any device.
     /// - Complexity: O(writes).
     public static func isCreate(
-        author: DeviceID, sequence: UInt64, predecessors: Set<DeviceID>, writes: some Sequence<(device: DeviceID, sequence: UInt64)>
+        author: DeviceID, sequence: UInt64, predecessors: Set<DeviceID>, writes: [(device: DeviceID, sequence: UInt64)]
     ) -> Bool {
         !writes.contains { ($0.device == author && $0.sequence < sequence) || predecessors.contains($0.device) }
     }
