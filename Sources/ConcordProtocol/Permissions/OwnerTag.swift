@@ -45,8 +45,9 @@ extension RecordID {
     /// device's (and its successors') under `own` rights.
     ///
     /// ```swift
-    /// let id = RecordID.owned(by: myDevice, in: space.id)
-    /// try replica.put(Result(id: id, answer: "42"))
+    /// let id = RecordID.owned(by: membership.deviceID, in: membership.spaceID)
+    /// let op = RecordOperation(stamp: stamp, collection: "results", record: id,
+    ///                          action: .set(field: "answer", value: "42"))
     /// ```
     /// - Parameters:
     ///   - device: The owning device.
