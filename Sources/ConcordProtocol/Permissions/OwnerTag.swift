@@ -33,7 +33,7 @@ public struct OwnerTag: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The tag as 64 lowercase hexadecimal digits.
-    public var hex: String { hexString(bytes) }
+    public var hex: String { PolicyText.hex(bytes) }
 
     /// The same as ``hex``.
     public var description: String { hex }
@@ -105,15 +105,4 @@ extension RecordID {
     public func isOwned(byFamily family: some Sequence<OwnerTag>) -> Bool {
         family.contains { isBound(to: $0) }
     }
-}
-
-/// Lowercase hexadecimal digits of `bytes`.
-func hexString(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
 }

@@ -43,7 +43,7 @@ extension Policy {
             let name = try r.readString()
             let byte = try r.readByte()
             guard let base = Base(rawValue: byte) else {
-                throw r.error("role \(quoted(name)) has base byte \(byte) (02 writer, 03 reader)")
+                throw r.error("role \(PolicyText.quoted(name)) has base byte \(byte) (02 writer, 03 reader)")
             }
             roles.append(RoleDefinition(name, base: base))
         }
@@ -60,12 +60,12 @@ extension Policy {
     private static func decodeEntry(_ r: inout ByteReader) throws -> Entry {
         let collection = try r.readString()
         let flags = try r.readByte()
-        guard flags & ~1 == 0 else { throw r.error("entry \(quoted(collection)) has reserved flag bits \(flags)") }
+        guard flags & ~1 == 0 else { throw r.error("entry \(PolicyText.quoted(collection)) has reserved flag bits \(flags)") }
         var read: [String]?
         if flags & 1 != 0 {
             var refs: [String] = []
             for _ in 0..<(try count(&r, 1...maxRoles + 2, minimumItemSize: 1, "read list")) { refs.append(try r.readString()) }
-            try increasing(refs, "read list of \(quoted(collection))", r)
+            try increasing(refs, "read list of \(PolicyText.quoted(collection))", r)
             read = refs
         }
         var grants: [Grant] = []
@@ -75,7 +75,7 @@ extension Policy {
             for _ in 0..<3 {
                 let byte = try r.readByte()
                 guard let access = Access(rawValue: byte) else {
-                    throw r.error("grant to \(quoted(role)) has right byte \(byte) (00 to 02)")
+                    throw r.error("grant to \(PolicyText.quoted(role)) has right byte \(byte) (00 to 02)")
                 }
                 rights.append(access)
             }
@@ -86,13 +86,13 @@ extension Policy {
             case 1, 2:
                 var patterns: [String] = []
                 for _ in 0..<(try count(&r, 1...maxPatterns, minimumItemSize: 1, "pattern")) { patterns.append(try r.readString()) }
-                try increasing(patterns, "patterns of \(quoted(role))", r)
+                try increasing(patterns, "patterns of \(PolicyText.quoted(role))", r)
                 fields = mode == 1 ? .allow(patterns) : .deny(patterns)
-            default: throw r.error("grant to \(quoted(role)) has field mode \(mode) (00 all, 01 allow, 02 deny)")
+            default: throw r.error("grant to \(PolicyText.quoted(role)) has field mode \(mode) (00 all, 01 allow, 02 deny)")
             }
             grants.append(Grant(role, create: rights[0], update: rights[1], delete: rights[2], fields: fields))
         }
-        try increasing(grants.map(\.role), "grants of \(quoted(collection))", r)
+        try increasing(grants.map(\.role), "grants of \(PolicyText.quoted(collection))", r)
         return Entry(collection, read: read, grants: grants)
     }
 
@@ -109,8 +109,8 @@ extension Policy {
     }
 
     private static func increasing(_ names: [String], _ what: String, _ r: ByteReader) throws {
-        for (a, b) in zip(names, names.dropFirst()) where !utf8Less(a, b) {
-            throw r.error("\(what) are not strictly increasing (\(quoted(a)) before \(quoted(b)))")
+        for (a, b) in zip(names, names.dropFirst()) where !PolicyText.less(a, b) {
+            throw r.error("\(what) are not strictly increasing (\(PolicyText.quoted(a)) before \(PolicyText.quoted(b)))")
         }
     }
 

@@ -66,7 +66,7 @@ extension Policy {
             case nil, .string("none")?: return .none
             case .string("own")?: return .own
             case .string("any")?: return .any
-            case .string(let other)?: throw invalid("\(path).\(key)", "\(quoted(other)) is not none, own or any")
+            case .string(let other)?: throw invalid("\(path).\(key)", "\(PolicyText.quoted(other)) is not none, own or any")
             case let other?: throw invalid("\(path).\(key)", "\(other.typeName) is not none, own or any")
             }
         }
@@ -91,7 +91,7 @@ extension Policy {
         if let allowed {
             // The allowed keys are ASCII, so String equality is byte equality here.
             for (key, _) in members where !allowed.contains(key) || !key.utf8.allSatisfy({ $0 < 0x80 }) {
-                throw invalid(path, "unknown key \(quoted(key)) (known: \(allowed.sorted().joined(separator: ", ")))")
+                throw invalid(path, "unknown key \(PolicyText.quoted(key)) (known: \(allowed.sorted().joined(separator: ", ")))")
             }
         }
         return Members(ordered: members)
@@ -105,9 +105,9 @@ extension Policy {
             guard case .string(let s) = element else { throw invalid(path, "\(element.typeName) is not a name") }
             strings.append(s)
         }
-        strings.sort(by: utf8Less)
+        strings.sort(by: PolicyText.less)
         for (a, b) in zip(strings, strings.dropFirst()) where a.utf8.elementsEqual(b.utf8) {
-            throw invalid(path, "\(quoted(a)) appears twice")
+            throw invalid(path, "\(PolicyText.quoted(a)) appears twice")
         }
         return strings
     }
@@ -179,8 +179,8 @@ extension Policy {
             case .array(let elements) where elements.isEmpty: out += "[]"
             case .object(let members):
                 out += "{\n"
-                for (i, (key, value)) in members.sorted(by: { utf8Less($0.0, $1.0) }).enumerated() {
-                    out += inner + quoted(key) + ": "
+                for (i, (key, value)) in members.sorted(by: { PolicyText.less($0.0, $1.0) }).enumerated() {
+                    out += inner + PolicyText.quoted(key) + ": "
                     value.write(to: &out, level: level + 1)
                     out += i == members.count - 1 ? "\n" : ",\n"
                 }
@@ -193,7 +193,7 @@ extension Policy {
                     out += i == elements.count - 1 ? "\n" : ",\n"
                 }
                 out += String(repeating: "  ", count: level) + "]"
-            case .string(let s): out += quoted(s)
+            case .string(let s): out += PolicyText.quoted(s)
             case .number(let n): out += String(n)
             }
         }

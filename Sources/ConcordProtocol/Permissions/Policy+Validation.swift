@@ -29,7 +29,7 @@ extension Policy {
                 guard (1...maxRoles + 2).contains(read.count) else {
                     throw invalid("\(path).read", "a read list holds 1 to \(maxRoles + 2) roles, not \(read.count)")
                 }
-                for ref in read where base(ref) == nil { throw invalid("\(path).read", "role \(quoted(ref)) is not defined") }
+                for ref in read where base(ref) == nil { throw invalid("\(path).read", "role \(PolicyText.quoted(ref)) is not defined") }
             }
             guard entry.grants.count <= maxRoles + 1 else {
                 throw invalid("\(path).write", "\(entry.grants.count) grants (at most \(maxRoles + 1))")
@@ -37,13 +37,14 @@ extension Policy {
             for grant in entry.grants {
                 let grantPath = "\(path).write.\(grant.role)"
                 guard let roleBase = base(grant.role) else {
-                    throw invalid(grantPath, "role \(quoted(grant.role)) is not defined; define it under roles")
+                    throw invalid(grantPath, "role \(PolicyText.quoted(grant.role)) is not defined; define it under roles")
                 }
                 guard roleBase == .writer else {
-                    throw invalid(grantPath, "role \(quoted(grant.role)) has base reader and cannot be granted writes")
+                    throw invalid(grantPath, "role \(PolicyText.quoted(grant.role)) has base reader and cannot be granted writes")
                 }
                 if let read = entry.read, !read.contains(where: { $0.utf8.elementsEqual(grant.role.utf8) }) {
-                    throw invalid(grantPath, "role \(quoted(grant.role)) may write a scoped collection it may not read; add it to read")
+                    throw invalid(
+                        grantPath, "role \(PolicyText.quoted(grant.role)) may write a scoped collection it may not read; add it to read")
                 }
                 guard grant.create != .none || grant.update != .none || grant.delete != .none else {
                     throw invalid(grantPath, "a grant that allows nothing; leave the role out")
@@ -72,16 +73,19 @@ extension Policy {
             && !["admin", "writer", "reader"].contains(name)
         guard !valid else { return nil }
         return
-            "\(quoted(name)) is not a role name (1 to \(maxRoleNameBytes) bytes: a-z first, then a-z 0-9 _ -; not admin, writer or reader)"
+            "\(PolicyText.quoted(name)) is not a role name (1 to \(maxRoleNameBytes) bytes: a-z first, then a-z 0-9 _ -; not admin, writer or reader)"
     }
 
     /// Why `name` is not a collection name or field pattern: 1 to 255 bytes of UTF-8
     /// without control characters (Unicode category Cc).
     static func nameProblem(_ name: String, _ what: String) -> String? {
         let count = name.utf8.count
-        guard (1...maxNameBytes).contains(count) else { return "\(quoted(name)) is not \(what) (1 to \(maxNameBytes) bytes, not \(count))" }
+        guard (1...maxNameBytes).contains(count) else {
+            return "\(PolicyText.quoted(name)) is not \(what) (1 to \(maxNameBytes) bytes, not \(count))"
+        }
         if let bad = name.unicodeScalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
-            return "\(quoted(name)) is not \(what) (it holds the control character U+\(String(bad.value, radix: 16, uppercase: true)))"
+            return
+                "\(PolicyText.quoted(name)) is not \(what) (it holds the control character U+\(String(bad.value, radix: 16, uppercase: true)))"
         }
         return nil
     }
@@ -96,26 +100,4 @@ extension Policy {
     static func invalid(_ path: String, _ message: String) -> ConcordError {
         ConcordError(.invalidPolicy, "policy: \(path.isEmpty ? "" : "\(path): ")\(message)")
     }
-}
-
-/// `text` in double quotes, with `"`, `\` and control characters escaped as JSON escapes
-/// them, for messages.
-func quoted(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

@@ -247,29 +247,26 @@ public struct Policy: Hashable, Sendable {
 
     private static func sorted(_ entry: Entry) -> Entry {
         var entry = entry
-        entry.read = entry.read?.sorted(by: utf8Less)
+        entry.read = entry.read?.sorted(by: PolicyText.less)
         entry.grants = entry.grants.map { grant in
             var grant = grant
             switch grant.fields {
             case .all: break
-            case .allow(let patterns): grant.fields = .allow(patterns.sorted(by: utf8Less))
-            case .deny(let patterns): grant.fields = .deny(patterns.sorted(by: utf8Less))
+            case .allow(let patterns): grant.fields = .allow(patterns.sorted(by: PolicyText.less))
+            case .deny(let patterns): grant.fields = .deny(patterns.sorted(by: PolicyText.less))
             }
             return grant
         }
-        .sorted { utf8Less($0.role, $1.role) }
+        .sorted { PolicyText.less($0.role, $1.role) }
         return entry
     }
 
     private static func checkUnique(_ sorted: [String], _ path: String) throws(ConcordError) {
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.utf8.elementsEqual(b.utf8) {
-            throw ConcordError(.invalidPolicy, "policy: \(path): \(quoted(a)) appears twice; name it once")
+            throw ConcordError(.invalidPolicy, "policy: \(path): \(PolicyText.quoted(a)) appears twice; name it once")
         }
     }
 }
-
-/// Orders strings by their UTF-8 bytes as unsigned bytes, shorter prefix first.
-func utf8Less(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
 
 extension Policy.Fields {
     /// The patterns of an allow or deny list; `nil` for all fields.

@@ -242,7 +242,7 @@ public enum PolicyDecision: Hashable, Sendable {
     /// Whether a section's read roles are exactly the entry's read list (sorted by UTF-8
     /// bytes; a scope's role set has no repeats).
     private static func sameSet(_ a: [String], _ b: [String]) -> Bool {
-        let (x, y) = (a.sorted(by: utf8Less), b.sorted(by: utf8Less))
+        let (x, y) = (a.sorted(by: PolicyText.less), b.sorted(by: PolicyText.less))
         return x.count == y.count && zip(x, y).allSatisfy { $0.utf8.elementsEqual($1.utf8) }
     }
 }

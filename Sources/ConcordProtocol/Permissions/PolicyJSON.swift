@@ -96,7 +96,7 @@ enum PolicyJSON: Sendable {
                 let key = try string()
                 guard keys.insert(Array(key.utf8)).inserted else {
                     offset = start
-                    throw error("duplicate key \(quoted(key))")
+                    throw error("duplicate key \(PolicyText.quoted(key))")
                 }
                 skipSpace()
                 try expect(UInt8(ascii: ":"))

@@ -24,7 +24,7 @@ public struct ScopeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     ///     names), in any order; a repeated one counts once.
     public init(readers: some Sequence<String>) {
         var refs: [String] = []
-        for ref in readers.sorted(by: utf8Less) where !(refs.last?.utf8.elementsEqual(ref.utf8) ?? false) { refs.append(ref) }
+        for ref in readers.sorted(by: PolicyText.less) where !(refs.last?.utf8.elementsEqual(ref.utf8) ?? false) { refs.append(ref) }
         var w = ByteWriter(capacity: 64)
         w.write(contentsOf: Self.domain)
         w.writeVarint(UInt64(refs.count))
@@ -33,7 +33,7 @@ public struct ScopeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// The id as 32 lowercase hexadecimal digits.
-    public var hex: String { hexString(bytes) }
+    public var hex: String { PolicyText.hex(bytes) }
 
     /// The same as ``hex``.
     public var description: String { hex }
