@@ -6,6 +6,7 @@
 #                and importer
 #   membership   the control payload, invite token    Fuzz/MembershipFuzzer.swift
 #                (format 2) and history blob decoders
+#   policy       permission policy bodies and files  Fuzz/PolicyFuzzer.swift
 #
 #   Fuzz/run.sh [seconds] [target...]    # default: 60 s per target, every target
 #   Fuzz/run.sh 300 bundles              # five minutes on the bundle fuzzer only
@@ -18,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 shift || true
-if [ $# -gt 0 ]; then targets=("$@"); else targets=(operations bundles membership); fi
+if [ $# -gt 0 ]; then targets=("$@"); else targets=(operations bundles membership policy); fi
 out=".build-fuzz"
 mkdir -p "$out/modules" "$out/obj" fuzz-artifacts
 
@@ -103,13 +104,37 @@ for line in open("Specs/vectors/membership.jsonl"):
 PY
 }
 
+build_policy() {
+  build_module ConcordCore ""
+  build_module ConcordCrypto ""
+  build_module ConcordProtocol "ConcordCore ConcordCrypto"
+  echo "==> building the policy fuzzer"
+  swiftc "${flags[@]}" -module-name PolicyFuzzer Fuzz/PolicyFuzzer.swift \
+    "$out/obj/ConcordCore.o" "$out/obj/ConcordCrypto.o" "$out/obj/ConcordProtocol.o" -lsodium -o "$out/fuzz-policy"
+  # Seed corpus: the bodies and files (valid and invalid) of the permission vectors.
+  mkdir -p "$out/corpus-policy"
+  python3 - "$out/corpus-policy" <<'PY'
+import json, sys, pathlib
+out = pathlib.Path(sys.argv[1])
+for line in open("Specs/vectors/permissions.jsonl", encoding="utf-8").read().split("\n")[:-1]:
+    case = json.loads(line)
+    for key in ("body_hex", "input_hex"):
+        if key in case:
+            (out / f"vector-{case['name']}-{key}").write_bytes(bytes.fromhex(case[key]))
+    for key in ("input", "json"):
+        if key in case:
+            (out / f"vector-{case['name']}-{key}").write_bytes(case[key].encode("utf-8"))
+PY
+}
+
 status=0
 for target in "${targets[@]}"; do
   case "$target" in
     operations) build_operations; max_len=4096 ;;
     bundles) build_bundles; max_len=4096 ;;
     membership) build_membership; max_len=4096 ;;
-    *) echo "unknown target $target (operations, bundles or membership)" >&2; exit 2 ;;
+    policy) build_policy; max_len=20000 ;;
+    *) echo "unknown target $target (operations, bundles, membership or policy)" >&2; exit 2 ;;
   esac
   echo "==> fuzzing $target for ${seconds}s"
   # The Swift runtime's backtracer reads the stack in ways ASan reports; libFuzzer's own

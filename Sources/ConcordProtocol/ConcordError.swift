@@ -48,6 +48,7 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case notARecipient
             case removed
             case notAllowed
+            case invalidPolicy
         }
 
         private let kind: Kind
@@ -106,6 +107,11 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         /// non-admin managing members, a removed device, an expired or revoked invite
         /// (`Specs/membership.md` §9; CLI exit status 4).
         public static let notAllowed = Code(.notAllowed)
+        /// A permission policy breaks a rule of `Specs/permissions.md` §3.3 or §3.4: its
+        /// JSON has an unknown or duplicate key, a wrong type, a bad name or pattern, a
+        /// grant to a reader, or its body is not the one canonical encoding. The message
+        /// names the JSON path or the byte offset (CLI exit status 2).
+        public static let invalidPolicy = Code(.invalidPolicy)
         /// An invite token's checksum does not match: it was mistyped or truncated.
         public static let inviteChecksumMismatch = Code(.inviteChecksumMismatch)
         /// A key, seed or signature has the wrong length or encoding.

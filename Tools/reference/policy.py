@@ -129,6 +129,27 @@ def _no_duplicates(pairs):
     return obj
 
 
+def _check_scalars(v):
+    """Strings must be Unicode scalars (a lone surrogate escape such as "\\ud800" is not
+    text, section 3.4 rule 1); numbers other than integers never appear in a valid policy.
+    Deeper nesting than a policy uses is refused like Concord's reader (32 levels)."""
+    stack = [(v, 0)]
+    while stack:
+        x, depth = stack.pop()
+        if depth >= 32:
+            raise PolicyError("", "not JSON: nested too deeply")
+        if isinstance(x, str):
+            try:
+                x.encode("utf-8")
+            except UnicodeEncodeError:
+                raise PolicyError("", "not JSON: a lone surrogate escape") from None
+        elif isinstance(x, dict):
+            stack.extend((k, depth + 1) for k in x)
+            stack.extend((y, depth + 1) for y in x.values())
+        elif isinstance(x, list):
+            stack.extend((y, depth + 1) for y in x)
+
+
 def _only_keys(obj, allowed, path):
     if not isinstance(obj, dict):
         raise PolicyError(path, "must be an object")
@@ -179,6 +200,9 @@ def policy_from_json(text, encrypted=True):
         doc = json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as e:
         raise PolicyError("", f"not JSON: {e}") from None
+    except RecursionError:
+        raise PolicyError("", "not JSON: nested too deeply") from None
+    _check_scalars(doc)
     _only_keys(doc, ("concord_policy", "roles", "collections"), "")
     version = doc.get("concord_policy")
     if type(version) is not int or version != 1:
@@ -189,7 +213,7 @@ def policy_from_json(text, encrypted=True):
     for name, spec in raw_roles.items():
         check_role_name(name, f"roles.{name}")
         _only_keys(spec, ("base",), f"roles.{name}")
-        if spec.get("base") not in BASES:
+        if not isinstance(spec.get("base"), str) or spec["base"] not in BASES:
             raise PolicyError(f"roles.{name}.base", "must be writer or reader")
         roles[name] = spec["base"]
     entries = {}
@@ -212,6 +236,16 @@ def policy_from_json(text, encrypted=True):
     if len(encode_body(policy)) > MAX_BODY:
         raise PolicyError("", f"the policy is over {MAX_BODY} bytes")
     return policy
+
+
+def policy_from_json_bytes(data, encrypted=True):
+    """A policy file's bytes: UTF-8 (invalid UTF-8 is an error, never replaced; a byte
+    order mark is not JSON), then policy_from_json."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PolicyError("", "not UTF-8") from None
+    return policy_from_json(text, encrypted)
 
 
 def policy_to_json(policy):
@@ -446,6 +480,15 @@ def governing(policies, author, k):
         if k > seen.get(author, 0):
             found = name
     return found
+
+
+def is_create(author, k, predecessors, writes):
+    """Section 5.2: whether an op of bundle (author, k) on a record is a create. `writes`:
+    the (device, sequence) of the bundles holding an allowed op on the same record in a
+    section of the same kind; `predecessors`: the author's predecessors (transitively).
+    Only the author's earlier bundles and its predecessors' bundles count; siblings and
+    other devices do not, and ops in the same bundle are all creates."""
+    return not any((d == author and seq < k) or d in predecessors for d, seq in writes)
 
 
 def plural(role):
