@@ -67,8 +67,10 @@ test: deps
 	$(PYTHON) Tools/verify_bundle_vectors.py
 	@echo "==> independent reference (Tools/reference) against Specs/vectors, and its mutation harness"
 	$(PYTHON) Tools/reference/mutants.py
-	@echo "==> independent reading of Specs/permissions.md (Tools/reference/policy.py, self-test)"
+	@echo "==> independent reading of Specs/permissions.md (Tools/reference/policy.py): self-test, vectors current, mutants caught"
 	$(PYTHON) Tools/reference/policy.py --self-test
+	$(PYTHON) Tools/reference/gen_permission_vectors.py --check
+	$(PYTHON) Tools/reference/gen_permission_vectors.py --mutants
 	@echo "==> independent check of Specs/vectors/peer.jsonl (PyNaCl)"
 	$(PYTHON) Tools/verify_peer_vectors.py
 	@echo "==> library code uses no Linux-only API (Tools/check-portability.sh)"
