@@ -28,7 +28,10 @@ struct Recover: AsyncParsableCommand {
     func run() async throws {
         let replica = try options.open()
         let problems = try await replica.problems()
-        if problems.isEmpty && !force {
+        // In a space with members, a copy of this store may have continued this device
+        // already (its successor op retired this chain): that is a reason too.
+        let retired = replica.membership.isMemberFormat ? (try await replica.whoami()?.retired != nil) : false
+        if problems.isEmpty && !force && !retired {
             print("nothing to recover: this device's clock and history are fine (use --force to continue under a new identity anyway)")
             return
         }

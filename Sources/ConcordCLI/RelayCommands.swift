@@ -108,7 +108,12 @@ struct SyncCommand: AsyncParsableCommand {
                     )
                 }
                 print(summary)
-                let rejected = summary.pulled.rejected.count + summary.peers.reduce(0) { $0 + $1.received.rejected.count }
+                // A bundle past its author's cut-off (removed, or continued by a successor) is
+                // ignored on every member by design: said, but not an error of the input.
+                let isCut: (ConcordError) -> Bool = { $0.code == .removed }
+                let rejected =
+                    summary.pulled.rejected.filter { !isCut($0.error) }.count
+                    + summary.peers.reduce(0) { $0 + $1.received.rejected.filter { !isCut($0.error) }.count }
                 Output.warnVoided(summary.pulled.voided + summary.peers.flatMap(\.received.voided))
                 if summary.ownBundlesFromElsewhere > 0 {
                     Output.error(
@@ -124,8 +129,15 @@ struct SyncCommand: AsyncParsableCommand {
                 // This device's own problems explain refused bundles (a clock behind makes
                 // every newer change look "from the future"): say that once, in dates.
                 if let status = Output.reportProblems(summary.problems) { throw ExitCode(status) }
+                if replica.membership.isMemberFormat, try await replica.whoami()?.retired != nil {
+                    Output.error(
+                        "concord: a copy of this store continued this device under a new identity (its successor op reached this device); "
+                            + "this copy's later writes are ignored by every member until you run `concord recover` here, which re-issues them")
+                    throw ExitCode(Exit.attention)
+                }
                 for rejection in summary.pulled.rejected {
-                    Output.error("concord: pulled bundle \(rejection.index + 1) rejected: \(rejection.error.message)")
+                    let verb = isCut(rejection.error) ? "ignored" : "rejected"
+                    Output.error("concord: pulled bundle \(rejection.index + 1) \(verb): \(rejection.error.message)")
                 }
                 for failure in summary.peerFailures { Output.error("concord: \(failure)") }
                 if rejected > 0 { throw ExitCode(Exit.rejected) }

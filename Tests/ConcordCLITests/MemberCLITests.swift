@@ -142,6 +142,51 @@ struct MemberCLITests {
         #expect(try teacher.run("get", "notes", n3).status == 3)
     }
 
+    @Test(
+        "a copied tablet store that forked recovers through a real relay: the copy continues as a successor, the original is told to recover too, nothing is lost"
+    )
+    func forkedCopiesRecoverThroughARelay() throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let relay = try RelayProcess.start(cli: cli, database: scratch.file("relay.sqlite"))
+        defer { relay.terminate() }
+        let teacher = Device(cli: cli, store: scratch.file("teacher"))
+        let tablet = Device(cli: cli, store: scratch.file("tablet"))
+        try teacher.ok("init", "--name", "teacher")
+        try tablet.ok("join", try teacher.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines), "--name", "tablet")
+        try teacher.ok("sync", relay.url)
+        try tablet.ok("sync", relay.url)
+        try FileManager.default.copyItem(atPath: tablet.store, toPath: scratch.file("copy"))
+        let copy = Device(cli: cli, store: scratch.file("copy"))
+        let (onOriginal, onCopy) = (UUID().uuidString, UUID().uuidString)
+        try tablet.ok("put", "notes", onOriginal, "title=\"on the original\"")
+        try tablet.ok("sync", relay.url)
+        try copy.ok("put", "notes", onCopy, "title=\"on the copy\"")
+        // Handed out on a USB stick: sealed as the same place of the chain as the original's.
+        try copy.ok("export", scratch.file("usb.concord"))
+        let forked = try copy.run("sync", relay.url)
+        #expect(forked.status == 5 && forked.stderr.contains("concord recover"), "\(forked.stdout) \(forked.stderr)")
+        #expect(try copy.ok("recover").contains("continues as device"))
+        try copy.ok("sync", relay.url)
+        // The original may still pull: it learns that the copy continued it, and is told.
+        let told = try tablet.run("sync", relay.url)
+        #expect(told.status == 5 && told.stderr.contains("concord recover"), "\(told.stdout) \(told.stderr)")
+        let originalRecovered = try tablet.run("recover")
+        #expect(
+            originalRecovered.status == 0 && originalRecovered.stdout.contains("continues as device"),
+            "\(originalRecovered.stdout) \(originalRecovered.stderr)")
+        try tablet.ok("sync", relay.url)
+        try copy.ok("sync", relay.url)
+        try teacher.ok("sync", relay.url)
+        for device in [teacher, tablet, copy] {
+            let notes = try device.ok("list", "notes", "--json")
+            #expect(notes.contains("on the original") && notes.contains("on the copy"), "\(device.store): \(notes)")
+        }
+        let members = try teacher.ok("members")
+        #expect(members.components(separatedBy: "tablet").count - 1 == 3, "\(members)")
+    }
+
     @Test("invites expire and can be revoked: a join through either cannot write, with exit 4")
     func expiredAndRevokedInvites() async throws {
         let cli = try CLI.locate()

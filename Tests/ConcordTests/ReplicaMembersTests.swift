@@ -141,14 +141,89 @@ struct ReplicaMembersTests {
         #expect(try await bystander.members() == (try await carrier.members()))
     }
 
-    @Test("recover in a space with members is refused plainly, and nothing is lost")
-    func recoverIsRefusedWithoutLoss() async throws {
+    @Test(
+        "a copied tablet continues under a successor device: same role and name, its unsynced writes re-issued, the old chain retired",
+        arguments: [true, false])
+    func recoverContinuesUnderASuccessor(encrypted: Bool) async throws {
         let dir = temporaryDirectory()
-        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", encrypted: false)
-        try await laptop.write { try $0.set("title", to: "unsynced", record: todo, in: "todos") }
-        let refused = await #expect(throws: ConcordError.self) { _ = try await laptop.recover() }
-        #expect(refused?.code == .unsupportedVersion && refused?.message.contains("successor") == true)
-        #expect(try await laptop.record(todo, in: "todos")?["title"] == "unsynced")
-        #expect(try await laptop.status().pendingOperations == 1)
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", encrypted: encrypted)
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "Amina's tablet")
+        try await sync(laptop, to: tablet)
+        try await tablet.write { try $0.set("title", to: "before", record: todo, in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: laptop)
+        let other = RecordID(high: 7, low: 7)
+        try await tablet.write { try $0.set("title", to: "unsynced", record: other, in: "todos") }
+
+        let recovery = try await tablet.recover()
+        let next = recovery.replica
+        #expect(next.deviceID != tablet.deviceID)
+        #expect(recovery.reissuedOperations >= 1, "\(recovery)")
+        #expect(try await next.whoami()?.role == .writer)
+        #expect(try await next.whoami()?.name == "Amina's tablet")
+        #expect(try await title(next, other) == "unsynced")
+        try await sync(next, to: laptop)
+        #expect(try await title(laptop, other) == "unsynced")
+        #expect(try await title(laptop, todo) == "before")
+        let old = try await laptop.members().first { $0.device == tablet.deviceID.publicKey }
+        #expect(old?.retired != nil, "the old identity's chain is retired after its cut-off")
+        #expect(try await laptop.members().contains { $0.device == next.deviceID.publicKey && $0.name == "Amina's tablet" })
+
+        // Reopened from disk, the successor keeps its identity and (encrypted) after a
+        // rotation sealed to it as a member, reads and writes under the new key.
+        let reopened = try Replica.open(at: dir + "/tablet")
+        #expect(reopened.deviceID == next.deviceID)
+        if encrypted { try await laptop.rotateKey() }
+        try await laptop.write { try $0.set("title", to: "after the rotation", record: RecordID(high: 8, low: 8), in: "todos") }
+        try await laptop.seal()
+        try await sync(laptop, to: reopened)
+        #expect(try await title(reopened, RecordID(high: 8, low: 8)) == "after the rotation")
+        try await reopened.write { try $0.set("title", to: "from the successor", record: RecordID(high: 9, low: 9), in: "todos") }
+        try await reopened.seal()
+        try await sync(reopened, to: laptop)
+        #expect(try await title(laptop, RecordID(high: 9, low: 9)) == "from the successor")
+        #expect(try await laptop.state().digestHex == reopened.state().digestHex)
+    }
+
+    @Test(
+        "two copies of a tablet's store both wrote: the copy recovers, the original is told to recover too, and both copies' writes reach everyone"
+    )
+    func bothCopiesRecover() async throws {
+        let dir = temporaryDirectory()
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop")
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet")
+        try await sync(laptop, to: tablet)
+        try FileManager.default.copyItem(atPath: dir + "/tablet", toPath: dir + "/copy")
+        let copy = try Replica.open(at: dir + "/copy")
+        let (onOriginal, onCopy) = (RecordID(high: 11, low: 1), RecordID(high: 12, low: 1))
+        try await tablet.write { try $0.set("title", to: "on the original", record: onOriginal, in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: laptop)
+        try await copy.write { try $0.set("title", to: "on the copy", record: onCopy, in: "todos") }
+        try await copy.seal()
+
+        let copied = try await copy.recover().replica
+        try await sync(copied, to: laptop)
+        #expect(try await title(laptop, onCopy) == "on the copy")
+        // The copy's successor op retired the shared chain after what both held: the
+        // original's later bundle is rolled back everywhere, and its next write says why.
+        #expect(try await title(laptop, onOriginal) == nil)
+        try await sync(laptop, to: tablet)
+        let told = await #expect(throws: ConcordError.self) {
+            try await tablet.write { try $0.set("title", to: "more", record: onOriginal, in: "todos") }
+        }
+        #expect(told?.message.contains("concord recover") == true, "\(told?.message ?? "")")
+        let original = try await tablet.recover().replica
+        #expect(try await title(original, onOriginal) == "on the original")
+        try await sync(original, to: laptop)
+        try await sync(laptop, to: copied)
+        try await sync(laptop, to: original)
+        for replica in [laptop, copied, original] {
+            #expect(try await title(replica, onOriginal) == "on the original")
+            #expect(try await title(replica, onCopy) == "on the copy")
+        }
+        #expect(try await laptop.state().digestHex == copied.state().digestHex)
+        #expect(try await laptop.state().digestHex == original.state().digestHex)
+        #expect(try await laptop.members().filter { $0.name == "tablet" }.count == 3)
     }
 }

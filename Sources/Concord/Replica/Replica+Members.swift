@@ -214,7 +214,8 @@ extension Replica {
     /// The key this device seals with now (`.some(nil)` in an unencrypted space), or `nil`
     /// when it may not write (not admitted yet, a reader, removed) or holds no key of the
     /// current epoch yet: its operations then stay pending.
-    func memberSealingKey(in tx: any StoreReader) throws -> EpochKey?? {
+    func memberSealingKey(in tx: any StoreReader, as author: Membership? = nil) throws -> EpochKey?? {
+        let membership = author ?? self.membership
         let (context, _) = try Self.memberContext(in: tx, reusing: memberCache, spaceID: spaceID, encrypted: membership.isEncrypted)
         do {
             try membership.checkMayWrite(context)

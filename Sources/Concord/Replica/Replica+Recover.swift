@@ -79,18 +79,49 @@ extension Replica {
         let horizon = HybridLogicalClock.saturatingAdd(now, options.maxDrift)
         let before = try problems()
         let device = Identity()
-        let next = try membership.successor(device: device, issuedAt: now)
+        // Format 3: the successor op is signed inside the transaction, once the cut-off is
+        // known; the new device inherits this one's role and name.
+        let memberFormat = membership.isMemberFormat
+        let formatTwoNext = memberFormat ? nil : try membership.successor(device: device, issuedAt: now)
+        let name = memberFormat ? (try memberContext().state.member(membership.device.publicKey)?.name ?? "recovered device") : ""
+        let nextID = ReplicaID(bytes: device.publicKey.bytes)!
         let layout = try directory.map { try ReplicaDirectory(existing: $0) }
         try layout?.stageDeviceKey(device)
         let me = membership.device.publicKey
         let options = self.options
-        let (plan, reissued, sealed, changes) = try ConcordError.storage {
-            try store.write { tx -> (Reissue, ClosedRange<UInt64>?, [ChangeBundle], [RecordChange]) in
+        let (plan, reissued, sealed, changes, next) = try ConcordError.storage {
+            try store.write { tx -> (Reissue, ClosedRange<UInt64>?, [ChangeBundle], [RecordChange], Membership) in
                 let stored = try StoredProgress.read(from: tx)
                 _ = try currentClock(stored)
                 let head = try tx.chainHead(of: me)?.sequence ?? 0
                 // Own bundles up to `keep` are held elsewhere; the rest are re-issued.
-                let keep = min(stored.acknowledged, head, (stored.forkedAt ?? .max) - 1)
+                var keep = min(stored.acknowledged, head, (stored.forkedAt ?? .max) - 1)
+                if memberFormat {
+                    // Its genesis or join and its membership ops stay in its chain: they are
+                    // what it is a member by, and what it did as an admin.
+                    let current = try MemberLedger.current(reusing: nil, from: tx, spaceID: spaceID, encrypted: membership.isEncrypted)
+                    let lastControl = current.ledger.records.values.filter { $0.author == me }.map(\.position).max() ?? 1
+                    if let forkedAt = stored.forkedAt, forkedAt <= lastControl {
+                        throw ConcordError(
+                            .notAllowed,
+                            "this device's chain forked at its change \(forkedAt), at or before a membership change it made (its change "
+                                + "\(lastControl)); a recovery cannot keep that change. Nothing was changed: keep syncing from one copy, "
+                                + "and ask another admin to make the change again if it was lost")
+                    }
+                    keep = max(keep, lastControl, 1)
+                    // Another copy of this store recovered first: its successor op retired this
+                    // chain after its cut-off, so everything after that is re-issued here.
+                    if let retired = current.state.member(me)?.retired, retired < keep {
+                        guard retired >= lastControl else {
+                            throw ConcordError(
+                                .notAllowed,
+                                "another copy of this store continued this device up to its change \(retired), before a membership change "
+                                    + "this copy made (its change \(lastControl)), which no device accepts any more. Nothing was changed: "
+                                    + "ask another admin to make the change again, then recover")
+                        }
+                        keep = retired
+                    }
+                }
                 let removed = try tx.removeChainBundles(of: me, after: keep)
                 let old = try operations(of: removed, in: tx) + tx.pendingOperations()
                 // The other copy's bundles, kept aside as forks: they extend the old chain now.
@@ -107,7 +138,19 @@ extension Replica {
                 // Fresh readings follow everything held, but never start beyond what peers accept.
                 let floor = min(scan.newest, HLCTimestamp(milliseconds: horizon, counter: 0))
                 let clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift)
-                let plan = try Reissue.plan(old, as: next.replicaID, floor: floor, horizon: horizon, clock: clock)
+                var next: Membership
+                var successorFirst: ChangeBundle?
+                var planFloor = floor
+                if let formatTwoNext {
+                    next = formatTwoNext
+                } else {
+                    var stampClock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: floor)
+                    let stamp = try stampClock.now()
+                    (next, successorFirst) = try membership.memberSuccessor(device: device, cutoff: keep, name: name, stamp: stamp)
+                    // Re-issued operations follow the successor op in the new chain.
+                    planFloor = stamp
+                }
+                let plan = try Reissue.plan(old, as: nextID, floor: planFloor, horizon: horizon, clock: clock)
                 try tx.replacePendingOperations(plan.operations)
                 try tx.rebaseLocalSequences(acknowledged: keep)
                 var changes = try writeRebuilt(keys, from: scan, local: plan.operations, in: tx)
@@ -122,6 +165,27 @@ extension Replica {
                 try tx.setMetadata(nil, for: MetaKey.relayConfirmed)
                 try tx.setMetadata(nil, for: MetaKey.forkedAt)
                 try tx.setMetadata(me.bytes, for: MetaKey.predecessor)
+                if let successorFirst {
+                    // The new device's bundle 1: its successor op, which admits it with this
+                    // device's role and retires this device's chain after the cut-off.
+                    var destination = StoreDestination(
+                        tx: tx,
+                        clock: HybridLogicalClock(
+                            physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: max(plan.last, floor)),
+                        verifiedCertificateChains: verifiedCertificateChains, me: next.device.publicKey, tracking: true, acknowledged: 0)
+                    let current = try MemberLedger.current(reusing: nil, from: tx, spaceID: spaceID, encrypted: membership.isEncrypted)
+                    destination.ledger = current.ledger
+                    destination.decidedState = current.state
+                    destination.stateCache = destination.decidedState
+                    destination.defersMembershipReconcile = true
+                    let outcome = try importer.run(successorFirst.bytes, into: &destination)
+                    guard case .applied = outcome else {
+                        throw ConcordError(.storeDamaged, "the recovery's successor op was not taken (\(outcome)); nothing was changed")
+                    }
+                    _ = try importer.finishMemberBatch(into: &destination)
+                    try destination.flush()
+                    changes += destination.changes
+                }
                 let sealed = try sealPending(in: tx, as: next)
                 // The other copy's bundles extend the old identity's chain after `keep`.
                 if !setAside.isEmpty {
@@ -143,7 +207,7 @@ extension Replica {
                     try Self.markUnconfirmed([me], in: tx)
                 }
                 let reissued = removed.isEmpty ? nil : removed.first!.sequence...removed.last!.sequence
-                return (plan, reissued, sealed, changes)
+                return (plan, reissued, sealed, changes, next)
             }
         }
         try layout?.commitDeviceKey(retiring: me)

@@ -98,7 +98,7 @@ extension Replica {
         // operations stay pending (not admitted yet, a reader, removed, no key yet).
         var epochKey: EpochKey?
         if membership.isMemberFormat {
-            guard let key = try memberSealingKey(in: tx) else { return [] }
+            guard let key = try memberSealingKey(in: tx, as: membership) else { return [] }
             epochKey = key
         }
         let me = membership.device.publicKey

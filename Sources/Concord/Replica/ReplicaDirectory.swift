@@ -43,6 +43,14 @@ struct ReplicaDirectory {
     /// the membership redesign, which the old device will sign).
     func retiredDeviceKey(_ key: PublicKey) -> String { path + "/device-\(key.hex.prefix(16)).retired.key" }
 
+    /// The identities of the retired key files (`device-….retired.key`), sorted by file name.
+    func retiredDeviceKeys() throws -> [Identity] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return try names.filter { $0.hasPrefix("device-") && $0.hasSuffix(".retired.key") }.sorted().map {
+            try Identity(keyFile: path + "/" + $0)
+        }
+    }
+
     /// A directory for a new replica: created (0700) if missing, refused if it holds any
     /// replica file, set to 0700 if it already existed.
     init(creating path: String, keys: (any ReplicaKeyStore)? = nil) throws {
@@ -266,8 +274,10 @@ struct ReplicaDirectory {
         let invites = try keys.load(.invite).map { [try Identity(seed: SecretBytes($0))] } ?? []
         let epochs = try keys.load(.epoch).map { [EpochKey(key: try SymmetricKey(SecretBytes($0)))] } ?? []
         let peer = try keys.load(.peer).map { try SymmetricKey(SecretBytes($0)) }
+        // After a recovery: the keys this device had before (epoch keys sealed to them open).
+        let retired = try retiredDeviceKeys()
         return Membership(
-            memberOf: spaceID, device: device, isEncrypted: encrypted, inviteKeys: invites, handedEpochKeys: epochs, peerSecret: peer)
+            memberOf: spaceID, device: device, isEncrypted: encrypted, inviteKeys: invites + retired, handedEpochKeys: epochs, peerSecret: peer)
     }
 
     /// Reads a key file; a missing or damaged one makes the replica damaged (a key file

@@ -363,7 +363,8 @@ extension BundleImporter {
         case .retired(let after):
             return ConcordError(
                 .removed,
-                "\(bundle) was refused: its author's chain was continued by a successor device after bundle \(after); write from the successor"
+                "\(bundle) was refused: its author's chain was continued by a successor device after bundle \(after) (a copy of its "
+                    + "store recovered); its changes are ignored on every member, and its device re-issues them when it recovers too"
             )
         }
     }

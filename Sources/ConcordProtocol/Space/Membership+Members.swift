@@ -113,7 +113,10 @@ extension Membership {
                 "this device was removed from the space by \(state.member(by)?.name ?? String(by.hex.prefix(8))) on \(CalendarTime.text(HLCTimestamp(rawValue: at).milliseconds)); it can no longer write"
             )
         case .refused(.retired):
-            throw ConcordError(.notAllowed, "this device's chain was continued by a successor device; write from the successor")
+            throw ConcordError(
+                .notAllowed,
+                "this device's chain was continued by a successor device (a copy of this store recovered); run `concord recover` "
+                    + "(Replica.recover()) to continue here under a new identity: the writes of this store are re-issued, nothing is lost")
         case .refused(.notAWriter), .storedAsEvidence:
             throw ConcordError(
                 .notAllowed,

@@ -48,6 +48,42 @@ extension Membership {
         try successor(device: device, issuedAt: issuedAt)
     }
 
+    /// Format 3: a new device identity that continues this one (`Specs/membership.md` §5,
+    /// op `successor`): its first bundle, a control bundle whose `successor` op this device's
+    /// key signs, and its membership. The new device inherits this one's role and name; this
+    /// device's chain is retired after `cutoff` everywhere the op arrives (its later bundles
+    /// are refused). The new membership can still open what was sealed to this device's key
+    /// (the epoch keys of the past).
+    ///
+    /// ```swift
+    /// let (next, first) = try membership.memberSuccessor(cutoff: 12, name: "Amina's tablet", stamp: clock.now())
+    /// // import `first` as the new device's bundle 1, then seal its writes as `next`
+    /// ```
+    /// - Parameters:
+    ///   - device: The new device key; a fresh one by default.
+    ///   - cutoff: The last bundle of this device's chain that stays (at least 1: its genesis
+    ///     or join).
+    ///   - name: The new device's name, 1 to 64 bytes.
+    ///   - stamp: The op's clock reading.
+    /// - Returns: The new membership and its first bundle.
+    /// - Throws: ``ConcordError`` `.malformedBundle` for a bad name, `.unsupportedVersion`
+    ///   in a format-2 space (use ``successor(device:issuedAt:)``).
+    public func memberSuccessor(
+        device: Identity = Identity(), cutoff: UInt64, name: String, stamp: HLCTimestamp
+    ) throws -> (membership: Membership, first: ChangeBundle) {
+        guard isMemberFormat else {
+            throw ConcordError(.unsupportedVersion, "a successor op exists only in spaces with members (bundle format 3)")
+        }
+        let op = MembershipStatement.successor(
+            predecessor: self.device, spaceID: spaceID, author: device.publicKey, cutoff: cutoff, name: name)
+        _ = try MembershipOp(payload: op.encoded(), encrypted: isEncrypted)  // checks the name
+        let next = Membership(
+            memberOf: spaceID, device: device, isEncrypted: isEncrypted, inviteKeys: inviteKeys + [self.device],
+            handedEpochKeys: handedEpochKeys, peerSecret: peerSecret)
+        let first = try ChangeBundle.sealControl(op, author: device, spaceID: spaceID, previous: nil, stamp: stamp)
+        return (next, first)
+    }
+
     /// The latest issue time in this device's certificate chain.
     public var latestIssueTime: UInt64 { certificates?.certificates.map(\.issuedAt).max() ?? 0 }
 
@@ -56,8 +92,7 @@ extension Membership {
             throw ConcordError(
                 .unsupportedVersion,
                 "this space has members and roles: a device continues under a new identity with a signed successor op "
-                    + "(Specs/membership.md §3), which this version does not make yet; nothing was changed and this store's "
-                    + "writes stay in it. Keep syncing from this copy only, or ask an admin to invite a new device")
+                    + "(memberSuccessor(device:cutoff:name:stamp:), Specs/membership.md §3)")
         }
         guard let space, role == .writer else {
             throw ConcordError(

@@ -68,7 +68,9 @@ struct MembershipCheck: Sendable {
                     + "ask an admin for a new invite if that was a mistake")
         }
         if member.retired != nil {
-            throw RelayError(.removed, "this device's chain was continued by a successor device; sync from the successor")
+            // A copy of this device's store recovered: this device may still pull (and so
+            // learn that, then recover without losing its writes), never push.
+            return Member(device: device, isWriter: false)
         }
         switch state.standing(of: device, at: next) {
         case .member(let role): return Member(device: device, isWriter: role.canWrite)

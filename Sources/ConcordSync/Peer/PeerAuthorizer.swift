@@ -204,7 +204,7 @@ public final class MemberPeerAuthorizer: PeerAuthorizer {
         }
         if member.retired != nil {
             throw ConcordSyncError(
-                .peerRefused, "\(who) (\(member.name)) was continued by a successor device; refused, sync with the successor")
+                .peerRefused, "\(who) (\(member.name)) was continued by a successor device (a copy of its store recovered); refused: it runs `concord recover` to continue under a new identity")
         }
         switch state.standing(of: device, at: .max) {
         case .member(let role): return role.canWrite ? .writer : .reader
