@@ -13,8 +13,8 @@ struct Init: AsyncParsableCommand {
             its first admin, named NAME; `concord invite --role ...` invites others with an \
             expiry, `concord members`, `remove-member`, `set-role`, `invites`, \
             `revoke-invite` and `rotate-key` manage them, and no key file can invite on its \
-            own. In this version such spaces sync by bundle files (`export`/`import`, \
-            `sync-folder`); relays and peer links carry them in a later one.
+            own. Such spaces sync by bundle files, shared folders, relays and peer links; \
+            a removed device is refused by all of them.
 
             Without --name (the previous kind of space), the directory holds space.key: \
             whoever has it can invite writers, so keep it private and back it up.

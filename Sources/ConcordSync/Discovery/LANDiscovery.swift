@@ -209,7 +209,20 @@ public actor LANDiscovery {
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelOption(ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: SO_REUSEPORT)), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+                channel.eventLoop.makeCompletedFuture {
+                    #if os(Linux)
+                    // SO_BINDTOIFINDEX (62): this socket receives only what arrives on its own
+                    // interface. Without it the sockets of several interfaces, all on port 5353
+                    // with SO_REUSEPORT, form one reuseport group, and the kernel hands each
+                    // sender's datagrams to one socket of the group chosen by a hash: a device on
+                    // two networks then heard a neighbour on the wrong interface, answered on
+                    // that one, and the neighbour never found it (PeerLANTests, chain A–B–C).
+                    // Older kernels lack the option: discovery works as before there.
+                    try? channel.syncOptions?.setOption(
+                        ChannelOptions.socketOption(NIOBSDSocket.Option(rawValue: 62)), value: SocketOptionValue(device.interfaceIndex))
+                    #endif
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
             }
             .bind(host: "0.0.0.0", port: port).get()
         do {
