@@ -101,6 +101,13 @@ struct PeerLANTests {
         #expect(!right.output.contains("connected peer \(try prefix(a))"))
         #expect(left.output.contains("connected peer \(try prefix(b))"), "\(left.output)")
         #expect(try lab.concord("a", ["--store", a.store, "sync", "peer://10.71.0.3:1", "--attempts", "1"]).status == 1)
+        // B, on both segments, hears each neighbour on the socket of that neighbour's
+        // interface (its discovery debug log says where each datagram came in): a socket
+        // that heard the other segment's host would answer on the wrong network.
+        let misrouted = middle.output.split(separator: "\n").filter {
+            ($0.contains("10.71.0.3:5353") && $0.contains("on=eth0")) || ($0.contains("10.70.0.1:5353") && $0.contains("on=eth1"))
+        }
+        #expect(misrouted.isEmpty, "\(misrouted.joined(separator: "\n"))")
         #expect(try PeerFixtures.digest(a) == PeerFixtures.digest(c))
     }
 
