@@ -59,8 +59,8 @@ struct README {
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:390
-    static func line390() async throws {
+    // README.md:395
+    static func line395() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -99,8 +99,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:451
-    static func line451() async throws {
+    // README.md:456
+    static func line456() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -118,8 +118,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:471
-    static func line471() async throws {
+    // README.md:476
+    static func line476() async throws {
         // import Concord
         // import ConcordCore
 
@@ -145,7 +145,7 @@ struct README {
         }
     }
 
-    // README.md:506
+    // README.md:511
     // import ConcordCore
     // import ConcordTesting
     // import Testing
