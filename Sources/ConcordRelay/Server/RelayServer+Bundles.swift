@@ -37,7 +37,10 @@ extension RelayServer {
         let (space, session) = try authorize(request, context)
         try await recheck(session, in: space)
         guard session.isWriter else {
-            throw RelayError(.readOnly, "this device is a reader of the space and cannot push; ask a writer for a writer invite")
+            throw RelayError(
+                .readOnly,
+                "this device cannot push: it is a reader of the space (ask an admin for the writer role, or a writer for a writer invite), "
+                    + "or a copy of its store continued it under a new identity (run `concord recover`)")
         }
         var reservation = BodyReservation(bodies)
         let bundles = try await readBundles(request, of: space, reservation: &reservation)
