@@ -65,7 +65,7 @@ struct CLIJSONSpecTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let a = Device(cli: cli, store: scratch.file("a"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         let id = try RecordID(uuidString: Self.record)
         let second = try RecordID(uuidString: "0F8FAD5B-D9CB-469F-A165-70867728950E")
         // Names whose UTF-8 order differs from code-unit and case-insensitive orders.
@@ -115,7 +115,7 @@ struct CLIJSONSpecTests {
         defer { scratch.remove() }
         let a = Device(cli: cli, store: scratch.file("a"))
         let b = Device(cli: cli, store: scratch.file("b"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         #expect(try a.ok("log") == "the log is empty\n")
         #expect(try a.ok("vector") == "{}\n")
         try b.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))

@@ -16,7 +16,7 @@ struct CLITests {
         let a = Device(cli: cli, store: scratch.file("a"))
         let b = Device(cli: cli, store: scratch.file("b"))
         let c = Device(cli: cli, store: scratch.file("c"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         try b.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
         try c.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
         let devices = [a, b, c]
@@ -75,7 +75,7 @@ struct CLITests {
         defer { scratch.remove() }
         let a = Device(cli: cli, store: scratch.file("a"))
         let r = Device(cli: cli, store: scratch.file("r"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         let id = UUID().uuidString
         try a.ok("put", "todos", id, "title=\"x\"")
         try a.ok("export", scratch.file("a.concord"))
@@ -102,9 +102,9 @@ struct CLITests {
         let a = Device(cli: cli, store: scratch.file("a"))
         let b = Device(cli: cli, store: scratch.file("b"))
         let other = Device(cli: cli, store: scratch.file("other"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         try b.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
-        try other.ok("init")
+        try other.ok("init", "--format", "2")
         for i in 0..<3 { try a.ok("put", "todos", UUID().uuidString, "n=\(i)") }
         try b.ok("put", "todos", UUID().uuidString, "n=99")
         try a.ok("export", scratch.file("a.concord"))
@@ -149,7 +149,7 @@ struct CLITests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let a = Device(cli: cli, store: scratch.file("a"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         let first = "00000000-0000-4000-8000-000000000001"
         let second = "00000000-0000-4000-8000-000000000002"
         let gone = "00000000-0000-4000-8000-000000000003"
@@ -214,7 +214,7 @@ struct CLITests {
         defer { scratch.remove() }
         let a = Device(cli: cli, store: scratch.file("a"))
         let b = Device(cli: cli, store: scratch.file("b"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         try b.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
         let id = UUID().uuidString
         try a.ok("put", "todos", id, "title=\"a\"")

@@ -6,7 +6,7 @@ import Testing
 struct DamagedStoreCLITests {
     static func device(_ scratch: Scratch, _ cli: CLI) throws -> Device {
         let a = Device(cli: cli, store: scratch.file("a"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         try a.ok("put", "todos", "00000000-0000-4000-8000-000000000001", "title=\"x\"")
         try a.ok("export", scratch.file("sealed.concord"))  // seals: the log holds a bundle
         return a

@@ -22,7 +22,7 @@ struct FieldClockCLITests {
         let c = Device(cli: cli, store: scratch.file("c"))
         let peer = scratch.file("peer")
         let ahead = Self.offset(3 * 60_000)
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         let invite = try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines)
         try c.ok("join", invite)
         #expect(try cli.run(["--store", peer, "join", invite], environment: ahead).status == 0)
@@ -67,7 +67,7 @@ struct FieldClockCLITests {
             relay = try RelayProcess.start(cli: cli, database: scratch.file("relay.sqlite"))
             a = Device(cli: cli, store: scratch.file("a"))
             tablet = scratch.file("tablet")
-            try a.ok("init")
+            try a.ok("init", "--format", "2")
         }
 
         var invite: String { get throws { try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines) } }

@@ -21,7 +21,7 @@ struct FieldForkCLITests {
             a = Device(cli: cli, store: scratch.file("a"))
             b = Device(cli: cli, store: scratch.file("b"))
             c = Device(cli: cli, store: scratch.file("c"))
-            try a.ok("init")
+            try a.ok("init", "--format", "2")
             let invite = try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines)
             try b.ok("join", invite)
             try c.ok("join", invite)

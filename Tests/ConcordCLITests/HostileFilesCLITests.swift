@@ -27,7 +27,7 @@ struct HostileFilesCLITests {
     static func twoDevices(_ scratch: Scratch, _ cli: CLI) throws -> (Device, Device, String) {
         let a = Device(cli: cli, store: scratch.file("a"))
         let b = Device(cli: cli, store: scratch.file("b"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         try b.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
         try a.ok("put", "todos", "00000000-0000-4000-8000-000000000001", "title=\"from a\"")
         try a.ok("export", scratch.file("a.concord"))
@@ -247,7 +247,7 @@ struct HostileFilesCLITests {
         let store = scratch.file("x")
         try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o755])
         let a = Device(cli: cli, store: store)
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         try a.ok("put", "todos", "00000000-0000-4000-8000-000000000001", "title=\"secret\"")
         #expect(Fixture.mode(store) == 0o700)
         let names = try FileManager.default.contentsOfDirectory(atPath: store)
@@ -271,7 +271,7 @@ struct HostileFilesCLITests {
         defer { scratch.remove() }
         let store = scratch.file("x")
         let a = Device(cli: cli, store: store)
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         // `sync --watch` keeps the store open (and its -wal and -shm files on disk) until
         // it is stopped; no relay is needed for the files to exist.
         let process = Process()

@@ -187,6 +187,36 @@ struct MemberCLITests {
         #expect(members.components(separatedBy: "tablet").count - 1 == 3, "\(members)")
     }
 
+    @Test(
+        "`concord init` without --name makes a space with members: this device its admin, named after the host; a joiner writes after its first sync"
+    )
+    func initWithoutNameHasMembers() throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let admin = Device(cli: cli, store: scratch.file("admin"))
+        let other = Device(cli: cli, store: scratch.file("other"))
+        try admin.ok("init")
+        let me = try JSONSerialization.jsonObject(with: Data(try admin.ok("whoami", "--json").utf8)) as? [String: Any]
+        #expect(me?["role"] as? String == "admin")
+        #expect((me?["name"] as? String)?.isEmpty == false)
+        let token = try admin.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.hasPrefix("concord2-"), "an invite that carries no authority over the space: \(token)")
+        #expect(!FileManager.default.fileExists(atPath: admin.store + "/space.key"))
+        try other.ok("join", token, "--name", "office")
+        let early = try other.run("put", "notes", UUID().uuidString, "title=\"too early\"")
+        #expect(early.status == 4 && early.stderr.contains("not admitted"), "\(early.stderr)")
+        try carry(admin, to: other, via: scratch.file("a.concord"))
+        let note = UUID().uuidString
+        try other.ok("put", "notes", note, "title=\"after the first sync\"")
+        try carry(other, to: admin, via: scratch.file("b.concord"))
+        #expect(try admin.ok("get", "notes", note).contains("after the first sync"))
+        // Stores of earlier versions (format 2) still work: invites carry no roles there.
+        let legacy = Device(cli: cli, store: scratch.file("legacy"))
+        try legacy.ok("init", "--format", "2")
+        #expect(try legacy.run("invite", "--role", "admin").stderr.contains("earlier version"))
+    }
+
     @Test("invites expire and can be revoked: a join through either cannot write, with exit 4")
     func expiredAndRevokedInvites() async throws {
         let cli = try CLI.locate()

@@ -6,7 +6,7 @@ enum PeerFixtures {
     /// `count` writer stores of one new space in `scratch` (the first created it).
     static func members(_ count: Int, cli: CLI, scratch: Scratch, prefix: String = "m") throws -> [Device] {
         let first = Device(cli: cli, store: scratch.file("\(prefix)0"))
-        try first.ok("init")
+        try first.ok("init", "--format", "2")
         let token = try first.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines)
         var devices = [first]
         for index in 1..<max(count, 1) {

@@ -31,7 +31,7 @@ struct RelayCLITests {
             a = Device(cli: cli, store: scratch.file("a"))
             b = Device(cli: cli, store: scratch.file("b"))
             c = Device(cli: cli, store: scratch.file("c"))
-            try a.ok("init")
+            try a.ok("init", "--format", "2")
             try b.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
             let cInvite = readerC ? try a.ok("invite", "--read-only") : try a.ok("invite")
             try c.ok("join", cInvite.trimmingCharacters(in: .whitespacesAndNewlines))
@@ -323,7 +323,7 @@ struct RelayCLITests {
         let a = Device(cli: cli, store: scratch.file("a"))
         let b = Device(cli: cli, store: scratch.file("b"))
         let c = Device(cli: cli, store: scratch.file("c"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         try b.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
         try c.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
 

@@ -19,7 +19,7 @@ struct VoidBundleCLITests {
         let a = Device(cli: cli, store: scratch.file("a"))
         let b = Device(cli: cli, store: scratch.file("b"))
         let c = Device(cli: cli, store: scratch.file("c"))
-        try a.ok("init")
+        try a.ok("init", "--format", "2")
         let invite = try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines)
         try b.ok("join", invite)
         try c.ok("join", invite)

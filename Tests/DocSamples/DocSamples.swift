@@ -51,16 +51,16 @@ struct README {
 
     // README.md:129: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:307
-    static func line307(replica: Replica) async throws {
+    // README.md:310
+    static func line310(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:395
-    static func line395() async throws {
+    // README.md:398
+    static func line398() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -99,8 +99,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:456
-    static func line456() async throws {
+    // README.md:459
+    static func line459() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -118,8 +118,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:476
-    static func line476() async throws {
+    // README.md:479
+    static func line479() async throws {
         // import Concord
         // import ConcordCore
 
@@ -145,7 +145,7 @@ struct README {
         }
     }
 
-    // README.md:511
+    // README.md:514
     // import ConcordCore
     // import ConcordTesting
     // import Testing
