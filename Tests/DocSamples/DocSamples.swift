@@ -15,7 +15,7 @@ import Testing
 
 // README.md: its samples share this namespace (a `@Test` declared here runs)
 struct README {
-    // README.md:89
+    // README.md:90
     struct Todo: RecordModel, Identifiable, Sendable {
         static let collection = "todos"
         static let recordDefaults = Todo(title: "")
@@ -28,8 +28,8 @@ struct README {
         var priority = 3                   // added in version 2: version-1 records read 3
     }
 
-    // README.md:104
-    static func line104(replica: Replica) async throws {
+    // README.md:105
+    static func line105(replica: Replica) async throws {
         // An @Observable live query (SwiftUI views re-render only when the results change).
         let open = try await LiveModels(Todo.query.where(\.done, .equals(false)).order(by: \.title), in: replica)
 
@@ -49,18 +49,18 @@ struct README {
         _ = open
     }
 
-    // README.md:129: not compiled (SwiftUI, Apple platforms only)
+    // README.md:130: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:310
-    static func line310(replica: Replica) async throws {
+    // README.md:311
+    static func line311(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:398
-    static func line398() async throws {
+    // README.md:399
+    static func line399() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -99,8 +99,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:459
-    static func line459() async throws {
+    // README.md:460
+    static func line460() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -118,8 +118,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:479
-    static func line479() async throws {
+    // README.md:480
+    static func line480() async throws {
         // import Concord
         // import ConcordCore
 
@@ -145,7 +145,7 @@ struct README {
         }
     }
 
-    // README.md:514
+    // README.md:515
     // import ConcordCore
     // import ConcordTesting
     // import Testing
