@@ -2,13 +2,13 @@
 ///
 /// Not constant time: use it for public values (keys, signatures, digests), never for
 /// secrets.
-enum Hex {
+package enum Hex {
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Encodes `bytes` as lowercase hexadecimal, two characters per byte.
     ///
     /// - Complexity: O(n) in the number of bytes.
-    static func encode(_ bytes: some Collection<UInt8>) -> String {
+    package static func encode(_ bytes: some Collection<UInt8>) -> String {
         var characters: [UInt8] = []
         characters.reserveCapacity(bytes.count * 2)
         for byte in bytes {

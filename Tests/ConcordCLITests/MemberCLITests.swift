@@ -121,9 +121,7 @@ struct MemberCLITests {
         try teacher.ok("put", "notes", n1, "title=\"homework\"")
         try tablet.ok(
             "join", try teacher.ok("invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines), "--name", "tablet")
-        let server = try BackgroundProcess(
-            cli.binary, ["--store", teacher.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"],
-            label: "peer serve")
+        let server = try PeerFixtures.serve(teacher)
         defer { server.stop() }
         let port = try await server.peerPort()
         let first = try tablet.run("sync", "peer://127.0.0.1:\(port)")
@@ -243,9 +241,7 @@ struct MemberCLITests {
         #expect(slow.status == 4 && slow.stderr.contains("expired"), "\(slow.stdout) \(slow.stderr)")
         // The device whose join through a revoked invite is void is refused by the admin's
         // peer node too (the handshake decides from the same membership).
-        let server = try BackgroundProcess(
-            cli.binary, ["--store", teacher.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"],
-            label: "peer serve")
+        let server = try PeerFixtures.serve(teacher)
         defer { server.stop() }
         let port = try await server.peerPort()
         let peer = try late.run("sync", "peer://127.0.0.1:\(port)")

@@ -14,7 +14,7 @@ struct PeerCLITests {
         let (a, b) = (devices[0], devices[1])
         for index in 0..<3 { try PeerFixtures.note(a, "a\(index)") }
         for index in 0..<2 { try PeerFixtures.note(b, "b\(index)") }
-        let server = try BackgroundProcess(cli.binary, ["--store", a.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"], label: "peer serve")
+        let server = try PeerFixtures.serve(a)
         defer { server.stop() }
         let port = try await server.peerPort()
 
@@ -59,7 +59,7 @@ struct PeerCLITests {
             try PeerFixtures.note(a, "\(index)-\(blob)")
             try a.ok("export", scratch.file("seal.concord"))
         }
-        let server = try BackgroundProcess(cli.binary, ["--store", a.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"], label: "peer serve")
+        let server = try PeerFixtures.serve(a)
         defer { server.stop() }
         let proxy = try TCPProxy(upstream: UInt16(try await server.peerPort()))
         defer { proxy.close() }
@@ -84,7 +84,7 @@ struct PeerCLITests {
         let stranger = try PeerFixtures.members(1, cli: cli, scratch: scratch, prefix: "s")[0]
         try PeerFixtures.note(a, "secret")
         try PeerFixtures.note(stranger, "junk")
-        let server = try BackgroundProcess(cli.binary, ["--store", a.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"], label: "peer serve")
+        let server = try PeerFixtures.serve(a)
         defer { server.stop() }
         let port = try await server.peerPort()
         let result = try stranger.run("sync", "peer://127.0.0.1:\(port)", "--attempts", "1")

@@ -17,6 +17,14 @@ enum PeerFixtures {
         return Array(devices.prefix(count))
     }
 
+    /// `concord peer serve` on `device`'s store, on loopback, any free port, not advertised
+    /// (read the port with ``BackgroundProcess/peerPort(timeout:)``).
+    static func serve(_ device: Device) throws -> BackgroundProcess {
+        try BackgroundProcess(
+            device.cli.binary, ["--store", device.store, "peer", "serve", "--port", "0", "--host", "127.0.0.1", "--no-advertise"],
+            label: "peer serve")
+    }
+
     /// `concord status --json` as a dictionary.
     static func status(_ device: Device) throws -> [String: Any] {
         let text = try device.ok("status", "--json")

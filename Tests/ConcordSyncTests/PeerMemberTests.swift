@@ -135,13 +135,4 @@ struct PeerMemberTests {
         #expect(await !server.connectedPeers.contains(tablet.deviceID.publicKey))
         #expect(try await title(tablet, RecordID(high: 5, low: 1)) == nil)
     }
-
-    func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
 }

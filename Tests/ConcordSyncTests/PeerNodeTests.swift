@@ -7,16 +7,6 @@ import Testing
 /// `PeerNode` and `SyncEngine` peering in one process on loopback: real TCP, real stores.
 @Suite("Peer nodes on loopback")
 struct PeerNodeTests {
-    /// Waits until `condition` holds, up to `seconds`.
-    func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
     @Test("one exchange sends what each side lacks, both ways, and acknowledges")
     func oneExchange() async throws {
         let dir = try TemporaryDirectory()

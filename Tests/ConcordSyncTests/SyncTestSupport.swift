@@ -47,3 +47,13 @@ func writeSome(_ replica: Replica, records: Int = 3, tag: String) async throws {
         try await replica.seal()
     }
 }
+
+/// Waits until `condition` holds, up to `seconds`; its last answer.
+func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + .seconds(seconds)
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+    return try await condition()
+}

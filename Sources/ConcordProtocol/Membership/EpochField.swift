@@ -39,10 +39,7 @@ public struct EpochKeyID: Hashable, Comparable, Sendable, CustomStringConvertibl
     }
 
     /// The id as 32 lowercase hexadecimal digits.
-    public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
-    }
+    public var hex: String { Hex.encode(bytes) }
 
     /// The same as ``hex``.
     public var description: String { hex }

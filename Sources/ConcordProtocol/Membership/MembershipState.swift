@@ -55,6 +55,17 @@ public struct MembershipState: Hashable, Sendable {
     ///   - device: A device id.
     public func member(_ device: PublicKey) -> Member? { membersByDevice[device] }
 
+    /// How `device`'s removal reads in a message, for relays, peers and the replica alike:
+    /// "removed from the space by Ms Dlamini's laptop on 2026-12-01 10:15 UTC"; `nil` for a
+    /// device that was not removed.
+    /// - Parameters:
+    ///   - device: A device id.
+    public func removalDescription(of device: PublicKey) -> String? {
+        guard let cut = member(device)?.cut else { return nil }
+        let by = member(cut.by.author)?.name ?? String(cut.by.author.hex.prefix(8))
+        return "removed from the space by \(by) on \(CalendarTime.text(HLCTimestamp(rawValue: cut.by.stamp).milliseconds))"
+    }
+
     /// The invite with this id, if its `invite` op was applied.
     /// - Parameters:
     ///   - id: An invite id.

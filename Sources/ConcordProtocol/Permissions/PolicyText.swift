@@ -1,4 +1,4 @@
-/// The text helpers of the permission model: byte order, JSON-style quoting and hex.
+/// The text helpers of the permission model: byte order and JSON-style quoting.
 /// Names are compared and sorted by their UTF-8 bytes, never by `String`'s Unicode-aware
 /// `<` and `==` (`Specs/crdt-semantics.md` §1).
 enum PolicyText {
@@ -25,16 +25,5 @@ enum PolicyText {
             }
         }
         return out + "\""
-    }
-
-    /// Lowercase hexadecimal digits of `bytes`.
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -33,7 +33,7 @@ public struct ScopeID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// The id as 32 lowercase hexadecimal digits.
-    public var hex: String { PolicyText.hex(bytes) }
+    public var hex: String { Hex.encode(bytes) }
 
     /// The same as ``hex``.
     public var description: String { hex }

@@ -60,12 +60,8 @@ struct MembershipCheck: Sendable {
                 "device \(device.hex.prefix(8)) is not a member of space \(spaceID.shortDescription) "
                     + "(no join of it is here, or its invite expired or was revoked); ask an admin for a new invite")
         }
-        if let cut = member.cut {
-            let by = state.member(cut.by.author)?.name ?? String(cut.by.author.hex.prefix(8))
-            throw RelayError(
-                .removed,
-                "this device was removed from the space by \(by) on \(CalendarTime.text(HLCTimestamp(rawValue: cut.by.stamp).milliseconds)); "
-                    + "ask an admin for a new invite if that was a mistake")
+        if let removal = state.removalDescription(of: device) {
+            throw RelayError(.removed, "this device was \(removal); ask an admin for a new invite if that was a mistake")
         }
         if member.retired != nil {
             // A copy of this device's store recovered: this device may still pull (and so

@@ -135,10 +135,8 @@ public final class MemberPeerAuthorizer: PeerAuthorizer {
     ///   - device: A connected peer.
     public func recheck(device: PublicKey) throws {
         guard let state = snapshot.withLock({ $0 })?.state, let member = state.member(device) else { return }
-        if let cut = member.cut {
-            let by = state.member(cut.by.author)?.name ?? String(cut.by.author.hex.prefix(8))
-            throw ConcordSyncError(
-                .peerRefused, "peer \(device.hex.prefix(8)) (\(member.name)) was removed from the space by \(by); connection closed")
+        if let removal = state.removalDescription(of: device) {
+            throw ConcordSyncError(.peerRefused, "peer \(device.hex.prefix(8)) (\(member.name)) was \(removal); connection closed")
         }
         if member.retired != nil {
             throw ConcordSyncError(
@@ -195,12 +193,8 @@ public final class MemberPeerAuthorizer: PeerAuthorizer {
                 .peerRefused,
                 "\(who) is not a member of space \(spaceID.shortDescription) (its invite expired, was revoked or is unknown); refused")
         }
-        if let cut = member.cut {
-            let by = state.member(cut.by.author)?.name ?? String(cut.by.author.hex.prefix(8))
-            throw ConcordSyncError(
-                .peerRefused,
-                "\(who) (\(member.name)) was removed from the space by \(by) on \(CalendarTime.text(HLCTimestamp(rawValue: cut.by.stamp).milliseconds)); refused"
-            )
+        if let removal = state.removalDescription(of: device) {
+            throw ConcordSyncError(.peerRefused, "\(who) (\(member.name)) was \(removal); refused")
         }
         if member.retired != nil {
             throw ConcordSyncError(
