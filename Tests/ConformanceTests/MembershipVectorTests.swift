@@ -17,6 +17,9 @@ import Testing
         for name in [
             "mutual_removal_both_removed", "concurrent_role_changes_later_wins", "expired_invite", "revoked_invite_join_unseen",
             "admin_removed_while_admitting_after", "forged_signatures", "rotations_and_tainted_epoch", "removal_with_cutoff",
+            "named_roles_use_their_base", "set_policy_governing_lookups", "set_policy_seen_must_hold_own_k_minus_1",
+            "set_policy_needs_an_admin", "set_policy_void_after_demotion", "role_named_base_admin",
+            "set_policy_plaintext_in_encrypted_space",
         ] {
             #expect(cases.contains { $0.name == name }, "missing membership vector \(name)")
         }
@@ -89,6 +92,25 @@ import Testing
             let admission = state.admission(
                 author: author, sequence: try number(check, "sequence"), isControl: check["control"] as? Bool ?? false)
             try same("\(admission)", check["expected"], "admission of \(author.hex.prefix(8)) at \(check["sequence"] ?? "?")", v)
+        }
+        // Specs/permissions.md §3.2 and §4.1: the applied set-policy ops and G(A, k).
+        if let policies = v.json["policies"] {
+            let got = state.policies.map { p -> [String: Any] in
+                [
+                    "bundle_id": p.by.bundleID.hex, "form": Int(p.form.byte),
+                    "seen": Dictionary(uniqueKeysWithValues: p.seen.entries.map { ($0.key.hex, $0.value) }),
+                ]
+            }
+            try same(got, policies, "policies", v)
+        }
+        for check in (v.json["governs"] as? [[String: Any]]) ?? [] {
+            let author = try PublicKey(hex: string(check, "author"))
+            let k = try number(check, "sequence")
+            let governing = state.governingPolicy(author: author, sequence: k)
+            try same(governing?.by.bundleID.hex ?? "", check["expected"], "G(\(author.hex.prefix(8)), \(k))", v)
+            guard state.governingPolicyIndex(author: author, sequence: k).map({ state.policies[$0] }) == governing else {
+                throw Mismatch(message: "\(v.name): governingPolicyIndex disagrees with governingPolicy")
+            }
         }
     }
 

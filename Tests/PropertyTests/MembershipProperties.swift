@@ -67,7 +67,8 @@ import Testing
             "removal": state.members.contains { $0.cut != nil }, "mutual removal": mutual, "void op": !state.voidOps.isEmpty,
             "retroactive void": retroactive, "revocation": state.invites.contains { $0.isRevoked },
             "successor": state.members.contains { $0.predecessor != nil }, "tainted epoch": state.epochs.contains { $0.isTainted },
-            "demotion": state.members.contains { m in zip(m.assignments, m.assignments.dropFirst()).contains { $1.role < $0.role } },
+            "demotion": state.members.contains { m in zip(m.assignments, m.assignments.dropFirst()).contains { $1.role.base < $0.role.base }
+            },
             "pending join": !state.pendingOps.isEmpty,
             "expired join": ops.contains { op in
                 guard case let .join(id, _, _) = op.op, let invite = state.invite(id) else { return false }
@@ -163,6 +164,12 @@ struct MembershipHistory {
     func evaluate(_ input: [MembershipOpRecord]) -> MembershipState {
         MembershipState.evaluate(ops: input, spaceID: spaceID, encrypted: encrypted)
     }
+
+    /// The roles invites and role changes give: the built-in ones and two policy roles
+    /// (`Specs/permissions.md` §3.1), which membership treats as their bases.
+    static let roles: [RoleAssignment] = [
+        .admin, .writer, .reader, try! RoleAssignment(named: "learner", base: .writer), try! RoleAssignment(named: "guest", base: .reader),
+    ]
 
     static func key(_ rng: inout SeededGenerator) -> Identity {
         try! Identity(seed: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
@@ -265,13 +272,13 @@ struct MembershipHistory {
         case 0, 1:
             let key = Self.key(&rng)
             let expires = now + UInt64.random(in: 0...40, using: &rng)
-            let role = MemberRole.allCases.randomElement(using: &rng)!
+            let role = Self.roles.randomElement(using: &rng)!
             record(d, .invite(id: key.publicKey, role: role, expires: expires, maxUses: UInt64.random(in: 0...2, using: &rng)), &rng)
             inviteKeys.append((key, ops.count - 1))
         case 2:
             guard let target else { return }
             let boundary = max(1, devices[d].seen[target.device] ?? 1)
-            record(d, .setRole(target: target.device, role: MemberRole.allCases.randomElement(using: &rng)!, boundary: boundary), &rng)
+            record(d, .setRole(target: target.device, role: Self.roles.randomElement(using: &rng)!, boundary: boundary), &rng)
         case 3, 4:
             guard let target else { return }
             let cutoff = max(1, devices[d].seen[target.device] ?? 1)

@@ -380,6 +380,7 @@ do {
 }
 addInviteVectors()
 addMembershipVectors()
+addMembershipPolicyVectors()
 addMemberBundleVectors()
 
 // MARK: - Output

@@ -183,6 +183,8 @@ private struct Pass {
                 case .member = predecessor.standingIgnoringRetirement(after: cutoff)
             else { return false }
             return true
+        case let .setPolicy(seen, _):
+            return k >= 2 && isAdmin(record) && seen[author] == k - 1
         }
     }
 
@@ -259,6 +261,9 @@ private struct Pass {
             state.membersByDevice[predecessorKey] = predecessor
             appliedSuccessorsByPredecessor[predecessorKey, default: []].append(index)
             return appliedByAuthor[predecessorKey] ?? []
+        case let .setPolicy(seen, form):
+            state.policies.append(.init(seen: seen, form: form, by: reference))
+            return []
         }
     }
 

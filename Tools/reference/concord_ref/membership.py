@@ -5,7 +5,7 @@ spec text; the Swift model was read only where the text leaves a choice open."""
 
 from . import dev
 from .codec import Reject, Writer
-from .control import decode, encode  # noqa: F401 (the control payload, section 3)
+from .control import base, decode, encode  # noqa: F401 (the control payload, section 3)
 from .crypto import verifies
 
 RANK = {"admin": 0, "writer": 1, "reader": 2}
@@ -135,6 +135,7 @@ class _Pass:
         self.entries, self.sound, self.voided = entries, sound, voided
         self.space_id, self.encrypted = space_id, encrypted
         self.members, self.invites, self.epochs = {}, {}, []
+        self.policies = []  # applied set-policy ops (entry indices), membership order
         self.genesis = None
         self.pass_void = set()
         self.forgotten = set()  # ops found void without being recorded in voided (a deviation)
@@ -237,7 +238,7 @@ class _Pass:
                 return False
             if any(a not in keep for _, _, keep in p.removals) and not dev.on("membership-removal-spares-successors"):
                 return False
-            return (len(p.successors) < MAX_SUCCESSORS or dev.on("membership-successors-unlimited")) and p.role_prime(op["cutoff"] + 1) in RANK
+            return (len(p.successors) < MAX_SUCCESSORS or dev.on("membership-successors-unlimited")) and base(p.role_prime(op["cutoff"] + 1)) in RANK
         if not self.is_admin(e) and not dev.on("membership-admin-unchecked"):
             return False
         if kind == "invite":
@@ -251,6 +252,8 @@ class _Pass:
             return op["id"] in self.invites
         if kind == "rotate":
             return self.encrypted
+        if kind == "set-policy":  # permissions.md 3.2: the admin's own entry is k - 1
+            return dev.on("policy-seen-unchecked") or op["seen"].get(a, 0) == k - 1
         # grant
         return self.encrypted and any(ep["key_id"] == op["key_id"] for ep in self.epochs)
 
@@ -312,6 +315,9 @@ class _Pass:
         if kind == "rotate":
             self.start_epoch(op["epoch"], e, kind)
             return []
+        if kind == "set-policy":
+            self.policies.append(i)
+            return []
         if kind == "grant":
             ep = next(ep for ep in self.epochs if ep["key_id"] == op["key_id"])
             added = [key for key, _ in op["recipients"]]
@@ -352,6 +358,7 @@ class State:
 
     def __init__(self, p, entries, voided):
         self.members, self.invites, self.epochs = p.members, p.invites, p.epochs
+        self.policies = [entries[i] for i in p.policies]
         self.void = [entries[i] for i in sorted(voided | p.pass_void | p.forgotten)]
         self.pending = [entries[i] for i in sorted(j for js in p.waiting.values() for j in js)]
         self.introduced = {e.author for e in entries if e.k == 1 and e.op is not None and e.op["kind"] in ADMISSION_KINDS}
@@ -380,11 +387,23 @@ class State:
             if control and standing == "retired" and dev.on("membership-retired-control-applied"):
                 return "applied"
             return "storedAsEvidence" if control else standing
-        if control or standing in ("admin", "writer"):
+        if control or base(standing) in ("admin", "writer"):
             return "applied"
-        if standing == "reader" and dev.on("membership-readers-write"):
+        if base(standing) == "reader" and dev.on("membership-readers-write"):
             return "applied"
         return "notAWriter"
+
+
+    def governs(self, author, k):
+        """permissions.md 4.1: G(A, k), the greatest applied policy (membership order) with
+        k > seen[A] (absent: 0); None when there is none."""
+        if dev.on("policy-latest-governs"):
+            return self.policies[-1] if self.policies else None
+        for e in reversed(self.policies):
+            seen = e.op["seen"].get(author, 0)
+            if (k >= seen if dev.on("policy-governs-inclusive") else k > seen):
+                return e
+        return None
 
 
 def evaluate(records, space_id, encrypted):

@@ -314,6 +314,15 @@ def check_membership(case, earlier):
     for check in case["admissions"]:
         got = state.admission(bytes.fromhex(check["author"]), check["sequence"], check.get("control", False))
         require(got == check["expected"], f"admission of {check['author'][:8]} at {check['sequence']}: {got}, expected {check['expected']}")
+    # permissions.md 3.2 and 4.1: the applied set-policy ops in order, and G(A, k).
+    if "policies" in case:
+        policies = [{"bundle_id": e.bundle_id.hex(), "form": e.op["form"],
+                     "seen": {a.hex(): n for a, n in sorted(e.op["seen"].items())}} for e in state.policies]
+        require(policies == case["policies"], f"policies {policies}")
+    for check in case.get("governs", []):
+        got = state.governs(bytes.fromhex(check["author"]), check["sequence"])
+        got = got.bundle_id.hex() if got else ""
+        require(got == check["expected"], f"G({check['author'][:8]}, {check['sequence']}) = {got[:8]}, expected {check['expected'][:8]}")
     # Section 5: the arrival order does not matter (reversed, with duplicates).
     again = membership.evaluate(records[::-1] + records[:3], bytes.fromhex(case["space_id_hex"]), encrypted)
     require([e.bundle_id for e in again.void] == [e.bundle_id for e in state.void], "another arrival order gives another void set")
