@@ -159,6 +159,9 @@ struct MembershipHistory {
     var ops: [MembershipOpRecord] = []
     var devices: [Device] = []
     var inviteKeys: [(key: Identity, op: Int)] = []
+    /// Whether admins also set and clear policies (`Specs/permissions.md` §3.2); off for
+    /// the membership properties, whose histories stay as they were.
+    var policies = false
     var spaceID: SpaceID { SpaceID(publicKey: spaceKey.publicKey) }
 
     func evaluate(_ input: [MembershipOpRecord]) -> MembershipState {
@@ -175,8 +178,9 @@ struct MembershipHistory {
         try! Identity(seed: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
     }
 
-    static func generate(using rng: inout SeededGenerator) -> MembershipHistory {
+    static func generate(using rng: inout SeededGenerator, policies: Bool = false) -> MembershipHistory {
         var h = MembershipHistory(spaceKey: key(&rng), encrypted: rng.chance(0.5))
+        h.policies = policies
         let start: UInt64 = 1_800_000_000_000
         h.devices.append(Device(key: key(&rng), clock: start))
         let genesisStamp = HLCTimestamp(milliseconds: start, counter: 0).rawValue
@@ -268,6 +272,7 @@ struct MembershipHistory {
             let invites = view.invites.filter { !$0.isRevoked && $0.expires > now && ($0.maxUses == 0 || $0.uses < $0.maxUses) }.map(\.id)
             return devices + invites
         }
+        if policies, rng.chance(0.35) { return setPolicy(d, &rng) }
         switch roll % 7 {
         case 0, 1:
             let key = Self.key(&rng)
@@ -301,6 +306,22 @@ struct MembershipHistory {
                 record(d, .rotate(epoch(all.isEmpty ? [me] : all, &rng)), &rng)
             }
         }
+    }
+
+    /// A `set-policy` by device `d` with what it has seen (its own entry `k − 1`; now and
+    /// then `k − 2`, which makes it void), clearing or setting an opaque body.
+    mutating func setPolicy(_ d: Int, _ rng: inout SeededGenerator) {
+        var seen = devices[d].seen
+        let me = devices[d].key.publicKey
+        if rng.chance(0.1) { seen[me] = devices[d].next >= 3 ? devices[d].next - 2 : nil }
+        // Forget some authors now and then: an admin's statement, trusted as given.
+        for author in seen.keys where rng.chance(0.1) { seen[author] = nil }
+        let body = (0..<Int.random(in: 0...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let form: MembershipOp.PolicyForm =
+            rng.chance(0.2)
+            ? .clear
+            : encrypted ? .sealed(keyID: try! EpochKeyID(bytes: [UInt8](repeating: 0xAB, count: 16)), blob: body) : .plaintext(body)
+        record(d, .setPolicy(seen: VersionVector(seen), form: form), &rng)
     }
 
     mutating func removeEachOther(_ a: Int, _ b: Int, _ rng: inout SeededGenerator) {
