@@ -33,6 +33,7 @@ import Testing
             (.invite(id: a, role: try! RoleAssignment(named: "guest-2", base: .reader), expires: 1, maxUses: 0), true),
             (.setPolicy(seen: VersionVector([a: 3, c: 1]), form: .plaintext([1, 0, 0])), false),
             (.setPolicy(seen: VersionVector(), form: .clear), true),
+            (.scopeKey(readers: ["learner", "reader"], epoch: epoch([a, b])), true),
             (
                 .setPolicy(
                     seen: VersionVector([b: 9]),
@@ -251,6 +252,20 @@ import Testing
             #expect(failure(named(0x02, name)) == "malformedBundle", "\(name)")
         }
         #expect(failure(named(0x02, String(repeating: "a", count: 32))) == nil)
+    }
+
+    @Test func aScopeKeyNamesOneTo34SortedRoleRefsInAnEncryptedSpace() {
+        let field = try! EpochField(
+            keyID: EpochKeyID(bytes: [UInt8](repeating: 0xE0, count: 16)),
+            recipients: [.init(key: a, sealed: [UInt8](repeating: 0x5E, count: 80))])
+        func op(_ readers: [String]) -> [UInt8] { MembershipOp.scopeKey(readers: readers, epoch: field).encoded() }
+        #expect(failure(op(["teacher"]), encrypted: true) == nil)
+        #expect(failure(op(["teacher"]), encrypted: false) == "malformedBundle")
+        let roles = (0..<32).map { "r\($0 + 10)" }
+        #expect(failure(op(roles + ["reader", "writer"]), encrypted: true) == nil)
+        for bad in [[], roles + ["reader", "writer", "x"], ["teacher", "learner"], ["a", "a"], ["admin"], ["Teacher"], [""]] {
+            #expect(failure(op(bad), encrypted: true) == "malformedBundle", "\(bad)")
+        }
     }
 
     @Test func setPolicyFormsMatchTheSpaceAndStayWithinTheirLimits() {

@@ -18,7 +18,8 @@ import Testing
             "mutual_removal_both_removed", "concurrent_role_changes_later_wins", "expired_invite", "revoked_invite_join_unseen",
             "admin_removed_while_admitting_after", "forged_signatures", "rotations_and_tainted_epoch", "removal_with_cutoff",
             "named_roles_use_their_base", "set_policy_governing_lookups", "set_policy_seen_must_hold_own_k_minus_1",
-            "set_policy_needs_an_admin", "set_policy_void_after_demotion", "role_named_base_admin",
+            "set_policy_needs_an_admin", "set_policy_void_after_demotion", "scope_keys_and_their_taint", "scope_key_unsorted",
+            "role_named_base_admin",
             "set_policy_plaintext_in_encrypted_space",
         ] {
             #expect(cases.contains { $0.name == name }, "missing membership vector \(name)")
@@ -102,6 +103,16 @@ import Testing
                 ]
             }
             try same(got, policies, "policies", v)
+        }
+        // Specs/permissions.md §7.2: scope epochs, their recipients and taint.
+        if let scopes = v.json["scope_epochs"] {
+            let got = state.scopeEpochs.map { e -> [String: Any] in
+                [
+                    "scope": e.scope.hex, "readers": e.readers, "key_id": e.keyID.hex, "recipients": e.recipients.map(\.hex),
+                    "tainted": e.isTainted,
+                ]
+            }
+            try same(got, scopes, "scope epochs", v)
         }
         for check in (v.json["governs"] as? [[String: Any]]) ?? [] {
             let author = try PublicKey(hex: string(check, "author"))

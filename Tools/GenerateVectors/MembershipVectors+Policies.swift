@@ -25,8 +25,8 @@ private func vector(_ entries: [(Identity, UInt64)]) -> VersionVector {
 
 /// The owner (genesis 1, invites 2 to 4), an admin deputy, a learner (policy role of base
 /// writer) and a guest (policy role of base reader), each joined at 1.
-private func school() -> MembershipHistoryBuilder {
-    var h = MembershipHistoryBuilder(encrypted: false, spaceSeed: 0xCF)
+private func school(encrypted: Bool = false) -> MembershipHistoryBuilder {
+    var h = MembershipHistoryBuilder(encrypted: encrypted, spaceSeed: 0xCF)
     h.genesis(owner, name: "school office", at: t)
     h.add("invite-deputy", .invite(id: inviteDeputy.publicKey, role: .admin, expires: never, maxUses: 1), by: owner.publicKey)
     h.add("invite-learner", .invite(id: inviteLearner.publicKey, role: learner, expires: never, maxUses: 0), by: owner.publicKey)
@@ -40,6 +40,7 @@ private func school() -> MembershipHistoryBuilder {
 @MainActor func addMembershipPolicyVectors() {
     addNamedRoleDecodeVectors()
     addSetPolicyDecodeVectors()
+    addScopeKeyDecodeVectors()
 
     // Named roles in a history: membership applies the base only.
     var h = school()
@@ -98,6 +99,47 @@ private func school() -> MembershipHistoryBuilder {
         "the deputy sets a policy at 2; the owner, not having seen it, demotes the deputy from 2 on (boundary 1) later in order: the policy is voided retroactively, like every admin op",
         h, admissions: [], governs: [(learnerDevice, 2)]
     ) { $0.policies.isEmpty && $0.voidOps.count == 1 }
+
+    addScopeKeyVectors()
+}
+
+/// Scope keys (`Specs/permissions.md` §3.2, §7.2): epochs of read scopes, their taint and grants.
+@MainActor private func addScopeKeyVectors() {
+    var h = school(encrypted: true)
+    let (o, d, l, g) = (owner.publicKey, deputy.publicKey, learnerDevice.publicKey, guestDevice.publicKey)
+    h.add("learners", .scopeKey(readers: ["learner"], epoch: h.epoch([o, d, l])), by: o)
+    h.add("guests-to-learner", .scopeKey(readers: ["guest"], epoch: h.epoch([o, g, l])), by: o)
+    h.add("guests-and-readers", .scopeKey(readers: ["guest", "reader"], epoch: h.epoch([o, g, inviteGuest.publicKey])), by: d)
+    let learnersKey = h.names["learners"]!.op
+    guard case .scopeKey(_, let field) = learnersKey else { fatalError() }
+    h.add("grant-learners-to-guest", .grant(keyID: field.keyID, recipients: h.epoch([g]).recipients), by: d)
+    h.add("grant-by-learner", .grant(keyID: field.keyID, recipients: h.epoch([l]).recipients), by: l)
+    h.add("reused-key", .scopeKey(readers: ["learner"], epoch: field), by: o)
+    membershipEvaluateCase(
+        "scope_keys_and_their_taint",
+        "an encrypted school: a scope key for learner sealed to the admins and the learner (clean, until the deputy grants it to the guest: tainted); one for guest also sealed to the learner (tainted); one for guest and reader sealed to the owner, the guest and the guest invite (clean); a grant by the learner (void: not an admin); a scope-key reusing a key id (tainted). Scope membership is by role name, admins always",
+        h, admissions: []
+    ) { s in s.scopeEpochs.map(\.isTainted) == [true, true, false, true] && s.voidOps.count == 1 }
+}
+
+@MainActor private func addScopeKeyDecodeVectors() {
+    let field = try! EpochField(
+        keyID: EpochKeyID(bytes: [UInt8](repeating: 0xE8, count: 16)), recipients: [.init(key: owner.publicKey, sealed: [UInt8](repeating: 0x5E, count: 80))])
+    let valid = MembershipOp.scopeKey(readers: ["learner", "reader", "teacher"], epoch: field).encoded()
+    membershipDecodeCase("scope_key", "a scope-key for learner, reader and teacher in an encrypted space", valid, encrypted: true, "valid")
+    membershipDecodeCase("scope_key_in_plain_space", "a scope-key in an unencrypted space (an epoch field, like rotate)", valid, encrypted: false, "malformedBundle")
+    func refs(_ names: [String]) -> [UInt8] { MembershipOp.scopeKey(readers: names, epoch: field).encoded() }
+    let thirtyFour = ["reader", "writer"] + (0..<32).map { "r\(String(format: "%02d", $0))" }.sorted()
+    membershipDecodeCase("scope_key_34_roles", "a scope of 34 roles (32 policy roles, reader and writer)", refs(thirtyFour.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }), encrypted: true, "valid")
+    let malformed: [(String, String, [UInt8])] = [
+        ("scope_key_no_roles", "a scope of 0 roles", refs([])),
+        ("scope_key_35_roles", "a scope of 35 roles", refs((["reader", "writer"] + (0..<33).map { "r\(String(format: "%02d", $0))" }).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })),
+        ("scope_key_unsorted", "scope roles teacher, learner (not sorted by bytes)", refs(["teacher", "learner"])),
+        ("scope_key_repeated", "scope roles learner twice", refs(["learner", "learner"])),
+        ("scope_key_admin", "a scope naming admin (admins are always in every scope)", refs(["admin"])),
+        ("scope_key_bad_name", "a scope naming Teacher (not a role name)", refs(["Teacher"])),
+    ]
+    for (name, description, payload) in malformed { membershipDecodeCase(name, description, payload, encrypted: true, "malformedBundle") }
 }
 
 @MainActor private func addNamedRoleDecodeVectors() {

@@ -143,6 +143,12 @@ func json(_ state: MembershipState) -> JSON {
     ]
     // Specs/permissions.md §3.2 and §4.1, only in the cases about policies (earlier cases
     // keep their bytes): the applied set-policy ops in order, and G(A, k) lookups.
+    if !state.scopeEpochs.isEmpty {
+        pairs.append(("scope_epochs", .array(state.scopeEpochs.map { e -> JSON in
+            .object([("scope", .string(e.scope.hex)), ("readers", .array(e.readers.map { .string($0) })), ("key_id", .string(e.keyID.hex)),
+                     ("recipients", .array(e.recipients.map { .string($0.hex) })), ("tainted", .bool(e.isTainted))])
+        })))
+    }
     if !state.policies.isEmpty || !governs.isEmpty {
         let policies = state.policies.map { p -> JSON in
             let seen = p.seen.entries.sorted { $0.key < $1.key }.map { ($0.key.hex, JSON.number($0.value)) }

@@ -260,6 +260,8 @@ MUTANTS = [
     ("policy-form-any-space", "accepts a plaintext policy in an encrypted space and a sealed one in an unencrypted space"),
     ("policy-seen-unchecked", "applies a set-policy whose seen vector does not give its author k - 1"),
     ("policy-latest-governs", "takes the latest applied policy as G(A, k), whatever its seen vector"),
+    ("scope-readers-unchecked", "accepts any, unsorted or repeated role-refs in a scope-key"),
+    ("scope-taint-as-content", "taints a scope epoch only for recipients that are not members (as a content epoch), not for members outside the scope"),
     ("policy-governs-inclusive", "lets a policy govern the bundles its seen vector holds (k >= seen[A] instead of k > seen[A])"),
     # Invite tokens of format 2 and the history blob (membership sections 3 and 4)
     ("token2-checksum-unchecked", "does not check a format-2 token's checksum"),
@@ -327,7 +329,7 @@ FIRST_FILE = [
     ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
     ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
     ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"), ("format3-", "member_bundles.jsonl"),
-    ("peer-secret-", "membership.jsonl"), ("policy-", "membership.jsonl"),
+    ("peer-secret-", "membership.jsonl"), ("policy-", "membership.jsonl"), ("scope-", "membership.jsonl"),
 ]
 
 

@@ -63,6 +63,10 @@ extension MembershipOp {
             w.write(contentsOf: signature.bytes)
         case let .setPolicy(seen, form):
             Self.write(seen, form, to: &w)
+        case let .scopeKey(readers, epoch):
+            w.writeVarint(UInt64(readers.count))
+            for reader in readers { w.writeString(reader) }
+            Self.write(epoch, to: &w)
         }
         return w.bytes
     }
@@ -98,7 +102,7 @@ extension MembershipOp {
         guard let kind = Kind(rawValue: kindByte) else {
             throw ConcordError(
                 .malformedBundle,
-                "membership op: kind \(kindByte) is not known (kinds are 1 to 9 and 13); the op was made by a newer Concord or is corrupted"
+                "membership op: kind \(kindByte) is not known (kinds are 1 to 9, 13 and 14); the op was made by a newer Concord or is corrupted"
             )
         }
         let op: MembershipOp
@@ -154,6 +158,9 @@ extension MembershipOp {
                 predecessorSignature: try Signature(bytes: r.readBytes(Signature.byteCount)))
         case .setPolicy:
             op = try readSetPolicy(&r, encrypted: encrypted)
+        case .scopeKey:
+            guard encrypted else { throw r.error("a scope-key op in an unencrypted space (it has no epochs)") }
+            op = .scopeKey(readers: try readScopeReaders(&r), epoch: try readEpoch(&r))
         }
         guard r.isAtEnd else {
             throw r.error(

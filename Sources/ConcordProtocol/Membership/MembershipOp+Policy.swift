@@ -35,6 +35,34 @@ extension MembershipOp {
     /// The most entries a `seen` vector holds (65,536).
     public static let maxVectorEntries = 65_536
 
+    /// The most role-refs a scope names: 32 policy roles, `writer` and `reader` (34).
+    public static let maxScopeReaders = 34
+
+    /// Why `ref` is not a role-ref of a read scope (`writer`, `reader` or a policy role
+    /// name, `Specs/permissions.md` §2.1), or `nil` when it is one.
+    static func scopeReaderProblem(_ ref: String) -> String? {
+        ref == "writer" || ref == "reader" ? nil : Policy.roleNameProblem(ref)
+    }
+
+    static func readScopeReaders(_ r: inout ByteReader) throws -> [String] {
+        let start = r.offset
+        let count = try r.readCount(minimumItemSize: 2, what: "scope role")
+        guard (1...maxScopeReaders).contains(count) else {
+            throw ConcordError(
+                .malformedBundle, "membership op: a scope of \(count) roles at byte \(start) (it must be 1 to \(maxScopeReaders))")
+        }
+        var readers: [String] = []
+        for _ in 0..<count {
+            let ref = try r.readString()
+            if let problem = scopeReaderProblem(ref) { throw r.error("scope role: \(problem)") }
+            guard readers.last.map({ PolicyText.less($0, ref) }) ?? true else {
+                throw r.error("the scope's roles are not strictly increasing (unsorted or repeated)")
+            }
+            readers.append(ref)
+        }
+        return readers
+    }
+
     static func write(_ seen: VersionVector, _ form: PolicyForm, to w: inout ByteWriter) {
         let entries = seen.entries.sorted { $0.key < $1.key }
         w.writeVarint(UInt64(entries.count))

@@ -42,6 +42,11 @@ public enum MembershipOp: Hashable, Sendable {
     /// version vector of the admin's log when it made the op (its own entry `k − 1`), and
     /// the body (plaintext in an unencrypted space, sealed under an epoch key otherwise).
     case setPolicy(seen: VersionVector, form: PolicyForm)
+    /// Starts a new epoch of the read scope of `readers` (`Specs/permissions.md` §3.2 and
+    /// §7.2): the role-refs (`writer`, `reader`, policy role names) sorted by their UTF-8
+    /// bytes, and the epoch field sealing the scope key to the members in the scope.
+    /// Encrypted spaces only.
+    case scopeKey(readers: [String], epoch: EpochField)
 
     /// The kind byte of each op.
     public enum Kind: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
@@ -65,6 +70,8 @@ public enum MembershipOp: Hashable, Sendable {
         case successor = 9
         /// `0D` (`Specs/permissions.md` §3.2)
         case setPolicy = 13
+        /// `0E` (`Specs/permissions.md` §3.2)
+        case scopeKey = 14
 
         /// The kind's name in `Specs/membership.md` (`set-role`, `revoke-invite`, ...).
         public var description: String {
@@ -79,6 +86,7 @@ public enum MembershipOp: Hashable, Sendable {
             case .grant: "grant"
             case .successor: "successor"
             case .setPolicy: "set-policy"
+            case .scopeKey: "scope-key"
             }
         }
     }
@@ -96,6 +104,7 @@ public enum MembershipOp: Hashable, Sendable {
         case .grant: .grant
         case .successor: .successor
         case .setPolicy: .setPolicy
+        case .scopeKey: .scopeKey
         }
     }
 

@@ -34,6 +34,8 @@ public struct MembershipState: Hashable, Sendable {
     /// The applied `set-policy` ops in membership order (`Specs/permissions.md` §4.1:
     /// `P₁ < P₂ < …`); clears included.
     public internal(set) var policies: [AppliedPolicy] = []
+    /// Epochs of read scopes in processing order (`Specs/permissions.md` §7.2).
+    public internal(set) var scopeEpochs: [ScopeEpoch] = []
     /// Ops that are void, in processing order.
     public internal(set) var voidOps: [MembershipOpRecord] = []
     /// Joins waiting for an invite op this set does not hold, in processing order.

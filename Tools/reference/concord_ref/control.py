@@ -9,11 +9,13 @@ from .codec import Reader, Reject, Writer
 
 ROLES = {1: "admin", 2: "writer", 3: "reader"}
 KINDS = {1: "genesis", 2: "invite", 3: "join", 4: "set-role", 5: "remove", 6: "revoke-invite",
-         7: "rotate", 8: "grant", 9: "successor", 13: "set-policy"}
+         7: "rotate", 8: "grant", 9: "successor", 13: "set-policy",
+         14: "scope-key"}
 MAX_NAME = 64
 MAX_RECIPIENTS = 65536
 SEALED = 80
 MAX_VECTOR = 65536
+MAX_SCOPE_READERS = 34
 MAX_POLICY_BODY = 16384
 MAX_SEALED_POLICY = 24 + MAX_POLICY_BODY + 16
 ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
@@ -207,6 +209,26 @@ def decode(payload, encrypted):
                 _fail(r, f"a sealed policy of {len(op['body'])} bytes")
         elif form != 0:
             _fail(r, f"policy form {form}")
+    elif kind == "scope-key":
+        if not encrypted:
+            _fail(r, "a scope-key in an unencrypted space")
+        n = r.count(2, "scope roles")
+        if not 1 <= n <= MAX_SCOPE_READERS:
+            _fail(r, f"a scope of {n} roles")
+        readers = []
+        for _ in range(n):
+            try:
+                ref = r.string().decode("utf-8")
+            except Reject as error:
+                raise Reject("malformedBundle", f"membership op: {error.message}")
+            if ref not in ("writer", "reader") and (not ROLE_NAME.fullmatch(ref) or ref == "admin") \
+                    and not dev.on("scope-readers-unchecked"):
+                _fail(r, f"a scope role {ref!r}")
+            readers.append(ref)
+        if not all(a.encode() < b.encode() for a, b in zip(readers, readers[1:])) and not dev.on("scope-readers-unchecked"):
+            _fail(r, "scope roles not strictly increasing")
+        op["readers"] = readers
+        op["epoch"] = _epoch(r)
     else:
         op["predecessor"] = r.take(32)
         op["cutoff"] = _position(r, "cut-off")
@@ -290,6 +312,11 @@ def encode(op):
             w.raw(op["key_id"])
         if op["form"] in (1, 2):
             w.blob(op["body"])
+    elif kind == "scope-key":
+        w.varint(len(op["readers"]))
+        for ref in op["readers"]:
+            w.blob(ref.encode())
+        epoch(op["epoch"])
     else:
         w.raw(op["predecessor"])
         w.varint(op["cutoff"])

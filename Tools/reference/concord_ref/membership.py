@@ -136,6 +136,7 @@ class _Pass:
         self.space_id, self.encrypted = space_id, encrypted
         self.members, self.invites, self.epochs = {}, {}, []
         self.policies = []  # applied set-policy ops (entry indices), membership order
+        self.scope_epochs = []  # permissions.md 7.2, processing order
         self.genesis = None
         self.pass_void = set()
         self.forgotten = set()  # ops found void without being recorded in voided (a deviation)
@@ -252,10 +253,12 @@ class _Pass:
             return op["id"] in self.invites
         if kind == "rotate":
             return self.encrypted
+        if kind == "scope-key":
+            return self.encrypted
         if kind == "set-policy":  # permissions.md 3.2: the admin's own entry is k - 1
             return dev.on("policy-seen-unchecked") or op["seen"].get(a, 0) == k - 1
-        # grant
-        return self.encrypted and any(ep["key_id"] == op["key_id"] for ep in self.epochs)
+        # grant (of a content epoch or, permissions.md 3.2, a scope epoch)
+        return self.encrypted and any(ep["key_id"] == op["key_id"] for ep in self.epochs + self.scope_epochs)
 
     # Step 4: would the new state have refused an applied op at its own position?
     def would_refuse(self, e, index):
@@ -318,6 +321,20 @@ class _Pass:
         if kind == "set-policy":
             self.policies.append(i)
             return []
+        if kind == "scope-key":
+            keys = [key for key, _ in op["epoch"]["recipients"]]
+            reused = any(ep["key_id"] == op["epoch"]["key_id"] for ep in self.epochs + self.scope_epochs)
+            tainted = reused or any(not self.in_scope(key, op["readers"], e.t) for key in keys)
+            self.scope_epochs.append({"key_id": op["epoch"]["key_id"], "readers": op["readers"], "recipients": keys,
+                                      "tainted": tainted})
+            return []
+        if kind == "grant" and not any(ep["key_id"] == op["key_id"] for ep in self.epochs):
+            ep = next(ep for ep in self.scope_epochs if ep["key_id"] == op["key_id"])
+            added = [key for key, _ in op["recipients"]]
+            ep["recipients"] = sorted(set(ep["recipients"]) | set(added))
+            if any(not self.in_scope(key, ep["readers"], e.t) for key in added):
+                ep["tainted"] = True
+            return []
         if kind == "grant":
             ep = next(ep for ep in self.epochs if ep["key_id"] == op["key_id"])
             added = [key for key, _ in op["recipients"]]
@@ -346,6 +363,21 @@ class _Pass:
             return not inv.revocations and (t >> 16) <= inv.expires
         return False
 
+    # permissions.md 7.1 and 7.2: in the scope of `readers` at stamp t
+    def in_scope(self, key, readers, t):
+        if dev.on("scope-taint-as-content"):
+            return self.safe(key, t)
+
+        def listed(role):
+            return role == "admin" or str(role) in readers
+        if key in self.members:
+            m = self.members[key]
+            return m.cut is None and listed(m.assignments[-1][1])
+        if key in self.invites:
+            inv = self.invites[key]
+            return not inv.revocations and (t >> 16) <= inv.expires and listed(inv.role)
+        return False
+
     def start_epoch(self, epoch, e, kind):
         keys = [key for key, _ in epoch["recipients"]]
         reused = any(ep["key_id"] == epoch["key_id"] for ep in self.epochs) and not dev.on("membership-key-reuse-untainted")
@@ -359,6 +391,7 @@ class State:
     def __init__(self, p, entries, voided):
         self.members, self.invites, self.epochs = p.members, p.invites, p.epochs
         self.policies = [entries[i] for i in p.policies]
+        self.scope_epochs = p.scope_epochs
         self.void = [entries[i] for i in sorted(voided | p.pass_void | p.forgotten)]
         self.pending = [entries[i] for i in sorted(j for js in p.waiting.values() for j in js)]
         self.introduced = {e.author for e in entries if e.k == 1 and e.op is not None and e.op["kind"] in ADMISSION_KINDS}

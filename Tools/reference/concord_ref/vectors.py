@@ -4,6 +4,7 @@ Each checker takes one case (a parsed JSON line) and the earlier cases of its fi
 raises Mismatch (or Reject) when the reference disagrees with the case. `run` walks the
 files in FILES order and returns the failures; with `first_only` it stops at the first,
 which is all the mutation harness needs."""
+import hashlib
 import json
 import pathlib
 import random
@@ -319,6 +320,10 @@ def check_membership(case, earlier):
         policies = [{"bundle_id": e.bundle_id.hex(), "form": e.op["form"],
                      "seen": {a.hex(): n for a, n in sorted(e.op["seen"].items())}} for e in state.policies]
         require(policies == case["policies"], f"policies {policies}")
+    if "scope_epochs" in case:
+        scopes = [{"scope": scope_id(e["readers"]), "readers": e["readers"], "key_id": e["key_id"].hex(),
+                   "recipients": [r.hex() for r in e["recipients"]], "tainted": e["tainted"]} for e in state.scope_epochs]
+        require(scopes == case["scope_epochs"], f"scope epochs {scopes}")
     for check in case.get("governs", []):
         got = state.governs(bytes.fromhex(check["author"]), check["sequence"])
         got = got.bundle_id.hex() if got else ""
@@ -326,6 +331,16 @@ def check_membership(case, earlier):
     # Section 5: the arrival order does not matter (reversed, with duplicates).
     again = membership.evaluate(records[::-1] + records[:3], bytes.fromhex(case["space_id_hex"]), encrypted)
     require([e.bundle_id for e in again.void] == [e.bundle_id for e in state.void], "another arrival order gives another void set")
+
+
+def scope_id(readers):
+    """permissions.md 7.1: BLAKE2b-256("concord-scope-v1" | varint n | n x string)[0..16]."""
+    w = Writer()
+    w.raw(b"concord-scope-v1")
+    w.varint(len(readers))
+    for ref in sorted(set(readers), key=lambda x: x.encode()):
+        w.blob(ref.encode())
+    return hashlib.blake2b(w.bytes(), digest_size=32).digest()[:16].hex()
 
 
 def check_member_token(case):
