@@ -36,6 +36,7 @@ import Testing
                 case "token": try checkToken(v)
                 case "history": try checkHistory(v)
                 case "peer_secret": try checkPeerSecret(v)
+                case "policy_body": try checkPolicyBody(v)
                 default: try checkEvaluate(v)
                 }
             } catch {
@@ -51,6 +52,33 @@ import Testing
         guard secret.secret.withUnsafeBytes({ Array($0) }) == (try v.bytes("peer_secret_hex")) else {
             throw Mismatch(message: "\(v.name): another peer secret")
         }
+    }
+
+    /// A sealed `set-policy` body (`Specs/permissions.md` §3.2), opened with the control
+    /// bundle's header (`Specs/wire-format.md` §7.11) built here from the case's fields.
+    func checkPolicyBody(_ v: Vector) throws {
+        guard case .setPolicy(_, let form) = try MembershipOp(payload: v.bytes("payload_hex"), encrypted: true) else {
+            throw Mismatch(message: "\(v.name): not a set-policy op")
+        }
+        var header = ByteWriter()
+        header.write(contentsOf: Array("CNCB".utf8) + [0x03, 0x02])
+        header.write(contentsOf: try bytes(v.json, "space_id_hex") + bytes(v.json, "author_hex"))
+        header.writeVarint(try number(v.json, "sequence"))
+        header.write(contentsOf: try bytes(v.json, "previous_hex"))
+        let stamp = try #require(UInt64(string(v.json, "stamp")))
+        header.writeFixed64(stamp)
+        header.writeFixed64(stamp)
+        let key = EpochKey(key: try SymmetricKey(bytes: bytes(v.json, "epoch_key_hex")))
+        let got: String
+        switch form.open(header: header.bytes, key: key, encrypted: true) {
+        case .policy(let policy):
+            got = "valid"
+            guard policy.body == (try bytes(v.json, "body_hex")) else { throw Mismatch(message: "\(v.name): another body") }
+        case .broken: got = "broken"
+        case .unreadable: got = "unreadable"
+        case .cleared: got = "cleared"
+        }
+        guard got == v.expected else { throw Mismatch(message: "\(v.name): \(got), expected \(v.expected)") }
     }
 
     func checkDecode(_ v: Vector) throws {

@@ -209,3 +209,62 @@ private func school(encrypted: Bool = false) -> MembershipHistoryBuilder {
         membershipDecodeCase(name, description, payload, encrypted: encrypted, "malformedBundle")
     }
 }
+
+/// Sealed policy bodies (`Specs/permissions.md` §3.2, fixed nonce): XChaCha20-Poly1305 under
+/// the epoch key the op names, with the control bundle's header (bytes `[0, H)` of
+/// `Specs/wire-format.md` §7.11) as associated data. Each case gives the header's fields, so
+/// a reader builds the header itself.
+@MainActor func addPolicyBodyVectors() {
+    let space = SpaceID(publicKey: key(0xCF).publicKey)
+    let epochKey = EpochKey(key: try! SymmetricKey(bytes: [UInt8](repeating: 0x33, count: 32)))
+    let otherKey = EpochKey(key: try! SymmetricKey(bytes: [UInt8](repeating: 0x34, count: 32)))
+    let previous = [UInt8](repeating: 0xAB, count: 32)
+    let stamp = HLCTimestamp(milliseconds: t + 5, counter: 0).rawValue
+    func header(_ sequence: UInt64) -> [UInt8] {
+        var w = ByteWriter(capacity: 160)
+        w.write(contentsOf: ChangeBundle.magic)
+        w.write(ChangeBundle.memberFormatVersion)
+        w.write(0x02)  // control
+        w.write(contentsOf: space.bytes)
+        w.write(contentsOf: owner.publicKey.bytes)
+        w.writeVarint(sequence)
+        w.write(contentsOf: previous)
+        w.writeFixed64(stamp)
+        w.writeFixed64(stamp)
+        return w.bytes
+    }
+    let policy = try! Policy(body: body, encrypted: true)
+    let nonce = try! XChaCha20Poly1305.Nonce(bytes: [UInt8](repeating: 0x24, count: 24))
+    let blob = XChaCha20Poly1305.seal(policy.body, using: epochKey.key, nonce: nonce, authenticating: header(5)).combined
+    func op(_ blob: [UInt8], _ keyID: EpochKeyID = epochKey.id) -> MembershipOp {
+        .setPolicy(seen: vector([(owner, 4)]), form: .sealed(keyID: keyID, blob: blob))
+    }
+    var flipped = blob
+    flipped[30] ^= 0x01
+    let cases: [(String, String, MembershipOp, UInt64, EpochKey, String)] = [
+        ("policy_body_sealed", "a body sealed under the epoch key, the control bundle's header (sequence 5) as associated data: it opens to the policy", op(blob), 5, epochKey, "valid"),
+        ("policy_body_other_header", "the same op read in a control bundle of sequence 6 (another header): it does not authenticate, the policy is broken", op(blob), 6, epochKey, "broken"),
+        ("policy_body_flipped_bit", "one bit of the ciphertext flipped: broken", op(flipped), 5, epochKey, "broken"),
+        ("policy_body_key_not_held", "the reader holds another epoch key than the one the op names: unreadable (the bundles it governs wait)", op(blob), 5, otherKey, "unreadable"),
+        ("policy_body_named_key_wrong", "the op names the reader's key id but was sealed under another key: broken", op(XChaCha20Poly1305.seal(policy.body, using: otherKey.key, nonce: nonce, authenticating: header(5)).combined), 5, epochKey, "broken"),
+    ]
+    for (name, description, op, sequence, key, expected) in cases {
+        guard case .setPolicy(_, let form) = op else { continue }
+        let got: String
+        switch form.open(header: header(sequence), key: key, encrypted: true) {
+        case .policy(let opened): got = opened == policy ? "valid" : "another policy"
+        case .broken: got = "broken"
+        case .unreadable: got = "unreadable"
+        case .cleared: got = "cleared"
+        }
+        if got != expected { problems.append("membership \(name): expected \(expected), got \(got)") }
+        var pairs: [(String, JSON)] = [
+            ("name", .string(name)), ("expected", .string(expected)), ("type", .string("policy_body")), ("description", .string(description)),
+            ("space_id_hex", .string(space.hex)), ("author_hex", .string(owner.publicKey.hex)), ("sequence", .number(sequence)),
+            ("previous_hex", .string(hex(previous))), ("stamp", .string(String(stamp))), ("epoch_key_hex", .string(key.key.secret.withUnsafeBytes { hex($0) })),
+            ("payload_hex", .string(hex(op.encoded()))),
+        ]
+        if expected == "valid" { pairs.append(("body_hex", .string(hex(policy.body)))) }
+        membershipLines.append(line(pairs))
+    }
+}

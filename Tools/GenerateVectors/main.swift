@@ -381,6 +381,7 @@ do {
 addInviteVectors()
 addMembershipVectors()
 addMembershipPolicyVectors()
+addPolicyBodyVectors()
 addMemberBundleVectors()
 
 // MARK: - Output

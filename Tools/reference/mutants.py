@@ -262,6 +262,7 @@ MUTANTS = [
     ("policy-latest-governs", "takes the latest applied policy as G(A, k), whatever its seen vector"),
     ("scope-readers-unchecked", "accepts any, unsorted or repeated role-refs in a scope-key"),
     ("scope-taint-as-content", "taints a scope epoch only for recipients that are not members (as a content epoch), not for members outside the scope"),
+    ("policy-sealed-ad-key-id", "opens a sealed policy body with its key id as associated data instead of the control bundle's header"),
     ("policy-governs-inclusive", "lets a policy govern the bundles its seen vector holds (k >= seen[A] instead of k > seen[A])"),
     # Invite tokens of format 2 and the history blob (membership sections 3 and 4)
     ("token2-checksum-unchecked", "does not check a format-2 token's checksum"),

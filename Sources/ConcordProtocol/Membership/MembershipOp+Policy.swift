@@ -18,6 +18,42 @@ extension MembershipOp {
         /// control bundle's header as associated data; only in an encrypted space.
         case sealed(keyID: EpochKeyID, blob: [UInt8])
 
+        /// Reads the body (`Specs/permissions.md` §3.2): cleared, a policy, unreadable (a
+        /// sealed body under a key not given) or broken (it does not authenticate under the
+        /// key and `header`, or does not decode).
+        ///
+        /// ```swift
+        /// let content = form.open(header: controlBundle.header, key: epochKey, encrypted: true)
+        /// ```
+        /// - Parameters:
+        ///   - header: The header (bytes `[0, H)`) of the control bundle carrying the op.
+        ///   - key: The epoch key the body names, if held; ignored unless sealed.
+        ///   - encrypted: Whether the space encrypts payloads.
+        /// - Returns: What the body says.
+        public func open(header: some Collection<UInt8>, key: EpochKey?, encrypted: Bool) -> MembershipState.PolicyContent {
+            let body: [UInt8]
+            switch self {
+            case .clear:
+                return .cleared
+            case .plaintext(let bytes):
+                body = bytes
+            case let .sealed(keyID, blob):
+                guard let key, key.id == keyID else { return .unreadable(keyID) }
+                do {
+                    let box = try XChaCha20Poly1305.SealedBox(combined: blob)
+                    body = try XChaCha20Poly1305.open(box, using: key.key, authenticating: Array(header))
+                } catch {
+                    return .broken(
+                        "the sealed policy body does not authenticate under epoch key \(keyID.hex) and its control bundle's header")
+                }
+            }
+            do {
+                return .policy(try Policy(body: body, encrypted: encrypted))
+            } catch {
+                return .broken(error.message)
+            }
+        }
+
         /// The form byte: `00`, `01` or `02`.
         public var byte: UInt8 {
             switch self {

@@ -42,27 +42,7 @@ extension MembershipState {
         ///   - encrypted: Whether the space encrypts payloads (read lists need it).
         /// - Returns: What the body says.
         public func open(header: some Collection<UInt8>, key: EpochKey?, encrypted: Bool) -> PolicyContent {
-            let body: [UInt8]
-            switch form {
-            case .clear:
-                return .cleared
-            case .plaintext(let bytes):
-                body = bytes
-            case let .sealed(keyID, blob):
-                guard let key, key.id == keyID else { return .unreadable(keyID) }
-                do {
-                    let box = try XChaCha20Poly1305.SealedBox(combined: blob)
-                    body = try XChaCha20Poly1305.open(box, using: key.key, authenticating: Array(header))
-                } catch {
-                    return .broken(
-                        "the sealed policy body does not authenticate under epoch key \(keyID.hex) and its control bundle's header")
-                }
-            }
-            do {
-                return .policy(try Policy(body: body, encrypted: encrypted))
-            } catch {
-                return .broken(error.message)
-            }
+            form.open(header: header, key: key, encrypted: encrypted)
         }
     }
 

@@ -439,6 +439,19 @@ class State:
         return None
 
 
+def open_policy_body(op, header, key):
+    """permissions.md 3.2: "valid" and the body, "unreadable" (the key given is not the one
+    the op names) or "broken" (it does not authenticate under the key and the control
+    bundle's header); for a sealed form."""
+    from .crypto import open_box
+    from .member_token import key_id
+    if key_id(key) != op["key_id"]:
+        return "unreadable", None
+    ad = op["key_id"] if dev.on("policy-sealed-ad-key-id") else header
+    body = open_box(key, op["body"], ad)
+    return ("broken", None) if body is None else ("valid", body)
+
+
 def evaluate(records, space_id, encrypted):
     entries = _order(records)
     sound = []

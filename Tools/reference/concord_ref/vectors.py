@@ -282,6 +282,8 @@ def check_membership(case, earlier):
         return check_member_token(case)
     if case["type"] == "history":
         return check_history_blob(case)
+    if case["type"] == "policy_body":
+        return check_policy_body(case)
     if case["type"] == "peer_secret":
         got = crypto.peer_secret(bytes.fromhex(case["first_epoch_key_hex"]))
         return require(got.hex() == case["peer_secret_hex"], f"peer secret {got.hex()}")
@@ -331,6 +333,22 @@ def check_membership(case, earlier):
     # Section 5: the arrival order does not matter (reversed, with duplicates).
     again = membership.evaluate(records[::-1] + records[:3], bytes.fromhex(case["space_id_hex"]), encrypted)
     require([e.bundle_id for e in again.void] == [e.bundle_id for e in state.void], "another arrival order gives another void set")
+
+
+def check_policy_body(case):
+    """permissions.md 3.2: a sealed set-policy body, with the control bundle's header
+    (wire-format 7.11, bytes [0, H)) built here from its fields as associated data."""
+    op = membership.decode(bytes.fromhex(case["payload_hex"]), True)
+    w = Writer()
+    w.raw(b"CNCB\x03\x02" + bytes.fromhex(case["space_id_hex"]) + bytes.fromhex(case["author_hex"]))
+    w.varint(case["sequence"])
+    w.raw(bytes.fromhex(case["previous_hex"]))
+    w.fixed64(int(case["stamp"]))
+    w.fixed64(int(case["stamp"]))
+    got, body = membership.open_policy_body(op, w.bytes(), bytes.fromhex(case["epoch_key_hex"]))
+    require(got == case["expected"], f"{got}, expected {case['expected']}")
+    if body is not None:
+        require(body.hex() == case["body_hex"], "another body")
 
 
 def scope_id(readers):
