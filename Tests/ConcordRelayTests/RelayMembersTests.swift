@@ -168,4 +168,35 @@ struct RelayMembersTests {
                 #expect(try await bystander.members() == (try await carrier.members()))
             })
     }
+
+    @Test(
+        "a set-policy op travels through a blind relay (permissions stage 2): sealed in an encrypted space, plaintext otherwise; every member holds and opens the same policy",
+        arguments: [true, false])
+    func setPolicyTravelsThroughTheRelay(encrypted: Bool) async throws {
+        try await RelayHarness.with(
+            { $0.spaces = .open },
+            { relay in
+                let directory = try TemporaryDirectory()
+                defer { directory.cleanUp() }
+                let teacher = try await Replica.create(at: directory.path("teacher"), name: "teacher", encrypted: encrypted)
+                let tablet = try await Replica.join(try await teacher.invite(role: .writer), at: directory.path("tablet"), name: "tablet")
+                try await sync(teacher, relay)
+                try await sync(tablet, relay)
+                let policy = try Policy(
+                    json: #"{"concord_policy": 1, "collections": {"*": {"write": {"writer": "all"}}}}"#, encrypted: encrypted)
+                try await teacher.setPolicy(policy)
+                try await sync(teacher, relay)
+                try await sync(tablet, relay)
+                let held = try await tablet.memberContext().state.policies
+                let teachers = try await teacher.memberContext().state.policies
+                #expect(held.count == 1 && held == teachers)
+                let applied = try #require(held.first)
+                #expect(try await tablet.openPolicy(applied) == .policy(policy))
+                // Nothing enforces policies yet: the writer still writes and the relay takes it.
+                try await tablet.write { try $0.set("title", to: "still", record: RecordID(high: 7, low: 7), in: "notes") }
+                try await sync(tablet, relay)
+                try await sync(teacher, relay)
+                #expect(try await teacher.record(RecordID(high: 7, low: 7), in: "notes")?["title"] == "still")
+            })
+    }
 }

@@ -171,12 +171,45 @@ extension Replica {
         return ops.count
     }
 
+    /// Sets (or, with `nil`, clears) the space's permission policy (`Specs/permissions.md`
+    /// §3.2): a `set-policy` op into this device's chain, its body sealed under the current
+    /// epoch key in an encrypted space. Only admins may. Nothing enforces policies yet
+    /// (permissions stage 3); this is for tests and the coming `concord policy set`.
+    /// - Throws: `ConcordError` `.notAllowed`, `.notARecipient`, `.storage`.
+    package func setPolicy(_ policy: Policy?) throws {
+        try submitControlAfterPrevious { context, stamp, previous in
+            try membership.setPolicy(policy, context: context, previous: previous, stamp: stamp)
+        }
+    }
+
+    /// What the applied `policy` (of ``memberContext()``'s state) says, with the epoch keys
+    /// this device holds: cleared, the policy, unreadable or broken.
+    /// - Throws: `ConcordError` `.storage`, or `.chainMismatch` when this store does not
+    ///   hold the policy's control bundle.
+    package func openPolicy(_ policy: MembershipState.AppliedPolicy) throws -> MembershipState.PolicyContent {
+        let by = policy.by
+        let bundle = try ConcordError.storage {
+            try store.read { tx -> ChangeBundle? in try tx.bundle(of: by.author, sequence: by.position).map(StoreDestination.decode) }
+        }
+        guard let bundle else {
+            throw ConcordError(
+                .chainMismatch,
+                "this store does not hold the control bundle of the policy set at \(by.position) by \(by.author.hex.prefix(8))")
+        }
+        return try membership.openPolicy(policy, bundle: bundle, context: try memberContext())
+    }
+
     /// Seals the op `make` builds as this device's next control bundle and imports it.
     private func submitControl(_ make: (MemberContext, HLCTimestamp) throws -> MembershipOp) throws {
+        try submitControlAfterPrevious { context, stamp, _ in try make(context, stamp) }
+    }
+
+    /// ``submitControl(_:)`` for ops whose bytes depend on the control bundle's header
+    /// (a sealed `set-policy`): `make` also gets this device's latest bundle.
+    private func submitControlAfterPrevious(_ make: (MemberContext, HLCTimestamp, ChangeBundle?) throws -> MembershipOp) throws {
         try seal()
         let context = try memberContext()
         let stamp = try ConcordError.mapping("membership op clock") { try clock.now() }
-        let op = try make(context, stamp)
         let me = membership.device.publicKey
         let previous = try ConcordError.storage {
             try store.read { tx -> ChangeBundle? in
@@ -184,6 +217,7 @@ extension Replica {
                 return try StoreDestination.decode(stored)
             }
         }
+        let op = try make(context, stamp, previous)
         let bundle = try ChangeBundle.sealControl(op, author: membership.device, spaceID: spaceID, previous: previous, stamp: stamp)
         let outcome = try self.import(bundle.bytes)
         guard case .applied = outcome else {
