@@ -5,7 +5,7 @@ import Foundation
 
 /// One device's replica of a space: the object apps embed.
 ///
-/// A `Replica` owns a `Store` (a SQLite file for ``create(at:encrypted:options:keyStore:)``,
+/// A `Replica` owns a `Store` (a SQLite file for ``create(at:name:encrypted:options:keyStore:)``,
 /// ``join(_:at:options:keyStore:)`` and ``open(at:options:keyStore:)``; any store through
 /// ``init(store:membership:options:)``), takes writes at once while offline, answers
 /// queries from indexed tables, tells observers what changed, and exchanges signed
@@ -206,7 +206,7 @@ public actor Replica {
     /// Prefer ``create(at:name:encrypted:options:keyStore:)``: a space with members has
     /// admins, roles, expiring invites and removal. In a space without members every writer
     /// holds the space seed, so every writer can invite and nobody can be removed; move its
-    /// data into a space with members with ``migrate(to:name:options:keyStore:)``
+    /// data into a space with members with ``migrate(to:name:options:keyStore:progress:)``
     /// (`concord migrate`).
     ///
     /// The directory receives `replica.sqlite` and the key files `device.key` and
