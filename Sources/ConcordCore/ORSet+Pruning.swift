@@ -40,7 +40,8 @@ extension ORSet {
                 let stamp = stamp(of: tag)
                 if frontier.delivers(stamp), !(held?.holds(stamp, of: member.key) ?? false) { continue }
                 let slot = result.slotInserting(member.key)
-                _ = result.insert(Tag(hlc: tag.hlc, replica: result.replicas.intern(stamp.replica), removed: tag.removed), into: slot)
+                let replica = result.replicas.intern(stamp.replica)
+                _ = result.insert(Tag(hlc: tag.hlc, replica: replica, removed: tag.removed), into: slot)
             }
         }
         return result

@@ -85,8 +85,12 @@ extension ReplicaState {
     public mutating func prune(frontier: Frontier) -> PruneSummary {
         var summary = PruneSummary()
         var gone: [RecordKey] = []
-        for index in records.indices where !records.values[index].prune(frontier: frontier, summary: &summary) {
-            gone.append(records.keys[index])
+        // Walk by index (changing values in place keeps indexes valid; iterating
+        // `records.indices` would hold a second reference and copy the storage).
+        var index = records.startIndex
+        while index != records.endIndex {
+            if !records.values[index].prune(frontier: frontier, summary: &summary) { gone.append(records.keys[index]) }
+            records.formIndex(after: &index)
         }
         for key in gone { remove(key) }
         summary.records = gone.count
@@ -118,10 +122,12 @@ extension ReplicaState {
     public mutating func merge(_ other: ReplicaState, prunedAt otherFrontier: Frontier, ownFrontier: Frontier) {
         let mine = records
         var gone: [RecordKey] = []
-        for index in records.indices {
+        var index = records.startIndex
+        while index != records.endIndex {
             let key = records.keys[index]
             let filtered = records.values[index].withoutTags(deliveredBy: otherFrontier, missingFrom: other.records[key])
             if filtered.isEmpty { gone.append(key) } else { records.values[index] = filtered }
+            records.formIndex(after: &index)
         }
         for key in gone { remove(key) }
         for (key, record) in other.records {
