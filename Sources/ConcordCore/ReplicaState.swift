@@ -77,6 +77,10 @@ public struct ReplicaState: Hashable, Sendable {
     }
 
     /// Merges another replica's state into this one.
+    ///
+    /// For states pruned at a frontier (``prune(frontier:)``) use
+    /// ``merge(_:prunedAt:ownFrontier:)``: this merge would bring back values whose
+    /// tombstones one side has collected.
     /// - Complexity: O(size of `other`).
     public mutating func merge(_ other: ReplicaState) {
         for (key, theirs) in other.records {
