@@ -4,7 +4,8 @@
 /// register write and set tag stamped at or before `D` is dropped and ignored if it
 /// arrives later; anything stamped after `D` survives. The record is visible when its
 /// latest set or add is after `D` (a remove alone never revives a deleted record). The state is kept in this normal form, so two
-/// replicas that saw the same operations hold equal states.
+/// replicas that saw the same operations hold equal states, unless one of them pruned
+/// (``ReplicaState/prune(frontier:)``), which changes only hidden state.
 public struct RecordState: Hashable, Sendable {
     /// The greatest delete stamp seen, if any.
     public internal(set) var deletedAt: Stamp?
