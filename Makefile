@@ -67,6 +67,8 @@ test: deps
 	$(PYTHON) Tools/verify_bundle_vectors.py
 	@echo "==> independent reference (Tools/reference) against Specs/vectors, and its mutation harness"
 	$(PYTHON) Tools/reference/mutants.py
+	@echo "==> Specs/vectors/pruning.jsonl is what the reference writes (Tools/reference/gen_pruning_vectors.py)"
+	$(PYTHON) Tools/reference/gen_pruning_vectors.py --check
 	@echo "==> independent reading of Specs/permissions.md (Tools/reference/policy.py): self-test, vectors current, mutants caught"
 	$(PYTHON) Tools/reference/policy.py --self-test
 	$(PYTHON) Tools/reference/gen_permission_vectors.py --check

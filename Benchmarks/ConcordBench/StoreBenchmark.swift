@@ -387,7 +387,7 @@ func storeRawBaseline(_ o: StoreOptions) throws {
 /// Local writes on a new on-disk replica (default options: auto-seal every 10,000
 /// pending operations, which the batched run includes).
 func storeWrites(_ o: StoreOptions) async throws {
-    let replica = try Replica.create(at: o.dir)
+    let replica = try Replica.createWithoutMembers(at: o.dir)
     var workload = StoreWorkload(ops: o.ops, seed: o.seed)
     let writes = (0..<o.ops).map { _ in workload.next() }
     let per = o.mode == "single" ? 1 : 1_000

@@ -4,7 +4,14 @@
 // {"suite": "verify", "mode": ..., ...}.
 //
 //   concord-bench --suite verify [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]
-//                 [--dir D] [--seed S]
+//                 [--format 3] [--dir D] [--seed S]
+//
+// --format 3 (the default): a space with members, the kind `concord init` and
+// `Replica.create(at:name:)` make: an admin invites the learners and the teacher, who join
+// and hold the membership (the admin's control bundles and the learners' join bundles)
+// before the timed import; bundles carry no certificate chain, roles come from the
+// membership. --format 2: a space without members (made by earlier versions), every
+// learner's first bundle carrying its certificate chain.
 //
 // Each learner (a writer of one encrypted space) answers `answers` questions; an answer is
 // a burst of `burst` writes to its answer record (the text as it is typed, then marked
@@ -33,6 +40,7 @@ struct VerifyOptions {
     var answers = 20
     var burst = 4
     var perSync = 5
+    var format = 3
     var dir = ""
 
     init(_ extra: [String]) {
@@ -44,6 +52,9 @@ struct VerifyOptions {
             case "--answers": answers = max(1, number(text, flag))
             case "--burst": burst = max(1, number(text, flag))
             case "--per-sync": perSync = max(1, number(text, flag))
+            case "--format":
+                format = number(text, flag)
+                guard format == 2 || format == 3 else { fail("--format is 2 or 3") }
             case "--dir": dir = text
             default: fail("unknown --suite verify flag \(flag)")
             }
@@ -62,12 +73,44 @@ func runVerifySuite(_ options: Options) {
     let o = VerifyOptions(options.extra)
     do {
         try runBlocking {
-            let owner = Membership.createSpace(encrypted: true)
-            var learners: [Membership] = []
-            for _ in 0..<o.learners { learners.append(try Membership.join(try owner.writerInvite())) }
+            var learnerOptions = Replica.Options()
+            learnerOptions.autoSealOperationCount = nil
+            if o.format == 2 {
+                let owner = Membership.createSpace(encrypted: true)
+                var memberships: [Membership] = []
+                for _ in 0..<o.learners { memberships.append(try Membership.join(try owner.writerInvite())) }
+                for mode in SealingMode.allCases {
+                    var learners: [Replica] = []
+                    for membership in memberships {
+                        learners.append(try Replica(store: MemoryStore(), membership: membership, options: learnerOptions))
+                    }
+                    let bundles = try await classroomBundles(mode, learners: learners, o)
+                    let teacher = try Replica.join(try owner.writerInvite(), at: "\(o.dir)/teacher-\(mode.rawValue)")
+                    try await measureImport(mode, bundles, into: teacher, spaceID: owner.spaceID, o)
+                }
+                return
+            }
+            // A space with members: the admin invites everyone; each device holds the
+            // membership (control and join bundles) before the class writes.
             for mode in SealingMode.allCases {
-                let bundles = try await classroomBundles(mode, owner: owner, learners: learners, o)
-                try await measureImport(mode, bundles, owner: owner, o)
+                let root = "\(o.dir)/\(mode.rawValue)"
+                let admin = try await Replica.create(at: root + "/admin", name: "admin laptop")
+                var learners: [Replica] = []
+                for index in 0..<o.learners {
+                    let token = try await admin.invite(role: .writer)
+                    learners.append(
+                        try await Replica.join(token, at: root + "/learner-\(index)", name: "learner \(index)", options: learnerOptions))
+                }
+                let teacher = try await Replica.join(try await admin.invite(role: .writer), at: root + "/teacher", name: "teacher")
+                var membership: [[UInt8]] = []
+                for try await bundle in try await admin.bundles() { membership.append(bundle.bytes) }
+                for learner in learners { membership.append(try learner.ownFirstBundle()!.bytes) }
+                for device in learners + [teacher] {
+                    let summary = try await device.import(membership)
+                    guard summary.rejected.isEmpty else { fail("a device refused the membership: \(summary)") }
+                }
+                let bundles = try await classroomBundles(mode, learners: learners, o)
+                try await measureImport(mode, bundles, into: teacher, spaceID: admin.spaceID, o)
             }
         }
     } catch {
@@ -77,11 +120,7 @@ func runVerifySuite(_ options: Options) {
 
 /// The class's bundles in the order the learners pushed them: answer by answer, each
 /// learner's bundles of that answer in turn.
-func classroomBundles(_ mode: SealingMode, owner: Membership, learners: [Membership], _ o: VerifyOptions) async throws -> [[UInt8]] {
-    var options = Replica.Options()
-    options.autoSealOperationCount = nil
-    var replicas: [Replica] = []
-    for learner in learners { replicas.append(try Replica(store: MemoryStore(), membership: learner, options: options)) }
+func classroomBundles(_ mode: SealingMode, learners replicas: [Replica], _ o: VerifyOptions) async throws -> [[UInt8]] {
     var order: [[UInt8]] = []
     for question in 0..<o.answers {
         for (index, replica) in replicas.enumerated() {
@@ -109,9 +148,7 @@ func classroomBundles(_ mode: SealingMode, owner: Membership, learners: [Members
 }
 
 /// The teacher's import of `bundles`, then the same bundles verified alone.
-func measureImport(_ mode: SealingMode, _ bundles: [[UInt8]], owner: Membership, _ o: VerifyOptions) async throws {
-    let directory = "\(o.dir)/teacher-\(mode.rawValue)"
-    let teacher = try Replica.join(try owner.writerInvite(), at: directory)
+func measureImport(_ mode: SealingMode, _ bundles: [[UInt8]], into teacher: Replica, spaceID: SpaceID, _ o: VerifyOptions) async throws {
     // Pages of at most 4 MiB, as `RelayClient.Options.pullPageBytes` cuts a pull.
     var pages: [[[UInt8]]] = [[]]
     var pageBytes = 0
@@ -133,14 +170,14 @@ func measureImport(_ mode: SealingMode, _ bundles: [[UInt8]], owner: Membership,
 
     // The same bytes verified again, alone, in the same order; a device's certificate
     // chain is verified on its first bundle and then trusted, as the import does.
-    let verifier = BundleVerifier(spaceID: owner.spaceID)
+    let verifier = BundleVerifier(spaceID: spaceID, format: UInt8(o.format))
     var trusted = Set<Digest32>()
     var decoded: [ChangeBundle] = []
     decoded.reserveCapacity(bundles.count)
     let (verifyStart, verifyStartCPU) = (now(), processCPUSeconds())
     for bytes in bundles {
         let bundle = try verifier.verify(bytes, trustedChains: trusted)
-        trusted.insert(bundle.certificates!.digest)
+        if let chain = bundle.certificates { trusted.insert(chain.digest) }
         decoded.append(bundle)
     }
     let (verifySeconds, verifyCPU) = (now() - verifyStart, processCPUSeconds() - verifyStartCPU)
@@ -150,7 +187,8 @@ func measureImport(_ mode: SealingMode, _ bundles: [[UInt8]], owner: Membership,
 
     let bytes = bundles.reduce(0) { $0 + $1.count }
     let fields: [(String, String)] = [
-        ("suite", quoted("verify")), ("mode", quoted(mode.rawValue)), ("learners", "\(o.learners)"), ("answers", "\(o.answers)"),
+        ("suite", quoted("verify")), ("mode", quoted(mode.rawValue)), ("format", "\(o.format)"), ("learners", "\(o.learners)"),
+        ("answers", "\(o.answers)"),
         ("burst", "\(o.burst)"), ("writes", "\(o.learners * o.answers * o.burst)"), ("bundles", "\(bundles.count)"),
         ("ops_applied", "\(summary.operationsApplied)"), ("bundle_bytes", "\(bytes)"), ("import_s", "\(importSeconds)"),
         ("verify_s", "\(verifySeconds)"), ("ed25519_s", "\(signatureSeconds)"), ("share", "\(verifySeconds / importSeconds)"),

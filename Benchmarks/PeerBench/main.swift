@@ -32,7 +32,7 @@ func fail(_ message: String) -> Never {
 func prepare(directory: String, ops: Int) async throws {
     try? FileManager.default.removeItem(atPath: directory)
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    let source = try Replica.create(at: directory + "/source", options: Replica.Options(autoSealOperationCount: nil))
+    let source = try Replica.createWithoutMembers(at: directory + "/source", options: Replica.Options(autoSealOperationCount: nil))
     let perBundle = min(1_000, ops)
     var written = 0
     var record: UInt64 = 0

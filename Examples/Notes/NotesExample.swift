@@ -40,8 +40,11 @@ struct NotesExample {
         defer { try? FileManager.default.removeItem(at: root) }
 
         print("1. The school laptop creates a space and invites the office laptop.")
-        let school = try Replica.create(at: root.appendingPathComponent("school").path)
-        let office = try Replica.join(try await school.invite(), at: root.appendingPathComponent("office").path)
+        let school = try await Replica.create(at: root.appendingPathComponent("school").path, name: "school laptop")
+        let invite = try await school.invite(role: .writer, expiresIn: 7 * 86_400_000)
+        let office = try await Replica.join(invite, at: root.appendingPathComponent("office").path, name: "office laptop")
+        // The office writes once it holds its invite: the first trip of the stick carries it.
+        try await carry(from: school, to: office, over: stick, label: "school")
 
         // The office watches its notes; remote merges arrive here.
         let changes = await office.changes(in: "notes")

@@ -38,6 +38,20 @@ final class ProgressBar: @unchecked Sendable {
         } else {
             return
         }
+        draw(fraction: fraction, text: "\(progress.bundlesDone)/\(progress.bundlesTotal.map(String.init) ?? "?") bundles")
+    }
+
+    /// Progress of other work counted in `unit`s (records): drawn when `total` exceeds
+    /// ``minimumBundles`` and stderr is a terminal.
+    func update(done: Int, total: Int, unit: String) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard enabled, total > Self.minimumBundles || drawn, total > 0 else { return }
+        draw(fraction: Double(done) / Double(total), text: "\(done)/\(total) \(unit)")
+    }
+
+    /// Draws the bar when the whole percentage changed; the caller holds the lock.
+    private func draw(fraction: Double, text: String) {
         let percent = Int((min(1, fraction) * 100).rounded(.down))
         guard percent != lastPercent else { return }
         lastPercent = percent
@@ -45,8 +59,7 @@ final class ProgressBar: @unchecked Sendable {
         let width = 30
         let filled = width * percent / 100
         let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-        let total = progress.bundlesTotal.map(String.init) ?? "?"
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)% \(progress.bundlesDone)/\(total) bundles".utf8))
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(percent)% \(text)".utf8))
     }
 
     /// Ends the bar's line, if one was drawn.

@@ -200,6 +200,9 @@ struct Status: AsyncParsableCommand {
         let digest = try await replica.state().digestHex
         let encrypted = replica.membership.isEncrypted
         let storage = try await replica.storageReport()
+        let members =
+            replica.membership.isMemberFormat
+            ? ", with members" : "; no members: `concord migrate --to DIR` moves its data into a space with members"
         if json {
             print(
                 JSONText.object([
@@ -208,6 +211,7 @@ struct Status: AsyncParsableCommand {
                     ("device", JSONText.string(replica.replicaID.hex)),
                     ("role", JSONText.string("\(replica.role)")),
                     ("encrypted", encrypted ? "true" : "false"),
+                    ("format", replica.membership.isMemberFormat ? "3" : "2"),
                     ("pending_operations", String(status.pendingOperations)),
                     ("bundles", String(status.bundles)),
                     ("held_bundles", String(status.heldBundles)),
@@ -224,7 +228,7 @@ struct Status: AsyncParsableCommand {
         print(
             """
             store                   \(options.path)
-            space                   \(replica.spaceID.hex) (\(encrypted ? "encrypted" : "plaintext"))
+            space                   \(replica.spaceID.hex) (\(encrypted ? "encrypted" : "plaintext")\(members))
             device                  \(replica.replicaID.hex) (\(replica.role))
             pending operations      \(status.pendingOperations) (sealed into a bundle on export)
             bundles                 \(status.bundles) in the log, \(status.heldBundles) held, \(status.quarantinedBundles) quarantined

@@ -42,3 +42,42 @@ struct Recover: AsyncParsableCommand {
         print(recovery)
     }
 }
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Move the data of a space without members into a new space with members.",
+        discussion: """
+            Spaces made by earlier versions of Concord (bundle format 2; `concord status` \\
+            says "no members") have no admins: every writer holds the space seed, so every \\
+            writer can invite and nobody can be removed. Such a space cannot gain members in \\
+            place; `migrate` creates a new space with members in --to, this device its first \\
+            admin, and writes every live record of this store into it under the same id \\
+            (fields' current values, sets' current members). This store is left unchanged. \\
+            Then invite the other devices into the new space and stop syncing the old one: \\
+            history, conflicts and deleted records stay in the old store.
+
+            Examples:
+              concord --path School.concord migrate --to School2.concord --name "Ms Dlamini's laptop"
+              concord --path School2.concord invite --role writer
+            """
+    )
+    @OptionGroup var options: StoreOptions
+    @Option(help: "Directory of the new space's replica (must not hold one).") var to: String
+    @Option(help: "This device's name in the new space (the host name by default).") var name: String?
+
+    func run() async throws {
+        let replica = try options.open()
+        guard !replica.membership.isMemberFormat else {
+            throw CLIFailure(message: "concord: \(options.path) is already a space with members; there is nothing to migrate", status: 1)
+        }
+        let bar = ProgressBar("migrating")
+        let migration = try await replica.migrate(
+            to: to, name: name ?? Replica.defaultDeviceName, options: StoreOptions.replicaOptions,
+            progress: { written, total in bar.update(done: written, total: total, unit: "records") })
+        bar.finish()
+        print("migrated \(migration) into \(to): space \(migration.replica.spaceID.hex), this device its admin")
+        Output.error(
+            "concord: \(options.path) is unchanged; invite the other devices into the new space "
+                + "(`concord --path \(to) invite --role writer`) and stop syncing the old one")
+    }
+}

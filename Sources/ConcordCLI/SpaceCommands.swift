@@ -43,21 +43,13 @@ struct Init: AsyncParsableCommand {
 
     func run() async throws {
         if format == 2 {
-            let replica = try Replica.create(at: options.path, encrypted: !plaintext, options: StoreOptions.replicaOptions)
+            let replica = try Replica.createWithoutMembers(at: options.path, encrypted: !plaintext, options: StoreOptions.replicaOptions)
             print(replica.spaceID.hex)
             return
         }
         let replica = try await Replica.create(
-            at: options.path, name: name ?? Init.defaultName, encrypted: !plaintext, options: StoreOptions.replicaOptions)
+            at: options.path, name: name ?? Replica.defaultDeviceName, encrypted: !plaintext, options: StoreOptions.replicaOptions)
         print(replica.spaceID.hex)
-    }
-
-    /// The host name, cut to the 64 bytes a member name may have; "this device" without one.
-    static var defaultName: String {
-        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
-        var name = host.isEmpty || host == "localhost" ? "this device" : host
-        while name.utf8.count > 64 { name.removeLast() }
-        return name
     }
 }
 
@@ -138,7 +130,7 @@ struct Join: AsyncParsableCommand {
         let text = token.trimmingCharacters(in: .whitespacesAndNewlines)
         if text.hasPrefix(MemberInviteToken.prefix) {
             let invite = try MemberInviteToken(text)
-            let device = name ?? Init.defaultName
+            let device = name ?? Replica.defaultDeviceName
             let replica = try await Replica.join(invite, at: options.path, name: device, options: StoreOptions.replicaOptions)
             print(replica.spaceID.hex)
             Output.error(

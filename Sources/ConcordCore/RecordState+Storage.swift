@@ -4,14 +4,19 @@
 ///
 /// Unlike ``ReplicaState/canonicalEncoding()`` this keeps everything needed to go on
 /// merging, so a store can hold one row per record and load only the records an import
-/// touches. Layout (`Specs/storage-schema.md`, "Record state"): version `01`; the distinct
+/// touches. Layout (`Specs/storage-schema.md`, "Record state"): version `01` (`02` when
+/// the delete's bundle position is known: then a varint sequence follows `deletedAt`,
+/// `Specs/crdt-semantics.md` §11.4); the distinct
 /// replica ids the stamps use (varint count, 32 bytes each, ascending); `deletedAt` and
 /// `lastWrite` as optional stamps; registers sorted by name; sets sorted by name, each
 /// entry sorted by value with its tags in stamp order. A stamp is `fixed64` HLC plus a
 /// varint index into the replica table.
 extension RecordState {
-    /// Version byte of ``storageEncoding()``.
+    /// Version byte of ``storageEncoding()`` for a record without a known delete bundle.
     package static let storageEncodingVersion: UInt8 = 1
+    /// Version byte of ``storageEncoding()`` for a record whose delete bundle is known
+    /// (``deleteBundle``): version 1 plus the bundle's sequence after `deletedAt`.
+    package static let stubEncodingVersion: UInt8 = 2
 
     /// The full state in the storage layout.
     /// - Complexity: O(n log n) in fields, set members and tags.
@@ -43,7 +48,8 @@ extension RecordState {
         }
 
         var writer = ByteWriter(capacity: 2 + 32 * table.count + 24 + 40 * registers.count)
-        writer.write(Self.storageEncodingVersion)
+        let bundle = deletedAt == nil ? nil : deleteBundle
+        writer.write(bundle == nil ? Self.storageEncodingVersion : Self.stubEncodingVersion)
         writer.writeVarint(UInt64(table.count))
         for id in table { id.withUnsafeBytes { writer.write(contentsOf: $0) } }
         func stamp(_ s: Stamp) {
@@ -56,6 +62,7 @@ extension RecordState {
             stamp(s)
         }
         optionalStamp(deletedAt)
+        if let bundle { writer.writeVarint(bundle) }
         optionalStamp(lastWrite)
         writer.writeVarint(UInt64(registers.count))
         for (name, register) in registers.sorted(by: { $0.key < $1.key }) {
@@ -89,8 +96,10 @@ extension RecordState {
     package init(storageEncoding bytes: [UInt8]) throws {
         var reader = ByteReader(bytes)
         let version = try reader.readByte()
-        guard version == Self.storageEncodingVersion else {
-            throw ConcordCoreError(.unsupportedVersion, "stored record state has version \(version); this build reads version \(Self.storageEncodingVersion)")
+        guard version == Self.storageEncodingVersion || version == Self.stubEncodingVersion else {
+            throw ConcordCoreError(
+                .unsupportedVersion,
+                "stored record state has version \(version); this build reads versions \(Self.storageEncodingVersion) and \(Self.stubEncodingVersion)")
         }
         let count = try reader.readCount(minimumItemSize: 32, what: "replica ids")
         var table: [ReplicaID] = []
@@ -116,6 +125,12 @@ extension RecordState {
         }
         self.init()
         deletedAt = try optionalStamp()
+        if version == Self.stubEncodingVersion {
+            guard deletedAt != nil else { throw reader.error("a version-2 record state without a delete") }
+            let bundle = try reader.readVarint()
+            guard bundle >= 1 else { throw reader.error("delete bundle sequence 0") }
+            deleteBundle = bundle
+        }
         lastWrite = try optionalStamp()
         let registerCount = try reader.readCount(minimumItemSize: 10, what: "registers")
         registers.reserveCapacity(registerCount)
@@ -157,6 +172,14 @@ extension RecordState {
     @discardableResult
     package mutating func apply(_ op: RecordOperation) -> Bool {
         apply(op.action, stamp: op.stamp)
+    }
+
+    /// Applies one operation's action carried by the bundle at `sequence` of its author's
+    /// chain (see ``ReplicaState/apply(_:inBundle:)``).
+    /// - Returns: `true` when the state changed.
+    @discardableResult
+    package mutating func apply(_ op: RecordOperation, inBundle sequence: UInt64) -> Bool {
+        apply(op.action, stamp: op.stamp, bundle: sequence)
     }
 
     /// The surviving LWW registers, by field name (unordered).

@@ -4,12 +4,18 @@
 /// register write and set tag stamped at or before `D` is dropped and ignored if it
 /// arrives later; anything stamped after `D` survives. The record is visible when its
 /// latest set or add is after `D` (a remove alone never revives a deleted record). The state is kept in this normal form, so two
-/// replicas that saw the same operations hold equal states.
+/// replicas that saw the same operations hold equal states, unless one of them pruned
+/// (``ReplicaState/prune(frontier:)``), which changes only hidden state.
 public struct RecordState: Hashable, Sendable {
     /// The greatest delete stamp seen, if any.
     public internal(set) var deletedAt: Stamp?
     /// The greatest stamp of any set or add seen: the record's latest constructive write.
+    /// A pruned hidden record drops it (`Specs/crdt-semantics.md` §11.3).
     public internal(set) var lastWrite: Stamp?
+    /// The sequence, in its author's chain, of the bundle that carried ``deletedAt``, when
+    /// the delete was applied with its bundle position (part of the delete stub,
+    /// `Specs/crdt-semantics.md` §11.4); `nil` when unknown or never deleted.
+    public internal(set) var deleteBundle: UInt64?
     var registers: [ByteString: LWWRegister] = [:]
     /// The OR-sets, by field name (sorted, each non-empty).
     var sets = FieldSets()
@@ -31,13 +37,15 @@ public struct RecordState: Hashable, Sendable {
     /// the remove's stamp are ignored. Without that rule a malformed remove stamped before a
     /// delete but naming tags after it would leave replicas in different states depending
     /// on arrival order.
+    /// - Parameter bundle: The sequence of the bundle carrying the action in its author's
+    ///   chain, if known; a delete keeps it as ``deleteBundle``.
     /// - Returns: `true` when the state changed.
     @discardableResult
-    mutating func apply(_ action: RecordOperation.Action, stamp: Stamp) -> Bool {
+    mutating func apply(_ action: RecordOperation.Action, stamp: Stamp, bundle: UInt64? = nil) -> Bool {
         var changed = false
         switch action {
         case .delete:
-            return delete(at: stamp)
+            return delete(at: stamp, bundle: bundle)
         case .set, .add:
             // Only constructive writes make a record visible (see Specs/crdt-semantics.md).
             if lastWrite.map({ stamp > $0 }) ?? true {
@@ -71,11 +79,17 @@ public struct RecordState: Hashable, Sendable {
         return changed
     }
 
-    /// Records a delete at `stamp` and prunes everything at or before it.
+    /// Records a delete at `stamp` (carried by bundle `bundle`, if known) and prunes
+    /// everything at or before it. The same delete again fills in a missing bundle position.
     @discardableResult
-    mutating func delete(at stamp: Stamp) -> Bool {
-        if let deletedAt, deletedAt >= stamp { return false }
+    mutating func delete(at stamp: Stamp, bundle: UInt64? = nil) -> Bool {
+        if let deletedAt, deletedAt >= stamp {
+            guard deletedAt == stamp, let bundle, deleteBundle.map({ bundle > $0 }) ?? true else { return false }
+            deleteBundle = bundle
+            return true
+        }
         deletedAt = stamp
+        deleteBundle = bundle
         prune()
         return true
     }
@@ -89,7 +103,14 @@ public struct RecordState: Hashable, Sendable {
     /// Merges another replica's state of the same record.
     mutating func merge(_ other: RecordState) {
         if let theirs = other.lastWrite, lastWrite.map({ theirs > $0 }) ?? true { lastWrite = theirs }
-        if let theirs = other.deletedAt, deletedAt.map({ theirs > $0 }) ?? true { deletedAt = theirs }
+        if let theirs = other.deletedAt {
+            if deletedAt.map({ theirs > $0 }) ?? true {
+                deletedAt = theirs
+                deleteBundle = other.deleteBundle
+            } else if theirs == deletedAt, let bundle = other.deleteBundle, deleteBundle.map({ bundle > $0 }) ?? true {
+                deleteBundle = bundle
+            }
+        }
         for (key, register) in other.registers {
             if registers[key] != nil { registers[key]!.merge(register) } else { registers[key] = register }
         }

@@ -42,15 +42,22 @@ public struct ReplicaState: Hashable, Sendable {
     /// - Complexity: O(1) expected for register writes; O(k) in the tags of the value for sets.
     @discardableResult
     public mutating func apply(_ op: RecordOperation) -> Bool {
+        apply(op, bundle: nil)
+    }
+
+    /// Applies one operation, with the sequence of its bundle when known (see
+    /// ``apply(_:inBundle:)``).
+    @discardableResult
+    mutating func apply(_ op: RecordOperation, bundle: UInt64?) -> Bool {
         let key = RecordKey(collection: ByteString(op.collection), id: op.record)
         guard let index = index(of: key) else {
             var record = RecordState()
-            record.apply(op.action, stamp: op.stamp)
+            record.apply(op.action, stamp: op.stamp, bundle: bundle)
             insert(record, at: key)
             return true
         }
         lastRecord = (key, index)
-        return records.values[index].apply(op.action, stamp: op.stamp)
+        return records.values[index].apply(op.action, stamp: op.stamp, bundle: bundle)
     }
 
     /// Where `key` is in `records`, asking the dictionary only when it is not the last record.
@@ -70,6 +77,10 @@ public struct ReplicaState: Hashable, Sendable {
     }
 
     /// Merges another replica's state into this one.
+    ///
+    /// For states pruned at a frontier (``prune(frontier:)``) use
+    /// ``merge(_:prunedAt:ownFrontier:)``: this merge would bring back values whose
+    /// tombstones one side has collected.
     /// - Complexity: O(size of `other`).
     public mutating func merge(_ other: ReplicaState) {
         for (key, theirs) in other.records {
@@ -85,6 +96,14 @@ public struct ReplicaState: Hashable, Sendable {
         lastRecord = nil
         records[key] = record
         collectionIndex[key.collection, default: []].insert(key.id)
+    }
+
+    /// Drops the record at `key` (pruning found nothing left of it).
+    mutating func remove(_ key: RecordKey) {
+        lastRecord = nil
+        guard records.removeValue(forKey: key) != nil else { return }
+        collectionIndex[key.collection]?.remove(key.id)
+        if collectionIndex[key.collection]?.isEmpty == true { collectionIndex[key.collection] = nil }
     }
 
     /// The full state of one record, including hidden (deleted) ones; `nil` if never seen.

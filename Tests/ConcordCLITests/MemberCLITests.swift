@@ -215,6 +215,53 @@ struct MemberCLITests {
         #expect(try legacy.run("invite", "--role", "admin").stderr.contains("earlier version"))
     }
 
+    @Test(
+        "`concord migrate` moves a store of the earlier format into a new space with members: same records, the old store unchanged; status names the format"
+    )
+    func migrateAnOldStore() throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let old = Device(cli: cli, store: scratch.file("old"))
+        let new = Device(cli: cli, store: scratch.file("new"))
+        let tablet = Device(cli: cli, store: scratch.file("tablet"))
+        try old.ok("init", "--format", "2")
+        let trip = UUID().uuidString
+        let gone = UUID().uuidString
+        try old.ok("put", "notes", trip, "title=\"Trip\"", "pages=12")
+        try old.ok("add", "notes", trip, "tags", "\"travel\"")
+        try old.ok("put", "notes", gone, "title=\"Old\"")
+        try old.ok("delete", "notes", gone)
+        let oldStatus = try json(try old.ok("status", "--json")) as? [String: Any]
+        #expect(oldStatus?["format"] as? Int == 2)
+        #expect(try old.ok("status").contains("no members: `concord migrate --to DIR`"))
+        let oldDigest = oldStatus?["state_digest"] as? String
+
+        let migrated = try old.run("migrate", "--to", new.store, "--name", "Ms Dlamini's laptop")
+        #expect(migrated.status == 0, "\(migrated.stderr)")
+        #expect(migrated.stdout.contains("migrated 1 record in 1 collection (3 values) into \(new.store)"), "\(migrated.stdout)")
+        #expect(migrated.stderr.contains("invite the other devices"), "\(migrated.stderr)")
+        #expect(try old.ok("get", "notes", trip, "--json") == (try new.ok("get", "notes", trip, "--json")))
+        #expect(try new.run("get", "notes", gone).status == 3)
+        let newStatus = try json(try new.ok("status", "--json")) as? [String: Any]
+        #expect(newStatus?["format"] as? Int == 3)
+        #expect((try json(try old.ok("status", "--json")) as? [String: Any])?["state_digest"] as? String == oldDigest)
+        let me = try json(try new.ok("whoami", "--json")) as? [String: String]
+        #expect(me?["role"] == "admin" && me?["name"] == "Ms Dlamini's laptop")
+
+        // The new space invites and syncs like any other.
+        let token = try new.ok("invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines)
+        try tablet.ok("join", token, "--name", "tablet")
+        try carry(new, to: tablet, via: scratch.file("n.concord"))
+        #expect(try tablet.ok("get", "notes", trip).contains("Trip"))
+
+        // Nothing to migrate twice; an occupied target is refused, naming it.
+        let twice = try new.run("migrate", "--to", scratch.file("third"))
+        #expect(twice.status == 1 && twice.stderr.contains("already a space with members"), "\(twice.stderr)")
+        let occupied = try old.run("migrate", "--to", tablet.store)
+        #expect(occupied.status != 0 && occupied.stderr.contains(tablet.store), "\(occupied.stderr)")
+    }
+
     @Test("invites expire and can be revoked: a join through either cannot write, with exit 4")
     func expiredAndRevokedInvites() async throws {
         let cli = try CLI.locate()

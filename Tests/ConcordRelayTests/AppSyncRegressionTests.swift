@@ -35,7 +35,7 @@ struct AppSyncRegressionTests {
         try await RelayHarness.with { relay in
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
-            let app = try Replica.create(at: directory.path("app"))
+            let app = try Replica.createWithoutMembers(at: directory.path("app"))
             let reader = try Replica.join(try await app.invite(), at: directory.path("other-device"))
             let widget = try Replica.open(at: directory.path("app"))
             let engine = SyncEngine(replica: app, relay: URL(string: relay.baseURL)!, logger: Self.quietLogger)
@@ -58,7 +58,7 @@ struct AppSyncRegressionTests {
         try await RelayHarness.with { relay in
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
-            let app = try Replica.create(at: directory.path("app"))
+            let app = try Replica.createWithoutMembers(at: directory.path("app"))
             let other = try Replica.join(try await app.invite(), at: directory.path("other-device"))
             let widget = try Replica.open(at: directory.path("app"))
             let options = SyncEngine.Options(localWritePollInterval: 0.2)
@@ -89,7 +89,7 @@ struct AppSyncRegressionTests {
         try await RelayHarness.with { relay in
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
-            let a = try Replica.create(at: directory.path("a"))
+            let a = try Replica.createWithoutMembers(at: directory.path("a"))
             let b = try Replica.join(try await a.invite(), at: directory.path("b"))
             let error = await #expect(throws: ConcordError.self) {
                 try await a.write {
@@ -115,7 +115,7 @@ struct AppSyncRegressionTests {
         try await RelayHarness.with { relay in
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
-            let replica = try Replica.create(at: directory.path("app"))
+            let replica = try Replica.createWithoutMembers(at: directory.path("app"))
             weak var released: SyncEngine?
             let status: ObservableSyncStatus
             do {

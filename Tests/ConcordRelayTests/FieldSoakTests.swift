@@ -156,7 +156,7 @@ final class SoakWorld: @unchecked Sendable {
         logger.logLevel = .critical
         quiet = logger
         let founderClock = SkewClock()
-        let founder = try Replica.create(
+        let founder = try Replica.createWithoutMembers(
             at: directory + "/d0", encrypted: rng.chance(0.5), options: Replica.Options(physicalClock: founderClock))
         invite = try await founder.invite()
         let far = Int.random(in: 0..<4, using: &rng)

@@ -34,7 +34,7 @@ struct PushDebounceTests {
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
             let url = URL(string: relay.baseURL)!
-            let learner = try Replica.create(at: directory.path("learner"))
+            let learner = try Replica.createWithoutMembers(at: directory.path("learner"))
             let teacher = try Replica.join(try await learner.invite(), at: directory.path("teacher"))
             // A quiet time far above the gaps (a loaded machine stretches them) but shorter
             // than the whole burst, and a cap that cannot cut it.
@@ -65,7 +65,7 @@ struct PushDebounceTests {
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
             let url = URL(string: relay.baseURL)!
-            let learner = try Replica.create(at: directory.path("learner"))
+            let learner = try Replica.createWithoutMembers(at: directory.path("learner"))
             let options = SyncEngine.Options(pushDebounce: 2, maxPushDelay: 0.5)
             let engine = SyncEngine(replica: learner, relay: url, options: options, logger: AppSyncRegressionTests.quietLogger)
             await engine.start()
@@ -105,7 +105,7 @@ struct PushDebounceTests {
             let id = RecordID.random()
             let invite: InviteToken
             do {
-                let learner = try Replica.create(at: directory.path("learner"))
+                let learner = try Replica.createWithoutMembers(at: directory.path("learner"))
                 invite = try await learner.invite()
                 let options = SyncEngine.Options(pushDebounce: 600, maxPushDelay: 600)
                 let engine = SyncEngine(replica: learner, relay: url, options: options, logger: AppSyncRegressionTests.quietLogger)
@@ -134,7 +134,7 @@ struct PushDebounceTests {
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
             let url = URL(string: relay.baseURL)!
-            let a = try Replica.create(at: directory.path("a"))
+            let a = try Replica.createWithoutMembers(at: directory.path("a"))
             let b = try Replica.join(try await a.invite(), at: directory.path("b"))
             let options = SyncEngine.Options(pushDebounce: 0.5, maxPushDelay: 5)
             let engines = [a, b].map { SyncEngine(replica: $0, relay: url, options: options, logger: AppSyncRegressionTests.quietLogger) }

@@ -29,7 +29,7 @@ import Testing
             // A sync engine reports it as a refusal repeating cannot fix.
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
-            let replica = try Replica.create(at: directory.path("device"))
+            let replica = try Replica.createWithoutMembers(at: directory.path("device"))
             let error = await #expect(throws: ConcordSyncError.self) {
                 try await SyncEngine(replica: replica, relay: URL(string: relay.baseURL)!, logger: RelayManyAuthorsTests.quietLogger)
                     .syncNow()

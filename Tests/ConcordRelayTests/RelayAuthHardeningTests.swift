@@ -156,7 +156,7 @@ import Testing
         try await RelayHarness.with { honest in
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
-            let replica = try Replica.create(at: directory.path("device"))
+            let replica = try Replica.createWithoutMembers(at: directory.path("device"))
             let evil = try await Self.forwardingRelay(to: honest)
             defer { evil.stop() }
             // The member's real client talks to the malicious relay, which hands it the

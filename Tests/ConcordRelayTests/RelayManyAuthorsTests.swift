@@ -35,7 +35,7 @@ import Testing
         try await RelayHarness.with({ $0.maxAuthorsPerSpace = 20_000 }) { relay in
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
-            let replica = try Replica.create(at: directory.path("device"))
+            let replica = try Replica.createWithoutMembers(at: directory.path("device"))
             try await Self.fill(relay.storage, try Self.strangers(16_000, in: replica.spaceID), space: replica.spaceID)
             try await replica.write { try $0.set("title", to: "mine", record: RecordID.random(), in: "notes") }
             let client = RelayClient(replica: replica, relay: URL(string: relay.baseURL)!, logger: Self.quietLogger)

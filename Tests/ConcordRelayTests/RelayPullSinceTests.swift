@@ -99,7 +99,7 @@ import Testing
         try await RelayHarness.with({ $0.maxAuthorsPerSpace = 1 }) { relay in
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
-            let x = try Replica.create(at: directory.path("x"))
+            let x = try Replica.createWithoutMembers(at: directory.path("x"))
             let y = try Replica.join(try await x.invite(), at: directory.path("y"))
             let z = try Replica.join(try await x.invite(), at: directory.path("z"))
             for replica in [x, y, z] {

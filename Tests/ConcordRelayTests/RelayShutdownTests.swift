@@ -18,7 +18,7 @@ import Testing
         var logger = Logger(label: "concord.relay.test")
         logger.logLevel = .critical
         let relay = try await RelayServer(configuration: RelayConfiguration(host: "127.0.0.1", port: 0), storage: storage, logger: logger).start()
-        let replica = try Replica.create(at: directory.path("device"))
+        let replica = try Replica.createWithoutMembers(at: directory.path("device"))
         try await replica.write { try $0.set("title", to: "x", record: RecordID.random(), in: "notes") }
         var engineLogger = Logger(label: "concord.sync.test")
         engineLogger.logLevel = .critical

@@ -32,7 +32,7 @@ import Testing
             defer { directory.cleanUp() }
             let now = SystemClock().nowMilliseconds()
             let time = ManualClock(milliseconds: now)
-            let replica = try Replica.create(at: directory.path("device"), options: Replica.Options(physicalClock: time))
+            let replica = try Replica.createWithoutMembers(at: directory.path("device"), options: Replica.Options(physicalClock: time))
             time.set(milliseconds: now + 365 * 86_400_000)
             try await replica.write { try $0.set("title", to: "ahead", record: RecordID.random(), in: "notes") }
             let engine = SyncEngine(replica: replica, relay: URL(string: relay.baseURL)!, logger: Self.quietLogger)
@@ -57,7 +57,7 @@ import Testing
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
             let url = URL(string: relay.baseURL)!
-            let original = try Replica.create(at: directory.path("original"))
+            let original = try Replica.createWithoutMembers(at: directory.path("original"))
             try await original.write { try $0.set("title", to: "one", record: RecordID.random(), in: "notes") }
             try await SyncEngine(replica: original, relay: url, logger: Self.quietLogger).syncNow()
             try FileManager.default.copyItem(atPath: directory.path("original"), toPath: directory.path("copy"))
@@ -88,7 +88,7 @@ import Testing
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
             let url = URL(string: relay.baseURL)!
-            let original = try Replica.create(at: directory.path("original"))
+            let original = try Replica.createWithoutMembers(at: directory.path("original"))
             let observer = try Replica.join(try await original.invite(), at: directory.path("observer"))
             try await original.write { try $0.set("title", to: "one", record: RecordID.random(), in: "notes") }
             try await SyncEngine(replica: original, relay: url, logger: Self.quietLogger).syncNow()
@@ -130,7 +130,7 @@ import Testing
             let directory = try TemporaryDirectory()
             defer { directory.cleanUp() }
             let url = URL(string: relay.baseURL)!
-            let original = try Replica.create(at: directory.path("original"))
+            let original = try Replica.createWithoutMembers(at: directory.path("original"))
             let receiver = try Replica.join(try await original.invite(), at: directory.path("receiver"))
             let observer = try Replica.join(try await original.invite(), at: directory.path("observer"))
             try await original.write { try $0.set("title", to: "one", record: RecordID.random(), in: "notes") }
@@ -167,7 +167,7 @@ import Testing
             defer { directory.cleanUp() }
             let url = URL(string: relay.baseURL)!
             let now = SystemClock().nowMilliseconds()
-            let alice = try Replica.create(at: directory.path("alice"))
+            let alice = try Replica.createWithoutMembers(at: directory.path("alice"))
             // X joins with its clock an hour ahead, then writes with the clock set right: its
             // bundle carries a certificate the relay refuses for another hour.
             let xClock = ManualClock(milliseconds: now + 3_600_000)

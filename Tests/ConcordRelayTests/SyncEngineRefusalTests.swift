@@ -11,7 +11,7 @@ import Testing
 @Suite struct SyncEngineRefusalTests {
     /// A replica on disk with `count` records written and sealed.
     static func replica(in directory: TemporaryDirectory, records count: Int, bytes: Int) async throws -> (Replica, [RecordID]) {
-        let replica = try Replica.create(at: directory.path("device"))
+        let replica = try Replica.createWithoutMembers(at: directory.path("device"))
         let ids = (0..<count).map { _ in RecordID.random() }
         try await replica.write { tx in
             for id in ids { try tx.set("body", to: .string(String(repeating: "x", count: bytes)), record: id, in: "notes") }

@@ -98,7 +98,7 @@ struct BundleFileTests {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
         let (a, _) = try await twoReplicas(in: dir)
-        let other = try Replica.create(at: dir.file("other"))
+        let other = try Replica.createWithoutMembers(at: dir.file("other"))
         try await writeSome(other, tag: "o")
         try await other.exportBundleFile(to: dir.file("other.concord"))
         let before = try await Snapshot(a)

@@ -65,7 +65,7 @@ struct PeerNodeTests {
     func liveChain() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
-        let a = try Replica.create(at: dir.file("a"))
+        let a = try Replica.createWithoutMembers(at: dir.file("a"))
         let b = try Replica.join(try await a.invite(), at: dir.file("b"))
         let c = try Replica.join(try await a.invite(), at: dir.file("c"))
         let middle = try SyncEngine(replica: b, peering: SyncEngine.Peering(listenPort: 0, listenHost: "127.0.0.1", advertise: false))

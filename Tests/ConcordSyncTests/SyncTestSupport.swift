@@ -32,7 +32,7 @@ struct Snapshot: Equatable {
 
 /// Two replicas of one space (A created it, B joined), each with a few writes.
 func twoReplicas(in dir: TemporaryDirectory, options: Replica.Options = Replica.Options()) async throws -> (Replica, Replica) {
-    let a = try Replica.create(at: dir.file("a"), options: options)
+    let a = try Replica.createWithoutMembers(at: dir.file("a"), options: options)
     let b = try Replica.join(try await a.invite(), at: dir.file("b"), options: options)
     return (a, b)
 }

@@ -42,7 +42,7 @@ struct AppDataLossTests {
     @Test("an older app version's save keeps the fields a newer version added, both ways")
     func olderVersionKeepsNewerFields() async throws {
         let dir = temporaryDirectory()
-        let newer = try Replica.create(at: dir + "/newer")
+        let newer = try Replica.createWithoutMembers(at: dir + "/newer")
         let older = try Replica.join(try await newer.invite(), at: dir + "/older")
         let id = UUID()
         try await newer.save(
@@ -73,7 +73,7 @@ struct AppDataLossTests {
 
     @Test("a field added with a default does not make old records undecodable")
     func newFieldWithDefaultReadsOldRecords() async throws {
-        let replica = try Replica.create(at: temporaryDirectory() + "/a")
+        let replica = try Replica.createWithoutMembers(at: temporaryDirectory() + "/a")
         let id = UUID()
         try await replica.save(TodoV1(id: id, title: "Old"), in: "todos")
         let read = try #require(try await replica.fetch(TodoV2.self, id: id, in: "todos"))
@@ -120,7 +120,7 @@ struct AppDataLossTests {
     @Test("a renamed property (coding key) and widened types sync between two app versions both ways without losing a field")
     func renamedAndWidenedFieldsSyncBothWays() async throws {
         let dir = temporaryDirectory()
-        let older = try Replica.create(at: dir + "/older")
+        let older = try Replica.createWithoutMembers(at: dir + "/older")
         let newer = try Replica.join(try await older.invite(), at: dir + "/newer")
         let id = UUID()
         try await older.save(TaskV1(id: id, title: "Plan", due: 20, estimate: 3), in: "tasks")
@@ -195,7 +195,7 @@ struct AppDataLossTests {
     @Test("a delete concurrent with an edit revives a partial record that reads with defaults and never breaks the list")
     func deleteConcurrentWithEdit() async throws {
         let dir = temporaryDirectory()
-        let a = try Replica.create(at: dir + "/a")
+        let a = try Replica.createWithoutMembers(at: dir + "/a")
         let b = try Replica.join(try await a.invite(), at: dir + "/b")
         let kept = Dated(id: UUID(), title: "Kept", due: Date(timeIntervalSince1970: 1_800_000_000))
         let contested = Dated(id: UUID(), title: "Contested", due: Date(timeIntervalSince1970: 1_800_000_000))
@@ -224,7 +224,7 @@ struct AppDataLossTests {
     @Test("writes made through a second Replica instance on the same store are sealed and exported")
     func secondInstanceWritesAreSealed() async throws {
         let dir = temporaryDirectory()
-        let app = try Replica.create(at: dir + "/app")
+        let app = try Replica.createWithoutMembers(at: dir + "/app")
         let peer = try Replica.join(try await app.invite(), at: dir + "/peer")
         let widget = try Replica.open(at: dir + "/app")  // an app extension on the same store
         let id = RecordID.random()
@@ -247,7 +247,7 @@ struct AppDataLossTests {
         let dir = temporaryDirectory()
         let fast = ManualClock(milliseconds: 1_900_000_000_000)
         let slow = ManualClock(milliseconds: 1_800_000_000_000)
-        let app = try Replica.create(at: dir + "/app", options: Replica.Options(physicalClock: fast))
+        let app = try Replica.createWithoutMembers(at: dir + "/app", options: Replica.Options(physicalClock: fast))
         let widget = try Replica.open(at: dir + "/app", options: Replica.Options(physicalClock: slow))
         let id = RecordID.random()
         try await app.write { try $0.set("title", to: "first", record: id, in: "notes") }
@@ -259,7 +259,7 @@ struct AppDataLossTests {
     @Test("a value larger than the limit is refused when written, with nothing stored; one at the limit seals and syncs")
     func oversizedValueRefusedAtWrite() async throws {
         let dir = temporaryDirectory()
-        let a = try Replica.create(at: dir + "/a")
+        let a = try Replica.createWithoutMembers(at: dir + "/a")
         let b = try Replica.join(try await a.invite(), at: dir + "/b")
         let id = RecordID.random()
         let huge = Value.bytes([UInt8](repeating: 7, count: 20 << 20))

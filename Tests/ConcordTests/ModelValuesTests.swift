@@ -78,7 +78,7 @@ struct ModelValuesTests {
     @Test("lists merge concurrent inserts and removes, keep order and duplicates, and converge")
     func listsMerge() async throws {
         let dir = temporaryDirectory()
-        let a = try Replica.create(at: dir + "/a")
+        let a = try Replica.createWithoutMembers(at: dir + "/a")
         let b = try Replica.join(try await a.invite(), at: dir + "/b")
         var contact = Self.contact("Ada")
         contact.phones = ["1", "2", "3"]
@@ -102,7 +102,7 @@ struct ModelValuesTests {
     @Test("nested structs merge per field; dictionaries per key, with removed keys cleared; enums switch cases cleanly")
     func nestedMerge() async throws {
         let dir = temporaryDirectory()
-        let a = try Replica.create(at: dir + "/a")
+        let a = try Replica.createWithoutMembers(at: dir + "/a")
         let b = try Replica.join(try await a.invite(), at: dir + "/b")
         var contact = Self.contact("Ada")
         contact.scores = ["math": 9, "art": 4]
@@ -144,7 +144,7 @@ struct ModelValuesTests {
 
     @Test("a nested struct stored as JSON by an earlier version still reads, and saving flattens it")
     func legacyJSONReads() async throws {
-        let replica = try Replica.create(at: temporaryDirectory() + "/a")
+        let replica = try Replica.createWithoutMembers(at: temporaryDirectory() + "/a")
         let id = UUID()
         try await replica.write { tx in
             try tx.set("body", to: .string(#"{"pinned":true,"text":"hi"}"#), record: RecordID(id), in: "notes")

@@ -16,8 +16,19 @@ struct ReadmeReplicaExampleTests {
         let dir = temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
 
-        let alice = try Replica.create(at: dir + "/alice.concord")
-        let bob = try Replica.join(try await alice.invite(), at: dir + "/bob.concord")
+        func sync(_ a: Replica, _ b: Replica) async throws {
+            for try await bundle in try await a.bundles(since: await b.versionVector()) {
+                _ = try await b.import(bundle.bytes)
+            }
+            for try await bundle in try await b.bundles(since: await a.versionVector()) {
+                _ = try await a.import(bundle.bytes)
+            }
+        }
+
+        let alice = try await Replica.create(at: dir + "/alice.concord", name: "Alice's laptop")
+        let invite = try await alice.invite(role: .writer, expiresIn: 7 * 86_400_000)
+        let bob = try await Replica.join(invite, at: dir + "/bob.concord", name: "Bob's phone")
+        try await sync(alice, bob)
 
         let milk = Todo(title: "Buy milk", tags: ["errand"])
         try await alice.save(milk, in: "todos")
@@ -29,12 +40,7 @@ struct ReadmeReplicaExampleTests {
 
         let changes = await bob.changes(in: "todos")
 
-        for try await bundle in try await alice.bundles(since: await bob.versionVector()) {
-            _ = try await bob.import(bundle.bytes)
-        }
-        for try await bundle in try await bob.bundles(since: await alice.versionVector()) {
-            _ = try await alice.import(bundle.bytes)
-        }
+        try await sync(alice, bob)
         try await alice.acknowledge(await bob.versionVector())
 
         let open = try await bob.all(Todo.self, matching: RecordQuery("todos")

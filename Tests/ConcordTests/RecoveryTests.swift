@@ -28,7 +28,7 @@ struct RecoveryTests {
     @Test("a copied store writes on both copies: the fork is reported, recover keeps both copies' writes, everyone converges")
     func forkFromACopiedStoreIsRecovered() async throws {
         let dir = temporaryDirectory()
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         let bob = try Replica.join(try await alice.invite(), at: dir + "/bob")
         let before = RecordID.random()
         try await alice.write { try $0.set("title", to: "before the copy", record: before, in: "notes") }
@@ -98,7 +98,7 @@ struct RecoveryTests {
     @Test("a replica that applied the copy's old bundle converges with one that never saw it once the re-issued writes arrive")
     func shadowedOldBranchConverges() async throws {
         let dir = temporaryDirectory()
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         let carol = try Replica.join(try await alice.invite(), at: dir + "/carol")
         let dave = try Replica.join(try await alice.invite(), at: dir + "/dave")
         try Self.copyStore(dir + "/alice", to: dir + "/copy")
@@ -138,7 +138,7 @@ struct RecoveryTests {
         let now = SystemClock().nowMilliseconds()
         let time = ManualClock(milliseconds: now)
         let options = Replica.Options(physicalClock: time)
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         let tablet = try Replica.join(try await alice.invite(), at: dir + "/tablet", options: options)
         // Someone sets the tablet's year wrong; it writes.
         time.set(milliseconds: now + Self.year)
@@ -181,7 +181,7 @@ struct RecoveryTests {
         let dir = temporaryDirectory()
         let now = SystemClock().nowMilliseconds()
         let time = ManualClock(milliseconds: now)
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         let tablet = try Replica.join(try await alice.invite(), at: dir + "/tablet", options: Replica.Options(physicalClock: time))
         try await alice.write { try $0.set("title", to: "alice", record: RecordID.random(), in: "notes") }
         try await Self.send(alice, to: tablet)
@@ -213,7 +213,7 @@ struct RecoveryTests {
         let dir = temporaryDirectory()
         let now = SystemClock().nowMilliseconds()
         let time = ManualClock(milliseconds: now + Self.day)
-        let alice = try Replica.create(at: dir + "/alice", options: Replica.Options(physicalClock: time))
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice", options: Replica.Options(physicalClock: time))
         // A peer's op stamped at the last counter value of a millisecond a day ahead.
         let bob = try Membership.join(try await alice.invite(), device: Identity(), issuedAt: now)
         var peer = bob.makeReplica(
@@ -236,7 +236,7 @@ struct RecoveryTests {
     func membershipFromTheFutureIsRenewed() async throws {
         let dir = temporaryDirectory()
         let now = SystemClock().nowMilliseconds()
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         let ahead = Replica.Options(physicalClock: FixedClock(milliseconds: now + Self.day))
         let tablet = try Replica.join(try await alice.invite(), at: dir + "/tablet", options: ahead)
         #expect(tablet.membership.latestIssueTime == now + Self.day)
@@ -258,7 +258,7 @@ struct RecoveryTests {
     @Test("a recovery interrupted between the store and the key files finishes when the store is opened")
     func interruptedKeySwitchFinishesOnOpen() async throws {
         let dir = temporaryDirectory()
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         try await alice.write { try $0.set("title", to: "x", record: RecordID.random(), in: "notes") }
         let next = try await alice.recover().replica
         let files = FileManager.default

@@ -22,7 +22,7 @@ struct ReplicaTests {
         let dir = temporaryDirectory()
         let id = RecordID.random()
         do {
-            let replica = try Replica.create(at: dir + "/a")
+            let replica = try Replica.createWithoutMembers(at: dir + "/a")
             try await replica.write { tx in
                 try tx.set("title", to: "Buy milk", record: id, in: "todos")
                 try tx.add("errand", to: "tags", record: id, in: "todos")
@@ -40,7 +40,7 @@ struct ReplicaTests {
     @Test("two replicas on disk sync by bundles both ways, with conflicts and acknowledgement")
     func twoReplicasSync() async throws {
         let dir = temporaryDirectory()
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         let bob = try Replica.join(try await alice.invite(), at: dir + "/bob")
         let id = RecordID.random()
         try await alice.write { try $0.set("title", to: "from alice", record: id, in: "notes") }
@@ -71,7 +71,7 @@ struct ReplicaTests {
 
     @Test("queries are answered from the index with the documented order")
     func queries() async throws {
-        let replica = try Replica.create(at: temporaryDirectory() + "/q")
+        let replica = try Replica.createWithoutMembers(at: temporaryDirectory() + "/q")
         var ids: [RecordID] = []
         try await replica.write { tx in
             for i in 0..<20 {
@@ -90,7 +90,7 @@ struct ReplicaTests {
     @Test("observers hear local writes and remote imports")
     func observation() async throws {
         let dir = temporaryDirectory()
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         let bob = try Replica.join(try await alice.invite(), at: dir + "/bob")
         let stream = await bob.changes(in: "todos")
         let id = RecordID.random()
@@ -109,7 +109,7 @@ struct ReplicaTests {
     @Test("localWrites() signals each committed local write with its operation count; not empty writes, failed writes or imports")
     func localWriteSignal() async throws {
         let dir = temporaryDirectory()
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         let bob = try Replica.join(try await alice.invite(), at: dir + "/bob")
         let signals = await bob.localWrites()
         let heard = Mutex<[Int]>([])
@@ -139,7 +139,7 @@ struct ReplicaTests {
     @Test("a read-only member cannot write")
     func readerCannotWrite() async throws {
         let dir = temporaryDirectory()
-        let alice = try Replica.create(at: dir + "/alice")
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
         let reader = try Replica.join(try await alice.invite(readOnly: true), at: dir + "/reader")
         await #expect(throws: ConcordError.self) {
             try await reader.write { try $0.set("x", to: 1, record: .random(), in: "c") }

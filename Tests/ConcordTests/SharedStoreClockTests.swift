@@ -21,7 +21,7 @@ struct SharedStoreClockTests {
 
         init(_ name: String = #function) throws {
             dir = temporaryDirectory(name)
-            alice = try Replica.create(at: dir + "/alice")
+            alice = try Replica.createWithoutMembers(at: dir + "/alice")
             let ahead = Replica.Options(physicalClock: ShiftedClock(offset: Int64(SharedStoreClockTests.minutes3)))
             peer = try Replica.join(try alice.membership.writerInvite(), at: dir + "/peer", options: ahead)
             carol = try Replica.join(try alice.membership.writerInvite(), at: dir + "/carol")

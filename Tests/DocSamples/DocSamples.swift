@@ -51,16 +51,16 @@ struct README {
 
     // README.md:130: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:311
-    static func line311(replica: Replica) async throws {
+    // README.md:318
+    static func line318(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:399
-    static func line399() async throws {
+    // README.md:406
+    static func line406() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -70,8 +70,20 @@ struct README {
             var tags: Set<String> = []       // an add-wins set: concurrent adds and removes merge
         }
 
-        let alice = try Replica.create(at: "alice.concord")               // new space, new device key
-        let bob = try Replica.join(try await alice.invite(), at: "bob.concord")
+        /// Sync over anything that carries bytes: each side sends what the other lacks.
+        func sync(_ a: Replica, _ b: Replica) async throws {
+            for try await bundle in try await a.bundles(since: await b.versionVector()) {
+                _ = try await b.import(bundle.bytes)
+            }
+            for try await bundle in try await b.bundles(since: await a.versionVector()) {
+                _ = try await a.import(bundle.bytes)
+            }
+        }
+
+        let alice = try await Replica.create(at: "alice.concord", name: "Alice's laptop")   // alice is the admin
+        let invite = try await alice.invite(role: .writer, expiresIn: 7 * 86_400_000)      // a role and an expiry
+        let bob = try await Replica.join(invite, at: "bob.concord", name: "Bob's phone")
+        try await sync(alice, bob)                                       // bob writes once he holds his invite
 
         let milk = Todo(title: "Buy milk", tags: ["errand"])
         try await alice.save(milk, in: "todos")                         // durable when it returns
@@ -84,13 +96,7 @@ struct README {
         // Observe: fires for local writes and merged remote bundles alike.
         let changes = await bob.changes(in: "todos")
 
-        // Sync over anything that carries bytes: each side sends what the other lacks.
-        for try await bundle in try await alice.bundles(since: await bob.versionVector()) {
-            _ = try await bob.import(bundle.bytes)
-        }
-        for try await bundle in try await bob.bundles(since: await alice.versionVector()) {
-            _ = try await alice.import(bundle.bytes)
-        }
+        try await sync(alice, bob)
         try await alice.acknowledge(await bob.versionVector())          // bob now holds alice's writes
 
         let open = try await bob.all(Todo.self, matching: RecordQuery("todos")
@@ -99,8 +105,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:460
-    static func line460() async throws {
+    // README.md:473
+    static func line473() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -118,8 +124,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:480
-    static func line480() async throws {
+    // README.md:493
+    static func line493() async throws {
         // import Concord
         // import ConcordCore
 
@@ -145,7 +151,7 @@ struct README {
         }
     }
 
-    // README.md:515
+    // README.md:528
     // import ConcordCore
     // import ConcordTesting
     // import Testing
@@ -173,8 +179,8 @@ struct Sources_Concord_Concord_Concord {
 
     // Sources/Concord/Concord.docc/Concord.md:27
     static func line27(directory: String) async throws {
-        let alice = try Replica.create(at: directory + "/alice")
-        let bob = try Replica.join(try await alice.invite(), at: directory + "/bob")
+        let alice = try await Replica.create(at: directory + "/alice", name: "Alice's laptop")
+        let bob = try await Replica.join(try await alice.invite(role: .writer), at: directory + "/bob", name: "Bob's phone")
 
         try await alice.save(Todo(title: "Buy milk", tags: ["errand"]))
         for try await bundle in try await alice.bundles(since: await bob.versionVector()) {
@@ -186,30 +192,30 @@ struct Sources_Concord_Concord_Concord {
 
 // Sources/Concord/Concord.docc/GettingStarted.md: its samples share this namespace (a `@Test` declared here runs)
 struct Sources_Concord_Concord_GettingStarted {
-    // Sources/Concord/Concord.docc/GettingStarted.md:11
-    static func line11(directory: String) async throws {
-        let school = try Replica.create(at: directory + "/school")    // replica.sqlite + key files
-        let token = try await school.invite()                          // or invite(readOnly: true)
-        let office = try Replica.join(token, at: directory + "/office")
+    // Sources/Concord/Concord.docc/GettingStarted.md:13
+    static func line13(directory: String) async throws {
+        let school = try await Replica.create(at: directory + "/school", name: "School laptop")   // replica.sqlite + key files
+        let token = try await school.invite(role: .writer)            // or .reader, .admin; expires in 7 days
+        let office = try await Replica.join(token, at: directory + "/office", name: "Office PC")
     }
 
-    // Sources/Concord/Concord.docc/GettingStarted.md:27
-    static func line27(school: Replica, id: RecordID) async throws {
+    // Sources/Concord/Concord.docc/GettingStarted.md:29
+    static func line29(school: Replica, id: RecordID) async throws {
         try await school.write { tx in
             try tx.set("title", to: "Staff meeting", record: id, in: "notes")
             try tx.add("meeting", to: "tags", record: id, in: "notes")
         }
     }
 
-    // Sources/Concord/Concord.docc/GettingStarted.md:43
-    static func line43(school: Replica, office: Replica) async throws {
+    // Sources/Concord/Concord.docc/GettingStarted.md:45
+    static func line45(school: Replica, office: Replica) async throws {
         for try await bundle in try await school.bundles(since: await office.versionVector()) {
             _ = try await office.import(bundle.bytes)
         }
     }
 
-    // Sources/Concord/Concord.docc/GettingStarted.md:57
-    static func line57(office: Replica) async throws {
+    // Sources/Concord/Concord.docc/GettingStarted.md:59
+    static func line59(office: Replica) async throws {
         let open = try await office.records(matching: RecordQuery("notes")
             .where("done", .equals(false)).order(by: "title").limit(20))
         print(open.count)
@@ -221,11 +227,14 @@ struct Sources_Concord_Concord_GettingStarted {
 
 // Sources/Concord/Concord.docc/MembersAndKeys.md: its samples share this namespace (a `@Test` declared here runs)
 struct Sources_Concord_Concord_MembersAndKeys {
-    // Sources/Concord/Concord.docc/MembersAndKeys.md:15
-    static func line15(teacher: Replica, directory: String) async throws {
-        let readOnly = try await teacher.invite(readOnly: true)
-        let parent = try Replica.join(readOnly, at: directory + "/parent")
-        print(parent.role)   // reader
+    // Sources/Concord/Concord.docc/MembersAndKeys.md:17
+    static func line17(teacher: Replica, directory: String) async throws {
+        let token = try await teacher.invite(role: .reader, expiresIn: 2 * 86_400_000)   // two days
+        let parent = try await Replica.join(token, at: directory + "/parent", name: "Parent's phone")
+        for try await bundle in try await teacher.bundles(since: await parent.versionVector()) {
+            _ = try await parent.import(bundle.bytes)
+        }
+        print(try await parent.whoami()?.role as Any)   // reader
     }
 }
 

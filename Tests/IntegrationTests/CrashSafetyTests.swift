@@ -43,7 +43,7 @@ struct CrashSafetyTests {
 
         // A is the worker's replica: created here, then closed; only the worker opens it
         // while it runs. P is the peer, in this process.
-        let invite = try await Replica.create(at: storeA).invite()
+        let invite = try await Replica.createWithoutMembers(at: storeA).invite()
         let peer = PeerFeed(replica: try Replica.join(invite, at: root + "/p"), seed: seed)
         try await peer.produce(bundles: 40, operations: 50)
         #expect(try await peerModelMatchesReplica(peer))

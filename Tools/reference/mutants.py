@@ -87,6 +87,16 @@ MUTANTS = [
     ("prune-keeps-stamp-at-delete", "a delete prunes only what is stamped before D, not at D"),
     ("prune-keeps-tombstones", "a delete prunes live tags but keeps tombstones at or before D"),
     ("merge-skips-prune", "state merge does not prune with the merged D"),
+    # Pruned form (crdt-semantics 11.2, 11.3)
+    ("gc-prunes-undelivered-tombstones", "drops every tombstone, also those whose tag the frontier does not deliver (above it)"),
+    ("gc-frontier-exclusive", "drops a tombstone only when its tag is strictly before the frontier, keeping one at it"),
+    ("gc-frontier-any-author", "compares a tag with the newest head of any author instead of its own author's"),
+    ("gc-drops-live-tags", "also drops live tags the frontier delivers"),
+    ("gc-keeps-hidden-write", "keeps the last write W of a hidden record"),
+    ("gc-drops-delete-stub", "drops a hidden record whole instead of keeping its delete stub"),
+    ("gc-keeps-empty-records", "keeps a record left with no delete, no write, no register and no set"),
+    ("gc-stub-forgets-bundle", "drops the delete's bundle sequence from the stub"),
+    ("gc-merge-ignores-frontiers", "merges pruned states without dropping the tags the other side delivered and collected"),
     # Canonical state (wire-format 5, crdt-semantics 7)
     ("canonical-includes-hidden-records", "writes hidden (deleted or never written) records"),
     ("canonical-counts-hidden-collections", "writes collections whose records are all hidden"),
@@ -330,7 +340,8 @@ FIRST_FILE = [
     ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
     ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
     ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"), ("format3-", "member_bundles.jsonl"),
-    ("peer-secret-", "membership.jsonl"), ("policy-", "membership.jsonl"), ("scope-", "membership.jsonl"),
+    ("peer-secret-", "membership.jsonl"), ("gc-", "pruning.jsonl"), ("policy-", "membership.jsonl"),
+    ("scope-", "membership.jsonl"),
 ]
 
 

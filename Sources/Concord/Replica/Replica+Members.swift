@@ -1,6 +1,7 @@
 import ConcordCore
 import ConcordCrypto
 import ConcordStore
+import Foundation
 
 /// Members, roles and removal (`Specs/membership.md`): spaces in bundle format 3, where
 /// admins invite with a role and an expiry, change roles, remove devices with a cut-off and
@@ -23,13 +24,19 @@ extension Replica {
     /// signed ops only admins make (``invite(role:expiresIn:maxUses:)``).
     /// - Parameters:
     ///   - directory: Where the replica lives (created if missing; it must not hold one).
-    ///   - name: This device's name as members see it ("Ms Dlamini's laptop"), 1 to 64 bytes.
+    ///   - name: This device's name as members see it ("Ms Dlamini's laptop"), 1 to 64 bytes;
+    ///     the host name by default (``defaultDeviceName``).
     ///   - encrypted: Encrypt payloads under epoch keys (the default).
     ///   - options: Tunables.
     ///   - keyStore: Where the secrets go; `0600` key files in `directory` by default.
     /// - Throws: `ConcordError` `.replicaExists`, `.malformedBundle` (a bad name), `.storage`.
+    ///
+    /// ```swift
+    /// let laptop = try await Replica.create(at: "School.concord", name: "Ms Dlamini's laptop")
+    /// ```
     public static func create(
-        at directory: String, name: String, encrypted: Bool = true, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil
+        at directory: String, name: String = Replica.defaultDeviceName, encrypted: Bool = true, options: Options = Options(),
+        keyStore: (any ReplicaKeyStore)? = nil
     ) async throws -> Replica {
         var clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift)
         let (membership, genesis) = try Membership.createMemberSpace(name: name, encrypted: encrypted, stamp: try clock.now())
@@ -43,17 +50,27 @@ extension Replica {
     /// - Parameters:
     ///   - token: The invite.
     ///   - directory: Where the replica lives (created if missing; it must not hold one).
-    ///   - name: This device's name, 1 to 64 bytes.
+    ///   - name: This device's name, 1 to 64 bytes; the host name by default.
     ///   - options: Tunables.
     ///   - keyStore: Where the secrets go; key files in `directory` by default.
     /// - Throws: `ConcordError` `.notAllowed` (the invite expired), `.replicaExists`, `.storage`.
     public static func join(
-        _ token: MemberInviteToken, at directory: String, name: String, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil
+        _ token: MemberInviteToken, at directory: String, name: String = Replica.defaultDeviceName, options: Options = Options(),
+        keyStore: (any ReplicaKeyStore)? = nil
     ) async throws -> Replica {
         var clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift)
         try clock.observe(HLCTimestamp(rawValue: token.inviteStamp))
         let (membership, join) = try Membership.joinMember(token, name: name, stamp: try clock.now())
         return try await makeMember(membership, first: join, at: directory, options: options, keyStore: keyStore)
+    }
+
+    /// The name a device gets when none is given: the host name up to its first dot, cut to
+    /// the 64 bytes a member name may have, or "this device" without one.
+    public static var defaultDeviceName: String {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? ""
+        var name = host.isEmpty || host == "localhost" ? "this device" : host
+        while name.utf8.count > 64 { name.removeLast() }
+        return name
     }
 
     private static func makeMember(

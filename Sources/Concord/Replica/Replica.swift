@@ -5,14 +5,14 @@ import Foundation
 
 /// One device's replica of a space: the object apps embed.
 ///
-/// A `Replica` owns a `Store` (a SQLite file for ``create(at:encrypted:options:keyStore:)``,
+/// A `Replica` owns a `Store` (a SQLite file for ``create(at:name:encrypted:options:keyStore:)``,
 /// ``join(_:at:options:keyStore:)`` and ``open(at:options:keyStore:)``; any store through
 /// ``init(store:membership:options:)``), takes writes at once while offline, answers
 /// queries from indexed tables, tells observers what changed, and exchanges signed
 /// change bundles with other replicas.
 ///
 /// ```swift
-/// let replica = try await Replica.create(at: "Notes.concord")
+/// let replica = try await Replica.createWithoutMembers(at: "Notes.concord")
 /// let id = RecordID.random()
 /// try await replica.write { tx in
 ///     try tx.set("title", to: "Buy milk", record: id, in: "todos")
@@ -199,8 +199,15 @@ public actor Replica {
         clock = HybridLogicalClock(physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: progress.clock)
     }
 
-    /// Creates a new space and its first replica in `directory` (created if missing; it
-    /// must not already hold a replica).
+    /// Creates a new space **without members** (bundle format 2, the kind of space Concord
+    /// made before members existed) and its first replica in `directory` (created if
+    /// missing; it must not already hold a replica).
+    ///
+    /// Prefer ``create(at:name:encrypted:options:keyStore:)``: a space with members has
+    /// admins, roles, expiring invites and removal. In a space without members every writer
+    /// holds the space seed, so every writer can invite and nobody can be removed; move its
+    /// data into a space with members with ``migrate(to:name:options:keyStore:progress:)``
+    /// (`concord migrate`).
     ///
     /// The directory receives `replica.sqlite` and the key files `device.key` and
     /// `space.key` (mode 0600). Whoever holds `space.key` can invite writers: back it up
@@ -212,7 +219,7 @@ public actor Replica {
     ///   - keyStore: Where the secrets go; `0600` key files in `directory` by default
     ///     (``FileKeyStore``), or the Keychain (see ``ReplicaKeyStore``).
     /// - Throws: `ConcordError` `.replicaExists`, `.storage`, `.invalidKey`.
-    public static func create(
+    public static func createWithoutMembers(
         at directory: String, encrypted: Bool = true, options: Options = Options(), keyStore: (any ReplicaKeyStore)? = nil
     ) throws -> Replica {
         let layout = try ReplicaDirectory(creating: directory, keys: keyStore)

@@ -93,7 +93,7 @@ struct ReplicaDirectory {
         case (nil, nil):
             throw ConcordError(
                 .noReplica,
-                "\(path) holds no replica (no \(Self.databaseName) and \(Self.deviceKeyName)); create one with Replica.create(at:) or join a space with an invite"
+                "\(path) holds no replica (no \(Self.databaseName) and \(Self.deviceKeyName)); create one with Replica.create(at:name:) or join a space with an invite"
             )
         case (_?, nil):
             throw ConcordError(

@@ -38,6 +38,7 @@ class Record:
 
     def __init__(self):
         self.deleted_at = None       # D
+        self.delete_bundle = None    # sequence of the bundle that carried D, when known (section 11.4)
         self.last_write = None       # W
         self.registers = {}          # field -> (stamp, value)
         self.sets = {}               # field -> {value identity -> (value, {tag stamp: removed})}
@@ -59,12 +60,15 @@ class Record:
             return stamp < self.deleted_at
         return stamp <= self.deleted_at
 
-    def apply(self, op):
+    def apply(self, op, bundle=None):
         s = op.stamp
         if op.kind == "delete":
             if self.deleted_at is not None and self.deleted_at >= s:
+                if self.deleted_at == s and bundle is not None and (self.delete_bundle is None or bundle > self.delete_bundle):
+                    self.delete_bundle = bundle
                 return
             self.deleted_at = s
+            self.delete_bundle = bundle
             if dev.on("delete-counts-as-write"):
                 self.note_write(s)
             self.prune()
@@ -148,6 +152,11 @@ class Record:
     def merge(self, other):
         """Section 6: W and D take the maximum, registers merge by LWW, sets by union (a
         removed tag wins), then the prune runs with the merged D."""
+        if other.deleted_at is not None:
+            if self.deleted_at is None or other.deleted_at > self.deleted_at:
+                self.delete_bundle = other.delete_bundle
+            elif other.deleted_at == self.deleted_at and other.delete_bundle is not None:
+                self.delete_bundle = max(self.delete_bundle or 0, other.delete_bundle)
         for attr in ("last_write", "deleted_at"):
             theirs = getattr(other, attr)
             if theirs is not None and (getattr(self, attr) is None or theirs > getattr(self, attr)):
@@ -166,7 +175,7 @@ class Record:
 
     def copy(self):
         r = Record()
-        r.deleted_at, r.last_write = self.deleted_at, self.last_write
+        r.deleted_at, r.last_write, r.delete_bundle = self.deleted_at, self.last_write, self.delete_bundle
         r.registers = dict(self.registers)
         r.sets = {f: {k: (v, dict(t)) for k, (v, t) in e.items()} for f, e in self.sets.items()}
         return r
@@ -176,6 +185,72 @@ class Record:
         found = [v for v, tags in self.sets.get(field, {}).values() if not all(tags.values())]
         return sorted(found, key=values.key)
 
+    # Section 11.2-11.3: the pruned form at a frontier {replica: hlc}.
+
+    def prune_at(self, frontier):
+        """Drops removed tags the frontier delivers, then values and sets left empty, and W of
+        a hidden record (its delete stub stays). Returns False when nothing is left."""
+        def delivered(tag, removed):
+            hlc, replica = tag
+            if dev.on("gc-frontier-any-author"):
+                head = max(frontier.values(), default=None)
+            else:
+                head = frontier.get(replica)
+            if head is None:
+                return False
+            if dev.on("gc-frontier-exclusive"):
+                return hlc < head
+            return hlc <= head
+
+        for field in list(self.sets):
+            entries = self.sets[field]
+            for key in list(entries):
+                value, tags = entries[key]
+                if dev.on("gc-prunes-undelivered-tombstones"):
+                    kept = {t: rm for t, rm in tags.items() if not rm}
+                else:
+                    kept = {t: rm for t, rm in tags.items()
+                            if not ((rm or dev.on("gc-drops-live-tags")) and delivered(t, rm))}
+                if kept:
+                    entries[key] = (value, kept)
+                else:
+                    del entries[key]
+            if not entries:
+                del self.sets[field]
+        if self.last_write is not None and not self.visible() and not dev.on("gc-keeps-hidden-write"):
+            self.last_write = None
+        if dev.on("gc-stub-forgets-bundle"):
+            self.delete_bundle = None
+        if dev.on("gc-drops-delete-stub") and not self.visible() and not self.sets:
+            return False
+        if dev.on("gc-keeps-empty-records"):
+            return True
+        return not (self.deleted_at is None and self.last_write is None and not self.registers and not self.sets)
+
+    def without_tags(self, frontier, held):
+        """A copy without the set tags `frontier` delivers that `held` (a record or None)
+        does not hold: for merging into a state pruned at `frontier`."""
+        r = self.copy()
+        if dev.on("gc-merge-ignores-frontiers"):
+            return r
+        for field in list(r.sets):
+            entries = r.sets[field]
+            for key in list(entries):
+                value, tags = entries[key]
+                theirs = held.sets.get(field, {}).get(key, (None, {}))[1] if held is not None else {}
+                kept = {t: rm for t, rm in tags.items()
+                        if not (frontier.get(t[1]) is not None and t[0] <= frontier[t[1]] and t not in theirs)}
+                if kept:
+                    entries[key] = (value, kept)
+                else:
+                    del entries[key]
+            if not entries:
+                del r.sets[field]
+        return r
+
+    def empty(self):
+        return self.deleted_at is None and self.last_write is None and not self.registers and not self.sets
+
     def storage_encoding(self):
         """Specs/storage-schema.md section 5: the full state, hidden parts included."""
         stamps = [s for s in (self.deleted_at, self.last_write) if s is not None]
@@ -183,8 +258,10 @@ class Record:
         stamps += [t for e in self.sets.values() for _, tags in e.values() for t in tags]
         table = sorted({replica for _, replica in stamps})
         where = {replica: i for i, replica in enumerate(table)}
+        # Version 2 when the delete's bundle is known: its sequence follows deleted at.
+        bundle = self.delete_bundle if self.deleted_at is not None else None
         w = Writer()
-        w.u8(1)
+        w.u8(1 if bundle is None else 2)
         w.varint(len(table))
         for replica in table:
             w.raw(replica)
@@ -193,12 +270,14 @@ class Record:
             w.fixed64(s[0])
             w.varint(where[s[1]])
 
-        for s in (self.deleted_at, self.last_write):
+        for i, s in enumerate((self.deleted_at, self.last_write)):
             if s is None:
                 w.u8(0)
             else:
                 w.u8(1)
                 stamp(s)
+            if i == 0 and bundle is not None:
+                w.varint(bundle)
         w.varint(len(self.registers))
         for field in sorted(self.registers, key=name_key):
             s, v = self.registers[field]
@@ -232,11 +311,36 @@ class State:
     def __init__(self):
         self.records = {}
 
-    def apply(self, op):
+    def apply(self, op, bundle=None):
         key = (op.collection, op.record)
         if key not in self.records:
             self.records[key] = Record()
-        self.records[key].apply(op)
+        self.records[key].apply(op, bundle)
+
+    def prune(self, frontier):
+        """Section 11.3: the pruned form at `frontier` ({replica bytes: hlc}), in place."""
+        for key in list(self.records):
+            if not self.records[key].prune_at(frontier):
+                del self.records[key]
+        return self
+
+    def merge_pruned(self, other, own_frontier, other_frontier):
+        """Section 11.3, merge of pruned states: each side drops the tags the other side's
+        frontier delivers and the other side does not hold, then the usual merge."""
+        mine = {key: record.copy() for key, record in self.records.items()}
+        for key in list(self.records):
+            filtered = self.records[key].without_tags(other_frontier, other.records.get(key))
+            if filtered.empty():
+                del self.records[key]
+            else:
+                self.records[key] = filtered
+        for key, theirs in other.records.items():
+            filtered = theirs.without_tags(own_frontier, mine.get(key))
+            if key in self.records:
+                self.records[key].merge(filtered)
+            elif not filtered.empty():
+                self.records[key] = filtered
+        return self
 
     def apply_all(self, ops):
         for op in ops:

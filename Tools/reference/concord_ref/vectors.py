@@ -394,6 +394,51 @@ def check_membership_decode(case):
     require(membership.encode(op) == payload, "re-encoding differs")
 
 
+# pruning.jsonl (crdt-semantics 11.2-11.3)
+
+def pruning_state(ops_json):
+    state = crdt.State()
+    for j in ops_json:
+        state.apply(batch.op_from_json(j), j.get("bundle"))
+    return state
+
+
+def pruning_frontier(j):
+    return {bytes.fromhex(e["replica"]): int(e["hlc"]) for e in j}
+
+
+def uuid_text(record_id):
+    """A record id as operations.jsonl writes it: an uppercase UUID."""
+    h = record_id.hex().upper()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def pruning_records(state):
+    return [{"collection": c.decode("utf-8"), "record": uuid_text(r), "state_hex": s.hex()} for c, r, s in state.record_states()]
+
+
+def check_pruning(case, earlier):
+    frontier = pruning_frontier(case["frontier"])
+    if case["group"] == "prune":
+        state = pruning_state(case["ops"])
+        require(pruning_records(state) == case["record_states"], "record states before pruning")
+        require(state.canonical_encoding().hex() == case["canonical_state_hex"], "canonical state before pruning")
+        state.prune(frontier)
+        require(pruning_records(state) == case["pruned_record_states"], f"pruned record states {pruning_records(state)}")
+        require(state.canonical_encoding().hex() == case["canonical_state_hex"], "pruning changed the canonical state")
+        for j in case["later_ops"]:
+            state.apply(batch.op_from_json(j), j.get("bundle"))
+        require(pruning_records(state) == case["later_record_states"], "record states after the later ops")
+        require(state.canonical_encoding().hex() == case["later_canonical_state_hex"], "canonical state after the later ops")
+        return
+    other_frontier = pruning_frontier(case["other_frontier"])
+    for mine, theirs, f_mine, f_theirs in ((case["ops"], case["other_ops"], frontier, other_frontier),
+                                           (case["other_ops"], case["ops"], other_frontier, frontier)):
+        merged = pruning_state(mine).prune(f_mine).merge_pruned(pruning_state(theirs).prune(f_theirs), f_mine, f_theirs)
+        require(pruning_records(merged) == case["merged_record_states"], f"merged record states {pruning_records(merged)}")
+        require(merged.canonical_encoding().hex() == case["canonical_state_hex"], "merged canonical state")
+
+
 FILES = [
     ("values.jsonl", check_value),
     ("operations.jsonl", check_batch),
@@ -404,6 +449,7 @@ FILES = [
     ("bundles.jsonl", check_bundle),
     ("membership.jsonl", check_membership),
     ("member_bundles.jsonl", check_member_bundle),
+    ("pruning.jsonl", check_pruning),
 ]
 
 _loaded = {}

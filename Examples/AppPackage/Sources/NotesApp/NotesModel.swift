@@ -8,7 +8,7 @@ import Observation
 /// a synced one changes what they show, and only then.
 ///
 /// ```swift
-/// @State var model = try NotesModel(directory: supportDirectory)
+/// let model = try await NotesModel(directory: supportDirectory)
 /// var body: some View { List(model.notes) { NoteRow(note: $0) } }
 /// ```
 @MainActor @Observable
@@ -27,12 +27,27 @@ public final class NotesModel {
     /// The pinned notes.
     public var pinned: [Note] { pinnedNotes.models }
 
-    /// Opens the notes of this device in `directory`, creating a new space there if it
-    /// holds no replica yet.
-    public convenience init(directory: String) throws {
+    /// Opens the notes of this device in `directory`, creating a new space there (this
+    /// device its first admin) if it holds no replica yet.
+    /// - Parameters:
+    ///   - directory: Where the replica lives.
+    ///   - name: The device's name as other members see it; the host name by default.
+    public convenience init(directory: String, name: String = Replica.defaultDeviceName) async throws {
         let replica =
             FileManager.default.fileExists(atPath: directory + "/replica.sqlite")
-            ? try Replica.open(at: directory) : try Replica.create(at: directory)
+            ? try Replica.open(at: directory) : try await Replica.create(at: directory, name: name)
+        try self.init(replica: replica)
+    }
+
+    /// Joins the space of another device of the user with an invite from ``invite()``. The
+    /// new device writes once it has synced with the inviting one (``sync(through:)`` on
+    /// both).
+    /// - Parameters:
+    ///   - invite: The invite text (`concord2-...`).
+    ///   - directory: Where the new replica lives.
+    ///   - name: The device's name; the host name by default.
+    public convenience init(joining invite: String, directory: String, name: String = Replica.defaultDeviceName) async throws {
+        let replica = try await Replica.join(try MemberInviteToken(invite), at: directory, name: name)
         try self.init(replica: replica)
     }
 
@@ -80,8 +95,8 @@ public final class NotesModel {
         lastSync = "\(report.total.applied) bundles in, \(report.written?.bundles ?? 0) out"
     }
 
-    /// An invite for another device of the same user.
+    /// An invite for another device of the same user: a writer, valid for 7 days.
     public func invite() async throws -> String {
-        try await replica.invite().text
+        try await replica.invite(role: .writer).text
     }
 }

@@ -12,8 +12,10 @@ func run() async throws {
     try FileManager.default.createDirectory(atPath: shared, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: root) }
 
-    let phone = try NotesModel(directory: root + "/phone")
-    let laptop = try NotesModel(replica: try Replica.join(try InviteToken(try await phone.invite()), at: root + "/laptop"))
+    let phone = try await NotesModel(directory: root + "/phone", name: "phone")
+    let laptop = try await NotesModel(joining: try await phone.invite(), directory: root + "/laptop", name: "laptop")
+    // The laptop writes once it holds its invite: one sync through the folder.
+    for model in [phone, laptop] { try await model.sync(through: shared) }
 
     var groceries = try await phone.add("Groceries", tags: ["home"])
     groceries.checklist = ["milk", "eggs", "milk"]

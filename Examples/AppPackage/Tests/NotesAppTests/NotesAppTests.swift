@@ -20,8 +20,8 @@ struct NotesAppTests {
     func twoDevicesConverge() async throws {
         let root = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let phone = try NotesModel(directory: root + "/phone")
-        let laptop = try NotesModel(replica: try Replica.join(try InviteToken(try await phone.invite()), at: root + "/laptop"))
+        let phone = try await NotesModel(directory: root + "/phone", name: "phone")
+        let laptop = try await NotesModel(joining: try await phone.invite(), directory: root + "/laptop", name: "laptop")
         var note = try await phone.add("Trip", tags: ["travel"])
         note.checklist = ["passport", "tickets"]
         try await phone.save(note)
@@ -48,7 +48,7 @@ struct NotesAppTests {
     func oldRecordsReadDefaults() async throws {
         let root = Self.directory()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let model = try NotesModel(directory: root + "/device")
+        let model = try await NotesModel(directory: root + "/device")
         let id = RecordID.random()
         try await model.replica.write { @Sendable in try $0.set("title", to: "From version 1", record: id, in: Note.collection) }
         try await Self.eventually { model.notes.count == 1 }
