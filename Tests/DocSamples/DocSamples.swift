@@ -15,7 +15,7 @@ import Testing
 
 // README.md: its samples share this namespace (a `@Test` declared here runs)
 struct README {
-    // README.md:90
+    // README.md:91
     struct Todo: RecordModel, Identifiable, Sendable {
         static let collection = "todos"
         static let recordDefaults = Todo(title: "")
@@ -28,8 +28,8 @@ struct README {
         var priority = 3                   // added in version 2: version-1 records read 3
     }
 
-    // README.md:105
-    static func line105(replica: Replica) async throws {
+    // README.md:106
+    static func line106(replica: Replica) async throws {
         // An @Observable live query (SwiftUI views re-render only when the results change).
         let open = try await LiveModels(Todo.query.where(\.done, .equals(false)).order(by: \.title), in: replica)
 
@@ -49,18 +49,18 @@ struct README {
         _ = open
     }
 
-    // README.md:130: not compiled (SwiftUI, Apple platforms only)
+    // README.md:131: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:318
-    static func line318(replica: Replica) async throws {
+    // README.md:319
+    static func line319(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:406
-    static func line406() async throws {
+    // README.md:407
+    static func line407() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -105,8 +105,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:473
-    static func line473() async throws {
+    // README.md:474
+    static func line474() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -124,8 +124,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:493
-    static func line493() async throws {
+    // README.md:494
+    static func line494() async throws {
         // import Concord
         // import ConcordCore
 
@@ -151,7 +151,7 @@ struct README {
         }
     }
 
-    // README.md:528
+    // README.md:529
     // import ConcordCore
     // import ConcordTesting
     // import Testing
