@@ -56,7 +56,8 @@ struct MemberDevice {
     mutating func invite(_ role: MemberRole, maxUses: UInt64 = 1) throws -> MemberInviteToken {
         let stamp = now()
         let (op, token) = try membership.invite(
-            role: role, expires: time.nowMilliseconds() + 86_400_000, maxUses: maxUses, stamp: stamp, state: state, log: log)
+            role: RoleAssignment(role), expires: time.nowMilliseconds() + 86_400_000, maxUses: maxUses, stamp: stamp, state: state, log: log
+        )
         let bundle = try membership.sealControl(op, log: log, stamp: stamp)
         _ = receive(bundle)
         return token

@@ -29,6 +29,17 @@ import Testing
             (.rotate(epoch([a, b, c])), true),
             (.grant(keyID: try! EpochKeyID(bytes: [UInt8](repeating: 3, count: 16)), recipients: epoch([b]).recipients), true),
             (.successor(predecessor: c, cutoff: 1 << 40, name: "x", predecessorSignature: signature), false),
+            (.setRole(target: b, role: try! RoleAssignment(named: "learner", base: .writer), boundary: 4), false),
+            (.invite(id: a, role: try! RoleAssignment(named: "guest-2", base: .reader), expires: 1, maxUses: 0), true),
+            (.setPolicy(seen: VersionVector([a: 3, c: 1]), form: .plaintext([1, 0, 0])), false),
+            (.setPolicy(seen: VersionVector(), form: .clear), true),
+            (.scopeKey(readers: ["learner", "reader"], epoch: epoch([a, b])), true),
+            (
+                .setPolicy(
+                    seen: VersionVector([b: 9]),
+                    form: .sealed(keyID: try! EpochKeyID(bytes: [UInt8](repeating: 4, count: 16)), blob: [7, 7])),
+                true
+            ),
         ]
     }
 
@@ -212,5 +223,71 @@ import Testing
         let bytes = MembershipStatement.joinBytes(spaceID: spaceID, author: next.publicKey, invite: invite.publicKey, name: "b")
         #expect(Array(bytes.prefix(16)) == Array("concord-join-v1".utf8) + [0])
         #expect(bytes.count == 16 + 32 + 32 + 32 + 2)
+    }
+}
+
+/// Named roles and `set-policy` (`Specs/permissions.md` §3.1 and §3.2).
+@Suite struct MembershipPolicyCodecTests {
+    let a = identity(0x01).publicKey, b = identity(0x02).publicKey
+
+    func failure(_ bytes: [UInt8], encrypted: Bool = false) -> String? {
+        do {
+            _ = try MembershipOp(payload: bytes, encrypted: encrypted)
+            return nil
+        } catch {
+            return "\(error.code)"
+        }
+    }
+
+    @Test func aNamedRoleIsFourThenItsBaseThenItsName() throws {
+        let role = try RoleAssignment(named: "learner", base: .writer)
+        let bytes = MembershipOp.setRole(target: b, role: role, boundary: 3).encoded()
+        #expect(bytes == [0x01, 0x04] + b.bytes + [0x04, 0x02, 0x07] + Array("learner".utf8) + [0x03])
+        func named(_ base: UInt8, _ name: String) -> [UInt8] {
+            [0x01, 0x04] + b.bytes + [0x04, base, UInt8(name.utf8.count)] + Array(name.utf8) + [3]
+        }
+        #expect(failure(named(0x03, "guest")) == nil)
+        for base: UInt8 in [0x00, 0x01, 0x04, 0x05] { #expect(failure(named(base, "learner")) == "malformedBundle") }
+        for name in ["", "writer", "reader", "admin", "Learner", "9lives", "a.b", "é", String(repeating: "a", count: 33)] {
+            #expect(failure(named(0x02, name)) == "malformedBundle", "\(name)")
+        }
+        #expect(failure(named(0x02, String(repeating: "a", count: 32))) == nil)
+    }
+
+    @Test func aScopeKeyNamesOneTo34SortedRoleRefsInAnEncryptedSpace() {
+        let field = try! EpochField(
+            keyID: EpochKeyID(bytes: [UInt8](repeating: 0xE0, count: 16)),
+            recipients: [.init(key: a, sealed: [UInt8](repeating: 0x5E, count: 80))])
+        func op(_ readers: [String]) -> [UInt8] { MembershipOp.scopeKey(readers: readers, epoch: field).encoded() }
+        #expect(failure(op(["teacher"]), encrypted: true) == nil)
+        #expect(failure(op(["teacher"]), encrypted: false) == "malformedBundle")
+        let roles = (0..<32).map { "r\($0 + 10)" }
+        #expect(failure(op(roles + ["reader", "writer"]), encrypted: true) == nil)
+        for bad in [[], roles + ["reader", "writer", "x"], ["teacher", "learner"], ["a", "a"], ["admin"], ["Teacher"], [""]] {
+            #expect(failure(op(bad), encrypted: true) == "malformedBundle", "\(bad)")
+        }
+    }
+
+    @Test func setPolicyFormsMatchTheSpaceAndStayWithinTheirLimits() {
+        let seen = VersionVector([a: 2])
+        let keyID = try! EpochKeyID(bytes: [UInt8](repeating: 9, count: 16))
+        func op(_ form: MembershipOp.PolicyForm) -> [UInt8] { MembershipOp.setPolicy(seen: seen, form: form).encoded() }
+        #expect(failure(op(.plaintext([1])), encrypted: true) == "malformedBundle")
+        #expect(failure(op(.sealed(keyID: keyID, blob: [1])), encrypted: false) == "malformedBundle")
+        #expect(failure(op(.plaintext([UInt8](repeating: 0, count: Policy.maxBodyBytes)))) == nil)
+        #expect(failure(op(.plaintext([UInt8](repeating: 0, count: Policy.maxBodyBytes + 1)))) == "malformedBundle")
+        #expect(
+            failure(op(.sealed(keyID: keyID, blob: [UInt8](repeating: 0, count: MembershipOp.maxSealedPolicyBytes))), encrypted: true)
+                == nil)
+        #expect(
+            failure(op(.sealed(keyID: keyID, blob: [UInt8](repeating: 0, count: MembershipOp.maxSealedPolicyBytes + 1))), encrypted: true)
+                == "malformedBundle")
+        for form: UInt8 in [3, 0xFF] { #expect(failure(Array(op(.clear).dropLast()) + [form]) == "malformedBundle") }
+        let (low, high) = (min(a, b), max(a, b))
+        #expect(failure([0x01, 0x0D, 0x02] + low.bytes + [1] + high.bytes + [1, 0]) == nil)
+        #expect(failure([0x01, 0x0D, 0x02] + high.bytes + [1] + low.bytes + [1, 0]) == "malformedBundle")
+        #expect(failure([0x01, 0x0D, 0x02] + low.bytes + [1] + low.bytes + [1, 0]) == "malformedBundle")
+        #expect(failure([0x01, 0x0D, 0x01] + low.bytes + [0, 0]) == "malformedBundle")
+        #expect(failure([0x01, 0x0D, 0x03] + low.bytes + [1, 0]) == "malformedBundle")
     }
 }

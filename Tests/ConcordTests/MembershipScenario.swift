@@ -77,7 +77,7 @@ struct MembershipScenario {
     /// An invite by `admin`; returns the invite key.
     @discardableResult
     mutating func invite(
-        by admin: Identity, role: MemberRole = .writer, key: Identity, expires: UInt64 = 4_000_000_000_000, maxUses: UInt64 = 0,
+        by admin: Identity, role: RoleAssignment = .writer, key: Identity, expires: UInt64 = 4_000_000_000_000, maxUses: UInt64 = 0,
         at ms: UInt64? = nil
     ) -> MembershipOpRecord {
         add(.invite(id: key.publicKey, role: role, expires: expires, maxUses: maxUses), by: admin.publicKey, at: ms)
@@ -89,7 +89,7 @@ struct MembershipScenario {
     }
 
     @discardableResult
-    mutating func setRole(by admin: Identity, _ target: Identity, _ role: MemberRole, boundary: UInt64, at ms: UInt64? = nil)
+    mutating func setRole(by admin: Identity, _ target: Identity, _ role: RoleAssignment, boundary: UInt64, at ms: UInt64? = nil)
         -> MembershipOpRecord
     {
         add(.setRole(target: target.publicKey, role: role, boundary: boundary), by: admin.publicKey, at: ms)
@@ -130,6 +130,6 @@ struct MembershipScenario {
 
 extension MembershipState {
     func isVoid(_ record: MembershipOpRecord) -> Bool { voidOps.contains(record) }
-    func role(_ device: Identity) -> MemberRole? { member(device.publicKey)?.role }
+    func role(_ device: Identity) -> RoleAssignment? { member(device.publicKey)?.role }
     func data(_ device: Identity, _ k: UInt64) -> Admission { admission(author: device.publicKey, sequence: k, isControl: false) }
 }

@@ -17,6 +17,10 @@ import Testing
         for name in [
             "mutual_removal_both_removed", "concurrent_role_changes_later_wins", "expired_invite", "revoked_invite_join_unseen",
             "admin_removed_while_admitting_after", "forged_signatures", "rotations_and_tainted_epoch", "removal_with_cutoff",
+            "named_roles_use_their_base", "set_policy_governing_lookups", "set_policy_seen_must_hold_own_k_minus_1",
+            "set_policy_needs_an_admin", "set_policy_void_after_demotion", "scope_keys_and_their_taint", "scope_key_unsorted",
+            "role_named_base_admin",
+            "set_policy_plaintext_in_encrypted_space",
         ] {
             #expect(cases.contains { $0.name == name }, "missing membership vector \(name)")
         }
@@ -32,6 +36,7 @@ import Testing
                 case "token": try checkToken(v)
                 case "history": try checkHistory(v)
                 case "peer_secret": try checkPeerSecret(v)
+                case "policy_body": try checkPolicyBody(v)
                 default: try checkEvaluate(v)
                 }
             } catch {
@@ -47,6 +52,33 @@ import Testing
         guard secret.secret.withUnsafeBytes({ Array($0) }) == (try v.bytes("peer_secret_hex")) else {
             throw Mismatch(message: "\(v.name): another peer secret")
         }
+    }
+
+    /// A sealed `set-policy` body (`Specs/permissions.md` §3.2), opened with the control
+    /// bundle's header (`Specs/wire-format.md` §7.11) built here from the case's fields.
+    func checkPolicyBody(_ v: Vector) throws {
+        guard case .setPolicy(_, let form) = try MembershipOp(payload: v.bytes("payload_hex"), encrypted: true) else {
+            throw Mismatch(message: "\(v.name): not a set-policy op")
+        }
+        var header = ByteWriter()
+        header.write(contentsOf: Array("CNCB".utf8) + [0x03, 0x02])
+        header.write(contentsOf: try bytes(v.json, "space_id_hex") + bytes(v.json, "author_hex"))
+        header.writeVarint(try number(v.json, "sequence"))
+        header.write(contentsOf: try bytes(v.json, "previous_hex"))
+        let stamp = try #require(UInt64(string(v.json, "stamp")))
+        header.writeFixed64(stamp)
+        header.writeFixed64(stamp)
+        let key = EpochKey(key: try SymmetricKey(bytes: bytes(v.json, "epoch_key_hex")))
+        let got: String
+        switch form.open(header: header.bytes, key: key, encrypted: true) {
+        case .policy(let policy):
+            got = "valid"
+            guard policy.body == (try bytes(v.json, "body_hex")) else { throw Mismatch(message: "\(v.name): another body") }
+        case .broken: got = "broken"
+        case .unreadable: got = "unreadable"
+        case .cleared: got = "cleared"
+        }
+        guard got == v.expected else { throw Mismatch(message: "\(v.name): \(got), expected \(v.expected)") }
     }
 
     func checkDecode(_ v: Vector) throws {
@@ -89,6 +121,35 @@ import Testing
             let admission = state.admission(
                 author: author, sequence: try number(check, "sequence"), isControl: check["control"] as? Bool ?? false)
             try same("\(admission)", check["expected"], "admission of \(author.hex.prefix(8)) at \(check["sequence"] ?? "?")", v)
+        }
+        // Specs/permissions.md §3.2 and §4.1: the applied set-policy ops and G(A, k).
+        if let policies = v.json["policies"] {
+            let got = state.policies.map { p -> [String: Any] in
+                [
+                    "bundle_id": p.by.bundleID.hex, "form": Int(p.form.byte),
+                    "seen": Dictionary(uniqueKeysWithValues: p.seen.entries.map { ($0.key.hex, $0.value) }),
+                ]
+            }
+            try same(got, policies, "policies", v)
+        }
+        // Specs/permissions.md §7.2: scope epochs, their recipients and taint.
+        if let scopes = v.json["scope_epochs"] {
+            let got = state.scopeEpochs.map { e -> [String: Any] in
+                [
+                    "scope": e.scope.hex, "readers": e.readers, "key_id": e.keyID.hex, "recipients": e.recipients.map(\.hex),
+                    "tainted": e.isTainted,
+                ]
+            }
+            try same(got, scopes, "scope epochs", v)
+        }
+        for check in (v.json["governs"] as? [[String: Any]]) ?? [] {
+            let author = try PublicKey(hex: string(check, "author"))
+            let k = try number(check, "sequence")
+            let governing = state.governingPolicy(author: author, sequence: k)
+            try same(governing?.by.bundleID.hex ?? "", check["expected"], "G(\(author.hex.prefix(8)), \(k))", v)
+            guard state.governingPolicyIndex(author: author, sequence: k).map({ state.policies[$0] }) == governing else {
+                throw Mismatch(message: "\(v.name): governingPolicyIndex disagrees with governingPolicy")
+            }
         }
     }
 

@@ -124,7 +124,7 @@ private struct World {
         let role = [MemberRole.admin, .writer, .writer, .reader].randomElement(using: &rng)!
         let stamp = stamp(i)
         let (op, token) = try nodes[i].membership.invite(
-            role: role, expires: time.nowMilliseconds() + 3_600_000, stamp: stamp, state: nodes[i].state, log: nodes[i].log)
+            role: RoleAssignment(role), expires: time.nowMilliseconds() + 3_600_000, stamp: stamp, state: nodes[i].state, log: nodes[i].log)
         try nodes[i].control(op, stamp: stamp)
         time.advance(by: 1)
         let (membership, join) = try Membership.joinMember(
@@ -194,7 +194,7 @@ private struct World {
         guard let target = candidates.randomElement(using: &rng) else { return }
         let role = [MemberRole.admin, .writer, .reader].randomElement(using: &rng)!
         let boundary = max(nodes[i].log.head(of: target)?.sequence ?? 1, 1)
-        try nodes[i].control(.setRole(target: target, role: role, boundary: boundary), stamp: stamp(i))
+        try nodes[i].control(.setRole(target: target, role: RoleAssignment(role), boundary: boundary), stamp: stamp(i))
     }
 
     mutating func rotate(by i: Int) throws {

@@ -67,7 +67,8 @@ import Testing
             "removal": state.members.contains { $0.cut != nil }, "mutual removal": mutual, "void op": !state.voidOps.isEmpty,
             "retroactive void": retroactive, "revocation": state.invites.contains { $0.isRevoked },
             "successor": state.members.contains { $0.predecessor != nil }, "tainted epoch": state.epochs.contains { $0.isTainted },
-            "demotion": state.members.contains { m in zip(m.assignments, m.assignments.dropFirst()).contains { $1.role < $0.role } },
+            "demotion": state.members.contains { m in zip(m.assignments, m.assignments.dropFirst()).contains { $1.role.base < $0.role.base }
+            },
             "pending join": !state.pendingOps.isEmpty,
             "expired join": ops.contains { op in
                 guard case let .join(id, _, _) = op.op, let invite = state.invite(id) else { return false }
@@ -158,18 +159,28 @@ struct MembershipHistory {
     var ops: [MembershipOpRecord] = []
     var devices: [Device] = []
     var inviteKeys: [(key: Identity, op: Int)] = []
+    /// Whether admins also set and clear policies (`Specs/permissions.md` §3.2); off for
+    /// the membership properties, whose histories stay as they were.
+    var policies = false
     var spaceID: SpaceID { SpaceID(publicKey: spaceKey.publicKey) }
 
     func evaluate(_ input: [MembershipOpRecord]) -> MembershipState {
         MembershipState.evaluate(ops: input, spaceID: spaceID, encrypted: encrypted)
     }
 
+    /// The roles invites and role changes give: the built-in ones and two policy roles
+    /// (`Specs/permissions.md` §3.1), which membership treats as their bases.
+    static let roles: [RoleAssignment] = [
+        .admin, .writer, .reader, try! RoleAssignment(named: "learner", base: .writer), try! RoleAssignment(named: "guest", base: .reader),
+    ]
+
     static func key(_ rng: inout SeededGenerator) -> Identity {
         try! Identity(seed: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
     }
 
-    static func generate(using rng: inout SeededGenerator) -> MembershipHistory {
+    static func generate(using rng: inout SeededGenerator, policies: Bool = false) -> MembershipHistory {
         var h = MembershipHistory(spaceKey: key(&rng), encrypted: rng.chance(0.5))
+        h.policies = policies
         let start: UInt64 = 1_800_000_000_000
         h.devices.append(Device(key: key(&rng), clock: start))
         let genesisStamp = HLCTimestamp(milliseconds: start, counter: 0).rawValue
@@ -261,17 +272,18 @@ struct MembershipHistory {
             let invites = view.invites.filter { !$0.isRevoked && $0.expires > now && ($0.maxUses == 0 || $0.uses < $0.maxUses) }.map(\.id)
             return devices + invites
         }
+        if policies, rng.chance(0.35) { return setPolicy(d, &rng) }
         switch roll % 7 {
         case 0, 1:
             let key = Self.key(&rng)
             let expires = now + UInt64.random(in: 0...40, using: &rng)
-            let role = MemberRole.allCases.randomElement(using: &rng)!
+            let role = Self.roles.randomElement(using: &rng)!
             record(d, .invite(id: key.publicKey, role: role, expires: expires, maxUses: UInt64.random(in: 0...2, using: &rng)), &rng)
             inviteKeys.append((key, ops.count - 1))
         case 2:
             guard let target else { return }
             let boundary = max(1, devices[d].seen[target.device] ?? 1)
-            record(d, .setRole(target: target.device, role: MemberRole.allCases.randomElement(using: &rng)!, boundary: boundary), &rng)
+            record(d, .setRole(target: target.device, role: Self.roles.randomElement(using: &rng)!, boundary: boundary), &rng)
         case 3, 4:
             guard let target else { return }
             let cutoff = max(1, devices[d].seen[target.device] ?? 1)
@@ -294,6 +306,22 @@ struct MembershipHistory {
                 record(d, .rotate(epoch(all.isEmpty ? [me] : all, &rng)), &rng)
             }
         }
+    }
+
+    /// A `set-policy` by device `d` with what it has seen (its own entry `k − 1`; now and
+    /// then `k − 2`, which makes it void), clearing or setting an opaque body.
+    mutating func setPolicy(_ d: Int, _ rng: inout SeededGenerator) {
+        var seen = devices[d].seen
+        let me = devices[d].key.publicKey
+        if rng.chance(0.1) { seen[me] = devices[d].next >= 3 ? devices[d].next - 2 : nil }
+        // Forget some authors now and then: an admin's statement, trusted as given.
+        for author in seen.keys where rng.chance(0.1) { seen[author] = nil }
+        let body = (0..<Int.random(in: 0...8, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        let form: MembershipOp.PolicyForm =
+            rng.chance(0.2)
+            ? .clear
+            : encrypted ? .sealed(keyID: try! EpochKeyID(bytes: [UInt8](repeating: 0xAB, count: 16)), blob: body) : .plaintext(body)
+        record(d, .setPolicy(seen: VersionVector(seen), form: form), &rng)
     }
 
     mutating func removeEachOther(_ a: Int, _ b: Int, _ rng: inout SeededGenerator) {

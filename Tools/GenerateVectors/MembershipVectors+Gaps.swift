@@ -20,11 +20,11 @@ private func space(encrypted: Bool = false) -> MembershipHistoryBuilder {
     return h
 }
 
-private func invite(_ h: inout MembershipHistoryBuilder, _ label: String, by a: Identity, _ i: Identity, _ role: MemberRole, at ms: UInt64) {
+private func invite(_ h: inout MembershipHistoryBuilder, _ label: String, by a: Identity, _ i: Identity, _ role: RoleAssignment, at ms: UInt64) {
     h.add(label, .invite(id: i.publicKey, role: role, expires: never, maxUses: 0), by: a.publicKey, at: ms)
 }
 
-private func setRole(_ h: inout MembershipHistoryBuilder, _ label: String, by a: Identity, _ target: Identity, _ role: MemberRole,
+private func setRole(_ h: inout MembershipHistoryBuilder, _ label: String, by a: Identity, _ target: Identity, _ role: RoleAssignment,
                      boundary: UInt64, at ms: UInt64, position: UInt64? = nil) {
     h.add(label, .setRole(target: target.publicKey, role: role, boundary: boundary), by: a.publicKey, at: ms, position: position)
 }
@@ -51,7 +51,7 @@ private func withWriter(encrypted: Bool = false) -> MembershipHistoryBuilder {
     setRole(&h, "to-admin", by: creator, member, .admin, boundary: 1, at: t + 3, position: 3)
     let (a, b) = (h.names["to-reader"]!, h.names["to-admin"]!)
     let last = a.bundleID.hex > b.bundleID.hex ? a : b
-    let winner: MemberRole = last == a ? .reader : .admin
+    let winner: RoleAssignment = last == a ? .reader : .admin
     membershipEvaluateCase("tie_broken_by_bundle_id", "two set-roles of one writer by the creator, forked at the same (t, author, k = 3): the one with the greater bundle id is processed last and wins; it arrives first (an implementation breaking ties by arrival order gets the other role)",
                            h, arrival: [last] + h.records.filter { $0 != last },
                            admissions: [(member, 1, false), (member, 1, true)]) { $0.member(member.publicKey)?.role == winner && $0.voidOps.isEmpty }

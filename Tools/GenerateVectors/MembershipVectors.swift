@@ -121,7 +121,7 @@ func json(_ state: MembershipState) -> JSON {
 /// generator change cannot silently turn it into another case.
 @MainActor func membershipEvaluateCase(
     _ name: String, _ description: String, _ h: MembershipHistoryBuilder, arrival: [MembershipOpRecord]? = nil,
-    admissions: [(Identity, UInt64, Bool)], verify: (MembershipState) -> Bool
+    admissions: [(Identity, UInt64, Bool)], governs: [(Identity, UInt64)] = [], verify: (MembershipState) -> Bool
 ) {
     let order = arrival ?? h.records.reversed()
     if Set(order) != Set(h.records) { problems.append("membership \(name): arrival order misses ops") }
@@ -136,9 +136,29 @@ func json(_ state: MembershipState) -> JSON {
         .object([("author", .string(device.publicKey.hex)), ("sequence", .number(k)), ("control", .bool(control)),
                  ("expected", .string("\(state.admission(author: device.publicKey, sequence: k, isControl: control))"))])
     }
-    membershipLines.append(line([
+    var pairs: [(String, JSON)] = [
         ("name", .string(name)), ("expected", .string("valid")), ("type", .string("evaluate")), ("description", .string(description)),
         ("space_id_hex", .string(h.spaceID.hex)), ("encrypted", .bool(h.encrypted)), ("ops", .array(ops)), ("state", json(state)),
         ("admissions", .array(checks)),
-    ]))
+    ]
+    // Specs/permissions.md §3.2 and §4.1, only in the cases about policies (earlier cases
+    // keep their bytes): the applied set-policy ops in order, and G(A, k) lookups.
+    if !state.scopeEpochs.isEmpty {
+        pairs.append(("scope_epochs", .array(state.scopeEpochs.map { e -> JSON in
+            .object([("scope", .string(e.scope.hex)), ("readers", .array(e.readers.map { .string($0) })), ("key_id", .string(e.keyID.hex)),
+                     ("recipients", .array(e.recipients.map { .string($0.hex) })), ("tainted", .bool(e.isTainted))])
+        })))
+    }
+    if !state.policies.isEmpty || !governs.isEmpty {
+        let policies = state.policies.map { p -> JSON in
+            let seen = p.seen.entries.sorted { $0.key < $1.key }.map { ($0.key.hex, JSON.number($0.value)) }
+            return .object([("bundle_id", .string(p.by.bundleID.hex)), ("form", .number(UInt64(p.form.byte))), ("seen", .object(seen))])
+        }
+        let lookups = governs.map { device, k -> JSON in
+            .object([("author", .string(device.publicKey.hex)), ("sequence", .number(k)),
+                     ("expected", .string(state.governingPolicy(author: device.publicKey, sequence: k)?.by.bundleID.hex ?? ""))])
+        }
+        pairs += [("policies", .array(policies)), ("governs", .array(lookups))]
+    }
+    membershipLines.append(line(pairs))
 }

@@ -380,6 +380,8 @@ do {
 }
 addInviteVectors()
 addMembershipVectors()
+addMembershipPolicyVectors()
+addPolicyBodyVectors()
 addMemberBundleVectors()
 
 // MARK: - Output

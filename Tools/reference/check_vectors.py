@@ -23,11 +23,11 @@ def main():
     for file, name, message, *_ in failures:
         print(f"FAIL {file} {name}: {message}", file=sys.stderr)
     cases = vectors.load("membership.jsonl")
-    kinds = {kind: sum(case["type"] == kind for case in cases) for kind in ("decode", "token", "history")}
+    kinds = {kind: sum(case["type"] == kind for case in cases) for kind in ("decode", "token", "history", "policy_body", "peer_secret")}
     histories = len(cases) - sum(kinds.values())
     print(f"reference implementation: {checked - len(failures)} of {checked} vectors agree "
           f"(membership: {kinds['decode']} decode cases, {histories} histories, {kinds['token']} invite tokens, "
-          f"{kinds['history']} history blobs; format-3 bundles: {len(vectors.load('member_bundles.jsonl'))} cases)")
+          f"{kinds['history']} history blobs, {kinds['policy_body']} sealed policy bodies; format-3 bundles: {len(vectors.load('member_bundles.jsonl'))} cases)")
     return 1 if failures else 0
 
 

@@ -263,6 +263,17 @@ MUTANTS = [
     ("membership-retired-control-applied", "applies a retired device's control bundle past its retirement instead of storing it as evidence"),
     ("membership-void-admission-held", "holds the data of an author whose position-1 admission op is void instead of refusing it"),
     ("membership-unknown-authors-refused", "refuses data bundles of unknown or pending authors instead of holding them"),
+    # Permissions in membership: named roles and set-policy (permissions.md sections 3.1, 3.2, 4.1)
+    ("membership-named-role-is-reader", "treats every policy role as a reader, whatever its base"),
+    ("membership-named-role-any-base", "accepts a named role whose base is admin or an unknown byte"),
+    ("membership-role-name-unchecked", "accepts any string as a policy role name (built-in names, capitals, non-ASCII, empty, over 32 bytes)"),
+    ("policy-form-any-space", "accepts a plaintext policy in an encrypted space and a sealed one in an unencrypted space"),
+    ("policy-seen-unchecked", "applies a set-policy whose seen vector does not give its author k - 1"),
+    ("policy-latest-governs", "takes the latest applied policy as G(A, k), whatever its seen vector"),
+    ("scope-readers-unchecked", "accepts any, unsorted or repeated role-refs in a scope-key"),
+    ("scope-taint-as-content", "taints a scope epoch only for recipients that are not members (as a content epoch), not for members outside the scope"),
+    ("policy-sealed-ad-key-id", "opens a sealed policy body with its key id as associated data instead of the control bundle's header"),
+    ("policy-governs-inclusive", "lets a policy govern the bundles its seen vector holds (k >= seen[A] instead of k > seen[A])"),
     # Invite tokens of format 2 and the history blob (membership sections 3 and 4)
     ("token2-checksum-unchecked", "does not check a format-2 token's checksum"),
     ("token2-flags-as-bool", "reads any non-zero flags byte of a format-2 token as encrypted"),
@@ -329,7 +340,7 @@ FIRST_FILE = [
     ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
     ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
     ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"), ("format3-", "member_bundles.jsonl"),
-    ("peer-secret-", "membership.jsonl"), ("gc-", "pruning.jsonl"),
+    ("peer-secret-", "membership.jsonl"), ("policy-", "membership.jsonl"), ("scope-", "membership.jsonl"), ("gc-", "pruning.jsonl"),
 ]
 
 

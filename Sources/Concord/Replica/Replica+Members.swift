@@ -141,7 +141,8 @@ extension Replica {
         var token: MemberInviteToken?
         try submitControl { context, stamp in
             let (op, made) = try membership.invite(
-                role: role, expires: HybridLogicalClock.saturatingAdd(stamp.milliseconds, expiresIn), maxUses: maxUses, stamp: stamp,
+                role: RoleAssignment(role), expires: HybridLogicalClock.saturatingAdd(stamp.milliseconds, expiresIn), maxUses: maxUses,
+                stamp: stamp,
                 context: context)
             token = made
             return op
@@ -160,7 +161,7 @@ extension Replica {
     /// Gives a member another role, from its next bundle after what this device holds. Only admins may.
     /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
     public func setRole(_ device: DeviceID, _ role: MemberRole) throws {
-        try submitControl { context, _ in try membership.roleChange(of: device.publicKey, to: role, context: context) }
+        try submitControl { context, _ in try membership.roleChange(of: device.publicKey, to: RoleAssignment(role), context: context) }
     }
 
     /// Revokes an invite: joins through it that this device has not seen are void. Only admins may.

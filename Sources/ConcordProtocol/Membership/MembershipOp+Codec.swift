@@ -32,7 +32,7 @@ extension MembershipOp {
             if let epoch { Self.write(epoch, to: &w) }
         case let .invite(id, role, expires, maxUses):
             w.write(contentsOf: id.bytes)
-            w.write(role.byte)
+            Self.write(role, to: &w)
             w.writeFixed64(expires)
             w.writeVarint(maxUses)
         case let .join(invite, name, signature):
@@ -41,7 +41,7 @@ extension MembershipOp {
             w.write(contentsOf: signature.bytes)
         case let .setRole(target, role, boundary):
             w.write(contentsOf: target.bytes)
-            w.write(role.byte)
+            Self.write(role, to: &w)
             w.writeVarint(boundary)
         case let .remove(target, cutoff, keep, epoch):
             w.write(contentsOf: target.bytes)
@@ -61,6 +61,12 @@ extension MembershipOp {
             w.writeVarint(cutoff)
             w.writeString(name)
             w.write(contentsOf: signature.bytes)
+        case let .setPolicy(seen, form):
+            Self.write(seen, form, to: &w)
+        case let .scopeKey(readers, epoch):
+            w.writeVarint(UInt64(readers.count))
+            for reader in readers { w.writeString(reader) }
+            Self.write(epoch, to: &w)
         }
         return w.bytes
     }
@@ -96,7 +102,8 @@ extension MembershipOp {
         guard let kind = Kind(rawValue: kindByte) else {
             throw ConcordError(
                 .malformedBundle,
-                "membership op: kind \(kindByte) is not known (kinds are 1 to 9); the op was made by a newer Concord or is corrupted")
+                "membership op: kind \(kindByte) is not known (kinds are 1 to 9, 13 and 14); the op was made by a newer Concord or is corrupted"
+            )
         }
         let op: MembershipOp
         switch kind {
@@ -149,6 +156,11 @@ extension MembershipOp {
             op = .successor(
                 predecessor: predecessor, cutoff: cutoff, name: name,
                 predecessorSignature: try Signature(bytes: r.readBytes(Signature.byteCount)))
+        case .setPolicy:
+            op = try readSetPolicy(&r, encrypted: encrypted)
+        case .scopeKey:
+            guard encrypted else { throw r.error("a scope-key op in an unencrypted space (it has no epochs)") }
+            op = .scopeKey(readers: try readScopeReaders(&r), epoch: try readEpoch(&r))
         }
         guard r.isAtEnd else {
             throw r.error(
@@ -163,10 +175,26 @@ extension MembershipOp {
         try PublicKey(bytes: r.readBytes(PublicKey.byteCount))
     }
 
-    private static func readRole(_ r: inout ByteReader) throws -> MemberRole {
+    private static func readRole(_ r: inout ByteReader) throws -> RoleAssignment {
         let byte = try r.readByte()
-        guard let role = MemberRole(byte: byte) else { throw r.error("role byte \(byte) names no role (01 admin, 02 writer, 03 reader)") }
-        return role
+        if let role = MemberRole(byte: byte) { return RoleAssignment(role) }
+        guard byte == RoleAssignment.namedByte else {
+            throw r.error("role byte \(byte) names no role (01 admin, 02 writer, 03 reader, 04 named)")
+        }
+        let baseByte = try r.readByte()
+        guard let base = MemberRole(byte: baseByte), base != .admin else {
+            throw r.error("a named role with base byte \(baseByte) (the base is 02 writer or 03 reader)")
+        }
+        let name = try r.readString()
+        if let problem = RoleAssignment.problem(name: name, base: base) { throw r.error(problem) }
+        return try RoleAssignment(named: name, base: base)
+    }
+
+    private static func write(_ role: RoleAssignment, to w: inout ByteWriter) {
+        guard let name = role.name else { return w.write(role.base.byte) }
+        w.write(RoleAssignment.namedByte)
+        w.write(role.base.byte)
+        w.writeString(name)
     }
 
     private static func readPosition(_ r: inout ByteReader, _ what: String) throws -> UInt64 {

@@ -20,12 +20,12 @@ public enum MembershipOp: Hashable, Sendable {
     case genesis(name: String, encrypted: Bool, spaceSignature: Signature, epoch: EpochField?)
     /// An invite: its id (the invite key's public key), the role it grants, its expiry in
     /// ms since the Unix epoch, and how many joins it admits (0: unlimited).
-    case invite(id: PublicKey, role: MemberRole, expires: UInt64, maxUses: UInt64)
+    case invite(id: PublicKey, role: RoleAssignment, expires: UInt64, maxUses: UInt64)
     /// The joining device's bundle 1: the invite it uses, its name, and the invite key's
     /// signature of the join statement.
     case join(invite: PublicKey, name: String, inviteSignature: Signature)
     /// Gives `target` the role `role` for its bundles after `boundary`.
-    case setRole(target: PublicKey, role: MemberRole, boundary: UInt64)
+    case setRole(target: PublicKey, role: RoleAssignment, boundary: UInt64)
     /// Removes `target`: its bundles up to `cutoff` stay, later ones are refused. The
     /// successors of `target` listed in `keep` stay members. Encrypted spaces: a new epoch.
     case remove(target: PublicKey, cutoff: UInt64, keep: [PublicKey], epoch: EpochField?)
@@ -38,6 +38,15 @@ public enum MembershipOp: Hashable, Sendable {
     /// The new device's bundle 1: it continues `predecessor`, whose chain is retired after
     /// `cutoff`; signed by the predecessor's key.
     case successor(predecessor: PublicKey, cutoff: UInt64, name: String, predecessorSignature: Signature)
+    /// Sets or clears the space's permission policy (`Specs/permissions.md` §3.2): the
+    /// version vector of the admin's log when it made the op (its own entry `k − 1`), and
+    /// the body (plaintext in an unencrypted space, sealed under an epoch key otherwise).
+    case setPolicy(seen: VersionVector, form: PolicyForm)
+    /// Starts a new epoch of the read scope of `readers` (`Specs/permissions.md` §3.2 and
+    /// §7.2): the role-refs (`writer`, `reader`, policy role names) sorted by their UTF-8
+    /// bytes, and the epoch field sealing the scope key to the members in the scope.
+    /// Encrypted spaces only.
+    case scopeKey(readers: [String], epoch: EpochField)
 
     /// The kind byte of each op.
     public enum Kind: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
@@ -59,6 +68,10 @@ public enum MembershipOp: Hashable, Sendable {
         case grant = 8
         /// `09`
         case successor = 9
+        /// `0D` (`Specs/permissions.md` §3.2)
+        case setPolicy = 13
+        /// `0E` (`Specs/permissions.md` §3.2)
+        case scopeKey = 14
 
         /// The kind's name in `Specs/membership.md` (`set-role`, `revoke-invite`, ...).
         public var description: String {
@@ -72,6 +85,8 @@ public enum MembershipOp: Hashable, Sendable {
             case .rotate: "rotate"
             case .grant: "grant"
             case .successor: "successor"
+            case .setPolicy: "set-policy"
+            case .scopeKey: "scope-key"
             }
         }
     }
@@ -88,6 +103,8 @@ public enum MembershipOp: Hashable, Sendable {
         case .rotate: .rotate
         case .grant: .grant
         case .successor: .successor
+        case .setPolicy: .setPolicy
+        case .scopeKey: .scopeKey
         }
     }
 

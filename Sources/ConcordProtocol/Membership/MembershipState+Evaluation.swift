@@ -173,7 +173,8 @@ private struct Pass {
         case .rotate:
             return k >= 2 && isAdmin(record) && state.isEncrypted
         case let .grant(keyID, _):
-            return k >= 2 && isAdmin(record) && state.isEncrypted && state.epochs.contains { $0.keyID == keyID }
+            return k >= 2 && isAdmin(record) && state.isEncrypted
+                && (state.epochs.contains { $0.keyID == keyID } || state.scopeEpochs.contains { $0.keyID == keyID })
         case let .successor(predecessorKey, cutoff, _, _):
             guard k == 1, cutoff >= 1, state.membersByDevice[author] == nil, let predecessor = state.membersByDevice[predecessorKey] else {
                 return false
@@ -183,6 +184,10 @@ private struct Pass {
                 case .member = predecessor.standingIgnoringRetirement(after: cutoff)
             else { return false }
             return true
+        case let .setPolicy(seen, _):
+            return k >= 2 && isAdmin(record) && seen[author] == k - 1
+        case .scopeKey:
+            return k >= 2 && isAdmin(record) && state.isEncrypted
         }
     }
 
@@ -243,8 +248,17 @@ private struct Pass {
             startEpoch(epoch, record, kind: .rotate)
             return []
         case let .grant(keyID, recipients):
-            let e = state.epochs.firstIndex { $0.keyID == keyID }!
             let added = recipients.map(\.key)
+            // ruleHolds checked that a content epoch or a scope epoch has this key id.
+            guard let e = state.epochs.firstIndex(where: { $0.keyID == keyID }) else {
+                let s = state.scopeEpochs.firstIndex { $0.keyID == keyID }!
+                let readers = state.scopeEpochs[s].readers
+                state.scopeEpochs[s].recipients = Array(Set(state.scopeEpochs[s].recipients + added)).sorted()
+                if added.contains(where: { !state.isInScope($0, readers: readers, at: record.stamp) }) {
+                    state.scopeEpochs[s].isTainted = true
+                }
+                return []
+            }
             state.epochs[e].recipients = Array(Set(state.epochs[e].recipients + added)).sorted()
             if added.contains(where: { !isSafeRecipient($0, at: record.stamp) }) { state.epochs[e].isTainted = true }
             return []
@@ -259,6 +273,18 @@ private struct Pass {
             state.membersByDevice[predecessorKey] = predecessor
             appliedSuccessorsByPredecessor[predecessorKey, default: []].append(index)
             return appliedByAuthor[predecessorKey] ?? []
+        case let .setPolicy(seen, form):
+            state.policies.append(.init(seen: seen, form: form, by: reference))
+            return []
+        case let .scopeKey(readers, epoch):
+            let recipients = epoch.recipientKeys
+            let reused = state.epochs.contains { $0.keyID == epoch.keyID } || state.scopeEpochs.contains { $0.keyID == epoch.keyID }
+            let tainted = reused || recipients.contains { !state.isInScope($0, readers: readers, at: record.stamp) }
+            state.scopeEpochs.append(
+                .init(
+                    scope: ScopeID(readers: readers), readers: readers, keyID: epoch.keyID, startedBy: reference, recipients: recipients,
+                    isTainted: tainted))
+            return []
         }
     }
 

@@ -31,6 +31,11 @@ public struct MembershipState: Hashable, Sendable {
     var invitesByID: [PublicKey: Invite] = [:]
     /// Epochs in processing order.
     public internal(set) var epochs: [Epoch] = []
+    /// The applied `set-policy` ops in membership order (`Specs/permissions.md` §4.1:
+    /// `P₁ < P₂ < …`); clears included.
+    public internal(set) var policies: [AppliedPolicy] = []
+    /// Epochs of read scopes in processing order (`Specs/permissions.md` §7.2).
+    public internal(set) var scopeEpochs: [ScopeEpoch] = []
     /// Ops that are void, in processing order.
     public internal(set) var voidOps: [MembershipOpRecord] = []
     /// Joins waiting for an invite op this set does not hold, in processing order.
@@ -96,8 +101,9 @@ public struct MembershipState: Hashable, Sendable {
 extension MembershipState {
     /// What a device is at one position of its chain.
     public enum Standing: Hashable, Sendable {
-        /// A member with this role.
-        case member(MemberRole)
+        /// A member with this role (a policy role carries its base, which is all
+        /// membership applies).
+        case member(RoleAssignment)
         /// Past the cut-off of a removal.
         case removed
         /// Past the cut-off of a successor (the device continues under another key).
@@ -111,7 +117,7 @@ extension MembershipState {
         /// The assignment applies to positions above this one (0: from the first bundle).
         public let boundary: UInt64
         /// The role assigned.
-        public let role: MemberRole
+        public let role: RoleAssignment
         /// The op that made it (genesis, join, successor or set-role).
         public let by: MembershipOpReference
     }
@@ -166,14 +172,14 @@ extension MembershipState {
         public internal(set) var predecessor: PublicKey?
 
         /// Its role now: the last assignment in processing order.
-        public var role: MemberRole { assignments[assignments.count - 1].role }
+        public var role: RoleAssignment { assignments[assignments.count - 1].role }
 
         /// `active`, `removed` or `retired`.
         public var status: Status { cut != nil ? .removed : retired != nil ? .retired : .active }
 
         /// The role of the last assignment whose boundary is below `position`, ignoring
         /// cuts and retirement.
-        func assignedRole(at position: UInt64) -> MemberRole? {
+        func assignedRole(at position: UInt64) -> RoleAssignment? {
             assignments.last { $0.boundary < position }?.role
         }
 
@@ -206,7 +212,7 @@ extension MembershipState {
         /// The `invite` op.
         public let issuedBy: MembershipOpReference
         /// The role a join through it grants.
-        public let role: MemberRole
+        public let role: RoleAssignment
         /// The expiry, ms since the Unix epoch; a join stamped later is void.
         public let expires: UInt64
         /// How many joins it admits; 0: unlimited.

@@ -182,7 +182,7 @@ extension Membership {
     ///   - context: The membership state (and the ops that hold the current epoch key).
     /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin.
     public func invite(
-        role: MemberRole, expires: UInt64, maxUses: UInt64 = 1, stamp: HLCTimestamp, context: MemberContext
+        role: RoleAssignment, expires: UInt64, maxUses: UInt64 = 1, stamp: HLCTimestamp, context: MemberContext
     ) throws -> (op: MembershipOp, token: MemberInviteToken) {
         try requireAdmin("invite", context)
         let inviteKey = Identity()
@@ -201,7 +201,7 @@ extension Membership {
             peer = secret
         }
         let token = MemberInviteToken(
-            spaceID: spaceID, inviteKey: inviteKey, role: role, expires: expires, inviteStamp: stamp.rawValue, currentEpoch: current,
+            spaceID: spaceID, inviteKey: inviteKey, role: role.base, expires: expires, inviteStamp: stamp.rawValue, currentEpoch: current,
             peerSecret: peer)
         return (.invite(id: inviteKey.publicKey, role: role, expires: expires, maxUses: maxUses), token)
     }
@@ -235,7 +235,7 @@ extension Membership {
 
     /// ``invite(role:expires:maxUses:stamp:context:)`` for an in-memory log.
     public func invite(
-        role: MemberRole, expires: UInt64, maxUses: UInt64 = 1, stamp: HLCTimestamp, state: MembershipState, log: BundleLog
+        role: RoleAssignment, expires: UInt64, maxUses: UInt64 = 1, stamp: HLCTimestamp, state: MembershipState, log: BundleLog
     ) throws -> (op: MembershipOp, token: MemberInviteToken) {
         try invite(role: role, expires: expires, maxUses: maxUses, stamp: stamp, context: MemberContext(log: log, state: state))
     }
@@ -268,7 +268,7 @@ extension Membership {
 
     /// A `set-role` op giving `target` `role` for its bundles after the head this device holds.
     /// - Throws: ``ConcordError`` `.notAllowed` unless this device is an admin and `target` a member not removed.
-    public func roleChange(of target: PublicKey, to role: MemberRole, context: MemberContext) throws -> MembershipOp {
+    public func roleChange(of target: PublicKey, to role: RoleAssignment, context: MemberContext) throws -> MembershipOp {
         try requireAdmin("change roles", context)
         guard let member = context.state.member(target), member.cut == nil else {
             throw ConcordError(

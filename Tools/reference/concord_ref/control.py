@@ -1,15 +1,40 @@
 """The control payload of Specs/membership.md section 3 (format 1): `decode` with every
-decoder check (and the decisions of section 5.1 "Decoder"), and `encode`, its inverse."""
+decoder check (and the decisions of section 5.1 "Decoder"), and `encode`, its inverse.
+Also the named roles (`04`) and `set-policy` (kind `0D`) of Specs/permissions.md 3.1 and
+3.2."""
+import re
 
 from . import dev
 from .codec import Reader, Reject, Writer
 
 ROLES = {1: "admin", 2: "writer", 3: "reader"}
 KINDS = {1: "genesis", 2: "invite", 3: "join", 4: "set-role", 5: "remove", 6: "revoke-invite",
-         7: "rotate", 8: "grant", 9: "successor"}
+         7: "rotate", 8: "grant", 9: "successor", 13: "set-policy",
+         14: "scope-key"}
 MAX_NAME = 64
 MAX_RECIPIENTS = 65536
 SEALED = 80
+MAX_VECTOR = 65536
+MAX_SCOPE_READERS = 34
+MAX_POLICY_BODY = 16384
+MAX_SEALED_POLICY = 24 + MAX_POLICY_BODY + 16
+ROLE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+class Named(str):
+    """A policy role (permissions.md 3.1): compares as its name, carries its base."""
+
+    def __new__(cls, name, base):
+        self = super().__new__(cls, name)
+        self.base = base
+        return self
+
+
+def base(role):
+    """The built-in role membership applies: the base of a policy role."""
+    if dev.on("membership-named-role-is-reader") and isinstance(role, Named):
+        return "reader"
+    return role.base if isinstance(role, Named) else role
 
 
 # Section 3: the control payload
@@ -37,6 +62,17 @@ def _name(r):
 
 def _role(r):
     b = r.byte()
+    if b == 4:
+        base_byte = r.byte()
+        if base_byte not in (2, 3) and not dev.on("membership-named-role-any-base"):
+            _fail(r, f"a named role with base byte {base_byte}")
+        try:
+            name = r.string().decode("utf-8")
+        except Reject as error:
+            raise Reject("malformedBundle", f"membership op: {error.message}")
+        if (not ROLE_NAME.fullmatch(name) or name in ("admin", "writer", "reader")) and not dev.on("membership-role-name-unchecked"):
+            _fail(r, f"a bad role name {name!r}")
+        return Named(name, ROLES.get(base_byte, "reader"))
     if b not in ROLES and dev.on("membership-unknown-role-is-reader"):
         return "reader"
     if b not in ROLES:
@@ -143,6 +179,56 @@ def decode(payload, encrypted):
             _fail(r, "a grant in an unencrypted space")
         op["key_id"] = r.take(16)
         op["recipients"] = _recipients(r)
+    elif kind == "set-policy":
+        n = r.count(33, "seen vector")
+        if n > MAX_VECTOR:
+            _fail(r, f"a seen vector of {n} entries")
+        seen = []
+        for _ in range(n):
+            author = r.take(32)
+            seq = r.varint()
+            if seq == 0:
+                _fail(r, "a seen entry of 0")
+            seen.append((author, seq))
+        if not _increasing([a for a, _ in seen]):
+            _fail(r, "the seen vector is not strictly increasing")
+        op["seen"] = dict(seen)
+        op["form"] = form = r.byte()
+        if form == 1:
+            if encrypted and not dev.on("policy-form-any-space"):
+                _fail(r, "a plaintext policy in an encrypted space")
+            op["body"] = r.blob()
+            if len(op["body"]) > MAX_POLICY_BODY:
+                _fail(r, f"a policy body of {len(op['body'])} bytes")
+        elif form == 2:
+            if not encrypted and not dev.on("policy-form-any-space"):
+                _fail(r, "a sealed policy in an unencrypted space")
+            op["key_id"] = r.take(16)
+            op["body"] = r.blob()
+            if len(op["body"]) > MAX_SEALED_POLICY:
+                _fail(r, f"a sealed policy of {len(op['body'])} bytes")
+        elif form != 0:
+            _fail(r, f"policy form {form}")
+    elif kind == "scope-key":
+        if not encrypted:
+            _fail(r, "a scope-key in an unencrypted space")
+        n = r.count(2, "scope roles")
+        if not 1 <= n <= MAX_SCOPE_READERS:
+            _fail(r, f"a scope of {n} roles")
+        readers = []
+        for _ in range(n):
+            try:
+                ref = r.string().decode("utf-8")
+            except Reject as error:
+                raise Reject("malformedBundle", f"membership op: {error.message}")
+            if ref not in ("writer", "reader") and (not ROLE_NAME.fullmatch(ref) or ref == "admin") \
+                    and not dev.on("scope-readers-unchecked"):
+                _fail(r, f"a scope role {ref!r}")
+            readers.append(ref)
+        if not all(a.encode() < b.encode() for a, b in zip(readers, readers[1:])) and not dev.on("scope-readers-unchecked"):
+            _fail(r, "scope roles not strictly increasing")
+        op["readers"] = readers
+        op["epoch"] = _epoch(r)
     else:
         op["predecessor"] = r.take(32)
         op["cutoff"] = _position(r, "cut-off")
@@ -160,6 +246,14 @@ def encode(op):
     kind = op["kind"]
     w.u8(next(b for b, k in KINDS.items() if k == kind))
     role_byte = {v: b for b, v in ROLES.items()}
+
+    def role(value):
+        if isinstance(value, Named):
+            w.u8(4)
+            w.u8(role_byte[value.base])
+            w.blob(str(value).encode())
+        else:
+            w.u8(role_byte[value])
 
     def keys(ks):
         w.varint(len(ks))
@@ -184,7 +278,7 @@ def encode(op):
         epoch(op["epoch"])
     elif kind == "invite":
         w.raw(op["id"])
-        w.u8(role_byte[op["role"]])
+        role(op["role"])
         w.fixed64(op["expires"])
         w.varint(op["max_uses"])
     elif kind == "join":
@@ -193,7 +287,7 @@ def encode(op):
         w.raw(op["signature"])
     elif kind == "set-role":
         w.raw(op["target"])
-        w.u8(role_byte[op["role"]])
+        role(op["role"])
         w.varint(op["boundary"])
     elif kind == "remove":
         w.raw(op["target"])
@@ -208,6 +302,21 @@ def encode(op):
     elif kind == "grant":
         w.raw(op["key_id"])
         recipients(op["recipients"])
+    elif kind == "set-policy":
+        w.varint(len(op["seen"]))
+        for author in sorted(op["seen"]):
+            w.raw(author)
+            w.varint(op["seen"][author])
+        w.u8(op["form"])
+        if op["form"] == 2:
+            w.raw(op["key_id"])
+        if op["form"] in (1, 2):
+            w.blob(op["body"])
+    elif kind == "scope-key":
+        w.varint(len(op["readers"]))
+        for ref in op["readers"]:
+            w.blob(ref.encode())
+        epoch(op["epoch"])
     else:
         w.raw(op["predecessor"])
         w.varint(op["cutoff"])

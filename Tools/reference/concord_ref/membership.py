@@ -5,7 +5,7 @@ spec text; the Swift model was read only where the text leaves a choice open."""
 
 from . import dev
 from .codec import Reject, Writer
-from .control import decode, encode  # noqa: F401 (the control payload, section 3)
+from .control import base, decode, encode  # noqa: F401 (the control payload, section 3)
 from .crypto import verifies
 
 RANK = {"admin": 0, "writer": 1, "reader": 2}
@@ -135,6 +135,8 @@ class _Pass:
         self.entries, self.sound, self.voided = entries, sound, voided
         self.space_id, self.encrypted = space_id, encrypted
         self.members, self.invites, self.epochs = {}, {}, []
+        self.policies = []  # applied set-policy ops (entry indices), membership order
+        self.scope_epochs = []  # permissions.md 7.2, processing order
         self.genesis = None
         self.pass_void = set()
         self.forgotten = set()  # ops found void without being recorded in voided (a deviation)
@@ -237,7 +239,7 @@ class _Pass:
                 return False
             if any(a not in keep for _, _, keep in p.removals) and not dev.on("membership-removal-spares-successors"):
                 return False
-            return (len(p.successors) < MAX_SUCCESSORS or dev.on("membership-successors-unlimited")) and p.role_prime(op["cutoff"] + 1) in RANK
+            return (len(p.successors) < MAX_SUCCESSORS or dev.on("membership-successors-unlimited")) and base(p.role_prime(op["cutoff"] + 1)) in RANK
         if not self.is_admin(e) and not dev.on("membership-admin-unchecked"):
             return False
         if kind == "invite":
@@ -251,8 +253,12 @@ class _Pass:
             return op["id"] in self.invites
         if kind == "rotate":
             return self.encrypted
-        # grant
-        return self.encrypted and any(ep["key_id"] == op["key_id"] for ep in self.epochs)
+        if kind == "scope-key":
+            return self.encrypted
+        if kind == "set-policy":  # permissions.md 3.2: the admin's own entry is k - 1
+            return dev.on("policy-seen-unchecked") or op["seen"].get(a, 0) == k - 1
+        # grant (of a content epoch or, permissions.md 3.2, a scope epoch)
+        return self.encrypted and any(ep["key_id"] == op["key_id"] for ep in self.epochs + self.scope_epochs)
 
     # Step 4: would the new state have refused an applied op at its own position?
     def would_refuse(self, e, index):
@@ -312,6 +318,23 @@ class _Pass:
         if kind == "rotate":
             self.start_epoch(op["epoch"], e, kind)
             return []
+        if kind == "set-policy":
+            self.policies.append(i)
+            return []
+        if kind == "scope-key":
+            keys = [key for key, _ in op["epoch"]["recipients"]]
+            reused = any(ep["key_id"] == op["epoch"]["key_id"] for ep in self.epochs + self.scope_epochs)
+            tainted = reused or any(not self.in_scope(key, op["readers"], e.t) for key in keys)
+            self.scope_epochs.append({"key_id": op["epoch"]["key_id"], "readers": op["readers"], "recipients": keys,
+                                      "tainted": tainted})
+            return []
+        if kind == "grant" and not any(ep["key_id"] == op["key_id"] for ep in self.epochs):
+            ep = next(ep for ep in self.scope_epochs if ep["key_id"] == op["key_id"])
+            added = [key for key, _ in op["recipients"]]
+            ep["recipients"] = sorted(set(ep["recipients"]) | set(added))
+            if any(not self.in_scope(key, ep["readers"], e.t) for key in added):
+                ep["tainted"] = True
+            return []
         if kind == "grant":
             ep = next(ep for ep in self.epochs if ep["key_id"] == op["key_id"])
             added = [key for key, _ in op["recipients"]]
@@ -340,6 +363,21 @@ class _Pass:
             return not inv.revocations and (t >> 16) <= inv.expires
         return False
 
+    # permissions.md 7.1 and 7.2: in the scope of `readers` at stamp t
+    def in_scope(self, key, readers, t):
+        if dev.on("scope-taint-as-content"):
+            return self.safe(key, t)
+
+        def listed(role):
+            return role == "admin" or str(role) in readers
+        if key in self.members:
+            m = self.members[key]
+            return m.cut is None and listed(m.assignments[-1][1])
+        if key in self.invites:
+            inv = self.invites[key]
+            return not inv.revocations and (t >> 16) <= inv.expires and listed(inv.role)
+        return False
+
     def start_epoch(self, epoch, e, kind):
         keys = [key for key, _ in epoch["recipients"]]
         reused = any(ep["key_id"] == epoch["key_id"] for ep in self.epochs) and not dev.on("membership-key-reuse-untainted")
@@ -352,6 +390,8 @@ class State:
 
     def __init__(self, p, entries, voided):
         self.members, self.invites, self.epochs = p.members, p.invites, p.epochs
+        self.policies = [entries[i] for i in p.policies]
+        self.scope_epochs = p.scope_epochs
         self.void = [entries[i] for i in sorted(voided | p.pass_void | p.forgotten)]
         self.pending = [entries[i] for i in sorted(j for js in p.waiting.values() for j in js)]
         self.introduced = {e.author for e in entries if e.k == 1 and e.op is not None and e.op["kind"] in ADMISSION_KINDS}
@@ -380,11 +420,36 @@ class State:
             if control and standing == "retired" and dev.on("membership-retired-control-applied"):
                 return "applied"
             return "storedAsEvidence" if control else standing
-        if control or standing in ("admin", "writer"):
+        if control or base(standing) in ("admin", "writer"):
             return "applied"
-        if standing == "reader" and dev.on("membership-readers-write"):
+        if base(standing) == "reader" and dev.on("membership-readers-write"):
             return "applied"
         return "notAWriter"
+
+
+    def governs(self, author, k):
+        """permissions.md 4.1: G(A, k), the greatest applied policy (membership order) with
+        k > seen[A] (absent: 0); None when there is none."""
+        if dev.on("policy-latest-governs"):
+            return self.policies[-1] if self.policies else None
+        for e in reversed(self.policies):
+            seen = e.op["seen"].get(author, 0)
+            if (k >= seen if dev.on("policy-governs-inclusive") else k > seen):
+                return e
+        return None
+
+
+def open_policy_body(op, header, key):
+    """permissions.md 3.2: "valid" and the body, "unreadable" (the key given is not the one
+    the op names) or "broken" (it does not authenticate under the key and the control
+    bundle's header); for a sealed form."""
+    from .crypto import open_box
+    from .member_token import key_id
+    if key_id(key) != op["key_id"]:
+        return "unreadable", None
+    ad = op["key_id"] if dev.on("policy-sealed-ad-key-id") else header
+    body = open_box(key, op["body"], ad)
+    return ("broken", None) if body is None else ("valid", body)
 
 
 def evaluate(records, space_id, encrypted):

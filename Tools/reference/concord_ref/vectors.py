@@ -4,6 +4,7 @@ Each checker takes one case (a parsed JSON line) and the earlier cases of its fi
 raises Mismatch (or Reject) when the reference disagrees with the case. `run` walks the
 files in FILES order and returns the failures; with `first_only` it stops at the first,
 which is all the mutation harness needs."""
+import hashlib
 import json
 import pathlib
 import random
@@ -281,6 +282,8 @@ def check_membership(case, earlier):
         return check_member_token(case)
     if case["type"] == "history":
         return check_history_blob(case)
+    if case["type"] == "policy_body":
+        return check_policy_body(case)
     if case["type"] == "peer_secret":
         got = crypto.peer_secret(bytes.fromhex(case["first_epoch_key_hex"]))
         return require(got.hex() == case["peer_secret_hex"], f"peer secret {got.hex()}")
@@ -314,9 +317,48 @@ def check_membership(case, earlier):
     for check in case["admissions"]:
         got = state.admission(bytes.fromhex(check["author"]), check["sequence"], check.get("control", False))
         require(got == check["expected"], f"admission of {check['author'][:8]} at {check['sequence']}: {got}, expected {check['expected']}")
+    # permissions.md 3.2 and 4.1: the applied set-policy ops in order, and G(A, k).
+    if "policies" in case:
+        policies = [{"bundle_id": e.bundle_id.hex(), "form": e.op["form"],
+                     "seen": {a.hex(): n for a, n in sorted(e.op["seen"].items())}} for e in state.policies]
+        require(policies == case["policies"], f"policies {policies}")
+    if "scope_epochs" in case:
+        scopes = [{"scope": scope_id(e["readers"]), "readers": e["readers"], "key_id": e["key_id"].hex(),
+                   "recipients": [r.hex() for r in e["recipients"]], "tainted": e["tainted"]} for e in state.scope_epochs]
+        require(scopes == case["scope_epochs"], f"scope epochs {scopes}")
+    for check in case.get("governs", []):
+        got = state.governs(bytes.fromhex(check["author"]), check["sequence"])
+        got = got.bundle_id.hex() if got else ""
+        require(got == check["expected"], f"G({check['author'][:8]}, {check['sequence']}) = {got[:8]}, expected {check['expected'][:8]}")
     # Section 5: the arrival order does not matter (reversed, with duplicates).
     again = membership.evaluate(records[::-1] + records[:3], bytes.fromhex(case["space_id_hex"]), encrypted)
     require([e.bundle_id for e in again.void] == [e.bundle_id for e in state.void], "another arrival order gives another void set")
+
+
+def check_policy_body(case):
+    """permissions.md 3.2: a sealed set-policy body, with the control bundle's header
+    (wire-format 7.11, bytes [0, H)) built here from its fields as associated data."""
+    op = membership.decode(bytes.fromhex(case["payload_hex"]), True)
+    w = Writer()
+    w.raw(b"CNCB\x03\x02" + bytes.fromhex(case["space_id_hex"]) + bytes.fromhex(case["author_hex"]))
+    w.varint(case["sequence"])
+    w.raw(bytes.fromhex(case["previous_hex"]))
+    w.fixed64(int(case["stamp"]))
+    w.fixed64(int(case["stamp"]))
+    got, body = membership.open_policy_body(op, w.bytes(), bytes.fromhex(case["epoch_key_hex"]))
+    require(got == case["expected"], f"{got}, expected {case['expected']}")
+    if body is not None:
+        require(body.hex() == case["body_hex"], "another body")
+
+
+def scope_id(readers):
+    """permissions.md 7.1: BLAKE2b-256("concord-scope-v1" | varint n | n x string)[0..16]."""
+    w = Writer()
+    w.raw(b"concord-scope-v1")
+    w.varint(len(readers))
+    for ref in sorted(set(readers), key=lambda x: x.encode()):
+        w.blob(ref.encode())
+    return hashlib.blake2b(w.bytes(), digest_size=32).digest()[:16].hex()
 
 
 def check_member_token(case):
