@@ -292,7 +292,8 @@ private struct Pass {
             vector[author] = record.position
             state.membersByDevice[author]!.staleSince = nil
             if state.membersByDevice[author]!.lastAck.map({ $0.sequence < record.position }) ?? true {
-                state.membersByDevice[author]!.lastAck = MembershipState.Acknowledgement(author: author, sequence: record.position, vector: vector)
+                state.membersByDevice[author]!.lastAck = MembershipState.Acknowledgement(
+                    author: author, sequence: record.position, vector: vector)
             }
             return []
         case let .stale(target, lastSeen, reason):

@@ -5,7 +5,11 @@ import ConcordCrypto
 ///
 /// Pure: feed it the acknowledgements the replica holds (``record(_:)``, one per bundle:
 /// a data bundle's causal context or an `ack` op's held vector, with the author's own
-/// entry set to the bundle's sequence); it keeps each member's latest. The `ack` ops of
+/// entry set to the bundle's sequence; other control bundles acknowledge only their
+/// author's own chain: record them with an empty context). It keeps, per member, the
+/// pointwise maximum of what it recorded: for an honest device, whose held vector only
+/// grows along its chain, that is its latest vector-carrying bundle with its own entry at
+/// its latest bundle, as §11.1 states, whatever order the bundles are recorded in. The `ack` ops of
 /// the membership state (``MembershipState/Member/lastAck``) count as well, so a tracker
 /// that was fed no data bundle still sees them.
 ///
@@ -29,23 +33,22 @@ import ConcordCrypto
 /// The result depends only on the set of acknowledgements recorded (not their order, nor
 /// repeats), the membership state and the held vector.
 public struct StabilityTracker: Hashable, Sendable {
-    /// Each member's latest recorded acknowledgement (greatest sequence; for one sequence
-    /// recorded twice with different vectors, their pointwise maximum).
+    /// Each member's acknowledgement: the pointwise maximum of the vectors recorded for it,
+    /// at the greatest sequence recorded.
     public private(set) var latest: [PublicKey: MembershipState.Acknowledgement] = [:]
 
     /// An empty tracker.
     public init() {}
 
-    /// Records an acknowledgement; an older one of the same member (a lower sequence) is
-    /// ignored.
+    /// Records an acknowledgement, merging it into the member's (pointwise maximum).
     /// - Parameters:
     ///   - acknowledgement: What one bundle acknowledges.
     public mutating func record(_ acknowledgement: MembershipState.Acknowledgement) {
         latest[acknowledgement.author] = Self.later(latest[acknowledgement.author], acknowledgement)
     }
 
-    /// `M`'s acknowledgement: its latest recorded one or its latest applied `ack` op,
-    /// whichever has the greater sequence.
+    /// `M`'s acknowledgement: what was recorded for it merged with its latest applied `ack`
+    /// op.
     /// - Parameters:
     ///   - member: A device id.
     ///   - membership: The evaluated membership state.
@@ -86,15 +89,15 @@ public struct StabilityTracker: Hashable, Sendable {
         return VersionVector(cut)
     }
 
-    /// The later of two acknowledgements of one member.
+    /// Two acknowledgements of one member merged: the greater sequence, the pointwise
+    /// maximum of the vectors.
     private static func later(
         _ a: MembershipState.Acknowledgement?, _ b: MembershipState.Acknowledgement?
     ) -> MembershipState.Acknowledgement? {
         guard let a else { return b }
         guard let b else { return a }
-        if a.sequence != b.sequence { return a.sequence > b.sequence ? a : b }
-        guard a.vector != b.vector else { return a }
+        guard a != b else { return a }
         let merged = a.vector.entries.merging(b.vector.entries, uniquingKeysWith: max)
-        return MembershipState.Acknowledgement(author: a.author, sequence: a.sequence, vector: VersionVector(merged))
+        return MembershipState.Acknowledgement(author: a.author, sequence: max(a.sequence, b.sequence), vector: VersionVector(merged))
     }
 }

@@ -533,12 +533,12 @@ def _later(a, b):
         return b
     if b is None:
         return a
-    if a[0] != b[0]:
-        return a if a[0] > b[0] else b
+    if dev.on("stability-latest-ack-only"):
+        return a if a[0] >= b[0] else b
     merged = dict(a[1])
     for x, n in b[1].items():
         merged[x] = max(merged.get(x, 0), n)
-    return (a[0], merged)
+    return (max(a[0], b[0]), merged)
 
 
 def latest_acks(state, recorded):
