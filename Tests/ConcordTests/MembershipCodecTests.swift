@@ -34,6 +34,15 @@ import Testing
             (.setPolicy(seen: VersionVector([a: 3, c: 1]), form: .plaintext([1, 0, 0])), false),
             (.setPolicy(seen: VersionVector(), form: .clear), true),
             (.scopeKey(readers: ["learner", "reader"], epoch: epoch([a, b])), true),
+            (.ack(held: VersionVector([a: 3, c: 1])), false),
+            (.ack(held: VersionVector()), true),
+            (.stale(target: b, lastSeen: 12, reason: .policy), true),
+            (.checkpoint(stable: VersionVector([a: 2]), seen: VersionVector([a: 3, b: 1]), snapshot: nil), false),
+            (
+                .checkpoint(
+                    stable: VersionVector(), seen: VersionVector([c: 1]), snapshot: try! Digest32(bytes: [UInt8](repeating: 9, count: 32))),
+                true
+            ),
             (
                 .setPolicy(
                     seen: VersionVector([b: 9]),
@@ -71,7 +80,7 @@ import Testing
         let good = MembershipOp.setRole(target: b, role: .writer, boundary: 3).encoded()
         #expect(failure([0x02] + good.dropFirst()) == "malformedBundle")
         #expect(failure([0x00] + good.dropFirst()) == "malformedBundle")
-        for kind: UInt8 in [0x00, 0x0A, 0xFF] { #expect(failure([0x01, kind] + good.dropFirst(2)) == "malformedBundle") }
+        for kind: UInt8 in [0x00, 0x0F, 0xFF] { #expect(failure([0x01, kind] + good.dropFirst(2)) == "malformedBundle") }
         #expect(failure([]) == "malformedBundle" && failure([0x01]) == "malformedBundle")
     }
 

@@ -20,7 +20,10 @@ import Testing
             "named_roles_use_their_base", "set_policy_governing_lookups", "set_policy_seen_must_hold_own_k_minus_1",
             "set_policy_needs_an_admin", "set_policy_void_after_demotion", "scope_keys_and_their_taint", "scope_key_unsorted",
             "role_named_base_admin",
-            "set_policy_plaintext_in_encrypted_space",
+            "set_policy_plaintext_in_encrypted_space", "ack_rules", "stale_until_ack_after_it", "stale_rules", "checkpoint_rules",
+            "checkpoint_void_after_demotion", "finality_clamps_forced_cutoff", "finality_checkpoint_after_removal",
+            "finality_delays_set_role", "finality_leaves_an_honest_cutoff", "ack_entry_zero", "stale_reason_03",
+            "checkpoint_short_snapshot",
         ] {
             #expect(cases.contains { $0.name == name }, "missing membership vector \(name)")
         }
@@ -142,6 +145,7 @@ import Testing
             }
             try same(got, scopes, "scope epochs", v)
         }
+        if v.json["checkpoints"] != nil { try checkStability(v, state) }
         for check in (v.json["governs"] as? [[String: Any]]) ?? [] {
             let author = try PublicKey(hex: string(check, "author"))
             let k = try number(check, "sequence")
@@ -150,6 +154,44 @@ import Testing
             guard state.governingPolicyIndex(author: author, sequence: k).map({ state.policies[$0] }) == governing else {
                 throw Mismatch(message: "\(v.name): governingPolicyIndex disagrees with governingPolicy")
             }
+        }
+    }
+
+    /// `Specs/snapshots.md` §2 and §3, `Specs/crdt-semantics.md` §11.1: the applied
+    /// checkpoints, each member's finality, stale mark and last ack, and the stable cuts
+    /// ``StabilityTracker`` computes from the case's acknowledgements.
+    func checkStability(_ v: Vector, _ state: MembershipState) throws {
+        func json(_ vector: VersionVector) -> [String: Any] {
+            Dictionary(uniqueKeysWithValues: vector.entries.map { ($0.key.hex, $0.value) })
+        }
+        func vector(_ o: Any?) throws -> VersionVector {
+            let entries = (o as? [String: Any]) ?? [:]
+            return VersionVector(
+                Dictionary(
+                    uniqueKeysWithValues: try entries.map { (try PublicKey(hex: $0.key), ($0.value as? NSNumber)?.uint64Value ?? 0) }))
+        }
+        let checkpoints = state.checkpoints.map { c -> [String: Any] in
+            ["bundle_id": c.by.bundleID.hex, "stable": json(c.stable), "seen": json(c.seen), "snapshot": c.snapshot?.hex ?? ""]
+        }
+        try same(checkpoints, v.json["checkpoints"], "checkpoints", v)
+        let members = state.members.map { m -> [String: Any] in
+            [
+                "device": m.device.hex, "final_through": m.finalThrough, "stale_since": m.staleSince?.by.bundleID.hex ?? "",
+                "last_ack": m.lastAck?.sequence ?? 0,
+            ]
+        }
+        try same(members, v.json["member_stability"], "member stability", v)
+        for check in try v.array("stability") {
+            var tracker = StabilityTracker()
+            for ack in (check["acks"] as? [[String: Any]]) ?? [] {
+                tracker.record(
+                    .init(
+                        author: try PublicKey(hex: string(ack, "author")), sequence: try number(ack, "sequence"),
+                        context: try vector(ack["context"])))
+            }
+            let held = try vector(check["held"])
+            try same(tracker.countedMembers(membership: state, held: held).map(\.hex), check["counted"], "counted members", v)
+            try same(json(tracker.stableCut(membership: state, held: held)), check["stable_cut"], "stable cut", v)
         }
     }
 

@@ -162,6 +162,10 @@ struct MembershipHistory {
     /// Whether admins also set and clear policies (`Specs/permissions.md` §3.2); off for
     /// the membership properties, whose histories stay as they were.
     var policies = false
+    /// Whether devices also acknowledge and admins mark devices stale and checkpoint
+    /// (`Specs/snapshots.md` §2 and §3); off for the other properties, whose histories
+    /// stay as they were.
+    var stability = false
     var spaceID: SpaceID { SpaceID(publicKey: spaceKey.publicKey) }
 
     func evaluate(_ input: [MembershipOpRecord]) -> MembershipState {
@@ -178,9 +182,10 @@ struct MembershipHistory {
         try! Identity(seed: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) })
     }
 
-    static func generate(using rng: inout SeededGenerator, policies: Bool = false) -> MembershipHistory {
+    static func generate(using rng: inout SeededGenerator, policies: Bool = false, stability: Bool = false) -> MembershipHistory {
         var h = MembershipHistory(spaceKey: key(&rng), encrypted: rng.chance(0.5))
         h.policies = policies
+        h.stability = stability
         let start: UInt64 = 1_800_000_000_000
         h.devices.append(Device(key: key(&rng), clock: start))
         let genesisStamp = HLCTimestamp(milliseconds: start, counter: 0).rawValue
@@ -235,6 +240,12 @@ struct MembershipHistory {
         let isAdmin = view.standing(of: me.publicKey, at: devices[d].next) == .member(.admin)
         let members = view.members.filter { $0.cut == nil }
         let roll = Int.random(in: 0..<100, using: &rng)
+        if stability, devices[d].next >= 2, rng.chance(0.25) {
+            // An ack of what it holds; now and then with a wrong own entry (void).
+            var held = devices[d].seen
+            if rng.chance(0.1) { held[me.publicKey] = devices[d].next }
+            return record(d, .ack(held: VersionVector(held)), &rng)
+        }
         // A device acting as admin without being one (or past its cut-off) now and then.
         if isAdmin, roll < 30, let rival = view.members.first(where: { $0.device != me.publicKey && $0.cut == nil && $0.role == .admin }),
             let r = devices.firstIndex(where: { $0.key.publicKey == rival.device && $0.active })
@@ -273,6 +284,7 @@ struct MembershipHistory {
             return devices + invites
         }
         if policies, rng.chance(0.35) { return setPolicy(d, &rng) }
+        if stability, rng.chance(0.4) { return stabilityStep(d, target: target?.device, &rng) }
         switch roll % 7 {
         case 0, 1:
             let key = Self.key(&rng)
@@ -322,6 +334,22 @@ struct MembershipHistory {
             ? .clear
             : encrypted ? .sealed(keyID: try! EpochKeyID(bytes: [UInt8](repeating: 0xAB, count: 16)), blob: body) : .plaintext(body)
         record(d, .setPolicy(seen: VersionVector(seen), form: form), &rng)
+    }
+
+    /// A `stale` of `target` or a `checkpoint` by device `d`: `R_C` what it holds (now and
+    /// then with a wrong own entry), `S_C` at most that (now and then above it: void).
+    mutating func stabilityStep(_ d: Int, target: PublicKey?, _ rng: inout SeededGenerator) {
+        let me = devices[d].key.publicKey
+        if rng.chance(0.6), let target {
+            let reason: MembershipOp.StaleReason = rng.chance(0.5) ? .admin : .policy
+            return record(d, .stale(target: target, lastSeen: devices[d].seen[target] ?? 0, reason: reason), &rng)
+        }
+        var seen = devices[d].seen
+        if rng.chance(0.05) { seen[me] = devices[d].next }
+        var stable = seen.mapValues { UInt64.random(in: 0...$0, using: &rng) }
+        if rng.chance(0.05), let author = stable.keys.randomElement(using: &rng) { stable[author]! += 1 }
+        let snapshot = rng.chance(0.3) ? try! Digest32(bytes: (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }) : nil
+        record(d, .checkpoint(stable: VersionVector(stable), seen: VersionVector(seen), snapshot: snapshot), &rng)
     }
 
     mutating func removeEachOther(_ a: Int, _ b: Int, _ rng: inout SeededGenerator) {

@@ -121,7 +121,8 @@ func json(_ state: MembershipState) -> JSON {
 /// generator change cannot silently turn it into another case.
 @MainActor func membershipEvaluateCase(
     _ name: String, _ description: String, _ h: MembershipHistoryBuilder, arrival: [MembershipOpRecord]? = nil,
-    admissions: [(Identity, UInt64, Bool)], governs: [(Identity, UInt64)] = [], verify: (MembershipState) -> Bool
+    admissions: [(Identity, UInt64, Bool)], governs: [(Identity, UInt64)] = [], stability: [StabilityCheck] = [],
+    verify: (MembershipState) -> Bool
 ) {
     let order = arrival ?? h.records.reversed()
     if Set(order) != Set(h.records) { problems.append("membership \(name): arrival order misses ops") }
@@ -159,6 +160,13 @@ func json(_ state: MembershipState) -> JSON {
                      ("expected", .string(state.governingPolicy(author: device.publicKey, sequence: k)?.by.bundleID.hex ?? ""))])
         }
         pairs += [("policies", .array(policies)), ("governs", .array(lookups))]
+    }
+    // Specs/snapshots.md §2 and §3, only in the cases about stability (earlier cases keep
+    // their bytes): applied checkpoints, each member's finality, stale mark and last ack,
+    // and stable-cut computations.
+    let touched = state.members.contains { $0.finalThrough > 0 || $0.staleSince != nil || $0.lastAck != nil }
+    if !state.checkpoints.isEmpty || touched || !stability.isEmpty {
+        pairs += stabilityJSON(state, stability)
     }
     membershipLines.append(line(pairs))
 }

@@ -381,6 +381,7 @@ do {
 addInviteVectors()
 addMembershipVectors()
 addMembershipPolicyVectors()
+addMembershipStabilityVectors()
 addPolicyBodyVectors()
 addMemberBundleVectors()
 

@@ -274,6 +274,19 @@ MUTANTS = [
     ("scope-taint-as-content", "taints a scope epoch only for recipients that are not members (as a content epoch), not for members outside the scope"),
     ("policy-sealed-ad-key-id", "opens a sealed policy body with its key id as associated data instead of the control bundle's header"),
     ("policy-governs-inclusive", "lets a policy govern the bundles its seen vector holds (k >= seen[A] instead of k > seen[A])"),
+    # Acknowledgements, stale marks, checkpoints and the stable cut (snapshots.md 2 and 3, crdt-semantics.md 11.1)
+    ("stability-vector-zero-accepted", "accepts a vector entry of 0 in an ack, checkpoint or set-policy"),
+    ("stability-any-stale-reason", "accepts a stale reason other than 01 and 02"),
+    ("stability-ack-own-entry-unchecked", "applies an ack whose held vector does not give its author k - 1"),
+    ("stability-ack-keeps-stale", "does not clear a device's stale mark when it acknowledges after it"),
+    ("stability-checkpoint-unchecked", "applies a checkpoint whose S_C exceeds R_C or whose R_C does not give its author k - 1"),
+    ("stability-finality-ignored", "cuts a removed device at the removal's cut-off even below a checkpoint's S_C (no finality)"),
+    ("stability-set-role-not-clamped", "applies a set-role from its boundary even below the target's final position"),
+    ("stability-stale-counted", "counts a stale member for the stable cut"),
+    ("stability-removed-counted", "counts a removed member for the stable cut"),
+    ("stability-readers-counted", "counts readers for the stable cut"),
+    ("stability-latest-ack-only", "takes a member's latest bundle alone as its acknowledgement, so a later control bundle without a vector erases what its data bundles acknowledged"),
+    ("stability-context-without-own-entry", "takes a bundle's causal context as its acknowledgement without setting the author's own entry to the bundle's sequence"),
     # Invite tokens of format 2 and the history blob (membership sections 3 and 4)
     ("token2-checksum-unchecked", "does not check a format-2 token's checksum"),
     ("token2-flags-as-bool", "reads any non-zero flags byte of a format-2 token as encrypted"),
@@ -340,8 +353,8 @@ FIRST_FILE = [
     ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
     ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
     ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"), ("format3-", "member_bundles.jsonl"),
-    ("peer-secret-", "membership.jsonl"), ("gc-", "pruning.jsonl"), ("policy-", "membership.jsonl"),
-    ("scope-", "membership.jsonl"),
+    ("peer-secret-", "membership.jsonl"), ("policy-", "membership.jsonl"), ("scope-", "membership.jsonl"), ("gc-", "pruning.jsonl"),
+    ("stability-", "membership.jsonl"),
 ]
 
 

@@ -67,6 +67,16 @@ extension MembershipOp {
             w.writeVarint(UInt64(readers.count))
             for reader in readers { w.writeString(reader) }
             Self.write(epoch, to: &w)
+        case let .ack(held):
+            Self.write(held, to: &w)
+        case let .stale(target, lastSeen, reason):
+            w.write(contentsOf: target.bytes)
+            w.writeVarint(lastSeen)
+            w.write(reason.rawValue)
+        case let .checkpoint(stable, seen, snapshot):
+            Self.write(stable, to: &w)
+            Self.write(seen, to: &w)
+            w.write(contentsOf: snapshot?.bytes ?? [UInt8](repeating: 0, count: Digest32.byteCount))
         }
         return w.bytes
     }
@@ -102,7 +112,7 @@ extension MembershipOp {
         guard let kind = Kind(rawValue: kindByte) else {
             throw ConcordError(
                 .malformedBundle,
-                "membership op: kind \(kindByte) is not known (kinds are 1 to 9, 13 and 14); the op was made by a newer Concord or is corrupted"
+                "membership op: kind \(kindByte) is not known (kinds are 1 to 14); the op was made by a newer Concord or is corrupted"
             )
         }
         let op: MembershipOp
@@ -161,6 +171,21 @@ extension MembershipOp {
         case .scopeKey:
             guard encrypted else { throw r.error("a scope-key op in an unencrypted space (it has no epochs)") }
             op = .scopeKey(readers: try readScopeReaders(&r), epoch: try readEpoch(&r))
+        case .ack:
+            op = .ack(held: try readVector(&r, "held"))
+        case .stale:
+            let target = try readKey(&r)
+            let lastSeen = try r.readVarint()
+            let reasonByte = try r.readByte()
+            guard let reason = StaleReason(rawValue: reasonByte) else {
+                throw r.error("stale reason \(reasonByte) is not known (01 admin, 02 policy)")
+            }
+            op = .stale(target: target, lastSeen: lastSeen, reason: reason)
+        case .checkpoint:
+            let stable = try readVector(&r, "stable")
+            let seen = try readVector(&r, "seen")
+            let snapshot = try Digest32(bytes: r.readBytes(Digest32.byteCount))
+            op = .checkpoint(stable: stable, seen: seen, snapshot: snapshot.bytes.allSatisfy { $0 == 0 } ? nil : snapshot)
         }
         guard r.isAtEnd else {
             throw r.error(

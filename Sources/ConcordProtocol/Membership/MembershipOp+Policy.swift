@@ -100,12 +100,7 @@ extension MembershipOp {
     }
 
     static func write(_ seen: VersionVector, _ form: PolicyForm, to w: inout ByteWriter) {
-        let entries = seen.entries.sorted { $0.key < $1.key }
-        w.writeVarint(UInt64(entries.count))
-        for (author, sequence) in entries {
-            w.write(contentsOf: author.bytes)
-            w.writeVarint(sequence)
-        }
+        write(seen, to: &w)
         w.write(form.byte)
         switch form {
         case .clear: break
@@ -117,24 +112,7 @@ extension MembershipOp {
     }
 
     static func readSetPolicy(_ r: inout ByteReader, encrypted: Bool) throws -> MembershipOp {
-        let start = r.offset
-        let count = try r.readCount(minimumItemSize: PublicKey.byteCount + 1, what: "seen vector entry")
-        guard count <= maxVectorEntries else {
-            throw ConcordError(
-                .malformedBundle, "membership op: a seen vector of \(count) entries at byte \(start) (at most \(maxVectorEntries))")
-        }
-        var entries: [PublicKey: UInt64] = [:]
-        var previous: PublicKey?
-        for _ in 0..<count {
-            let author = try PublicKey(bytes: r.readBytes(PublicKey.byteCount))
-            guard previous.map({ $0 < author }) ?? true else {
-                throw r.error("the seen vector's authors are not strictly increasing (unsorted or repeated)")
-            }
-            previous = author
-            let sequence = try r.readVarint()
-            guard sequence >= 1 else { throw r.error("a seen vector entry of 0 (chain positions start at 1; leave the author out)") }
-            entries[author] = sequence
-        }
+        let seen = try readVector(&r, "seen")
         let formByte = try r.readByte()
         let form: PolicyForm
         switch formByte {
@@ -158,6 +136,6 @@ extension MembershipOp {
         default:
             throw r.error("policy form \(formByte) is not known (00 clear, 01 plaintext, 02 sealed)")
         }
-        return .setPolicy(seen: VersionVector(entries), form: form)
+        return .setPolicy(seen: seen, form: form)
     }
 }

@@ -47,6 +47,25 @@ public enum MembershipOp: Hashable, Sendable {
     /// bytes, and the epoch field sealing the scope key to the members in the scope.
     /// Encrypted spaces only.
     case scopeKey(readers: [String], epoch: EpochField)
+    /// An acknowledgement (`Specs/snapshots.md` §2): the author's held version vector when
+    /// it sealed the op, its own entry `k − 1`. Changes nothing but the author's `stale`
+    /// mark; it counts for stability (``StabilityTracker``).
+    case ack(held: VersionVector)
+    /// Marks `target` stale (`Specs/snapshots.md` §3): it is not counted for stability
+    /// until it acknowledges again. `lastSeen` is the target's head the admin held.
+    case stale(target: PublicKey, lastSeen: UInt64, reason: StaleReason)
+    /// A checkpoint (`Specs/snapshots.md` §2): the admin's stable cut `S_C` (`stable`),
+    /// its held vector `R_C` (`seen`, its own entry `k − 1`) and the snapshot sealed at
+    /// `S_C`, if any. Bundles `(T, k)` with `k ≤ S_C[T]` are final.
+    case checkpoint(stable: VersionVector, seen: VersionVector, snapshot: Digest32?)
+
+    /// Why a `stale` op was issued (its `u8` reason).
+    public enum StaleReason: UInt8, Hashable, Sendable {
+        /// `01`: an admin marked the device stale (`concord member stale`).
+        case admin = 1
+        /// `02`: the device was silent for the policy's `staleAfter`.
+        case policy = 2
+    }
 
     /// The kind byte of each op.
     public enum Kind: UInt8, Hashable, Sendable, CaseIterable, CustomStringConvertible {
@@ -68,6 +87,12 @@ public enum MembershipOp: Hashable, Sendable {
         case grant = 8
         /// `09`
         case successor = 9
+        /// `0A` (`Specs/snapshots.md` §2)
+        case ack = 10
+        /// `0B` (`Specs/snapshots.md` §2)
+        case stale = 11
+        /// `0C` (`Specs/snapshots.md` §2)
+        case checkpoint = 12
         /// `0D` (`Specs/permissions.md` §3.2)
         case setPolicy = 13
         /// `0E` (`Specs/permissions.md` §3.2)
@@ -85,6 +110,9 @@ public enum MembershipOp: Hashable, Sendable {
             case .rotate: "rotate"
             case .grant: "grant"
             case .successor: "successor"
+            case .ack: "ack"
+            case .stale: "stale"
+            case .checkpoint: "checkpoint"
             case .setPolicy: "set-policy"
             case .scopeKey: "scope-key"
             }
@@ -103,21 +131,30 @@ public enum MembershipOp: Hashable, Sendable {
         case .rotate: .rotate
         case .grant: .grant
         case .successor: .successor
+        case .ack: .ack
+        case .stale: .stale
+        case .checkpoint: .checkpoint
         case .setPolicy: .setPolicy
         case .scopeKey: .scopeKey
         }
     }
 
-    /// Whether only an admin may author this op (every kind but genesis, join, successor).
+    /// Whether only an admin may author this op (every kind but genesis, join, successor
+    /// and ack).
     public var needsAdmin: Bool {
         switch kind {
-        case .genesis, .join, .successor: false
+        case .genesis, .join, .successor, .ack: false
         default: true
         }
     }
 
     /// Whether this op is only valid as its author's bundle 1 (genesis, join, successor).
-    public var isAdmission: Bool { !needsAdmin }
+    public var isAdmission: Bool {
+        switch kind {
+        case .genesis, .join, .successor: true
+        default: false
+        }
+    }
 
     /// The epoch this op starts (genesis, remove, rotate), if any.
     public var epoch: EpochField? {

@@ -188,6 +188,14 @@ private struct Pass {
             return k >= 2 && isAdmin(record) && seen[author] == k - 1
         case .scopeKey:
             return k >= 2 && isAdmin(record) && state.isEncrypted
+        case let .ack(held):
+            guard k >= 2, case .member = state.standing(of: author, at: k) else { return false }
+            return held[author] == k - 1
+        case let .stale(target, _, _):
+            guard k >= 2, isAdmin(record), let member = state.membersByDevice[target] else { return false }
+            return member.cut == nil && member.retired == nil
+        case let .checkpoint(stable, seen, _):
+            return k >= 2 && isAdmin(record) && seen.includes(stable) && seen[author] == k - 1
         }
     }
 
@@ -232,12 +240,15 @@ private struct Pass {
             appliedJoinsByInvite[id, default: []].append(index)
             return []
         case let .setRole(target, role, boundary):
-            state.membersByDevice[target]!.assignments.append(.init(boundary: boundary, role: role, by: reference))
+            // Finality (`Specs/snapshots.md` §2): a boundary below the final position of
+            // the target takes effect after it.
+            let final = state.membersByDevice[target]!.finalThrough
+            state.membersByDevice[target]!.assignments.append(.init(boundary: max(boundary, final), role: role, by: reference))
             return appliedByAuthor[target] ?? []
         case let .remove(target, cutoff, keep, epoch):
             var member = state.membersByDevice[target]!
             member.removals.append(.init(cutoff: cutoff, by: reference, keep: keep))
-            if member.cut.map({ cutoff < $0.cutoff }) ?? true { member.cut = .init(cutoff: cutoff, by: reference) }
+            if member.declaredCut.map({ cutoff < $0.cutoff }) ?? true { member.declaredCut = .init(cutoff: cutoff, by: reference) }
             state.membersByDevice[target] = member
             if let epoch { startEpoch(epoch, record, kind: .remove) }
             return (appliedByAuthor[target] ?? []) + (appliedSuccessorsByPredecessor[target] ?? [])
@@ -268,13 +279,31 @@ private struct Pass {
             var member = MembershipState.Member(device: author, name: name, assignments: [.init(boundary: 0, role: role, by: reference)])
             member.predecessor = predecessorKey
             state.membersByDevice[author] = member
-            predecessor.retired = min(predecessor.retired ?? cutoff, cutoff)
+            predecessor.declaredRetired = min(predecessor.declaredRetired ?? cutoff, cutoff)
             predecessor.successors.append(author)
             state.membersByDevice[predecessorKey] = predecessor
             appliedSuccessorsByPredecessor[predecessorKey, default: []].append(index)
             return appliedByAuthor[predecessorKey] ?? []
         case let .setPolicy(seen, form):
             state.policies.append(.init(seen: seen, form: form, by: reference))
+            return []
+        case let .ack(held):
+            var vector = held
+            vector[author] = record.position
+            state.membersByDevice[author]!.staleSince = nil
+            if state.membersByDevice[author]!.lastAck.map({ $0.sequence < record.position }) ?? true {
+                state.membersByDevice[author]!.lastAck = MembershipState.Acknowledgement(
+                    author: author, sequence: record.position, vector: vector)
+            }
+            return []
+        case let .stale(target, lastSeen, reason):
+            state.membersByDevice[target]!.staleSince = .init(by: reference, lastSeen: lastSeen, reason: reason)
+            return []
+        case let .checkpoint(stable, seen, snapshot):
+            state.checkpoints.append(.init(stable: stable, seen: seen, snapshot: snapshot, by: reference))
+            for (device, position) in stable.entries where state.membersByDevice[device] != nil {
+                state.membersByDevice[device]!.finalThrough = max(state.membersByDevice[device]!.finalThrough, position)
+            }
             return []
         case let .scopeKey(readers, epoch):
             let recipients = epoch.recipientKeys

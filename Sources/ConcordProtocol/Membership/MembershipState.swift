@@ -34,6 +34,8 @@ public struct MembershipState: Hashable, Sendable {
     /// The applied `set-policy` ops in membership order (`Specs/permissions.md` §4.1:
     /// `P₁ < P₂ < …`); clears included.
     public internal(set) var policies: [AppliedPolicy] = []
+    /// The applied `checkpoint` ops in processing order (`Specs/snapshots.md` §2).
+    public internal(set) var checkpoints: [AppliedCheckpoint] = []
     /// Epochs of read scopes in processing order (`Specs/permissions.md` §7.2).
     public internal(set) var scopeEpochs: [ScopeEpoch] = []
     /// Ops that are void, in processing order.
@@ -158,10 +160,25 @@ extension MembershipState {
         public internal(set) var name: String
         /// Role assignments in processing order; the first is at boundary 0.
         public internal(set) var assignments: [Assignment]
-        /// The removal, if any.
-        public internal(set) var cut: Cut?
-        /// The lowest cut-off of this device's applied successors, if any.
-        public internal(set) var retired: UInt64?
+        /// The removal as its op stated it (the lowest cut-off), before finality.
+        var declaredCut: Cut?
+        /// The lowest cut-off of this device's applied successors, before finality.
+        var declaredRetired: UInt64?
+        /// The removal, if any, with its effective cut-off: the lowest stated cut-off, raised
+        /// to ``finalThrough`` (finality, `Specs/snapshots.md` §2).
+        public var cut: Cut? { declaredCut.map { Cut(cutoff: max($0.cutoff, finalThrough), by: $0.by) } }
+        /// The lowest cut-off of this device's applied successors, if any, raised to
+        /// ``finalThrough``.
+        public var retired: UInt64? { declaredRetired.map { max($0, finalThrough) } }
+        /// Finality (`Specs/snapshots.md` §2): the greatest `S_C[device]` over the applied
+        /// checkpoints; its bundles up to this position stay applied whatever cuts it later
+        /// (0: none final).
+        public internal(set) var finalThrough: UInt64 = 0
+        /// The applied `stale` op that marked it stale, if no `ack` of its own came after
+        /// it (`Specs/snapshots.md` §3): while set, it is not counted for stability.
+        public internal(set) var staleSince: Staleness?
+        /// Its latest applied `ack` op (`Specs/snapshots.md` §2), as an acknowledgement.
+        public internal(set) var lastAck: Acknowledgement?
         /// Devices that continue this one, in processing order.
         public internal(set) var successors: [PublicKey] = []
         /// Every applied removal of this device, in processing order.
@@ -252,5 +269,63 @@ extension MembershipState {
         /// Whether a recipient was, when sealed to, a removed device, a revoked or expired
         /// invite, or unknown: writers do not seal with it, and admins rotate again.
         public internal(set) var isTainted: Bool
+    }
+
+    /// A device's `stale` mark (`Specs/snapshots.md` §3).
+    public struct Staleness: Hashable, Sendable {
+        /// The `stale` op.
+        public let by: MembershipOpReference
+        /// The target's head the admin held when it marked it stale.
+        public let lastSeen: UInt64
+        /// Why: an admin's decision or the `staleAfter` policy.
+        public let reason: MembershipOp.StaleReason
+    }
+
+    /// An applied `checkpoint` op (`Specs/snapshots.md` §2): `C = (S_C, R_C)`.
+    public struct AppliedCheckpoint: Hashable, Sendable {
+        /// `S_C`: the issuing admin's stable cut.
+        public let stable: VersionVector
+        /// `R_C`: the issuing admin's held vector.
+        public let seen: VersionVector
+        /// The snapshot sealed at `S_C`, if any.
+        public let snapshot: Digest32?
+        /// The `checkpoint` op.
+        public let by: MembershipOpReference
+    }
+
+    /// An acknowledgement by a member (`Specs/crdt-semantics.md` §11.1): the vector one of
+    /// its bundles carries (a data bundle's causal context or an `ack` op's held vector)
+    /// with the member's own entry set to that bundle's sequence.
+    ///
+    /// ```swift
+    /// let ack = MembershipState.Acknowledgement(author: bundle.author, sequence: bundle.sequence, context: bundle.context)
+    /// assert(ack.vector[bundle.author] == bundle.sequence)
+    /// ```
+    public struct Acknowledgement: Hashable, Sendable {
+        /// The member that signed the bundle.
+        public let author: PublicKey
+        /// The bundle's sequence in the member's chain.
+        public let sequence: UInt64
+        /// What the member had seen: the context, with its own entry = ``sequence``.
+        public let vector: VersionVector
+
+        init(author: PublicKey, sequence: UInt64, vector: VersionVector) {
+            self.author = author
+            self.sequence = sequence
+            self.vector = vector
+        }
+
+        /// The acknowledgement a bundle carries.
+        /// - Parameters:
+        ///   - author: The bundle's author.
+        ///   - sequence: The bundle's sequence (≥ 1).
+        ///   - context: The vector it carries (a data bundle's causal context, an `ack`
+        ///     op's held vector; empty for other control bundles, which acknowledge only
+        ///     the author's own chain). Its entry for `author` is replaced by `sequence`.
+        public init(author: PublicKey, sequence: UInt64, context: VersionVector) {
+            var vector = context
+            vector[author] = sequence
+            self.init(author: author, sequence: sequence, vector: vector)
+        }
     }
 }

@@ -1,7 +1,7 @@
 """The control payload of Specs/membership.md section 3 (format 1): `decode` with every
 decoder check (and the decisions of section 5.1 "Decoder"), and `encode`, its inverse.
 Also the named roles (`04`) and `set-policy` (kind `0D`) of Specs/permissions.md 3.1 and
-3.2."""
+3.2, and `ack`, `stale`, `checkpoint` (kinds `0A` to `0C`) of Specs/snapshots.md 2."""
 import re
 
 from . import dev
@@ -9,7 +9,7 @@ from .codec import Reader, Reject, Writer
 
 ROLES = {1: "admin", 2: "writer", 3: "reader"}
 KINDS = {1: "genesis", 2: "invite", 3: "join", 4: "set-role", 5: "remove", 6: "revoke-invite",
-         7: "rotate", 8: "grant", 9: "successor", 13: "set-policy",
+         7: "rotate", 8: "grant", 9: "successor", 10: "ack", 11: "stale", 12: "checkpoint", 13: "set-policy",
          14: "scope-key"}
 MAX_NAME = 64
 MAX_RECIPIENTS = 65536
@@ -121,6 +121,24 @@ def _epoch(r):
     return {"key_id": key_id, "recipients": recipients, "history": history}
 
 
+def _vector(r, what):
+    """snapshots.md 2: varint n (0..65536) | n x (author bytes[32] | seq varint >= 1),
+    authors strictly increasing."""
+    n = r.count(33, f"{what} vector")
+    if n > MAX_VECTOR:
+        _fail(r, f"a {what} vector of {n} entries")
+    entries = []
+    for _ in range(n):
+        author = r.take(32)
+        seq = r.varint()
+        if seq == 0 and not dev.on("stability-vector-zero-accepted"):
+            _fail(r, f"a {what} entry of 0")
+        entries.append((author, seq))
+    if not _increasing([a for a, _ in entries]):
+        _fail(r, f"the {what} vector is not strictly increasing")
+    return {a: n for a, n in entries if n}
+
+
 def decode(payload, encrypted):
     """The op of a control payload as a dict with "kind" and its fields; Reject
     (malformedBundle, or encryptionMismatch for a genesis of the other kind of space)."""
@@ -179,20 +197,20 @@ def decode(payload, encrypted):
             _fail(r, "a grant in an unencrypted space")
         op["key_id"] = r.take(16)
         op["recipients"] = _recipients(r)
+    elif kind == "ack":
+        op["held"] = _vector(r, "held")
+    elif kind == "stale":
+        op["target"] = r.take(32)
+        op["last_seen"] = r.varint()
+        op["reason"] = r.byte()
+        if op["reason"] not in (1, 2) and not dev.on("stability-any-stale-reason"):
+            _fail(r, f"stale reason {op['reason']}")
+    elif kind == "checkpoint":
+        op["stable"] = _vector(r, "stable")
+        op["seen"] = _vector(r, "seen")
+        op["snapshot"] = r.take(32)
     elif kind == "set-policy":
-        n = r.count(33, "seen vector")
-        if n > MAX_VECTOR:
-            _fail(r, f"a seen vector of {n} entries")
-        seen = []
-        for _ in range(n):
-            author = r.take(32)
-            seq = r.varint()
-            if seq == 0:
-                _fail(r, "a seen entry of 0")
-            seen.append((author, seq))
-        if not _increasing([a for a, _ in seen]):
-            _fail(r, "the seen vector is not strictly increasing")
-        op["seen"] = dict(seen)
+        op["seen"] = _vector(r, "seen")
         op["form"] = form = r.byte()
         if form == 1:
             if encrypted and not dev.on("policy-form-any-space"):
@@ -265,6 +283,12 @@ def encode(op):
         for key, sealed in rs:
             w.raw(key + sealed)
 
+    def vector(v):
+        w.varint(len(v))
+        for author in sorted(v):
+            w.raw(author)
+            w.varint(v[author])
+
     def epoch(ep):
         if ep is not None:
             w.raw(ep["key_id"])
@@ -302,11 +326,18 @@ def encode(op):
     elif kind == "grant":
         w.raw(op["key_id"])
         recipients(op["recipients"])
+    elif kind == "ack":
+        vector(op["held"])
+    elif kind == "stale":
+        w.raw(op["target"])
+        w.varint(op["last_seen"])
+        w.u8(op["reason"])
+    elif kind == "checkpoint":
+        vector(op["stable"])
+        vector(op["seen"])
+        w.raw(op["snapshot"])
     elif kind == "set-policy":
-        w.varint(len(op["seen"]))
-        for author in sorted(op["seen"]):
-            w.raw(author)
-            w.varint(op["seen"][author])
+        vector(op["seen"])
         w.u8(op["form"])
         if op["form"] == 2:
             w.raw(op["key_id"])

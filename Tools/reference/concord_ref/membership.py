@@ -68,6 +68,20 @@ class Member:
         self.removals = []  # (cut-off, op index, keep)
         self.retired = None
         self.successors = []
+        self.final = 0  # snapshots.md 2: the greatest S_C[device] over applied checkpoints
+        self.stale = None  # the applied stale op's index, until an ack of the device after it
+        self.last_ack = None  # (k, vector with own entry k) of its latest applied ack op
+
+    def eff_cut(self):
+        """The cut-off raised to the final position (finality, snapshots.md 2)."""
+        if self.cut is None:
+            return None
+        return self.cut[0] if dev.on("stability-finality-ignored") else max(self.cut[0], self.final)
+
+    def eff_retired(self):
+        if self.retired is None:
+            return None
+        return self.retired if dev.on("stability-finality-ignored") else max(self.retired, self.final)
 
     def assigned(self, k, ignore=None):
         """The role of the last assignment (processing order) with boundary < k."""
@@ -78,15 +92,15 @@ class Member:
         return None
 
     def standing(self, k):
-        if self.cut is not None and k > self.cut[0]:
+        if self.cut is not None and k > self.eff_cut():
             return "removed"
-        if self.retired is not None and k > self.retired:
+        if self.retired is not None and k > self.eff_retired():
             return "retired"
         return self.assigned(k)
 
     def role_prime(self, k):
         """role'(P, k): as standing, ignoring retirement."""
-        if self.cut is not None and k > self.cut[0]:
+        if self.cut is not None and k > self.eff_cut():
             return "removed"
         return self.assigned(k)
 
@@ -136,6 +150,7 @@ class _Pass:
         self.space_id, self.encrypted = space_id, encrypted
         self.members, self.invites, self.epochs = {}, {}, []
         self.policies = []  # applied set-policy ops (entry indices), membership order
+        self.checkpoints = []  # applied checkpoint ops (entry indices), snapshots.md 2
         self.scope_epochs = []  # permissions.md 7.2, processing order
         self.genesis = None
         self.pass_void = set()
@@ -202,7 +217,7 @@ class _Pass:
         op = e.op
         if op["kind"] != "remove":
             return False
-        if m.retired is not None and e.k > m.retired:
+        if m.retired is not None and e.k > m.eff_retired():
             return False
         if m.assigned(e.k) != "admin":
             return False
@@ -240,6 +255,11 @@ class _Pass:
             if any(a not in keep for _, _, keep in p.removals) and not dev.on("membership-removal-spares-successors"):
                 return False
             return (len(p.successors) < MAX_SUCCESSORS or dev.on("membership-successors-unlimited")) and base(p.role_prime(op["cutoff"] + 1)) in RANK
+        if kind == "ack":  # snapshots.md 2: any member at k, its own entry k - 1
+            m = self.members.get(a)
+            if m is None or m.standing(k) in (None, "removed", "retired"):
+                return False
+            return dev.on("stability-ack-own-entry-unchecked") or op["held"].get(a, 0) == k - 1
         if not self.is_admin(e) and not dev.on("membership-admin-unchecked"):
             return False
         if kind == "invite":
@@ -255,6 +275,13 @@ class _Pass:
             return self.encrypted
         if kind == "scope-key":
             return self.encrypted
+        if kind == "stale":
+            t = self.members.get(op["target"])
+            return t is not None and t.cut is None and t.retired is None
+        if kind == "checkpoint":
+            stable_ok = all(op["seen"].get(x, 0) >= n for x, n in op["stable"].items())
+            return (stable_ok or dev.on("stability-checkpoint-unchecked")) \
+                and (op["seen"].get(a, 0) == k - 1 or dev.on("stability-checkpoint-unchecked"))
         if kind == "set-policy":  # permissions.md 3.2: the admin's own entry is k - 1
             return dev.on("policy-seen-unchecked") or op["seen"].get(a, 0) == k - 1
         # grant (of a content epoch or, permissions.md 3.2, a scope epoch)
@@ -265,7 +292,7 @@ class _Pass:
         if not self.may_act(e):
             return True
         op = e.op
-        if op["kind"] not in ADMISSION_KINDS:
+        if op["kind"] not in ADMISSION_KINDS and op["kind"] != "ack":
             m = self.members.get(e.author)
             own = None if dev.on("membership-recheck-counts-own-assignment") else index
             if m is None or m.assigned(e.k, ignore=own) != "admin":
@@ -300,7 +327,10 @@ class _Pass:
             self.joins_by_invite.setdefault(op["id"], []).append(i)
             return []
         if kind == "set-role":
-            self.members[op["target"]].assignments.append((op["boundary"], op["role"], i))
+            t = self.members[op["target"]]
+            # snapshots.md 2 (finality): a boundary below the final position takes effect after it
+            boundary = op["boundary"] if dev.on("stability-set-role-not-clamped") else max(op["boundary"], t.final)
+            t.assignments.append((boundary, op["role"], i))
             return list(self.applied_by_author.get(op["target"], []))
         if kind == "remove":
             t = self.members[op["target"]]
@@ -320,6 +350,22 @@ class _Pass:
             return []
         if kind == "set-policy":
             self.policies.append(i)
+            return []
+        if kind == "ack":
+            m = self.members[a]
+            if not dev.on("stability-ack-keeps-stale"):
+                m.stale = None
+            if m.last_ack is None or m.last_ack[0] < e.k:
+                m.last_ack = (e.k, {**op["held"], a: e.k})
+            return []
+        if kind == "stale":
+            self.members[op["target"]].stale = i
+            return []
+        if kind == "checkpoint":
+            self.checkpoints.append(i)
+            for device, n in op["stable"].items():
+                if device in self.members:
+                    self.members[device].final = max(self.members[device].final, n)
             return []
         if kind == "scope-key":
             keys = [key for key, _ in op["epoch"]["recipients"]]
@@ -391,6 +437,7 @@ class State:
     def __init__(self, p, entries, voided):
         self.members, self.invites, self.epochs = p.members, p.invites, p.epochs
         self.policies = [entries[i] for i in p.policies]
+        self.checkpoints = [entries[i] for i in p.checkpoints]
         self.scope_epochs = p.scope_epochs
         self.void = [entries[i] for i in sorted(voided | p.pass_void | p.forgotten)]
         self.pending = [entries[i] for i in sorted(j for js in p.waiting.values() for j in js)]
@@ -470,3 +517,76 @@ def evaluate(records, space_id, encrypted):
             return State(p, entries, voided)
         voided = set(more)
 
+
+
+# Stability (crdt-semantics.md 11.1, snapshots.md 2 and 3)
+
+def acknowledgement(author, k, context):
+    """What bundle (author, k) acknowledges: its vector with its own entry set to k."""
+    if dev.on("stability-context-without-own-entry"):
+        return (k, {a: n for a, n in context.items() if n})
+    return (k, {**{a: n for a, n in context.items() if n}, author: k})
+
+
+def _later(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if dev.on("stability-latest-ack-only"):
+        return a if a[0] >= b[0] else b
+    merged = dict(a[1])
+    for x, n in b[1].items():
+        merged[x] = max(merged.get(x, 0), n)
+    return (max(a[0], b[0]), merged)
+
+
+def latest_acks(state, recorded):
+    """Each member's latest acknowledgement: the recorded ones (author -> list of (k,
+    vector)) and its applied ack ops."""
+    out = {}
+    for author, acks in recorded.items():
+        for ack in acks:
+            out[author] = _later(out.get(author), ack)
+    for device, m in state.members.items():
+        out[device] = _later(out.get(device), m.last_ack)
+    return out
+
+
+def counted(state, recorded, held):
+    """Counted members, sorted: admin or writer at their head, not cut, not retired, not
+    stale, acknowledged at least once."""
+    acks = latest_acks(state, recorded)
+    out = []
+    for device in sorted(state.members):
+        m = state.members[device]
+        ack = acks.get(device)
+        if ack is None:
+            continue
+        if m.cut is not None and not dev.on("stability-removed-counted"):
+            continue
+        if m.retired is not None:
+            continue
+        if m.stale is not None and not dev.on("stability-stale-counted"):
+            continue
+        role = m.standing(max(held.get(device, 0), ack[0]))
+        if role in ("removed", "retired") or role is None:
+            continue
+        if base(role) == "reader" and not dev.on("stability-readers-counted"):
+            continue
+        out.append(device)
+    return out
+
+
+def stable_cut(state, recorded, held):
+    """S[A] = min(held[A], min over counted M of ack(M)[A]); empty with no counted member."""
+    acks = latest_acks(state, recorded)
+    members = counted(state, recorded, held)
+    if not members:
+        return {}
+    cut = {}
+    for author, head in held.items():
+        n = min([head] + [acks[m][1].get(author, 0) for m in members])
+        if n:
+            cut[author] = n
+    return cut

@@ -299,9 +299,9 @@ def check_membership(case, earlier):
              "status": "removed" if m.cut else "retired" if m.retired is not None else "active"}
         if m.cut:
             by = state.entries[m.cut[1]]
-            o.update(cutoff=m.cut[0], removed_by=by.author.hex(), removed_at=str(by.t))
+            o.update(cutoff=m.eff_cut(), removed_by=by.author.hex(), removed_at=str(by.t))
         if m.retired is not None:
-            o["retired_after"] = m.retired
+            o["retired_after"] = m.eff_retired()
         members.append(o)
     require(members == expected["members"], f"members {members}")
     invites = [{"id": i.hex(), "role": v.role, "expires": str(v.expires), "max_uses": v.max_uses, "uses": v.uses,
@@ -330,9 +330,42 @@ def check_membership(case, earlier):
         got = state.governs(bytes.fromhex(check["author"]), check["sequence"])
         got = got.bundle_id.hex() if got else ""
         require(got == check["expected"], f"G({check['author'][:8]}, {check['sequence']}) = {got[:8]}, expected {check['expected'][:8]}")
+    # snapshots.md 2 and 3: checkpoints, finality, stale marks, acks; crdt-semantics 11.1.
+    if "checkpoints" in case:
+        check_stability(case, state)
     # Section 5: the arrival order does not matter (reversed, with duplicates).
     again = membership.evaluate(records[::-1] + records[:3], bytes.fromhex(case["space_id_hex"]), encrypted)
     require([e.bundle_id for e in again.void] == [e.bundle_id for e in state.void], "another arrival order gives another void set")
+
+
+def _vector(j):
+    return {bytes.fromhex(a): n for a, n in j.items()}
+
+
+def _vector_json(v):
+    return {a.hex(): n for a, n in sorted(v.items()) if n}
+
+
+def check_stability(case, state):
+    """snapshots.md 2 and 3, crdt-semantics.md 11.1: the applied checkpoints, each member's
+    final position, stale mark and last ack, and the stable cuts of the case."""
+    checkpoints = [{"bundle_id": e.bundle_id.hex(), "stable": _vector_json(e.op["stable"]), "seen": _vector_json(e.op["seen"]),
+                    "snapshot": "" if e.op["snapshot"] == bytes(32) else e.op["snapshot"].hex()} for e in state.checkpoints]
+    require(checkpoints == case["checkpoints"], f"checkpoints {checkpoints}")
+    members = [{"device": d.hex(), "final_through": m.final,
+                "stale_since": state.entries[m.stale].bundle_id.hex() if m.stale is not None else "",
+                "last_ack": m.last_ack[0] if m.last_ack else 0} for d, m in sorted(state.members.items())]
+    require(members == case["member_stability"], f"member stability {members}")
+    for check in case["stability"]:
+        recorded = {}
+        for ack in check["acks"]:
+            author = bytes.fromhex(ack["author"])
+            recorded.setdefault(author, []).append(membership.acknowledgement(author, ack["sequence"], _vector(ack["context"])))
+        held = _vector(check["held"])
+        counted = [d.hex() for d in membership.counted(state, recorded, held)]
+        require(counted == check["counted"], f"counted {counted}")
+        cut = _vector_json(membership.stable_cut(state, recorded, held))
+        require(cut == check["stable_cut"], f"stable cut {cut}")
 
 
 def check_policy_body(case):
