@@ -166,23 +166,25 @@ struct RemoveMember: AsyncParsableCommand {
 struct SetRole: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-role",
-        abstract: "Change a member's role (admins only): admin, writer or reader.",
+        abstract: "Change a member's role (admins only): admin, writer, reader or a policy role.",
         discussion: """
             The role applies to the member's bundles after those this device holds.
 
             Examples:
               concord set-role "Amina's tablet" reader
+              concord set-role "Amina's tablet" learner    # a role of the policy in force
             """
     )
     @OptionGroup var options: StoreOptions
     @Argument(help: "The device: its id, a unique prefix of it, or its unique name.") var device: String
-    @Argument(help: "admin, writer or reader.") var role: MemberRole
+    @Argument(help: "admin, writer, reader, or a role of the space's policy (learner).") var role: String
 
     func run() async throws {
         let replica = try options.open()
         let member = try await replica.member(named: device)
-        try await replica.setRole(DeviceID(member.device), role)
-        print("\(member.name) is now \(role)")
+        let assignment = try await replica.roleAssignment(named: role)
+        try await replica.setRole(DeviceID(member.device), assignment)
+        print("\(member.name) is now \(assignment)")
     }
 }
 

@@ -58,6 +58,9 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
     public var voided: [VoidedBundle] = []
     /// Operations applied.
     public var operationsApplied = 0
+    /// Operations of applied bundles that the space's permission policy denied in this
+    /// import (`Specs/permissions.md` §6.3): not applied, their bundles kept in their chains.
+    public var denied: [DeniedOperation] = []
 
     /// One rejected bundle.
     public struct Rejection: Hashable, Sendable {
