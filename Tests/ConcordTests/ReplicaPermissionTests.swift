@@ -92,6 +92,7 @@ struct ReplicaPermissionTests {
             #expect(denials.first?.author == amina.deviceID.publicKey && denials.first?.record == mine)
             #expect(denials.first?.denial.message == "learners may not write field `grade` of collection `results`")
             #expect(try await device.deniedOperations(by: ben.deviceID).isEmpty)
+            #expect(try await device.history(of: "grade", record: mine, in: "results").isEmpty, "a denied write is no history")
         }
         // Reopened from disk, the denials are still there.
         let reopened = try Replica.open(at: dir + "/ben")
