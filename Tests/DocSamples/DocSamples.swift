@@ -51,16 +51,16 @@ struct README {
 
     // README.md:130: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:318
-    static func line318(replica: Replica) async throws {
+    // README.md:331
+    static func line331(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:406
-    static func line406() async throws {
+    // README.md:419
+    static func line419() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -105,8 +105,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:473
-    static func line473() async throws {
+    // README.md:486
+    static func line486() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -124,8 +124,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:493
-    static func line493() async throws {
+    // README.md:506
+    static func line506() async throws {
         // import Concord
         // import ConcordCore
 
@@ -151,7 +151,7 @@ struct README {
         }
     }
 
-    // README.md:528
+    // README.md:541
     // import ConcordCore
     // import ConcordTesting
     // import Testing
