@@ -1,5 +1,7 @@
+import Concord
 import ConcordCore
 import ConcordCrypto
+import ConcordStore
 import ConcordTesting
 import Testing
 
@@ -24,12 +26,19 @@ import Glibc
 ///   so no denied op is visible and (P4) nothing allowed is lost.
 /// - P5: `G(A, k)` never moves back along a chain.
 @Suite struct PermissionProperties {
-    @Test func everyOrderDeniesExactlyWhatThePolicyForbids() throws {
+    @Test func everyOrderDeniesExactlyWhatThePolicyForbids() async throws {
         var tally = PermissionTally()
-        try PropertyRunner.check("permissions: denials order-free and equal to the oracle", cases: 1000, baseSeed: 0x5045_524D) { rng in
+        try await PropertyRunner.checkAsync("permissions: denials order-free and equal to the oracle", cases: 1000, baseSeed: 0x5045_524D) {
+            rng in
             var world = try PermissionWorld(rng: &rng)
             try world.run(steps: Int.random(in: 10...24, using: &rng), rng: &rng)
-            try world.check(rng: &rng, tally: &tally)
+            let reference = try world.check(rng: &rng, tally: &tally)
+            // One history in four also goes through a store-backed `Replica` (batch imports,
+            // the store's own rebuild): same records, same denials.
+            if rng.chance(0.25) {
+                try await world.checkStore(against: reference, rng: &rng)
+                tally.storeChecked += 1
+            }
         }
         print("permissions exercised: \(tally)")
         #expect(
@@ -48,8 +57,9 @@ struct PermissionTally: CustomStringConvertible {
     var latePolicies = 0
     var concurrentPolicies = 0
     var roleChanges = 0
+    var storeChecked = 0
     var description: String {
-        "\(histories) histories, \(withDenials) with denials (\(denials) denied, \(allowed) allowed ops), \(latePolicies) with a policy arriving after ops it governs, \(concurrentPolicies) with concurrent policies, \(roleChanges) with role changes"
+        "\(storeChecked) also through a store, \(histories) histories, \(withDenials) with denials (\(denials) denied, \(allowed) allowed ops), \(latePolicies) with a policy arriving after ops it governs, \(concurrentPolicies) with concurrent policies, \(roleChanges) with role changes"
     }
 }
 
@@ -259,7 +269,8 @@ private struct PermissionWorld {
         return late
     }
 
-    func check(rng: inout SeededGenerator, tally: inout PermissionTally) throws {
+    @discardableResult
+    func check(rng: inout SeededGenerator, tally: inout PermissionTally) throws -> PNode {
         let bundles = allBundles
         // Fresh replicas with the first admin's keys (they read every epoch).
         var fresh: [PNode] = []
@@ -346,6 +357,35 @@ private struct PermissionWorld {
         if late { tally.latePolicies += 1 }
         if state.policies.count >= 2 && Set(state.policies.map(\.by.author)).count >= 2 { tally.concurrentPolicies += 1 }
         if roleChanges > 0 { tally.roleChanges += 1 }
+        return reference
+    }
+
+    /// Every bundle into a store-backed replica (the first admin's keys), in random batches
+    /// and orders with duplicates, until a pass applies nothing: its visible records and
+    /// denials equal the in-memory reference's.
+    func checkStore(against reference: PNode, rng: inout SeededGenerator) async throws {
+        let replica = try Replica(store: MemoryStore(), membership: nodes[0].membership)
+        let bundles = allBundles
+        for _ in 0..<10 {
+            var order = bundles + bundles.filter { _ in Bool.random(using: &rng) }
+            order.shuffle(using: &rng)
+            var applied = 0
+            var start = 0
+            while start < order.count {
+                let end = min(order.count, start + Int.random(in: 1...12, using: &rng))
+                applied += try await replica.import(order[start..<end].map(\.bytes)).applied
+                start = end
+            }
+            if applied == 0 { break }
+        }
+        guard try await replica.state().digestHex == reference.replica.state.digestHex else {
+            throw PropertyViolation("store: the visible records differ from the in-memory importer's")
+        }
+        let stored = Set(try await replica.deniedOperations().map { $0.bundleID.bytes + [UInt8($0.index)] })
+        let expected = Set(reference.log.denials.map { $0.bundleID.bytes + [UInt8($0.index)] })
+        guard stored == expected else {
+            throw PropertyViolation("store: \(stored.count) denials, the in-memory importer \(expected.count)")
+        }
     }
 }
 
