@@ -125,14 +125,23 @@ struct Members: AsyncParsableCommand {
     @Flag(help: "Print an array of {\"device\",\"name\",\"role\",\"status\"}.") var json = false
 
     func run() async throws {
-        let members = try await options.open().members()
+        let replica = try options.open()
+        let members = try await replica.members()
         if json {
             print("[" + members.map(MemberJSON.member).joined(separator: ",") + "]")
             return
         }
+        // A policy role the policy in force does not define (same base): all its writes are
+        // denied (`Specs/permissions.md` §3.1).
+        var policy: Policy?
+        if case .policy(let inForce)? = try? await replica.policy() { policy = inForce }
         for member in members {
             let status = member.status == .active ? "active" : member.status.rawValue
-            print("\(member.device.hex.prefix(16))  \(member.role)  \(status)  \(member.name)")
+            var role = member.role.description
+            if let name = member.role.name, policy?.role(named: name)?.base.rawValue != member.role.base.rawValue {
+                role += " (not in the policy)"
+            }
+            print("\(member.device.hex.prefix(16))  \(role)  \(status)  \(member.name)")
         }
     }
 }

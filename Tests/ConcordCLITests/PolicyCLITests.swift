@@ -94,5 +94,17 @@ struct PolicyCLITests {
         let policy = try #require(json["policy"] as? [String: Any])
         #expect(
             policy["set_by"] as? String == "Ms Dlamini's laptop" && policy["denied"] as? Int == 1 && policy["state"] as? String == "policy")
+
+        // A policy that drops the learners' role is refused, naming them, unless --force;
+        // then `members` says so.
+        let dropping =
+            #"{"concord_policy": 1, "roles": {"teacher": {"base": "writer"}}, "collections": {"*": {"write": {"teacher": "all"}}}}"#
+        try dropping.write(toFile: scratch.file("teachers-only.json"), atomically: true, encoding: .utf8)
+        let refused = try teacher.run("policy", "set", scratch.file("teachers-only.json"))
+        #expect(refused.status == 4 && refused.stderr.contains("Amina's tablet (learner)"), "\(refused.stderr)")
+        try teacher.ok("policy", "set", scratch.file("teachers-only.json"), "--force")
+        #expect(try teacher.ok("members").contains("learner (not in the policy)"))
+        try teacher.ok("policy", "clear")
+        #expect(try teacher.ok("policy", "show", "--json") == "null\n")
     }
 }
