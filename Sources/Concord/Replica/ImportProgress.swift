@@ -95,6 +95,7 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
         rejected += other.rejected
         voided += other.voided
         operationsApplied += other.operationsApplied
+        denied += other.denied
     }
 
     /// `applied 3, duplicate 1, held 0, fork 0, rejected 0` (`, void 1` when a bundle was void).
