@@ -183,7 +183,7 @@ let package = Package(
         .testTarget(name: "ConcordTests", dependencies: ["ConcordProtocol", "Concord", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),
         // MembershipProperties evaluates signed membership ops: it needs the protocol and crypto.
-        .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore", "ConcordProtocol", "ConcordCrypto"]),
+        .testTarget(name: "PropertyTests", dependencies: ["ConcordTesting", "ConcordCore", "ConcordProtocol", "ConcordCrypto", "Concord"]),
         // Real SQLite files and real processes: the crash test SIGKILLs `concord-crash-worker`.
         .executableTarget(name: "concord-crash-worker", dependencies: ["Concord", "ConcordStore", "ConcordCore"], path: "Tests/CrashWorker"),
         .testTarget(name: "ConcordSyncTests", dependencies: ["ConcordSync", "Concord", "ConcordCrypto", "ConcordTesting"]),

@@ -39,7 +39,8 @@ struct ConcordCommand: AsyncParsableCommand {
               2  rejected input: a truncated, damaged, tampered or foreign bundle file, a \
             rejected bundle, an invalid invite
               3  not found: the record is absent or deleted (get, conflicts, history)
-              4  not allowed: this device is not an admin, a reader writing, removed from \
+              4  not allowed: this device is not an admin, a reader writing, a write the \
+            space's policy forbids (the policy's sentence alone on stderr), removed from \
             the space, or its invite expired or was revoked (the message says who and when); \
             a peer refused this device or this device refused a peer (sync peer://)
               5  this device needs its owner: its clock is wrong (set the date and time) \
@@ -52,7 +53,7 @@ struct ConcordCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, Invite.self, Join.self, Whoami.self, Members.self, RemoveMember.self, SetRole.self, Invites.self,
-            RevokeInvite.self, RotateKey.self,
+            RevokeInvite.self, RotateKey.self, PolicyCommand.self,
             Put.self, Add.self, Remove.self, Delete.self,
             Get.self, List.self, Conflicts.self, History.self,
             Export.self, Import.self, SyncFolder.self, SyncCommand.self, RelayCommand.self, PeerCommand.self, Peers.self,

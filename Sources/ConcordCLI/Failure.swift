@@ -48,6 +48,10 @@ extension CLIFailure {
         case let error as ConcordError where [.clockFailure, .identityChanged, .needsRecovery].contains(error.code):
             Output.error("concord: " + error.message)
             return Exit.attention
+        case let error as ConcordError where error.code == .policyDenied:
+            // The denial's sentence alone (`Specs/permissions.md` §6.5).
+            Output.error(error.message)
+            return Exit.notAllowed
         case let error as ConcordError where error.code == .notAllowed:
             Output.error("concord: " + error.message)
             return Exit.notAllowed
@@ -55,7 +59,7 @@ extension CLIFailure {
             Output.error("concord: " + error.message)
             let rejected: [ConcordError.Code] = [
                 .invalidInvite, .inviteChecksumMismatch, .malformedBundle, .unsupportedVersion, .wrongSpace,
-                .invalidSignature, .invalidCertificate, .bundleTooLarge,
+                .invalidSignature, .invalidCertificate, .bundleTooLarge, .invalidPolicy,
             ]
             return rejected.contains(error.code) ? Exit.rejected : Exit.failure
         case let error as ConcordSyncError where error.code == .needsAttention:

@@ -125,14 +125,23 @@ struct Members: AsyncParsableCommand {
     @Flag(help: "Print an array of {\"device\",\"name\",\"role\",\"status\"}.") var json = false
 
     func run() async throws {
-        let members = try await options.open().members()
+        let replica = try options.open()
+        let members = try await replica.members()
         if json {
             print("[" + members.map(MemberJSON.member).joined(separator: ",") + "]")
             return
         }
+        // A policy role the policy in force does not define (same base): all its writes are
+        // denied (`Specs/permissions.md` §3.1).
+        var policy: Policy?
+        if case .policy(let inForce)? = try? await replica.policy() { policy = inForce }
         for member in members {
             let status = member.status == .active ? "active" : member.status.rawValue
-            print("\(member.device.hex.prefix(16))  \(member.role)  \(status)  \(member.name)")
+            var role = member.role.description
+            if let name = member.role.name, policy?.role(named: name)?.base.rawValue != member.role.base.rawValue {
+                role += " (not in the policy)"
+            }
+            print("\(member.device.hex.prefix(16))  \(role)  \(status)  \(member.name)")
         }
     }
 }
@@ -166,23 +175,25 @@ struct RemoveMember: AsyncParsableCommand {
 struct SetRole: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "set-role",
-        abstract: "Change a member's role (admins only): admin, writer or reader.",
+        abstract: "Change a member's role (admins only): admin, writer, reader or a policy role.",
         discussion: """
             The role applies to the member's bundles after those this device holds.
 
             Examples:
               concord set-role "Amina's tablet" reader
+              concord set-role "Amina's tablet" learner    # a role of the policy in force
             """
     )
     @OptionGroup var options: StoreOptions
     @Argument(help: "The device: its id, a unique prefix of it, or its unique name.") var device: String
-    @Argument(help: "admin, writer or reader.") var role: MemberRole
+    @Argument(help: "admin, writer, reader, or a role of the space's policy (learner).") var role: String
 
     func run() async throws {
         let replica = try options.open()
         let member = try await replica.member(named: device)
-        try await replica.setRole(DeviceID(member.device), role)
-        print("\(member.name) is now \(role)")
+        let assignment = try await replica.roleAssignment(named: role)
+        try await replica.setRole(DeviceID(member.device), assignment)
+        print("\(member.name) is now \(assignment)")
     }
 }
 

@@ -203,6 +203,7 @@ struct Status: AsyncParsableCommand {
         let members =
             replica.membership.isMemberFormat
             ? ", with members" : "; no members: `concord migrate --to DIR` moves its data into a space with members"
+        let policy = replica.membership.isMemberFormat ? try await Self.policy(replica) : nil
         if json {
             print(
                 JSONText.object([
@@ -221,6 +222,7 @@ struct Status: AsyncParsableCommand {
                     ("state_digest", JSONText.string(digest)),
                     ("problems", "[" + status.problems.map(Self.json).joined(separator: ",") + "]"),
                     ("storage", Self.json(storage)),
+                    ("policy", policy?.json ?? "null"),
                 ]))
             if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
             return
@@ -237,10 +239,51 @@ struct Status: AsyncParsableCommand {
             state digest            \(digest)
             storage                 \(storage.bytesOnDisk) bytes on disk; \(storage.counts.liveRecords) live records, \(storage.counts.deletedRecords) deleted, \(storage.counts.setTombstones) set tombstones; log \(storage.counts.logBytes) bytes
             """)
+        if let policy { print("policy                  \(policy.line)") }
         for problem in status.problems {
             print("attention               \(problem.message)")
         }
         if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
+    }
+
+    /// The policy in force and the denials (`Specs/permissions.md` §6.3): the `policy` line
+    /// and the `policy` object of `--json` (`Specs/cli-json.md`); `nil` when no policy was
+    /// ever set and nothing was denied.
+    static func policy(_ replica: Replica) async throws -> (line: String, json: String)? {
+        let state = try await replica.memberContext().state
+        let denials = try await replica.deniedOperations()
+        guard let latest = state.policies.last else {
+            guard !denials.isEmpty else { return nil }
+            return (
+                "none; \(denials.count) ops denied (policy roles without a policy); concord log --denied",
+                JSONText.object([("state", JSONText.string("none")), ("denied", String(denials.count))])
+            )
+        }
+        let by = state.member(latest.by.author)?.name ?? String(latest.by.author.hex.prefix(8))
+        let at = CalendarTime.text(HLCTimestamp(rawValue: latest.by.stamp).milliseconds)
+        let kind: String
+        switch try await replica.policy() {
+        case .cleared?: kind = "cleared"
+        case .unreadable?: kind = "unreadable"
+        case .broken?: kind = "broken"
+        default: kind = "policy"
+        }
+        let names = Dictionary(state.members.map { ($0.device, $0.name) }, uniquingKeysWith: { a, _ in a })
+        var line = kind == "cleared" ? "cleared by \(by) on \(at)" : "set by \(by) on \(at)"
+        if kind == "unreadable" { line += " (not readable here yet: sync with an admin)" }
+        if kind == "broken" { line += " (cannot be read: only admins may write until an admin sets it again)" }
+        if let newest = denials.max(by: { $0.stamp < $1.stamp }) {
+            let who = names[newest.author] ?? String(newest.author.hex.prefix(8))
+            line += "; \(denials.count) ops denied (latest: \(who), \(newest.denial.message)); concord log --denied"
+        } else {
+            line += "; no op denied"
+        }
+        let json = JSONText.object([
+            ("state", JSONText.string(kind)), ("set_by", JSONText.string(by)), ("set_by_device", JSONText.string(latest.by.author.hex)),
+            ("at", JSONText.string(CalendarTime.text(HLCTimestamp(rawValue: latest.by.stamp).milliseconds, seconds: true))),
+            ("denied", String(denials.count)),
+        ])
+        return (line, json)
     }
 
     /// `{"bytes_on_disk": 1, "live_records": 1, "deleted_records": 0, "set_tombstones": 0, "log_bundles": 1, "log_bytes": 1, ...}`.
@@ -275,24 +318,48 @@ struct Log: AsyncParsableCommand {
         discussion: """
             Pending local writes are sealed into a bundle first.
 
+            Ops the space's permission policy denied are marked under their bundle \
+            (`denied: op N: <why>`); --denied lists only them, newest first.
+
             Examples:
               concord log
+              concord log --denied
             """
     )
     @OptionGroup var options: StoreOptions
+    @Flag(help: "List only the ops the space's policy denied, newest first, with author and date.") var denied = false
 
     func run() async throws {
         let replica = try options.open()
         let me = replica.membership.device.publicKey
         let formatter = ISO8601DateFormatter()
+        let denials = replica.membership.isMemberFormat ? try await replica.deniedOperations() : []
+        if denied {
+            let names = Dictionary(try await replica.members().map { ($0.device, $0.name) }, uniquingKeysWith: { a, _ in a })
+            let newest = denials.sorted { ($0.stamp, $0.index) > ($1.stamp, $1.index) }
+            for denial in newest {
+                let date = Date(timeIntervalSince1970: Double(denial.stamp.hlc.milliseconds) / 1000)
+                let who = names[denial.author] ?? String(denial.author.hex.prefix(16))
+                print(
+                    "\(formatter.string(from: date))  \(who) #\(denial.sequence) op \(denial.index)  \(denial.kind.rawValue) \(denial.collection)/\(denial.record)\(denial.field.map { " \($0)" } ?? "")  denied: \(denial.denial.message)"
+                )
+            }
+            if newest.isEmpty { print("no op was denied") }
+            return
+        }
+        let byBundle = Dictionary(grouping: denials, by: \.bundleID)
         var count = 0
         for try await bundle in try await replica.bundles() {
-            let ops = bundle.isControl ? "control" : ((try? await replica.contents(of: bundle).operations.count).map { "\($0) ops" } ?? "? ops")
+            let ops =
+                bundle.isControl ? "control" : ((try? await replica.contents(of: bundle).operations.count).map { "\($0) ops" } ?? "? ops")
             let date = Date(timeIntervalSince1970: Double(bundle.hlcRange.upperBound.milliseconds) / 1000)
             let who = bundle.author.hex.prefix(16) + (bundle.author == me ? " (this device)" : "")
             print(
                 "\(who) #\(bundle.sequence)  \(ops)  \(bundle.bytes.count) bytes  \(formatter.string(from: date))  id \(bundle.id.shortDescription)"
             )
+            for denial in byBundle[bundle.id] ?? [] {
+                print("  denied: op \(denial.index): \(denial.denial.message)")
+            }
             count += 1
         }
         if count == 0 { print("the log is empty") }

@@ -77,32 +77,35 @@ struct Invite: AsyncParsableCommand {
     @OptionGroup var options: StoreOptions
     @Flag(help: "Issue a reader invite (the same as --role reader).")
     var readOnly = false
-    @Option(help: "admin, writer or reader (spaces with members; writer by default).")
-    var role: MemberRole?
+    @Option(help: "admin, writer, reader, or a role of the space's policy (spaces with members; writer by default).")
+    var role: String?
     @Option(help: "How long the invite stays valid: 30m, 12h, 7d (spaces with members; 7d by default).")
     var expires: DurationArgument?
     @Option(help: "How many devices may join with it; 0 for any number (spaces with members; 1 by default).")
     var maxUses: UInt64 = 1
 
     func validate() throws {
-        if readOnly, let role, role != .reader { throw ValidationError("--read-only and --role \(role) contradict each other") }
+        if readOnly, let role, role.lowercased() != "reader" {
+            throw ValidationError("--read-only and --role \(role) contradict each other")
+        }
     }
 
     func run() async throws {
         let replica = try options.open()
-        let role = readOnly ? MemberRole.reader : (role ?? .writer)
         if replica.membership.isMemberFormat {
-            let token = try await replica.invite(role: role, expiresIn: expires?.milliseconds ?? 7 * 86_400_000, maxUses: maxUses)
+            let assignment = readOnly ? RoleAssignment.reader : try await replica.roleAssignment(named: self.role ?? "writer")
+            let token = try await replica.invite(role: assignment, expiresIn: expires?.milliseconds ?? 7 * 86_400_000, maxUses: maxUses)
             print(token.text)
             return
         }
-        guard role != .admin, expires == nil else {
+        let legacy = readOnly ? "reader" : (role?.lowercased() ?? "writer")
+        guard legacy == "writer" || legacy == "reader", expires == nil else {
             throw CLIFailure(
                 message: "this space has no members or roles (it was created by an earlier version of Concord): invites are writer "
                     + "or --read-only and never expire; create a new space with `concord init` for roles and expiry",
                 status: Exit.failure)
         }
-        print(try await replica.invite(readOnly: role == .reader).text)
+        print(try await replica.invite(readOnly: legacy == "reader").text)
     }
 }
 
@@ -149,13 +152,24 @@ struct NewID: AsyncParsableCommand {
         commandName: "new-id",
         abstract: "Print a new random record id (a UUID).",
         discussion: """
+            With --owned, the id is bound to this device (a version-8 UUID carrying its owner \
+            tag): the record is this device's under a policy's `own` rights, for example a \
+            learner's results (Specs/permissions.md section 5.1).
+
             Examples:
               id=$(concord new-id); concord put todos "$id" title='"Buy milk"'
+              id=$(concord new-id --owned); concord put results "$id" answer=42
             """
     )
     @OptionGroup var options: StoreOptions
+    @Flag(help: "An id bound to this device (needs the replica): records it owns under a policy.") var owned = false
 
     func run() async throws {
-        print(RecordID.random().uuidString)
+        guard owned else {
+            print(RecordID.random().uuidString)
+            return
+        }
+        let replica = try options.open()
+        print(RecordID.owned(by: replica.deviceID, in: replica.spaceID).uuidString)
     }
 }

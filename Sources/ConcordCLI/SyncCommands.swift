@@ -121,6 +121,7 @@ struct Import: AsyncParsableCommand {
                 total.forks += summary.forks
                 total.forkedPlaces += summary.forkedPlaces
                 total.rejected += summary.rejected
+                total.denied += summary.denied
                 Output.warnVoided(summary.voided, in: file)
             } catch let error as ConcordSyncError {
                 bar.finish()
@@ -131,6 +132,12 @@ struct Import: AsyncParsableCommand {
         }
         let rejected = total.rejected.count + rejectedFiles
         print("applied \(total.applied), duplicate \(total.duplicates), held \(total.held), fork \(total.forks), rejected \(rejected)")
+        if !total.denied.isEmpty {
+            // `Specs/permissions.md` §6.3: denied ops are not applied; say so, once.
+            Output.error(
+                "concord: \(total.denied.count) ops of these bundles are denied by the space's policy and not applied; `concord log --denied` lists them"
+            )
+        }
         if let status = try await Output.reportAfterImport(total, replica: replica) { throw ExitCode(status) }
         if rejected > 0 {
             throw ExitCode(Exit.rejected)

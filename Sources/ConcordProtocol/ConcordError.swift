@@ -49,6 +49,7 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case removed
             case notAllowed
             case invalidPolicy
+            case policyDenied
         }
 
         private let kind: Kind
@@ -112,6 +113,11 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         /// grant to a reader, or its body is not the one canonical encoding. The message
         /// names the JSON path or the byte offset (CLI exit status 2).
         public static let invalidPolicy = Code(.invalidPolicy)
+        /// A write the space's permission policy forbids (`Specs/permissions.md` §6.5):
+        /// nothing was written; ``ConcordError/denial`` says which op and why, and the
+        /// message is the denial's ("learners may not write field `grade` of collection
+        /// `results`"; CLI exit status 4).
+        public static let policyDenied = Code(.policyDenied)
         /// An invite token's checksum does not match: it was mistyped or truncated.
         public static let inviteChecksumMismatch = Code(.inviteChecksumMismatch)
         /// A key, seed or signature has the wrong length or encoding.
@@ -153,6 +159,8 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
     public let code: Code
     /// What went wrong and what the user can do about it.
     public let message: String
+    /// For ``Code/policyDenied``: the denial (reason code, role, collection, field, message).
+    public private(set) var denial: PolicyDenial?
 
     /// Creates an error.
     /// - Parameters:
@@ -161,6 +169,14 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message
+    }
+
+    /// A ``Code/policyDenied`` error carrying `denial`, whose message is the denial's.
+    /// - Parameters:
+    ///   - denial: Why the write is refused.
+    public init(denied denial: PolicyDenial) {
+        self.init(.policyDenied, denial.message)
+        self.denial = denial
     }
 
     /// The code followed by the message, for example

@@ -70,6 +70,7 @@ struct Contents: Sendable {
     var unsealedRecords: Set<Key> = []
     /// The history index: record to the positions of the bundles touching it.
     var recordBundles: [Key: Set<Int64>] = [:]
+    var denials: [Digest32: [StoredDenial]] = [:]
 }
 
 /// One transaction of a ``MemoryStore`` (a copy of its contents).
@@ -136,6 +137,15 @@ final class MemoryTransaction: StoreWriter {
         return contents.bundles[Int(position - 1)]
     }
 
+    func permissionDenials(ofBundle bundle: Digest32?) throws -> [StoredDenial] {
+        let rows = bundle.map { contents.denials[$0] ?? [] } ?? contents.denials.values.flatMap { $0 }
+        return rows.sorted { ($0.author, $0.sequence, $0.section, $0.index) < ($1.author, $1.sequence, $1.section, $1.index) }
+    }
+
+    func replacePermissionDenials(ofBundle bundle: Digest32, with denials: [StoredDenial]) throws {
+        contents.denials[bundle] = denials.isEmpty ? nil : denials
+    }
+
     func indexedBundlePositions(touching id: RecordID, in collection: String) throws -> [Int64] {
         (contents.recordBundles[.init(collection: collection, id: id)] ?? []).sorted()
     }
@@ -176,10 +186,13 @@ final class MemoryTransaction: StoreWriter {
     func appendBundle(_ bundle: StoredBundle) throws {
         let head = try chainHead(of: bundle.author)
         guard ChainRule.extends(sequence: bundle.sequence, previous: BundleID(digest: bundle.previous), after: head.map(\.link)) else {
-            throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
+            throw StoreError(
+                .constraint,
+                "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) does not extend its chain (head \(head?.sequence ?? 0))")
         }
         guard !contents.chainIDs.contains(bundle.id) else {
-            throw StoreError(.constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) has the id of a bundle already in a chain")
+            throw StoreError(
+                .constraint, "bundle \(bundle.sequence) of \(bundle.author.hex.prefix(8)) has the id of a bundle already in a chain")
         }
         var stored = bundle
         stored.position = Int64(contents.bundles.count + 1)

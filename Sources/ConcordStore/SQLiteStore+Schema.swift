@@ -87,6 +87,23 @@ extension SQLiteStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        // v3: permission denials (`Specs/storage-schema.md` §3.11, `Specs/permissions.md`
+        // §6.3): derived data, written and recomputed by `Concord.Replica` with the records.
+        migrator.registerMigration("v3") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE permission_denials (
+                        bundle_id BLOB NOT NULL,
+                        section INTEGER NOT NULL,
+                        op_index INTEGER NOT NULL,
+                        author BLOB NOT NULL,
+                        seq INTEGER NOT NULL,
+                        detail BLOB NOT NULL,
+                        PRIMARY KEY (bundle_id, section, op_index)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX permission_denials_by_author ON permission_denials (author, seq);
+                    """)
+        }
         return migrator
     }()
 }

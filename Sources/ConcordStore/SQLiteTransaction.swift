@@ -399,6 +399,41 @@ final class SQLiteTransaction: StoreWriter {
         }
     }
 
+    func permissionDenials(ofBundle bundle: Digest32?) throws -> [StoredDenial] {
+        try mapping {
+            let columns = "SELECT bundle_id, section, op_index, author, seq, detail FROM permission_denials"
+            let rows: [Row]
+            if let bundle {
+                rows = try Row.fetchAll(
+                    db.cachedStatement(sql: columns + " WHERE bundle_id = ? ORDER BY section, op_index"), arguments: [Data(bundle.bytes)])
+            } else {
+                rows = try Row.fetchAll(db.cachedStatement(sql: columns + " ORDER BY author, seq, section, op_index"))
+            }
+            return try rows.map { row in
+                StoredDenial(
+                    bundleID: try Digest32(bytes: [UInt8](row["bundle_id"] as Data)), section: row["section"], index: row["op_index"],
+                    author: try PublicKey(bytes: [UInt8](row["author"] as Data)),
+                    sequence: UInt64(bitPattern: row["seq"] as Int64), detail: [UInt8](row["detail"] as Data))
+            }
+        }
+    }
+
+    func replacePermissionDenials(ofBundle bundle: Digest32, with denials: [StoredDenial]) throws {
+        try mapping {
+            try db.cachedStatement(sql: "DELETE FROM permission_denials WHERE bundle_id = ?").execute(arguments: [Data(bundle.bytes)])
+            let insert = try db.cachedStatement(
+                sql:
+                    "INSERT OR REPLACE INTO permission_denials (bundle_id, section, op_index, author, seq, detail) VALUES (?, ?, ?, ?, ?, ?)"
+            )
+            for denial in denials {
+                try insert.execute(arguments: [
+                    Data(bundle.bytes), denial.section, denial.index, Data(denial.author.bytes),
+                    Int64(bitPattern: denial.sequence), Data(denial.detail),
+                ])
+            }
+        }
+    }
+
     func bundleCount() throws -> Int {
         try mapping { try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM bundles")) ?? 0 }
     }

@@ -74,6 +74,12 @@ public protocol StoreReader {
     /// (``StoreWriter/indexBundle(at:touching:)``; `Specs/storage-schema.md` §3.10).
     func indexedBundlePositions(touching id: RecordID, in collection: String) throws -> [Int64]
 
+    /// The permission denials stored (`Specs/storage-schema.md` §3.11): all of them, or
+    /// those of one bundle, ordered by author, sequence, section and index.
+    /// - Parameters:
+    ///   - bundle: Only this bundle's denials, when given.
+    func permissionDenials(ofBundle bundle: Digest32?) throws -> [StoredDenial]
+
     /// The held bundle at `sequence` of `author`.
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle?
 
@@ -127,6 +133,12 @@ public protocol StoreWriter: StoreReader {
     /// Adds to the history index: the bundle at log position `position` carries
     /// operations on these records. Adding an entry twice changes nothing.
     func indexBundle(at position: Int64, touching records: [StoredRecordKey]) throws
+
+    /// Replaces the permission denials of one bundle (an empty list removes them).
+    /// - Parameters:
+    ///   - bundle: The bundle's id.
+    ///   - denials: Its denials now, each with `bundleID == bundle`.
+    func replacePermissionDenials(ofBundle bundle: Digest32, with denials: [StoredDenial]) throws
 
     /// Appends local operations to the unsealed queue.
     func appendPendingOperations(_ ops: [RecordOperation]) throws

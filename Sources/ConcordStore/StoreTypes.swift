@@ -96,3 +96,39 @@ public struct StoredRecordKey: Hashable, Sendable {
         self.id = id
     }
 }
+
+/// One row of `permission_denials` (`Specs/storage-schema.md` §3.11): a record op of a
+/// chain data bundle that the permission decision denied. The store keeps the place and
+/// author in columns and the rest as bytes `Concord.Replica` writes and reads; it decides
+/// nothing.
+public struct StoredDenial: Hashable, Sendable {
+    /// The id of the data bundle carrying the op.
+    public var bundleID: Digest32
+    /// The section of the bundle (0: general).
+    public var section: Int
+    /// The op's index in its section.
+    public var index: Int
+    /// The bundle's author.
+    public var author: PublicKey
+    /// The bundle's position in its author's chain.
+    public var sequence: UInt64
+    /// Everything else (stamp, record, kind, reason, message, policy), encoded by the replica.
+    public var detail: [UInt8]
+
+    /// A row.
+    /// - Parameters:
+    ///   - bundleID: The bundle's id.
+    ///   - section: The section (0: general).
+    ///   - index: The op's index in its section.
+    ///   - author: The bundle's author.
+    ///   - sequence: The bundle's position.
+    ///   - detail: The encoded rest.
+    public init(bundleID: Digest32, section: Int, index: Int, author: PublicKey, sequence: UInt64, detail: [UInt8]) {
+        self.bundleID = bundleID
+        self.section = section
+        self.index = index
+        self.author = author
+        self.sequence = sequence
+        self.detail = detail
+    }
+}

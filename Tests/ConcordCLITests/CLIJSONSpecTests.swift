@@ -129,7 +129,7 @@ struct CLIJSONSpecTests {
         try b.ok("import", scratch.file("a.concord"))
 
         // status: keys in UTF-8 order, the documented types; equal digests.
-        let statusKeys = ["bundles", "device", "encrypted", "format", "held_bundles", "pending_operations", "problems", "quarantined_bundles", "role",
+        let statusKeys = ["bundles", "device", "encrypted", "format", "held_bundles", "pending_operations", "policy", "problems", "quarantined_bundles", "role",
                           "space", "state_digest", "storage", "store", "unacknowledged_bundles", "vector"]
         var devices: [String] = []
         var digests: [String] = []

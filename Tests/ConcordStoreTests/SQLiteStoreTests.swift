@@ -26,15 +26,15 @@ struct SQLiteStoreTests {
         #expect(FileManager.default.fileExists(atPath: directory.path + "/replica.sqlite-wal"))
     }
 
-    @Test func aHealthyStorePassesItsIntegrityCheckAtSchemaV2() throws {
+    @Test func aHealthyStorePassesItsIntegrityCheckAtSchemaV3() throws {
         let (store, _) = try open()
         try seed(store)
         try store.write { try changeEverything($0) }
         #expect(try store.integrityCheck() == [])
-        #expect(try store.appliedMigrations() == ["v1", "v2"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
     }
 
-    /// A file written by a build that knew only `v1` opens, migrates to `v2`, keeps its data.
+    /// A file written by a build that knew only `v1` opens, migrates to `v3`, keeps its data.
     @Test func aV1StoreMigratesToV2() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/replica.sqlite"
@@ -43,10 +43,25 @@ struct SQLiteStoreTests {
         try queue.write { db in try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('k', x'01')") }
         try queue.close()
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations() == ["v1", "v2"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
         #expect(try store.read { try $0.metadata("k") } == [1])
         try store.write { try $0.indexBundle(at: 1, touching: [StoredRecordKey(collection: "c", id: rid(1))]) }
         #expect(try store.read { try $0.indexedBundlePositions(touching: rid(1), in: "c") } == [1])
+        #expect(try store.integrityCheck() == [])
+    }
+
+    /// A file at `v2` (before permission denials) migrates to `v3` and stores denials.
+    @Test func aV2StoreMigratesToV3() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/replica.sqlite"
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteStore.migrator.migrate(queue, upTo: "v2")
+        try queue.write { db in try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('k', x'01')") }
+        try queue.close()
+        let store = try SQLiteStore(path: path)
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3"])
+        #expect(try store.read { try $0.metadata("k") } == [1])
+        #expect(try store.read { try $0.permissionDenials(ofBundle: nil) } == [])
         #expect(try store.integrityCheck() == [])
     }
 
@@ -58,9 +73,9 @@ struct SQLiteStoreTests {
                 .map { "\($0["type"] as String) \($0["name"] as String)" }
         }
         #expect(objects == [
-            "index fields_by_value", "index records_unsealed",
-            "table bundles", "table chain_heads", "table fields", "table grdb_migrations", "table held_bundles",
-            "table meta", "table pending_ops", "table quarantined_bundles", "table record_bundles", "table records",
+            "index fields_by_value", "index permission_denials_by_author", "index records_unsealed",
+            "table bundles", "table chain_heads", "table fields", "table grdb_migrations", "table held_bundles", "table meta",
+            "table pending_ops", "table permission_denials", "table quarantined_bundles", "table record_bundles", "table records",
         ])
     }
 

@@ -41,6 +41,33 @@ struct StoreConformanceTests {
         }
     }
 
+    // MARK: Permission denials
+
+    @Test(arguments: StoreKind.allCases)
+    func permissionDenialsAreReplacedPerBundleAndListedInOrder(kind: StoreKind) throws {
+        let store = try kind.make().store
+        let a = try Digest32(bytes: [UInt8](repeating: 1, count: 32))
+        let b = try Digest32(bytes: [UInt8](repeating: 2, count: 32))
+        let early = try PublicKey(bytes: [UInt8](repeating: 3, count: 32))
+        let late = try PublicKey(bytes: [UInt8](repeating: 4, count: 32))
+        func row(_ bundle: Digest32, _ author: PublicKey, _ sequence: UInt64, _ index: Int) -> StoredDenial {
+            StoredDenial(bundleID: bundle, section: 0, index: index, author: author, sequence: sequence, detail: [UInt8(index), 7])
+        }
+        try store.write { tx throws in
+            try tx.replacePermissionDenials(ofBundle: a, with: [row(a, late, 2, 1), row(a, late, 2, 0)])
+            try tx.replacePermissionDenials(ofBundle: b, with: [row(b, early, 5, 3)])
+        }
+        try store.read { tx throws in
+            #expect(try tx.permissionDenials(ofBundle: nil) == [row(b, early, 5, 3), row(a, late, 2, 0), row(a, late, 2, 1)])
+            #expect(try tx.permissionDenials(ofBundle: a) == [row(a, late, 2, 0), row(a, late, 2, 1)])
+        }
+        try store.write { tx throws in
+            try tx.replacePermissionDenials(ofBundle: a, with: [row(a, late, 2, 2)])
+            try tx.replacePermissionDenials(ofBundle: b, with: [])
+        }
+        #expect(try store.read { try $0.permissionDenials(ofBundle: nil) } == [row(a, late, 2, 2)])
+    }
+
     // MARK: Records
 
     @Test(arguments: StoreKind.allCases)
@@ -203,7 +230,9 @@ struct StoreConformanceTests {
         let first = state(values.map { .set(field: $0.0, value: $0.1) })
         try put(first, rid(1), in: "todos", into: store)
         var second = first
-        for (i, (field, value)) in values.enumerated() { second = second.applying(.set(field: field, value: value), at: stamp(100 + UInt64(i))) }
+        for (i, (field, value)) in values.enumerated() {
+            second = second.applying(.set(field: field, value: value), at: stamp(100 + UInt64(i)))
+        }
         #expect(second != first)
         try put(second, rid(1), in: "todos", into: store)
         #expect(try store.read { try $0.record(rid(1), in: "todos") }?.state == second)
@@ -270,7 +299,9 @@ struct StoreConformanceTests {
         #expect(try store.read { try $0.record(rid(1), in: "todos")?.state } == s)
 
         try store.write { tx throws in
-            try put(s.applying(.set(field: "title", value: "y"), at: stamp(9)), rid(1), in: "todos", localSequence: StoredRecord.unsealed, into: tx)
+            try put(
+                s.applying(.set(field: "title", value: "y"), at: stamp(9)), rid(1), in: "todos", localSequence: StoredRecord.unsealed,
+                into: tx)
             try tx.appendPendingOperations(Array(sampleOperations().prefix(1)))
         }
         #expect(try sequences() == [0, 7, nil, 3, 5, nil, 7])

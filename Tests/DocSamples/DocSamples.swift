@@ -51,16 +51,16 @@ struct README {
 
     // README.md:131: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:319
-    static func line319(replica: Replica) async throws {
+    // README.md:332
+    static func line332(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:407
-    static func line407() async throws {
+    // README.md:420
+    static func line420() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -105,8 +105,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:474
-    static func line474() async throws {
+    // README.md:487
+    static func line487() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -124,8 +124,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:494
-    static func line494() async throws {
+    // README.md:507
+    static func line507() async throws {
         // import Concord
         // import ConcordCore
 
@@ -151,7 +151,7 @@ struct README {
         }
     }
 
-    // README.md:529
+    // README.md:542
     // import ConcordCore
     // import ConcordTesting
     // import Testing

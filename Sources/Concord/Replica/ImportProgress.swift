@@ -58,6 +58,9 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
     public var voided: [VoidedBundle] = []
     /// Operations applied.
     public var operationsApplied = 0
+    /// Operations of applied bundles that the space's permission policy denied in this
+    /// import (`Specs/permissions.md` §6.3): not applied, their bundles kept in their chains.
+    public var denied: [DeniedOperation] = []
 
     /// One rejected bundle.
     public struct Rejection: Hashable, Sendable {
@@ -92,6 +95,7 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
         rejected += other.rejected
         voided += other.voided
         operationsApplied += other.operationsApplied
+        denied += other.denied
     }
 
     /// `applied 3, duplicate 1, held 0, fork 0, rejected 0` (`, void 1` when a bundle was void).

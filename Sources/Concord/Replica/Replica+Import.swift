@@ -179,6 +179,7 @@ extension Replica {
         }
         summary.operationsApplied += destination.operationsApplied
         summary.voided += destination.voided
+        summary.denied += destination.denied
         notify(destination.changes)
         return outcomes.count
     }

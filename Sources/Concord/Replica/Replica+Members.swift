@@ -132,16 +132,17 @@ extension Replica {
     /// Invites a device with a role: signs an `invite` op (into this device's chain) and
     /// returns the token to hand over. Only admins may.
     /// - Parameters:
-    ///   - role: What the invitee may do.
+    ///   - role: What the invitee may do: a built-in role or a policy role with its base
+    ///     (`Specs/permissions.md` §3.1).
     ///   - expiresIn: Milliseconds until the invite expires (7 days by default).
     ///   - maxUses: How many devices may join with it; 0 for unlimited (1 by default).
     /// - Returns: The token; its `text` is what the invitee pastes.
     /// - Throws: `ConcordError` `.notAllowed` (not an admin), `.storage`.
-    public func invite(role: MemberRole, expiresIn: UInt64 = 7 * 86_400_000, maxUses: UInt64 = 1) throws -> MemberInviteToken {
+    public func invite(role: RoleAssignment, expiresIn: UInt64 = 7 * 86_400_000, maxUses: UInt64 = 1) throws -> MemberInviteToken {
         var token: MemberInviteToken?
         try submitControl { context, stamp in
             let (op, made) = try membership.invite(
-                role: RoleAssignment(role), expires: HybridLogicalClock.saturatingAdd(stamp.milliseconds, expiresIn), maxUses: maxUses,
+                role: role, expires: HybridLogicalClock.saturatingAdd(stamp.milliseconds, expiresIn), maxUses: maxUses,
                 stamp: stamp,
                 context: context)
             token = made
@@ -159,9 +160,12 @@ extension Replica {
     }
 
     /// Gives a member another role, from its next bundle after what this device holds. Only admins may.
+    /// - Parameters:
+    ///   - device: The member.
+    ///   - role: A built-in role or a policy role with its base (`Specs/permissions.md` §3.1).
     /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
-    public func setRole(_ device: DeviceID, _ role: MemberRole) throws {
-        try submitControl { context, _ in try membership.roleChange(of: device.publicKey, to: RoleAssignment(role), context: context) }
+    public func setRole(_ device: DeviceID, _ role: RoleAssignment) throws {
+        try submitControl { context, _ in try membership.roleChange(of: device.publicKey, to: role, context: context) }
     }
 
     /// Revokes an invite: joins through it that this device has not seen are void. Only admins may.
@@ -190,13 +194,34 @@ extension Replica {
 
     /// Sets (or, with `nil`, clears) the space's permission policy (`Specs/permissions.md`
     /// §3.2): a `set-policy` op into this device's chain, its body sealed under the current
-    /// epoch key in an encrypted space. Only admins may. Nothing enforces policies yet
-    /// (permissions stage 3); this is for tests and the coming `concord policy set`.
-    /// - Throws: `ConcordError` `.notAllowed`, `.notARecipient`, `.storage`.
-    package func setPolicy(_ policy: Policy?) throws {
+    /// epoch key in an encrypted space. Only admins may. It governs every bundle this
+    /// device has not seen (§4): every member denies the ops it forbids (§6).
+    ///
+    /// ```swift
+    /// let classroom = try Policy(json: String(contentsOfFile: "classroom.json"), encrypted: true)
+    /// try await replica.setPolicy(classroom)
+    /// ```
+    /// - Parameters:
+    ///   - policy: The policy, or `nil` to clear it (everyone writes as without a policy).
+    /// - Throws: `ConcordError` `.notAllowed` (not an admin), `.notARecipient`, `.storage`.
+    public func setPolicy(_ policy: Policy?) throws {
         try submitControlAfterPrevious { context, stamp, previous in
             try membership.setPolicy(policy, context: context, previous: previous, stamp: stamp)
         }
+    }
+
+    /// The policy in force: the latest applied `set-policy` op in membership order, opened
+    /// with this device's keys (`Specs/permissions.md` §4); `nil` when none was ever set.
+    ///
+    /// ```swift
+    /// if case .policy(let policy)? = try await replica.policy() { print(policy.normalizedJSON) }
+    /// ```
+    /// - Returns: Cleared, the policy, unreadable (its key has not arrived) or broken; `nil`
+    ///   when no policy was ever set.
+    /// - Throws: `ConcordError` `.storage`.
+    public func policy() throws -> MembershipState.PolicyContent? {
+        guard let latest = try memberContext().state.policies.last else { return nil }
+        return try openPolicy(latest)
     }
 
     /// What the applied `policy` (of ``memberContext()``'s state) says, with the epoch keys

@@ -126,8 +126,11 @@ extension Replica {
             let bundle = try StoreDestination.decode(storedBundle)
             // A void bundle (wire-format §7.7) carries nothing readable.
             guard case .success(let contents) = try opener.contentsOrVoid(of: bundle) else { continue }
+            // Ops the permission policy denied were never applied (`Specs/permissions.md` §6).
+            let denied = Set(
+                try ConcordError.storage { try store.read { try $0.permissionDenials(ofBundle: storedBundle.id) } }.map(\.index))
             var found = false
-            for op in contents.operations {
+            for (index, op) in contents.operations.enumerated() where !denied.contains(index) {
                 guard let value = matches(op) else { continue }
                 writes.append(FieldWrite(value: value, stamp: op.stamp, sequence: bundle.sequence, isCurrent: op.stamp == current))
                 found = true

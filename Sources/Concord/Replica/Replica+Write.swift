@@ -13,18 +13,32 @@ extension Replica {
     /// - Parameters:
     ///   - body: Makes the writes; throwing discards all of them.
     /// - Returns: What `body` returns.
-    /// - Throws: `ConcordError` `.notAWriter` (a read-only member), `.clockFailure`,
-    ///   `.storage`; or what `body` throws.
+    /// - Throws: `ConcordError` `.notAWriter` (a read-only member), `.policyDenied` (the
+    ///   space's permission policy forbids one of the writes: nothing is written),
+    ///   `.clockFailure`, `.storage`; or what `body` throws.
     @discardableResult
     public func write<T: Sendable>(_ body: (WriteTransaction) throws -> T) throws -> T {
+        try write(checkingPolicy: true, body)
+    }
+
+    /// ``write(_:)`` without the write-time permission check: what a tampered client does
+    /// (tests only; every other member denies the forbidden ops at merge, §6.1).
+    @discardableResult
+    package func writeBypassingPolicy<T: Sendable>(_ body: (WriteTransaction) throws -> T) throws -> T {
+        try write(checkingPolicy: false, body)
+    }
+
+    private func write<T: Sendable>(checkingPolicy: Bool, _ body: (WriteTransaction) throws -> T) throws -> T {
         guard role == .writer else {
-            throw ConcordError(.notAWriter, "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
+            throw ConcordError(
+                .notAWriter,
+                "this device is a \(role) of space \(spaceID.shortDescription) and cannot write; ask a writer for a writer invite")
         }
         if membership.isMemberFormat { try checkMayWrite() }
         let tracking = !observers.isEmpty
         let (result, changes, count): (T, [RecordChange], Int)
         do {
-            (result, changes, count) = try writeTransaction(body, tracking: tracking)
+            (result, changes, count) = try writeTransaction(body, tracking: tracking, checkingPolicy: checkingPolicy)
         } catch let error as ConcordError where error.code == .clockFailure {
             // Say what happened to the clock in dates, and the one thing that fixes it.
             guard let problem = try? problems().first(where: { $0.kind != .forked }) else { throw error }
@@ -40,16 +54,20 @@ extension Replica {
     }
 
     /// The store transaction of ``write(_:)``.
-    private func writeTransaction<T: Sendable>(_ body: (WriteTransaction) throws -> T, tracking: Bool) throws -> (T, [RecordChange], Int) {
+    private func writeTransaction<T: Sendable>(_ body: (WriteTransaction) throws -> T, tracking: Bool, checkingPolicy: Bool) throws -> (
+        T, [RecordChange], Int
+    ) {
         try ConcordError.storage {
             try store.write { tx in
                 // Stamp after the newest reading any process stored (issue 12.1): a write
                 // made after seeing a value must win over it, whoever imported the value.
                 let transaction = WriteTransaction(
-                    reader: tx, replicaID: replicaID, clock: try currentClock(StoredProgress.read(from: tx)), maxValueBytes: options.effectiveMaxValueBytes)
+                    reader: tx, replicaID: replicaID, clock: try currentClock(StoredProgress.read(from: tx)),
+                    maxValueBytes: options.effectiveMaxValueBytes)
                 let result = try body(transaction)
                 let ops = transaction.operations
                 guard !ops.isEmpty else { return (result, [RecordChange](), 0) }
+                if membership.isMemberFormat && checkingPolicy { try checkPolicy(ops, in: tx) }
                 try tx.appendPendingOperations(ops)
                 let changes = try transaction.batch.commit(to: tx, origin: .local, tracking: tracking)
                 try StoredProgress.raiseClock(to: transaction.clock.last, in: tx)
@@ -57,6 +75,21 @@ extension Replica {
                 return (result, changes, ops.count)
             }
         }
+    }
+
+    /// The write-time check (`Specs/permissions.md` §6.5): each op decided as if sealed in
+    /// this device's next bundle, under the policy that would govern it.
+    /// - Throws: `ConcordError` `.policyDenied` for the first forbidden op, `.notAllowed`
+    ///   when that policy cannot be read here yet.
+    private func checkPolicy(_ ops: [RecordOperation], in tx: any StoreWriter) throws {
+        let me = membership.device.publicKey
+        let current = try MemberLedger.current(reusing: memberCache, from: tx, spaceID: spaceID, encrypted: membership.isEncrypted)
+        let sequence = (try tx.chainHead(of: me)?.sequence ?? 0) + 1
+        guard PermissionGate.mayDeny(author: me, sequence: sequence, state: current.state) else { return }
+        var gate = PermissionGate(
+            membership: membership, state: current.state, records: Array(current.ledger.records.values),
+            source: StorePermissionSource(tx: tx, controls: current.ledger.controls))
+        if let denial = try gate.checkWrite(ops, author: me, sequence: sequence) { throw ConcordError(denied: denial) }
     }
 
     /// Seals every pending local operation into signed bundles appended to this device's
@@ -137,6 +170,7 @@ extension Replica {
 extension StoredBundle {
     /// The store's form of a verified or sealed bundle.
     init(_ bundle: ChangeBundle) {
-        self.init(id: bundle.id.digest, author: bundle.author, sequence: bundle.sequence, previous: bundle.previous.digest, bytes: bundle.bytes)
+        self.init(
+            id: bundle.id.digest, author: bundle.author, sequence: bundle.sequence, previous: bundle.previous.digest, bytes: bundle.bytes)
     }
 }

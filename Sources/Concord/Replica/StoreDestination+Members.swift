@@ -80,6 +80,15 @@ extension StoreDestination {
         return key
     }
 
+    func permissionSource() -> any PermissionSource {
+        StorePermissionSource(tx: tx, controls: ledger?.controls ?? [:])
+    }
+
+    mutating func recordDenials(_ denials: [DeniedOperation], of bundle: ChangeBundle) throws {
+        try tx.replacePermissionDenials(ofBundle: bundle.id.digest, with: denials.map(StoredDenial.init))
+        denied += denials
+    }
+
     /// Re-decides only the chain data bundles whose decision can have changed since the
     /// last one (those withheld, and those of authors whose membership entry changed), and
     /// recomputes the records the bundles that changed side touch, from every chain bundle
@@ -95,6 +104,7 @@ extension StoreDestination {
         // Bundles a cut removed: what they applied goes.
         for bundle in droppedData {
             if ledger.withheld.remove(BundlePlace(bundle)) == nil { touch(try contents(bundle)) }
+            try tx.replacePermissionDenials(ofBundle: bundle.id.digest, with: [])
         }
         droppedData.removeAll()
         var candidates: [BundleID: ChangeBundle] = [:]
@@ -107,7 +117,12 @@ extension StoreDestination {
             }
         }
         let before = decidedState
-        for (author, head) in try tx.chainHeads() where before?.member(author) != state.member(author) || before == nil {
+        // Permissions (`Specs/permissions.md` §6.4, first cut): when the policy list changes,
+        // or any member while a policy is in play, every data bundle is decided again.
+        let everything =
+            before == nil || before?.policies != state.policies
+            || (!state.policies.isEmpty && before?.members != state.members)
+        for (author, head) in try tx.chainHeads() where everything || before?.member(author) != state.member(author) {
             guard head.sequence > 0 else { continue }
             for sequence in 1...head.sequence {
                 guard let stored = try tx.bundle(of: author, sequence: sequence) else { continue }
@@ -115,22 +130,38 @@ extension StoreDestination {
                 if !bundle.isControl { candidates[bundle.id] = bundle }
             }
         }
-        for bundle in candidates.values {
+        // In chain order, so the permission gate's per-family memory is reused (§5.2).
+        for bundle in candidates.values.sorted(by: { ($0.author, $0.sequence) < ($1.author, $1.sequence) }) {
             let place = BundlePlace(bundle)
             let wasApplied = !ledger.withheld.contains(place)
+            let id = bundle.id.digest
             switch try decide(bundle) {
-            case .apply(let opened):
+            case .apply(let opened, let denied):
+                let old = Set(try tx.permissionDenials(ofBundle: id).map(\.index))
+                let new = Set(denied.map(\.index))
                 if !wasApplied {
                     ledger.withheld.remove(place)
                     touch(opened)
+                } else if old != new, let all = try contents(bundle) {
+                    // The ops whose decision changed: their records are recomputed.
+                    for index in old.symmetricDifference(new) where index < all.operations.count {
+                        let op = all.operations[index]
+                        dirty.insert(RecordKey(op.collection, op.record))
+                    }
+                }
+                if old != new || !wasApplied {
+                    try tx.replacePermissionDenials(ofBundle: id, with: denied.map(StoredDenial.init))
+                    self.denied += denied.filter { !old.contains($0.index) }
                 }
             case .void:
                 if !wasApplied { ledger.withheld.remove(place) }
+                try tx.replacePermissionDenials(ofBundle: id, with: [])
             case .withheld:
                 if wasApplied {
                     ledger.withheld.insert(place)
                     touch(try contents(bundle))
                 }
+                try tx.replacePermissionDenials(ofBundle: id, with: [])
             }
         }
         ledger.isDirty = true
@@ -143,12 +174,15 @@ extension StoreDestination {
         batch = RecordBatch()
         var states: [RecordKey: RecordState] = [:]
         var position: Int64 = 0
+        var deniedIndexes: [Digest32: Set<Int>] = [:]
+        for denial in try tx.permissionDenials(ofBundle: nil) { deniedIndexes[denial.bundleID, default: []].insert(denial.index) }
         while true {
             let page = try tx.bundles(after: position, limit: 256)
             for stored in page {
                 let bundle = try Self.decode(stored)
                 guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)), let opened = try contents(bundle) else { continue }
-                for op in opened.operations {
+                let denied = deniedIndexes[stored.id] ?? []
+                for (index, op) in opened.operations.enumerated() where !denied.contains(index) {
                     let key = RecordKey(op.collection, op.record)
                     if dirty.contains(key) { states[key, default: RecordState()].apply(op) }
                 }
@@ -172,5 +206,27 @@ extension StoreDestination {
                 changes.append(change)
             }
         }
+    }
+}
+
+/// The store's log as the permission gate reads it: chain bundles from the transaction,
+/// control bundles from the membership ledger.
+struct StorePermissionSource: PermissionSource {
+    let tx: any StoreWriter
+    let controls: [BundleID: ChangeBundle]
+
+    func chainBundle(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle? {
+        try tx.bundle(of: author, sequence: sequence).map(StoreDestination.decode)
+    }
+
+    func controlBundle(_ id: BundleID) -> ChangeBundle? { controls[id] }
+}
+
+extension StoredDenial {
+    /// The row of a denial.
+    init(_ denied: DeniedOperation) {
+        self.init(
+            bundleID: denied.bundleID.digest, section: denied.section, index: denied.index, author: denied.author,
+            sequence: denied.sequence, detail: denied.detailBytes)
     }
 }

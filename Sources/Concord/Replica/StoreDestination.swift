@@ -16,6 +16,8 @@ struct StoreDestination: ImportDestination {
     var operationsApplied = 0
     /// Bundles that entered their chain void in this transaction.
     var voided: [VoidedBundle] = []
+    /// Ops denied by the permission decision in this transaction (new denials).
+    var denied: [DeniedOperation] = []
     /// Authors of the bundles appended to chains in this transaction.
     var appendedAuthors: Set<PublicKey> = []
     /// The records this transaction's bundles touched, each read from the store once.
@@ -128,7 +130,10 @@ struct StoreDestination: ImportDestination {
             return try ChangeBundle(bytes: stored.bytes, limits: BundleLimits(maxBundleBytes: .max))
         } catch {
             let detail = (error as? ConcordError)?.message ?? "\(error)"
-            throw ConcordError(.storeDamaged, "the store is damaged: bundle #\(stored.sequence) of device \(stored.author.hex.prefix(16)) in its log does not decode (\(detail)). Restore the replica directory's \(ReplicaDirectory.databaseName) from a backup, or move the directory away and join the space again (the data comes back from the other devices)")
+            throw ConcordError(
+                .storeDamaged,
+                "the store is damaged: bundle #\(stored.sequence) of device \(stored.author.hex.prefix(16)) in its log does not decode (\(detail)). Restore the replica directory's \(ReplicaDirectory.databaseName) from a backup, or move the directory away and join the space again (the data comes back from the other devices)"
+            )
         }
     }
 }

@@ -83,9 +83,10 @@ extension BundleImporter {
         // author's later bundles, which may carry that key's history, must not wait behind
         // it); its operations apply when the key arrives (``reconcile(into:)``).
         let opened = try openMember(bundle, destination: &destination, state: state)
-        if let opened { try applyOpened(bundle, opened, into: &destination) }
+        var decided = false
+        if let opened { decided = try applyOpened(bundle, opened, state: state, into: &destination) }
         try destination.append(bundle)
-        if opened == nil { destination.markWithheld(bundle) }
+        if !decided { destination.markWithheld(bundle) }
         return .applied([bundle.id] + (try releaseAndReconcile(author: bundle.author, after: ChainRule.Link(bundle), into: &destination)))
     }
 
@@ -172,12 +173,28 @@ extension BundleImporter {
         }
     }
 
+    /// Applies an opened data bundle's allowed ops (`Specs/permissions.md` §6.1), records
+    /// its denials, or reports it void.
+    /// - Returns: `false` when the permission decision waits (an unreadable policy, §6.4):
+    ///   nothing is applied and the bundle is withheld like an unreadable one.
     private func applyOpened<D: ImportDestination>(
-        _ bundle: ChangeBundle, _ opened: Result<BundleContents, ConcordError>, into destination: inout D
-    ) throws {
+        _ bundle: ChangeBundle, _ opened: Result<BundleContents, ConcordError>, state: MembershipState, into destination: inout D
+    ) throws -> Bool {
         switch opened {
-        case .success(let contents): try destination.receive(contents, of: bundle)
-        case .failure(let reason): destination.void(VoidedBundle(bundle, reason: reason))
+        case .success(let contents):
+            guard PermissionGate.mayDeny(author: bundle.author, sequence: bundle.sequence, state: state) else {
+                try destination.receive(contents, of: bundle)
+                return true
+            }
+            var gate = PermissionGate(
+                membership: membership, state: state, records: destination.membershipRecords, source: destination.permissionSource())
+            guard case .decided(let allowed, let denied) = try gate.decide(bundle, contents) else { return false }
+            try destination.receive(allowed, of: bundle)
+            try destination.recordDenials(denied, of: bundle)
+            return true
+        case .failure(let reason):
+            destination.void(VoidedBundle(bundle, reason: reason))
+            return true
         }
     }
 
@@ -230,16 +247,17 @@ extension BundleImporter {
                     return released
                 case .applied:
                     let opened = try openMember(next, destination: &destination, state: state)
+                    var decided = false
                     if let opened {
                         do {
-                            try applyOpened(next, opened, into: &destination)
+                            decided = try applyOpened(next, opened, state: state, into: &destination)
                         } catch is ConcordError {
                             try destination.hold(next)  // its clock is out of bounds now; it waits
                             return released
                         }
                     }
                     try destination.append(next)
-                    if opened == nil { destination.markWithheld(next) }
+                    if !decided { destination.markWithheld(next) }
                 }
             }
             released.append(next.id)
@@ -328,6 +346,9 @@ extension BundleImporter {
             guard let id = bundle.keyID else { return try? ChangeBundle.openData(bundle, key: nil) }
             return key(id).flatMap { try? ChangeBundle.openData(bundle, key: $0.key) }
         }
+        // Every op is decided again (`Specs/permissions.md` §6.4): a pure function of the
+        // state and the log, so the order the destination asks in does not matter.
+        var gate = PermissionGate(membership: membership, state: state, records: records, source: destination.permissionSource())
         try destination.rebuildState(state: state, contents: contents) { bundle in
             guard case .applied = state.admission(author: bundle.author, sequence: bundle.sequence, isControl: false) else {
                 return .withheld
@@ -337,11 +358,14 @@ extension BundleImporter {
                 guard let epoch = key(id) else { return .withheld }
                 payloadKey = epoch.key
             }
+            let opened: BundleContents
             do {
-                return .apply(try ChangeBundle.openData(bundle, key: payloadKey))
+                opened = try ChangeBundle.openData(bundle, key: payloadKey)
             } catch let error as ConcordError where Membership.voids(error) {
                 return .void
             }
+            guard case .decided(let allowed, let denied) = try gate.decide(bundle, opened) else { return .withheld }
+            return .apply(allowed, denied: denied)
         }
     }
 

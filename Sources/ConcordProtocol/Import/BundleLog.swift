@@ -50,6 +50,8 @@ public struct BundleLog: Hashable, Sendable {
     /// Chain bundles that entered void: verified, but their payload could not be used, so
     /// none of their operations were applied (`Specs/wire-format.md` §7.7, step 11).
     public private(set) var voided: [VoidedBundle] = []
+    /// Denied ops by data bundle (``denials``).
+    private var deniedOperations: [BundleID: [DeniedOperation]] = [:]
 
     /// Digests of the certificate chains of bundles this log applied or holds: they were
     /// fully verified once, so later bundles with the same chain skip that work.
@@ -117,7 +119,10 @@ public struct BundleLog: Hashable, Sendable {
     public mutating func appendSealed(_ bundle: ChangeBundle) throws {
         let head = head(of: bundle.author)
         guard !contains(bundle.id), ChainRule.extends(sequence: bundle.sequence, previous: bundle.previous, after: head?.link) else {
-            throw ConcordError(.chainMismatch, "\(bundle) does not extend its author's chain (held up to \(head?.sequence ?? 0)); seal it after the latest bundle in this log")
+            throw ConcordError(
+                .chainMismatch,
+                "\(bundle) does not extend its author's chain (held up to \(head?.sequence ?? 0)); seal it after the latest bundle in this log"
+            )
         }
         append(bundle)
     }
@@ -172,6 +177,28 @@ public struct BundleLog: Hashable, Sendable {
         guard quarantined.count < limit else { return }
         quarantined.append(bundle)
         knownIDs.insert(bundle.id)
+    }
+}
+
+extension BundleLog: PermissionSource {
+    /// The ops the permission decision denied (`Specs/permissions.md` §6.3), by author,
+    /// sequence and index.
+    public var denials: [DeniedOperation] {
+        deniedOperations.values.flatMap { $0 }.sorted { ($0.author, $0.sequence, $0.index) < ($1.author, $1.sequence, $1.index) }
+    }
+
+    /// Replaces the denials of one data bundle.
+    mutating func setDenials(_ denials: [DeniedOperation], of bundle: BundleID) {
+        deniedOperations[bundle] = denials.isEmpty ? nil : denials
+    }
+
+    /// Forgets every denial (a rebuild decides every bundle again).
+    mutating func clearDenials() { deniedOperations = [:] }
+
+    package func chainBundle(of author: PublicKey, sequence: UInt64) -> ChangeBundle? { bundle(of: author, sequence: sequence) }
+
+    package func controlBundle(_ id: BundleID) -> ChangeBundle? {
+        bundles.first { $0.id == id } ?? evidence.first { $0.id == id } ?? heldBundles.first { $0.id == id }
     }
 }
 

@@ -77,12 +77,24 @@ package protocol ImportDestination {
     ) throws
     /// The epoch key `id`, from this destination's cache or computed (and then cached).
     mutating func epochKey(_ id: EpochKeyID, compute: ([MembershipOpRecord]) -> EpochKey?) -> EpochKey?
+    /// The log as the permission gate reads it (`Specs/permissions.md` §6), usable while the
+    /// destination is being changed.
+    func permissionSource() -> any PermissionSource
+    /// Records the denials of a data bundle entering its chain (replacing any earlier ones).
+    mutating func recordDenials(_ denials: [DeniedOperation], of bundle: ChangeBundle) throws
+}
+
+/// A log with nothing in it, for destinations without format 3.
+private struct EmptyPermissionSource: PermissionSource {
+    func chainBundle(of author: PublicKey, sequence: UInt64) -> ChangeBundle? { nil }
+    func controlBundle(_ id: BundleID) -> ChangeBundle? { nil }
 }
 
 /// What a format-3 data bundle in a chain contributes to the replica state.
 package enum MemberApplication {
-    /// Its operations apply.
-    case apply(BundleContents)
+    /// Its allowed operations apply (the contents without the denied ones); the denied
+    /// ones are listed (`Specs/permissions.md` §6).
+    case apply(BundleContents, denied: [DeniedOperation])
     /// It is void (its payload cannot be used the same way on every member): nothing, for good.
     case void
     /// Not now: its author may not write there, or its epoch key is not here. It may apply
@@ -113,6 +125,8 @@ extension ImportDestination {
     package mutating func epochKey(_ id: EpochKeyID, compute: ([MembershipOpRecord]) -> EpochKey?) -> EpochKey? {
         compute(membershipRecords)
     }
+    package func permissionSource() -> any PermissionSource { EmptyPermissionSource() }
+    package mutating func recordDenials(_ denials: [DeniedOperation], of bundle: ChangeBundle) throws {}
 
     package static func noMemberFormat() -> ConcordError {
         ConcordError(
@@ -179,10 +193,15 @@ struct InMemoryDestination: ImportDestination {
         state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
     ) throws {
         var fresh = LocalReplica(id: replica.id, clock: replica.clock)
+        log.clearDenials()
         for bundle in log.bundles where !bundle.isControl {
-            guard case .apply(let contents) = try decide(bundle) else { continue }
+            guard case .apply(let contents, let denied) = try decide(bundle) else { continue }
+            log.setDenials(denied, of: bundle.id)
             try ConcordError.mapping("\(bundle)") { _ = try fresh.receive(contents.operations) }
         }
         replica = fresh
     }
+
+    func permissionSource() -> any PermissionSource { log }
+    mutating func recordDenials(_ denials: [DeniedOperation], of bundle: ChangeBundle) { log.setDenials(denials, of: bundle.id) }
 }

@@ -1,0 +1,222 @@
+import ConcordCore
+import ConcordCrypto
+
+/// Where ``PermissionGate`` reads the log: chain bundles and control bundles. A snapshot
+/// that does not need exclusive access to the import destination, so the gate can run
+/// inside a destination's rebuild.
+package protocol PermissionSource {
+    /// Bundle `sequence` of `author`'s chain, if the chain holds it.
+    func chainBundle(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle?
+    /// The control bundle `id` (in a chain, held or evidence), to open a sealed policy.
+    func controlBundle(_ id: BundleID) throws -> ChangeBundle?
+}
+
+/// The merge-time permission decision of `Specs/permissions.md` §6.1–6.2 for whole data
+/// bundles: every op of an admitted bundle `(A, k)` is decided with `role(A, k)`, `G(A, k)`
+/// (opened with this device's keys), whether it is a create (§5.2) and whether its record
+/// is bound to `A`'s family (§5.1). Denied ops are left out of the contents; the bundle
+/// keeps its chain place.
+///
+/// A pure function of the membership state and the log (no arrival order): the importer
+/// uses it for a bundle entering its chain and again, for every bundle, when the policy
+/// list or a role changes (§6.4, first cut), in the in-memory importer and the store alike.
+package struct PermissionGate {
+    /// What the gate says of a bundle.
+    package enum Verdict {
+        /// The allowed ops (the bundle's contents without the denied ones) and the denials.
+        case decided(BundleContents, [DeniedOperation])
+        /// `G(A, k)` is unreadable here, or a create/update answer needs an earlier bundle of
+        /// the family that cannot be opened yet: the bundle waits like an unreadable one.
+        case waiting
+    }
+
+    /// A record of a collection.
+    private struct Key: Hashable {
+        let collection: String
+        let record: RecordID
+    }
+
+    private enum Opened {
+        case contents(BundleContents)
+        case nothing
+        case unreadable
+    }
+
+    let membership: Membership
+    let state: MembershipState
+    let records: [MembershipOpRecord]
+    let source: any PermissionSource
+    private var keys: [EpochKeyID: EpochKey?] = [:]
+    private var policies: [BundleID: MembershipState.PolicyContent] = [:]
+    /// Per device: the records its chain bundles `1...through` hold allowed ops on.
+    private var written: [PublicKey: (through: UInt64, keys: Set<Key>)] = [:]
+
+    /// A gate over `state` and the log `source` reads.
+    /// - Parameters:
+    ///   - membership: This device's membership (keys, space).
+    ///   - state: The membership state.
+    ///   - records: Its ops (for epoch keys).
+    ///   - source: The log.
+    package init(membership: Membership, state: MembershipState, records: [MembershipOpRecord], source: any PermissionSource) {
+        self.membership = membership
+        self.state = state
+        self.records = records
+        self.source = source
+    }
+
+    /// Whether any op of `author`'s bundle at `sequence` can be denied: a policy was ever
+    /// applied, or the author holds a policy role there. When not, the gate is skipped.
+    package static func mayDeny(author: PublicKey, sequence: UInt64, state: MembershipState) -> Bool {
+        if !state.policies.isEmpty { return true }
+        if case .member(let role) = state.standing(of: author, at: sequence), role.name != nil { return true }
+        return false
+    }
+
+    /// The content of an applied policy, with this device's keys.
+    package mutating func content(of policy: MembershipState.AppliedPolicy) throws -> MembershipState.PolicyContent {
+        if let known = policies[policy.by.bundleID] { return known }
+        var content: MembershipState.PolicyContent
+        if case .sealed(let keyID, _) = policy.form {
+            guard let bundle = try source.controlBundle(policy.by.bundleID) else { return .unreadable(keyID) }
+            content = policy.open(header: bundle.header, key: key(keyID), encrypted: membership.isEncrypted)
+        } else {
+            content = policy.open(header: [], key: nil, encrypted: membership.isEncrypted)
+        }
+        policies[policy.by.bundleID] = content
+        return content
+    }
+
+    private mutating func key(_ id: EpochKeyID) -> EpochKey? {
+        if let known = keys[id] { return known }
+        let key = membership.epochKey(id, records: records, state: state)
+        keys[id] = .some(key)
+        return key
+    }
+
+    /// Decides every op of an admitted data bundle whose contents are `contents`.
+    /// - Parameters:
+    ///   - bundle: The data bundle `(A, k)`.
+    ///   - contents: Its opened contents.
+    /// - Returns: The allowed contents and the denials, or `.waiting`.
+    package mutating func decide(_ bundle: ChangeBundle, _ contents: BundleContents) throws -> Verdict {
+        try decide(contents, bundleID: bundle.id, author: bundle.author, sequence: bundle.sequence)
+    }
+
+    /// The write-time check (`Specs/permissions.md` §6.5): decides `ops` as if sealed in
+    /// `author`'s next bundle `sequence` (its pending ops and these counting as one bundle).
+    /// - Returns: `nil` when every op is allowed, the first denial otherwise.
+    /// - Throws: ``ConcordError`` `.notAllowed` when the policy that would govern cannot be
+    ///   read here yet (the write is refused rather than guessed).
+    package mutating func checkWrite(_ ops: [RecordOperation], author: PublicKey, sequence: UInt64) throws -> PolicyDenial? {
+        let contents = BundleContents(context: VersionVector(), operations: ops)
+        switch try decide(contents, bundleID: .zero, author: author, sequence: sequence) {
+        case .waiting:
+            throw ConcordError(.notAllowed, "this device cannot read the space's policy yet; sync with an admin")
+        case .decided(_, let denied):
+            return denied.first?.denial
+        }
+    }
+
+    private mutating func decide(_ contents: BundleContents, bundleID: BundleID, author: PublicKey, sequence k: UInt64) throws -> Verdict {
+        guard Self.mayDeny(author: author, sequence: k, state: state),
+            case .member(let assignment) = state.standing(of: author, at: k), let role = assignment.permissionRole
+        else { return .decided(contents, []) }
+        let applied = state.governingPolicy(author: author, sequence: k)
+        var governing = PolicyDecision.Governing.none
+        if let applied {
+            guard let opened = try content(of: applied).governing else { return .waiting }
+            governing = opened
+        }
+        let family = self.family(of: author)
+        let tags = family.map { OwnerTag(device: DeviceID($0), space: membership.spaceID) }
+        var kept: [RecordOperation] = []
+        var denied: [DeniedOperation] = []
+        var creates: [Key: Bool] = [:]
+        for (index, op) in contents.operations.enumerated() {
+            let asked = PolicyDecision.Operation(op)
+            let own = op.record.isOwned(byFamily: tags)
+            var decision = PolicyDecision.decide(asked, role: role, policy: governing, isCreate: true, isOwn: own)
+            if asked.kind != .delete {
+                let asUpdate = PolicyDecision.decide(asked, role: role, policy: governing, isCreate: false, isOwn: own)
+                if asUpdate != decision {
+                    let key = Key(collection: op.collection, record: op.record)
+                    if creates[key] == nil {
+                        guard let before = try writtenBefore(author: author, sequence: k, family: family) else { return .waiting }
+                        creates[key] = !before.contains(key)
+                    }
+                    if creates[key] == false { decision = asUpdate }
+                }
+            }
+            switch decision {
+            case .allowed: kept.append(op)
+            case .denied(let denial):
+                denied.append(
+                    DeniedOperation(
+                        bundleID: bundleID, author: author, sequence: k, section: 0, index: index, stamp: op.stamp, record: op.record,
+                        kind: asked.kind, denial: denial, policy: applied?.by.bundleID))
+            }
+        }
+        if denied.isEmpty { return .decided(contents, []) }
+        return .decided(BundleContents(context: contents.context, operations: kept), denied)
+    }
+
+    /// The device and its predecessors, transitively (§5.1).
+    private func family(of device: PublicKey) -> [PublicKey] {
+        var family = [device]
+        var next = state.member(device)?.predecessor
+        while let p = next, !family.contains(p) {
+            family.append(p)
+            next = state.member(p)?.predecessor
+        }
+        return family
+    }
+
+    /// The records the family of `author` holds allowed ops on before bundle `sequence`
+    /// (§5.2): every chain bundle of a predecessor, and `author`'s own bundles below
+    /// `sequence`; `nil` when one of them cannot be decided yet.
+    private mutating func writtenBefore(author: PublicKey, sequence: UInt64, family: [PublicKey]) throws -> Set<Key>? {
+        guard var keys = try written(by: author, through: sequence - 1) else { return nil }
+        for predecessor in family.dropFirst() {
+            guard let more = try written(by: predecessor, through: .max) else { return nil }
+            keys.formUnion(more)
+        }
+        return keys
+    }
+
+    /// The records `device`'s chain bundles `1...through` (at most its head) hold allowed
+    /// ops on; `nil` when one of them cannot be decided here yet.
+    private mutating func written(by device: PublicKey, through limit: UInt64) throws -> Set<Key>? {
+        var (through, keys) = written[device] ?? (0, [])
+        if through > limit { (through, keys) = (0, []) }
+        while through < limit {
+            let sequence = through + 1
+            written[device] = (through, keys)
+            guard let bundle = try source.chainBundle(of: device, sequence: sequence) else { break }
+            through = sequence
+            guard !bundle.isControl, state.admission(author: device, sequence: sequence, isControl: false) == .applied else { continue }
+            switch open(bundle) {
+            case .nothing: continue
+            case .unreadable: return nil
+            case .contents(let contents):
+                guard case .decided(let allowed, _) = try decide(bundle, contents) else { return nil }
+                for op in allowed.operations { keys.insert(Key(collection: op.collection, record: op.record)) }
+            }
+        }
+        written[device] = (through, keys)
+        return keys
+    }
+
+    private mutating func open(_ bundle: ChangeBundle) -> Opened {
+        guard bundle.isEncrypted == membership.isEncrypted else { return .nothing }
+        var payloadKey: SymmetricKey?
+        if let id = bundle.keyID {
+            guard let epoch = key(id) else { return .unreadable }
+            payloadKey = epoch.key
+        }
+        do {
+            return .contents(try ChangeBundle.openData(bundle, key: payloadKey))
+        } catch {
+            return .nothing
+        }
+    }
+}

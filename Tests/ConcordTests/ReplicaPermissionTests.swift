@@ -1,0 +1,133 @@
+import ConcordCore
+import ConcordCrypto
+import Foundation
+import Testing
+
+@testable import Concord
+@testable import ConcordProtocol
+
+/// Permissions through the public `Replica` API and the SQLite store (`Specs/permissions.md`
+/// §6): the write-time check refuses a forbidden write with `policyDenied` and writes
+/// nothing; a tampered client's forbidden ops (written below the check) are denied by every
+/// other member, stored as denials, and rolled back where they arrived before the policy.
+@Suite("Replica permissions")
+struct ReplicaPermissionTests {
+    static let json = PermissionEnforcementTests.json
+
+    func sync(_ from: Replica, to: Replica) async throws {
+        try await to.import(try await from.bundles(since: try await to.versionVector()))
+        try await to.import(try await from.bundles())
+    }
+
+    func field(_ replica: Replica, _ id: RecordID, _ name: String) async throws -> String? {
+        try await replica.record(id, in: "results")?[name]?.stringValue
+    }
+
+    /// A teacher's laptop (admin) and two learners, synced.
+    func classroom(_ dir: String, encrypted: Bool) async throws -> (Replica, Replica, Replica) {
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "Ms Dlamini's laptop", encrypted: encrypted)
+        let learner = try RoleAssignment(named: "learner", base: .writer)
+        let amina = try await Replica.join(try await laptop.invite(role: learner), at: dir + "/amina", name: "Amina's tablet")
+        let ben = try await Replica.join(try await laptop.invite(role: learner), at: dir + "/ben", name: "Ben's tablet")
+        for device in [amina, ben] {
+            try await sync(laptop, to: device)
+            try await sync(device, to: laptop)
+        }
+        return (laptop, amina, ben)
+    }
+
+    @Test("a learner's forbidden write is refused before anything is written", arguments: [true, false])
+    func writeTimeCheck(encrypted: Bool) async throws {
+        let dir = temporaryDirectory()
+        let (laptop, amina, _) = try await classroom(dir, encrypted: encrypted)
+        try await laptop.setPolicy(try Policy(json: Self.json, encrypted: encrypted))
+        try await sync(laptop, to: amina)
+        guard case .policy? = try await amina.policy() else {
+            Issue.record("the learner cannot read the policy")
+            return
+        }
+        let mine = RecordID.owned(by: amina.deviceID, in: amina.spaceID)
+        try await amina.write { try $0.set("answer", to: "42", record: mine, in: "results") }
+        let pending = await amina.pendingOperationCount
+        let denied = await #expect(throws: ConcordError.self) {
+            try await amina.write { tx in
+                try tx.set("answer", to: "43", record: mine, in: "results")
+                try tx.set("grade", to: "A", record: mine, in: "results")
+            }
+        }
+        #expect(denied?.code == .policyDenied)
+        #expect(denied?.message == "learners may not write field `grade` of collection `results`")
+        #expect(denied?.denial?.reason == .field)
+        #expect(await amina.pendingOperationCount == pending)
+        #expect(try await field(amina, mine, "answer") == "42", "nothing of the transaction was written")
+        let other = RecordID(high: 1, low: 2)
+        let notOwn = await #expect(throws: ConcordError.self) {
+            try await amina.write { try $0.set("answer", to: "x", record: other, in: "results") }
+        }
+        #expect(notOwn?.message == "learners may only create their own records in collection `results`")
+        // The admin is never denied.
+        try await laptop.write { try $0.set("grade", to: "A", record: mine, in: "results") }
+    }
+
+    @Test("a tampered client's ops are denied by every other member and listed", arguments: [true, false])
+    func tamperedOpsAreDenied(encrypted: Bool) async throws {
+        let dir = temporaryDirectory()
+        let (laptop, amina, ben) = try await classroom(dir, encrypted: encrypted)
+        try await laptop.setPolicy(try Policy(json: Self.json, encrypted: encrypted))
+        try await sync(laptop, to: amina)
+        try await sync(laptop, to: ben)
+        let mine = RecordID.owned(by: amina.deviceID, in: amina.spaceID)
+        try await amina.writeBypassingPolicy { tx in
+            try tx.set("answer", to: "42", record: mine, in: "results")
+            try tx.set("grade", to: "A", record: mine, in: "results")
+        }
+        try await amina.seal()
+        for device in [laptop, ben] {
+            let summary = try await device.import(try await amina.bundles(since: try await device.versionVector()))
+            #expect(summary.denied.map(\.denial.reason) == [.field])
+            #expect(try await field(device, mine, "answer") == "42")
+            #expect(try await field(device, mine, "grade") == nil)
+            let denials = try await device.deniedOperations()
+            #expect(denials.count == 1)
+            #expect(denials.first?.author == amina.deviceID.publicKey && denials.first?.record == mine)
+            #expect(denials.first?.denial.message == "learners may not write field `grade` of collection `results`")
+            #expect(try await device.deniedOperations(by: ben.deviceID).isEmpty)
+            #expect(try await device.history(of: "grade", record: mine, in: "results").isEmpty, "a denied write is no history")
+        }
+        // Reopened from disk, the denials are still there.
+        let reopened = try Replica.open(at: dir + "/ben")
+        #expect(try await reopened.deniedOperations().count == 1)
+    }
+
+    @Test("a policy that arrives after the op rolls it back; both orders end equal", arguments: [true, false])
+    func latePolicyRollsBack(encrypted: Bool) async throws {
+        let dir = temporaryDirectory()
+        let (laptop, amina, ben) = try await classroom(dir, encrypted: encrypted)
+        let lenient = PermissionEnforcementTests.lenient
+        try await laptop.setPolicy(try Policy(json: lenient, encrypted: encrypted))
+        try await sync(laptop, to: amina)
+        try await sync(laptop, to: ben)
+        let mine = RecordID.owned(by: amina.deviceID, in: amina.spaceID)
+        // Under the lenient policy the write passes the check.
+        try await amina.write { tx in
+            try tx.set("answer", to: "1", record: mine, in: "results")
+            try tx.set("grade", to: "A", record: mine, in: "results")
+        }
+        try await amina.seal()
+        try await sync(amina, to: ben)
+        #expect(try await field(ben, mine, "grade") == "A")
+        try await laptop.setPolicy(try Policy(json: Self.json, encrypted: encrypted))
+        try await sync(laptop, to: ben)
+        #expect(try await field(ben, mine, "grade") == nil, "rolled back")
+        #expect(try await field(ben, mine, "answer") == "1")
+        try await sync(amina, to: laptop)
+        #expect(try await field(laptop, mine, "grade") == nil)
+        #expect(try await ben.deniedOperations() == (try await laptop.deniedOperations()))
+        #expect(try await ben.deniedOperations().count == 1)
+        // Clearing the policy governs only what the admin had not seen: the grade stays denied.
+        try await laptop.setPolicy(nil)
+        try await sync(laptop, to: ben)
+        #expect(try await field(ben, mine, "grade") == nil)
+        if case .cleared? = try await ben.policy() {} else { Issue.record("not cleared") }
+    }
+}
