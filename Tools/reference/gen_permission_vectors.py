@@ -31,6 +31,7 @@ import unicodedata
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import policy as ref  # noqa: E402
+from concord_ref.generated import write_or_check  # noqa: E402
 
 ROOT = HERE.parent.parent
 OUT = ROOT / "Specs" / "vectors" / "permissions.jsonl"
@@ -666,16 +667,7 @@ def main(argv):
         for c in json.loads("[" + ",".join(text.split("\n")[:-1]) + "]"):
             check_case(ref, c)
         return run_mutants()
-    if argv[1:2] == ["--check"]:
-        same = OUT.exists() and OUT.read_text(encoding="utf-8") == text
-        print(f"{OUT.relative_to(ROOT)}: {'up to date' if same else 'differs from the generator'}")
-        return 0 if same else 1
-    OUT.write_text(text, encoding="utf-8")
-    groups = {}
-    for c in cases:
-        groups[c["group"]] = groups.get(c["group"], 0) + 1
-    print(f"wrote {OUT.relative_to(ROOT)}: {len(cases)} cases " + ", ".join(f"{g} {n}" for g, n in groups.items()))
-    return 0
+    return write_or_check(OUT, ROOT, text, cases, check=argv[1:2] == ["--check"])
 
 
 if __name__ == "__main__":
