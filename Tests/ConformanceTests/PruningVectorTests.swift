@@ -23,16 +23,7 @@ import Testing
         ] {
             #expect(cases.contains { $0.name == name }, "missing pruning vector \(name)")
         }
-        var passed = 0
-        for v in cases {
-            do {
-                try check(v)
-                passed += 1
-            } catch {
-                Issue.record("vector \(v.name): \(error)")
-            }
-        }
-        #expect(passed == cases.count)
+        let passed = VectorConformanceTests.checkEach(cases, "pruning", check)
         print("conformance: \(passed) pruning vectors passed")
     }
 

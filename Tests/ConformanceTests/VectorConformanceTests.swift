@@ -219,6 +219,24 @@ import Testing
 
     /// The cases of `file`. Each has a `name`, and an `expected` unless `withExpected` is
     /// false (`hlc.jsonl` states it per step, `coalescing.jsonl` has only valid cases).
+    /// Checks every case, recording an issue naming each one that fails (`kind` names the
+    /// file's vectors in the message), and expects all to pass.
+    /// - Returns: How many passed.
+    @discardableResult
+    static func checkEach(_ cases: [Vector], _ kind: String, _ check: (Vector) throws -> Void) -> Int {
+        var passed = 0
+        for vector in cases {
+            do {
+                try check(vector)
+                passed += 1
+            } catch {
+                Issue.record("\(kind) vector \(vector.name): \(error)")
+            }
+        }
+        #expect(passed == cases.count)
+        return passed
+    }
+
     static func load(_ file: String, withExpected: Bool = true) throws -> [Vector] {
         let url = directory.appendingPathComponent(file)
         let text = try String(contentsOf: url, encoding: .utf8)
