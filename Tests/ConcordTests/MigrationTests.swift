@@ -71,6 +71,38 @@ struct MigrationTests {
         let occupied = await #expect(throws: ConcordError.self) { _ = try await old.migrate(to: dir + "/new") }
         #expect(occupied?.code == .replicaExists)
     }
+
+    @Test("the new space is built aside and renamed into place: a failure part-way leaves nothing, an empty directory is used")
+    func buildsAsideAndRenames() async throws {
+        let dir = temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let old = try Replica.createWithoutMembers(at: dir + "/old", encrypted: false)
+        let id = RecordID.random()
+        try await old.write { try $0.set("title", to: "kept", record: id, in: "notes") }
+
+        // A key store that cannot save fails after the staging directory was made.
+        await #expect(throws: (any Error).self) {
+            _ = try await old.migrate(to: dir + "/new", keyStore: RefusingKeyStore())
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/new"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["old"])
+
+        // An empty directory made beforehand is fine, and nothing is left beside it.
+        try FileManager.default.createDirectory(atPath: dir + "/new", withIntermediateDirectories: false)
+        let migration = try await old.migrate(to: dir + "/new")
+        #expect(try await migration.replica.record(id, in: "notes")?["title"] == "kept")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["new", "old"])
+        let reopened = try Replica.open(at: dir + "/new")
+        #expect(try await reopened.record(id, in: "notes")?["title"] == "kept")
+        #expect(try await reopened.whoami()?.role == .admin)
+    }
+}
+
+/// A key store whose disk is full.
+private struct RefusingKeyStore: ReplicaKeyStore {
+    struct Full: Error {}
+    func load(_ secret: ReplicaSecret) throws -> [UInt8]? { nil }
+    func save(_ bytes: [UInt8], as secret: ReplicaSecret) throws { throw Full() }
 }
 
 /// Progress reports seen by a migration.

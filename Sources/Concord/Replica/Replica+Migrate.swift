@@ -1,5 +1,6 @@
 import ConcordCore
 import ConcordProtocol
+import Foundation
 
 /// What ``Replica/migrate(to:name:options:keyStore:progress:)`` did.
 public struct Migration: Sendable, CustomStringConvertible {
@@ -38,7 +39,10 @@ extension Replica {
     /// let token = try await migration.replica.invite(role: .writer)
     /// ```
     /// - Parameters:
-    ///   - directory: Where the new replica goes (created if missing; it must not hold one).
+    ///   - directory: Where the new replica goes: best missing or empty, since the space is
+    ///     then built in a hidden sibling directory and renamed into place when complete, so a
+    ///     crash or an error part-way leaves nothing there (run it again). A directory that
+    ///     holds other files is filled in place; one that holds a replica is refused.
     ///   - name: This device's name in the new space; the host name by default.
     ///   - options: Tunables of the new replica.
     ///   - keyStore: Where the new replica's secrets go; key files in `directory` by default.
@@ -56,6 +60,57 @@ extension Replica {
                 .unsupportedVersion,
                 "space \(spaceID.shortDescription) already has members (bundle format 3): there is nothing to migrate")
         }
+        // Built beside `directory` and renamed into place when complete, so a crash or an
+        // error part-way leaves no half-filled space where the user asked for one (a re-run
+        // starts over). A directory that already holds other files is filled in place.
+        let staging = Self.migrationStaging(for: directory)
+        let building = staging ?? directory
+        do {
+            let built = try await fillMigration(
+                at: building, name: name, options: options, keyStore: keyStore, progress: progress)
+            guard let staging else { return built }
+            let records = built.records
+            let collections = built.collections
+            let values = built.values
+            try Self.moveMigration(from: staging, to: directory)
+            let replica = try Replica.open(at: directory, options: options, keyStore: keyStore)
+            return Migration(replica: replica, records: records, collections: collections, values: values)
+        } catch {
+            if let staging { try? FileManager.default.removeItem(atPath: staging) }
+            throw error
+        }
+    }
+
+    /// A hidden sibling of `directory` to build a migration in, or `nil` when `directory`
+    /// exists and holds files (it is then filled in place).
+    static func migrationStaging(for directory: String) -> String? {
+        let files = FileManager.default
+        var isDirectory: ObjCBool = false
+        if files.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue, (try? files.contentsOfDirectory(atPath: directory))?.isEmpty == true else { return nil }
+        }
+        let url = URL(fileURLWithPath: directory).standardizedFileURL
+        let nonce = (0..<8).map { _ in String(UInt8.random(in: 0...255), radix: 16) }.joined()
+        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).migrating-\(nonce)").path
+    }
+
+    /// Renames a completed migration into `directory` (missing or empty).
+    static func moveMigration(from staging: String, to directory: String) throws {
+        // An empty directory the user made for it is replaced (rename(2) needs it gone).
+        if FileManager.default.fileExists(atPath: directory) { _ = rmdir(directory) }
+        guard rename(staging, directory) == 0 else {
+            throw ConcordError(
+                .storage,
+                "the migrated space is complete in \(staging) but could not be moved to \(directory): \(String(cString: strerror(errno))); move it there yourself, or remove it and run the migration again"
+            )
+        }
+    }
+
+    /// Creates the new space in `directory` and writes this replica's live records into it.
+    private func fillMigration(
+        at directory: String, name: String, options: Options, keyStore: (any ReplicaKeyStore)?,
+        progress: (@Sendable (_ written: Int, _ total: Int) -> Void)?
+    ) async throws -> Migration {
         let names = try collections()
         var total = 0
         for collection in names { total += try count(matching: RecordQuery(collection)) }
