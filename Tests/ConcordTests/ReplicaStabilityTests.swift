@@ -76,8 +76,22 @@ struct ReplicaStabilityTests {
         #expect(try await tablet.performStabilityDuties().acknowledged)
         try await sync(tablet, to: laptop)
         let second = try await laptop.performStabilityDuties()
-        #expect(second.checkpointed)
+        // Its checkpoint does not postpone its ack: its last data bundle is a day old.
+        #expect(second.checkpointed && second.acknowledged, "\(second)")
         #expect(try await laptop.stability().latestCheckpoint != checkpoint)
+        // An admin that only checkpoints keeps acknowledging: a day later, with the tablet's
+        // new writes, it checkpoints and acknowledges again, so the tablet's chain becomes
+        // stable (its own checkpoints alone would leave its old acknowledgement in force).
+        try await write(tablet, "from the tablet", record: RecordID(high: 1, low: 3))
+        try await sync(tablet, to: laptop)
+        time.advance(by: Self.day + 1)
+        let third = try await laptop.performStabilityDuties()
+        #expect(third.acknowledged, "\(third)")
+        try await sync(laptop, to: tablet)
+        try await write(tablet, "seen the ack", record: RecordID(high: 1, low: 4))
+        try await sync(tablet, to: laptop)
+        let tabletHead = try await tablet.versionVector()[tabletID]
+        #expect(try await laptop.stability().stableCut[tabletID] >= tabletHead - 1)
         // Every member's membership agrees (the ops are ordinary control bundles).
         try await sync(laptop, to: tablet)
         #expect(try await laptop.members() == (try await tablet.members()))

@@ -121,7 +121,9 @@ extension Replica {
     ///   old, and another member is counted (alone, the cut is its own chain);
     /// - an admin or writer seals an `ack` when its held vector moved past its latest
     ///   acknowledgement and it never acknowledged before (its initial sync), it is marked
-    ///   stale (the `ack` un-stales it), or it sealed nothing for ``Options/ackInterval``.
+    ///   stale (the `ack` un-stales it), or it sealed no data bundle and no `ack` for
+    ///   ``Options/ackInterval`` (other control bundles, such as its own checkpoints, do
+    ///   not acknowledge, so they do not postpone it).
     ///
     /// Readers, devices not admitted yet, removed devices and spaces without members do
     /// nothing. Times are read from ``Options/physicalClock``.
@@ -165,6 +167,29 @@ extension Replica {
                     return nil
                 }
                 return try StoreDestination.decode(stored).hlcRange.upperBound.milliseconds
+            }
+        }
+    }
+
+    /// The `hlc max` of `author`'s latest bundle that acknowledges (a data bundle or an
+    /// `ack`), in milliseconds, looking back at most ``acknowledgementLookBack`` bundles;
+    /// `nil` when none is found. Other control bundles do not count: an admin whose chain
+    /// ends in daily checkpoints must still acknowledge, or its old acknowledgement would
+    /// hold every other chain's stability back.
+    private func latestAcknowledgementMilliseconds(of author: PublicKey) throws -> UInt64? {
+        let encrypted = membership.isEncrypted
+        return try ConcordError.storage {
+            try store.read { tx -> UInt64? in
+                guard var sequence = try tx.chainHead(of: author)?.sequence else { return nil }
+                var looked = 0
+                while sequence >= 1, looked < Self.acknowledgementLookBack, let stored = try tx.bundle(of: author, sequence: sequence) {
+                    let bundle = try StoreDestination.decode(stored)
+                    if !bundle.isControl { return bundle.hlcRange.upperBound.milliseconds }
+                    if case .ack? = try? bundle.controlOp(encrypted: encrypted) { return bundle.hlcRange.upperBound.milliseconds }
+                    sequence -= 1
+                    looked += 1
+                }
+                return nil
             }
         }
     }
@@ -214,8 +239,9 @@ extension Replica {
         let acknowledged = try stabilityTracker().acknowledgement(of: me, membership: context.state)?.vector ?? VersionVector()
         guard !acknowledged.includes(held) else { return false }
         var due = member.lastAck == nil || member.staleSince != nil
-        if !due, let last = try headMilliseconds(of: me) {
-            due = now >= last && now - last >= options.ackInterval
+        if !due {
+            let last = try latestAcknowledgementMilliseconds(of: me)
+            due = last.map { now >= $0 && now - $0 >= options.ackInterval } ?? true
         }
         guard due else { return false }
         try submitControl { context, _ in try membership.acknowledge(context: context) }
