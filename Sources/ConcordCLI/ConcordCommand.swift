@@ -53,7 +53,7 @@ struct ConcordCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, Invite.self, Join.self, Whoami.self, Members.self, RemoveMember.self, SetRole.self, Invites.self,
-            RevokeInvite.self, RotateKey.self, PolicyCommand.self,
+            RevokeInvite.self, RotateKey.self, MemberCommand.self, PolicyCommand.self,
             Put.self, Add.self, Remove.self, Delete.self,
             Get.self, List.self, Conflicts.self, History.self,
             Export.self, Import.self, SyncFolder.self, SyncCommand.self, RelayCommand.self, PeerCommand.self, Peers.self,

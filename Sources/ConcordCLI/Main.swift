@@ -58,8 +58,9 @@ enum Main {
             }
         }
         guard !moved.isEmpty, let subcommand = rest.first, !subcommand.hasPrefix("-") else { return arguments }
-        // Groups whose subcommands take --store: `concord --store DIR peer serve`, `policy set`.
-        if subcommand == "peer" || subcommand == "policy", rest.count >= 2, !rest[1].hasPrefix("-") {
+        // Groups whose subcommands take --store: `concord --store DIR peer serve`, `policy
+        // set`, `member stale`.
+        if ["peer", "policy", "member"].contains(subcommand), rest.count >= 2, !rest[1].hasPrefix("-") {
             return Array(rest.prefix(2)) + moved + rest.dropFirst(2)
         }
         return [subcommand] + moved + rest.dropFirst()

@@ -184,7 +184,9 @@ struct Status: AsyncParsableCommand {
             is then 4 (`--json`: the `problems` array, each with `kind`, `remedy` and \
             `message`). `storage` (`--json`: an object) says what the replica keeps: bytes \
             on disk (the database with its -wal and -shm files), live and deleted records, \
-            OR-set tombstones, and the log's bundles and bytes.
+            OR-set tombstones, and the log's bundles and bytes. `stability` (`--json`: \
+            `stable_cut`, `stale_members`) says how much of the log every counted member has \
+            acknowledged, and which members are marked stale.
 
             Examples:
               concord status
@@ -204,6 +206,7 @@ struct Status: AsyncParsableCommand {
             replica.membership.isMemberFormat
             ? ", with members" : "; no members: `concord migrate --to DIR` moves its data into a space with members"
         let policy = replica.membership.isMemberFormat ? try await Self.policy(replica) : nil
+        let stability = try await Self.stability(replica)
         if json {
             print(
                 JSONText.object([
@@ -223,6 +226,8 @@ struct Status: AsyncParsableCommand {
                     ("problems", "[" + status.problems.map(Self.json).joined(separator: ",") + "]"),
                     ("storage", Self.json(storage)),
                     ("policy", policy?.json ?? "null"),
+                    ("stable_cut", stability.stableCut),
+                    ("stale_members", stability.staleMembers),
                 ]))
             if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
             return
@@ -240,6 +245,7 @@ struct Status: AsyncParsableCommand {
             storage                 \(storage.bytesOnDisk) bytes on disk; \(storage.counts.liveRecords) live records, \(storage.counts.deletedRecords) deleted, \(storage.counts.setTombstones) set tombstones; log \(storage.counts.logBytes) bytes
             """)
         if let policy { print("policy                  \(policy.line)") }
+        if replica.membership.isMemberFormat { print("stability               \(stability.line)") }
         for problem in status.problems {
             print("attention               \(problem.message)")
         }

@@ -99,7 +99,9 @@ public struct FolderSync: Sendable {
 
     /// Writes `replica`'s bundles not yet in the folder, then imports every other
     /// replica's file there. A rejected file is reported and skipped; the others are
-    /// still imported.
+    /// still imported. In a space with members it first seals the acknowledgement, stale
+    /// marks and checkpoint that are due (``Replica/performStabilityDuties()``), so they
+    /// travel with this run's files.
     ///
     /// Which of its bundles the folder holds is decided from the replica's store: the
     /// files named with its prefix are read and count only when they hold exactly its
@@ -134,6 +136,11 @@ public struct FolderSync: Sendable {
         // 1. Our own new bundles: everything above what our verified files cover.
         var ownFiles: Set<[UInt8]> = []
         if replica.role == .writer {
+            // Acks, stale marks and checkpoints due after what earlier runs imported
+            // (`Specs/snapshots.md` §2-§3), written with this run's own bundles.
+            do {
+                try await replica.performStabilityDuties()
+            } catch let error as ConcordError where error.code == .notAllowed {}
             try await replica.seal()
             let head = try await replica.versionVector()[me]
             var covered: [ClosedRange<UInt64>] = []

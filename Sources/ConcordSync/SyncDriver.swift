@@ -223,6 +223,15 @@ actor SyncDriver {
                 try await replica.restampPending(realTime: realTime)
             }
         }
+        // Acks, stale marks and checkpoints due after what the pull brought
+        // (`Specs/snapshots.md` §2-§3), pushed with this round. A duty the membership
+        // refuses (the device lost its role meanwhile) waits for the next round; it never
+        // holds back the push of this device's writes.
+        do {
+            try await replica.performStabilityDuties()
+        } catch let error as ConcordError where error.code == .notAllowed {
+            logger.debug("a stability duty was refused", metadata: ["reason": "\(error.message)"])
+        }
         let pushed = try await pushUntilSettled(client)
         let problems = try await replica.problems(realTime: await client.relayTime)
         var summary = Summary(pulled: pulled, pushed: pushed, problems: problems)

@@ -135,3 +135,28 @@ struct FolderSyncTests {
         #expect(!FolderSync.isCandidate(".a.concord") && !FolderSync.isCandidate("a.concord.1.tmp"))
     }
 }
+
+@Suite("Folder sync: stability")
+struct FolderSyncStabilityTests {
+    @Test("in a space with members, folder sync carries acks and the admin's checkpoint: the stable cut moves on both devices")
+    func acknowledgementsTravelThroughTheFolder() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let laptop = try await Replica.create(at: dir.file("laptop"), name: "laptop")
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir.file("tablet"), name: "tablet")
+        let folder = FolderSync(directory: dir.file("shared"))
+        for _ in 0..<3 {
+            _ = try await folder.run(laptop)
+            _ = try await folder.run(tablet)
+        }
+        _ = try await folder.run(laptop)
+        let tabletID = tablet.deviceID.publicKey
+        let laptopID = laptop.deviceID.publicKey
+        let seen = try await laptop.stability()
+        #expect(Set(seen.countedMembers) == [laptopID, tabletID], "\(seen)")
+        #expect(seen.stableCut[laptopID] >= 2 && seen.stableCut[tabletID] >= 1, "\(seen.stableCut)")
+        #expect(seen.latestCheckpoint?.by.author == laptopID)
+        _ = try await folder.run(tablet)
+        #expect(try await tablet.stability().latestCheckpoint == seen.latestCheckpoint)
+    }
+}

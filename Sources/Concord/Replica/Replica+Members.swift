@@ -242,7 +242,7 @@ extension Replica {
     }
 
     /// Seals the op `make` builds as this device's next control bundle and imports it.
-    private func submitControl(_ make: (MemberContext, HLCTimestamp) throws -> MembershipOp) throws {
+    func submitControl(_ make: (MemberContext, HLCTimestamp) throws -> MembershipOp) throws {
         try submitControlAfterPrevious { context, stamp, _ in try make(context, stamp) }
     }
 

@@ -59,9 +59,29 @@ public actor Replica {
         /// Batches an observer of ``Replica/changes(in:)`` may fall behind before the
         /// oldest are dropped (a query observer keeps only the latest results).
         public var observerBufferLimit: Int
+        /// Spaces with members: a device that sealed nothing for this long while its held
+        /// vector moved seals an `ack` at its next sync (`Specs/snapshots.md` §2), in ms;
+        /// 1 day by default (``defaultAckInterval``). 0: at every sync where it moved.
+        public var ackInterval: UInt64 = defaultAckInterval
+        /// Spaces with members, admin devices: seal a `checkpoint` at a sync when the stable
+        /// cut moved and the latest checkpoint is this old (`Specs/snapshots.md` §2), in ms;
+        /// 1 day by default (``defaultCheckpointEvery``). 0: whenever the cut moved (still
+        /// at most once per sync round).
+        public var checkpointEvery: UInt64 = defaultCheckpointEvery
+        /// Spaces with members, admin devices: mark stale (reason `02`) at a sync every admin
+        /// or writer with no bundle held for this long (`Specs/snapshots.md` §3), in ms;
+        /// 30 days by default (``defaultStaleAfter``). 0 disables the policy.
+        public var staleAfter: UInt64 = defaultStaleAfter
+        /// The default ``ackInterval``: 1 day.
+        public static let defaultAckInterval: UInt64 = 86_400_000
+        /// The default ``checkpointEvery``: 1 day.
+        public static let defaultCheckpointEvery: UInt64 = 86_400_000
+        /// The default ``staleAfter``: 30 days.
+        public static let defaultStaleAfter: UInt64 = 30 * 86_400_000
 
         /// The defaults: auto-seal at 10,000 operations, default limits, system clock,
-        /// 5 minutes of drift, 1 MiB values, 4 MiB sealed bundles, 1,024 buffered batches.
+        /// 5 minutes of drift, 1 MiB values, 4 MiB sealed bundles, 1,024 buffered batches;
+        /// acks after a day, checkpoints daily, stale after 30 days silent.
         /// - Parameters:
         ///   - autoSealOperationCount: Seal once this many operations wait (`nil`: never automatically).
         ///   - limits: Bundle size and queue limits.
