@@ -45,7 +45,7 @@ struct StoreDestination: ImportDestination {
     }
 
     func head(of author: PublicKey) throws -> BundleLog.ChainHead? {
-        try tx.chainHead(of: author).map { BundleLog.ChainHead(sequence: $0.sequence, id: BundleID(digest: $0.id)) }
+        try tx.chainHead(of: author).map { BundleLog.ChainHead(sequence: $0.sequence, id: BundleID(digest: $0.id), mark: $0.mark) }
     }
 
     func chainBundleID(of author: PublicKey, sequence: UInt64) throws -> BundleID? {
