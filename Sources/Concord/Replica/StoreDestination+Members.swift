@@ -174,7 +174,8 @@ extension StoreDestination {
         guard !dirty.isEmpty else { return }
         // The records those bundles touch, from scratch: every applying chain bundle, then
         // this device's unsealed operations.
-        changes += try batch.commit(to: tx, origin: .local, tracking: false)
+        let frontier = try heldFrontier()
+        changes += try batch.commit(to: tx, origin: .local, tracking: false, prunedAt: frontier)
         batch = RecordBatch()
         var states: [RecordKey: RecordState] = [:]
         var position: Int64 = 0
@@ -193,7 +194,7 @@ extension StoreDestination {
                 let denied = deniedIndexes[stored.id] ?? []
                 for (index, op) in opened.operations.enumerated() where !denied.contains(index) {
                     let key = RecordKey(op.collection, op.record)
-                    if dirty.contains(key) { states[key, default: RecordState()].apply(op) }
+                    if dirty.contains(key) { states[key, default: RecordState()].apply(op, inBundle: bundle.sequence) }
                 }
             }
             guard let last = page.last, page.count == 256 else { break }
@@ -207,7 +208,7 @@ extension StoreDestination {
         for key in dirty.sorted() {
             let collection = key.collection.string
             let previous = try tx.record(key.id, in: collection)
-            let state = states[key] ?? RecordState()
+            let state = states[key]?.pruned(frontier: frontier) ?? RecordState()
             if previous?.state == state { continue }
             try tx.putRecord(
                 StoredRecord(state: state, localSequence: previous?.localSequence), id: key.id, in: collection, previous: previous)

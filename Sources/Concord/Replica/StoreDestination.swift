@@ -65,10 +65,10 @@ struct StoreDestination: ImportDestination {
         // Nothing below throws a rejection: a failure here is the store's and aborts the
         // whole transaction, so a bundle is never half-applied.
         try batch.preload(ops, from: tx)
-        for op in ops { try batch.apply(op, local: false, from: tx) }
+        for op in ops { try batch.apply(op, local: false, inBundle: bundle.sequence, from: tx) }
         if tracking {
             let author = ReplicaID(bytes: bundle.author.bytes)!
-            changes += try batch.commit(to: tx, origin: .remote(author), tracking: true)
+            changes += try batch.commit(to: tx, origin: .remote(author), tracking: true, prunedAt: try heldFrontier())
         }
         operationsApplied += ops.count
         let claimed = contents.context[me]
@@ -82,12 +82,37 @@ struct StoreDestination: ImportDestination {
     /// Writes the records changed by the bundles received so far; call it before the
     /// transaction commits.
     mutating func flush() throws {
-        changes += try batch.commit(to: tx, origin: .local, tracking: false)
+        changes += try batch.commit(to: tx, origin: .local, tracking: false, prunedAt: try heldFrontier())
         if var ledger {
             let tx = self.tx
             try ledger.save(to: tx)
             self.ledger = ledger
         }
+    }
+
+    /// The held frontier (`Specs/crdt-semantics.md` §11.2): each author's chain mark as
+    /// held now; for a format-3 author removed or retired whose chain is held up to its
+    /// cut-off, every reading (nothing more of it can apply). Records are written pruned at
+    /// it (``RecordBatch/commit(to:origin:tracking:prunedAt:)``).
+    func heldFrontier() throws -> Frontier {
+        try Self.heldFrontier(in: tx, state: decidedState ?? stateCache)
+    }
+
+    /// The held frontier of the store `tx` reads; `state` (format 3) names the removed and
+    /// retired authors (without it, their chain marks are used: a smaller frontier, as safe).
+    static func heldFrontier(in tx: any StoreReader, state: MembershipState?) throws -> Frontier {
+        var heads: [ReplicaID: HLCTimestamp] = [:]
+        for (author, head) in try tx.chainHeads() {
+            guard let id = ReplicaID(bytes: author.bytes) else { continue }
+            if let member = state?.member(author), let limit = [member.cut?.cutoff, member.retired].compactMap({ $0 }).min(),
+                head.sequence >= limit
+            {
+                heads[id] = HLCTimestamp(rawValue: .max)
+            } else if let mark = head.mark {
+                heads[id] = mark
+            }
+        }
+        return Frontier(heads)
     }
 
     mutating func void(_ voided: VoidedBundle) { self.voided.append(voided) }
