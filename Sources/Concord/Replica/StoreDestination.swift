@@ -91,26 +91,25 @@ struct StoreDestination: ImportDestination {
     }
 
     /// The held frontier (`Specs/crdt-semantics.md` §11.2): each author's chain mark as
-    /// held now; for a format-3 author removed or retired whose chain is held up to its
-    /// cut-off, every reading (nothing more of it can apply). Records are written pruned at
-    /// it (``RecordBatch/commit(to:origin:tracking:prunedAt:)``).
+    /// held now. Records are written pruned at it
+    /// (``RecordBatch/commit(to:origin:tracking:prunedAt:)``).
     func heldFrontier() throws -> Frontier {
-        try Self.heldFrontier(in: tx, state: decidedState ?? stateCache)
+        try Self.heldFrontier(in: tx)
     }
 
-    /// The held frontier of the store `tx` reads; `state` (format 3) names the removed and
-    /// retired authors (without it, their chain marks are used: a smaller frontier, as safe).
-    static func heldFrontier(in tx: any StoreReader, state: MembershipState?) throws -> Frontier {
+    /// The held frontier of the store `tx` reads: each author's chain mark.
+    ///
+    /// Not +∞ for a removed or retired author held to its cut-off, although §11.2 allows
+    /// it: that cut-off can still move up (a later checkpoint's finality raises it, a
+    /// removal voided retroactively lifts it, `Specs/membership.md` §6), and the author's
+    /// bundles past the old cut-off then apply after all; a tombstone of one of their tags
+    /// dropped meanwhile would be missing. The chain mark is always safe: a bundle past the
+    /// head starts after it.
+    static func heldFrontier(in tx: any StoreReader) throws -> Frontier {
         var heads: [ReplicaID: HLCTimestamp] = [:]
         for (author, head) in try tx.chainHeads() {
-            guard let id = ReplicaID(bytes: author.bytes) else { continue }
-            if let member = state?.member(author), let limit = [member.cut?.cutoff, member.retired].compactMap({ $0 }).min(),
-                head.sequence >= limit
-            {
-                heads[id] = HLCTimestamp(rawValue: .max)
-            } else if let mark = head.mark {
-                heads[id] = mark
-            }
+            guard let id = ReplicaID(bytes: author.bytes), let mark = head.mark else { continue }
+            heads[id] = mark
         }
         return Frontier(heads)
     }
