@@ -50,7 +50,7 @@ CERTIFICATE_SIGNED_BYTES = 74
 ERROR_CODES = {
     "bundleTooLarge", "malformedBundle", "unsupportedVersion", "wrongSpace", "invalidSignature",
     "invalidCertificate", "notAWriter", "authorMismatch", "clockDriftExceeded", "clockFailure",
-    "decryptionFailed", "encryptionMismatch", "emptyBundle", "chainMismatch", "tooManyHeldBundles",
+    "decryptionFailed", "encryptionMismatch", "emptyBundle", "chainMismatch", "tooManyHeldBundles", "chainNotMonotone",
 }
 OUTCOMES = {"applied", "duplicate", "held", "fork"}
 

@@ -242,7 +242,7 @@ struct Status: AsyncParsableCommand {
             unacknowledged bundles  \(status.unacknowledgedBundles)
             vector                  \(JSONText.vector(status.versionVector))
             state digest            \(digest)
-            storage                 \(storage.bytesOnDisk) bytes on disk; \(storage.counts.liveRecords) live records, \(storage.counts.deletedRecords) deleted, \(storage.counts.setTombstones) set tombstones; log \(storage.counts.logBytes) bytes
+            storage                 \(storage.bytesOnDisk) bytes on disk; \(storage.counts.liveRecords) live records, \(storage.counts.deletedRecords) deleted (\(storage.counts.deleteStubs) delete stubs), \(storage.counts.setTombstones) set tombstones; log \(storage.counts.logBytes) bytes
             """)
         if let policy { print("policy                  \(policy.line)") }
         if replica.membership.isMemberFormat { print("stability               \(stability.line)") }
@@ -297,7 +297,8 @@ struct Status: AsyncParsableCommand {
         let counts = storage.counts
         return JSONText.object([
             ("bytes_on_disk", String(storage.bytesOnDisk)), ("live_records", String(counts.liveRecords)),
-            ("deleted_records", String(counts.deletedRecords)), ("set_tombstones", String(counts.setTombstones)),
+            ("deleted_records", String(counts.deletedRecords)), ("delete_stubs", String(counts.deleteStubs)),
+            ("set_tombstones", String(counts.setTombstones)),
             ("log_bundles", String(counts.logBundles)), ("log_bytes", String(counts.logBytes)),
             ("held_bundles", String(counts.heldBundles)), ("quarantined_bundles", String(counts.quarantinedBundles)),
         ])

@@ -1,14 +1,14 @@
 /// A frontier of delivered stamps: for each author, the clock reading up to which its
 /// operations have been delivered (`Specs/crdt-semantics.md` §11.2).
 ///
-/// A replica's **held frontier** is, for every author, the `hlc max` of the author's
-/// chain head as held (chains are delivered in order and each bundle's clock range starts
-/// after its predecessor's, so every op of the author stamped at or before that reading
-/// has been applied or never will be). A stamp `(h, R)` is *delivered* when `h ≤ F(R)`;
+/// A replica's **held frontier** is, for every author, the chain mark of the author's
+/// chain head as held: the greatest `hlc max` of its data bundles (chains are delivered in
+/// order and each data bundle's clock range starts after that mark, else it is void, so
+/// every op of the author stamped at or before it has been applied or never will be). A stamp `(h, R)` is *delivered* when `h ≤ F(R)`;
 /// an author the frontier does not name has nothing delivered.
 ///
 /// ```swift
-/// let frontier = Frontier([alice: aliceHead.hlcMax, bob: bobHead.hlcMax])
+/// let frontier = Frontier([alice: aliceHead.mark, bob: bobHead.mark])
 /// let compact = state.pruned(frontier: frontier)
 /// ```
 public struct Frontier: Hashable, Sendable {

@@ -31,6 +31,7 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case decryptionFailed
             case encryptionMismatch
             case emptyBundle
+            case chainNotMonotone
             case chainMismatch
             case tooManyHeldBundles
             case invalidInvite
@@ -88,6 +89,10 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let encryptionMismatch = Code(.encryptionMismatch)
         /// A bundle would carry (or carries) no operations.
         public static let emptyBundle = Code(.emptyBundle)
+        /// A data bundle's first clock reading is not after the newest reading of its
+        /// author's earlier data bundles (chain monotonicity, `Specs/crdt-semantics.md`
+        /// §11.2): its author's Concord is faulty. Such a bundle enters its chain void.
+        public static let chainNotMonotone = Code(.chainNotMonotone)
         /// A bundle does not extend its author's chain where the caller said it would
         /// (wrong sequence number or previous hash when sealing or appending).
         public static let chainMismatch = Code(.chainMismatch)

@@ -106,13 +106,13 @@ final class MemoryTransaction: StoreWriter {
     func chainHeads() throws -> [PublicKey: ChainHead] {
         contents.chains.mapValues { chain in
             let last = contents.bundles[chain.last!]!
-            return ChainHead(sequence: last.sequence, id: last.id)
+            return ChainHead(sequence: last.sequence, id: last.id, mark: last.mark)
         }
     }
 
     func chainHead(of author: PublicKey) throws -> ChainHead? {
         guard let index = contents.chains[author]?.last, let head = contents.bundles[index] else { return nil }
-        return ChainHead(sequence: head.sequence, id: head.id)
+        return ChainHead(sequence: head.sequence, id: head.id, mark: head.mark)
     }
 
     func containsBundle(_ id: Digest32) throws -> Bool {
@@ -196,6 +196,7 @@ final class MemoryTransaction: StoreWriter {
         }
         var stored = bundle
         stored.position = Int64(contents.bundles.count + 1)
+        stored.mark = bundle.mark(after: head?.mark)
         contents.chains[bundle.author, default: []].append(contents.bundles.count)
         contents.bundles.append(stored)
         contents.bundleCount += 1

@@ -1,3 +1,6 @@
+import ConcordCore
+import ConcordProtocol
+import Foundation
 import GRDB
 
 extension SQLiteStore {
@@ -103,6 +106,31 @@ extension SQLiteStore {
                     ) WITHOUT ROWID;
                     CREATE INDEX permission_denials_by_author ON permission_denials (author, seq);
                     """)
+        }
+        // chain-marks (issue 16 stage 1, `Specs/storage-schema.md` §3.4–§3.5): each chain
+        // bundle's chain mark (the greatest `hlc max` of its author's data bundles up to it,
+        // NULL: none) and each head's, for chain monotonicity and the held frontier. Filled
+        // from the bundles held, read from their headers in chain order.
+        migrator.registerMigration("chain-marks") { db in
+            try db.execute(sql: "ALTER TABLE bundles ADD COLUMN mark INTEGER; ALTER TABLE chain_heads ADD COLUMN mark INTEGER;")
+            var marks: [Data: Int64?] = [:]
+            let rows = try Row.fetchCursor(db, sql: "SELECT position, author, bytes FROM bundles ORDER BY author, seq")
+            var updates: [(Int64, Int64?)] = []
+            while let row = try rows.next() {
+                let author: Data = row[1]
+                let before = marks[author].flatMap { $0 }.map { HLCTimestamp(rawValue: UInt64(bitPattern: $0)) }
+                let bytes: Data = row[2]
+                var mark = before
+                if let header = ChangeBundle.headerClock(Array(bytes)) {
+                    mark = ChainRule.mark(before, isControl: header.isControl, hlcMax: header.range.upperBound)
+                }
+                let value = mark.map { Int64(bitPattern: $0.rawValue) }
+                marks[author] = .some(value)
+                updates.append((row[0], value))
+            }
+            let statement = try db.makeStatement(sql: "UPDATE bundles SET mark = ? WHERE position = ?")
+            for (position, value) in updates { try statement.execute(arguments: [value, position]) }
+            try db.execute(sql: "UPDATE chain_heads SET mark = (SELECT b.mark FROM bundles b WHERE b.id = chain_heads.id)")
         }
         return migrator
     }()

@@ -13,7 +13,12 @@ extension SQLiteTransaction {
                     guard let data else { throw StoreError(.decoding, "a record row has no state") }
                     return try Self.recordState(Array(data))
                 }
-                if (row[1] as Int64? ?? 0) != 0 { counts.liveRecords += 1 } else { counts.deletedRecords += 1 }
+                if (row[1] as Int64? ?? 0) != 0 {
+                    counts.liveRecords += 1
+                } else {
+                    counts.deletedRecords += 1
+                    if state.deletedAt != nil { counts.deleteStubs += 1 }
+                }
                 counts.setTombstones += state.setTombstoneCount
             }
             if let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*), COALESCE(SUM(LENGTH(bytes)), 0) FROM bundles")) {

@@ -12,22 +12,24 @@ extension SQLiteTransaction {
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
         try mapping {
             let statement = try db.cachedStatement(
-                sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles WHERE author = ? AND seq = ?")
+                sql: "SELECT id, author, seq, previous, bytes, 0, NULL FROM held_bundles WHERE author = ? AND seq = ?")
             return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
         }
     }
 
     func heldBundles() throws -> [StoredBundle] {
         try mapping {
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM held_bundles ORDER BY author, seq"))
-                .map(Self.bundle)
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0, NULL FROM held_bundles ORDER BY author, seq")
+            )
+            .map(Self.bundle)
         }
     }
 
     func quarantinedBundles() throws -> [StoredBundle] {
         try mapping {
             try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0 FROM quarantined_bundles ORDER BY position")
+                db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, 0, NULL FROM quarantined_bundles ORDER BY position")
             ).map(Self.bundle)
         }
     }
@@ -120,7 +122,7 @@ extension SQLiteTransaction {
             let above = Int64(bitPattern: sequence)
             let removed = try Row.fetchAll(
                 db.cachedStatement(
-                    sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE author = ? AND seq > ? ORDER BY seq"),
+                    sql: "SELECT id, author, seq, previous, bytes, position, mark FROM bundles WHERE author = ? AND seq > ? ORDER BY seq"),
                 arguments: [key, above]
             ).map(Self.bundle)
             guard !removed.isEmpty else { return [] }
@@ -129,13 +131,15 @@ extension SQLiteTransaction {
                 try db.cachedStatement(sql: "DELETE FROM chain_heads WHERE author = ?").execute(arguments: [key])
             } else {
                 guard
-                    let head = try Data.fetchOne(
-                        db.cachedStatement(sql: "SELECT id FROM bundles WHERE author = ? AND seq = ?"), arguments: [key, above])
+                    let head = try Row.fetchOne(
+                        db.cachedStatement(sql: "SELECT id, mark FROM bundles WHERE author = ? AND seq = ?"), arguments: [key, above])
                 else {
                     throw StoreError(.constraint, "the chain of \(author.hex.prefix(8)) has no bundle \(sequence) to end at")
                 }
-                try db.cachedStatement(sql: "UPDATE chain_heads SET seq = ?, id = ? WHERE author = ?").execute(arguments: [
-                    above, head, key,
+                let id: Data = head[0]
+                let mark: Int64? = head[1]
+                try db.cachedStatement(sql: "UPDATE chain_heads SET seq = ?, id = ?, mark = ? WHERE author = ?").execute(arguments: [
+                    above, id, mark, key,
                 ])
             }
             return removed

@@ -330,9 +330,10 @@ final class SQLiteTransaction: StoreWriter {
     func chainHeads() throws -> [PublicKey: ChainHead] {
         try mapping {
             var heads: [PublicKey: ChainHead] = [:]
-            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT author, seq, id FROM chain_heads"))
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT author, seq, id, mark FROM chain_heads"))
             while let row = try rows.next() {
-                heads[try Self.key(row[0])] = ChainHead(sequence: UInt64(bitPattern: row[1]), id: try Self.digest(row[2]))
+                heads[try Self.key(row[0])] = ChainHead(
+                    sequence: UInt64(bitPattern: row[1]), id: try Self.digest(row[2]), mark: Self.mark(row[3]))
             }
             return heads
         }
@@ -342,9 +343,9 @@ final class SQLiteTransaction: StoreWriter {
         try mapping {
             guard
                 let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT seq, id FROM chain_heads WHERE author = ?"), arguments: [Data(author.bytes)])
+                    db.cachedStatement(sql: "SELECT seq, id, mark FROM chain_heads WHERE author = ?"), arguments: [Data(author.bytes)])
             else { return nil }
-            return ChainHead(sequence: UInt64(bitPattern: row[0]), id: try Self.digest(row[1]))
+            return ChainHead(sequence: UInt64(bitPattern: row[0]), id: try Self.digest(row[1]), mark: Self.mark(row[2]))
         }
     }
 
@@ -361,7 +362,7 @@ final class SQLiteTransaction: StoreWriter {
     func bundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
         try mapping {
             let statement = try db.cachedStatement(
-                sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE author = ? AND seq = ?")
+                sql: "SELECT id, author, seq, previous, bytes, position, mark FROM bundles WHERE author = ? AND seq = ?")
             return try Row.fetchOne(statement, arguments: [Data(author.bytes), Int64(bitPattern: sequence)]).map(Self.bundle)
         }
     }
@@ -369,14 +370,14 @@ final class SQLiteTransaction: StoreWriter {
     func bundles(after position: Int64, limit: Int) throws -> [StoredBundle] {
         try mapping {
             let statement = try db.cachedStatement(
-                sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE position > ? ORDER BY position LIMIT ?")
+                sql: "SELECT id, author, seq, previous, bytes, position, mark FROM bundles WHERE position > ? ORDER BY position LIMIT ?")
             return try Row.fetchAll(statement, arguments: [position, max(0, limit)]).map(Self.bundle)
         }
     }
 
     func bundle(at position: Int64) throws -> StoredBundle? {
         try mapping {
-            let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position FROM bundles WHERE position = ?")
+            let statement = try db.cachedStatement(sql: "SELECT id, author, seq, previous, bytes, position, mark FROM bundles WHERE position = ?")
             return try Row.fetchOne(statement, arguments: [position]).map(Self.bundle)
         }
     }
@@ -456,13 +457,16 @@ final class SQLiteTransaction: StoreWriter {
             }
             let author = Data(bundle.author.bytes)
             let sequence = Int64(bitPattern: bundle.sequence)
-            try db.cachedStatement(sql: "INSERT INTO bundles (id, author, seq, previous, bytes) VALUES (?, ?, ?, ?, ?)")
-                .execute(arguments: [id, author, sequence, Data(bundle.previous.bytes), Data(bundle.bytes)])
+            let mark = Self.markValue(bundle.mark(after: head?.mark))
+            try db.cachedStatement(sql: "INSERT INTO bundles (id, author, seq, previous, bytes, mark) VALUES (?, ?, ?, ?, ?, ?)")
+                .execute(arguments: [id, author, sequence, Data(bundle.previous.bytes), Data(bundle.bytes), mark])
             try db.cachedStatement(
-                sql:
-                    "INSERT INTO chain_heads (author, seq, id) VALUES (?, ?, ?) ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, id = excluded.id"
+                sql: """
+                    INSERT INTO chain_heads (author, seq, id, mark) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (author) DO UPDATE SET seq = excluded.seq, id = excluded.id, mark = excluded.mark
+                    """
             )
-            .execute(arguments: [author, sequence, id])
+            .execute(arguments: [author, sequence, id, mark])
         }
     }
 
@@ -482,7 +486,17 @@ final class SQLiteTransaction: StoreWriter {
         let bytes: Data = row[4]
         return StoredBundle(
             id: try digest(row[0]), author: try key(row[1]), sequence: UInt64(bitPattern: row[2]),
-            previous: try digest(row[3]), bytes: Array(bytes), position: row[5])
+            previous: try digest(row[3]), bytes: Array(bytes), position: row[5], mark: mark(row[6]))
+    }
+
+    /// A stored chain mark (`NULL`: none).
+    static func mark(_ value: Int64?) -> HLCTimestamp? {
+        value.map { HLCTimestamp(rawValue: UInt64(bitPattern: $0)) }
+    }
+
+    /// A chain mark as stored.
+    static func markValue(_ mark: HLCTimestamp?) -> Int64? {
+        mark.map { Int64(bitPattern: $0.rawValue) }
     }
 }
 

@@ -11,6 +11,9 @@ public struct StoreCounts: Hashable, Sendable {
     /// Records a reader does not see: deleted and not written since (their rows stay as
     /// tombstones), or touched only by set removes.
     public var deletedRecords: Int
+    /// Records deleted and not written since: the **delete stubs** of
+    /// `Specs/crdt-semantics.md` §11.4 (a subset of ``deletedRecords``).
+    public var deleteStubs: Int
     /// Removed OR-set tags kept as tombstones, over every record.
     public var setTombstones: Int
     /// Bundles in the authors' chains (the log).
@@ -25,10 +28,11 @@ public struct StoreCounts: Hashable, Sendable {
     /// Creates counts.
     public init(
         liveRecords: Int = 0, deletedRecords: Int = 0, setTombstones: Int = 0, logBundles: Int = 0, logBytes: Int = 0, heldBundles: Int = 0,
-        quarantinedBundles: Int = 0
+        quarantinedBundles: Int = 0, deleteStubs: Int = 0
     ) {
         self.liveRecords = liveRecords
         self.deletedRecords = deletedRecords
+        self.deleteStubs = deleteStubs
         self.setTombstones = setTombstones
         self.logBundles = logBundles
         self.logBytes = logBytes

@@ -17,15 +17,32 @@ public struct StoredBundle: Hashable, Sendable {
     public var bytes: [UInt8]
     /// Append order in the log (set by the store for chain bundles; 0 otherwise).
     public var position: Int64
+    /// For a chain bundle, the chain mark through it (set by the store from the header
+    /// when it is appended): the greatest `hlc max` of its author's data bundles up to it,
+    /// `nil` when there is none (`Specs/crdt-semantics.md` §11.2, `Specs/storage-schema.md`
+    /// §3.4). `nil` for held and quarantined bundles.
+    public var mark: HLCTimestamp?
 
     /// Creates a stored bundle.
-    public init(id: Digest32, author: PublicKey, sequence: UInt64, previous: Digest32, bytes: [UInt8], position: Int64 = 0) {
+    public init(
+        id: Digest32, author: PublicKey, sequence: UInt64, previous: Digest32, bytes: [UInt8], position: Int64 = 0,
+        mark: HLCTimestamp? = nil
+    ) {
         self.id = id
         self.author = author
         self.sequence = sequence
         self.previous = previous
         self.bytes = bytes
         self.position = position
+        self.mark = mark
+    }
+
+    /// The chain mark through this bundle when the mark before it is `before`
+    /// (``ChainRule/mark(_:isControl:hlcMax:)`` on its header; bytes that do not start
+    /// like a bundle count as a control bundle: they raise nothing).
+    package func mark(after before: HLCTimestamp?) -> HLCTimestamp? {
+        guard let header = ChangeBundle.headerClock(bytes) else { return before }
+        return ChainRule.mark(before, isControl: header.isControl, hlcMax: header.range.upperBound)
     }
 }
 
@@ -35,11 +52,15 @@ public struct ChainHead: Hashable, Sendable {
     public var sequence: UInt64
     /// Its id.
     public var id: Digest32
+    /// The chain mark through it: the greatest `hlc max` of the chain's data bundles, `nil`
+    /// when it has none. The author's held frontier (`Specs/crdt-semantics.md` §11.2).
+    public var mark: HLCTimestamp?
 
     /// Creates a chain head.
-    public init(sequence: UInt64, id: Digest32) {
+    public init(sequence: UInt64, id: Digest32, mark: HLCTimestamp? = nil) {
         self.sequence = sequence
         self.id = id
+        self.mark = mark
     }
 }
 

@@ -153,11 +153,12 @@ struct CLIJSONSpecTests {
             // storage: the counts after one record written on each device and exchanged.
             let storage = try #require(status["storage"] as? [String: Any], "storage is an object: \(text)")
             let storageKeys: Set = [
-                "bytes_on_disk", "deleted_records", "held_bundles", "live_records", "log_bundles", "log_bytes",
+                "bytes_on_disk", "delete_stubs", "deleted_records", "held_bundles", "live_records", "log_bundles", "log_bytes",
                 "quarantined_bundles", "set_tombstones",
             ]
             #expect(Set(storage.keys) == storageKeys)
             #expect(storage["live_records"] as? Int == 1 && storage["deleted_records"] as? Int == 0, "\(text)")
+            #expect(storage["delete_stubs"] as? Int == 0 && storage["set_tombstones"] as? Int == 0, "\(text)")
             #expect(storage["log_bundles"] as? Int == 2, "\(text)")
             #expect((storage["bytes_on_disk"] as? Int ?? 0) > 0 && (storage["log_bytes"] as? Int ?? 0) > 0, "\(text)")
             let hex = { (key: String) in (status[key] as? String).map { $0.count == 64 && $0.allSatisfy(\.isHexDigit) && $0 == $0.lowercased() } ?? false }
@@ -192,6 +193,40 @@ struct CLIJSONSpecTests {
             #expect(mine == devices[0].hasPrefix(author))
             #expect(match.output[3].substring == "1")
             #expect(match.output[4].substring == (mine ? "2" : "1"))
+        }
+    }
+
+    /// `storage` counts what pruning keeps (`Specs/cli-json.md` §6, issue 16 stage 1): a
+    /// removed tag goes once its add is held (on the writer when it seals, on the other
+    /// device as it imports), a deleted record stays as one delete stub.
+    @Test("status storage: set tombstones pruned as written, delete stubs")
+    func statusStorageCountsPrunedTombstonesAndStubs() throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let a = Device(cli: cli, store: scratch.file("a"))
+        let b = Device(cli: cli, store: scratch.file("b"))
+        try a.ok("init", "--format", "2")
+        try b.ok("join", try a.ok("invite").trimmingCharacters(in: .whitespacesAndNewlines))
+        let other = "0F8FAD5B-D9CB-469F-A165-70867728950E"
+        try a.ok("put", "todos", Self.record, "title=\"churn\"")
+        for round in 0..<3 {
+            try a.ok("add", "todos", Self.record, "tags", "\"t\(round)\"")
+            try a.ok("export", scratch.file("a\(round).concord"))
+            try a.ok("remove", "todos", Self.record, "tags", "\"t\(round)\"")
+        }
+        try a.ok("put", "todos", other, "title=\"gone soon\"")
+        try a.ok("delete", "todos", other)
+        try a.ok("export", scratch.file("a.concord"))
+        try b.ok("import", scratch.file("a.concord"))
+        for device in [a, b] {
+            let text = try device.ok("status", "--json")
+            let status = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+            let storage = try #require(status["storage"] as? [String: Any], "\(text)")
+            #expect(storage["set_tombstones"] as? Int == 0, "every removed tag's add is held: \(text)")
+            #expect(storage["delete_stubs"] as? Int == 1 && storage["deleted_records"] as? Int == 1, "\(text)")
+            #expect(storage["live_records"] as? Int == 1, "\(text)")
+            #expect(storage["log_bundles"] as? Int ?? 0 >= 1, "\(text)")
         }
     }
 }

@@ -46,6 +46,6 @@ struct StoreCountsTests {
             counts
                 == StoreCounts(
                     liveRecords: 3, deletedRecords: 1, setTombstones: 3, logBundles: 3, logBytes: logBytes, heldBundles: 1,
-                    quarantinedBundles: 1))
+                    quarantinedBundles: 1, deleteStubs: 1))
     }
 }

@@ -106,7 +106,7 @@ import ConcordCrypto
         let second = try alice.seal(writes, appendingTo: &log)
         #expect(first.sequence == 1 && first.previous == .zero)
         #expect(second.sequence == 2 && second.previous == first.id)
-        #expect(log.head(of: alice.device.publicKey) == BundleLog.ChainHead(sequence: 2, id: second.id))
+        #expect(log.head(of: alice.device.publicKey) == BundleLog.ChainHead(sequence: 2, id: second.id, mark: second.hlcRange.upperBound))
         #expect(second.hlcRange == writes[2].stamp.hlc...writes[2].stamp.hlc)
         #expect(try alice.operations(in: second) == [writes[2]])
         try BundleVerifier(spaceID: alice.spaceID, physicalClock: FixedClock(milliseconds: t0)).verify(second)

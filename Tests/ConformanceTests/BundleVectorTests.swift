@@ -49,7 +49,7 @@ import Testing
         let codes: Set = [
             "bundleTooLarge", "malformedBundle", "unsupportedVersion", "wrongSpace", "invalidSignature", "invalidCertificate",
             "notAWriter", "authorMismatch", "clockDriftExceeded", "decryptionFailed", "encryptionMismatch", "emptyBundle",
-            "tooManyHeldBundles",
+            "tooManyHeldBundles", "chainNotMonotone",
         ]
         // Every step of the pipeline (section 7.7) is covered, and nothing else appears.
         #expect(Set(cases.map(\.expected)) == codes.union(["valid"]))

@@ -95,6 +95,27 @@ extension BundleVectors {
         add("context_4096_authors", "a causal context of exactly 4096 distinct authors (the most allowed), each at sequence 1",
             forged(by: aliceKey, chain: aliceChain, ops: aliceOps, plaintext: Self.context(most) + batch), .applied)
 
+        // Chain monotonicity (step 11, last): a data bundle starts after the greatest
+        // hlc max of its author's earlier data bundles (the chain mark), else it is void.
+        // Bundle 1 (`first`) holds one op read at issuedAt, counter 0.
+        let lateTime = ManualClock(milliseconds: F.issuedAt)
+        var late = alice.makeReplica(clock: HybridLogicalClock(physicalClock: lateTime))
+        let sameReading = try late.set("note", to: "read at bundle 1's reading", record: Self.todo2, in: "todos")
+        let nextReading = try late.set("note", to: "one counter after bundle 1's reading", record: Self.todo2, in: "todos")
+        add("hlc_min_not_after_predecessor", "bundle 2 linked to bundle 1, its only op read at bundle 1's hlc max exactly (same millisecond and counter): it does not start after the chain mark, so it enters its chain void",
+            try alice.seal([sameReading], previous: a1).bytes, .error(.chainNotMonotone), before: [first])
+        add("hlc_min_one_after_predecessor", "bundle 2 linked to bundle 1, its only op read one counter after bundle 1's hlc max: monotone, applied",
+            try alice.seal([nextReading], previous: a1).bytes, .applied, before: [first])
+        lateTime.set(milliseconds: F.issuedAt - 5_000)
+        var earlier = alice.makeReplica(clock: HybridLogicalClock(physicalClock: lateTime))
+        let voidSecond = try alice.seal([try earlier.set("note", to: "five seconds before bundle 1", record: Self.todo2, in: "todos")], previous: a1)
+        add("hlc_min_before_predecessor", "bundle 2 linked to bundle 1, read five seconds before it: void",
+            voidSecond.bytes, .error(.chainNotMonotone), before: [first])
+        lateTime.set(milliseconds: F.issuedAt - 1_000)
+        add("hlc_min_after_void_predecessor_not_after_mark", "bundle 3 after the void bundle 2 of hlc_min_before_predecessor, read one second before bundle 1: after bundle 2's hlc max but not after the chain mark (bundle 1's), so void too",
+            try alice.seal([try earlier.set("note", to: "after bundle 2, before bundle 1", record: Self.todo2, in: "todos")], previous: voidSecond).bytes,
+            .error(.chainNotMonotone), before: [first, "hlc_min_before_predecessor"])
+
         // Releasing held bundles (step 13).
         add("gap_fourth_bundle_held", "bundle 4 while bundle 3 waits for bundle 2: held too",
             a4.bytes, .held, before: [first, "gap_third_bundle_held"])

@@ -188,6 +188,9 @@ MUTANTS = [
     ("payload-failure-rejected", "rejects a verified bundle whose payload fails to open instead of taking it in void"),
     ("batch-version-void", "takes a bundle with an unknown batch format in void instead of rejecting it"),
     ("release-skips-quarantined", "never releases a quarantined bundle that extends the chain"),
+    ("monotonicity-off", "applies a data bundle that does not start after its chain mark instead of taking it in void"),
+    ("monotonicity-allows-equal", "accepts a data bundle whose hlc min equals its chain mark"),
+    ("monotonicity-predecessor-only", "checks hlc min against the predecessor's hlc max instead of the chain mark"),
     # Bundle files (wire-format 10)
     ("file-length-before-magic", "reports a short input as truncatedFile before comparing the magic"),
     ("file-magic-prefix-not-a-file", "reports a proper prefix of the magic as notABundleFile"),

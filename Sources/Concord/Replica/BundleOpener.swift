@@ -43,6 +43,13 @@ struct BundleOpener {
         }
     }
 
+    /// ``contentsOrVoid(of:)`` for a chain bundle whose chain mark before it is `mark`: a
+    /// data bundle that breaks chain monotonicity is void (`chainNotMonotone`,
+    /// `Specs/crdt-semantics.md` §11.2), as the importer decided when it entered its chain.
+    mutating func contentsOrVoid(of bundle: ChangeBundle, after mark: HLCTimestamp?) throws -> Result<BundleContents, ConcordError> {
+        BundleImporter.checkingMonotonicity(try contentsOrVoid(of: bundle), of: bundle, after: mark)
+    }
+
     /// The bundle's contents; throws what ``contentsOrVoid(of:)`` reports.
     mutating func contents(of bundle: ChangeBundle) throws -> BundleContents {
         try contentsOrVoid(of: bundle).get()

@@ -79,8 +79,10 @@ struct RecordBatch {
         }
     }
 
-    /// Applies one operation.
-    mutating func apply(_ op: RecordOperation, local: Bool, from reader: any StoreReader) throws {
+    /// Applies one operation; `bundle` is the sequence of the bundle that carries it in
+    /// its author's chain, when known (a delete keeps it for its stub,
+    /// ``ConcordCore/RecordState/deleteBundle``).
+    mutating func apply(_ op: RecordOperation, local: Bool, inBundle bundle: UInt64? = nil, from reader: any StoreReader) throws {
         let key = RecordKey(op.collection, op.record)
         // One hash lookup when the record is loaded (always, after `preload`).
         let index: Dictionary<RecordKey, Entry>.Index
@@ -93,7 +95,7 @@ struct RecordBatch {
         withEntry(at: index, key) { entry in
             // A remote operation that changes nothing (an older write) leaves the record
             // clean; a local one always marks it, as it must be recorded as unsealed.
-            let changed = entry.state.apply(op)
+            let changed = bundle.map { entry.state.apply(op, inBundle: $0) } ?? entry.state.apply(op)
             if local { entry.writtenLocally = true }
             if (changed || local) && !entry.dirty {
                 entry.dirty = true
@@ -114,11 +116,23 @@ struct RecordBatch {
     ///   - tx: The transaction.
     ///   - origin: Who made the changes.
     ///   - tracking: Whether to compute the changes for observers.
+    ///   - frontier: When given, each changed record is written in its pruned form at this
+    ///     frontier (`Specs/crdt-semantics.md` §11.3), which must be at or before the
+    ///     replica's held frontier: what an import writes stays small, and its visible state
+    ///     is the same (`Specs/snapshots.md` §9 stage 1).
     /// - Returns: The visible changes since the last commit (empty unless `tracking`).
-    mutating func commit(to tx: any StoreWriter, origin: RecordChange.Origin, tracking: Bool) throws -> [RecordChange] {
+    mutating func commit(
+        to tx: any StoreWriter, origin: RecordChange.Origin, tracking: Bool, prunedAt frontier: Frontier? = nil
+    ) throws -> [RecordChange] {
         var changes: [RecordChange] = []
         let keys = changed
         changed.removeAll(keepingCapacity: true)
+        if let frontier {
+            for key in keys {
+                guard let index = entries.index(forKey: key) else { continue }
+                entries.values[index].state = entries.values[index].state.pruned(frontier: frontier) ?? RecordState()
+            }
+        }
         // Changes are reported in the order records were first changed.
         if tracking {
             for key in keys {

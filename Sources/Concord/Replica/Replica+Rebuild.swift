@@ -24,6 +24,7 @@ extension Replica {
         var scan = LogScan()
         var opener = try BundleOpener(membership: membership, in: tx)
         var position: Int64 = 0
+        var marks: [PublicKey: HLCTimestamp?] = [:]  // each author's chain mark so far
         while true {
             let page = try tx.bundles(after: position, limit: 256)
             for stored in page {
@@ -31,7 +32,9 @@ extension Replica {
                 let newest = bundle.hlcRange.upperBound
                 scan.newest = max(scan.newest, newest)
                 if bundle.author != author { scan.newestOfOthers = max(scan.newestOfOthers, newest) }
-                guard !keys.isEmpty, case .success(let contents) = try opener.contentsOrVoid(of: bundle) else { continue }
+                let mark = marks[bundle.author] ?? nil
+                marks[bundle.author] = .some(stored.mark)
+                guard !keys.isEmpty, case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
                 for op in contents.operations {
                     let key = RecordKey(op.collection, op.record)
                     guard keys.contains(key) else { continue }
@@ -77,9 +80,14 @@ extension Replica {
     func operations(of bundles: [StoredBundle], in tx: any StoreReader) throws -> [RecordOperation] {
         var ops: [RecordOperation] = []
         var opener = try BundleOpener(membership: membership, in: tx)
+        var previous: StoredBundle?
         for stored in bundles {
             let bundle = try StoreDestination.decode(stored)
-            if case .success(let contents) = try opener.contentsOrVoid(of: bundle) { ops += contents.operations }
+            let mark =
+                previous.map { $0.author == stored.author && $0.sequence + 1 == stored.sequence } == true
+                ? previous?.mark : try tx.bundle(of: stored.author, sequence: stored.sequence - 1)?.mark
+            previous = stored
+            if case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) { ops += contents.operations }
         }
         return ops
     }

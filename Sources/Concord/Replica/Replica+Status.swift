@@ -125,7 +125,10 @@ extension Replica {
             guard let storedBundle = try ConcordError.storage({ try store.read { try $0.bundle(at: position) } }) else { continue }
             let bundle = try StoreDestination.decode(storedBundle)
             // A void bundle (wire-format §7.7) carries nothing readable.
-            guard case .success(let contents) = try opener.contentsOrVoid(of: bundle) else { continue }
+            let mark = try ConcordError.storage {
+                try store.read { try $0.bundle(of: bundle.author, sequence: bundle.sequence - 1)?.mark }
+            }
+            guard case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
             // Ops the permission policy denied were never applied (`Specs/permissions.md` §6).
             let denied = Set(
                 try ConcordError.storage { try store.read { try $0.permissionDenials(ofBundle: storedBundle.id) } }.map(\.index))

@@ -161,8 +161,27 @@ extension Replica {
             try tx.appendBundle(StoredBundle(bundle))
             sealed.append(bundle)
             previous = bundle
+            // The stubs of this device's deletes learn their bundle now (`Specs/snapshots.md`
+            // §10, "Stubs of pending deletes"), as a replica importing the bundle records it.
+            for op in chunk {
+                guard case .delete = op.action, let stored = try tx.record(op.record, in: op.collection) else { continue }
+                var record = stored
+                if record.state.apply(op, inBundle: bundle.sequence) {
+                    try tx.putRecord(record, id: op.record, in: op.collection, previous: stored)
+                }
+            }
         }
         try tx.markPendingSealed(sequence: previous!.sequence)
+        // Its own chain mark moved: the records it wrote are kept in pruned form, as an
+        // import writes them (`Specs/crdt-semantics.md` §11.3).
+        let frontier = try StoreDestination.heldFrontier(in: tx)
+        for key in Set(ops.map { RecordKey($0.collection, $0.record) }) {
+            let collection = key.collection.string
+            guard let stored = try tx.record(key.id, in: collection) else { continue }
+            let state = stored.state.pruned(frontier: frontier) ?? RecordState()
+            guard state != stored.state else { continue }
+            try tx.putRecord(StoredRecord(state: state, localSequence: stored.localSequence), id: key.id, in: collection, previous: stored)
+        }
         return sealed
     }
 }

@@ -94,7 +94,8 @@ extension StoreDestination {
     /// recomputes the records the bundles that changed side touch, from every chain bundle
     /// that applies and this device's unsealed operations.
     mutating func rebuildState(
-        state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
+        state: MembershipState, contents: (ChangeBundle, HLCTimestamp?) throws -> BundleContents?,
+        _ decide: (ChangeBundle, HLCTimestamp?) throws -> MemberApplication
     ) throws {
         guard var ledger else { throw ConcordError(.unsupportedVersion, "this replica's space is not in bundle format 3") }
         var dirty: Set<RecordKey> = []
@@ -103,7 +104,9 @@ extension StoreDestination {
         }
         // Bundles a cut removed: what they applied goes.
         for bundle in droppedData {
-            if ledger.withheld.remove(BundlePlace(bundle)) == nil { touch(try contents(bundle)) }
+            // (Its mark is gone with its chain: at worst a bundle that never applied touches
+            // records, which are then recomputed to what they are.)
+            if ledger.withheld.remove(BundlePlace(bundle)) == nil { touch(try contents(bundle, nil)) }
             try tx.replacePermissionDenials(ofBundle: bundle.id.digest, with: [])
         }
         droppedData.removeAll()
@@ -135,14 +138,15 @@ extension StoreDestination {
             let place = BundlePlace(bundle)
             let wasApplied = !ledger.withheld.contains(place)
             let id = bundle.id.digest
-            switch try decide(bundle) {
+            let mark = try tx.bundle(of: bundle.author, sequence: bundle.sequence - 1)?.mark
+            switch try decide(bundle, mark) {
             case .apply(let opened, let denied):
                 let old = Set(try tx.permissionDenials(ofBundle: id).map(\.index))
                 let new = Set(denied.map(\.index))
                 if !wasApplied {
                     ledger.withheld.remove(place)
                     touch(opened)
-                } else if old != new, let all = try contents(bundle) {
+                } else if old != new, let all = try contents(bundle, mark) {
                     // The ops whose decision changed: their records are recomputed.
                     for index in old.symmetricDifference(new) where index < all.operations.count {
                         let op = all.operations[index]
@@ -159,7 +163,7 @@ extension StoreDestination {
             case .withheld:
                 if wasApplied {
                     ledger.withheld.insert(place)
-                    touch(try contents(bundle))
+                    touch(try contents(bundle, mark))
                 }
                 try tx.replacePermissionDenials(ofBundle: id, with: [])
             }
@@ -170,21 +174,27 @@ extension StoreDestination {
         guard !dirty.isEmpty else { return }
         // The records those bundles touch, from scratch: every applying chain bundle, then
         // this device's unsealed operations.
-        changes += try batch.commit(to: tx, origin: .local, tracking: false)
+        let frontier = try heldFrontier()
+        changes += try batch.commit(to: tx, origin: .local, tracking: false, prunedAt: frontier)
         batch = RecordBatch()
         var states: [RecordKey: RecordState] = [:]
         var position: Int64 = 0
         var deniedIndexes: [Digest32: Set<Int>] = [:]
         for denial in try tx.permissionDenials(ofBundle: nil) { deniedIndexes[denial.bundleID, default: []].insert(denial.index) }
+        var marks: [PublicKey: HLCTimestamp?] = [:]  // each author's chain mark so far (chain order within an author)
         while true {
             let page = try tx.bundles(after: position, limit: 256)
             for stored in page {
                 let bundle = try Self.decode(stored)
-                guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)), let opened = try contents(bundle) else { continue }
+                let mark = marks[bundle.author] ?? nil
+                marks[bundle.author] = .some(stored.mark)
+                guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)), let opened = try contents(bundle, mark) else {
+                    continue
+                }
                 let denied = deniedIndexes[stored.id] ?? []
                 for (index, op) in opened.operations.enumerated() where !denied.contains(index) {
                     let key = RecordKey(op.collection, op.record)
-                    if dirty.contains(key) { states[key, default: RecordState()].apply(op) }
+                    if dirty.contains(key) { states[key, default: RecordState()].apply(op, inBundle: bundle.sequence) }
                 }
             }
             guard let last = page.last, page.count == 256 else { break }
@@ -198,7 +208,7 @@ extension StoreDestination {
         for key in dirty.sorted() {
             let collection = key.collection.string
             let previous = try tx.record(key.id, in: collection)
-            let state = states[key] ?? RecordState()
+            let state = states[key]?.pruned(frontier: frontier) ?? RecordState()
             if previous?.state == state { continue }
             try tx.putRecord(
                 StoredRecord(state: state, localSequence: previous?.localSequence), id: key.id, in: collection, previous: previous)

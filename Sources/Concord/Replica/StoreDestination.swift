@@ -45,7 +45,7 @@ struct StoreDestination: ImportDestination {
     }
 
     func head(of author: PublicKey) throws -> BundleLog.ChainHead? {
-        try tx.chainHead(of: author).map { BundleLog.ChainHead(sequence: $0.sequence, id: BundleID(digest: $0.id)) }
+        try tx.chainHead(of: author).map { BundleLog.ChainHead(sequence: $0.sequence, id: BundleID(digest: $0.id), mark: $0.mark) }
     }
 
     func chainBundleID(of author: PublicKey, sequence: UInt64) throws -> BundleID? {
@@ -65,10 +65,10 @@ struct StoreDestination: ImportDestination {
         // Nothing below throws a rejection: a failure here is the store's and aborts the
         // whole transaction, so a bundle is never half-applied.
         try batch.preload(ops, from: tx)
-        for op in ops { try batch.apply(op, local: false, from: tx) }
+        for op in ops { try batch.apply(op, local: false, inBundle: bundle.sequence, from: tx) }
         if tracking {
             let author = ReplicaID(bytes: bundle.author.bytes)!
-            changes += try batch.commit(to: tx, origin: .remote(author), tracking: true)
+            changes += try batch.commit(to: tx, origin: .remote(author), tracking: true, prunedAt: try heldFrontier())
         }
         operationsApplied += ops.count
         let claimed = contents.context[me]
@@ -82,12 +82,36 @@ struct StoreDestination: ImportDestination {
     /// Writes the records changed by the bundles received so far; call it before the
     /// transaction commits.
     mutating func flush() throws {
-        changes += try batch.commit(to: tx, origin: .local, tracking: false)
+        changes += try batch.commit(to: tx, origin: .local, tracking: false, prunedAt: try heldFrontier())
         if var ledger {
             let tx = self.tx
             try ledger.save(to: tx)
             self.ledger = ledger
         }
+    }
+
+    /// The held frontier (`Specs/crdt-semantics.md` §11.2): each author's chain mark as
+    /// held now. Records are written pruned at it
+    /// (``RecordBatch/commit(to:origin:tracking:prunedAt:)``).
+    func heldFrontier() throws -> Frontier {
+        try Self.heldFrontier(in: tx)
+    }
+
+    /// The held frontier of the store `tx` reads: each author's chain mark.
+    ///
+    /// Not +∞ for a removed or retired author held to its cut-off, although §11.2 allows
+    /// it: that cut-off can still move up (a later checkpoint's finality raises it, a
+    /// removal voided retroactively lifts it, `Specs/membership.md` §6), and the author's
+    /// bundles past the old cut-off then apply after all; a tombstone of one of their tags
+    /// dropped meanwhile would be missing. The chain mark is always safe: a bundle past the
+    /// head starts after it.
+    static func heldFrontier(in tx: any StoreReader) throws -> Frontier {
+        var heads: [ReplicaID: HLCTimestamp] = [:]
+        for (author, head) in try tx.chainHeads() {
+            guard let id = ReplicaID(bytes: author.bytes), let mark = head.mark else { continue }
+            heads[id] = mark
+        }
+        return Frontier(heads)
     }
 
     mutating func void(_ voided: VoidedBundle) { self.voided.append(voided) }

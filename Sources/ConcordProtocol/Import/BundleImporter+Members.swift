@@ -82,7 +82,10 @@ extension BundleImporter {
         // A bundle whose epoch key has not reached this device still takes its place (the
         // author's later bundles, which may carry that key's history, must not wait behind
         // it); its operations apply when the key arrives (``reconcile(into:)``).
-        let opened = try openMember(bundle, destination: &destination, state: state)
+        let mark = try destination.head(of: bundle.author)?.mark
+        let opened = try openMember(bundle, destination: &destination, state: state).map {
+            Self.checkingMonotonicity($0, of: bundle, after: mark)
+        }
         var decided = false
         if let opened { decided = try applyOpened(bundle, opened, state: state, into: &destination) }
         try destination.append(bundle)
@@ -246,7 +249,10 @@ extension BundleImporter {
                     try destination.hold(next)
                     return released
                 case .applied:
-                    let opened = try openMember(next, destination: &destination, state: state)
+                    let mark = try destination.head(of: author)?.mark
+                    let opened = try openMember(next, destination: &destination, state: state).map {
+                        Self.checkingMonotonicity($0, of: next, after: mark)
+                    }
                     var decided = false
                     if let opened {
                         do {
@@ -342,14 +348,18 @@ extension BundleImporter {
             if keys[id] == nil { keys[id] = .some(membership.epochKey(id, records: records, state: state)) }
             return keys[id] ?? nil
         }
-        let contents = { (bundle: ChangeBundle) -> BundleContents? in
+        // A data bundle that breaks chain monotonicity never applies, whatever the state
+        // (`Specs/membership.md` §6): `mark` is the chain mark before it.
+        let contents = { (bundle: ChangeBundle, mark: HLCTimestamp?) -> BundleContents? in
+            guard ChainRule.isMonotone(bundle, after: mark) else { return nil }
             guard let id = bundle.keyID else { return try? ChangeBundle.openData(bundle, key: nil) }
             return key(id).flatMap { try? ChangeBundle.openData(bundle, key: $0.key) }
         }
         // Every op is decided again (`Specs/permissions.md` §6.4): a pure function of the
         // state and the log, so the order the destination asks in does not matter.
         var gate = PermissionGate(membership: membership, state: state, records: records, source: destination.permissionSource())
-        try destination.rebuildState(state: state, contents: contents) { bundle in
+        try destination.rebuildState(state: state, contents: contents) { bundle, mark in
+            guard ChainRule.isMonotone(bundle, after: mark) else { return .void }
             guard case .applied = state.admission(author: bundle.author, sequence: bundle.sequence, isControl: false) else {
                 return .withheld
             }

@@ -103,7 +103,7 @@ public struct BundleImporter: Sendable {
             else {
                 return .duplicate(bundle.id)
             }
-            try apply(bundle, try membership.contentsOrVoid(of: bundle), into: &destination)
+            try apply(bundle, try opened(bundle, after: head?.mark), into: &destination)
             _ = try destination.takeHeld(of: bundle.author, sequence: next)
             return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
         }
@@ -149,9 +149,24 @@ public struct BundleImporter: Sendable {
 
         // In place: `receive` checks the clock before changing anything. (Copying the
         // replica and log first would duplicate the whole state on every import.)
-        try apply(bundle, try membership.contentsOrVoid(of: bundle), into: &destination)
+        try apply(bundle, try opened(bundle, after: head?.mark), into: &destination)
         if let chain = bundle.certificates { destination.trust(chain) }
         return .applied([bundle.id] + (try extend(with: bundle, into: &destination)))
+    }
+
+    /// The contents of a format-2 bundle that extends its chain whose mark is `mark`, or the
+    /// reason it is void: its payload (step 11), then chain monotonicity.
+    private func opened(_ bundle: ChangeBundle, after mark: HLCTimestamp?) throws -> Result<BundleContents, ConcordError> {
+        Self.checkingMonotonicity(try membership.contentsOrVoid(of: bundle), of: bundle, after: mark)
+    }
+
+    /// `opened`, or the monotonicity failure when the payload opened but the bundle breaks
+    /// chain monotonicity (checked last in step 11, `Specs/wire-format.md` §7.7).
+    package static func checkingMonotonicity<T>(_ opened: Result<T, ConcordError>, of bundle: ChangeBundle, after mark: HLCTimestamp?)
+        -> Result<T, ConcordError>
+    {
+        guard case .success = opened, let failure = ChainRule.monotonicityFailure(of: bundle, after: mark) else { return opened }
+        return .failure(failure)
     }
 
     /// Applies the operations of a bundle that extends its chain, or, for a void bundle,
@@ -193,7 +208,7 @@ public struct BundleImporter: Sendable {
                 next = linked
             }
             do {
-                try apply(next, try membership.contentsOrVoid(of: next), into: &destination)
+                try apply(next, try opened(next, after: try destination.head(of: last.author)?.mark), into: &destination)
             } catch is ConcordError {
                 try destination.hold(next)
                 break

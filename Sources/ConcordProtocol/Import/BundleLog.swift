@@ -1,3 +1,4 @@
+import ConcordCore
 import ConcordCrypto
 
 /// Which bundles a device holds: every author's hash chain, the bundles waiting for a
@@ -19,10 +20,15 @@ public struct BundleLog: Hashable, Sendable {
         public let sequence: UInt64
         /// Its id (the next bundle's `previous`).
         public let id: BundleID
+        /// The chain mark through it: the greatest `hlc max` of the chain's data bundles,
+        /// `nil` when it has none (``ChainRule/mark(_:through:)``). The author's held
+        /// frontier (`Specs/crdt-semantics.md` §11.2); the next data bundle must start after it.
+        public let mark: HLCTimestamp?
         /// Creates a chain head.
-        package init(sequence: UInt64, id: BundleID) {
+        package init(sequence: UInt64, id: BundleID, mark: HLCTimestamp? = nil) {
             self.sequence = sequence
             self.id = id
+            self.mark = mark
         }
         /// The head as a link of its chain, for ``ChainRule``.
         public var link: ChainRule.Link { ChainRule.Link(sequence: sequence, id: id) }
@@ -33,6 +39,8 @@ public struct BundleLog: Hashable, Sendable {
     public private(set) var bundles: [ChangeBundle] = []
     /// Author → indexes into ``bundles``; element `k` holds sequence `k + 1`.
     private var chains: [PublicKey: [Int]] = [:]
+    /// Chain bundle id → the chain mark through it (absent: no data bundle up to it).
+    private var marks: [BundleID: HLCTimestamp] = [:]
     /// Ids of every bundle in the chains, held, quarantined or kept as evidence.
     public private(set) var knownIDs: Set<BundleID> = []
     /// Format 3: the membership ops of the control bundles in the chains and of the
@@ -67,7 +75,13 @@ public struct BundleLog: Hashable, Sendable {
 
     /// The newest bundle of `author`'s chain; `nil` if none is held.
     public func head(of author: PublicKey) -> ChainHead? {
-        latestBundle(of: author).map { ChainHead(sequence: $0.sequence, id: $0.id) }
+        latestBundle(of: author).map { ChainHead(sequence: $0.sequence, id: $0.id, mark: marks[$0.id]) }
+    }
+
+    /// The chain mark of `author` through its bundle `sequence` (0: before the first): the
+    /// greatest `hlc max` of its data bundles up to there; `nil` when there is none.
+    public func mark(of author: PublicKey, through sequence: UInt64) -> HLCTimestamp? {
+        bundle(of: author, sequence: sequence).flatMap { marks[$0.id] }
     }
 
     /// The newest bundle of `author`'s chain.
@@ -131,6 +145,8 @@ public struct BundleLog: Hashable, Sendable {
     /// - Precondition: It extends the chain.
     mutating func append(_ bundle: ChangeBundle) {
         precondition(bundle.sequence == UInt64(chains[bundle.author]?.count ?? 0) + 1, "bundle does not extend its chain")
+        let before = latestBundle(of: bundle.author).flatMap { marks[$0.id] }
+        if let mark = ChainRule.mark(before, through: bundle) { marks[bundle.id] = mark }
         chains[bundle.author, default: []].append(bundles.count)
         bundles.append(bundle)
         knownIDs.insert(bundle.id)
@@ -252,7 +268,10 @@ extension BundleLog {
             let moved = indexes.compactMap { remap[$0] }
             return moved.isEmpty ? nil : moved
         }
-        for bundle in dropped { knownIDs.remove(bundle.id) }
+        for bundle in dropped {
+            knownIDs.remove(bundle.id)
+            marks[bundle.id] = nil
+        }
         return dropped
     }
 }

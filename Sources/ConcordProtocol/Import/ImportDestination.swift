@@ -71,9 +71,11 @@ package protocol ImportDestination {
     /// those it answers ``MemberApplication/apply(_:)`` for (the others contribute nothing).
     /// A destination may recompute only what changed since its previous decision (under the
     /// state its op set had before); `contents` opens a bundle whatever the decision, to
-    /// find the records a bundle that stops applying touched.
+    /// find the records a bundle that stops applying touched. Both are given the bundle and
+    /// its chain's mark before it (``BundleLog/ChainHead/mark``), for chain monotonicity.
     mutating func rebuildState(
-        state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
+        state: MembershipState, contents: (ChangeBundle, HLCTimestamp?) throws -> BundleContents?,
+        _ decide: (ChangeBundle, HLCTimestamp?) throws -> MemberApplication
     ) throws
     /// The epoch key `id`, from this destination's cache or computed (and then cached).
     mutating func epochKey(_ id: EpochKeyID, compute: ([MembershipOpRecord]) -> EpochKey?) -> EpochKey?
@@ -120,7 +122,8 @@ extension ImportDestination {
     package func heldBundles(of author: PublicKey) throws -> [ChangeBundle] { throw Self.noMemberFormat() }
     package mutating func truncateChain(of author: PublicKey, after cutoff: UInt64) throws -> [ChangeBundle] { throw Self.noMemberFormat() }
     package mutating func rebuildState(
-        state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
+        state: MembershipState, contents: (ChangeBundle, HLCTimestamp?) throws -> BundleContents?,
+        _ decide: (ChangeBundle, HLCTimestamp?) throws -> MemberApplication
     ) throws { throw Self.noMemberFormat() }
     package mutating func epochKey(_ id: EpochKeyID, compute: ([MembershipOpRecord]) -> EpochKey?) -> EpochKey? {
         compute(membershipRecords)
@@ -190,12 +193,14 @@ struct InMemoryDestination: ImportDestination {
     }
 
     mutating func rebuildState(
-        state: MembershipState, contents: (ChangeBundle) throws -> BundleContents?, _ decide: (ChangeBundle) throws -> MemberApplication
+        state: MembershipState, contents: (ChangeBundle, HLCTimestamp?) throws -> BundleContents?,
+        _ decide: (ChangeBundle, HLCTimestamp?) throws -> MemberApplication
     ) throws {
         var fresh = LocalReplica(id: replica.id, clock: replica.clock)
         log.clearDenials()
         for bundle in log.bundles where !bundle.isControl {
-            guard case .apply(let contents, let denied) = try decide(bundle) else { continue }
+            let mark = log.mark(of: bundle.author, through: bundle.sequence - 1)
+            guard case .apply(let contents, let denied) = try decide(bundle, mark) else { continue }
             log.setDenials(denied, of: bundle.id)
             try ConcordError.mapping("\(bundle)") { _ = try fresh.receive(contents.operations) }
         }

@@ -29,6 +29,7 @@ class Importer:
         self.held = {}           # (author, seq) -> Bundle
         self.quarantined = []    # Bundles
         self.voided = []         # (id, code) of void chain bundles, in the order they entered
+        self.marks = {}          # author -> chain mark: greatest hlc max of its chain's data bundles
 
     # The pipeline
 
@@ -138,14 +139,22 @@ class Importer:
     VOID_CODES = ("decryptionFailed", "encryptionMismatch", "malformedBundle", "emptyBundle", "authorMismatch")
 
     def open(self, b):
-        """The payload's (context, ops), or ("void", code) for a void bundle."""
+        """The payload's (context, ops), or ("void", code) for a void bundle. Called when b
+        extends its chain, so the chain mark is its predecessor's."""
         try:
-            return bundles.contents(b, self.space)
+            contents = bundles.contents(b, self.space)
         except Reject as error:
             voids = error.code in self.VOID_CODES or (dev.on("batch-version-void") and error.code == "unsupportedVersion")
             if not voids or dev.on("payload-failure-rejected"):
                 raise
             return ("void", error.code)
+        # Chain monotonicity, last in step 11: hlc min after the chain mark.
+        mark = self.marks.get(b.author)
+        if mark is not None and not getattr(b, "control", False) and not dev.on("monotonicity-off"):
+            broken = b.hlc_min < mark if dev.on("monotonicity-allows-equal") else b.hlc_min <= mark
+            if broken:
+                return ("void", "chainNotMonotone")
+        return contents
 
     def receive(self, b, contents):
         """LocalReplica.receive: observe the newest stamp (drift check), then apply. A void
@@ -194,5 +203,12 @@ class Importer:
         return None
 
     def append(self, b):
+        mark = self.marks.get(b.author)
+        if getattr(b, "control", False):
+            pass  # control bundles neither checked nor counted
+        elif dev.on("monotonicity-predecessor-only") or mark is None:
+            self.marks[b.author] = b.hlc_max
+        else:
+            self.marks[b.author] = max(mark, b.hlc_max)
         self.heads[b.author] = (b.seq, b.id)
         self.ids.add(b.id)
