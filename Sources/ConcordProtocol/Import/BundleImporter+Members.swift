@@ -182,7 +182,7 @@ extension BundleImporter {
     ) throws -> Bool {
         switch opened {
         case .success(let contents):
-            guard PermissionGate.mayDeny(author: bundle.author, sequence: bundle.sequence, state: state) else {
+            guard PermissionGate.mayDeny(author: bundle.author, sequence: bundle.sequence, state: state) || bundle.isSectioned else {
                 try destination.receive(contents, of: bundle)
                 return true
             }
@@ -342,9 +342,17 @@ extension BundleImporter {
             if keys[id] == nil { keys[id] = .some(membership.epochKey(id, records: records, state: state)) }
             return keys[id] ?? nil
         }
+        var scopeKeys: [EpochKeyID: EpochKey?] = [:]
+        func scopeKey(_ id: EpochKeyID) -> EpochKey? {
+            if scopeKeys[id] == nil { scopeKeys[id] = .some(membership.scopeKey(id, records: records, state: state)) }
+            return scopeKeys[id] ?? nil
+        }
+        // Every op this device can read, scope sections included (the store recomputes
+        // records from them, leaving out the denied ones by section and index).
         let contents = { (bundle: ChangeBundle) -> BundleContents? in
             guard let id = bundle.keyID else { return try? ChangeBundle.openData(bundle, key: nil) }
-            return key(id).flatMap { try? ChangeBundle.openData(bundle, key: $0.key) }
+            guard let general = key(id).flatMap({ try? ChangeBundle.openData(bundle, key: $0.key) }) else { return nil }
+            return bundle.withSections(general, state: state, key: scopeKey)
         }
         // Every op is decided again (`Specs/permissions.md` §6.4): a pure function of the
         // state and the log, so the order the destination asks in does not matter.
