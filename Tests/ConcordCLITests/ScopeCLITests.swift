@@ -7,7 +7,8 @@ import Testing
 /// a sealed scope section the learner cannot open. The learner's store files never hold the
 /// note's plaintext (checked on the bytes on disk), the learner holds no key of the scope,
 /// its own write there is refused with the scope's sentence (exit 4), and it converges on
-/// everything else; the teacher and the admin read the note.
+/// everything else; the teacher and the admin read the note. Made a teacher later, the
+/// learner's device opens the section it kept unread.
 @Suite("read scopes (real processes)", .serialized)
 struct ScopeCLITests {
     func carry(_ from: Device, to: Device, via file: String) throws {
@@ -102,5 +103,11 @@ struct ScopeCLITests {
             #expect((key != nil) == holds, "\(path)")
             #expect(!context.state.scopeEpochs.isEmpty)
         }
+
+        // Amina becomes a teacher: the admin grants her the scope's key (§7.2), and her
+        // device opens the section it stored unread and applies the note (§7.4, §6.4).
+        try admin.ok("set-role", "Amina's tablet", "teacher")
+        try carry(admin, to: amina, via: scratch.file("a.concord"))
+        #expect(try amina.ok("get", "teacher_notes", note).contains(marker))
     }
 }
