@@ -182,6 +182,7 @@ extension Replica {
     /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
     public func rotateKey() throws {
         try submitControl { context, stamp in try membership.rotation(context: context, stamp: stamp) }
+        try issueScopeKeys()
     }
 
     /// As an admin, seals the epoch keys members are missing to them (`grant` ops,

@@ -112,9 +112,10 @@ extension ChangeBundle {
 extension Membership {
     /// The scope-key ops an admin owes (`Specs/permissions.md` §7.2) for the policy in force
     /// `policy`: for every scope of its read lists, a `scope-key` when the scope has no key
-    /// this device holds, or when its current key was sealed to someone no longer in the
+    /// this device holds, when its current key was sealed to someone no longer in the
     /// scope (a removal, a role change, a policy that dropped the role: they keep reading
-    /// what was sealed before, never what comes after); otherwise a `grant` of the current
+    /// what was sealed before, never what comes after), or when it is older than the current
+    /// content epoch (a `rotate`: scopes rotate with the space); otherwise a `grant` of the current
     /// key to the members and pending invites in the scope that lack it (a member entering
     /// the scope). New keys carry the scope's older keys this device holds in their history
     /// blob, so whoever enters the scope reads its past.
@@ -151,7 +152,11 @@ extension Membership {
                 current.map { epoch in
                     epoch.recipients.filter { !state.isInScope($0, readers: readers, at: stamp.rawValue) }
                 } ?? []
-            if let current, let currentKey, outsiders.isEmpty {
+            // Scopes rotate with the content key (a `remove` or `rotate` starts an epoch):
+            // a scope key older than the current content epoch is replaced.
+            let contentEpoch = state.currentEpoch?.startedBy.stamp ?? 0
+            let rotated = current.map { $0.startedBy.stamp < contentEpoch } ?? false
+            if let current, let currentKey, outsiders.isEmpty, !rotated {
                 let sealedTo = Set(current.recipients)
                 let missing = belong.filter { device in
                     !sealedTo.contains(device) && !(state.member(device)?.invite.map(sealedTo.contains) ?? false)
