@@ -102,6 +102,8 @@ struct ScopeCLITests {
             let key = replica.membership.currentScopeKey(readers: ["teacher"], records: context.records, state: context.state)
             #expect((key != nil) == holds, "\(path)")
             #expect(!context.state.scopeEpochs.isEmpty)
+            // The learner keeps the teacher's section whole, as unread.
+            #expect(try await replica.unreadSections().count == (holds ? 0 : 1))
         }
 
         // Amina becomes a teacher: the admin grants her the scope's key (§7.2), and her
@@ -109,5 +111,6 @@ struct ScopeCLITests {
         try admin.ok("set-role", "Amina's tablet", "teacher")
         try carry(admin, to: amina, via: scratch.file("a.concord"))
         #expect(try amina.ok("get", "teacher_notes", note).contains(marker))
+        #expect(try await Replica.open(at: scratch.file("amina")).unreadSections().isEmpty)
     }
 }

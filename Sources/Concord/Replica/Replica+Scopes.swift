@@ -27,6 +27,46 @@ extension Replica {
         return ops.count
     }
 
+    /// The scope sections this device stores but cannot read (`Specs/permissions.md` §7.4):
+    /// sections of chain bundles sealed under scope keys it does not hold (it is outside
+    /// the scope, or the key has not reached it yet). They never hold the chain back; a key
+    /// of their scope arriving opens them (the next import decides them).
+    ///
+    /// ```swift
+    /// for unread in try await replica.unreadSections() {
+    ///     print("bundle \(unread.bundle): section \(unread.section.number), \(unread.section.length) bytes")
+    /// }
+    /// ```
+    /// - Returns: Each unread section with its bundle's id, in store order.
+    /// - Throws: `ConcordError` `.storage`.
+    public func unreadSections() throws -> [(bundle: BundleID, section: ChangeBundle.Section)] {
+        guard membership.isMemberFormat, membership.isEncrypted else { return [] }
+        let context = try memberContext()
+        var known: [EpochKeyID: Bool] = [:]
+        return try ConcordError.storage {
+            try store.read { tx in
+                var unread: [(bundle: BundleID, section: ChangeBundle.Section)] = []
+                var position: Int64 = 0
+                while true {
+                    let page = try tx.bundles(after: position, limit: 256)
+                    for stored in page {
+                        let bundle = try StoreDestination.decode(stored)
+                        for section in bundle.sections {
+                            if known[section.keyID] == nil {
+                                known[section.keyID] =
+                                    membership.scopeKey(section.keyID, records: context.records, state: context.state) != nil
+                            }
+                            if known[section.keyID] == false { unread.append((bundle.id, section)) }
+                        }
+                    }
+                    guard let last = page.last, page.count == 256 else { break }
+                    position = last.position
+                }
+                return unread
+            }
+        }
+    }
+
     /// Where this device's next bundle puts each op (`Specs/permissions.md` §7.3): the
     /// general section, or the scope section of its collection's read list under the
     /// current scope key. `nil` when no readable policy governs the next bundle with read
