@@ -49,9 +49,6 @@ struct PolicySet: AsyncParsableCommand {
         }
         let bytes = [UInt8](data)
         let policy = try Policy(jsonBytes: bytes, encrypted: replica.membership.isEncrypted)
-        if policy.entries.contains(where: { $0.read != nil }) {
-            throw CLIFailure(message: "\(file): read scopes come with a later version; remove the `read` lists", status: Exit.rejected)
-        }
         let dropped = try await replica.members().filter { member in
             guard member.status == .active, let name = member.role.name else { return false }
             return policy.role(named: name)?.base.rawValue != member.role.base.rawValue

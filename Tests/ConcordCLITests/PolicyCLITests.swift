@@ -13,20 +13,11 @@ struct PolicyCLITests {
         try to.ok("import", file)
     }
 
-    /// `Examples/policies/classroom.json`, and the same without its `read` list (read
-    /// scopes come with stage 4).
-    static func classroom() throws -> (full: String, unscoped: String) {
+    /// `Examples/policies/classroom.json` as shipped (its `teacher_notes` read list included).
+    static func classroom() throws -> String {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Examples/policies/classroom.json")
-        let full = try String(contentsOf: url, encoding: .utf8)
-        var object = try #require(try JSONSerialization.jsonObject(with: Data(full.utf8)) as? [String: Any])
-        var collections = try #require(object["collections"] as? [String: Any])
-        var notes = try #require(collections["teacher_notes"] as? [String: Any])
-        notes["read"] = nil
-        collections["teacher_notes"] = notes
-        object["collections"] = collections
-        let unscoped = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-        return (full, unscoped)
+        return try String(contentsOf: url, encoding: .utf8)
     }
 
     @Test("the classroom: a learner's grade is refused locally (exit 4), a tampered grade is ignored everywhere and listed")
@@ -38,12 +29,9 @@ struct PolicyCLITests {
         let amina = Device(cli: cli, store: scratch.file("amina"))
         let sipho = Device(cli: cli, store: scratch.file("sipho"))
         try teacher.ok("init", "--name", "Ms Dlamini's laptop")
-        let (full, unscoped) = try Self.classroom()
-        try full.write(toFile: scratch.file("classroom.json"), atomically: true, encoding: .utf8)
-        try unscoped.write(toFile: scratch.file("classroom-unscoped.json"), atomically: true, encoding: .utf8)
-        let scoped = try teacher.run("policy", "set", scratch.file("classroom.json"))
-        #expect(scoped.status == 2 && scoped.stderr.contains("read scopes come with a later version"), "\(scoped.stderr)")
-        try teacher.ok("policy", "set", scratch.file("classroom-unscoped.json"))
+        try Self.classroom().write(toFile: scratch.file("classroom.json"), atomically: true, encoding: .utf8)
+        // As shipped, `read` list included (stage 4: read scopes).
+        try teacher.ok("policy", "set", scratch.file("classroom.json"))
         #expect(try teacher.ok("policy", "show", "--json").contains("\"learner\""))
 
         // Policy roles for invites; an unknown one is refused with the list.

@@ -58,11 +58,45 @@ import Testing
             try same("op_kind", try bundle.controlOp(encrypted: false).kind.description, v.json["op_kind"])
         } else {
             let key = try v.json["epoch_key_hex"] == nil ? nil : SymmetricKey(bytes: v.bytes("epoch_key_hex"))
-            let contents = try ChangeBundle.openData(bundle, key: key)
-            var plaintext = ByteWriter()
-            contents.context.encodeContext(into: &plaintext)
-            plaintext.write(contentsOf: OperationCodec.encode(contents.operations))
-            try same("plaintext", hex(plaintext.bytes), v.json["plaintext_hex"])
+            do {
+                let contents = try ChangeBundle.openData(bundle, key: key)
+                var plaintext = ByteWriter()
+                contents.context.encodeContext(into: &plaintext)
+                plaintext.write(contentsOf: OperationCodec.encode(contents.operations))
+                try same("open", "valid", v.json["open_expected"] ?? "valid")
+                try same("plaintext", hex(plaintext.bytes), v.json["plaintext_hex"])
+            } catch let error as ConcordError {
+                try same("open", error.code.description, v.json["open_expected"] ?? "valid")
+            }
+            try checkSections(bundle, v)
+        }
+    }
+
+    /// `Specs/permissions.md` §7.3: the sections' key ids and lengths, and each section whose
+    /// scope key the case gives opens to `batch_hex` or is broken with `expected`.
+    func checkSections(_ bundle: ChangeBundle, _ v: Vector) throws {
+        let wanted = v.json["sections"] as? [[String: Any]] ?? []
+        guard wanted.count == bundle.sections.count else {
+            throw Mismatch(message: "\(bundle.sections.count) sections, the vector says \(wanted.count)")
+        }
+        guard bundle.isSectioned == !wanted.isEmpty else { throw Mismatch(message: "sectioned is \(bundle.isSectioned)") }
+        for (section, want) in zip(bundle.sections, wanted) {
+            guard hex(section.keyID.bytes) == want["key_id_hex"] as? String, section.length == want["length"] as? Int else {
+                throw Mismatch(message: "section \(section.number): key \(section.keyID.hex), \(section.length) bytes")
+            }
+            guard let keyHex = want["scope_key_hex"] as? String else { continue }
+            let keyBytes = stride(from: 0, to: keyHex.count, by: 2).compactMap { i in
+                UInt8(keyHex.dropFirst(i).prefix(2), radix: 16)
+            }
+            let key = try SymmetricKey(bytes: keyBytes)
+            var got = "valid"
+            var batch = ""
+            do {
+                batch = hex(OperationCodec.encode(try ChangeBundle.openSection(section, of: bundle, key: key)))
+            } catch let error as ConcordError { got = error.code.description }
+            guard got == want["expected"] as? String, got != "valid" || batch == want["batch_hex"] as? String else {
+                throw Mismatch(message: "section \(section.number) opened as \(got), the vector says \(want["expected"] ?? "nil")")
+            }
         }
     }
 }

@@ -131,4 +131,5 @@ import ConcordCrypto
     let spread = try! ChangeBundle.sealMember([op, late], author: tablet, spaceID: space, previous: nil, epoch: nil, nonce: nonce)
     add("data_clock_max_too_far_ahead", "a data bundle whose hlc min is in bounds and hlc max 1 ms past the drift bound: the newest reading is checked",
         spread.bytes, expected: "clockDriftExceeded")
+    addSectionedBundleVectors(add: add, fields: fields)
 }

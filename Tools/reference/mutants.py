@@ -311,6 +311,24 @@ MUTANTS = [
     ("format3-signature-before-space", "checks the signature before the space id"),
     ("format3-skips-drift", "skips the drift check of hlc max"),
     ("format3-drift-checks-hlc-min", "checks the drift of hlc min instead of hlc max"),
+    # Sectioned payloads (permissions.md section 7.3, flag bit 2)
+    ("sections-flag-reserved", "keeps flag bit 2 reserved (refuses every sectioned bundle)"),
+    ("sections-flag-ignored", "accepts flag bit 2 but reads the payload as an ordinary box"),
+    ("sections-without-encryption", "accepts flag bit 2 without bit 0"),
+    ("sections-short-blob", "accepts a sealed blob (general or scope section) shorter than a nonce and a tag"),
+    ("sections-count-zero", "accepts a sectioned payload with m = 0 sections"),
+    ("sections-count-unbounded", "accepts more than 16 scope sections"),
+    ("sections-key-ids-any-order", "accepts scope sections whose key ids are not increasing"),
+    ("sections-key-ids-repeat", "accepts two scope sections under the same key id"),
+    ("sections-trailing-bytes", "ignores bytes after the last scope section"),
+    ("sections-open-whole-payload", "decrypts the whole sectioned payload under the epoch key instead of the general blob"),
+    ("sections-general-must-hold-ops", "refuses a sectioned bundle whose general batch is empty (emptyBundle)"),
+    ("sections-general-range-exact", "requires the general ops of a sectioned bundle to span hlc min...hlc max exactly"),
+    ("sections-general-range-unchecked", "does not check that the general ops of a sectioned bundle lie within hlc min...hlc max"),
+    ("sections-ad-without-key-id", "opens a scope section with the header alone as associated data, without its key id"),
+    ("sections-empty-accepted", "accepts a scope section without operations"),
+    ("sections-author-unchecked", "accepts a scope section op stamped by another device"),
+    ("sections-range-unchecked", "accepts a scope section op outside hlc min...hlc max"),
 ]
 
 
@@ -355,7 +373,7 @@ FIRST_FILE = [
     ("context-", "bundles.jsonl"), ("aead-", "bundles.jsonl"), ("content-key-", "bundles.jsonl"),
     ("encryption-", "bundles.jsonl"), ("fork-", "bundles.jsonl"), ("held-", "bundles.jsonl"),
     ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
-    ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"), ("format3-", "member_bundles.jsonl"),
+    ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"), ("format3-", "member_bundles.jsonl"), ("sections-", "member_bundles.jsonl"),
     ("peer-secret-", "membership.jsonl"), ("policy-", "membership.jsonl"), ("scope-", "membership.jsonl"), ("gc-", "pruning.jsonl"),
     ("stability-", "membership.jsonl"),
 ]

@@ -148,6 +148,7 @@ extension Replica {
             token = made
             return op
         }
+        try issueScopeKeys()
         return token!
     }
 
@@ -157,6 +158,7 @@ extension Replica {
     /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
     public func removeMember(_ device: DeviceID) throws {
         try submitControl { context, stamp in try membership.removal(of: device.publicKey, context: context, stamp: stamp) }
+        try issueScopeKeys()
     }
 
     /// Gives a member another role, from its next bundle after what this device holds. Only admins may.
@@ -166,6 +168,7 @@ extension Replica {
     /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
     public func setRole(_ device: DeviceID, _ role: RoleAssignment) throws {
         try submitControl { context, _ in try membership.roleChange(of: device.publicKey, to: role, context: context) }
+        try issueScopeKeys()
     }
 
     /// Revokes an invite: joins through it that this device has not seen are void. Only admins may.
@@ -179,6 +182,7 @@ extension Replica {
     /// - Throws: `ConcordError` `.notAllowed`, `.storage`.
     public func rotateKey() throws {
         try submitControl { context, stamp in try membership.rotation(context: context, stamp: stamp) }
+        try issueScopeKeys()
     }
 
     /// As an admin, seals the epoch keys members are missing to them (`grant` ops,
@@ -189,7 +193,7 @@ extension Replica {
         guard membership.isMemberFormat, membership.isEncrypted else { return 0 }
         let ops = try membership.pendingGrants(try memberContext())
         for op in ops { try submitControl { _, _ in op } }
-        return ops.count
+        return ops.count + (try issueScopeKeys())
     }
 
     /// Sets (or, with `nil`, clears) the space's permission policy (`Specs/permissions.md`
@@ -208,6 +212,7 @@ extension Replica {
         try submitControlAfterPrevious { context, stamp, previous in
             try membership.setPolicy(policy, context: context, previous: previous, stamp: stamp)
         }
+        try issueScopeKeys()
     }
 
     /// The policy in force: the latest applied `set-policy` op in membership order, opened

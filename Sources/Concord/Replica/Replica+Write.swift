@@ -89,7 +89,32 @@ extension Replica {
         var gate = PermissionGate(
             membership: membership, state: current.state, records: Array(current.ledger.records.values),
             source: StorePermissionSource(tx: tx, controls: current.ledger.controls))
-        if let denial = try gate.checkWrite(ops, author: me, sequence: sequence) { throw ConcordError(denied: denial) }
+        // Ops of scoped collections go in their scope's section (§7.3); without the scope's
+        // key this device cannot seal them, so it refuses the write (§7.4).
+        var general: [RecordOperation] = []
+        var sections: [(readers: [String], operations: [RecordOperation])] = []
+        let placement = try scopePlacement(in: tx)
+        for op in ops {
+            guard let placement, let readers = placement.readers(of: op.collection) else {
+                general.append(op)
+                continue
+            }
+            guard placement.key(for: readers) != nil else {
+                let role = current.state.member(me)?.role.description ?? "writer"
+                throw ConcordError(
+                    denied: PolicyDenial(
+                        reason: .wrongSection, role: role, collection: op.collection, field: PolicyDecision.Operation(op).field,
+                        message: ScopePlacement.outsideMessage(op.collection, readers: readers)))
+            }
+            if let i = sections.firstIndex(where: { $0.readers == readers }) {
+                sections[i].operations.append(op)
+            } else {
+                sections.append((readers, [op]))
+            }
+        }
+        if let denial = try gate.checkWrite(general, sections: sections, author: me, sequence: sequence) {
+            throw ConcordError(denied: denial)
+        }
     }
 
     /// Seals every pending local operation into signed bundles appended to this device's
@@ -130,9 +155,14 @@ extension Replica {
         // Format 3: the current epoch's key, if this device may write now; otherwise the
         // operations stay pending (not admitted yet, a reader, removed, no key yet).
         var epochKey: EpochKey?
+        var placement: ScopePlacement?
         if membership.isMemberFormat {
             guard let key = try memberSealingKey(in: tx, as: membership) else { return [] }
             epochKey = key
+            placement = try scopePlacement(in: tx, as: membership)
+            // Scoped ops whose scope key is not here wait (§7.4: never sealed where every
+            // member could read them).
+            if let placement, placement.split(ops) == nil { return [] }
         }
         let me = membership.device.publicKey
         var previous: ChangeBundle?
@@ -145,7 +175,11 @@ extension Replica {
         while let chunk = queue.popLast() {
             let bundle: ChangeBundle
             do {
-                if membership.isMemberFormat {
+                if membership.isMemberFormat, let placement, case let (general, scoped)? = placement.split(Array(chunk)) {
+                    bundle = try ChangeBundle.sealMember(
+                        general, scoped: scoped, author: membership.device, spaceID: membership.spaceID, previous: previous,
+                        context: context, epoch: epochKey, limits: options.sealingLimits)
+                } else if membership.isMemberFormat {
                     bundle = try ChangeBundle.sealMember(
                         Array(chunk), author: membership.device, spaceID: membership.spaceID, previous: previous, context: context,
                         epoch: epochKey, limits: options.sealingLimits)

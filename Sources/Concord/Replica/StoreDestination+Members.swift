@@ -100,7 +100,7 @@ extension StoreDestination {
         guard var ledger else { throw ConcordError(.unsupportedVersion, "this replica's space is not in bundle format 3") }
         var dirty: Set<RecordKey> = []
         func touch(_ contents: BundleContents?) {
-            for op in contents?.operations ?? [] { dirty.insert(RecordKey(op.collection, op.record)) }
+            for placed in contents?.placedOperations ?? [] { dirty.insert(RecordKey(placed.operation.collection, placed.operation.record)) }
         }
         // Bundles a cut removed: what they applied goes.
         for bundle in droppedData {
@@ -122,9 +122,11 @@ extension StoreDestination {
         let before = decidedState
         // Permissions (`Specs/permissions.md` §6.4, first cut): when the policy list changes,
         // or any member while a policy is in play, every data bundle is decided again.
+        // A scope key arriving (or a scope epoch changing) opens sections stored unread (§7.4).
         let everything =
             before == nil || before?.policies != state.policies
             || (!state.policies.isEmpty && before?.members != state.members)
+            || before?.scopeEpochs != state.scopeEpochs
         for (author, head) in try tx.chainHeads() where everything || before?.member(author) != state.member(author) {
             guard head.sequence > 0 else { continue }
             for sequence in 1...head.sequence {
@@ -141,21 +143,26 @@ extension StoreDestination {
             let mark = try tx.bundle(of: bundle.author, sequence: bundle.sequence - 1)?.mark
             switch try decide(bundle, mark) {
             case .apply(let opened, let denied):
-                let old = Set(try tx.permissionDenials(ofBundle: id).map(\.index))
-                let new = Set(denied.map(\.index))
+                let old = Set(try tx.permissionDenials(ofBundle: id).map { OpPlace(section: $0.section, index: $0.index) })
+                let new = Set(denied.map { OpPlace(section: $0.section, index: $0.index) })
                 if !wasApplied {
                     ledger.withheld.remove(place)
                     touch(opened)
-                } else if old != new, let all = try contents(bundle, mark) {
-                    // The ops whose decision changed: their records are recomputed.
-                    for index in old.symmetricDifference(new) where index < all.operations.count {
-                        let op = all.operations[index]
-                        dirty.insert(RecordKey(op.collection, op.record))
+                } else if old != new || bundle.isSectioned, let all = try contents(bundle, mark) {
+                    // The ops whose decision changed: their records are recomputed. In a
+                    // sectioned bundle every readable op is, since a section opened by a
+                    // newly arrived scope key changes nothing in the denials (§7.4).
+                    let changed = old.symmetricDifference(new)
+                    for placed in all.placedOperations
+                    where changed.contains(OpPlace(section: placed.section, index: placed.index))
+                        || (bundle.isSectioned && placed.section > 0)
+                    {
+                        dirty.insert(RecordKey(placed.operation.collection, placed.operation.record))
                     }
                 }
                 if old != new || !wasApplied {
                     try tx.replacePermissionDenials(ofBundle: id, with: denied.map(StoredDenial.init))
-                    self.denied += denied.filter { !old.contains($0.index) }
+                    self.denied += denied.filter { !old.contains(OpPlace(section: $0.section, index: $0.index)) }
                 }
             case .void:
                 if !wasApplied { ledger.withheld.remove(place) }
@@ -179,8 +186,10 @@ extension StoreDestination {
         batch = RecordBatch()
         var states: [RecordKey: RecordState] = [:]
         var position: Int64 = 0
-        var deniedIndexes: [Digest32: Set<Int>] = [:]
-        for denial in try tx.permissionDenials(ofBundle: nil) { deniedIndexes[denial.bundleID, default: []].insert(denial.index) }
+        var deniedIndexes: [Digest32: Set<OpPlace>] = [:]
+        for denial in try tx.permissionDenials(ofBundle: nil) {
+            deniedIndexes[denial.bundleID, default: []].insert(OpPlace(section: denial.section, index: denial.index))
+        }
         var marks: [PublicKey: HLCTimestamp?] = [:]  // each author's chain mark so far (chain order within an author)
         while true {
             let page = try tx.bundles(after: position, limit: 256)
@@ -192,7 +201,7 @@ extension StoreDestination {
                     continue
                 }
                 let denied = deniedIndexes[stored.id] ?? []
-                for (index, op) in opened.operations.enumerated() where !denied.contains(index) {
+                for (section, index, op) in opened.placedOperations where !denied.contains(OpPlace(section: section, index: index)) {
                     let key = RecordKey(op.collection, op.record)
                     if dirty.contains(key) { states[key, default: RecordState()].apply(op, inBundle: bundle.sequence) }
                 }
@@ -217,6 +226,12 @@ extension StoreDestination {
             }
         }
     }
+}
+
+/// An op's place in its bundle: section (0: general) and index.
+private struct OpPlace: Hashable {
+    let section: Int
+    let index: Int
 }
 
 /// The store's log as the permission gate reads it: chain bundles from the transaction,

@@ -17,7 +17,8 @@ extension ChangeBundle {
     /// - Throws: ``ConcordError`` with code `.bundleTooLarge`, `.unsupportedVersion` (format
     ///   or certificate version), `.invalidCertificate` (unknown role) or `.malformedBundle`
     ///   (format 3 also: a reserved flag, an encrypted control bundle, a control bundle
-    ///   whose clock range is not one reading, a control payload under 2 bytes).
+    ///   whose clock range is not one reading, a control payload under 2 bytes, flag bit 2
+    ///   without bit 0 or with bit 1, a sectioned payload out of shape: `Specs/permissions.md` §7.3).
     public init(bytes: [UInt8], limits: BundleLimits = .default) throws {
         try self.init(bytes: bytes, limits: limits, formats: [Self.formatVersion, Self.memberFormatVersion])
     }
@@ -35,10 +36,16 @@ extension ChangeBundle {
 
     private init(bytes: [UInt8], limits: BundleLimits, formats: [UInt8]) throws {
         guard bytes.count <= limits.maxBundleBytes else {
-            throw ConcordError(.bundleTooLarge, "the bundle is \(bytes.count) bytes, more than the limit of \(limits.maxBundleBytes); ask its author to sync more often (smaller bundles) or raise the limit")
+            throw ConcordError(
+                .bundleTooLarge,
+                "the bundle is \(bytes.count) bytes, more than the limit of \(limits.maxBundleBytes); ask its author to sync more often (smaller bundles) or raise the limit"
+            )
         }
         guard bytes.count >= Self.magic.count, Array(bytes.prefix(Self.magic.count)) == Self.magic else {
-            throw ConcordError(.malformedBundle, "the data does not start with \"CNCB\": it is not a Concord change bundle, or it is truncated; check that you picked the right file")
+            throw ConcordError(
+                .malformedBundle,
+                "the data does not start with \"CNCB\": it is not a Concord change bundle, or it is truncated; check that you picked the right file"
+            )
         }
         var reader = ByteReader(bytes, range: Self.magic.count..<bytes.count)
         self = try ConcordError.mapping("change bundle") { try Self.decodeAfterMagic(bytes, &reader, formats: formats) }
@@ -49,7 +56,10 @@ extension ChangeBundle {
         guard formats.contains(version) else {
             let reads = formats.map(String.init).joined(separator: " and ")
             if version == 1 {
-                throw ConcordError(.unsupportedVersion, "change bundle format 1 was written by a pre-release of Concord and is no longer read (this version reads format \(reads)); ask the bundle's author to update Concord")
+                throw ConcordError(
+                    .unsupportedVersion,
+                    "change bundle format 1 was written by a pre-release of Concord and is no longer read (this version reads format \(reads)); ask the bundle's author to update Concord"
+                )
             }
             if version == formatVersion || version == memberFormatVersion {
                 throw ConcordError(
@@ -58,22 +68,30 @@ extension ChangeBundle {
                         + "a space never mixes formats: the bundle was made for another space, "
                         + "or update Concord on this device if the space was recreated with a newer version")
             }
-            throw ConcordError(.unsupportedVersion, "change bundle format \(version) is not supported by this version of Concord (it reads format \(reads)); update Concord on this device")
+            throw ConcordError(
+                .unsupportedVersion,
+                "change bundle format \(version) is not supported by this version of Concord (it reads format \(reads)); update Concord on this device"
+            )
         }
         let isMemberFormat = version == memberFormatVersion
         let flags = try r.readByte()
-        let known = isMemberFormat ? encryptedFlag | controlFlag : encryptedFlag
+        let known = isMemberFormat ? encryptedFlag | controlFlag | sectionsFlag : encryptedFlag
         guard flags & ~known == 0 else { throw r.error("reserved flag bits \(flags) are set") }
         let isEncrypted = flags & encryptedFlag != 0
         let isControl = flags & controlFlag != 0
+        let isSectioned = flags & sectionsFlag != 0
         guard !(isControl && isEncrypted) else { throw r.error("a control bundle is never encrypted (flags \(flags))") }
+        guard !isSectioned || (isEncrypted && !isControl) else {
+            throw r.error("flag bit 2 (sections) is only valid on an encrypted data bundle (flags \(flags))")
+        }
         let spaceID = try SpaceID(bytes: r.readBytes(SpaceID.byteCount))
         let author = try PublicKey(bytes: r.readBytes(PublicKey.byteCount))
         let sequence = try r.readVarint()
         guard sequence >= 1 else { throw r.error("sequence number 0 (sequences start at 1)") }
         let previous = BundleID(digest: try Digest32(bytes: r.readBytes(Digest32.byteCount)))
         guard (sequence == 1) == (previous == .zero) else {
-            throw r.error(sequence == 1 ? "the first bundle of an author links to a previous bundle" : "bundle \(sequence) has no previous bundle")
+            throw r.error(
+                sequence == 1 ? "the first bundle of an author links to a previous bundle" : "bundle \(sequence) has no previous bundle")
         }
         let hlcMin = HLCTimestamp(rawValue: try r.readFixed64())
         let hlcMax = HLCTimestamp(rawValue: try r.readFixed64())
@@ -94,7 +112,6 @@ extension ChangeBundle {
         guard r.remaining >= Signature.byteCount, payloadLength <= UInt64(r.remaining - Signature.byteCount) else {
             throw r.error("a payload of \(payloadLength) bytes and a signature do not fit in the remaining \(r.remaining) bytes")
         }
-        let minimumBox = XChaCha20Poly1305.nonceByteCount + XChaCha20Poly1305.tagByteCount
         guard !isEncrypted || payloadLength >= UInt64(minimumBox) else {
             throw r.error("an encrypted payload of \(payloadLength) bytes is shorter than a nonce and a tag (\(minimumBox))")
         }
@@ -107,22 +124,60 @@ extension ChangeBundle {
         guard r.remaining == Signature.byteCount else {
             throw r.error("\(r.remaining - Signature.byteCount) unexpected trailing bytes after the signature")
         }
+        var sections: [Section] = []
+        var generalRange = payloadRange
+        if isSectioned { (generalRange, sections) = try decodeSections(bytes, payloadRange) }
         let signature = try Signature(bytes: r.readBytes(Signature.byteCount))
         return ChangeBundle(
             bytes: bytes, format: version, isControl: isControl, keyID: keyID, isEncrypted: isEncrypted, spaceID: spaceID,
             author: author, sequence: sequence, previous: previous, hlcRange: hlcMin...hlcMax, certificates: certificates,
-            signature: signature, headerEnd: headerEnd, payloadRange: payloadRange)
+            signature: signature, headerEnd: headerEnd, payloadRange: payloadRange, sections: sections, generalRange: generalRange)
+    }
+
+    /// The structure of a sectioned payload (`Specs/permissions.md` §7.3), checked without
+    /// any key, as every relay and member does: `blob general | varint m (1...16) | m × (key
+    /// id [16] | blob sealed)`, key ids strictly increasing, every blob at least a nonce and
+    /// a tag (40 bytes), nothing after the last section.
+    private static func decodeSections(_ bytes: [UInt8], _ payload: Range<Int>) throws -> (Range<Int>, [Section]) {
+        var r = ByteReader(bytes, range: payload)
+        func blob(_ what: String) throws -> Range<Int> {
+            let length = try r.readCount(what: "\(what) length")
+            guard length >= minimumBox else {
+                throw r.error("\(what) of \(length) bytes is shorter than a nonce and a tag (\(minimumBox))")
+            }
+            let start = r.offset
+            _ = try r.readBytes(length)
+            return start..<r.offset
+        }
+        let general = try blob("the general section")
+        let count = try r.readVarint()
+        guard (1...UInt64(maxSections)).contains(count) else {
+            throw r.error("a sectioned payload with \(count) scope sections (1 to \(maxSections))")
+        }
+        var sections: [Section] = []
+        for number in 1...Int(count) {
+            let keyID = try EpochKeyID(bytes: r.readBytes(EpochKeyID.byteCount))
+            if let last = sections.last, !(last.keyID < keyID) {
+                throw r.error(
+                    "scope section \(number) (key \(keyID.hex.prefix(8))) does not follow the key id of section \(number - 1) in increasing order"
+                )
+            }
+            sections.append(Section(number: number, keyID: keyID, range: try blob("scope section \(number)")))
+        }
+        guard r.isAtEnd else { throw r.error("\(r.remaining) bytes after the last scope section") }
+        return (general, sections)
     }
 
     /// Writes a format-3 header (`Specs/wire-format.md` §7.11): no certificate chain; the
     /// control flag; the epoch key id when `keyID` is given (the payload is then encrypted).
     static func encodeMemberHeader(
         isControl: Bool, keyID: EpochKeyID?, spaceID: SpaceID, author: PublicKey, sequence: UInt64, previous: BundleID,
-        hlcRange: ClosedRange<HLCTimestamp>
+        hlcRange: ClosedRange<HLCTimestamp>, sectioned: Bool = false
     ) -> [UInt8] {
         var writer = ByteWriter(capacity: 144)
         writeHeaderFields(
-            into: &writer, version: memberFormatVersion, flags: (keyID == nil ? 0 : encryptedFlag) | (isControl ? controlFlag : 0),
+            into: &writer, version: memberFormatVersion,
+            flags: (keyID == nil ? 0 : encryptedFlag) | (isControl ? controlFlag : 0) | (sectioned ? sectionsFlag : 0),
             spaceID: spaceID, author: author, sequence: sequence, previous: previous, hlcRange: hlcRange)
         if let keyID { writer.write(contentsOf: keyID.bytes) }
         return writer.bytes

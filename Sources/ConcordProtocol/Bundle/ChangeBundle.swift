@@ -29,6 +29,10 @@ import ConcordCrypto
 ///        | payload length (varint) | payload | Ed25519 signature (64)
 /// ```
 ///
+/// A **sectioned** data bundle (flag bit 2, `Specs/permissions.md` §7.3) carries, after its
+/// general section, 1 to 16 sections sealed under scope keys (``sections``): the ops of
+/// collections only some roles may read.
+///
 /// A control bundle (``isControl``) is never encrypted, has `hlc min = hlc max` (the op's
 /// stamp) and carries one ``MembershipOp`` in plaintext (``controlOp(encrypted:)``).
 ///
@@ -53,6 +57,29 @@ public struct ChangeBundle: Hashable, Sendable {
     static let encryptedFlag: UInt8 = 0x01
     /// Flag bit 1 (format 3 only): the payload is one membership op. Bits 2-7 are reserved.
     static let controlFlag: UInt8 = 0x02
+    /// Flag bit 2 (format 3 only, with bit 0 and without bit 1): the payload is sectioned
+    /// (`Specs/permissions.md` §7.3).
+    static let sectionsFlag: UInt8 = 0x04
+    /// The most scope sections one bundle carries (16).
+    public static let maxSections = 16
+    /// The smallest sealed blob: a nonce and a tag (40 bytes).
+    static let minimumBox = XChaCha20Poly1305.nonceByteCount + XChaCha20Poly1305.tagByteCount
+
+    /// A scope section of a sectioned bundle (`Specs/permissions.md` §7.3): ops sealed under
+    /// the scope key ``keyID`` names, for the members of that key's scope only. Every
+    /// relay and member sees its key id and length; only holders of the key open it
+    /// (``ChangeBundle/openSection(_:of:key:)``).
+    public struct Section: Hashable, Sendable {
+        /// The section's number: 1 for the first (sections are numbered in key id order;
+        /// 0 is the general section).
+        public let number: Int
+        /// The id of the scope key the section is sealed under.
+        public let keyID: EpochKeyID
+        /// Where the sealed blob (nonce, ciphertext, tag) lies in the bundle's bytes.
+        package let range: Range<Int>
+        /// The sealed blob's length in bytes.
+        public var length: Int { range.count }
+    }
 
     /// The complete encoding: signed bytes followed by the signature.
     public let bytes: [UInt8]
@@ -81,15 +108,19 @@ public struct ChangeBundle: Hashable, Sendable {
     public let certificates: CertificateChain?
     /// The signature over ``signedBytes``.
     public let signature: Signature
+    /// The scope sections (flag bit 2), in key id order; empty for any other bundle.
+    public let sections: [Section]
     /// Where the header (the AEAD associated data) ends, and the payload range.
     let headerEnd: Int
     let payloadRange: Range<Int>
+    /// The general section's blob: the whole payload, or in a sectioned bundle its first blob.
+    package let generalRange: Range<Int>
 
     init(
         bytes: [UInt8], format: UInt8 = ChangeBundle.formatVersion, isControl: Bool = false, keyID: EpochKeyID? = nil,
         isEncrypted: Bool, spaceID: SpaceID, author: PublicKey, sequence: UInt64,
         previous: BundleID, hlcRange: ClosedRange<HLCTimestamp>, certificates: CertificateChain?,
-        signature: Signature, headerEnd: Int, payloadRange: Range<Int>
+        signature: Signature, headerEnd: Int, payloadRange: Range<Int>, sections: [Section] = [], generalRange: Range<Int>? = nil
     ) {
         self.bytes = bytes
         self.format = format
@@ -106,7 +137,16 @@ public struct ChangeBundle: Hashable, Sendable {
         self.signature = signature
         self.headerEnd = headerEnd
         self.payloadRange = payloadRange
+        self.sections = sections
+        self.generalRange = generalRange ?? payloadRange
     }
+
+    /// Whether the payload is sectioned (flag bit 2): a general section and scope sections.
+    public var isSectioned: Bool { !sections.isEmpty }
+
+    /// The general section as carried: the whole ``payload`` of a bundle without sections,
+    /// else the first blob of the payload (nonce ‖ ciphertext ‖ tag).
+    public var generalPayload: ArraySlice<UInt8> { bytes[generalRange] }
 
     /// The header: every byte before the payload length. It is the associated data of
     /// the payload encryption, so a payload cannot be moved under another header.
@@ -139,6 +179,6 @@ public struct ChangeBundle: Hashable, Sendable {
 extension ChangeBundle: CustomStringConvertible {
     /// For logs: `bundle 3 of 1a2b3c4d in space 5e6f7a8b (id 9c0d1e2f, 412 bytes, encrypted)`.
     public var description: String {
-        "\(isControl ? "control bundle" : "bundle") \(sequence) of \(author.hex.prefix(8)) in space \(spaceID.shortDescription) (id \(id.shortDescription), \(bytes.count) bytes, \(isEncrypted ? "encrypted" : "plaintext"))"
+        "\(isControl ? "control bundle" : "bundle") \(sequence) of \(author.hex.prefix(8)) in space \(spaceID.shortDescription) (id \(id.shortDescription), \(bytes.count) bytes, \(isEncrypted ? "encrypted" : "plaintext")\(sections.isEmpty ? "" : ", \(sections.count) scope section\(sections.count == 1 ? "" : "s")"))"
     }
 }

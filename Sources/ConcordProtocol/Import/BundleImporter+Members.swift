@@ -185,7 +185,7 @@ extension BundleImporter {
     ) throws -> Bool {
         switch opened {
         case .success(let contents):
-            guard PermissionGate.mayDeny(author: bundle.author, sequence: bundle.sequence, state: state) else {
+            guard PermissionGate.mayDeny(author: bundle.author, sequence: bundle.sequence, state: state) || bundle.isSectioned else {
                 try destination.receive(contents, of: bundle)
                 return true
             }
@@ -348,12 +348,20 @@ extension BundleImporter {
             if keys[id] == nil { keys[id] = .some(membership.epochKey(id, records: records, state: state)) }
             return keys[id] ?? nil
         }
-        // A data bundle that breaks chain monotonicity never applies, whatever the state
+        var scopeKeys: [EpochKeyID: EpochKey?] = [:]
+        func scopeKey(_ id: EpochKeyID) -> EpochKey? {
+            if scopeKeys[id] == nil { scopeKeys[id] = .some(membership.scopeKey(id, records: records, state: state)) }
+            return scopeKeys[id] ?? nil
+        }
+        // Every op this device can read, scope sections included (the store recomputes
+        // records from them, leaving out the denied ones by section and index). A data
+        // bundle that breaks chain monotonicity never applies, whatever the state
         // (`Specs/membership.md` §6): `mark` is the chain mark before it.
         let contents = { (bundle: ChangeBundle, mark: HLCTimestamp?) -> BundleContents? in
             guard ChainRule.isMonotone(bundle, after: mark) else { return nil }
             guard let id = bundle.keyID else { return try? ChangeBundle.openData(bundle, key: nil) }
-            return key(id).flatMap { try? ChangeBundle.openData(bundle, key: $0.key) }
+            guard let general = key(id).flatMap({ try? ChangeBundle.openData(bundle, key: $0.key) }) else { return nil }
+            return bundle.withSections(general, state: state, key: scopeKey)
         }
         // Every op is decided again (`Specs/permissions.md` §6.4): a pure function of the
         // state and the log, so the order the destination asks in does not matter.

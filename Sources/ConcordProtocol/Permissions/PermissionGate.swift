@@ -47,6 +47,7 @@ package struct PermissionGate {
     let records: [MembershipOpRecord]
     let source: any PermissionSource
     private var keys: [EpochKeyID: EpochKey?] = [:]
+    private var scopeKeys: [EpochKeyID: EpochKey?] = [:]
     private var policies: [BundleID: MembershipState.PolicyContent] = [:]
     /// Per device: the records its chain bundles `1...through` hold allowed ops on.
     private var written: [PublicKey: (through: UInt64, keys: Set<Key>)] = [:]
@@ -93,13 +94,36 @@ package struct PermissionGate {
         return key
     }
 
-    /// Decides every op of an admitted data bundle whose contents are `contents`.
+    /// The scope key `id`, when this device holds it (`Specs/permissions.md` §7.2).
+    package mutating func scopeKey(_ id: EpochKeyID) -> EpochKey? {
+        if let known = scopeKeys[id] { return known }
+        let key = membership.scopeKey(id, records: records, state: state)
+        scopeKeys[id] = .some(key)
+        return key
+    }
+
+    /// `contents` with the bundle's scope sections opened where this device holds their
+    /// keys (``ChangeBundle/withSections(_:state:key:)``); unchanged for other bundles.
+    package mutating func withSections(_ bundle: ChangeBundle, _ contents: BundleContents) -> BundleContents {
+        guard bundle.isSectioned, contents.sections.isEmpty else { return contents }
+        var gate = self
+        let opened = bundle.withSections(contents, state: state) { gate.scopeKey($0) }
+        self = gate
+        return opened
+    }
+
+    /// Decides every op of an admitted data bundle whose contents are `contents`: the
+    /// general section's and, in a sectioned bundle, those of every scope section this device
+    /// can open (§6.2: placed or not; a broken section's ops are denied `bad-section`).
+    /// Unread sections are left undecided (§7.4: they never hold the chain back).
     /// - Parameters:
     ///   - bundle: The data bundle `(A, k)`.
-    ///   - contents: Its opened contents.
-    /// - Returns: The allowed contents and the denials, or `.waiting`.
+    ///   - contents: Its opened general section (its sections are opened here if needed).
+    /// - Returns: The allowed ops of every section (general first) and the denials, or `.waiting`.
     package mutating func decide(_ bundle: ChangeBundle, _ contents: BundleContents) throws -> Verdict {
-        try decide(contents, bundleID: bundle.id, author: bundle.author, sequence: bundle.sequence)
+        let contents = withSections(bundle, contents)
+        return try decide(
+            contents, bundleID: bundle.id, author: bundle.author, sequence: bundle.sequence, earliest: bundle.hlcRange.lowerBound)
     }
 
     /// The write-time check (`Specs/permissions.md` §6.5): decides `ops` as if sealed in
@@ -108,8 +132,21 @@ package struct PermissionGate {
     /// - Throws: ``ConcordError`` `.notAllowed` when the policy that would govern cannot be
     ///   read here yet (the write is refused rather than guessed).
     package mutating func checkWrite(_ ops: [RecordOperation], author: PublicKey, sequence: UInt64) throws -> PolicyDenial? {
-        let contents = BundleContents(context: VersionVector(), operations: ops)
-        switch try decide(contents, bundleID: .zero, author: author, sequence: sequence) {
+        try checkWrite(ops, sections: [], author: author, sequence: sequence)
+    }
+
+    /// ``checkWrite(_:author:sequence:)`` for a write whose ops of scoped collections go in
+    /// scope sections: `sections` pairs each scope's read roles with its ops.
+    package mutating func checkWrite(
+        _ ops: [RecordOperation], sections: [(readers: [String], operations: [RecordOperation])], author: PublicKey, sequence: UInt64
+    ) throws -> PolicyDenial? {
+        let opened = sections.enumerated().map { number, section in
+            OpenedSection(
+                number: number + 1, keyID: try! EpochKeyID(bytes: [UInt8](repeating: 0, count: EpochKeyID.byteCount)), length: 0,
+                readers: section.readers, content: .operations(section.operations))
+        }
+        let contents = BundleContents(context: VersionVector(), operations: ops, sections: opened)
+        switch try decide(contents, bundleID: .zero, author: author, sequence: sequence, earliest: HLCTimestamp(rawValue: 0)) {
         case .waiting:
             throw ConcordError(.notAllowed, "this device cannot read the space's policy yet; sync with an admin")
         case .decided(_, let denied):
@@ -117,10 +154,13 @@ package struct PermissionGate {
         }
     }
 
-    private mutating func decide(_ contents: BundleContents, bundleID: BundleID, author: PublicKey, sequence k: UInt64) throws -> Verdict {
-        guard Self.mayDeny(author: author, sequence: k, state: state),
+    private mutating func decide(
+        _ contents: BundleContents, bundleID: BundleID, author: PublicKey, sequence k: UInt64, earliest: HLCTimestamp
+    ) throws -> Verdict {
+        let general = BundleContents(context: contents.context, operations: contents.operations)
+        guard Self.mayDeny(author: author, sequence: k, state: state) || !contents.sections.isEmpty,
             case .member(let assignment) = state.standing(of: author, at: k), let role = assignment.permissionRole
-        else { return .decided(contents, []) }
+        else { return .decided(general, []) }
         let applied = state.governingPolicy(author: author, sequence: k)
         var governing = PolicyDecision.Governing.none
         if let applied {
@@ -132,12 +172,28 @@ package struct PermissionGate {
         var kept: [RecordOperation] = []
         var denied: [DeniedOperation] = []
         var creates: [Key: Bool] = [:]
-        for (index, op) in contents.operations.enumerated() {
+        var readers: [Int: [String]] = [:]
+        for section in contents.sections {
+            readers[section.number] = section.readers
+            guard case .broken = section.content else { continue }
+            // §6.2: every op of a broken section is denied, index 0 standing for the section.
+            let names = (section.readers ?? []).sorted(by: PolicyText.less).map { "`\($0)`" }.joined(separator: ", ")
+            denied.append(
+                DeniedOperation(
+                    bundleID: bundleID, author: author, sequence: k, section: section.number, index: 0,
+                    stamp: Stamp(hlc: earliest, replica: ReplicaID(bytes: author.bytes)!), record: RecordID(high: 0, low: 0), kind: .set,
+                    denial: PolicyDenial(
+                        reason: .badSection, role: role.name, collection: "", field: nil,
+                        message: "a section of this bundle sealed for \(names) is damaged"),
+                    policy: applied?.by.bundleID))
+        }
+        for (number, index, op) in contents.placedOperations {
             let asked = PolicyDecision.Operation(op)
             let own = op.record.isOwned(byFamily: tags)
-            var decision = PolicyDecision.decide(asked, role: role, policy: governing, isCreate: true, isOwn: own)
+            let section: PolicyDecision.Section = number == 0 ? .general : .sealed(readers: readers[number] ?? [])
+            var decision = PolicyDecision.decide(asked, role: role, policy: governing, section: section, isCreate: true, isOwn: own)
             if asked.kind != .delete {
-                let asUpdate = PolicyDecision.decide(asked, role: role, policy: governing, isCreate: false, isOwn: own)
+                let asUpdate = PolicyDecision.decide(asked, role: role, policy: governing, section: section, isCreate: false, isOwn: own)
                 if asUpdate != decision {
                     let key = Key(collection: op.collection, record: op.record)
                     if creates[key] == nil {
@@ -152,11 +208,10 @@ package struct PermissionGate {
             case .denied(let denial):
                 denied.append(
                     DeniedOperation(
-                        bundleID: bundleID, author: author, sequence: k, section: 0, index: index, stamp: op.stamp, record: op.record,
-                        kind: asked.kind, denial: denial, policy: applied?.by.bundleID))
+                        bundleID: bundleID, author: author, sequence: k, section: number, index: index, stamp: op.stamp,
+                        record: op.record, kind: asked.kind, denial: denial, policy: applied?.by.bundleID))
             }
         }
-        if denied.isEmpty { return .decided(contents, []) }
         return .decided(BundleContents(context: contents.context, operations: kept), denied)
     }
 

@@ -15,7 +15,9 @@ MAX_CONTEXT_AUTHORS = 4096
 RESERVED_FLAGS = 0xFE
 ENCRYPTED_FLAG = 0x01
 CONTROL_FLAG = 0x02
-RESERVED_FLAGS_V3 = 0xFC
+RESERVED_FLAGS_V3 = 0xF8
+SECTIONS_FLAG = 0x04
+MAX_SECTIONS = 16
 KEY_ID_BYTES = 16
 MIN_CONTROL_PAYLOAD = 2
 DEFAULT_MAX_BUNDLE_BYTES = 64 << 20
@@ -58,7 +60,7 @@ def header_v2(r):
     chain = certificates.parse_chain(r.blob())
     return {"encrypted": bool(flags & 1), "space_id": space_id, "author": author, "seq": seq,
             "previous": previous, "hlc_min": hlc_min, "hlc_max": hlc_max, "membership": chain,
-            "control": False, "key_id": None}
+            "control": False, "key_id": None, "sectioned": False}
 
 
 def header_v3(r):
@@ -66,11 +68,17 @@ def header_v3(r):
     the fields of 7.2 without the certificate chain (a control bundle's clock range is one
     reading), then the 16-byte epoch key id only when encrypted."""
     flags = r.byte()
-    if flags & RESERVED_FLAGS_V3 and not dev.on("format3-accepts-reserved-flags"):
+    reserved = RESERVED_FLAGS_V3 | SECTIONS_FLAG if dev.on("sections-flag-reserved") else RESERVED_FLAGS_V3
+    if flags & reserved and not dev.on("format3-accepts-reserved-flags"):
         r.fail(f"reserved flag bits {flags:#04x}")
     encrypted, control = bool(flags & ENCRYPTED_FLAG), bool(flags & CONTROL_FLAG)
+    sectioned = bool(flags & SECTIONS_FLAG) and not dev.on("sections-flag-ignored")
     if encrypted and control and not dev.on("format3-accepts-control-encrypted"):
         r.fail("a control bundle is never encrypted")
+    if sectioned and not encrypted and not dev.on("sections-without-encryption"):
+        r.fail("flag bit 2 (sections) without bit 0 (encrypted)")
+    if sectioned and control:  # implied by the two rules above; kept for the message
+        r.fail("flag bit 2 (sections) with bit 1 (control)")
     space_id = r.take(32)
     author = r.take(32)
     seq = r.varint()
@@ -90,7 +98,7 @@ def header_v3(r):
         key_id = r.take(KEY_ID_BYTES)
     return {"encrypted": encrypted, "space_id": space_id, "author": author, "seq": seq,
             "previous": previous, "hlc_min": hlc_min, "hlc_max": hlc_max, "membership": None,
-            "control": control, "key_id": key_id}
+            "control": control, "key_id": key_id, "sectioned": sectioned}
 
 
 HEADER_LAYOUTS = {2: header_v2, 3: header_v3}
@@ -145,7 +153,41 @@ def decode_structure(data, formats=(2,)):
         r.fail("bytes after the signature")
     if dev.on("bundle-accepts-trailing-bytes"):
         data = data[:payload_end + SIGNATURE_BYTES]
-    return Bundle(data, version, fields, header_end, payload_start, payload_end)
+    b = Bundle(data, version, fields, header_end, payload_start, payload_end)
+    b.general, b.sections = (decode_sections(b.payload) if fields["sectioned"] else (b.payload, []))
+    return b
+
+
+def decode_sections(payload):
+    """Permissions section 7.3, checked without keys by every relay and member:
+    blob general | varint m (1..16) | m x (key id [16] | blob sealed), key ids strictly
+    increasing, every blob at least a nonce and a tag, nothing after the last section.
+    Returns the general blob and [(key id, sealed blob)]."""
+    r = Reader(payload, code="malformedBundle")
+
+    def blob():
+        blob = r.take(r.varint())
+        if len(blob) < BOX_OVERHEAD and not dev.on("sections-short-blob"):
+            r.fail("a sealed blob shorter than a nonce and a tag")
+        return blob
+
+    general = blob()
+    count = r.varint()
+    low = 0 if dev.on("sections-count-zero") else 1
+    high = 1 << 64 if dev.on("sections-count-unbounded") else MAX_SECTIONS
+    if not low <= count <= high:
+        r.fail(f"{count} scope sections")
+    sections = []
+    for _ in range(count):
+        key_id = r.take(KEY_ID_BYTES)
+        if sections and not dev.on("sections-key-ids-any-order"):
+            previous = sections[-1][0]
+            if key_id < previous or (key_id == previous and not dev.on("sections-key-ids-repeat")):
+                r.fail("scope key ids not strictly increasing")
+        sections.append((key_id, blob()))
+    if r.remaining and not dev.on("sections-trailing-bytes"):
+        r.fail("bytes after the last scope section")
+    return general, sections
 
 
 def verify_signature(bundle):

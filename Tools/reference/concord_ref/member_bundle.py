@@ -47,7 +47,7 @@ def open_data(b, epoch_key):
     if not b.encrypted:
         return b.payload
     ad = b.header[:-bundles.KEY_ID_BYTES] if dev.on("format3-aead-header-without-key-id") else b.header
-    opened = crypto.open_box(epoch_key, b.payload, ad)
+    opened = crypto.open_box(epoch_key, b.payload if dev.on("sections-open-whole-payload") else b.general, ad)
     if opened is None:
         raise Reject("decryptionFailed", "the payload does not decrypt under the epoch key")
     return opened
@@ -60,8 +60,38 @@ def data_contents(b, text):
     context = bundles.decode_context(r, b.author)
     ops = batch.decode(text[r.offset:])
     if not ops:
+        if b.sectioned and not dev.on("sections-general-must-hold-ops"):
+            return context, ops
         raise Reject("emptyBundle", "no operations")
     if any(op.replica != b.author for op in ops):
         raise Reject("authorMismatch", "an op stamped by another replica")
-    bundles.check_range(b, ops)
+    if b.sectioned and not dev.on("sections-general-range-exact"):
+        if dev.on("sections-general-range-unchecked"):
+            return context, ops
+        if any(not b.hlc_min <= op.hlc <= b.hlc_max for op in ops):
+            raise Reject("malformedBundle", "a general op outside hlc min...hlc max")
+    else:
+        bundles.check_range(b, ops)
     return context, ops
+
+
+def open_section(b, key_id, sealed, scope_key):
+    """Permissions section 7.3 and 6.2: a scope section's ops, opened under its scope key
+    with header ‖ key id as associated data. Raises Reject when the section is broken:
+    it does not authenticate, does not decode, is empty, or holds an op not stamped by the
+    author or outside hlc min...hlc max."""
+    ad = b.header if dev.on("sections-ad-without-key-id") else b.header + key_id
+    text = crypto.open_box(scope_key, sealed, ad)
+    if text is None:
+        raise Reject("decryptionFailed", "the section does not decrypt under its scope key")
+    try:
+        ops = batch.decode(text)
+    except Reject as error:
+        raise Reject("malformedBundle" if error.code == "malformedEncoding" else error.code, error.message)
+    if not ops and not dev.on("sections-empty-accepted"):
+        raise Reject("emptyBundle", "a scope section without operations")
+    if any(op.replica != b.author for op in ops) and not dev.on("sections-author-unchecked"):
+        raise Reject("authorMismatch", "a scope section op stamped by another replica")
+    if any(not b.hlc_min <= op.hlc <= b.hlc_max for op in ops) and not dev.on("sections-range-unchecked"):
+        raise Reject("malformedBundle", "a scope section op outside hlc min...hlc max")
+    return ops

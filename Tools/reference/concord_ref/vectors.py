@@ -244,9 +244,29 @@ def check_member_bundle(case, earlier):
     key = bytes.fromhex(case["epoch_key_hex"]) if b.encrypted else None
     if key is not None:
         require(member_token.key_id(key) == b.key_id, "the key id is not the epoch key's id")
-    text = member_bundle.open_data(b, key)
-    require(text.hex() == case["plaintext_hex"], "plaintext")
-    member_bundle.data_contents(b, text)
+    wanted = case.get("sections", [])
+    require(len(wanted) == len(b.sections), f"{len(b.sections)} scope sections, expected {len(wanted)}")
+    for (key_id, sealed), want in zip(b.sections, wanted):
+        require(key_id.hex() == want["key_id_hex"] and len(sealed) == want["length"], "section key id or length")
+        if "scope_key_hex" not in want:
+            continue
+        try:
+            ops = member_bundle.open_section(b, key_id, sealed, bytes.fromhex(want["scope_key_hex"]))
+            got = "valid"
+        except Reject as error:
+            got = error.code
+        require(got == want["expected"], f"scope section {got}, expected {want['expected']}")
+        if got == "valid":
+            require(batch.encode(ops).hex() == want["batch_hex"], "scope section batch")
+    try:
+        text = member_bundle.open_data(b, key)
+        member_bundle.data_contents(b, text)
+        got = "valid"
+    except Reject as error:
+        got = error.code
+    require(got == case.get("open_expected", "valid"), f"general section {got}, expected {case.get('open_expected', 'valid')}")
+    if got == "valid":
+        require(text.hex() == case["plaintext_hex"], "plaintext")
 
 
 # bundle_files.jsonl
