@@ -1,7 +1,8 @@
 import ConcordCore
-import ConcordProtocol
 import Foundation
 import Testing
+
+@testable import ConcordProtocol
 
 /// The Swift `Policy` builder (`Specs/permissions.md` §3.4): it states the same policies as
 /// the JSON form, byte for byte, with the same checks.
@@ -124,6 +125,27 @@ import Testing
                     InCollection("results") { Grant("parent", create: .any) }
                 }
             } == "policy: collections.results.write.parent: role \"parent\" has base reader and cannot be granted writes")
+    }
+
+    @Test func theClassroomAsSentences() throws {
+        #expect(
+            try Self.classroom().sentences == [
+                "roles: `learner` (base writer), `teacher` (base writer)",
+                "admins may do everything",
+                "in every collection without rules of its own, teachers may write everything",
+                "in `results`, learners may create records bound to themselves, change only those, and write every field but `grade`; they may not delete records",
+                "in `results`, teachers may write everything",
+                "in `teacher_notes` (readable only by teachers and admins), teachers may write everything",
+                "a role without a grant in a collection may not write it (the built-in writer too); readers only read",
+            ])
+        let grant = Grant("editor", create: .any, update: .own, delete: .own, fields: .allow(["a", "b.*"]))
+        #expect(
+            Policy.sentence(grant)
+                == "editors may create records, change only the records they created, delete only the records they created, and write only the fields `a` and `b.*`"
+        )
+        #expect(
+            Policy.sentence(Grant("boss", delete: .any))
+                == "members with role `boss` may delete any record; they may not create records or change records")
     }
 
     @Test func anEmptyBuilderIsThePolicyThatGrantsNothing() throws {
