@@ -10,7 +10,8 @@
 #                librust-bincode-dev; left out with the reason printed when missing); then change
 #                bundles, the persisted SQLite store (writes, import vs raw SQLite, queries,
 #                memory), and verification per bundle (a classroom's sync of small bundles,
-#                the share of the import spent verifying); BENCH_ARGS="--only store" runs
+#                the share of the import spent verifying; membership's and a 20-rule permission
+#                policy's import overhead); BENCH_ARGS="--only store" runs
 #                one section; then the relay
 #                (make bench-relay: fan-out beside a bare broadcast server, throughput, initial
 #                pull; SQLite vs PostgreSQL)

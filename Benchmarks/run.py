@@ -4,13 +4,14 @@ workload the Rust `crdts` crate's ORSWOT, same run, same machine.
 
     python3 Benchmarks/run.py [--json] [--runs 5] [--writes 100000] [--keys 10000]
                               [--concord-bin PATH] [--baseline-bin PATH] [--no-crdts]
-                              [--quick] [--only workloads,bundles,store,verify,members]
+                              [--quick] [--only workloads,bundles,store,verify,members,permissions]
 
 Sections: the core workloads (below), change bundles (bundles.py), the persisted
 SQLite store (store.py: local writes, import vs raw SQLite upserts, queries, memory) and
 verification per bundle (verify.py: a classroom's sync of many small bundles, the share
 of the import spent verifying, by how the writes were sealed), and membership
-(members.py: the import overhead of a 1,000-member space, a rotation's time and size).
+(members.py: the import overhead of a 1,000-member space, a rotation's time and size), and
+permissions (permissions.py: the merge cost of a 20-rule policy on the map workload).
 
 For each workload (map, set) and system (concord, yrs, loro) the workload is run
 --runs times, each run in a fresh subprocess (so peak memory is per run):
@@ -68,7 +69,7 @@ PEERS = HERE / "peers" / "crdt_peers.py"
 DEFAULT_CONCORD_BIN = ".build/release/concord-bench"
 
 WORKLOADS = ("map", "set")
-SECTIONS = ("workloads", "bundles", "store", "verify", "members")
+SECTIONS = ("workloads", "bundles", "store", "verify", "members", "permissions")
 SYSTEMS = ("concord", "baseline", "yrs", "loro", "crdts")
 PEER_PACKAGES = {"yrs": "pycrdt", "loro": "loro"}
 CRDTS_DIR = HERE / "peers" / "crdts_orswot"
@@ -661,6 +662,7 @@ def main(argv=None) -> int:
     from store import run_store
     from verify import run_verify
     from members import run_members
+    from permissions import run_permissions
     section("bundles", "concord-bench --suite bundles and yrs update sizes",
             lambda: run_bundles(args.concord_bin, args.writes, args.keys, args.seed, args.timeout),
             errors=(RuntimeError, subprocess.TimeoutExpired))
@@ -674,6 +676,11 @@ def main(argv=None) -> int:
     members_size = {"members": 100, "bundles": 20} if args.quick else {}
     section("members", "concord-bench --suite members (1,000 members: import overhead, rotation)",
             lambda: run_members(args.concord_bin, args.seed, args.runs, args.timeout, args.store_dir, **members_size))
+    # --quick: the quick map workload (--writes/--keys) in 20 bundles.
+    permissions_size = {"bundles": 20} if args.quick else {}
+    section("permissions", "concord-bench --suite permissions (a 20-rule policy's merge cost on the map workload)",
+            lambda: run_permissions(args.concord_bin, args.seed, args.runs, args.timeout, args.store_dir,
+                                    writes=args.writes, keys=args.keys, **permissions_size))
 
     if failures:
         eprint("")

@@ -7,7 +7,9 @@
 // `--suite bundles` (BundleBenchmark.swift) and `--suite store` (StoreBenchmark.swift)
 // are the change-bundle and persisted-store sections (Benchmarks/bundles.py, store.py);
 // `--suite verify` (VerifyBenchmark.swift) a classroom's sync of many small bundles and its
-// verification share (Benchmarks/verify.py).
+// verification share (Benchmarks/verify.py); `--suite members` (MembersBenchmark.swift)
+// membership's import overhead (Benchmarks/members.py); `--suite permissions`
+// (PermissionsBenchmark.swift) a 20-rule policy's merge cost (Benchmarks/permissions.py).
 import ConcordCore
 import ConcordTesting
 
@@ -34,7 +36,7 @@ struct Options {
             guard i < arguments.count else { fail("missing value for \(arguments[i - 1])") }
             return arguments[i]
         }
-        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && ($1 == "store" || $1 == "verify" || $1 == "members") }
+        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && ($1 == "store" || $1 == "verify" || $1 == "members" || $1 == "permissions") }
         while i < arguments.count {
             switch arguments[i] {
             case "--workload": workload = value()
@@ -44,7 +46,7 @@ struct Options {
             case "--batch": _ = value()  // Concord's local writes need no transaction; accepted for parity
             case "--suite": suite = value()
             case "--help", "-h":
-                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]\n       concord-bench --suite verify --dir D [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]\n       concord-bench --suite members --dir D [--members 1000] [--bundles 100] [--ops 100] [--runs 3]")
+                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]\n       concord-bench --suite verify --dir D [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]\n       concord-bench --suite members --dir D [--members 1000] [--bundles 100] [--ops 100] [--runs 3]\n       concord-bench --suite permissions --dir D [--writes N] [--keys K] [--bundles 100] [--runs 3]")
                 exit(0)
             case let flag where store && flag.hasPrefix("--"): extra += [flag, value()]
             default: fail("unknown argument \(arguments[i]); see --help")
@@ -52,8 +54,8 @@ struct Options {
             i += 1
         }
         guard ["map", "set"].contains(workload) else { fail("--workload must be map or set") }
-        guard ["workload", "bundles", "store", "verify", "members"].contains(suite) else {
-            fail("--suite must be workload, bundles, store, verify or members")
+        guard ["workload", "bundles", "store", "verify", "members", "permissions"].contains(suite) else {
+            fail("--suite must be workload, bundles, store, verify, members or permissions")
         }
         guard writes > 0, keys > 0 else { fail("--writes and --keys must be positive") }
     }
@@ -74,6 +76,10 @@ if options.suite == "verify" {
 }
 if options.suite == "members" {
     runMembersSuite(options)
+    exit(0)
+}
+if options.suite == "permissions" {
+    runPermissionsSuite(options)
     exit(0)
 }
 let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)

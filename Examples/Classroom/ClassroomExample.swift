@@ -9,6 +9,13 @@
 // written after its removal. The relay here is started in-process on 127.0.0.1 with its
 // default embedded SQLite storage, exactly as `concord relay serve` runs it.
 //
+// The space has a permission policy (Specs/permissions.md), written with the Swift
+// `Policy` builder: it is Examples/policies/classroom.json without its `read` list (read
+// scopes come with a later version). Tablets join as `learner`s: they may create results
+// (with ids bound to themselves, `Replica.newRecordID()`), change only their own, and never
+// write a grade. A learner's grade change is refused on the tablet itself (`policyDenied`,
+// nothing written); a tampered tablet that signs one anyway sees it ignored by everyone.
+//
 //   swift run classroom-example            (part of `make test`)
 import Concord
 import ConcordRelay
@@ -16,9 +23,12 @@ import ConcordSync
 import Foundation
 import Logging
 
-/// One learner's result for one lesson: the record the tablets write.
+/// One learner's result for one lesson: the record the tablets write, in collection
+/// `results`. Its id comes from the tablet's `newRecordID()`: bound to the tablet, so the
+/// policy's `update: own` lets it (and only it) change the record. The teacher adds a
+/// `grade` field, which learners may not write.
 struct LessonProgress: Codable, Identifiable, Equatable {
-    var id = UUID()
+    var id: UUID
     var learner: String
     var lesson: Int
     var score: Int
@@ -47,12 +57,27 @@ struct ClassroomExample {
         let url = relay.url()
         print("   listening on \(url)")
 
-        print("2. The teacher creates the class space (she is its admin) and invites three tablets as writers for a week.")
+        print("2. The teacher creates the class space (she is its admin), sets the classroom policy and invites three tablets as learners for a week.")
         let teacher = try await Replica.create(at: root.appendingPathComponent("teacher").path, name: "Ms Dlamini's laptop")
+        // Examples/policies/classroom.json, minus the `read` list of teacher_notes (read
+        // scopes come with a later version).
+        let classroom = try Policy {
+            PolicyRole("learner", base: .writer)
+            PolicyRole("teacher", base: .writer)
+            InOtherCollections { Grant("teacher", .all) }
+            InCollection("results") {
+                Grant("learner", create: .own, update: .own, fields: .deny(["grade"]))
+                Grant("teacher", .all)
+            }
+            InCollection("teacher_notes") { Grant("teacher", .all) }
+        }
+        try await teacher.setPolicy(classroom)
+        for line in classroom.sentences { print("   policy: \(line)") }
+        let learner = try RoleAssignment(named: "learner", base: .writer)
         let names = ["Amina", "Bo", "Chidi"]
         var tablets: [String: Replica] = [:]
         for name in names {
-            let token = try await teacher.invite(role: .writer, expiresIn: 7 * 86_400_000)
+            let token = try await teacher.invite(role: learner, expiresIn: 7 * 86_400_000)
             tablets[name] = try await Replica.join(token, at: root.appendingPathComponent(name).path, name: "\(name)'s tablet")
         }
         // At school, online: the teacher's invites reach the relay, each tablet syncs once
@@ -68,14 +93,14 @@ struct ClassroomExample {
         // The teacher is online: live sync, printing each learner's result as it arrives.
         let teacherSync = SyncEngine(replica: teacher, relay: url)
         await teacherSync.start()
-        let arrivals = await teacher.changes(in: "progress")
+        let arrivals = await teacher.changes(in: "results")
         let expectedResults = names.count * 3 * 2  // two lessons a day for three days
         let watcher = Task {
             var seen = 0
             for await batch in arrivals {
                 for change in batch where change.origin != .local && change.kind == .inserted {
                     seen += 1
-                    if let progress = try? await teacher.fetch(LessonProgress.self, id: change.id.uuid, in: "progress") {
+                    if let progress = try? await teacher.fetch(LessonProgress.self, id: change.id.uuid, in: "results") {
                         print("   [teacher sees] \(progress.learner): lesson \(progress.lesson), score \(progress.score) (day \(progress.day))")
                     }
                 }
@@ -90,7 +115,8 @@ struct ClassroomExample {
             for (index, name) in names.enumerated() {
                 let lesson = (day - 1) * 2 + 1
                 for offset in 0..<2 {
-                    try await tablets[name]!.save(LessonProgress(learner: name, lesson: lesson + offset, score: 60 + (index * 7 + day * 5 + offset * 3) % 40, day: day), in: "progress")
+                    let tablet = tablets[name]!
+                    try await tablet.save(LessonProgress(id: tablet.newRecordID().uuid, learner: name, lesson: lesson + offset, score: 60 + (index * 7 + day * 5 + offset * 3) % 40, day: day), in: "results")
                     written += 1
                 }
             }
@@ -108,7 +134,7 @@ struct ClassroomExample {
 
         // Live sync delivers to the teacher within moments; wait at most 10 seconds.
         let deadline = Date().addingTimeInterval(10)
-        while try await teacher.count(matching: RecordQuery("progress")) < written, Date() < deadline {
+        while try await teacher.count(matching: RecordQuery("results")) < written, Date() < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
         await teacherSync.stop()
@@ -121,7 +147,7 @@ struct ClassroomExample {
         stopWatching.cancel()
 
         print("5. The teacher's class table:")
-        let all = try await teacher.all(LessonProgress.self, in: "progress")
+        let all = try await teacher.all(LessonProgress.self, in: "results")
         for name in names {
             let mine = all.filter { $0.learner == name }.sorted { $0.lesson < $1.lesson }
             let average = mine.isEmpty ? 0 : mine.map(\.score).reduce(0, +) / mine.count
@@ -140,38 +166,80 @@ struct ClassroomExample {
             }
         }
 
-        print("7. Chidi's tablet is lost. Offline, whoever has it writes a result; the teacher removes the tablet.")
+        print("7. The teacher grades Amina's lesson 1. Amina tries to raise her grade: her own tablet refuses (the policy), nothing is written.")
+        let amina = tablets["Amina"]!
+        guard let aminaLesson1 = all.first(where: { $0.learner == "Amina" && $0.lesson == 1 }) else {
+            throw ExampleFailure(description: "Amina's lesson 1 is missing")
+        }
+        let gradedID = RecordID(aminaLesson1.id)
+        try await teacher.write { @Sendable tx in try tx.set("grade", to: "B", record: gradedID, in: "results") }
+        _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
+        _ = try await SyncEngine(replica: amina, relay: url).syncNow()
+        do {
+            try await amina.write { @Sendable tx in try tx.set("grade", to: "A", record: gradedID, in: "results") }
+            throw ExampleFailure(description: "Amina's tablet let a learner write a grade")
+        } catch let error as ConcordError where error.code == .policyDenied {
+            print("   Amina's tablet: \(error.message)")
+        }
+        // Her own score she may still change (update: own; the record's id is bound to her tablet).
+        var corrected = aminaLesson1
+        corrected.score += 1
+        try await amina.save(corrected, in: "results")
+        guard try await amina.record(gradedID, in: "results")?["grade"]?.stringValue == "B" else {
+            throw ExampleFailure(description: "Amina's grade changed on her tablet")
+        }
+        print("   her grade is still B; her corrected score is saved")
+
+        print("8. Bo's tablet is tampered with: it signs an A+ for itself below the library's check. The relay forwards it (it holds no policy); everyone ignores it.")
+        let bo = tablets["Bo"]!
+        guard let boLesson1 = all.first(where: { $0.learner == "Bo" && $0.lesson == 1 }) else {
+            throw ExampleFailure(description: "Bo's lesson 1 is missing")
+        }
+        let forgedID = RecordID(boLesson1.id)
+        try await bo.writeBypassingPolicy { @Sendable tx in try tx.set("grade", to: "A+", record: forgedID, in: "results") }
+        _ = try await SyncEngine(replica: bo, relay: url).syncNow()
+        _ = try await SyncEngine(replica: amina, relay: url).syncNow()
+        _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
+        for (who, replica) in [("the teacher", teacher), ("Amina's tablet", amina)] {
+            let grade = try await replica.record(forgedID, in: "results")?["grade"]
+            let denied = try await replica.deniedOperations(by: bo.deviceID)
+            guard grade == nil, denied.count == 1 else {
+                throw ExampleFailure(description: "\(who) applied Bo's forged grade (\(String(describing: grade)), \(denied.count) denials)")
+            }
+            print("   \(who): ignored, recorded as denied: \(denied[0].denial.message)")
+        }
+
+        print("9. Chidi's tablet is lost. Offline, whoever has it writes a result; the teacher removes the tablet.")
         let lost = tablets["Chidi"]!
-        try await lost.save(LessonProgress(learner: "Chidi", lesson: 7, score: 100, day: 4), in: "progress")
+        try await lost.save(LessonProgress(id: lost.newRecordID().uuid, learner: "Chidi", lesson: 7, score: 100, day: 4), in: "results")
         try await teacher.removeMember(lost.deviceID)
         _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
         print("   members now: " + (try await teacher.members()).map { "\($0.name) (\($0.status.rawValue))" }.joined(separator: ", "))
 
-        print("8. The class keeps syncing: Amina records lesson 7 under the new key; the teacher gets it.")
-        let amina = tablets["Amina"]!
+        print("10. The class keeps syncing: Amina records lesson 7 under the new key; the teacher gets it.")
         _ = try await SyncEngine(replica: amina, relay: url).syncNow()
-        try await amina.save(LessonProgress(learner: "Amina", lesson: 7, score: 91, day: 4), in: "progress")
+        try await amina.save(LessonProgress(id: amina.newRecordID().uuid, learner: "Amina", lesson: 7, score: 91, day: 4), in: "results")
         _ = try await SyncEngine(replica: amina, relay: url).syncNow()
         _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
-        let aminaLesson7 = try await teacher.all(LessonProgress.self, in: "progress").contains { $0.learner == "Amina" && $0.lesson == 7 }
+        let aminaLesson7 = try await teacher.all(LessonProgress.self, in: "results").contains { $0.learner == "Amina" && $0.lesson == 7 }
         guard aminaLesson7 else { throw ExampleFailure(description: "the teacher did not get Amina's lesson 7") }
         print("   the teacher has Amina's lesson 7")
 
-        print("9. The lost tablet is found and tries to sync: the relay refuses it; nothing it wrote after, nothing new reaches it.")
+        print("11. The lost tablet is found and tries to sync: the relay refuses it; nothing it wrote after, nothing new reaches it.")
         do {
             _ = try await SyncEngine(replica: lost, relay: url).syncNow()
             throw ExampleFailure(description: "the relay accepted the removed tablet")
         } catch let error as ConcordSyncError where error.relayCode == "removed" {
             print("   relay: 403 removed: \(error.message)")
         }
-        let afterRemoval = try await teacher.all(LessonProgress.self, in: "progress").contains { $0.learner == "Chidi" && $0.lesson == 7 }
-        let readsNew = try await lost.all(LessonProgress.self, in: "progress").contains { $0.learner == "Amina" && $0.lesson == 7 }
+        let afterRemoval = try await teacher.all(LessonProgress.self, in: "results").contains { $0.learner == "Chidi" && $0.lesson == 7 }
+        let readsNew = try await lost.all(LessonProgress.self, in: "results").contains { $0.learner == "Amina" && $0.lesson == 7 }
         guard !afterRemoval, !readsNew else {
             throw ExampleFailure(description: "the removed tablet's write reached the teacher (\(afterRemoval)) or Amina's new result reached it (\(readsNew))")
         }
         print("   the teacher never got the lost tablet's lesson 7, and the tablet never got Amina's")
         await relay.stop()
         await storage.close()
-        print("classroom example: converged (\(written) results from \(names.count) learners reached the teacher through the relay; the lost tablet was removed)")
+        print("classroom example: converged (\(written) results from \(names.count) learners reached the teacher through the relay; a learner's grade was refused on her tablet, a forged one ignored everywhere; the lost tablet was removed)")
     }
 }

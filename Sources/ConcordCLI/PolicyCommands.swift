@@ -60,18 +60,31 @@ struct PolicySet: AsyncParsableCommand {
                     "this policy does not define the roles of \(list): all their writes would be denied; give them another role first (concord set-role DEVICE ROLE), or use --force",
                 status: Exit.notAllowed)
         }
+        // Closed world (Specs/permissions.md §13, question 1): name the writers this policy
+        // gives no grant at all, so the admin sees who is left read-only.
+        let ungranted = try await replica.members().filter { member in
+            guard member.status == .active, member.role.base == .writer else { return false }
+            let name = member.role.name ?? "writer"
+            return !policy.entries.contains { $0.grant(for: name) != nil }
+        }
         try await replica.setPolicy(policy)
         print("policy set: \(policy.roles.count) roles, \(policy.entries.count) collection entries")
+        if !ungranted.isEmpty {
+            let list = ungranted.map { "\($0.name) (\($0.role))" }.sorted().joined(separator: ", ")
+            print(
+                "no grant for \(list): they may write nothing while this policy is in force; give them a role with grants (concord set-role DEVICE ROLE) if they should write"
+            )
+        }
     }
 }
 
 struct PolicyShow: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "show",
-        abstract: "Print the policy in force, with who set it and when.",
+        abstract: "Print the policy in force as sentences, with who set it and when (--json: as JSON).",
         discussion: """
             Examples:
-              concord policy show
+              concord policy show           # the rules as sentences, with who set them and when
               concord policy show --json    # the normalized JSON, byte for byte as set
             """
     )
@@ -93,7 +106,8 @@ struct PolicyShow: AsyncParsableCommand {
                 print(policy.normalizedJSON, terminator: "")
             } else {
                 print("policy set by \(by) on \(when):")
-                print(policy.normalizedJSON, terminator: "")
+                for line in policy.sentences { print("  \(line)") }
+                print("(concord policy show --json prints it as JSON)")
             }
         case .cleared:
             print(json ? "null" : "no policy: cleared by \(by) on \(when)")

@@ -33,6 +33,14 @@ struct PolicyCLITests {
         // As shipped, `read` list included (stage 4: read scopes).
         try teacher.ok("policy", "set", scratch.file("classroom.json"))
         #expect(try teacher.ok("policy", "show", "--json").contains("\"learner\""))
+        // The rules as sentences (Specs/permissions.md §3.4).
+        let shown = try teacher.ok("policy", "show")
+        #expect(shown.hasPrefix("policy set by Ms Dlamini's laptop on "), "\(shown)")
+        #expect(
+            shown.contains(
+                "  in `results`, learners may create records bound to themselves, change only those, and write every field but `grade`; they may not delete records\n"
+            ), "\(shown)")
+        #expect(shown.contains("  in every collection without rules of its own, teachers may write everything\n"), "\(shown)")
 
         // Policy roles for invites; an unknown one is refused with the list.
         let typo = try teacher.run("invite", "--role", "lerner")
@@ -91,7 +99,9 @@ struct PolicyCLITests {
         try dropping.write(toFile: scratch.file("teachers-only.json"), atomically: true, encoding: .utf8)
         let refused = try teacher.run("policy", "set", scratch.file("teachers-only.json"))
         #expect(refused.status == 4 && refused.stderr.contains("Amina's tablet (learner)"), "\(refused.stderr)")
-        try teacher.ok("policy", "set", scratch.file("teachers-only.json"), "--force")
+        let forced = try teacher.ok("policy", "set", scratch.file("teachers-only.json"), "--force")
+        // Closed world: the set lists the writers left without any grant (§13, question 1).
+        #expect(forced.contains("no grant for Amina's tablet (learner), Sipho's tablet (learner): they may write nothing"), "\(forced)")
         #expect(try teacher.ok("members").contains("learner (not in the policy)"))
         try teacher.ok("policy", "clear")
         #expect(try teacher.ok("policy", "show", "--json") == "null\n")

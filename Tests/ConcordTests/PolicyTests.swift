@@ -121,6 +121,14 @@ import Testing
         #expect(!allow.allows("addressbook") && !allow.allows("name.first") && !allow.allows("age"))
         #expect(!Policy.Fields.deny(["grade"]).allows("grade"))
         #expect(Policy.Fields.deny(["grade"]).allows("grades"))
+        // Edges of `name.*` (the matcher compares UTF-8 bytes in place): `name.` itself, a
+        // pattern that ends `.*.*`, a shorter field, and names equal only up to Unicode
+        // normalization.
+        #expect(Policy.Fields.matches("address.*", "address."))
+        #expect(Policy.Fields.matches("a.*.*", "a.*") && Policy.Fields.matches("a.*.*", "a.*.x") && !Policy.Fields.matches("a.*.*", "a.x"))
+        #expect(!Policy.Fields.matches("ab.*", "a") && !Policy.Fields.matches("ab.*", "ab_") && Policy.Fields.matches(".b", ".b"))
+        #expect(!Policy.Fields.matches("caf\u{E9}", "cafe\u{301}") && !Policy.Fields.matches("caf\u{E9}.*", "cafe\u{301}.x"))
+        #expect(Policy.Fields.matches("caf\u{E9}.*", "caf\u{E9}.x"))
     }
 
     @Test func ownedRecordIDs() {

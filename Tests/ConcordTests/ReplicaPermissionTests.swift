@@ -130,4 +130,52 @@ struct ReplicaPermissionTests {
         #expect(try await field(ben, mine, "grade") == nil)
         if case .cleared? = try await ben.policy() {} else { Issue.record("not cleared") }
     }
+
+    @Test("a device whose own writes a late policy denies is told: a problem, the denial stream", arguments: [true, false])
+    func ownWritesDeniedAreReported(encrypted: Bool) async throws {
+        let dir = temporaryDirectory()
+        let (laptop, amina, _) = try await classroom(dir, encrypted: encrypted)
+        try await laptop.setPolicy(try Policy(json: PermissionEnforcementTests.lenient, encrypted: encrypted))
+        try await sync(laptop, to: amina)
+        let mine = amina.newRecordID()
+        #expect(mine.isBound(to: OwnerTag(device: amina.deviceID, space: amina.spaceID)))
+        #expect(amina.newRecordID() != mine)
+        try await amina.write { tx in
+            try tx.set("answer", to: "1", record: mine, in: "results")
+            try tx.set("grade", to: "A", record: mine, in: "results")
+        }
+        try await amina.seal()
+        #expect(try await amina.problems().isEmpty)
+        let updates = await amina.deniedOperationUpdates()
+        // The teacher forbids grades without having seen Amina's write: it governs it.
+        try await laptop.setPolicy(try Policy(json: Self.json, encrypted: encrypted))
+        try await sync(laptop, to: amina)
+        #expect(try await field(amina, mine, "grade") == nil, "rolled back on the writer's own device")
+        let denied = try await amina.deniedOperations(by: amina.deviceID)
+        #expect(denied.count == 1)
+        let problem = try #require(try await amina.problems().first { $0.kind == .writesDeniedByPolicy })
+        #expect(problem.remedy == .review)
+        #expect(problem.message.hasPrefix("1 change made on this device on "), "\(problem.message)")
+        #expect(
+            problem.message.contains(
+                "was not applied: learners may not write field `grade` of collection `results` (policy set by Ms Dlamini's laptop on "),
+            "\(problem.message)")
+        #expect(try await amina.status().problems.contains { $0.kind == .writesDeniedByPolicy })
+        #expect(try await laptop.problems().isEmpty, "the admin's own writes were not denied")
+        // The stream got the denial as it was found (bounded wait: it was sent before the import returned).
+        let streamed = await withTaskGroup(of: [DeniedOperation]?.self) { group in
+            group.addTask {
+                var iterator = updates.makeAsyncIterator()
+                return await iterator.next()
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        #expect(streamed?.map(\.denial.reason) == [.field], "\(String(describing: streamed))")
+    }
 }

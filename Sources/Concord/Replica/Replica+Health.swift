@@ -88,6 +88,7 @@ extension Replica {
                         : "This device's membership is dated \(CalendarTime.text(issued)) (it joined while its clock was wrong); open the store again with the right date and time and Concord renews it.",
                     deviceTime: now, evidenceTime: issued))
         }
+        if let denied = try writesDeniedProblem(in: tx, now: now) { found.append(denied) }
         return found
     }
 

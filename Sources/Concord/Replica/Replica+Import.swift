@@ -181,6 +181,7 @@ extension Replica {
         summary.voided += destination.voided
         summary.denied += destination.denied
         notify(destination.changes)
+        notifyDenials(destination.denied)
         return outcomes.count
     }
 

@@ -207,8 +207,12 @@ extension Replica {
     /// ```
     /// - Parameters:
     ///   - policy: The policy, or `nil` to clear it (everyone writes as without a policy).
-    /// - Throws: `ConcordError` `.notAllowed` (not an admin), `.notARecipient`, `.storage`.
+    /// - Throws: `ConcordError` `.notAllowed` (not an admin), `.notARecipient`, `.storage`;
+    ///   `.invalidPolicy` when the policy has read lists and the space is not encrypted (a
+    ///   policy built or read for another kind of space), leaving the store unchanged.
     public func setPolicy(_ policy: Policy?) throws {
+        // The policy was checked for the space its maker assumed; check it for this one.
+        if let policy { _ = try Policy(body: policy.body, encrypted: membership.isEncrypted) }
         try submitControlAfterPrevious { context, stamp, previous in
             try membership.setPolicy(policy, context: context, previous: previous, stamp: stamp)
         }

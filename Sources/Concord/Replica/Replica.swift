@@ -158,6 +158,8 @@ public actor Replica {
     var observers: [UUID: Observer] = [:]
     /// Listeners of ``localWrites()``.
     var localWriteListeners: [UUID: AsyncStream<Int>.Continuation] = [:]
+    /// Listeners of ``deniedOperationUpdates()``.
+    var denialListeners: [UUID: AsyncStream<[DeniedOperation]>.Continuation] = [:]
     /// Local operations this instance wrote since it last sealed: only decides when to
     /// auto-seal (sealing itself reads the store, where other processes' writes wait too).
     var pendingOperationCount = 0

@@ -1,7 +1,8 @@
 import ConcordCore
 
-/// Something wrong with this device that only its owner can put right: its clock, or its
-/// history (`Specs/hlc.md` §9, `Specs/sync-protocol.md` §5). ``message`` says what happened
+/// Something wrong with this device that only its owner can put right: its clock, its
+/// history (`Specs/hlc.md` §9, `Specs/sync-protocol.md` §5), or its own changes that the
+/// space's permission policy denied (`Specs/permissions.md` §6.3). ``message`` says what happened
 /// in dates and words a person can act on; ``remedy`` says which action fixes it.
 ///
 /// ```swift
@@ -34,6 +35,11 @@ public struct ReplicaProblem: Hashable, Sendable, CustomStringConvertible {
         /// This store and a copy of it (a restored backup, a copied folder) both wrote as
         /// this device: its chain forked.
         public static let forked = Kind("forked")
+        /// The space's permission policy denied changes made on this device
+        /// (`Specs/permissions.md` §6.3): made before a policy that forbids them reached it, or
+        /// by a client that skipped the write-time check. They are kept in its chain but
+        /// applied nowhere; the message says how many, when, why and who set the policy.
+        public static let writesDeniedByPolicy = Kind("writes-denied")
 
         /// `clock-behind`, `forked`, … (also the `kind` of `concord status --json`).
         public var description: String { name }
@@ -52,6 +58,9 @@ public struct ReplicaProblem: Hashable, Sendable, CustomStringConvertible {
         public static let setClockOrRecover = Remedy("set-clock-or-recover")
         /// Join the space again with a new invite (a reader cannot renew its membership).
         public static let joinAgain = Remedy("join-again")
+        /// Review the changes listed (`concord log --denied`,
+        /// `Replica.deniedOperations(by:since:)`) and redo what is allowed.
+        public static let review = Remedy("review")
 
         /// `set-clock`, `recover`, … (also the `remedy` of `concord status --json`).
         public var description: String { name }

@@ -170,7 +170,7 @@ public struct Policy: Hashable, Sendable {
         /// - Parameters:
         ///   - role: `writer` or a policy role's name.
         public func grant(for role: String) -> Grant? {
-            grants.first { $0.role.utf8.elementsEqual(role.utf8) }
+            grants.first { PolicyText.same($0.role, role) }
         }
     }
 
@@ -227,7 +227,7 @@ public struct Policy: Hashable, Sendable {
     /// - Parameters:
     ///   - name: A policy role's name.
     public func role(named name: String) -> RoleDefinition? {
-        roles.first { $0.name.utf8.elementsEqual(name.utf8) }
+        roles.first { PolicyText.same($0.name, name) }
     }
 
     /// The entry used for ops on `collection` (§2.2): its own entry, else the wildcard's,
@@ -235,7 +235,7 @@ public struct Policy: Hashable, Sendable {
     /// - Parameters:
     ///   - collection: A collection name.
     public func entry(for collection: String) -> Entry? {
-        entries.first { $0.collection.utf8.elementsEqual(collection.utf8) }
+        entries.first { PolicyText.same($0.collection, collection) }
             ?? entries.first { $0.collection == Self.wildcard }
     }
 

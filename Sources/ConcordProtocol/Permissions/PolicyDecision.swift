@@ -157,7 +157,8 @@ public enum PolicyDecision: Hashable, Sendable {
             name = n
         }
         guard readable != nil else { return placed ? .allowed : misplaced() }
-        let who = PolicyDenial.plural(name)
+        // Only denials need the plural: most ops are allowed (no string built for them).
+        var who: String { PolicyDenial.plural(name) }
         guard let entry, let grant = entry.grant(for: name) else { return deny(.noGrant, "\(who) may not write collection `\(c)`") }
         guard placed else { return misplaced() }
         let right: Policy.Access
@@ -265,11 +266,18 @@ extension Policy.Fields {
     ///   - pattern: A field pattern.
     ///   - field: A field name.
     public static func matches(_ pattern: String, _ field: String) -> Bool {
-        let p = Array(pattern.utf8)
-        let f = Array(field.utf8)
-        if p == f { return true }
-        guard p.count >= 2, p.suffix(2) == [UInt8(ascii: "."), UInt8(ascii: "*")] else { return false }
-        let name = p.dropLast(2)
-        return f.elementsEqual(name) || f.starts(with: p.dropLast())
+        // On contiguous UTF-8 buffers, without copying: every op of a grant with a field
+        // list runs this once per pattern.
+        var (pattern, field) = (pattern, field)
+        return pattern.withUTF8 { p in
+            field.withUTF8 { f in
+                if p.count == f.count && p.elementsEqual(f) { return true }
+                guard p.count >= 2, p[p.count - 1] == UInt8(ascii: "*"), p[p.count - 2] == UInt8(ascii: ".") else { return false }
+                // `name.*`: the field is `name`, or starts with `name.`.
+                let n = p.count - 2
+                guard f.count == n || (f.count >= n + 1 && f[n] == UInt8(ascii: ".")) else { return false }
+                return f[0..<n].elementsEqual(p[0..<n])
+            }
+        }
     }
 }
