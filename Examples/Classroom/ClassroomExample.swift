@@ -10,11 +10,13 @@
 // default embedded SQLite storage, exactly as `concord relay serve` runs it.
 //
 // The space has a permission policy (Specs/permissions.md), written with the Swift
-// `Policy` builder: it is Examples/policies/classroom.json without its `read` list (read
-// scopes come with a later version). Tablets join as `learner`s: they may create results
-// (with ids bound to themselves, `Replica.newRecordID()`), change only their own, and never
-// write a grade. A learner's grade change is refused on the tablet itself (`policyDenied`,
-// nothing written); a tampered tablet that signs one anyway sees it ignored by everyone.
+// `Policy` builder: it is Examples/policies/classroom.json. Tablets join as `learner`s: they
+// may create results (with ids bound to themselves, `Replica.newRecordID()`), change only
+// their own, and never write a grade. A learner's grade change is refused on the tablet
+// itself (`policyDenied`, nothing written); a tampered tablet that signs one anyway sees it
+// ignored by everyone. `teacher_notes` is a read scope: its changes are sealed under a key
+// only teachers and admins hold, so the tablets store the teacher's notes without being
+// able to read them (and the relay reads nothing at all).
 //
 //   swift run classroom-example            (part of `make test`)
 import Concord
@@ -59,8 +61,7 @@ struct ClassroomExample {
 
         print("2. The teacher creates the class space (she is its admin), sets the classroom policy and invites three tablets as learners for a week.")
         let teacher = try await Replica.create(at: root.appendingPathComponent("teacher").path, name: "Ms Dlamini's laptop")
-        // Examples/policies/classroom.json, minus the `read` list of teacher_notes (read
-        // scopes come with a later version).
+        // Examples/policies/classroom.json, in Swift.
         let classroom = try Policy {
             PolicyRole("learner", base: .writer)
             PolicyRole("teacher", base: .writer)
@@ -69,7 +70,7 @@ struct ClassroomExample {
                 Grant("learner", create: .own, update: .own, fields: .deny(["grade"]))
                 Grant("teacher", .all)
             }
-            InCollection("teacher_notes") { Grant("teacher", .all) }
+            InCollection("teacher_notes", readableBy: "teacher") { Grant("teacher", .all) }
         }
         try await teacher.setPolicy(classroom)
         for line in classroom.sentences { print("   policy: \(line)") }
@@ -209,14 +210,33 @@ struct ClassroomExample {
             print("   \(who): ignored, recorded as denied: \(denied[0].denial.message)")
         }
 
-        print("9. Chidi's tablet is lost. Offline, whoever has it writes a result; the teacher removes the tablet.")
+        print("9. The teacher keeps a note on Bo in `teacher_notes`, readable only by teachers and admins: the tablets store it sealed and cannot read it, nor write there.")
+        let note = RecordID.random()
+        try await teacher.write { @Sendable tx in try tx.set("text", to: "Bo: go over lesson 1 with him", record: note, in: "teacher_notes") }
+        _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
+        _ = try await SyncEngine(replica: amina, relay: url).syncNow()
+        let unread = try await amina.unreadSections()
+        guard try await teacher.record(note, in: "teacher_notes")?["text"] == "Bo: go over lesson 1 with him",
+            try await amina.record(note, in: "teacher_notes") == nil, !unread.isEmpty
+        else {
+            throw ExampleFailure(description: "the note is not the teacher's alone (Amina's tablet holds \(unread.count) unread sections)")
+        }
+        print("   Amina's tablet stores \(unread.count) sealed section\(unread.count == 1 ? "" : "s") it cannot open; the note is not in its records")
+        do {
+            try await amina.write { @Sendable tx in try tx.set("text", to: "hi", record: .random(), in: "teacher_notes") }
+            throw ExampleFailure(description: "Amina's tablet wrote to teacher_notes")
+        } catch let error as ConcordError where error.code == .policyDenied {
+            print("   Amina's tablet: \(error.message)")
+        }
+
+        print("10. Chidi's tablet is lost. Offline, whoever has it writes a result; the teacher removes the tablet.")
         let lost = tablets["Chidi"]!
         try await lost.save(LessonProgress(id: lost.newRecordID().uuid, learner: "Chidi", lesson: 7, score: 100, day: 4), in: "results")
         try await teacher.removeMember(lost.deviceID)
         _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
         print("   members now: " + (try await teacher.members()).map { "\($0.name) (\($0.status.rawValue))" }.joined(separator: ", "))
 
-        print("10. The class keeps syncing: Amina records lesson 7 under the new key; the teacher gets it.")
+        print("11. The class keeps syncing: Amina records lesson 7 under the new key; the teacher gets it.")
         _ = try await SyncEngine(replica: amina, relay: url).syncNow()
         try await amina.save(LessonProgress(id: amina.newRecordID().uuid, learner: "Amina", lesson: 7, score: 91, day: 4), in: "results")
         _ = try await SyncEngine(replica: amina, relay: url).syncNow()
@@ -225,7 +245,7 @@ struct ClassroomExample {
         guard aminaLesson7 else { throw ExampleFailure(description: "the teacher did not get Amina's lesson 7") }
         print("   the teacher has Amina's lesson 7")
 
-        print("11. The lost tablet is found and tries to sync: the relay refuses it; nothing it wrote after, nothing new reaches it.")
+        print("12. The lost tablet is found and tries to sync: the relay refuses it; nothing it wrote after, nothing new reaches it.")
         do {
             _ = try await SyncEngine(replica: lost, relay: url).syncNow()
             throw ExampleFailure(description: "the relay accepted the removed tablet")
@@ -240,6 +260,6 @@ struct ClassroomExample {
         print("   the teacher never got the lost tablet's lesson 7, and the tablet never got Amina's")
         await relay.stop()
         await storage.close()
-        print("classroom example: converged (\(written) results from \(names.count) learners reached the teacher through the relay; a learner's grade was refused on her tablet, a forged one ignored everywhere; the lost tablet was removed)")
+        print("classroom example: converged (\(written) results from \(names.count) learners reached the teacher through the relay; a learner's grade was refused on her tablet, a forged one ignored everywhere; the teacher's note stayed hers; the lost tablet was removed)")
     }
 }

@@ -28,8 +28,9 @@ struct PolicySet: AsyncParsableCommand {
         commandName: "set",
         abstract: "Set the space's policy from a JSON file (admins only).",
         discussion: """
-            The policy governs every change this device has not seen yet. Read scopes (`read` \
-            lists) come with a later version and are refused. A policy that drops a role some \
+            The policy governs every change this device has not seen yet. A collection with a \
+            `read` list is a read scope: its changes are sealed under a key only those roles and \
+            admins hold (encrypted spaces only). A policy that drops a role some \
             members hold is refused unless --force: their writes would all be denied; give them \
             another role first (concord set-role DEVICE ROLE).
 

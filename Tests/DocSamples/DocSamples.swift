@@ -51,8 +51,8 @@ struct README {
 
     // README.md:131: not compiled (SwiftUI, Apple platforms only)
 
-    // README.md:298
-    static func line298(laptop: Replica) async throws {
+    // README.md:302
+    static func line302(laptop: Replica) async throws {
         try await laptop.setPolicy(try Policy {
             PolicyRole("learner", base: .writer)
             PolicyRole("teacher", base: .writer)
@@ -61,20 +61,20 @@ struct README {
                 Grant("learner", create: .own, update: .own, fields: .deny(["grade"]))
                 Grant("teacher", .all)
             }
-            InCollection("teacher_notes") { Grant("teacher", .all) }
+            InCollection("teacher_notes", readableBy: "teacher") { Grant("teacher", .all) }
         })
     }
 
-    // README.md:352
-    static func line352(replica: Replica) async throws {
+    // README.md:356
+    static func line356(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:440
-    static func line440() async throws {
+    // README.md:444
+    static func line444() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -119,8 +119,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:507
-    static func line507() async throws {
+    // README.md:511
+    static func line511() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -138,8 +138,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:527
-    static func line527() async throws {
+    // README.md:531
+    static func line531() async throws {
         // import Concord
         // import ConcordCore
 
@@ -165,7 +165,7 @@ struct README {
         }
     }
 
-    // README.md:562
+    // README.md:566
     // import ConcordCore
     // import ConcordTesting
     // import Testing
@@ -274,7 +274,8 @@ struct Sources_Concord_Concord_Permissions {
                 Grant("learner", create: .own, update: .own, fields: .deny(["grade"]))
                 Grant("teacher", .all)
             }
-            InCollection("teacher_notes") {
+            InCollection("teacher_notes", readableBy: "teacher") {
+                // A read scope: only teachers and admins hold its key.
                 Grant("teacher", .all)
             }
         }
@@ -282,15 +283,15 @@ struct Sources_Concord_Concord_Permissions {
         for line in classroom.sentences { print(line) }   // what `concord policy show` prints
     }
 
-    // Sources/Concord/Concord.docc/Permissions.md:52
-    static func line52(teacher: Replica, directory: String) async throws {
+    // Sources/Concord/Concord.docc/Permissions.md:60
+    static func line60(teacher: Replica, directory: String) async throws {
         let learner = try RoleAssignment(named: "learner", base: .writer)
         let tablet = try await Replica.join(try await teacher.invite(role: learner), at: directory + "/amina", name: "Amina's tablet")
         print(try await tablet.whoami()?.role as Any)   // learner
     }
 
-    // Sources/Concord/Concord.docc/Permissions.md:65
-    static func line65(tablet: Replica) async throws {
+    // Sources/Concord/Concord.docc/Permissions.md:73
+    static func line73(tablet: Replica) async throws {
         struct LessonResult: Codable, Identifiable {
             var id: UUID
             var answer: String
@@ -299,8 +300,8 @@ struct Sources_Concord_Concord_Permissions {
         try await tablet.save(result, in: "results")
     }
 
-    // Sources/Concord/Concord.docc/Permissions.md:79
-    static func line79(tablet: Replica, id: RecordID) async throws {
+    // Sources/Concord/Concord.docc/Permissions.md:87
+    static func line87(tablet: Replica, id: RecordID) async throws {
         do {
             try await tablet.write { try $0.set("grade", to: "A", record: id, in: "results") }
         } catch let error as ConcordError where error.code == .policyDenied {
@@ -308,8 +309,8 @@ struct Sources_Concord_Concord_Permissions {
         }
     }
 
-    // Sources/Concord/Concord.docc/Permissions.md:94
-    static func line94(teacher: Replica) async throws {
+    // Sources/Concord/Concord.docc/Permissions.md:102
+    static func line102(teacher: Replica) async throws {
         for denied in try await teacher.deniedOperations() {
             print(denied.author.hex.prefix(8), denied.denial.message)
         }
