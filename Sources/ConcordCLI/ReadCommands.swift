@@ -258,6 +258,7 @@ struct Status: AsyncParsableCommand {
     static func policy(_ replica: Replica) async throws -> (line: String, json: String)? {
         let state = try await replica.memberContext().state
         let denials = try await replica.deniedOperations()
+        let unread = state.policies.isEmpty ? 0 : try await replica.unreadSections().count
         guard let latest = state.policies.last else {
             guard !denials.isEmpty else { return nil }
             return (
@@ -284,10 +285,13 @@ struct Status: AsyncParsableCommand {
         } else {
             line += "; no op denied"
         }
+        if unread > 0 {
+            line += "; \(unread) sealed section\(unread == 1 ? "" : "s") of read scopes this device is not in, stored unread"
+        }
         let json = JSONText.object([
             ("state", JSONText.string(kind)), ("set_by", JSONText.string(by)), ("set_by_device", JSONText.string(latest.by.author.hex)),
             ("at", JSONText.string(CalendarTime.text(HLCTimestamp(rawValue: latest.by.stamp).milliseconds, seconds: true))),
-            ("denied", String(denials.count)),
+            ("denied", String(denials.count)), ("unread_sections", String(unread)),
         ])
         return (line, json)
     }

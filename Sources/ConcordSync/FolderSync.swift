@@ -100,7 +100,7 @@ public struct FolderSync: Sendable {
     /// Writes `replica`'s bundles not yet in the folder, then imports every other
     /// replica's file there. A rejected file is reported and skipped; the others are
     /// still imported. In a space with members it first seals the acknowledgement, stale
-    /// marks and checkpoint that are due (``Replica/performStabilityDuties()``), so they
+    /// marks and checkpoint that are due (`Replica.performStabilityDuties()`), so they
     /// travel with this run's files.
     ///
     /// Which of its bundles the folder holds is decided from the replica's store: the

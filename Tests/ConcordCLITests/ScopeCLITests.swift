@@ -106,6 +106,11 @@ struct ScopeCLITests {
             #expect(try await replica.unreadSections().count == (holds ? 0 : 1))
         }
 
+        // `status` says so: one sealed section stored unread on the learner's device, none on the teacher's.
+        #expect(try amina.ok("status", "--json").contains("\"unread_sections\":1"))
+        #expect(try teacher.ok("status", "--json").contains("\"unread_sections\":0"))
+        #expect(try amina.ok("status").contains("1 sealed section of read scopes this device is not in, stored unread"))
+
         // Amina becomes a teacher: the admin grants her the scope's key (§7.2), and her
         // device opens the section it stored unread and applies the note (§7.4, §6.4).
         try admin.ok("set-role", "Amina's tablet", "teacher")
