@@ -49,34 +49,9 @@ struct Counts: CustomStringConvertible {
     }
 }
 
-private struct Node {
-    var membership: Membership
-    var replica: LocalReplica
-    var log = BundleLog()
-
-    init(_ membership: Membership, time: ManualClock) {
-        self.membership = membership
-        self.replica = membership.makeReplica(clock: HybridLogicalClock(physicalClock: time))
-    }
-
-    var key: PublicKey { membership.device.publicKey }
-    var importer: BundleImporter { BundleImporter(membership: membership) }
-    var state: MembershipState { importer.membershipState(of: log) }
-    var everything: [ChangeBundle] { log.bundles + log.evidence + log.heldBundles }
-
-    @discardableResult
-    mutating func receive(_ bundle: ChangeBundle) -> ImportOutcome {
-        importer.importBundle(bundle.bytes, into: &replica, log: &log)
-    }
-
-    mutating func control(_ op: MembershipOp, stamp: HLCTimestamp) throws {
-        _ = receive(try membership.sealControl(op, log: log, stamp: stamp))
-    }
-}
-
 private struct World {
     let time = ManualClock(milliseconds: 1_700_000_000_000)
-    var nodes: [Node] = []
+    var nodes: [MemberNode] = []
     var forged: [ChangeBundle] = []
     var removals = 0
     var rollbacks = 0
@@ -87,7 +62,7 @@ private struct World {
         let (admin, genesis) = try! Membership.createMemberSpace(
             device: Self.identity(&rng), name: "admin", encrypted: encrypted,
             stamp: HLCTimestamp(milliseconds: time.nowMilliseconds(), counter: 0))
-        var node = Node(admin, time: time)
+        var node = MemberNode(admin, time: time)
         node.receive(genesis)
         nodes = [node]
     }
@@ -130,7 +105,7 @@ private struct World {
         let (membership, join) = try Membership.joinMember(
             token, device: Self.identity(&rng), name: "device \(nodes.count)",
             stamp: HLCTimestamp(milliseconds: time.nowMilliseconds(), counter: 0))
-        var node = Node(membership, time: time)
+        var node = MemberNode(membership, time: time)
         node.receive(join)
         for bundle in nodes[i].everything { node.receive(bundle) }
         nodes.append(node)
@@ -282,7 +257,7 @@ private struct World {
         // Records agree between members that can read the same bundles. A member may lack an
         // epoch key no admin holds any more (`Specs/membership.md` §7: it waits for a grant
         // that cannot come); those bundles stay unread there, and are counted.
-        func readable(_ n: Node) -> Set<BundleID> {
+        func readable(_ n: MemberNode) -> Set<BundleID> {
             let st = n.state
             let records = n.log.membershipRecords.values
             return Set(

@@ -63,33 +63,12 @@ struct PermissionTally: CustomStringConvertible {
     }
 }
 
-private struct PNode {
-    var membership: Membership
-    var replica: LocalReplica
-    var log = BundleLog()
-
-    init(_ membership: Membership, time: ManualClock) {
-        self.membership = membership
-        self.replica = membership.makeReplica(clock: HybridLogicalClock(physicalClock: time))
-    }
-
-    var key: PublicKey { membership.device.publicKey }
-    var importer: BundleImporter { BundleImporter(membership: membership) }
-    var state: MembershipState { importer.membershipState(of: log) }
-    var everything: [ChangeBundle] { log.bundles + log.evidence + log.heldBundles }
-
-    @discardableResult
-    mutating func receive(_ bundle: ChangeBundle) -> ImportOutcome {
-        importer.importBundle(bundle.bytes, into: &replica, log: &log)
-    }
-}
-
 private struct PermissionWorld {
     static let collections = ["results", "notes", "misc"]
     static let fields = ["answer", "grade", "note"]
     let time = ManualClock(milliseconds: 1_700_000_000_000)
     let encrypted: Bool
-    var nodes: [PNode] = []
+    var nodes: [MemberNode] = []
     /// The policy each set-policy bundle carries (`nil`: a clear).
     var policies: [BundleID: Policy?] = [:]
     /// Records bound to a device, by record.
@@ -103,7 +82,7 @@ private struct PermissionWorld {
         let (admin, genesis) = try Membership.createMemberSpace(
             device: Self.identity(&rng), name: "admin", encrypted: encrypted,
             stamp: HLCTimestamp(milliseconds: time.nowMilliseconds(), counter: 0))
-        var node = PNode(admin, time: time)
+        var node = MemberNode(admin, time: time)
         node.receive(genesis)
         nodes = [node]
         let learner = try RoleAssignment(named: "learner", base: .writer)
@@ -118,7 +97,7 @@ private struct PermissionWorld {
             let (membership, join) = try Membership.joinMember(
                 token, device: Self.identity(&rng), name: "device \(nodes.count)",
                 stamp: HLCTimestamp(milliseconds: time.nowMilliseconds(), counter: 0))
-            var joined = PNode(membership, time: time)
+            var joined = MemberNode(membership, time: time)
             joined.receive(join)
             nodes.append(joined)
         }
@@ -251,7 +230,7 @@ private struct PermissionWorld {
     }
 
     /// Delivers `bundles` to `node` in random orders with duplicates until nothing applies.
-    static func deliver(_ bundles: [ChangeBundle], to node: inout PNode, rng: inout SeededGenerator) -> Bool {
+    static func deliver(_ bundles: [ChangeBundle], to node: inout MemberNode, rng: inout SeededGenerator) -> Bool {
         var late = false
         for _ in 0..<10 {
             var order = bundles + bundles.filter { _ in Bool.random(using: &rng) }
@@ -270,13 +249,13 @@ private struct PermissionWorld {
     }
 
     @discardableResult
-    func check(rng: inout SeededGenerator, tally: inout PermissionTally) throws -> PNode {
+    func check(rng: inout SeededGenerator, tally: inout PermissionTally) throws -> MemberNode {
         let bundles = allBundles
         // Fresh replicas with the first admin's keys (they read every epoch).
-        var fresh: [PNode] = []
+        var fresh: [MemberNode] = []
         var late = false
         for _ in 0..<3 {
-            var node = PNode(nodes[0].membership, time: time)
+            var node = MemberNode(nodes[0].membership, time: time)
             late = Self.deliver(bundles, to: &node, rng: &rng) || late
             fresh.append(node)
         }
@@ -363,7 +342,7 @@ private struct PermissionWorld {
     /// Every bundle into a store-backed replica (the first admin's keys), in random batches
     /// and orders with duplicates, until a pass applies nothing: its visible records and
     /// denials equal the in-memory reference's.
-    func checkStore(against reference: PNode, rng: inout SeededGenerator) async throws {
+    func checkStore(against reference: MemberNode, rng: inout SeededGenerator) async throws {
         let replica = try Replica(store: MemoryStore(), membership: nodes[0].membership)
         let bundles = allBundles
         for _ in 0..<10 {

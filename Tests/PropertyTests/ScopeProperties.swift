@@ -58,32 +58,11 @@ struct ScopeTally: CustomStringConvertible {
     }
 }
 
-private struct SNode {
-    var membership: Membership
-    var replica: LocalReplica
-    var log = BundleLog()
-    /// Whether this device was ever in the scope (by role) during the history.
-    var everInScope = false
-
-    init(_ membership: Membership, time: ManualClock) {
-        self.membership = membership
-        self.replica = membership.makeReplica(clock: HybridLogicalClock(physicalClock: time))
-    }
-
-    var key: PublicKey { membership.device.publicKey }
-    var importer: BundleImporter { BundleImporter(membership: membership) }
-    var state: MembershipState { importer.membershipState(of: log) }
-    var everything: [ChangeBundle] { log.bundles + log.evidence + log.heldBundles }
-
-    @discardableResult
-    mutating func receive(_ bundle: ChangeBundle) -> ImportOutcome {
-        importer.importBundle(bundle.bytes, into: &replica, log: &log)
-    }
-}
-
 private struct ScopeWorld {
     let time = ManualClock(milliseconds: 1_700_000_000_000)
-    var nodes: [SNode] = []
+    var nodes: [MemberNode] = []
+    /// The nodes that were ever in the scope (by role) during the history.
+    var everInScope: Set<Int> = [0]
     var readers: [String] = []
     var markers: [String] = []
     var scopeChanges = 0
@@ -99,9 +78,8 @@ private struct ScopeWorld {
         let (admin, genesis) = try Membership.createMemberSpace(
             device: Self.identity(&rng), name: "admin", encrypted: true,
             stamp: HLCTimestamp(milliseconds: time.nowMilliseconds(), counter: 0))
-        var node = SNode(admin, time: time)
+        var node = MemberNode(admin, time: time)
         node.receive(genesis)
-        node.everInScope = true
         nodes = [node]
         for name in ["teacher", "learner", "reader"] {
             time.advance(by: 1)
@@ -114,7 +92,7 @@ private struct ScopeWorld {
             let (membership, join) = try Membership.joinMember(
                 token, device: Self.identity(&rng), name: "device \(nodes.count)",
                 stamp: HLCTimestamp(milliseconds: time.nowMilliseconds(), counter: 0))
-            var joined = SNode(membership, time: time)
+            var joined = MemberNode(membership, time: time)
             joined.receive(join)
             nodes.append(joined)
         }
@@ -158,7 +136,7 @@ private struct ScopeWorld {
     /// Marks `i` as in the scope if its role (in the admin's view) is listed.
     mutating func updateEverInScope(_ i: Int) {
         guard let role = nodes[0].state.member(nodes[i].key)?.role else { return }
-        if role.base == .admin || readers.contains(role.description) { nodes[i].everInScope = true }
+        if role.base == .admin || readers.contains(role.description) { everInScope.insert(i) }
     }
 
     mutating func run(steps: Int, rng: inout SeededGenerator) throws {
@@ -258,7 +236,7 @@ private struct ScopeWorld {
             let records = node.log.membershipRecords.values
             let held = epochs.filter { node.membership.scopeKey($0.keyID, records: records, state: node.state) != nil }
             // P6: never in the scope → no key of it, no marker anywhere in its replica.
-            if !node.everInScope {
+            if !everInScope.contains(i) {
                 guard held.isEmpty else { throw ScopeMismatch("device \(i) (never in the scope \(readers)) holds a scope key") }
                 let bytes = node.replica.state.canonicalEncoding()
                 for marker in markers where contains(bytes, Array(marker.utf8)) {
