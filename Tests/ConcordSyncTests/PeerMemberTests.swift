@@ -47,6 +47,33 @@ struct PeerMemberTests {
         #expect(try await laptop.members().map(\.name).sorted() == ["Amina's tablet", "Ms Dlamini's laptop"])
     }
 
+    @Test("peer links carry acks and the admin's checkpoint: the stable cut moves on both devices, as with a relay or a folder")
+    func acknowledgementsTravelOverPeerLinks() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let laptop = try await Replica.create(at: dir.file("laptop"), name: "Ms Dlamini's laptop")
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir.file("tablet"), name: "Amina's tablet")
+        let server = try PeerNode(replica: laptop, options: patient)
+        let port = try await server.listen(host: "127.0.0.1", port: 0)
+        defer { Task { await server.stop() } }
+        let client = try PeerNode(replica: tablet, options: patient)
+        _ = try await client.sync(with: PeerEndpoint(host: "127.0.0.1", port: port))
+        try await note(tablet, RecordID(high: 4, low: 1), "Amina's homework")
+        let laptopID = laptop.deviceID.publicKey
+        let tabletID = tablet.deviceID.publicKey
+        var seen = try await laptop.stability()
+        for _ in 0..<4 {
+            let tabletCheckpoint = try await tablet.stability().latestCheckpoint
+            if seen.latestCheckpoint != nil && tabletCheckpoint != nil { break }
+            _ = try await client.sync(with: PeerEndpoint(host: "127.0.0.1", port: port))
+            seen = try await laptop.stability()
+        }
+        #expect(Set(seen.countedMembers) == [laptopID, tabletID], "\(seen)")
+        #expect(seen.stableCut[tabletID] >= 1, "\(seen.stableCut)")
+        #expect(seen.latestCheckpoint?.by.author == laptopID)
+        #expect(try await tablet.stability().latestCheckpoint == seen.latestCheckpoint)
+    }
+
     @Test("a new device's first peer need not be the admin: a member that holds the invite admits it")
     func firstPeerIsAnotherMember() async throws {
         let dir = try TemporaryDirectory()

@@ -231,6 +231,10 @@ struct PeerSession: Sendable {
                     logger.notice("bundle from peer rejected", metadata: ["peer": "\(link.established.peer.hex.prefix(8))", "reason": "\(rejection.error.message)"])
                 }
             case .synced:
+                // The peer's backlog is in: acks, stale marks and checkpoints due after it
+                // (`Specs/snapshots.md` §2-§3), as a relay round does after its pull. What
+                // they seal joins the log, and the send loop carries it to this peer.
+                if try await performStabilityDuties(peer: link.established.peer) { signal.notify() }
                 shared.withLock {
                     $0.peerSynced = true
                     $0.ackRequested = true
@@ -264,6 +268,18 @@ struct PeerSession: Sendable {
                 wake.yield(())
                 return
             }
+        }
+    }
+
+    /// Seals the stability duties due (`Replica.performStabilityDuties()`); a duty the
+    /// membership refuses (the device lost its role meanwhile) waits for the next exchange.
+    /// - Returns: Whether anything was sealed.
+    func performStabilityDuties(peer: PublicKey) async throws -> Bool {
+        do {
+            return !(try await replica.performStabilityDuties().isEmpty)
+        } catch let error as ConcordError where error.code == .notAllowed {
+            logger.debug("a stability duty was refused", metadata: ["peer": "\(peer.hex.prefix(8))", "reason": "\(error.message)"])
+            return false
         }
     }
 
