@@ -148,4 +148,28 @@ struct ReplicaSnapshotTests {
         try await sync(laptop, to: newcomer)
         #expect(try await newcomer.state().digestHex == (try await laptop.state().digestHex))
     }
+
+    @Test("a removal's cut on a loaded replica recomputes records from the snapshot's base, not from an empty state")
+    func cutAfterLoadKeepsTheBase() async throws {
+        let dir = temporaryDirectory()
+        let (laptop, tablet, time) = try await classroom(dir, encrypted: false)
+        let snapshot = try #require(try await laptop.sealSnapshot())
+        let newcomer = try await Replica.join(
+            try await laptop.invite(role: .writer), at: dir + "/new", name: "new", options: Replica.Options(physicalClock: time))
+        try await newcomer.loadSnapshot(snapshot, controlBundles: try await laptop.controlBundles(through: snapshot.manifest))
+        try await sync(laptop, to: newcomer)
+        let record = RecordID(high: 1, low: 1)  // written by the tablet before the checkpoint
+        #expect(try await newcomer.record(record, in: "todos")?.fields.first { $0.name == "title" }?.value == "item 1")
+        // The tablet writes again; only the newcomer gets it; the laptop removes the tablet
+        // at the head it holds, which cuts that bundle.
+        time.advance(by: 1_000)
+        try await tablet.write { tx in try tx.set("title", to: "late", record: record, in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: newcomer)
+        #expect(try await newcomer.record(record, in: "todos")?.fields.first { $0.name == "title" }?.value == "late")
+        try await laptop.removeMember(tablet.deviceID)
+        try await sync(laptop, to: newcomer)
+        #expect(try await newcomer.record(record, in: "todos")?.fields.first { $0.name == "title" }?.value == "item 1")
+        #expect(try await newcomer.state().digestHex == (try await laptop.state().digestHex))
+    }
 }
