@@ -88,6 +88,41 @@ struct ReplicaSnapshotTests {
         #expect(try await tablet.verifySnapshot(snapshot).state == .verified)
         // The newcomer was loaded from it: it cannot verify it itself.
         await #expect(throws: ConcordError.self) { try await newcomer.verifySnapshot() }
+        // Opened again from disk, it keeps its floor, base and snapshot, and goes on syncing.
+        let reopened = try Replica.open(at: dir + "/new", options: Replica.Options(physicalClock: time))
+        #expect(try await reopened.snapshotStatus()?.id == snapshot.manifest.id)
+        try await tablet.write { tx in try tx.set("title", to: "after reopening", record: RecordID(high: 4, low: 1), in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: reopened)
+        try await sync(reopened, to: laptop)
+        try await sync(tablet, to: laptop)
+        #expect(try await reopened.state().digestHex == (try await laptop.state().digestHex))
+    }
+
+    @Test("an admin device seals a snapshot in its stability duties once a checkpoint stands for snapshotMinBundles bundles")
+    func dutySealsASnapshot() async throws {
+        let time = ManualClock(milliseconds: 1_900_000_000_000)
+        var options = Replica.Options(physicalClock: time)
+        options.snapshotMinBundles = 3
+        let dir = temporaryDirectory()
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", options: options)
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet", options: options)
+        try await sync(laptop, to: tablet)
+        try await sync(tablet, to: laptop)
+        for i in 0..<3 {
+            try await tablet.write { tx in try tx.set("title", to: .string("t\(i)"), record: RecordID(high: 5, low: UInt64(i)), in: "todos")
+            }
+            try await tablet.seal()
+        }
+        try await sync(tablet, to: laptop)
+        #expect(try await tablet.performStabilityDuties().snapshot == nil)  // a writer: no snapshot duty
+        try await sync(tablet, to: laptop)
+        let duties = try await laptop.performStabilityDuties()
+        #expect(duties.checkpointed)
+        let id = try #require(duties.snapshot, "\(duties)")
+        #expect(try await laptop.snapshotStatus()?.id == id)
+        // Nothing new: no second snapshot.
+        #expect(try await laptop.performStabilityDuties().snapshot == nil)
     }
 
     @Test("no checkpoint: nothing to seal")

@@ -22,6 +22,11 @@ extension Replica {
     /// - Complexity: O(log): every bundle is decoded (and decrypted if any key is asked for).
     func scanLog(in tx: any StoreReader, rebuilding keys: Set<RecordKey>, excluding author: PublicKey) throws -> LogScan {
         var scan = LogScan()
+        // A replica loaded from a snapshot holds no log below its floor: records start from
+        // the snapshot's (its base).
+        for record in try Self.base(in: tx)?.records ?? [] where keys.contains(RecordKey(record.collection, record.id)) {
+            scan.states[RecordKey(record.collection, record.id)] = record.state
+        }
         var opener = try BundleOpener(membership: membership, in: tx)
         var position: Int64 = 0
         var marks: [PublicKey: HLCTimestamp?] = [:]  // each author's chain mark so far
