@@ -207,4 +207,36 @@ struct ReplicaSnapshotTests {
         #expect(try await newcomer.record(record, in: "todos")?.fields.first { $0.name == "title" }?.value == "item 1")
         #expect(try await newcomer.state().digestHex == (try await laptop.state().digestHex))
     }
+
+    @Test("an admin's forged snapshot loads as provisional, and a device holding the log refuses it: snapshot-mismatch naming the signer")
+    func forgedSnapshotFailsTheRecompute() async throws {
+        let dir = temporaryDirectory()
+        let (laptop, tablet, time) = try await classroom(dir, encrypted: false)
+        let honest = try #require(try await laptop.sealSnapshot())
+        // The admin's device signs other content at the same checkpoint: one record dropped.
+        var records = try honest.records(key: nil)
+        records.removeFirst()
+        var writer = SnapshotWriter()
+        var visible = ReplicaState()
+        for record in records {
+            writer.append(record)
+            visible.insertRecord(record.state, id: record.id, in: record.collection)
+        }
+        let m = honest.manifest
+        let forged = SealedSnapshot.seal(
+            space: m.space, madeAt: m.madeAt, key: nil, checkpoint: m.checkpoint, links: m.links, membershipDigest: m.membershipDigest,
+            visibleDigest: visible.digest, writer: &writer, signer: laptop.membership.device)
+        let newcomer = try await Replica.join(
+            try await laptop.invite(role: .writer), at: dir + "/new", name: "new", options: Replica.Options(physicalClock: time))
+        try await newcomer.loadSnapshot(forged, controlBundles: try await laptop.controlBundles(through: forged.manifest))
+        #expect(try await newcomer.snapshotStatus()?.state == .provisional)
+        do {
+            try await tablet.verifySnapshot(forged)
+            Issue.record("a forged snapshot verified")
+        } catch let error as ConcordError {
+            #expect(error.code == .snapshotMismatch)
+            #expect(error.message.contains("snapshot-mismatch") && error.message.contains(laptop.deviceID.publicKey.hex), "\(error)")
+        }
+        #expect(try await tablet.verifySnapshot(honest).state == .verified)
+    }
 }
