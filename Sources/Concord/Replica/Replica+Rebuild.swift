@@ -22,6 +22,11 @@ extension Replica {
     /// - Complexity: O(log): every bundle is decoded (and decrypted if any key is asked for).
     func scanLog(in tx: any StoreReader, rebuilding keys: Set<RecordKey>, excluding author: PublicKey) throws -> LogScan {
         var scan = LogScan()
+        // A replica loaded from a snapshot holds no log below its floor: records start from
+        // the snapshot's (its base).
+        for record in try Self.base(in: tx)?.records ?? [] where keys.contains(RecordKey(record.collection, record.id)) {
+            scan.states[RecordKey(record.collection, record.id)] = record.state
+        }
         var opener = try BundleOpener(membership: membership, in: tx)
         var position: Int64 = 0
         var marks: [PublicKey: HLCTimestamp?] = [:]  // each author's chain mark so far
@@ -90,5 +95,99 @@ extension Replica {
             if case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) { ops += contents.operations }
         }
         return ops
+    }
+}
+
+/// The state at a version vector, for sealing and verifying snapshots (`Specs/snapshots.md`
+/// §4.3, §4.6).
+extension Replica {
+    /// What ``replayState(through:in:)`` computed.
+    struct Replay {
+        /// The state of the data bundles at or below the vector (not pruned).
+        var state: ReplicaState
+        /// Each author's chain link at the vector.
+        var links: [SnapshotManifest.Link]
+        /// The membership digest of the control bundles at or below the vector.
+        var membershipDigest: Digest32
+    }
+
+    /// Replays every chain data bundle at or below `vector` into a scratch state, with the
+    /// decisions the importer and the membership reconcile recorded (the same ones
+    /// `StoreDestination.rebuildState` replays): control bundles carry no records; bundles
+    /// withheld by the membership state (past a cut-off, a role that may not write) and
+    /// void ones (undecodable, chain monotonicity broken) are left out; ops the permission
+    /// gate denied are left out. On a replica loaded from a snapshot, the replay starts
+    /// from that snapshot's records (its base) and its floor links.
+    /// - Throws: `ConcordError` `.snapshotRefused` when a bundle at or below `vector` is not
+    ///   held (below a floor without a base, or not received), `.notARecipient` when one is
+    ///   sealed under an epoch key (or has a scope section) this device cannot open.
+    /// - Complexity: O(log): every chain bundle is read once, those at or below `vector`
+    ///   decoded and opened.
+    func replayState(through vector: VersionVector, in tx: any StoreReader) throws -> Replay {
+        let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
+        var opener = try BundleOpener(membership: membership, in: tx)
+        var state = ReplicaState()
+        var floor = VersionVector()
+        var floorLinks: [PublicKey: SnapshotManifest.Link] = [:]
+        if let base = try Self.base(in: tx) {
+            guard vector.includes(base.manifest.vector) else {
+                throw ConcordError(
+                    .snapshotRefused,
+                    "this replica starts at snapshot \(base.manifest.id.hex.prefix(8)), above the vector asked for: it does not hold that log"
+                )
+            }
+            for record in base.records { state.insertRecord(record.state, id: record.id, in: record.collection) }
+            floor = base.manifest.vector
+            for link in base.manifest.links { floorLinks[link.author] = link }
+        }
+        var denied: [Digest32: Set<[Int]>] = [:]
+        for denial in try tx.permissionDenials(ofBundle: nil) {
+            denied[denial.bundleID, default: []].insert([denial.section, denial.index])
+        }
+        var marks: [PublicKey: HLCTimestamp?] = floorLinks.mapValues { $0.hlcMax == .zero ? nil : $0.hlcMax }
+        var links: [PublicKey: SnapshotManifest.Link] = floorLinks.filter { vector[$0.key] == $0.value.sequence }
+        var position: Int64 = 0
+        while true {
+            let page = try tx.bundles(after: position, limit: 256)
+            for stored in page where stored.sequence <= vector[stored.author] {
+                let mark = marks[stored.author] ?? nil
+                marks[stored.author] = .some(stored.mark)
+                if stored.sequence == vector[stored.author] {
+                    links[stored.author] = SnapshotManifest.Link(
+                        author: stored.author, sequence: stored.sequence, bundle: BundleID(digest: stored.id), hlcMax: stored.mark ?? .zero)
+                }
+                guard stored.sequence > floor[stored.author] else { continue }
+                let bundle = try StoreDestination.decode(stored)
+                guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)) else { continue }
+                switch try opener.contentsOrVoid(of: bundle, after: mark) {
+                case .success(let contents):
+                    if contents.sections.contains(where: { if case .operations = $0.content { false } else { true } }) {
+                        throw ConcordError(
+                            .notARecipient,
+                            "\(bundle) has a scope section this device cannot read: its state at \(vector) would be incomplete")
+                    }
+                    let refused = denied[stored.id] ?? []
+                    for placed in contents.placedOperations where !refused.contains([placed.section, placed.index]) {
+                        state.apply(placed.operation, inBundle: bundle.sequence)
+                    }
+                case .failure(let error) where error.code == .notARecipient:
+                    throw error
+                case .failure:
+                    continue  // void for every member
+                }
+            }
+            guard let last = page.last, page.count == 256 else { break }
+            position = last.position
+        }
+        for (author, sequence) in vector.entries where links[author] == nil {
+            throw ConcordError(
+                .snapshotRefused,
+                "this device does not hold bundle \(sequence) of \(author.hex.prefix(8)): it cannot compute the state at \(vector); sync first"
+            )
+        }
+        let controls = Self.controlBundles(in: ledger, through: vector).map(\.id)
+        return Replay(
+            state: state, links: links.values.sorted { $0.author < $1.author },
+            membershipDigest: SnapshotManifest.membershipDigest(of: controls))
     }
 }
