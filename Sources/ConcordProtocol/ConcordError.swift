@@ -51,6 +51,9 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case notAllowed
             case invalidPolicy
             case policyDenied
+            case malformedSnapshot
+            case snapshotMismatch
+            case snapshotRefused
         }
 
         private let kind: Kind
@@ -123,6 +126,18 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         /// message is the denial's ("learners may not write field `grade` of collection
         /// `results`"; CLI exit status 4).
         public static let policyDenied = Code(.policyDenied)
+        /// Bytes that should hold a snapshot manifest or chunk (`Specs/snapshots.md` §4.2) are
+        /// truncated or oversized, have the wrong magic, reserved bits, trailing bytes, records
+        /// out of order, or a chunk whose id or length is not the manifest's. Fetch it again.
+        public static let malformedSnapshot = Code(.malformedSnapshot)
+        /// A snapshot's contents differ from what its manifest states (record counts, state
+        /// or visible digest), or from what this device recomputes from its log
+        /// (`snapshot-mismatch`, `Specs/snapshots.md` §4.6): it is refused and its signer named.
+        public static let snapshotMismatch = Code(.snapshotMismatch)
+        /// A well-formed snapshot this replica does not accept: its signer is not trusted
+        /// (`snapshotTrust`) or not a member, its checkpoint is not held or its `V` is not that
+        /// checkpoint's `S_C`, its membership digest differs, or the replica is not empty.
+        public static let snapshotRefused = Code(.snapshotRefused)
         /// An invite token's checksum does not match: it was mistyped or truncated.
         public static let inviteChecksumMismatch = Code(.inviteChecksumMismatch)
         /// A key, seed or signature has the wrong length or encoding.

@@ -60,6 +60,8 @@ struct Contents: Sendable {
     var bundles: [StoredBundle?] = []
     var bundleCount = 0
     var chains: [PublicKey: [Int]] = [:]
+    /// Floor links of chains loaded from a snapshot: `chains[author]` starts after them.
+    var floors: [PublicKey: ChainHead] = [:]
     var held: [AuthorPlace: StoredBundle] = [:]
     var quarantined: [StoredBundle] = []
     /// Ids of the chain, held and quarantined bundles.
@@ -104,15 +106,27 @@ final class MemoryTransaction: StoreWriter {
     }
 
     func chainHeads() throws -> [PublicKey: ChainHead] {
-        contents.chains.mapValues { chain in
+        var heads = contents.floors
+        for (author, chain) in contents.chains {
             let last = contents.bundles[chain.last!]!
-            return ChainHead(sequence: last.sequence, id: last.id, mark: last.mark)
+            heads[author] = ChainHead(sequence: last.sequence, id: last.id, mark: last.mark)
         }
+        return heads
     }
 
     func chainHead(of author: PublicKey) throws -> ChainHead? {
-        guard let index = contents.chains[author]?.last, let head = contents.bundles[index] else { return nil }
+        guard let index = contents.chains[author]?.last, let head = contents.bundles[index] else { return contents.floors[author] }
         return ChainHead(sequence: head.sequence, id: head.id, mark: head.mark)
+    }
+
+    /// The sequence below `author`'s first chain bundle (its floor; 0 without one).
+    private func floor(of author: PublicKey) -> UInt64 { contents.floors[author]?.sequence ?? 0 }
+
+    func setChainFloor(_ head: ChainHead, of author: PublicKey) throws {
+        guard contents.chains[author] == nil else {
+            throw StoreError(.constraint, "the chain of \(author.hex.prefix(8)) already holds bundles; a floor goes under an empty chain")
+        }
+        contents.floors[author] = head
     }
 
     func containsBundle(_ id: Digest32) throws -> Bool {
@@ -120,8 +134,9 @@ final class MemoryTransaction: StoreWriter {
     }
 
     func bundle(of author: PublicKey, sequence: UInt64) throws -> StoredBundle? {
-        guard let chain = contents.chains[author], sequence >= 1, sequence <= UInt64(chain.count) else { return nil }
-        return contents.bundles[chain[Int(sequence - 1)]]
+        let floor = floor(of: author)
+        guard let chain = contents.chains[author], sequence > floor, sequence - floor <= UInt64(chain.count) else { return nil }
+        return contents.bundles[chain[Int(sequence - floor - 1)]]
     }
 
     func bundles(after position: Int64, limit: Int) throws -> [StoredBundle] {
@@ -242,8 +257,9 @@ final class MemoryTransaction: StoreWriter {
     }
 
     func removeChainBundles(of author: PublicKey, after sequence: UInt64) throws -> [StoredBundle] {
-        guard let chain = contents.chains[author], UInt64(chain.count) > sequence else { return [] }
-        let kept = Int(sequence)
+        let floor = floor(of: author)
+        guard let chain = contents.chains[author], UInt64(chain.count) + floor > sequence else { return [] }
+        let kept = Int(sequence > floor ? sequence - floor : 0)
         var removed: [StoredBundle] = []
         for index in chain[kept...] {
             guard let bundle = contents.bundles[index] else { continue }

@@ -146,6 +146,18 @@ extension SQLiteTransaction {
         }
     }
 
+    func setChainFloor(_ head: ChainHead, of author: PublicKey) throws {
+        try mapping {
+            let key = Data(author.bytes)
+            guard try Row.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM chain_heads WHERE author = ?"), arguments: [key]) == nil else {
+                throw StoreError(.constraint, "the chain of \(author.hex.prefix(8)) already has a head; a floor goes under an empty chain")
+            }
+            try db.cachedStatement(sql: "INSERT INTO chain_heads (author, seq, id, mark) VALUES (?, ?, ?, ?)").execute(arguments: [
+                key, Int64(bitPattern: head.sequence), Data(head.id.bytes), Self.markValue(head.mark),
+            ])
+        }
+    }
+
     func replacePendingOperations(_ ops: [RecordOperation]) throws {
         try mapping { try db.cachedStatement(sql: "DELETE FROM pending_ops").execute() }
         try appendPendingOperations(ops)

@@ -153,6 +153,12 @@ public protocol StoreWriter: StoreReader {
     /// (`Specs/sync-protocol.md` §5): a chain otherwise only grows.
     func removeChainBundles(of author: PublicKey, after sequence: UInt64) throws -> [StoredBundle]
 
+    /// Sets `author`'s chain head to a **floor link** (`Specs/snapshots.md` §4.5 step 3,
+    /// `Specs/storage-schema.md` §8): the chain holds no bundle at or below
+    /// `head.sequence`, and the next bundle appended must extend `head` (its id and mark).
+    /// Only a snapshot load does this, on an author whose chain is empty.
+    func setChainFloor(_ head: ChainHead, of author: PublicKey) throws
+
     /// Replaces the unsealed queue with `ops` (in order; empty clears it). Records keep
     /// their sync bookkeeping.
     func replacePendingOperations(_ ops: [RecordOperation]) throws

@@ -2,7 +2,8 @@
 // values.jsonl and operations.jsonl (this file and MergeVectors.swift), bundles.jsonl
 // (BundleVectors*.swift), hlc.jsonl (ClockVectors.swift), coalescing.jsonl
 // (CoalescingVectors.swift), invites.jsonl (InviteVectors.swift), membership.jsonl
-// (MembershipVectors*.swift) and member_bundles.jsonl (MemberBundleVectors.swift).
+// (MembershipVectors*.swift), member_bundles.jsonl (MemberBundleVectors.swift) and
+// snapshots.jsonl (SnapshotVectors.swift).
 //
 //     swift run concord-vectors [output-directory]     # default: Specs/vectors
 //
@@ -384,6 +385,7 @@ addMembershipPolicyVectors()
 addMembershipStabilityVectors()
 addPolicyBodyVectors()
 addMemberBundleVectors()
+addSnapshotVectors()
 
 // MARK: - Output
 
@@ -395,7 +397,8 @@ let directory = CommandLine.arguments.count > 1 ? CommandLine.arguments[1] : "Sp
 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
 for (file, lines) in [("values.jsonl", valueLines), ("operations.jsonl", operationLines), ("bundles.jsonl", bundleLines),
                       ("hlc.jsonl", clockLines), ("coalescing.jsonl", coalescingLines), ("invites.jsonl", inviteLines),
-                      ("membership.jsonl", membershipLines), ("member_bundles.jsonl", memberBundleLines)] {
+                      ("membership.jsonl", membershipLines), ("member_bundles.jsonl", memberBundleLines),
+                      ("snapshots.jsonl", snapshotLines)] {
     let path = (directory as NSString).appendingPathComponent(file)
     try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: path))
     print("wrote \(lines.count) cases to \(path)")

@@ -92,3 +92,110 @@ extension Replica {
         return ops
     }
 }
+
+/// The state at a version vector, for sealing and verifying snapshots (`Specs/snapshots.md`
+/// §4.3, §4.6).
+extension Replica {
+    /// What ``replayState(through:in:)`` computed.
+    struct Replay {
+        /// The state of the data bundles at or below the vector (not pruned).
+        var state: ReplicaState
+        /// Each author's chain link at the vector.
+        var links: [SnapshotManifest.Link]
+        /// The membership digest of the control bundles at or below the vector.
+        var membershipDigest: Digest32
+    }
+
+    /// Replays every chain data bundle at or below `vector` into a scratch state, with the
+    /// decisions the importer and the membership reconcile recorded (the same ones
+    /// `StoreDestination.rebuildState` replays): control bundles carry no records; bundles
+    /// withheld by the membership state (past a cut-off, a role that may not write) and
+    /// void ones (undecodable, chain monotonicity broken) are left out; ops the permission
+    /// gate denied are left out. On a replica loaded from a snapshot, the replay starts
+    /// from that snapshot's records (its base) and its floor links.
+    /// - Throws: `ConcordError` `.snapshotRefused` when a bundle at or below `vector` is not
+    ///   held (below a floor without a base, or not received), `.notARecipient` when one is
+    ///   sealed under an epoch key (or has a scope section) this device cannot open.
+    /// - Complexity: O(log): every chain bundle is read once, those at or below `vector`
+    ///   decoded and opened.
+    func replayState(through vector: VersionVector, in tx: any StoreReader) throws -> Replay {
+        let ledger = try MemberLedger.load(from: tx, encrypted: membership.isEncrypted)
+        var opener = try BundleOpener(membership: membership, in: tx)
+        var state = ReplicaState()
+        var floor = VersionVector()
+        var floorLinks: [PublicKey: SnapshotManifest.Link] = [:]
+        if let base = try Self.storedSnapshot(in: tx), try Self.hasFloor(base.snapshot.manifest, in: tx) {
+            guard vector.includes(base.snapshot.manifest.vector) else {
+                throw ConcordError(
+                    .snapshotRefused,
+                    "this replica starts at snapshot \(base.snapshot.manifest.id.hex.prefix(8)), above the vector asked for: it does not hold that log"
+                )
+            }
+            let key = base.snapshot.manifest.keyID.flatMap { id in
+                membership.epochKey(
+                    id, records: ledger.records.values, state: ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted))
+            }
+            for record in try base.snapshot.records(key: key) { state.insertRecord(record.state, id: record.id, in: record.collection) }
+            floor = base.snapshot.manifest.vector
+            for link in base.snapshot.manifest.links { floorLinks[link.author] = link }
+        }
+        var denied: [Digest32: Set<[Int]>] = [:]
+        for denial in try tx.permissionDenials(ofBundle: nil) {
+            denied[denial.bundleID, default: []].insert([denial.section, denial.index])
+        }
+        var marks: [PublicKey: HLCTimestamp?] = floorLinks.mapValues { $0.hlcMax == .zero ? nil : $0.hlcMax }
+        var links: [PublicKey: SnapshotManifest.Link] = floorLinks.filter { vector[$0.key] == $0.value.sequence }
+        var position: Int64 = 0
+        while true {
+            let page = try tx.bundles(after: position, limit: 256)
+            for stored in page where stored.sequence <= vector[stored.author] {
+                let mark = marks[stored.author] ?? nil
+                marks[stored.author] = .some(stored.mark)
+                if stored.sequence == vector[stored.author] {
+                    links[stored.author] = SnapshotManifest.Link(
+                        author: stored.author, sequence: stored.sequence, bundle: BundleID(digest: stored.id), hlcMax: stored.mark ?? .zero)
+                }
+                guard stored.sequence > floor[stored.author] else { continue }
+                let bundle = try StoreDestination.decode(stored)
+                guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)) else { continue }
+                switch try opener.contentsOrVoid(of: bundle, after: mark) {
+                case .success(let contents):
+                    if contents.sections.contains(where: { if case .operations = $0.content { false } else { true } }) {
+                        throw ConcordError(
+                            .notARecipient,
+                            "\(bundle) has a scope section this device cannot read: its state at \(vector) would be incomplete")
+                    }
+                    let refused = denied[stored.id] ?? []
+                    for placed in contents.placedOperations where !refused.contains([placed.section, placed.index]) {
+                        state.apply(placed.operation, inBundle: bundle.sequence)
+                    }
+                case .failure(let error) where error.code == .notARecipient:
+                    throw error
+                case .failure:
+                    continue  // void for every member
+                }
+            }
+            guard let last = page.last, page.count == 256 else { break }
+            position = last.position
+        }
+        for (author, sequence) in vector.entries where links[author] == nil {
+            throw ConcordError(
+                .snapshotRefused,
+                "this device does not hold bundle \(sequence) of \(author.hex.prefix(8)): it cannot compute the state at \(vector); sync first"
+            )
+        }
+        let controls = Self.controlBundles(in: ledger, through: vector).map(\.id)
+        return Replay(
+            state: state, links: links.values.sorted { $0.author < $1.author },
+            membershipDigest: SnapshotManifest.membershipDigest(of: controls))
+    }
+
+    /// Whether this replica's chains start at `manifest`'s floor links (it was loaded from
+    /// that snapshot): some author of its `V` has a chain head but no bundle 1.
+    static func hasFloor(_ manifest: SnapshotManifest, in tx: any StoreReader) throws -> Bool {
+        for link in manifest.links where try tx.chainHead(of: link.author) != nil && tx.bundle(of: link.author, sequence: 1) == nil {
+            return true
+        }
+        return false
+    }
+}

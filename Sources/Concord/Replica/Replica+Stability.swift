@@ -123,7 +123,9 @@ extension Replica {
     ///   acknowledgement and it never acknowledged before (its initial sync), it is marked
     ///   stale (the `ack` un-stales it), or it sealed no data bundle and no `ack` for
     ///   ``Options/ackInterval`` (other control bundles, such as its own checkpoints, do
-    ///   not acknowledge, so they do not postpone it).
+    ///   not acknowledge, so they do not postpone it);
+    /// - an admin device seals a snapshot at the latest checkpoint when it stands for at
+    ///   least ``Options/snapshotMinBundles`` bundles more than its latest snapshot.
     ///
     /// Readers, devices not admitted yet, removed devices and spaces without members do
     /// nothing. Times are read from ``Options/physicalClock``.
@@ -148,6 +150,7 @@ extension Replica {
             if !duties.markedStale.isEmpty { context = try memberContext() }
             duties.checkpointed = try checkpointIfDue(context: context, now: now)
             if duties.checkpointed { context = try memberContext() }
+            duties.snapshot = try sealSnapshotIfDue(context: context)
         }
         if myRole.base != .reader { duties.acknowledged = try acknowledgeIfDue(context: context, now: now) }
         return duties
@@ -227,6 +230,23 @@ extension Replica {
         }
         try submitControl { context, _ in try membership.checkpoint(stable: cut, context: context) }
         return true
+    }
+
+    /// A snapshot at the latest held checkpoint's `S_C` when it stands for at least
+    /// ``Options/snapshotMinBundles`` bundles more than this device's latest snapshot
+    /// (`Specs/snapshots.md` §4.3).
+    private func sealSnapshotIfDue(context: MemberContext) throws -> Digest32? {
+        let held = VersionVector(context.heads)
+        guard
+            let checkpoint = context.state.checkpoints.filter({ held.includes($0.stable) && !$0.stable.entries.isEmpty })
+                .max(by: { $0.by.stamp < $1.by.stamp })
+        else { return nil }
+        let previous = try snapshotStatus()?.vector ?? VersionVector()
+        guard !previous.includes(checkpoint.stable) else { return nil }
+        let count = { (vector: VersionVector) in vector.entries.values.reduce(0, +) }
+        let covered = count(checkpoint.stable) - min(count(checkpoint.stable), count(previous))
+        guard covered >= UInt64(max(1, options.snapshotMinBundles)) else { return nil }
+        return try sealSnapshot()?.manifest.id
     }
 
     /// An `ack` when the held vector moved past this device's latest acknowledgement and it

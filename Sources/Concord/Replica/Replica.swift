@@ -72,6 +72,15 @@ public actor Replica {
         /// or writer with no bundle held for this long (`Specs/snapshots.md` §3), in ms;
         /// 30 days by default (``defaultStaleAfter``). 0 disables the policy.
         public var staleAfter: UInt64 = defaultStaleAfter
+        /// Spaces with members, admin devices: seal a snapshot at a sync, after a checkpoint, when it
+        /// would stand for more than this many bundles beyond the latest one (`Specs/snapshots.md`
+        /// §4.3); 10,000 by default (``defaultSnapshotMinBundles``). 0: after every checkpoint.
+        public var snapshotMinBundles: Int = defaultSnapshotMinBundles
+        /// Whose snapshots ``Replica/loadSnapshot(_:controlBundles:)`` accepts (`Specs/snapshots.md`
+        /// §4.6): admins' by default.
+        public var snapshotTrust: SnapshotTrust = .admins
+        /// The default ``snapshotMinBundles``: 10,000.
+        public static let defaultSnapshotMinBundles = 10_000
         /// The default ``ackInterval``: 1 day.
         public static let defaultAckInterval: UInt64 = 86_400_000
         /// The default ``checkpointEvery``: 1 day.

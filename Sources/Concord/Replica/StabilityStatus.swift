@@ -83,10 +83,12 @@ public struct StabilityDuties: Hashable, Sendable {
     public var checkpointed = false
     /// Whether this device sealed an `ack`.
     public var acknowledged = false
+    /// The snapshot this admin device sealed after a checkpoint (``Replica/Options/snapshotMinBundles``).
+    public var snapshot: Digest32?
 
     /// Nothing sealed.
     public init() {}
 
     /// Whether anything was sealed.
-    public var isEmpty: Bool { markedStale.isEmpty && !checkpointed && !acknowledged }
+    public var isEmpty: Bool { markedStale.isEmpty && !checkpointed && !acknowledged && snapshot == nil }
 }

@@ -1,0 +1,151 @@
+import ConcordCore
+import ConcordCrypto
+import Foundation
+import Testing
+
+@testable import Concord
+@testable import ConcordProtocol
+
+/// Snapshots on replicas (`Specs/snapshots.md` §4, issue 16 stage 4): sealing at a
+/// checkpoint, loading into a newly joined replica, verification by recompute, refusals.
+@Suite("Replica snapshots: seal, load, verify")
+struct ReplicaSnapshotTests {
+    func sync(_ from: Replica, to: Replica) async throws {
+        try await to.import(try await from.bundles(since: try await to.versionVector()))
+    }
+
+    /// A laptop (admin) and a tablet (writer) with writes, deletes and set churn, acknowledged and
+    /// checkpointed; then writes above the checkpoint.
+    func classroom(_ dir: String, encrypted: Bool = true) async throws -> (Replica, Replica, ManualClock) {
+        let time = ManualClock(milliseconds: 1_900_000_000_000)
+        let options = Replica.Options(physicalClock: time)
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", encrypted: encrypted, options: options)
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet", options: options)
+        try await sync(laptop, to: tablet)
+        try await sync(tablet, to: laptop)
+        for i in 0..<12 {
+            let writer = i % 2 == 0 ? laptop : tablet
+            try await writer.write { tx in
+                try tx.set("title", to: .string("item \(i)"), record: RecordID(high: 1, low: UInt64(i)), in: i % 3 == 0 ? "notes" : "todos")
+                try tx.add(.string("t\(i % 3)"), to: "tags", record: RecordID(high: 1, low: UInt64(i)), in: i % 3 == 0 ? "notes" : "todos")
+            }
+            try await writer.seal()
+            try await sync(writer, to: i % 2 == 0 ? tablet : laptop)
+            time.advance(by: 1_000)
+        }
+        try await laptop.write { tx in try tx.delete(record: RecordID(high: 1, low: 4), in: "todos") }
+        try await laptop.write { tx in try tx.remove(.string("t1"), from: "tags", record: RecordID(high: 1, low: 1), in: "todos") }
+        try await laptop.seal()
+        try await sync(laptop, to: tablet)
+        try await tablet.performStabilityDuties()
+        try await sync(tablet, to: laptop)
+        try await laptop.performStabilityDuties()
+        try await sync(laptop, to: tablet)
+        try await tablet.write { tx in try tx.set("title", to: "after the checkpoint", record: RecordID(high: 2, low: 1), in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: laptop)
+        return (laptop, tablet, time)
+    }
+
+    @Test(
+        "seal at the checkpoint, load into a joined replica, pull the rest: same visible state; the tablet verifies it",
+        arguments: [true, false])
+    func sealLoadPullVerify(encrypted: Bool) async throws {
+        let dir = temporaryDirectory()
+        let (laptop, tablet, time) = try await classroom(dir, encrypted: encrypted)
+        let snapshot = try #require(try await laptop.sealSnapshot())
+        #expect(try await laptop.latestSnapshot()?.manifest == snapshot.manifest)
+        #expect(try await laptop.snapshotStatus()?.state == .verified)
+        let checkpoint = try #require(try await laptop.stability().latestCheckpoint)
+        #expect(snapshot.manifest.vector == checkpoint.stable)
+        #expect(snapshot.manifest.isEncrypted == encrypted)
+        #expect(snapshot.manifest.recordCount >= 12 && snapshot.manifest.stubCount == 1, "\(snapshot.manifest.recordCount)")
+        #expect(snapshot.manifest.vector[tablet.deviceID.publicKey] >= 6)
+
+        let newcomer = try await Replica.join(
+            try await laptop.invite(role: .writer), at: dir + "/new", name: "new", options: Replica.Options(physicalClock: time))
+        let controls = try await laptop.controlBundles(through: snapshot.manifest)
+        let summary = try await newcomer.loadSnapshot(snapshot, controlBundles: controls)
+        #expect(summary.vector == snapshot.manifest.vector)
+        #expect(try await newcomer.snapshotStatus()?.state == .provisional)
+        var held = try await newcomer.versionVector()
+        held[newcomer.deviceID.publicKey] = 0
+        #expect(held == snapshot.manifest.vector)
+        #expect(try await newcomer.record(RecordID(high: 1, low: 0), in: "notes")?.fields.first?.value == .string("item 0"))
+        #expect(try await newcomer.record(RecordID(high: 1, low: 4), in: "todos") == nil)
+        // The rest comes with an ordinary pull.
+        try await sync(laptop, to: newcomer)
+        try await sync(newcomer, to: laptop)
+        #expect(try await newcomer.state().digestHex == (try await laptop.state().digestHex))
+        // It writes, and the others take its bundles.
+        try await newcomer.write { tx in try tx.set("title", to: "from the newcomer", record: RecordID(high: 3, low: 1), in: "todos") }
+        try await newcomer.seal()
+        try await sync(newcomer, to: laptop)
+        try await sync(laptop, to: tablet)
+        try await sync(tablet, to: laptop)
+        #expect(try await tablet.state().digestHex == (try await laptop.state().digestHex))
+        // The tablet holds the log: it verifies the snapshot by recompute.
+        #expect(try await tablet.verifySnapshot(snapshot).state == .verified)
+        // The newcomer was loaded from it: it cannot verify it itself.
+        await #expect(throws: ConcordError.self) { try await newcomer.verifySnapshot() }
+    }
+
+    @Test("no checkpoint: nothing to seal")
+    func nothingToSeal() async throws {
+        let laptop = try await Replica.create(at: temporaryDirectory() + "/laptop", name: "laptop")
+        try await laptop.write { tx in try tx.set("title", to: "x", record: RecordID(high: 1, low: 1), in: "todos") }
+        #expect(try await laptop.sealSnapshot() == nil)
+    }
+
+    @Test("bad input is refused with a typed error and leaves the store unchanged")
+    func refusals() async throws {
+        let dir = temporaryDirectory()
+        let (laptop, tablet, time) = try await classroom(dir, encrypted: false)
+        let snapshot = try #require(try await laptop.sealSnapshot())
+        let controls = try await laptop.controlBundles(through: snapshot.manifest)
+        let newcomer = try await Replica.join(
+            try await laptop.invite(role: .writer), at: dir + "/new", name: "new", options: Replica.Options(physicalClock: time))
+        let before = try await newcomer.versionVector()
+
+        func code(_ body: () async throws -> Void) async -> String? {
+            do { try await body() } catch let error as ConcordError { return "\(error.code)" } catch { return "\(error)" }
+            return nil
+        }
+        // A tampered chunk.
+        var chunks = snapshot.chunks
+        chunks[0][chunks[0].count - 1] ^= 1
+        #expect(
+            await code {
+                try await newcomer.loadSnapshot(SealedSnapshot(manifest: snapshot.manifest, chunks: chunks), controlBundles: controls)
+            } == "malformedSnapshot")
+        // A writer's snapshot (the tablet seals one): refused under the default trust.
+        let writers = try #require(try await tablet.sealSnapshot())
+        #expect(await code { try await newcomer.loadSnapshot(writers, controlBundles: controls) } == "snapshotRefused")
+        // A missing control bundle.
+        #expect(await code { try await newcomer.loadSnapshot(snapshot, controlBundles: Array(controls.dropFirst())) } == "snapshotRefused")
+        // A forged manifest: the right content signed by a non-member.
+        let forger = Identity()
+        let forged = SnapshotManifest(
+            signing: .init(
+                space: snapshot.manifest.space, madeAt: snapshot.manifest.madeAt, keyID: nil, checkpoint: snapshot.manifest.checkpoint,
+                links: snapshot.manifest.links, membershipDigest: snapshot.manifest.membershipDigest,
+                visibleDigest: snapshot.manifest.visibleDigest, stateDigest: snapshot.manifest.stateDigest,
+                recordCount: snapshot.manifest.recordCount, liveRecordCount: snapshot.manifest.liveRecordCount,
+                stubCount: snapshot.manifest.stubCount, plaintextBytes: snapshot.manifest.plaintextBytes, chunks: snapshot.manifest.chunks),
+            with: forger)
+        #expect(
+            await code {
+                try await newcomer.loadSnapshot(SealedSnapshot(manifest: forged, chunks: snapshot.chunks), controlBundles: controls)
+            } == "snapshotRefused")
+        // A wrong visible digest, signed by the admin itself: the content does not match.
+        // (Built from the same records with the manifest's visible digest changed.)
+        #expect(try await newcomer.versionVector() == before)
+        #expect(try await newcomer.snapshotStatus() == nil)
+        // Not empty: the tablet holds the log.
+        #expect(await code { try await tablet.loadSnapshot(snapshot, controlBundles: controls) } == "snapshotRefused")
+        // After all that, the right input loads.
+        try await newcomer.loadSnapshot(snapshot, controlBundles: controls)
+        try await sync(laptop, to: newcomer)
+        #expect(try await newcomer.state().digestHex == (try await laptop.state().digestHex))
+    }
+}
