@@ -59,7 +59,8 @@ extension CLIFailure {
             Output.error("concord: " + error.message)
             let rejected: [ConcordError.Code] = [
                 .invalidInvite, .inviteChecksumMismatch, .malformedBundle, .unsupportedVersion, .wrongSpace,
-                .invalidSignature, .invalidCertificate, .bundleTooLarge, .invalidPolicy,
+                .invalidSignature, .invalidCertificate, .bundleTooLarge, .invalidPolicy, .malformedSnapshot, .snapshotMismatch,
+                .snapshotRefused, .decryptionFailed,
             ]
             return rejected.contains(error.code) ? Exit.rejected : Exit.failure
         case let error as ConcordSyncError where error.code == .needsAttention:

@@ -59,8 +59,8 @@ enum Main {
         }
         guard !moved.isEmpty, let subcommand = rest.first, !subcommand.hasPrefix("-") else { return arguments }
         // Groups whose subcommands take --store: `concord --store DIR peer serve`, `policy
-        // set`, `member stale`.
-        if ["peer", "policy", "member"].contains(subcommand), rest.count >= 2, !rest[1].hasPrefix("-") {
+        // set`, `member stale`, `snapshot seal`.
+        if ["peer", "policy", "member", "snapshot"].contains(subcommand), rest.count >= 2, !rest[1].hasPrefix("-") {
             return Array(rest.prefix(2)) + moved + rest.dropFirst(2)
         }
         return [subcommand] + moved + rest.dropFirst()

@@ -186,7 +186,9 @@ struct Status: AsyncParsableCommand {
             on disk (the database with its -wal and -shm files), live and deleted records, \
             OR-set tombstones, and the log's bundles and bytes. `stability` (`--json`: \
             `stable_cut`, `stale_members`) says how much of the log every counted member has \
-            acknowledged, and which members are marked stale.
+            acknowledged, and which members are marked stale. `snapshot` (`--json`: `id`, \
+            `signer`, `state`, or null) names this device's latest snapshot, provisional \
+            until recomputed from a log, or verified.
 
             Examples:
               concord status
@@ -207,6 +209,7 @@ struct Status: AsyncParsableCommand {
             ? ", with members" : "; no members: `concord migrate --to DIR` moves its data into a space with members"
         let policy = replica.membership.isMemberFormat ? try await Self.policy(replica) : nil
         let stability = try await Self.stability(replica)
+        let snapshot = replica.membership.isMemberFormat ? try await replica.snapshotStatus() : nil
         if json {
             print(
                 JSONText.object([
@@ -228,6 +231,7 @@ struct Status: AsyncParsableCommand {
                     ("policy", policy?.json ?? "null"),
                     ("stable_cut", stability.stableCut),
                     ("stale_members", stability.staleMembers),
+                    ("snapshot", snapshot.map(SnapshotCommand.json) ?? "null"),
                 ]))
             if !status.problems.isEmpty { throw ExitCode(Exit.attention) }
             return
@@ -246,6 +250,7 @@ struct Status: AsyncParsableCommand {
             """)
         if let policy { print("policy                  \(policy.line)") }
         if replica.membership.isMemberFormat { print("stability               \(stability.line)") }
+        if let snapshot { print("snapshot                \(SnapshotCommand.line(snapshot))") }
         for problem in status.problems {
             print("attention               \(problem.message)")
         }

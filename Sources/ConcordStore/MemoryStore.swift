@@ -259,6 +259,11 @@ final class MemoryTransaction: StoreWriter {
     func removeChainBundles(of author: PublicKey, after sequence: UInt64) throws -> [StoredBundle] {
         let floor = floor(of: author)
         guard let chain = contents.chains[author], UInt64(chain.count) + floor > sequence else { return [] }
+        guard sequence >= floor else {
+            throw StoreError(
+                .constraint, "the chain of \(author.hex.prefix(8)) starts above \(floor) (a snapshot's floor): it cannot end at \(sequence)"
+            )
+        }
         let kept = Int(sequence > floor ? sequence - floor : 0)
         var removed: [StoredBundle] = []
         for index in chain[kept...] {

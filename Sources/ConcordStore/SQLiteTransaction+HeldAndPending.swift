@@ -126,8 +126,19 @@ extension SQLiteTransaction {
                 arguments: [key, above]
             ).map(Self.bundle)
             guard !removed.isEmpty else { return [] }
+            let floor = try self.floor(of: author)
+            if let floor, sequence < floor.sequence {
+                throw StoreError(
+                    .constraint,
+                    "the chain of \(author.hex.prefix(8)) starts above \(floor.sequence) (a snapshot's floor): it cannot end at \(sequence)"
+                )
+            }
             try db.cachedStatement(sql: "DELETE FROM bundles WHERE author = ? AND seq > ?").execute(arguments: [key, above])
-            if sequence == 0 {
+            if let floor, sequence == floor.sequence {
+                try db.cachedStatement(sql: "UPDATE chain_heads SET seq = ?, id = ?, mark = ? WHERE author = ?").execute(arguments: [
+                    above, Data(floor.id.bytes), Self.markValue(floor.mark), key,
+                ])
+            } else if sequence == 0 {
                 try db.cachedStatement(sql: "DELETE FROM chain_heads WHERE author = ?").execute(arguments: [key])
             } else {
                 guard
@@ -146,7 +157,21 @@ extension SQLiteTransaction {
         }
     }
 
+    /// The metadata key of `author`'s floor link (section 3.5 of `Specs/storage-schema.md`).
+    private static func floorKey(_ author: PublicKey) -> String { "chain.floor." + author.hex }
+
+    /// `author`'s floor link, if its chain was loaded from a snapshot.
+    private func floor(of author: PublicKey) throws -> ChainHead? {
+        guard let bytes = try metadata(Self.floorKey(author)), bytes.count >= 40 else { return nil }
+        let sequence = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let mark = bytes.count == 48 ? HLCTimestamp(rawValue: bytes[40..<48].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) : nil
+        return ChainHead(sequence: sequence, id: try Digest32(bytes: bytes[8..<40]), mark: mark)
+    }
+
     func setChainFloor(_ head: ChainHead, of author: PublicKey) throws {
+        let bigEndian = { (value: UInt64) in (0..<8).map { UInt8(truncatingIfNeeded: value >> (56 - 8 * $0)) } }
+        try setMetadata(
+            bigEndian(head.sequence) + head.id.bytes + (head.mark.map { bigEndian($0.rawValue) } ?? []), for: Self.floorKey(author))
         try mapping {
             let key = Data(author.bytes)
             guard try Row.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM chain_heads WHERE author = ?"), arguments: [key]) == nil else {

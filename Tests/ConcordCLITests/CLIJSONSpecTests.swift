@@ -130,7 +130,7 @@ struct CLIJSONSpecTests {
 
         // status: keys in UTF-8 order, the documented types; equal digests.
         let statusKeys = ["bundles", "device", "encrypted", "format", "held_bundles", "pending_operations", "policy", "problems", "quarantined_bundles", "role",
-                          "space", "stable_cut", "stale_members", "state_digest", "storage", "store", "unacknowledged_bundles", "vector"]
+                          "snapshot", "space", "stable_cut", "stale_members", "state_digest", "storage", "store", "unacknowledged_bundles", "vector"]
         var devices: [String] = []
         var digests: [String] = []
         for device in [a, b] {
@@ -147,6 +147,7 @@ struct CLIJSONSpecTests {
             // Stability: nothing counted in a space without members.
             #expect((status["stable_cut"] as? [String: Any])?.isEmpty == true, "\(text)")
             #expect((status["stale_members"] as? [Any])?.isEmpty == true, "\(text)")
+            #expect(status["snapshot"] is NSNull, "\(text)")
             for key in ["bundles", "held_bundles", "pending_operations", "quarantined_bundles", "unacknowledged_bundles"] {
                 #expect(status[key] is NSNumber, "\(key)")
             }

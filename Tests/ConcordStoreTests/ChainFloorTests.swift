@@ -39,3 +39,23 @@ struct ChainFloorTests {
         #expect(second?.code == .constraint)
     }
 }
+
+extension ChainFloorTests {
+    @Test(arguments: StoreKind.allCases)
+    func cuttingBackToTheFloorKeepsItAndBelowIsRefused(kind: StoreKind) throws {
+        let fixture = try kind.make()
+        let a = author(0x0A)
+        let floor = ChainHead(sequence: 4, id: bundle(a, 4).id, mark: HLCTimestamp(rawValue: 77))
+        try fixture.store.write { tx throws in
+            try tx.setChainFloor(floor, of: a)
+            try tx.appendBundle(bundle(a, 5))
+            try tx.appendBundle(bundle(a, 6))
+        }
+        let below = storeError { try fixture.store.write { tx throws in _ = try tx.removeChainBundles(of: a, after: 3) } }
+        #expect(below?.code == .constraint)
+        let removed = try fixture.store.write { tx throws in try tx.removeChainBundles(of: a, after: 4) }
+        #expect(removed.map(\.sequence) == [5, 6])
+        try fixture.store.read { tx throws in #expect(try tx.chainHead(of: a) == floor) }
+        try fixture.store.write { tx throws in try tx.appendBundle(bundle(a, 5)) }
+    }
+}

@@ -88,6 +88,41 @@ struct ReplicaSnapshotTests {
         #expect(try await tablet.verifySnapshot(snapshot).state == .verified)
         // The newcomer was loaded from it: it cannot verify it itself.
         await #expect(throws: ConcordError.self) { try await newcomer.verifySnapshot() }
+        // Opened again from disk, it keeps its floor, base and snapshot, and goes on syncing.
+        let reopened = try Replica.open(at: dir + "/new", options: Replica.Options(physicalClock: time))
+        #expect(try await reopened.snapshotStatus()?.id == snapshot.manifest.id)
+        try await tablet.write { tx in try tx.set("title", to: "after reopening", record: RecordID(high: 4, low: 1), in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: reopened)
+        try await sync(reopened, to: laptop)
+        try await sync(tablet, to: laptop)
+        #expect(try await reopened.state().digestHex == (try await laptop.state().digestHex))
+    }
+
+    @Test("an admin device seals a snapshot in its stability duties once a checkpoint stands for snapshotMinBundles bundles")
+    func dutySealsASnapshot() async throws {
+        let time = ManualClock(milliseconds: 1_900_000_000_000)
+        var options = Replica.Options(physicalClock: time)
+        options.snapshotMinBundles = 3
+        let dir = temporaryDirectory()
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", options: options)
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet", options: options)
+        try await sync(laptop, to: tablet)
+        try await sync(tablet, to: laptop)
+        for i in 0..<3 {
+            try await tablet.write { tx in try tx.set("title", to: .string("t\(i)"), record: RecordID(high: 5, low: UInt64(i)), in: "todos")
+            }
+            try await tablet.seal()
+        }
+        try await sync(tablet, to: laptop)
+        #expect(try await tablet.performStabilityDuties().snapshot == nil)  // a writer: no snapshot duty
+        try await sync(tablet, to: laptop)
+        let duties = try await laptop.performStabilityDuties()
+        #expect(duties.checkpointed)
+        let id = try #require(duties.snapshot, "\(duties)")
+        #expect(try await laptop.snapshotStatus()?.id == id)
+        // Nothing new: no second snapshot.
+        #expect(try await laptop.performStabilityDuties().snapshot == nil)
     }
 
     @Test("no checkpoint: nothing to seal")
@@ -147,5 +182,61 @@ struct ReplicaSnapshotTests {
         try await newcomer.loadSnapshot(snapshot, controlBundles: controls)
         try await sync(laptop, to: newcomer)
         #expect(try await newcomer.state().digestHex == (try await laptop.state().digestHex))
+    }
+
+    @Test("a removal's cut on a loaded replica recomputes records from the snapshot's base, not from an empty state")
+    func cutAfterLoadKeepsTheBase() async throws {
+        let dir = temporaryDirectory()
+        let (laptop, tablet, time) = try await classroom(dir, encrypted: false)
+        let snapshot = try #require(try await laptop.sealSnapshot())
+        let newcomer = try await Replica.join(
+            try await laptop.invite(role: .writer), at: dir + "/new", name: "new", options: Replica.Options(physicalClock: time))
+        try await newcomer.loadSnapshot(snapshot, controlBundles: try await laptop.controlBundles(through: snapshot.manifest))
+        try await sync(laptop, to: newcomer)
+        let record = RecordID(high: 1, low: 1)  // written by the tablet before the checkpoint
+        #expect(try await newcomer.record(record, in: "todos")?.fields.first { $0.name == "title" }?.value == "item 1")
+        // The tablet writes again; only the newcomer gets it; the laptop removes the tablet
+        // at the head it holds, which cuts that bundle.
+        time.advance(by: 1_000)
+        try await tablet.write { tx in try tx.set("title", to: "late", record: record, in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: newcomer)
+        #expect(try await newcomer.record(record, in: "todos")?.fields.first { $0.name == "title" }?.value == "late")
+        try await laptop.removeMember(tablet.deviceID)
+        try await sync(laptop, to: newcomer)
+        #expect(try await newcomer.record(record, in: "todos")?.fields.first { $0.name == "title" }?.value == "item 1")
+        #expect(try await newcomer.state().digestHex == (try await laptop.state().digestHex))
+    }
+
+    @Test("an admin's forged snapshot loads as provisional, and a device holding the log refuses it: snapshot-mismatch naming the signer")
+    func forgedSnapshotFailsTheRecompute() async throws {
+        let dir = temporaryDirectory()
+        let (laptop, tablet, time) = try await classroom(dir, encrypted: false)
+        let honest = try #require(try await laptop.sealSnapshot())
+        // The admin's device signs other content at the same checkpoint: one record dropped.
+        var records = try honest.records(key: nil)
+        records.removeFirst()
+        var writer = SnapshotWriter()
+        var visible = ReplicaState()
+        for record in records {
+            writer.append(record)
+            visible.insertRecord(record.state, id: record.id, in: record.collection)
+        }
+        let m = honest.manifest
+        let forged = SealedSnapshot.seal(
+            space: m.space, madeAt: m.madeAt, key: nil, checkpoint: m.checkpoint, links: m.links, membershipDigest: m.membershipDigest,
+            visibleDigest: visible.digest, writer: &writer, signer: laptop.membership.device)
+        let newcomer = try await Replica.join(
+            try await laptop.invite(role: .writer), at: dir + "/new", name: "new", options: Replica.Options(physicalClock: time))
+        try await newcomer.loadSnapshot(forged, controlBundles: try await laptop.controlBundles(through: forged.manifest))
+        #expect(try await newcomer.snapshotStatus()?.state == .provisional)
+        do {
+            try await tablet.verifySnapshot(forged)
+            Issue.record("a forged snapshot verified")
+        } catch let error as ConcordError {
+            #expect(error.code == .snapshotMismatch)
+            #expect(error.message.contains("snapshot-mismatch") && error.message.contains(laptop.deviceID.publicKey.hex), "\(error)")
+        }
+        #expect(try await tablet.verifySnapshot(honest).state == .verified)
     }
 }

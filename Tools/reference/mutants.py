@@ -329,6 +329,13 @@ MUTANTS = [
     ("sections-empty-accepted", "accepts a scope section without operations"),
     ("sections-author-unchecked", "accepts a scope section op stamped by another device"),
     ("sections-range-unchecked", "accepts a scope section op outside hlc min...hlc max"),
+    # Snapshots (snapshots.md 4.2, 4.4)
+    ("snapshot-skip-signature", "does not check the manifest's Ed25519 signature"),
+    ("snapshot-accept-unsorted-links", "accepts links whose authors are not strictly increasing"),
+    ("snapshot-skip-chunk-id", "does not check a chunk's id against the manifest (its length only)"),
+    ("snapshot-skip-record-order", "does not check the records' (collection, id) order, within or across chunks"),
+    ("snapshot-skip-state-digest", "does not check the state digest"),
+    ("snapshot-digest-without-vector", "computes the state digest over the chunk plaintexts alone, without V"),
 ]
 
 
@@ -375,7 +382,7 @@ FIRST_FILE = [
     ("release-", "bundles.jsonl"), ("duplicate-", "bundles.jsonl"), ("membership-", "membership.jsonl"),
     ("token2-", "membership.jsonl"), ("history-", "membership.jsonl"), ("format3-", "member_bundles.jsonl"), ("sections-", "member_bundles.jsonl"),
     ("peer-secret-", "membership.jsonl"), ("policy-", "membership.jsonl"), ("scope-", "membership.jsonl"), ("gc-", "pruning.jsonl"),
-    ("stability-", "membership.jsonl"),
+    ("stability-", "membership.jsonl"), ("snapshot-", "snapshots.jsonl"),
 ]
 
 

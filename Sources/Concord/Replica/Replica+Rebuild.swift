@@ -22,6 +22,11 @@ extension Replica {
     /// - Complexity: O(log): every bundle is decoded (and decrypted if any key is asked for).
     func scanLog(in tx: any StoreReader, rebuilding keys: Set<RecordKey>, excluding author: PublicKey) throws -> LogScan {
         var scan = LogScan()
+        // A replica loaded from a snapshot holds no log below its floor: records start from
+        // the snapshot's (its base).
+        for record in try Self.base(in: tx)?.records ?? [] where keys.contains(RecordKey(record.collection, record.id)) {
+            scan.states[RecordKey(record.collection, record.id)] = record.state
+        }
         var opener = try BundleOpener(membership: membership, in: tx)
         var position: Int64 = 0
         var marks: [PublicKey: HLCTimestamp?] = [:]  // each author's chain mark so far
@@ -124,20 +129,16 @@ extension Replica {
         var state = ReplicaState()
         var floor = VersionVector()
         var floorLinks: [PublicKey: SnapshotManifest.Link] = [:]
-        if let base = try Self.storedSnapshot(in: tx), try Self.hasFloor(base.snapshot.manifest, in: tx) {
-            guard vector.includes(base.snapshot.manifest.vector) else {
+        if let base = try Self.base(in: tx) {
+            guard vector.includes(base.manifest.vector) else {
                 throw ConcordError(
                     .snapshotRefused,
-                    "this replica starts at snapshot \(base.snapshot.manifest.id.hex.prefix(8)), above the vector asked for: it does not hold that log"
+                    "this replica starts at snapshot \(base.manifest.id.hex.prefix(8)), above the vector asked for: it does not hold that log"
                 )
             }
-            let key = base.snapshot.manifest.keyID.flatMap { id in
-                membership.epochKey(
-                    id, records: ledger.records.values, state: ledger.state(spaceID: spaceID, encrypted: membership.isEncrypted))
-            }
-            for record in try base.snapshot.records(key: key) { state.insertRecord(record.state, id: record.id, in: record.collection) }
-            floor = base.snapshot.manifest.vector
-            for link in base.snapshot.manifest.links { floorLinks[link.author] = link }
+            for record in base.records { state.insertRecord(record.state, id: record.id, in: record.collection) }
+            floor = base.manifest.vector
+            for link in base.manifest.links { floorLinks[link.author] = link }
         }
         var denied: [Digest32: Set<[Int]>] = [:]
         for denial in try tx.permissionDenials(ofBundle: nil) {
@@ -188,14 +189,5 @@ extension Replica {
         return Replay(
             state: state, links: links.values.sorted { $0.author < $1.author },
             membershipDigest: SnapshotManifest.membershipDigest(of: controls))
-    }
-
-    /// Whether this replica's chains start at `manifest`'s floor links (it was loaded from
-    /// that snapshot): some author of its `V` has a chain head but no bundle 1.
-    static func hasFloor(_ manifest: SnapshotManifest, in tx: any StoreReader) throws -> Bool {
-        for link in manifest.links where try tx.chainHead(of: link.author) != nil && tx.bundle(of: link.author, sequence: 1) == nil {
-            return true
-        }
-        return false
     }
 }

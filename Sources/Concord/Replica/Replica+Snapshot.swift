@@ -145,6 +145,32 @@ extension Replica {
         try tx.setMetadata(Array(state.rawValue.utf8), for: snapshotStateKey)
     }
 
+    static let baseManifestKey = "snapshot.base.manifest"
+    static let baseRecordsKey = "snapshot.base.records"
+
+    /// Keeps the records a replica was loaded from, in plaintext (the store holds decrypted
+    /// record states anyway), with their manifest: its **base**, from which a replay or a
+    /// membership reconcile recomputes records, since the log below the floor is not held
+    /// (`Specs/storage-schema.md` §4). Compaction (stage 5) replaces it with base records
+    /// kept copy-on-write.
+    static func keepBase(manifest: SnapshotManifest, records: [SnapshotRecord], in tx: any StoreWriter) throws {
+        var writer = SnapshotWriter(chunkLimit: .max)
+        for record in records { writer.append(record) }
+        try tx.setMetadata(manifest.bytes, for: baseManifestKey)
+        try tx.setMetadata(writer.finish().first ?? [], for: baseRecordsKey)
+    }
+
+    /// The base this replica was loaded from (its manifest and records), if any.
+    static func base(in tx: any StoreReader) throws -> (manifest: SnapshotManifest, records: [SnapshotRecord])? {
+        guard let manifest = try tx.metadata(baseManifestKey), let records = try tx.metadata(baseRecordsKey) else { return nil }
+        do {
+            return (try SnapshotManifest.decode(manifest), try SnapshotRecord.decode(records))
+        } catch {
+            throw ConcordError(
+                .storeDamaged, "the snapshot this replica was loaded from does not decode (\(error.message)); the store is damaged")
+        }
+    }
+
     /// The stored latest snapshot and its state.
     static func storedSnapshot(in tx: any StoreReader) throws -> (snapshot: SealedSnapshot, state: SnapshotStatus.State)? {
         guard let bytes = try tx.metadata(snapshotManifestKey) else { return nil }

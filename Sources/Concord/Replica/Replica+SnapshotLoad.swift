@@ -147,6 +147,7 @@ extension Replica {
                 try ConcordError.mapping("snapshot clock") { try clock.observe(reading) }
                 try StoredProgress.raiseClock(to: clock.last, in: tx)
                 try Self.keepSnapshot(snapshot, state: .provisional, in: tx)
+                try Self.keepBase(manifest: manifest, records: loaded, in: tx)
                 return clock.last
             }
         }
@@ -191,7 +192,7 @@ extension Replica {
         let (replay, stored) = try ConcordError.storage {
             try store.read { tx in
                 let stored = try Self.storedSnapshot(in: tx)
-                if let stored, stored.snapshot.manifest.id == manifest.id, try Self.hasFloor(manifest, in: tx) {
+                if let base = try Self.base(in: tx), base.manifest.id == manifest.id {
                     throw ConcordError(
                         .snapshotRefused,
                         "this device was loaded from snapshot \(manifest.id.hex.prefix(8)): it holds no log below it to verify it against; verify on a device that holds the log"

@@ -184,7 +184,12 @@ extension StoreDestination {
         let frontier = try heldFrontier()
         changes += try batch.commit(to: tx, origin: .local, tracking: false, prunedAt: frontier)
         batch = RecordBatch()
+        // A replica loaded from a snapshot holds no log below its floor: its records start
+        // from the snapshot's (`Specs/snapshots.md` §4.5).
         var states: [RecordKey: RecordState] = [:]
+        for record in try Replica.base(in: tx)?.records ?? [] where dirty.contains(RecordKey(record.collection, record.id)) {
+            states[RecordKey(record.collection, record.id)] = record.state
+        }
         var position: Int64 = 0
         var deniedIndexes: [Digest32: Set<OpPlace>] = [:]
         for denial in try tx.permissionDenials(ofBundle: nil) {

@@ -9,7 +9,7 @@ import json
 import pathlib
 import random
 
-from . import batch, bundle as bundles, bundle_file, coalesce, control, crdt, crypto, hlc, invite, member_bundle, member_token, membership, values
+from . import batch, bundle as bundles, bundle_file, coalesce, control, crdt, crypto, hlc, invite, member_bundle, member_token, membership, snapshot, values
 from .importer import Importer, Space
 from .codec import Reader, Reject, Writer
 
@@ -492,6 +492,24 @@ def check_pruning(case, earlier):
         require(merged.canonical_encoding().hex() == case["canonical_state_hex"], "merged canonical state")
 
 
+# snapshots.jsonl (snapshots.md 4.2, 4.4)
+
+def check_snapshot(case, earlier):
+    key = bytes.fromhex(case["epoch_key_hex"]) if "epoch_key_hex" in case else None
+    chunks = [bytes.fromhex(c) for c in case["chunks_hex"]]
+    try:
+        m, records = snapshot.load(bytes.fromhex(case["manifest_hex"]), chunks, key)
+    except Reject as reject:
+        require(reject.code == case["expected"], f"refused with {reject.code} ({reject}), expected {case['expected']}")
+        return
+    require(case["expected"] == "valid", f"accepted, expected {case['expected']}")
+    require(m["id"].hex() == case["snapshot_id_hex"], "snapshot id")
+    require(m["state_digest"].hex() == case["state_digest_hex"], "state digest")
+    require([(l[0].hex(), l[1]) for l in m["links"]] == [(v["author_hex"], v["seq"]) for v in case["vector"]], "vector")
+    require([(c.decode("utf-8"), i.hex(), s.hex()) for c, i, s in records]
+            == [(r["collection"], r["id_hex"], r["state_hex"]) for r in case["record_states"]], "records")
+
+
 FILES = [
     ("values.jsonl", check_value),
     ("operations.jsonl", check_batch),
@@ -503,6 +521,7 @@ FILES = [
     ("membership.jsonl", check_membership),
     ("member_bundles.jsonl", check_member_bundle),
     ("pruning.jsonl", check_pruning),
+    ("snapshots.jsonl", check_snapshot),
 ]
 
 _loaded = {}
