@@ -107,6 +107,8 @@ struct SnapshotRelayCLITests {
             "snapshot at \(sealed.manifest.vector) (\(below) bundles); the newcomer pulled \(pulled ?? -1) of the \(held) bundles the admin holds"
         )
         #expect(below >= 20 && pulled != nil && pulled! + below <= held + 4, "\(first)")
+        let shown = try #require(try json(try newcomer.ok("status", "--json"))["snapshot"] as? [String: Any])
+        #expect(shown["id"] as? String == id && shown["state"] as? String == "provisional", "\(shown)")
         let loaded = try #require(try await Replica.open(at: newcomer.store).snapshotStatus())
         #expect(loaded.id == sealed.manifest.id && loaded.state == .provisional, "\(loaded)")
         print("newcomer ready from the snapshot in \(String(format: "%.2f", seconds)) s (\(operations) operations before it)")
