@@ -55,6 +55,9 @@ public struct RelayConfiguration: Sendable, Hashable {
     public var maxAuthorsPerSpace: Int
     /// The largest bundle accepted in a push frame. `BundleLimits.defaultMaxBundleBytes` by default.
     public var maxBundleBytes: Int
+    /// The largest snapshot upload (`PUT …/snapshot`: manifest and chunks together), in
+    /// bytes; larger is `413 too-large`. Also bounded by ``maxInFlightBodyBytes``. 32 MiB by default.
+    public var maxSnapshotBytes: Int = 32 << 20
     /// Bundles read from storage per page of a pull. 256 by default.
     public var pullPageSize: Int
     /// Authors per page of `GET …/vector`, and the most a client may ask for. 4,096 by default.

@@ -26,6 +26,7 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
             case notAMember, readOnly, spaceNotServed, invalidBundle, removed, inviteUnknown
             case rateLimited, tooManyConnections, busy, requestTimeout
             case notFound, methodNotAllowed, unavailable
+            case noSnapshot, snapshotGone, staleSnapshot, invalidSnapshot, notAnAdmin
             case storage, configuration
         }
 
@@ -82,6 +83,18 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let methodNotAllowed = Code(.methodNotAllowed)
         /// The storage does not answer.
         public static let unavailable = Code(.unavailable)
+        /// `404 no-snapshot`: the space has no snapshot at the relay (`Specs/relay-api.md` §3.1).
+        public static let noSnapshot = Code(.noSnapshot)
+        /// `410 gone`: the relay no longer holds (or never held) the snapshot a chunk or its
+        /// control bundles were asked of; fetch the latest manifest again.
+        public static let snapshotGone = Code(.snapshotGone)
+        /// `409 stale-snapshot`: an uploaded snapshot is not newer than the stored one.
+        public static let staleSnapshot = Code(.staleSnapshot)
+        /// `403 not-an-admin`: the request needs an admin of the space (a snapshot upload).
+        public static let notAnAdmin = Code(.notAnAdmin)
+        /// `422 invalid-snapshot`: an uploaded snapshot fails the relay's checks (structure,
+        /// signature, signer, checkpoint, sizes).
+        public static let invalidSnapshot = Code(.invalidSnapshot)
         /// The storage failed, or holds something this relay cannot use (a newer schema).
         public static let storage = Code(.storage)
         /// A storage URL, an origin or another setting is malformed.
@@ -209,6 +222,18 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
     ///   - limit: The largest body accepted.
     public static func tooLarge(limit: Int) -> RelayError {
         RelayError(.tooLarge, "the request body is above the relay's \(limit)-byte limit; push fewer bundles per request")
+    }
+
+    /// An uploaded snapshot is not newer than the stored one.
+    /// - Parameters:
+    ///   - stored: The id of the space's latest snapshot.
+    ///   - storedVector: Its vector.
+    ///   - pushedVector: The uploaded snapshot's vector.
+    public static func staleSnapshot(stored: Digest32, storedVector: VersionVector, pushedVector: VersionVector) -> RelayError {
+        RelayError(
+            .staleSnapshot,
+            "the relay holds snapshot \(stored.hex.prefix(8)) at \(storedVector); the uploaded one at \(pushedVector) is not newer, so it was not stored. Seal a snapshot after a later checkpoint"
+        )
     }
 
     /// A storage failure with a message that says what to do.

@@ -139,6 +139,10 @@ public struct RelayServer: Sendable {
         space.get("vector") { request, context in try await vector(request, context) }
         space.post("bundles") { request, context in try await push(request, context) }
         space.post("pull") { request, context in try await pull(request, context) }
+        space.get("snapshot") { request, context in try await latestSnapshot(request, context) }
+        space.put("snapshot") { request, context in try await putSnapshot(request, context) }
+        space.get("snapshot/:id/chunks/:index") { request, context in try await snapshotChunk(request, context) }
+        space.get("snapshot/:id/control") { request, context in try await snapshotControl(request, context) }
         space.ws("feed") { request, context in
             try shouldUpgradeFeed(request, context)
         } onUpgrade: { inbound, outbound, context in

@@ -23,10 +23,53 @@ public enum RelayAPI {
     /// Bytes of a challenge.
     public static let challengeByteCount = 32
 
+    /// The content type of a snapshot manifest and of a chunk (§3.1).
+    public static let snapshotContentType = "application/x-concord-snapshot"
+    /// The header of `GET …/snapshot` that says how many chunks the manifest names.
+    public static let snapshotChunksHeader = "Concord-Snapshot-Chunks"
+
+    /// The `ETag` of a snapshot: its id in lowercase hex, quoted.
+    /// - Parameters:
+    ///   - id: The snapshot id.
+    /// - Returns: `"<64 hex>"` with the quotes.
+    public static func eTag(_ id: Digest32) -> String { "\"\(id.hex)\"" }
+
+    /// The snapshot id of an `ETag` of ``eTag(_:)`` (quotes and a weak `W/` prefix allowed).
+    /// - Parameters:
+    ///   - text: The header's value.
+    /// - Returns: The id, or nil when the value is not one.
+    public static func snapshotID(eTag text: String) -> Digest32? {
+        var text = Substring(text.trimmingCharacters(in: .whitespaces))
+        if text.hasPrefix("W/") { text = text.dropFirst(2) }
+        if text.hasPrefix("\""), text.hasSuffix("\""), text.count >= 2 { text = text.dropFirst().dropLast() }
+        guard text.count == 64 else { return nil }
+        return try? Digest32(hex: String(text))
+    }
+
+    /// `/v1/spaces/<hex>/snapshot/<id>/chunks/<index>`: one chunk of a snapshot (§3.1).
+    /// - Parameters:
+    ///   - spaceID: The space.
+    ///   - id: The snapshot id.
+    ///   - index: The chunk's index, from 0.
+    /// - Returns: The path, starting with `/`.
+    public static func snapshotChunkPath(_ spaceID: SpaceID, _ id: Digest32, index: Int) -> String {
+        path(spaceID, "snapshot/\(id.hex)/chunks/\(index)")
+    }
+
+    /// `/v1/spaces/<hex>/snapshot/<id>/control`: the control bundles at or below the
+    /// snapshot's vector (§3.1).
+    /// - Parameters:
+    ///   - spaceID: The space.
+    ///   - id: The snapshot id.
+    /// - Returns: The path, starting with `/`.
+    public static func snapshotControlPath(_ spaceID: SpaceID, _ id: Digest32) -> String {
+        path(spaceID, "snapshot/\(id.hex)/control")
+    }
+
     /// `/v1/spaces/<hex>/<endpoint>`.
     /// - Parameters:
     ///   - spaceID: The space.
-    ///   - endpoint: `challenge`, `sessions`, `vector`, `bundles`, `pull` or `feed`.
+    ///   - endpoint: `challenge`, `sessions`, `vector`, `bundles`, `pull`, `feed` or `snapshot`.
     /// - Returns: The path, starting with `/`.
     public static func path(_ spaceID: SpaceID, _ endpoint: String) -> String {
         "/\(version)/spaces/\(spaceID.hex)/\(endpoint)"
@@ -138,6 +181,19 @@ public enum RelayAPI {
         public init(stored: Int, duplicates: Int) {
             self.stored = stored
             self.duplicates = duplicates
+        }
+    }
+
+    /// `PUT …/snapshot` response (`201` stored, `200` already held).
+    public struct SnapshotPutResponse: Codable, Sendable, Hashable {
+        /// The snapshot id, 64 lowercase hex characters.
+        public var id: String
+        /// Whether this upload stored it (false: the relay held it already).
+        public var stored: Bool
+        /// Creates a response.
+        public init(id: String, stored: Bool) {
+            self.id = id
+            self.stored = stored
         }
     }
 

@@ -200,7 +200,7 @@ public actor RelayClient {
         }
     }
 
-    /// Sends a request and hands a `200` response to `read`. The one place that maps
+    /// Sends a request and hands a `200` (or `201`) response to `read`. The one place that maps
     /// transport failures and refusals to errors and re-authenticates on `401`.
     func exchange<T: Sendable>(
         method: HTTPMethod, _ path: String, body: ByteBuffer?, contentType: String, authenticated: Bool = true,
@@ -223,7 +223,8 @@ public actor RelayClient {
                 throw unreachable(error)
             }
             if let date = response.headers.first(name: "Date").flatMap(Self.httpDate) { relayTime = date }
-            if response.status == .ok { return try await read(response) }
+            // `201 Created` answers a snapshot upload that stored it (`PUT …/snapshot`).
+            if response.status == .ok || response.status == .created { return try await read(response) }
             let refusal = await refusalError(response)
             if response.status == .unauthorized && authenticated && !retried {
                 retried = true

@@ -1,4 +1,5 @@
 import Concord
+import ConcordCrypto
 import Foundation
 import Logging
 
@@ -49,6 +50,9 @@ actor SyncDriver {
     var busy = false
     var waiters: [CheckedContinuation<Void, Never>] = []
     var roundNumber = 0
+    /// The last own snapshot offered to the relay (uploaded, found there, or refused):
+    /// each is offered once per engine.
+    var offeredSnapshot: Digest32?
 
     /// Creates an engine; nothing happens until ``start()`` or ``syncNow()``.
     /// - Parameters:
@@ -203,6 +207,9 @@ actor SyncDriver {
         if let problem = try await replica.problems(realTime: realTime).first(where: { $0.kind == .clockAhead }) {
             throw ConcordSyncError.needsAttention(problem)
         }
+        // A newly joined device loads the relay's snapshot first, if it has one
+        // (`Specs/snapshots.md` §4.5); the pull below then brings only the tail above it.
+        let loaded = try await loadSnapshotIfEmpty(client, round: number)
         let local = try await replica.versionVector()
         let me = replica.membership.device.publicKey
         // The relay holds more of this device's own bundles than the store (a restored
@@ -233,8 +240,12 @@ actor SyncDriver {
             logger.debug("a stability duty was refused", metadata: ["reason": "\(error.message)"])
         }
         let pushed = try await pushUntilSettled(client)
+        // After the push, so the relay holds the checkpoint the snapshot names.
+        let uploaded = try await uploadOwnSnapshot(client)
         let problems = try await replica.problems(realTime: await client.relayTime)
         var summary = Summary(pulled: pulled, pushed: pushed, problems: problems)
+        summary.snapshotLoaded = loaded
+        summary.snapshotUploaded = uploaded
         if ownBehind { summary.ownBundlesFromElsewhere = relayVector[me] - local[me] }
         if let problem = problems.first {
             attempt = 0

@@ -193,6 +193,9 @@ extension SyncEngine.Status {
                 sum.bytesReceived += part.bytesReceived
                 sum.bundlesTotal = part.bundlesTotal.flatMap { total in sum.bundlesTotal.map { $0 + total } }
                 sum.bytesTotal = part.bytesTotal.map { total in (sum.bytesTotal ?? 0) + total }
+                // A snapshot's chunks, while a link loads one (`Specs/snapshots.md` §4.5).
+                sum.chunksReceived += part.chunksReceived
+                if let chunks = part.chunksTotal { sum.chunksTotal = (sum.chunksTotal ?? 0) + chunks }
                 progress = sum
             case .error(let message): error = error ?? message
             case .synced: synced = true

@@ -1,4 +1,5 @@
 import Concord
+import ConcordCrypto
 
 extension SyncEngine {
     /// Where the engine stands (sync-protocol §3).
@@ -63,6 +64,11 @@ extension SyncEngine {
         public var bundlesTotal: Int?
         /// Bytes expected, when known.
         public var bytesTotal: Int?
+        /// Chunks of a snapshot fetched so far, while an initial sync loads one
+        /// (`Specs/snapshots.md` §4.5); the bundles above it come after.
+        public var chunksReceived: Int
+        /// The snapshot's chunks, while an initial sync loads one; nil otherwise.
+        public var chunksTotal: Int?
 
         /// Creates a progress value.
         /// - Parameters:
@@ -70,23 +76,33 @@ extension SyncEngine {
         ///   - bytesReceived: Bytes received.
         ///   - bundlesTotal: Bundles expected, if known.
         ///   - bytesTotal: Bytes expected, if known.
-        public init(bundlesReceived: Int = 0, bytesReceived: Int = 0, bundlesTotal: Int? = nil, bytesTotal: Int? = nil) {
+        ///   - chunksReceived: Snapshot chunks fetched.
+        ///   - chunksTotal: Snapshot chunks expected, while loading one.
+        public init(
+            bundlesReceived: Int = 0, bytesReceived: Int = 0, bundlesTotal: Int? = nil, bytesTotal: Int? = nil, chunksReceived: Int = 0,
+            chunksTotal: Int? = nil
+        ) {
             self.bundlesReceived = bundlesReceived
             self.bytesReceived = bytesReceived
             self.bundlesTotal = bundlesTotal
             self.bytesTotal = bytesTotal
+            self.chunksReceived = chunksReceived
+            self.chunksTotal = chunksTotal
         }
 
-        /// Done fraction in 0...1 when a total is known.
+        /// Done fraction in 0...1 when a total is known (of the snapshot's chunks while
+        /// they are fetched, then of the bundles).
         public var fractionDone: Double? {
+            if let chunksTotal, chunksTotal > 0 { return min(1, Double(chunksReceived) / Double(chunksTotal)) }
             if let bytesTotal, bytesTotal > 0 { return min(1, Double(bytesReceived) / Double(bytesTotal)) }
             if let bundlesTotal, bundlesTotal > 0 { return min(1, Double(bundlesReceived) / Double(bundlesTotal)) }
             return nil
         }
 
-        /// `3/10 bundles, 4096 bytes`.
+        /// `3/10 bundles, 4096 bytes`, or `snapshot 2/5 chunks` while a snapshot loads.
         public var description: String {
-            "\(bundlesReceived)\(bundlesTotal.map { "/\($0)" } ?? "") bundles, \(bytesReceived) bytes"
+            if let chunksTotal { return "snapshot \(chunksReceived)/\(chunksTotal) chunks" }
+            return "\(bundlesReceived)\(bundlesTotal.map { "/\($0)" } ?? "") bundles, \(bytesReceived) bytes"
         }
     }
 
@@ -113,6 +129,11 @@ extension SyncEngine {
         /// before this store's unsealed writes, which now follow them
         /// (`Specs/sync-protocol.md` §5.2).
         public var ownBundlesFromElsewhere: UInt64 = 0
+        /// The relay's snapshot this round loaded into an empty store before pulling
+        /// (`Specs/snapshots.md` §4.5), if any.
+        public var snapshotLoaded: Digest32?
+        /// This device's own sealed snapshot this round uploaded to the relay, if any.
+        public var snapshotUploaded: Digest32?
 
         /// Creates a summary.
         /// - Parameters:
@@ -136,6 +157,8 @@ extension SyncEngine {
                 + (pulled.forks == 0 ? "" : ", fork \(pulled.forks)")
                 + (pulled.voided.isEmpty ? "" : ", void \(pulled.voided.count)")
                 + "), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"
+                + (snapshotLoaded.map { ", loaded snapshot \($0.hex.prefix(8))" } ?? "")
+                + (snapshotUploaded.map { ", uploaded snapshot \($0.hex.prefix(8))" } ?? "")
             let lines = peers.map(\.description) + peerFailures.map { "failed: \($0)" }
             return lines.isEmpty ? relay : (pushed.requests > 0 || pulled.applied > 0 ? [relay] + lines : lines).joined(separator: "\n")
         }

@@ -22,6 +22,12 @@ import Testing
         func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [ConcordRelay.StoredBundle] { throw Failure() }
         func bundle(at position: Int64) async throws -> ConcordRelay.StoredBundle? { throw Failure() }
         func usage(of spaceID: SpaceID) async throws -> Int64 { throw Failure() }
+        func putSnapshot(_ snapshot: StoredSnapshot, chunks: [[UInt8]], quotaBytes: Int64) async throws -> SnapshotPutOutcome {
+            throw Failure()
+        }
+        func latestSnapshot(of spaceID: SpaceID) async throws -> StoredSnapshot? { throw Failure() }
+        func snapshot(_ id: Digest32, of spaceID: SpaceID) async throws -> StoredSnapshot? { throw Failure() }
+        func snapshotChunk(_ id: Digest32, index: Int, of spaceID: SpaceID) async throws -> [UInt8]? { throw Failure() }
         func notices() async throws -> AsyncStream<BundleNotice> { AsyncStream { $0.finish() } }
         func healthCheck() async throws { throw Failure() }
         func close() async {}
@@ -111,6 +117,14 @@ import Testing
         func pullStart(in spaceID: SpaceID, since: VersionVector) async throws -> Int64? { try await base.pullStart(in: spaceID, since: since) }
         func bundles(in spaceID: SpaceID, since: VersionVector, afterPosition: Int64, limit: Int) async throws -> [ConcordRelay.StoredBundle] {
             try await base.bundles(in: spaceID, since: since, afterPosition: afterPosition, limit: limit)
+        }
+        func putSnapshot(_ snapshot: StoredSnapshot, chunks: [[UInt8]], quotaBytes: Int64) async throws -> SnapshotPutOutcome {
+            try await base.putSnapshot(snapshot, chunks: chunks, quotaBytes: quotaBytes)
+        }
+        func latestSnapshot(of spaceID: SpaceID) async throws -> StoredSnapshot? { try await base.latestSnapshot(of: spaceID) }
+        func snapshot(_ id: Digest32, of spaceID: SpaceID) async throws -> StoredSnapshot? { try await base.snapshot(id, of: spaceID) }
+        func snapshotChunk(_ id: Digest32, index: Int, of spaceID: SpaceID) async throws -> [UInt8]? {
+            try await base.snapshotChunk(id, index: index, of: spaceID)
         }
         func bundle(at position: Int64) async throws -> ConcordRelay.StoredBundle? {
             let call = calls.withLock { calls -> Int in

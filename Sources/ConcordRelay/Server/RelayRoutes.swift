@@ -18,9 +18,17 @@ enum RelayRoutes {
         if let method = fixed[String(path)] { return [method] }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         // "", "v1", "spaces", "{space}", "<endpoint>"
-        guard parts.count == 5, parts[0].isEmpty, parts[1] == RelayAPI.version, parts[2] == "spaces", !parts[3].isEmpty,
-            let method = spaceEndpoints[String(parts[4])]
-        else { return [] }
+        guard parts.count >= 5, parts[0].isEmpty, parts[1] == RelayAPI.version, parts[2] == "spaces", !parts[3].isEmpty else { return [] }
+        if parts[4] == "snapshot" {
+            // snapshot; snapshot/{id}/control; snapshot/{id}/chunks/{i}
+            switch parts.count {
+            case 5: return ["GET", "PUT"]
+            case 7 where !parts[5].isEmpty && parts[6] == "control": return ["GET"]
+            case 8 where !parts[5].isEmpty && parts[6] == "chunks" && !parts[7].isEmpty: return ["GET"]
+            default: return []
+            }
+        }
+        guard parts.count == 5, let method = spaceEndpoints[String(parts[4])] else { return [] }
         return [method]
     }
 }

@@ -154,6 +154,30 @@ public protocol RelayStorage: Sendable {
     /// Total bundle bytes the space holds.
     func usage(of spaceID: SpaceID) async throws -> Int64
 
+    /// Stores `snapshot` and its chunks as the space's latest snapshot, in one
+    /// transaction (`Specs/relay-api.md` §3.1, §7). The snapshot it replaces is kept as
+    /// the previous one (a device mid-download finishes from it); the one before that is
+    /// dropped. The snapshot's bytes count against the space's quota, with its bundles.
+    /// The caller has checked the manifest (signature, signer, checkpoint, chunk ids).
+    /// - Parameters:
+    ///   - snapshot: The manifest and what the relay read from it.
+    ///   - chunks: The chunk bytes, by index (`snapshot.chunkCount` of them).
+    ///   - quotaBytes: The most bytes (bundles and snapshots) the space may hold after the put.
+    /// - Returns: ``SnapshotPutOutcome/alreadyStored`` when the space holds this id already.
+    /// - Throws: ``RelayError`` ``RelayError/Code/staleSnapshot`` when its vector does not
+    ///   include the latest snapshot's, or equals it; ``RelayError/Code/quotaExceeded``;
+    ///   nothing is stored then.
+    func putSnapshot(_ snapshot: StoredSnapshot, chunks: [[UInt8]], quotaBytes: Int64) async throws -> SnapshotPutOutcome
+
+    /// The space's latest snapshot, if any.
+    func latestSnapshot(of spaceID: SpaceID) async throws -> StoredSnapshot?
+
+    /// The snapshot `id` of the space if it is held (the latest or the previous one).
+    func snapshot(_ id: Digest32, of spaceID: SpaceID) async throws -> StoredSnapshot?
+
+    /// Chunk `index` of snapshot `id` of the space, if held.
+    func snapshotChunk(_ id: Digest32, index: Int, of spaceID: SpaceID) async throws -> [UInt8]?
+
     /// A notice for every bundle stored after the call, by this process or (PostgreSQL)
     /// by any relay sharing the database. Each call returns a new sequence.
     func notices() async throws -> AsyncStream<BundleNotice>

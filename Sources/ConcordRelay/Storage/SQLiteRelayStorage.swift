@@ -9,7 +9,7 @@ import GRDB
 ///
 /// The file is opened as a `DatabasePool` (WAL: pulls read while a push writes) with
 /// `synchronous = FULL`, so a push that was answered `200` is on disk even after a power
-/// failure. The schema is created by explicit migrations (`v1`, `v2`). Notices
+/// failure. The schema is created by explicit migrations (`v1`, `v2`, `relay-snapshots`). Notices
 /// (``notices()``) are broadcast inside this process after each commit.
 ///
 /// ```swift
@@ -85,6 +85,8 @@ public final class SQLiteRelayStorage: RelayStorage {
                 UPDATE space_usage SET authors = (SELECT COUNT(*) FROM heads WHERE heads.space = space_usage.space);
                 """)
         }
+        // The latest snapshot of each space and the one it replaced (`Specs/relay-api.md` §7).
+        migrator.registerMigration("relay-snapshots", migrate: createSnapshotTables)
         return migrator
     }()
 

@@ -1,0 +1,116 @@
+import Concord
+import ConcordCrypto
+import Foundation
+import Logging
+
+/// Snapshots in relay rounds (`Specs/snapshots.md` §4.5, `Specs/sync-protocol.md` §1):
+/// an empty store loads the relay's latest snapshot before its first pull, and an admin
+/// device uploads its own newer sealed snapshot after its push.
+extension SyncDriver {
+    /// Initial sync from a snapshot: when the store holds no record and no snapshot, and
+    /// the relay holds a snapshot at a vector this store does not include, fetch the
+    /// control bundles at or below it, then its chunks (progress counts chunks), and load
+    /// it. The pull that follows brings the tail above `V`.
+    /// - Returns: The id of the snapshot loaded, or nil when none was.
+    /// - Throws: ``ConcordSyncError`` for transport failures and refusals; a snapshot that
+    ///   fails the loader's checks is logged and skipped (the ordinary pull follows), never
+    ///   loaded.
+    func loadSnapshotIfEmpty(_ client: RelayClient, round: Int) async throws -> Digest32? {
+        guard try await storeIsEmpty() else { return nil }
+        guard let latest = try await client.latestSnapshot() else { return nil }
+        let manifest: SnapshotManifest
+        do {
+            manifest = try SnapshotManifest.decode(latest.manifest)
+        } catch {
+            logger.warning("the relay's snapshot does not decode; syncing from the log", metadata: ["error": "\(error)"])
+            return nil
+        }
+        guard manifest.id == latest.id else {
+            logger.warning("the relay named another id than its snapshot's; syncing from the log")
+            return nil
+        }
+        let local = try await replica.versionVector()
+        guard !local.includes(manifest.vector) else { return nil }
+        let controls = try await client.snapshotControlBundles(manifest.id)
+        var chunks: [[UInt8]] = []
+        chunks.reserveCapacity(manifest.chunks.count)
+        snapshotProgress(chunksDone: 0, of: manifest.chunks.count, round: round)
+        for index in manifest.chunks.indices {
+            let chunk = try await client.snapshotChunk(manifest.id, index: index)
+            do {
+                _ = try SnapshotChunk.decode(chunk, index: index, of: manifest)
+            } catch {
+                logger.warning(
+                    "a chunk of the relay's snapshot does not match its manifest; syncing from the log",
+                    metadata: ["snapshot": "\(manifest.id.hex.prefix(16))", "chunk": "\(index)", "error": "\(error)"])
+                return nil
+            }
+            chunks.append(chunk)
+            snapshotProgress(chunksDone: index + 1, of: manifest.chunks.count, round: round)
+        }
+        do {
+            _ = try await replica.loadSnapshot(SealedSnapshot(manifest: manifest, chunks: chunks), controlBundles: controls)
+        } catch let error as ConcordError {
+            logger.warning(
+                "the relay's snapshot was not loaded; syncing from the log",
+                metadata: ["snapshot": "\(manifest.id.hex.prefix(16))", "error": "\(error.code): \(error.message)"])
+            return nil
+        }
+        logger.info(
+            "loaded snapshot from the relay",
+            metadata: [
+                "snapshot": "\(manifest.id.hex.prefix(16))", "chunks": "\(manifest.chunks.count)", "control bundles": "\(controls.count)",
+                "signer": "\(manifest.author.hex.prefix(8))",
+            ])
+        return manifest.id
+    }
+
+    /// Whether the store is empty enough to load a snapshot into: no other device's
+    /// bundle, no record (live or deleted), no snapshot loaded or sealed. A device that
+    /// joined holds its own join and nothing else. `Replica.loadSnapshot` decides for
+    /// certain (it refuses a store that holds more); this only saves the requests.
+    func storeIsEmpty() async throws -> Bool {
+        let me = replica.membership.device.publicKey
+        guard try await replica.versionVector().entries.keys.allSatisfy({ $0 == me }) else { return false }
+        let counts = try await replica.storageReport().counts
+        guard counts.liveRecords == 0 && counts.deletedRecords == 0 else { return false }
+        return try await replica.snapshotStatus() == nil
+    }
+
+    /// Uploads this device's own latest sealed snapshot when the relay does not hold it:
+    /// admins only, after the push (so the relay holds the checkpoint it names). Each
+    /// snapshot is offered once per engine: a refusal (`409 stale-snapshot`: the relay holds
+    /// a newer one; `422`) is logged and not repeated.
+    /// - Returns: The id uploaded and stored, or nil.
+    func uploadOwnSnapshot(_ client: RelayClient) async throws -> Digest32? {
+        guard replica.role == .writer, let own = try await replica.latestSnapshot() else { return nil }
+        let manifest = own.manifest
+        guard manifest.author == replica.membership.device.publicKey, manifest.id != offeredSnapshot else { return nil }
+        if let relayID = try await client.latestSnapshot()?.id, relayID == manifest.id {
+            offeredSnapshot = manifest.id
+            return nil
+        }
+        do {
+            let stored = try await client.uploadSnapshot(manifest: manifest.bytes, chunks: own.chunks)
+            offeredSnapshot = manifest.id
+            if stored {
+                logger.info(
+                    "uploaded snapshot to the relay",
+                    metadata: ["snapshot": "\(manifest.id.hex.prefix(16))", "chunks": "\(own.chunks.count)"])
+            }
+            return stored ? manifest.id : nil
+        } catch let error as ConcordSyncError where error.code == .relayRefused && [403, 409, 413, 422].contains(error.httpStatus ?? 0) {
+            offeredSnapshot = manifest.id
+            logger.notice(
+                "the relay did not take this device's snapshot",
+                metadata: ["snapshot": "\(manifest.id.hex.prefix(16))", "reason": "\(error.message)"])
+            return nil
+        }
+    }
+
+    /// Progress of a snapshot's chunks in round `round`.
+    func snapshotProgress(chunksDone: Int, of total: Int, round: Int) {
+        guard round == roundNumber, currentStatus.isSyncing else { return }
+        setStatus(.syncing(SyncProgress(chunksReceived: chunksDone, chunksTotal: total)))
+    }
+}
