@@ -1,0 +1,112 @@
+"""The school-year section of `make bench` (issue 16 item 5, Specs/snapshots.md §7): a
+classroom's year of data, replica and relay sizes with collection on and off, beside the
+same history in Yrs (pycrdt) and Loro.
+
+Runs `concord-bench --suite school-year` twice at once, `--collection on` (writing the op
+trace) and `--collection off`, then replays the trace with Benchmarks/school_year_peers.py
+(skipped with the reason when pycrdt or loro is missing), and prints one table per
+measurement day and the goals (PASS/MISS) of the "on" run, with where the bytes go."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _kb(n) -> str:
+    return "-" if n is None else f"{n / 1024:,.0f}"
+
+
+def run_school_year(concord_bin: str, seed: int, timeout: float, base_dir: str | None = None,
+                    days: int = 190, students: int = 29, ops: int = 60) -> tuple[str, list[str], bool]:
+    """Returns (report text, JSON lines, every goal met)."""
+    base = tempfile.mkdtemp(prefix="concord-school-year-", dir=base_dir)
+    try:
+        trace = os.path.join(base, "trace.jsonl")
+        procs = {}
+        cmds = {}
+        for mode in ("on", "off"):
+            d = os.path.join(base, mode)
+            os.makedirs(d)
+            cmd = [concord_bin, "--suite", "school-year", "--seed", str(seed), "--dir", d, "--collection", mode,
+                   "--days", str(days), "--students", str(students), "--ops", str(ops)]
+            if mode == "on":
+                cmd += ["--trace", trace]
+            cmds[mode] = cmd
+            procs[mode] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        outs = {}
+        for mode, proc in procs.items():
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                for p in procs.values():
+                    p.kill()
+                raise
+            if proc.returncode != 0:
+                raise RuntimeError(f"{shlex.join(cmds[mode])} exited {proc.returncode}:\n{err[-4000:]}")
+            outs[mode] = out
+        peers, peer_note = {}, ""
+        missing = [pkg for pkg in ("pycrdt", "loro") if importlib.util.find_spec(pkg) is None]
+        if missing:
+            peer_note = f"Yrs/Loro not run: Python package(s) {', '.join(missing)} missing (pip install pycrdt loro)"
+        else:
+            cmd = [sys.executable, str(HERE / "school_year_peers.py"), trace]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{shlex.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+            for line in proc.stdout.splitlines():
+                point = json.loads(line)
+                peers[(point["system"], point["day"])] = point
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    def points(out):
+        return {p["day"]: p for p in (json.loads(line) for line in out.splitlines() if line.startswith("{"))}
+
+    on, off = points(outs["on"]), points(outs["off"])
+    lines = [json.dumps(p) for p in list(on.values()) + list(off.values()) + list(peers.values())]
+    header = ("| day | ops | replica KB on | replica KB off | log KB | set tombstones on / off | delete stubs | "
+              "live records | canonical live KB | relay KB | Yrs doc KB | Loro snapshot KB | Loro shallow KB |")
+    rows = [header, "|" + "---|" * 13]
+    for day in sorted(on):
+        a, b = on[day], off.get(day, {})
+        y, l = peers.get(("yrs", day), {}), peers.get(("loro", day), {})
+        rows.append(
+            f"| {day} | {a['ops_written']:,} | {_kb(a['median_bytes_on_disk'])} | {_kb(b.get('median_bytes_on_disk'))} | "
+            f"{_kb(a['median_log_bytes'])} | {a['median_set_tombstones']:,} / {b.get('median_set_tombstones', '-'):,} | "
+            f"{a['median_delete_stubs']:,} | {a['median_live_records']:,} | {_kb(a['median_canonical_bytes'])} | "
+            f"{_kb(a['relay_bytes'])} | {_kb(y.get('doc_bytes'))} | {_kb(l.get('doc_bytes'))} | {_kb(l.get('shallow_bytes'))} |")
+    text_on = [line for line in outs["on"].splitlines() if line and not line.startswith("{") and not line.startswith("|")]
+    text_off = [line for line in outs["off"].splitlines() if line.startswith("where") or line.startswith("without")]
+    text = "\n".join([
+        f"School year ({students} students + 1 teacher, {days} days, ~{ops} ops per device per day; "
+        f"{shlex.join(cmds['on'][:3])} ... --collection on|off; medians over the replicas)",
+        *rows, "", *[line.replace("where the bytes go", "on: where the bytes go") for line in text_on],
+        *[line.replace("where the bytes go", "off: where the bytes go") for line in text_off],
+        *([peer_note] if peer_note else []),
+    ])
+    met = all("MISS" not in line for line in text_on)
+    return text, lines, met
+
+
+if __name__ == "__main__":
+    import argparse
+    p = argparse.ArgumentParser(description="The school-year benchmark alone.")
+    p.add_argument("--concord-bin", default=str(HERE.parent / ".build/release/concord-bench"))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--days", type=int, default=190)
+    p.add_argument("--students", type=int, default=29)
+    p.add_argument("--ops", type=int, default=60)
+    p.add_argument("--dir", default=None)
+    p.add_argument("--timeout", type=float, default=7200)
+    a = p.parse_args()
+    report, _, _ = run_school_year(a.concord_bin, a.seed, a.timeout, a.dir, a.days, a.students, a.ops)
+    print(report)
