@@ -1,3 +1,4 @@
+@_spi(Benchmarks) import Concord
 // The school-year suite (issue 16 item 5, Specs/snapshots.md §7): how big a year of a
 // classroom's data gets, with collection on and off.
 //
@@ -36,8 +37,6 @@ import ConcordRelay
 import ConcordTesting
 import Foundation
 import GRDB
-
-@_spi(Benchmarks) import Concord
 
 struct SchoolYearOptions {
     var dir = ""
@@ -99,8 +98,14 @@ struct PlannedOp: Sendable {
 /// (its notes and their tags, the lessons it tagged), so removes name what is there.
 struct SchoolYearPlan {
     static let collections = ["lessons", "classes", "notes", "profiles"]
-    static let tags = ["math", "reading", "science", "art", "music", "history", "homework", "urgent", "review", "draft", "done", "group", "quiz", "lab", "essay"]
-    static let words = ["the", "river", "cells", "fraction", "poem", "map", "energy", "story", "angle", "planet", "verb", "history", "light", "sound", "graph", "forest"]
+    static let tags = [
+        "math", "reading", "science", "art", "music", "history", "homework", "urgent", "review", "draft", "done", "group", "quiz", "lab",
+        "essay",
+    ]
+    static let words = [
+        "the", "river", "cells", "fraction", "poem", "map", "energy", "story", "angle", "planet", "verb", "history", "light", "sound",
+        "graph", "forest",
+    ]
 
     var rng: SeededGenerator
     /// Per device: live note ids and their tags.
@@ -179,7 +184,10 @@ struct SchoolYearPlan {
                 } else {
                     note = mine.keys.sorted().suffix(8).randomElement(using: &rng)!
                 }
-                ops.append(PlannedOp(kind: .set, collection: "notes", record: note, field: Bool.random(using: &rng) ? "body" : "title", value: .string(text(8...40))))
+                ops.append(
+                    PlannedOp(
+                        kind: .set, collection: "notes", record: note, field: Bool.random(using: &rng) ? "body" : "title",
+                        value: .string(text(8...40))))
             } else if roll < 60, let note = mine.keys.sorted().suffix(8).randomElement(using: &rng) {
                 let tags = mine[note]!
                 if !tags.isEmpty, Int.random(in: 0..<10, using: &rng) < 4 {
@@ -193,9 +201,13 @@ struct SchoolYearPlan {
                 }
             } else if roll < 72 {
                 let field = ["status", "mood", "reading"].randomElement(using: &rng)!
-                ops.append(PlannedOp(kind: .set, collection: "profiles", record: UInt64(student), field: field, value: .string(text(1...4))))
+                ops.append(
+                    PlannedOp(kind: .set, collection: "profiles", record: UInt64(student), field: field, value: .string(text(1...4))))
             } else if roll < 85, let lesson = lessons.suffix(10).randomElement(using: &rng) {
-                ops.append(PlannedOp(kind: .set, collection: "lessons", record: lesson, field: "comment", value: .string("s\(student): " + text(3...12))))
+                ops.append(
+                    PlannedOp(
+                        kind: .set, collection: "lessons", record: lesson, field: "comment", value: .string("s\(student): " + text(3...12)))
+                )
             } else if let lesson = lessons.suffix(10).randomElement(using: &rng) {
                 // The lesson's "groups" list: a student joins and leaves groups.
                 var added = lessonTags[student, default: [:]][lesson, default: []]
@@ -241,9 +253,10 @@ func checkpointWAL(_ path: String) {
 func spaceByTable(_ path: String) -> [(String, Int)] {
     guard let queue = try? DatabaseQueue(path: path) else { return [] }
     defer { try? queue.close() }
-    let rows = (try? queue.read { db in
-        try Row.fetchAll(db, sql: "SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC")
-    }) ?? []
+    let rows =
+        (try? queue.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC")
+        }) ?? []
     return rows.map { ($0["name"] as String, $0["bytes"] as Int) }
 }
 
@@ -357,15 +370,18 @@ final class SchoolYearRun: @unchecked Sendable {
         let canonical = point.devices.map(\.canonical)
         func median(_ xs: [Int]) -> Int { xs.sorted()[xs.count / 2] }
         let c = point.devices.map(\.report.counts)
-        print(
+        let line =
             "{\"suite\": \"school-year\", \"collection\": \"\(o.collection ? "on" : "off")\", \"day\": \(day), \"devices\": \(point.devices.count), "
-                + "\"ops_written\": \(opsWritten), \"syncs\": \(syncs), "
-                + "\"median_bytes_on_disk\": \(median(disk)), \"max_bytes_on_disk\": \(disk.max()!), "
-                + "\"median_log_bytes\": \(median(c.map(\.logBytes))), \"median_log_bundles\": \(median(c.map(\.logBundles))), "
-                + "\"median_set_tombstones\": \(median(c.map(\.setTombstones))), \"median_delete_stubs\": \(median(c.map(\.deleteStubs))), "
-                + "\"median_live_records\": \(median(c.map(\.liveRecords))), \"median_canonical_bytes\": \(median(canonical)), "
-                + "\"teacher_bytes_on_disk\": \(point.devices[0].report.bytesOnDisk), \"teacher_canonical_bytes\": \(point.devices[0].canonical), "
-                + "\"relay_bytes\": \(point.relayBytes)}")
+            + "\"ops_written\": \(opsWritten), \"syncs\": \(syncs), "
+            + "\"median_bytes_on_disk\": \(median(disk)), \"max_bytes_on_disk\": \(disk.max()!), "
+            + "\"median_log_bytes\": \(median(c.map(\.logBytes))), \"median_log_bundles\": \(median(c.map(\.logBundles))), "
+            + "\"median_set_tombstones\": \(median(c.map(\.setTombstones))), \"median_delete_stubs\": \(median(c.map(\.deleteStubs))), "
+            + "\"median_live_records\": \(median(c.map(\.liveRecords))), \"median_canonical_bytes\": \(median(canonical)), "
+            + "\"teacher_bytes_on_disk\": \(point.devices[0].report.bytesOnDisk), \"teacher_canonical_bytes\": \(point.devices[0].canonical), "
+            + "\"relay_bytes\": \(point.relayBytes)}"
+        print(line)
+        // Also on stderr, unbuffered: a long run's series survives the run being stopped.
+        FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
     func run() async throws {
@@ -409,7 +425,9 @@ final class SchoolYearRun: @unchecked Sendable {
             var slots: [Int: [[PlannedOp]]] = [:]
             var syncSlots: [Int: Set<Int>] = [:]
             for device in active {
-                let ops = device == 0 ? plan.teacherDay(day, students: active.filter { $0 != 0 }) : plan.studentDay(device, day: day, count: o.ops)
+                let ops =
+                    device == 0
+                    ? plan.teacherDay(day, students: active.filter { $0 != 0 }) : plan.studentDay(device, day: day, count: o.ops)
                 var parts: [[PlannedOp]] = [[], [], [], []]
                 for op in ops { parts[Int.random(in: 0..<4, using: &rng)].append(op) }
                 slots[device] = parts
@@ -424,7 +442,8 @@ final class SchoolYearRun: @unchecked Sendable {
                 }
             }
             if day % o.every == 0 || day == o.days {
-                FileHandle.standardError.write(Data("  [school-year \(o.collection ? "on" : "off")] day \(day)/\(o.days): \(opsWritten) ops, \(syncs) syncs\n".utf8))
+                FileHandle.standardError.write(
+                    Data("  [school-year \(o.collection ? "on" : "off")] day \(day)/\(o.days): \(opsWritten) ops, \(syncs) syncs\n".utf8))
                 try await measure(day: day)
             }
         }
@@ -449,14 +468,17 @@ func runSchoolYearSuite(_ options: Options) {
                 "School year, collection \(label): \(o.students) students + 1 teacher, \(o.days) days, \(run.opsWritten) ops, \(run.syncs) syncs, "
                     + "\(run.bundlesImported) bundle imports, seed \(options.seed), \(String(format: "%.0f", seconds)) s")
             print("")
-            print("| day | replica bytes (median) | log bytes (median) | set tombstones (median) | delete stubs (median) | live records | canonical live bytes (median) | relay bytes |")
+            print(
+                "| day | replica bytes (median) | log bytes (median) | set tombstones (median) | delete stubs (median) | live records | canonical live bytes (median) | relay bytes |"
+            )
             print("|---|---|---|---|---|---|---|---|")
             for p in run.points {
                 func median(_ xs: [Int]) -> Int { xs.sorted()[xs.count / 2] }
                 let c = p.devices.map(\.report.counts)
                 print(
                     "| \(p.day) | \(median(p.devices.map(\.report.bytesOnDisk))) | \(median(c.map(\.logBytes))) | \(median(c.map(\.setTombstones))) | "
-                        + "\(median(c.map(\.deleteStubs))) | \(median(c.map(\.liveRecords))) | \(median(p.devices.map(\.canonical))) | \(p.relayBytes) |")
+                        + "\(median(c.map(\.deleteStubs))) | \(median(c.map(\.liveRecords))) | \(median(p.devices.map(\.canonical))) | \(p.relayBytes) |"
+                )
             }
             print("")
             for (who, dir) in [(teacher, "/teacher"), (student, "/student-5")] {
@@ -465,7 +487,8 @@ func runSchoolYearSuite(_ options: Options) {
                 let tables = spaceByTable(path)
                 let total = tables.reduce(0) { $0 + $1.1 }
                 let shown = tables.prefix(8).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
-                print("where the bytes go, \(who.name) (dbstat, \(total) bytes in pages): \(tables.isEmpty ? "dbstat not available" : shown)")
+                print(
+                    "where the bytes go, \(who.name) (dbstat, \(total) bytes in pages): \(tables.isEmpty ? "dbstat not available" : shown)")
             }
             print("")
             // Goal 1 (after collection): each replica's bytes on disk at most 2x the canonical
