@@ -68,27 +68,36 @@ def run_school_year(concord_bin: str, seed: int, timeout: float, base_dir: str |
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
+    text, lines, met = format_report(outs["on"], outs["off"], peers, peer_note, students, days, ops, shlex.join(cmds["on"][:3]))
+    return text, lines, met
+
+
+def format_report(out_on: str, out_off: str, peers: dict, peer_note: str, students: int, days: int, ops: int,
+                  command: str) -> tuple[str, list[str], bool]:
+    """The table (one row per measurement day) and the goal lines, from the two runs'
+    output (JSON lines and text) and the Yrs/Loro points keyed by (system, day)."""
     def points(out):
         return {p["day"]: p for p in (json.loads(line) for line in out.splitlines() if line.startswith("{"))}
 
-    on, off = points(outs["on"]), points(outs["off"])
+    on, off = points(out_on), points(out_off)
     lines = [json.dumps(p) for p in list(on.values()) + list(off.values()) + list(peers.values())]
     header = ("| day | ops | replica KB on | replica KB off | log KB | set tombstones on / off | delete stubs | "
               "live records | canonical live KB | relay KB | Yrs doc KB | Loro snapshot KB | Loro shallow KB |")
     rows = [header, "|" + "---|" * 13]
     for day in sorted(on):
         a, b = on[day], off.get(day, {})
-        y, l = peers.get(("yrs", day), {}), peers.get(("loro", day), {})
+        y, lo = peers.get(("yrs", day), {}), peers.get(("loro", day), {})
+        off_tomb = b.get("median_set_tombstones")
         rows.append(
             f"| {day} | {a['ops_written']:,} | {_kb(a['median_bytes_on_disk'])} | {_kb(b.get('median_bytes_on_disk'))} | "
-            f"{_kb(a['median_log_bytes'])} | {a['median_set_tombstones']:,} / {b.get('median_set_tombstones', '-'):,} | "
+            f"{_kb(a['median_log_bytes'])} | {a['median_set_tombstones']:,} / {'-' if off_tomb is None else f'{off_tomb:,}'} | "
             f"{a['median_delete_stubs']:,} | {a['median_live_records']:,} | {_kb(a['median_canonical_bytes'])} | "
-            f"{_kb(a['relay_bytes'])} | {_kb(y.get('doc_bytes'))} | {_kb(l.get('doc_bytes'))} | {_kb(l.get('shallow_bytes'))} |")
-    text_on = [line for line in outs["on"].splitlines() if line and not line.startswith("{") and not line.startswith("|")]
-    text_off = [line for line in outs["off"].splitlines() if line.startswith("where") or line.startswith("without")]
+            f"{_kb(a['relay_bytes'])} | {_kb(y.get('doc_bytes'))} | {_kb(lo.get('doc_bytes'))} | {_kb(lo.get('shallow_bytes'))} |")
+    text_on = [line for line in out_on.splitlines() if line and not line.startswith(("{", "|", "  ["))]
+    text_off = [line for line in out_off.splitlines() if line.startswith(("where", "without"))]
     text = "\n".join([
         f"School year ({students} students + 1 teacher, {days} days, ~{ops} ops per device per day; "
-        f"{shlex.join(cmds['on'][:3])} ... --collection on|off; medians over the replicas)",
+        f"{command} ... --collection on|off; medians over the replicas)",
         *rows, "", *[line.replace("where the bytes go", "on: where the bytes go") for line in text_on],
         *[line.replace("where the bytes go", "off: where the bytes go") for line in text_off],
         *([peer_note] if peer_note else []),
@@ -107,6 +116,22 @@ if __name__ == "__main__":
     p.add_argument("--ops", type=int, default=60)
     p.add_argument("--dir", default=None)
     p.add_argument("--timeout", type=float, default=7200)
+    p.add_argument("--from", dest="from_dir", default=None,
+                   help="format the outputs of runs made by hand instead of running: DIR/on.err, DIR/off.err "
+                        "(concord-bench's stderr: progress and every measurement) and DIR/peers.jsonl "
+                        "(school_year_peers.py's stdout)")
     a = p.parse_args()
-    report, _, _ = run_school_year(a.concord_bin, a.seed, a.timeout, a.dir, a.days, a.students, a.ops)
+    if a.from_dir:
+        d = Path(a.from_dir)
+        peers = {}
+        if (d / "peers.jsonl").exists():
+            for line in (d / "peers.jsonl").read_text().splitlines():
+                point = json.loads(line)
+                peers[(point["system"], point["day"])] = point
+        on_text = (d / "on.err").read_text() + ((d / "on.out").read_text() if (d / "on.out").exists() else "")
+        off_text = (d / "off.err").read_text() + ((d / "off.out").read_text() if (d / "off.out").exists() else "")
+        report, _, _ = format_report(on_text, off_text, peers, "", a.students, a.days, a.ops,
+                                     "concord-bench --suite school-year")
+    else:
+        report, _, _ = run_school_year(a.concord_bin, a.seed, a.timeout, a.dir, a.days, a.students, a.ops)
     print(report)
