@@ -118,14 +118,16 @@ if __name__ == "__main__":
     p.add_argument("--timeout", type=float, default=7200)
     p.add_argument("--from", dest="from_dir", default=None,
                    help="format the outputs of runs made by hand instead of running: DIR/on.err, DIR/off.err "
-                        "(concord-bench's stderr: progress and every measurement) and DIR/peers.jsonl "
-                        "(school_year_peers.py's stdout)")
+                        "(concord-bench's stderr: progress and every measurement) and DIR/peers.jsonl, "
+                        "peers-yrs.jsonl or peers-loro.jsonl (school_year_peers.py's stdout)")
     a = p.parse_args()
     if a.from_dir:
         d = Path(a.from_dir)
         peers = {}
-        if (d / "peers.jsonl").exists():
-            for line in (d / "peers.jsonl").read_text().splitlines():
+        for name in ("peers.jsonl", "peers-yrs.jsonl", "peers-loro.jsonl"):
+            if not (d / name).exists():
+                continue
+            for line in (d / name).read_text().splitlines():
                 point = json.loads(line)
                 peers[(point["system"], point["day"])] = point
         on_text = (d / "on.err").read_text() + ((d / "on.out").read_text() if (d / "on.out").exists() else "")

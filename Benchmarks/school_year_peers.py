@@ -139,29 +139,46 @@ class LoroPeers:
 SYSTEMS = {"yrs": YrsPeers, "loro": LoroPeers}
 
 
-def replay(system: str, trace: str, out=sys.stdout) -> list[dict]:
+def events(trace: str, follow: float):
+    """The trace's events; with follow > 0, waits for the file to grow (a run still
+    writing it) until it has not grown for `follow` seconds."""
+    with open(trace, encoding="utf-8") as f:
+        pending, idle = "", 0.0
+        while True:
+            chunk = f.readline()
+            if chunk:
+                pending += chunk
+                if pending.endswith("\n"):
+                    yield json.loads(pending)
+                    pending, idle = "", 0.0
+                continue
+            if follow <= 0 or idle >= follow:
+                return
+            time.sleep(1)
+            idle += 1
+
+
+def replay(system: str, trace: str, out=sys.stdout, follow: float = 0) -> list[dict]:
     peers = SYSTEMS[system]()
     started = time.perf_counter()
     ops = 0
     points = []
-    with open(trace, encoding="utf-8") as f:
-        for line in f:
-            event = json.loads(line)
-            t = event["t"]
-            if t == "w" and event["dev"] in peers.docs:
-                peers.write(event["dev"], event["ops"])
-                ops += len(event["ops"])
-            elif t == "sync" and event["dev"] in peers.docs:
-                peers.sync(event["dev"])
-            elif t == "join":
-                peers.join(event["dev"])
-            elif t == "remove":
-                peers.remove(event["dev"])
-            elif t == "measure":
-                point = {"suite": "school-year", "system": system, "day": event["day"], "ops": ops, **peers.sizes(),
-                         "seconds": round(time.perf_counter() - started, 1)}
-                points.append(point)
-                print(json.dumps(point), file=out, flush=True)
+    for event in events(trace, follow):
+        t = event["t"]
+        if t == "w" and event["dev"] in peers.docs:
+            peers.write(event["dev"], event["ops"])
+            ops += len(event["ops"])
+        elif t == "sync" and event["dev"] in peers.docs:
+            peers.sync(event["dev"])
+        elif t == "join":
+            peers.join(event["dev"])
+        elif t == "remove":
+            peers.remove(event["dev"])
+        elif t == "measure":
+            point = {"suite": "school-year", "system": system, "day": event["day"], "ops": ops, **peers.sizes(),
+                     "seconds": round(time.perf_counter() - started, 1)}
+            points.append(point)
+            print(json.dumps(point), file=out, flush=True)
     return points
 
 
@@ -169,9 +186,11 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Replay a school-year trace in Yrs and Loro.")
     p.add_argument("trace")
     p.add_argument("--systems", default="yrs,loro")
+    p.add_argument("--follow", type=float, default=0,
+                   help="replay a trace still being written: wait for more until it has not grown for this many seconds")
     args = p.parse_args(argv)
     for system in args.systems.split(","):
-        replay(system.strip(), args.trace)
+        replay(system.strip(), args.trace, follow=args.follow)
     return 0
 
 
