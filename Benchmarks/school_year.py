@@ -77,7 +77,15 @@ def format_report(out_on: str, out_off: str, peers: dict, peer_note: str, studen
     """The table (one row per measurement day) and the goal lines, from the two runs'
     output (JSON lines and text) and the Yrs/Loro points keyed by (system, day)."""
     def points(out):
-        return {p["day"]: p for p in (json.loads(line) for line in out.splitlines() if line.startswith("{"))}
+        found = {}
+        for line in out.splitlines():
+            if line.startswith("{"):
+                try:
+                    point = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the last line of a run still writing
+                found[point["day"]] = point
+        return found
 
     on, off = points(out_on), points(out_off)
     lines = [json.dumps(p) for p in list(on.values()) + list(off.values()) + list(peers.values())]
