@@ -92,15 +92,20 @@ def format_report(out_on: str, out_off: str, peers: dict, peer_note: str, studen
     header = ("| day | ops | replica KB on | replica KB off | log KB | set tombstones on / off | delete stubs | "
               "live records | canonical live KB | relay KB | Yrs doc KB | Loro snapshot KB | Loro shallow KB |")
     rows = [header, "|" + "---|" * 13]
-    for day in sorted(on):
-        a, b = on[day], off.get(day, {})
+    def n(v):
+        return "-" if v is None else f"{v:,}"
+
+    # Every day either run measured (a run stopped early leaves its columns empty); the
+    # figures both runs share (ops, log, records, canonical size, relay) from "on" if it has them.
+    for day in sorted(set(on) | set(off)):
+        a, b = on.get(day, {}), off.get(day, {})
+        c = a or b
         y, lo = peers.get(("yrs", day), {}), peers.get(("loro", day), {})
-        off_tomb = b.get("median_set_tombstones")
         rows.append(
-            f"| {day} | {a['ops_written']:,} | {_kb(a['median_bytes_on_disk'])} | {_kb(b.get('median_bytes_on_disk'))} | "
-            f"{_kb(a['median_log_bytes'])} | {a['median_set_tombstones']:,} / {'-' if off_tomb is None else f'{off_tomb:,}'} | "
-            f"{a['median_delete_stubs']:,} | {a['median_live_records']:,} | {_kb(a['median_canonical_bytes'])} | "
-            f"{_kb(a['relay_bytes'])} | {_kb(y.get('doc_bytes'))} | {_kb(lo.get('doc_bytes'))} | {_kb(lo.get('shallow_bytes'))} |")
+            f"| {day} | {n(c['ops_written'])} | {_kb(a.get('median_bytes_on_disk'))} | {_kb(b.get('median_bytes_on_disk'))} | "
+            f"{_kb(c['median_log_bytes'])} | {n(a.get('median_set_tombstones'))} / {n(b.get('median_set_tombstones'))} | "
+            f"{n(c['median_delete_stubs'])} | {n(c['median_live_records'])} | {_kb(c['median_canonical_bytes'])} | "
+            f"{_kb(c['relay_bytes'])} | {_kb(y.get('doc_bytes'))} | {_kb(lo.get('doc_bytes'))} | {_kb(lo.get('shallow_bytes'))} |")
     text_on = [line for line in out_on.splitlines() if line and not line.startswith(("{", "|", "  ["))]
     text_off = [line for line in out_off.splitlines() if line.startswith(("where", "without"))]
     text = "\n".join([
