@@ -107,15 +107,16 @@ def format_report(out_on: str, out_off: str, peers: dict, peer_note: str, studen
             f"{n(c['median_delete_stubs'])} | {n(c['median_live_records'])} | {_kb(c['median_canonical_bytes'])} | "
             f"{_kb(c['relay_bytes'])} | {_kb(y.get('doc_bytes'))} | {_kb(lo.get('doc_bytes'))} | {_kb(lo.get('shallow_bytes'))} |")
     text_on = [line for line in out_on.splitlines() if line and not line.startswith(("{", "|", "  ["))]
-    text_off = [line for line in out_off.splitlines() if line.startswith(("where", "without"))]
+    text_off = [line for line in out_off.splitlines() if line.startswith(("where", "without", "converged"))]
     text = "\n".join([
         f"School year ({students} students + 1 teacher, {days} days, ~{ops} ops per device per day; "
         f"{command} ... --collection on|off; medians over the replicas)",
         *rows, "", *[line.replace("where the bytes go", "on: where the bytes go") for line in text_on],
-        *[line.replace("where the bytes go", "off: where the bytes go") for line in text_off],
+        *[line.replace("where the bytes go", "off: where the bytes go").replace("converged", "off: converged")
+          for line in text_off],
         *([peer_note] if peer_note else []),
     ])
-    met = all("MISS" not in line for line in text_on)
+    met = all("MISS" not in line and "NO" not in line for line in text_on + text_off)
     return text, lines, met
 
 
