@@ -11,7 +11,9 @@
 #                bundles, the persisted SQLite store (writes, import vs raw SQLite, queries,
 #                memory), and verification per bundle (a classroom's sync of small bundles,
 #                the share of the import spent verifying; membership's and a 20-rule permission
-#                policy's import overhead); BENCH_ARGS="--only store" runs
+#                policy's import overhead), a school year (30 devices, 190 days: replica
+#                and relay sizes with collection on and off, beside Yrs and Loro on the
+#                same history); BENCH_ARGS="--only store" runs
 #                one section; then the relay
 #                (make bench-relay: fan-out beside a bare broadcast server, throughput, initial
 #                pull; SQLite vs PostgreSQL)

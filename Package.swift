@@ -144,7 +144,8 @@ let package = Package(
         .executableTarget(
             name: "concord-bench",
             dependencies: [
-                "ConcordCore", "ConcordCrypto", "Concord", "ConcordStore", "ConcordTesting",
+                // ConcordRelay: the school-year suite drives the relay's SQLite storage.
+                "ConcordCore", "ConcordCrypto", "Concord", "ConcordStore", "ConcordTesting", "ConcordRelay",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             path: "Benchmarks/ConcordBench"

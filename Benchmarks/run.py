@@ -4,14 +4,16 @@ workload the Rust `crdts` crate's ORSWOT, same run, same machine.
 
     python3 Benchmarks/run.py [--json] [--runs 5] [--writes 100000] [--keys 10000]
                               [--concord-bin PATH] [--baseline-bin PATH] [--no-crdts]
-                              [--quick] [--only workloads,bundles,store,verify,members,permissions]
+                              [--quick] [--only workloads,bundles,store,verify,members,permissions,school-year]
 
 Sections: the core workloads (below), change bundles (bundles.py), the persisted
 SQLite store (store.py: local writes, import vs raw SQLite upserts, queries, memory) and
 verification per bundle (verify.py: a classroom's sync of many small bundles, the share
 of the import spent verifying, by how the writes were sealed), and membership
 (members.py: the import overhead of a 1,000-member space, a rotation's time and size), and
-permissions (permissions.py: the merge cost of a 20-rule policy on the map workload).
+permissions (permissions.py: the merge cost of a 20-rule policy on the map workload), and a
+school year (school_year.py: 30 devices, 190 days; replica and relay sizes with collection on
+and off beside the same history in Yrs and Loro).
 
 For each workload (map, set) and system (concord, yrs, loro) the workload is run
 --runs times, each run in a fresh subprocess (so peak memory is per run):
@@ -69,7 +71,7 @@ PEERS = HERE / "peers" / "crdt_peers.py"
 DEFAULT_CONCORD_BIN = ".build/release/concord-bench"
 
 WORKLOADS = ("map", "set")
-SECTIONS = ("workloads", "bundles", "store", "verify", "members", "permissions")
+SECTIONS = ("workloads", "bundles", "store", "verify", "members", "permissions", "school-year")
 SYSTEMS = ("concord", "baseline", "yrs", "loro", "crdts")
 PEER_PACKAGES = {"yrs": "pycrdt", "loro": "loro"}
 CRDTS_DIR = HERE / "peers" / "crdts_orswot"
@@ -544,7 +546,7 @@ def check_setup(args) -> bool:
         args.crdts, args.crdts_status = build_crdts(args.timeout)
         if not args.crdts:
             eprint(f"warning: the Rust crdts anchor is left out of this run: {args.crdts_status}")
-    needs_peers = "workloads" in args.sections or "bundles" in args.sections
+    needs_peers = "workloads" in args.sections or "bundles" in args.sections or "school-year" in args.sections
     missing = [pkg for pkg in PEER_PACKAGES.values() if needs_peers and importlib.util.find_spec(pkg) is None]
     if missing:
         eprint(f"error: Python package(s) not importable by {sys.executable}: {', '.join(missing)}\n"
@@ -663,6 +665,7 @@ def main(argv=None) -> int:
     from verify import run_verify
     from members import run_members
     from permissions import run_permissions
+    from school_year import run_school_year
     section("bundles", "concord-bench --suite bundles and yrs update sizes",
             lambda: run_bundles(args.concord_bin, args.writes, args.keys, args.seed, args.timeout),
             errors=(RuntimeError, subprocess.TimeoutExpired))
@@ -681,6 +684,11 @@ def main(argv=None) -> int:
     section("permissions", "concord-bench --suite permissions (a 20-rule policy's merge cost on the map workload)",
             lambda: run_permissions(args.concord_bin, args.seed, args.runs, args.timeout, args.store_dir,
                                     writes=args.writes, keys=args.keys, **permissions_size))
+    # --quick: 8 students for 20 days, same shape (the silent devices, the join and the
+    # removal scale with the year).
+    school_size = {"days": 20, "students": 8, "ops": 30} if args.quick else {}
+    section("school-year", "concord-bench --suite school-year, collection on and off, then Yrs and Loro on its trace",
+            lambda: run_school_year(args.concord_bin, args.seed, max(args.timeout, 3600), args.store_dir, **school_size))
 
     if failures:
         eprint("")

@@ -9,7 +9,9 @@
 // `--suite verify` (VerifyBenchmark.swift) a classroom's sync of many small bundles and its
 // verification share (Benchmarks/verify.py); `--suite members` (MembersBenchmark.swift)
 // membership's import overhead (Benchmarks/members.py); `--suite permissions`
-// (PermissionsBenchmark.swift) a 20-rule policy's merge cost (Benchmarks/permissions.py).
+// (PermissionsBenchmark.swift) a 20-rule policy's merge cost (Benchmarks/permissions.py);
+// `--suite school-year` (SchoolYearBenchmark.swift) a classroom's year of data with
+// collection on and off (Benchmarks/school_year.py).
 import ConcordCore
 import ConcordTesting
 
@@ -36,7 +38,7 @@ struct Options {
             guard i < arguments.count else { fail("missing value for \(arguments[i - 1])") }
             return arguments[i]
         }
-        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && ($1 == "store" || $1 == "verify" || $1 == "members" || $1 == "permissions") }
+        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && ($1 == "store" || $1 == "verify" || $1 == "members" || $1 == "permissions" || $1 == "school-year") }
         while i < arguments.count {
             switch arguments[i] {
             case "--workload": workload = value()
@@ -46,7 +48,7 @@ struct Options {
             case "--batch": _ = value()  // Concord's local writes need no transaction; accepted for parity
             case "--suite": suite = value()
             case "--help", "-h":
-                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]\n       concord-bench --suite verify --dir D [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]\n       concord-bench --suite members --dir D [--members 1000] [--bundles 100] [--ops 100] [--runs 3]\n       concord-bench --suite permissions --dir D [--writes N] [--keys K] [--bundles 100] [--runs 3]")
+                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]\n       concord-bench --suite verify --dir D [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]\n       concord-bench --suite members --dir D [--members 1000] [--bundles 100] [--ops 100] [--runs 3]\n       concord-bench --suite permissions --dir D [--writes N] [--keys K] [--bundles 100] [--runs 3]\n       concord-bench --suite school-year --dir D [--collection on|off] [--days 190] [--students 29] [--ops 60] [--every 10] [--silent 40] [--trace FILE]")
                 exit(0)
             case let flag where store && flag.hasPrefix("--"): extra += [flag, value()]
             default: fail("unknown argument \(arguments[i]); see --help")
@@ -54,8 +56,8 @@ struct Options {
             i += 1
         }
         guard ["map", "set"].contains(workload) else { fail("--workload must be map or set") }
-        guard ["workload", "bundles", "store", "verify", "members", "permissions"].contains(suite) else {
-            fail("--suite must be workload, bundles, store, verify, members or permissions")
+        guard ["workload", "bundles", "store", "verify", "members", "permissions", "school-year"].contains(suite) else {
+            fail("--suite must be workload, bundles, store, verify, members, permissions or school-year")
         }
         guard writes > 0, keys > 0 else { fail("--writes and --keys must be positive") }
     }
@@ -80,6 +82,10 @@ if options.suite == "members" {
 }
 if options.suite == "permissions" {
     runPermissionsSuite(options)
+    exit(0)
+}
+if options.suite == "school-year" {
+    runSchoolYearSuite(options)
     exit(0)
 }
 let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)

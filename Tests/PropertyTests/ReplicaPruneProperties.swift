@@ -4,7 +4,7 @@ import ConcordStore
 import ConcordTesting
 import Testing
 
-@testable import Concord
+@_spi(Benchmarks) @testable import Concord
 @testable import ConcordProtocol
 
 /// The replica prunes as it writes (`Specs/snapshots.md` §9 stage 1, `Specs/crdt-semantics.md`
@@ -113,7 +113,7 @@ extension ReplicaPruneProperties {
     /// every writer adds two values to a record's set and removes the values it sees, then
     /// they all sync), imported by a replica that prunes as it writes and by an unpruned
     /// one: set tombstones kept, and the same visible state.
-    @Test func churnySetWorkloadKeepsAlmostNoTombstones() async throws {
+    static func churnySetWorkload() throws -> [ChangeBundle] {
         var rng = SeededGenerator(seed: 16)
         let time = ManualClock(milliseconds: Self.t0 + 1_000)
         var writers = (1...4).map { Writer(UInt8($0), time: time) }
@@ -135,6 +135,11 @@ extension ReplicaPruneProperties {
             for w in writers.indices { for bundle in round { writers[w].receive(bundle) } }
             bundles += round
         }
+        return bundles
+    }
+
+    @Test func churnySetWorkloadKeepsAlmostNoTombstones() async throws {
+        let bundles = try Self.churnySetWorkload()
         let observer = Membership(writer: try Identity(seed: [UInt8](repeating: 0x59, count: 32)), of: Self.space, issuedAt: Self.t0)
         var reference = observer.makeReplica()
         var log = BundleLog()
@@ -146,6 +151,41 @@ extension ReplicaPruneProperties {
         print("churny set workload, \(bundles.count) bundles: set tombstones \(unpruned) unpruned, \(pruned) pruned as written")
         #expect(try await replica.state().digestHex == reference.state.digestHex)
         #expect(unpruned > 1_000 && pruned * 100 < unpruned)
+    }
+
+    /// Collection off (``Replica/Options/prunesAsWritten`` false, the school-year
+    /// benchmark's "off" replicas): imports and seals keep every tombstone, the visible
+    /// state is the same as a pruning replica's.
+    @Test func prunesAsWrittenOffKeepsEveryTombstone() async throws {
+        #expect(Replica.Options().prunesAsWritten, "collection is on by default")
+        let bundles = try Self.churnySetWorkload()
+        let observer = Membership(writer: try Identity(seed: [UInt8](repeating: 0x59, count: 32)), of: Self.space, issuedAt: Self.t0)
+        var reference = observer.makeReplica()
+        var log = BundleLog()
+        for bundle in bundles { _ = BundleImporter(membership: observer).importBundle(bundle.bytes, into: &reference, log: &log) }
+        let unpruned = Self.records.reduce(0) { $0 + (reference.state.recordState($1, in: "items")?.setTombstoneCount ?? 0) }
+        var options = Replica.Options()
+        options.prunesAsWritten = false
+        let off = try Replica(store: MemoryStore(), membership: observer, options: options)
+        let on = try Replica(store: MemoryStore(), membership: observer)
+        // Half the bundles, then local churn sealed on top (the seal path), then the rest.
+        let half = bundles.count / 2
+        for replica in [off, on] {
+            _ = try await replica.import(bundles[..<half].map(\.bytes))
+            try await replica.write { tx in
+                for value in Self.values { try tx.add(value, to: "tags", record: Self.records[0], in: "items") }
+            }
+            try await replica.write { tx in
+                for value in Self.values { try tx.remove(value, from: "tags", record: Self.records[0], in: "items") }
+            }
+            _ = try await replica.seal()
+            _ = try await replica.import(bundles[half...].map(\.bytes))
+        }
+        let kept = try await off.storageReport().counts.setTombstones
+        let pruned = try await on.storageReport().counts.setTombstones
+        #expect(try await off.state().digestHex == on.state().digestHex)
+        #expect(kept >= unpruned, "collection off keeps every tombstone of the imported bundles (\(kept) kept, \(unpruned) unpruned)")
+        #expect(pruned * 100 < kept)
     }
 }
 

@@ -132,6 +132,7 @@ extension Replica {
                 var destination = StoreDestination(
                     tx: tx, clock: try currentClock(stored), verifiedCertificateChains: verifiedCertificateChains, me: me,
                     tracking: tracking, acknowledged: stored.acknowledged)
+                destination.prunesAsWritten = options.prunesAsWritten
                 // Room for the records this transaction may touch: at most `limit` (give or
                 // take the bundle that crosses it) and at most one per 16 bytes of bundles
                 // (an operation takes more), capped as the limit may be huge.

@@ -173,6 +173,7 @@ extension Replica {
                         clock: HybridLogicalClock(
                             physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: max(plan.last, floor)),
                         verifiedCertificateChains: verifiedCertificateChains, me: next.device.publicKey, tracking: true, acknowledged: 0)
+                    destination.prunesAsWritten = options.prunesAsWritten
                     let current = try MemberLedger.current(reusing: nil, from: tx, spaceID: spaceID, encrypted: membership.isEncrypted)
                     destination.ledger = current.ledger
                     destination.decidedState = current.state
@@ -194,6 +195,7 @@ extension Replica {
                         clock: HybridLogicalClock(
                             physicalClock: options.physicalClock, maxDrift: options.maxDrift, last: max(plan.last, floor)),
                         verifiedCertificateChains: verifiedCertificateChains, me: next.device.publicKey, tracking: true, acknowledged: 0)
+                    destination.prunesAsWritten = options.prunesAsWritten
                     for bundle in setAside.sorted(by: { $0.sequence < $1.sequence }) {
                         // A rejection (it no longer verifies: say its clock) leaves it out.
                         do { _ = try importer.run(bundle.bytes, into: &destination) } catch is ConcordError {}

@@ -208,6 +208,7 @@ extension Replica {
         try tx.markPendingSealed(sequence: previous!.sequence)
         // Its own chain mark moved: the records it wrote are kept in pruned form, as an
         // import writes them (`Specs/crdt-semantics.md` §11.3).
+        guard options.prunesAsWritten else { return sealed }
         let frontier = try StoreDestination.heldFrontier(in: tx)
         for key in Set(ops.map { RecordKey($0.collection, $0.record) }) {
             let collection = key.collection.string

@@ -81,6 +81,18 @@ public actor Replica {
         public var snapshotTrust: SnapshotTrust = .admins
         /// The default ``snapshotMinBundles``: 10,000.
         public static let defaultSnapshotMinBundles = 10_000
+        /// Whether imports and seals write the records they touch in pruned form at the held
+        /// frontier (`Specs/crdt-semantics.md` §11.3), dropping set tombstones and overwritten
+        /// values no later bundle can need; `true` by default. `false` keeps every record
+        /// state whole, as before collection existed: the visible state is the same, only
+        /// the store is larger. For measuring what collection saves (the school-year
+        /// benchmark, `Specs/snapshots.md` §7); not for apps.
+        ///
+        /// ```swift
+        /// var options = Replica.Options()
+        /// options.prunesAsWritten = false   // collection off: keep every tombstone
+        /// ```
+        @_spi(Benchmarks) public var prunesAsWritten = true
         /// The default ``ackInterval``: 1 day.
         public static let defaultAckInterval: UInt64 = 86_400_000
         /// The default ``checkpointEvery``: 1 day.

@@ -222,7 +222,7 @@ extension StoreDestination {
         for key in dirty.sorted() {
             let collection = key.collection.string
             let previous = try tx.record(key.id, in: collection)
-            let state = states[key]?.pruned(frontier: frontier) ?? RecordState()
+            let state = (frontier.map { states[key]?.pruned(frontier: $0) } ?? states[key]) ?? RecordState()
             if previous?.state == state { continue }
             try tx.putRecord(
                 StoredRecord(state: state, localSequence: previous?.localSequence), id: key.id, in: collection, previous: previous)

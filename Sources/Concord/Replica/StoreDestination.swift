@@ -38,6 +38,8 @@ struct StoreDestination: ImportDestination {
     var droppedData: [ChangeBundle] = []
     /// Pending local operations (re-applied over rebuilt records).
     var localOperations: (() throws -> [RecordOperation])?
+    /// Records are written pruned at the held frontier (``Replica/Options/prunesAsWritten``).
+    var prunesAsWritten = true
 
     func contains(_ id: BundleID) throws -> Bool {
         if ledger?.evidence.contains(id) == true { return true }
@@ -93,8 +95,9 @@ struct StoreDestination: ImportDestination {
     /// The held frontier (`Specs/crdt-semantics.md` §11.2): each author's chain mark as
     /// held now. Records are written pruned at it
     /// (``RecordBatch/commit(to:origin:tracking:prunedAt:)``).
-    func heldFrontier() throws -> Frontier {
-        try Self.heldFrontier(in: tx)
+    /// `nil` when the replica does not prune as it writes (``Replica/Options/prunesAsWritten``).
+    func heldFrontier() throws -> Frontier? {
+        prunesAsWritten ? try Self.heldFrontier(in: tx) : nil
     }
 
     /// The held frontier of the store `tx` reads: each author's chain mark.

@@ -1,0 +1,153 @@
+"""The school-year section of `make bench` (issue 16 item 5, Specs/snapshots.md §7): a
+classroom's year of data, replica and relay sizes with collection on and off, beside the
+same history in Yrs (pycrdt) and Loro.
+
+Runs `concord-bench --suite school-year` twice at once, `--collection on` (writing the op
+trace) and `--collection off`, then replays the trace with Benchmarks/school_year_peers.py
+(skipped with the reason when pycrdt or loro is missing), and prints one table per
+measurement day and the goals (PASS/MISS) of the "on" run, with where the bytes go."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def _kb(n) -> str:
+    return "-" if n is None else f"{n / 1024:,.0f}"
+
+
+def run_school_year(concord_bin: str, seed: int, timeout: float, base_dir: str | None = None,
+                    days: int = 190, students: int = 29, ops: int = 60) -> tuple[str, list[str], bool]:
+    """Returns (report text, JSON lines, every goal met)."""
+    base = tempfile.mkdtemp(prefix="concord-school-year-", dir=base_dir)
+    try:
+        trace = os.path.join(base, "trace.jsonl")
+        procs = {}
+        cmds = {}
+        for mode in ("on", "off"):
+            d = os.path.join(base, mode)
+            os.makedirs(d)
+            cmd = [concord_bin, "--suite", "school-year", "--seed", str(seed), "--dir", d, "--collection", mode,
+                   "--days", str(days), "--students", str(students), "--ops", str(ops)]
+            if mode == "on":
+                cmd += ["--trace", trace]
+            cmds[mode] = cmd
+            procs[mode] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        outs = {}
+        for mode, proc in procs.items():
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                for p in procs.values():
+                    p.kill()
+                raise
+            if proc.returncode != 0:
+                raise RuntimeError(f"{shlex.join(cmds[mode])} exited {proc.returncode}:\n{err[-4000:]}")
+            outs[mode] = out
+        peers, peer_note = {}, ""
+        missing = [pkg for pkg in ("pycrdt", "loro") if importlib.util.find_spec(pkg) is None]
+        if missing:
+            peer_note = f"Yrs/Loro not run: Python package(s) {', '.join(missing)} missing (pip install pycrdt loro)"
+        else:
+            cmd = [sys.executable, str(HERE / "school_year_peers.py"), trace]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+            if proc.returncode != 0:
+                raise RuntimeError(f"{shlex.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+            for line in proc.stdout.splitlines():
+                point = json.loads(line)
+                peers[(point["system"], point["day"])] = point
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    text, lines, met = format_report(outs["on"], outs["off"], peers, peer_note, students, days, ops, shlex.join(cmds["on"][:3]))
+    return text, lines, met
+
+
+def format_report(out_on: str, out_off: str, peers: dict, peer_note: str, students: int, days: int, ops: int,
+                  command: str) -> tuple[str, list[str], bool]:
+    """The table (one row per measurement day) and the goal lines, from the two runs'
+    output (JSON lines and text) and the Yrs/Loro points keyed by (system, day)."""
+    def points(out):
+        found = {}
+        for line in out.splitlines():
+            if line.startswith("{"):
+                try:
+                    point = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the last line of a run still writing
+                found[point["day"]] = point
+        return found
+
+    on, off = points(out_on), points(out_off)
+    lines = [json.dumps(p) for p in list(on.values()) + list(off.values()) + list(peers.values())]
+    header = ("| day | ops | replica KB on | replica KB off | log KB | set tombstones on / off | delete stubs | "
+              "live records | canonical live KB | relay KB | Yrs doc KB | Loro snapshot KB | Loro shallow KB |")
+    rows = [header, "|" + "---|" * 13]
+    def n(v):
+        return "-" if v is None else f"{v:,}"
+
+    # Every day either run measured (a run stopped early leaves its columns empty); the
+    # figures both runs share (ops, log, records, canonical size, relay) from "on" if it has them.
+    for day in sorted(set(on) | set(off)):
+        a, b = on.get(day, {}), off.get(day, {})
+        c = a or b
+        y, lo = peers.get(("yrs", day), {}), peers.get(("loro", day), {})
+        rows.append(
+            f"| {day} | {n(c['ops_written'])} | {_kb(a.get('median_bytes_on_disk'))} | {_kb(b.get('median_bytes_on_disk'))} | "
+            f"{_kb(c['median_log_bytes'])} | {n(a.get('median_set_tombstones'))} / {n(b.get('median_set_tombstones'))} | "
+            f"{n(c['median_delete_stubs'])} | {n(c['median_live_records'])} | {_kb(c['median_canonical_bytes'])} | "
+            f"{_kb(c['relay_bytes'])} | {_kb(y.get('doc_bytes'))} | {_kb(lo.get('doc_bytes'))} | {_kb(lo.get('shallow_bytes'))} |")
+    text_on = [line for line in out_on.splitlines() if line and not line.startswith(("{", "|", "  ["))]
+    text_off = [line for line in out_off.splitlines() if line.startswith(("where", "without", "converged"))]
+    text = "\n".join([
+        f"School year ({students} students + 1 teacher, {days} days, ~{ops} ops per device per day; "
+        f"{command} ... --collection on|off; medians over the replicas)",
+        *rows, "", *[line.replace("where the bytes go", "on: where the bytes go") for line in text_on],
+        *[line.replace("where the bytes go", "off: where the bytes go").replace("converged", "off: converged")
+          for line in text_off],
+        *([peer_note] if peer_note else []),
+    ])
+    met = all("MISS" not in line and "NO" not in line for line in text_on + text_off)
+    return text, lines, met
+
+
+if __name__ == "__main__":
+    import argparse
+    p = argparse.ArgumentParser(description="The school-year benchmark alone.")
+    p.add_argument("--concord-bin", default=str(HERE.parent / ".build/release/concord-bench"))
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--days", type=int, default=190)
+    p.add_argument("--students", type=int, default=29)
+    p.add_argument("--ops", type=int, default=60)
+    p.add_argument("--dir", default=None)
+    p.add_argument("--timeout", type=float, default=7200)
+    p.add_argument("--from", dest="from_dir", default=None,
+                   help="format the outputs of runs made by hand instead of running: DIR/on.err, DIR/off.err "
+                        "(concord-bench's stderr: progress and every measurement) and DIR/peers.jsonl, "
+                        "peers-yrs.jsonl or peers-loro.jsonl (school_year_peers.py's stdout)")
+    a = p.parse_args()
+    if a.from_dir:
+        d = Path(a.from_dir)
+        peers = {}
+        for name in ("peers.jsonl", "peers-yrs.jsonl", "peers-loro.jsonl"):
+            if not (d / name).exists():
+                continue
+            for line in (d / name).read_text().splitlines():
+                point = json.loads(line)
+                peers[(point["system"], point["day"])] = point
+        on_text = (d / "on.err").read_text() + ((d / "on.out").read_text() if (d / "on.out").exists() else "")
+        off_text = (d / "off.err").read_text() + ((d / "off.out").read_text() if (d / "off.out").exists() else "")
+        report, _, _ = format_report(on_text, off_text, peers, "", a.students, a.days, a.ops,
+                                     "concord-bench --suite school-year")
+    else:
+        report, _, _ = run_school_year(a.concord_bin, a.seed, a.timeout, a.dir, a.days, a.students, a.ops)
+    print(report)
