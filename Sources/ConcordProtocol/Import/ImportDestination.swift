@@ -180,30 +180,33 @@ struct InMemoryDestination: ImportDestination {
         guard let newest = contents.operations.lazy.map(\.stamp.hlc).max() else { return }
         try ConcordError.mapping("\(bundle)") { try replica.observe(newest) }
         let mayDrop = guarding.mayDrop(author: bundle.author, sequence: bundle.sequence)
-        for op in contents.operations {
-            switch op.action {
-            case .set, .add:
-                if mayDrop, let delete = log.deleteBundle(of: replica.state.recordState(op.record, in: op.collection)),
-                    guarding.drops(author: bundle.author, sequence: bundle.sequence, context: contents.context, delete: delete)
-                {
-                    log.recordGuarded(GuardedOperation(author: bundle.author, sequence: bundle.sequence, operation: op, delete: delete))
+        // One error context for the bundle (its description is built eagerly).
+        try ConcordError.mapping("\(bundle)") {
+            for op in contents.operations {
+                switch op.action {
+                case .set, .add:
+                    if mayDrop, let delete = log.deleteBundle(of: replica.state.recordState(op.record, in: op.collection)),
+                        guarding.drops(author: bundle.author, sequence: bundle.sequence, context: contents.context, delete: delete)
+                    {
+                        log.recordGuarded(GuardedOperation(author: bundle.author, sequence: bundle.sequence, operation: op, delete: delete))
+                        continue
+                    }
+                case .delete:
+                    let before = log.deleteBundle(of: replica.state.recordState(op.record, in: op.collection))
+                    _ = try replica.receive([op])
+                    // The delete is in this bundle, which is not in the log yet.
+                    let after =
+                        replica.state.recordState(op.record, in: op.collection)?.deletedAt == op.stamp
+                        ? ResurrectionGuard.DeleteBundle(author: bundle.author, sequence: bundle.sequence) : before
+                    if before != after, before.map(guarding.covers) == true || after.map(guarding.covers) == true {
+                        guardRecomputePending = true
+                    }
                     continue
+                case .remove:
+                    break
                 }
-            case .delete:
-                let before = log.deleteBundle(of: replica.state.recordState(op.record, in: op.collection))
-                try ConcordError.mapping("\(bundle)") { _ = try replica.receive([op]) }
-                // The delete is in this bundle, which is not in the log yet.
-                let after =
-                    replica.state.recordState(op.record, in: op.collection)?.deletedAt == op.stamp
-                    ? ResurrectionGuard.DeleteBundle(author: bundle.author, sequence: bundle.sequence) : before
-                if before != after, before.map(guarding.covers) == true || after.map(guarding.covers) == true {
-                    guardRecomputePending = true
-                }
-                continue
-            case .remove:
-                break
+                _ = try replica.receive([op])
             }
-            try ConcordError.mapping("\(bundle)") { _ = try replica.receive([op]) }
         }
     }
 
@@ -265,15 +268,17 @@ struct InMemoryDestination: ImportDestination {
             try ConcordError.mapping("\(bundle)") { _ = try fresh.receive(ops) }
         }
         var guarded: [GuardedOperation] = []
+        var kept: [RecordOperation] = []
         for (bundle, context, op) in candidates {
             if let delete = log.deleteBundle(of: fresh.state.recordState(op.record, in: op.collection)),
                 guarding.drops(author: bundle.author, sequence: bundle.sequence, context: context, delete: delete)
             {
                 guarded.append(GuardedOperation(author: bundle.author, sequence: bundle.sequence, operation: op, delete: delete))
-                continue
+            } else {
+                kept.append(op)
             }
-            try ConcordError.mapping("\(bundle)") { _ = try fresh.receive([op]) }
         }
+        try ConcordError.mapping("writes kept by the resurrection guard") { _ = try fresh.receive(kept) }
         log.replaceGuarded(guarded)
         guardRecomputePending = false
         replica = fresh
