@@ -61,6 +61,16 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
     /// Operations of applied bundles that the space's permission policy denied in this
     /// import (`Specs/permissions.md` §6.3): not applied, their bundles kept in their chains.
     public var denied: [DeniedOperation] = []
+    /// Writes of applied bundles that the resurrection guard dropped in this import
+    /// (`Specs/crdt-semantics.md` §11.4, `Specs/snapshots.md` §3): `set`s and `add`s of a
+    /// device that had been away, to records deleted in a checkpointed bundle it had not
+    /// seen. Not applied anywhere; their bundles stay in their chains.
+    ///
+    /// ```swift
+    /// let summary = try await replica.importBundles(received)
+    /// for dropped in summary.guarded { print("not applied: \(dropped)") }
+    /// ```
+    public var guarded: [GuardedOperation] = []
 
     /// One rejected bundle.
     public struct Rejection: Hashable, Sendable {
@@ -96,6 +106,7 @@ public struct ImportSummary: Hashable, Sendable, CustomStringConvertible {
         voided += other.voided
         operationsApplied += other.operationsApplied
         denied += other.denied
+        guarded += other.guarded
     }
 
     /// `applied 3, duplicate 1, held 0, fork 0, rejected 0` (`, void 1` when a bundle was void).

@@ -89,7 +89,67 @@ extension Replica {
                     deviceTime: now, evidenceTime: issued))
         }
         if let denied = try writesDeniedProblem(in: tx, now: now) { found.append(denied) }
+        if let dropped = try writesDroppedProblem(in: tx, now: now) { found.append(dropped) }
         return found
+    }
+
+    /// This device's own writes the resurrection guard drops (`Specs/crdt-semantics.md`
+    /// §11.4), in its chain order: only bundles some applied checkpoint had not seen can
+    /// hold them, so only those are opened (few, unless the device was away).
+    func droppedOwnWrites(in tx: any StoreReader) throws -> [GuardedOperation] {
+        guard membership.isMemberFormat else { return [] }
+        let state = try Self.memberContext(in: tx, reusing: memberCache, spaceID: spaceID, encrypted: membership.isEncrypted).0.state
+        let guarding = ResurrectionGuard(state: state)
+        let me = membership.device.publicKey
+        guard guarding.isActive, let head = try tx.chainHead(of: me)?.sequence else { return [] }
+        let from = guarding.checkpoints.map { $0.seen[me] }.min() ?? head
+        guard head > from else { return [] }
+        var opener = try BundleOpener(membership: membership, in: tx)
+        var dropped: [GuardedOperation] = []
+        for sequence in (from + 1)...head where guarding.mayDrop(author: me, sequence: sequence) {
+            guard let stored = try tx.bundle(of: me, sequence: sequence) else { continue }
+            let bundle = try StoreDestination.decode(stored)
+            guard !bundle.isControl, case .success(let contents) = try opener.contentsOrVoid(of: bundle) else { continue }
+            for op in contents.operations where StoreDestination.isWrite(op) {
+                guard let delete = ResurrectionGuard.deleteBundle(of: try tx.record(op.record, in: op.collection)?.state),
+                    guarding.drops(author: me, sequence: sequence, context: contents.context, delete: delete)
+                else { continue }
+                dropped.append(GuardedOperation(author: me, sequence: sequence, operation: op, delete: delete))
+            }
+        }
+        return dropped
+    }
+
+    /// ``ReplicaProblem/Kind/writesDroppedAfterAbsence`` when the guard drops writes of this
+    /// device (`Specs/snapshots.md` §3 "is told"): how many, when, the records, when they
+    /// were deleted, and the values.
+    func writesDroppedProblem(in tx: any StoreReader, now: UInt64) throws -> ReplicaProblem? {
+        let dropped = try droppedOwnWrites(in: tx)
+        guard !dropped.isEmpty else { return nil }
+        let made = dropped.map(\.operation.stamp.hlc.milliseconds)
+        let (firstDay, lastDay) = (CalendarTime.date(made.min()!), CalendarTime.date(made.max()!))
+        let when = firstDay == lastDay ? "on \(firstDay)" : "between \(firstDay) and \(lastDay)"
+        var deletedDays: Set<String> = []
+        var lines: [String] = []
+        for op in dropped {
+            if let deletedAt = try tx.record(op.record, in: op.collection)?.state.deletedAt {
+                deletedDays.insert(CalendarTime.date(deletedAt.hlc.milliseconds))
+            }
+            switch op.operation.action {
+            case .set(let field, let value): lines.append("\(op.collection)/\(op.record) \(field) = \(value)")
+            case .add(let field, let value): lines.append("\(op.collection)/\(op.record) \(field) + \(value)")
+            case .remove, .delete: break
+            }
+        }
+        let deleted = deletedDays.sorted()
+        let deletedWhen = deleted.count == 1 ? "on \(deleted[0])" : "between \(deleted.first ?? "?") and \(deleted.last ?? "?")"
+        let changes = dropped.count == 1 ? "1 change" : "\(dropped.count) changes"
+        let verb = dropped.count == 1 ? "was" : "were"
+        return ReplicaProblem(
+            kind: .writesDroppedAfterAbsence, remedy: .review,
+            message:
+                "\(changes) made on this device \(when) \(verb) to records deleted \(deletedWhen) while this device was away; \(dropped.count == 1 ? "it was" : "they were") not applied: \(lines.joined(separator: "; ")). Enter them again as new records if they are still wanted.",
+            deviceTime: now, evidenceTime: made.max())
     }
 
     /// The newest reading of any other author's chain (its head bundle's `hlc max`).

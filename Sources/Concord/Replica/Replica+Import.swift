@@ -181,6 +181,7 @@ extension Replica {
         summary.operationsApplied += destination.operationsApplied
         summary.voided += destination.voided
         summary.denied += destination.denied
+        summary.guarded += destination.guarded
         notify(destination.changes)
         notifyDenials(destination.denied)
         return outcomes.count

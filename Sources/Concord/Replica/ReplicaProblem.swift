@@ -40,6 +40,12 @@ public struct ReplicaProblem: Hashable, Sendable, CustomStringConvertible {
         /// by a client that skipped the write-time check. They are kept in its chain but
         /// applied nowhere; the message says how many, when, why and who set the policy.
         public static let writesDeniedByPolicy = Kind("writes-denied")
+        /// Changes made on this device while it was away (not counted, `Specs/snapshots.md`
+        /// §3) to records that were deleted meanwhile, in a change an admin's checkpoint made
+        /// final, which this device had not seen: the resurrection guard
+        /// (`Specs/crdt-semantics.md` §11.4) applies them nowhere. The message names the
+        /// records, the dates and the values, so they can be entered again as new records.
+        public static let writesDroppedAfterAbsence = Kind("writes-dropped")
 
         /// `clock-behind`, `forked`, … (also the `kind` of `concord status --json`).
         public var description: String { name }
@@ -59,7 +65,8 @@ public struct ReplicaProblem: Hashable, Sendable, CustomStringConvertible {
         /// Join the space again with a new invite (a reader cannot renew its membership).
         public static let joinAgain = Remedy("join-again")
         /// Review the changes listed (`concord log --denied`,
-        /// `Replica.deniedOperations(by:since:)`) and redo what is allowed.
+        /// `Replica.deniedOperations(by:since:)`, or the message of
+        /// ``Kind/writesDroppedAfterAbsence``) and redo what is allowed or still wanted.
         public static let review = Remedy("review")
 
         /// `set-clock`, `recover`, … (also the `remedy` of `concord status --json`).

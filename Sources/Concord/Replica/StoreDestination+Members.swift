@@ -98,7 +98,9 @@ extension StoreDestination {
         _ decide: (ChangeBundle, HLCTimestamp?) throws -> MemberApplication
     ) throws {
         guard var ledger else { throw ConcordError(.unsupportedVersion, "this replica's space is not in bundle format 3") }
-        var dirty: Set<RecordKey> = []
+        // Records a delete changed the guard's decisions for (``receive(_:of:guarding:)``).
+        var dirty: Set<RecordKey> = guardDirty
+        guardDirty = []
         func touch(_ contents: BundleContents?) {
             for placed in contents?.placedOperations ?? [] { dirty.insert(RecordKey(placed.operation.collection, placed.operation.record)) }
         }
@@ -175,6 +177,27 @@ extension StoreDestination {
                 try tx.replacePermissionDenials(ofBundle: id, with: [])
             }
         }
+        // The resurrection guard (`Specs/crdt-semantics.md` §11.4): when the applied
+        // checkpoints change, the writes of bundles some changed checkpoint had not seen
+        // (`k > R_C[A]`, the only ones it can drop or have dropped) are decided again.
+        let guarding = ResurrectionGuard(state: state)
+        let guardedBefore = before.map { ResurrectionGuard(state: $0) } ?? ResurrectionGuard(checkpoints: [])
+        if guardedBefore != guarding {
+            let changed = Set(guarding.checkpoints).symmetricDifference(guardedBefore.checkpoints)
+            for (author, head) in try tx.chainHeads() {
+                let from = changed.map { $0.seen[author] }.min() ?? head.sequence
+                guard head.sequence > from else { continue }
+                for sequence in (from + 1)...head.sequence {
+                    guard let stored = try tx.bundle(of: author, sequence: sequence) else { continue }
+                    let bundle = try Self.decode(stored)
+                    guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)) else { continue }
+                    let mark = try tx.bundle(of: author, sequence: sequence - 1)?.mark
+                    for placed in try contents(bundle, mark)?.placedOperations ?? [] where Self.isWrite(placed.operation) {
+                        dirty.insert(RecordKey(placed.operation.collection, placed.operation.record))
+                    }
+                }
+            }
+        }
         ledger.isDirty = true
         self.ledger = ledger
         decidedState = state
@@ -196,6 +219,9 @@ extension StoreDestination {
             deniedIndexes[denial.bundleID, default: []].insert(OpPlace(section: denial.section, index: denial.index))
         }
         var marks: [PublicKey: HLCTimestamp?] = [:]  // each author's chain mark so far (chain order within an author)
+        // Writes the guard may drop wait until every other op applied: deletes are never
+        // guarded, so each record's greatest delete is then final.
+        var deferred: [(author: PublicKey, sequence: UInt64, context: VersionVector, operation: RecordOperation)] = []
         while true {
             let page = try tx.bundles(after: position, limit: 256)
             for stored in page {
@@ -206,9 +232,15 @@ extension StoreDestination {
                     continue
                 }
                 let denied = deniedIndexes[stored.id] ?? []
+                let mayDrop = guarding.isActive && guarding.mayDrop(author: bundle.author, sequence: bundle.sequence)
                 for (section, index, op) in opened.placedOperations where !denied.contains(OpPlace(section: section, index: index)) {
                     let key = RecordKey(op.collection, op.record)
-                    if dirty.contains(key) { states[key, default: RecordState()].apply(op, inBundle: bundle.sequence) }
+                    guard dirty.contains(key) else { continue }
+                    if mayDrop, Self.isWrite(op) {
+                        deferred.append((bundle.author, bundle.sequence, opened.context, op))
+                    } else {
+                        states[key, default: RecordState()].apply(op, inBundle: bundle.sequence)
+                    }
                 }
             }
             guard let last = page.last, page.count == 256 else { break }
@@ -218,6 +250,16 @@ extension StoreDestination {
         for op in local {
             let key = RecordKey(op.collection, op.record)
             if dirty.contains(key) { states[key, default: RecordState()].apply(op) }
+        }
+        for (author, sequence, context, op) in deferred {
+            let key = RecordKey(op.collection, op.record)
+            if let delete = ResurrectionGuard.deleteBundle(of: states[key]),
+                guarding.drops(author: author, sequence: sequence, context: context, delete: delete)
+            {
+                noteGuarded(GuardedOperation(author: author, sequence: sequence, operation: op, delete: delete))
+                continue
+            }
+            states[key, default: RecordState()].apply(op, inBundle: sequence)
         }
         for key in dirty.sorted() {
             let collection = key.collection.string
@@ -229,6 +271,16 @@ extension StoreDestination {
             if let change = RecordChange.between(previous?.state, state, collection: collection, id: key.id, origin: .local) {
                 changes.append(change)
             }
+        }
+    }
+}
+
+extension StoreDestination {
+    /// Whether `op` is a `set` or an `add`, the only ops the resurrection guard drops.
+    static func isWrite(_ op: RecordOperation) -> Bool {
+        switch op.action {
+        case .set, .add: true
+        case .remove, .delete: false
         }
     }
 }

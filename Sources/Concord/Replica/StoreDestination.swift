@@ -41,6 +41,15 @@ struct StoreDestination: ImportDestination {
     /// Records are written pruned at the held frontier (``Replica/Options/prunesAsWritten``).
     var prunesAsWritten = true
 
+    /// Writes the resurrection guard dropped in this transaction (`Specs/crdt-semantics.md`
+    /// §11.4), each once.
+    var guarded: [GuardedOperation] = []
+    /// Records whose greatest delete changed from or to one a checkpoint covers since the
+    /// last rebuild: their writes are decided again by the next rebuild.
+    var guardDirty: Set<RecordKey> = []
+
+    var guardRecomputePending: Bool { !guardDirty.isEmpty }
+
     func contains(_ id: BundleID) throws -> Bool {
         if ledger?.evidence.contains(id) == true { return true }
         return try tx.containsBundle(id.digest)
@@ -60,14 +69,40 @@ struct StoreDestination: ImportDestination {
 
     func heldCount() throws -> Int { try tx.heldBundles().count }
 
-    mutating func receive(_ contents: BundleContents, of bundle: ChangeBundle) throws {
+    mutating func receive(_ contents: BundleContents, of bundle: ChangeBundle, guarding: ResurrectionGuard) throws {
         let ops = contents.operations
         guard let newest = ops.lazy.map(\.stamp.hlc).max() else { return }
         try ConcordError.mapping("\(bundle)") { try clock.observe(newest) }
         // Nothing below throws a rejection: a failure here is the store's and aborts the
         // whole transaction, so a bundle is never half-applied.
         try batch.preload(ops, from: tx)
-        for op in ops { try batch.apply(op, local: false, inBundle: bundle.sequence, from: tx) }
+        let mayDrop = guarding.isActive && guarding.mayDrop(author: bundle.author, sequence: bundle.sequence)
+        for op in ops {
+            if guarding.isActive {
+                switch op.action {
+                case .set, .add:
+                    // Against the record's greatest delete as it stands (a delete earlier in
+                    // this bundle counts: it is in the bundle's own chain, so it never guards).
+                    if mayDrop, let delete = ResurrectionGuard.deleteBundle(of: try batch.state(op.collection, op.record, from: tx)),
+                        guarding.drops(author: bundle.author, sequence: bundle.sequence, context: contents.context, delete: delete)
+                    {
+                        noteGuarded(GuardedOperation(author: bundle.author, sequence: bundle.sequence, operation: op, delete: delete))
+                        continue
+                    }
+                case .delete:
+                    let before = ResurrectionGuard.deleteBundle(of: try batch.state(op.collection, op.record, from: tx))
+                    try batch.apply(op, local: false, inBundle: bundle.sequence, from: tx)
+                    let after = ResurrectionGuard.deleteBundle(of: try batch.state(op.collection, op.record, from: tx))
+                    if before != after, before.map(guarding.covers) == true || after.map(guarding.covers) == true {
+                        guardDirty.insert(RecordKey(op.collection, op.record))
+                    }
+                    continue
+                case .remove:
+                    break
+                }
+            }
+            try batch.apply(op, local: false, inBundle: bundle.sequence, from: tx)
+        }
         if tracking {
             let author = ReplicaID(bytes: bundle.author.bytes)!
             changes += try batch.commit(to: tx, origin: .remote(author), tracking: true, prunedAt: try heldFrontier())
@@ -118,6 +153,11 @@ struct StoreDestination: ImportDestination {
     }
 
     mutating func void(_ voided: VoidedBundle) { self.voided.append(voided) }
+
+    /// Reports a write the guard dropped, once per transaction.
+    mutating func noteGuarded(_ operation: GuardedOperation) {
+        if !guarded.contains(operation) { guarded.append(operation) }
+    }
 
     mutating func append(_ bundle: ChangeBundle) throws {
         try tx.appendBundle(StoredBundle(bundle))

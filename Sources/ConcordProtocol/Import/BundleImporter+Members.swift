@@ -185,14 +185,18 @@ extension BundleImporter {
     ) throws -> Bool {
         switch opened {
         case .success(let contents):
+            // The resurrection guard (`Specs/crdt-semantics.md` §11.4) decides after the
+            // permission gate, against each record's greatest delete as it stands; a later
+            // delete or checkpoint that changes the decision rebuilds the record.
+            let guarding = ResurrectionGuard(state: state)
             guard PermissionGate.mayDeny(author: bundle.author, sequence: bundle.sequence, state: state) || bundle.isSectioned else {
-                try destination.receive(contents, of: bundle)
+                try destination.receive(contents, of: bundle, guarding: guarding)
                 return true
             }
             var gate = PermissionGate(
                 membership: membership, state: state, records: destination.membershipRecords, source: destination.permissionSource())
             guard case .decided(let allowed, let denied) = try gate.decide(bundle, contents) else { return false }
-            try destination.receive(allowed, of: bundle)
+            try destination.receive(allowed, of: bundle, guarding: guarding)
             try destination.recordDenials(denied, of: bundle)
             return true
         case .failure(let reason):
@@ -209,7 +213,12 @@ extension BundleImporter {
     {
         var sawControl = false
         let released = try release(author: author, after: link, into: &destination, sawControl: &sawControl)
-        return sawControl ? released + (try reconcile(into: &destination)) : released
+        if sawControl { return released + (try reconcile(into: &destination)) }
+        // A delete changed what the resurrection guard decides for writes already decided:
+        // their records are recomputed from the log (the state is unchanged, so only the
+        // guard's records are).
+        if destination.guardRecomputePending { try rebuild(into: &destination, state: membershipState(of: &destination)) }
+        return released
     }
 
     /// `sawControl` is set when a released bundle is a control bundle (the state changed).

@@ -60,6 +60,9 @@ public struct BundleLog: Hashable, Sendable {
     public private(set) var voided: [VoidedBundle] = []
     /// Denied ops by data bundle (``denials``).
     private var deniedOperations: [BundleID: [DeniedOperation]] = [:]
+    /// The `set` and `add` ops of chain bundles the resurrection guard drops
+    /// (`Specs/crdt-semantics.md` §11.4), as last decided, by author, sequence and stamp.
+    public private(set) var guarded: [GuardedOperation] = []
 
     /// Digests of the certificate chains of bundles this log applied or holds: they were
     /// fully verified once, so later bundles with the same chain skip that work.
@@ -273,5 +276,39 @@ extension BundleLog {
             marks[bundle.id] = nil
         }
         return dropped
+    }
+}
+
+extension BundleLog {
+    /// Records an op the resurrection guard dropped on its way in.
+    mutating func recordGuarded(_ operation: GuardedOperation) {
+        guard !guarded.contains(operation) else { return }
+        guarded.append(operation)
+        guarded.sort { ($0.author, $0.sequence, $0.operation.stamp) < ($1.author, $1.sequence, $1.operation.stamp) }
+    }
+
+    /// Replaces the dropped ops (a rebuild decided every op again).
+    mutating func replaceGuarded(_ operations: [GuardedOperation]) {
+        guarded = operations.sorted { ($0.author, $0.sequence, $0.operation.stamp) < ($1.author, $1.sequence, $1.operation.stamp) }
+    }
+
+    /// The bundle of a record's greatest delete, found in the log: `Q` is the delete stamp's
+    /// replica, `q` the data bundle of `Q`'s chain whose clock range holds the stamp (data
+    /// bundles of a chain have disjoint ranges, by chain monotonicity; the lowest wins).
+    /// `nil` when the record has no delete or the log holds no such bundle (a delete not
+    /// sealed yet).
+    /// - Parameters:
+    ///   - state: The record's state.
+    func deleteBundle(of state: RecordState?) -> ResurrectionGuard.DeleteBundle? {
+        guard let deletedAt = state?.deletedAt, let author = try? PublicKey(bytes: deletedAt.replica.bytes),
+            let chain = chains[author]
+        else { return nil }
+        for index in chain {
+            let bundle = bundles[index]
+            if !bundle.isControl, bundle.hlcRange.contains(deletedAt.hlc) {
+                return ResurrectionGuard.DeleteBundle(author: author, sequence: bundle.sequence)
+            }
+        }
+        return nil
     }
 }

@@ -20,8 +20,15 @@ package protocol ImportDestination {
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle?
     func heldCount() throws -> Int
     /// Checks the operations' newest clock reading against the drift bound (throwing
-    /// ``ConcordError`` before any change), then merges the clock and applies them.
-    mutating func receive(_ contents: BundleContents, of bundle: ChangeBundle) throws
+    /// ``ConcordError`` before any change), then merges the clock and applies them, except
+    /// the `set` and `add` ops `guarding` drops against their record's greatest delete as
+    /// it stands (`Specs/crdt-semantics.md` §11.4). A delete that changes a record's greatest
+    /// delete from or to one a checkpoint covers makes ``guardRecomputePending`` true: the
+    /// record's earlier writes are decided again by the next ``rebuildState(state:contents:_:)``.
+    mutating func receive(_ contents: BundleContents, of bundle: ChangeBundle, guarding: ResurrectionGuard) throws
+    /// Whether a delete received since the last rebuild changed what the resurrection guard
+    /// decides for writes already applied or dropped (the importer then rebuilds).
+    var guardRecomputePending: Bool { get }
     /// Records that a bundle about to enter its chain is void (nothing of it is applied).
     mutating func void(_ voided: VoidedBundle)
     mutating func append(_ bundle: ChangeBundle) throws
@@ -105,6 +112,11 @@ package enum MemberApplication {
 }
 
 extension ImportDestination {
+    /// Receives a bundle's operations with no resurrection guard (format 2 has no checkpoints).
+    package mutating func receive(_ contents: BundleContents, of bundle: ChangeBundle) throws {
+        try receive(contents, of: bundle, guarding: ResurrectionGuard(checkpoints: []))
+    }
+    package var guardRecomputePending: Bool { false }
     package var membershipRecords: [MembershipOpRecord] { [] }
     package mutating func recordMembership(_ record: MembershipOpRecord, of bundle: ChangeBundle) throws { throw Self.noMemberFormat() }
     package mutating func keepAsEvidence(_ bundle: ChangeBundle) throws { throw Self.noMemberFormat() }
@@ -158,8 +170,44 @@ struct InMemoryDestination: ImportDestination {
     func heldBundle(of author: PublicKey, sequence: UInt64) -> ChangeBundle? { log.heldBundle(of: author, sequence: sequence) }
     func heldCount() -> Int { log.heldCount }
 
-    mutating func receive(_ contents: BundleContents, of bundle: ChangeBundle) throws {
-        try ConcordError.mapping("\(bundle)") { _ = try replica.receive(contents.operations) }
+    var guardRecomputePending = false
+
+    mutating func receive(_ contents: BundleContents, of bundle: ChangeBundle, guarding: ResurrectionGuard) throws {
+        guard guarding.isActive else {
+            try ConcordError.mapping("\(bundle)") { _ = try replica.receive(contents.operations) }
+            return
+        }
+        guard let newest = contents.operations.lazy.map(\.stamp.hlc).max() else { return }
+        try ConcordError.mapping("\(bundle)") { try replica.observe(newest) }
+        let mayDrop = guarding.mayDrop(author: bundle.author, sequence: bundle.sequence)
+        // One error context for the bundle (its description is built eagerly).
+        try ConcordError.mapping("\(bundle)") {
+            for op in contents.operations {
+                switch op.action {
+                case .set, .add:
+                    if mayDrop, let delete = log.deleteBundle(of: replica.state.recordState(op.record, in: op.collection)),
+                        guarding.drops(author: bundle.author, sequence: bundle.sequence, context: contents.context, delete: delete)
+                    {
+                        log.recordGuarded(GuardedOperation(author: bundle.author, sequence: bundle.sequence, operation: op, delete: delete))
+                        continue
+                    }
+                case .delete:
+                    let before = log.deleteBundle(of: replica.state.recordState(op.record, in: op.collection))
+                    _ = try replica.receive([op])
+                    // The delete is in this bundle, which is not in the log yet.
+                    let after =
+                        replica.state.recordState(op.record, in: op.collection)?.deletedAt == op.stamp
+                        ? ResurrectionGuard.DeleteBundle(author: bundle.author, sequence: bundle.sequence) : before
+                    if before != after, before.map(guarding.covers) == true || after.map(guarding.covers) == true {
+                        guardRecomputePending = true
+                    }
+                    continue
+                case .remove:
+                    break
+                }
+                _ = try replica.receive([op])
+            }
+        }
     }
 
     mutating func void(_ voided: VoidedBundle) { log.recordVoid(voided) }
@@ -198,12 +246,41 @@ struct InMemoryDestination: ImportDestination {
     ) throws {
         var fresh = LocalReplica(id: replica.id, clock: replica.clock)
         log.clearDenials()
+        // The resurrection guard decides against each record's greatest delete over the
+        // whole log: deletes are never guarded, so every op but the writes it may drop
+        // applies first, then those writes are decided against the final deletes.
+        let guarding = ResurrectionGuard(state: state)
+        var candidates: [(bundle: ChangeBundle, context: VersionVector, operation: RecordOperation)] = []
         for bundle in log.bundles where !bundle.isControl {
             let mark = log.mark(of: bundle.author, through: bundle.sequence - 1)
             guard case .apply(let contents, let denied) = try decide(bundle, mark) else { continue }
             log.setDenials(denied, of: bundle.id)
-            try ConcordError.mapping("\(bundle)") { _ = try fresh.receive(contents.operations) }
+            var ops = contents.operations
+            if guarding.isActive, guarding.mayDrop(author: bundle.author, sequence: bundle.sequence) {
+                ops = []
+                for op in contents.operations {
+                    switch op.action {
+                    case .set, .add: candidates.append((bundle, contents.context, op))
+                    case .delete, .remove: ops.append(op)
+                    }
+                }
+            }
+            try ConcordError.mapping("\(bundle)") { _ = try fresh.receive(ops) }
         }
+        var guarded: [GuardedOperation] = []
+        var kept: [RecordOperation] = []
+        for (bundle, context, op) in candidates {
+            if let delete = log.deleteBundle(of: fresh.state.recordState(op.record, in: op.collection)),
+                guarding.drops(author: bundle.author, sequence: bundle.sequence, context: context, delete: delete)
+            {
+                guarded.append(GuardedOperation(author: bundle.author, sequence: bundle.sequence, operation: op, delete: delete))
+            } else {
+                kept.append(op)
+            }
+        }
+        try ConcordError.mapping("writes kept by the resurrection guard") { _ = try fresh.receive(kept) }
+        log.replaceGuarded(guarded)
+        guardRecomputePending = false
         replica = fresh
     }
 

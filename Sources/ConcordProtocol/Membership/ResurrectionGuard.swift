@@ -92,6 +92,24 @@ public struct ResurrectionGuard: Hashable, Sendable {
         return checkpoints.contains { sequence > $0.seen[author] && delete.sequence <= $0.stable[delete.author] }
     }
 
+    /// Whether some checkpoint makes `delete` stable (`q ≤ S_C[Q]`): only then can a write
+    /// to its record be dropped, so only then does a change of the record's greatest delete
+    /// from or to it change decisions.
+    /// - Parameters:
+    ///   - delete: `(Q, q)`.
+    public func covers(_ delete: DeleteBundle) -> Bool {
+        checkpoints.contains { delete.sequence <= $0.stable[delete.author] }
+    }
+
+    /// Whether some checkpoint had not seen bundle `(author, sequence)` (`k > R_C[A]`): only
+    /// such a bundle's writes can be dropped.
+    /// - Parameters:
+    ///   - author: `A`.
+    ///   - sequence: `k`.
+    public func mayDrop(author: PublicKey, sequence: UInt64) -> Bool {
+        checkpoints.contains { sequence > $0.seen[author] }
+    }
+
     /// Splits a data bundle's operations into those that apply and those the guard drops.
     /// - Parameters:
     ///   - operations: The bundle's operations.

@@ -1,0 +1,103 @@
+import ConcordCore
+import ConcordCrypto
+import Foundation
+import Testing
+
+@testable import Concord
+@testable import ConcordProtocol
+
+/// The resurrection guard in the store-backed importer (`Specs/crdt-semantics.md` §11.4,
+/// `Specs/snapshots.md` §3, issue 16 stage 3): a tablet goes away and edits a record offline;
+/// the teacher deletes it, marks the tablet stale and checkpoints once the phone acknowledged
+/// the delete; the tablet returns. The record stays deleted on every device, whichever
+/// arrives first, the import reports the dropped write, and the tablet is told.
+@Suite("Replica: the resurrection guard")
+struct ReplicaResurrectionGuardTests {
+    static let day: UInt64 = 86_400_000
+
+    @discardableResult
+    func sync(_ from: Replica, to: Replica) async throws -> ImportSummary {
+        try await to.import(try await from.bundles(since: try await to.versionVector()))
+    }
+
+    func write(_ replica: Replica, _ title: String, record: RecordID) async throws {
+        try await replica.write { try $0.set("title", to: .string(title), record: record, in: "todos") }
+        try await replica.seal()
+    }
+
+    @Test("a returning device's edit of a checkpointed delete is dropped everywhere, reported, and rolled back on its own device")
+    func staleEditIsDropped() async throws {
+        let time = ManualClock(milliseconds: 1_900_000_000_000)
+        let dir = temporaryDirectory()
+        let options = Replica.Options(physicalClock: time)
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", options: options)
+        let phone = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/phone", name: "phone", options: options)
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet", options: options)
+        for device in [phone, tablet] { try await sync(device, to: laptop) }
+        for device in [phone, tablet] { try await sync(laptop, to: device) }
+        for device in [phone, tablet] {
+            try await device.performStabilityDuties()
+            try await sync(device, to: laptop)
+        }
+        try await laptop.performStabilityDuties()
+        let record = RecordID(high: 5, low: 5)
+        let other = RecordID(high: 5, low: 6)
+        try await write(tablet, "draft", record: record)
+        try await sync(tablet, to: laptop)
+        for device in [phone, tablet] { try await sync(laptop, to: device) }
+
+        // The tablet goes away. The teacher deletes the record and marks the tablet stale; a
+        // day later the phone acknowledges the delete and the laptop checkpoints it.
+        time.advance(by: 1_000)
+        try await laptop.write { try $0.delete(record: record, in: "todos") }
+        try await laptop.seal()
+        let laptopID = laptop.deviceID.publicKey
+        let deleteSequence = try await laptop.versionVector()[laptopID]
+        try await laptop.markStale(tablet.deviceID)
+        try await sync(laptop, to: phone)
+        time.advance(by: Self.day + 1)
+        #expect(try await phone.performStabilityDuties().acknowledged)
+        try await sync(phone, to: laptop)
+        #expect(try await laptop.performStabilityDuties().checkpointed)
+        let checkpoint = try #require(try await laptop.stability().latestCheckpoint)
+        #expect(checkpoint.stable[laptopID] >= deleteSequence)
+
+        // Meanwhile, offline, the tablet edits the record (later than the delete) and another.
+        time.advance(by: 1_000)
+        try await write(tablet, "offline edit", record: record)
+        try await write(tablet, "kept", record: other)
+
+        // The phone gets the tablet's bundles before the checkpoint: the edit applies (no
+        // checkpoint covers the delete there yet), then the checkpoint rolls it back.
+        let early = try await sync(tablet, to: phone)
+        #expect(early.guarded.isEmpty)
+        #expect(try await phone.record(record, in: "todos") != nil)
+        let rollback = try await sync(laptop, to: phone)
+        #expect(rollback.guarded.map(\.record) == [record], "\(rollback.guarded)")
+        #expect(try await phone.record(record, in: "todos") == nil)
+
+        // The laptop gets them after its checkpoint: dropped on the way in, reported.
+        let summary = try await sync(tablet, to: laptop)
+        #expect(summary.guarded.count == 1)
+        let dropped = try #require(summary.guarded.first)
+        #expect(dropped.author == tablet.deviceID.publicKey && dropped.record == record && dropped.field == "title")
+        #expect(dropped.delete.author == laptopID && dropped.delete.sequence == deleteSequence)
+        #expect(try await laptop.record(record, in: "todos") == nil)
+        #expect(try await laptop.record(other, in: "todos") != nil)
+
+        // The tablet returns: its own edit is rolled back, its other write stays, it is told.
+        try await sync(laptop, to: tablet)
+        #expect(try await tablet.record(record, in: "todos") == nil)
+        #expect(try await tablet.record(other, in: "todos") != nil)
+        let problem = try #require(try await tablet.problems().first { $0.kind == .writesDroppedAfterAbsence })
+        #expect(problem.remedy == .review)
+        #expect(problem.message.contains("1 change made on this device"), "\(problem.message)")
+        #expect(problem.message.contains("offline edit") && problem.message.contains("while this device was away"), "\(problem.message)")
+        #expect(try await laptop.problems().allSatisfy { $0.kind != .writesDroppedAfterAbsence })
+
+        // Every device agrees.
+        let digest = try await laptop.state().digest
+        #expect(try await phone.state().digest == digest)
+        #expect(try await tablet.state().digest == digest)
+    }
+}
