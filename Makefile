@@ -64,8 +64,9 @@ cli: deps
 # The CLI tests run in a process of their own: they wait for real `concord` processes
 # synchronously, and on a 2-core machine two such waits hold the whole cooperative thread
 # pool, stalling the timers of the in-process relay and sync tests beside them.
-# PermissionProperties runs alone last: its 1,000 histories keep both cores busy for
-# minutes, and beside it a relay feed test timed out (RelayFeedTests, 30 s deadline).
+# PermissionProperties and StaleDeviceProperties run alone last: their 1,000 histories keep
+# both cores busy for minutes, and beside them a relay feed test timed out (RelayFeedTests,
+# 30 s deadline).
 test: deps
 	@$(PYTHON) -c "import nacl" 2>/dev/null || $(PYTHON) -m pip install -q pynacl
 	@echo "==> independent check of Specs/vectors/bundles.jsonl (PyNaCl)"
@@ -100,11 +101,11 @@ test: deps
 	export CONCORD_TEST_POSTGRES_URL="$$url"; \
 	echo "==> library, relay, sync and property tests (in-process)"; \
 	failed=0; \
-	$(SWIFT) test --skip-build --skip ConcordCLITests --skip PermissionProperties || failed=1; \
+	$(SWIFT) test --skip-build --skip ConcordCLITests --skip PermissionProperties --skip StaleDeviceProperties || failed=1; \
 	echo "==> CLI tests (real concord processes)"; \
 	$(SWIFT) test --skip-build --filter ConcordCLITests || failed=1; \
-	echo "==> permission property test (1,000 histories; alone, it keeps both cores busy for minutes)"; \
-	$(SWIFT) test --skip-build --filter PermissionProperties || failed=1; \
+	echo "==> permission and stale-device property tests (1,000 histories each; alone, they keep both cores busy for minutes)"; \
+	$(SWIFT) test --skip-build --filter 'PermissionProperties|StaleDeviceProperties' || failed=1; \
 	exit $$failed
 	@echo "==> example: two-replicas"
 	$(SWIFT) run --skip-build two-replicas > /dev/null && echo "two-replicas example: converged"
