@@ -56,7 +56,7 @@ public struct GuardedOperation: Hashable, Sendable, CustomStringConvertible {
 
 extension ResurrectionGuard {
     /// The bundle of a record's greatest delete, from the record's state: `Q` is the delete
-    /// stamp's replica, `q` its ``RecordState/deleteBundle``; `nil` when the record has no
+    /// stamp's replica, `q` its `RecordState.deleteBundle`; `nil` when the record has no
     /// delete or its bundle is not known (a pending local delete, a version-1 record).
     /// - Parameters:
     ///   - state: The record's state.
