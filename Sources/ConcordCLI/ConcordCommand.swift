@@ -43,9 +43,10 @@ struct ConcordCommand: AsyncParsableCommand {
             space's policy forbids (the policy's sentence alone on stderr), removed from \
             the space, or its invite expired or was revoked (the message says who and when); \
             a peer refused this device or this device refused a peer (sync peer://)
-              5  this device needs its owner: its clock is wrong (set the date and time) \
-            or a copy of this store also wrote (run `concord recover`); the message says \
-            which, with dates (sync, import, sync-folder, status, writes)
+              5  this device needs its owner: its clock is wrong (set the date and time), \
+            a copy of this store also wrote (run `concord recover`), or writes of this \
+            device were denied by the policy or dropped after an absence (review them); \
+            the message says which, with dates (sync, import, sync-folder, status, writes)
 
             Errors print `concord: <message>` on stderr. Progress bars for long imports and \
             exports go to stderr, only when it is a terminal.

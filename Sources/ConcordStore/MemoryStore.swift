@@ -119,6 +119,8 @@ final class MemoryTransaction: StoreWriter {
         return ChainHead(sequence: head.sequence, id: head.id, mark: head.mark)
     }
 
+    func chainFloor(of author: PublicKey) throws -> ChainHead? { contents.floors[author] }
+
     /// The sequence below `author`'s first chain bundle (its floor; 0 without one).
     private func floor(of author: PublicKey) -> UInt64 { contents.floors[author]?.sequence ?? 0 }
 

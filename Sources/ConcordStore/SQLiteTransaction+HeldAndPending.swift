@@ -160,6 +160,8 @@ extension SQLiteTransaction {
     /// The metadata key of `author`'s floor link (section 3.5 of `Specs/storage-schema.md`).
     private static func floorKey(_ author: PublicKey) -> String { "chain.floor." + author.hex }
 
+    func chainFloor(of author: PublicKey) throws -> ChainHead? { try floor(of: author) }
+
     /// `author`'s floor link, if its chain was loaded from a snapshot.
     private func floor(of author: PublicKey) throws -> ChainHead? {
         guard let bytes = try metadata(Self.floorKey(author)), bytes.count >= 40 else { return nil }

@@ -55,6 +55,11 @@ public protocol StoreReader {
     /// One author's chain head; `nil` when none of its bundles is held.
     func chainHead(of author: PublicKey) throws -> ChainHead?
 
+    /// `author`'s floor link (`Specs/storage-schema.md` §3.5): the head a snapshot load set
+    /// under its empty chain, whose bundles the store does not hold; `nil` when its chain
+    /// was not loaded from a snapshot.
+    func chainFloor(of author: PublicKey) throws -> ChainHead?
+
     /// Whether a bundle with this id is in a chain, held or quarantined.
     func containsBundle(_ id: Digest32) throws -> Bool
 
@@ -167,4 +172,24 @@ public protocol StoreWriter: StoreReader {
     /// new identity: sequences `1...acknowledged` become `nil` (synced), later ones become
     /// ``StoredRecord/unsealed``; `nil` and `unsealed` stay.
     func rebaseLocalSequences(acknowledged: UInt64) throws
+}
+
+extension StoreReader {
+    /// The chain mark of the bundle before bundle `sequence` of `author`'s chain: the
+    /// stored bundle's, or the floor link's when `sequence` is the first above a
+    /// snapshot's floor; `nil` when there is none (`sequence` 1, or a gap).
+    ///
+    /// ```swift
+    /// let mark = try tx.chainMark(before: bundle.sequence, of: bundle.author)
+    /// ```
+    /// - Parameters:
+    ///   - sequence: The bundle's sequence in its chain.
+    ///   - author: The chain's author.
+    /// - Returns: The mark its chain-monotonicity check compares with.
+    public func chainMark(before sequence: UInt64, of author: PublicKey) throws -> HLCTimestamp? {
+        guard sequence > 1 else { return nil }
+        if let previous = try bundle(of: author, sequence: sequence - 1) { return previous.mark }
+        if let floor = try chainFloor(of: author), floor.sequence + 1 == sequence { return floor.mark }
+        return nil
+    }
 }

@@ -59,3 +59,30 @@ extension ChainFloorTests {
         try fixture.store.write { tx throws in try tx.appendBundle(bundle(a, 5)) }
     }
 }
+
+extension ChainFloorTests {
+    /// The first bundle above a floor is checked for chain monotonicity against the floor's
+    /// mark, by the importer (the chain head) and by every rebuild (`chainMark(before:of:)`),
+    /// so both void the same bundles.
+    @Test(arguments: StoreKind.allCases)
+    func theMarkBeforeTheFirstBundleAboveAFloorIsTheFloors(kind: StoreKind) throws {
+        let fixture = try kind.make()
+        let a = author(0x0A)
+        let b = author(0x0B)
+        let floor = ChainHead(sequence: 4, id: bundle(a, 4).id, mark: HLCTimestamp(rawValue: 77))
+        try fixture.store.write { tx throws in
+            try tx.setChainFloor(floor, of: a)
+            try tx.appendBundle(bundle(a, 5))
+            try tx.appendBundle(bundle(b, 1))
+        }
+        try fixture.store.read { tx throws in
+            #expect(try tx.chainFloor(of: a) == floor)
+            #expect(try tx.chainFloor(of: b) == nil)
+            #expect(try tx.chainMark(before: 5, of: a) == HLCTimestamp(rawValue: 77))
+            #expect(try tx.chainMark(before: 6, of: a) == tx.bundle(of: a, sequence: 5)?.mark)
+            #expect(try tx.chainMark(before: 4, of: a) == nil)
+            #expect(try tx.chainMark(before: 1, of: b) == nil)
+            #expect(try tx.chainMark(before: 2, of: b) == tx.bundle(of: b, sequence: 1)?.mark)
+        }
+    }
+}

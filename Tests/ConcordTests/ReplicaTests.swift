@@ -69,6 +69,36 @@ struct ReplicaTests {
         #expect(try await alice.state().digestHex == bob.state().digestHex)
     }
 
+    @Test("bundles(since:) starts at the earliest wanted bundle and yields exactly the full scan's bundles above the vector, in log order")
+    func bundlesSinceReadsTheTail() async throws {
+        let dir = temporaryDirectory()
+        let alice = try Replica.createWithoutMembers(at: dir + "/alice")
+        let bob = try Replica.join(try await alice.invite(), at: dir + "/bob")
+        // Interleave both chains in Alice's log: a1 b1 a2 b2 ... a6 b6.
+        for round in 0..<6 {
+            try await alice.write { try $0.set("n", to: .integer(Int64(round)), record: RecordID(high: 1, low: UInt64(round)), in: "a") }
+            try await bob.write { try $0.set("n", to: .integer(Int64(round)), record: RecordID(high: 2, low: UInt64(round)), in: "b") }
+            let fromBob = try await collect(bob.bundles(since: alice.versionVector()))
+            try await alice.import(fromBob.map(\.bytes))
+        }
+        let everything = try await collect(alice.bundles(since: VersionVector()))
+        #expect(everything.count == 12)
+        let aliceKey = everything[0].author
+        let bobKey = everything[1].author
+        for vector in [
+            VersionVector([aliceKey: 3, bobKey: 5]), VersionVector([aliceKey: 6, bobKey: 2]), VersionVector([aliceKey: 6, bobKey: 6]),
+            VersionVector([bobKey: 4]), VersionVector([aliceKey: 0, bobKey: 0]),
+        ] {
+            let expected = everything.filter { $0.sequence > vector[$0.author] }.map(\.id)
+            #expect(try await collect(alice.bundles(since: vector, pageSize: 2)).map(\.id) == expected, "\(vector)")
+        }
+        // The scan starts just before the earliest wanted bundle, not at the log's start.
+        let start = try await alice.scanStart(above: VersionVector([aliceKey: 5, bobKey: 4]))
+        let firstWanted = try #require(everything.firstIndex { $0.author == bobKey && $0.sequence == 5 })
+        #expect(start == Int64(firstWanted))
+        #expect(try await alice.scanStart(above: VersionVector([aliceKey: 6, bobKey: 6])) == nil)
+    }
+
     @Test("queries are answered from the index with the documented order")
     func queries() async throws {
         let replica = try Replica.createWithoutMembers(at: temporaryDirectory() + "/q")

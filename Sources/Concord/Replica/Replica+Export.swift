@@ -38,6 +38,24 @@ extension Replica {
         }
     }
 
+    /// Where a scan of the log for the bundles above `vector` starts: just before the
+    /// earliest first-wanted bundle of any author (`nil`: no chain goes above `vector`).
+    /// Each chain is appended in sequence order, so nothing wanted lies before it, and a
+    /// device pushing its latest writes reads the tail of its log, not the whole log.
+    func scanStart(above vector: VersionVector) throws -> Int64? {
+        try ConcordError.storage {
+            try store.read { tx in
+                var start: Int64?
+                for (author, head) in try tx.chainHeads() where head.sequence > vector[author] {
+                    // Below a snapshot's floor there is no bundle: the chain starts above it.
+                    guard let first = try tx.bundle(of: author, sequence: vector[author] + 1) else { return 0 }
+                    start = min(start ?? first.position, first.position)
+                }
+                return start.map { $0 - 1 }
+            }
+        }
+    }
+
     /// How many bundles the log holds.
     public func bundleCount() throws -> Int {
         try ConcordError.storage { try store.read { try $0.bundleCount() } }
@@ -61,9 +79,14 @@ public struct BundleStream: AsyncSequence, Sendable {
         var buffer: [ChangeBundle] = []
         var index = 0
         var evidenceSent = false
+        var started = false
 
         /// The next bundle; `nil` at the end of the log.
         public mutating func next() async throws -> ChangeBundle? {
+            if !started {
+                started = true
+                position = try await replica.scanStart(above: vector)
+            }
             while index == buffer.count {
                 guard let position else {
                     // Spaces with members: after the chains, the control bundles this store

@@ -37,7 +37,8 @@ extension Replica {
                 let newest = bundle.hlcRange.upperBound
                 scan.newest = max(scan.newest, newest)
                 if bundle.author != author { scan.newestOfOthers = max(scan.newestOfOthers, newest) }
-                let mark = marks[bundle.author] ?? nil
+                // The first bundle of a chain above a snapshot's floor compares with the floor's mark.
+                let mark = try marks[bundle.author] ?? tx.chainMark(before: stored.sequence, of: stored.author)
                 marks[bundle.author] = .some(stored.mark)
                 guard !keys.isEmpty, case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
                 for op in contents.operations {
@@ -90,7 +91,7 @@ extension Replica {
             let bundle = try StoreDestination.decode(stored)
             let mark =
                 previous.map { $0.author == stored.author && $0.sequence + 1 == stored.sequence } == true
-                ? previous?.mark : try tx.bundle(of: stored.author, sequence: stored.sequence - 1)?.mark
+                ? previous?.mark : try tx.chainMark(before: stored.sequence, of: stored.author)
             previous = stored
             if case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) { ops += contents.operations }
         }

@@ -126,7 +126,7 @@ extension Replica {
             let bundle = try StoreDestination.decode(storedBundle)
             // A void bundle (wire-format §7.7) carries nothing readable.
             let mark = try ConcordError.storage {
-                try store.read { try $0.bundle(of: bundle.author, sequence: bundle.sequence - 1)?.mark }
+                try store.read { try $0.chainMark(before: bundle.sequence, of: bundle.author) }
             }
             guard case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
             // Ops the permission policy denied were never applied (`Specs/permissions.md` §6).

@@ -142,7 +142,7 @@ extension StoreDestination {
             let place = BundlePlace(bundle)
             let wasApplied = !ledger.withheld.contains(place)
             let id = bundle.id.digest
-            let mark = try tx.bundle(of: bundle.author, sequence: bundle.sequence - 1)?.mark
+            let mark = try tx.chainMark(before: bundle.sequence, of: bundle.author)
             switch try decide(bundle, mark) {
             case .apply(let opened, let denied):
                 let old = Set(try tx.permissionDenials(ofBundle: id).map { OpPlace(section: $0.section, index: $0.index) })
@@ -191,7 +191,7 @@ extension StoreDestination {
                     guard let stored = try tx.bundle(of: author, sequence: sequence) else { continue }
                     let bundle = try Self.decode(stored)
                     guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)) else { continue }
-                    let mark = try tx.bundle(of: author, sequence: sequence - 1)?.mark
+                    let mark = try tx.chainMark(before: sequence, of: author)
                     for placed in try contents(bundle, mark)?.placedOperations ?? [] where Self.isWrite(placed.operation) {
                         dirty.insert(RecordKey(placed.operation.collection, placed.operation.record))
                     }
