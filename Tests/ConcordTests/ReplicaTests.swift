@@ -76,8 +76,8 @@ struct ReplicaTests {
         let bob = try Replica.join(try await alice.invite(), at: dir + "/bob")
         // Interleave both chains in Alice's log: a1 b1 a2 b2 ... a6 b6.
         for round in 0..<6 {
-            try await alice.write { try $0.set("n", to: .integer(Int64(round)), record: RecordID(high: 1, low: UInt64(round)), in: "a") }
-            try await bob.write { try $0.set("n", to: .integer(Int64(round)), record: RecordID(high: 2, low: UInt64(round)), in: "b") }
+            try await alice.write { try $0.set("n", to: .int(Int64(round)), record: RecordID(high: 1, low: UInt64(round)), in: "a") }
+            try await bob.write { try $0.set("n", to: .int(Int64(round)), record: RecordID(high: 2, low: UInt64(round)), in: "b") }
             let fromBob = try await collect(bob.bundles(since: alice.versionVector()))
             try await alice.import(fromBob.map(\.bytes))
         }
