@@ -99,5 +99,31 @@ struct ReplicaResurrectionGuardTests {
         let digest = try await laptop.state().digest
         #expect(try await phone.state().digest == digest)
         #expect(try await tablet.state().digest == digest)
+
+        // Regression (review of 2026-12-07): once the dropped write lies below a later
+        // checkpoint, a snapshot sealed there must leave it out as the store did; the replay
+        // that seals snapshots applied it, so a device loaded from one showed the deleted
+        // record again while every other device did not.
+        let invite = try await laptop.invite(role: .writer)
+        for _ in 0..<3 {
+            time.advance(by: Self.day + 1)
+            for device in [phone, tablet] {
+                try await sync(laptop, to: device)
+                try await device.performStabilityDuties()
+                try await sync(device, to: laptop)
+            }
+            try await laptop.performStabilityDuties()
+        }
+        let tabletID = tablet.deviceID.publicKey
+        let snapshot = try #require(try await laptop.sealSnapshot())
+        #expect(snapshot.manifest.vector[tabletID] >= dropped.sequence, "\(snapshot.manifest.vector)")
+        let newcomer = try await Replica.join(invite, at: dir + "/newcomer", name: "newcomer", options: options)
+        try await newcomer.loadSnapshot(snapshot, controlBundles: try await laptop.controlBundles(through: snapshot.manifest))
+        #expect(try await newcomer.record(record, in: "todos") == nil)
+        #expect(try await newcomer.record(other, in: "todos") != nil)
+        try await sync(laptop, to: newcomer)
+        #expect(try await newcomer.state().digest == laptop.state().digest)
+        try await sync(laptop, to: phone)
+        #expect(try await phone.verifySnapshot(snapshot).state == .verified)
     }
 }

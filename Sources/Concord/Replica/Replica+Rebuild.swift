@@ -117,7 +117,9 @@ extension Replica {
     /// `StoreDestination.rebuildState` replays): control bundles carry no records; bundles
     /// withheld by the membership state (past a cut-off, a role that may not write) and
     /// void ones (undecodable, chain monotonicity broken) are left out; ops the permission
-    /// gate denied are left out. On a replica loaded from a snapshot, the replay starts
+    /// gate denied are left out; writes the resurrection guard drops (`Specs/crdt-semantics.md`
+    /// §11.4) are left out, decided last against each record's greatest delete, as the
+    /// rebuild decides them. On a replica loaded from a snapshot, the replay starts
     /// from that snapshot's records (its base) and its floor links.
     /// - Throws: `ConcordError` `.snapshotRefused` when a bundle at or below `vector` is not
     ///   held (below a floor without a base, or not received), `.notARecipient` when one is
@@ -145,6 +147,11 @@ extension Replica {
         for denial in try tx.permissionDenials(ofBundle: nil) {
             denied[denial.bundleID, default: []].insert([denial.section, denial.index])
         }
+        // The resurrection guard decides as the store's rebuild does: writes it may drop
+        // wait until every other op applied, so each record's greatest delete is final.
+        let guarding = ResurrectionGuard(
+            state: try Self.memberContext(in: tx, reusing: nil, spaceID: spaceID, encrypted: membership.isEncrypted).0.state)
+        var deferred: [(author: PublicKey, sequence: UInt64, context: VersionVector, operation: RecordOperation)] = []
         var marks: [PublicKey: HLCTimestamp?] = floorLinks.mapValues { $0.hlcMax == .zero ? nil : $0.hlcMax }
         var links: [PublicKey: SnapshotManifest.Link] = floorLinks.filter { vector[$0.key] == $0.value.sequence }
         var position: Int64 = 0
@@ -168,8 +175,13 @@ extension Replica {
                             "\(bundle) has a scope section this device cannot read: its state at \(vector) would be incomplete")
                     }
                     let refused = denied[stored.id] ?? []
+                    let mayDrop = guarding.isActive && guarding.mayDrop(author: bundle.author, sequence: bundle.sequence)
                     for placed in contents.placedOperations where !refused.contains([placed.section, placed.index]) {
-                        state.apply(placed.operation, inBundle: bundle.sequence)
+                        if mayDrop, StoreDestination.isWrite(placed.operation) {
+                            deferred.append((bundle.author, bundle.sequence, contents.context, placed.operation))
+                        } else {
+                            state.apply(placed.operation, inBundle: bundle.sequence)
+                        }
                     }
                 case .failure(let error) where error.code == .notARecipient:
                     throw error
@@ -179,6 +191,14 @@ extension Replica {
             }
             guard let last = page.last, page.count == 256 else { break }
             position = last.position
+        }
+        for (author, sequence, context, op) in deferred {
+            if let delete = ResurrectionGuard.deleteBundle(of: state.recordState(op.record, in: op.collection)),
+                guarding.drops(author: author, sequence: sequence, context: context, delete: delete)
+            {
+                continue
+            }
+            state.apply(op, inBundle: sequence)
         }
         for (author, sequence) in vector.entries where links[author] == nil {
             throw ConcordError(
