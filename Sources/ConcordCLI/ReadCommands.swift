@@ -181,8 +181,9 @@ struct Status: AsyncParsableCommand {
             Two replicas holding the same data show the same state digest. When the device \
             needs its owner (its clock is wrong, or a copy of this store wrote too), an \
             `attention` line says what happened, with dates, and what to do; the exit status \
-            is then 4 (`--json`: the `problems` array, each with `kind`, `remedy` and \
-            `message`). `storage` (`--json`: an object) says what the replica keeps: bytes \
+            is then 5 (`--json`: the `problems` array, each with `kind`, `remedy` and \
+            `message`; `concord dismiss KIND` clears a reviewed `writes-denied` or \
+            `writes-dropped`). `storage` (`--json`: an object) says what the replica keeps: bytes \
             on disk (the database with its -wal and -shm files), live and deleted records, \
             OR-set tombstones, and the log's bundles and bytes. `stability` (`--json`: \
             `stable_cut`, `stale_members`) says how much of the log every counted member has \

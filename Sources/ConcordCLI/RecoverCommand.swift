@@ -43,6 +43,45 @@ struct Recover: AsyncParsableCommand {
     }
 }
 
+struct Dismiss: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Stop reporting changes you have reviewed: writes-denied or writes-dropped.",
+        discussion: """
+            `concord status` reports this device's own changes that were applied nowhere: \
+            denied by the space's permission policy (`writes-denied`; list them with \
+            `concord log --denied`) or made to records deleted while the device was away \
+            (`writes-dropped`; the message lists them). Once you have entered again what is \
+            still wanted, dismiss the problem: the changes it lists now stop being reported, \
+            and any change denied or dropped later is reported again. Nothing is applied, \
+            undone or shared. Other problems (a clock, a fork) clear once fixed.
+
+            Examples:
+              concord status                     # attention (writes-dropped): 2 changes ...
+              concord dismiss writes-dropped     # dismissed 2 changes
+            """
+    )
+    @OptionGroup var options: StoreOptions
+    @Argument(help: "The problem's kind: writes-denied or writes-dropped.") var kind: String
+
+    func run() async throws {
+        let replica = try options.open()
+        let kinds: [String: ReplicaProblem.Kind] = [
+            "writes-denied": .writesDeniedByPolicy, "writes-dropped": .writesDroppedAfterAbsence,
+        ]
+        guard let chosen = kinds[kind] else {
+            throw CLIFailure(
+                message:
+                    "concord: \(kind) cannot be dismissed; only writes-denied and writes-dropped can (other problems clear once fixed: see `concord status`)"
+            )
+        }
+        let count = try await replica.dismissProblem(chosen)
+        print(
+            count == 0
+                ? "nothing to dismiss: no \(kind) reported"
+                : "dismissed \(count) change\(count == 1 ? "" : "s"); new ones are reported again")
+    }
+}
+
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Move the data of a space without members into a new space with members.",

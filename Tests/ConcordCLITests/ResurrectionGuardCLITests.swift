@@ -92,5 +92,13 @@ struct ResurrectionGuardCLITests {
         // Every device agrees.
         let digests = try ["teacher", "phone", "tablet"].map { try json(try run($0, "status", "--json").stdout)["state_digest"] as? String }
         #expect(Set(digests).count == 1, "\(digests)")
+        // Reviewed: dismissing it clears the problem (status exits 0); the state is unchanged.
+        #expect(try ok("tablet", "dismiss", "writes-dropped").contains("dismissed 1 change"))
+        let after = try run("tablet", "status", "--json")
+        #expect(after.status == 0, "status after dismissing exits 0: \(after.stdout) \(after.stderr)")
+        #expect(try json(after.stdout)["state_digest"] as? String == digests[0])
+        #expect(try ok("tablet", "dismiss", "writes-dropped").contains("nothing to dismiss"))
+        let refused = try run("tablet", "dismiss", "forked")
+        #expect(refused.status == 1 && refused.stderr.contains("cannot be dismissed"), "\(refused.stderr)")
     }
 }

@@ -177,5 +177,20 @@ struct ReplicaPermissionTests {
             return first
         }
         #expect(streamed?.map(\.denial.reason) == [.field], "\(String(describing: streamed))")
+
+        // Reviewed and dismissed: not reported any more; a later denied write is.
+        #expect(try await amina.dismissProblem(.writesDeniedByPolicy) == 1)
+        #expect(try await amina.problems().isEmpty)
+        #expect(try await amina.deniedOperations(by: amina.deviceID).count == 1, "the denial stays on record")
+        try await laptop.setPolicy(try Policy(json: PermissionEnforcementTests.lenient, encrypted: encrypted))
+        try await sync(laptop, to: amina)
+        let again = amina.newRecordID()
+        try await amina.write { tx in try tx.set("grade", to: "B", record: again, in: "results") }
+        try await amina.seal()
+        #expect(try await amina.problems().isEmpty)
+        try await laptop.setPolicy(try Policy(json: Self.json, encrypted: encrypted))
+        try await sync(laptop, to: amina)
+        let later = try #require(try await amina.problems().first { $0.kind == .writesDeniedByPolicy })
+        #expect(later.message.hasPrefix("1 change made on this device on "), "only the new one: \(later.message)")
     }
 }

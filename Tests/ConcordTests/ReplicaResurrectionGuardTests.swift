@@ -95,6 +95,15 @@ struct ReplicaResurrectionGuardTests {
         #expect(problem.message.contains("offline edit") && problem.message.contains("while this device was away"), "\(problem.message)")
         #expect(try await laptop.problems().allSatisfy { $0.kind != .writesDroppedAfterAbsence })
 
+        // Reviewed and dismissed: no longer reported, nothing else changes; a clock problem
+        // cannot be dismissed.
+        let before = try await tablet.state().digest
+        #expect(try await tablet.dismissProblem(.writesDroppedAfterAbsence) == 1)
+        #expect(try await tablet.problems().allSatisfy { $0.kind != .writesDroppedAfterAbsence })
+        #expect(try await tablet.state().digest == before)
+        #expect(try await tablet.dismissProblem(.writesDroppedAfterAbsence) == 0)
+        await #expect(throws: ConcordError.self) { try await tablet.dismissProblem(.forked) }
+
         // Every device agrees.
         let digest = try await laptop.state().digest
         #expect(try await phone.state().digest == digest)

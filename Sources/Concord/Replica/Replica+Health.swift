@@ -122,9 +122,10 @@ extension Replica {
 
     /// ``ReplicaProblem/Kind/writesDroppedAfterAbsence`` when the guard drops writes of this
     /// device (`Specs/snapshots.md` §3 "is told"): how many, when, the records, when they
-    /// were deleted, and the values.
+    /// were deleted, and the values; without those ``dismissProblem(_:)`` dismissed.
     func writesDroppedProblem(in tx: any StoreReader, now: UInt64) throws -> ReplicaProblem? {
-        let dropped = try droppedOwnWrites(in: tx)
+        let dismissed = try Self.dismissed(.writesDroppedAfterAbsence, in: tx)
+        let dropped = try droppedOwnWrites(in: tx).filter { !dismissed.contains(Self.droppedKey($0)) }
         guard !dropped.isEmpty else { return nil }
         let made = dropped.map(\.operation.stamp.hlc.milliseconds)
         let (firstDay, lastDay) = (CalendarTime.date(made.min()!), CalendarTime.date(made.max()!))
@@ -148,7 +149,7 @@ extension Replica {
         return ReplicaProblem(
             kind: .writesDroppedAfterAbsence, remedy: .review,
             message:
-                "\(changes) made on this device \(when) \(verb) to records deleted \(deletedWhen) while this device was away; \(dropped.count == 1 ? "it was" : "they were") not applied: \(lines.joined(separator: "; ")). Enter them again as new records if they are still wanted.",
+                "\(changes) made on this device \(when) \(verb) to records deleted \(deletedWhen) while this device was away; \(dropped.count == 1 ? "it was" : "they were") not applied: \(lines.joined(separator: "; ")). Enter them again as new records if they are still wanted; then `concord dismiss writes-dropped` (Replica.dismissProblem) stops reporting them.",
             deviceTime: now, evidenceTime: made.max())
     }
 

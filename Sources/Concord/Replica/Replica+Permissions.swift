@@ -89,7 +89,8 @@ extension Replica {
     func writesDeniedProblem(in tx: any StoreReader, now: UInt64) throws -> ReplicaProblem? {
         guard membership.isMemberFormat else { return nil }
         let me = membership.device.publicKey
-        let rows = try tx.permissionDenials(ofBundle: nil).filter { $0.author == me }
+        let dismissed = try Self.dismissed(.writesDeniedByPolicy, in: tx)
+        let rows = try tx.permissionDenials(ofBundle: nil).filter { $0.author == me && !dismissed.contains(Self.denialKey($0)) }
         guard !rows.isEmpty else { return nil }
         let mine = try rows.map { row in
             try DeniedOperation(
@@ -113,7 +114,7 @@ extension Replica {
         return ReplicaProblem(
             kind: .writesDeniedByPolicy, remedy: .review,
             message:
-                "\(changes) made on this device \(when) \(verb) not applied: \(newest.denial.message)\(setBy). Review them (concord log --denied) and redo what the policy allows; ask an admin if the policy should allow more.",
+                "\(changes) made on this device \(when) \(verb) not applied: \(newest.denial.message)\(setBy). Review them (concord log --denied) and redo what the policy allows; ask an admin if the policy should allow more. Once reviewed, `concord dismiss writes-denied` (Replica.dismissProblem) stops reporting them.",
             deviceTime: now, evidenceTime: newest.stamp.hlc.milliseconds)
     }
 }

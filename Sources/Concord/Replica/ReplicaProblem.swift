@@ -66,7 +66,8 @@ public struct ReplicaProblem: Hashable, Sendable, CustomStringConvertible {
         public static let joinAgain = Remedy("join-again")
         /// Review the changes listed (`concord log --denied`,
         /// `Replica.deniedOperations(by:since:)`, or the message of
-        /// ``Kind/writesDroppedAfterAbsence``) and redo what is allowed or still wanted.
+        /// ``Kind/writesDroppedAfterAbsence``) and redo what is allowed or still wanted; then
+        /// `Replica.dismissProblem(_:)` (`concord dismiss KIND`) stops reporting them.
         public static let review = Remedy("review")
 
         /// `set-clock`, `recover`, … (also the `remedy` of `concord status --json`).
