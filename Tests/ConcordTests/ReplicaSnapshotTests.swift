@@ -125,6 +125,46 @@ struct ReplicaSnapshotTests {
         #expect(try await laptop.performStabilityDuties().snapshot == nil)
     }
 
+    @Test("an admin device seals after a checkpoint once its latest snapshot is snapshotMaxAge old, however few bundles it covers")
+    func dutySealsAnOldSnapshotsSuccessor() async throws {
+        let time = ManualClock(milliseconds: 1_900_000_000_000)
+        var options = Replica.Options(physicalClock: time)
+        options.snapshotMinBundles = 1_000
+        options.snapshotMaxAge = 24 * 60 * 60 * 1000
+        options.checkpointEvery = 0
+        options.ackInterval = 0
+        let dir = temporaryDirectory()
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", options: options)
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet", options: options)
+        try await sync(laptop, to: tablet)
+        try await sync(tablet, to: laptop)
+        var n: UInt64 = 0
+        /// The tablet writes one bundle, both sides do their duties; returns the laptop's.
+        func round() async throws -> StabilityDuties {
+            n += 1
+            try await tablet.write { tx in try tx.set("title", to: .string("t\(n)"), record: RecordID(high: 6, low: n), in: "todos") }
+            try await tablet.seal()
+            try await sync(tablet, to: laptop)
+            try await sync(laptop, to: tablet)
+            try await tablet.performStabilityDuties()
+            try await sync(tablet, to: laptop)
+            return try await laptop.performStabilityDuties()
+        }
+        let first = try await round()
+        #expect(first.checkpointed && first.snapshot == nil, "no snapshot yet and few bundles: \(first)")
+        let sealed = try #require(try await laptop.sealSnapshot())
+        time.advance(by: 60 * 60 * 1000)
+        let young = try await round()
+        #expect(young.checkpointed && young.snapshot == nil, "an hour old: not due: \(young)")
+        time.advance(by: 24 * 60 * 60 * 1000)
+        let old = try await round()
+        #expect(old.checkpointed, "\(old)")
+        let id = try #require(old.snapshot, "a day old and the checkpoint covers new bundles: due: \(old)")
+        #expect(id != sealed.manifest.id)
+        #expect(try await laptop.snapshotStatus()?.id == id)
+        #expect(try await laptop.snapshotStatus()?.madeAt.milliseconds == time.nowMilliseconds())
+    }
+
     @Test("no checkpoint: nothing to seal")
     func nothingToSeal() async throws {
         let laptop = try await Replica.create(at: temporaryDirectory() + "/laptop", name: "laptop")

@@ -92,7 +92,7 @@ extension Replica {
                 let state = try tx.metadata(Self.snapshotStateKey).flatMap { String(decoding: $0, as: UTF8.self) }
                 return SnapshotStatus(
                     id: manifest.id, signer: manifest.author, state: SnapshotStatus.State(rawValue: state ?? "") ?? .provisional,
-                    vector: manifest.vector, records: manifest.recordCount)
+                    vector: manifest.vector, records: manifest.recordCount, madeAt: manifest.madeAt)
             }
         }
     }

@@ -222,6 +222,7 @@ extension Replica {
             try ConcordError.storage { try store.write { tx in try tx.setMetadata(Array("verified".utf8), for: Self.snapshotStateKey) } }
         }
         return SnapshotStatus(
-            id: manifest.id, signer: manifest.author, state: .verified, vector: manifest.vector, records: manifest.recordCount)
+            id: manifest.id, signer: manifest.author, state: .verified, vector: manifest.vector, records: manifest.recordCount,
+            madeAt: manifest.madeAt)
     }
 }

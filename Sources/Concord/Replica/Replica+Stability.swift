@@ -125,7 +125,8 @@ extension Replica {
     ///   ``Options/ackInterval`` (other control bundles, such as its own checkpoints, do
     ///   not acknowledge, so they do not postpone it);
     /// - an admin device seals a snapshot at the latest checkpoint when it stands for at
-    ///   least ``Options/snapshotMinBundles`` bundles more than its latest snapshot.
+    ///   least ``Options/snapshotMinBundles`` bundles more than its latest snapshot, or for
+    ///   any bundle more once that snapshot is ``Options/snapshotMaxAge`` old.
     ///
     /// Readers, devices not admitted yet, removed devices and spaces without members do
     /// nothing. Times are read from ``Options/physicalClock``.
@@ -150,7 +151,7 @@ extension Replica {
             if !duties.markedStale.isEmpty { context = try memberContext() }
             duties.checkpointed = try checkpointIfDue(context: context, now: now)
             if duties.checkpointed { context = try memberContext() }
-            duties.snapshot = try sealSnapshotIfDue(context: context)
+            duties.snapshot = try sealSnapshotIfDue(context: context, now: now)
         }
         if myRole.base != .reader { duties.acknowledged = try acknowledgeIfDue(context: context, now: now) }
         return duties
@@ -233,19 +234,23 @@ extension Replica {
     }
 
     /// A snapshot at the latest held checkpoint's `S_C` when it stands for at least
-    /// ``Options/snapshotMinBundles`` bundles more than this device's latest snapshot
+    /// ``Options/snapshotMinBundles`` bundles more than this device's latest snapshot, or
+    /// for any bundle more when that snapshot is older than ``Options/snapshotMaxAge``
     /// (`Specs/snapshots.md` §4.3).
-    private func sealSnapshotIfDue(context: MemberContext) throws -> Digest32? {
+    private func sealSnapshotIfDue(context: MemberContext, now: UInt64) throws -> Digest32? {
         let held = VersionVector(context.heads)
         guard
             let checkpoint = context.state.checkpoints.filter({ held.includes($0.stable) && !$0.stable.entries.isEmpty })
                 .max(by: { $0.by.stamp < $1.by.stamp })
         else { return nil }
-        let previous = try snapshotStatus()?.vector ?? VersionVector()
+        let latest = try snapshotStatus()
+        let previous = latest?.vector ?? VersionVector()
         guard !previous.includes(checkpoint.stable) else { return nil }
         let count = { (vector: VersionVector) in vector.entries.values.reduce(0, +) }
         let covered = count(checkpoint.stable) - min(count(checkpoint.stable), count(previous))
-        guard covered >= UInt64(max(1, options.snapshotMinBundles)) else { return nil }
+        let madeAt = latest?.madeAt.milliseconds
+        let old = madeAt.map { options.snapshotMaxAge > 0 && now > $0 && now - $0 >= options.snapshotMaxAge } ?? false
+        guard covered >= UInt64(max(1, options.snapshotMinBundles)) || (old && covered > 0) else { return nil }
         return try sealSnapshot()?.manifest.id
     }
 

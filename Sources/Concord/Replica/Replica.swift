@@ -81,6 +81,15 @@ public actor Replica {
         public var snapshotTrust: SnapshotTrust = .admins
         /// The default ``snapshotMinBundles``: 10,000.
         public static let defaultSnapshotMinBundles = 10_000
+        /// Spaces with members, admin devices: seal a snapshot at a sync, after a checkpoint
+        /// that covers any bundle beyond the latest snapshot, once that snapshot is this old
+        /// (ms, by its `made at`; `Specs/snapshots.md` §4.3), so a quiet space still gets a
+        /// recent one; 30 days by default (``defaultSnapshotMaxAge``). 0 disables the age rule
+        /// (``snapshotMinBundles`` alone decides). A device that never sealed or loaded a
+        /// snapshot waits for ``snapshotMinBundles``.
+        public var snapshotMaxAge: UInt64 = defaultSnapshotMaxAge
+        /// The default ``snapshotMaxAge``: 30 days.
+        public static let defaultSnapshotMaxAge: UInt64 = 30 * 24 * 60 * 60 * 1000
         /// Whether imports and seals write the records they touch in pruned form at the held
         /// frontier (`Specs/crdt-semantics.md` §11.3), dropping set tombstones and overwritten
         /// values no later bundle can need; `true` by default. `false` keeps every record

@@ -30,6 +30,8 @@ public struct SnapshotStatus: Hashable, Sendable {
     public let vector: VersionVector
     /// Its records (live, hidden and stubs).
     public let records: UInt64
+    /// When its sealer sealed it (the manifest's `made at`).
+    public let madeAt: HLCTimestamp
 }
 
 /// What ``Replica/loadSnapshot(_:controlBundles:)`` put in place.
