@@ -368,7 +368,7 @@ struct Log: AsyncParsableCommand {
         var count = 0
         for try await bundle in try await replica.bundles() {
             let ops =
-                bundle.isControl ? "control" : ((try? await replica.contents(of: bundle).operations.count).map { "\($0) ops" } ?? "? ops")
+                bundle.isControl ? "control" : ((try? await replica.contents(of: bundle).placedOperations.count).map { "\($0) ops" } ?? "? ops")
             let date = Date(timeIntervalSince1970: Double(bundle.hlcRange.upperBound.milliseconds) / 1000)
             let who = bundle.author.hex.prefix(16) + (bundle.author == me ? " (this device)" : "")
             print(

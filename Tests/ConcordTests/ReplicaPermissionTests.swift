@@ -193,4 +193,63 @@ struct ReplicaPermissionTests {
         let later = try #require(try await amina.problems().first { $0.kind == .writesDeniedByPolicy })
         #expect(later.message.hasPrefix("1 change made on this device on "), "only the new one: \(later.message)")
     }
+
+    @Test("a recovery re-issues the device's writes in read scopes and not those the policy denied")
+    func recoveryReissuesScopedWritesAndNotDeniedOnes() async throws {
+        let dir = temporaryDirectory()
+        let (laptop, amina, _) = try await classroom(dir, encrypted: true)
+        try await laptop.setPolicy(try Policy(json: PermissionEnforcementTests.lenient, encrypted: true))
+        try await sync(laptop, to: amina)
+        let mine = amina.newRecordID()
+        try await amina.write {
+            try $0.set("answer", to: "1", record: mine, in: "results")
+            try $0.set("grade", to: "A", record: mine, in: "results")
+        }
+        try await amina.seal()
+        // A policy the laptop set without having seen Amina's grade denies it; it also
+        // scopes `notes` to teachers and admins.
+        let scoped = #"""
+            {"concord_policy": 1, "roles": {"learner": {"base": "writer"}, "teacher": {"base": "writer"}},
+             "collections": {"*": {"write": {"teacher": "all"}},
+                             "notes": {"read": ["teacher"], "write": {"teacher": "all"}},
+                             "results": {"write": {"learner": {"create": "own", "update": "own", "fields": {"deny": ["grade"]}}, "teacher": "all"}}}}
+            """#
+        try await laptop.setPolicy(try Policy(json: scoped, encrypted: true))
+        try await sync(laptop, to: amina)
+        try await sync(amina, to: laptop)
+        #expect(try await field(amina, mine, "grade") == nil)
+        let teacher = try await Replica.join(
+            try await laptop.invite(role: try RoleAssignment(named: "teacher", base: .writer)), at: dir + "/teacher", name: "teacher")
+        try await sync(laptop, to: teacher)
+        try await sync(teacher, to: laptop)
+        try await laptop.issueScopeKeys()
+        try await sync(laptop, to: teacher)
+        // The laptop writes a scoped note, then recovers before anyone acknowledged it.
+        let note = RecordID(high: 9, low: 1)
+        try await laptop.write { try $0.set("text", to: "for teachers", record: note, in: "notes") }
+        try await laptop.seal()
+        let office = try await laptop.recover().replica
+        #expect(try await office.record(note, in: "notes")?["text"] == "for teachers")
+        #expect(try await office.deniedOperations().count == 1)
+        try await sync(office, to: teacher)
+        let unread = try await teacher.unreadSections()
+        #expect(unread.isEmpty, "\(unread)")
+        #expect(try await teacher.record(note, in: "notes")?["text"] == "for teachers", "the scoped write is re-issued")
+        // The log readers see scoped ops too: the note's history, on both teacher devices.
+        for device in [teacher, office] {
+            let history = try await device.history(of: "text", record: note, in: "notes")
+            #expect(history.map(\.value) == [.string("for teachers")], "\(history)")
+        }
+
+        // Amina recovers too: her denied grade is not re-issued; her answer is.
+        let tablet = try await amina.recover().replica
+        #expect(try await field(tablet, mine, "grade") == nil, "the denied grade shows on the recovered device")
+        #expect(try await field(tablet, mine, "answer") == "1")
+        try await sync(tablet, to: office)
+        try await sync(office, to: tablet)
+        #expect(try await field(office, mine, "grade") == nil)
+        #expect(try await field(office, mine, "answer") == "1")
+        #expect(try await tablet.deniedOperations(by: tablet.deviceID).isEmpty, "the new identity wrote nothing denied")
+        #expect(try await office.state().records(in: "results") == (try await tablet.state().records(in: "results")))
+    }
 }

@@ -135,4 +135,60 @@ struct ReplicaResurrectionGuardTests {
         try await sync(laptop, to: phone)
         #expect(try await phone.verifySnapshot(snapshot).state == .verified)
     }
+
+    @Test("a returning device that recovers does not re-issue its dropped writes: the deleted record stays deleted everywhere")
+    func recoveryDoesNotReviveDroppedWrites() async throws {
+        let time = ManualClock(milliseconds: 1_900_000_000_000)
+        let dir = temporaryDirectory()
+        let options = Replica.Options(physicalClock: time)
+        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", options: options)
+        let phone = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/phone", name: "phone", options: options)
+        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet", options: options)
+        for device in [phone, tablet] { try await sync(device, to: laptop) }
+        for device in [phone, tablet] { try await sync(laptop, to: device) }
+        for device in [phone, tablet] {
+            try await device.performStabilityDuties()
+            try await sync(device, to: laptop)
+        }
+        try await laptop.performStabilityDuties()
+        let record = RecordID(high: 5, low: 5)
+        let other = RecordID(high: 5, low: 6)
+        try await write(tablet, "draft", record: record)
+        try await sync(tablet, to: laptop)
+        for device in [phone, tablet] { try await sync(laptop, to: device) }
+        // Away: the record is deleted, the tablet marked stale, the delete checkpointed.
+        time.advance(by: 1_000)
+        try await laptop.write { try $0.delete(record: record, in: "todos") }
+        try await laptop.seal()
+        try await laptop.markStale(tablet.deviceID)
+        try await sync(laptop, to: phone)
+        time.advance(by: Self.day + 1)
+        try await phone.performStabilityDuties()
+        try await sync(phone, to: laptop)
+        #expect(try await laptop.performStabilityDuties().checkpointed)
+        // Offline, the tablet edits the record and writes another one, then returns (pulls).
+        time.advance(by: 1_000)
+        try await write(tablet, "offline edit", record: record)
+        try await write(tablet, "kept", record: other)
+        try await sync(laptop, to: tablet)
+        #expect(try await tablet.record(record, in: "todos") == nil)
+        #expect(try await tablet.problems().contains { $0.kind == .writesDroppedAfterAbsence })
+
+        // Its owner recovers it (say its clock had been wrong): the new identity re-issues
+        // what the space has not acknowledged, but not the writes the guard dropped, which
+        // a fresh context would otherwise make look informed of the delete.
+        let recovery = try await tablet.recover()
+        let successor = recovery.replica
+        #expect(try await successor.record(record, in: "todos") == nil, "revived on the recovered device")
+        #expect(try await successor.record(other, in: "todos")?["title"] == .string("kept"))
+        try await sync(successor, to: laptop)
+        try await sync(successor, to: phone)
+        #expect(try await laptop.record(record, in: "todos") == nil, "revived on the laptop")
+        #expect(try await phone.record(record, in: "todos") == nil, "revived on the phone")
+        #expect(try await laptop.record(other, in: "todos")?["title"] == .string("kept"))
+        try await sync(laptop, to: successor)
+        let digest = try await laptop.state().digest
+        #expect(try await successor.state().digest == digest)
+        #expect(try await phone.state().digest == digest)
+    }
 }

@@ -165,6 +165,20 @@ struct ReplicaSnapshotTests {
         #expect(try await laptop.snapshotStatus()?.madeAt.milliseconds == time.nowMilliseconds())
     }
 
+    @Test("a space with read scopes is not snapshotted: sealing refuses, the duty seals nothing")
+    func scopedSpacesAreNotSnapshotted() async throws {
+        let dir = temporaryDirectory()
+        let (laptop, _, _) = try await classroom(dir, encrypted: true)
+        #expect(try await laptop.sealSnapshot() != nil, "a checkpoint is held")
+        try await laptop.setPolicy(
+            try Policy(
+                json: #"{"concord_policy": 1, "roles": {"teacher": {"base": "writer"}}, "collections": {"notes": {"read": ["teacher"], "write": {"teacher": "all"}}}}"#,
+                encrypted: true))
+        let error = await #expect(throws: ConcordError.self) { try await laptop.sealSnapshot() }
+        #expect(error?.code == .snapshotRefused && error?.message.contains("read scopes") == true, "\(String(describing: error))")
+        #expect(try await laptop.performStabilityDuties().snapshot == nil)
+    }
+
     @Test("no checkpoint: nothing to seal")
     func nothingToSeal() async throws {
         let laptop = try await Replica.create(at: temporaryDirectory() + "/laptop", name: "laptop")

@@ -5,11 +5,14 @@ import ConcordStore
 /// Opens the data bundles of a replica's space for reading their operations (history,
 /// conflicts, log, rebuilds): format 2 with the space's content key, format 3 with the
 /// epoch key its header names, found in the membership ops the store holds
-/// (`Specs/membership.md` §7) and cached.
+/// (`Specs/membership.md` §7) and cached, and the scope sections it holds the keys of
+/// (their ops in `BundleContents.placedOperations`, with their section numbers: readers
+/// use those, not `operations`, which holds the general section's alone).
 struct BundleOpener {
     let membership: Membership
     private var context: (records: [MembershipOpRecord], state: MembershipState)?
     private var keys: [EpochKeyID: EpochKey] = [:]
+    private var scopeKeys: [EpochKeyID: EpochKey?] = [:]
 
     /// An opener for the store `tx` reads (format 3 reads its membership ledger once).
     init(membership: Membership, in tx: any StoreReader) throws {
@@ -37,10 +40,19 @@ struct BundleOpener {
             key = epoch.key
         }
         do {
-            return .success(try ChangeBundle.openData(bundle, key: key))
+            let general = try ChangeBundle.openData(bundle, key: key)
+            guard bundle.isSectioned else { return .success(general) }
+            // Scope sections this device can open (`Specs/permissions.md` §7.3): their ops
+            // are in `placedOperations`, as the importer's rebuild reads them.
+            return .success(bundle.withSections(general, state: context.state) { id in scopeKey(id, context: context) })
         } catch let error as ConcordError where Membership.voids(error) {
             return .failure(error)
         }
+    }
+
+    private mutating func scopeKey(_ id: EpochKeyID, context: (records: [MembershipOpRecord], state: MembershipState)) -> EpochKey? {
+        if scopeKeys[id] == nil { scopeKeys[id] = .some(membership.scopeKey(id, records: context.records, state: context.state)) }
+        return scopeKeys[id] ?? nil
     }
 
     /// ``contentsOrVoid(of:)`` for a chain bundle whose chain mark before it is `mark`: a

@@ -110,7 +110,7 @@ extension Replica {
             guard let stored = try tx.bundle(of: me, sequence: sequence) else { continue }
             let bundle = try StoreDestination.decode(stored)
             guard !bundle.isControl, case .success(let contents) = try opener.contentsOrVoid(of: bundle) else { continue }
-            for op in contents.operations where StoreDestination.isWrite(op) {
+            for (_, _, op) in contents.placedOperations where StoreDestination.isWrite(op) {
                 guard let delete = ResurrectionGuard.deleteBundle(of: try tx.record(op.record, in: op.collection)?.state),
                     guarding.drops(author: me, sequence: sequence, context: contents.context, delete: delete)
                 else { continue }

@@ -41,7 +41,7 @@ extension Replica {
                 let mark = try marks[bundle.author] ?? tx.chainMark(before: stored.sequence, of: stored.author)
                 marks[bundle.author] = .some(stored.mark)
                 guard !keys.isEmpty, case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
-                for op in contents.operations {
+                for (_, _, op) in contents.placedOperations {
                     let key = RecordKey(op.collection, op.record)
                     guard keys.contains(key) else { continue }
                     scan.states[key, default: RecordState()].apply(op)
@@ -93,7 +93,7 @@ extension Replica {
                 previous.map { $0.author == stored.author && $0.sequence + 1 == stored.sequence } == true
                 ? previous?.mark : try tx.chainMark(before: stored.sequence, of: stored.author)
             previous = stored
-            if case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) { ops += contents.operations }
+            if case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) { ops += contents.placedOperations.map(\.operation) }
         }
         return ops
     }
@@ -167,13 +167,10 @@ extension Replica {
                 guard stored.sequence > floor[stored.author] else { continue }
                 let bundle = try StoreDestination.decode(stored)
                 guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)) else { continue }
+                // Read-scoped ops cannot go into a snapshot every member reads.
+                if bundle.isSectioned { throw Self.scopedSpaceSnapshotRefused(space: spaceID) }
                 switch try opener.contentsOrVoid(of: bundle, after: mark) {
                 case .success(let contents):
-                    if contents.sections.contains(where: { if case .operations = $0.content { false } else { true } }) {
-                        throw ConcordError(
-                            .notARecipient,
-                            "\(bundle) has a scope section this device cannot read: its state at \(vector) would be incomplete")
-                    }
                     let refused = denied[stored.id] ?? []
                     let mayDrop = guarding.isActive && guarding.mayDrop(author: bundle.author, sequence: bundle.sequence)
                     for placed in contents.placedOperations where !refused.contains([placed.section, placed.index]) {

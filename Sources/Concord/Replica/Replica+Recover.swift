@@ -123,7 +123,9 @@ extension Replica {
                     }
                 }
                 let removed = try tx.removeChainBundles(of: me, after: keep)
-                let old = try operations(of: removed, in: tx) + tx.pendingOperations()
+                // Ops applied nowhere (denied by the policy, dropped by the resurrection guard)
+                // are not re-issued: under a new identity and a fresh context they would apply.
+                let old = try reissuableOperations(of: removed, in: tx) + tx.pendingOperations()
                 // The other copy's bundles, kept aside as forks: they extend the old chain now.
                 let setAside = try tx.quarantinedBundles().filter { $0.author == me && $0.sequence > keep }
                 for bundle in setAside { try tx.removeQuarantinedBundle(bundle.id) }
@@ -183,6 +185,9 @@ extension Replica {
                     guard case .applied = outcome else {
                         throw ConcordError(.storeDamaged, "the recovery's successor op was not taken (\(outcome)); nothing was changed")
                     }
+                    // The records rebuilt above from every op of the log are decided again as
+                    // every rebuild decides them (withheld bundles, denied ops, the guard).
+                    destination.guardDirty.formUnion(keys)
                     _ = try importer.finishMemberBatch(into: &destination)
                     try destination.flush()
                     changes += destination.changes
@@ -219,5 +224,41 @@ extension Replica {
             replica: successor, previousDevice: replicaID, device: next.replicaID, reissuedBundles: reissued,
             reissuedOperations: plan.operations.count - plan.shadows, redatedOperations: plan.moved, sealedBundles: sealed.count,
             problems: before)
+    }
+}
+
+extension Replica {
+    /// The ops of this device's own bundles a recovery re-issues (`removed`, in chain order):
+    /// every op it can read (general and scope sections), except those applied nowhere in a
+    /// space with members: ops the permission policy denied (`Specs/permissions.md` §6.3) and
+    /// writes the resurrection guard drops (`Specs/crdt-semantics.md` §11.4). Re-issued under
+    /// a new identity, with a context that includes everything held, they would apply.
+    func reissuableOperations(of removed: [StoredBundle], in tx: any StoreReader) throws -> [RecordOperation] {
+        guard membership.isMemberFormat else { return try operations(of: removed, in: tx) }
+        let state = try Self.memberContext(in: tx, reusing: memberCache, spaceID: spaceID, encrypted: membership.isEncrypted).0.state
+        let guarding = ResurrectionGuard(state: state)
+        var opener = try BundleOpener(membership: membership, in: tx)
+        var previous: StoredBundle?
+        var ops: [RecordOperation] = []
+        for stored in removed {
+            let bundle = try StoreDestination.decode(stored)
+            let mark =
+                previous.map { $0.author == stored.author && $0.sequence + 1 == stored.sequence } == true
+                ? previous?.mark : try tx.chainMark(before: stored.sequence, of: stored.author)
+            previous = stored
+            guard !bundle.isControl, case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
+            let denied = Set(try tx.permissionDenials(ofBundle: stored.id).map { "\($0.section):\($0.index)" })
+            let mayDrop = guarding.isActive && guarding.mayDrop(author: bundle.author, sequence: bundle.sequence)
+            for (section, index, op) in contents.placedOperations where !denied.contains("\(section):\(index)") {
+                if mayDrop, StoreDestination.isWrite(op),
+                    let delete = ResurrectionGuard.deleteBundle(of: try tx.record(op.record, in: op.collection)?.state),
+                    guarding.drops(author: bundle.author, sequence: bundle.sequence, context: contents.context, delete: delete)
+                {
+                    continue
+                }
+                ops.append(op)
+            }
+        }
+        return ops
     }
 }

@@ -14,6 +14,17 @@ import ConcordStore
 /// ```
 extension Replica {
     static let snapshotManifestKey = "snapshot.manifest"
+
+    /// Why a space with read scopes is not snapshotted (`Specs/snapshots.md` §4.1): a
+    /// snapshot's chunks are sealed under the epoch key every member holds, so scoped
+    /// records in them would reach members outside the scope, and leaving them out would
+    /// lose them for the scope's members that load it.
+    static func scopedSpaceSnapshotRefused(space: SpaceID) -> ConcordError {
+        ConcordError(
+            .snapshotRefused,
+            "space \(space.shortDescription) has read scopes (a policy with `read` lists): a snapshot would show scoped records to every member that loads it, or lose them for the scope's members, so such spaces are not snapshotted in this release; new devices sync the whole log"
+        )
+    }
     static let snapshotStateKey = "snapshot.state"
     static func snapshotChunkKey(_ index: Int) -> String { "snapshot.chunk.\(index)" }
 
@@ -34,7 +45,8 @@ extension Replica {
     ///   (or the space has no members).
     /// - Throws: `ConcordError` `.notAllowed` (a reader, not admitted, removed), `.notARecipient`
     ///   (a bundle at or below `V` is sealed under an epoch key this device lacks, so its
-    ///   snapshot would be incomplete), `.storage`.
+    ///   snapshot would be incomplete), `.snapshotRefused` (the space has read scopes:
+    ///   `Specs/snapshots.md` §4.1, not snapshotted in this release), `.storage`.
     /// - Complexity: O(bundles ≤ `V` + records log records).
     public func sealSnapshot() throws -> SealedSnapshot? {
         guard membership.isMemberFormat else { return nil }
@@ -45,6 +57,7 @@ extension Replica {
                 .max(by: { $0.by.stamp < $1.by.stamp })
         else { return nil }
         let vector = checkpoint.stable
+        if !context.state.scopeEpochs.isEmpty { throw Self.scopedSpaceSnapshotRefused(space: spaceID) }
         let key: EpochKey?? = try ConcordError.storage { try store.read { tx in try memberSealingKey(in: tx) } }
         guard let key else {
             throw ConcordError(

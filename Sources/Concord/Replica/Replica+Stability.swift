@@ -243,6 +243,8 @@ extension Replica {
             let checkpoint = context.state.checkpoints.filter({ held.includes($0.stable) && !$0.stable.entries.isEmpty })
                 .max(by: { $0.by.stamp < $1.by.stamp })
         else { return nil }
+        // Spaces with read scopes are not snapshotted (`Specs/snapshots.md` §4.1).
+        guard context.state.scopeEpochs.isEmpty else { return nil }
         let latest = try snapshotStatus()
         let previous = latest?.vector ?? VersionVector()
         guard !previous.includes(checkpoint.stable) else { return nil }

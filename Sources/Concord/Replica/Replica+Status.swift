@@ -131,9 +131,11 @@ extension Replica {
             guard case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
             // Ops the permission policy denied were never applied (`Specs/permissions.md` §6).
             let denied = Set(
-                try ConcordError.storage { try store.read { try $0.permissionDenials(ofBundle: storedBundle.id) } }.map(\.index))
+                try ConcordError.storage { try store.read { try $0.permissionDenials(ofBundle: storedBundle.id) } }.map {
+                    [$0.section, $0.index]
+                })
             var found = false
-            for (index, op) in contents.operations.enumerated() where !denied.contains(index) {
+            for (section, index, op) in contents.placedOperations where !denied.contains([section, index]) {
                 guard let value = matches(op) else { continue }
                 writes.append(FieldWrite(value: value, stamp: op.stamp, sequence: bundle.sequence, isCurrent: op.stamp == current))
                 found = true
@@ -168,7 +170,7 @@ extension Replica {
             for stored in page {
                 guard let bundle = try? StoreDestination.decode(stored), let contents = try? opener.contents(of: bundle) else { continue }
                 var seen = Set<StoredRecordKey>()
-                for op in contents.operations { seen.insert(StoredRecordKey(collection: op.collection, id: op.record)) }
+                for (_, _, op) in contents.placedOperations { seen.insert(StoredRecordKey(collection: op.collection, id: op.record)) }
                 entries.append((stored.position, Array(seen)))
             }
             try ConcordError.storage {
