@@ -172,7 +172,8 @@ struct ReplicaSnapshotTests {
         #expect(try await laptop.sealSnapshot() != nil, "a checkpoint is held")
         try await laptop.setPolicy(
             try Policy(
-                json: #"{"concord_policy": 1, "roles": {"teacher": {"base": "writer"}}, "collections": {"notes": {"read": ["teacher"], "write": {"teacher": "all"}}}}"#,
+                json:
+                    #"{"concord_policy": 1, "roles": {"teacher": {"base": "writer"}}, "collections": {"notes": {"read": ["teacher"], "write": {"teacher": "all"}}}}"#,
                 encrypted: true))
         let error = await #expect(throws: ConcordError.self) { try await laptop.sealSnapshot() }
         #expect(error?.code == .snapshotRefused && error?.message.contains("read scopes") == true, "\(String(describing: error))")

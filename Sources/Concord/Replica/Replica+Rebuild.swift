@@ -93,7 +93,9 @@ extension Replica {
                 previous.map { $0.author == stored.author && $0.sequence + 1 == stored.sequence } == true
                 ? previous?.mark : try tx.chainMark(before: stored.sequence, of: stored.author)
             previous = stored
-            if case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) { ops += contents.placedOperations.map(\.operation) }
+            if case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) {
+                ops += contents.placedOperations.map(\.operation)
+            }
         }
         return ops
     }
