@@ -252,4 +252,27 @@ struct ReplicaPermissionTests {
         #expect(try await tablet.deniedOperations(by: tablet.deviceID).isEmpty, "the new identity wrote nothing denied")
         #expect(try await office.state().records(in: "results") == (try await tablet.state().records(in: "results")))
     }
+
+    @Test("re-stamping unsealed writes recomputes their records as every rebuild does: a denied op stays out")
+    func restampKeepsDeniedOpsOut() async throws {
+        let dir = temporaryDirectory()
+        let (laptop, amina, _) = try await classroom(dir, encrypted: false)
+        try await laptop.setPolicy(try Policy(json: PermissionEnforcementTests.lenient, encrypted: false))
+        try await sync(laptop, to: amina)
+        let mine = amina.newRecordID()
+        try await amina.write {
+            try $0.set("answer", to: "1", record: mine, in: "results")
+            try $0.set("grade", to: "A", record: mine, in: "results")
+        }
+        try await amina.seal()
+        try await laptop.setPolicy(try Policy(json: Self.json, encrypted: false))
+        try await sync(amina, to: laptop)
+        #expect(try await field(laptop, mine, "grade") == nil)
+        // The teacher comments on the record, unsealed; the writes are re-stamped (as a sync
+        // does when the clock was wrong): the record is rebuilt, Amina's grade stays out.
+        try await laptop.write { try $0.set("comment", to: "good", record: mine, in: "results") }
+        #expect(try await laptop.restampPending(realTime: nil) == 1)
+        #expect(try await field(laptop, mine, "grade") == nil, "the denied grade came back")
+        #expect(try await field(laptop, mine, "comment") == "good")
+    }
 }

@@ -58,7 +58,8 @@ extension Replica {
                     restamped.append(RecordOperation(stamp: stamp, collection: op.collection, record: op.record, action: action))
                 }
                 try tx.replacePendingOperations(restamped)
-                let changes = try writeRebuilt(keys, from: scan, local: restamped, in: tx)
+                var changes = try writeRebuilt(keys, from: scan, local: restamped, in: tx)
+                changes += try recomputeAsDecided(keys, clock: current, in: tx)
                 if generation != stored.generation {
                     try tx.setMetadata(MetaKey.encodeUInt64(current.last.rawValue), for: MetaKey.clock)
                     try tx.setMetadata(MetaKey.encodeUInt64(generation), for: MetaKey.clockGeneration)
@@ -113,7 +114,8 @@ extension Replica {
                     try tx.quarantineBundle(stored)
                 }
                 let scan = try scanLog(in: tx, rebuilding: keys, excluding: author)
-                let changes = try writeRebuilt(keys, from: scan, local: tx.pendingOperations(), in: tx)
+                var changes = try writeRebuilt(keys, from: scan, local: tx.pendingOperations(), in: tx)
+                changes += try recomputeAsDecided(keys, clock: try currentClock(StoredProgress.read(from: tx)), in: tx)
                 return (removed.count, changes)
             }
         }

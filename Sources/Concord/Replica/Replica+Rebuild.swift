@@ -82,6 +82,30 @@ extension Replica {
         return changes
     }
 
+    /// In a space with members, recomputes `keys` as the membership reconcile's rebuild does
+    /// (base, chain data bundles the state admits, denied ops left out, the resurrection
+    /// guard decided last, this device's unsealed ops on top), after a ``scanLog(in:rebuilding:excluding:)``
+    /// and ``writeRebuilt(_:from:local:in:)``, which apply every op they read. Does nothing
+    /// in spaces without members (no decisions to replay).
+    /// - Returns: What observers see change.
+    func recomputeAsDecided(_ keys: Set<RecordKey>, clock: HybridLogicalClock, in tx: any StoreWriter) throws -> [RecordChange] {
+        guard membership.isMemberFormat, !keys.isEmpty else { return [] }
+        let stored = try StoredProgress.read(from: tx)
+        var destination = StoreDestination(
+            tx: tx, clock: clock, verifiedCertificateChains: verifiedCertificateChains, me: membership.device.publicKey,
+            tracking: true, acknowledged: stored.acknowledged)
+        destination.prunesAsWritten = options.prunesAsWritten
+        let current = try MemberLedger.current(reusing: nil, from: tx, spaceID: spaceID, encrypted: membership.isEncrypted)
+        destination.ledger = current.ledger
+        destination.decidedState = current.state
+        destination.stateCache = current.state
+        destination.guardDirty = keys
+        destination.setMembershipReconcilePending(true)
+        _ = try importer.finishMemberBatch(into: &destination)
+        try destination.flush()
+        return destination.changes
+    }
+
     /// The operations of stored bundles (void ones carry none), in order.
     func operations(of bundles: [StoredBundle], in tx: any StoreReader) throws -> [RecordOperation] {
         var ops: [RecordOperation] = []
