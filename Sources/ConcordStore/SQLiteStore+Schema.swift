@@ -137,20 +137,21 @@ extension SQLiteStore {
         // ids of bundles compaction dropped. A store loaded from a snapshot before this kept
         // its base as one metadata blob (`snapshot.base.records`): it becomes rows here.
         migrator.registerMigration("compaction") { db in
-            try db.execute(sql: """
-                CREATE TABLE base_records (
-                    collection TEXT NOT NULL,
-                    id BLOB NOT NULL,
-                    state BLOB,
-                    PRIMARY KEY (collection, id)
-                ) WITHOUT ROWID;
-                CREATE TABLE chain_ids (
-                    author BLOB NOT NULL,
-                    first_seq INTEGER NOT NULL,
-                    ids BLOB NOT NULL,
-                    PRIMARY KEY (author, first_seq)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE base_records (
+                        collection TEXT NOT NULL,
+                        id BLOB NOT NULL,
+                        state BLOB,
+                        PRIMARY KEY (collection, id)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE chain_ids (
+                        author BLOB NOT NULL,
+                        first_seq INTEGER NOT NULL,
+                        ids BLOB NOT NULL,
+                        PRIMARY KEY (author, first_seq)
+                    ) WITHOUT ROWID;
+                    """)
             guard let blob = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'snapshot.base.records'") else { return }
             let records: [SnapshotRecord]
             do {

@@ -48,7 +48,9 @@ extension SQLiteTransaction {
             var records: [BaseRecord] = []
             while let row = try rows.next() {
                 let idData: Data = row[1]
-                guard let id = RecordID(bytes: idData) else { throw StoreError(.decoding, "a base record has an id of \(idData.count) bytes") }
+                guard let id = RecordID(bytes: idData) else {
+                    throw StoreError(.decoding, "a base record has an id of \(idData.count) bytes")
+                }
                 let state: Data = row[2]
                 records.append(BaseRecord(collection: Self.string(row[0]), id: id, state: try Self.recordState(Array(state))))
             }
@@ -91,7 +93,8 @@ extension SQLiteTransaction {
     func droppedBundleID(of author: PublicKey, sequence: UInt64) throws -> Digest32? {
         let row = try mapping {
             try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT first_seq, ids FROM chain_ids WHERE author = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1"),
+                db.cachedStatement(
+                    sql: "SELECT first_seq, ids FROM chain_ids WHERE author = ? AND first_seq <= ? ORDER BY first_seq DESC LIMIT 1"),
                 arguments: [Data(author.bytes), Int64(bitPattern: sequence)])
         }
         guard let row, sequence >= 1 else { return nil }

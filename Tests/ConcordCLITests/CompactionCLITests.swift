@@ -33,7 +33,9 @@ struct CompactionCLITests {
             return result.stdout
         }
         try ok("teacher", "init", "--name", "Ms Dlamini's laptop")
-        try ok("tablet", "join", try ok("teacher", "invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines), "--name", "tablet")
+        try ok(
+            "tablet", "join", try ok("teacher", "invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines), "--name",
+            "tablet")
         // Without a snapshot there is nothing to compact to: the error says what to do.
         let refused = try run("teacher", "compact")
         #expect(refused.status == 1 && refused.stderr.contains("concord snapshot seal"), "\(refused.stderr)")
@@ -61,7 +63,8 @@ struct CompactionCLITests {
         let dry = try json(try ok("teacher", "compact", "--history-horizon", "0", "--dry-run", "--json"))
         #expect(
             dry.keys.sorted() == [
-                "bundles_dropped", "bundles_kept", "bytes_after", "bytes_before", "control_bundles", "snapshot", "stubs", "tombstones_pruned",
+                "bundles_dropped", "bundles_kept", "bytes_after", "bytes_before", "control_bundles", "snapshot", "stubs",
+                "tombstones_pruned",
             ], "\(dry)")
         #expect(dry["snapshot"] as? String == id)
         let dryStatus = try json(try ok("teacher", "status", "--json"))

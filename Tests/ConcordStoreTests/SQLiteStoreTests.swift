@@ -72,11 +72,13 @@ struct SQLiteStoreTests {
             try Row.fetchAll(db, sql: "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
                 .map { "\($0["type"] as String) \($0["name"] as String)" }
         }
-        #expect(objects == [
-            "index fields_by_value", "index permission_denials_by_author", "index records_unsealed",
-            "table base_records", "table bundles", "table chain_heads", "table chain_ids", "table fields", "table grdb_migrations", "table held_bundles", "table meta",
-            "table pending_ops", "table permission_denials", "table quarantined_bundles", "table record_bundles", "table records",
-        ])
+        let expected = [
+            "index fields_by_value", "index permission_denials_by_author", "index records_unsealed", "table base_records",
+            "table bundles", "table chain_heads", "table chain_ids", "table fields", "table grdb_migrations", "table held_bundles",
+            "table meta", "table pending_ops", "table permission_denials", "table quarantined_bundles", "table record_bundles",
+            "table records",
+        ]
+        #expect(objects == expected)
     }
 
     /// `fields.type` and `fields.value` for each kind of value (`Specs/storage-schema.md`, "Field index").

@@ -185,7 +185,7 @@ struct ReplicaCompactionTests {
         try await copy.seal()
         let forked = try await copy.bundles(since: VersionVector())
         _ = try #require(try await laptop.sealSnapshot())
-        try await laptop.compact(historyHorizon: .zero)
+        _ = try await laptop.compact(historyHorizon: .zero)
         let floor = try #require(try await laptop.store.read { try $0.chainFloor(of: tablet.deviceID.publicKey) })
         let copyHead = try await copy.versionVector()[tablet.deviceID.publicKey]
         #expect(copyHead <= floor.sequence, "the copy's bundles lie below the laptop's floor")
@@ -239,7 +239,7 @@ struct ReplicaCompactionTests {
         #expect(full.truncatedBefore == nil)
         #expect(full.writes.map(\.value) == ["item 1"] && full.writes.allSatisfy { !$0.fromBase })
         let snapshot = try #require(try await laptop.sealSnapshot())
-        try await laptop.compact(historyHorizon: .zero)
+        _ = try await laptop.compact(historyHorizon: .zero)
         let truncated = try await laptop.fieldHistory(of: "title", record: record, in: "todos")
         #expect(truncated.truncatedBefore == snapshot.manifest.id)
         #expect(truncated.writes.count == 1)

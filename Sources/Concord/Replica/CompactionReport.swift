@@ -43,7 +43,8 @@ public struct CompactionReport: Hashable, Sendable {
 
     /// Creates a report.
     public init(
-        snapshot: Digest32, vector: VersionVector, madeAt: HLCTimestamp = .zero, verified: Bool = true, bundlesDropped: Int = 0, bytesDropped: Int = 0,
+        snapshot: Digest32, vector: VersionVector, madeAt: HLCTimestamp = .zero, verified: Bool = true, bundlesDropped: Int = 0,
+        bytesDropped: Int = 0,
         bundlesKept: Int = 0, controlBundles: Int = 0, tombstonesPruned: Int = 0, stubs: Int = 0, bytesBefore: Int = 0,
         bytesAfter: Int = 0, dryRun: Bool = false
     ) {

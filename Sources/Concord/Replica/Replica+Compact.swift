@@ -44,7 +44,9 @@ extension Replica {
     ///   then `VACUUM` copies the file.
     public func compact(historyHorizon: Duration = Replica.defaultHistoryHorizon, dryRun: Bool = false) throws -> CompactionReport {
         guard membership.isMemberFormat else {
-            throw ConcordError(.unsupportedVersion, "space \(spaceID.shortDescription) has no members (bundle format 2): compaction needs snapshots (format 3)")
+            throw ConcordError(
+                .unsupportedVersion,
+                "space \(spaceID.shortDescription) has no members (bundle format 2): compaction needs snapshots (format 3)")
         }
         guard let stored = try ConcordError.storage({ try store.read { tx in try Self.storedSnapshot(in: tx) } }), stored.state == .verified
         else {
@@ -100,7 +102,9 @@ extension Replica {
                 if let head = try tx.chainHead(of: author) {
                     var sequence = head.sequence
                     var looked = 0
-                    while sequence > floor, looked <= Self.acknowledgementLookBack, let bundle = try tx.bundle(of: author, sequence: sequence) {
+                    while sequence > floor, looked <= Self.acknowledgementLookBack,
+                        let bundle = try tx.bundle(of: author, sequence: sequence)
+                    {
                         if ChangeBundle.headerClock(bundle.bytes)?.isControl == false {
                             limit = min(limit, sequence - 1)
                             break
@@ -145,7 +149,8 @@ extension Replica {
             }
             let ledger = try MemberLedger.load(from: tx, encrypted: encrypted)
             return CompactionReport(
-                snapshot: manifest.id, vector: manifest.vector, madeAt: manifest.madeAt, bundlesDropped: dropped.count, bytesDropped: dropped.bytes,
+                snapshot: manifest.id, vector: manifest.vector, madeAt: manifest.madeAt, bundlesDropped: dropped.count,
+                bytesDropped: dropped.bytes,
                 bundlesKept: before.counts.logBundles - dropped.count, controlBundles: ledger.controls.count - ledger.evidence.count,
                 stubs: before.counts.deleteStubs, bytesBefore: before.bytesOnDisk, bytesAfter: max(0, before.bytesOnDisk - dropped.bytes),
                 dryRun: dryRun)

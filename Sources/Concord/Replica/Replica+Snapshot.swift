@@ -164,7 +164,8 @@ extension Replica {
         do {
             return try SnapshotManifest.decode(bytes)
         } catch {
-            throw ConcordError(.storeDamaged, "the snapshot this replica's base is does not decode (\(error.message)); the store is damaged")
+            throw ConcordError(
+                .storeDamaged, "the snapshot this replica's base is does not decode (\(error.message)); the store is damaged")
         }
     }
 

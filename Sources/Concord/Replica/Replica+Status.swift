@@ -130,7 +130,8 @@ extension Replica {
         let name = ByteString(field)
         let collectionName = ByteString(collection)
         func matches(_ op: RecordOperation) -> Value? {
-            guard op.record == id, case let .set(f, value) = op.action, ByteString(f) == name, ByteString(op.collection) == collectionName else { return nil }
+            guard op.record == id, case let .set(f, value) = op.action, ByteString(f) == name, ByteString(op.collection) == collectionName
+            else { return nil }
             return value
         }
         let stored = try ConcordError.storage { try store.read { try $0.record(id, in: collection) } }
@@ -173,7 +174,8 @@ extension Replica {
             }
         }
         if let atBase, !writes.contains(where: { $0.stamp == atBase.stamp }) {
-            writes.append(FieldWrite(value: atBase.value, stamp: atBase.stamp, sequence: nil, isCurrent: atBase.stamp == current, fromBase: true))
+            writes.append(
+                FieldWrite(value: atBase.value, stamp: atBase.stamp, sequence: nil, isCurrent: atBase.stamp == current, fromBase: true))
         }
         writes.sort { $0.stamp < $1.stamp }
         return (writes, contexts, stored?.state.deletedAt, floor)
