@@ -18,7 +18,7 @@ extension Replica {
     /// above its acknowledged sequence; each author's latest data bundle (its causal context
     /// is the author's acknowledgement, which stability reads); every control bundle (in the
     /// membership ledger); held and quarantined bundles. The history index rows of dropped
-    /// bundles go, and ``history(of:field:)`` before the floor shows what the base shows.
+    /// bundles go, and ``history(of:record:in:)`` before the floor shows what the base shows.
     /// Then the database is vacuumed, so the file shrinks.
     ///
     /// Rebuilds (a removal's cut, the resurrection guard deciding again, a recovery or branch
