@@ -295,6 +295,10 @@ final class MemoryTransaction: StoreWriter {
 
     // MARK: Compaction
 
+    func recordKeys() throws -> [StoredRecordKey] {
+        contents.records.keys.map { StoredRecordKey(collection: $0.collection.string, id: $0.id) }
+    }
+
     func hasBase() throws -> Bool { contents.hasBase }
 
     func baseRecord(_ id: RecordID, in collection: String) throws -> RecordState? {

@@ -20,6 +20,19 @@ extension SQLiteTransaction {
         }
     }
 
+    func recordKeys() throws -> [StoredRecordKey] {
+        try mapping {
+            let rows = try Row.fetchCursor(db.cachedStatement(sql: "SELECT CAST(collection AS BLOB), id FROM records"))
+            var keys: [StoredRecordKey] = []
+            while let row = try rows.next() {
+                let idData: Data = row[1]
+                guard let id = RecordID(bytes: idData) else { throw StoreError(.decoding, "a record has an id of \(idData.count) bytes") }
+                keys.append(StoredRecordKey(collection: Self.string(row[0]), id: id))
+            }
+            return keys
+        }
+    }
+
     func hasBase() throws -> Bool { try metadata(Self.baseCopyOnWriteKey) != nil }
 
     func baseRecord(_ id: RecordID, in collection: String) throws -> RecordState? {

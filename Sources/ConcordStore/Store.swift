@@ -103,6 +103,10 @@ public protocol StoreReader {
     /// Records, tombstones and log bundles, counted (reads every record state once).
     func counts() throws -> StoreCounts
 
+    /// The keys of every record (visible or not), in no particular order.
+    /// - Complexity: O(records).
+    func recordKeys() throws -> [StoredRecordKey]
+
     /// Whether the store keeps a **base** (`Specs/storage-schema.md` §3.12): the state at
     /// a snapshot's vector that rebuilds start from, set by ``StoreWriter/replaceBase(with:)``.
     func hasBase() throws -> Bool
@@ -176,7 +180,8 @@ public protocol StoreWriter: StoreReader {
     /// Sets `author`'s chain head to a **floor link** (`Specs/snapshots.md` §4.5 step 3,
     /// `Specs/storage-schema.md` §8): the chain holds no bundle at or below
     /// `head.sequence`, and the next bundle appended must extend `head` (its id and mark).
-    /// Only a snapshot load does this, on an author whose chain is empty.
+    /// Only a snapshot load does this, on an author whose chain holds no bundle (a floor
+    /// link it already has is replaced).
     func setChainFloor(_ head: ChainHead, of author: PublicKey) throws
 
     /// Makes `records` the store's base (`Specs/storage-schema.md` §3.12): the complete state

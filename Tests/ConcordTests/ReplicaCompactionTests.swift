@@ -262,4 +262,44 @@ struct ReplicaCompactionTests {
         let loaded = try await newcomer.fieldHistory(of: "title", record: record, in: "todos")
         #expect(loaded.truncatedBefore == snapshot.manifest.id && loaded.writes.map(\.value) == ["item 1"])
     }
+
+    @Test("a far-behind device that holds part of the log loads a snapshot: rebased, its own writes kept, it converges")
+    func farBehindDeviceLoadsASnapshot() async throws {
+        let dir = temporaryDirectory()
+        var desk: Replica?
+        let (laptop, tablet, time) = try await classroom(dir, encrypted: true) { laptop, _ in
+            // A desk joins early and holds the laptop's first bundles only.
+            let joined = try await Replica.join(
+                try await laptop.invite(role: .writer), at: dir + "/desk", name: "desk",
+                options: Replica.Options(physicalClock: ManualClock(milliseconds: 1_900_000_000_000)))
+            try await joined.import(try await laptop.bundles(since: try await joined.versionVector()))
+            desk = joined
+        }
+        let far = try #require(desk)
+        // Offline, it writes; the others go on and checkpoint without it (it never acknowledged).
+        try await far.write { tx in try tx.set("title", to: "from the desk", record: RecordID(high: 7, low: 1), in: "todos") }
+        let snapshot = try #require(try await laptop.sealSnapshot())
+        let controls = try await laptop.controlBundles(through: snapshot.manifest)
+        let before = try await far.versionVector()
+        #expect(before[tablet.deviceID.publicKey] < snapshot.manifest.vector[tablet.deviceID.publicKey])
+
+        let summary = try await far.loadSnapshot(snapshot, controlBundles: controls)
+        #expect(summary.snapshot == snapshot.manifest.id)
+        #expect(try await far.storageReport().floor == snapshot.manifest.id)
+        #expect(try await far.snapshotStatus()?.state == .provisional)
+        #expect(try await title(far, RecordID(high: 7, low: 1)) == "from the desk", "its own write stays")
+        #expect(try await title(far, RecordID(high: 1, low: 1)) == "item 1", "the snapshot's records are there")
+        #expect(try await far.record(RecordID(high: 1, low: 4), in: "todos") == nil, "and its deletes")
+        // It pulls the rest and pushes its own: everyone converges.
+        try await sync(laptop, to: far)
+        try await sync(far, to: laptop)
+        try await sync(laptop, to: tablet)
+        #expect(try await far.state().digestHex == (try await laptop.state().digestHex))
+        #expect(try await tablet.state().digestHex == (try await laptop.state().digestHex))
+        #expect(try await title(laptop, RecordID(high: 7, low: 1)) == "from the desk")
+        // A device that holds the whole log is refused (it verifies instead).
+        let refused = await #expect(throws: ConcordError.self) { try await tablet.loadSnapshot(snapshot, controlBundles: controls) }
+        #expect(refused?.code == .snapshotRefused)
+        _ = time
+    }
 }

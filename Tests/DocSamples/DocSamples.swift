@@ -75,24 +75,24 @@ struct README {
         }
     }
 
-    // README.md:383
-    static func line383(teacher: Replica) async throws {
+    // README.md:385
+    static func line385(teacher: Replica) async throws {
         if try await teacher.sealSnapshot() != nil {
             let report = try await teacher.compact(historyHorizon: .zero)
             print("\(report.bundlesDropped) bundles dropped: \(report.bytesBefore) -> \(report.bytesAfter) bytes")
         }
     }
 
-    // README.md:436
-    static func line436(replica: Replica) async throws {
+    // README.md:437
+    static func line437(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:524
-    static func line524() async throws {
+    // README.md:525
+    static func line525() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -137,8 +137,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:591
-    static func line591() async throws {
+    // README.md:592
+    static func line592() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -156,8 +156,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:611
-    static func line611() async throws {
+    // README.md:612
+    static func line612() async throws {
         // import Concord
         // import ConcordCore
 
@@ -183,7 +183,7 @@ struct README {
         }
     }
 
-    // README.md:646
+    // README.md:647
     // import ConcordCore
     // import ConcordTesting
     // import Testing
