@@ -158,12 +158,12 @@ extension SQLiteTransaction {
     }
 
     /// The metadata key of `author`'s floor link (section 3.5 of `Specs/storage-schema.md`).
-    private static func floorKey(_ author: PublicKey) -> String { "chain.floor." + author.hex }
+    static func floorKey(_ author: PublicKey) -> String { "chain.floor." + author.hex }
 
     func chainFloor(of author: PublicKey) throws -> ChainHead? { try floor(of: author) }
 
     /// `author`'s floor link, if its chain was loaded from a snapshot.
-    private func floor(of author: PublicKey) throws -> ChainHead? {
+    func floor(of author: PublicKey) throws -> ChainHead? {
         guard let bytes = try metadata(Self.floorKey(author)), bytes.count >= 40 else { return nil }
         let sequence = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let mark = bytes.count == 48 ? HLCTimestamp(rawValue: bytes[40..<48].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) : nil
@@ -176,12 +176,15 @@ extension SQLiteTransaction {
             bigEndian(head.sequence) + head.id.bytes + (head.mark.map { bigEndian($0.rawValue) } ?? []), for: Self.floorKey(author))
         try mapping {
             let key = Data(author.bytes)
-            guard try Row.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM chain_heads WHERE author = ?"), arguments: [key]) == nil else {
-                throw StoreError(.constraint, "the chain of \(author.hex.prefix(8)) already has a head; a floor goes under an empty chain")
+            guard try Row.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM bundles WHERE author = ? LIMIT 1"), arguments: [key]) == nil
+            else {
+                throw StoreError(.constraint, "the chain of \(author.hex.prefix(8)) holds bundles; a floor goes under an empty chain")
             }
-            try db.cachedStatement(sql: "INSERT INTO chain_heads (author, seq, id, mark) VALUES (?, ?, ?, ?)").execute(arguments: [
-                key, Int64(bitPattern: head.sequence), Data(head.id.bytes), Self.markValue(head.mark),
-            ])
+            // An empty chain may have a head already: an earlier floor, replaced.
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO chain_heads (author, seq, id, mark) VALUES (?, ?, ?, ?)").execute(
+                arguments: [
+                    key, Int64(bitPattern: head.sequence), Data(head.id.bytes), Self.markValue(head.mark),
+                ])
         }
     }
 

@@ -154,10 +154,11 @@ struct CLIJSONSpecTests {
             // storage: the counts after one record written on each device and exchanged.
             let storage = try #require(status["storage"] as? [String: Any], "storage is an object: \(text)")
             let storageKeys: Set = [
-                "bytes_on_disk", "delete_stubs", "deleted_records", "held_bundles", "live_records", "log_bundles", "log_bytes",
-                "quarantined_bundles", "set_tombstones",
+                "bytes_on_disk", "delete_stubs", "deleted_records", "floor", "held_bundles", "live_records", "log_bundles",
+                "log_bytes", "quarantined_bundles", "set_tombstones",
             ]
             #expect(Set(storage.keys) == storageKeys)
+            #expect(storage["floor"] is NSNull, "no snapshot loaded or compacted to: \(text)")
             #expect(storage["live_records"] as? Int == 1 && storage["deleted_records"] as? Int == 0, "\(text)")
             #expect(storage["delete_stubs"] as? Int == 0 && storage["set_tombstones"] as? Int == 0, "\(text)")
             #expect(storage["log_bundles"] as? Int == 2, "\(text)")

@@ -5,8 +5,15 @@ import ConcordStore
 /// Loading a snapshot into an empty replica and verifying one by recompute
 /// (`Specs/snapshots.md` §4.5, §4.6).
 extension Replica {
-    /// Loads `snapshot` into this replica, which must be empty: a device that joined and
-    /// holds nothing but its own control bundles (`Specs/snapshots.md` §4.5 steps 1-3 and 5).
+    /// Loads `snapshot` into this replica (`Specs/snapshots.md` §4.5 steps 1-5): a device that
+    /// joined and holds nothing but its own control bundles, or a **far-behind** device that
+    /// holds a log but lacks bundles at or below the snapshot's `V` (a relay that compacted
+    /// answers its pull `409 snapshot-required`). The latter first seals its pending writes,
+    /// then is rebased: its chain bundles at or below `V` leave the log (their ids are kept),
+    /// each author's floor link becomes the snapshot's, the snapshot's records become its
+    /// base, and every record is recomputed from the base, the bundles it holds above `V`
+    /// (its own included) and its unsealed writes. A replica that already holds every bundle
+    /// at or below `V` is refused: it verifies the snapshot instead.
     ///
     /// Every check runs before anything is written, and the write is one transaction:
     /// 1. the manifest's signature and space; each control bundle's signature and space;
@@ -37,7 +44,8 @@ extension Replica {
     /// - Throws: `ConcordError`, the store unchanged: `.malformedSnapshot`, `.invalidSignature`,
     ///   `.unsupportedVersion`, `.wrongSpace`, `.decryptionFailed`, `.notARecipient` (no key
     ///   for an encrypted snapshot); `.snapshotMismatch` (counts or digests differ from the
-    ///   records); `.snapshotRefused` (the replica is not empty, a control bundle is missing or
+    ///   records); `.snapshotRefused` (the replica holds every bundle at or below `V`, or a
+    ///   chain link at `V` other than the snapshot's, or its base is newer; a control bundle is missing or
     ///   extra, the checkpoint does not apply or its `S_C` is not `V`, the signer is not
     ///   trusted); `.malformedBundle` for a control bundle that does not decode; `.storage`.
     @discardableResult
@@ -113,20 +121,21 @@ extension Replica {
                 "snapshot \(manifest.id.hex.prefix(8)) by \(manifest.author.hex.prefix(8)): its records' visible digest is \(visible.digestHex.prefix(8)), its manifest says \(Hex.encode(manifest.visibleDigest).prefix(8)); it is refused"
             )
         }
-        // 3. One transaction, on an empty replica.
+        // 3. One transaction, on an empty replica, or (a far-behind device, §4.5 step 4) a
+        // rebase of the log it holds, after sealing its pending writes with what it had seen.
         let me = membership.device.publicKey
         let reading = manifest.links.map(\.hlcMax).max() ?? .zero
+        let holdsOthers = try ConcordError.storage { try store.read { tx in try tx.chainHeads().keys.contains { $0 != me } } }
+        if holdsOthers, try ConcordError.storage({ try store.read { try $0.pendingOperationCount() } }) > 0 { _ = try seal() }
         let last: HLCTimestamp = try ConcordError.storage {
             try store.write { tx in
                 let heads = try tx.chainHeads()
                 let counts = try tx.counts()
-                guard heads.keys.allSatisfy({ $0 == me }), manifest.vector[me] == 0, counts.liveRecords + counts.deletedRecords == 0,
-                    try tx.pendingOperationCount() == 0, try tx.metadata(Self.snapshotManifestKey) == nil
-                else {
-                    throw refuse(
-                        "this replica is not empty (it holds records, other devices' bundles or a snapshot); load a snapshot only into a newly joined replica"
-                    )
-                }
+                let empty =
+                    try
+                    (heads.keys.allSatisfy({ $0 == me }) && manifest.vector[me] == 0 && counts.liveRecords + counts.deletedRecords == 0
+                    && tx.pendingOperationCount() == 0 && tx.metadata(Self.snapshotManifestKey) == nil)
+                if !empty { try rebaseLog(onto: manifest, records: loaded, in: tx, refuse: refuse) }
                 var ledger = try MemberLedger.load(from: tx, encrypted: encrypted)
                 for bundle in below.values where ledger.controls[bundle.id] == nil {
                     ledger.controls[bundle.id] = bundle
@@ -134,20 +143,22 @@ extension Replica {
                 }
                 ledger.isDirty = true
                 try ledger.save(to: tx)
-                for link in manifest.links {
-                    try tx.setChainFloor(
-                        ChainHead(sequence: link.sequence, id: link.bundle.digest, mark: link.hlcMax == .zero ? nil : link.hlcMax),
-                        of: link.author)
-                }
-                for record in loaded {
-                    try tx.putRecord(
-                        StoredRecord(state: record.state, localSequence: nil), id: record.id, in: record.collection, previous: nil)
+                if empty {
+                    for link in manifest.links {
+                        try tx.setChainFloor(
+                            ChainHead(sequence: link.sequence, id: link.bundle.digest, mark: link.hlcMax == .zero ? nil : link.hlcMax),
+                            of: link.author)
+                    }
+                    for record in loaded {
+                        try tx.putRecord(
+                            StoredRecord(state: record.state, localSequence: nil), id: record.id, in: record.collection, previous: nil)
+                    }
                 }
                 var clock = try currentClock(StoredProgress.read(from: tx))
                 try ConcordError.mapping("snapshot clock") { try clock.observe(reading) }
                 try StoredProgress.raiseClock(to: clock.last, in: tx)
                 try Self.keepSnapshot(snapshot, state: .provisional, in: tx)
-                try Self.keepBase(manifest: manifest, records: loaded, in: tx)
+                if empty { try Self.keepBase(manifest: manifest, records: loaded, in: tx) }
                 return clock.last
             }
         }
@@ -161,7 +172,8 @@ extension Replica {
     /// Verifies a snapshot by recompute (`Specs/snapshots.md` §4.6): replays this device's
     /// log at or below its `V`, prunes at `V`, and compares the chain links, the state digest
     /// and the visible digest with the manifest's. When `snapshot` is this device's latest
-    /// (or `nil`: the latest), its state becomes `verified`.
+    /// (or `nil`: the latest), its state becomes `verified`; a snapshot at a vector that
+    /// includes the latest's (or the first one) becomes this device's latest, `verified`.
     ///
     /// ```swift
     /// let status = try await laptop.verifySnapshot(snapshot)   // .verified, or throws
@@ -192,7 +204,7 @@ extension Replica {
         let (replay, stored) = try ConcordError.storage {
             try store.read { tx in
                 let stored = try Self.storedSnapshot(in: tx)
-                if let base = try Self.base(in: tx), base.manifest.id == manifest.id {
+                if let base = try Self.baseManifest(in: tx), base.id == manifest.id {
                     throw ConcordError(
                         .snapshotRefused,
                         "this device was loaded from snapshot \(manifest.id.hex.prefix(8)): it holds no log below it to verify it against; verify on a device that holds the log"
@@ -220,9 +232,62 @@ extension Replica {
         guard pruned.digest == manifest.visibleDigest else { throw mismatch("another visible digest") }
         if stored?.snapshot.manifest.id == manifest.id {
             try ConcordError.storage { try store.write { tx in try tx.setMetadata(Array("verified".utf8), for: Self.snapshotStateKey) } }
+        } else if stored.map({ manifest.vector.includes($0.snapshot.manifest.vector) }) ?? true {
+            // A newer snapshot than this device's latest (the relay's): kept as its latest,
+            // verified, so ``compact(historyHorizon:dryRun:)`` can compact to it.
+            try keepSnapshot(target, state: .verified)
         }
         return SnapshotStatus(
             id: manifest.id, signer: manifest.author, state: .verified, vector: manifest.vector, records: manifest.recordCount,
             madeAt: manifest.madeAt)
+    }
+}
+
+extension Replica {
+    /// The rebase of a far-behind replica onto a snapshot, inside ``loadSnapshot(_:controlBundles:)``'s
+    /// transaction (`Specs/snapshots.md` §4.5 step 4): chains cut at `V` (ids kept), floor
+    /// links at `V`, the snapshot's records as the base, every record recomputed from the base,
+    /// the bundles above `V` and the unsealed writes, with the decisions every rebuild replays
+    /// (withheld bundles, denied ops, the resurrection guard: ``recomputeAsDecided(_:clock:in:)``).
+    func rebaseLog(
+        onto manifest: SnapshotManifest, records: [SnapshotRecord], in tx: any StoreWriter, refuse: (String) -> ConcordError
+    ) throws {
+        let me = membership.device.publicKey
+        if let base = try Self.baseManifest(in: tx), !manifest.vector.includes(base.vector) {
+            throw refuse("it is older than the snapshot this replica already starts from (\(base.id.hex.prefix(8)))")
+        }
+        var holdsAll = true
+        for link in manifest.links where try (tx.chainHead(of: link.author)?.sequence ?? 0) < link.sequence { holdsAll = false }
+        if holdsAll {
+            throw refuse(
+                "this replica already holds every bundle at or below its vector: verify it (`concord snapshot verify`) instead of loading it"
+            )
+        }
+        for link in manifest.links {
+            let author = link.author
+            let floor = try tx.chainFloor(of: author)?.sequence ?? 0
+            let head = try tx.chainHead(of: author)?.sequence ?? 0
+            if head >= link.sequence {
+                if let known = try tx.chainBundleID(of: author, sequence: link.sequence), known != link.bundle.digest {
+                    throw refuse(
+                        "its link of \(author.hex.prefix(8)) at \(link.sequence) is not the bundle this replica holds there (a fork)")
+                }
+                if link.sequence > floor { _ = try tx.dropChainBundles(of: author, through: link.sequence) }
+            } else {
+                if head > floor { _ = try tx.dropChainBundles(of: author, through: head) }
+                try tx.setChainFloor(
+                    ChainHead(sequence: link.sequence, id: link.bundle.digest, mark: link.hlcMax == .zero ? nil : link.hlcMax), of: author)
+            }
+            for held in try tx.heldBundles() where held.author == author && held.sequence <= link.sequence {
+                try tx.removeHeldBundle(of: author, sequence: held.sequence)
+            }
+        }
+        try tx.setMetadata(manifest.bytes, for: Self.baseManifestKey)
+        try tx.replaceBase(with: records.map { BaseRecord(collection: $0.collection, id: $0.id, state: $0.state) })
+        var keys = Set(try tx.recordKeys().map { RecordKey($0.collection, $0.id) })
+        for record in records { keys.insert(RecordKey(record.collection, record.id)) }
+        let scan = try scanLog(in: tx, rebuilding: keys, excluding: me)
+        _ = try writeRebuilt(keys, from: scan, local: try tx.pendingOperations(), in: tx)
+        _ = try recomputeAsDecided(keys, clock: try currentClock(StoredProgress.read(from: tx)), in: tx)
     }
 }
