@@ -65,6 +65,31 @@ extension SyncDriver {
         return manifest.id
     }
 
+    /// After a pull's `409 snapshot-required` (the relay's retention dropped bundles this
+    /// store lacks, `Specs/snapshots.md` §5.2): an empty store loads the relay's latest
+    /// snapshot, as on a first sync, so the pull can be repeated above it.
+    /// - Returns: The id of the snapshot loaded.
+    /// - Throws: ``ConcordSyncError`` ``ConcordSyncError/Code/snapshotRequired`` when the
+    ///   store already holds a log (or the snapshot could not be loaded): nothing was
+    ///   changed, and the message says what to do.
+    func loadRequiredSnapshot(_ client: RelayClient, refusal: ConcordSyncError, round: Int) async throws -> Digest32 {
+        if try await storeIsEmpty(), let loaded = try await loadSnapshotIfEmpty(client, round: round) {
+            return loaded
+        }
+        let snapshot = refusal.snapshotID.map { " (snapshot \($0.hex.prefix(8)) covers them)" } ?? ""
+        var error = ConcordSyncError(
+            .snapshotRequired,
+            "this device is behind the relay's retention: the relay at \(client.relay.absoluteString) has dropped bundles this device has not pulled yet\(snapshot), "
+                + "and a store that already holds a log cannot load the relay's snapshot. Nothing was changed here; this device's unsynced changes are still in its store. "
+                + "To catch up, sync it with a device that still holds those bundles (a shared folder or a peer link), or ask the relay's operator for a longer --retention"
+        )
+        error.httpStatus = refusal.httpStatus
+        error.relayCode = refusal.relayCode
+        error.snapshotID = refusal.snapshotID
+        logger.warning("the relay requires a snapshot this store cannot load", metadata: ["relay": "\(client.relay.absoluteString)"])
+        throw error
+    }
+
     /// Whether the store is empty enough to load a snapshot into: no other device's
     /// bundle, no record (live or deleted), no snapshot loaded or sealed. A device that
     /// joined holds its own join and nothing else. `Replica.loadSnapshot` decides for

@@ -75,16 +75,16 @@ struct README {
         }
     }
 
-    // README.md:402
-    static func line402(replica: Replica) async throws {
+    // README.md:415
+    static func line415(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:490
-    static func line490() async throws {
+    // README.md:503
+    static func line503() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -129,8 +129,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:557
-    static func line557() async throws {
+    // README.md:570
+    static func line570() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -148,8 +148,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:577
-    static func line577() async throws {
+    // README.md:590
+    static func line590() async throws {
         // import Concord
         // import ConcordCore
 
@@ -175,7 +175,7 @@ struct README {
         }
     }
 
-    // README.md:612
+    // README.md:625
     // import ConcordCore
     // import ConcordTesting
     // import Testing

@@ -1,0 +1,110 @@
+import Concord
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Relay retention with real processes (`Specs/snapshots.md` §5.2, `Specs/relay-api.md`
+/// §3.1, §4): a relay that drops at once (`--retention 0`); an admin and a writer write,
+/// acknowledge, the admin checkpoints, seals and syncs (uploading the snapshot); the relay
+/// drops the data bundles the snapshot and both acknowledgements cover (its metrics count
+/// them); a display that synced only at the start is told it is behind the relay's
+/// retention, its store unchanged; a new device joins from the snapshot and converges.
+@Suite("relay retention (real processes)", .serialized)
+struct RelayRetentionCLITests {
+    func json(_ text: String) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+    }
+
+    /// A counter of the relay's `GET /metrics`.
+    func metric(_ name: String, of relay: RelayProcess) async throws -> Double {
+        let (data, _) = try await URLSession.shared.data(from: try #require(URL(string: relay.url + "/metrics")))
+        let text = String(decoding: data, as: UTF8.self)
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
+
+    /// Seals the automatic acknowledgement now (and, on an admin, a checkpoint), as the
+    /// daily duties would a day later.
+    func acknowledgeNow(_ store: String) async throws -> StabilityDuties {
+        var options = Replica.Options()
+        options.ackInterval = 0
+        options.checkpointEvery = 0
+        return try await Replica.open(at: store, options: options).performStabilityDuties()
+    }
+
+    @Test("the relay drops what a snapshot covers; a device behind is told; a new device joins from the snapshot and converges")
+    func retentionDropsAndANewDeviceJoinsFromTheSnapshot() async throws {
+        let cli = try CLI.locate()
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let relay = try RelayProcess.start(
+            cli: cli, storage: "sqlite:" + scratch.file("relay.sqlite"), arguments: ["--retention", "0", "--retention-interval", "0"])
+        defer { relay.terminate() }
+        let teacher = Device(cli: cli, store: scratch.file("teacher"))
+        let writer = Device(cli: cli, store: scratch.file("writer"))
+        let display = Device(cli: cli, store: scratch.file("display"))
+        let newcomer = Device(cli: cli, store: scratch.file("newcomer"))
+        try teacher.ok("init", "--name", "Ms Dlamini's laptop")
+        try writer.ok(
+            "join", try teacher.ok("invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines), "--name", "Amina's tablet"
+        )
+        try display.ok(
+            "join", try teacher.ok("invite", "--role", "reader").trimmingCharacters(in: .whitespacesAndNewlines), "--name", "Hall display"
+        )
+        try teacher.ok("sync", relay.url)
+        try writer.ok("sync", relay.url)
+        try display.ok("sync", relay.url)  // then it stays away
+
+        _ = try await SnapshotRelayCLITests.writeMany(store: writer.store, records: 300, perBundle: 30, prefix: "amina", high: 1)
+        try writer.ok("sync", relay.url)
+        _ = try await SnapshotRelayCLITests.writeMany(store: teacher.store, records: 100, perBundle: 25, prefix: "teacher", high: 2)
+        try teacher.ok("sync", relay.url)
+        try writer.ok("sync", relay.url)
+        // Both acknowledge what they hold (the relay reads acknowledgements from `ack` ops
+        // only), and the admin checkpoints the stable cut.
+        #expect(try await acknowledgeNow(writer.store).acknowledged)
+        try writer.ok("sync", relay.url)
+        try teacher.ok("sync", relay.url)
+        let duties = try await acknowledgeNow(teacher.store)
+        #expect(duties.checkpointed, "\(duties)")
+        try teacher.ok("sync", relay.url)
+        try writer.ok("sync", relay.url)
+
+        #expect(try await metric("concord_relay_bundles_dropped_total", of: relay) == 0)
+        let sealed = try #require(try await Replica.open(at: teacher.store).sealSnapshot())
+        let id = sealed.manifest.id.hex
+        let upload = try teacher.ok("sync", relay.url)
+        #expect(upload.contains("uploaded snapshot \(id.prefix(8))"), "\(upload)")
+        let dropped = try await metric("concord_relay_bundles_dropped_total", of: relay)
+        let droppedBytes = try await metric("concord_relay_bytes_dropped_total", of: relay)
+        print(
+            "the relay dropped \(Int(dropped)) bundles (\(Int(droppedBytes)) bytes) below snapshot \(id.prefix(8)) at \(sealed.manifest.vector)"
+        )
+        #expect(dropped >= 10, "the writer's 10 and the teacher's 4 data bundles are below the snapshot: \(dropped)")
+
+        // The display holds a log from before the floor: told, and left as it was.
+        let before = try json(try display.ok("status", "--json"))["state_digest"] as? String
+        let behind = try display.run("sync", relay.url)
+        #expect(behind.status != 0 && behind.stderr.contains("behind the relay's retention"), "\(behind.status): \(behind.stderr)")
+        #expect(try json(try display.ok("status", "--json"))["state_digest"] as? String == before)
+
+        // The tail above the snapshot, then a new device.
+        _ = try await SnapshotRelayCLITests.writeMany(store: writer.store, records: 20, perBundle: 10, prefix: "tail", high: 3)
+        try writer.ok("sync", relay.url)
+        try newcomer.ok(
+            "join", try teacher.ok("invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines), "--name", "Sipho's tablet"
+        )
+        try teacher.ok("sync", relay.url)
+        let first = try newcomer.ok("sync", relay.url)
+        #expect(first.contains("loaded snapshot \(id.prefix(8))"), "\(first)")
+
+        for device in [teacher, writer, newcomer, teacher, writer] { try device.ok("sync", relay.url) }
+        let digests = try [teacher, writer, newcomer].map { try json(try $0.ok("status", "--json"))["state_digest"] as? String }
+        #expect(digests[0] != nil && digests[0] == digests[1] && digests[1] == digests[2], "\(digests)")
+        let lists = try [teacher, newcomer].map { try $0.ok("list", "notes", "--json") }
+        #expect(lists[0] == lists[1])
+    }
+}
