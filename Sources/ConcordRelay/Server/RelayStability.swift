@@ -3,11 +3,11 @@ import ConcordCrypto
 import ConcordProtocol
 
 /// The stable cut as a relay computes it (`Specs/snapshots.md` §5.2, §10; `Specs/crdt-semantics.md`
-/// §11.1): the same ``StabilityTracker`` the replicas use, fed with what a relay can read.
+/// §11.1): the same `StabilityTracker` the replicas use, fed with what a relay can read.
 ///
 /// A relay reads no payload (an encrypted space's data-bundle contexts are sealed), so it
 /// knows each member's acknowledgement from its `ack` ops (the membership state's
-/// ``MembershipState/Member/lastAck``, evaluated from the control bundles it stores) and
+/// `MembershipState.Member.lastAck`, evaluated from the control bundles it stores) and
 /// from the chains it holds: any bundle acknowledges its author's own chain up to itself.
 /// An author is recorded once it wrote a data bundle or an `ack` (as replicas record it), so
 /// a member that wrote data but never acknowledged counts, and holds every other chain at 0.
