@@ -105,11 +105,14 @@ struct RelayRetentionTests {
         let teacher: Replica
         let tablet: Replica
         let display: Replica
+        /// With `silentWriter`: a writer that wrote one bundle on day 1, exchanged directly
+        /// with the others, and never acknowledged.
+        let silent: Replica?
         let snapshot: SealedSnapshot
         let directory: TemporaryDirectory
     }
 
-    static func room(_ relay: RelayHarness) async throws -> Room {
+    static func room(_ relay: RelayHarness, silentWriter: Bool = false) async throws -> Room {
         let directory = try TemporaryDirectory()
         let time = ManualClock(milliseconds: UInt64(Date().timeIntervalSince1970 * 1000) - 6 * day)
         let options = Replica.Options(physicalClock: time)
@@ -129,6 +132,16 @@ struct RelayRetentionTests {
             }
         }
         try await exchange([teacher, tablet, display])
+        var silent: Replica?
+        if silentWriter {
+            let library = try await Replica.join(
+                try await teacher.invite(role: .writer), at: directory.path("library"), name: "Library PC", options: options)
+            try await exchange([teacher, tablet, library])
+            try await library.write { try $0.set("title", to: "from the library", record: RecordID(high: 77, low: 1), in: "notes") }
+            try await library.seal()
+            try await exchange([teacher, tablet, library])
+            silent = library
+        }
         for n in 1...3 as ClosedRange<UInt64> {
             for replica in [teacher, tablet] {
                 try await replica.write { tx in
@@ -154,7 +167,7 @@ struct RelayRetentionTests {
         for replica in [teacher, tablet] {
             _ = try await RelaySnapshotEndpointTests.client(replica, relay).push()
         }
-        return Room(teacher: teacher, tablet: tablet, display: display, snapshot: snapshot, directory: directory)
+        return Room(teacher: teacher, tablet: tablet, display: display, silent: silent, snapshot: snapshot, directory: directory)
     }
 
     /// Every bundle a replica holds, by id.
@@ -267,6 +280,36 @@ struct RelayRetentionTests {
                     try await room.teacher.state().digestHex, try await room.tablet.state().digestHex, try await newcomer.state().digestHex,
                 ]
                 #expect(Set(digests).count == 1, "\(digests)")
+            })
+    }
+
+    /// A device whose bundles of an author came from elsewhere asks the relay again for the
+    /// bundle at its head (`Specs/sync-protocol.md` §5.4), one below it: when that head is the
+    /// author's floor (a writer that never acknowledged: its own chain is all the relay may
+    /// drop), the client asks from its heads instead of reporting itself behind.
+    @Test(arguments: StorageBackend.all)
+    func aHeadAtTheFloorIsNotBehind(_ backend: StorageBackend) async throws {
+        try await RelayHarness.with(
+            backend,
+            {
+                $0.spaces = .open
+                $0.retention = RetentionPeriod(milliseconds: 0)
+            },
+            { relay in
+                let room = try await Self.room(relay, silentWriter: true)
+                defer { room.directory.cleanUp() }
+                let space = room.teacher.spaceID
+                let library = try #require(room.silent).membership.device.publicKey
+                let url = URL(string: relay.baseURL)!
+                #expect(try await SyncEngine(replica: room.teacher, relay: url).syncNow().snapshotUploaded == room.snapshot.manifest.id)
+                let head = try await relay.storage.vector(of: space)[library]
+                let floor = try await relay.storage.floor(of: space)
+                #expect(head >= 2 && floor[library] == head, "floor \(floor), the library's head \(head)")
+                #expect(try await room.tablet.unconfirmedAuthors().contains(library))
+                // The tablet holds the library's chain to its head: not behind.
+                let pulled = try await RelaySnapshotEndpointTests.client(room.tablet, relay).pull()
+                #expect(pulled.rejected.isEmpty)
+                #expect(try await SyncEngine(replica: room.tablet, relay: url).syncNow().pulled.rejected.isEmpty)
             })
     }
 
