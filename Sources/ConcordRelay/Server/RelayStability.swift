@@ -12,7 +12,8 @@ import ConcordProtocol
 /// An author is recorded once it wrote a data bundle or an `ack` (as replicas record it), so
 /// a member that wrote data but never acknowledged counts, and holds every other chain at 0.
 /// The result never exceeds the cut of a device holding what the relay holds
-/// (`CheckpointProperties.relayCutIsConservative` checks this feeding).
+/// (`StabilityTracker.relayCut`, the function `CheckpointProperties.relayCutIsConservative`
+/// checks).
 ///
 /// ```swift
 /// let cut = RelayStability.stableCut(membership: state, held: relayVector, dataAuthors: authors)
@@ -27,11 +28,7 @@ package enum RelayStability {
     /// - Returns: Per author held, the greatest sequence every counted member acknowledged.
     /// - Complexity: O(members × authors).
     package static func stableCut(membership: MembershipState, held: VersionVector, dataAuthors: Set<PublicKey>) -> VersionVector {
-        var tracker = StabilityTracker()
-        for (author, head) in held.entries where dataAuthors.contains(author) || membership.member(author)?.lastAck != nil {
-            tracker.record(MembershipState.Acknowledgement(author: author, sequence: head, context: VersionVector()))
-        }
-        return tracker.stableCut(membership: membership, held: held)
+        StabilityTracker.relayCut(membership: membership, held: held, dataAuthors: dataAuthors)
     }
 
     /// The pointwise minimum of two vectors (authors missing from either are left out).
