@@ -102,6 +102,13 @@ struct RelayServe: AsyncParsableCommand {
     var requestTimeout = RelayConfiguration().requestTimeout
     @Option(help: ArgumentHelp("Seconds a stopping relay lets requests in flight finish.", valueName: "SECONDS"))
     var shutdownGrace = RelayConfiguration().shutdownGracePeriod
+    @Option(
+        help: ArgumentHelp(
+            "How long data bundles covered by the space's latest snapshot are kept (30d, 12h, 0: drop at once, forever).",
+            valueName: "PERIOD"))
+    var retention = RelayConfiguration().retention.description
+    @Option(help: ArgumentHelp("Seconds between retention passes that pushes start (uploads run one at once).", valueName: "SECONDS"))
+    var retentionInterval = RelayConfiguration().retentionPassInterval
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0...65535") }
@@ -121,6 +128,12 @@ struct RelayServe: AsyncParsableCommand {
         guard idleTimeout > 0, requestTimeout > 0, shutdownGrace >= 0 else {
             throw ValidationError("--idle-timeout and --request-timeout must be positive, --shutdown-grace at least 0")
         }
+        do {
+            _ = try RetentionPeriod(parsing: retention)
+        } catch let error as RelayError {
+            throw ValidationError("--retention: \(error.message)")
+        }
+        guard retentionInterval >= 0 else { throw ValidationError("--retention-interval must be at least 0") }
     }
 
     func run() async throws {
@@ -209,6 +222,8 @@ struct RelayServe: AsyncParsableCommand {
         configuration.idleTimeout = idleTimeout
         configuration.requestTimeout = requestTimeout
         configuration.shutdownGracePeriod = shutdownGrace
+        configuration.retention = try RetentionPeriod(parsing: retention)
+        configuration.retentionPassInterval = retentionInterval
         return configuration
     }
 

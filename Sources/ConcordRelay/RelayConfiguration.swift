@@ -58,6 +58,15 @@ public struct RelayConfiguration: Sendable, Hashable {
     /// The largest snapshot upload (`PUT …/snapshot`: manifest and chunks together), in
     /// bytes; larger is `413 too-large`. Also bounded by ``maxInFlightBodyBytes``. 32 MiB by default.
     public var maxSnapshotBytes: Int = 32 << 20
+    /// How long the relay keeps the bytes of data bundles that the space's latest snapshot
+    /// covers (`Specs/snapshots.md` §5.2): older ones (by `hlc max`), at or below the
+    /// snapshot's vector and every counted member's acknowledgement, are dropped; a pull
+    /// that needs them is `409 snapshot-required`. 30 days by default; ``RetentionPeriod/forever``
+    /// keeps everything (`concord relay serve --retention 30d | 0 | forever`).
+    public var retention: RetentionPeriod = .days(30)
+    /// Seconds between retention passes a space's pushes start (each snapshot upload runs
+    /// one at once). 300 by default; 0 runs one after every push that stored a bundle.
+    public var retentionPassInterval: Double = 300
     /// Bundles read from storage per page of a pull. 256 by default.
     public var pullPageSize: Int
     /// Authors per page of `GET …/vector`, and the most a client may ask for. 4,096 by default.

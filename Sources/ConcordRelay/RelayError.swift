@@ -26,7 +26,7 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
             case notAMember, readOnly, spaceNotServed, invalidBundle, removed, inviteUnknown
             case rateLimited, tooManyConnections, busy, requestTimeout
             case notFound, methodNotAllowed, unavailable
-            case noSnapshot, snapshotGone, staleSnapshot, invalidSnapshot, notAnAdmin
+            case noSnapshot, snapshotGone, staleSnapshot, invalidSnapshot, notAnAdmin, snapshotRequired
             case storage, configuration
         }
 
@@ -90,6 +90,9 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let snapshotGone = Code(.snapshotGone)
         /// `409 stale-snapshot`: an uploaded snapshot is not newer than the stored one.
         public static let staleSnapshot = Code(.staleSnapshot)
+        /// `409 snapshot-required`: a pull asks for bundles below the relay's retention floor;
+        /// ``RelayError/requiredSnapshot`` names the snapshot to load first.
+        public static let snapshotRequired = Code(.snapshotRequired)
         /// `403 not-an-admin`: the request needs an admin of the space (a snapshot upload).
         public static let notAnAdmin = Code(.notAnAdmin)
         /// `422 invalid-snapshot`: an uploaded snapshot fails the relay's checks (structure,
@@ -115,6 +118,9 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
 
     private var expectedDetail: Expected?
     private var forkDetail: ForkDetail?
+
+    /// For ``Code/snapshotRequired``: the snapshot to load before pulling.
+    public private(set) var requiredSnapshot: Digest32?
 
     private struct Expected: Hashable, Sendable {
         var author: PublicKey
@@ -234,6 +240,21 @@ public struct RelayError: Error, Sendable, Hashable, CustomStringConvertible {
             .staleSnapshot,
             "the relay holds snapshot \(stored.hex.prefix(8)) at \(storedVector); the uploaded one at \(pushedVector) is not newer, so it was not stored. Seal a snapshot after a later checkpoint"
         )
+    }
+
+    /// A pull below the retention floor: the relay dropped bundles `since` lacks.
+    /// - Parameters:
+    ///   - snapshot: The space's latest snapshot, which covers the floor.
+    ///   - author: An author whose floor is above what the pull holds of it.
+    ///   - holds: What the pull holds of `author`.
+    ///   - floor: The author's floor.
+    public static func snapshotRequired(snapshot: Digest32, author: PublicKey, holds: UInt64, floor: UInt64) -> RelayError {
+        var error = RelayError(
+            .snapshotRequired,
+            "the relay no longer keeps device \(author.hex.prefix(8))'s bundles up to \(floor) (its retention dropped them; this pull holds \(holds)); load snapshot \(snapshot.hex.prefix(8)) first, then pull the bundles after it"
+        )
+        error.requiredSnapshot = snapshot
+        return error
     }
 
     /// A storage failure with a message that says what to do.

@@ -36,6 +36,8 @@ public struct RelayServer: Sendable {
     let bodies: BodyBudget
     /// The membership of spaces with members, learnt from their control bundles.
     let members = MemberDirectory()
+    /// When each space's last retention pass ran (``RelayConfiguration/retentionPassInterval``).
+    let retentionSchedule = RetentionSchedule()
 
     /// Creates a relay; nothing listens until ``run()``, ``run(onListening:)`` or ``start()``.
     /// - Parameters:

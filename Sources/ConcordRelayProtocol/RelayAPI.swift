@@ -27,6 +27,9 @@ public enum RelayAPI {
     public static let snapshotContentType = "application/x-concord-snapshot"
     /// The header of `GET …/snapshot` that says how many chunks the manifest names.
     public static let snapshotChunksHeader = "Concord-Snapshot-Chunks"
+    /// The header of a `409 snapshot-required` answer to a pull: the id (64 lowercase hex
+    /// characters) of the snapshot to load first (§4, `Specs/snapshots.md` §5.2).
+    public static let snapshotRequiredHeader = "Concord-Snapshot"
 
     /// The `ETag` of a snapshot: its id in lowercase hex, quoted.
     /// - Parameters:
@@ -240,11 +243,14 @@ public enum RelayAPI {
         public var message: String
         /// For `missing-predecessor`: where to resume.
         public var expected: Expected?
+        /// For `snapshot-required`: the id of the snapshot to load (64 lowercase hex characters).
+        public var snapshot: String?
         /// Creates a body.
-        public init(error: String, message: String, expected: Expected? = nil) {
+        public init(error: String, message: String, expected: Expected? = nil, snapshot: String? = nil) {
             self.error = error
             self.message = message
             self.expected = expected
+            self.snapshot = snapshot
         }
     }
 

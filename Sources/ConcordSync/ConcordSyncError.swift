@@ -1,4 +1,5 @@
 import Concord
+import ConcordCrypto
 
 /// The one error type of the `ConcordSync` module: bundle files, folder sync, the
 /// relay client (``RelayClient``, ``SyncEngine``) and peers (``PeerNode``, discovery).
@@ -34,6 +35,7 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
             case peerProtocol
             case discoveryFailed
             case needsAttention
+            case snapshotRequired
         }
 
         private let kind: Kind
@@ -80,6 +82,11 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
         /// (``ConcordSyncError/problem`` says which and what to do; `Specs/sync-protocol.md`
         /// §5). Sync resumes once it is put right.
         public static let needsAttention = Code(.needsAttention)
+        /// The relay no longer keeps bundles this device lacks (`409 snapshot-required`:
+        /// its retention dropped them, `Specs/snapshots.md` §5.2); ``ConcordSyncError/snapshotID``
+        /// names the snapshot that covers them. An empty store loads it and syncs on; a
+        /// store that holds a log is left unchanged and the error says what to do.
+        public static let snapshotRequired = Code(.snapshotRequired)
 
         /// The code's name, for example `checksumMismatch`.
         public var description: String { kind.rawValue }
@@ -102,6 +109,8 @@ public struct ConcordSyncError: Error, Hashable, Sendable, CustomStringConvertib
     public var expectedSequence: UInt64?
     /// For ``Code/needsAttention``: what is wrong with this device.
     public var problem: ReplicaProblem?
+    /// For ``Code/snapshotRequired``: the relay's snapshot that covers what it dropped.
+    public var snapshotID: Digest32?
 
     /// Creates an error.
     /// - Parameters:

@@ -52,8 +52,21 @@ extension RelayClient {
         } else {
             known = try await vector()
         }
-        let (summary, received, asked) = try await pullStream(
-            relayVector: known, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress)
+        var rechecked = true
+        let pulled: (ImportSummary, Set<PublicKey>, [PublicKey: (sequence: UInt64, id: BundleID)])
+        do {
+            pulled = try await pullStream(relayVector: known, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress)
+        } catch let error as ConcordSyncError where error.code == .snapshotRequired && !unconfirmed.isEmpty {
+            // Asking again for the bundle at this store's head of an author whose bundles
+            // came from elsewhere reaches one below the head, which may be below the relay's
+            // retention floor (`Specs/relay-api.md` §3.2) when the head is the floor itself:
+            // ask from the heads before concluding this device is behind. Those authors stay
+            // unconfirmed (their heads were not compared).
+            rechecked = false
+            pulled = try await pullStream(
+                relayVector: known, bundlesTotal: bundlesTotal, sealingFirst: sealingFirst, progress: progress, recheckingHeads: false)
+        }
+        let (summary, received, asked) = pulled
         let me = replica.membership.device.publicKey
         var follow = Set(summary.forkedPlaces.map(\.author))
         let after = try await replica.versionVector()
@@ -65,7 +78,7 @@ extension RelayClient {
             try await adoptRelayBranch(of: author)
         }
         // Their heads came back as duplicates, or as forks now followed: compared.
-        try await replica.confirmAuthors(unconfirmed)
+        if rechecked { try await replica.confirmAuthors(unconfirmed) }
         return summary
     }
 
@@ -107,18 +120,20 @@ extension RelayClient {
         }
     }
 
-    /// The streamed pull itself.
+    /// The streamed pull itself; `recheckingHeads` false asks from this store's heads for
+    /// every author (no bundle asked again).
     /// - Returns: What was imported; the authors of the bundles received of which none was
     ///   rejected; and for each unconfirmed author, the relay's bundle at the place asked
     ///   again (its sequence and id).
     func pullStream(
-        relayVector known: VersionVector, bundlesTotal: Int?, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)?
+        relayVector known: VersionVector, bundlesTotal: Int?, sealingFirst: Bool, progress: (@Sendable (ImportProgress) -> Void)?,
+        recheckingHeads: Bool = true
     ) async throws -> (ImportSummary, Set<PublicKey>, [PublicKey: (sequence: UInt64, id: BundleID)]) {
         var vector = VersionVector(try await replica.versionVector().entries.filter { known.entries[$0.key] != nil })
         // Authors whose bundles came from elsewhere (a file, a folder): ask again for the
         // bundle at this store's head, so a different one there shows as a fork (§5.4).
         var recheck: [PublicKey: UInt64] = [:]
-        for author in try await replica.unconfirmedAuthors() where vector[author] > 0 {
+        for author in try await replica.unconfirmedAuthors() where recheckingHeads && vector[author] > 0 {
             recheck[author] = vector[author]
             vector[author] -= 1
         }

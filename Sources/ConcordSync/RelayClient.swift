@@ -257,6 +257,16 @@ public actor RelayClient {
             message += " (use another relay, or ask this one's operator to serve the space)"
         case 403 where code != "read-only":
             message += " (the relay does not count this device as a member of the space)"
+        case 409 where code == "snapshot-required":
+            var error = ConcordSyncError(
+                .snapshotRequired,
+                "the relay at \(relay.absoluteString) no longer keeps bundles this device lacks (\(message))")
+            error.httpStatus = status
+            error.relayCode = code
+            error.snapshotID = (parsed?.snapshot ?? response.headers.first(name: RelayAPI.snapshotRequiredHeader)).flatMap {
+                try? Digest32(hex: $0)
+            }
+            return error
         case 409 where code == "fork":
             message += " (two copies of one device's store wrote: the copy whose change was refused runs `concord recover`)"
         default:

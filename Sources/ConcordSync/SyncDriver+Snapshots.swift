@@ -17,6 +17,15 @@ extension SyncDriver {
     ///   loaded.
     func loadSnapshotIfEmpty(_ client: RelayClient, round: Int) async throws -> Digest32? {
         guard try await storeIsEmpty() else { return nil }
+        return try await loadRelaySnapshot(client, round: round)
+    }
+
+    /// Fetches the relay's latest snapshot (control bundles, then chunks, progress counting
+    /// chunks) and loads it, when this store does not hold its vector already: into an empty
+    /// store, or a far-behind one (`Replica.loadSnapshot`, `Specs/snapshots.md` §4.5 step 4).
+    /// - Returns: The id loaded, or nil when there was none to load or the loader refused it
+    ///   (logged; the store is unchanged).
+    func loadRelaySnapshot(_ client: RelayClient, round: Int) async throws -> Digest32? {
         guard let latest = try await client.latestSnapshot() else { return nil }
         let manifest: SnapshotManifest
         do {
@@ -63,6 +72,30 @@ extension SyncDriver {
                 "signer": "\(manifest.author.hex.prefix(8))",
             ])
         return manifest.id
+    }
+
+    /// After a pull's `409 snapshot-required` (the relay's retention dropped bundles this
+    /// store lacks, `Specs/snapshots.md` §5.2): the store loads the relay's latest snapshot,
+    /// as on a first sync when it is empty, or rebased onto it when it holds a log that is
+    /// behind (its unsynced bundles and writes stay), so the pull can be repeated above it.
+    /// - Returns: The id of the snapshot loaded.
+    /// - Throws: ``ConcordSyncError`` ``ConcordSyncError/Code/snapshotRequired`` when the
+    ///   snapshot could not be loaded (the relay has none, or the loader refused it):
+    ///   nothing was changed, and the message says what to do.
+    func loadRequiredSnapshot(_ client: RelayClient, refusal: ConcordSyncError, round: Int) async throws -> Digest32 {
+        if let loaded = try await loadRelaySnapshot(client, round: round) { return loaded }
+        let snapshot = refusal.snapshotID.map { " (snapshot \($0.hex.prefix(8)) covers them)" } ?? ""
+        var error = ConcordSyncError(
+            .snapshotRequired,
+            "this device is behind the relay's retention: the relay at \(client.relay.absoluteString) has dropped bundles this device has not pulled yet\(snapshot), "
+                + "and its snapshot could not be loaded here (the log says why). Nothing was changed here; this device's unsynced changes are still in its store. "
+                + "To catch up, sync it with a device that still holds those bundles (a shared folder or a peer link), or ask the relay's operator for a longer --retention"
+        )
+        error.httpStatus = refusal.httpStatus
+        error.relayCode = refusal.relayCode
+        error.snapshotID = refusal.snapshotID
+        logger.warning("the relay requires a snapshot this store cannot load", metadata: ["relay": "\(client.relay.absoluteString)"])
+        throw error
     }
 
     /// Whether the store is empty enough to load a snapshot into: no other device's

@@ -209,16 +209,31 @@ actor SyncDriver {
         }
         // A newly joined device loads the relay's snapshot first, if it has one
         // (`Specs/snapshots.md` §4.5); the pull below then brings only the tail above it.
-        let loaded = try await loadSnapshotIfEmpty(client, round: number)
+        var loaded = try await loadSnapshotIfEmpty(client, round: number)
         let local = try await replica.versionVector()
         let me = replica.membership.device.publicKey
         // The relay holds more of this device's own bundles than the store (a restored
         // backup): import them before sealing, then re-stamp what was written since.
         let ownBehind = replica.role == .writer && relayVector[me] > local[me]
         let expected = relayVector.bundlesAbove(local)
-        let pulled = try await client.pull(relayVector: relayVector, bundlesTotal: expected, sealingFirst: !ownBehind) {
-            [weak self] progress in
-            Task { await self?.pullProgress(progress, round: number) }
+        let pulled: ImportSummary
+        do {
+            pulled = try await client.pull(relayVector: relayVector, bundlesTotal: expected, sealingFirst: !ownBehind) {
+                [weak self] progress in
+                Task { await self?.pullProgress(progress, round: number) }
+            }
+        } catch let error as ConcordSyncError where error.code == .snapshotRequired && loaded == nil {
+            // The relay's retention dropped bundles this store lacks (`Specs/snapshots.md`
+            // §5.2): the store loads the snapshot (empty, or rebased when far behind) and
+            // pulls the tail; if it cannot, it is left as it is and the error says what to do.
+            loaded = try await loadRequiredSnapshot(client, refusal: error, round: number)
+            let after = try await replica.versionVector()
+            pulled = try await client.pull(
+                relayVector: relayVector, bundlesTotal: relayVector.bundlesAbove(after), sealingFirst: !ownBehind
+            ) {
+                [weak self] progress in
+                Task { await self?.pullProgress(progress, round: number) }
+            }
         }
         // Pulled bundles of other authors go on to connected peers.
         if pulled.applied > 0 { signal.notify() }

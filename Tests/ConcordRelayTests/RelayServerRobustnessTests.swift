@@ -26,6 +26,10 @@ import Testing
             throw Failure()
         }
         func latestSnapshot(of spaceID: SpaceID) async throws -> StoredSnapshot? { throw Failure() }
+        func dropBundleBytes(in spaceID: SpaceID, through bound: VersionVector, hlcBelow: UInt64) async throws -> RetentionSummary {
+            throw Failure()
+        }
+        func floor(of spaceID: SpaceID) async throws -> VersionVector { throw Failure() }
         func snapshot(_ id: Digest32, of spaceID: SpaceID) async throws -> StoredSnapshot? { throw Failure() }
         func snapshotChunk(_ id: Digest32, index: Int, of spaceID: SpaceID) async throws -> [UInt8]? { throw Failure() }
         func notices() async throws -> AsyncStream<BundleNotice> { AsyncStream { $0.finish() } }
@@ -122,6 +126,10 @@ import Testing
             try await base.putSnapshot(snapshot, chunks: chunks, quotaBytes: quotaBytes)
         }
         func latestSnapshot(of spaceID: SpaceID) async throws -> StoredSnapshot? { try await base.latestSnapshot(of: spaceID) }
+        func dropBundleBytes(in spaceID: SpaceID, through bound: VersionVector, hlcBelow: UInt64) async throws -> RetentionSummary {
+            try await base.dropBundleBytes(in: spaceID, through: bound, hlcBelow: hlcBelow)
+        }
+        func floor(of spaceID: SpaceID) async throws -> VersionVector { try await base.floor(of: spaceID) }
         func snapshot(_ id: Digest32, of spaceID: SpaceID) async throws -> StoredSnapshot? { try await base.snapshot(id, of: spaceID) }
         func snapshotChunk(_ id: Digest32, index: Int, of spaceID: SpaceID) async throws -> [UInt8]? {
             try await base.snapshotChunk(id, index: index, of: spaceID)

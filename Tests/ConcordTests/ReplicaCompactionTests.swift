@@ -302,4 +302,34 @@ struct ReplicaCompactionTests {
         #expect(refused?.code == .snapshotRefused)
         _ = time
     }
+
+    @Test("a far-behind device whose own chain the snapshot covers entirely goes on sealing data and control bundles above it")
+    func farBehindDeviceWithNothingNewSealsOn() async throws {
+        let dir = temporaryDirectory()
+        var desk: Replica?
+        let (laptop, tablet, _) = try await classroom(dir, encrypted: true) { laptop, _ in
+            let joined = try await Replica.join(
+                try await laptop.invite(role: .writer), at: dir + "/desk", name: "desk",
+                options: Replica.Options(physicalClock: ManualClock(milliseconds: 1_900_000_000_000)))
+            try await joined.import(try await laptop.bundles(since: try await joined.versionVector()))
+            try await laptop.import(try await joined.bundles(since: try await laptop.versionVector()))
+            desk = joined
+        }
+        let far = try #require(desk)
+        let snapshot = try #require(try await laptop.sealSnapshot())
+        let me = far.deviceID.publicKey
+        let head = try await far.versionVector()[me]
+        #expect(head >= 1 && snapshot.manifest.vector[me] == head, "the snapshot covers the desk's whole chain")
+        _ = try await far.loadSnapshot(snapshot, controlBundles: try await laptop.controlBundles(through: snapshot.manifest))
+        #expect(try await far.versionVector()[me] == head)
+        try await far.write { tx in try tx.set("title", to: "after the load", record: RecordID(high: 7, low: 2), in: "todos") }
+        let sealed = try await far.seal()
+        #expect(sealed.map(\.sequence) == [head + 1])
+        _ = try await far.performStabilityDuties()
+        try await sync(far, to: laptop)
+        try await sync(laptop, to: far)
+        try await sync(laptop, to: tablet)
+        #expect(try await title(laptop, RecordID(high: 7, low: 2)) == "after the load")
+        #expect(try await far.state().digestHex == (try await laptop.state().digestHex))
+    }
 }

@@ -64,26 +64,14 @@ import Testing
         }
     }
 
-    /// The relay's stable cut: `ack` ops with their held vectors; every other bundle
-    /// acknowledges only its author's chain, and counts the author only once it wrote a data
-    /// bundle or an `ack`.
+    /// The relay's stable cut, by the function the relay runs (`StabilityTracker.relayCut`):
+    /// the `ack` ops of the membership the relay evaluates, and each author's chain up to its
+    /// head once it wrote a data bundle (whose context a relay cannot read) or an `ack`.
     static func relayCut(_ sim: StabilitySim, relay: Int) -> VersionVector {
-        var tracker = StabilityTracker()
-        for (author, head) in sim.held[relay].entries {
-            var acknowledged = false
-            for (i, bundle) in sim.chains[author]!.prefix(Int(head)).enumerated() {
-                switch bundle.record?.op {
-                case .ack?:
-                    tracker.record(.init(author: author, sequence: UInt64(i + 1), context: bundle.context))
-                    acknowledged = true
-                case nil:
-                    acknowledged = true  // a data bundle: what it acknowledges is not readable here
-                default:
-                    break
-                }
-            }
-            if acknowledged { tracker.record(.init(author: author, sequence: head, context: VersionVector())) }
+        var dataAuthors: Set<PublicKey> = []
+        for (author, head) in sim.held[relay].entries where sim.chains[author]!.prefix(Int(head)).contains(where: { $0.record == nil }) {
+            dataAuthors.insert(author)
         }
-        return tracker.stableCut(membership: sim.view(relay), held: sim.held[relay])
+        return StabilityTracker.relayCut(membership: sim.view(relay), held: sim.held[relay], dataAuthors: dataAuthors)
     }
 }

@@ -100,6 +100,9 @@ extension Replica {
                 var limit = link.sequence
                 if author == me { limit = min(limit, acknowledged) }
                 if let head = try tx.chainHead(of: author) {
+                    // The head bundle always stays: the next bundle of the chain links to it
+                    // (its author seals after it; the chain rule reads it).
+                    limit = min(limit, head.sequence - 1)
                     var sequence = head.sequence
                     var looked = 0
                     while sequence > floor, looked <= Self.acknowledgementLookBack,

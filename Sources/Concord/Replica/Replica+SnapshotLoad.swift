@@ -272,7 +272,10 @@ extension Replica {
                     throw refuse(
                         "its link of \(author.hex.prefix(8)) at \(link.sequence) is not the bundle this replica holds there (a fork)")
                 }
-                if link.sequence > floor { _ = try tx.dropChainBundles(of: author, through: link.sequence) }
+                // The head bundle stays (the next bundle links to it); held at or below `V`,
+                // it is in the base already, and rebuilds skip it.
+                let through = min(link.sequence, head - 1)
+                if through > floor { _ = try tx.dropChainBundles(of: author, through: through) }
             } else {
                 if head > floor { _ = try tx.dropChainBundles(of: author, through: head) }
                 try tx.setChainFloor(

@@ -243,7 +243,12 @@ final class FeedHub: Sendable {
         var attempt = 0
         while true {
             do {
-                if let bundle = try await storage.bundle(at: notice.position) { return bundle }
+                if let bundle = try await storage.bundle(at: notice.position) {
+                    // Retention dropped its bytes meanwhile: its subscribers pull, and learn
+                    // that they need the snapshot (`409 snapshot-required`).
+                    guard !bundle.bytes.isEmpty else { return nil }
+                    return bundle
+                }
                 logger.error("feed: an announced bundle is not in storage", metadata: ["position": "\(notice.position)"])
             } catch {
                 logger.warning("feed could not read a stored bundle", metadata: ["position": "\(notice.position)", "attempt": "\(attempt + 1)", "error": "\(error)"])

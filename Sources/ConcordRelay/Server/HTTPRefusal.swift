@@ -23,6 +23,8 @@ struct HTTPRefusal: Sendable {
     var retryAfter: Int?
     /// `Allow`, for 405.
     var allow: [String] = []
+    /// For `snapshot-required`: the snapshot to load (body `snapshot`, header `Concord-Snapshot`).
+    var snapshot: String?
 
     /// The status and `error` string of each code (§6).
     init(_ error: RelayError) {
@@ -34,6 +36,7 @@ struct HTTPRefusal: Sendable {
             status.code >= 500 && status != .serviceUnavailable && status.code != 507 ? "the relay failed; retry later" : error.message
         self.retryAfter = error.retryAfter
         self.allow = error.allowedMethods
+        self.snapshot = error.requiredSnapshot?.hex
         if let expected = error.expected {
             self.expected = RelayAPI.Expected(author: expected.author.hex, sequence: expected.sequence)
         }
@@ -58,6 +61,7 @@ struct HTTPRefusal: Sendable {
         case .fork: (.conflict, "fork")
         case .missingPredecessor: (.conflict, "missing-predecessor")
         case .staleSnapshot: (.conflict, "stale-snapshot")
+        case .snapshotRequired: (.conflict, "snapshot-required")
         case .noSnapshot: (.notFound, "no-snapshot")
         case .snapshotGone: (.gone, "gone")
         case .invalidSnapshot: (.unprocessableContent, "invalid-snapshot")
@@ -107,12 +111,13 @@ struct HTTPRefusal: Sendable {
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         if !allow.isEmpty { headers[.allow] = allow.joined(separator: ", ") }
+        if let snapshot, let name = HTTPField.Name(RelayAPI.snapshotRequiredHeader) { headers[name] = snapshot }
         return headers
     }
 
-    /// The JSON body `{"error", "message"[, "expected"]}`.
+    /// The JSON body `{"error", "message"[, "expected"][, "snapshot"]}`.
     var body: Data {
-        let body = RelayAPI.ErrorBody(error: code, message: message, expected: expected)
+        let body = RelayAPI.ErrorBody(error: code, message: message, expected: expected, snapshot: snapshot)
         return (try? JSONEncoder().encode(body)) ?? Data()
     }
 

@@ -20,6 +20,10 @@ final class MemberDirectory: Sendable {
         var position: Int64 = 0
         /// The evaluation of ``controls`` (format 3).
         var state: MembershipState?
+        /// Authors of at least one stored data bundle (format 3), those whose bytes
+        /// retention dropped included: a data bundle acknowledges its author's chain, so
+        /// they count for the relay's stable cut (``RelayStability``).
+        var dataAuthors: Set<PublicKey> = []
     }
 
     private let spaces = Mutex<[SpaceID: Space]>([:])
@@ -35,11 +39,18 @@ final class MemberDirectory: Sendable {
             let page = try await storage.bundles(in: spaceID, since: VersionVector(), afterPosition: entry.position, limit: 512)
             for stored in page {
                 entry.position = max(entry.position, stored.position)
-                guard stored.bytes.count > 5 else { continue }
+                guard stored.bytes.count > 5 else {
+                    // A row without bytes: retention dropped them, and it drops data bundles only.
+                    if stored.bytes.isEmpty { entry.dataAuthors.insert(stored.author) }
+                    continue
+                }
                 if entry.format == nil { entry.format = stored.bytes[4] }
-                guard stored.bytes[4] == ChangeBundle.memberFormatVersion, stored.bytes[5] & 0x02 != 0,
-                    let bundle = try? ChangeBundle(bytes: stored.bytes, limits: BundleLimits(maxBundleBytes: .max))
-                else { continue }
+                guard stored.bytes[4] == ChangeBundle.memberFormatVersion else { continue }
+                guard stored.bytes[5] & 0x02 != 0 else {
+                    entry.dataAuthors.insert(stored.author)
+                    continue
+                }
+                guard let bundle = try? ChangeBundle(bytes: stored.bytes, limits: BundleLimits(maxBundleBytes: .max)) else { continue }
                 entry.controls.append(bundle)
                 changed = true
             }

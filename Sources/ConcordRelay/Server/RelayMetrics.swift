@@ -31,6 +31,10 @@ final class RelayMetrics: Sendable {
     let feedReadFailures: CoreMetrics.Counter
     /// Reads of an announced bundle that failed and were tried again.
     let feedReadRetries: CoreMetrics.Counter
+    /// Data bundles whose bytes retention dropped (`Specs/snapshots.md` §5.2).
+    let bundlesDropped: CoreMetrics.Counter
+    /// The bytes retention dropped.
+    let bytesDropped: CoreMetrics.Counter
     /// Open TCP connections (HTTP and feed WebSockets).
     let connections: CoreMetrics.Meter
     /// Challenges issued and not yet used or expired (recorded on each scrape).
@@ -55,6 +59,8 @@ final class RelayMetrics: Sendable {
         feedOverflows = CoreMetrics.Counter(label: "concord_relay_feed_overflows_total", factory: factory)
         feedReadFailures = CoreMetrics.Counter(label: "concord_relay_feed_read_failures_total", factory: factory)
         feedReadRetries = CoreMetrics.Counter(label: "concord_relay_feed_read_retries_total", factory: factory)
+        bundlesDropped = CoreMetrics.Counter(label: "concord_relay_bundles_dropped_total", factory: factory)
+        bytesDropped = CoreMetrics.Counter(label: "concord_relay_bytes_dropped_total", factory: factory)
         feedReadRetries.increment(by: 0)
         feedReadFailures.increment(by: 0)
         connections = CoreMetrics.Meter(label: "concord_relay_connections", factory: factory)

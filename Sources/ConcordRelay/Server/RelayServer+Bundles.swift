@@ -68,7 +68,10 @@ extension RelayServer {
         metrics.bundlesStored.increment(by: summary.stored)
         metrics.bundlesDuplicate.increment(by: summary.duplicates)
         if summary.stored > 0 {
-            logger.debug("push stored", metadata: ["space": "\(space.shortDescription)", "stored": "\(summary.stored)", "duplicates": "\(summary.duplicates)"])
+            retentionAfterPush(of: space)
+            logger.debug(
+                "push stored",
+                metadata: ["space": "\(space.shortDescription)", "stored": "\(summary.stored)", "duplicates": "\(summary.duplicates)"])
         }
         return try json(RelayAPI.PushResponse(stored: summary.stored, duplicates: summary.duplicates))
     }
@@ -102,7 +105,8 @@ extension RelayServer {
     }
 
     /// `POST …/pull` (§4): a bundle stream, read from storage a page at a time, from the
-    /// first bundle the client lacks. The `since` vector is bounded in size, and its
+    /// first bundle the client lacks; `409 snapshot-required` when `since` is below an
+    /// author's retention floor. The `since` vector is bounded in size, and its
     /// authors the space does not have cost nothing.
     func pull(_ request: Request, _ context: some RequestContext) async throws -> Response {
         let (space, session) = try authorize(request, context)
@@ -123,6 +127,7 @@ extension RelayServer {
         } catch {
             throw RelayError(.malformedRequest, "the since vector is malformed: \(error)")
         }
+        try await checkFloor(since, in: space)
         let start = try await storage.pullStart(in: space, since: since)
         let storage = storage
         let metrics = metrics
@@ -134,6 +139,13 @@ extension RelayServer {
                     while true {
                         let page = try await storage.bundles(in: space, since: since, afterPosition: after, limit: pageSize)
                         guard let last = page.last else { break }
+                        // A retention pass dropped bundles this pull still needed after the
+                        // floor check: end without the end marker; the client's next round
+                        // gets `409 snapshot-required`.
+                        if page.contains(where: \.bytes.isEmpty) {
+                            try await writer.finish(nil)
+                            return
+                        }
                         var buffer = ByteBuffer()
                         buffer.reserveCapacity(page.reduce(0) { $0 + 4 + $1.bytes.count })
                         for bundle in page {

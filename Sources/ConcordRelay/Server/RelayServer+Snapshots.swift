@@ -130,6 +130,14 @@ extension RelayServer {
             .check(manifest: manifestBytes, chunks: Array(frames.dropFirst()))
         let outcome = try await storage.putSnapshot(snapshot, chunks: Array(frames.dropFirst()), quotaBytes: configuration.spaceQuotaBytes)
         if outcome == .stored {
+            // Retention may drop what the new snapshot covers; a failure does not undo the upload.
+            do {
+                try await retentionPass(of: space)
+            } catch {
+                logger.warning(
+                    "a retention pass failed after a snapshot upload",
+                    metadata: ["space": "\(space.shortDescription)", "error": "\(error)"])
+            }
             logger.info(
                 "snapshot stored",
                 metadata: [

@@ -29,7 +29,7 @@ public final class PostgresRelayStorage: RelayStorage {
     public static let notifyChannel = "concord_bundles"
 
     /// The schema version this build creates and understands.
-    static let schemaVersion = 4
+    static let schemaVersion = 5
 
     /// Appends: each holds a connection for one statement, waiting there on its space's lock.
     let client: PostgresClient
@@ -204,6 +204,28 @@ public final class PostgresRelayStorage: RelayStorage {
                         """, on: connection, logger: logger)
                     try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (4)", on: connection, logger: logger)
                     logger.info("migrated the relay schema to version 4 (relay-snapshots)")
+                }
+                if current < 5 {
+                    // Retention (`relay-retention`): each row's kind and `hlc max` (NULL
+                    // until a retention pass reads the row: `concord_append` is unchanged),
+                    // whether its bytes were dropped, and each author's floor.
+                    try await Self.run(
+                        """
+                        ALTER TABLE bundles ADD COLUMN IF NOT EXISTS kind SMALLINT,
+                            ADD COLUMN IF NOT EXISTS hlc_max BIGINT,
+                            ADD COLUMN IF NOT EXISTS dropped BOOLEAN NOT NULL DEFAULT FALSE
+                        """, on: connection, logger: logger)
+                    try await Self.run(
+                        """
+                        CREATE TABLE IF NOT EXISTS bundle_floors (
+                            space  BYTEA  NOT NULL,
+                            author BYTEA  NOT NULL,
+                            seq    BIGINT NOT NULL,
+                            PRIMARY KEY (space, author)
+                        )
+                        """, on: connection, logger: logger)
+                    try await Self.run("INSERT INTO concord_relay_schema (version) VALUES (5)", on: connection, logger: logger)
+                    logger.info("migrated the relay schema to version 5 (relay-retention)")
                 }
             }
         } catch {

@@ -178,6 +178,31 @@ public protocol RelayStorage: Sendable {
     /// Chunk `index` of snapshot `id` of the space, if held.
     func snapshotChunk(_ id: Digest32, index: Int, of spaceID: SpaceID) async throws -> [UInt8]?
 
+    /// Drops the bytes of the space's **data** bundles that a retention pass may drop
+    /// (`Specs/snapshots.md` §5.2): for each author `A` of `bound`, those with sequence at
+    /// most `bound[A]` and `hlc max` below `hlcBelow`. The caller computes `bound` as the
+    /// pointwise minimum of the latest snapshot's `V` and the relay's stable cut, so nothing
+    /// above any counted member's acknowledgement is dropped. Control bundles are never
+    /// dropped. A dropped bundle keeps its row (author, sequence, id, previous) without
+    /// bytes, so a later push of it is still a duplicate and a different one still a fork,
+    /// and heads and vectors do not change; each author's highest dropped sequence becomes
+    /// its **floor** (``floor(of:)``), and the bytes leave the space's usage. One transaction.
+    /// - Parameters:
+    ///   - spaceID: The space.
+    ///   - bound: The highest sequence per author that may be dropped.
+    ///   - hlcBelow: Only bundles whose `hlc max` is below this (raw HLC) are dropped;
+    ///     `UInt64.max` for any age.
+    /// - Returns: What was dropped.
+    /// - Complexity: O(rows above each author's floor, up to `bound`): earlier rows were
+    ///   decided by earlier passes.
+    func dropBundleBytes(in spaceID: SpaceID, through bound: VersionVector, hlcBelow: UInt64) async throws -> RetentionSummary
+
+    /// Each author's **floor**: the highest sequence whose bytes retention dropped. A pull
+    /// whose `since` is below it for some author cannot be served from the log
+    /// (`409 snapshot-required`). Empty for a space retention never touched.
+    /// - Complexity: O(authors of the space with a floor).
+    func floor(of spaceID: SpaceID) async throws -> VersionVector
+
     /// A notice for every bundle stored after the call, by this process or (PostgreSQL)
     /// by any relay sharing the database. Each call returns a new sequence.
     func notices() async throws -> AsyncStream<BundleNotice>

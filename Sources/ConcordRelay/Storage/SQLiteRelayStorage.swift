@@ -9,7 +9,7 @@ import GRDB
 ///
 /// The file is opened as a `DatabasePool` (WAL: pulls read while a push writes) with
 /// `synchronous = FULL`, so a push that was answered `200` is on disk even after a power
-/// failure. The schema is created by explicit migrations (`v1`, `v2`, `relay-snapshots`). Notices
+/// failure. The schema is created by explicit migrations (`v1`, `v2`, `relay-snapshots`, `relay-retention`). Notices
 /// (``notices()``) are broadcast inside this process after each commit.
 ///
 /// ```swift
@@ -87,6 +87,9 @@ public final class SQLiteRelayStorage: RelayStorage {
         }
         // The latest snapshot of each space and the one it replaced (`Specs/relay-api.md` §7).
         migrator.registerMigration("relay-snapshots", migrate: createSnapshotTables)
+        // Retention (`Specs/snapshots.md` §5.2): each row's kind, `hlc max` and whether its
+        // bytes were dropped, and each author's floor.
+        migrator.registerMigration("relay-retention", migrate: createRetentionColumns)
         return migrator
     }()
 
@@ -133,8 +136,11 @@ public final class SQLiteRelayStorage: RelayStorage {
         }
         for bundle in accepted {
             try db.execute(
-                sql: "INSERT INTO bundles (space, author, seq, id, previous, bytes) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [space, Data(bundle.author.bytes), Int64(clamping: bundle.sequence), Data(bundle.id.bytes), Data(bundle.previous.bytes), Data(bundle.bytes)])
+                sql: "INSERT INTO bundles (space, author, seq, id, previous, bytes, kind, hlc_max) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    space, Data(bundle.author.bytes), Int64(clamping: bundle.sequence), Data(bundle.id.bytes), Data(bundle.previous.bytes),
+                    Data(bundle.bytes), RetentionRule.classify(bundle).kind, RetentionRule.classify(bundle).hlcMax,
+                ])
             summary.storedPositions.append(db.lastInsertedRowID)
         }
         for head in SpaceLimitCheck.newHeads(accepted) {
