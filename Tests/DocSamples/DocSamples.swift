@@ -83,16 +83,16 @@ struct README {
         }
     }
 
-    // README.md:470
-    static func line470(replica: Replica) async throws {
+    // README.md:471
+    static func line471(replica: Replica) async throws {
         let engine = SyncEngine(replica: replica, relay: URL(string: "https://relay.example")!)
         await engine.start()                                  // push, pull, then follow the live feed
         for await status in await engine.status { print(status) }   // offline, syncing(progress), synced, error(reason), attention(problem)
         let summary = try await engine.syncNow()              // one round, e.g. on a "sync" button
     }
 
-    // README.md:558
-    static func line558() async throws {
+    // README.md:559
+    static func line559() async throws {
         // import Concord
 
         struct Todo: Codable, Identifiable {
@@ -137,8 +137,8 @@ struct README {
         print(try await alice.syncStatus(of: RecordID(milk.id), in: "todos"))   // synced: bob acknowledged it
     }
 
-    // README.md:625
-    static func line625() async throws {
+    // README.md:626
+    static func line626() async throws {
         // import ConcordCore
 
         // A replica id is the device's 32-byte public key (made by ConcordCrypto.Identity).
@@ -156,8 +156,8 @@ struct README {
         print(alice.state.record(todo, in: "todos")!)   // the later title wins; both keep the tag
     }
 
-    // README.md:645
-    static func line645() async throws {
+    // README.md:646
+    static func line646() async throws {
         // import Concord
         // import ConcordCore
 
@@ -183,7 +183,7 @@ struct README {
         }
     }
 
-    // README.md:680
+    // README.md:681
     // import ConcordCore
     // import ConcordTesting
     // import Testing
