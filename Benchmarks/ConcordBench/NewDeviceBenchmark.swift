@@ -426,7 +426,8 @@ func runNewDeviceSuite(_ options: Options) {
                     "| other (relay vector, status checks, actor hops) | \(ms(other)) | \(String(format: "%.0f%%", 100 * other / aMedian)) |"
                 )
                 print("")
-                let verdict = aMedian < 2 ? "PASS" : "MISS"
+                // The goal is stated at 1M operations; a smaller space says so.
+                let verdict = (aMedian < 2 ? "PASS" : "MISS") + (o.ops < 1_000_000 ? " at this size (the goal is stated at 1M operations)" : "")
                 let speedup =
                     b.isEmpty
                     ? ""
