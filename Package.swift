@@ -144,9 +144,11 @@ let package = Package(
         .executableTarget(
             name: "concord-bench",
             dependencies: [
-                // ConcordRelay: the school-year suite drives the relay's SQLite storage.
-                "ConcordCore", "ConcordCrypto", "Concord", "ConcordStore", "ConcordTesting", "ConcordRelay",
+                // ConcordRelay: the school-year suite drives the relay's SQLite storage; the
+                // new-device suite runs the relay server in process and syncs with SyncEngine.
+                "ConcordCore", "ConcordCrypto", "Concord", "ConcordStore", "ConcordTesting", "ConcordRelay", "ConcordSync",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/ConcordBench"
         ),

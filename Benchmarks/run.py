@@ -4,7 +4,7 @@ workload the Rust `crdts` crate's ORSWOT, same run, same machine.
 
     python3 Benchmarks/run.py [--json] [--runs 5] [--writes 100000] [--keys 10000]
                               [--concord-bin PATH] [--baseline-bin PATH] [--no-crdts]
-                              [--quick] [--only workloads,bundles,store,verify,members,permissions,school-year]
+                              [--quick] [--only workloads,bundles,store,verify,members,permissions,school-year,new-device]
 
 Sections: the core workloads (below), change bundles (bundles.py), the persisted
 SQLite store (store.py: local writes, import vs raw SQLite upserts, queries, memory) and
@@ -13,7 +13,9 @@ of the import spent verifying, by how the writes were sealed), and membership
 (members.py: the import overhead of a 1,000-member space, a rotation's time and size), and
 permissions (permissions.py: the merge cost of a 20-rule policy on the map workload), and a
 school year (school_year.py: 30 devices, 190 days; replica and relay sizes with collection on
-and off beside the same history in Yrs and Loro).
+and off beside the same history in Yrs and Loro), and a new device (new_device.py: ready from a
+snapshot and the bundles above it beside a replay of the whole log, 1M operations, through
+the relay server on loopback).
 
 For each workload (map, set) and system (concord, yrs, loro) the workload is run
 --runs times, each run in a fresh subprocess (so peak memory is per run):
@@ -71,7 +73,7 @@ PEERS = HERE / "peers" / "crdt_peers.py"
 DEFAULT_CONCORD_BIN = ".build/release/concord-bench"
 
 WORKLOADS = ("map", "set")
-SECTIONS = ("workloads", "bundles", "store", "verify", "members", "permissions", "school-year")
+SECTIONS = ("workloads", "bundles", "store", "verify", "members", "permissions", "school-year", "new-device")
 SYSTEMS = ("concord", "baseline", "yrs", "loro", "crdts")
 PEER_PACKAGES = {"yrs": "pycrdt", "loro": "loro"}
 CRDTS_DIR = HERE / "peers" / "crdts_orswot"
@@ -666,6 +668,7 @@ def main(argv=None) -> int:
     from members import run_members
     from permissions import run_permissions
     from school_year import run_school_year
+    from new_device import run_new_device
     section("bundles", "concord-bench --suite bundles and yrs update sizes",
             lambda: run_bundles(args.concord_bin, args.writes, args.keys, args.seed, args.timeout),
             errors=(RuntimeError, subprocess.TimeoutExpired))
@@ -689,6 +692,11 @@ def main(argv=None) -> int:
     school_size = {"days": 20, "students": 8, "ops": 30} if args.quick else {}
     section("school-year", "concord-bench --suite school-year, collection on and off, then Yrs and Loro on its trace",
             lambda: run_school_year(args.concord_bin, args.seed, max(args.timeout, 3600), args.store_dir, **school_size))
+    # --quick: 50k operations over 5k records, a tail of 500 bundles, same shape.
+    new_device_size = {"ops": 50_000, "records": 5_000, "tail": 500} if args.quick else {}
+    section("new-device", "concord-bench --suite new-device (snapshot + tail vs the whole log, relay on loopback)",
+            lambda: run_new_device(args.concord_bin, args.seed, args.runs, max(args.timeout, 3600), args.store_dir,
+                                   **new_device_size))
 
     if failures:
         eprint("")

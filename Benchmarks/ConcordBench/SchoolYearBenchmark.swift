@@ -518,8 +518,9 @@ func runSchoolYearSuite(_ options: Options) {
                     "goal: replica bytes on disk <= 2x canonical live size after collection: \(worst <= 2 ? "PASS" : "MISS") "
                         + "(median \(String(format: "%.1fx", medianRatio)), worst \(String(format: "%.1fx", worst)); "
                         + "teacher \(teacher.report.bytesOnDisk) bytes vs \(teacher.canonical) canonical)")
-                print("goal: new device ready from a snapshot in < 2 s at 1M ops: not measured yet (stage 4, snapshots)")
-                // The hook: a new device's initial sync from a snapshot, timed, goes here.
+                // Measured by its own suite: a year of this class is about 200k operations, the
+                // goal is stated at 1M (`concord-bench --suite new-device`, NewDeviceBenchmark.swift).
+                print("goal: new device ready from a snapshot in < 2 s at 1M ops: see concord-bench --suite new-device")
             } else {
                 print(
                     "without collection: replica bytes on disk \(String(format: "%.1fx", medianRatio)) the canonical live size (median; worst \(String(format: "%.1fx", worst)))"

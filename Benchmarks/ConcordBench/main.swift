@@ -11,7 +11,9 @@
 // membership's import overhead (Benchmarks/members.py); `--suite permissions`
 // (PermissionsBenchmark.swift) a 20-rule policy's merge cost (Benchmarks/permissions.py);
 // `--suite school-year` (SchoolYearBenchmark.swift) a classroom's year of data with
-// collection on and off (Benchmarks/school_year.py).
+// collection on and off (Benchmarks/school_year.py); `--suite new-device`
+// (NewDeviceBenchmark.swift) a new device's first sync from a snapshot beside a replay of
+// the whole log (Benchmarks/new_device.py).
 import ConcordCore
 import ConcordTesting
 
@@ -38,7 +40,7 @@ struct Options {
             guard i < arguments.count else { fail("missing value for \(arguments[i - 1])") }
             return arguments[i]
         }
-        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && ($1 == "store" || $1 == "verify" || $1 == "members" || $1 == "permissions" || $1 == "school-year") }
+        let store = zip(arguments, arguments.dropFirst()).contains { $0 == "--suite" && ($1 == "store" || $1 == "verify" || $1 == "members" || $1 == "permissions" || $1 == "school-year" || $1 == "new-device") }
         while i < arguments.count {
             switch arguments[i] {
             case "--workload": workload = value()
@@ -48,7 +50,7 @@ struct Options {
             case "--batch": _ = value()  // Concord's local writes need no transaction; accepted for parity
             case "--suite": suite = value()
             case "--help", "-h":
-                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]\n       concord-bench --suite verify --dir D [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]\n       concord-bench --suite members --dir D [--members 1000] [--bundles 100] [--ops 100] [--runs 3]\n       concord-bench --suite permissions --dir D [--writes N] [--keys K] [--bundles 100] [--runs 3]\n       concord-bench --suite school-year --dir D [--collection on|off] [--days 190] [--students 29] [--ops 60] [--every 10] [--silent 40] [--trace FILE]")
+                print("usage: concord-bench --workload map|set [--writes N] [--keys K] [--seed S]\n       concord-bench --suite bundles [--writes N] [--keys K] [--seed S]\n       concord-bench --suite store --step gen|import|raw|writes [--ops N] [--file F] [--dir D] [--mode single|batched] [--queries Q] [--cache-kib K] [--seed S]\n       concord-bench --suite verify --dir D [--learners 30] [--answers 20] [--burst 4] [--per-sync 5]\n       concord-bench --suite members --dir D [--members 1000] [--bundles 100] [--ops 100] [--runs 3]\n       concord-bench --suite permissions --dir D [--writes N] [--keys K] [--bundles 100] [--runs 3]\n       concord-bench --suite school-year --dir D [--collection on|off] [--days 190] [--students 29] [--ops 60] [--every 10] [--silent 40] [--trace FILE]\n       concord-bench --suite new-device --dir D [--ops 1000000] [--records 100000] [--tail 10000] [--devices 4] [--bundle-ops 10] [--per-sync 100] [--runs 3] [--replay on|off]")
                 exit(0)
             case let flag where store && flag.hasPrefix("--"): extra += [flag, value()]
             default: fail("unknown argument \(arguments[i]); see --help")
@@ -56,8 +58,8 @@ struct Options {
             i += 1
         }
         guard ["map", "set"].contains(workload) else { fail("--workload must be map or set") }
-        guard ["workload", "bundles", "store", "verify", "members", "permissions", "school-year"].contains(suite) else {
-            fail("--suite must be workload, bundles, store, verify, members, permissions or school-year")
+        guard ["workload", "bundles", "store", "verify", "members", "permissions", "school-year", "new-device"].contains(suite) else {
+            fail("--suite must be workload, bundles, store, verify, members, permissions, school-year or new-device")
         }
         guard writes > 0, keys > 0 else { fail("--writes and --keys must be positive") }
     }
@@ -86,6 +88,10 @@ if options.suite == "permissions" {
 }
 if options.suite == "school-year" {
     runSchoolYearSuite(options)
+    exit(0)
+}
+if options.suite == "new-device" {
+    runNewDeviceSuite(options)
     exit(0)
 }
 let record = RecordID(high: 0x0123_4567_89AB_4DEF, low: 0x8123_4567_89AB_CDEF)

@@ -1,4 +1,4 @@
-import Concord
+@_spi(Benchmarks) import Concord
 import ConcordCrypto
 import Foundation
 import Logging
@@ -15,9 +15,9 @@ extension SyncDriver {
     /// - Throws: ``ConcordSyncError`` for transport failures and refusals; a snapshot that
     ///   fails the loader's checks is logged and skipped (the ordinary pull follows), never
     ///   loaded.
-    func loadSnapshotIfEmpty(_ client: RelayClient, round: Int) async throws -> Digest32? {
-        guard try await storeIsEmpty() else { return nil }
-        return try await loadRelaySnapshot(client, round: round)
+    func loadSnapshotIfEmpty(_ client: RelayClient, round: Int, phases: inout [String: Double]) async throws -> Digest32? {
+        guard options.loadsSnapshots, try await storeIsEmpty() else { return nil }
+        return try await loadRelaySnapshot(client, round: round, phases: &phases)
     }
 
     /// Fetches the relay's latest snapshot (control bundles, then chunks, progress counting
@@ -25,7 +25,8 @@ extension SyncDriver {
     /// store, or a far-behind one (`Replica.loadSnapshot`, `Specs/snapshots.md` §4.5 step 4).
     /// - Returns: The id loaded, or nil when there was none to load or the loader refused it
     ///   (logged; the store is unchanged).
-    func loadRelaySnapshot(_ client: RelayClient, round: Int) async throws -> Digest32? {
+    func loadRelaySnapshot(_ client: RelayClient, round: Int, phases: inout [String: Double]) async throws -> Digest32? {
+        var timer = PhaseTimer()
         guard let latest = try await client.latestSnapshot() else { return nil }
         let manifest: SnapshotManifest
         do {
@@ -46,19 +47,23 @@ extension SyncDriver {
         snapshotProgress(chunksDone: 0, of: manifest.chunks.count, round: round)
         for index in manifest.chunks.indices {
             let chunk = try await client.snapshotChunk(manifest.id, index: index)
-            do {
-                _ = try SnapshotChunk.decode(chunk, index: index, of: manifest)
-            } catch {
+            // The length here (a wrong chunk stops the download); its id, once, in the loader.
+            guard chunk.count == manifest.chunks[index].length else {
                 logger.warning(
                     "a chunk of the relay's snapshot does not match its manifest; syncing from the log",
-                    metadata: ["snapshot": "\(manifest.id.hex.prefix(16))", "chunk": "\(index)", "error": "\(error)"])
+                    metadata: [
+                        "snapshot": "\(manifest.id.hex.prefix(16))", "chunk": "\(index)",
+                        "error": "\(chunk.count) bytes, the manifest says \(manifest.chunks[index].length)",
+                    ])
                 return nil
             }
             chunks.append(chunk)
             snapshotProgress(chunksDone: index + 1, of: manifest.chunks.count, round: round)
         }
+        timer.lap("snapshot download", into: &phases)
         do {
-            _ = try await replica.loadSnapshot(SealedSnapshot(manifest: manifest, chunks: chunks), controlBundles: controls)
+            let summary = try await replica.loadSnapshot(SealedSnapshot(manifest: manifest, chunks: chunks), controlBundles: controls)
+            phases.merge(summary.phases, uniquingKeysWith: +)
         } catch let error as ConcordError {
             logger.warning(
                 "the relay's snapshot was not loaded; syncing from the log",
@@ -83,7 +88,8 @@ extension SyncDriver {
     ///   snapshot could not be loaded (the relay has none, or the loader refused it):
     ///   nothing was changed, and the message says what to do.
     func loadRequiredSnapshot(_ client: RelayClient, refusal: ConcordSyncError, round: Int) async throws -> Digest32 {
-        if let loaded = try await loadRelaySnapshot(client, round: round) { return loaded }
+        var phases: [String: Double] = [:]
+        if options.loadsSnapshots, let loaded = try await loadRelaySnapshot(client, round: round, phases: &phases) { return loaded }
         let snapshot = refusal.snapshotID.map { " (snapshot \($0.hex.prefix(8)) covers them)" } ?? ""
         var error = ConcordSyncError(
             .snapshotRequired,

@@ -199,6 +199,8 @@ actor SyncDriver {
     private func roundSteps(_ client: RelayClient) async throws -> Summary {
         roundNumber += 1
         let number = roundNumber
+        var phases: [String: Double] = [:]
+        var timer = PhaseTimer()
         setStatus(.syncing(SyncProgress()))
         let relayVector = try await client.vector()
         let realTime = await client.relayTime
@@ -209,7 +211,9 @@ actor SyncDriver {
         }
         // A newly joined device loads the relay's snapshot first, if it has one
         // (`Specs/snapshots.md` §4.5); the pull below then brings only the tail above it.
-        var loaded = try await loadSnapshotIfEmpty(client, round: number)
+        timer.lap("vector", into: &phases)
+        var loaded = try await loadSnapshotIfEmpty(client, round: number, phases: &phases)
+        timer = PhaseTimer()
         let local = try await replica.versionVector()
         let me = replica.membership.device.publicKey
         // The relay holds more of this device's own bundles than the store (a restored
@@ -237,6 +241,7 @@ actor SyncDriver {
         }
         // Pulled bundles of other authors go on to connected peers.
         if pulled.applied > 0 { signal.notify() }
+        timer.lap("pull", into: &phases)
         if replica.role == .writer {
             if ownBehind {
                 try await replica.restampPending(realTime: nil)
@@ -254,7 +259,9 @@ actor SyncDriver {
         } catch let error as ConcordError where error.code == .notAllowed {
             logger.debug("a stability duty was refused", metadata: ["reason": "\(error.message)"])
         }
+        timer.lap("duties", into: &phases)
         let pushed = try await pushUntilSettled(client)
+        timer.lap("push", into: &phases)
         // After the push, so the relay holds the checkpoint the snapshot names.
         let uploaded = try await uploadOwnSnapshot(client)
         let problems = try await replica.problems(realTime: await client.relayTime)
@@ -268,6 +275,8 @@ actor SyncDriver {
         } else {
             try await succeeded()
         }
+        timer.lap("finish", into: &phases)
+        summary.phases = phases
         return summary
     }
 

@@ -134,6 +134,12 @@ extension SyncEngine {
         public var snapshotLoaded: Digest32?
         /// This device's own sealed snapshot this round uploaded to the relay, if any.
         public var snapshotUploaded: Digest32?
+        /// Seconds per step of the round, for `concord-bench --suite new-device`
+        /// (`Specs/snapshots.md` §7): `vector`; when a snapshot was loaded, `snapshot
+        /// download` (manifest, control bundles, chunks) and the load's own steps
+        /// (`SnapshotLoadSummary.phases`); `pull` (the bundles above the local vector,
+        /// fetched and imported), `duties`, `push`, `finish`.
+        @_spi(Benchmarks) public var phases: [String: Double] = [:]
 
         /// Creates a summary.
         /// - Parameters:
@@ -187,6 +193,10 @@ extension SyncEngine {
         public var maxPushDelay: Double
         /// Seconds to wait for the feed's `ready` before the round fails.
         public var readyTimeout: Double
+        /// Whether a round of an empty store loads the relay's snapshot before pulling
+        /// (`Specs/snapshots.md` §4.5); `true` by default. `false` replays the whole log, for
+        /// measuring what a snapshot saves (`concord-bench --suite new-device`); not for apps.
+        @_spi(Benchmarks) public var loadsSnapshots = true
 
         /// The defaults of sync-protocol §2: 0.5 s base, 30 s cap; local writes are
         /// pushed once none was made for 0.25 s, at most 1 s after the first (other

@@ -63,6 +63,8 @@ extension Replica {
         let refuse = { (why: String) in
             ConcordError(.snapshotRefused, "snapshot \(manifest.id.hex.prefix(8)) by \(manifest.author.hex.prefix(8)) is refused: \(why)")
         }
+        var phases: [String: Double] = [:]
+        var timer = PhaseTimer()
         // 1. Control bundles, membership digest, checkpoint, trust.
         var below: [BundleID: ChangeBundle] = [:]
         var checkpointBundle: ChangeBundle?
@@ -112,13 +114,23 @@ extension Replica {
             }
             key = found
         }
-        let loaded = try snapshot.records(key: key)
-        var visible = ReplicaState()
-        for record in loaded { visible.insertRecord(record.state, id: record.id, in: record.collection) }
-        guard visible.digest == manifest.visibleDigest else {
+        timer.lap("controls", into: &phases)
+        let loaded = try snapshot.records(key: key, phases: &phases)
+        timer = PhaseTimer()
+        // The records are in canonical order (the decoder checked it): the visible digest
+        // streams over them, without building the state.
+        let visibleDigest =
+            ReplicaState.digest(ofSorted: loaded) { ($0.collection, $0.id, $0.state) }
+            ?? {
+                var visible = ReplicaState()
+                for record in loaded { visible.insertRecord(record.state, id: record.id, in: record.collection) }
+                return visible.digest
+            }()
+        timer.lap("visible digest", into: &phases)
+        guard visibleDigest == manifest.visibleDigest else {
             throw ConcordError(
                 .snapshotMismatch,
-                "snapshot \(manifest.id.hex.prefix(8)) by \(manifest.author.hex.prefix(8)): its records' visible digest is \(visible.digestHex.prefix(8)), its manifest says \(Hex.encode(manifest.visibleDigest).prefix(8)); it is refused"
+                "snapshot \(manifest.id.hex.prefix(8)) by \(manifest.author.hex.prefix(8)): its records' visible digest is \(Hex.encode(visibleDigest).prefix(8)), its manifest says \(Hex.encode(manifest.visibleDigest).prefix(8)); it is refused"
             )
         }
         // 3. One transaction, on an empty replica, or (a far-behind device, §4.5 step 4) a
@@ -129,6 +141,7 @@ extension Replica {
         if holdsOthers, try ConcordError.storage({ try store.read { try $0.pendingOperationCount() } }) > 0 { _ = try seal() }
         let last: HLCTimestamp = try ConcordError.storage {
             try store.write { tx in
+                timer = PhaseTimer()
                 let heads = try tx.chainHeads()
                 let counts = try tx.counts()
                 let empty =
@@ -149,24 +162,32 @@ extension Replica {
                             ChainHead(sequence: link.sequence, id: link.bundle.digest, mark: link.hlcMax == .zero ? nil : link.hlcMax),
                             of: link.author)
                     }
+                    timer.lap("store other", into: &phases)
                     for record in loaded {
                         try tx.putRecord(
                             StoredRecord(state: record.state, localSequence: nil), id: record.id, in: record.collection, previous: nil)
                     }
                 }
+                timer.lap("store records", into: &phases)
                 var clock = try currentClock(StoredProgress.read(from: tx))
                 try ConcordError.mapping("snapshot clock") { try clock.observe(reading) }
                 try StoredProgress.raiseClock(to: clock.last, in: tx)
+                timer.lap("store other", into: &phases)
                 try Self.keepSnapshot(snapshot, state: .provisional, in: tx)
+                timer.lap("store snapshot", into: &phases)
                 if empty { try Self.keepBase(manifest: manifest, records: loaded, in: tx) }
+                timer.lap("store base", into: &phases)
                 return clock.last
             }
         }
+        timer.lap("commit", into: &phases)
         clock.resume(from: last)
         memberCache = nil
-        return SnapshotLoadSummary(
+        var summary = SnapshotLoadSummary(
             snapshot: manifest.id, signer: manifest.author, vector: manifest.vector, records: loaded.count,
             liveRecords: Int(manifest.liveRecordCount), controlBundles: below.count)
+        summary.phases = phases
+        return summary
     }
 
     /// Verifies a snapshot by recompute (`Specs/snapshots.md` §4.6): replays this device's

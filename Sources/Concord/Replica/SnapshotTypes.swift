@@ -48,4 +48,11 @@ public struct SnapshotLoadSummary: Hashable, Sendable {
     public let liveRecords: Int
     /// Control bundles put in the membership ledger.
     public let controlBundles: Int
+    /// Seconds per step of the load, for `concord-bench --suite new-device`
+    /// (`Specs/snapshots.md` §7): `controls` (control bundles, membership digest,
+    /// checkpoint, trust), `chunk ids`, `decrypt`, `decode`, `state digest`, `visible
+    /// digest`, `store records`, `store snapshot` (the snapshot kept as this device's
+    /// latest), `store base` (the records kept as its base), `store other` (emptiness
+    /// checks, membership ledger, floors, clock) and `commit`.
+    @_spi(Benchmarks) public var phases: [String: Double] = [:]
 }

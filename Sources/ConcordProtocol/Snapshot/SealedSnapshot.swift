@@ -66,7 +66,22 @@ public struct SealedSnapshot: Sendable, Hashable {
     ///   count or the state digest differs from what the chunks hold); `.decryptionFailed`.
     /// - Complexity: O(total bytes).
     public func records(key: EpochKey?) throws(ConcordError) -> [SnapshotRecord] {
-        try checkChunks()
+        var phases: [String: Double] = [:]
+        return try records(key: key, phases: &phases)
+    }
+
+    /// ``records(key:)``, adding the seconds of each step to `phases`: `chunk ids` (each
+    /// chunk's length, id and header), `decrypt`, `decode` (the records, each in its
+    /// canonical encoding), `state digest` (with the order and count checks).
+    ///
+    /// Each chunk is hashed once here (a caller that checked it on download need not again).
+    package func records(key: EpochKey?, phases: inout [String: Double]) throws(ConcordError) -> [SnapshotRecord] {
+        guard chunks.count == manifest.chunks.count else {
+            throw ConcordError(
+                .malformedSnapshot,
+                "snapshot \(manifest.id.hex.prefix(8)) has \(manifest.chunks.count) chunks, \(chunks.count) were given; fetch the missing ones"
+            )
+        }
         if manifest.isEncrypted, let key, key.id != manifest.keyID {
             throw ConcordError(
                 .invalidKey, "snapshot \(manifest.id.hex.prefix(8)) is encrypted under epoch key \(manifest.keyID!.hex), not \(key.id.hex)")
@@ -76,12 +91,20 @@ public struct SealedSnapshot: Sendable, Hashable {
                 .invalidKey,
                 "snapshot \(manifest.id.hex.prefix(8)) is encrypted under epoch key \(manifest.keyID!.hex); this device lacks it")
         }
+        var timer = PhaseTimer()
+        // Every chunk's id and header first: a damaged chunk is reported as such, before
+        // any decryption (as checkChunks() reports it).
+        var decoded: [SnapshotChunk] = []
+        decoded.reserveCapacity(chunks.count)
+        for (index, bytes) in chunks.enumerated() { decoded.append(try SnapshotChunk.decode(bytes, index: index, of: manifest)) }
+        timer.lap("chunk ids", into: &phases)
         var plaintexts: [[UInt8]] = []
         var all: [SnapshotRecord] = []
-        for (index, bytes) in chunks.enumerated() {
-            let chunk = try SnapshotChunk.decode(bytes, index: index, of: manifest)
+        for (index, chunk) in decoded.enumerated() {
             let plaintext = try chunk.plaintext(key: manifest.isEncrypted ? key : nil)
+            timer.lap("decrypt", into: &phases)
             let records = try SnapshotRecord.decode(plaintext)
+            timer.lap("decode", into: &phases)
             if records.isEmpty, chunks.count > 1 {
                 throw ConcordError(.malformedSnapshot, "chunk \(index) of snapshot \(manifest.id.hex.prefix(8)) holds no record")
             }
@@ -95,6 +118,7 @@ public struct SealedSnapshot: Sendable, Hashable {
             }
             plaintexts.append(plaintext)
             all.append(contentsOf: records)
+            timer.lap("decode", into: &phases)
         }
         let live = all.count { $0.state.isVisible }
         let stubs = all.count { $0.isStub }
@@ -115,6 +139,7 @@ public struct SealedSnapshot: Sendable, Hashable {
                 "snapshot \(manifest.id.hex.prefix(8)) by \(manifest.author.hex.prefix(8)): its records' state digest is \(digest.hex.prefix(8)), its manifest says \(manifest.stateDigest.hex.prefix(8)); it is refused, sync from the log or another snapshot"
             )
         }
+        timer.lap("state digest", into: &phases)
         return all
     }
 }
