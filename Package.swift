@@ -179,7 +179,7 @@ let package = Package(
         .testTarget(name: "ConcordCryptoTests", dependencies: ["ConcordCrypto", sodium, "ConcordTesting"]),
         .testTarget(
             name: "ConcordStoreTests",
-            dependencies: ["ConcordStore", "ConcordCore", "ConcordCrypto", "ConcordTesting", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["ConcordStore", "ConcordProtocol", "ConcordCore", "ConcordCrypto", "ConcordTesting", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(name: "ConcordTests", dependencies: ["ConcordProtocol", "Concord", "ConcordCore", "ConcordCrypto", "ConcordTesting"]),
         .testTarget(name: "ConcordTestingTests", dependencies: ["ConcordTesting", "ConcordCore"]),

@@ -58,7 +58,7 @@ struct ConcordCommand: AsyncParsableCommand {
             Put.self, Add.self, Remove.self, Delete.self,
             Get.self, List.self, Conflicts.self, History.self,
             Export.self, Import.self, SyncFolder.self, SyncCommand.self, RelayCommand.self, PeerCommand.self, Peers.self,
-            VectorCommand.self, Status.self, SnapshotCommand.self, Recover.self, Migrate.self, Log.self, NewID.self,
+            VectorCommand.self, Status.self, SnapshotCommand.self, Compact.self, Recover.self, Migrate.self, Log.self, NewID.self,
         ]
     )
 }

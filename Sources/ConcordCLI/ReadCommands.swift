@@ -310,6 +310,7 @@ struct Status: AsyncParsableCommand {
             ("set_tombstones", String(counts.setTombstones)),
             ("log_bundles", String(counts.logBundles)), ("log_bytes", String(counts.logBytes)),
             ("held_bundles", String(counts.heldBundles)), ("quarantined_bundles", String(counts.quarantinedBundles)),
+            ("floor", storage.floor.map { JSONText.string($0.hex) } ?? "null"),
         ])
     }
 

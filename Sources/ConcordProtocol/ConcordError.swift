@@ -54,6 +54,7 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
             case malformedSnapshot
             case snapshotMismatch
             case snapshotRefused
+            case noVerifiedSnapshot
         }
 
         private let kind: Kind
@@ -138,6 +139,10 @@ public struct ConcordError: Error, Hashable, Sendable, CustomStringConvertible {
         /// (`snapshotTrust`) or not a member, its checkpoint is not held or its `V` is not that
         /// checkpoint's `S_C`, its membership digest differs, or the replica is not empty.
         public static let snapshotRefused = Code(.snapshotRefused)
+        /// Compaction (`Specs/snapshots.md` §5.1) needs a snapshot this device sealed or
+        /// verified, and it holds none (or only a provisional one): seal one with `concord
+        /// snapshot seal` (admins) or verify the relay's with `concord snapshot verify`.
+        public static let noVerifiedSnapshot = Code(.noVerifiedSnapshot)
         /// An invite token's checksum does not match: it was mistyped or truncated.
         public static let inviteChecksumMismatch = Code(.inviteChecksumMismatch)
         /// A key, seed or signature has the wrong length or encoding.

@@ -73,6 +73,17 @@ struct Contents: Sendable {
     /// The history index: record to the positions of the bundles touching it.
     var recordBundles: [Key: Set<Int64>] = [:]
     var denials: [Digest32: [StoredDenial]] = [:]
+    /// Base records (copy-on-write, `Specs/storage-schema.md` §3.12): a record's state at
+    /// the base when it changed since (`nil` inside: it had none); absent: as in `records`.
+    var baseRows: [Key: BaseRow] = [:]
+    /// Whether the store keeps a base.
+    var hasBase = false
+    /// Ids of dropped bundles per author: runs starting at a sequence.
+    var droppedIDs: [PublicKey: [(first: UInt64, ids: [Digest32])]] = [:]
+
+    struct BaseRow: Hashable, Sendable {
+        var state: RecordState?
+    }
 }
 
 /// One transaction of a ``MemoryStore`` (a copy of its contents).
@@ -191,6 +202,7 @@ final class MemoryTransaction: StoreWriter {
 
     func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: StoredRecord?) throws {
         let key = Contents.Key(collection: collection, id: id)
+        if contents.hasBase, contents.baseRows[key] == nil { contents.baseRows[key] = .init(state: contents.records[key]?.state) }
         contents.records[key] = record
         contents.collectionIDs[key.collection, default: []].insert(id)
         if record.localSequence == StoredRecord.unsealed {
@@ -280,6 +292,79 @@ final class MemoryTransaction: StoreWriter {
     }
 
     func replacePendingOperations(_ ops: [RecordOperation]) throws { contents.pending = ops }
+
+    // MARK: Compaction
+
+    func hasBase() throws -> Bool { contents.hasBase }
+
+    func baseRecord(_ id: RecordID, in collection: String) throws -> RecordState? {
+        guard contents.hasBase else { return nil }
+        let key = Contents.Key(collection: collection, id: id)
+        if let row = contents.baseRows[key] { return row.state }
+        return contents.records[key]?.state
+    }
+
+    func baseRecords() throws -> [BaseRecord] {
+        guard contents.hasBase else { return [] }
+        var records: [BaseRecord] = []
+        for (key, record) in contents.records where contents.baseRows[key] == nil {
+            records.append(BaseRecord(collection: key.collection.string, id: key.id, state: record.state))
+        }
+        for (key, row) in contents.baseRows {
+            if let state = row.state { records.append(BaseRecord(collection: key.collection.string, id: key.id, state: state)) }
+        }
+        return records
+    }
+
+    func replaceBase(with records: [BaseRecord]) throws {
+        var rows: [Contents.Key: Contents.BaseRow] = [:]
+        for record in records {
+            let key = Contents.Key(collection: record.collection, id: record.id)
+            if contents.records[key]?.state.storageEncoding() != record.state.storageEncoding() { rows[key] = .init(state: record.state) }
+        }
+        let wanted = Set(records.map { Contents.Key(collection: $0.collection, id: $0.id) })
+        for key in contents.records.keys where !wanted.contains(key) { rows[key] = .init(state: nil) }
+        contents.baseRows = rows
+        contents.hasBase = true
+    }
+
+    func droppedBundleID(of author: PublicKey, sequence: UInt64) throws -> Digest32? {
+        guard let run = contents.droppedIDs[author]?.last(where: { $0.first <= sequence }) else { return nil }
+        let index = Int(sequence - run.first)
+        return index < run.ids.count ? run.ids[index] : nil
+    }
+
+    func dropChainBundles(of author: PublicKey, through sequence: UInt64) throws -> DroppedBundles {
+        let below = floor(of: author)
+        guard sequence > below else { return DroppedBundles() }
+        guard let chain = contents.chains[author], UInt64(chain.count) >= sequence - below else {
+            throw StoreError(
+                .constraint, "the chain of \(author.hex.prefix(8)) does not hold every bundle from \(below + 1) to \(sequence) to drop")
+        }
+        let count = Int(sequence - below)
+        var dropped = DroppedBundles()
+        var ids: [Digest32] = []
+        var positions: Set<Int64> = []
+        var last: StoredBundle?
+        for index in chain[..<count] {
+            guard let bundle = contents.bundles[index] else { continue }
+            ids.append(bundle.id)
+            positions.insert(bundle.position)
+            dropped.count += 1
+            dropped.bytes += bundle.bytes.count
+            contents.bundles[index] = nil
+            contents.bundleCount -= 1
+            contents.chainIDs.remove(bundle.id)
+            last = bundle
+        }
+        contents.droppedIDs[author, default: []].append((below + 1, ids))
+        for key in contents.recordBundles.keys {
+            contents.recordBundles[key]?.subtract(positions)
+        }
+        contents.chains[author] = count == chain.count ? nil : Array(chain[count...])
+        if let last { contents.floors[author] = ChainHead(sequence: last.sequence, id: last.id, mark: last.mark) }
+        return dropped
+    }
 
     func rebaseLocalSequences(acknowledged: UInt64) throws {
         for (key, record) in contents.records {

@@ -132,6 +132,36 @@ extension SQLiteStore {
             for (position, value) in updates { try statement.execute(arguments: [value, position]) }
             try db.execute(sql: "UPDATE chain_heads SET mark = (SELECT b.mark FROM bundles b WHERE b.id = chain_heads.id)")
         }
+        // compaction (issue 16 stage 5, `Specs/storage-schema.md` §3.12–§3.13): the base
+        // records a compacted or snapshot-loaded store rebuilds from, copy-on-write, and the
+        // ids of bundles compaction dropped. A store loaded from a snapshot before this kept
+        // its base as one metadata blob (`snapshot.base.records`): it becomes rows here.
+        migrator.registerMigration("compaction") { db in
+            try db.execute(sql: """
+                CREATE TABLE base_records (
+                    collection TEXT NOT NULL,
+                    id BLOB NOT NULL,
+                    state BLOB,
+                    PRIMARY KEY (collection, id)
+                ) WITHOUT ROWID;
+                CREATE TABLE chain_ids (
+                    author BLOB NOT NULL,
+                    first_seq INTEGER NOT NULL,
+                    ids BLOB NOT NULL,
+                    PRIMARY KEY (author, first_seq)
+                ) WITHOUT ROWID;
+                """)
+            guard let blob = try Data.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'snapshot.base.records'") else { return }
+            let records: [SnapshotRecord]
+            do {
+                records = try SnapshotRecord.decode(Array(blob))
+            } catch {
+                throw StoreError(.decoding, "the base records of the snapshot this replica was loaded from do not decode: \(error)")
+            }
+            try SQLiteTransaction(db, path: "").replaceBase(
+                with: records.map { BaseRecord(collection: $0.collection, id: $0.id, state: $0.state) })
+            try db.execute(sql: "DELETE FROM meta WHERE key = 'snapshot.base.records'")
+        }
         return migrator
     }()
 }

@@ -89,6 +89,23 @@ public final class SQLiteStore: Store {
         }
     }
 
+    /// Rebuilds the database file without its free pages (SQLite `VACUUM`), then truncates
+    /// the write-ahead log: what compaction (`Specs/snapshots.md` §5.1) runs after dropping
+    /// bundles, so the file shrinks.
+    ///
+    /// ```swift
+    /// try store.vacuum()
+    /// ```
+    /// - Complexity: O(file size): SQLite copies every live page.
+    public func vacuum() throws {
+        try SQLiteStore.mapping("vacuuming \(path)") {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "VACUUM")
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+        }
+    }
+
     /// The schema migrations applied to this file, oldest first.
     public func appliedMigrations() throws -> [String] {
         try SQLiteStore.mapping("reading \(path)") { try queue.read { try SQLiteStore.appliedMigrations($0) } }

@@ -158,12 +158,12 @@ extension SQLiteTransaction {
     }
 
     /// The metadata key of `author`'s floor link (section 3.5 of `Specs/storage-schema.md`).
-    private static func floorKey(_ author: PublicKey) -> String { "chain.floor." + author.hex }
+    static func floorKey(_ author: PublicKey) -> String { "chain.floor." + author.hex }
 
     func chainFloor(of author: PublicKey) throws -> ChainHead? { try floor(of: author) }
 
     /// `author`'s floor link, if its chain was loaded from a snapshot.
-    private func floor(of author: PublicKey) throws -> ChainHead? {
+    func floor(of author: PublicKey) throws -> ChainHead? {
         guard let bytes = try metadata(Self.floorKey(author)), bytes.count >= 40 else { return nil }
         let sequence = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let mark = bytes.count == 48 ? HLCTimestamp(rawValue: bytes[40..<48].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) : nil

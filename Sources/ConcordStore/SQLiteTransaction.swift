@@ -35,6 +35,9 @@ final class SQLiteTransaction: StoreWriter {
     private var insertRecordStatement: Statement?
     private var updateFieldStatement: Statement?
     private var insertFieldStatement: Statement?
+    /// Whether `putRecord` copies a record's state into `base_records` before changing it
+    /// (read once per transaction; `Specs/storage-schema.md` §3.12).
+    var copiesBaseOnWrite: Bool?
 
     private func cached(_ slot: inout Statement?, _ sql: String) throws -> HotStatement {
         if let statement = slot { return HotStatement(statement: statement, db: db) }
@@ -124,6 +127,7 @@ final class SQLiteTransaction: StoreWriter {
     }
 
     func putRecord(_ record: StoredRecord, id: RecordID, in collection: String, previous: StoredRecord?) throws {
+        try copyBaseOnWrite(id: id, in: collection, previous: previous)
         try mapping {
             try usingHotStatements {
                 // `previous` says whether the row exists: a plain UPDATE or INSERT is one b-tree

@@ -102,6 +102,21 @@ public protocol StoreReader {
 
     /// Records, tombstones and log bundles, counted (reads every record state once).
     func counts() throws -> StoreCounts
+
+    /// Whether the store keeps a **base** (`Specs/storage-schema.md` §3.12): the state at
+    /// a snapshot's vector that rebuilds start from, set by ``StoreWriter/replaceBase(with:)``.
+    func hasBase() throws -> Bool
+
+    /// A record's state at the base; `nil` when it had none there (or there is no base).
+    func baseRecord(_ id: RecordID, in collection: String) throws -> RecordState?
+
+    /// Every record's state at the base (none without a base), in no particular order.
+    /// - Complexity: O(records).
+    func baseRecords() throws -> [BaseRecord]
+
+    /// The id of bundle `sequence` of `author`'s chain when compaction dropped it
+    /// (`chain_ids`, `Specs/storage-schema.md` §3.13); `nil` when it was not dropped here.
+    func droppedBundleID(of author: PublicKey, sequence: UInt64) throws -> Digest32?
 }
 
 /// Write access to a store, inside ``Store/write(_:)``.
@@ -164,6 +179,23 @@ public protocol StoreWriter: StoreReader {
     /// Only a snapshot load does this, on an author whose chain is empty.
     func setChainFloor(_ head: ChainHead, of author: PublicKey) throws
 
+    /// Makes `records` the store's base (`Specs/storage-schema.md` §3.12): the complete state
+    /// at a snapshot's vector. The store keeps only what differs from the current records
+    /// and from then on copies a record's state into the base before its first change
+    /// (copy-on-write), so ``StoreReader/baseRecord(_:in:)`` keeps answering the state at
+    /// the base.
+    /// - Complexity: O(records).
+    func replaceBase(with records: [BaseRecord]) throws
+
+    /// Compaction (`Specs/snapshots.md` §5.1): takes `author`'s chain bundles at or below
+    /// `sequence` out of the chain, keeps their ids (``StoreReader/droppedBundleID(of:sequence:)``),
+    /// removes their history index rows, and makes bundle `sequence` the chain's floor link
+    /// (``StoreReader/chainFloor(of:)``). Nothing happens when `sequence` is at or below the
+    /// floor.
+    /// - Throws: ``StoreError`` `.constraint` when the chain does not hold every bundle
+    ///   between its floor and `sequence`.
+    func dropChainBundles(of author: PublicKey, through sequence: UInt64) throws -> DroppedBundles
+
     /// Replaces the unsealed queue with `ops` (in order; empty clears it). Records keep
     /// their sync bookkeeping.
     func replacePendingOperations(_ ops: [RecordOperation]) throws
@@ -191,5 +223,22 @@ extension StoreReader {
         if let previous = try bundle(of: author, sequence: sequence - 1) { return previous.mark }
         if let floor = try chainFloor(of: author), floor.sequence + 1 == sequence { return floor.mark }
         return nil
+    }
+
+    /// The id of the bundle at `sequence` of `author`'s chain as this store knows it: a
+    /// chain bundle's, the floor link's, or a dropped bundle's (`chain_ids`); `nil` when it
+    /// knows none (above the head, or below a snapshot's floor without ids).
+    ///
+    /// ```swift
+    /// let known = try tx.chainBundleID(of: bundle.author, sequence: bundle.sequence)
+    /// ```
+    /// - Parameters:
+    ///   - author: The chain's author.
+    ///   - sequence: The place in the chain.
+    /// - Returns: The id the chain rule compares with (`Specs/sync-protocol.md` §7).
+    public func chainBundleID(of author: PublicKey, sequence: UInt64) throws -> Digest32? {
+        if let stored = try bundle(of: author, sequence: sequence) { return stored.id }
+        if let floor = try chainFloor(of: author), floor.sequence == sequence { return floor.id }
+        return try droppedBundleID(of: author, sequence: sequence)
     }
 }

@@ -153,3 +153,40 @@ public struct StoredDenial: Hashable, Sendable {
         self.detail = detail
     }
 }
+
+/// A record's state at the **base** of a compacted or snapshot-loaded store
+/// (`Specs/storage-schema.md` §3.12): where a rebuild starts, since the log below the floor
+/// is not held.
+public struct BaseRecord: Hashable, Sendable {
+    /// The collection's name.
+    public var collection: String
+    /// The record's id.
+    public var id: RecordID
+    /// Its state at the base's vector.
+    public var state: RecordState
+
+    /// Creates a base record.
+    /// - Parameters:
+    ///   - collection: The collection's name.
+    ///   - id: The record's id.
+    ///   - state: Its state at the base.
+    public init(collection: String, id: RecordID, state: RecordState) {
+        self.collection = collection
+        self.id = id
+        self.state = state
+    }
+}
+
+/// What ``StoreWriter/dropChainBundles(of:through:)`` took out of a chain.
+public struct DroppedBundles: Hashable, Sendable {
+    /// How many bundles left the chain.
+    public var count: Int
+    /// Their bytes, as signed.
+    public var bytes: Int
+
+    /// Creates a summary.
+    public init(count: Int = 0, bytes: Int = 0) {
+        self.count = count
+        self.bytes = bytes
+    }
+}

@@ -94,7 +94,7 @@ struct ChainMarkTests {
         }
         try queue.close()
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations().last == "chain-marks")
+        #expect(try store.appliedMigrations().contains("chain-marks"))
         #expect(try store.read { try $0.chainHead(of: Self.a)?.mark?.rawValue } == 40)
         #expect(try store.read { try $0.chainHead(of: other) }.map { $0.mark == nil } == true)
         #expect(

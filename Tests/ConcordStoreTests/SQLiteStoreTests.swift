@@ -31,7 +31,7 @@ struct SQLiteStoreTests {
         try seed(store)
         try store.write { try changeEverything($0) }
         #expect(try store.integrityCheck() == [])
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "chain-marks"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "chain-marks", "compaction"])
     }
 
     /// A file written by a build that knew only `v1` opens, migrates to `v3`, keeps its data.
@@ -43,7 +43,7 @@ struct SQLiteStoreTests {
         try queue.write { db in try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('k', x'01')") }
         try queue.close()
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "chain-marks"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "chain-marks", "compaction"])
         #expect(try store.read { try $0.metadata("k") } == [1])
         try store.write { try $0.indexBundle(at: 1, touching: [StoredRecordKey(collection: "c", id: rid(1))]) }
         #expect(try store.read { try $0.indexedBundlePositions(touching: rid(1), in: "c") } == [1])
@@ -59,7 +59,7 @@ struct SQLiteStoreTests {
         try queue.write { db in try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('k', x'01')") }
         try queue.close()
         let store = try SQLiteStore(path: path)
-        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "chain-marks"])
+        #expect(try store.appliedMigrations() == ["v1", "v2", "v3", "chain-marks", "compaction"])
         #expect(try store.read { try $0.metadata("k") } == [1])
         #expect(try store.read { try $0.permissionDenials(ofBundle: nil) } == [])
         #expect(try store.integrityCheck() == [])
@@ -74,7 +74,7 @@ struct SQLiteStoreTests {
         }
         #expect(objects == [
             "index fields_by_value", "index permission_denials_by_author", "index records_unsealed",
-            "table bundles", "table chain_heads", "table fields", "table grdb_migrations", "table held_bundles", "table meta",
+            "table base_records", "table bundles", "table chain_heads", "table chain_ids", "table fields", "table grdb_migrations", "table held_bundles", "table meta",
             "table pending_ops", "table permission_denials", "table quarantined_bundles", "table record_bundles", "table records",
         ])
     }

@@ -240,7 +240,7 @@ extension Replica {
     /// (quarantined and held bundles are not in a chain).
     package func chainBundleID(of author: PublicKey, at sequence: UInt64) throws -> BundleID? {
         try ConcordError.storage {
-            try store.read { try $0.bundle(of: author, sequence: sequence).map { BundleID(digest: $0.id) } }
+            try store.read { try $0.chainBundleID(of: author, sequence: sequence).map(BundleID.init(digest:)) }
         }
     }
 

@@ -22,11 +22,11 @@ extension Replica {
     /// - Complexity: O(log): every bundle is decoded (and decrypted if any key is asked for).
     func scanLog(in tx: any StoreReader, rebuilding keys: Set<RecordKey>, excluding author: PublicKey) throws -> LogScan {
         var scan = LogScan()
-        // A replica loaded from a snapshot holds no log below its floor: records start from
-        // the snapshot's (its base).
-        for record in try Self.base(in: tx)?.records ?? [] where keys.contains(RecordKey(record.collection, record.id)) {
-            scan.states[RecordKey(record.collection, record.id)] = record.state
-        }
+        // A replica loaded from a snapshot or compacted holds no log below its floor:
+        // records start from the snapshot's (its base), and bundles at or below the base's
+        // vector (kept within the history horizon) are in it already.
+        let baseVector = try Self.baseManifest(in: tx)?.vector ?? VersionVector()
+        scan.states = try Self.baseStates(of: keys, in: tx)
         var opener = try BundleOpener(membership: membership, in: tx)
         var position: Int64 = 0
         var marks: [PublicKey: HLCTimestamp?] = [:]  // each author's chain mark so far
@@ -40,6 +40,7 @@ extension Replica {
                 // The first bundle of a chain above a snapshot's floor compares with the floor's mark.
                 let mark = try marks[bundle.author] ?? tx.chainMark(before: stored.sequence, of: stored.author)
                 marks[bundle.author] = .some(stored.mark)
+                guard stored.sequence > baseVector[stored.author] else { continue }
                 guard !keys.isEmpty, case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
                 for op in contents.operations {
                     let key = RecordKey(op.collection, op.record)
@@ -132,16 +133,16 @@ extension Replica {
         var state = ReplicaState()
         var floor = VersionVector()
         var floorLinks: [PublicKey: SnapshotManifest.Link] = [:]
-        if let base = try Self.base(in: tx) {
-            guard vector.includes(base.manifest.vector) else {
+        if let base = try Self.baseManifest(in: tx) {
+            guard vector.includes(base.vector) else {
                 throw ConcordError(
                     .snapshotRefused,
-                    "this replica starts at snapshot \(base.manifest.id.hex.prefix(8)), above the vector asked for: it does not hold that log"
+                    "this replica starts at snapshot \(base.id.hex.prefix(8)), above the vector asked for: it does not hold that log"
                 )
             }
-            for record in base.records { state.insertRecord(record.state, id: record.id, in: record.collection) }
-            floor = base.manifest.vector
-            for link in base.manifest.links { floorLinks[link.author] = link }
+            for record in try tx.baseRecords() { state.insertRecord(record.state, id: record.id, in: record.collection) }
+            floor = base.vector
+            for link in base.links { floorLinks[link.author] = link }
         }
         var denied: [Digest32: Set<[Int]>] = [:]
         for denial in try tx.permissionDenials(ofBundle: nil) {

@@ -152,29 +152,36 @@ extension Replica {
     }
 
     static let baseManifestKey = "snapshot.base.manifest"
-    static let baseRecordsKey = "snapshot.base.records"
 
-    /// Keeps the records a replica was loaded from, in plaintext (the store holds decrypted
-    /// record states anyway), with their manifest: its **base**, from which a replay or a
-    /// membership reconcile recomputes records, since the log below the floor is not held
-    /// (`Specs/storage-schema.md` §4). Compaction (stage 5) replaces it with base records
-    /// kept copy-on-write.
+    /// Makes the state at `manifest`'s vector this replica's **base**: its manifest in
+    /// metadata, its records in the store's base (`base_records`, copy-on-write:
+    /// `Specs/storage-schema.md` §3.12), from which a replay, a membership reconcile's
+    /// rebuild and a recovery's log scan recompute records, since the log at or below its
+    /// vector is not (or no longer) read.
     static func keepBase(manifest: SnapshotManifest, records: [SnapshotRecord], in tx: any StoreWriter) throws {
-        var writer = SnapshotWriter(chunkLimit: .max)
-        for record in records { writer.append(record) }
         try tx.setMetadata(manifest.bytes, for: baseManifestKey)
-        try tx.setMetadata(writer.finish().first ?? [], for: baseRecordsKey)
+        try tx.replaceBase(with: records.map { BaseRecord(collection: $0.collection, id: $0.id, state: $0.state) })
     }
 
-    /// The base this replica was loaded from (its manifest and records), if any.
-    static func base(in tx: any StoreReader) throws -> (manifest: SnapshotManifest, records: [SnapshotRecord])? {
-        guard let manifest = try tx.metadata(baseManifestKey), let records = try tx.metadata(baseRecordsKey) else { return nil }
+    /// The manifest of this replica's base (the snapshot it was loaded from or compacted
+    /// to), if any.
+    static func baseManifest(in tx: any StoreReader) throws -> SnapshotManifest? {
+        guard let bytes = try tx.metadata(baseManifestKey) else { return nil }
         do {
-            return (try SnapshotManifest.decode(manifest), try SnapshotRecord.decode(records))
+            return try SnapshotManifest.decode(bytes)
         } catch {
-            throw ConcordError(
-                .storeDamaged, "the snapshot this replica was loaded from does not decode (\(error.message)); the store is damaged")
+            throw ConcordError(.storeDamaged, "the snapshot this replica's base is does not decode (\(error.message)); the store is damaged")
         }
+    }
+
+    /// The base records of the keys asked for (a key without one had no record at the base).
+    static func baseStates(of keys: some Sequence<RecordKey>, in tx: any StoreReader) throws -> [RecordKey: RecordState] {
+        guard try tx.hasBase() else { return [:] }
+        var states: [RecordKey: RecordState] = [:]
+        for key in keys {
+            if let state = try tx.baseRecord(key.id, in: key.collection.string) { states[key] = state }
+        }
+        return states
     }
 
     /// The stored latest snapshot and its state.

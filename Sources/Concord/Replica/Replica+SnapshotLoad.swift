@@ -161,7 +161,8 @@ extension Replica {
     /// Verifies a snapshot by recompute (`Specs/snapshots.md` §4.6): replays this device's
     /// log at or below its `V`, prunes at `V`, and compares the chain links, the state digest
     /// and the visible digest with the manifest's. When `snapshot` is this device's latest
-    /// (or `nil`: the latest), its state becomes `verified`.
+    /// (or `nil`: the latest), its state becomes `verified`; a snapshot at a vector that
+    /// includes the latest's (or the first one) becomes this device's latest, `verified`.
     ///
     /// ```swift
     /// let status = try await laptop.verifySnapshot(snapshot)   // .verified, or throws
@@ -192,7 +193,7 @@ extension Replica {
         let (replay, stored) = try ConcordError.storage {
             try store.read { tx in
                 let stored = try Self.storedSnapshot(in: tx)
-                if let base = try Self.base(in: tx), base.manifest.id == manifest.id {
+                if let base = try Self.baseManifest(in: tx), base.id == manifest.id {
                     throw ConcordError(
                         .snapshotRefused,
                         "this device was loaded from snapshot \(manifest.id.hex.prefix(8)): it holds no log below it to verify it against; verify on a device that holds the log"
@@ -220,6 +221,10 @@ extension Replica {
         guard pruned.digest == manifest.visibleDigest else { throw mismatch("another visible digest") }
         if stored?.snapshot.manifest.id == manifest.id {
             try ConcordError.storage { try store.write { tx in try tx.setMetadata(Array("verified".utf8), for: Self.snapshotStateKey) } }
+        } else if stored.map({ manifest.vector.includes($0.snapshot.manifest.vector) }) ?? true {
+            // A newer snapshot than this device's latest (the relay's): kept as its latest,
+            // verified, so ``compact(historyHorizon:dryRun:)`` can compact to it.
+            try keepSnapshot(target, state: .verified)
         }
         return SnapshotStatus(
             id: manifest.id, signer: manifest.author, state: .verified, vector: manifest.vector, records: manifest.recordCount)

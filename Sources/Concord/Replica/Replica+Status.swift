@@ -69,6 +69,22 @@ extension Replica {
         try fieldWrites(of: field, record: id, in: collection).writes
     }
 
+    /// ``history(of:record:in:)`` with whether history before the replica's floor is gone
+    /// (``FieldHistory/truncatedBefore``): on a replica loaded from a snapshot or compacted
+    /// (`Specs/snapshots.md` §5.1), the writes of bundles below the floor are not held; the
+    /// one the base shows (the value at the snapshot) comes first, marked
+    /// ``FieldWrite/fromBase``.
+    ///
+    /// ```swift
+    /// let history = try await replica.fieldHistory(of: "title", record: id, in: "todos")
+    /// for write in history.writes { print(write) }   // "Buy milk" by 3f2a9c01 at … (before the floor)
+    /// ```
+    /// - Complexity: as ``history(of:record:in:)``.
+    public func fieldHistory(of field: String, record id: RecordID, in collection: String) throws -> FieldHistory {
+        let found = try fieldWrites(of: field, record: id, in: collection)
+        return FieldHistory(writes: found.writes, truncatedBefore: found.floor)
+    }
+
     /// The concurrent writes that lost to an LWW field's current value: for each other
     /// author, its latest write that the winner's author had not seen when writing. An
     /// app can show them and offer a manual merge (by writing the merged value).
@@ -84,7 +100,7 @@ extension Replica {
     /// - Returns: Losing writes, newest first; empty when there is no conflict.
     /// - Complexity: as ``history(of:record:in:)``: the bundles touching the record.
     public func conflicts(of field: String, record id: RecordID, in collection: String) throws -> [FieldWrite] {
-        let (writes, contexts, deletedAt) = try fieldWrites(of: field, record: id, in: collection)
+        let (writes, contexts, deletedAt, _) = try fieldWrites(of: field, record: id, in: collection)
         guard let winner = writes.first(where: \.isCurrent) else { return [] }
         let winnerKey = try PublicKey(bytes: winner.author.bytes)
         var knowledge: VersionVector
@@ -95,7 +111,9 @@ extension Replica {
             knowledge = try versionVector()  // unsealed local writes saw everything held now
         }
         var latest: [ReplicaID: FieldWrite] = [:]
-        for write in writes where write.author != winner.author && !write.isCurrent {
+        // A write known only from the base cannot be judged (its bundle's context is gone):
+        // below the floor, conflicts show what the base shows, the current value, no losers.
+        for write in writes where write.author != winner.author && !write.isCurrent && !write.fromBase {
             if let deletedAt, write.stamp <= deletedAt { continue }
             let author = try PublicKey(bytes: write.author.bytes)
             let seen = write.sequence.map { knowledge[author] >= $0 } ?? false
@@ -106,7 +124,9 @@ extension Replica {
     }
 
     /// Scans the log for the writes of one field.
-    private func fieldWrites(of field: String, record id: RecordID, in collection: String) throws -> (writes: [FieldWrite], contexts: [BundlePlace: VersionVector], deletedAt: Stamp?) {
+    private func fieldWrites(of field: String, record id: RecordID, in collection: String) throws -> (
+        writes: [FieldWrite], contexts: [BundlePlace: VersionVector], deletedAt: Stamp?, floor: Digest32?
+    ) {
         let name = ByteString(field)
         let collectionName = ByteString(collection)
         func matches(_ op: RecordOperation) -> Value? {
@@ -144,8 +164,19 @@ extension Replica {
             guard let value = matches(op) else { continue }
             writes.append(FieldWrite(value: value, stamp: op.stamp, sequence: nil, isCurrent: op.stamp == current))
         }
+        // Below the floor (a snapshot load or compaction) the log is gone: the base shows the
+        // write that held the field at the snapshot.
+        let (floor, atBase) = try ConcordError.storage {
+            try store.read { tx -> (Digest32?, LWWRegister?) in
+                guard let manifest = try Self.baseManifest(in: tx) else { return (nil, nil) }
+                return (manifest.id, try tx.baseRecord(id, in: collection)?.register(field))
+            }
+        }
+        if let atBase, !writes.contains(where: { $0.stamp == atBase.stamp }) {
+            writes.append(FieldWrite(value: atBase.value, stamp: atBase.stamp, sequence: nil, isCurrent: atBase.stamp == current, fromBase: true))
+        }
         writes.sort { $0.stamp < $1.stamp }
-        return (writes, contexts, stored?.state.deletedAt)
+        return (writes, contexts, stored?.state.deletedAt, floor)
     }
 }
 

@@ -1,3 +1,4 @@
+import ConcordCrypto
 import ConcordStore
 
 /// What a replica keeps and how much room it takes: the figures of `concord status
@@ -13,6 +14,9 @@ public struct StorageReport: Hashable, Sendable {
     public var bytesOnDisk: Int
     /// Records, tombstones and log bundles.
     public var counts: StoreCounts
+    /// The replica's **floor**: the id of the snapshot it was loaded from or compacted to
+    /// (its base, `Specs/snapshots.md` §5.1); `nil` when it holds its whole log.
+    public var floor: Digest32?
 }
 
 extension Replica {
@@ -25,8 +29,8 @@ extension Replica {
     /// ```
     /// - Complexity: reads every record state once (about a second per million records).
     public func storageReport() throws -> StorageReport {
-        let counts = try ConcordError.storage { try store.read { try $0.counts() } }
+        let (counts, floor) = try ConcordError.storage { try store.read { tx in (try tx.counts(), try Self.baseManifest(in: tx)?.id) } }
         let files = directory.map(ReplicaDirectory.databaseFiles(in:)) ?? []
-        return StorageReport(bytesOnDisk: files.reduce(0) { $0 + ReplicaDirectory.size(of: $1) }, counts: counts)
+        return StorageReport(bytesOnDisk: files.reduce(0) { $0 + ReplicaDirectory.size(of: $1) }, counts: counts, floor: floor)
     }
 }

@@ -209,10 +209,8 @@ extension StoreDestination {
         batch = RecordBatch()
         // A replica loaded from a snapshot holds no log below its floor: its records start
         // from the snapshot's (`Specs/snapshots.md` §4.5).
-        var states: [RecordKey: RecordState] = [:]
-        for record in try Replica.base(in: tx)?.records ?? [] where dirty.contains(RecordKey(record.collection, record.id)) {
-            states[RecordKey(record.collection, record.id)] = record.state
-        }
+        var states = try Replica.baseStates(of: dirty, in: tx)
+        let baseVector = try Replica.baseManifest(in: tx)?.vector ?? VersionVector()
         var position: Int64 = 0
         var deniedIndexes: [Digest32: Set<OpPlace>] = [:]
         for denial in try tx.permissionDenials(ofBundle: nil) {
@@ -228,7 +226,9 @@ extension StoreDestination {
                 let bundle = try Self.decode(stored)
                 let mark = marks[bundle.author] ?? nil
                 marks[bundle.author] = .some(stored.mark)
-                guard !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)), let opened = try contents(bundle, mark) else {
+                guard stored.sequence > baseVector[stored.author], !bundle.isControl, !ledger.withheld.contains(BundlePlace(bundle)),
+                    let opened = try contents(bundle, mark)
+                else {
                     continue
                 }
                 let denied = deniedIndexes[stored.id] ?? []

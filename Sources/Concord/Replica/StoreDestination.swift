@@ -59,8 +59,10 @@ struct StoreDestination: ImportDestination {
         try tx.chainHead(of: author).map { BundleLog.ChainHead(sequence: $0.sequence, id: BundleID(digest: $0.id), mark: $0.mark) }
     }
 
+    /// Below a floor the chain rule reads the floor link and the ids compaction kept
+    /// (`Specs/sync-protocol.md` §7): the same id is a duplicate, another a fork.
     func chainBundleID(of author: PublicKey, sequence: UInt64) throws -> BundleID? {
-        try tx.bundle(of: author, sequence: sequence).map { BundleID(digest: $0.id) }
+        try tx.chainBundleID(of: author, sequence: sequence).map(BundleID.init(digest:))
     }
 
     func heldBundle(of author: PublicKey, sequence: UInt64) throws -> ChangeBundle? {
