@@ -43,7 +43,7 @@ extension Replica {
         // A replica loaded from a snapshot holds no log below its base: a checkpoint under
         // it (an older one, while the base's own checkpoint bundle has not come again with
         // the pull) cannot be sealed at here.
-        let floor = try ConcordError.storage { try store.read { tx in try Self.base(in: tx)?.manifest.vector } } ?? VersionVector()
+        let floor = try ConcordError.storage { try store.read { tx in try Self.baseManifest(in: tx)?.vector } } ?? VersionVector()
         guard
             let checkpoint = context.state.checkpoints.filter({
                 held.includes($0.stable) && $0.stable.includes(floor) && !$0.stable.entries.isEmpty
