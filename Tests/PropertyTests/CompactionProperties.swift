@@ -29,7 +29,7 @@ import Glibc
                 let state = try await device.replica.state()
                 guard state.digest == oracle.state.digest else {
                     throw PropertyViolation(
-                        "\(device.name)\(device.loaded ? " (loaded from a snapshot)" : "") differs from the oracle: \(StateDiff.differences(state, oracle.state))"
+                        "\(device.name)\(device.loaded ? " (loaded from a snapshot)" : "")\(device.compacted ? " (compacted)" : "") differs from the oracle: \(StateDiff.differences(state, oracle.state))"
                     )
                 }
                 try oracle.checkNothingDeletedCameBack(in: state, on: device.name)
@@ -41,6 +41,8 @@ import Glibc
             totals.loads += world.stats.loads
             totals.guarded += world.stats.guarded
             totals.removals += world.stats.removals
+            totals.compactions += world.stats.compactions
+            totals.bundlesDropped += world.stats.bundlesDropped
             dropped += oracle.dropped.isEmpty ? 0 : 1
             checkpoints += oracle.checkpoints.count
             var unguarded = ReplicaState()
@@ -53,10 +55,11 @@ import Glibc
             }
         }
         print(
-            "compaction histories: \(histories); snapshots sealed \(totals.snapshots), newcomers loaded \(totals.loads), removals \(totals.removals), checkpoints \(checkpoints); histories with guarded writes \(dropped), with a resurrection prevented \(prevented); guarded on import \(totals.guarded)"
+            "compaction histories: \(histories); snapshots sealed \(totals.snapshots), newcomers loaded \(totals.loads), compactions \(totals.compactions) (bundles dropped \(totals.bundlesDropped)), removals \(totals.removals), checkpoints \(checkpoints); histories with guarded writes \(dropped), with a resurrection prevented \(prevented); guarded on import \(totals.guarded)"
         )
         if getenv("CONCORD_SEED") == nil {
             #expect(totals.loads * 2 >= histories, "fewer than one load in two histories")
+            #expect(totals.compactions * 2 >= histories, "fewer than one compaction in two histories")
             #expect(dropped * 10 >= histories, "fewer than one history in ten guards a write")
         }
     }

@@ -25,6 +25,8 @@ struct CompactionWorld {
         var loaded = false
         /// Removed by the admin (its bundles above the cut-off are void everywhere).
         var removed = false
+        /// Compacted at least once (its log starts at its own snapshot's `V`).
+        var compacted = false
     }
 
     /// What a history may contain.
@@ -33,6 +35,7 @@ struct CompactionWorld {
         var stale = true
         var loads = true
         var removals = true
+        var compactions = true
     }
 
     /// One action in a write transaction (made outside it: the transaction body cannot use the generator).
@@ -66,6 +69,8 @@ struct CompactionWorld {
         var guarded = 0
         var removals = 0
         var staleMarks = 0
+        var compactions = 0
+        var bundlesDropped = 0
     }
 
     var admin: Replica { devices[0].replica }
@@ -288,7 +293,9 @@ struct CompactionWorld {
         case 0..<30: try await write(Int.random(in: 0..<4, using: &rng) == 0 ? (away ?? i) : i, rng: &rng)
         case 30..<55: try await sync(i, from: online.randomElement(using: &rng)!, partial: true, rng: &rng)
         case 55..<70: try await duties(i)
-        case 70..<78: try await seal(i)
+        case 70..<74: try await seal(i)
+        case 74..<78:
+            if knobs.compactions { _ = try await compact(i, rng: &rng) } else { try await seal(i) }
         case 78..<85:
             if knobs.loads, devices.count < 7 { try await loadNewcomer(rng: &rng) }
         case 85..<90:
