@@ -53,7 +53,9 @@ struct CompactionOracle {
         for bundle in bundles where !bundle.isControl {
             if let cut = membership.member(bundle.author)?.cut, bundle.sequence > cut.cutoff { continue }
             let contents = try ChangeBundle.openData(bundle, key: nil)
-            placed += contents.operations.map { Placed(author: bundle.author, sequence: bundle.sequence, context: contents.context, op: $0) }
+            placed += contents.operations.map {
+                Placed(author: bundle.author, sequence: bundle.sequence, context: contents.context, op: $0)
+            }
         }
         var deletes: [Key: Delete] = [:]
         for p in placed {

@@ -32,9 +32,12 @@ extension CompactionProperties {
             guard let report = try await world.compact(c, rng: &rng) else { return }
             dropped += report.bundlesDropped
             // A data bundle of any author, at any place from 2 on.
-            let candidates = world.registry.values.filter { !$0.isControl && $0.sequence >= 2 }.sorted { ($0.author, $0.sequence) < ($1.author, $1.sequence) }
+            let candidates = world.registry.values.filter { !$0.isControl && $0.sequence >= 2 }.sorted {
+                ($0.author, $0.sequence) < ($1.author, $1.sequence)
+            }
             guard let original = candidates.randomElement(using: &rng) else { return }
-            guard let previous = world.registry.values.first(where: { $0.author == original.author && $0.sequence == original.sequence - 1 }),
+            guard
+                let previous = world.registry.values.first(where: { $0.author == original.author && $0.sequence == original.sequence - 1 }),
                 let author = world.devices.first(where: { $0.replica.deviceID.publicKey == original.author })
             else { throw PropertyViolation("the registry misses the bundle before \(original.sequence)") }
             if original.sequence <= report.vector[original.author] { belowFloor += 1 }
@@ -49,12 +52,14 @@ extension CompactionProperties {
                 let duplicate = try await world.devices[i].replica.import(original.bytes)
                 guard case .duplicate = duplicate else {
                     throw PropertyViolation(
-                        "\(world.devices[i].name) took a copy of bundle \(original.sequence) (floor \(report.vector[original.author])) as \(duplicate)")
+                        "\(world.devices[i].name) took a copy of bundle \(original.sequence) (floor \(report.vector[original.author])) as \(duplicate)"
+                    )
                 }
                 let forked = try await world.devices[i].replica.import(fork.bytes)
                 guard case .fork(let author, let sequence) = forked, author == original.author, sequence == original.sequence else {
                     throw PropertyViolation(
-                        "\(world.devices[i].name) took a fork of bundle \(original.sequence) (floor \(report.vector[original.author])) as \(forked)")
+                        "\(world.devices[i].name) took a fork of bundle \(original.sequence) (floor \(report.vector[original.author])) as \(forked)"
+                    )
                 }
                 guard try await world.devices[i].replica.state().digest == before else {
                     throw PropertyViolation("\(world.devices[i].name) changed its state on a duplicate or a fork")

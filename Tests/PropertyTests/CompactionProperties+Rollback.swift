@@ -50,7 +50,9 @@ extension CompactionProperties {
             world.devices.append(.init(replica: try await world.join(name: "observer", rng: &rng), name: "observer"))
             let loaded = world.devices.count
             world.devices.append(
-                .init(replica: try await world.join(name: "observer from the snapshot", rng: &rng), name: "observer from the snapshot", loaded: true))
+                .init(
+                    replica: try await world.join(name: "observer from the snapshot", rng: &rng), name: "observer from the snapshot",
+                    loaded: true))
             try await world.devices[loaded].replica.loadSnapshot(
                 snapshot, controlBundles: try await world.admin.controlBundles(through: snapshot.manifest))
             // O″ pulls the whole log, seals at the checkpoint itself and compacts (horizon 0 or a few ms).
@@ -58,7 +60,9 @@ extension CompactionProperties {
             world.devices.append(.init(replica: try await world.join(name: "compacted observer", rng: &rng), name: "compacted observer"))
             for i in [o, loaded, compacted] { try await world.sync(0, from: i, partial: false, rng: &rng) }
             for i in [o, loaded, compacted] { try await world.sync(i, from: 0, partial: false, rng: &rng) }
-            guard let report = try await world.compact(compacted, rng: &rng) else { throw PropertyViolation("the observer could not compact") }
+            guard let report = try await world.compact(compacted, rng: &rng) else {
+                throw PropertyViolation("the observer could not compact")
+            }
             dropped += report.bundlesDropped
             let twins = [o, loaded, compacted]
             let compare: () async throws -> Void = { [world] in
@@ -66,7 +70,8 @@ extension CompactionProperties {
                 for i in [loaded, compacted] {
                     let b = try await world.devices[i].replica.state()
                     guard a.digest == b.digest else {
-                        throw PropertyViolation("the \(world.devices[i].name) differs from the observer with the log: \(StateDiff.differences(b, a))")
+                        throw PropertyViolation(
+                            "the \(world.devices[i].name) differs from the observer with the log: \(StateDiff.differences(b, a))")
                     }
                 }
             }
@@ -118,7 +123,8 @@ extension CompactionProperties {
             for i in [0, w, t] { late += try await world.export(from: i, since: try await world.devices[o].replica.versionVector()) }
             let before = try await world.devices[o].replica.state()
             let guardedBefore = world.stats.guarded
-            try await world.deliver(late.shuffled(using: &rng), to: twins, partial: true, from: "the admin and W", rng: &rng, after: compare)
+            try await world.deliver(
+                late.shuffled(using: &rng), to: twins, partial: true, from: "the admin and W", rng: &rng, after: compare)
             try await world.deliver(late, to: twins, partial: false, from: "the admin and W", rng: &rng, after: compare)
 
             // Both end in the oracle's state and seal the same state digest.
@@ -126,7 +132,8 @@ extension CompactionProperties {
             for i in twins {
                 let state = try await world.devices[i].replica.state()
                 guard state.digest == oracle.state.digest else {
-                    throw PropertyViolation("\(world.devices[i].name) differs from the oracle: \(StateDiff.differences(state, oracle.state))")
+                    throw PropertyViolation(
+                        "\(world.devices[i].name) differs from the oracle: \(StateDiff.differences(state, oracle.state))")
                 }
                 try oracle.checkNothingDeletedCameBack(in: state, on: world.devices[i].name)
             }

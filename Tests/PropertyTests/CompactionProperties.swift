@@ -19,7 +19,8 @@ import Glibc
 @Suite struct CompactionProperties {
     @Test func convergenceWithCollectionAtRandomPoints() async throws {
         var histories = 0, totals = CompactionWorld.Stats(), dropped = 0, checkpoints = 0, prevented = 0
-        try await PropertyRunner.checkAsync("compaction: convergence with collection at random points", cases: 1000, baseSeed: 0x434D_5000) {
+        try await PropertyRunner.checkAsync("compaction: convergence with collection at random points", cases: 1000, baseSeed: 0x434D_5000)
+        {
             rng in
             var world = try await CompactionWorld(rng: &rng)
             defer { world.cleanUp() }

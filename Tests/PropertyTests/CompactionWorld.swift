@@ -88,7 +88,8 @@ struct CompactionWorld {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("concord-compaction-\(UUID().uuidString)").path
         }
         let (membership, genesis) = try Membership.createMemberSpace(
-            device: Self.identity(&rng), name: "admin", encrypted: false, stamp: HLCTimestamp(milliseconds: time.nowMilliseconds(), counter: 0))
+            device: Self.identity(&rng), name: "admin", encrypted: false,
+            stamp: HLCTimestamp(milliseconds: time.nowMilliseconds(), counter: 0))
         devices = [Device(replica: try await makeReplica(membership, first: genesis, onDisk: directory != nil), name: "admin")]
         for n in 0..<(writers ?? Int.random(in: 1...2, using: &rng)) {
             devices.append(Device(replica: try await join(name: "writer \(n + 1)", rng: &rng), name: "writer \(n + 1)"))
@@ -117,7 +118,9 @@ struct CompactionWorld {
             store = MemoryStore()
         }
         let replica = try Replica(store: store, membership: membership, options: options)
-        guard case .applied = try await replica.import(first.bytes) else { throw PropertyViolation("a new replica refused its first bundle") }
+        guard case .applied = try await replica.import(first.bytes) else {
+            throw PropertyViolation("a new replica refused its first bundle")
+        }
         return replica
     }
 
@@ -206,7 +209,8 @@ struct CompactionWorld {
                 // Bundles of a removed writer past its cut-off are refused; nothing else is.
                 guard summary.rejected.allSatisfy({ $0.error.code == .removed }), summary.forks == 0 else {
                     throw PropertyViolation(
-                        "\(devices[i].name) refused bundles from \(source): \(summary.rejected.map { "\($0.error)" }), forks \(summary.forks)")
+                        "\(devices[i].name) refused bundles from \(source): \(summary.rejected.map { "\($0.error)" }), forks \(summary.forks)"
+                    )
                 }
             }
             bundles.removeFirst(count)
@@ -241,7 +245,8 @@ struct CompactionWorld {
         if let known = stateDigests[manifest.checkpoint] {
             guard known.state == manifest.stateDigest, known.visible == manifest.visibleDigest else {
                 throw PropertyViolation(
-                    "\(devices[i].name) sealed checkpoint \(manifest.checkpoint.shortDescription) with another state digest than an earlier snapshot")
+                    "\(devices[i].name) sealed checkpoint \(manifest.checkpoint.shortDescription) with another state digest than an earlier snapshot"
+                )
             }
         } else {
             stateDigests[manifest.checkpoint] = (manifest.stateDigest, manifest.visibleDigest)
