@@ -99,6 +99,31 @@ struct ReplicaSnapshotTests {
         #expect(try await reopened.state().digestHex == (try await laptop.state().digestHex))
     }
 
+    @Test("a replica loaded from a snapshot does not seal at an older checkpoint below its base (regression: it threw snapshotRefused)")
+    func loadedReplicaSealsOnlyAtOrAboveItsBase() async throws {
+        let dir = temporaryDirectory()
+        let (laptop, tablet, time) = try await classroom(dir, encrypted: false)
+        // A second checkpoint a day later, above the first: the snapshot is sealed there.
+        try await tablet.write { tx in try tx.set("title", to: "second", record: RecordID(high: 2, low: 2), in: "todos") }
+        try await tablet.seal()
+        try await sync(tablet, to: laptop)
+        try await sync(laptop, to: tablet)
+        time.advance(by: 86_400_001)
+        try await tablet.performStabilityDuties()
+        try await sync(tablet, to: laptop)
+        #expect(try await laptop.performStabilityDuties().checkpointed)
+        #expect(try await laptop.memberContext().state.checkpoints.count >= 2)
+        let snapshot = try #require(try await laptop.sealSnapshot())
+        let newcomer = try await Replica.join(
+            try await laptop.invite(role: .writer), at: dir + "/new", name: "new", options: Replica.Options(physicalClock: time))
+        try await newcomer.loadSnapshot(snapshot, controlBundles: try await laptop.controlBundles(through: snapshot.manifest))
+        // It holds the first checkpoint (below V) but not yet the second's bundle (above V).
+        #expect(try await newcomer.sealSnapshot() == nil)
+        try await sync(laptop, to: newcomer)
+        let sealed = try #require(try await newcomer.sealSnapshot())
+        #expect(sealed.manifest.stateDigest == snapshot.manifest.stateDigest)
+    }
+
     @Test("an admin device seals a snapshot in its stability duties once a checkpoint stands for snapshotMinBundles bundles")
     func dutySealsASnapshot() async throws {
         let time = ManualClock(milliseconds: 1_900_000_000_000)

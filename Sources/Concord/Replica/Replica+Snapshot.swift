@@ -42,7 +42,7 @@ extension Replica {
     /// print(snapshot.manifest.id, snapshot.manifest.recordCount)
     /// ```
     /// - Returns: The snapshot, or `nil` when no applied checkpoint's `S_C` is held in full
-    ///   (or the space has no members).
+    ///   and at or above the snapshot this replica was loaded from (or the space has no members).
     /// - Throws: `ConcordError` `.notAllowed` (a reader, not admitted, removed), `.notARecipient`
     ///   (a bundle at or below `V` is sealed under an epoch key this device lacks, so its
     ///   snapshot would be incomplete), `.snapshotRefused` (the space has read scopes:
@@ -52,9 +52,15 @@ extension Replica {
         guard membership.isMemberFormat else { return nil }
         let context = try memberContext()
         let held = VersionVector(context.heads)
+        // A replica loaded from a snapshot holds no log below its base: a checkpoint under
+        // it (an older one, while the base's own checkpoint bundle has not come again with
+        // the pull) cannot be sealed at here.
+        let floor = try ConcordError.storage { try store.read { tx in try Self.baseManifest(in: tx)?.vector } } ?? VersionVector()
         guard
-            let checkpoint = context.state.checkpoints.filter({ held.includes($0.stable) && !$0.stable.entries.isEmpty })
-                .max(by: { $0.by.stamp < $1.by.stamp })
+            let checkpoint = context.state.checkpoints.filter({
+                held.includes($0.stable) && $0.stable.includes(floor) && !$0.stable.entries.isEmpty
+            })
+            .max(by: { $0.by.stamp < $1.by.stamp })
         else { return nil }
         let vector = checkpoint.stable
         if !context.state.scopeEpochs.isEmpty { throw Self.scopedSpaceSnapshotRefused(space: spaceID) }
