@@ -21,7 +21,7 @@ extension Replica {
     /// ```
     /// - Parameter kind: `.writesDeniedByPolicy` or `.writesDroppedAfterAbsence`.
     /// - Returns: How many changes were dismissed (0 when the problem was not reported).
-    /// - Throws: ``ConcordError`` `.notAllowed` for a problem that only its remedy clears (a
+    /// - Throws: `ConcordError` `.notAllowed` for a problem that only its remedy clears (a
     ///   clock, a fork: they go away once fixed); `.storage`.
     @discardableResult
     public func dismissProblem(_ kind: ReplicaProblem.Kind) throws -> Int {
