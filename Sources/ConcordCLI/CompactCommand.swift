@@ -1,5 +1,6 @@
 import ArgumentParser
 import Concord
+import ConcordRelay
 import Foundation
 
 /// `concord compact` (`Specs/snapshots.md` §5.1): rebase onto the latest snapshot sealed or
@@ -22,13 +23,16 @@ struct Compact: AsyncParsableCommand {
             """
     )
     @OptionGroup var options: StoreOptions
-    @Option(help: "Keep bundles newer than this for history: 30d (default), 12h, 90m, 45s, or 0 for none.")
+    @Option(help: "Keep bundles newer than this for history: 30d (default), 12h, 90m, 45s, 0 for none, or forever.")
     var historyHorizon: String = "30d"
     @Flag(help: "Print what would be reclaimed; change nothing.") var dryRun = false
     @Flag(help: "Print a JSON object.") var json = false
 
     func run() async throws {
-        let horizon = try Self.parseHorizon(historyHorizon)
+        guard let horizon = try Self.parseHorizon(historyHorizon) else {
+            print("nothing to compact: --history-horizon forever keeps every bundle")
+            return
+        }
         let replica = try options.open()
         let report = try await replica.compact(historyHorizon: horizon, dryRun: dryRun)
         if json {
@@ -56,15 +60,16 @@ struct Compact: AsyncParsableCommand {
         ])
     }
 
-    /// `30d`, `12h`, `90m`, `45s` or `0`.
-    static func parseHorizon(_ text: String) throws -> Duration {
-        if text == "0" { return .zero }
-        let units: [Character: Int64] = ["d": 86_400, "h": 3_600, "m": 60, "s": 1]
-        guard let unit = text.last, let seconds = units[unit], let count = Int64(text.dropLast()), count >= 0, count <= 100 * 365 * 86_400
-        else {
-            throw ValidationError("--history-horizon \(text) is not a duration: write 30d, 12h, 90m, 45s or 0")
+    /// `30d`, `12h`, `90m`, `45s`, `0`, or `forever` (nil: nothing is dropped), read as the
+    /// relay reads `--retention` (`RetentionPeriod`).
+    static func parseHorizon(_ text: String) throws -> Duration? {
+        let period: RetentionPeriod
+        do {
+            period = try RetentionPeriod(parsing: text)
+        } catch {
+            throw ValidationError("--history-horizon \(text) is not a duration: write 30d, 12h, 90m, 45s, 0 or forever")
         }
-        return .seconds(count * seconds)
+        return period.milliseconds.map { .milliseconds(Int64(clamping: $0)) }
     }
 
     /// `1.9 GB`, `61 MB`, `812 KB`, `93 B`.

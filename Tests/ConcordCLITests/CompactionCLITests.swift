@@ -39,6 +39,11 @@ struct CompactionCLITests {
         // Without a snapshot there is nothing to compact to: the error says what to do.
         let refused = try run("teacher", "compact")
         #expect(refused.status == 1 && refused.stderr.contains("concord snapshot seal"), "\(refused.stderr)")
+        // The horizon reads as the relay's --retention does: `forever` keeps everything, a
+        // value that is not a duration is a usage error naming what to write.
+        #expect(try ok("teacher", "compact", "--history-horizon", "forever").contains("nothing to compact"))
+        let bad = try run("teacher", "compact", "--history-horizon", "soon")
+        #expect(bad.status != 0 && bad.stderr.contains("write 30d, 12h, 90m, 45s, 0 or forever"), "\(bad.stderr)")
 
         for device in ["teacher", "tablet", "teacher", "tablet"] { try ok(device, "sync-folder", folder) }
         // A copy of the tablet's store, made now, writes its own bundle later: a fork.

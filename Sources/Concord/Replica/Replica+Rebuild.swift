@@ -107,8 +107,14 @@ extension Replica {
         return destination.changes
     }
 
-    /// The operations of stored bundles (void ones carry none), in order.
-    func operations(of bundles: [StoredBundle], in tx: any StoreReader) throws -> [RecordOperation] {
+    /// The operations of stored bundles (void ones carry none), in order: every op this
+    /// device can read, scope sections included, for which `keep` (given the bundle, its
+    /// contents and the op with its section and index) says yes.
+    func operations(
+        of bundles: [StoredBundle], in tx: any StoreReader,
+        keeping keep: (StoredBundle, ChangeBundle, BundleContents, (section: Int, index: Int, operation: RecordOperation)) throws -> Bool =
+            { _, _, _, _ in true }
+    ) throws -> [RecordOperation] {
         var ops: [RecordOperation] = []
         var opener = try BundleOpener(membership: membership, in: tx)
         var previous: StoredBundle?
@@ -118,8 +124,9 @@ extension Replica {
                 previous.map { $0.author == stored.author && $0.sequence + 1 == stored.sequence } == true
                 ? previous?.mark : try tx.chainMark(before: stored.sequence, of: stored.author)
             previous = stored
-            if case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) {
-                ops += contents.placedOperations.map(\.operation)
+            guard case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
+            for placed in contents.placedOperations where try keep(stored, bundle, contents, placed) {
+                ops.append(placed.operation)
             }
         }
         return ops

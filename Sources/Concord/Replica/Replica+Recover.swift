@@ -237,28 +237,20 @@ extension Replica {
         guard membership.isMemberFormat else { return try operations(of: removed, in: tx) }
         let state = try Self.memberContext(in: tx, reusing: memberCache, spaceID: spaceID, encrypted: membership.isEncrypted).0.state
         let guarding = ResurrectionGuard(state: state)
-        var opener = try BundleOpener(membership: membership, in: tx)
-        var previous: StoredBundle?
-        var ops: [RecordOperation] = []
+        // Own bundles only: a sequence names one.
+        var denied: Set<[UInt64]> = []  // (sequence, section, op index)
         for stored in removed {
-            let bundle = try StoreDestination.decode(stored)
-            let mark =
-                previous.map { $0.author == stored.author && $0.sequence + 1 == stored.sequence } == true
-                ? previous?.mark : try tx.chainMark(before: stored.sequence, of: stored.author)
-            previous = stored
-            guard !bundle.isControl, case .success(let contents) = try opener.contentsOrVoid(of: bundle, after: mark) else { continue }
-            let denied = Set(try tx.permissionDenials(ofBundle: stored.id).map { "\($0.section):\($0.index)" })
-            let mayDrop = guarding.isActive && guarding.mayDrop(author: bundle.author, sequence: bundle.sequence)
-            for (section, index, op) in contents.placedOperations where !denied.contains("\(section):\(index)") {
-                if mayDrop, StoreDestination.isWrite(op),
-                    let delete = ResurrectionGuard.deleteBundle(of: try tx.record(op.record, in: op.collection)?.state),
-                    guarding.drops(author: bundle.author, sequence: bundle.sequence, context: contents.context, delete: delete)
-                {
-                    continue
-                }
-                ops.append(op)
+            for denial in try tx.permissionDenials(ofBundle: stored.id) {
+                denied.insert([stored.sequence, UInt64(denial.section), UInt64(denial.index)])
             }
         }
-        return ops
+        return try operations(of: removed, in: tx) { stored, bundle, contents, placed in
+            guard !denied.contains([stored.sequence, UInt64(placed.section), UInt64(placed.index)]) else { return false }
+            let op = placed.operation
+            guard guarding.isActive, StoreDestination.isWrite(op), guarding.mayDrop(author: bundle.author, sequence: bundle.sequence),
+                let delete = ResurrectionGuard.deleteBundle(of: try tx.record(op.record, in: op.collection)?.state)
+            else { return true }
+            return !guarding.drops(author: bundle.author, sequence: bundle.sequence, context: contents.context, delete: delete)
+        }
     }
 }
