@@ -25,8 +25,9 @@ struct ReplicaResurrectionGuardTests {
         try await replica.seal()
     }
 
-    @Test("a returning device's edit of a checkpointed delete is dropped everywhere, reported, and rolled back on its own device")
-    func staleEditIsDropped() async throws {
+    /// A laptop (admin), a phone and a tablet (writers), each having acknowledged the others,
+    /// and the tablet's draft of record (5, 5) on every device.
+    func classroom() async throws -> (laptop: Replica, phone: Replica, tablet: Replica, time: ManualClock) {
         let time = ManualClock(milliseconds: 1_900_000_000_000)
         let dir = temporaryDirectory()
         let options = Replica.Options(physicalClock: time)
@@ -40,11 +41,17 @@ struct ReplicaResurrectionGuardTests {
             try await sync(device, to: laptop)
         }
         try await laptop.performStabilityDuties()
-        let record = RecordID(high: 5, low: 5)
-        let other = RecordID(high: 5, low: 6)
-        try await write(tablet, "draft", record: record)
+        try await write(tablet, "draft", record: RecordID(high: 5, low: 5))
         try await sync(tablet, to: laptop)
         for device in [phone, tablet] { try await sync(laptop, to: device) }
+        return (laptop, phone, tablet, time)
+    }
+
+    @Test("a returning device's edit of a checkpointed delete is dropped everywhere, reported, and rolled back on its own device")
+    func staleEditIsDropped() async throws {
+        let (laptop, phone, tablet, time) = try await classroom()
+        let record = RecordID(high: 5, low: 5)
+        let other = RecordID(high: 5, low: 6)
 
         // The tablet goes away. The teacher deletes the record and marks the tablet stale; a
         // day later the phone acknowledges the delete and the laptop checkpoints it.
@@ -126,7 +133,8 @@ struct ReplicaResurrectionGuardTests {
         let tabletID = tablet.deviceID.publicKey
         let snapshot = try #require(try await laptop.sealSnapshot())
         #expect(snapshot.manifest.vector[tabletID] >= dropped.sequence, "\(snapshot.manifest.vector)")
-        let newcomer = try await Replica.join(invite, at: dir + "/newcomer", name: "newcomer", options: options)
+        let newcomer = try await Replica.join(
+            invite, at: temporaryDirectory() + "/newcomer", name: "newcomer", options: Replica.Options(physicalClock: time))
         try await newcomer.loadSnapshot(snapshot, controlBundles: try await laptop.controlBundles(through: snapshot.manifest))
         #expect(try await newcomer.record(record, in: "todos") == nil)
         #expect(try await newcomer.record(other, in: "todos") != nil)
@@ -138,24 +146,9 @@ struct ReplicaResurrectionGuardTests {
 
     @Test("a returning device that recovers does not re-issue its dropped writes: the deleted record stays deleted everywhere")
     func recoveryDoesNotReviveDroppedWrites() async throws {
-        let time = ManualClock(milliseconds: 1_900_000_000_000)
-        let dir = temporaryDirectory()
-        let options = Replica.Options(physicalClock: time)
-        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", options: options)
-        let phone = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/phone", name: "phone", options: options)
-        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet", options: options)
-        for device in [phone, tablet] { try await sync(device, to: laptop) }
-        for device in [phone, tablet] { try await sync(laptop, to: device) }
-        for device in [phone, tablet] {
-            try await device.performStabilityDuties()
-            try await sync(device, to: laptop)
-        }
-        try await laptop.performStabilityDuties()
+        let (laptop, phone, tablet, time) = try await classroom()
         let record = RecordID(high: 5, low: 5)
         let other = RecordID(high: 5, low: 6)
-        try await write(tablet, "draft", record: record)
-        try await sync(tablet, to: laptop)
-        for device in [phone, tablet] { try await sync(laptop, to: device) }
         // Away: the record is deleted, the tablet marked stale, the delete checkpointed.
         time.advance(by: 1_000)
         try await laptop.write { try $0.delete(record: record, in: "todos") }
