@@ -79,6 +79,9 @@ extension SyncDriver {
     /// extension, another process) are not signalled; the periodic check finds them as
     /// pending operations in the store, and the push seals and sends them.
     func watchLocalWrites(_ client: RelayClient) async throws {
+        // Format 2: a reader's certificate never changes. Format 3: a member's role can (a
+        // reader made a writer, a join admitted later), so the watcher runs and each push
+        // asks `mayWrite()` (`pushUntilSettled`).
         guard replica.role == .writer else {
             while true { try await Task.sleep(for: .seconds(3600)) }
         }

@@ -122,7 +122,7 @@ extension SyncDriver {
     /// a newer one; `422`) is logged and not repeated.
     /// - Returns: The id uploaded and stored, or nil.
     func uploadOwnSnapshot(_ client: RelayClient) async throws -> Digest32? {
-        guard replica.role == .writer, let own = try await replica.latestSnapshot() else { return nil }
+        guard try await replica.mayWrite(), let own = try await replica.latestSnapshot() else { return nil }
         let manifest = own.manifest
         guard manifest.author == replica.membership.device.publicKey, manifest.id != offeredSnapshot else { return nil }
         if let relayID = try await client.latestSnapshot()?.id, relayID == manifest.id {

@@ -218,7 +218,7 @@ actor SyncDriver {
         let me = replica.membership.device.publicKey
         // The relay holds more of this device's own bundles than the store (a restored
         // backup): import them before sealing, then re-stamp what was written since.
-        let ownBehind = replica.role == .writer && relayVector[me] > local[me]
+        let ownBehind = try await replica.mayWrite() && relayVector[me] > local[me]
         let expected = relayVector.bundlesAbove(local)
         let pulled: ImportSummary
         do {
@@ -242,7 +242,7 @@ actor SyncDriver {
         // Pulled bundles of other authors go on to connected peers.
         if pulled.applied > 0 { signal.notify() }
         timer.lap("pull", into: &phases)
-        if replica.role == .writer {
+        if try await replica.mayWrite() {
             if ownBehind {
                 try await replica.restampPending(realTime: nil)
             } else if let realTime, try await replica.problems(realTime: realTime).contains(where: { $0.kind == .wroteAhead }) {
@@ -294,7 +294,7 @@ actor SyncDriver {
     /// instance on the same store (a push seals whatever the store holds pending).
     @discardableResult
     func pushUntilSettled(_ client: RelayClient) async throws -> RelayClient.PushSummary {
-        guard replica.role == .writer else { return RelayClient.PushSummary() }
+        guard try await replica.mayWrite() else { return RelayClient.PushSummary() }
         var total = try await client.push()
         for _ in 0..<3 where try await hasLocalChanges() {
             let more = try await client.push()
@@ -308,7 +308,7 @@ actor SyncDriver {
     /// Whether the store holds local changes the relay does not: pending operations
     /// (whichever instance wrote them) or sealed bundles not acknowledged.
     func hasLocalChanges() async throws -> Bool {
-        guard replica.role == .writer else { return false }
+        guard try await replica.mayWrite() else { return false }
         let status = try await replica.status()
         return status.pendingOperations > 0 || status.unacknowledgedBundles > 0
     }

@@ -110,6 +110,52 @@ struct RelayMembersTests {
             })
     }
 
+    /// Regression: a reader member's sync round pushed (format 3 has no certificate role, so
+    /// the engine took every member for a writer) and the relay refused it with
+    /// `403 read-only`; after a snapshot catch-up the round failed. A reader never pushes,
+    /// not even other authors' bundles it holds and the relay lacks.
+    @Test func aReaderNeverPushes() async throws {
+        try await RelayHarness.with(
+            { $0.spaces = .open },
+            { relay in
+                let directory = try TemporaryDirectory()
+                defer { directory.cleanUp() }
+                let teacher = try await Replica.create(at: directory.path("teacher"), name: "teacher", encrypted: false)
+                let tablet = try await Replica.join(try await teacher.invite(role: .writer), at: directory.path("tablet"), name: "tablet")
+                let display = try await Replica.join(
+                    try await teacher.invite(role: .reader), at: directory.path("display"), name: "hall display")
+                // By files: the display holds the tablet's bundles; the relay does not.
+                func exchange() async throws {
+                    for to in [teacher, tablet, display] {
+                        for from in [teacher, tablet, display] where from !== to {
+                            try await to.import(try await from.bundles(since: try await to.versionVector()))
+                        }
+                    }
+                }
+                try await exchange()
+                let url = URL(string: relay.baseURL)!
+                _ = try await SyncEngine(replica: teacher, relay: url).syncNow()
+                try await tablet.write { try $0.set("title", to: "by file", record: RecordID(high: 1, low: 1), in: "notes") }
+                try await tablet.seal()
+                try await display.import(try await tablet.bundles(since: try await display.versionVector()))
+                #expect(try await teacher.mayWrite())
+                #expect(try await tablet.mayWrite())
+                #expect(try await display.mayWrite() == false)
+                let engine = SyncEngine(replica: display, relay: url)
+                let round = try await engine.syncNow()
+                #expect(round.pushed.stored == 0 && round.pushed.requests == 0, "\(round)")
+                #expect(await engine.currentStatus == .synced)
+                let relayVector = try await relay.storage.vector(of: teacher.spaceID)
+                #expect(
+                    relayVector[tablet.deviceID.publicKey] < (try await display.versionVector())[tablet.deviceID.publicKey],
+                    "the reader forwarded the tablet's bundles")
+                // A removed writer may not write either.
+                try await teacher.removeMember(tablet.deviceID)
+                try await tablet.import(try await teacher.bundles(since: try await tablet.versionVector()))
+                #expect(try await tablet.mayWrite() == false)
+            })
+    }
+
     @Test func aRemovedDevicesOpenFeedIsClosed() async throws {
         try await RelayHarness.with(
             { $0.spaces = .open },

@@ -97,6 +97,44 @@ struct ReplicaStabilityTests {
         #expect(try await laptop.members() == (try await tablet.members()))
     }
 
+    /// Regression (`Specs/snapshots.md` §9 stage 5, *Left* (a)): an `ack` was sealed only
+    /// after `ackInterval` without a data bundle, so a device that wrote every day never
+    /// acknowledged again, and a relay (which reads only `ack` ops) kept its stable cut, and
+    /// its retention, at the first one.
+    @Test("a writer that writes every day still seals an ack once a day, and not twice in one")
+    func activeWritersStillAcknowledge() async throws {
+        let time = ManualClock(milliseconds: 1_900_000_000_000)
+        let (laptop, tablet) = try await classroom(temporaryDirectory(), time: time, encrypted: true)
+        let tabletID = tablet.deviceID.publicKey
+        #expect(try await tablet.performStabilityDuties().acknowledged)
+        try await sync(tablet, to: laptop)
+        _ = try await laptop.performStabilityDuties()
+        var lastAck = try #require(try await laptop.members().first { $0.device == tabletID }?.lastAck)
+        for day in 1...3 {
+            // Both write during the day; the tablet syncs twice a day.
+            try await write(laptop, "teacher, day \(day)", record: RecordID(high: 2, low: UInt64(day)))
+            try await sync(laptop, to: tablet)
+            try await write(tablet, "tablet, day \(day)", record: RecordID(high: 3, low: UInt64(day)))
+            #expect(try await tablet.performStabilityDuties().acknowledged == false, "day \(day): less than a day since its ack")
+            time.advance(by: Self.day / 2)
+            try await write(tablet, "tablet, day \(day) afternoon", record: RecordID(high: 4, low: UInt64(day)))
+            try await sync(laptop, to: tablet)
+            #expect(try await tablet.performStabilityDuties().acknowledged == false)
+            time.advance(by: Self.day / 2 + 1)
+            try await write(laptop, "teacher, evening \(day)", record: RecordID(high: 5, low: UInt64(day)))
+            try await sync(laptop, to: tablet)
+            // A day after its last ack, though it sealed data bundles since: an ack.
+            #expect(try await tablet.performStabilityDuties().acknowledged, "day \(day)")
+            try await sync(tablet, to: laptop)
+            let ack = try #require(try await laptop.members().first { $0.device == tabletID }?.lastAck)
+            #expect(ack.sequence > lastAck.sequence && ack.vector[laptop.deviceID.publicKey] > lastAck.vector[laptop.deviceID.publicKey])
+            lastAck = ack
+        }
+        // Nothing new since its ack: none, however long it waits.
+        time.advance(by: 3 * Self.day)
+        #expect(try await tablet.performStabilityDuties().acknowledged == false)
+    }
+
     @Test("an admin marks a silent writer stale after staleAfter (reason 02); it is not counted; its ack after syncing clears the mark")
     func staleAfterPolicy() async throws {
         let time = ManualClock(milliseconds: 1_900_000_000_000)

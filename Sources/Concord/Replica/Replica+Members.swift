@@ -124,6 +124,31 @@ extension Replica {
     /// This device as the membership sees it: `nil` while its join waits for the invite op.
     public func whoami() throws -> MembershipState.Member? { try memberContext().state.member(deviceID.publicKey) }
 
+    /// Whether this device may write its next bundle: in a space with members, whether the
+    /// membership admits it as an admin or writer (or a policy role based on them) at its
+    /// next position, not a reader, a removed device, a device continued by a recovered
+    /// copy, or one whose join still waits for its invite; in a space with certificate
+    /// chains (format 2), whether its certificate's role is writer.
+    ///
+    /// Sync pushes only while this holds: a relay refuses every push of a reader's session
+    /// (`403 read-only`), so a reader never pushes, not even other authors' bundles it holds.
+    ///
+    /// ```swift
+    /// if try await replica.mayWrite() {
+    ///     try await replica.write { try $0.set("title", to: "Field notes", record: id, in: "notes") }
+    /// }
+    /// ```
+    /// - Throws: `ConcordError` `.storage`.
+    public func mayWrite() throws -> Bool {
+        guard membership.isMemberFormat else { return role == .writer }
+        do {
+            try checkMayWrite()
+            return true
+        } catch let error as ConcordError where error.code == .notAllowed {
+            return false
+        }
+    }
+
     /// Throws `notAllowed` unless this device may write its next bundle.
     func checkMayWrite() throws {
         try membership.checkMayWrite(try memberContext())

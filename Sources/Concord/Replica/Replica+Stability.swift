@@ -121,9 +121,9 @@ extension Replica {
     ///   old, and another member is counted (alone, the cut is its own chain);
     /// - an admin or writer seals an `ack` when its held vector moved past its latest
     ///   acknowledgement and it never acknowledged before (its initial sync), it is marked
-    ///   stale (the `ack` un-stales it), or it sealed no data bundle and no `ack` for
-    ///   ``Options/ackInterval`` (other control bundles, such as its own checkpoints, do
-    ///   not acknowledge, so they do not postpone it);
+    ///   stale (the `ack` un-stales it), or it sealed no `ack` for ``Options/ackInterval``
+    ///   (data bundles acknowledge for devices, but a relay reads only `ack` ops, so a
+    ///   device that writes every day still acknowledges once a day);
     /// - an admin device seals a snapshot at the latest checkpoint when it stands for at
     ///   least ``Options/snapshotMinBundles`` bundles more than its latest snapshot, or for
     ///   any bundle more once that snapshot is ``Options/snapshotMaxAge`` old.
@@ -175,25 +175,17 @@ extension Replica {
         }
     }
 
-    /// The `hlc max` of `author`'s latest bundle that acknowledges (a data bundle or an
-    /// `ack`), in milliseconds, looking back at most ``acknowledgementLookBack`` bundles;
-    /// `nil` when none is found. Other control bundles do not count: an admin whose chain
-    /// ends in daily checkpoints must still acknowledge, or its old acknowledgement would
-    /// hold every other chain's stability back.
-    private func latestAcknowledgementMilliseconds(of author: PublicKey) throws -> UInt64? {
-        let encrypted = membership.isEncrypted
-        return try ConcordError.storage {
+    /// The `hlc max` of the bundle holding `ack`, this device's latest `ack` op, in
+    /// milliseconds; `nil` when the store does not hold it. Only `ack` ops count: they are
+    /// the acknowledgements a relay can read (data bundles' contexts are encrypted in
+    /// encrypted spaces), so a device that writes every day must still seal an `ack` every
+    /// ``Options/ackInterval`` or the relay's stable cut, and its retention, stays at its
+    /// last one (`Specs/snapshots.md` §2). Compaction keeps each author's latest `ack`.
+    private func ackMilliseconds(_ ack: MembershipState.Acknowledgement) throws -> UInt64? {
+        try ConcordError.storage {
             try store.read { tx -> UInt64? in
-                guard var sequence = try tx.chainHead(of: author)?.sequence else { return nil }
-                var looked = 0
-                while sequence >= 1, looked < Self.acknowledgementLookBack, let stored = try tx.bundle(of: author, sequence: sequence) {
-                    let bundle = try StoreDestination.decode(stored)
-                    if !bundle.isControl { return bundle.hlcRange.upperBound.milliseconds }
-                    if case .ack? = try? bundle.controlOp(encrypted: encrypted) { return bundle.hlcRange.upperBound.milliseconds }
-                    sequence -= 1
-                    looked += 1
-                }
-                return nil
+                guard let stored = try tx.bundle(of: ack.author, sequence: ack.sequence) else { return nil }
+                return try StoreDestination.decode(stored).hlcRange.upperBound.milliseconds
             }
         }
     }
@@ -256,19 +248,22 @@ extension Replica {
         return try sealSnapshot()?.manifest.id
     }
 
-    /// An `ack` when the held vector moved past this device's latest acknowledgement and it
-    /// never acknowledged, is stale, or sealed nothing for ``Options/ackInterval``.
+    /// An `ack` when the held vector moved past this device's latest `ack` and it never
+    /// acknowledged, is stale, or sealed no `ack` for ``Options/ackInterval``. Data bundles
+    /// acknowledge too, for devices, but a relay reads only `ack` ops, so they do not
+    /// postpone it (`Specs/snapshots.md` §2).
     private func acknowledgeIfDue(context: MemberContext, now: UInt64) throws -> Bool {
         let me = membership.device.publicKey
         guard let member = context.state.member(me) else { return false }
         var held = VersionVector(context.heads)
         held[me] = 0
-        let acknowledged = try stabilityTracker().acknowledgement(of: me, membership: context.state)?.vector ?? VersionVector()
+        var acknowledged = member.lastAck?.vector ?? VersionVector()
+        acknowledged[me] = 0
         guard !acknowledged.includes(held) else { return false }
-        var due = member.lastAck == nil || member.staleSince != nil
-        if !due {
-            let last = try latestAcknowledgementMilliseconds(of: me)
-            due = last.map { now >= $0 && now - $0 >= options.ackInterval } ?? true
+        // Due at once when it never acknowledged (its initial sync) or is marked stale.
+        var due = true
+        if member.staleSince == nil, let lastAck = member.lastAck {
+            due = try ackMilliseconds(lastAck).map { now >= $0 && now - $0 >= options.ackInterval } ?? true
         }
         guard due else { return false }
         try submitControl { context, _ in try membership.acknowledge(context: context) }

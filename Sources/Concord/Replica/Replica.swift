@@ -59,9 +59,10 @@ public actor Replica {
         /// Batches an observer of ``Replica/changes(in:)`` may fall behind before the
         /// oldest are dropped (a query observer keeps only the latest results).
         public var observerBufferLimit: Int
-        /// Spaces with members: a device that sealed nothing for this long while its held
-        /// vector moved seals an `ack` at its next sync (`Specs/snapshots.md` §2), in ms;
-        /// 1 day by default (``defaultAckInterval``). 0: at every sync where it moved.
+        /// Spaces with members: a device whose latest `ack` is this old seals another at its
+        /// next sync if its held vector moved since, whatever it sealed meanwhile (relays
+        /// read only `ack` ops; `Specs/snapshots.md` §2), in ms; 1 day by default
+        /// (``defaultAckInterval``). 0: at every sync where it moved.
         public var ackInterval: UInt64 = defaultAckInterval
         /// Spaces with members, admin devices: seal a `checkpoint` at a sync when the stable
         /// cut moved and the latest checkpoint is this old (`Specs/snapshots.md` §2), in ms;
@@ -164,7 +165,8 @@ public actor Replica {
     public nonisolated var replicaID: ReplicaID { membership.replicaID }
     /// This device's id (the same key as ``replicaID``), the type that names a device.
     public nonisolated var deviceID: DeviceID { membership.deviceID }
-    /// This device's role.
+    /// This device's role under certificate chains (format 2); in a space with members it is
+    /// `.writer` and the membership decides: ask ``mayWrite()``.
     public nonisolated var role: Role { membership.role }
     /// The options it was opened with.
     public nonisolated let options: Options
