@@ -144,6 +144,34 @@ struct ReplicaResurrectionGuardTests {
         #expect(try await phone.verifySnapshot(snapshot).state == .verified)
     }
 
+    /// Regression: a device's problem report opened every own bundle sealed since the
+    /// oldest applied checkpoint at each call (three times a sync round), so a busy
+    /// device's rounds slowed down as its chain grew. A counted device's bundles after a
+    /// checkpoint include its stable cut: one bundle per checkpoint is opened.
+    @Test("the dropped-writes report of a device that never went away opens about one bundle per checkpoint, not its chain")
+    func droppedWritesReportDoesNotReadTheWholeChain() async throws {
+        let (laptop, phone, tablet, time) = try await classroom()
+        for day in 0..<4 {
+            for n in 0..<15 {
+                try await write(phone, "day \(day), \(n)", record: RecordID(high: 6, low: UInt64(day * 100 + n)))
+            }
+            time.advance(by: Self.day + 1)
+            for device in [phone, tablet] {
+                try await sync(laptop, to: device)
+                try await device.performStabilityDuties()
+                try await sync(device, to: laptop)
+            }
+            #expect(try await laptop.performStabilityDuties().checkpointed, "day \(day)")
+            try await sync(laptop, to: phone)
+        }
+        let checkpoints = try await phone.memberContext().state.checkpoints.count
+        #expect(checkpoints >= 4)
+        let scan = try await phone.scanDroppedOwnWrites()
+        #expect(scan.dropped.isEmpty)
+        #expect(scan.opened <= checkpoints, "opened \(scan.opened) of the phone's 60 data bundles for \(checkpoints) checkpoints")
+        #expect(try await phone.problems().isEmpty)
+    }
+
     @Test("a returning device that recovers does not re-issue its dropped writes: the deleted record stays deleted everywhere")
     func recoveryDoesNotReviveDroppedWrites() async throws {
         let (laptop, phone, tablet, time) = try await classroom()

@@ -94,22 +94,51 @@ extension Replica {
     }
 
     /// This device's own writes the resurrection guard drops (`Specs/crdt-semantics.md`
-    /// §11.4), in its chain order: only bundles some applied checkpoint had not seen can
-    /// hold them, so only those are opened (few, unless the device was away).
+    /// §11.4), in its chain order.
     func droppedOwnWrites(in tx: any StoreReader) throws -> [GuardedOperation] {
-        guard membership.isMemberFormat else { return [] }
+        try scanDroppedOwnWrites(in: tx).dropped
+    }
+
+    /// ``droppedOwnWrites(in:)``, with the number of bundles it opened.
+    ///
+    /// A checkpoint `C` can drop this device's write in its bundle `k` only when
+    /// `k > R_C[me]` and the bundle's context lacks a delete at or below `S_C`. A chain's
+    /// contexts only grow (each is the device's held vector when it sealed), so once one of
+    /// its data bundles' contexts includes `S_C`, no later bundle is dropped because of `C`.
+    /// The scan follows each checkpoint from `R_C[me] + 1` to the first such bundle: for a
+    /// device that acknowledged before `C` (it was counted), that is its very next bundle,
+    /// so a sync round opens about one bundle per checkpoint, not the device's whole chain
+    /// since its first checkpoint (regression: problems() did that at every round, and a
+    /// busy device's rounds slowed down as its chain grew).
+    func scanDroppedOwnWrites(in tx: any StoreReader) throws -> (dropped: [GuardedOperation], opened: Int) {
+        guard membership.isMemberFormat else { return ([], 0) }
         let state = try Self.memberContext(in: tx, reusing: memberCache, spaceID: spaceID, encrypted: membership.isEncrypted).0.state
         let guarding = ResurrectionGuard(state: state)
         let me = membership.device.publicKey
-        guard guarding.isActive, let head = try tx.chainHead(of: me)?.sequence else { return [] }
-        let from = guarding.checkpoints.map { $0.seen[me] }.min() ?? head
-        guard head > from else { return [] }
+        guard guarding.isActive, let head = try tx.chainHead(of: me)?.sequence else { return ([], 0) }
+        var waiting = guarding.checkpoints.filter { $0.seen[me] < head }.sorted { $0.seen[me] < $1.seen[me] }[...]
+        var active: [ResurrectionGuard.Checkpoint] = []
         var opener = try BundleOpener(membership: membership, in: tx)
         var dropped: [GuardedOperation] = []
-        for sequence in (from + 1)...head where guarding.mayDrop(author: me, sequence: sequence) {
+        var opened = 0
+        var sequence = (waiting.first?.seen[me] ?? head) + 1
+        while sequence <= head {
+            while let next = waiting.first, next.seen[me] < sequence { active.append(waiting.removeFirst()) }
+            guard !active.isEmpty else {
+                guard let next = waiting.first else { break }
+                sequence = next.seen[me] + 1
+                continue
+            }
+            defer { sequence += 1 }
             guard let stored = try tx.bundle(of: me, sequence: sequence) else { continue }
             let bundle = try StoreDestination.decode(stored)
-            guard !bundle.isControl, case .success(let contents) = try opener.contentsOrVoid(of: bundle) else { continue }
+            guard !bundle.isControl else { continue }
+            opened += 1
+            guard case .success(let contents) = try opener.contentsOrVoid(of: bundle) else { continue }
+            var context = contents.context
+            context[me] = sequence - 1
+            active.removeAll { context.includes($0.stable) }
+            guard !active.isEmpty else { continue }
             for (_, _, op) in contents.placedOperations where StoreDestination.isWrite(op) {
                 guard let delete = ResurrectionGuard.deleteBundle(of: try tx.record(op.record, in: op.collection)?.state),
                     guarding.drops(author: me, sequence: sequence, context: contents.context, delete: delete)
@@ -117,7 +146,12 @@ extension Replica {
                 dropped.append(GuardedOperation(author: me, sequence: sequence, operation: op, delete: delete))
             }
         }
-        return dropped
+        return (dropped, opened)
+    }
+
+    /// ``scanDroppedOwnWrites(in:)`` in a read of the store.
+    func scanDroppedOwnWrites() throws -> (dropped: [GuardedOperation], opened: Int) {
+        try ConcordError.storage { try store.read { try scanDroppedOwnWrites(in: $0) } }
     }
 
     /// ``ReplicaProblem/Kind/writesDroppedAfterAbsence`` when the guard drops writes of this
