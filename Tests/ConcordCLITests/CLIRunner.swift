@@ -35,7 +35,10 @@ struct CLI {
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
             return CLI(binary: candidate)
         }
-        throw CLIMissing(description: "the concord binary was not found (looked in \(candidates)); build it first with `swift build --build-tests` (or set CONCORD_BIN)")
+        throw CLIMissing(
+            description:
+                "the concord binary was not found (looked in \(candidates)); build it first with `swift build --build-tests` (or set CONCORD_BIN)"
+        )
     }
 
     struct CLIMissing: Error, CustomStringConvertible { var description: String }
@@ -51,7 +54,9 @@ struct CLI {
         try Self.execute(binary, arguments, environment: environment, in: directory)
     }
 
-    static func execute(_ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: String? = nil) throws -> Result {
+    static func execute(_ executable: String, _ arguments: [String], environment: [String: String] = [:], in directory: String? = nil)
+        throws -> Result
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -95,6 +100,40 @@ struct Scratch {
     func file(_ name: String) -> String { path + "/" + name }
 }
 
+/// Stores in one scratch directory driven through the CLI with every clock shifted by the
+/// same `offset` (`CONCORD_CLOCK_OFFSET_MS`): moving it forward lets days pass between a
+/// test's phases (acks, checkpoints and stale marks are daily) without bundles from the future.
+final class ShiftedStores {
+    let cli: CLI
+    let scratch: Scratch
+    /// The shift of every device's clock, in milliseconds.
+    var offset: Int64
+
+    init(cli: CLI, scratch: Scratch, offset: Int64) {
+        self.cli = cli
+        self.scratch = scratch
+        self.offset = offset
+    }
+
+    func run(_ store: String, _ arguments: String...) throws -> CLI.Result {
+        try run(store, arguments)
+    }
+
+    func run(_ store: String, _ arguments: [String]) throws -> CLI.Result {
+        try cli.run(["--store", scratch.file(store)] + arguments, environment: ["CONCORD_CLOCK_OFFSET_MS": String(offset)])
+    }
+
+    /// Runs a command on `store` and requires exit status 0.
+    @discardableResult
+    func ok(_ store: String, _ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
+        let result = try run(store, arguments)
+        #expect(
+            result.status == 0, "\(store): concord \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation)
+        return result.stdout
+    }
+}
+
 /// One store driven through the CLI.
 struct Device {
     let cli: CLI
@@ -104,7 +143,9 @@ struct Device {
     @discardableResult
     func ok(_ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         let result = try cli.run(["--store", store] + arguments)
-        #expect(result.status == 0, "concord \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(
+            result.status == 0, "concord \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)",
+            sourceLocation: sourceLocation)
         return result.stdout
     }
 

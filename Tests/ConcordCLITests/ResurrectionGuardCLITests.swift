@@ -23,82 +23,72 @@ struct ResurrectionGuardCLITests {
         defer { scratch.remove() }
         // A shared folder, not a relay: a relay's clock would call the shifted devices behind.
         let folder = scratch.file("shared")
-        var offset: Int64 = -2 * Self.day
-        func run(_ store: String, _ arguments: String...) throws -> CLI.Result {
-            try cli.run(["--store", scratch.file(store)] + arguments, environment: ["CONCORD_CLOCK_OFFSET_MS": String(offset)])
-        }
-        @discardableResult
-        func ok(_ store: String, _ arguments: String..., sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
-            let result = try cli.run(
-                ["--store", scratch.file(store)] + arguments, environment: ["CONCORD_CLOCK_OFFSET_MS": String(offset)])
-            #expect(
-                result.status == 0, "\(store): concord \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)",
-                sourceLocation: sourceLocation)
-            return result.stdout
-        }
-        try ok("teacher", "init", "--name", "teacher")
+        let stores = ShiftedStores(cli: cli, scratch: scratch, offset: -2 * Self.day)
+        try stores.ok("teacher", "init", "--name", "teacher")
         for device in ["phone", "tablet"] {
-            let invite = try ok("teacher", "invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines)
-            try ok(device, "join", invite, "--name", device)
+            let invite = try stores.ok("teacher", "invite", "--role", "writer").trimmingCharacters(in: .whitespacesAndNewlines)
+            try stores.ok(device, "join", invite, "--name", device)
         }
         let record = UUID().uuidString
         let other = UUID().uuidString
-        for device in ["teacher", "phone", "tablet", "teacher", "phone", "tablet"] { try ok(device, "sync-folder", folder) }
-        try ok("tablet", "put", "todos", record, "title=\"draft\"")
-        for device in ["tablet", "teacher", "phone", "tablet"] { try ok(device, "sync-folder", folder) }
-        #expect(try run("phone", "get", "todos", record).status == 0)
+        for device in ["teacher", "phone", "tablet", "teacher", "phone", "tablet"] { try stores.ok(device, "sync-folder", folder) }
+        try stores.ok("tablet", "put", "todos", record, "title=\"draft\"")
+        for device in ["tablet", "teacher", "phone", "tablet"] { try stores.ok(device, "sync-folder", folder) }
+        #expect(try stores.run("phone", "get", "todos", record).status == 0)
 
         // The tablet goes away. The teacher deletes the record and marks the tablet stale.
-        try ok("teacher", "delete", "todos", record)
-        try ok("teacher", "member", "stale", "tablet")
-        try ok("teacher", "sync-folder", folder)
-        try ok("phone", "sync-folder", folder)
+        try stores.ok("teacher", "delete", "todos", record)
+        try stores.ok("teacher", "member", "stale", "tablet")
+        try stores.ok("teacher", "sync-folder", folder)
+        try stores.ok("phone", "sync-folder", folder)
         // A day later the phone acknowledges the delete; the teacher checkpoints it.
-        offset = -Self.day + 60_000
-        try ok("phone", "sync-folder", folder)
+        stores.offset = -Self.day + 60_000
+        try stores.ok("phone", "sync-folder", folder)
         // (A folder sync does its duties before it imports: the second one checkpoints what
         // the first imported.)
-        try ok("teacher", "sync-folder", folder)
-        try ok("teacher", "sync-folder", folder)
-        let teacher = try json(try ok("teacher", "status", "--json"))
+        try stores.ok("teacher", "sync-folder", folder)
+        try stores.ok("teacher", "sync-folder", folder)
+        let teacher = try json(try stores.ok("teacher", "status", "--json"))
         let teacherID = try #require(teacher["device"] as? String)
         let cut = try #require(teacher["stable_cut"] as? [String: Int], "\(teacher)")
         #expect((cut[teacherID] ?? 0) >= 4, "the delete is stable: \(cut)")
-        #expect(try ok("teacher", "status").contains("latest checkpoint"))
+        #expect(try stores.ok("teacher", "status").contains("latest checkpoint"))
 
         // Still away, the tablet edits the record and writes another, then comes back.
-        offset = -Self.day + 120_000
-        try ok("tablet", "put", "todos", record, "title=\"offline edit\"")
-        try ok("tablet", "put", "todos", other, "title=\"kept\"")
+        stores.offset = -Self.day + 120_000
+        try stores.ok("tablet", "put", "todos", record, "title=\"offline edit\"")
+        try stores.ok("tablet", "put", "todos", other, "title=\"kept\"")
         // Its sync seals the writes with what it had seen, pulls the delete and the
         // checkpoint, rolls the edit back and says so (exit 5, attention).
-        let back = try run("tablet", "sync-folder", folder)
+        let back = try stores.run("tablet", "sync-folder", folder)
         #expect(back.status == 5 && back.stderr.contains("while this device was away"), "\(back.status): \(back.stderr)")
-        for device in ["teacher", "phone"] { try ok(device, "sync-folder", folder) }
+        for device in ["teacher", "phone"] { try stores.ok(device, "sync-folder", folder) }
 
         for device in ["teacher", "phone", "tablet"] {
-            #expect(try run(device, "get", "todos", record).status == 3, "\(device) shows the deleted record")
-            #expect(try run(device, "get", "todos", other).status == 0, "\(device) lacks the tablet's other write")
+            #expect(try stores.run(device, "get", "todos", record).status == 3, "\(device) shows the deleted record")
+            #expect(try stores.run(device, "get", "todos", other).status == 0, "\(device) lacks the tablet's other write")
         }
-        let status = try run("tablet", "status", "--json")
+        let status = try stores.run("tablet", "status", "--json")
         #expect(status.status == 5, "status with a problem exits 5 (attention): \(status.stderr)")
         let problems = try #require(try json(status.stdout)["problems"] as? [[String: Any]], "\(status.stdout)")
         let dropped = try #require(problems.first { $0["kind"] as? String == "writes-dropped" }, "\(problems)")
         #expect(dropped["remedy"] as? String == "review")
         let message = dropped["message"] as? String ?? ""
         #expect(message.contains("1 change made on this device") && message.contains("offline edit"), "\(message)")
-        let teacherProblems = try json(try run("teacher", "status", "--json").stdout)["problems"] as? [[String: Any]] ?? []
+        let teacherProblems = try json(try stores.run("teacher", "status", "--json").stdout)["problems"] as? [[String: Any]] ?? []
         #expect(!teacherProblems.contains { $0["kind"] as? String == "writes-dropped" })
         // Every device agrees.
-        let digests = try ["teacher", "phone", "tablet"].map { try json(try run($0, "status", "--json").stdout)["state_digest"] as? String }
+        let digests = try ["teacher", "phone", "tablet"].map {
+            try json(try stores.run($0, "status", "--json").stdout)["state_digest"] as? String
+        }
         #expect(Set(digests).count == 1, "\(digests)")
         // Reviewed: dismissing it clears the problem (status exits 0); the state is unchanged.
-        #expect(try ok("tablet", "dismiss", "writes-dropped").contains("dismissed 1 change"))
-        let after = try run("tablet", "status", "--json")
+        #expect(try stores.ok("tablet", "dismiss", "writes-dropped").contains("dismissed 1 change"))
+        let after = try stores.run("tablet", "status", "--json")
         #expect(after.status == 0, "status after dismissing exits 0: \(after.stdout) \(after.stderr)")
         #expect(try json(after.stdout)["state_digest"] as? String == digests[0])
-        #expect(try ok("tablet", "dismiss", "writes-dropped").contains("nothing to dismiss"))
-        let refused = try run("tablet", "dismiss", "forked")
+        #expect(try stores.ok("tablet", "dismiss", "writes-dropped").contains("nothing to dismiss"))
+        let refused = try stores.run("tablet", "dismiss", "forked")
         #expect(refused.status == 1 && refused.stderr.contains("cannot be dismissed"), "\(refused.stderr)")
     }
 }

@@ -18,42 +18,12 @@ struct ReplicaCompactionTests {
 
     static let day: UInt64 = 86_400_000
 
-    /// A laptop (admin) and a tablet (writer) with writes, deletes and set churn,
-    /// acknowledged and checkpointed, then a write above the checkpoint (as
-    /// `ReplicaSnapshotTests.classroom`). `afterJoin` runs once both hold each other's
-    /// first bundles (to copy a store there).
+    /// `ReplicaSnapshotTests.classroom`: a laptop (admin) and a tablet (writer) with writes,
+    /// deletes and set churn, acknowledged and checkpointed, then a write above the checkpoint.
     func classroom(
         _ dir: String, encrypted: Bool = true, afterJoin: (Replica, Replica) async throws -> Void = { _, _ in }
     ) async throws -> (Replica, Replica, ManualClock) {
-        let time = ManualClock(milliseconds: 1_900_000_000_000)
-        let options = Replica.Options(physicalClock: time)
-        let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", encrypted: encrypted, options: options)
-        let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet", options: options)
-        try await sync(laptop, to: tablet)
-        try await sync(tablet, to: laptop)
-        try await afterJoin(laptop, tablet)
-        for i in 0..<12 {
-            let writer = i % 2 == 0 ? laptop : tablet
-            try await writer.write { tx in
-                try tx.set("title", to: .string("item \(i)"), record: RecordID(high: 1, low: UInt64(i)), in: i % 3 == 0 ? "notes" : "todos")
-                try tx.add(.string("t\(i % 3)"), to: "tags", record: RecordID(high: 1, low: UInt64(i)), in: i % 3 == 0 ? "notes" : "todos")
-            }
-            try await writer.seal()
-            try await sync(writer, to: i % 2 == 0 ? tablet : laptop)
-            time.advance(by: 1_000)
-        }
-        try await laptop.write { tx in try tx.delete(record: RecordID(high: 1, low: 4), in: "todos") }
-        try await laptop.write { tx in try tx.remove(.string("t1"), from: "tags", record: RecordID(high: 1, low: 1), in: "todos") }
-        try await laptop.seal()
-        try await sync(laptop, to: tablet)
-        try await tablet.performStabilityDuties()
-        try await sync(tablet, to: laptop)
-        try await laptop.performStabilityDuties()
-        try await sync(laptop, to: tablet)
-        try await tablet.write { tx in try tx.set("title", to: "after the checkpoint", record: RecordID(high: 2, low: 1), in: "todos") }
-        try await tablet.seal()
-        try await sync(tablet, to: laptop)
-        return (laptop, tablet, time)
+        try await ReplicaSnapshotTests().classroom(dir, encrypted: encrypted, afterJoin: afterJoin)
     }
 
     func title(_ replica: Replica, _ id: RecordID, in collection: String = "todos") async throws -> Value? {

@@ -15,14 +15,18 @@ struct ReplicaSnapshotTests {
     }
 
     /// A laptop (admin) and a tablet (writer) with writes, deletes and set churn, acknowledged and
-    /// checkpointed; then writes above the checkpoint.
-    func classroom(_ dir: String, encrypted: Bool = true) async throws -> (Replica, Replica, ManualClock) {
+    /// checkpointed; then writes above the checkpoint. `afterJoin` runs once both hold each
+    /// other's first bundles (to copy a store there). `ReplicaCompactionTests` uses it too.
+    func classroom(
+        _ dir: String, encrypted: Bool = true, afterJoin: (Replica, Replica) async throws -> Void = { _, _ in }
+    ) async throws -> (Replica, Replica, ManualClock) {
         let time = ManualClock(milliseconds: 1_900_000_000_000)
         let options = Replica.Options(physicalClock: time)
         let laptop = try await Replica.create(at: dir + "/laptop", name: "laptop", encrypted: encrypted, options: options)
         let tablet = try await Replica.join(try await laptop.invite(role: .writer), at: dir + "/tablet", name: "tablet", options: options)
         try await sync(laptop, to: tablet)
         try await sync(tablet, to: laptop)
+        try await afterJoin(laptop, tablet)
         for i in 0..<12 {
             let writer = i % 2 == 0 ? laptop : tablet
             try await writer.write { tx in
