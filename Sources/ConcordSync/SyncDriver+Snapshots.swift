@@ -42,24 +42,7 @@ extension SyncDriver {
         let local = try await replica.versionVector()
         guard !local.includes(manifest.vector) else { return nil }
         let controls = try await client.snapshotControlBundles(manifest.id)
-        var chunks: [[UInt8]] = []
-        chunks.reserveCapacity(manifest.chunks.count)
-        snapshotProgress(chunksDone: 0, of: manifest.chunks.count, round: round)
-        for index in manifest.chunks.indices {
-            let chunk = try await client.snapshotChunk(manifest.id, index: index)
-            // The length here (a wrong chunk stops the download); its id, once, in the loader.
-            guard chunk.count == manifest.chunks[index].length else {
-                logger.warning(
-                    "a chunk of the relay's snapshot does not match its manifest; syncing from the log",
-                    metadata: [
-                        "snapshot": "\(manifest.id.hex.prefix(16))", "chunk": "\(index)",
-                        "error": "\(chunk.count) bytes, the manifest says \(manifest.chunks[index].length)",
-                    ])
-                return nil
-            }
-            chunks.append(chunk)
-            snapshotProgress(chunksDone: index + 1, of: manifest.chunks.count, round: round)
-        }
+        guard let chunks = try await downloadChunks(of: manifest, client, round: round) else { return nil }
         timer.lap("snapshot download", into: &phases)
         do {
             let summary = try await replica.loadSnapshot(SealedSnapshot(manifest: manifest, chunks: chunks), controlBundles: controls)
@@ -77,6 +60,64 @@ extension SyncDriver {
                 "signer": "\(manifest.author.hex.prefix(8))",
             ])
         return manifest.id
+    }
+
+    /// The chunks of the relay's snapshot `manifest`, progress counting chunks.
+    /// - Returns: The chunks, or nil (logged) when one does not have its manifest's length
+    ///   (its id is checked, once, by the loader or the verifier).
+    func downloadChunks(of manifest: SnapshotManifest, _ client: RelayClient, round: Int) async throws -> [[UInt8]]? {
+        var chunks: [[UInt8]] = []
+        chunks.reserveCapacity(manifest.chunks.count)
+        snapshotProgress(chunksDone: 0, of: manifest.chunks.count, round: round)
+        for index in manifest.chunks.indices {
+            let chunk = try await client.snapshotChunk(manifest.id, index: index)
+            guard chunk.count == manifest.chunks[index].length else {
+                logger.warning(
+                    "a chunk of the relay's snapshot does not match its manifest; it is not used",
+                    metadata: [
+                        "snapshot": "\(manifest.id.hex.prefix(16))", "chunk": "\(index)",
+                        "error": "\(chunk.count) bytes, the manifest says \(manifest.chunks[index].length)",
+                    ])
+                return nil
+            }
+            chunks.append(chunk)
+            snapshotProgress(chunksDone: index + 1, of: manifest.chunks.count, round: round)
+        }
+        return chunks
+    }
+
+    /// Automatic compaction (`Replica.Options.compaction` `.auto`, `Specs/snapshots.md`
+    /// §5.1), after the round's push and upload: when the relay serves a snapshot newer
+    /// than this device's and this device holds the log at or below its `V`, the snapshot
+    /// is downloaded and verified against that log first (`Replica.verifySnapshot`); then
+    /// `Replica.compactIfDue()`. A snapshot that fails verification is logged (it names the
+    /// signer) and never compacted to; a failed compaction is logged and leaves the store
+    /// unchanged: neither fails the round.
+    /// - Returns: What the compaction reclaimed, or nil.
+    func compactAfterRound(_ client: RelayClient, round: Int) async throws -> CompactionReport? {
+        guard case .auto = replica.options.compaction, replica.membership.isMemberFormat else { return nil }
+        do {
+            try await verifyRelaySnapshot(client, round: round)
+            return try await replica.compactIfDue()
+        } catch let error as ConcordError {
+            logger.warning("automatic compaction did not run", metadata: ["error": "\(error.code): \(error.message)"])
+            return nil
+        }
+    }
+
+    /// Verifies the relay's latest snapshot against this device's log when it is newer than
+    /// this device's latest and the log at or below its `V` is here (not below the base).
+    func verifyRelaySnapshot(_ client: RelayClient, round: Int) async throws {
+        guard let latest = try await client.latestSnapshot(), latest.id != (try await replica.snapshotStatus())?.id,
+            let manifest = try? SnapshotManifest.decode(latest.manifest), manifest.id == latest.id,
+            try await replica.versionVector().includes(manifest.vector)
+        else { return }
+        if let own = try await replica.snapshotStatus(), !manifest.vector.includes(own.vector) || own.vector == manifest.vector { return }
+        guard let chunks = try await downloadChunks(of: manifest, client, round: round) else { return }
+        let status = try await replica.verifySnapshot(SealedSnapshot(manifest: manifest, chunks: chunks))
+        logger.info(
+            "verified the relay's snapshot against this device's log",
+            metadata: ["snapshot": "\(status.id.hex.prefix(16))", "signer": "\(status.signer.hex.prefix(8))"])
     }
 
     /// After a pull's `409 snapshot-required` (the relay's retention dropped bundles this

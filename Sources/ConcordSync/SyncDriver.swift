@@ -264,10 +264,12 @@ actor SyncDriver {
         timer.lap("push", into: &phases)
         // After the push, so the relay holds the checkpoint the snapshot names.
         let uploaded = try await uploadOwnSnapshot(client)
+        let compacted = try await compactAfterRound(client, round: number)
         let problems = try await replica.problems(realTime: await client.relayTime)
         var summary = Summary(pulled: pulled, pushed: pushed, problems: problems)
         summary.snapshotLoaded = loaded
         summary.snapshotUploaded = uploaded
+        summary.compacted = compacted
         if ownBehind { summary.ownBundlesFromElsewhere = relayVector[me] - local[me] }
         if let problem = problems.first {
             attempt = 0

@@ -134,6 +134,9 @@ extension SyncEngine {
         public var snapshotLoaded: Digest32?
         /// This device's own sealed snapshot this round uploaded to the relay, if any.
         public var snapshotUploaded: Digest32?
+        /// What this round's automatic compaction reclaimed (`Replica.Options.compaction`
+        /// `.auto`), if it ran.
+        public var compacted: CompactionReport?
         /// Seconds per step of the round, for `concord-bench --suite new-device`
         /// (`Specs/snapshots.md` §7): `vector`; when a snapshot was loaded, `snapshot
         /// download` (manifest, control bundles, chunks) and the load's own steps
@@ -165,6 +168,7 @@ extension SyncEngine {
                 + "), pushed \(pushed.stored) (duplicate \(pushed.duplicates))"
                 + (snapshotLoaded.map { ", loaded snapshot \($0.hex.prefix(8))" } ?? "")
                 + (snapshotUploaded.map { ", uploaded snapshot \($0.hex.prefix(8))" } ?? "")
+                + (compacted.map { ", compacted (\($0.bundlesDropped) bundles dropped)" } ?? "")
             let lines = peers.map(\.description) + peerFailures.map { "failed: \($0)" }
             return lines.isEmpty ? relay : (pushed.requests > 0 || pulled.applied > 0 ? [relay] + lines : lines).joined(separator: "\n")
         }

@@ -29,11 +29,14 @@ struct RelaySnapshotEndpointTests {
         let directory: TemporaryDirectory
     }
 
-    static func classroom(_ relay: RelayHarness, checkpoints count: Int, encrypted: Bool = false) async throws -> Classroom {
+    static func classroom(
+        _ relay: RelayHarness, checkpoints count: Int, encrypted: Bool = false, compaction: Replica.Compaction = .off
+    ) async throws -> Classroom {
         let directory = try TemporaryDirectory()
         let now = UInt64(Date().timeIntervalSince1970 * 1000)
         let time = ManualClock(milliseconds: now - UInt64(count + 2) * day)
-        let options = Replica.Options(physicalClock: time)
+        var options = Replica.Options(physicalClock: time)
+        options.compaction = compaction
         let teacher = try await Replica.create(
             at: directory.path("teacher"), name: "Ms Dlamini's laptop", encrypted: encrypted, options: options)
         let tablet = try await Replica.join(

@@ -28,6 +28,7 @@ struct SyncEngineSnapshotTests {
                 let teacherEngine = SyncEngine(replica: room.teacher, relay: url)
                 let first = try await teacherEngine.syncNow()
                 #expect(first.snapshotUploaded == sealed.manifest.id, "\(first)")
+                #expect(first.compacted == nil, "compaction is off by default")
                 #expect(try await relay.storage.latestSnapshot(of: room.teacher.spaceID)?.id == sealed.manifest.id)
                 // Offered once: the next round does not upload again.
                 #expect(try await teacherEngine.syncNow().snapshotUploaded == nil)
@@ -70,6 +71,48 @@ struct SyncEngineSnapshotTests {
                 #expect(try await engine.syncNow().snapshotLoaded == nil)
                 // The admin holds the log at or below V: it verifies the snapshot.
                 #expect(try await room.teacher.verifySnapshot(sealed).state == .verified)
+            })
+    }
+    /// `Replica.Options.compaction = .auto` (`Specs/snapshots.md` §5.1): the admin's round
+    /// compacts to the snapshot it sealed, after uploading it; a writer's round verifies the
+    /// relay's snapshot against its own log, then compacts to it; the next rounds have
+    /// nothing to do, and both still converge with later writes.
+    @Test func automaticCompactionAfterASealedOrVerifiedSnapshot() async throws {
+        try await RelayHarness.with(
+            { $0.spaces = .open },
+            { relay in
+                let room = try await RelaySnapshotEndpointTests.classroom(relay, checkpoints: 1, compaction: .auto(historyHorizon: .zero))
+                defer { room.directory.cleanUp() }
+                let url = URL(string: relay.baseURL)!
+                let sealed = try #require(try await room.teacher.sealSnapshot())
+                let teacherEngine = SyncEngine(replica: room.teacher, relay: url)
+                let tabletEngine = SyncEngine(replica: room.tablet, relay: url)
+                let teacherBefore = try await room.teacher.storageReport().counts.logBundles
+                let first = try await teacherEngine.syncNow()
+                #expect(first.snapshotUploaded == sealed.manifest.id, "\(first)")
+                let teacherReport = try #require(first.compacted, "\(first)")
+                #expect(teacherReport.bundlesDropped > 0 && teacherReport.snapshot == sealed.manifest.id, "\(teacherReport)")
+                #expect(try await room.teacher.storageReport().counts.logBundles < teacherBefore)
+                #expect(first.description.contains("compacted"))
+
+                // The tablet holds the log below the snapshot: it verifies the relay's, then compacts.
+                #expect(try await room.tablet.snapshotStatus() == nil)
+                let tabletRound = try await tabletEngine.syncNow()
+                let tabletReport = try #require(tabletRound.compacted, "\(tabletRound)")
+                #expect(tabletReport.snapshot == sealed.manifest.id && tabletReport.bundlesDropped > 0, "\(tabletReport)")
+                #expect(try await room.tablet.snapshotStatus()?.state == .verified)
+                #expect(try await room.tablet.snapshotStatus()?.id == sealed.manifest.id)
+
+                // Nothing is due again until a newer snapshot.
+                #expect(try await teacherEngine.syncNow().compacted == nil)
+                #expect(try await tabletEngine.syncNow().compacted == nil)
+
+                // Later writes still converge.
+                try await room.tablet.write { try $0.set("title", to: "after compaction", record: RecordID(high: 98, low: 1), in: "notes") }
+                try await room.teacher.write { try $0.set("title", to: "teacher too", record: RecordID(high: 98, low: 2), in: "notes") }
+                for engine in [tabletEngine, teacherEngine, tabletEngine] { _ = try await engine.syncNow() }
+                #expect(try await room.teacher.record(RecordID(high: 98, low: 1), in: "notes")?["title"] == "after compaction")
+                #expect(try await room.teacher.state().digestHex == (try await room.tablet.state().digestHex))
             })
     }
 }

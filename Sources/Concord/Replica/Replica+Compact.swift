@@ -8,6 +8,40 @@ extension Replica {
     /// The default history horizon of ``compact(historyHorizon:dryRun:)``: 30 days.
     public static let defaultHistoryHorizon: Duration = .seconds(30 * 86_400)
 
+    /// When a device compacts (`Specs/snapshots.md` §5.1), ``Options/compaction``.
+    public enum Compaction: Hashable, Sendable {
+        /// Only when asked: ``compact(historyHorizon:dryRun:)``, `concord compact`. The default.
+        case off
+        /// After a sync round in which this device sealed a snapshot, or verified the relay's
+        /// against its log, newer than its base: ``compactIfDue()`` compacts to it, keeping
+        /// the bundles within `historyHorizon`.
+        case auto(historyHorizon: Duration)
+    }
+
+    /// Compacts to this device's latest snapshot when ``Options/compaction`` is `.auto`, the
+    /// snapshot is verified here (sealed here, or verified against the log) and it is newer
+    /// than the replica's base; `SyncEngine` calls it after each round (after verifying the
+    /// relay's newer snapshot, when this device holds the log below it).
+    ///
+    /// ```swift
+    /// var options = Replica.Options()
+    /// options.compaction = .auto(historyHorizon: .seconds(30 * 86_400))
+    /// let replica = try await Replica.open(at: directory, options: options)
+    /// if let report = try await replica.compactIfDue() { print("\(report.bundlesDropped) bundles dropped") }
+    /// ```
+    /// - Returns: What was reclaimed, or nil when nothing was due.
+    /// - Throws: As ``compact(historyHorizon:dryRun:)``; the store is unchanged on every error.
+    public func compactIfDue() throws -> CompactionReport? {
+        guard case .auto(let horizon) = options.compaction, membership.isMemberFormat else { return nil }
+        let (stored, base) = try ConcordError.storage {
+            try store.read { tx in (try Self.storedSnapshot(in: tx), try Self.baseManifest(in: tx)) }
+        }
+        guard let stored, stored.state == .verified else { return nil }
+        let manifest = stored.snapshot.manifest
+        guard manifest.id != base?.id, base.map({ manifest.vector.includes($0.vector) }) ?? true else { return nil }
+        return try compact(historyHorizon: horizon)
+    }
+
     /// Compacts this replica to its latest snapshot (`Specs/snapshots.md` §5.1): the
     /// snapshot's state at `V` becomes the replica's **base** (kept copy-on-write: only the
     /// records changed since `V` keep a second copy), and chain bundles at or below `V`

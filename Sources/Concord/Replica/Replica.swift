@@ -59,6 +59,11 @@ public actor Replica {
         /// Batches an observer of ``Replica/changes(in:)`` may fall behind before the
         /// oldest are dropped (a query observer keeps only the latest results).
         public var observerBufferLimit: Int
+        /// Spaces with members: when this device drops its log below a snapshot
+        /// (`Specs/snapshots.md` §5.1). `.off` (the default) compacts only when asked
+        /// (``Replica/compact(historyHorizon:dryRun:)``, `concord compact`); `.auto` compacts
+        /// after a sync round that sealed or verified a newer snapshot (``Replica/compactIfDue()``).
+        public var compaction: Compaction = .off
         /// Spaces with members: a device whose latest `ack` is this old seals another at its
         /// next sync if its held vector moved since, whatever it sealed meanwhile (relays
         /// read only `ack` ops; `Specs/snapshots.md` §2), in ms; 1 day by default
