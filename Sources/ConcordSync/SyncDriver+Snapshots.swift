@@ -102,6 +102,10 @@ extension SyncDriver {
         } catch let error as ConcordError {
             logger.warning("automatic compaction did not run", metadata: ["error": "\(error.code): \(error.message)"])
             return nil
+        } catch let error as ConcordSyncError {
+            // The snapshot's download failed (the round's push is done): next round.
+            logger.notice("automatic compaction waits for the next round", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 
