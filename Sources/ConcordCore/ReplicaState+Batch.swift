@@ -66,33 +66,65 @@ extension RecordState {
     /// A set operation queued by ``applyRun(_:)``, self-contained so the grouped pass reads
     /// the queue in order instead of going back to the operations.
     private struct Queued {
-        /// ``ValueKey/hashCode`` and ``ValueKey/words`` of the value.
-        var hash: UInt64
-        var kind: UInt64
-        var head0: UInt64
-        var head1: UInt64
-        /// The tag an add adds (the operation's clock reading).
+        /// An add's tag (the operation's clock reading), or a remove's only observed tag;
+        /// for a remove observing more, where its tags start in the run's flat list.
         var hlc: UInt64
         /// The operation's position in the run.
         var op: Int32
-        /// For a remove, its observed tags inside its window, in ``RecordState/applyRun(_:)``'s
-        /// flat list of observed tags.
-        var observedStart: Int32
-        var observedCount: Int32
-        /// Index of the stamp's replica in the run's replica table.
+        /// 0 for an add; for a remove, how many of its observed tags are inside its window.
+        var observedCount: UInt16
+        /// Index of the tag's replica in the run's replica table.
         var replica: UInt16
-        /// Index of the field in the run's list of set fields.
-        var field: UInt8
-        /// Bit 0: a remove; bit 1: the value is long (``ValueKey/isLong``).
-        var flags: UInt8
+    }
 
-        var isRemove: Bool { flags & 1 != 0 }
-        var isLong: Bool { flags & 2 != 0 }
+    /// The values a run's set operations name, each once per field, numbered in the order
+    /// of their first operation: an open-addressing index on ``ValueKey/hashCode`` that
+    /// holds each value's key words, so finding one reads no operation unless two values
+    /// share those words (``ValueKey/isLong``).
+    private struct RunValues {
+        struct Value {
+            var hash: UInt64
+            var kind: UInt64
+            var head0: UInt64
+            var head1: UInt64
+            var firstOp: Int32
+            var field: UInt8
+            var isLong: Bool
+        }
+        var values: [Value] = []
+        var slots = [Int32](repeating: 0, count: 1024)
 
-        /// Whether `self` and `other` name the same value, from the words alone.
+        /// The number of `key` in `field`, first seen at operation `op` of `run`.
         @inline(__always)
-        func sameWords(_ other: Queued) -> Bool {
-            hash == other.hash && kind == other.kind && head0 == other.head0 && head1 == other.head1
+        mutating func id(of key: ValueKey, field: UInt8, op: Int32, in run: UnsafeBufferPointer<RecordOperation>) -> Int {
+            if (values.count + 1) * 2 > slots.count { grow() }
+            let words = key.words
+            let mask = slots.count - 1
+            var i = Int(truncatingIfNeeded: key.hashCode) & mask
+            while true {
+                let entry = Int(slots[i])
+                if entry == 0 { break }
+                let known = values[entry - 1]
+                if known.hash == key.hashCode, known.kind == words.kind, known.head0 == words.head0, known.head1 == words.head1,
+                    known.field == field, !known.isLong || run[Int(known.firstOp)].value == key.value
+                {
+                    return entry - 1
+                }
+                i = (i + 1) & mask
+            }
+            values.append(Value(hash: key.hashCode, kind: words.kind, head0: words.head0, head1: words.head1, firstOp: op, field: field, isLong: key.isLong))
+            slots[i] = Int32(values.count)
+            return values.count - 1
+        }
+
+        private mutating func grow() {
+            slots = [Int32](repeating: 0, count: slots.count * 2)
+            let mask = slots.count - 1
+            for (n, value) in values.enumerated() {
+                var i = Int(truncatingIfNeeded: value.hash) & mask
+                while slots[i] != 0 { i = (i + 1) & mask }
+                slots[i] = Int32(n + 1)
+            }
         }
     }
 
@@ -121,12 +153,16 @@ extension RecordState {
         var changedOps = [Bool](repeating: false, count: run.count)
         var fields: [ByteString] = []
         var replicas = RunReplicas()
+        var values = RunValues()
         var queued: [Queued] = []
         queued.reserveCapacity(run.count)
+        var groupOf: [Int32] = []
+        groupOf.reserveCapacity(run.count)
         var observedTags: [(hlc: UInt64, replica: UInt16)] = []
+        var tooMany = false
 
         // Pass 1, in order: the last write, registers, and the checks that decide whether a
-        // set operation does anything; set operations are queued.
+        // set operation does anything; set operations are queued and their values numbered.
         for k in run.indices {
             let stamp = run[k].stamp
             switch run[k].action {
@@ -141,8 +177,7 @@ extension RecordState {
             if let deletedAt, stamp <= deletedAt { continue }
             let field: String
             let value: Value
-            var observedStart = 0
-            var observedCount = 0
+            var entry = Queued(hlc: stamp.hlc.rawValue, op: Int32(k), observedCount: 0, replica: 0)
             switch run[k].action {
             case let .set(name, newValue):
                 let key = ByteString(name)
@@ -155,14 +190,29 @@ extension RecordState {
                 continue
             case let .add(name, added):
                 (field, value) = (name, added)
+                entry.replica = UInt16(truncatingIfNeeded: replicas.index(of: stamp.replica))
             case let .remove(name, removed, observed):
                 let window = ORSet.TagWindow(before: stamp, after: deletedAt)
-                observedStart = observedTags.count
+                var count = 0
                 for tag in observed where window.contains(tag) {
-                    observedTags.append((tag.hlc.rawValue, UInt16(truncatingIfNeeded: replicas.index(of: tag.replica))))
+                    let replica = UInt16(truncatingIfNeeded: replicas.index(of: tag.replica))
+                    if count == 0 {
+                        (entry.hlc, entry.replica) = (tag.hlc.rawValue, replica)
+                    } else {
+                        if count == 1 {
+                            observedTags.append((entry.hlc, entry.replica))
+                            entry.hlc = UInt64(observedTags.count - 1)
+                        }
+                        observedTags.append((tag.hlc.rawValue, replica))
+                    }
+                    count += 1
                 }
-                observedCount = observedTags.count - observedStart
-                guard observedCount > 0 else { continue }
+                guard count > 0 else { continue }
+                guard count <= Int(UInt16.max) else {
+                    tooMany = true
+                    continue
+                }
+                entry.observedCount = UInt16(count)
                 (field, value) = (name, removed)
             case .delete:
                 continue
@@ -171,69 +221,57 @@ extension RecordState {
             var f = 0
             while f < fields.count, fields[f] != name { f += 1 }
             if f == fields.count { fields.append(name) }
-            let key = ValueKey(value)
-            let words = key.words
-            queued.append(
-                Queued(
-                    hash: key.hashCode, kind: words.kind, head0: words.head0, head1: words.head1, hlc: stamp.hlc.rawValue,
-                    op: Int32(k), observedStart: Int32(observedStart), observedCount: Int32(observedCount),
-                    replica: UInt16(truncatingIfNeeded: replicas.index(of: stamp.replica)), field: UInt8(truncatingIfNeeded: f),
-                    flags: (observedCount > 0 ? 1 : 0) | (key.isLong ? 2 : 0)))
+            groupOf.append(Int32(values.id(of: ValueKey(value), field: UInt8(truncatingIfNeeded: f), op: Int32(k), in: run)))
+            queued.append(entry)
         }
-        // More replicas or fields than a queue entry can name: apply in order instead.
-        guard replicas.ids.count <= Int(UInt16.max), fields.count <= Int(UInt8.max) else {
+        // More replicas, fields or observed tags than a queue entry can name: apply the set
+        // operations in order instead.
+        guard !tooMany, replicas.ids.count <= Int(UInt16.max), fields.count <= Int(UInt8.max) else {
             return applyInOrder(run, changedOps: &changedOps)
         }
+        guard !queued.isEmpty else { return changedOps.reduce(0) { $0 + ($1 ? 1 : 0) } }
 
-        // Pass 2: the queued operations by value. A stable counting sort on the low bits of
-        // the hash (the bits a set's index probes first) puts a value's operations together,
-        // in their original order; values sharing a bucket may interleave, which only costs
-        // a lookup that is already in the cache.
-        if !queued.isEmpty {
-            var bucketBits = 8
-            while bucketBits < 16, 1 << bucketBits < queued.count { bucketBits += 1 }
-            let mask = UInt64(1 << bucketBits - 1)
-            var starts = [Int](repeating: 0, count: (1 << bucketBits) + 1)
-            for entry in queued { starts[Int(entry.hash & mask) + 1] += 1 }
-            for b in 1..<starts.count { starts[b] += starts[b - 1] }
-            let sorted = [Queued](unsafeUninitializedCapacity: queued.count) { buffer, count in
-                for entry in queued {
-                    let b = Int(entry.hash & mask)
-                    (buffer.baseAddress! + starts[b]).initialize(to: entry)
-                    starts[b] += 1
-                }
-                count = queued.count
+        // Pass 2: the queued operations by value, values in the order of their first
+        // operation, each value's operations in their original order (a stable counting
+        // sort on the value's number). Each value is found in its set once.
+        var starts = [Int](repeating: 0, count: values.values.count + 1)
+        for g in groupOf { starts[Int(g) + 1] += 1 }
+        for g in 1..<starts.count { starts[g] += starts[g - 1] }
+        let sorted = [Queued](unsafeUninitializedCapacity: queued.count) { buffer, count in
+            var next = starts
+            for (n, entry) in queued.enumerated() {
+                let g = Int(groupOf[n])
+                (buffer.baseAddress! + next[g]).initialize(to: entry)
+                next[g] += 1
             }
-            queued = []
-            for (f, name) in fields.enumerated() {
-                sets.modify(name) { set in
-                    // The run's replica indexes as the set's, interned when first used.
-                    var setReplica = [Int](repeating: -1, count: replicas.ids.count)
-                    @inline(__always)
-                    func replica(_ r: UInt16) -> Int {
-                        let i = Int(r)
-                        if setReplica[i] < 0 { setReplica[i] = set.replicas.intern(replicas.ids[i]) }
-                        return setReplica[i]
-                    }
-                    var current: Queued?
-                    var slot = 0
-                    for entry in sorted where Int(entry.field) == f {
-                        if let previous = current, previous.sameWords(entry),
-                            !entry.isLong || run[Int(previous.op)].value == run[Int(entry.op)].value
-                        {
-                            // The same value as the previous entry: its slot.
-                        } else {
-                            slot = set.slotInserting(ValueKey(run[Int(entry.op)].value!))
-                        }
-                        current = entry
+            count = queued.count
+        }
+        queued = []
+        groupOf = []
+        for (f, name) in fields.enumerated() {
+            sets.modify(name) { set in
+                // The run's replica indexes as the set's, interned when first used.
+                var setReplica = [Int](repeating: -1, count: replicas.ids.count)
+                @inline(__always)
+                func replica(_ r: UInt16) -> Int {
+                    let i = Int(r)
+                    if setReplica[i] < 0 { setReplica[i] = set.replicas.intern(replicas.ids[i]) }
+                    return setReplica[i]
+                }
+                for (g, value) in values.values.enumerated() where Int(value.field) == f {
+                    let slot = set.slotInserting(ValueKey(run[Int(value.firstOp)].value!))
+                    for entry in sorted[starts[g]..<starts[g + 1]] {
                         var changed = false
-                        if entry.isRemove {
-                            for t in Int(entry.observedStart)..<Int(entry.observedStart + entry.observedCount) {
+                        switch entry.observedCount {
+                        case 0:
+                            changed = set.insert(ORSet.Tag(hlc: entry.hlc, replica: replica(entry.replica), removed: false), into: slot)
+                        case 1:
+                            changed = set.insert(ORSet.Tag(hlc: entry.hlc, replica: replica(entry.replica), removed: true), into: slot)
+                        default:
+                            for t in Int(entry.hlc)..<Int(entry.hlc) + Int(entry.observedCount) {
                                 let tag = observedTags[t]
                                 if set.insert(ORSet.Tag(hlc: tag.hlc, replica: replica(tag.replica), removed: true), into: slot) { changed = true }
                             }
-                        } else {
-                            changed = set.insert(ORSet.Tag(hlc: entry.hlc, replica: replica(entry.replica), removed: false), into: slot)
                         }
                         if changed { changedOps[Int(entry.op)] = true }
                     }
