@@ -250,30 +250,37 @@ extension RecordState {
         groupOf = []
         for (f, name) in fields.enumerated() {
             sets.modify(name) { set in
-                // The run's replica indexes as the set's, interned when first used.
+                // The run's replica indexes as the set's, interned when first used (a set's
+                // table holds only replicas its tags name).
                 var setReplica = [Int](repeating: -1, count: replicas.ids.count)
-                @inline(__always)
-                func replica(_ r: UInt16) -> Int {
-                    let i = Int(r)
-                    if setReplica[i] < 0 { setReplica[i] = set.replicas.intern(replicas.ids[i]) }
-                    return setReplica[i]
-                }
                 for (g, value) in values.values.enumerated() where Int(value.field) == f {
                     let slot = set.slotInserting(ValueKey(run[Int(value.firstOp)].value!))
-                    for entry in sorted[starts[g]..<starts[g + 1]] {
-                        var changed = false
-                        switch entry.observedCount {
-                        case 0:
-                            changed = set.insert(ORSet.Tag(hlc: entry.hlc, replica: replica(entry.replica), removed: false), into: slot)
-                        case 1:
-                            changed = set.insert(ORSet.Tag(hlc: entry.hlc, replica: replica(entry.replica), removed: true), into: slot)
-                        default:
-                            for t in Int(entry.hlc)..<Int(entry.hlc) + Int(entry.observedCount) {
-                                let tag = observedTags[t]
-                                if set.insert(ORSet.Tag(hlc: tag.hlc, replica: replica(tag.replica), removed: true), into: slot) { changed = true }
-                            }
+                    let group = sorted[starts[g]..<starts[g + 1]]
+                    set.withMember(slot) { member, table in
+                        @inline(__always)
+                        func replica(_ r: UInt16) -> Int {
+                            let i = Int(r)
+                            if setReplica[i] < 0 { setReplica[i] = table.intern(replicas.ids[i]) }
+                            return setReplica[i]
                         }
-                        if changed { changedOps[Int(entry.op)] = true }
+                        // Room for every tag the group may add, at once.
+                        let most = group.reduce(0) { $0 + max(1, Int($1.observedCount)) }
+                        if member.tags.capacity < member.tags.count + most { member.tags.reserveCapacity(member.tags.count + most) }
+                        for entry in group {
+                            var changed = false
+                            switch entry.observedCount {
+                            case 0:
+                                changed = member.insert(ORSet.Tag(hlc: entry.hlc, replica: replica(entry.replica), removed: false), table)
+                            case 1:
+                                changed = member.insert(ORSet.Tag(hlc: entry.hlc, replica: replica(entry.replica), removed: true), table)
+                            default:
+                                for t in Int(entry.hlc)..<Int(entry.hlc) + Int(entry.observedCount) {
+                                    let tag = observedTags[t]
+                                    if member.insert(ORSet.Tag(hlc: tag.hlc, replica: replica(tag.replica), removed: true), table) { changed = true }
+                                }
+                            }
+                            if changed { changedOps[Int(entry.op)] = true }
+                        }
                     }
                 }
             }
