@@ -82,7 +82,7 @@ extension RecordState {
     /// holds each value's key words, so finding one reads no operation unless two values
     /// share those words (``ValueKey/isLong``).
     private struct RunValues {
-        struct Value {
+        struct Entry {
             var hash: UInt64
             var kind: UInt64
             var head0: UInt64
@@ -91,7 +91,7 @@ extension RecordState {
             var field: UInt8
             var isLong: Bool
         }
-        var values: [Value] = []
+        var values: [Entry] = []
         var slots = [Int32](repeating: 0, count: 1024)
 
         /// The number of `key` in `field`, first seen at operation `op` of `run`.
@@ -112,7 +112,10 @@ extension RecordState {
                 }
                 i = (i + 1) & mask
             }
-            values.append(Value(hash: key.hashCode, kind: words.kind, head0: words.head0, head1: words.head1, firstOp: op, field: field, isLong: key.isLong))
+            values.append(
+                Entry(
+                    hash: key.hashCode, kind: words.kind, head0: words.head0, head1: words.head1, firstOp: op, field: field,
+                    isLong: key.isLong))
             slots[i] = Int32(values.count)
             return values.count - 1
         }
@@ -276,7 +279,9 @@ extension RecordState {
                             default:
                                 for t in Int(entry.hlc)..<Int(entry.hlc) + Int(entry.observedCount) {
                                     let tag = observedTags[t]
-                                    if member.insert(ORSet.Tag(hlc: tag.hlc, replica: replica(tag.replica), removed: true), table) { changed = true }
+                                    if member.insert(ORSet.Tag(hlc: tag.hlc, replica: replica(tag.replica), removed: true), table) {
+                                        changed = true
+                                    }
                                 }
                             }
                             if changed { changedOps[Int(entry.op)] = true }

@@ -55,7 +55,9 @@ import Testing
                     }
                     // Usually stamped after what it observed, as an honest replica does.
                     if rng.chance(0.8), let newest = observed.max() {
-                        opStamp = Stamp(hlc: HLCTimestamp(rawValue: newest.hlc.rawValue + UInt64.random(in: 1...3, using: &rng)), replica: opStamp.replica)
+                        opStamp = Stamp(
+                            hlc: HLCTimestamp(rawValue: newest.hlc.rawValue + UInt64.random(in: 1...3, using: &rng)),
+                            replica: opStamp.replica)
                     }
                     action = .remove(field: field, value: value, observed: observed)
                 } else if roll < 0.95 {
@@ -92,13 +94,15 @@ import Testing
             let (inOrder, inOrderChanged) = Self.oneByOne(ops, onto: start)
             try Self.require(grouped == inOrder, "grouped apply differs from one by one in order (\(ops.count) ops)")
             try Self.require(
-                groupedChanged == inOrderChanged, "grouped apply reports \(groupedChanged) changing operations, one by one \(inOrderChanged)")
+                groupedChanged == inOrderChanged,
+                "grouped apply reports \(groupedChanged) changing operations, one by one \(inOrderChanged)")
             try Self.require(grouped.canonicalEncoding() == inOrder.canonicalEncoding(), "canonical encodings differ")
             try Self.require(grouped.digest == inOrder.digest, "digests differ")
             for record in records {
                 for collection in ["c", "d"] {
                     try Self.require(
-                        grouped.recordState(record, in: collection)?.storageEncoding() == inOrder.recordState(record, in: collection)?.storageEncoding(),
+                        grouped.recordState(record, in: collection)?.storageEncoding()
+                            == inOrder.recordState(record, in: collection)?.storageEncoding(),
                         "storage encodings of \(collection)/\(record) differ")
                 }
             }
