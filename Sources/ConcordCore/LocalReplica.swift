@@ -90,7 +90,8 @@ public struct LocalReplica: Sendable {
     /// - Throws: ``ConcordCoreError/Code/clockDriftExceeded``.
     @discardableResult
     public mutating func receive(_ ops: [RecordOperation]) throws -> Int {
-        guard let newest = ops.map(\.stamp.hlc).max() else { return 0 }
+        guard var newest = ops.first?.stamp.hlc else { return 0 }
+        for op in ops where op.stamp.hlc > newest { newest = op.stamp.hlc }
         try clock.observe(newest)
         return state.apply(contentsOf: ops)
     }

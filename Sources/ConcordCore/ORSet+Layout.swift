@@ -90,6 +90,13 @@ extension ORSet {
         members[slot].insert(tag, replicas)
     }
 
+    /// Calls `body` with the member in `slot` and the set's table of replica ids, both in
+    /// place: for a caller that records several tags for one value.
+    @inline(__always)
+    mutating func withMember<R>(_ slot: Int, _ body: (inout Member, inout ReplicaTable) -> R) -> R {
+        body(&members[slot], &replicas)
+    }
+
     /// The full stamp of a tag.
     func stamp(of tag: Tag) -> Stamp {
         Stamp(hlc: HLCTimestamp(rawValue: tag.hlc), replica: replicas.ids[tag.replica])

@@ -83,11 +83,15 @@ public struct ORSet: Sendable {
     /// The live tags of `value`: what a remove issued now must carry.
     public func tags(of value: Value) -> [Stamp] {
         guard let slot = slot(of: ValueKey(value)) else { return [] }
-        let member = members[slot]
-        var live: [Stamp] = []
-        live.reserveCapacity(member.liveCount)
-        for tag in member.tags where !tag.removed { live.append(stamp(of: tag)) }
-        return live
+        // Read in place: copying the member would retain and release its value and tags.
+        return members.withUnsafeBufferPointer { members in
+            members[slot].tags.withUnsafeBufferPointer { tags in
+                var live: [Stamp] = []
+                live.reserveCapacity(members[slot].liveCount)
+                for tag in tags where !tag.removed { live.append(stamp(of: tag)) }
+                return live
+            }
+        }
     }
 
     /// Whether `value` is in the set.

@@ -48,6 +48,13 @@ struct ValueKey: Hashable, Sendable {
         }
     }
 
+    /// The integers equality compares first: kind and length, and the first 16 payload bytes.
+    /// Two keys with equal words are equal unless ``needsFullCompare`` is set on them.
+    var words: (kind: UInt64, head0: UInt64, head1: UInt64) { (kind, head0, head1) }
+
+    /// Whether two keys with equal ``words`` may still differ.
+    var isLong: Bool { needsFullCompare }
+
     static func == (lhs: ValueKey, rhs: ValueKey) -> Bool {
         guard lhs.kind == rhs.kind, lhs.head0 == rhs.head0, lhs.head1 == rhs.head1 else { return false }
         return !lhs.needsFullCompare || lhs.value == rhs.value
