@@ -16,6 +16,37 @@ struct RecordKey: Hashable, Comparable, Sendable {
     static func < (lhs: RecordKey, rhs: RecordKey) -> Bool {
         lhs.collection != rhs.collection ? lhs.collection < rhs.collection : lhs.id < rhs.id
     }
+
+    /// `keys` in ascending order (``<(_:_:)``), sorted as plain integers when every
+    /// collection name fits in its ``ByteString`` head (16 bytes): sorting the keys
+    /// themselves moves their strings (retained and released) and compares through them,
+    /// which took about as long as reading the records of an import transaction.
+    static func sorted(_ keys: [RecordKey]) -> [RecordKey] {
+        guard keys.count > 1 else { return keys }
+        guard keys.allSatisfy({ $0.collection.count <= 16 }) else { return keys.sorted() }
+        /// A key as integers: two names of at most 16 bytes are equal when their heads and
+        /// lengths are, and the byte-swapped heads compare as their bytes do.
+        struct Flat {
+            let head0: UInt64
+            let head1: UInt64
+            let count: Int
+            let id: RecordID
+            let index: Int
+        }
+        var flat: [Flat] = []
+        flat.reserveCapacity(keys.count)
+        for (index, key) in keys.enumerated() {
+            let name = key.collection
+            flat.append(Flat(head0: name.head0.byteSwapped, head1: name.head1.byteSwapped, count: name.count, id: key.id, index: index))
+        }
+        flat.sort { a, b in
+            if a.head0 != b.head0 { return a.head0 < b.head0 }
+            if a.head1 != b.head1 { return a.head1 < b.head1 }
+            if a.count != b.count { return a.count < b.count }
+            return a.id < b.id
+        }
+        return flat.map { keys[$0.index] }
+    }
 }
 
 /// The records one transaction touches: loaded from the store once, changed in memory
@@ -71,9 +102,8 @@ struct RecordBatch {
             let key = RecordKey(op.collection, op.record)
             if entries.index(forKey: key) == nil { keys.append(key) }
         }
-        keys.sort()
         var previous: RecordKey?
-        for key in keys where key != previous {
+        for key in RecordKey.sorted(keys) where key != previous {
             previous = key
             _ = try load(key, from: reader)
         }
@@ -127,17 +157,16 @@ struct RecordBatch {
         var changes: [RecordChange] = []
         let keys = changed
         changed.removeAll(keepingCapacity: true)
-        if let frontier {
-            for key in keys {
-                guard let index = entries.index(forKey: key) else { continue }
-                entries.values[index].state = entries.values[index].state.pruned(frontier: frontier) ?? RecordState()
-            }
-        }
-        // Changes are reported in the order records were first changed.
+        // Changes are reported in the order records were first changed (and pruned first,
+        // as written); without them each record is pruned as it is written.
         if tracking {
             for key in keys {
-                guard let entry = entries[key] else { continue }
-                if let change = RecordChange.between(entry.previous?.state, entry.state, collection: key.collection.string, id: key.id, origin: origin) {
+                guard let index = entries.index(forKey: key) else { continue }
+                if let frontier { Self.prune(&entries.values[index], at: frontier) }
+                let entry = entries.values[index]
+                if let change = RecordChange.between(
+                    entry.previous?.state, entry.state, collection: key.collection.string, id: key.id, origin: origin)
+                {
                     changes.append(change)
                 }
             }
@@ -145,12 +174,18 @@ struct RecordBatch {
         // Written in key order: the records and field index b-trees (keyed by collection
         // and id first) are then updated front to back, each page visited once, instead
         // of in random order.
-        for key in keys.sorted() {
+        for key in RecordKey.sorted(keys) {
             guard let index = entries.index(forKey: key) else { continue }
+            if !tracking, let frontier { Self.prune(&entries.values[index], at: frontier) }
             // In place: copying the entry out would retain and release all its parts.
             try Self.write(&entries.values[index], key, to: tx)
         }
         return changes
+    }
+
+    /// Replaces an entry's state by its pruned form at `frontier`.
+    private static func prune(_ entry: inout Entry, at frontier: Frontier) {
+        entry.state = entry.state.pruned(frontier: frontier) ?? RecordState()
     }
 
     /// Writes one changed record and remembers it as what the store holds.
