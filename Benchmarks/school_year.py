@@ -122,7 +122,7 @@ def format_report(outs: dict, peers: dict, peer_note: str, students: int, days: 
     texts = {}
     for mode in MODES:
         texts[mode] = [line for line in outs.get(mode, "").splitlines()
-                       if line and not line.startswith(("{", "|", "  [", "School year"))]
+                       if line and not line.startswith(("{", "|", "  [", "School year", "exit ", "rc "))]
     text = "\n".join([
         f"School year ({students} students + 1 teacher, {days} days, ~{ops} ops per device per day; "
         f"{command} ... --collection on|prune-only|off; medians over the replicas)",
