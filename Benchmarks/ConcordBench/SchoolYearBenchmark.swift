@@ -432,6 +432,38 @@ final class SchoolYearRun: @unchecked Sendable {
         }
     }
 
+    /// What bounds the relay's retention: the bundles (summed over authors) under its latest
+    /// snapshot's `V` and under its stable cut, computed as `RelayServer` does
+    /// (`MemberDirectory`: the stored control bundles and the authors of data bundles;
+    /// `StabilityTracker.relayCut`: each member's `ack` ops, no data-bundle context).
+    func relayBounds() async throws -> (vector: UInt64, cut: UInt64) {
+        guard let space = devices[0]?.spaceID, let snapshot = try await relay.latestSnapshot(of: space) else { return (0, 0) }
+        var controls: [ChangeBundle] = []
+        var dataAuthors = Set<PublicKey>()
+        var after: Int64 = 0
+        while true {
+            let page = try await relay.bundles(in: space, since: VersionVector(), afterPosition: after, limit: 512)
+            for stored in page {
+                after = stored.position
+                guard stored.bytes.count > 5 else {
+                    if stored.bytes.isEmpty { dataAuthors.insert(stored.author) }
+                    continue
+                }
+                if stored.bytes[5] & 0x02 == 0 {
+                    dataAuthors.insert(stored.author)
+                } else if let bundle = try? ChangeBundle(bytes: stored.bytes, limits: BundleLimits(maxBundleBytes: .max)) {
+                    controls.append(bundle)
+                }
+            }
+            if page.count < 512 { break }
+        }
+        let state = MembershipState.evaluate(
+            ops: controls.compactMap { try? $0.membershipRecord(encrypted: true) }, spaceID: space, encrypted: true)
+        let cut = StabilityTracker.relayCut(membership: state, held: try await relay.vector(of: space), dataAuthors: dataAuthors)
+        let sum = { (vector: VersionVector) in vector.entries.values.reduce(0, +) }
+        return (sum(snapshot.vector), sum(cut))
+    }
+
     /// The relay's latest snapshot, manifest and chunks, as a device downloads it.
     func relaySnapshot() async throws -> SealedSnapshot? {
         guard let space = devices[0]?.spaceID, let latest = try await relay.latestSnapshot(of: space) else { return nil }
@@ -552,7 +584,9 @@ final class SchoolYearRun: @unchecked Sendable {
             line += ", \"median_bytes_after_compaction\": \(after), \"median_bytes_before_compaction\": \(before), "
             line += "\"compactions\": \(compactionCount), \"snapshots\": \(snapshotsSealed), \"snapshots_loaded\": \(snapshotsLoaded), "
             line += "\"relay_bundles_dropped\": \(retentionDropped), \"relay_bytes_dropped\": \(retentionBytes), "
-            line += "\"refusals\": \(refusals.values.reduce(0, +))"
+            line += "\"refusals\": \(refusals.values.reduce(0, +)), "
+            let bounds = try await relayBounds()
+            line += "\"relay_snapshot_vector_bundles\": \(bounds.vector), \"relay_cut_bundles\": \(bounds.cut)"
         }
         line += "}"
         print(line)
