@@ -13,7 +13,7 @@ of the import spent verifying, by how the writes were sealed), and membership
 (members.py: the import overhead of a 1,000-member space, a rotation's time and size), and
 permissions (permissions.py: the merge cost of a 20-rule policy on the map workload), and a
 school year (school_year.py: 30 devices, 190 days; replica and relay sizes with collection on
-and off beside the same history in Yrs and Loro), and a new device (new_device.py: ready from a
+(pruning, snapshots, compaction, relay retention), prune-only and off beside the same history in Yrs and Loro), and a new device (new_device.py: ready from a
 snapshot and the bundles above it beside a replay of the whole log, 1M operations, through
 the relay server on loopback).
 
@@ -690,7 +690,7 @@ def main(argv=None) -> int:
     # --quick: 8 students for 20 days, same shape (the silent devices, the join and the
     # removal scale with the year).
     school_size = {"days": 20, "students": 8, "ops": 30} if args.quick else {}
-    section("school-year", "concord-bench --suite school-year, collection on and off, then Yrs and Loro on its trace",
+    section("school-year", "concord-bench --suite school-year, collection on (with compaction), prune-only and off, then Yrs and Loro on its trace",
             lambda: run_school_year(args.concord_bin, args.seed, max(args.timeout, 3600), args.store_dir, **school_size))
     # --quick: 50k operations over 5k records, a tail of 500 bundles, same shape.
     new_device_size = {"ops": 50_000, "records": 5_000, "tail": 500} if args.quick else {}

@@ -2,8 +2,10 @@
 classroom's year of data, replica and relay sizes with collection on and off, beside the
 same history in Yrs (pycrdt) and Loro.
 
-Runs `concord-bench --suite school-year` twice at once, `--collection on` (writing the op
-trace) and `--collection off`, then replays the trace with Benchmarks/school_year_peers.py
+Runs `concord-bench --suite school-year` three times at once, `--collection on` (pruning,
+stability duties, snapshots, compaction on devices and relay retention; writing the op
+trace), `--collection prune-only` (pruning and stability duties, no snapshots) and
+`--collection off`, then replays the trace with Benchmarks/school_year_peers.py
 (skipped with the reason when pycrdt or loro is missing), and prints one table per
 measurement day and the goals (PASS/MISS) of the "on" run, with where the bytes go."""
 from __future__ import annotations
@@ -33,7 +35,7 @@ def run_school_year(concord_bin: str, seed: int, timeout: float, base_dir: str |
         trace = os.path.join(base, "trace.jsonl")
         procs = {}
         cmds = {}
-        for mode in ("on", "off"):
+        for mode in MODES:
             d = os.path.join(base, mode)
             os.makedirs(d)
             cmd = [concord_bin, "--suite", "school-year", "--seed", str(seed), "--dir", d, "--collection", mode,
@@ -68,14 +70,18 @@ def run_school_year(concord_bin: str, seed: int, timeout: float, base_dir: str |
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
-    text, lines, met = format_report(outs["on"], outs["off"], peers, peer_note, students, days, ops, shlex.join(cmds["on"][:3]))
+    text, lines, met = format_report(outs, peers, peer_note, students, days, ops, shlex.join(cmds["on"][:3]))
     return text, lines, met
 
 
-def format_report(out_on: str, out_off: str, peers: dict, peer_note: str, students: int, days: int, ops: int,
+MODES = ("on", "prune-only", "off")
+
+
+def format_report(outs: dict, peers: dict, peer_note: str, students: int, days: int, ops: int,
                   command: str) -> tuple[str, list[str], bool]:
-    """The table (one row per measurement day) and the goal lines, from the two runs'
-    output (JSON lines and text) and the Yrs/Loro points keyed by (system, day)."""
+    """The table (one row per measurement day) and the goal lines, from the runs' output
+    (JSON lines and text, keyed by mode; a mode not run is left out) and the Yrs/Loro
+    points keyed by (system, day)."""
     def points(out):
         found = {}
         for line in out.splitlines():
@@ -87,36 +93,44 @@ def format_report(out_on: str, out_off: str, peers: dict, peer_note: str, studen
                 found[point["day"]] = point
         return found
 
-    on, off = points(out_on), points(out_off)
-    lines = [json.dumps(p) for p in list(on.values()) + list(off.values()) + list(peers.values())]
-    header = ("| day | ops | replica KB on | replica KB off | log KB | set tombstones on / off | delete stubs | "
-              "live records | canonical live KB | relay KB | Yrs doc KB | Loro snapshot KB | Loro shallow KB |")
-    rows = [header, "|" + "---|" * 13]
+    runs = {mode: points(outs.get(mode, "")) for mode in MODES}
+    on, prune, off = runs["on"], runs["prune-only"], runs["off"]
+    lines = [json.dumps(p) for mode in MODES for p in runs[mode].values()] + [json.dumps(p) for p in peers.values()]
+    header = ("| day | ops | replica KB off | replica KB prune only | replica KB prune + compaction | right after compaction KB | "
+              "log KB off / on | set tombstones off / on | delete stubs | live records | canonical live KB | "
+              "replica / canonical (on) | relay KB off / on | Yrs doc KB | Loro snapshot KB | Loro shallow KB |")
+    rows = [header, "|" + "---:|" * 16]
     def n(v):
         return "-" if v is None else f"{v:,}"
 
-    # Every day either run measured (a run stopped early leaves its columns empty); the
-    # figures both runs share (ops, log, records, canonical size, relay) from "on" if it has them.
-    for day in sorted(set(on) | set(off)):
-        a, b = on.get(day, {}), off.get(day, {})
-        c = a or b
+    # Every day any run measured (a run stopped early leaves its columns empty); the
+    # figures the runs share (ops, records, canonical size) from the first that has them.
+    for day in sorted(set(on) | set(prune) | set(off)):
+        a, p, b = on.get(day, {}), prune.get(day, {}), off.get(day, {})
+        c = a or p or b
         y, lo = peers.get(("yrs", day), {}), peers.get(("loro", day), {})
+        ratio = f"{a['median_bytes_on_disk'] / max(1, a['median_canonical_bytes']):.1f}x" if a else "-"
+        after = a.get("median_bytes_after_compaction") or None
         rows.append(
-            f"| {day} | {n(c['ops_written'])} | {_kb(a.get('median_bytes_on_disk'))} | {_kb(b.get('median_bytes_on_disk'))} | "
-            f"{_kb(c['median_log_bytes'])} | {n(a.get('median_set_tombstones'))} / {n(b.get('median_set_tombstones'))} | "
-            f"{n(c['median_delete_stubs'])} | {n(c['median_live_records'])} | {_kb(c['median_canonical_bytes'])} | "
-            f"{_kb(c['relay_bytes'])} | {_kb(y.get('doc_bytes'))} | {_kb(lo.get('doc_bytes'))} | {_kb(lo.get('shallow_bytes'))} |")
-    text_on = [line for line in out_on.splitlines() if line and not line.startswith(("{", "|", "  ["))]
-    text_off = [line for line in out_off.splitlines() if line.startswith(("where", "without", "converged"))]
+            f"| {day} | {n(c['ops_written'])} | {_kb(b.get('median_bytes_on_disk'))} | {_kb(p.get('median_bytes_on_disk'))} | "
+            f"{_kb(a.get('median_bytes_on_disk'))} | {_kb(after)} | "
+            f"{_kb(b.get('median_log_bytes'))} / {_kb(a.get('median_log_bytes'))} | "
+            f"{n(b.get('median_set_tombstones'))} / {n(a.get('median_set_tombstones'))} | "
+            f"{n(c['median_delete_stubs'])} | {n(c['median_live_records'])} | {_kb(c['median_canonical_bytes'])} | {ratio} | "
+            f"{_kb(b.get('relay_bytes'))} / {_kb(a.get('relay_bytes'))} | "
+            f"{_kb(y.get('doc_bytes'))} | {_kb(lo.get('doc_bytes'))} | {_kb(lo.get('shallow_bytes'))} |")
+    texts = {}
+    for mode in MODES:
+        texts[mode] = [line for line in outs.get(mode, "").splitlines()
+                       if line and not line.startswith(("{", "|", "  [", "School year", "exit ", "rc "))]
     text = "\n".join([
         f"School year ({students} students + 1 teacher, {days} days, ~{ops} ops per device per day; "
-        f"{command} ... --collection on|off; medians over the replicas)",
-        *rows, "", *[line.replace("where the bytes go", "on: where the bytes go") for line in text_on],
-        *[line.replace("where the bytes go", "off: where the bytes go").replace("converged", "off: converged")
-          for line in text_off],
+        f"{command} ... --collection on|prune-only|off; medians over the replicas)",
+        *rows, "",
+        *[f"{mode}: {line}" for mode in MODES for line in texts[mode]],
         *([peer_note] if peer_note else []),
     ])
-    met = all("MISS" not in line and "NO" not in line for line in text_on + text_off)
+    met = all("MISS" not in line and "NO" not in line for mode in MODES for line in texts[mode] if mode == "on" or "converged" in line)
     return text, lines, met
 
 
@@ -131,7 +145,7 @@ if __name__ == "__main__":
     p.add_argument("--dir", default=None)
     p.add_argument("--timeout", type=float, default=7200)
     p.add_argument("--from", dest="from_dir", default=None,
-                   help="format the outputs of runs made by hand instead of running: DIR/on.err, DIR/off.err "
+                   help="format the outputs of runs made by hand instead of running: DIR/on.err, DIR/prune-only.err, DIR/off.err "
                         "(concord-bench's stderr: progress and every measurement) and DIR/peers.jsonl, "
                         "peers-yrs.jsonl or peers-loro.jsonl (school_year_peers.py's stdout)")
     a = p.parse_args()
@@ -144,10 +158,12 @@ if __name__ == "__main__":
             for line in (d / name).read_text().splitlines():
                 point = json.loads(line)
                 peers[(point["system"], point["day"])] = point
-        on_text = (d / "on.err").read_text() + ((d / "on.out").read_text() if (d / "on.out").exists() else "")
-        off_text = (d / "off.err").read_text() + ((d / "off.out").read_text() if (d / "off.out").exists() else "")
-        report, _, _ = format_report(on_text, off_text, peers, "", a.students, a.days, a.ops,
-                                     "concord-bench --suite school-year")
+        outs = {}
+        for mode in MODES:
+            parts = [d / f"{mode}.err", d / f"{mode}.out"]
+            if any(f.exists() for f in parts):
+                outs[mode] = "".join(f.read_text() for f in parts if f.exists())
+        report, _, _ = format_report(outs, peers, "", a.students, a.days, a.ops, "concord-bench --suite school-year")
     else:
         report, _, _ = run_school_year(a.concord_bin, a.seed, a.timeout, a.dir, a.days, a.students, a.ops)
     print(report)

@@ -2,8 +2,9 @@
 // The school-year suite (issue 16 item 5, Specs/snapshots.md §7): how big a year of a
 // classroom's data gets, with collection on and off.
 //
-//   concord-bench --suite school-year --dir D [--collection on|off] [--days 190] [--students 29]
-//                 [--ops 60] [--every 10] [--silent 40] [--trace FILE] [--seed S]
+//   concord-bench --suite school-year --dir D [--collection on|prune-only|off] [--days 190]
+//                 [--students 29] [--ops 60] [--every 10] [--silent 40] [--trace FILE] [--seed S]
+//                 [--history-horizon 0] [--retention 30] [--compact-every 7] [--snapshot-min-bundles N]
 //
 // A teacher's admin device and --students student writers (a real membership space,
 // encrypted: the admin's genesis, invites, the students' joins) on real SQLite replicas
@@ -18,9 +19,18 @@
 // day 120. The plan (which device writes what, when it syncs) comes from the seed alone,
 // so the runs with collection on and off write the same operations.
 //
-// --collection on: the replicas prune as they write (`Replica.Options.prunesAsWritten`)
+// --collection prune-only: the replicas prune as they write (`Replica.Options.prunesAsWritten`)
 // and perform their stability duties (acks, checkpoints, stale marks) at every sync.
-// --collection off: neither, as before issue 16.
+// --collection on: also stage 5 of `Specs/snapshots.md`: the admin seals snapshots on its own
+// trigger (`Replica.Options.snapshotMinBundles`, --snapshot-min-bundles, by default 25 per
+// device: about a week here; and the 30-day age rule) and uploads them after its push; every
+// --compact-every days (staggered by device) each device verifies the relay's latest snapshot
+// against its log and compacts to it (`Replica.compact(historyHorizon:)`, --history-horizon
+// days, default 0: drop everything below the snapshot); the relay runs a retention pass
+// (`RelayServer.retentionPass`, --retention days, default 30 as `concord relay serve`) after
+// each upload and once a day, and a device behind the relay's floor loads its snapshot first
+// (`409 snapshot-required`, as `SyncDriver` does).
+// --collection off: none of it, as before issue 16.
 //
 // Every --every days (and on the last) it prints one JSON line per measurement: each
 // replica's `storageReport()` (bytes on disk after a WAL checkpoint, log bytes, set
@@ -39,14 +49,33 @@ import Foundation
 import GRDB
 
 struct SchoolYearOptions {
+    /// What the replicas and the relay collect: `off` nothing (as before issue 16),
+    /// `prune-only` pruning as written and the stability duties (stages 1-3), `on` also
+    /// snapshots, compaction on devices and relay retention (stage 5).
+    enum Collection: String { case off, pruneOnly = "prune-only", on }
     var dir = ""
-    var collection = true
+    var collection: Collection = .on
     var days = 190
     var students = 29
     var ops = 60
     var every = 10
     var silent = 40
     var trace: String?
+    /// Days of history a device keeps below the snapshot it compacts to (`compact(historyHorizon:)`).
+    var historyHorizonDays = 0
+    /// The relay's retention in days (`concord relay serve --retention`).
+    var retentionDays = 30
+    /// Every device compacts every this many days (staggered by device), after verifying
+    /// the relay's latest snapshot.
+    var compactEvery = 7
+    /// The admin's `Replica.Options.snapshotMinBundles`; 0: 25 per device (about a week of
+    /// this workload's bundles).
+    var snapshotMinBundles = 0
+
+    /// Pruning as written and the stability duties (`prune-only` and `on`).
+    var prunes: Bool { collection != .off }
+    /// Snapshots, compaction and relay retention (`on`).
+    var compacts: Bool { collection == .on }
 
     init(_ extra: [String]) {
         var i = 0
@@ -55,14 +84,18 @@ struct SchoolYearOptions {
             switch flag {
             case "--dir": dir = text
             case "--collection":
-                guard text == "on" || text == "off" else { fail("--collection takes on or off") }
-                collection = text == "on"
+                guard let mode = Collection(rawValue: text) else { fail("--collection takes on, prune-only or off") }
+                collection = mode
             case "--days": days = max(1, number(text, flag))
             case "--students": students = max(4, number(text, flag))
             case "--ops": ops = max(4, number(text, flag))
             case "--every": every = max(1, number(text, flag))
             case "--silent": silent = number(text, flag)
             case "--trace": trace = text
+            case "--history-horizon": historyHorizonDays = number(text, flag)
+            case "--retention": retentionDays = number(text, flag)
+            case "--compact-every": compactEvery = max(1, number(text, flag))
+            case "--snapshot-min-bundles": snapshotMinBundles = number(text, flag)
             default: fail("unknown --suite school-year flag \(flag)")
             }
             i += 2
@@ -248,16 +281,17 @@ func checkpointWAL(_ path: String) {
     try? queue.close()
 }
 
-/// Bytes per table and index of a SQLite database (dbstat), largest first; empty when the
-/// SQLite has no dbstat.
-func spaceByTable(_ path: String) -> [(String, Int)] {
+/// Bytes per table and index of a SQLite database (dbstat: pages, and the unused bytes in
+/// them), largest first; empty when the SQLite has no dbstat.
+func spaceByTable(_ path: String) -> [(String, Int, Int)] {
     guard let queue = try? DatabaseQueue(path: path) else { return [] }
     defer { try? queue.close() }
     let rows =
         (try? queue.read { db in
-            try Row.fetchAll(db, sql: "SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC")
+            try Row.fetchAll(
+                db, sql: "SELECT name, SUM(pgsize) AS bytes, SUM(unused) AS unused FROM dbstat GROUP BY name ORDER BY bytes DESC")
         }) ?? []
-    return rows.map { ($0["name"] as String, $0["bytes"] as Int) }
+    return rows.map { ($0["name"] as String, $0["bytes"] as Int, $0["unused"] as Int) }
 }
 
 final class SchoolYearRun: @unchecked Sendable {
@@ -276,6 +310,24 @@ final class SchoolYearRun: @unchecked Sendable {
     var bundlesImported = 0
     /// The visible digests of the replicas after the closing sync rounds (one when converged).
     var digests: Set<String> = []
+    /// Collection `on`: the relay server over `relay` (never listening), for its snapshot
+    /// checks' storage and its retention passes (`RelayServer.retentionPass(of:now:)`).
+    let server: RelayServer?
+    /// The day being played (compaction days are staggered by device).
+    var day = 0
+    /// Per device: the snapshot it last compacted to, the day it last tried.
+    var compactedTo: [Int: Digest32] = [:]
+    var compactionTried: [Int: Int] = [:]
+    /// Per device: its latest compaction (day, bytes before and after, bundles dropped).
+    var compactions: [Int: (day: Int, before: Int, after: Int, dropped: Int)] = [:]
+    var compactionCount = 0
+    var snapshotsSealed = 0
+    var snapshotsLoaded = 0
+    var retentionDropped = 0
+    var retentionBytes: Int64 = 0
+    /// Refusals of verify, compact and load by error code (expected ones: a returning
+    /// device that holds no log below the snapshot, a snapshot above what a device holds).
+    var refusals: [String: Int] = [:]
 
     init(_ o: SchoolYearOptions, seed: UInt64) throws {
         self.o = o
@@ -284,9 +336,17 @@ final class SchoolYearRun: @unchecked Sendable {
         let start = SystemClock().nowMilliseconds() - UInt64(o.days + 30) * 86_400_000
         clock = ManualClock(milliseconds: start)
         options = Replica.Options(physicalClock: clock)
-        options.prunesAsWritten = o.collection
+        options.prunesAsWritten = o.prunes
+        if o.compacts { options.snapshotMinBundles = o.snapshotMinBundles > 0 ? o.snapshotMinBundles : 25 * (o.students + 1) }
         relayPath = o.dir + "/relay.sqlite"
         relay = try SQLiteRelayStorage(path: relayPath)
+        if o.compacts {
+            var configuration = RelayConfiguration()
+            configuration.retention = .days(UInt64(o.retentionDays))
+            server = RelayServer(configuration: configuration, storage: relay)
+        } else {
+            server = nil
+        }
         if let path = o.trace {
             _ = FileManager.default.createFile(atPath: path, contents: nil)
             trace = FileHandle(forWritingAtPath: path)
@@ -305,6 +365,7 @@ final class SchoolYearRun: @unchecked Sendable {
         syncs += 1
         emit("{\"t\":\"sync\",\"dev\":\(device)}")
         let space = replica.spaceID
+        if o.compacts { try await loadSnapshotIfBehindFloor(device) }
         let local = try await replica.versionVector()
         if var after = try await relay.pullStart(in: space, since: local) {
             while true {
@@ -316,8 +377,11 @@ final class SchoolYearRun: @unchecked Sendable {
                 if page.count < 256 { break }
             }
         }
-        if o.collection {
-            do { _ = try await replica.performStabilityDuties() } catch let error as ConcordError where error.code == .notAllowed {}
+        var sealed: Digest32?
+        if o.prunes {
+            do { sealed = try await replica.performStabilityDuties().snapshot } catch let error as ConcordError
+                where error.code == .notAllowed
+            {}
         }
         guard replica.role == .writer else { return }
         _ = try await replica.seal()
@@ -334,6 +398,130 @@ final class SchoolYearRun: @unchecked Sendable {
         let push = try stored.map { try ChangeBundle(bytes: $0.bytes) }
         if !push.isEmpty {
             _ = try await relay.append(push, to: space, limits: SpaceLimits(quotaBytes: .max))
+        }
+        guard o.compacts else { return }
+        // After the push (the relay holds the checkpoint it names), as `SyncDriver` uploads
+        // an admin's own snapshot; the relay then runs a retention pass.
+        if sealed != nil, let own = try await replica.latestSnapshot() { try await upload(own) }
+        if compactionTried[device] != day, (day + device) % o.compactEvery == 0 {
+            compactionTried[device] = day
+            try await compactIfDue(device)
+        }
+    }
+
+    /// Stores an admin's snapshot as the relay's latest (what `PUT …/snapshot` stores once
+    /// its checks pass: the admin is trusted here), then a retention pass.
+    func upload(_ snapshot: SealedSnapshot) async throws {
+        let manifest = snapshot.manifest
+        let stored = StoredSnapshot(
+            spaceID: devices[0]!.spaceID, id: manifest.id, vector: manifest.vector, madeAt: manifest.madeAt.rawValue,
+            manifest: manifest.bytes, chunkCount: snapshot.chunks.count,
+            bytes: Int64(manifest.bytes.count + snapshot.chunks.reduce(0) { $0 + $1.count }))
+        if try await relay.putSnapshot(stored, chunks: snapshot.chunks, quotaBytes: .max) == .stored {
+            snapshotsSealed += 1
+            try await retention()
+        }
+    }
+
+    /// One relay retention pass, at the shared clock's time.
+    func retention() async throws {
+        guard let server, let space = devices[0]?.spaceID else { return }
+        if let summary = try await server.retentionPass(of: space, now: clock.nowMilliseconds()) {
+            retentionDropped += summary.dropped
+            retentionBytes += summary.bytes
+        }
+    }
+
+    /// What bounds the relay's retention: the bundles (summed over authors) under its latest
+    /// snapshot's `V` and under its stable cut, computed as `RelayServer` does
+    /// (`MemberDirectory`: the stored control bundles and the authors of data bundles;
+    /// `StabilityTracker.relayCut`: each member's `ack` ops, no data-bundle context).
+    func relayBounds() async throws -> (vector: UInt64, cut: UInt64) {
+        guard let space = devices[0]?.spaceID, let snapshot = try await relay.latestSnapshot(of: space) else { return (0, 0) }
+        var controls: [ChangeBundle] = []
+        var dataAuthors = Set<PublicKey>()
+        var after: Int64 = 0
+        while true {
+            let page = try await relay.bundles(in: space, since: VersionVector(), afterPosition: after, limit: 512)
+            for stored in page {
+                after = stored.position
+                guard stored.bytes.count > 5 else {
+                    if stored.bytes.isEmpty { dataAuthors.insert(stored.author) }
+                    continue
+                }
+                if stored.bytes[5] & 0x02 == 0 {
+                    dataAuthors.insert(stored.author)
+                } else if let bundle = try? ChangeBundle(bytes: stored.bytes, limits: BundleLimits(maxBundleBytes: .max)) {
+                    controls.append(bundle)
+                }
+            }
+            if page.count < 512 { break }
+        }
+        let state = MembershipState.evaluate(
+            ops: controls.compactMap { try? $0.membershipRecord(encrypted: true) }, spaceID: space, encrypted: true)
+        let cut = StabilityTracker.relayCut(membership: state, held: try await relay.vector(of: space), dataAuthors: dataAuthors)
+        let sum = { (vector: VersionVector) in vector.entries.values.reduce(0, +) }
+        return (sum(snapshot.vector), sum(cut))
+    }
+
+    /// The relay's latest snapshot, manifest and chunks, as a device downloads it.
+    func relaySnapshot() async throws -> SealedSnapshot? {
+        guard let space = devices[0]?.spaceID, let latest = try await relay.latestSnapshot(of: space) else { return nil }
+        var chunks: [[UInt8]] = []
+        for index in 0..<latest.chunkCount {
+            guard let chunk = try await relay.snapshotChunk(latest.id, index: index, of: space) else { return nil }
+            chunks.append(chunk)
+        }
+        return try SealedSnapshot.decode(manifest: latest.manifest, chunks: chunks)
+    }
+
+    func refused(_ what: String, _ error: ConcordError) {
+        refusals["\(what) \(error.code)", default: 0] += 1
+        FileHandle.standardError.write(Data("  [school-year] day \(day): \(what) refused: \(error.code): \(error.message)\n".utf8))
+    }
+
+    /// `409 snapshot-required` as `SyncDriver` meets it: when the relay's retention dropped
+    /// bundles this device lacks (its vector is below the relay's floor for an author), it
+    /// loads the relay's latest snapshot (an empty store, or rebased when far behind) before
+    /// pulling. The control bundles come from the admin's replica: the same the relay
+    /// serves (`GET …/snapshot/{id}/control`: the control bundles it holds at or below `V`
+    /// and the checkpoint).
+    func loadSnapshotIfBehindFloor(_ device: Int) async throws {
+        guard let replica = devices[device], let admin = devices[0] else { return }
+        let floor = try await relay.floor(of: replica.spaceID)
+        let local = try await replica.versionVector()
+        guard floor.entries.contains(where: { local[$0.key] < $0.value }), let snapshot = try await relaySnapshot() else { return }
+        do {
+            let controls = try await admin.controlBundles(through: snapshot.manifest)
+            _ = try await replica.loadSnapshot(snapshot, controlBundles: controls)
+            snapshotsLoaded += 1
+        } catch let error as ConcordError {
+            refused("load", error)
+        }
+    }
+
+    /// A device's weekly compaction: verify the relay's latest snapshot against its own log
+    /// (the admin sealed its own), then compact to it.
+    func compactIfDue(_ device: Int) async throws {
+        guard let replica = devices[device], let snapshot = try await relaySnapshot() else { return }
+        let id = snapshot.manifest.id
+        guard compactedTo[device] != id else { return }
+        if try await replica.snapshotStatus().map({ $0.id != id || $0.state != .verified }) ?? true {
+            guard try await replica.versionVector().includes(snapshot.manifest.vector) else { return }
+            do {
+                try await replica.verifySnapshot(snapshot)
+            } catch let error as ConcordError {
+                refused("verify", error)
+                return
+            }
+        }
+        do {
+            let report = try await replica.compact(historyHorizon: .seconds(o.historyHorizonDays * 86_400))
+            compactedTo[device] = id
+            compactionCount += 1
+            compactions[device] = (day, report.bytesBefore, report.bytesAfter, report.bundlesDropped)
+        } catch let error as ConcordError {
+            refused("compact", error)
         }
     }
 
@@ -380,15 +568,27 @@ final class SchoolYearRun: @unchecked Sendable {
         let canonical = point.devices.map(\.canonical)
         func median(_ xs: [Int]) -> Int { xs.sorted()[xs.count / 2] }
         let c = point.devices.map(\.report.counts)
-        let line =
-            "{\"suite\": \"school-year\", \"collection\": \"\(o.collection ? "on" : "off")\", \"day\": \(day), \"devices\": \(point.devices.count), "
+        var line =
+            "{\"suite\": \"school-year\", \"collection\": \"\(o.collection.rawValue)\", \"day\": \(day), \"devices\": \(point.devices.count), "
             + "\"ops_written\": \(opsWritten), \"syncs\": \(syncs), "
             + "\"median_bytes_on_disk\": \(median(disk)), \"max_bytes_on_disk\": \(disk.max()!), "
             + "\"median_log_bytes\": \(median(c.map(\.logBytes))), \"median_log_bundles\": \(median(c.map(\.logBundles))), "
             + "\"median_set_tombstones\": \(median(c.map(\.setTombstones))), \"median_delete_stubs\": \(median(c.map(\.deleteStubs))), "
             + "\"median_live_records\": \(median(c.map(\.liveRecords))), \"median_canonical_bytes\": \(median(canonical)), "
             + "\"teacher_bytes_on_disk\": \(point.devices[0].report.bytesOnDisk), \"teacher_canonical_bytes\": \(point.devices[0].canonical), "
-            + "\"relay_bytes\": \(point.relayBytes)}"
+            + "\"relay_bytes\": \(point.relayBytes)"
+        if o.compacts {
+            // The bytes each device had right after its latest compaction (VACUUM included).
+            let after = compactions.isEmpty ? 0 : median(compactions.values.map(\.after))
+            let before = compactions.isEmpty ? 0 : median(compactions.values.map(\.before))
+            line += ", \"median_bytes_after_compaction\": \(after), \"median_bytes_before_compaction\": \(before), "
+            line += "\"compactions\": \(compactionCount), \"snapshots\": \(snapshotsSealed), \"snapshots_loaded\": \(snapshotsLoaded), "
+            line += "\"relay_bundles_dropped\": \(retentionDropped), \"relay_bytes_dropped\": \(retentionBytes), "
+            line += "\"refusals\": \(refusals.values.reduce(0, +)), "
+            let bounds = try await relayBounds()
+            line += "\"relay_snapshot_vector_bundles\": \(bounds.vector), \"relay_cut_bundles\": \(bounds.cut)"
+        }
+        line += "}"
         print(line)
         // Also on stderr, unbuffered: a long run's series survives the run being stopped.
         FileHandle.standardError.write(Data((line + "\n").utf8))
@@ -415,6 +615,7 @@ final class SchoolYearRun: @unchecked Sendable {
         let newcomer = o.students + 1
         let start = clock.nowMilliseconds()
         for day in 1...o.days {
+            self.day = day
             emit("{\"t\":\"day\",\"day\":\(day)}")
             // School starts at 8:00 of day `day`.
             clock.set(milliseconds: max(clock.nowMilliseconds(), start + UInt64(day) * 86_400_000))
@@ -451,9 +652,12 @@ final class SchoolYearRun: @unchecked Sendable {
                     if syncSlots[device]!.contains(slot) { try await sync(device) }
                 }
             }
+            // The relay's retention pass of the day (the server runs one at most every
+            // `retentionPassInterval` after pushes, and after each snapshot upload).
+            if o.compacts { try await retention() }
             if day % o.every == 0 || day == o.days {
                 FileHandle.standardError.write(
-                    Data("  [school-year \(o.collection ? "on" : "off")] day \(day)/\(o.days): \(opsWritten) ops, \(syncs) syncs\n".utf8))
+                    Data("  [school-year \(o.collection.rawValue)] day \(day)/\(o.days): \(opsWritten) ops, \(syncs) syncs\n".utf8))
                 try await measure(day: day)
             }
         }
@@ -473,7 +677,7 @@ func runSchoolYearSuite(_ options: Options) {
             let run = try SchoolYearRun(o, seed: options.seed)
             try await run.run()
             let seconds = now() - started
-            let label = o.collection ? "on" : "off"
+            let label = o.collection.rawValue
             let last = run.points.last!
             let teacher = last.devices[0]
             let student = last.devices.first { $0.name == "student 5" } ?? last.devices[1]
@@ -503,7 +707,7 @@ func runSchoolYearSuite(_ options: Options) {
                 checkpointWAL(path)
                 let tables = spaceByTable(path)
                 let total = tables.reduce(0) { $0 + $1.1 }
-                let shown = tables.prefix(8).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
+                let shown = tables.prefix(12).map { "\($0.0) \($0.1) (\($0.2) unused)" }.joined(separator: ", ")
                 print(
                     "where the bytes go, \(who.name) (dbstat, \(total) bytes in pages): \(tables.isEmpty ? "dbstat not available" : shown)")
             }
@@ -513,7 +717,23 @@ func runSchoolYearSuite(_ options: Options) {
             let ratios = last.devices.map { Double($0.report.bytesOnDisk) / Double(max(1, $0.canonical)) }.sorted()
             let medianRatio = ratios[ratios.count / 2]
             let worst = ratios.last!
-            if o.collection {
+            if o.compacts {
+                let after = run.compactions.values.map { Double($0.after) }.sorted()
+                let canonicalMedian = Double(last.devices.map(\.canonical).sorted()[last.devices.count / 2])
+                print(
+                    "compaction: \(run.compactionCount) compactions to \(run.snapshotsSealed) snapshots (admin's snapshotMinBundles \(run.options.snapshotMinBundles)), "
+                        + "history horizon \(o.historyHorizonDays) d, every \(o.compactEvery) days per device; \(run.snapshotsLoaded) snapshot loads "
+                        + "(behind the relay's floor); relay retention \(o.retentionDays) d dropped \(run.retentionDropped) bundles, \(run.retentionBytes) bytes; "
+                        + "refusals \(run.refusals.isEmpty ? "none" : run.refusals.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))"
+                )
+                if !after.isEmpty {
+                    print(
+                        "right after each device's latest compaction: median \(Int(after[after.count / 2])) bytes "
+                            + "(\(String(format: "%.1fx", after[after.count / 2] / max(1, canonicalMedian))) the final median canonical size)"
+                    )
+                }
+            }
+            if o.prunes {
                 print(
                     "goal: replica bytes on disk <= 2x canonical live size after collection: \(worst <= 2 ? "PASS" : "MISS") "
                         + "(median \(String(format: "%.1fx", medianRatio)), worst \(String(format: "%.1fx", worst)); "
