@@ -28,6 +28,13 @@ struct RelayMembersTests {
         if await client.sessionRole != "reader" { _ = try await client.push() }
     }
 
+    /// An admin ("teacher") and a writer ("tablet") of a plaintext space in `directory`.
+    func teacherAndTablet(_ directory: TemporaryDirectory) async throws -> (Replica, Replica) {
+        let teacher = try await Replica.create(at: directory.path("teacher"), name: "teacher", encrypted: false)
+        let tablet = try await Replica.join(try await teacher.invite(role: .writer), at: directory.path("tablet"), name: "tablet")
+        return (teacher, tablet)
+    }
+
     func refusal(_ body: () async throws -> Void) async -> String? {
         do {
             try await body()
@@ -95,8 +102,7 @@ struct RelayMembersTests {
             { relay in
                 let directory = try TemporaryDirectory()
                 defer { directory.cleanUp() }
-                let teacher = try await Replica.create(at: directory.path("teacher"), name: "teacher", encrypted: false)
-                let tablet = try await Replica.join(try await teacher.invite(role: .writer), at: directory.path("tablet"), name: "tablet")
+                let (teacher, tablet) = try await teacherAndTablet(directory)
                 try await sync(teacher, relay)
                 try await sync(tablet, relay)
                 try await sync(teacher, relay)
@@ -120,8 +126,7 @@ struct RelayMembersTests {
             { relay in
                 let directory = try TemporaryDirectory()
                 defer { directory.cleanUp() }
-                let teacher = try await Replica.create(at: directory.path("teacher"), name: "teacher", encrypted: false)
-                let tablet = try await Replica.join(try await teacher.invite(role: .writer), at: directory.path("tablet"), name: "tablet")
+                let (teacher, tablet) = try await teacherAndTablet(directory)
                 let display = try await Replica.join(
                     try await teacher.invite(role: .reader), at: directory.path("display"), name: "hall display")
                 // By files: the display holds the tablet's bundles; the relay does not.
