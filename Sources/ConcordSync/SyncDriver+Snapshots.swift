@@ -112,12 +112,16 @@ extension SyncDriver {
     /// Verifies the relay's latest snapshot against this device's log when it is newer than
     /// this device's latest and the log at or below its `V` is here (not below the base).
     func verifyRelaySnapshot(_ client: RelayClient, round: Int) async throws {
-        guard let latest = try await client.latestSnapshot(), latest.id != (try await replica.snapshotStatus())?.id,
+        let own = try await replica.snapshotStatus()
+        guard let latest = try await client.latestSnapshot(), latest.id != own?.id, latest.id != triedSnapshot,
             let manifest = try? SnapshotManifest.decode(latest.manifest), manifest.id == latest.id,
+            own.map({ manifest.vector.includes($0.vector) && manifest.vector != $0.vector }) ?? true,
             try await replica.versionVector().includes(manifest.vector)
         else { return }
-        if let own = try await replica.snapshotStatus(), !manifest.vector.includes(own.vector) || own.vector == manifest.vector { return }
-        guard let chunks = try await downloadChunks(of: manifest, client, round: round) else { return }
+        // A transport failure throws before it is marked: the next round tries again.
+        let downloaded = try await downloadChunks(of: manifest, client, round: round)
+        triedSnapshot = manifest.id
+        guard let chunks = downloaded else { return }
         let status = try await replica.verifySnapshot(SealedSnapshot(manifest: manifest, chunks: chunks))
         logger.info(
             "verified the relay's snapshot against this device's log",

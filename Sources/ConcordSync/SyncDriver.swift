@@ -53,6 +53,10 @@ actor SyncDriver {
     /// The last own snapshot offered to the relay (uploaded, found there, or refused):
     /// each is offered once per engine.
     var offeredSnapshot: Digest32?
+    /// The relay's snapshot this device last tried to verify for automatic compaction
+    /// (verified, refused or not downloadable): each is tried once per engine, so a
+    /// snapshot that fails verification does not cost a replay of the log every round.
+    var triedSnapshot: Digest32?
 
     /// Creates an engine; nothing happens until ``start()`` or ``syncNow()``.
     /// - Parameters:
